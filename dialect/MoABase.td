@@ -1,0 +1,73 @@
+//===- MoABase.td - moa dialect definition and attributes --*- tablegen -*-===//
+//
+// The dialect, its enum attributes and the base class of its ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_DIALECT_MOABASE_TD
+#define MOA_DIALECT_MOABASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def MoA_Dialect : Dialect {
+  let name = "moa";
+  let cppNamespace = "::mlir::moa";
+  let summary = "Mixture of Attention Heads: routing, dispatch and the MoA layer";
+  let description = [{
+    The `moa` dialect expresses Mixture of Attention Heads (Zhang et al.,
+    EMNLP 2022) at two levels. `moa.mixture_attention` is the whole attention
+    sub-layer: a router picks `k` of `E` attention experts per token, each
+    expert owns a query and an output projection, all experts share one key
+    and one value projection, and the output is the gate-weighted sum of the
+    selected heads. `moa-decompose` rewrites it into primitives that are
+    usable on their own: `moa.route` (softmax and top-k), `moa.dispatch`
+    (group (token, slot) pairs by expert), `moa.grouped_matmul` (ragged
+    per-expert matmul with gather on input and scatter or gate-weighted
+    combine on output) and `moa.multi_query_attention` (k query slots per
+    token over one shared key and value head); the auxiliary losses are
+    `moa.load_balancing_loss` and `moa.router_z_loss`.
+
+    All ops work on builtin ranked tensors; batch and sequence dimensions may
+    be dynamic. Activations and weights are f32, f16 or bf16; router logits,
+    gates and losses are always f32; indices are i32 (or index where they are
+    consumed).
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+def MoA_Gating : I32EnumAttr<"Gating", "how router probabilities become gates", [
+    I32EnumAttrCase<"SoftmaxTopK", 0, "softmax_topk">,
+    I32EnumAttrCase<"TopKSoftmax", 1, "topk_softmax">
+  ]> {
+  let cppNamespace = "::mlir::moa";
+  let genSpecializedAttr = 0;
+}
+
+def MoA_GatingAttr : EnumAttr<MoA_Dialect, MoA_Gating, "gating"> {
+  let assemblyFormat = "`<` $value `>`";
+  let description = [{
+    `softmax_topk` (the official MoA convention, the default): softmax over
+    all E logits, then the k largest probabilities, not renormalised unless
+    `renormalize` is set. `topk_softmax` (JetMoE): the k largest logits, then
+    a softmax over those k (always sums to one).
+  }];
+}
+
+class MoA_Op<string mnemonic, list<Trait> traits = []>
+    : Op<MoA_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def MoA_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+def MoA_F32Tensor : RankedTensorOf<[F32]>;
+def MoA_MaskTensor : RankedTensorOf<[I1]>;
+def MoA_IndexTensor : RankedTensorOf<[I32, Index]>;
+def MoA_ScalarF32Tensor : 0DTensorOf<[F32]>;
+
+def MoA_TopKAttr : ConfinedAttr<I64Attr, [IntMinValue<1>]>;
+
+#endif // MOA_DIALECT_MOABASE_TD

@@ -1,0 +1,329 @@
+//===- MoAOps.cpp - moa op verifiers, type inference and costs ------------===//
+
+#include "dialect/MoAOps.h"
+#include "dialect/ShapeChecks.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+
+#include "dialect/MoAInterfaces.cpp.inc"
+#include "dialect/MoAOpsEnums.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialect/MoAOps.cpp.inc"
+
+namespace {
+constexpr StringLiteral kQueryToken = "query token";
+constexpr StringLiteral kKeyToken = "key token";
+constexpr StringLiteral kPair = "query-key pair";
+
+std::optional<int64_t> staticCount(int64_t size) {
+  if (ShapedType::isDynamic(size))
+    return std::nullopt;
+  return size;
+}
+
+LogicalResult checkScale(Operation *op, std::optional<APFloat> scale) {
+  if (scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
+    return op->emitOpError("'scale' must be a positive finite number");
+  return success();
+}
+
+RankedTensorType f32Tensor(MLIRContext *ctx, ArrayRef<int64_t> shape) {
+  return RankedTensorType::get(shape, Float32Type::get(ctx));
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// MixtureAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MixtureAttentionOp::inferReturnTypes(
+    MLIRContext *ctx, std::optional<Location>, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  Type x = adaptor.getX().getType();
+  inferred.push_back(x);
+  inferred.push_back(f32Tensor(
+      ctx, {dimOrDynamic(x, 0), dimOrDynamic(x, 1),
+            dimOrDynamic(adaptor.getWGate().getType(), 1)}));
+  return success();
+}
+
+LogicalResult MixtureAttentionOp::verify() {
+  ShapeBinder shapes(*this);
+  Type xType = getX().getType();
+  Type elementType = cast<ShapedType>(xType).getElementType();
+  if (failed(shapes.bind("x", xType, {"B", "T", "d"})))
+    return failure();
+  if (getMemory()) {
+    if (failed(shapes.bind("memory", getMemory().getType(), {"B", "S", "d"})))
+      return failure();
+  } else {
+    shapes.set("S", shapes.get("T"));
+  }
+  if (failed(shapes.bind("w_gate", getWGate().getType(), {"d", "E"})) ||
+      failed(shapes.bind("w_query", getWQuery().getType(), {"E", "d", "h"})) ||
+      failed(shapes.bind("w_key", getWKey().getType(), {"d", "h"})) ||
+      failed(shapes.bind("w_value", getWValue().getType(), {"d", "h"})) ||
+      failed(shapes.bind("w_out", getWOut().getType(), {"E", "h", "d"})))
+    return failure();
+  if (getKeyPaddingMask() &&
+      failed(shapes.bind("key_padding_mask", getKeyPaddingMask().getType(),
+                         {"B", "S"})))
+    return failure();
+  if (getQueryPaddingMask() &&
+      failed(shapes.bind("query_padding_mask",
+                         getQueryPaddingMask().getType(), {"B", "T"})))
+    return failure();
+
+  StringRef sameAsX = "the element type of 'x'";
+  if (getMemory() && failed(shapes.checkElementType(
+                         "memory", getMemory().getType(), elementType, sameAsX)))
+    return failure();
+  for (auto [name, value] :
+       {std::pair<StringRef, Value>{"w_query", getWQuery()},
+        {"w_key", getWKey()},
+        {"w_value", getWValue()},
+        {"w_out", getWOut()}})
+    if (failed(shapes.checkElementType(name, value.getType(), elementType,
+                                       sameAsX)))
+      return failure();
+  Type gateElement = cast<ShapedType>(getWGate().getType()).getElementType();
+  if (!gateElement.isF32() &&
+      failed(shapes.checkElementType("w_gate", getWGate().getType(),
+                                     elementType,
+                                     "the element type of 'x', or f32")))
+    return failure();
+  if (failed(shapes.checkTopK(getK())))
+    return failure();
+  return checkScale(*this, getScale());
+}
+
+OpCost MixtureAttentionOp::getCost() {
+  int64_t b = dimOrDynamic(getX().getType(), 0);
+  int64_t t = dimOrDynamic(getX().getType(), 1);
+  int64_t s = getMemory() ? dimOrDynamic(getMemory().getType(), 1) : t;
+  int64_t d = dimOrDynamic(getX().getType(), 2);
+  int64_t e = dimOrDynamic(getWGate().getType(), 1);
+  int64_t h = dimOrDynamic(getWKey().getType(), 1);
+  int64_t k = getK();
+  OpCost cost;
+  // Router d*E, Q k*d*h and O k*h*d per query token; K and V 2*d*h per key
+  // token; scores and weighted values 2*k*h per (query, key) pair.
+  cost.terms.push_back({kQueryToken, d * e + 2 * k * d * h,
+                        staticCount(mulDims(b, t))});
+  cost.terms.push_back({kKeyToken, 2 * d * h, staticCount(mulDims(b, s))});
+  cost.terms.push_back(
+      {kPair, 2 * k * h, staticCount(mulDims(mulDims(b, t), s))});
+  cost.weights = {getWGate(), getWQuery(), getWKey(), getWValue(), getWOut()};
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// RouteOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouteOp::inferReturnTypes(MLIRContext *ctx,
+                                        std::optional<Location>,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  Type logits = adaptor.getLogits().getType();
+  SmallVector<int64_t> shape = {dimOrDynamic(logits, 0),
+                                dimOrDynamic(logits, 1),
+                                static_cast<int64_t>(adaptor.getK())};
+  inferred.push_back(
+      RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
+  inferred.push_back(f32Tensor(ctx, shape));
+  return success();
+}
+
+LogicalResult RouteOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
+    return failure();
+  if (getQueryPaddingMask() &&
+      failed(shapes.bind("query_padding_mask",
+                         getQueryPaddingMask().getType(), {"B", "T"})))
+    return failure();
+  return shapes.checkTopK(getK());
+}
+
+OpCost RouteOp::getCost() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// DispatchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchOp::inferReturnTypes(MLIRContext *ctx,
+                                           std::optional<Location>,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &inferred) {
+  Type indices = adaptor.getIndices().getType();
+  int64_t pairs = mulDims(mulDims(dimOrDynamic(indices, 0),
+                                  dimOrDynamic(indices, 1)),
+                          dimOrDynamic(indices, 2));
+  Type i32 = IntegerType::get(ctx, 32);
+  inferred.push_back(RankedTensorType::get({pairs}, i32));
+  inferred.push_back(RankedTensorType::get(
+      {static_cast<int64_t>(adaptor.getNumExperts()) + 1}, i32));
+  return success();
+}
+
+LogicalResult DispatchOp::verify() {
+  ShapeBinder shapes(*this);
+  shapes.set("E", getNumExperts());
+  if (failed(shapes.bind("indices", getIndices().getType(), {"B", "T", "k"})))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}
+
+OpCost DispatchOp::getCost() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// GroupedMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GroupedMatmulOp::verify() {
+  ShapeBinder shapes(*this);
+  Type inputType = getInput().getType();
+  auto input = cast<RankedTensorType>(inputType);
+  if (input.getRank() == 4) {
+    if (failed(shapes.bind("input", inputType, {"B", "T", "k", "K"})))
+      return failure();
+  } else if (failed(shapes.bind("input", inputType, {"B", "T", "K"}))) {
+    return failure();
+  }
+  if (failed(shapes.bind("weight", getWeight().getType(), {"E", "K", "N"})))
+    return failure();
+  if (getGates()) {
+    if (failed(shapes.bind("gates", getGates().getType(), {"B", "T", "k"})) ||
+        failed(shapes.bind("result", getType(), {"B", "T", "N"})))
+      return failure();
+  } else if (failed(shapes.bind("result", getType(), {"B", "T", "k", "N"}))) {
+    return failure();
+  }
+  shapes.set("B*T*k", mulDims(mulDims(shapes.get("B"), shapes.get("T")),
+                              shapes.get("k")));
+  int64_t experts = shapes.get("E");
+  shapes.set("E+1", ShapedType::isDynamic(experts) ? experts : experts + 1);
+  if (failed(shapes.bind("permutation", getPermutation().getType(),
+                         {"B*T*k"})) ||
+      failed(shapes.bind("offsets", getOffsets().getType(), {"E+1"})))
+    return failure();
+
+  Type elementType = input.getElementType();
+  StringRef sameAsInput = "the element type of 'input'";
+  if (failed(shapes.checkElementType("weight", getWeight().getType(),
+                                     elementType, sameAsInput)) ||
+      failed(shapes.checkElementType("result", getType(), elementType,
+                                     sameAsInput)))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}
+
+OpCost GroupedMatmulOp::getCost() {
+  Type weight = getWeight().getType();
+  int64_t tokens = mulDims(dimOrDynamic(getType(), 0), dimOrDynamic(getType(), 1));
+  // Slots per token: from the result when scattering, else from the gates.
+  int64_t k = getGates() ? dimOrDynamic(getGates().getType(), 2)
+                         : dimOrDynamic(getType(), 2);
+  OpCost cost;
+  cost.terms.push_back(
+      {kQueryToken,
+       mulDims(k, mulDims(dimOrDynamic(weight, 1), dimOrDynamic(weight, 2))),
+       staticCount(tokens)});
+  cost.weights = {getWeight()};
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// MultiQueryAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MultiQueryAttentionOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(adaptor.getQuery().getType());
+  return success();
+}
+
+LogicalResult MultiQueryAttentionOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("query", getQuery().getType(), {"B", "T", "k", "h"})) ||
+      failed(shapes.bind("key", getKey().getType(), {"B", "S", "h"})) ||
+      failed(shapes.bind("value", getValue().getType(), {"B", "S", "h"})))
+    return failure();
+  if (getKeyPaddingMask() &&
+      failed(shapes.bind("key_padding_mask", getKeyPaddingMask().getType(),
+                         {"B", "S"})))
+    return failure();
+  Type elementType = getQuery().getType().getElementType();
+  StringRef sameAsQuery = "the element type of 'query'";
+  if (failed(shapes.checkElementType("key", getKey().getType(), elementType,
+                                     sameAsQuery)) ||
+      failed(shapes.checkElementType("value", getValue().getType(),
+                                     elementType, sameAsQuery)))
+    return failure();
+  return checkScale(*this, getScale());
+}
+
+OpCost MultiQueryAttentionOp::getCost() {
+  Type query = getQuery().getType();
+  int64_t pairs = mulDims(mulDims(dimOrDynamic(query, 0), dimOrDynamic(query, 1)),
+                          dimOrDynamic(getKey().getType(), 1));
+  OpCost cost;
+  cost.terms.push_back(
+      {kPair, 2 * mulDims(dimOrDynamic(query, 2), dimOrDynamic(query, 3)),
+       staticCount(pairs)});
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses
+//===----------------------------------------------------------------------===//
+
+LogicalResult LoadBalancingLossOp::inferReturnTypes(
+    MLIRContext *ctx, std::optional<Location>, Adaptor,
+    SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(f32Tensor(ctx, {}));
+  return success();
+}
+
+LogicalResult LoadBalancingLossOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})) ||
+      failed(shapes.bind("indices", getIndices().getType(), {"B", "T", "k"})))
+    return failure();
+  if (getQueryPaddingMask() &&
+      failed(shapes.bind("query_padding_mask",
+                         getQueryPaddingMask().getType(), {"B", "T"})))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}
+
+OpCost LoadBalancingLossOp::getCost() { return {}; }
+
+LogicalResult RouterZLossOp::inferReturnTypes(MLIRContext *ctx,
+                                              std::optional<Location>, Adaptor,
+                                              SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(f32Tensor(ctx, {}));
+  return success();
+}
+
+LogicalResult RouterZLossOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
+    return failure();
+  if (getQueryPaddingMask() &&
+      failed(shapes.bind("query_padding_mask",
+                         getQueryPaddingMask().getType(), {"B", "T"})))
+    return failure();
+  return success();
+}
+
+OpCost RouterZLossOp::getCost() { return {}; }

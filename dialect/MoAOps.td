@@ -1,0 +1,292 @@
+//===- MoAOps.td - moa dialect ops -------------------------*- tablegen -*-===//
+
+#ifndef MOA_DIALECT_MOAOPS_TD
+#define MOA_DIALECT_MOAOPS_TD
+
+include "dialect/MoABase.td"
+include "dialect/MoAInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// moa.mixture_attention
+//===----------------------------------------------------------------------===//
+
+def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
+    Pure, AttrSizedOperandSegments, InferTypeOpAdaptor,
+    DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "a Mixture of Attention Heads sub-layer";
+  let description = [{
+    One MoA attention sub-layer. For every query token `x[b, t]` the router
+    computes `logits = x W_g` (in f32), picks `k` of `E` experts, and the
+    result is the gate-weighted sum over the selected experts `e` of
+    `softmax(scale * (x W_q[e]) K^T + mask) V W_o[e]`, where `K = M W_k` and
+    `V = M W_v` are shared by all experts and `M` is `memory` (cross-attention)
+    or `x` itself (self-attention).
+
+    Shapes: `x` [B, T, d], `memory` [B, S, d], `w_gate` [d, E],
+    `w_query` [E, d, h], `w_key` and `w_value` [d, h], `w_out` [E, h, d],
+    `key_padding_mask` [B, S] and `query_padding_mask` [B, T] (i1, `true`
+    marks padding, as in PyTorch). Results: `y` [B, T, d] with the element
+    type of `x`, and the router logits [B, T, E] in f32 for the auxiliary
+    losses.
+
+    Attributes: `k` (1 <= k <= E), `gating` (`softmax_topk`, the official
+    convention and default, or `topk_softmax`), `renormalize` (divide the k
+    gates by their sum), `causal` (query t sees keys s <= t) and `scale`
+    (default h^-0.5). A padded query gets all gates 0 and a zero output row; a
+    query whose keys are all masked attends to nothing and contributes zero.
+
+    Example:
+
+    ```mlir
+    %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo
+        {k = 2 : i64, causal}
+        : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>,
+          tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    MoA_FloatTensor:$x,
+    MoA_FloatTensor:$w_gate,
+    MoA_FloatTensor:$w_query,
+    MoA_FloatTensor:$w_key,
+    MoA_FloatTensor:$w_value,
+    MoA_FloatTensor:$w_out,
+    Optional<MoA_FloatTensor>:$memory,
+    Optional<MoA_MaskTensor>:$key_padding_mask,
+    Optional<MoA_MaskTensor>:$query_padding_mask,
+    MoA_TopKAttr:$k,
+    DefaultValuedAttr<MoA_GatingAttr, "::mlir::moa::Gating::SoftmaxTopK">:$gating,
+    UnitAttr:$renormalize,
+    UnitAttr:$causal,
+    OptionalAttr<F32Attr>:$scale
+  );
+  let results = (outs MoA_FloatTensor:$y, MoA_F32Tensor:$router_logits);
+
+  let assemblyFormat = [{
+    $x `,` $w_gate `,` $w_query `,` $w_key `,` $w_value `,` $w_out
+    (`memory` `(` $memory^ `:` type($memory) `)`)?
+    (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($x) `,` type($w_gate) `,` type($w_query) `,`
+    type($w_key) `,` type($w_value) `,` type($w_out)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moa.route
+//===----------------------------------------------------------------------===//
+
+def MoA_RouteOp : MoA_Op<"route", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "router: softmax and top-k over expert logits";
+  let description = [{
+    Turns router logits [B, T, E] (f32) into the `k` selected experts per
+    token, `indices` [B, T, k] (i32, in descending order of probability), and
+    their `gates` [B, T, k] (f32). With `gating = softmax_topk` (default) the
+    gates are the softmax probabilities over all E experts, divided by their
+    sum only if `renormalize` is set; with `topk_softmax` they are a softmax
+    over the k selected logits. Ties go to the lower expert index. Tokens
+    marked in `query_padding_mask` ([B, T], `true` = padding) get index -1
+    (not dispatched) and gate 0 in every slot.
+
+    ```mlir
+    %idx, %gates = moa.route %logits {k = 2 : i64} : tensor<?x?x8xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    MoA_F32Tensor:$logits,
+    Optional<MoA_MaskTensor>:$query_padding_mask,
+    MoA_TopKAttr:$k,
+    DefaultValuedAttr<MoA_GatingAttr, "::mlir::moa::Gating::SoftmaxTopK">:$gating,
+    UnitAttr:$renormalize
+  );
+  let results = (outs RankedTensorOf<[I32]>:$indices, MoA_F32Tensor:$gates);
+
+  let assemblyFormat = [{
+    $logits
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moa.dispatch
+//===----------------------------------------------------------------------===//
+
+def MoA_DispatchOp : MoA_Op<"dispatch", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "group (token, slot) pairs by expert";
+  let description = [{
+    Sorts the B*T*k (token, slot) pairs of `indices` [B, T, k] by expert.
+    `permutation` [B*T*k] lists flat pair ids `(b*T + t)*k + j` grouped by
+    expert, in ascending pair order within an expert (a stable sort); pairs
+    with a negative index (padded tokens) come last. `offsets` [E+1] holds
+    the start of each expert's group: expert e owns
+    `permutation[offsets[e] : offsets[e+1]]`, and `offsets[E]` is the number
+    of dispatched pairs. Indices must lie in [-1, E).
+
+    ```mlir
+    %perm, %offsets = moa.dispatch %idx {num_experts = 8 : i64}
+        : tensor<?x?x2xi32>
+    ```
+  }];
+
+  let arguments = (ins MoA_IndexTensor:$indices, MoA_TopKAttr:$num_experts);
+  let results = (outs RankedTensorOf<[I32]>:$permutation,
+                      RankedTensorOf<[I32]>:$offsets);
+
+  let assemblyFormat = "$indices attr-dict `:` type($indices)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moa.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
+    Pure,
+    DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "ragged per-expert matmul over expert-grouped rows";
+  let description = [{
+    For every dispatched (token, slot) pair p = (b, t, j) routed to expert e
+    (from `permutation` and `offsets` of `moa.dispatch`), multiplies the
+    pair's input row by `weight[e]` ([E, K, N]). The input row is gathered
+    from `input`: [B, T, K] holds one row per token (shared by its k slots),
+    [B, T, k, K] one row per pair.
+
+    Without `gates` the product is scattered to the result [B, T, k, N] at
+    the pair's position; rows of pairs that were not dispatched are zero.
+    With `gates` [B, T, k] (f32) the k products of a token are combined:
+    `result[b, t] = sum_j gates[b, t, j] * (row(b, t, j) weight[e_j])`, a
+    result of shape [B, T, N]. Accumulation is in f32.
+
+    ```mlir
+    %q = moa.grouped_matmul %x, %wq, %perm, %offsets
+        : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>,
+           tensor<9xi32>) -> tensor<?x?x2x64xf32>
+    %y = moa.grouped_matmul %attn, %wo, %perm, %offsets gates(%g : tensor<?x?x2xf32>)
+        : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>,
+           tensor<9xi32>) -> tensor<?x?x256xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    MoA_FloatTensor:$input,
+    MoA_FloatTensor:$weight,
+    MoA_IndexTensor:$permutation,
+    MoA_IndexTensor:$offsets,
+    Optional<MoA_F32Tensor>:$gates
+  );
+  let results = (outs MoA_FloatTensor:$result);
+
+  let assemblyFormat = [{
+    $input `,` $weight `,` $permutation `,` $offsets
+    (`gates` `(` $gates^ `:` type($gates) `)`)?
+    attr-dict `:` `(` type($input) `,` type($weight) `,` type($permutation)
+    `,` type($offsets) `)` `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moa.multi_query_attention
+//===----------------------------------------------------------------------===//
+
+def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "attention of k query slots per token over one shared K and V";
+  let description = [{
+    `result[b, t, j] = softmax_s(scale * query[b, t, j] . key[b, s] + mask) value[b, s]`
+    for `query` [B, T, k, h], `key` and `value` [B, S, h]. `causal` masks
+    keys s > t; `key_padding_mask` [B, S] (`true` = padding) masks padded
+    keys. A row whose keys are all masked yields zeros, never NaN. `scale`
+    defaults to h^-0.5. Softmax statistics are kept in f32.
+
+    ```mlir
+    %o = moa.multi_query_attention %q, %key, %value {causal}
+        : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    MoA_FloatTensor:$query,
+    MoA_FloatTensor:$key,
+    MoA_FloatTensor:$value,
+    Optional<MoA_MaskTensor>:$key_padding_mask,
+    UnitAttr:$causal,
+    OptionalAttr<F32Attr>:$scale
+  );
+  let results = (outs MoA_FloatTensor:$result);
+
+  let assemblyFormat = [{
+    $query `,` $key `,` $value
+    (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
+    attr-dict `:` type($query) `,` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses
+//===----------------------------------------------------------------------===//
+
+def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "switch-style load-balancing loss of a router";
+  let description = [{
+    `L = E * sum_e (P_e / sum P) * (c_e / sum c)` where `P_e` is the summed
+    softmax probability of expert e over tokens and `c_e` the number of
+    (token, slot) pairs routed to e by `indices` [B, T, k]. `logits` are the
+    router logits [B, T, E] (f32). Tokens marked in `query_padding_mask`
+    are excluded from P and c. Returns a 0-d f32 tensor (zero if every token
+    is padded).
+
+    ```mlir
+    %l = moa.load_balancing_loss %logits, %idx : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+    ```
+  }];
+
+  let arguments = (ins MoA_F32Tensor:$logits, MoA_IndexTensor:$indices,
+                       Optional<MoA_MaskTensor>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Tensor:$loss);
+
+  let assemblyFormat = [{
+    $logits `,` $indices
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits) `,` type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "router z-loss: mean squared log-sum-exp of the logits";
+  let description = [{
+    `L = mean_t (logsumexp_e logits[t, e])^2` over the tokens of `logits`
+    [B, T, E] (f32) not marked in `query_padding_mask`; the log-sum-exp is
+    computed stably. Returns a 0-d f32 tensor (zero if every token is padded).
+
+    ```mlir
+    %z = moa.router_z_loss %logits : tensor<?x?x8xf32>
+    ```
+  }];
+
+  let arguments = (ins MoA_F32Tensor:$logits,
+                       Optional<MoA_MaskTensor>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Tensor:$loss);
+
+  let assemblyFormat = [{
+    $logits
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // MOA_DIALECT_MOAOPS_TD

@@ -1,0 +1,90 @@
+//===- ShapeChecks.cpp - Named-dimension shape verification ---------------===//
+
+#include "dialect/ShapeChecks.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+
+void ShapeBinder::set(StringRef name, int64_t size) { sizes[name] = size; }
+
+int64_t ShapeBinder::get(StringRef name) const {
+  auto it = sizes.find(name);
+  return it == sizes.end() ? ShapedType::kDynamic : it->second;
+}
+
+std::string ShapeBinder::describe(ArrayRef<StringRef> dims) const {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "[";
+  llvm::interleaveComma(dims, os);
+  os << "] = [";
+  llvm::interleaveComma(dims, os, [&](StringRef name) {
+    int64_t size = get(name);
+    if (ShapedType::isDynamic(size))
+      os << "?";
+    else
+      os << size;
+  });
+  os << "]";
+  return text;
+}
+
+LogicalResult ShapeBinder::bind(StringRef what, Type type,
+                                ArrayRef<StringRef> dims) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || tensor.getRank() != static_cast<int64_t>(dims.size()))
+    return op->emitOpError() << "'" << what << "' must have rank "
+                             << dims.size() << " (shape " << describe(dims)
+                             << ") but has type " << type;
+  // Check all dimensions before binding any, so the message shows the shape
+  // as it was expected before this operand.
+  for (auto [name, size] : llvm::zip(dims, tensor.getShape())) {
+    int64_t expected = get(name);
+    if (!ShapedType::isDynamic(size) && !ShapedType::isDynamic(expected) &&
+        size != expected)
+      return op->emitOpError()
+             << "'" << what << "' must have shape " << describe(dims)
+             << " but has type " << type;
+  }
+  for (auto [name, size] : llvm::zip(dims, tensor.getShape()))
+    if (!ShapedType::isDynamic(size))
+      set(name, size);
+  return success();
+}
+
+LogicalResult ShapeBinder::checkElementType(StringRef what, Type type,
+                                            Type expected, StringRef reason) {
+  Type actual = cast<ShapedType>(type).getElementType();
+  if (actual == expected)
+    return success();
+  return op->emitOpError() << "'" << what << "' must have element type "
+                           << expected << " (" << reason << ") but has type "
+                           << type;
+}
+
+LogicalResult ShapeBinder::checkTopK(int64_t k, StringRef expertsName) {
+  int64_t experts = get(expertsName);
+  if (k < 1 || (!ShapedType::isDynamic(experts) && k > experts))
+    return op->emitOpError() << "k = " << k << " must be in [1, "
+                             << expertsName << "] with " << expertsName
+                             << " = "
+                             << (ShapedType::isDynamic(experts)
+                                     ? std::string("?")
+                                     : std::to_string(experts));
+  return success();
+}
+
+int64_t mlir::moa::dimOrDynamic(Type type, unsigned dim) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || dim >= tensor.getRank())
+    return ShapedType::kDynamic;
+  return tensor.getDimSize(dim);
+}
+
+int64_t mlir::moa::mulDims(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
+    return ShapedType::kDynamic;
+  return a * b;
+}

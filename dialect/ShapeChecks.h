@@ -1,0 +1,57 @@
+//===- ShapeChecks.h - Named-dimension shape verification -------*- C++ -*-===//
+//
+// The verifiers of all moa ops describe operand shapes with named dimensions
+// ([B, T, d], [E, d, h], ...). ShapeBinder binds each name to the first static
+// size it sees and reports the first operand that disagrees, naming the
+// operand and the expected shape, so every op's verify() stays a list of
+// declarations.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_DIALECT_SHAPECHECKS_H
+#define MOA_DIALECT_SHAPECHECKS_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::moa {
+
+class ShapeBinder {
+public:
+  explicit ShapeBinder(Operation *op) : op(op) {}
+
+  /// Fixes `name` to `size` (ShapedType::kDynamic leaves it open).
+  void set(StringRef name, int64_t size);
+  /// The size bound to `name`, or ShapedType::kDynamic.
+  int64_t get(StringRef name) const;
+
+  /// Checks that `type` (the type of operand or result `what`) is a ranked
+  /// tensor of rank dims.size() whose sizes agree with the named dimensions,
+  /// binding names on first sight.
+  LogicalResult bind(StringRef what, Type type, ArrayRef<StringRef> dims);
+
+  /// Checks that `type` has element type `expected`; `reason` says why.
+  LogicalResult checkElementType(StringRef what, Type type, Type expected,
+                                 StringRef reason);
+
+  /// Checks 1 <= k <= E when E is known.
+  LogicalResult checkTopK(int64_t k, StringRef expertsName = "E");
+
+private:
+  std::string describe(ArrayRef<StringRef> dims) const;
+
+  Operation *op;
+  llvm::StringMap<int64_t> sizes;
+};
+
+/// Size of dimension `dim` of a ranked tensor type, or kDynamic if the type is
+/// unranked or too small (inference must not fail before the verifier runs).
+int64_t dimOrDynamic(Type type, unsigned dim);
+
+/// a * b, propagating kDynamic.
+int64_t mulDims(int64_t a, int64_t b);
+
+} // namespace mlir::moa
+
+#endif // MOA_DIALECT_SHAPECHECKS_H

@@ -1,0 +1,21 @@
+//===- Passes.h - moa passes ------------------------------------*- C++ -*-===//
+
+#ifndef MOA_PASSES_PASSES_H
+#define MOA_PASSES_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::moa {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace mlir::moa
+
+#endif // MOA_PASSES_PASSES_H

@@ -1,0 +1,28 @@
+//===- RegisterMoA.h - Register moa with a tool -----------------*- C++ -*-===//
+//
+// The one header every moa tool (and every pipeline that embeds moa) includes
+// to register the moa dialect and passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_TOOLS_REGISTERMOA_H
+#define MOA_TOOLS_REGISTERMOA_H
+
+#include "dialect/MoAOps.h"
+#include "passes/Passes.h"
+#include "mlir/IR/DialectRegistry.h"
+
+namespace mlir::moa {
+
+/// Adds the moa dialect and the upstream dialects its passes create.
+inline void registerAllDialects(DialectRegistry &registry) {
+  registry.insert<MoADialect, arith::ArithDialect, linalg::LinalgDialect,
+                  tensor::TensorDialect>();
+}
+
+/// Registers every moa pass with the global pass registry.
+inline void registerAllPasses() { registerMoAPasses(); }
+
+} // namespace mlir::moa
+
+#endif // MOA_TOOLS_REGISTERMOA_H
