@@ -130,9 +130,11 @@ LogicalResult RouteOp::inferReturnTypes(MLIRContext *ctx,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   Type logits = adaptor.getLogits().getType();
+  // Inference runs before the verifier: a missing attribute must not crash.
+  IntegerAttr k = adaptor.getKAttr();
   SmallVector<int64_t> shape = {dimOrDynamic(logits, 0),
                                 dimOrDynamic(logits, 1),
-                                static_cast<int64_t>(adaptor.getK())};
+                                k ? k.getInt() : ShapedType::kDynamic};
   inferred.push_back(
       RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
   inferred.push_back(f32Tensor(ctx, shape));
@@ -166,8 +168,9 @@ LogicalResult DispatchOp::inferReturnTypes(MLIRContext *ctx,
                           dimOrDynamic(indices, 2));
   Type i32 = IntegerType::get(ctx, 32);
   inferred.push_back(RankedTensorType::get({pairs}, i32));
+  IntegerAttr experts = adaptor.getNumExpertsAttr();
   inferred.push_back(RankedTensorType::get(
-      {static_cast<int64_t>(adaptor.getNumExperts()) + 1}, i32));
+      {experts ? experts.getInt() + 1 : ShapedType::kDynamic}, i32));
   return success();
 }
 

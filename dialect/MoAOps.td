@@ -40,8 +40,8 @@ def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
     Example:
 
     ```mlir
-    %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo
-        {k = 2 : i64, causal}
+    %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+        {causal}
         : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>,
           tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
     ```
@@ -66,7 +66,7 @@ def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
   let results = (outs MoA_FloatTensor:$y, MoA_F32Tensor:$router_logits);
 
   let assemblyFormat = [{
-    $x `,` $w_gate `,` $w_query `,` $w_key `,` $w_value `,` $w_out
+    $x `,` $w_gate `,` $w_query `,` $w_key `,` $w_value `,` $w_out `k` `(` $k `)`
     (`memory` `(` $memory^ `:` type($memory) `)`)?
     (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
@@ -94,7 +94,7 @@ def MoA_RouteOp : MoA_Op<"route", [
     (not dispatched) and gate 0 in every slot.
 
     ```mlir
-    %idx, %gates = moa.route %logits {k = 2 : i64} : tensor<?x?x8xf32>
+    %idx, %gates = moa.route %logits k(2) : tensor<?x?x8xf32>
     ```
   }];
 
@@ -108,7 +108,7 @@ def MoA_RouteOp : MoA_Op<"route", [
   let results = (outs RankedTensorOf<[I32]>:$indices, MoA_F32Tensor:$gates);
 
   let assemblyFormat = [{
-    $logits
+    $logits `k` `(` $k `)`
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
     attr-dict `:` type($logits)
   }];
@@ -132,8 +132,7 @@ def MoA_DispatchOp : MoA_Op<"dispatch", [
     of dispatched pairs. Indices must lie in [-1, E).
 
     ```mlir
-    %perm, %offsets = moa.dispatch %idx {num_experts = 8 : i64}
-        : tensor<?x?x2xi32>
+    %perm, %offsets = moa.dispatch %idx experts(8) : tensor<?x?x2xi32>
     ```
   }];
 
@@ -141,7 +140,9 @@ def MoA_DispatchOp : MoA_Op<"dispatch", [
   let results = (outs RankedTensorOf<[I32]>:$permutation,
                       RankedTensorOf<[I32]>:$offsets);
 
-  let assemblyFormat = "$indices attr-dict `:` type($indices)";
+  let assemblyFormat = [{
+    $indices `experts` `(` $num_experts `)` attr-dict `:` type($indices)
+  }];
   let hasVerifier = 1;
 }
 

@@ -1,0 +1,143 @@
+// RUN: moa-opt %s -split-input-file -verify-roundtrip | FileCheck %s
+// RUN: moa-opt %s -split-input-file -mlir-print-op-generic | moa-opt -split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @self_attention_dynamic
+// CHECK: %{{.*}}, %{{.*}} = moa.mixture_attention %arg0, %arg1, %arg2, %arg3, %arg4, %arg5 k(2) : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+func.func @self_attention_dynamic(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>,
+    %wq: tensor<8x256x64xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>,
+    %wo: tensor<8x64x256xf32>) -> (tensor<?x?x256xf32>, tensor<?x?x8xf32>) {
+  %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>,
+        tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return %y, %logits : tensor<?x?x256xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// Every attribute and every optional operand, bf16 activations, f32 router.
+// CHECK-LABEL: func.func @cross_attention_all_options
+// CHECK: moa.mixture_attention %arg0, %arg1, %arg2, %arg3, %arg4, %arg5 k(4) memory(%arg6 : tensor<2x7x32xbf16>) key_padding_mask(%arg7 : tensor<2x7xi1>) query_padding_mask(%arg8 : tensor<2x5xi1>)
+// CHECK-SAME: causal
+// CHECK-SAME: gating = #moa.gating<topk_softmax>
+// CHECK-SAME: renormalize
+// CHECK-SAME: scale = 1.250000e-01 : f32
+func.func @cross_attention_all_options(%x: tensor<2x5x32xbf16>, %wg: tensor<32x4xf32>,
+    %wq: tensor<4x32x8xbf16>, %wk: tensor<32x8xbf16>, %wv: tensor<32x8xbf16>,
+    %wo: tensor<4x8x32xbf16>, %mem: tensor<2x7x32xbf16>, %kpm: tensor<2x7xi1>,
+    %qpm: tensor<2x5xi1>) -> (tensor<2x5x32xbf16>, tensor<2x5x4xf32>) {
+  %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(4)
+      memory(%mem : tensor<2x7x32xbf16>) key_padding_mask(%kpm : tensor<2x7xi1>)
+      query_padding_mask(%qpm : tensor<2x5xi1>)
+      {gating = #moa.gating<topk_softmax>, renormalize, causal, scale = 0.125 : f32}
+      : tensor<2x5x32xbf16>, tensor<32x4xf32>, tensor<4x32x8xbf16>,
+        tensor<32x8xbf16>, tensor<32x8xbf16>, tensor<4x8x32xbf16>
+  return %y, %logits : tensor<2x5x32xbf16>, tensor<2x5x4xf32>
+}
+
+// -----
+
+// f16 everywhere, including the router weight; only the key mask.
+// CHECK-LABEL: func.func @f16_key_mask_only
+// CHECK: moa.mixture_attention %arg0, %arg1, %arg2, %arg3, %arg4, %arg5 k(1) key_padding_mask(%arg6 : tensor<?x?xi1>) :
+func.func @f16_key_mask_only(%x: tensor<?x?x16xf16>, %wg: tensor<16x2xf16>,
+    %wq: tensor<2x16x4xf16>, %wk: tensor<16x4xf16>, %wv: tensor<16x4xf16>,
+    %wo: tensor<2x4x16xf16>, %kpm: tensor<?x?xi1>) -> tensor<?x?x16xf16> {
+  %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(1)
+      key_padding_mask(%kpm : tensor<?x?xi1>)
+      {gating = #moa.gating<softmax_topk>}
+      : tensor<?x?x16xf16>, tensor<16x2xf16>, tensor<2x16x4xf16>,
+        tensor<16x4xf16>, tensor<16x4xf16>, tensor<2x4x16xf16>
+  return %y : tensor<?x?x16xf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @route
+// CHECK: moa.route %arg0 k(2) : tensor<?x?x8xf32>
+// CHECK: moa.route %arg0 k(8) query_padding_mask(%arg1 : tensor<?x?xi1>) {gating = #moa.gating<topk_softmax>, renormalize} : tensor<?x?x8xf32>
+func.func @route(%logits: tensor<?x?x8xf32>, %qpm: tensor<?x?xi1>)
+    -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>, tensor<?x?x8xi32>, tensor<?x?x8xf32>) {
+  %i0, %g0 = moa.route %logits k(2) : tensor<?x?x8xf32>
+  %i1, %g1 = moa.route %logits k(8) query_padding_mask(%qpm : tensor<?x?xi1>)
+      {gating = #moa.gating<topk_softmax>, renormalize} : tensor<?x?x8xf32>
+  return %i0, %g0, %i1, %g1
+      : tensor<?x?x2xi32>, tensor<?x?x2xf32>, tensor<?x?x8xi32>, tensor<?x?x8xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @dispatch
+// CHECK: moa.dispatch %arg0 experts(8) : tensor<?x?x2xi32>
+// CHECK: moa.dispatch %arg1 experts(4) : tensor<3x5x2xindex>
+func.func @dispatch(%dyn: tensor<?x?x2xi32>, %idx: tensor<3x5x2xindex>)
+    -> (tensor<?xi32>, tensor<9xi32>, tensor<30xi32>, tensor<5xi32>) {
+  %p0, %o0 = moa.dispatch %dyn experts(8) : tensor<?x?x2xi32>
+  %p1, %o1 = moa.dispatch %idx experts(4) : tensor<3x5x2xindex>
+  return %p0, %o0, %p1, %o1 : tensor<?xi32>, tensor<9xi32>, tensor<30xi32>, tensor<5xi32>
+}
+
+// -----
+
+// The four input/output modes of the grouped matmul.
+// CHECK-LABEL: func.func @grouped_matmul
+// CHECK: moa.grouped_matmul %arg0, %arg1, %arg4, %arg5 : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>
+// CHECK: moa.grouped_matmul %arg2, %arg3, %arg4, %arg5 gates(%arg6 : tensor<?x?x2xf32>) : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x256xf32>
+// CHECK: moa.grouped_matmul %arg2, %arg3, %arg4, %arg5 : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x256xf32>
+// CHECK: moa.grouped_matmul %arg0, %arg1, %arg4, %arg5 gates(%arg6 : tensor<?x?x2xf32>) : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x64xf32>
+func.func @grouped_matmul(%x: tensor<?x?x256xf32>, %wq: tensor<8x256x64xf32>,
+    %slots: tensor<?x?x2x64xf32>, %wo: tensor<8x64x256xf32>, %perm: tensor<?xi32>,
+    %offsets: tensor<9xi32>, %gates: tensor<?x?x2xf32>)
+    -> (tensor<?x?x2x64xf32>, tensor<?x?x256xf32>, tensor<?x?x2x256xf32>, tensor<?x?x64xf32>) {
+  %0 = moa.grouped_matmul %x, %wq, %perm, %offsets
+      : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>
+  %1 = moa.grouped_matmul %slots, %wo, %perm, %offsets gates(%gates : tensor<?x?x2xf32>)
+      : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x256xf32>
+  %2 = moa.grouped_matmul %slots, %wo, %perm, %offsets
+      : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x256xf32>
+  %3 = moa.grouped_matmul %x, %wq, %perm, %offsets gates(%gates : tensor<?x?x2xf32>)
+      : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x64xf32>
+  return %0, %1, %2, %3 : tensor<?x?x2x64xf32>, tensor<?x?x256xf32>, tensor<?x?x2x256xf32>, tensor<?x?x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @grouped_matmul_static_bf16
+// CHECK: moa.grouped_matmul %arg0, %arg1, %arg2, %arg3 : (tensor<2x3x16xbf16>, tensor<4x16x8xbf16>, tensor<12xindex>, tensor<5xindex>) -> tensor<2x3x2x8xbf16>
+func.func @grouped_matmul_static_bf16(%x: tensor<2x3x16xbf16>, %w: tensor<4x16x8xbf16>,
+    %perm: tensor<12xindex>, %offsets: tensor<5xindex>) -> tensor<2x3x2x8xbf16> {
+  %0 = moa.grouped_matmul %x, %w, %perm, %offsets
+      : (tensor<2x3x16xbf16>, tensor<4x16x8xbf16>, tensor<12xindex>, tensor<5xindex>) -> tensor<2x3x2x8xbf16>
+  return %0 : tensor<2x3x2x8xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @multi_query_attention
+// CHECK: moa.multi_query_attention %arg0, %arg1, %arg2 : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+// CHECK: moa.multi_query_attention %arg0, %arg1, %arg2 key_padding_mask(%arg3 : tensor<?x?xi1>) {causal, scale = 5.000000e-01 : f32} : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+func.func @multi_query_attention(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>,
+    %v: tensor<?x?x64xf32>, %kpm: tensor<?x?xi1>) -> (tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>) {
+  %0 = moa.multi_query_attention %q, %k, %v
+      : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  %1 = moa.multi_query_attention %q, %k, %v key_padding_mask(%kpm : tensor<?x?xi1>)
+      {causal, scale = 0.5 : f32}
+      : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return %0, %1 : tensor<?x?x2x64xf32>, tensor<?x?x2x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @aux_losses
+// CHECK: moa.load_balancing_loss %arg0, %arg1 : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+// CHECK: moa.load_balancing_loss %arg0, %arg1 query_padding_mask(%arg2 : tensor<?x?xi1>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+// CHECK: moa.router_z_loss %arg0 : tensor<?x?x8xf32>
+// CHECK: moa.router_z_loss %arg0 query_padding_mask(%arg2 : tensor<?x?xi1>) : tensor<?x?x8xf32>
+func.func @aux_losses(%logits: tensor<?x?x8xf32>, %idx: tensor<?x?x2xi32>, %qpm: tensor<?x?xi1>)
+    -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>) {
+  %0 = moa.load_balancing_loss %logits, %idx : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  %1 = moa.load_balancing_loss %logits, %idx query_padding_mask(%qpm : tensor<?x?xi1>)
+      : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  %2 = moa.router_z_loss %logits : tensor<?x?x8xf32>
+  %3 = moa.router_z_loss %logits query_padding_mask(%qpm : tensor<?x?xi1>) : tensor<?x?x8xf32>
+  return %0, %1, %2, %3 : tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>
+}
