@@ -1,0 +1,422 @@
+// RUN: moa-opt %s -split-input-file -verify-diagnostics
+
+func.func @layer_x_rank(%x: tensor<4x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'x' must have rank 3 (shape [B, T, d] = [?, ?, ?]) but has type 'tensor<4x256xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<4x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_memory_width(%x: tensor<2x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>, %m: tensor<2x7x128xf32>) {
+  // expected-error @+1 {{'memory' must have shape [B, S, d] = [2, ?, 256] but has type 'tensor<2x7x128xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2) memory(%m : tensor<2x7x128xf32>)
+      : tensor<2x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_gate_width(%x: tensor<?x?x256xf32>, %wg: tensor<128x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'w_gate' must have shape [d, E] = [256, ?] but has type 'tensor<128x8xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<128x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_query_experts(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<4x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'w_query' must have shape [E, d, h] = [8, 256, ?] but has type 'tensor<4x256x64xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<4x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_key_head(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x32xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'w_key' must have shape [d, h] = [256, 64] but has type 'tensor<256x32xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x32xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_value_rank(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<8x256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'w_value' must have rank 2 (shape [d, h] = [256, 64]) but has type 'tensor<8x256x64xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<8x256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_out_transposed(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x256x64xf32>) {
+  // expected-error @+1 {{'w_out' must have shape [E, h, d] = [8, 64, 256] but has type 'tensor<8x256x64xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x256x64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_key_mask(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
+    %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>, %kpm: tensor<2x6xi1>) {
+  // Self-attention: S is T.
+  // expected-error @+1 {{'key_padding_mask' must have shape [B, S] = [2, 5] but has type 'tensor<2x6xi1>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2) key_padding_mask(%kpm : tensor<2x6xi1>)
+      : tensor<2x5x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @layer_query_mask(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
+    %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>, %qpm: tensor<5x2xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, 5] but has type 'tensor<5x2xi1>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2) query_padding_mask(%qpm : tensor<5x2xi1>)
+      : tensor<2x5x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x8x16xf32>
+  return
+}
+
+// -----
+
+func.func @layer_memory_type(%x: tensor<2x5x16xbf16>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xbf16>,
+    %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>, %wo: tensor<4x8x16xbf16>, %m: tensor<2x3x16xf32>) {
+  // expected-error @+1 {{'memory' must have element type 'bf16' (the element type of 'x') but has type 'tensor<2x3x16xf32>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2) memory(%m : tensor<2x3x16xf32>)
+      : tensor<2x5x16xbf16>, tensor<16x4xf32>, tensor<4x16x8xbf16>, tensor<16x8xbf16>, tensor<16x8xbf16>, tensor<4x8x16xbf16>
+  return
+}
+
+// -----
+
+func.func @layer_weight_type(%x: tensor<2x5x16xbf16>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf16>,
+    %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>, %wo: tensor<4x8x16xbf16>) {
+  // expected-error @+1 {{'w_query' must have element type 'bf16' (the element type of 'x') but has type 'tensor<4x16x8xf16>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<2x5x16xbf16>, tensor<16x4xf32>, tensor<4x16x8xf16>, tensor<16x8xbf16>, tensor<16x8xbf16>, tensor<4x8x16xbf16>
+  return
+}
+
+// -----
+
+func.func @layer_gate_type(%x: tensor<2x5x16xbf16>, %wg: tensor<16x4xf16>, %wq: tensor<4x16x8xbf16>,
+    %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>, %wo: tensor<4x8x16xbf16>) {
+  // expected-error @+1 {{'w_gate' must have element type 'bf16' (the element type of 'x', or f32) but has type 'tensor<16x4xf16>'}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<2x5x16xbf16>, tensor<16x4xf16>, tensor<4x16x8xbf16>, tensor<16x8xbf16>, tensor<16x8xbf16>, tensor<4x8x16xbf16>
+  return
+}
+
+// -----
+
+func.func @layer_k_too_large(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{k = 9 must be in [1, E] with E = 8}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(9)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_k_zero(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{attribute 'k' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(0)
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_scale(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{'scale' must be a positive finite number}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2) {scale = -1.0 : f32}
+      : tensor<?x?x256xf32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_integer_x(%x: tensor<?x?x256xi32>, %wg: tensor<256x8xf32>, %wq: tensor<8x256x64xf32>,
+    %wk: tensor<256x64xf32>, %wv: tensor<256x64xf32>, %wo: tensor<8x64x256xf32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x256xi32>, tensor<256x8xf32>, tensor<8x256x64xf32>, tensor<256x64xf32>, tensor<256x64xf32>, tensor<8x64x256xf32>
+  return
+}
+
+// -----
+
+func.func @layer_wrong_result_type(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
+    %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>) {
+  // Router logits must be [B, T, E] = [2, 5, 4]; MLIR's result-type check reports it.
+  // expected-error @+2 {{'moa.mixture_attention' op inferred type(s) 'tensor<2x5x16xf32>', 'tensor<2x5x4xf32>' are incompatible with return type(s) of operation 'tensor<2x5x16xf32>', 'tensor<2x5x8xf32>'}}
+  // expected-error @+1 {{'moa.mixture_attention' op failed to infer returned types}}
+  %y:2 = "moa.mixture_attention"(%x, %wg, %wq, %wk, %wv, %wo)
+      <{k = 2 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 0, 0, 0>}>
+      : (tensor<2x5x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x8x16xf32>)
+      -> (tensor<2x5x16xf32>, tensor<2x5x8xf32>)
+  return
+}
+
+// -----
+
+func.func @route_rank(%logits: tensor<?x8xf32>) {
+  // expected-error @+1 {{'logits' must have rank 3 (shape [B, T, E] = [?, ?, ?]) but has type 'tensor<?x8xf32>'}}
+  %i, %g = moa.route %logits k(2) : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_k(%logits: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{k = 9 must be in [1, E] with E = 8}}
+  %i, %g = moa.route %logits k(9) : tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_mask(%logits: tensor<2x?x8xf32>, %m: tensor<3x?xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, ?] but has type 'tensor<3x?xi1>'}}
+  %i, %g = moa.route %logits k(2) query_padding_mask(%m : tensor<3x?xi1>) : tensor<2x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @route_bf16_logits(%logits: tensor<?x?x8xbf16>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  %i, %g = moa.route %logits k(2) : tensor<?x?x8xbf16>
+  return
+}
+
+// -----
+
+func.func @route_missing_k(%logits: tensor<2x3x8xf32>) {
+  // expected-error @+1 {{requires attribute 'k'}}
+  %i, %g = "moa.route"(%logits) : (tensor<2x3x8xf32>) -> (tensor<2x3x2xi32>, tensor<2x3x2xf32>)
+  return
+}
+
+// -----
+
+func.func @dispatch_rank(%idx: tensor<?x2xi32>) {
+  // expected-error @+1 {{'indices' must have rank 3 (shape [B, T, k] = [?, ?, ?]) but has type 'tensor<?x2xi32>'}}
+  %p, %o = moa.dispatch %idx experts(8) : tensor<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @dispatch_k(%idx: tensor<?x?x4xi32>) {
+  // expected-error @+1 {{k = 4 must be in [1, E] with E = 2}}
+  %p, %o = moa.dispatch %idx experts(2) : tensor<?x?x4xi32>
+  return
+}
+
+// -----
+
+func.func @dispatch_no_experts(%idx: tensor<?x?x1xi32>) {
+  // expected-error @+1 {{attribute 'num_experts' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+  %p, %o = moa.dispatch %idx experts(0) : tensor<?x?x1xi32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_input_rank(%x: tensor<?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'input' must have rank 3 (shape [B, T, K] = [?, ?, ?]) but has type 'tensor<?x256xf32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_weight(%x: tensor<?x?x256xf32>, %w: tensor<8x128x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'weight' must have shape [E, K, N] = [?, 256, ?] but has type 'tensor<8x128x64xf32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<8x128x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_gates(%x: tensor<?x?x2x64xf32>, %w: tensor<8x64x256xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>, %g: tensor<?x?x3xf32>) {
+  // expected-error @+1 {{'gates' must have shape [B, T, k] = [?, ?, 2] but has type 'tensor<?x?x3xf32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x3xf32>) : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x256xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_combined_result(%x: tensor<?x?x2x64xf32>, %w: tensor<8x64x256xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>, %g: tensor<?x?x2xf32>) {
+  // expected-error @+1 {{'result' must have rank 3 (shape [B, T, N] = [?, ?, 256]) but has type 'tensor<?x?x2x256xf32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x2xf32>) : (tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x256xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_scattered_result(%x: tensor<4x?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'result' must have shape [B, T, k, N] = [4, ?, ?, 64] but has type 'tensor<4x?x2x32xf32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<4x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<4x?x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_permutation(%x: tensor<4x3x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<12xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'permutation' must have shape [B*T*k] = [24] but has type 'tensor<12xi32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<4x3x256xf32>, tensor<8x256x64xf32>, tensor<12xi32>, tensor<9xi32>) -> tensor<4x3x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_offsets(%x: tensor<?x?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<8xi32>) {
+  // expected-error @+1 {{'offsets' must have shape [E+1] = [9] but has type 'tensor<8xi32>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<8xi32>) -> tensor<?x?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_weight_type(%x: tensor<?x?x256xf32>, %w: tensor<8x256x64xbf16>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'weight' must have element type 'f32' (the element type of 'input') but has type 'tensor<8x256x64xbf16>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<8x256x64xbf16>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_result_type(%x: tensor<?x?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'result' must have element type 'f32' (the element type of 'input') but has type 'tensor<?x?x2x64xf16>'}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf16>
+  return
+}
+
+// -----
+
+func.func @grouped_matmul_k(%x: tensor<?x?x256xf32>, %w: tensor<2x256x64xf32>, %p: tensor<?xi32>, %o: tensor<3xi32>) {
+  // expected-error @+1 {{k = 3 must be in [1, E] with E = 2}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<2x256x64xf32>, tensor<?xi32>, tensor<3xi32>) -> tensor<?x?x3x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_query_rank(%q: tensor<?x?x64xf32>, %k: tensor<?x?x64xf32>, %v: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'query' must have rank 4 (shape [B, T, k, h] = [?, ?, ?, ?]) but has type 'tensor<?x?x64xf32>'}}
+  %0 = moa.multi_query_attention %q, %k, %v : tensor<?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_key_head(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x32xf32>, %v: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'key' must have shape [B, S, h] = [?, ?, 64] but has type 'tensor<?x?x32xf32>'}}
+  %0 = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x64xf32>, tensor<?x?x32xf32>, tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_value_length(%q: tensor<?x?x2x64xf32>, %k: tensor<?x7x64xf32>, %v: tensor<?x8x64xf32>) {
+  // expected-error @+1 {{'value' must have shape [B, S, h] = [?, 7, 64] but has type 'tensor<?x8x64xf32>'}}
+  %0 = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x64xf32>, tensor<?x7x64xf32>, tensor<?x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_mask(%q: tensor<?x?x2x64xf32>, %k: tensor<?x7x64xf32>, %v: tensor<?x7x64xf32>, %m: tensor<?x5xi1>) {
+  // expected-error @+1 {{'key_padding_mask' must have shape [B, S] = [?, 7] but has type 'tensor<?x5xi1>'}}
+  %0 = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : tensor<?x5xi1>) : tensor<?x?x2x64xf32>, tensor<?x7x64xf32>, tensor<?x7x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_key_type(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x64xf32>, %v: tensor<?x?x64xbf16>) {
+  // expected-error @+1 {{'key' must have element type 'bf16' (the element type of 'query') but has type 'tensor<?x?x64xf32>'}}
+  %0 = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x64xbf16>, tensor<?x?x64xf32>, tensor<?x?x64xbf16>
+  return
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>, %v: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'scale' must be a positive finite number}}
+  %0 = moa.multi_query_attention %q, %k, %v {scale = 0.0 : f32} : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @load_balancing_tokens(%l: tensor<2x5x8xf32>, %i: tensor<2x6x2xi32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [2, 5, ?] but has type 'tensor<2x6x2xi32>'}}
+  %0 = moa.load_balancing_loss %l, %i : tensor<2x5x8xf32>, tensor<2x6x2xi32>
+  return
+}
+
+// -----
+
+func.func @load_balancing_k(%l: tensor<?x?x2xf32>, %i: tensor<?x?x3xi32>) {
+  // expected-error @+1 {{k = 3 must be in [1, E] with E = 2}}
+  %0 = moa.load_balancing_loss %l, %i : tensor<?x?x2xf32>, tensor<?x?x3xi32>
+  return
+}
+
+// -----
+
+func.func @load_balancing_mask(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %m: tensor<2x4xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, 5] but has type 'tensor<2x4xi1>'}}
+  %0 = moa.load_balancing_loss %l, %i query_padding_mask(%m : tensor<2x4xi1>) : tensor<2x5x8xf32>, tensor<2x5x2xi32>
+  return
+}
+
+// -----
+
+func.func @z_loss_rank(%l: tensor<10x8xf32>) {
+  // expected-error @+1 {{'logits' must have rank 3 (shape [B, T, E] = [?, ?, ?]) but has type 'tensor<10x8xf32>'}}
+  %0 = moa.router_z_loss %l : tensor<10x8xf32>
+  return
+}
+
+// -----
+
+func.func @z_loss_mask(%l: tensor<2x5x8xf32>, %m: tensor<2x5x8xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have rank 2 (shape [B, T] = [2, 5]) but has type 'tensor<2x5x8xi1>'}}
+  %0 = moa.router_z_loss %l query_padding_mask(%m : tensor<2x5x8xi1>) : tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected '<'}}
+func.func @bad_gating(%logits: tensor<?x?x8xf32>) attributes {g = #moa.gating} {
+  return
+}
+
+// -----
+
+func.func @unknown_gating(%logits: tensor<?x?x8xf32>) {
+  // expected-error @+2 {{expected ::mlir::moa::Gating to be one of: softmax_topk, topk_softmax}}
+  // expected-error @+1 {{failed to parse MoA_GatingAttr parameter 'value'}}
+  %i, %g = moa.route %logits k(2) {gating = #moa.gating<sigmoid>} : tensor<?x?x8xf32>
+  return
+}
