@@ -4,6 +4,8 @@
 #include "dialect/ShapeChecks.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/MathExtras.h"
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::moa;
@@ -18,6 +20,7 @@ namespace {
 constexpr StringLiteral kQueryToken = "query token";
 constexpr StringLiteral kKeyToken = "key token";
 constexpr StringLiteral kPair = "query-key pair";
+constexpr int64_t kMaxI32 = std::numeric_limits<int32_t>::max();
 
 std::optional<int64_t> staticCount(int64_t size) {
   if (ShapedType::isDynamic(size))
@@ -170,15 +173,29 @@ LogicalResult DispatchOp::inferReturnTypes(MLIRContext *ctx,
   inferred.push_back(RankedTensorType::get({pairs}, i32));
   IntegerAttr experts = adaptor.getNumExpertsAttr();
   inferred.push_back(RankedTensorType::get(
-      {experts ? experts.getInt() + 1 : ShapedType::kDynamic}, i32));
+      {experts && experts.getInt() < kMaxI32 ? experts.getInt() + 1
+                                              : ShapedType::kDynamic},
+      i32));
   return success();
 }
 
 LogicalResult DispatchOp::verify() {
+  // permutation and offsets hold i32 pair ids and positions.
+  if (getNumExperts() >= kMaxI32)
+    return emitOpError() << "num_experts = " << getNumExperts()
+                         << " must be less than " << kMaxI32;
   ShapeBinder shapes(*this);
   shapes.set("E", getNumExperts());
   if (failed(shapes.bind("indices", getIndices().getType(), {"B", "T", "k"})))
     return failure();
+  ArrayRef<int64_t> shape = getIndices().getType().getShape();
+  int64_t pairs = 1;
+  for (int64_t size : shape)
+    if (!ShapedType::isDynamic(size) &&
+        (llvm::MulOverflow(pairs, size, pairs) || pairs > kMaxI32))
+      return emitOpError() << "'indices' has more than " << kMaxI32
+                           << " (token, slot) pairs, which i32 "
+                              "'permutation' entries cannot address";
   int64_t k = shapes.get("k");
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }

@@ -2,6 +2,7 @@
 
 #include "dialect/ShapeChecks.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -84,7 +85,10 @@ int64_t mlir::moa::dimOrDynamic(Type type, unsigned dim) {
 }
 
 int64_t mlir::moa::mulDims(int64_t a, int64_t b) {
-  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
+  int64_t product;
+  // An overflowing product cannot be a valid size: treat it as unknown.
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b) ||
+      llvm::MulOverflow(a, b, product))
     return ShapedType::kDynamic;
-  return a * b;
+  return product;
 }

@@ -239,6 +239,22 @@ func.func @dispatch_no_experts(%idx: tensor<?x?x1xi32>) {
 
 // -----
 
+func.func @dispatch_too_many_experts(%idx: tensor<?x?x1xi32>) {
+  // expected-error @+1 {{num_experts = 2147483647 must be less than 2147483647}}
+  %p, %o = moa.dispatch %idx experts(2147483647) : tensor<?x?x1xi32>
+  return
+}
+
+// -----
+
+func.func @dispatch_too_many_pairs(%idx: tensor<65536x65536x1xi32>) {
+  // expected-error @+1 {{'indices' has more than 2147483647 (token, slot) pairs, which i32 'permutation' entries cannot address}}
+  %p, %o = moa.dispatch %idx experts(4) : tensor<65536x65536x1xi32>
+  return
+}
+
+// -----
+
 func.func @grouped_matmul_input_rank(%x: tensor<?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
   // expected-error @+1 {{'input' must have rank 3 (shape [B, T, K] = [?, ?, ?]) but has type 'tensor<?x256xf32>'}}
   %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<?x?x2x64xf32>

@@ -1,0 +1,2 @@
+}}} {{ %%% moa. ( k( :: -> tensor<<<
+ garbage

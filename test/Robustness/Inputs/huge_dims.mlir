@@ -1,0 +1,4 @@
+func.func @f(%i: tensor<4611686018427387903x4611686018427387903x2xi32>) {
+  %p, %o = moa.dispatch %i experts(4) : tensor<4611686018427387903x4611686018427387903x2xi32>
+  return
+}

@@ -1,0 +1,2 @@
+func.func @f(%l: tensor<?x?x8xf32>) -> tensor<?x?x2xf32> {
+  %i, %g = moa.route %l k(2) : tensor<?x?x8xf32>
