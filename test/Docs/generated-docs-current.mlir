@@ -1,0 +1,3 @@
+// docs/ must match the reference generated from ODS (refresh: ninja moa-docs).
+// RUN: diff -u %moa_src_root/docs/MoADialect.md %moa_obj_root/dialect/MoADialect.md
+// RUN: diff -u %moa_src_root/docs/MoAPasses.md %moa_obj_root/passes/MoAPasses.md
