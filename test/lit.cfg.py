@@ -13,6 +13,7 @@ config.test_exec_root = os.path.join(config.moa_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
+config.substitutions.append(("%moa_obj_root", config.moa_obj_root))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
