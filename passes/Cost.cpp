@@ -137,7 +137,8 @@ struct MoACostPass : public moa::impl::MoACostBase<MoACostPass> {
     if (output != "-") {
       file = openOutputFile(output, &error);
       if (!file) {
-        getOperation().emitError("moa-cost: ") << error;
+        // Located at the module, without dumping it as a note.
+        mlir::emitError(getOperation().getLoc(), "moa-cost: ") << error;
         return signalPassFailure();
       }
       os = &file->os();
