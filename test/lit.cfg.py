@@ -14,9 +14,19 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
 config.substitutions.append(("%moa_obj_root", config.moa_obj_root))
+config.substitutions.append(("%moa_lib", os.path.join(config.moa_obj_root, "lib")))
+# Debian's own mlir-opt, for the plugin test (not moa-opt).
+config.substitutions.append(("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.substitutions.append(("%mlir_dir", config.mlir_dir))
+config.substitutions.append(("%cmake", config.cmake_command))
+
+if config.moa_plugin:
+    config.available_features.add("plugin")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    [ToolSubst("moa-opt", unresolved="fatal")], [config.moa_tools_dir]
+    [ToolSubst("moa-opt", unresolved="fatal"),
+     ToolSubst("moa-capi-test", unresolved="fatal")],
+    [config.moa_tools_dir]
 )

@@ -1,0 +1,10 @@
+//===- MoA.cpp - C API for the moa dialect and passes ---------------------===//
+
+#include "capi/MoA.h"
+#include "dialect/MoAOps.h"
+#include "tools/RegisterMoA.h"
+#include "mlir/CAPI/Registration.h"
+
+MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(MoA, moa, mlir::moa::MoADialect)
+
+void mlirRegisterMoAPasses(void) { mlir::moa::registerAllPasses(); }

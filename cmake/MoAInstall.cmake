@@ -1,0 +1,39 @@
+# `cmake --install` layout: <prefix>/include/moa/{dialect,passes,capi,tools},
+# <prefix>/lib/{libMoA*.a,libMoAPlugin.so}, <prefix>/bin/moa-opt and the
+# package files in <prefix>/lib/cmake/moa, so that another project can
+# find_package(MoA 0.1 REQUIRED) and link MoA::Dialect, MoA::Passes, MoA::CAPI.
+include(CMakePackageConfigHelpers)
+
+set(MOA_INSTALL_CMAKE_DIR lib/cmake/moa)
+
+foreach(dir dialect passes capi tools)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/
+    DESTINATION include/moa/${dir}
+    FILES_MATCHING PATTERN "*.h" PATTERN "*.td"
+    PATTERN "moa-opt" EXCLUDE PATTERN "moa-plugin" EXCLUDE)
+endforeach()
+foreach(dir dialect passes)
+  install(DIRECTORY ${PROJECT_BINARY_DIR}/${dir}/
+    DESTINATION include/moa/${dir}
+    FILES_MATCHING PATTERN "*.inc" PATTERN "CMakeFiles" EXCLUDE)
+endforeach()
+
+install(TARGETS MoADialect MoAPasses MoACAPI
+  EXPORT MoATargets
+  ARCHIVE DESTINATION lib
+  LIBRARY DESTINATION lib
+  INCLUDES DESTINATION include/moa)
+install(EXPORT MoATargets NAMESPACE MoA:: DESTINATION ${MOA_INSTALL_CMAKE_DIR})
+
+configure_package_config_file(
+  ${PROJECT_SOURCE_DIR}/cmake/MoAConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/MoAConfig.cmake
+  INSTALL_DESTINATION ${MOA_INSTALL_CMAKE_DIR})
+write_basic_package_version_file(
+  ${PROJECT_BINARY_DIR}/MoAConfigVersion.cmake
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${PROJECT_BINARY_DIR}/MoAConfig.cmake
+  ${PROJECT_BINARY_DIR}/MoAConfigVersion.cmake
+  DESTINATION ${MOA_INSTALL_CMAKE_DIR})
