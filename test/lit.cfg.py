@@ -21,7 +21,7 @@ config.substitutions.append(("%mlir_dir", config.mlir_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 
 if config.moa_plugin:
-    config.available_features.add("plugin")
+    config.available_features.add("shared-mlir")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
@@ -30,3 +30,6 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-capi-test", unresolved="fatal")],
     [config.moa_tools_dir]
 )
+
+# The consumer project under Install/ is built by its test, not discovered.
+config.excludes.append("consumer")

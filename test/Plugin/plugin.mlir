@@ -1,4 +1,4 @@
-// REQUIRES: plugin
+// REQUIRES: shared-mlir
 // Debian's own mlir-opt loads moa as a dialect and pass plugin.
 // RUN: %mlir_opt %s --load-dialect-plugin=%moa_lib/libMoAPlugin.so --load-pass-plugin=%moa_lib/libMoAPlugin.so --pass-pipeline="builtin.module(moa-decompose)" | FileCheck %s
 // RUN: not %mlir_opt %s 2>&1 | FileCheck %s --check-prefix=NOPLUGIN
