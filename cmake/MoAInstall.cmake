@@ -1,24 +1,25 @@
 # `cmake --install` layout: <prefix>/include/moa/{dialect,passes,capi,tools},
 # <prefix>/lib/{libMoA*.a,libMoAPlugin.so}, <prefix>/bin/moa-opt and the
 # package files in <prefix>/lib/cmake/moa, so that another project can
-# find_package(MoA 0.1 REQUIRED) and link MoA::Dialect, MoA::Passes, MoA::CAPI.
+# find_package(MoA 0.1 REQUIRED) and link MoA::Dialect, MoA::Passes,
+# MoA::Lowering, MoA::Runtime and MoA::CAPI.
 include(CMakePackageConfigHelpers)
 
 set(MOA_INSTALL_CMAKE_DIR lib/cmake/moa)
 
-foreach(dir dialect passes capi tools)
+foreach(dir dialect passes lowering runtime capi tools)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/
     DESTINATION include/moa/${dir}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.td"
-    PATTERN "moa-opt" EXCLUDE PATTERN "moa-plugin" EXCLUDE)
+    PATTERN "moa-*" EXCLUDE)
 endforeach()
-foreach(dir dialect passes)
+foreach(dir dialect passes lowering)
   install(DIRECTORY ${PROJECT_BINARY_DIR}/${dir}/
     DESTINATION include/moa/${dir}
     FILES_MATCHING PATTERN "*.inc" PATTERN "CMakeFiles" EXCLUDE)
 endforeach()
 
-install(TARGETS MoADialect MoAPasses MoACAPI
+install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoACAPI
   EXPORT MoATargets
   ARCHIVE DESTINATION lib
   LIBRARY DESTINATION lib

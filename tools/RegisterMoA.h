@@ -9,6 +9,7 @@
 #define MOA_TOOLS_REGISTERMOA_H
 
 #include "dialect/MoAOps.h"
+#include "lowering/Passes.h"
 #include "passes/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -16,12 +17,17 @@ namespace mlir::moa {
 
 /// Adds the moa dialect and the upstream dialects its passes create.
 inline void registerAllDialects(DialectRegistry &registry) {
-  registry.insert<MoADialect, arith::ArithDialect, linalg::LinalgDialect,
+  registry.insert<MoADialect, arith::ArithDialect,
+                  bufferization::BufferizationDialect, func::FuncDialect,
+                  linalg::LinalgDialect, memref::MemRefDialect,
                   tensor::TensorDialect>();
 }
 
-/// Registers every moa pass with the global pass registry.
-inline void registerAllPasses() { registerMoAPasses(); }
+/// Registers every moa pass and pipeline with the global pass registry.
+inline void registerAllPasses() {
+  registerMoAPasses();
+  registerLoweringPasses();
+}
 
 } // namespace mlir::moa
 

@@ -1,0 +1,31 @@
+//===- CPUPipeline.cpp - moa on tensors to the LLVM dialect ---------------===//
+
+#include "lowering/Passes.h"
+#include "passes/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+
+void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
+  // Textual so that each stage reads as it would on the moa-opt command line.
+  static constexpr const char *kPipeline =
+      "moa-export-entry-points,moa-decompose,canonicalize,cse,"
+      "moa-lower-to-runtime-calls,canonicalize,cse,"
+      "one-shot-bufferize{bufferize-function-boundaries "
+      "function-boundary-type-conversion=identity-layout-map},"
+      "buffer-deallocation-pipeline,"
+      "func.func(convert-linalg-to-loops),convert-scf-to-cf,"
+      "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+      "convert-math-to-llvm,convert-arith-to-llvm,convert-func-to-llvm,"
+      "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi";
+  if (failed(parsePassPipeline(kPipeline, pm)))
+    llvm::report_fatal_error("moa: the built-in CPU pipeline does not parse");
+}
+
+void mlir::moa::registerLoweringPasses() {
+  registerMoALoweringPasses();
+  PassPipelineRegistration<>(
+      "moa-cpu-pipeline",
+      "Lower a module with moa ops to the LLVM dialect for the CPU runtime",
+      buildCPUPipeline);
+}

@@ -1,0 +1,76 @@
+//===- ExportEntryPoints.cpp - Describe public functions for the runtime --===//
+
+#include "lowering/Passes.h"
+#include "runtime/Manifest.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::moa {
+#define GEN_PASS_DEF_MOAEXPORTENTRYPOINTS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::moa
+
+using namespace mlir;
+
+namespace {
+
+std::optional<::moa::DType> dtypeOf(Type type) {
+  if (type.isF32())
+    return ::moa::DType::F32;
+  if (type.isF16())
+    return ::moa::DType::F16;
+  if (type.isBF16())
+    return ::moa::DType::BF16;
+  if (type.isSignlessInteger(32))
+    return ::moa::DType::I32;
+  if (type.isSignlessInteger(1))
+    return ::moa::DType::I1;
+  return std::nullopt;
+}
+
+FailureOr<::moa::TensorSpec> specOf(func::FuncOp func, Type type,
+                                    StringRef what, unsigned position) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  std::optional<::moa::DType> dtype =
+      tensor ? dtypeOf(tensor.getElementType()) : std::nullopt;
+  if (!dtype)
+    return func.emitError() << "entry point @" << func.getSymName() << ": "
+                            << what << " " << position << " has type " << type
+                            << "; entry points take and return ranked tensors "
+                               "of f32, f16, bf16, i32 or i1";
+  ::moa::TensorSpec spec;
+  spec.dtype = *dtype;
+  for (int64_t size : tensor.getShape())
+    spec.shape.push_back(ShapedType::isDynamic(size) ? -1 : size);
+  return spec;
+}
+
+struct MoAExportEntryPointsPass
+    : public mlir::moa::impl::MoAExportEntryPointsBase<MoAExportEntryPointsPass> {
+  void runOnOperation() override {
+    ::moa::Manifest manifest;
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (!func.isPublic() || func.isExternal())
+        continue;
+      ::moa::EntrySpec entry;
+      entry.name = func.getSymName().str();
+      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
+        FailureOr<::moa::TensorSpec> spec = specOf(func, type, "argument", i);
+        if (failed(spec))
+          return signalPassFailure();
+        entry.arguments.push_back(*spec);
+      }
+      for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
+        FailureOr<::moa::TensorSpec> spec = specOf(func, type, "result", i);
+        if (failed(spec))
+          return signalPassFailure();
+        entry.results.push_back(*spec);
+      }
+      manifest.entries.push_back(std::move(entry));
+      func->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
+    }
+    getOperation()->setAttr("moa.manifest",
+                            StringAttr::get(&getContext(), manifest.print()));
+  }
+};
+
+} // namespace

@@ -1,0 +1,33 @@
+//===- Passes.h - moa lowering passes and pipelines -------------*- C++ -*-===//
+
+#ifndef MOA_LOWERING_PASSES_H
+#define MOA_LOWERING_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::moa {
+
+#define GEN_PASS_DECL
+#include "lowering/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "lowering/Passes.h.inc"
+
+/// The whole CPU path from moa on tensors to the LLVM dialect: decompose,
+/// kernel calls, bufferization, deallocation, loops, LLVM. Public functions
+/// get `llvm.emit_c_interface`. Registered as `moa-cpu-pipeline`.
+void buildCPUPipeline(OpPassManager &pm);
+
+/// Registers the lowering passes and the `moa-cpu-pipeline` pipeline.
+void registerLoweringPasses();
+
+} // namespace mlir::moa
+
+#endif // MOA_LOWERING_PASSES_H

@@ -1,0 +1,404 @@
+//===- Kernels.cpp - CPU kernels that lowered moa ops call ----------------===//
+//
+// The CPU lowering (lowering/LowerToRuntime.cpp) turns each moa primitive into
+// a call of one of these functions on memref descriptors (the MLIR C
+// interface, `_mlir_ciface_<name>`). All data is f32 (f16/bf16 are converted
+// around the call), row-major and contiguous. Plain GEMMs go to OpenBLAS'
+// cblas_sgemm; the loops around them run on OpenMP threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/KernelContext.h"
+#include "runtime/KernelFlags.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace moa::runtime;
+
+namespace {
+thread_local KernelContext *tlsContext = nullptr;
+
+/// Records the first error of the current call.
+void fail(const char *kernel, const std::string &message) {
+  if (tlsContext && tlsContext->error.empty())
+    tlsContext->error = std::string(kernel) + ": " + message;
+}
+
+template <typename T, int N>
+bool isContiguous(const StridedMemRefType<T, N> *m) {
+  int64_t expected = 1;
+  for (int i = N - 1; i >= 0; --i) {
+    if (m->sizes[i] > 1 && m->strides[i] != expected)
+      return false;
+    expected *= m->sizes[i];
+  }
+  return true;
+}
+
+template <typename T, int N> T *begin(StridedMemRefType<T, N> *m) {
+  return m->data + m->offset;
+}
+
+/// Every buffer a kernel touches must be contiguous (the lowering allocates
+/// them so); anything else is reported, never read out of bounds.
+template <typename... Memrefs>
+bool checkContiguous(const char *kernel, const Memrefs *...memrefs) {
+  bool ok = (isContiguous(memrefs) && ...);
+  if (!ok)
+    fail(kernel, "non-contiguous buffer");
+  return ok;
+}
+
+bool hasFlag(int64_t flags, KernelFlag flag) {
+  return (flags & static_cast<int64_t>(flag)) != 0;
+}
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+} // namespace
+
+namespace moa::runtime {
+KernelContext *currentKernelContext() { return tlsContext; }
+ScopedKernelContext::ScopedKernelContext(KernelContext *context)
+    : previous(tlsContext) {
+  tlsContext = context;
+}
+ScopedKernelContext::~ScopedKernelContext() { tlsContext = previous; }
+} // namespace moa::runtime
+
+extern "C" {
+
+/// moa.route: top-k experts and gates per token; ties go to the lower index.
+void _mlir_ciface_moa_rt_route(StridedMemRefType<float, 3> *logits,
+                               StridedMemRefType<bool, 2> *mask,
+                               StridedMemRefType<int32_t, 3> *indices,
+                               StridedMemRefType<float, 3> *gates,
+                               int64_t flags) {
+  const char *kernel = "moa.route";
+  if (!checkContiguous(kernel, logits, indices, gates, mask))
+    return;
+  const int64_t tokens = logits->sizes[0] * logits->sizes[1];
+  const int64_t experts = logits->sizes[2];
+  const int64_t k = indices->sizes[2];
+  const bool topkSoftmax = hasFlag(flags, KernelFlag::TopKSoftmax);
+  const bool renormalize = hasFlag(flags, KernelFlag::Renormalize);
+  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const float *l = begin(logits);
+  int32_t *idx = begin(indices);
+  float *g = begin(gates);
+
+#pragma omp parallel
+  {
+    std::vector<char> taken(experts);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float *row = l + t * experts;
+      int32_t *rowIdx = idx + t * k;
+      float *rowGates = g + t * k;
+      if (padded && padded[t]) {
+        std::fill(rowIdx, rowIdx + k, -1);
+        std::fill(rowGates, rowGates + k, 0.0f);
+        continue;
+      }
+      // Softmax is monotonic: select on the logits, lower index wins ties.
+      std::fill(taken.begin(), taken.end(), 0);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < experts; ++e)
+          if (!taken[e] && (best < 0 || row[e] > row[best]))
+            best = e;
+        taken[best] = 1;
+        rowIdx[j] = static_cast<int32_t>(best);
+      }
+      // Probabilities over all E (softmax_topk) or over the k (topk_softmax).
+      float maxLogit = row[rowIdx[0]];
+      float denominator = 0.0f;
+      if (topkSoftmax) {
+        for (int64_t j = 0; j < k; ++j)
+          denominator += std::exp(row[rowIdx[j]] - maxLogit);
+      } else {
+        for (int64_t e = 0; e < experts; ++e)
+          maxLogit = std::max(maxLogit, row[e]);
+        for (int64_t e = 0; e < experts; ++e)
+          denominator += std::exp(row[e] - maxLogit);
+      }
+      float selected = 0.0f;
+      for (int64_t j = 0; j < k; ++j) {
+        rowGates[j] = std::exp(row[rowIdx[j]] - maxLogit) / denominator;
+        selected += rowGates[j];
+      }
+      if (renormalize && selected > 0.0f)
+        for (int64_t j = 0; j < k; ++j)
+          rowGates[j] /= selected;
+    }
+  }
+
+  if (tlsContext) {
+    std::vector<int64_t> counts(experts, 0);
+    for (int64_t p = 0; p < tokens * k; ++p)
+      if (idx[p] >= 0)
+        ++counts[idx[p]];
+    tlsContext->expertCounts.push_back(std::move(counts));
+  }
+}
+
+/// moa.dispatch: a stable counting sort of the (token, slot) pairs by expert.
+void _mlir_ciface_moa_rt_dispatch(StridedMemRefType<int32_t, 3> *indices,
+                                  StridedMemRefType<int32_t, 1> *permutation,
+                                  StridedMemRefType<int32_t, 1> *offsets) {
+  const char *kernel = "moa.dispatch";
+  if (!checkContiguous(kernel, indices, permutation, offsets))
+    return;
+  const int64_t pairs =
+      indices->sizes[0] * indices->sizes[1] * indices->sizes[2];
+  const int64_t experts = offsets->sizes[0] - 1;
+  const int32_t *idx = begin(indices);
+  int32_t *perm = begin(permutation);
+  int32_t *off = begin(offsets);
+  // counts[E] collects the pairs that are not dispatched (index -1).
+  std::vector<int64_t> counts(experts + 1, 0);
+  for (int64_t p = 0; p < pairs; ++p) {
+    int64_t e = idx[p];
+    if (e < -1 || e >= experts) {
+      fail(kernel, "expert index " + std::to_string(e) + " of pair " +
+                       std::to_string(p) + " is outside [-1, " +
+                       std::to_string(experts) + ")");
+      e = -1;
+    }
+    ++counts[e < 0 ? experts : e];
+  }
+  std::vector<int64_t> cursor(experts + 1, 0);
+  int64_t start = 0;
+  for (int64_t e = 0; e <= experts; ++e) {
+    off[e] = static_cast<int32_t>(start);
+    cursor[e] = start;
+    start += counts[e];
+  }
+  for (int64_t p = 0; p < pairs; ++p) {
+    int64_t e = idx[p];
+    e = (e < 0 || e >= experts) ? experts : e;
+    perm[cursor[e]++] = static_cast<int32_t>(p);
+  }
+}
+
+/// moa.grouped_matmul over expert-grouped rows: per expert, gather its rows,
+/// one GEMM with its weight, then scatter per pair or combine per token.
+/// input [B,T,kin,K] (kin = 1: one row per token), weight [E,K,N],
+/// out [B,T,kout,N] (kout = 1 when combining with gates [B,T,k]).
+void _mlir_ciface_moa_rt_grouped_matmul(
+    StridedMemRefType<float, 4> *input, StridedMemRefType<float, 3> *weight,
+    StridedMemRefType<int32_t, 1> *permutation,
+    StridedMemRefType<int32_t, 1> *offsets, StridedMemRefType<float, 3> *gates,
+    StridedMemRefType<float, 4> *out, int64_t flags) {
+  const char *kernel = "moa.grouped_matmul";
+  if (!checkContiguous(kernel, input, weight, permutation, offsets, gates, out))
+    return;
+  const bool combine = hasFlag(flags, KernelFlag::HasGates);
+  const int64_t tokens = input->sizes[0] * input->sizes[1];
+  const int64_t inSlots = input->sizes[2];
+  const int64_t kDim = input->sizes[3];
+  const int64_t experts = weight->sizes[0];
+  const int64_t nDim = weight->sizes[2];
+  const int64_t k = combine ? gates->sizes[2] : out->sizes[2];
+  const int64_t pairs = tokens * k;
+  float *o = begin(out);
+  std::fill(o, o + tokens * out->sizes[2] * nDim, 0.0f);
+  if (permutation->sizes[0] != pairs || offsets->sizes[0] != experts + 1)
+    return fail(kernel, "permutation or offsets do not match the operands");
+  const int32_t *perm = begin(permutation);
+  const int32_t *off = begin(offsets);
+  for (int64_t e = 0; e < experts; ++e)
+    if (off[e] < 0 || off[e] > off[e + 1] || off[e + 1] > pairs)
+      return fail(kernel, "offsets are not a partition of the pairs");
+  for (int64_t r = 0; r < off[experts]; ++r)
+    if (perm[r] < 0 || perm[r] >= pairs)
+      return fail(kernel, "permutation entry out of range");
+
+  const float *in = begin(input);
+  const float *w = begin(weight);
+  const float *g = combine ? begin(gates) : nullptr;
+  int64_t maxRows = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    maxRows = std::max<int64_t>(maxRows, off[e + 1] - off[e]);
+  std::vector<float> rows(maxRows * kDim), products(maxRows * nDim);
+
+  for (int64_t e = 0; e < experts; ++e) {
+    const int64_t first = off[e], n = off[e + 1] - off[e];
+    if (n == 0)
+      continue;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t pair = perm[first + r];
+      const int64_t source = inSlots == 1 ? pair / k : pair;
+      std::memcpy(&rows[r * kDim], in + source * kDim, kDim * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nDim, kDim, 1.0f,
+                rows.data(), kDim, w + e * kDim * nDim, nDim, 0.0f,
+                products.data(), nDim);
+    // Top-k indices are distinct, so within one expert every token appears
+    // at most once and the combine writes disjoint rows.
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t pair = perm[first + r];
+      const float *product = &products[r * nDim];
+      if (combine) {
+        float *dst = o + (pair / k) * nDim;
+        const float gate = g[pair];
+        for (int64_t c = 0; c < nDim; ++c)
+          dst[c] += gate * product[c];
+      } else {
+        std::memcpy(o + pair * nDim, product, nDim * sizeof(float));
+      }
+    }
+  }
+}
+
+/// moa.multi_query_attention: per batch, scores = Q K^T for all T*k query
+/// rows in one GEMM (K and V are shared by the k slots), masked softmax,
+/// then out = P V. A row with no visible key is all zeros.
+void _mlir_ciface_moa_rt_multi_query_attention(
+    StridedMemRefType<float, 4> *query, StridedMemRefType<float, 3> *key,
+    StridedMemRefType<float, 3> *value, StridedMemRefType<bool, 2> *mask,
+    StridedMemRefType<float, 4> *out, float scale, int64_t flags) {
+  const char *kernel = "moa.multi_query_attention";
+  if (!checkContiguous(kernel, query, key, value, mask, out))
+    return;
+  const int64_t batch = query->sizes[0], tLen = query->sizes[1];
+  const int64_t k = query->sizes[2], h = query->sizes[3];
+  const int64_t sLen = key->sizes[1];
+  const bool causal = hasFlag(flags, KernelFlag::Causal);
+  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  if (!hasFlag(flags, KernelFlag::HasScale))
+    scale = 1.0f / std::sqrt(static_cast<float>(h));
+  const int64_t rowsPerBatch = tLen * k;
+  std::vector<float> scores(rowsPerBatch * sLen);
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const float *q = begin(query) + b * rowsPerBatch * h;
+    const float *kb = begin(key) + b * sLen * h;
+    const float *vb = begin(value) + b * sLen * h;
+    const bool *pad = padded ? padded + b * sLen : nullptr;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rowsPerBatch, sLen, h,
+                scale, q, h, kb, h, 0.0f, scores.data(), sLen);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rowsPerBatch; ++r) {
+      float *row = &scores[r * sLen];
+      const int64_t t = r / k;
+      const int64_t visible = causal ? std::min(t + 1, sLen) : sLen;
+      float maxScore = kNegInf;
+      for (int64_t s = 0; s < visible; ++s)
+        if (!pad || !pad[s])
+          maxScore = std::max(maxScore, row[s]);
+      if (maxScore == kNegInf) {
+        std::fill(row, row + sLen, 0.0f);
+        continue;
+      }
+      float sum = 0.0f;
+      for (int64_t s = 0; s < sLen; ++s) {
+        const bool keep = s < visible && (!pad || !pad[s]);
+        row[s] = keep ? std::exp(row[s] - maxScore) : 0.0f;
+        sum += row[s];
+      }
+      const float inverse = 1.0f / sum;
+      for (int64_t s = 0; s < sLen; ++s)
+        row[s] *= inverse;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rowsPerBatch, h,
+                sLen, 1.0f, scores.data(), sLen, vb, h, 0.0f,
+                begin(out) + b * rowsPerBatch * h, h);
+  }
+}
+
+/// moa.load_balancing_loss: E * sum_e (P_e / sum P) * (c_e / sum c).
+void _mlir_ciface_moa_rt_load_balancing_loss(
+    StridedMemRefType<float, 3> *logits, StridedMemRefType<int32_t, 3> *indices,
+    StridedMemRefType<bool, 2> *mask, StridedMemRefType<float, 0> *loss,
+    int64_t flags) {
+  const char *kernel = "moa.load_balancing_loss";
+  if (!checkContiguous(kernel, logits, indices, mask))
+    return;
+  const int64_t tokens = logits->sizes[0] * logits->sizes[1];
+  const int64_t experts = logits->sizes[2], k = indices->sizes[2];
+  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const float *l = begin(logits);
+  const int32_t *idx = begin(indices);
+  std::vector<double> prob(experts, 0.0), count(experts, 0.0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (padded && padded[t])
+      continue;
+    const float *row = l + t * experts;
+    const float maxLogit = *std::max_element(row, row + experts);
+    double z = 0.0;
+    for (int64_t e = 0; e < experts; ++e)
+      z += std::exp(double(row[e]) - maxLogit);
+    for (int64_t e = 0; e < experts; ++e)
+      prob[e] += std::exp(double(row[e]) - maxLogit) / z;
+    for (int64_t j = 0; j < k; ++j)
+      if (idx[t * k + j] >= 0 && idx[t * k + j] < experts)
+        count[idx[t * k + j]] += 1.0;
+  }
+  double probTotal = 0.0, countTotal = 0.0, sum = 0.0;
+  for (int64_t e = 0; e < experts; ++e) {
+    probTotal += prob[e];
+    countTotal += count[e];
+  }
+  if (probTotal > 0.0 && countTotal > 0.0)
+    for (int64_t e = 0; e < experts; ++e)
+      sum += (prob[e] / probTotal) * (count[e] / countTotal);
+  *begin(loss) = static_cast<float>(experts * sum);
+}
+
+/// moa.router_z_loss: mean over tokens of logsumexp(logits)^2.
+void _mlir_ciface_moa_rt_router_z_loss(StridedMemRefType<float, 3> *logits,
+                                       StridedMemRefType<bool, 2> *mask,
+                                       StridedMemRefType<float, 0> *loss,
+                                       int64_t flags) {
+  const char *kernel = "moa.router_z_loss";
+  if (!checkContiguous(kernel, logits, mask))
+    return;
+  const int64_t tokens = logits->sizes[0] * logits->sizes[1];
+  const int64_t experts = logits->sizes[2];
+  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const float *l = begin(logits);
+  double total = 0.0;
+  int64_t counted = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (padded && padded[t])
+      continue;
+    const float *row = l + t * experts;
+    const double maxLogit = *std::max_element(row, row + experts);
+    double z = 0.0;
+    for (int64_t e = 0; e < experts; ++e)
+      z += std::exp(double(row[e]) - maxLogit);
+    const double lse = maxLogit + std::log(z);
+    total += lse * lse;
+    ++counted;
+  }
+  *begin(loss) = counted ? static_cast<float>(total / counted) : 0.0f;
+}
+
+/// A row projection out[b,t,:] = init[b,t,:] + x[b,t,:] w (linalg.contract
+/// with maps (b,t,n,c) -> (b,t,c), (c,n), (b,t,n)) as one GEMM.
+void _mlir_ciface_moa_rt_project_rows(StridedMemRefType<float, 3> *x,
+                                      StridedMemRefType<float, 2> *w,
+                                      StridedMemRefType<float, 3> *init,
+                                      StridedMemRefType<float, 3> *out) {
+  const char *kernel = "linalg.contract";
+  if (!checkContiguous(kernel, x, w, init, out))
+    return;
+  const int64_t rows = x->sizes[0] * x->sizes[1];
+  const int64_t kDim = x->sizes[2], nDim = w->sizes[1];
+  float *o = begin(out);
+  std::memcpy(o, begin(init), rows * nDim * sizeof(float));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nDim, kDim,
+              1.0f, begin(x), kDim, begin(w), nDim, 1.0f, o, nDim);
+}
+
+} // extern "C"

@@ -1,0 +1,113 @@
+//===- Manifest.cpp - The entry-point manifest of a compiled module -------===//
+
+#include "runtime/Manifest.h"
+
+#include <sstream>
+
+namespace moa {
+
+namespace {
+constexpr const char *kDTypeNames[] = {"f32", "f16", "bf16", "i32", "i1"};
+constexpr int64_t kDTypeSizes[] = {4, 2, 2, 4, 1};
+} // namespace
+
+const char *dtypeName(DType dtype) {
+  return kDTypeNames[static_cast<int>(dtype)];
+}
+
+int64_t dtypeSize(DType dtype) { return kDTypeSizes[static_cast<int>(dtype)]; }
+
+std::optional<DType> parseDType(const std::string &name) {
+  for (int i = 0; i < 5; ++i)
+    if (name == kDTypeNames[i])
+      return static_cast<DType>(i);
+  return std::nullopt;
+}
+
+std::string Manifest::print() const {
+  std::ostringstream os;
+  os << "moa-manifest 1\n";
+  auto printSpec = [&](const char *kind, const TensorSpec &spec) {
+    os << kind << " " << dtypeName(spec.dtype) << " " << spec.shape.size();
+    for (int64_t size : spec.shape) {
+      if (size < 0)
+        os << " ?";
+      else
+        os << " " << size;
+    }
+    os << "\n";
+  };
+  for (const EntrySpec &entry : entries) {
+    os << "entry " << entry.name << " " << entry.arguments.size() << " "
+       << entry.results.size() << "\n";
+    for (const TensorSpec &spec : entry.arguments)
+      printSpec("arg", spec);
+    for (const TensorSpec &spec : entry.results)
+      printSpec("result", spec);
+  }
+  return os.str();
+}
+
+std::optional<Manifest> Manifest::parse(const std::string &text,
+                                        std::string &error) {
+  std::istringstream in(text);
+  std::string word;
+  int version = 0;
+  if (!(in >> word >> version) || word != "moa-manifest" || version != 1) {
+    error = "not a moa manifest (version 1)";
+    return std::nullopt;
+  }
+  auto readSpec = [&](const char *kind, TensorSpec &spec) {
+    std::string name;
+    size_t rank = 0;
+    if (!(in >> word >> name >> rank) || word != kind || rank > 64)
+      return false;
+    std::optional<DType> dtype = parseDType(name);
+    if (!dtype)
+      return false;
+    spec.dtype = *dtype;
+    spec.shape.resize(rank);
+    for (int64_t &size : spec.shape) {
+      if (!(in >> word))
+        return false;
+      if (word == "?") {
+        size = -1;
+        continue;
+      }
+      try {
+        size = std::stoll(word);
+      } catch (...) {
+        return false;
+      }
+      if (size < 0)
+        return false;
+    }
+    return true;
+  };
+  Manifest manifest;
+  while (in >> word) {
+    EntrySpec entry;
+    size_t numArgs = 0, numResults = 0;
+    if (word != "entry" || !(in >> entry.name >> numArgs >> numResults) ||
+        numArgs > 4096 || numResults > 4096) {
+      error = "malformed entry line";
+      return std::nullopt;
+    }
+    entry.arguments.resize(numArgs);
+    entry.results.resize(numResults);
+    for (TensorSpec &spec : entry.arguments)
+      if (!readSpec("arg", spec)) {
+        error = "malformed argument of entry '" + entry.name + "'";
+        return std::nullopt;
+      }
+    for (TensorSpec &spec : entry.results)
+      if (!readSpec("result", spec)) {
+        error = "malformed result of entry '" + entry.name + "'";
+        return std::nullopt;
+      }
+    manifest.entries.push_back(std::move(entry));
+  }
+  return manifest;
+}
+
+} // namespace moa

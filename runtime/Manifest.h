@@ -1,0 +1,56 @@
+//===- Manifest.h - The entry-point manifest of a compiled module -*- C++ -*-===//
+//
+// A compiled module describes its public functions in a small text format,
+// embedded as the global `moa_manifest`:
+//
+//   moa-manifest 1
+//   entry <name> <number of arguments> <number of results>
+//   arg <dtype> <rank> <size or ?>...
+//   result <dtype> <rank> <size or ?>...
+//
+// dtype is one of f32 f16 bf16 i32 i1. Written by moa-export-entry-points,
+// read by the runtime; both use these declarations.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_RUNTIME_MANIFEST_H
+#define MOA_RUNTIME_MANIFEST_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moa {
+
+enum class DType { F32, F16, BF16, I32, I1 };
+
+/// "f32", "f16", ...
+const char *dtypeName(DType dtype);
+std::optional<DType> parseDType(const std::string &name);
+/// Bytes per element in memory (i1 is one byte).
+int64_t dtypeSize(DType dtype);
+
+struct TensorSpec {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // -1 for a dynamic dimension
+};
+
+struct EntrySpec {
+  std::string name;
+  std::vector<TensorSpec> arguments;
+  std::vector<TensorSpec> results;
+};
+
+struct Manifest {
+  std::vector<EntrySpec> entries;
+
+  std::string print() const;
+  /// Parses `text`; on failure returns nullopt and sets `error`.
+  static std::optional<Manifest> parse(const std::string &text,
+                                       std::string &error);
+};
+
+} // namespace moa
+
+#endif // MOA_RUNTIME_MANIFEST_H

@@ -1,0 +1,200 @@
+//===- Runtime.cpp - Load and run compiled moa modules --------------------===//
+
+#include "runtime/Runtime.h"
+#include "runtime/KernelContext.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <set>
+
+namespace moa::runtime {
+
+namespace {
+/// A memref descriptor as the MLIR C interface lays it out, in 64-bit words:
+/// allocated, aligned, offset, sizes[rank], strides[rank].
+int64_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
+
+void fillDescriptor(int64_t *words, void *data,
+                    const std::vector<int64_t> &shape) {
+  const size_t rank = shape.size();
+  words[0] = reinterpret_cast<int64_t>(data);
+  words[1] = reinterpret_cast<int64_t>(data);
+  words[2] = 0;
+  int64_t stride = 1;
+  for (size_t i = rank; i-- > 0;) {
+    words[3 + i] = shape[i];
+    words[3 + rank + i] = stride;
+    stride *= shape[i];
+  }
+}
+
+std::string describeArgument(const EntrySpec &entry, size_t i) {
+  return "argument " + std::to_string(i) + " of '" + entry.name + "'";
+}
+} // namespace
+
+std::unique_ptr<Module> Module::load(const std::string &path,
+                                     std::string &error) {
+  std::unique_ptr<Module> module(new Module());
+  module->path_ = path;
+  module->handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!module->handle_) {
+    const char *why = dlerror();
+    error = "cannot load module '" + path + "': " + (why ? why : "unknown");
+    return nullptr;
+  }
+  auto *text = static_cast<const char *>(dlsym(module->handle_, "moa_manifest"));
+  if (!text) {
+    error = "'" + path + "' is not a moa module (no moa_manifest)";
+    return nullptr;
+  }
+  std::optional<Manifest> manifest = Manifest::parse(text, error);
+  if (!manifest) {
+    error = "'" + path + "': " + error;
+    return nullptr;
+  }
+  module->manifest_ = std::move(*manifest);
+  for (const EntrySpec &entry : module->manifest_.entries) {
+    void *symbol = dlsym(module->handle_, ("moa_entry_" + entry.name).c_str());
+    if (!symbol) {
+      error = "'" + path + "' lists entry '" + entry.name +
+              "' but does not define moa_entry_" + entry.name;
+      return nullptr;
+    }
+    module->functions_.push_back(reinterpret_cast<void (*)(void **)>(symbol));
+  }
+  return module;
+}
+
+Module::~Module() {
+  if (handle_)
+    dlclose(handle_);
+}
+
+const EntrySpec *Module::findEntry(const std::string &name) const {
+  for (const EntrySpec &entry : manifest_.entries)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
+bool Module::check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
+                   std::string &error) const {
+  if (inputs.size() != entry.arguments.size()) {
+    error = "entry '" + entry.name + "' takes " +
+            std::to_string(entry.arguments.size()) + " arguments, got " +
+            std::to_string(inputs.size());
+    return false;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorSpec &spec = entry.arguments[i];
+    const Tensor &input = inputs[i];
+    if (input.dtype() != spec.dtype) {
+      error = describeArgument(entry, i) + " must be " +
+              dtypeName(spec.dtype) + ", got " + dtypeName(input.dtype());
+      return false;
+    }
+    if (input.shape().size() != spec.shape.size()) {
+      error = describeArgument(entry, i) + " must have rank " +
+              std::to_string(spec.shape.size()) + " (shape " +
+              formatShape(spec.shape) + "), got shape " +
+              formatShape(input.shape());
+      return false;
+    }
+    for (size_t d = 0; d < spec.shape.size(); ++d)
+      if (spec.shape[d] >= 0 && spec.shape[d] != input.shape()[d]) {
+        error = describeArgument(entry, i) + " must have shape " +
+                formatShape(spec.shape) + ", got " + formatShape(input.shape());
+        return false;
+      }
+  }
+  return true;
+}
+
+bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
+                 std::vector<Tensor> &outputs, std::string &error,
+                 RunStats *stats) const {
+  const EntrySpec *entry = findEntry(name);
+  if (!entry) {
+    error = "no entry point '" + name + "' in '" + path_ + "' (entries:";
+    for (const EntrySpec &e : manifest_.entries)
+      error += " " + e.name;
+    error += ")";
+    return false;
+  }
+  if (!check(*entry, inputs, error))
+    return false;
+
+  // Descriptors: results first (one block the callee fills), then arguments.
+  size_t resultWords = 0;
+  for (const TensorSpec &spec : entry->results)
+    resultWords += descriptorWords(spec.shape.size());
+  std::vector<int64_t> results(resultWords, 0);
+  std::vector<std::vector<int64_t>> arguments(inputs.size());
+  std::vector<void *> packed;
+  if (!entry->results.empty())
+    packed.push_back(results.data());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    arguments[i].resize(descriptorWords(inputs[i].shape().size()));
+    fillDescriptor(arguments[i].data(), const_cast<void *>(inputs[i].data()),
+                   inputs[i].shape());
+    packed.push_back(arguments[i].data());
+  }
+
+  KernelContext context;
+  {
+    ScopedKernelContext scope(&context);
+    functions_[entry - manifest_.entries.data()](packed.data());
+  }
+
+  // Copy the results out and free what the module allocated (once each, and
+  // never an input buffer a result may alias).
+  std::set<void *> inputBuffers, freed;
+  for (const Tensor &input : inputs)
+    inputBuffers.insert(const_cast<void *>(input.data()));
+  outputs.clear();
+  const int64_t *words = results.data();
+  for (const TensorSpec &spec : entry->results) {
+    const size_t rank = spec.shape.size();
+    auto *allocated = reinterpret_cast<void *>(words[0]);
+    auto *aligned = reinterpret_cast<uint8_t *>(words[1]);
+    std::vector<int64_t> shape(words + 3, words + 3 + rank);
+    const int64_t *strides = words + 3 + rank;
+    Tensor output(spec.dtype, shape);
+    const int64_t elementSize = dtypeSize(spec.dtype);
+    uint8_t *dst = static_cast<uint8_t *>(output.data());
+    bool contiguous = true;
+    for (int64_t d = int64_t(rank) - 1, expected = 1; d >= 0; --d) {
+      contiguous &= shape[d] <= 1 || strides[d] == expected;
+      expected *= shape[d];
+    }
+    if (contiguous && output.numElements() > 0)
+      std::memcpy(dst, aligned + words[2] * elementSize, output.byteSize());
+    else
+    for (int64_t linear = 0, n = output.numElements(); linear < n; ++linear) {
+      int64_t offset = words[2], rest = linear;
+      for (size_t d = rank; d-- > 0;) {
+        offset += (rest % shape[d]) * strides[d];
+        rest /= shape[d];
+      }
+      std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
+                  elementSize);
+    }
+    if (allocated && !inputBuffers.count(allocated) &&
+        freed.insert(allocated).second)
+      std::free(allocated);
+    outputs.push_back(std::move(output));
+    words += descriptorWords(rank);
+  }
+  if (stats)
+    stats->expertCounts = std::move(context.expertCounts);
+  if (!context.error.empty()) {
+    error = "'" + name + "' failed in " + context.error;
+    outputs.clear();
+    return false;
+  }
+  return true;
+}
+
+} // namespace moa::runtime

@@ -1,0 +1,62 @@
+//===- Runtime.h - Load and run compiled moa modules ------------*- C++ -*-===//
+//
+// A compiled module is a shared library made by moa-compile. It exports the
+// manifest `moa_manifest` and, per entry point F, `moa_entry_F(void **)`.
+// Module checks every call against the manifest (entry name, argument count,
+// dtypes, ranks, static sizes) before it runs compiled code, and returns
+// errors as messages. run() may be called from several threads at once.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_RUNTIME_RUNTIME_H
+#define MOA_RUNTIME_RUNTIME_H
+
+#include "runtime/Manifest.h"
+#include "runtime/Tensor.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moa::runtime {
+
+/// What one call observed: per moa.route executed, the (token, slot) pairs
+/// routed to each expert.
+struct RunStats {
+  std::vector<std::vector<int64_t>> expertCounts;
+};
+
+class Module {
+public:
+  /// Loads a compiled module; returns null and sets `error` on failure.
+  static std::unique_ptr<Module> load(const std::string &path,
+                                      std::string &error);
+  ~Module();
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+
+  const Manifest &manifest() const { return manifest_; }
+  const EntrySpec *findEntry(const std::string &name) const;
+
+  /// Runs `entry` on `inputs`; fills `outputs` (and `stats` if given).
+  /// Returns false and sets `error` if the call is rejected or a kernel fails.
+  bool run(const std::string &entry, const std::vector<Tensor> &inputs,
+           std::vector<Tensor> &outputs, std::string &error,
+           RunStats *stats = nullptr) const;
+
+  /// Checks `inputs` against `entry` without running anything.
+  bool check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
+             std::string &error) const;
+
+private:
+  Module() = default;
+
+  std::string path_;
+  void *handle_ = nullptr;
+  Manifest manifest_;
+  std::vector<void (*)(void **)> functions_; // parallel to manifest_.entries
+};
+
+} // namespace moa::runtime
+
+#endif // MOA_RUNTIME_RUNTIME_H

@@ -1,0 +1,104 @@
+//===- RuntimeCAPI.cpp - C interface of the moa runtime -------------------===//
+
+#include "runtime/moa_runtime.h"
+#include "runtime/Runtime.h"
+
+using namespace moa;
+using namespace moa::runtime;
+
+struct moa_module {
+  std::unique_ptr<Module> module;
+};
+struct moa_tensor {
+  Tensor tensor;
+};
+
+namespace {
+thread_local std::string lastError;
+
+int failWith(std::string message) {
+  lastError = std::move(message);
+  return 0;
+}
+} // namespace
+
+extern "C" {
+
+const char *moa_last_error(void) { return lastError.c_str(); }
+
+moa_module *moa_module_load(const char *path) {
+  std::string error;
+  std::unique_ptr<Module> module = Module::load(path ? path : "", error);
+  if (!module) {
+    failWith(error);
+    return nullptr;
+  }
+  return new moa_module{std::move(module)};
+}
+
+void moa_module_destroy(moa_module *module) { delete module; }
+
+size_t moa_module_num_entries(const moa_module *module) {
+  return module->module->manifest().entries.size();
+}
+
+const char *moa_module_entry_name(const moa_module *module, size_t i) {
+  const auto &entries = module->module->manifest().entries;
+  return i < entries.size() ? entries[i].name.c_str() : nullptr;
+}
+
+moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
+                              size_t rank) {
+  if (dtype < MOA_F32 || dtype > MOA_I1) {
+    failWith("unknown dtype " + std::to_string(int(dtype)));
+    return nullptr;
+  }
+  for (size_t i = 0; i < rank; ++i)
+    if (shape[i] < 0) {
+      failWith("negative dimension in tensor shape");
+      return nullptr;
+    }
+  return new moa_tensor{
+      Tensor(static_cast<DType>(dtype), std::vector<int64_t>(shape, shape + rank))};
+}
+
+void moa_tensor_destroy(moa_tensor *tensor) { delete tensor; }
+void *moa_tensor_data(moa_tensor *tensor) { return tensor->tensor.data(); }
+moa_dtype moa_tensor_dtype(const moa_tensor *tensor) {
+  return static_cast<moa_dtype>(tensor->tensor.dtype());
+}
+size_t moa_tensor_rank(const moa_tensor *tensor) {
+  return tensor->tensor.shape().size();
+}
+const int64_t *moa_tensor_shape(const moa_tensor *tensor) {
+  return tensor->tensor.shape().data();
+}
+
+int moa_module_run(const moa_module *module, const char *entry,
+                   moa_tensor *const *inputs, size_t num_inputs,
+                   moa_tensor **outputs, size_t max_outputs,
+                   size_t *num_outputs) {
+  // Tensors are copied into the call (cheap next to a layer, and it keeps
+  // the C handles independent of the C++ objects).
+  std::vector<Tensor> in;
+  for (size_t i = 0; i < num_inputs; ++i) {
+    const Tensor &t = inputs[i]->tensor;
+    Tensor copy(t.dtype(), t.shape());
+    std::memcpy(copy.data(), t.data(), t.byteSize());
+    in.push_back(std::move(copy));
+  }
+  std::vector<Tensor> out;
+  std::string error;
+  if (!module->module->run(entry ? entry : "", in, out, error))
+    return failWith(error);
+  if (out.size() > max_outputs)
+    return failWith("entry '" + std::string(entry) + "' has " +
+                    std::to_string(out.size()) + " results, room for " +
+                    std::to_string(max_outputs));
+  for (size_t i = 0; i < out.size(); ++i)
+    outputs[i] = new moa_tensor{std::move(out[i])};
+  *num_outputs = out.size();
+  return 1;
+}
+
+} // extern "C"

@@ -1,0 +1,56 @@
+//===- Tensor.h - Host tensors of the runtime -------------------*- C++ -*-===//
+
+#ifndef MOA_RUNTIME_TENSOR_H
+#define MOA_RUNTIME_TENSOR_H
+
+#include "runtime/Manifest.h"
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moa::runtime {
+
+/// A dense, row-major host tensor that owns its bytes.
+class Tensor {
+public:
+  Tensor() = default;
+  Tensor(DType dtype, std::vector<int64_t> shape);
+
+  DType dtype() const { return dtype_; }
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t numElements() const;
+  int64_t byteSize() const { return numElements() * dtypeSize(dtype_); }
+
+  void *data() { return bytes_.get(); }
+  const void *data() const { return bytes_.get(); }
+  template <typename T> T *as() { return static_cast<T *>(data()); }
+  template <typename T> const T *as() const {
+    return static_cast<const T *>(data());
+  }
+
+  /// Elements converted to/from double (f16 and bf16 included).
+  double at(int64_t i) const;
+  void set(int64_t i, double value);
+
+private:
+  DType dtype_ = DType::F32;
+  std::vector<int64_t> shape_;
+  std::unique_ptr<uint8_t[]> bytes_;
+};
+
+/// "[4, ?, 256]" for a manifest shape (-1 is dynamic), "[4, 3, 256]" for a tensor.
+std::string formatShape(const std::vector<int64_t> &shape);
+
+/// IEEE half and bfloat16 conversions (round to nearest even).
+float halfToFloat(uint16_t bits);
+uint16_t floatToHalf(float value);
+float bf16ToFloat(uint16_t bits);
+uint16_t floatToBf16(float value);
+
+} // namespace moa::runtime
+
+#endif // MOA_RUNTIME_TENSOR_H

@@ -1,0 +1,57 @@
+/*===- moa_runtime.h - C interface of the moa runtime -------------*- C -*-===*\
+|*                                                                            *|
+|* Load a module compiled by moa-compile, list its entry points, and run one  *|
+|* on host tensors. Every function that can fail returns 0 on failure and     *|
+|* leaves a message for moa_last_error() (per thread).                        *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOA_RUNTIME_MOA_RUNTIME_H
+#define MOA_RUNTIME_MOA_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct moa_module moa_module;
+typedef struct moa_tensor moa_tensor;
+
+typedef enum {
+  MOA_F32 = 0,
+  MOA_F16 = 1,
+  MOA_BF16 = 2,
+  MOA_I32 = 3,
+  MOA_I1 = 4
+} moa_dtype;
+
+const char *moa_last_error(void);
+
+moa_module *moa_module_load(const char *path);
+void moa_module_destroy(moa_module *module);
+size_t moa_module_num_entries(const moa_module *module);
+const char *moa_module_entry_name(const moa_module *module, size_t i);
+
+/// A zero-filled tensor; its bytes are at moa_tensor_data.
+moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
+                              size_t rank);
+void moa_tensor_destroy(moa_tensor *tensor);
+void *moa_tensor_data(moa_tensor *tensor);
+moa_dtype moa_tensor_dtype(const moa_tensor *tensor);
+size_t moa_tensor_rank(const moa_tensor *tensor);
+const int64_t *moa_tensor_shape(const moa_tensor *tensor);
+
+/// Runs `entry`; on success stores num_outputs new tensors (the caller
+/// destroys them) in outputs, which must have room for the entry's results.
+int moa_module_run(const moa_module *module, const char *entry,
+                   moa_tensor *const *inputs, size_t num_inputs,
+                   moa_tensor **outputs, size_t max_outputs,
+                   size_t *num_outputs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOA_RUNTIME_MOA_RUNTIME_H */

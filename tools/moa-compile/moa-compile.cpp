@@ -1,0 +1,194 @@
+//===- moa-compile.cpp - Compile a moa module to a shared library ---------===//
+//
+//   moa-compile model.mlir -o model.so          # shared library for moa-run
+//   moa-compile model.mlir --emit=mlir          # LLVM dialect after lowering
+//   moa-compile model.mlir --emit=llvm          # optimised LLVM IR
+//   moa-compile model.mlir --emit=obj -o m.o    # object file
+//
+// The pipeline is moa-cpu-pipeline (lowering/CPUPipeline.cpp); code is
+// generated in-process for the host CPU and linked with the system C++
+// driver against libMoARuntime.so, whose kernels the module calls.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/Passes.h"
+#include "tools/RegisterMoA.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+enum class Emit { MLIR, LLVM, Obj, Lib };
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
+                               cl::Required);
+cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                cl::value_desc("path"));
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Lib),
+    cl::values(clEnumValN(Emit::MLIR, "mlir", "LLVM dialect after lowering"),
+               clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
+               clEnumValN(Emit::Obj, "obj", "object file"),
+               clEnumValN(Emit::Lib, "lib", "shared library (default)")));
+cl::opt<std::string> runtimeDir(
+    "runtime-dir", cl::desc("Directory of libMoARuntime.so"),
+    cl::init(MOA_RUNTIME_LIBRARY_DIR));
+cl::opt<std::string> linker("linker", cl::desc("C++ driver used to link"),
+                            cl::init("c++"));
+
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "moa-compile: " << message << "\n";
+  return 1;
+}
+
+std::string defaultOutput() {
+  llvm::SmallString<128> path(inputFile == "-" ? "out" : inputFile.getValue());
+  llvm::sys::path::replace_extension(
+      path, emit == Emit::Obj ? ".o" : emit == Emit::Lib ? ".so" : "");
+  return emit == Emit::MLIR || emit == Emit::LLVM ? "-" : path.str().str();
+}
+
+std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(feature.first(), feature.second);
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(),
+      llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  moa::registerAllPasses();
+  cl::ParseCommandLineOptions(argc, argv, "moa compiler: MLIR to a shared "
+                                          "library for the moa runtime\n");
+  if (outputFile.empty())
+    outputFile = defaultOutput();
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  moa::registerAllDialects(registry);
+  MLIRContext context(registry);
+
+  std::string error;
+  auto input = openInputFile(inputFile, &error);
+  if (!input)
+    return fail(error);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+
+  PassManager pm(&context);
+  moa::buildCPUPipeline(pm);
+  if (failed(pm.run(*module)))
+    return 1;
+
+  auto output = openOutputFile(outputFile, &error);
+  if (!output)
+    return fail(error);
+  if (emit == Emit::MLIR) {
+    module->print(output->os());
+    output->keep();
+    return 0;
+  }
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::unique_ptr<llvm::TargetMachine> machine = hostTargetMachine(error);
+  if (!machine)
+    return fail("no code generator for this host: " + error);
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext, inputFile);
+  if (!llvmModule)
+    return fail("translation to LLVM IR failed");
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  if (llvm::Error err =
+          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    return fail("LLVM optimisation failed: " + llvm::toString(std::move(err)));
+  if (emit == Emit::LLVM) {
+    llvmModule->print(output->os(), nullptr);
+    output->keep();
+    return 0;
+  }
+
+  // Object code: into the output, or a temporary file to link.
+  llvm::SmallString<128> objectPath(outputFile.getValue());
+  std::unique_ptr<llvm::ToolOutputFile> object;
+  if (emit == Emit::Lib) {
+    int fd;
+    if (llvm::sys::fs::createTemporaryFile("moa", "o", fd, objectPath))
+      return fail("cannot create a temporary object file");
+    object = std::make_unique<llvm::ToolOutputFile>(objectPath, fd);
+  } else {
+    object = std::move(output);
+  }
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, object->os(), nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return fail("the target cannot emit object files");
+  codegen.run(*llvmModule);
+  object->os().flush();
+  if (emit == Emit::Obj) {
+    object->keep();
+    return 0;
+  }
+
+  auto driver = llvm::sys::findProgramByName(linker);
+  if (!driver)
+    return fail("cannot find the linker driver '" + linker + "'");
+  std::string rpath = "-Wl,-rpath," + runtimeDir;
+  std::string libDir = "-L" + runtimeDir;
+  llvm::SmallVector<llvm::StringRef> args = {
+      *driver, "-shared", "-o", outputFile, objectPath, libDir, "-lMoARuntime",
+      rpath};
+  std::string linkError;
+  int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
+                                         &linkError);
+  if (status != 0)
+    return fail("linking " + outputFile + " failed" +
+                (linkError.empty() ? "" : ": " + linkError));
+  output->keep();
+  return 0;
+}

@@ -1,0 +1,215 @@
+//===- moa-run.cpp - Run an entry of a compiled moa module ----------------===//
+
+#include "runtime/Npy.h"
+#include "runtime/Runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moa;
+using namespace moa::runtime;
+
+namespace {
+
+const char *kUsage =
+    "usage: moa-run MODULE ENTRY [INPUT.npy ...] [options]\n"
+    "  Runs ENTRY of MODULE (made by moa-compile) on the inputs, in argument\n"
+    "  order, and prints the result shapes and the head usage of each MoA\n"
+    "  router.\n"
+    "options:\n"
+    "  -o DIR        write results as DIR/out0.npy, DIR/out1.npy, ...\n"
+    "  --random      make random inputs (uniform in [-0.5, 0.5]; masks false)\n"
+    "  --seed N      seed for --random (default 0)\n"
+    "  --dims A,B..  sizes of the dynamic dimensions of each random input,\n"
+    "                in order (e.g. --dims 4,256 for x of shape [?, ?, 256])\n"
+    "  --repeat N    run N times and print the median time\n"
+    "  --list        list the entry points and their signatures\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "moa-run: %s\n", message.c_str());
+  return 1;
+}
+
+bool parseInt(const std::string &text, int64_t &value) {
+  char *end = nullptr;
+  value = std::strtoll(text.c_str(), &end, 10);
+  return !text.empty() && end && *end == '\0';
+}
+
+void printSignature(const EntrySpec &entry) {
+  std::printf("%s(", entry.name.c_str());
+  for (size_t i = 0; i < entry.arguments.size(); ++i)
+    std::printf("%s%s%s", i ? ", " : "", dtypeName(entry.arguments[i].dtype),
+                formatShape(entry.arguments[i].shape).c_str());
+  std::printf(") -> (");
+  for (size_t i = 0; i < entry.results.size(); ++i)
+    std::printf("%s%s%s", i ? ", " : "", dtypeName(entry.results[i].dtype),
+                formatShape(entry.results[i].shape).c_str());
+  std::printf(")\n");
+}
+
+void printHeadUsage(const RunStats &stats) {
+  for (size_t r = 0; r < stats.expertCounts.size(); ++r) {
+    const std::vector<int64_t> &counts = stats.expertCounts[r];
+    int64_t total = 0, used = 0;
+    for (int64_t c : counts) {
+      total += c;
+      used += c > 0;
+    }
+    std::printf("head usage, router %zu: %lld (token, slot) pairs, %lld of "
+                "%zu heads used\n ",
+                r, static_cast<long long>(total), static_cast<long long>(used),
+                counts.size());
+    for (size_t e = 0; e < counts.size(); ++e)
+      std::printf(" h%zu:%lld(%.1f%%)", e, static_cast<long long>(counts[e]),
+                  total ? 100.0 * counts[e] / total : 0.0);
+    std::printf("\n");
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::vector<std::string> positional;
+  std::string outDir;
+  bool random = false, list = false;
+  int64_t seed = 0, repeat = 1;
+  std::vector<int64_t> dims;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::string &out) {
+      if (i + 1 >= argc)
+        return false;
+      out = argv[++i];
+      return true;
+    };
+    std::string text;
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "-o") {
+      if (!value(outDir))
+        return fail("-o needs a directory");
+    } else if (arg == "--random") {
+      random = true;
+    } else if (arg == "--list") {
+      list = true;
+    } else if (arg == "--seed") {
+      if (!value(text) || !parseInt(text, seed))
+        return fail("--seed needs an integer");
+    } else if (arg == "--repeat") {
+      if (!value(text) || !parseInt(text, repeat) || repeat < 1)
+        return fail("--repeat needs a positive integer");
+    } else if (arg == "--dims") {
+      if (!value(text))
+        return fail("--dims needs a list like 4,256");
+      size_t start = 0;
+      while (start <= text.size()) {
+        size_t comma = text.find(',', start);
+        int64_t size;
+        if (!parseInt(text.substr(start, comma - start), size) || size < 0)
+          return fail("--dims needs non-negative integers, got '" + text + "'");
+        dims.push_back(size);
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return fail("unknown option '" + arg + "'\n" + kUsage);
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.empty() || (!list && positional.size() < 2))
+    return fail(std::string("missing MODULE or ENTRY\n") + kUsage);
+
+  std::string error;
+  std::unique_ptr<Module> module = Module::load(positional[0], error);
+  if (!module)
+    return fail(error);
+  if (list) {
+    for (const EntrySpec &entry : module->manifest().entries)
+      printSignature(entry);
+    return 0;
+  }
+  const std::string &entryName = positional[1];
+  const EntrySpec *entry = module->findEntry(entryName);
+  if (!entry) {
+    std::vector<Tensor> none, out;
+    module->run(entryName, none, out, error); // the message lists the entries
+    return fail(error);
+  }
+
+  std::vector<Tensor> inputs;
+  if (random) {
+    if (positional.size() > 2)
+      return fail("give either input files or --random, not both");
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> uniform(-0.5, 0.5);
+    for (size_t i = 0; i < entry->arguments.size(); ++i) {
+      const TensorSpec &spec = entry->arguments[i];
+      std::vector<int64_t> shape = spec.shape;
+      size_t dynamic = 0;
+      for (int64_t &size : shape)
+        if (size < 0) {
+          if (dynamic >= dims.size())
+            return fail("argument " + std::to_string(i) + " of '" + entryName +
+                        "' has shape " + formatShape(spec.shape) +
+                        ": give its dynamic sizes with --dims");
+          size = dims[dynamic++];
+        }
+      Tensor tensor(spec.dtype, shape);
+      if (spec.dtype != DType::I1 && spec.dtype != DType::I32)
+        for (int64_t e = 0; e < tensor.numElements(); ++e)
+          tensor.set(e, uniform(rng));
+      inputs.push_back(std::move(tensor));
+    }
+  } else {
+    for (size_t i = 2; i < positional.size(); ++i) {
+      size_t arg = i - 2;
+      std::optional<DType> expected;
+      if (arg < entry->arguments.size())
+        expected = entry->arguments[arg].dtype;
+      std::optional<Tensor> tensor = readNpy(positional[i], error, expected);
+      if (!tensor)
+        return fail(error);
+      inputs.push_back(std::move(*tensor));
+    }
+  }
+
+  std::vector<Tensor> outputs;
+  RunStats stats;
+  std::vector<double> times;
+  for (int64_t r = 0; r < repeat; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    if (!module->run(entryName, inputs, outputs, error, &stats))
+      return fail(error);
+    times.push_back(std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+
+  for (size_t i = 0; i < inputs.size(); ++i)
+    std::printf("input %zu: %s %s\n", i, dtypeName(inputs[i].dtype()),
+                formatShape(inputs[i].shape()).c_str());
+  for (size_t i = 0; i < outputs.size(); ++i)
+    std::printf("result %zu: %s %s\n", i, dtypeName(outputs[i].dtype()),
+                formatShape(outputs[i].shape()).c_str());
+  std::sort(times.begin(), times.end());
+  std::printf("time: %.3f ms (median of %lld)\n", times[times.size() / 2],
+              static_cast<long long>(repeat));
+  printHeadUsage(stats);
+
+  if (!outDir.empty())
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      std::string path = outDir + "/out" + std::to_string(i) + ".npy";
+      if (!writeNpy(path, outputs[i], error))
+        return fail(error);
+    }
+  return 0;
+}
