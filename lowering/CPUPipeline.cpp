@@ -8,12 +8,16 @@ using namespace mlir;
 
 void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
   // Textual so that each stage reads as it would on the moa-opt command line.
+  // Nothing may run between the kernel-call lowering and bufferization: a
+  // buffer taken with bufferization.to_buffer is read by the call right after
+  // it, and CSE could otherwise share it with a later call after an in-place
+  // write has reused its memory.
   static constexpr const char *kPipeline =
       "moa-export-entry-points,moa-decompose,canonicalize,cse,"
-      "moa-lower-to-runtime-calls,canonicalize,cse,"
+      "moa-lower-to-runtime-calls,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
-      "buffer-deallocation-pipeline,"
+      "canonicalize,cse,buffer-deallocation-pipeline,"
       "func.func(convert-linalg-to-loops),convert-scf-to-cf,"
       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-math-to-llvm,convert-arith-to-llvm,convert-func-to-llvm,"

@@ -15,6 +15,7 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
 config.substitutions.append(("%moa_obj_root", config.moa_obj_root))
 config.substitutions.append(("%moa_lib", os.path.join(config.moa_obj_root, "lib")))
+config.substitutions.append(("%moa_tools", config.moa_tools_dir))
 # Debian's own mlir-opt, for the plugin test (not moa-opt).
 config.substitutions.append(("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
 config.substitutions.append(("%mlir_dir", config.mlir_dir))
@@ -27,7 +28,10 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     [ToolSubst("moa-opt", unresolved="fatal"),
-     ToolSubst("moa-capi-test", unresolved="fatal")],
+     ToolSubst("moa-capi-test", unresolved="fatal"),
+     ToolSubst("moa-compile", unresolved="fatal"),
+     ToolSubst("moa-run", unresolved="fatal"),
+     ToolSubst("moa-layer-test", unresolved="fatal")],
     [config.moa_tools_dir]
 )
 

@@ -1,0 +1,446 @@
+//===- LayerTest.cpp - Compiled MoA layers against the reference ----------===//
+//
+// For each configuration: write a module with a moa.mixture_attention entry
+// (and entries for moa.route + moa.dispatch and the auxiliary losses),
+// compile it with moa-compile, run it through the runtime at two (B, T, S)
+// shapes without recompiling, and compare with the double-precision
+// reference (test/Reference) on random inputs:
+//   f32: relative error <= 1e-5 (max abs error / max abs reference value),
+//   f16/bf16: <= 1e-2; top-k indices, permutation and offsets identical.
+//
+// usage: moa-layer-test MOA_COMPILE WORKDIR [CONFIG-NAME-FILTER]
+//
+//===----------------------------------------------------------------------===//
+
+#include "MoAReference.h"
+#include "runtime/Runtime.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace moa;
+using namespace moa::runtime;
+namespace ref = moa::reference;
+
+namespace {
+
+struct Config {
+  std::string name;
+  int d, experts, k, h;
+  bool cross = false, causal = false, keyPadding = false, queryPadding = false;
+  bool fullyMaskedRow = false, topkSoftmax = false, renormalize = false;
+  std::optional<double> scale;
+  DType dtype = DType::F32;
+};
+
+struct Shape {
+  int batch, queryLength, keyLength;
+};
+
+std::string tensorType(const std::vector<std::string> &dims, DType dtype) {
+  std::string text = "tensor<";
+  for (const std::string &dim : dims)
+    text += dim + "x";
+  return text + dtypeName(dtype) + ">";
+}
+
+std::string moduleText(const Config &c) {
+  const DType dt = c.dtype;
+  const std::string D = std::to_string(c.d), E = std::to_string(c.experts),
+                    H = std::to_string(c.h), K = std::to_string(c.k);
+  const std::string x = tensorType({"?", "?", D}, dt);
+  const std::string wg = tensorType({D, E}, DType::F32);
+  const std::string wq = tensorType({E, D, H}, dt);
+  const std::string wk = tensorType({D, H}, dt);
+  const std::string wo = tensorType({E, H, D}, dt);
+  const std::string mask = tensorType({"?", "?"}, DType::I1);
+  const std::string logits = tensorType({"?", "?", E}, DType::F32);
+  const std::string idx = tensorType({"?", "?", K}, DType::I32);
+  const std::string gates = tensorType({"?", "?", K}, DType::F32);
+
+  std::ostringstream os;
+  os << "func.func @layer(%x: " << x << ", %wg: " << wg << ", %wq: " << wq
+     << ", %wk: " << wk << ", %wv: " << wk << ", %wo: " << wo;
+  if (c.cross)
+    os << ", %mem: " << x;
+  if (c.keyPadding)
+    os << ", %kpm: " << mask;
+  if (c.queryPadding)
+    os << ", %qpm: " << mask;
+  os << ") -> (" << x << ", " << logits << ") {\n"
+     << "  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(" << K
+     << ")";
+  if (c.cross)
+    os << " memory(%mem : " << x << ")";
+  if (c.keyPadding)
+    os << " key_padding_mask(%kpm : " << mask << ")";
+  if (c.queryPadding)
+    os << " query_padding_mask(%qpm : " << mask << ")";
+  std::vector<std::string> attrs;
+  if (c.topkSoftmax)
+    attrs.push_back("gating = #moa.gating<topk_softmax>");
+  if (c.renormalize)
+    attrs.push_back("renormalize");
+  if (c.causal)
+    attrs.push_back("causal");
+  if (c.scale)
+    attrs.push_back("scale = " + std::to_string(*c.scale) + " : f32");
+  if (!attrs.empty()) {
+    os << " {";
+    for (size_t i = 0; i < attrs.size(); ++i)
+      os << (i ? ", " : "") << attrs[i];
+    os << "}";
+  }
+  os << "\n      : " << x << ", " << wg << ", " << wq << ", " << wk << ", "
+     << wk << ", " << wo << "\n  return %y, %l : " << x << ", " << logits
+     << "\n}\n";
+
+  // Routing primitives on the layer's logits.
+  const std::string qpmArg = c.queryPadding ? ", %qpm: " + mask : "";
+  const std::string qpmUse =
+      c.queryPadding ? " query_padding_mask(%qpm : " + mask + ")" : "";
+  os << "func.func @route(%l: " << logits << qpmArg << ") -> (" << idx << ", "
+     << gates << ", tensor<?xi32>, tensor<" << c.experts + 1 << "xi32>) {\n"
+     << "  %i, %g = moa.route %l k(" << K << ")" << qpmUse;
+  std::vector<std::string> routeAttrs;
+  if (c.topkSoftmax)
+    routeAttrs.push_back("gating = #moa.gating<topk_softmax>");
+  if (c.renormalize)
+    routeAttrs.push_back("renormalize");
+  if (!routeAttrs.empty()) {
+    os << " {";
+    for (size_t i = 0; i < routeAttrs.size(); ++i)
+      os << (i ? ", " : "") << routeAttrs[i];
+    os << "}";
+  }
+  os << " : " << logits << "\n"
+     << "  %p, %o = moa.dispatch %i experts(" << E << ") : " << idx << "\n"
+     << "  return %i, %g, %p, %o : " << idx << ", " << gates
+     << ", tensor<?xi32>, tensor<" << c.experts + 1 << "xi32>\n}\n";
+
+  os << "func.func @losses(%l: " << logits << ", %i: " << idx << qpmArg
+     << ") -> (tensor<f32>, tensor<f32>) {\n"
+     << "  %a = moa.load_balancing_loss %l, %i" << qpmUse << " : " << logits
+     << ", " << idx << "\n"
+     << "  %z = moa.router_z_loss %l" << qpmUse << " : " << logits << "\n"
+     << "  return %a, %z : tensor<f32>, tensor<f32>\n}\n";
+  return os.str();
+}
+
+class Checker {
+public:
+  explicit Checker(double tolerance) : tolerance(tolerance) {}
+
+  void close(const std::string &what, const Tensor &actual,
+             const ref::Buffer &expected) {
+    double maxError = 0, maxValue = 0;
+    if (actual.numElements() != int64_t(expected.size())) {
+      fail(what + ": " + std::to_string(actual.numElements()) +
+           " elements, expected " + std::to_string(expected.size()));
+      return;
+    }
+    for (size_t i = 0; i < expected.size(); ++i) {
+      maxError = std::max(maxError, std::fabs(actual.at(i) - expected[i]));
+      maxValue = std::max(maxValue, std::fabs(expected[i]));
+    }
+    const double relative = maxError / std::max(maxValue, 1e-30);
+    if (!(relative <= tolerance))
+      fail(what + ": relative error " + std::to_string(relative));
+    worst = std::max(worst, relative);
+  }
+
+  void same(const std::string &what, const Tensor &actual,
+            const std::vector<int> &expected) {
+    bool ok = actual.numElements() == int64_t(expected.size());
+    for (size_t i = 0; ok && i < expected.size(); ++i)
+      ok = actual.as<int32_t>()[i] == expected[i];
+    if (!ok)
+      fail(what + " differ from the reference");
+  }
+
+  void fail(const std::string &message) { failures.push_back(message); }
+
+  double tolerance, worst = 0;
+  std::vector<std::string> failures;
+};
+
+/// Random tensor of `shape` rounded to `dtype`; the reference gets the
+/// rounded values.
+Tensor randomTensor(std::mt19937_64 &rng, DType dtype,
+                    std::vector<int64_t> shape, double amplitude,
+                    ref::Buffer &values) {
+  std::uniform_real_distribution<double> uniform(-amplitude, amplitude);
+  Tensor tensor(dtype, std::move(shape));
+  values.resize(tensor.numElements());
+  for (int64_t i = 0; i < tensor.numElements(); ++i) {
+    tensor.set(i, uniform(rng));
+    values[i] = tensor.at(i);
+  }
+  return tensor;
+}
+
+Tensor randomMask(std::mt19937_64 &rng, std::vector<int64_t> shape,
+                  double probability, ref::Mask &values) {
+  std::bernoulli_distribution coin(probability);
+  Tensor tensor(DType::I1, std::move(shape));
+  values.resize(tensor.numElements());
+  for (int64_t i = 0; i < tensor.numElements(); ++i) {
+    values[i] = coin(rng);
+    tensor.set(i, values[i]);
+  }
+  return tensor;
+}
+
+ref::Buffer toBuffer(const Tensor &t) {
+  ref::Buffer b(t.numElements());
+  for (int64_t i = 0; i < t.numElements(); ++i)
+    b[i] = t.at(i);
+  return b;
+}
+
+bool runShape(const Module &module, const Config &c, const Shape &shape,
+              uint64_t seed, Checker &check) {
+  std::mt19937_64 rng(seed);
+  const int B = shape.batch, T = shape.queryLength;
+  const int S = c.cross ? shape.keyLength : T;
+  const DType dt = c.dtype;
+  ref::LayerInputs in;
+  in.batch = B;
+  in.queryLength = T;
+  in.keyLength = S;
+  in.d = c.d;
+  in.experts = c.experts;
+  in.h = c.h;
+  std::vector<Tensor> args;
+  args.push_back(randomTensor(rng, dt, {B, T, c.d}, 1.0, in.x));
+  args.push_back(
+      randomTensor(rng, DType::F32, {c.d, c.experts}, 1.0, in.wGate));
+  const double w = 1.0 / std::sqrt(double(c.d));
+  args.push_back(randomTensor(rng, dt, {c.experts, c.d, c.h}, w, in.wQuery));
+  args.push_back(randomTensor(rng, dt, {c.d, c.h}, w, in.wKey));
+  args.push_back(randomTensor(rng, dt, {c.d, c.h}, w, in.wValue));
+  args.push_back(randomTensor(rng, dt, {c.experts, c.h, c.d},
+                              1.0 / std::sqrt(double(c.h)), in.wOut));
+  ref::Buffer memory;
+  ref::Mask keyPadding, queryPadding;
+  if (c.cross) {
+    args.push_back(randomTensor(rng, dt, {B, S, c.d}, 1.0, memory));
+    in.memory = &memory;
+  }
+  if (c.keyPadding) {
+    args.push_back(randomMask(rng, {B, S}, 0.25, keyPadding));
+    if (c.fullyMaskedRow) // every key of batch 0 is padding
+      for (int s = 0; s < S; ++s) {
+        keyPadding[s] = 1;
+        args.back().set(s, 1);
+      }
+    in.keyPadding = &keyPadding;
+  }
+  Tensor queryMask;
+  if (c.queryPadding) {
+    args.push_back(randomMask(rng, {B, T}, 0.25, queryPadding));
+    queryMask = Tensor(DType::I1, {B, T});
+    std::memcpy(queryMask.data(), args.back().data(), queryMask.byteSize());
+    in.queryPadding = &queryPadding;
+  }
+  ref::LayerOptions options;
+  options.k = c.k;
+  options.topkSoftmax = c.topkSoftmax;
+  options.renormalize = c.renormalize;
+  options.causal = c.causal;
+  options.scale = c.scale;
+
+  std::string error;
+  std::vector<Tensor> out;
+  if (!module.run("layer", args, out, error)) {
+    check.fail("layer: " + error);
+    return false;
+  }
+  ref::LayerOutputs expected = ref::mixtureAttention(in, options);
+  check.close("y", out[0], expected.y);
+  check.close("router logits", out[1], expected.logits);
+  for (double v : toBuffer(out[0]))
+    if (std::isnan(v)) {
+      check.fail("y has NaN");
+      break;
+    }
+
+  // Routing on the compiled logits: indices must be identical.
+  std::vector<Tensor> routeArgs;
+  routeArgs.push_back(std::move(out[1]));
+  if (c.queryPadding)
+    routeArgs.push_back(std::move(queryMask));
+  ref::Buffer logits = toBuffer(routeArgs[0]);
+  std::vector<Tensor> routed;
+  if (!module.run("route", routeArgs, routed, error)) {
+    check.fail("route: " + error);
+    return false;
+  }
+  ref::Routing routing = ref::route(logits, B * T, c.experts, options,
+                                    c.queryPadding ? &queryPadding : nullptr);
+  check.same("top-k indices", routed[0], routing.indices);
+  check.close("gates", routed[1], routing.gates);
+  std::vector<int> permutation, offsets;
+  ref::dispatch(routing.indices, c.experts, permutation, offsets);
+  check.same("dispatch permutation", routed[2], permutation);
+  check.same("dispatch offsets", routed[3], offsets);
+
+  std::vector<Tensor> lossArgs;
+  lossArgs.push_back(std::move(routeArgs[0]));
+  lossArgs.push_back(std::move(routed[0]));
+  if (c.queryPadding)
+    lossArgs.push_back(std::move(routeArgs[1]));
+  std::vector<Tensor> losses;
+  if (!module.run("losses", lossArgs, losses, error)) {
+    check.fail("losses: " + error);
+    return false;
+  }
+  const ref::Mask *padding = c.queryPadding ? &queryPadding : nullptr;
+  check.close("load-balancing loss", losses[0],
+              {ref::loadBalancingLoss(logits, routing.indices, B * T,
+                                      c.experts, c.k, padding)});
+  check.close("router z-loss", losses[1],
+              {ref::routerZLoss(logits, B * T, c.experts, padding)});
+  return true;
+}
+
+std::vector<Config> configs() {
+  auto make = [](std::string name, int d, int e, int k, int h) {
+    Config c;
+    c.name = std::move(name);
+    c.d = d;
+    c.experts = e;
+    c.k = k;
+    c.h = h;
+    return c;
+  };
+  std::vector<Config> all;
+  all.push_back(make("E1-k1-h8", 16, 1, 1, 8));
+  all.push_back(make("E4-k1-h8", 32, 4, 1, 8));
+  all.push_back(make("E4-k2-h64", 64, 4, 2, 64));
+  Config c = make("E4-k4-h8-renormalize", 32, 4, 4, 8);
+  c.renormalize = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-causal", 64, 8, 2, 64);
+  c.causal = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-key-padding", 64, 8, 2, 64);
+  c.keyPadding = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-query-padding", 64, 8, 2, 64);
+  c.queryPadding = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-fully-masked-row", 64, 8, 2, 64);
+  c.keyPadding = c.fullyMaskedRow = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-topk-softmax", 64, 8, 2, 64);
+  c.topkSoftmax = true;
+  all.push_back(c);
+  c = make("E8-k8-h8-renormalize", 32, 8, 8, 8);
+  c.renormalize = true;
+  all.push_back(c);
+  all.push_back(make("E32-k1-h8", 32, 32, 1, 8));
+  all.push_back(make("E32-k2-h128", 64, 32, 2, 128));
+  all.push_back(make("E32-k32-h8", 32, 32, 32, 8));
+  c = make("E8-k2-h64-cross", 64, 8, 2, 64);
+  c.cross = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-cross-causal-key-padding", 64, 8, 2, 64);
+  c.cross = c.causal = c.keyPadding = true;
+  all.push_back(c);
+  c = make("E4-k2-h128-cross-query-padding-topk-softmax-renormalize", 64, 4, 2,
+           128);
+  c.cross = c.queryPadding = c.topkSoftmax = c.renormalize = true;
+  all.push_back(c);
+  c = make("E8-k2-h64-scale", 64, 8, 2, 64);
+  c.scale = 0.2;
+  all.push_back(c);
+  c = make("E8-k2-h64-causal-both-masks-renormalize", 64, 8, 2, 64);
+  c.causal = c.keyPadding = c.queryPadding = c.renormalize = true;
+  all.push_back(c);
+  c = make("E1-k1-h128-cross-causal", 64, 1, 1, 128);
+  c.cross = c.causal = true;
+  all.push_back(c);
+  c = make("E32-k4-h64-causal-query-padding", 64, 32, 4, 64);
+  c.causal = c.queryPadding = true;
+  all.push_back(c);
+  c = make("bf16-E8-k2-h64", 64, 8, 2, 64);
+  c.dtype = DType::BF16;
+  all.push_back(c);
+  c = make("f16-E8-k2-h64-causal", 64, 8, 2, 64);
+  c.dtype = DType::F16;
+  c.causal = true;
+  all.push_back(c);
+  c = make("bf16-E4-k2-h8-cross-both-masks", 32, 4, 2, 8);
+  c.dtype = DType::BF16;
+  c.cross = c.keyPadding = c.queryPadding = true;
+  all.push_back(c);
+  c = make("f16-E32-k4-h8", 32, 32, 4, 8);
+  c.dtype = DType::F16;
+  all.push_back(c);
+  return all;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s MOA_COMPILE WORKDIR [FILTER]\n", argv[0]);
+    return 2;
+  }
+  const std::string compiler = argv[1], workdir = argv[2];
+  const std::string filter = argc > 3 ? argv[3] : "";
+  // Each compiled module runs at two shapes; T != S for cross-attention.
+  const std::vector<Shape> shapes = {{2, 7, 11}, {3, 16, 5}};
+  int failed = 0, runs = 0, count = 0;
+  for (const Config &c : configs()) {
+    if (!filter.empty() && c.name.find(filter) == std::string::npos)
+      continue;
+    ++count;
+    const std::string base = workdir + "/" + c.name;
+    {
+      FILE *f = std::fopen((base + ".mlir").c_str(), "w");
+      if (!f) {
+        std::fprintf(stderr, "cannot write %s.mlir\n", base.c_str());
+        return 2;
+      }
+      std::fputs(moduleText(c).c_str(), f);
+      std::fclose(f);
+    }
+    const std::string command = "'" + compiler + "' '" + base + ".mlir' -o '" +
+                                base + ".so'";
+    if (std::system(command.c_str()) != 0) {
+      std::printf("FAIL %s: moa-compile failed\n", c.name.c_str());
+      ++failed;
+      continue;
+    }
+    std::string error;
+    std::unique_ptr<Module> module = Module::load(base + ".so", error);
+    if (!module) {
+      std::printf("FAIL %s: %s\n", c.name.c_str(), error.c_str());
+      ++failed;
+      continue;
+    }
+    Checker check(c.dtype == DType::F32 ? 1e-5 : 1e-2);
+    for (size_t i = 0; i < shapes.size(); ++i, ++runs)
+      runShape(*module, c, shapes[i], 1000 * count + i, check);
+    if (check.failures.empty()) {
+      std::printf("PASS %s (worst relative error %.2e)\n", c.name.c_str(),
+                  check.worst);
+    } else {
+      ++failed;
+      std::printf("FAIL %s:", c.name.c_str());
+      for (const std::string &f : check.failures)
+        std::printf(" [%s]", f.c_str());
+      std::printf("\n");
+    }
+  }
+  std::printf("%d configurations, %d runs, %d failed\n", count, runs, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+//===- MoAReference.h - Independent reference of the MoA math ---*- C++ -*-===//
+//
+// Plain loops in double precision, written from moa-spec.md alone: no code
+// is shared with the lowering or the kernels. Tensors are row-major
+// std::vector<double>; masks are std::vector<char> (1 = padding).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_TEST_REFERENCE_MOAREFERENCE_H
+#define MOA_TEST_REFERENCE_MOAREFERENCE_H
+
+#include <optional>
+#include <vector>
+
+namespace moa::reference {
+
+using Buffer = std::vector<double>;
+using Mask = std::vector<char>;
+
+struct LayerOptions {
+  int k = 1;
+  bool topkSoftmax = false; // false: official softmax over E, then top-k
+  bool renormalize = false;
+  bool causal = false;
+  std::optional<double> scale; // default h^-0.5
+};
+
+struct Routing {
+  std::vector<int> indices; // [B*T*k], -1 for padded tokens
+  Buffer gates;             // [B*T*k]
+};
+
+/// logits [tokens, E] -> top-k indices (descending probability, ties to the
+/// lower index) and gates; padded tokens (queryPadding[t] = 1) get -1 and 0.
+Routing route(const Buffer &logits, int tokens, int experts,
+              const LayerOptions &options, const Mask *queryPadding);
+
+/// Expected moa.dispatch result: a stable sort of the pairs by expert.
+void dispatch(const std::vector<int> &indices, int experts,
+              std::vector<int> &permutation, std::vector<int> &offsets);
+
+struct LayerInputs {
+  int batch = 0, queryLength = 0, keyLength = 0; // B, T, S
+  int d = 0, experts = 0, h = 0;
+  Buffer x;           // [B, T, d]
+  const Buffer *memory = nullptr; // [B, S, d]; null: self-attention
+  Buffer wGate;       // [d, E]
+  Buffer wQuery;      // [E, d, h]
+  Buffer wKey, wValue; // [d, h]
+  Buffer wOut;        // [E, h, d]
+  const Mask *keyPadding = nullptr;   // [B, S]
+  const Mask *queryPadding = nullptr; // [B, T]
+};
+
+struct LayerOutputs {
+  Buffer y;      // [B, T, d]
+  Buffer logits; // [B, T, E]
+  Routing routing;
+};
+
+LayerOutputs mixtureAttention(const LayerInputs &in,
+                              const LayerOptions &options);
+
+/// Switch load-balancing loss and router z-loss over non-padded tokens.
+double loadBalancingLoss(const Buffer &logits, const std::vector<int> &indices,
+                         int tokens, int experts, int k, const Mask *padding);
+double routerZLoss(const Buffer &logits, int tokens, int experts,
+                   const Mask *padding);
+
+} // namespace moa::reference
+
+#endif // MOA_TEST_REFERENCE_MOAREFERENCE_H
