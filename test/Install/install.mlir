@@ -1,5 +1,5 @@
 // An installed moa is usable from another CMake project: cmake --install, then
-// a consumer does find_package(MoA 0.1 REQUIRED), links MoA::Passes and runs
+// a consumer does find_package(MoA 0.1 REQUIRED), links MoA::Lowering and runs
 // its own opt tool on a moa module. A version the package does not satisfy is
 // refused.
 // REQUIRES: shared-mlir
