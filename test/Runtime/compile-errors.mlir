@@ -1,0 +1,22 @@
+// moa-compile reports bad input with a located diagnostic and a non-zero exit.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: not moa-compile %s -o %t/out.so 2>&1 | FileCheck %s
+// RUN: not moa-compile %t/missing.mlir 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not moa-compile %S/Inputs/unsupported-signature.mlir -o %t/out.so 2>&1 | FileCheck %s --check-prefix=SIGNATURE
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --emit=llvm | FileCheck %s --check-prefix=LLVM
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --emit=mlir | FileCheck %s --check-prefix=MLIR
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --emit=obj -o %t/layer.o && test -s %t/layer.o
+
+// CHECK: compile-errors.mlir:[[@LINE+3]]:{{[0-9]+}}: error: 'moa.route' op k = 9 must be in [1, E] with E = 8
+// MISSING: moa-compile: cannot open input file '{{.*}}missing.mlir': No such file or directory
+func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
+  %i, %g = moa.route %l k(9) : tensor<?x?x8xf32>
+  return %g : tensor<?x?x9xf32>
+}
+
+// SIGNATURE: error: entry point @scalar: argument 0 has type 'f32'; entry points take and return ranked tensors of f32, f16, bf16, i32 or i1
+
+// LLVM-DAG: define void @moa_entry_moa_layer(ptr
+// LLVM-DAG: @moa_manifest = {{.*}}constant
+// MLIR-DAG: llvm.func @_mlir_ciface_moa_layer
+// MLIR-DAG: llvm.call @_mlir_ciface_moa_rt_route

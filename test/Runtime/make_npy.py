@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Writes the .npy files runtime-errors.mlir feeds moa-run (no NumPy needed).
+
+Valid inputs of examples/moa_layer.mlir (x [2, 5, 256], weights), and broken
+ones: wrong rank, wrong dtype, wrong static size, truncated data, garbage,
+Fortran order, big-endian.
+"""
+import random
+import struct
+import sys
+
+
+def npy(path, descr, shape, values=None, fortran=False, data=None):
+    header = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (
+        descr, "True" if fortran else "False",
+        "".join("%d, " % s for s in shape))
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    if data is None:
+        count = 1
+        for s in shape:
+            count *= s
+        rng = random.Random(len(path))
+        if descr == "<f4":
+            data = struct.pack("<%df" % count,
+                               *[rng.uniform(-0.5, 0.5) for _ in range(count)])
+        elif descr == "<f8":
+            data = struct.pack("<%dd" % count, *[0.25] * count)
+        elif descr == ">f4":
+            data = struct.pack(">%df" % count, *[0.25] * count)
+        else:
+            raise ValueError(descr)
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)))
+        f.write(header.encode("latin1"))
+        f.write(data)
+
+
+def main():
+    out = sys.argv[1]
+    npy(out + "/x.npy", "<f4", (2, 5, 256))
+    npy(out + "/wg.npy", "<f4", (256, 8))
+    npy(out + "/wq.npy", "<f4", (8, 256, 64))
+    npy(out + "/wk.npy", "<f4", (256, 64))
+    npy(out + "/wv.npy", "<f4", (256, 64))
+    npy(out + "/wo.npy", "<f4", (8, 64, 256))
+    npy(out + "/x_rank2.npy", "<f4", (10, 256))
+    npy(out + "/x_f64.npy", "<f8", (2, 5, 256))
+    npy(out + "/x_width128.npy", "<f4", (2, 5, 128))
+    npy(out + "/x_fortran.npy", "<f4", (2, 5, 256), fortran=True)
+    npy(out + "/x_bigendian.npy", ">f4", (2, 5, 256))
+    npy(out + "/x_truncated.npy", "<f4", (2, 5, 256), data=b"\0" * 100)
+    with open(out + "/garbage.npy", "wb") as f:
+        f.write(b"this is not a numpy file at all")
+    with open(out + "/not_a_module.so", "wb") as f:
+        f.write(b"\x7fELF garbage")
+
+
+if __name__ == "__main__":
+    main()
