@@ -4,13 +4,14 @@
 // a call of one of these functions on memref descriptors (the MLIR C
 // interface, `_mlir_ciface_<name>`). All data is f32 (f16/bf16 are converted
 // around the call), row-major and contiguous. Plain GEMMs go to OpenBLAS'
-// cblas_sgemm; the loops around them run on OpenMP threads.
+// cblas_sgemm; the loops around them run on the runtime's thread pool.
 //
 //===----------------------------------------------------------------------===//
 
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "runtime/KernelContext.h"
 #include "runtime/KernelFlags.h"
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "runtime/ThreadPool.h"
 
 #include <cblas.h>
 
@@ -89,16 +90,15 @@ void _mlir_ciface_moa_rt_route(StridedMemRefType<float, 3> *logits,
   const int64_t k = indices->sizes[2];
   const bool topkSoftmax = hasFlag(flags, KernelFlag::TopKSoftmax);
   const bool renormalize = hasFlag(flags, KernelFlag::Renormalize);
-  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const bool *padded =
+      hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
   const float *l = begin(logits);
   int32_t *idx = begin(indices);
   float *g = begin(gates);
 
-#pragma omp parallel
-  {
+  parallelFor(tokens, [&](int64_t firstToken, int64_t endToken) {
     std::vector<char> taken(experts);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t t = firstToken; t < endToken; ++t) {
       const float *row = l + t * experts;
       int32_t *rowIdx = idx + t * k;
       float *rowGates = g + t * k;
@@ -138,7 +138,7 @@ void _mlir_ciface_moa_rt_route(StridedMemRefType<float, 3> *logits,
         for (int64_t j = 0; j < k; ++j)
           rowGates[j] /= selected;
     }
-  }
+  });
 
   if (tlsContext) {
     std::vector<int64_t> counts(experts, 0);
@@ -233,30 +233,32 @@ void _mlir_ciface_moa_rt_grouped_matmul(
     const int64_t first = off[e], n = off[e + 1] - off[e];
     if (n == 0)
       continue;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = perm[first + r];
-      const int64_t source = inSlots == 1 ? pair / k : pair;
-      std::memcpy(&rows[r * kDim], in + source * kDim, kDim * sizeof(float));
-    }
+    parallelFor(n, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t pair = perm[first + r];
+        const int64_t source = inSlots == 1 ? pair / k : pair;
+        std::memcpy(&rows[r * kDim], in + source * kDim, kDim * sizeof(float));
+      }
+    });
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nDim, kDim, 1.0f,
                 rows.data(), kDim, w + e * kDim * nDim, nDim, 0.0f,
                 products.data(), nDim);
     // Top-k indices are distinct, so within one expert every token appears
     // at most once and the combine writes disjoint rows.
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t pair = perm[first + r];
-      const float *product = &products[r * nDim];
-      if (combine) {
-        float *dst = o + (pair / k) * nDim;
-        const float gate = g[pair];
-        for (int64_t c = 0; c < nDim; ++c)
-          dst[c] += gate * product[c];
-      } else {
-        std::memcpy(o + pair * nDim, product, nDim * sizeof(float));
+    parallelFor(n, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t pair = perm[first + r];
+        const float *product = &products[r * nDim];
+        if (combine) {
+          float *dst = o + (pair / k) * nDim;
+          const float gate = g[pair];
+          for (int64_t c = 0; c < nDim; ++c)
+            dst[c] += gate * product[c];
+        } else {
+          std::memcpy(o + pair * nDim, product, nDim * sizeof(float));
+        }
       }
-    }
+    });
   }
 }
 
@@ -274,7 +276,8 @@ void _mlir_ciface_moa_rt_multi_query_attention(
   const int64_t k = query->sizes[2], h = query->sizes[3];
   const int64_t sLen = key->sizes[1];
   const bool causal = hasFlag(flags, KernelFlag::Causal);
-  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const bool *padded =
+      hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
   if (!hasFlag(flags, KernelFlag::HasScale))
     scale = 1.0f / std::sqrt(static_cast<float>(h));
   const int64_t rowsPerBatch = tLen * k;
@@ -287,29 +290,30 @@ void _mlir_ciface_moa_rt_multi_query_attention(
     const bool *pad = padded ? padded + b * sLen : nullptr;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rowsPerBatch, sLen, h,
                 scale, q, h, kb, h, 0.0f, scores.data(), sLen);
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rowsPerBatch; ++r) {
-      float *row = &scores[r * sLen];
-      const int64_t t = r / k;
-      const int64_t visible = causal ? std::min(t + 1, sLen) : sLen;
-      float maxScore = kNegInf;
-      for (int64_t s = 0; s < visible; ++s)
-        if (!pad || !pad[s])
-          maxScore = std::max(maxScore, row[s]);
-      if (maxScore == kNegInf) {
-        std::fill(row, row + sLen, 0.0f);
-        continue;
+    parallelFor(rowsPerBatch, [&](int64_t firstRow, int64_t endRow) {
+      for (int64_t r = firstRow; r < endRow; ++r) {
+        float *row = &scores[r * sLen];
+        const int64_t t = r / k;
+        const int64_t visible = causal ? std::min(t + 1, sLen) : sLen;
+        float maxScore = kNegInf;
+        for (int64_t s = 0; s < visible; ++s)
+          if (!pad || !pad[s])
+            maxScore = std::max(maxScore, row[s]);
+        if (maxScore == kNegInf) {
+          std::fill(row, row + sLen, 0.0f);
+          continue;
+        }
+        float sum = 0.0f;
+        for (int64_t s = 0; s < sLen; ++s) {
+          const bool keep = s < visible && (!pad || !pad[s]);
+          row[s] = keep ? std::exp(row[s] - maxScore) : 0.0f;
+          sum += row[s];
+        }
+        const float inverse = 1.0f / sum;
+        for (int64_t s = 0; s < sLen; ++s)
+          row[s] *= inverse;
       }
-      float sum = 0.0f;
-      for (int64_t s = 0; s < sLen; ++s) {
-        const bool keep = s < visible && (!pad || !pad[s]);
-        row[s] = keep ? std::exp(row[s] - maxScore) : 0.0f;
-        sum += row[s];
-      }
-      const float inverse = 1.0f / sum;
-      for (int64_t s = 0; s < sLen; ++s)
-        row[s] *= inverse;
-    }
+    });
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rowsPerBatch, h,
                 sLen, 1.0f, scores.data(), sLen, vb, h, 0.0f,
                 begin(out) + b * rowsPerBatch * h, h);
@@ -326,7 +330,8 @@ void _mlir_ciface_moa_rt_load_balancing_loss(
     return;
   const int64_t tokens = logits->sizes[0] * logits->sizes[1];
   const int64_t experts = logits->sizes[2], k = indices->sizes[2];
-  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const bool *padded =
+      hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
   const float *l = begin(logits);
   const int32_t *idx = begin(indices);
   std::vector<double> prob(experts, 0.0), count(experts, 0.0);
@@ -365,7 +370,8 @@ void _mlir_ciface_moa_rt_router_z_loss(StridedMemRefType<float, 3> *logits,
     return;
   const int64_t tokens = logits->sizes[0] * logits->sizes[1];
   const int64_t experts = logits->sizes[2];
-  const bool *padded = hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  const bool *padded =
+      hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
   const float *l = begin(logits);
   double total = 0.0;
   int64_t counted = 0;
@@ -397,8 +403,8 @@ void _mlir_ciface_moa_rt_project_rows(StridedMemRefType<float, 3> *x,
   const int64_t kDim = x->sizes[2], nDim = w->sizes[1];
   float *o = begin(out);
   std::memcpy(o, begin(init), rows * nDim * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nDim, kDim,
-              1.0f, begin(x), kDim, begin(w), nDim, 1.0f, o, nDim);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nDim, kDim, 1.0f,
+              begin(x), kDim, begin(w), nDim, 1.0f, o, nDim);
 }
 
 } // extern "C"

@@ -7,11 +7,14 @@ MOA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOA_BUILD="${MOA_BUILD:-$MOA_ROOT/build}"
 
 moa_packages=(cmake ninja-build g++ python3 llvm-22-dev libmlir-22-dev
-              mlir-22-tools llvm-22-tools)
+              mlir-22-tools llvm-22-tools libopenblas-dev libopenblas0-pthread)
 
+# Installs the packages named (default: moa_packages) that are missing.
 moa_install_packages() {
   local missing=()
-  for pkg in "${moa_packages[@]}"; do
+  local wanted=("$@")
+  [ ${#wanted[@]} -eq 0 ] && wanted=("${moa_packages[@]}")
+  for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done

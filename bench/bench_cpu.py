@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""CPU benchmark: the compiled MoA layer against PyTorch eager (official
+algorithm) on the same inputs in the same run.
+
+For each configuration: write the layer module (B and T dynamic), compile it
+with moa-compile, draw inputs once, run ours with `moa-run --repeat N` (its
+median), run PyTorch N times (median), check the outputs agree, print the
+ratio. Run through bench/run_cpu.sh, which installs and builds what it needs.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from moa_torch import moa_layer  # noqa: E402
+
+CONFIGS = [
+    # name, B, T, d, E, k, h
+    ("B4-T256-d512-E8-k2-h64", 4, 256, 512, 8, 2, 64),
+    ("B2-T1024-d1024-E32-k4-h128", 2, 1024, 1024, 32, 4, 128),
+]
+# The paper's claim: at fixed k, cost stays flat in E.
+SCALING = [("scaling-E8", 4, 256, 512, 8, 2, 64),
+           ("scaling-E64", 4, 256, 512, 64, 2, 64)]
+
+
+def module_text(d, E, k, h):
+    x = f"tensor<?x?x{d}xf32>"
+    types = (f"{x}, tensor<{d}x{E}xf32>, tensor<{E}x{d}x{h}xf32>, "
+             f"tensor<{d}x{h}xf32>, tensor<{d}x{h}xf32>, tensor<{E}x{h}x{d}xf32>")
+    return (
+        f"func.func @moa_layer(%x: {x}, %wg: tensor<{d}x{E}xf32>, "
+        f"%wq: tensor<{E}x{d}x{h}xf32>, %wk: tensor<{d}x{h}xf32>, "
+        f"%wv: tensor<{d}x{h}xf32>, %wo: tensor<{E}x{h}x{d}xf32>) -> {x} {{\n"
+        f"  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k({k})\n"
+        f"      : {types}\n  return %y : {x}\n}}\n")
+
+
+def macs(B, T, d, E, k, h):
+    tokens = B * T
+    return tokens * (d * E + 2 * k * d * h) + tokens * 2 * d * h + \
+        B * T * T * 2 * k * h
+
+
+def run_config(bin_dir, work, name, B, T, d, E, k, h, repeat):
+    rng = np.random.default_rng(0)
+    inputs = [
+        rng.uniform(-1, 1, (B, T, d)),
+        rng.normal(0, 1, (d, E)),
+        rng.normal(0, d ** -0.5, (E, d, h)),
+        rng.normal(0, d ** -0.5, (d, h)),
+        rng.normal(0, d ** -0.5, (d, h)),
+        rng.normal(0, h ** -0.5, (E, h, d)),
+    ]
+    inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+    base = os.path.join(work, name)
+    with open(base + ".mlir", "w") as f:
+        f.write(module_text(d, E, k, h))
+    subprocess.run([os.path.join(bin_dir, "moa-compile"), base + ".mlir",
+                    "-o", base + ".so"], check=True)
+    paths = []
+    for i, a in enumerate(inputs):
+        paths.append(f"{base}.in{i}.npy")
+        np.save(paths[-1], a)
+    os.makedirs(base + ".out", exist_ok=True)
+    result = subprocess.run(
+        [os.path.join(bin_dir, "moa-run"), base + ".so", "moa_layer", *paths,
+         "--repeat", str(repeat), "-o", base + ".out"],
+        check=True, capture_output=True, text=True)
+    ours_ms = float(re.search(r"time: ([0-9.]+) ms", result.stdout).group(1))
+    ours = np.load(os.path.join(base + ".out", "out0.npy"))
+
+    tensors = [torch.from_numpy(a) for a in inputs]
+    times = []
+    with torch.no_grad():
+        for _ in range(repeat):
+            start = time.perf_counter()
+            theirs = moa_layer(*tensors, k)
+            times.append((time.perf_counter() - start) * 1e3)
+    torch_ms = statistics.median(times)
+    theirs = theirs.numpy()
+    error = np.abs(ours - theirs).max() / np.abs(theirs).max()
+    return ours_ms, torch_ms, error
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, help="build/bin directory")
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"median of {args.repeat} runs each")
+    header = (f"{'config':32} {'moa ms':>9} {'torch ms':>9} {'torch/moa':>9} "
+              f"{'moa GMAC/s':>10} {'max rel err':>11}")
+    print(header)
+    print("-" * len(header))
+    results = {}
+    ok = True
+    with tempfile.TemporaryDirectory() as work:
+        for config in CONFIGS + SCALING:
+            name, B, T, d, E, k, h = config
+            ours, theirs, error = run_config(args.bin, work, *config,
+                                             args.repeat)
+            results[name] = (ours, theirs)
+            agree = error < 1e-4
+            ok &= agree
+            print(f"{name:32} {ours:9.2f} {theirs:9.2f} {theirs / ours:9.2f} "
+                  f"{macs(B, T, d, E, k, h) / ours / 1e6:10.1f} "
+                  f"{error:11.2e}{'' if agree else '  DISAGREE'}")
+    e8, e64 = results["scaling-E8"][0], results["scaling-E64"][0]
+    print(f"scaling at k=2: time(E=64) / time(E=8) = {e64 / e8:.2f} "
+          f"(goal <= 1.3); torch: "
+          f"{results['scaling-E64'][1] / results['scaling-E8'][1]:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The MoA layer in PyTorch eager, as the official code computes it.
+
+yikangshen/MoA (moa_layer/moa_attention.py, parallel_linear/moe.py): softmax
+over E, top-k, sort the (token, slot) pairs by expert, one matmul per expert
+over its gathered rows (q projection), shared K and V, attention of the k
+query heads, then per-expert output matmuls whose gate-weighted rows are
+index_add-ed back to their tokens. The expert sizes go to the host
+(`tolist()`), as in the official code.
+"""
+import torch
+
+
+def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
+    B, T, d = x.shape
+    E, _, h = w_query.shape
+    rows = x.reshape(B * T, d)
+    probs = torch.softmax(rows @ w_gate, dim=-1)
+    gates, index = probs.topk(k, dim=-1)
+    flat = index.reshape(-1)
+    _, order = flat.sort(stable=True)
+    token_of = order.div(k, rounding_mode="floor")
+    expert_size = torch.bincount(flat, minlength=E).tolist()
+
+    # map: per-expert query projection over gathered rows, scattered per slot.
+    q_sorted = torch.cat([chunk @ w_query[e] for e, chunk in
+                          enumerate(rows[token_of].split(expert_size))])
+    q = torch.empty(B * T * k, h, dtype=x.dtype)
+    q[order] = q_sorted
+    q = q.view(B, T, k, h)
+
+    key = x @ w_key
+    value = x @ w_value
+    scores = torch.einsum("btkh,bsh->bkts", q, key) * h ** -0.5
+    attention = torch.einsum("bkts,bsh->btkh", scores.softmax(-1), value)
+
+    # reduce: per-expert output projection, gate-weighted, summed per token.
+    a_sorted = attention.reshape(B * T * k, h)[order]
+    y_sorted = torch.cat([chunk @ w_out[e] for e, chunk in
+                          enumerate(a_sorted.split(expert_size))])
+    y_sorted = y_sorted * gates.reshape(-1)[order, None]
+    y = torch.zeros(B * T, d, dtype=x.dtype).index_add_(0, token_of, y_sorted)
+    return y.view(B, T, d)
