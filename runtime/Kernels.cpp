@@ -14,6 +14,7 @@
 #include "runtime/ThreadPool.h"
 
 #include <cblas.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -63,6 +64,22 @@ bool hasFlag(int64_t flags, KernelFlag flag) {
 }
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+/// Rows per unit of parallel work in the GEMM-based kernels.
+constexpr int64_t kTileRows = 128;
+
+/// The kernels parallelise over tiles themselves and call OpenBLAS from
+/// several threads at once, so OpenBLAS runs single-threaded (its own
+/// threads would spin against ours).
+[[maybe_unused]] const bool kSingleThreadedBlas = [] {
+  openblas_set_num_threads(1);
+  // Activations are allocated and freed on every call (by compiled code and
+  // here); above glibc's default 128 KiB threshold each would be a fresh
+  // mmap whose pages fault in again every call (7% of a layer's time).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  return true;
+}();
 } // namespace
 
 namespace moa::runtime {
@@ -188,8 +205,12 @@ void _mlir_ciface_moa_rt_dispatch(StridedMemRefType<int32_t, 3> *indices,
   }
 }
 
-/// moa.grouped_matmul over expert-grouped rows: per expert, gather its rows,
-/// one GEMM with its weight, then scatter per pair or combine per token.
+/// moa.grouped_matmul over expert-grouped rows. The dispatched pairs are cut
+/// into tiles of at most kTileRows rows of one expert (the per-tile expert
+/// map); the threads take tiles, and each gathers its rows and multiplies
+/// them by the expert's weight with one single-threaded GEMM. Then every pair
+/// (scatter) or token (gate-weighted combine, slots summed in order) reads
+/// its product row back: no two threads write the same output row.
 /// input [B,T,kin,K] (kin = 1: one row per token), weight [E,K,N],
 /// out [B,T,kout,N] (kout = 1 when combining with gates [B,T,k]).
 void _mlir_ciface_moa_rt_grouped_matmul(
@@ -209,62 +230,77 @@ void _mlir_ciface_moa_rt_grouped_matmul(
   const int64_t k = combine ? gates->sizes[2] : out->sizes[2];
   const int64_t pairs = tokens * k;
   float *o = begin(out);
-  std::fill(o, o + tokens * out->sizes[2] * nDim, 0.0f);
+  if (out->sizes[0] * out->sizes[1] != tokens || out->sizes[3] != nDim ||
+      weight->sizes[1] != kDim || (inSlots != 1 && inSlots != k) ||
+      (combine && gates->sizes[0] * gates->sizes[1] != tokens))
+    return fail(kernel, "operand shapes do not agree");
   if (permutation->sizes[0] != pairs || offsets->sizes[0] != experts + 1)
     return fail(kernel, "permutation or offsets do not match the operands");
   const int32_t *perm = begin(permutation);
   const int32_t *off = begin(offsets);
+  if (off[0] != 0)
+    return fail(kernel, "offsets must start at 0");
   for (int64_t e = 0; e < experts; ++e)
-    if (off[e] < 0 || off[e] > off[e + 1] || off[e + 1] > pairs)
+    if (off[e] > off[e + 1] || off[e + 1] > pairs)
       return fail(kernel, "offsets are not a partition of the pairs");
-  for (int64_t r = 0; r < off[experts]; ++r)
-    if (perm[r] < 0 || perm[r] >= pairs)
-      return fail(kernel, "permutation entry out of range");
+  const int64_t dispatched = off[experts];
+  // position[pair] = row of the pair in expert order, -1 if not dispatched.
+  std::vector<int64_t> position(pairs, -1);
+  for (int64_t r = 0; r < dispatched; ++r) {
+    if (perm[r] < 0 || perm[r] >= pairs || position[perm[r]] >= 0)
+      return fail(kernel, "permutation is not a permutation of the pairs");
+    position[perm[r]] = r;
+  }
+
+  struct Tile {
+    int64_t expert, first, rows;
+  };
+  std::vector<Tile> tiles;
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t first = off[e]; first < off[e + 1]; first += kTileRows)
+      tiles.push_back(
+          {e, first, std::min<int64_t>(kTileRows, off[e + 1] - first)});
 
   const float *in = begin(input);
   const float *w = begin(weight);
-  const float *g = combine ? begin(gates) : nullptr;
-  int64_t maxRows = 0;
-  for (int64_t e = 0; e < experts; ++e)
-    maxRows = std::max<int64_t>(maxRows, off[e + 1] - off[e]);
-  std::vector<float> rows(maxRows * kDim), products(maxRows * nDim);
-
-  for (int64_t e = 0; e < experts; ++e) {
-    const int64_t first = off[e], n = off[e + 1] - off[e];
-    if (n == 0)
-      continue;
-    parallelFor(n, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t pair = perm[first + r];
+  std::vector<float> products(dispatched * nDim);
+  parallelFor(tiles.size(), [&](int64_t firstTile, int64_t endTile) {
+    std::vector<float> rows(kTileRows * kDim);
+    for (int64_t i = firstTile; i < endTile; ++i) {
+      const Tile &tile = tiles[i];
+      for (int64_t r = 0; r < tile.rows; ++r) {
+        const int64_t pair = perm[tile.first + r];
         const int64_t source = inSlots == 1 ? pair / k : pair;
         std::memcpy(&rows[r * kDim], in + source * kDim, kDim * sizeof(float));
       }
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, nDim, kDim, 1.0f,
-                rows.data(), kDim, w + e * kDim * nDim, nDim, 0.0f,
-                products.data(), nDim);
-    // Top-k indices are distinct, so within one expert every token appears
-    // at most once and the combine writes disjoint rows.
-    parallelFor(n, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t pair = perm[first + r];
-        const float *product = &products[r * nDim];
-        if (combine) {
-          float *dst = o + (pair / k) * nDim;
-          const float gate = g[pair];
-          for (int64_t c = 0; c < nDim; ++c)
-            dst[c] += gate * product[c];
-        } else {
-          std::memcpy(o + pair * nDim, product, nDim * sizeof(float));
-        }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tile.rows, nDim,
+                  kDim, 1.0f, rows.data(), kDim, w + tile.expert * kDim * nDim,
+                  nDim, 0.0f, &products[tile.first * nDim], nDim);
+    }
+  });
+
+  const float *g = combine ? begin(gates) : nullptr;
+  parallelFor(combine ? tokens : pairs, [&](int64_t first, int64_t end) {
+    for (int64_t i = first; i < end; ++i) {
+      float *dst = o + i * nDim;
+      std::fill(dst, dst + nDim, 0.0f);
+      for (int64_t pair = combine ? i * k : i;
+           pair < (combine ? i * k + k : i + 1); ++pair) {
+        if (position[pair] < 0)
+          continue;
+        const float *product = &products[position[pair] * nDim];
+        const float gate = combine ? g[pair] : 1.0f;
+        for (int64_t c = 0; c < nDim; ++c)
+          dst[c] += gate * product[c];
       }
-    });
-  }
+    }
+  });
 }
 
-/// moa.multi_query_attention: per batch, scores = Q K^T for all T*k query
-/// rows in one GEMM (K and V are shared by the k slots), masked softmax,
-/// then out = P V. A row with no visible key is all zeros.
+/// moa.multi_query_attention. Tiles of kTileRows query rows (token, slot) of
+/// one batch: scores = Q K^T for the tile (K and V are shared by the k slots
+/// and read once per tile), masked softmax in place, then out = P V. A row
+/// with no visible key is all zeros. Causal tiles stop at their last key.
 void _mlir_ciface_moa_rt_multi_query_attention(
     StridedMemRefType<float, 4> *query, StridedMemRefType<float, 3> *key,
     StridedMemRefType<float, 3> *value, StridedMemRefType<bool, 2> *mask,
@@ -278,46 +314,60 @@ void _mlir_ciface_moa_rt_multi_query_attention(
   const bool causal = hasFlag(flags, KernelFlag::Causal);
   const bool *padded =
       hasFlag(flags, KernelFlag::HasMask) ? begin(mask) : nullptr;
+  if (key->sizes[0] != batch || value->sizes[0] != batch ||
+      value->sizes[1] != sLen || key->sizes[2] != h || value->sizes[2] != h ||
+      (padded && (mask->sizes[0] != batch || mask->sizes[1] != sLen)))
+    return fail(kernel, "query, key, value and mask shapes do not agree");
   if (!hasFlag(flags, KernelFlag::HasScale))
     scale = 1.0f / std::sqrt(static_cast<float>(h));
   const int64_t rowsPerBatch = tLen * k;
-  std::vector<float> scores(rowsPerBatch * sLen);
+  const int64_t tilesPerBatch = (rowsPerBatch + kTileRows - 1) / kTileRows;
 
-  for (int64_t b = 0; b < batch; ++b) {
-    const float *q = begin(query) + b * rowsPerBatch * h;
-    const float *kb = begin(key) + b * sLen * h;
-    const float *vb = begin(value) + b * sLen * h;
-    const bool *pad = padded ? padded + b * sLen : nullptr;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rowsPerBatch, sLen, h,
-                scale, q, h, kb, h, 0.0f, scores.data(), sLen);
-    parallelFor(rowsPerBatch, [&](int64_t firstRow, int64_t endRow) {
-      for (int64_t r = firstRow; r < endRow; ++r) {
-        float *row = &scores[r * sLen];
-        const int64_t t = r / k;
-        const int64_t visible = causal ? std::min(t + 1, sLen) : sLen;
+  parallelFor(batch * tilesPerBatch, [&](int64_t firstTile, int64_t endTile) {
+    std::vector<float> scores(kTileRows * sLen);
+    for (int64_t tile = firstTile; tile < endTile; ++tile) {
+      const int64_t b = tile / tilesPerBatch;
+      const int64_t firstRow = (tile % tilesPerBatch) * kTileRows;
+      const int64_t rows = std::min(kTileRows, rowsPerBatch - firstRow);
+      const int64_t lastToken = (firstRow + rows - 1) / k;
+      const int64_t keys = causal ? std::min(lastToken + 1, sLen) : sLen;
+      const float *q = begin(query) + (b * rowsPerBatch + firstRow) * h;
+      const float *kb = begin(key) + b * sLen * h;
+      const float *vb = begin(value) + b * sLen * h;
+      const bool *pad = padded ? padded + b * sLen : nullptr;
+      float *o = begin(out) + (b * rowsPerBatch + firstRow) * h;
+      if (keys == 0) {
+        std::fill(o, o + rows * h, 0.0f);
+        continue;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, keys, h, scale,
+                  q, h, kb, h, 0.0f, scores.data(), keys);
+      for (int64_t r = 0; r < rows; ++r) {
+        float *row = &scores[r * keys];
+        const int64_t t = (firstRow + r) / k;
+        const int64_t visible = causal ? std::min(t + 1, keys) : keys;
         float maxScore = kNegInf;
         for (int64_t s = 0; s < visible; ++s)
           if (!pad || !pad[s])
             maxScore = std::max(maxScore, row[s]);
         if (maxScore == kNegInf) {
-          std::fill(row, row + sLen, 0.0f);
+          std::fill(row, row + keys, 0.0f);
           continue;
         }
         float sum = 0.0f;
-        for (int64_t s = 0; s < sLen; ++s) {
+        for (int64_t s = 0; s < keys; ++s) {
           const bool keep = s < visible && (!pad || !pad[s]);
           row[s] = keep ? std::exp(row[s] - maxScore) : 0.0f;
           sum += row[s];
         }
         const float inverse = 1.0f / sum;
-        for (int64_t s = 0; s < sLen; ++s)
+        for (int64_t s = 0; s < keys; ++s)
           row[s] *= inverse;
       }
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rowsPerBatch, h,
-                sLen, 1.0f, scores.data(), sLen, vb, h, 0.0f,
-                begin(out) + b * rowsPerBatch * h, h);
-  }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, h, keys,
+                  1.0f, scores.data(), keys, vb, h, 0.0f, o, h);
+    }
+  });
 }
 
 /// moa.load_balancing_loss: E * sum_e (P_e / sum P) * (c_e / sum c).
@@ -391,7 +441,7 @@ void _mlir_ciface_moa_rt_router_z_loss(StridedMemRefType<float, 3> *logits,
 }
 
 /// A row projection out[b,t,:] = init[b,t,:] + x[b,t,:] w (linalg.contract
-/// with maps (b,t,n,c) -> (b,t,c), (c,n), (b,t,n)) as one GEMM.
+/// with maps (b,t,n,c) -> (b,t,c), (c,n), (b,t,n)): a GEMM split by rows.
 void _mlir_ciface_moa_rt_project_rows(StridedMemRefType<float, 3> *x,
                                       StridedMemRefType<float, 2> *w,
                                       StridedMemRefType<float, 3> *init,
@@ -401,10 +451,21 @@ void _mlir_ciface_moa_rt_project_rows(StridedMemRefType<float, 3> *x,
     return;
   const int64_t rows = x->sizes[0] * x->sizes[1];
   const int64_t kDim = x->sizes[2], nDim = w->sizes[1];
+  if (w->sizes[0] != kDim || out->sizes[0] * out->sizes[1] != rows ||
+      out->sizes[2] != nDim)
+    return fail(kernel, "operand shapes do not agree");
+  const float *a = begin(x), *b = begin(w), *c = begin(init);
   float *o = begin(out);
-  std::memcpy(o, begin(init), rows * nDim * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, nDim, kDim, 1.0f,
-              begin(x), kDim, begin(w), nDim, 1.0f, o, nDim);
+  parallelFor(
+      (rows + kTileRows - 1) / kTileRows, [&](int64_t first, int64_t end) {
+        const int64_t firstRow = first * kTileRows;
+        const int64_t count = std::min(end * kTileRows, rows) - firstRow;
+        std::memcpy(o + firstRow * nDim, c + firstRow * nDim,
+                    count * nDim * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, nDim,
+                    kDim, 1.0f, a + firstRow * kDim, kDim, b, nDim, 1.0f,
+                    o + firstRow * nDim, nDim);
+      });
 }
 
 } // extern "C"

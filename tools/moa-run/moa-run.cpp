@@ -27,7 +27,8 @@ const char *kUsage =
     "  --seed N      seed for --random (default 0)\n"
     "  --dims A,B..  sizes of the dynamic dimensions of each random input,\n"
     "                in order (e.g. --dims 4,256 for x of shape [?, ?, 256])\n"
-    "  --repeat N    run N times and print the median time\n"
+    "  --repeat N    run N times (after one untimed warm-up run when N > 1)\n"
+    "                and print the median time\n"
     "  --list        list the entry points and their signatures\n";
 
 int fail(const std::string &message) {
@@ -185,6 +186,8 @@ int main(int argc, char **argv) {
   std::vector<Tensor> outputs;
   RunStats stats;
   std::vector<double> times;
+  if (repeat > 1 && !module->run(entryName, inputs, outputs, error, &stats))
+    return fail(error);
   for (int64_t r = 0; r < repeat; ++r) {
     auto start = std::chrono::steady_clock::now();
     if (!module->run(entryName, inputs, outputs, error, &stats))
