@@ -456,16 +456,19 @@ void _mlir_ciface_moa_rt_project_rows(StridedMemRefType<float, 3> *x,
     return fail(kernel, "operand shapes do not agree");
   const float *a = begin(x), *b = begin(w), *c = begin(init);
   float *o = begin(out);
-  parallelFor(
-      (rows + kTileRows - 1) / kTileRows, [&](int64_t first, int64_t end) {
-        const int64_t firstRow = first * kTileRows;
-        const int64_t count = std::min(end * kTileRows, rows) - firstRow;
-        std::memcpy(o + firstRow * nDim, c + firstRow * nDim,
-                    count * nDim * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, nDim,
-                    kDim, 1.0f, a + firstRow * kDim, kDim, b, nDim, 1.0f,
-                    o + firstRow * nDim, nDim);
-      });
+  // One GEMM per tile, so results do not depend on how tiles meet threads.
+  parallelFor((rows + kTileRows - 1) / kTileRows,
+              [&](int64_t firstTile, int64_t endTile) {
+                for (int64_t tile = firstTile; tile < endTile; ++tile) {
+                  const int64_t first = tile * kTileRows;
+                  const int64_t count = std::min(kTileRows, rows - first);
+                  std::memcpy(o + first * nDim, c + first * nDim,
+                              count * nDim * sizeof(float));
+                  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count,
+                              nDim, kDim, 1.0f, a + first * kDim, kDim, b, nDim,
+                              1.0f, o + first * nDim, nDim);
+                }
+              });
 }
 
 } // extern "C"

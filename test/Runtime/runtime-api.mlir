@@ -1,0 +1,16 @@
+// The runtime from C++ threads and from C.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
+// RUN: moa-runtime-test %t/layer.so | FileCheck %s --check-prefix=THREADS
+// RUN: moa-runtime-capi-test %t/layer.so | FileCheck %s --check-prefix=CAPI
+
+// THREADS: thread 0, shape [1, 3, 256]: 0 runs failed, 0 differ
+// THREADS: thread 3, shape [4, 9, 256]: 0 runs failed, 0 differ
+// THREADS: all concurrent results identical
+
+// CAPI: load error: cannot load module '/nonexistent/module.so'
+// CAPI: entry: moa_layer
+// CAPI: result: rank 3 shape [2, 3, 256]
+// CAPI: entry error: no entry point 'nope'
+// CAPI: dtype error: argument 0 of 'moa_layer' must be f32, got f16
+// CAPI: room error: entry 'moa_layer' has 1 results, room for 0

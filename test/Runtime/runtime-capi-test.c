@@ -1,0 +1,64 @@
+/*===- runtime-capi-test.c - The runtime's C interface from plain C -------===*\
+|* usage: moa-runtime-capi-test MODULE (examples/moa_layer.mlir compiled)     *|
+\*===----------------------------------------------------------------------===*/
+
+#include "runtime/moa_runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static moa_tensor *filled(moa_dtype dtype, const int64_t *shape, size_t rank) {
+  moa_tensor *t = moa_tensor_create(dtype, shape, rank);
+  float *data = (float *)moa_tensor_data(t);
+  size_t n = 1;
+  for (size_t i = 0; i < rank; ++i)
+    n *= (size_t)shape[i];
+  for (size_t i = 0; i < n; ++i)
+    data[i] = (float)((i * 7919u) % 1000u) / 1000.0f - 0.5f;
+  return t;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2)
+    return 2;
+  if (moa_module_load("/nonexistent/module.so") == NULL)
+    printf("load error: %s\n", moa_last_error());
+  moa_module *module = moa_module_load(argv[1]);
+  if (!module) {
+    printf("%s\n", moa_last_error());
+    return 1;
+  }
+  for (size_t i = 0; i < moa_module_num_entries(module); ++i)
+    printf("entry: %s\n", moa_module_entry_name(module, i));
+
+  const int64_t x[] = {2, 3, 256}, wg[] = {256, 8}, wq[] = {8, 256, 64},
+                wk[] = {256, 64}, wo[] = {8, 64, 256};
+  moa_tensor *in[6] = {filled(MOA_F32, x, 3),  filled(MOA_F32, wg, 2),
+                       filled(MOA_F32, wq, 3), filled(MOA_F32, wk, 2),
+                       filled(MOA_F32, wk, 2), filled(MOA_F32, wo, 3)};
+  moa_tensor *out[1] = {NULL};
+  size_t count = 0;
+  if (!moa_module_run(module, "moa_layer", in, 6, out, 1, &count)) {
+    printf("run failed: %s\n", moa_last_error());
+    return 1;
+  }
+  const int64_t *shape = moa_tensor_shape(out[0]);
+  printf("result: rank %zu shape [%lld, %lld, %lld]\n", moa_tensor_rank(out[0]),
+         (long long)shape[0], (long long)shape[1], (long long)shape[2]);
+  moa_tensor_destroy(out[0]);
+
+  if (!moa_module_run(module, "nope", in, 6, out, 1, &count))
+    printf("entry error: %s\n", moa_last_error());
+  moa_tensor *wrong = moa_tensor_create(MOA_F16, x, 3);
+  moa_tensor *swapped[6] = {wrong, in[1], in[2], in[3], in[4], in[5]};
+  if (!moa_module_run(module, "moa_layer", swapped, 6, out, 1, &count))
+    printf("dtype error: %s\n", moa_last_error());
+  if (!moa_module_run(module, "moa_layer", in, 6, out, 0, &count))
+    printf("room error: %s\n", moa_last_error());
+
+  moa_tensor_destroy(wrong);
+  for (int i = 0; i < 6; ++i)
+    moa_tensor_destroy(in[i]);
+  moa_module_destroy(module);
+  return 0;
+}
