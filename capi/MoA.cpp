@@ -2,8 +2,8 @@
 
 #include "capi/MoA.h"
 #include "dialect/MoAOps.h"
-#include "tools/RegisterMoA.h"
 #include "mlir/CAPI/Registration.h"
+#include "tools/RegisterMoA.h"
 
 MLIR_DEFINE_CAPI_DIALECT_REGISTRATION(MoA, moa, mlir::moa::MoADialect)
 

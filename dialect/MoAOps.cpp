@@ -43,14 +43,15 @@ RankedTensorType f32Tensor(MLIRContext *ctx, ArrayRef<int64_t> shape) {
 // MixtureAttentionOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult MixtureAttentionOp::inferReturnTypes(
-    MLIRContext *ctx, std::optional<Location>, Adaptor adaptor,
-    SmallVectorImpl<Type> &inferred) {
+LogicalResult
+MixtureAttentionOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                     Adaptor adaptor,
+                                     SmallVectorImpl<Type> &inferred) {
   Type x = adaptor.getX().getType();
   inferred.push_back(x);
-  inferred.push_back(f32Tensor(
-      ctx, {dimOrDynamic(x, 0), dimOrDynamic(x, 1),
-            dimOrDynamic(adaptor.getWGate().getType(), 1)}));
+  inferred.push_back(
+      f32Tensor(ctx, {dimOrDynamic(x, 0), dimOrDynamic(x, 1),
+                      dimOrDynamic(adaptor.getWGate().getType(), 1)}));
   return success();
 }
 
@@ -77,13 +78,14 @@ LogicalResult MixtureAttentionOp::verify() {
                          {"B", "S"})))
     return failure();
   if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask",
-                         getQueryPaddingMask().getType(), {"B", "T"})))
+      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
+                         {"B", "T"})))
     return failure();
 
   StringRef sameAsX = "the element type of 'x'";
-  if (getMemory() && failed(shapes.checkElementType(
-                         "memory", getMemory().getType(), elementType, sameAsX)))
+  if (getMemory() &&
+      failed(shapes.checkElementType("memory", getMemory().getType(),
+                                     elementType, sameAsX)))
     return failure();
   for (auto [name, value] :
        {std::pair<StringRef, Value>{"w_query", getWQuery()},
@@ -94,10 +96,9 @@ LogicalResult MixtureAttentionOp::verify() {
                                        sameAsX)))
       return failure();
   Type gateElement = cast<ShapedType>(getWGate().getType()).getElementType();
-  if (!gateElement.isF32() &&
-      failed(shapes.checkElementType("w_gate", getWGate().getType(),
-                                     elementType,
-                                     "the element type of 'x', or f32")))
+  if (!gateElement.isF32() && failed(shapes.checkElementType(
+                                  "w_gate", getWGate().getType(), elementType,
+                                  "the element type of 'x', or f32")))
     return failure();
   if (failed(shapes.checkTopK(getK())))
     return failure();
@@ -115,8 +116,8 @@ OpCost MixtureAttentionOp::getCost() {
   OpCost cost;
   // Router d*E, Q k*d*h and O k*h*d per query token; K and V 2*d*h per key
   // token; scores and weighted values 2*k*h per (query, key) pair.
-  cost.terms.push_back({kQueryToken, d * e + 2 * k * d * h,
-                        staticCount(mulDims(b, t))});
+  cost.terms.push_back(
+      {kQueryToken, d * e + 2 * k * d * h, staticCount(mulDims(b, t))});
   cost.terms.push_back({kKeyToken, 2 * d * h, staticCount(mulDims(b, s))});
   cost.terms.push_back(
       {kPair, 2 * k * h, staticCount(mulDims(mulDims(b, t), s))});
@@ -138,8 +139,7 @@ LogicalResult RouteOp::inferReturnTypes(MLIRContext *ctx,
   SmallVector<int64_t> shape = {dimOrDynamic(logits, 0),
                                 dimOrDynamic(logits, 1),
                                 k ? k.getInt() : ShapedType::kDynamic};
-  inferred.push_back(
-      RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
+  inferred.push_back(RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
   inferred.push_back(f32Tensor(ctx, shape));
   return success();
 }
@@ -149,8 +149,8 @@ LogicalResult RouteOp::verify() {
   if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
     return failure();
   if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask",
-                         getQueryPaddingMask().getType(), {"B", "T"})))
+      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
+                         {"B", "T"})))
     return failure();
   return shapes.checkTopK(getK());
 }
@@ -166,15 +166,15 @@ LogicalResult DispatchOp::inferReturnTypes(MLIRContext *ctx,
                                            Adaptor adaptor,
                                            SmallVectorImpl<Type> &inferred) {
   Type indices = adaptor.getIndices().getType();
-  int64_t pairs = mulDims(mulDims(dimOrDynamic(indices, 0),
-                                  dimOrDynamic(indices, 1)),
-                          dimOrDynamic(indices, 2));
+  int64_t pairs =
+      mulDims(mulDims(dimOrDynamic(indices, 0), dimOrDynamic(indices, 1)),
+              dimOrDynamic(indices, 2));
   Type i32 = IntegerType::get(ctx, 32);
   inferred.push_back(RankedTensorType::get({pairs}, i32));
   IntegerAttr experts = adaptor.getNumExpertsAttr();
   inferred.push_back(RankedTensorType::get(
       {experts && experts.getInt() < kMaxI32 ? experts.getInt() + 1
-                                              : ShapedType::kDynamic},
+                                             : ShapedType::kDynamic},
       i32));
   return success();
 }
@@ -229,8 +229,8 @@ LogicalResult GroupedMatmulOp::verify() {
                               shapes.get("k")));
   int64_t experts = shapes.get("E");
   shapes.set("E+1", ShapedType::isDynamic(experts) ? experts : experts + 1);
-  if (failed(shapes.bind("permutation", getPermutation().getType(),
-                         {"B*T*k"})) ||
+  if (failed(
+          shapes.bind("permutation", getPermutation().getType(), {"B*T*k"})) ||
       failed(shapes.bind("offsets", getOffsets().getType(), {"E+1"})))
     return failure();
 
@@ -247,7 +247,8 @@ LogicalResult GroupedMatmulOp::verify() {
 
 OpCost GroupedMatmulOp::getCost() {
   Type weight = getWeight().getType();
-  int64_t tokens = mulDims(dimOrDynamic(getType(), 0), dimOrDynamic(getType(), 1));
+  int64_t tokens =
+      mulDims(dimOrDynamic(getType(), 0), dimOrDynamic(getType(), 1));
   // Slots per token: from the result when scattering, else from the gates.
   int64_t k = getGates() ? dimOrDynamic(getGates().getType(), 2)
                          : dimOrDynamic(getType(), 2);
@@ -264,16 +265,18 @@ OpCost GroupedMatmulOp::getCost() {
 // MultiQueryAttentionOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult MultiQueryAttentionOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location>, Adaptor adaptor,
-    SmallVectorImpl<Type> &inferred) {
+LogicalResult
+MultiQueryAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
   inferred.push_back(adaptor.getQuery().getType());
   return success();
 }
 
 LogicalResult MultiQueryAttentionOp::verify() {
   ShapeBinder shapes(*this);
-  if (failed(shapes.bind("query", getQuery().getType(), {"B", "T", "k", "h"})) ||
+  if (failed(
+          shapes.bind("query", getQuery().getType(), {"B", "T", "k", "h"})) ||
       failed(shapes.bind("key", getKey().getType(), {"B", "S", "h"})) ||
       failed(shapes.bind("value", getValue().getType(), {"B", "S", "h"})))
     return failure();
@@ -285,16 +288,17 @@ LogicalResult MultiQueryAttentionOp::verify() {
   StringRef sameAsQuery = "the element type of 'query'";
   if (failed(shapes.checkElementType("key", getKey().getType(), elementType,
                                      sameAsQuery)) ||
-      failed(shapes.checkElementType("value", getValue().getType(),
-                                     elementType, sameAsQuery)))
+      failed(shapes.checkElementType("value", getValue().getType(), elementType,
+                                     sameAsQuery)))
     return failure();
   return checkScale(*this, getScale());
 }
 
 OpCost MultiQueryAttentionOp::getCost() {
   Type query = getQuery().getType();
-  int64_t pairs = mulDims(mulDims(dimOrDynamic(query, 0), dimOrDynamic(query, 1)),
-                          dimOrDynamic(getKey().getType(), 1));
+  int64_t pairs =
+      mulDims(mulDims(dimOrDynamic(query, 0), dimOrDynamic(query, 1)),
+              dimOrDynamic(getKey().getType(), 1));
   OpCost cost;
   cost.terms.push_back(
       {kPair, 2 * mulDims(dimOrDynamic(query, 2), dimOrDynamic(query, 3)),
@@ -306,9 +310,10 @@ OpCost MultiQueryAttentionOp::getCost() {
 // Auxiliary losses
 //===----------------------------------------------------------------------===//
 
-LogicalResult LoadBalancingLossOp::inferReturnTypes(
-    MLIRContext *ctx, std::optional<Location>, Adaptor,
-    SmallVectorImpl<Type> &inferred) {
+LogicalResult
+LoadBalancingLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                      Adaptor,
+                                      SmallVectorImpl<Type> &inferred) {
   inferred.push_back(f32Tensor(ctx, {}));
   return success();
 }
@@ -319,8 +324,8 @@ LogicalResult LoadBalancingLossOp::verify() {
       failed(shapes.bind("indices", getIndices().getType(), {"B", "T", "k"})))
     return failure();
   if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask",
-                         getQueryPaddingMask().getType(), {"B", "T"})))
+      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
+                         {"B", "T"})))
     return failure();
   int64_t k = shapes.get("k");
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
@@ -340,8 +345,8 @@ LogicalResult RouterZLossOp::verify() {
   if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
     return failure();
   if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask",
-                         getQueryPaddingMask().getType(), {"B", "T"})))
+      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
+                         {"B", "T"})))
     return failure();
   return success();
 }

@@ -36,18 +36,17 @@ LogicalResult ShapeBinder::bind(StringRef what, Type type,
                                 ArrayRef<StringRef> dims) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   if (!tensor || tensor.getRank() != static_cast<int64_t>(dims.size()))
-    return op->emitOpError() << "'" << what << "' must have rank "
-                             << dims.size() << " (shape " << describe(dims)
-                             << ") but has type " << type;
+    return op->emitOpError()
+           << "'" << what << "' must have rank " << dims.size() << " (shape "
+           << describe(dims) << ") but has type " << type;
   // Check all dimensions before binding any, so the message shows the shape
   // as it was expected before this operand.
   for (auto [name, size] : llvm::zip(dims, tensor.getShape())) {
     int64_t expected = get(name);
     if (!ShapedType::isDynamic(size) && !ShapedType::isDynamic(expected) &&
         size != expected)
-      return op->emitOpError()
-             << "'" << what << "' must have shape " << describe(dims)
-             << " but has type " << type;
+      return op->emitOpError() << "'" << what << "' must have shape "
+                               << describe(dims) << " but has type " << type;
   }
   for (auto [name, size] : llvm::zip(dims, tensor.getShape()))
     if (!ShapedType::isDynamic(size))
@@ -68,12 +67,11 @@ LogicalResult ShapeBinder::checkElementType(StringRef what, Type type,
 LogicalResult ShapeBinder::checkTopK(int64_t k, StringRef expertsName) {
   int64_t experts = get(expertsName);
   if (k < 1 || (!ShapedType::isDynamic(experts) && k > experts))
-    return op->emitOpError() << "k = " << k << " must be in [1, "
-                             << expertsName << "] with " << expertsName
-                             << " = "
-                             << (ShapedType::isDynamic(experts)
-                                     ? std::string("?")
-                                     : std::to_string(experts));
+    return op->emitOpError()
+           << "k = " << k << " must be in [1, " << expertsName << "] with "
+           << expertsName << " = "
+           << (ShapedType::isDynamic(experts) ? std::string("?")
+                                              : std::to_string(experts));
   return success();
 }
 

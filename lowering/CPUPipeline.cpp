@@ -1,8 +1,8 @@
 //===- CPUPipeline.cpp - moa on tensors to the LLVM dialect ---------------===//
 
 #include "lowering/Passes.h"
-#include "passes/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "passes/Passes.h"
 
 using namespace mlir;
 

@@ -45,8 +45,8 @@ struct MoAEmitRuntimeABIPass
       StringRef name = callee.getName().drop_front(strlen("_mlir_ciface_"));
       if (name.starts_with("moa_rt_"))
         continue;
-      auto wrapperType = LLVM::LLVMFunctionType::get(
-          LLVM::LLVMVoidType::get(ctx), {ptrType});
+      auto wrapperType =
+          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptrType});
       auto wrapper = LLVM::LLVMFuncOp::create(
           b, loc, ("moa_entry_" + name).str(), wrapperType);
       Block *body = wrapper.addEntryBlock(b);
@@ -54,9 +54,9 @@ struct MoAEmitRuntimeABIPass
       b.setInsertionPointToStart(body);
       SmallVector<Value> operands;
       for (unsigned i = 0, e = callee.getNumArguments(); i < e; ++i) {
-        Value slot = LLVM::GEPOp::create(b, loc, ptrType, ptrType,
-                                         body->getArgument(0),
-                                         ArrayRef<LLVM::GEPArg>{int32_t(i)});
+        Value slot =
+            LLVM::GEPOp::create(b, loc, ptrType, ptrType, body->getArgument(0),
+                                ArrayRef<LLVM::GEPArg>{int32_t(i)});
         operands.push_back(LLVM::LoadOp::create(b, loc, ptrType, slot));
       }
       LLVM::CallOp::create(b, loc, callee, operands);

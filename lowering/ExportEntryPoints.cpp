@@ -1,8 +1,8 @@
 //===- ExportEntryPoints.cpp - Describe public functions for the runtime --===//
 
 #include "lowering/Passes.h"
-#include "runtime/Manifest.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "runtime/Manifest.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOAEXPORTENTRYPOINTS
@@ -45,7 +45,8 @@ FailureOr<::moa::TensorSpec> specOf(func::FuncOp func, Type type,
 }
 
 struct MoAExportEntryPointsPass
-    : public mlir::moa::impl::MoAExportEntryPointsBase<MoAExportEntryPointsPass> {
+    : public mlir::moa::impl::MoAExportEntryPointsBase<
+          MoAExportEntryPointsPass> {
   void runOnOperation() override {
     ::moa::Manifest manifest;
     for (auto func : getOperation().getOps<func::FuncOp>()) {

@@ -2,12 +2,12 @@
 
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
-#include "runtime/KernelFlags.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "runtime/KernelFlags.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOALOWERTORUNTIMECALLS
@@ -69,8 +69,7 @@ public:
   /// Passes `tensor` to the kernel as a read-only buffer.
   void input(Value tensor) {
     auto type = cast<RankedTensorType>(tensor.getType());
-    auto memrefType =
-        MemRefType::get(type.getShape(), type.getElementType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
     Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
                                                      /*read_only=*/true);
     addOperand(buffer);
@@ -91,8 +90,7 @@ public:
 
   /// Allocates a result buffer of `type` (dynamic sizes given in order).
   void output(RankedTensorType type, ValueRange dynamicSizes) {
-    auto memrefType =
-        MemRefType::get(type.getShape(), type.getElementType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
     Value buffer = memref::AllocOp::create(b, loc, memrefType, dynamicSizes);
     outputs.push_back(buffer);
     addOperand(buffer);
@@ -159,10 +157,10 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     call.optionalInput(op.getQueryPaddingMask(), rewriter.getI1Type(), 2);
     call.output(op.getIndices().getType(), dims);
     call.output(op.getGates().getType(), dims);
-    call.flags(flagIf(op.getGating() == Gating::TopKSoftmax,
-                      KernelFlag::TopKSoftmax) |
-               flagIf(op.getRenormalize(), KernelFlag::Renormalize) |
-               flagIf(bool(op.getQueryPaddingMask()), KernelFlag::HasMask));
+    call.flags(
+        flagIf(op.getGating() == Gating::TopKSoftmax, KernelFlag::TopKSoftmax) |
+        flagIf(op.getRenormalize(), KernelFlag::Renormalize) |
+        flagIf(bool(op.getQueryPaddingMask()), KernelFlag::HasMask));
     rewriter.replaceOp(op, call.call("route"));
     return success();
   }
@@ -227,19 +225,19 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
           tensor::getMixedSizes(rewriter, loc, input);
       outputShape.insert(outputShape.begin() + 2, rewriter.getIndexAttr(1));
       input = tensor::ExpandShapeOp::create(
-          rewriter, loc,
-          RankedTensorType::get(shape, rewriter.getF32Type()), input,
-          SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}}, outputShape);
+          rewriter, loc, RankedTensorType::get(shape, rewriter.getF32Type()),
+          input, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
+          outputShape);
     }
     bool combine = bool(op.getGates());
-    Value slots = combine ? arith::ConstantIndexOp::create(rewriter, loc, 1)
-                                .getResult()
-                          : call.dim(op.getResult(), 2);
+    Value slots =
+        combine ? arith::ConstantIndexOp::create(rewriter, loc, 1).getResult()
+                : call.dim(op.getResult(), 2);
     if (!combine && resultType.isDynamicDim(2)) {
       // k = |permutation| / (B*T).
       Value tokens = arith::MulIOp::create(rewriter, loc, b, t);
-      slots = arith::DivUIOp::create(
-          rewriter, loc, call.dim(op.getPermutation(), 0), tokens);
+      slots = arith::DivUIOp::create(rewriter, loc,
+                                     call.dim(op.getPermutation(), 0), tokens);
     }
     SmallVector<int64_t> kernelShape = {
         resultType.getDimSize(0), resultType.getDimSize(1),
@@ -284,14 +282,12 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     call.output(f32Type, dynamicSizes(f32Type, sizes));
     std::optional<APFloat> scale = op.getScale();
     call.scalar(arith::ConstantFloatOp::create(
-        rewriter, loc, rewriter.getF32Type(),
-        scale ? *scale : APFloat(0.0f)));
+        rewriter, loc, rewriter.getF32Type(), scale ? *scale : APFloat(0.0f)));
     call.flags(flagIf(op.getCausal(), KernelFlag::Causal) |
                flagIf(bool(op.getKeyPaddingMask()), KernelFlag::HasMask) |
                flagIf(bool(scale), KernelFlag::HasScale));
     Value result = call.call("multi_query_attention").front();
-    rewriter.replaceOp(
-        op, call.convert(result, op.getType().getElementType()));
+    rewriter.replaceOp(op, call.convert(result, op.getType().getElementType()));
     return success();
   }
 };
@@ -367,7 +363,8 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
 };
 
 struct MoALowerToRuntimeCallsPass
-    : public mlir::moa::impl::MoALowerToRuntimeCallsBase<MoALowerToRuntimeCallsPass> {
+    : public mlir::moa::impl::MoALowerToRuntimeCallsBase<
+          MoALowerToRuntimeCallsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<LowerRoute, LowerDispatch, LowerGroupedMatmul,

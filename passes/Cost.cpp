@@ -1,12 +1,12 @@
 //===- Cost.cpp - moa-cost: MACs and parameters per op and function -------===//
 
 #include "dialect/MoAOps.h"
-#include "passes/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Support/FileUtilities.h"
+#include "passes/Passes.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"

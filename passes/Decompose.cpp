@@ -1,12 +1,12 @@
 //===- Decompose.cpp - moa.mixture_attention into primitives --------------===//
 
 #include "dialect/MoAOps.h"
-#include "passes/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "passes/Passes.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOADECOMPOSE
@@ -35,15 +35,14 @@ Value projectRows(OpBuilder &b, Location loc, Value in, Value w,
   auto map = [&](ArrayRef<AffineExpr> results) {
     return AffineMap::get(4, 0, results, ctx);
   };
-  ArrayAttr maps = b.getAffineMapArrayAttr(
-      {map({bt, t, c}), map({c, n}), map({bt, t, n})});
+  ArrayAttr maps =
+      b.getAffineMapArrayAttr({map({bt, t, c}), map({c, n}), map({bt, t, n})});
   return linalg::ContractOp::create(b, loc, TypeRange{init.getType()},
                                     ValueRange{in, w}, ValueRange{init}, maps)
       .getResult(0);
 }
 
-struct DecomposeMixtureAttention
-    : public OpRewritePattern<MixtureAttentionOp> {
+struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(MixtureAttentionOp op,
@@ -59,8 +58,8 @@ struct DecomposeMixtureAttention
     Value memory = op.getMemory() ? op.getMemory() : op.getX();
 
     // Router in f32 whatever the activation type.
-    Value logits =
-        projectRows(rewriter, loc, op.getX(), op.getWGate(), rewriter.getF32Type());
+    Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),
+                               rewriter.getF32Type());
     auto route = RouteOp::create(rewriter, loc, logits,
                                  op.getQueryPaddingMask(), op.getKAttr(),
                                  op.getGatingAttr(), op.getRenormalizeAttr());
@@ -82,16 +81,15 @@ struct DecomposeMixtureAttention
         rewriter, loc, query, key, value, op.getKeyPaddingMask(),
         op.getCausalAttr(), op.getScaleAttr());
 
-    Value y = GroupedMatmulOp::create(
-        rewriter, loc, xType, attention, op.getWOut(),
-        dispatch.getPermutation(), dispatch.getOffsets(), route.getGates());
+    Value y = GroupedMatmulOp::create(rewriter, loc, xType, attention,
+                                      op.getWOut(), dispatch.getPermutation(),
+                                      dispatch.getOffsets(), route.getGates());
     rewriter.replaceOp(op, {y, logits});
     return success();
   }
 };
 
-struct MoADecomposePass
-    : public moa::impl::MoADecomposeBase<MoADecomposePass> {
+struct MoADecomposePass : public moa::impl::MoADecomposeBase<MoADecomposePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<DecomposeMixtureAttention>(&getContext());

@@ -1,4 +1,5 @@
-//===- KernelContext.h - State shared by kernels and the runtime -*- C++ -*-===//
+//===- KernelContext.h - State shared by kernels and the runtime -*- C++
+//-*-===//
 //
 // Compiled modules call the kernels in Kernels.cpp; the runtime invokes the
 // module. A kernel cannot unwind through compiled code, so it records the

@@ -65,6 +65,15 @@ bool hasFlag(int64_t flags, KernelFlag flag) {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+/// log(sum_e exp(row[e])), computed stably in double.
+double logSumExp(const float *row, int64_t n) {
+  const double maxValue = *std::max_element(row, row + n);
+  double z = 0.0;
+  for (int64_t e = 0; e < n; ++e)
+    z += std::exp(double(row[e]) - maxValue);
+  return maxValue + std::log(z);
+}
+
 /// Rows per unit of parallel work in the GEMM-based kernels.
 constexpr int64_t kTileRows = 128;
 
@@ -389,12 +398,9 @@ void _mlir_ciface_moa_rt_load_balancing_loss(
     if (padded && padded[t])
       continue;
     const float *row = l + t * experts;
-    const float maxLogit = *std::max_element(row, row + experts);
-    double z = 0.0;
+    const double lse = logSumExp(row, experts);
     for (int64_t e = 0; e < experts; ++e)
-      z += std::exp(double(row[e]) - maxLogit);
-    for (int64_t e = 0; e < experts; ++e)
-      prob[e] += std::exp(double(row[e]) - maxLogit) / z;
+      prob[e] += std::exp(double(row[e]) - lse);
     for (int64_t j = 0; j < k; ++j)
       if (idx[t * k + j] >= 0 && idx[t * k + j] < experts)
         count[idx[t * k + j]] += 1.0;
@@ -428,12 +434,7 @@ void _mlir_ciface_moa_rt_router_z_loss(StridedMemRefType<float, 3> *logits,
   for (int64_t t = 0; t < tokens; ++t) {
     if (padded && padded[t])
       continue;
-    const float *row = l + t * experts;
-    const double maxLogit = *std::max_element(row, row + experts);
-    double z = 0.0;
-    for (int64_t e = 0; e < experts; ++e)
-      z += std::exp(double(row[e]) - maxLogit);
-    const double lse = maxLogit + std::log(z);
+    const double lse = logSumExp(l + t * experts, experts);
     total += lse * lse;
     ++counted;
   }

@@ -1,4 +1,5 @@
-//===- Manifest.h - The entry-point manifest of a compiled module -*- C++ -*-===//
+//===- Manifest.h - The entry-point manifest of a compiled module -*- C++
+//-*-===//
 //
 // A compiled module describes its public functions in a small text format,
 // embedded as the global `moa_manifest`:

@@ -44,7 +44,8 @@ std::unique_ptr<Module> Module::load(const std::string &path,
     error = "cannot load module '" + path + "': " + (why ? why : "unknown");
     return nullptr;
   }
-  auto *text = static_cast<const char *>(dlsym(module->handle_, "moa_manifest"));
+  auto *text =
+      static_cast<const char *>(dlsym(module->handle_, "moa_manifest"));
   if (!text) {
     error = "'" + path + "' is not a moa module (no moa_manifest)";
     return nullptr;
@@ -91,8 +92,8 @@ bool Module::check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
     const TensorSpec &spec = entry.arguments[i];
     const Tensor &input = inputs[i];
     if (input.dtype() != spec.dtype) {
-      error = describeArgument(entry, i) + " must be " +
-              dtypeName(spec.dtype) + ", got " + dtypeName(input.dtype());
+      error = describeArgument(entry, i) + " must be " + dtypeName(spec.dtype) +
+              ", got " + dtypeName(input.dtype());
       return false;
     }
     if (input.shape().size() != spec.shape.size()) {
@@ -172,15 +173,15 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
     if (contiguous && output.numElements() > 0)
       std::memcpy(dst, aligned + words[2] * elementSize, output.byteSize());
     else
-    for (int64_t linear = 0, n = output.numElements(); linear < n; ++linear) {
-      int64_t offset = words[2], rest = linear;
-      for (size_t d = rank; d-- > 0;) {
-        offset += (rest % shape[d]) * strides[d];
-        rest /= shape[d];
+      for (int64_t linear = 0, n = output.numElements(); linear < n; ++linear) {
+        int64_t offset = words[2], rest = linear;
+        for (size_t d = rank; d-- > 0;) {
+          offset += (rest % shape[d]) * strides[d];
+          rest /= shape[d];
+        }
+        std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
+                    elementSize);
       }
-      std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
-                  elementSize);
-    }
     if (allocated && !inputBuffers.count(allocated) &&
         freed.insert(allocated).second)
       std::free(allocated);

@@ -1,7 +1,7 @@
 //===- RuntimeCAPI.cpp - C interface of the moa runtime -------------------===//
 
-#include "runtime/moa_runtime.h"
 #include "runtime/Runtime.h"
+#include "runtime/moa_runtime.h"
 
 using namespace moa;
 using namespace moa::runtime;
@@ -58,8 +58,8 @@ moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
       failWith("negative dimension in tensor shape");
       return nullptr;
     }
-  return new moa_tensor{
-      Tensor(static_cast<DType>(dtype), std::vector<int64_t>(shape, shape + rank))};
+  return new moa_tensor{Tensor(static_cast<DType>(dtype),
+                               std::vector<int64_t>(shape, shape + rank))};
 }
 
 void moa_tensor_destroy(moa_tensor *tensor) { delete tensor; }

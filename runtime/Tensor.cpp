@@ -89,7 +89,8 @@ uint16_t floatToHalf(float value) {
     return sign | 0x7c00;
   if (magnitude < 6.103515625e-05f) {
     // Subnormal: multiples of 2^-24, rounded to nearest even.
-    return sign | static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
+    return sign |
+           static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
   }
   int exponent;
   float fraction = std::frexp(magnitude, &exponent); // [0.5, 1)

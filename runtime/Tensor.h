@@ -42,7 +42,8 @@ private:
   std::unique_ptr<uint8_t[]> bytes_;
 };
 
-/// "[4, ?, 256]" for a manifest shape (-1 is dynamic), "[4, 3, 256]" for a tensor.
+/// "[4, ?, 256]" for a manifest shape (-1 is dynamic), "[4, 3, 256]" for a
+/// tensor.
 std::string formatShape(const std::vector<int64_t> &shape);
 
 /// IEEE half and bfloat16 conversions (round to nearest even).

@@ -33,8 +33,7 @@ public:
       worker.join();
   }
 
-  void run(int64_t n,
-           const std::function<void(int64_t, int64_t)> &function) {
+  void run(int64_t n, const std::function<void(int64_t, int64_t)> &function) {
     const int64_t chunks =
         std::min<int64_t>(n, static_cast<int64_t>(workers.size()) + 1);
     std::unique_lock<std::mutex> busy(callMutex, std::try_to_lock);

@@ -10,8 +10,8 @@
 
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
-#include "passes/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "passes/Passes.h"
 
 namespace mlir::moa {
 

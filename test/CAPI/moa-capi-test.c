@@ -20,7 +20,8 @@ static void printToStdout(MlirStringRef text, void *userData) {
 
 static const char *kLayer =
     "func.func @layer(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>,\n"
-    "    %wq: tensor<4x16x8xf32>, %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>,\n"
+    "    %wq: tensor<4x16x8xf32>, %wk: tensor<16x8xf32>, %wv: "
+    "tensor<16x8xf32>,\n"
     "    %wo: tensor<4x8x16xf32>) -> tensor<?x?x16xf32> {\n"
     "  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)\n"
     "      : tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>,\n"

@@ -303,8 +303,8 @@ bool runShape(const Module &module, const Config &c, const Shape &shape,
   }
   const ref::Mask *padding = c.queryPadding ? &queryPadding : nullptr;
   check.close("load-balancing loss", losses[0],
-              {ref::loadBalancingLoss(logits, routing.indices, B * T,
-                                      c.experts, c.k, padding)});
+              {ref::loadBalancingLoss(logits, routing.indices, B * T, c.experts,
+                                      c.k, padding)});
   check.close("router z-loss", losses[1],
               {ref::routerZLoss(logits, B * T, c.experts, padding)});
   return true;
@@ -413,8 +413,8 @@ int main(int argc, char **argv) {
       std::fputs(moduleText(c).c_str(), f);
       std::fclose(f);
     }
-    const std::string command = "'" + compiler + "' '" + base + ".mlir' -o '" +
-                                base + ".so'";
+    const std::string command =
+        "'" + compiler + "' '" + base + ".mlir' -o '" + base + ".so'";
     if (std::system(command.c_str()) != 0) {
       std::printf("FAIL %s: moa-compile failed\n", c.name.c_str());
       ++failed;

@@ -131,7 +131,8 @@ LayerOutputs mixtureAttention(const LayerInputs &in,
         std::vector<double> q(h, 0.0);
         for (int i = 0; i < h; ++i)
           for (int c = 0; c < d; ++c)
-            q[i] += in.x[token * d + c] * in.wQuery[(size_t(e) * d + c) * h + i];
+            q[i] +=
+                in.x[token * d + c] * in.wQuery[(size_t(e) * d + c) * h + i];
         // Attention over visible keys; none visible -> zero output.
         std::vector<double> score(S);
         std::vector<bool> visible(S);

@@ -42,12 +42,12 @@ void dispatch(const std::vector<int> &indices, int experts,
 struct LayerInputs {
   int batch = 0, queryLength = 0, keyLength = 0; // B, T, S
   int d = 0, experts = 0, h = 0;
-  Buffer x;           // [B, T, d]
-  const Buffer *memory = nullptr; // [B, S, d]; null: self-attention
-  Buffer wGate;       // [d, E]
-  Buffer wQuery;      // [E, d, h]
-  Buffer wKey, wValue; // [d, h]
-  Buffer wOut;        // [E, h, d]
+  Buffer x;                           // [B, T, d]
+  const Buffer *memory = nullptr;     // [B, S, d]; null: self-attention
+  Buffer wGate;                       // [d, E]
+  Buffer wQuery;                      // [E, d, h]
+  Buffer wKey, wValue;                // [d, h]
+  Buffer wOut;                        // [E, h, d]
   const Mask *keyPadding = nullptr;   // [B, S]
   const Mask *queryPadding = nullptr; // [B, T]
 };

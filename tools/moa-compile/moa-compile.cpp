@@ -12,7 +12,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
-#include "tools/RegisterMoA.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -24,6 +23,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "tools/RegisterMoA.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -57,9 +57,9 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
                clEnumValN(Emit::Obj, "obj", "object file"),
                clEnumValN(Emit::Lib, "lib", "shared library (default)")));
-cl::opt<std::string> runtimeDir(
-    "runtime-dir", cl::desc("Directory of libMoARuntime.so"),
-    cl::init(MOA_RUNTIME_LIBRARY_DIR));
+cl::opt<std::string> runtimeDir("runtime-dir",
+                                cl::desc("Directory of libMoARuntime.so"),
+                                cl::init(MOA_RUNTIME_LIBRARY_DIR));
 cl::opt<std::string> linker("linker", cl::desc("C++ driver used to link"),
                             cl::init("c++"));
 
@@ -70,8 +70,9 @@ int fail(const llvm::Twine &message) {
 
 std::string defaultOutput() {
   llvm::SmallString<128> path(inputFile == "-" ? "out" : inputFile.getValue());
-  llvm::sys::path::replace_extension(
-      path, emit == Emit::Obj ? ".o" : emit == Emit::Lib ? ".so" : "");
+  llvm::sys::path::replace_extension(path, emit == Emit::Obj   ? ".o"
+                                           : emit == Emit::Lib ? ".so"
+                                                               : "");
   return emit == Emit::MLIR || emit == Emit::LLVM ? "-" : path.str().str();
 }
 
@@ -95,8 +96,9 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
   moa::registerAllPasses();
-  cl::ParseCommandLineOptions(argc, argv, "moa compiler: MLIR to a shared "
-                                          "library for the moa runtime\n");
+  cl::ParseCommandLineOptions(argc, argv,
+                              "moa compiler: MLIR to a shared "
+                              "library for the moa runtime\n");
   if (outputFile.empty())
     outputFile = defaultOutput();
 
@@ -180,9 +182,9 @@ int main(int argc, char **argv) {
     return fail("cannot find the linker driver '" + linker + "'");
   std::string rpath = "-Wl,-rpath," + runtimeDir;
   std::string libDir = "-L" + runtimeDir;
-  llvm::SmallVector<llvm::StringRef> args = {
-      *driver, "-shared", "-o", outputFile, objectPath, libDir, "-lMoARuntime",
-      rpath};
+  llvm::SmallVector<llvm::StringRef> args = {*driver,        "-shared",  "-o",
+                                             outputFile,     objectPath, libDir,
+                                             "-lMoARuntime", rpath};
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);

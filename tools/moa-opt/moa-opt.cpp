@@ -1,11 +1,11 @@
 //===- moa-opt.cpp - mlir-opt with the moa dialect and passes -------------===//
 
-#include "tools/RegisterMoA.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "tools/RegisterMoA.h"
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();

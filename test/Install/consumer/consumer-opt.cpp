@@ -1,8 +1,8 @@
 // An opt tool of another project: its own dialects plus moa, registered with
 // the two calls an installed moa provides.
-#include "tools/RegisterMoA.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "tools/RegisterMoA.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
