@@ -8,20 +8,25 @@ using namespace mlir;
 
 void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
   // Textual so that each stage reads as it would on the moa-opt command line.
-  // Nothing may run between the kernel-call lowering and bufferization: a
-  // buffer taken with bufferization.to_buffer is read by the call right after
-  // it, and CSE could otherwise share it with a later call after an in-place
-  // write has reused its memory.
+  // Nothing may run between moa-lower-to-loops and bufferization: a buffer
+  // taken with bufferization.to_buffer is read by the code right after it,
+  // and CSE could otherwise share it with later code after an in-place write
+  // has reused its memory.
   static constexpr const char *kPipeline =
       "moa-export-entry-points,moa-decompose,canonicalize,cse,"
-      "moa-lower-to-runtime-calls,"
+      "moa-lower-to-loops,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
       "canonicalize,cse,buffer-deallocation-pipeline,"
-      "func.func(convert-linalg-to-loops),convert-scf-to-cf,"
-      "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
-      "convert-math-to-llvm,convert-arith-to-llvm,convert-func-to-llvm,"
-      "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi";
+      "func.func(convert-linalg-to-loops),canonicalize,cse,"
+      // scf.parallel becomes OpenMP; its bodies sit in memref.alloca_scope,
+      // which must be lowered while they are still one block (before SCF
+      // becomes CF).
+      "convert-scf-to-openmp,expand-strided-metadata,lower-affine,"
+      "finalize-memref-to-llvm,convert-scf-to-cf,"
+      "convert-math-to-llvm,convert-arith-to-llvm,convert-openmp-to-llvm,"
+      "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts,"
+      "moa-emit-runtime-abi";
   if (failed(parsePassPipeline(kPipeline, pm)))
     llvm::report_fatal_error("moa: the built-in CPU pipeline does not parse");
 }

@@ -7,7 +7,10 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
@@ -21,8 +24,8 @@ namespace mlir::moa {
 #include "lowering/Passes.h.inc"
 
 /// The whole CPU path from moa on tensors to the LLVM dialect: decompose,
-/// kernel calls, bufferization, deallocation, loops, LLVM. Public functions
-/// get `llvm.emit_c_interface`. Registered as `moa-cpu-pipeline`.
+/// loops, bufferization, deallocation, OpenMP, LLVM. Public functions get
+/// `llvm.emit_c_interface`. Registered as `moa-cpu-pipeline`.
 void buildCPUPipeline(OpPassManager &pm);
 
 /// Registers the lowering passes and the `moa-cpu-pipeline` pipeline.

@@ -5,28 +5,36 @@
 
 include "mlir/Pass/PassBase.td"
 
-def MoALowerToRuntimeCalls : Pass<"moa-lower-to-runtime-calls", "::mlir::ModuleOp"> {
-  let summary = "Lower moa primitives to calls of the CPU kernels of libMoARuntime";
+def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Lower moa primitives to loops on buffers for the CPU";
   let description = [{
     Replaces every moa primitive (`moa.route`, `moa.dispatch`,
     `moa.grouped_matmul`, `moa.multi_query_attention`, the auxiliary losses)
     and every row projection `linalg.contract` ((b,t,n,c) -> (b,t,c), (c,n),
-    (b,t,n), as `moa-decompose` emits) by a call of the matching kernel
-    `moa_rt_*` (declared with `llvm.emit_c_interface`, defined in
-    runtime/Kernels.cpp). Operands are handed over as buffers
-    (`bufferization.to_buffer`), results are fresh `memref.alloc`s wrapped by
+    (b,t,n), as `moa-decompose` emits) by scf/memref/arith/math code on
+    buffers. Operands are taken with `bufferization.to_buffer` right before the
+    code that reads them, results are fresh `memref.alloc`s handed back with
     `bufferization.to_tensor restrict writable`, so one-shot bufferization
-    completes the rest of the module. f16 and bf16 operands are extended to f32
-    around the call (the kernels compute in f32) and results truncated back.
-    Run `moa-decompose` first; a layer left over is an error.
+    completes the module; nothing may run between this pass and bufferization.
+    Independent work (tokens; tiles of 128 rows of one expert or of one batch)
+    is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm`, the routing
+    counts go to `moa_rt_record_routing`, and invalid data (an expert index out
+    of range, a permutation that does not group the pairs, dynamic sizes that
+    disagree) calls `moa_rt_fail` instead of reading out of bounds (see
+    runtime/RuntimeABI.h). f16 and bf16 operands are widened to f32 (f32
+    accumulation) and results narrowed back; `math.exp` on f32 is expanded to
+    a polynomial. Run `moa-decompose` first; a layer left over is an error.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -36,6 +36,11 @@ std::string describeArgument(const EntrySpec &entry, size_t i) {
 
 std::unique_ptr<Module> Module::load(const std::string &path,
                                      std::string &error) {
+  // Compiled loops run on LLVM's OpenMP runtime. Its idle threads would spin
+  // for 200 ms by default, against OpenBLAS and the caller's other work;
+  // sleep at once instead unless the user chose otherwise. libomp reads this
+  // when it first runs a parallel region.
+  setenv("KMP_BLOCKTIME", "0", /*overwrite=*/0);
   std::unique_ptr<Module> module(new Module());
   module->path_ = path;
   module->handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);

@@ -7,7 +7,8 @@ MOA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOA_BUILD="${MOA_BUILD:-$MOA_ROOT/build}"
 
 moa_packages=(cmake ninja-build g++ python3 llvm-22-dev libmlir-22-dev
-              mlir-22-tools llvm-22-tools libopenblas-dev libopenblas0-pthread)
+              mlir-22-tools llvm-22-tools libopenblas-dev libopenblas0-pthread
+              libomp-22-dev)
 
 # Installs the packages named (default: moa_packages) that are missing.
 moa_install_packages() {

@@ -7,7 +7,8 @@
 //
 // The pipeline is moa-cpu-pipeline (lowering/CPUPipeline.cpp); code is
 // generated in-process for the host CPU and linked with the system C++
-// driver against libMoARuntime.so, whose kernels the module calls.
+// driver against libMoARuntime.so (GEMM, routing counts, errors) and LLVM's
+// OpenMP runtime (the parallel loops).
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,6 +61,9 @@ cl::opt<Emit> emit(
 cl::opt<std::string> runtimeDir("runtime-dir",
                                 cl::desc("Directory of libMoARuntime.so"),
                                 cl::init(MOA_RUNTIME_LIBRARY_DIR));
+cl::opt<std::string> openmpDir(
+    "openmp-dir", cl::desc("Directory of LLVM's libomp.so"),
+    cl::init(MOA_OPENMP_LIBRARY_DIR));
 cl::opt<std::string> linker("linker", cl::desc("C++ driver used to link"),
                             cl::init("c++"));
 
@@ -180,11 +184,12 @@ int main(int argc, char **argv) {
   auto driver = llvm::sys::findProgramByName(linker);
   if (!driver)
     return fail("cannot find the linker driver '" + linker + "'");
-  std::string rpath = "-Wl,-rpath," + runtimeDir;
-  std::string libDir = "-L" + runtimeDir;
-  llvm::SmallVector<llvm::StringRef> args = {*driver,        "-shared",  "-o",
-                                             outputFile,     objectPath, libDir,
-                                             "-lMoARuntime", rpath};
+  std::string rpath = "-Wl,-rpath," + runtimeDir + ":" + openmpDir;
+  std::string runtimeLibDir = "-L" + runtimeDir;
+  std::string openmpLibDir = "-L" + openmpDir;
+  llvm::SmallVector<llvm::StringRef> args = {
+      *driver,       "-shared",      "-o",          outputFile, objectPath,
+      runtimeLibDir, "-lMoARuntime", openmpLibDir,  "-lomp",    rpath};
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);

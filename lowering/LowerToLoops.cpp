@@ -1,0 +1,1087 @@
+//===- LowerToLoops.cpp - moa primitives to loops on buffers --------------===//
+//
+// Each moa primitive becomes scf/memref/arith/math code on buffers: operands
+// are taken with bufferization.to_buffer, results are fresh allocations handed
+// back with bufferization.to_tensor, and one-shot bufferization completes the
+// function around them. Independent work (tokens, tiles of 128 rows) is an
+// scf.parallel, which the CPU pipeline turns into OpenMP. Plain GEMMs on 2-D
+// views call moa_rt_sgemm (OpenBLAS); everything else is generated here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/MoAOps.h"
+#include "lowering/Passes.h"
+#include "runtime/RuntimeABI.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::moa {
+#define GEN_PASS_DEF_MOALOWERTOLOOPS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::moa
+
+using namespace mlir;
+using namespace mlir::moa;
+using ::moa::runtime::FailureCode;
+
+namespace {
+
+/// Rows per unit of parallel work in the GEMM-based kernels.
+constexpr int64_t kTileRows = 128;
+
+/// Builds loop code at one insertion point. Nested bodies get an Emitter of
+/// their own on the region's builder.
+class Emitter {
+public:
+  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  OpBuilder &b;
+  Location loc;
+
+  // Constants and arithmetic on index values.
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                          APFloat(static_cast<float>(v)));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, loc, x, y);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  Value notI(Value x) {
+    return arith::XOrIOp::create(
+        b, loc, x, arith::ConstantIntOp::create(b, loc, 1, 1));
+  }
+  Value toIndex(Value i32) {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i32);
+  }
+  Value toI32(Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+  }
+
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, value, memref, indices);
+  }
+
+  /// A fully dynamic buffer of `elementType`.
+  Value alloc(Type elementType, ValueRange sizes) {
+    auto type = MemRefType::get(
+        SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);
+    return memref::AllocOp::create(b, loc, type, sizes);
+  }
+
+  /// for (iv = lb; iv < ub; ++iv) body(iv, args) -> yielded values.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange init,
+       function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
+    auto op = scf::ForOp::create(
+        b, loc, lb, ub, idx(1), init,
+        [&](OpBuilder &nb, Location nloc, Value iv, ValueRange args) {
+          Emitter inner(nb, nloc);
+          scf::YieldOp::create(nb, nloc, body(inner, iv, args));
+        });
+    return op.getResults();
+  }
+  void loop(Value lb, Value ub, function_ref<void(Emitter &, Value)> body) {
+    loop(lb, ub, {}, [&](Emitter &e, Value iv, ValueRange) {
+      body(e, iv);
+      return SmallVector<Value>();
+    });
+  }
+
+  /// scf.parallel over [0, ub_i) for each i.
+  void parallel(ValueRange ubs, function_ref<void(Emitter &, ValueRange)> body) {
+    SmallVector<Value> zeros(ubs.size(), idx(0)), ones(ubs.size(), idx(1));
+    scf::ParallelOp::create(b, loc, zeros, ubs, ones,
+                            [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
+                              Emitter inner(nb, nloc);
+                              body(inner, ivs);
+                            });
+  }
+
+  /// if (cond) then() else otherwise().
+  void ifThen(Value cond, function_ref<void(Emitter &)> then,
+              function_ref<void(Emitter &)> otherwise = nullptr) {
+    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/bool(otherwise));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(op.thenBlock()->getTerminator());
+      Emitter inner(b, loc);
+      then(inner);
+    }
+    if (otherwise) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(op.elseBlock()->getTerminator());
+      Emitter inner(b, loc);
+      otherwise(inner);
+    }
+  }
+
+  /// buffer[first : first + rows, 0 : cols] of a 2-D buffer, or of
+  /// buffer[batch] of a 3-D one.
+  Value rows(Value buffer, Value first, Value count, Value cols,
+             Value batch = nullptr) {
+    auto type = cast<MemRefType>(buffer.getType());
+    auto resultType = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, type.getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    SmallVector<OpFoldResult> offsets, sizes, strides(type.getRank(),
+                                                      b.getIndexAttr(1));
+    if (batch) {
+      offsets.push_back(batch);
+      sizes.push_back(b.getIndexAttr(1));
+    }
+    offsets.append({first, b.getIndexAttr(0)});
+    sizes.append({count, cols});
+    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets,
+                                     sizes, strides);
+  }
+
+  /// c = alpha * a * op(b) + beta * c.
+  void sgemm(ModuleOp module, Value a, Value bMatrix, Value c, Value alpha,
+             float beta, bool transposeB) {
+    // One declaration for all: 2-D views with unit inner stride.
+    auto view = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    auto asView = [&](Value m) -> Value {
+      return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
+    };
+    call(module, "moa_rt_sgemm", /*cInterface=*/true,
+         {asView(a), asView(bMatrix), asView(c), alpha, f32(beta),
+          arith::ConstantIntOp::create(b, loc, transposeB, 64)});
+  }
+
+  void fail(ModuleOp module, FailureCode code) {
+    call(module, "moa_rt_fail", /*cInterface=*/false,
+         {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
+  }
+
+  /// Calls the runtime function `name`, declaring it on first use.
+  void call(ModuleOp module, StringRef name, bool cInterface,
+            ValueRange operands) {
+    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    if (!callee) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      callee = func::FuncOp::create(
+          b, loc, name, b.getFunctionType(operands.getTypes(), {}));
+      callee.setPrivate();
+      if (cInterface)
+        callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    }
+    func::CallOp::create(b, loc, callee, operands);
+  }
+};
+
+/// The tensor side of a lowered op: operands become buffers, buffers become
+/// the op's results.
+class TensorBoundary {
+public:
+  TensorBoundary(PatternRewriter &rewriter, Operation *op)
+      : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()) {}
+
+  Emitter e;
+  ModuleOp module;
+
+  Value dim(Value tensor, int64_t i) {
+    return getValueOrCreateConstantIndexOp(
+        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, tensor, i));
+  }
+
+  /// Elementwise extf/truncf of a float tensor to `elementType`.
+  Value convert(Value tensor, Type elementType) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (type.getElementType() == elementType)
+      return tensor;
+    OpBuilder &b = e.b;
+    Location loc = e.loc;
+    Value init = tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, tensor), elementType);
+    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
+    SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                               utils::IteratorType::parallel);
+    bool widen = elementType.getIntOrFloatBitWidth() >
+                 type.getElementType().getIntOrFloatBitWidth();
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), tensor, init, maps, iterators,
+               [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                 Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType,
+                                                         args[0])
+                                       .getResult()
+                                 : arith::TruncFOp::create(nb, nloc,
+                                                           elementType, args[0])
+                                       .getResult();
+                 linalg::YieldOp::create(nb, nloc, v);
+               })
+        .getResult(0);
+  }
+  Value toF32(Value tensor) { return convert(tensor, e.b.getF32Type()); }
+
+  /// `tensor` as a read-only buffer with fully dynamic sizes. The buffer is
+  /// read by code emitted right after, before anything else can write it.
+  Value buffer(Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        e.b, e.loc, MemRefType::get(type.getShape(), type.getElementType()),
+        tensor, /*read_only=*/true);
+    return memref::CastOp::create(
+        e.b, e.loc,
+        MemRefType::get(
+            SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic),
+            type.getElementType()),
+        buffer);
+  }
+
+  /// `buffer` (written by the emitted code) as a tensor of `type`.
+  Value result(Value buffer, RankedTensorType type) {
+    auto memrefType = cast<MemRefType>(buffer.getType());
+    Value tensor = bufferization::ToTensorOp::create(
+        e.b, e.loc,
+        RankedTensorType::get(memrefType.getShape(),
+                              memrefType.getElementType()),
+        buffer, /*restrict=*/true, /*writable=*/true);
+    return tensor::CastOp::create(e.b, e.loc, type, tensor);
+  }
+
+  /// Collapses `buffer` by `groups` (e.g. [[0, 1], [2]]).
+  Value collapse(Value buffer, ArrayRef<ReassociationIndices> groups) {
+    return memref::CollapseShapeOp::create(e.b, e.loc, buffer, groups);
+  }
+
+  /// Reports `code` unless `ok`, and runs `body` only if `ok`.
+  void guard(Value ok, FailureCode code, function_ref<void(Emitter &)> body) {
+    e.ifThen(ok, body, [&](Emitter &x) { x.fail(module, code); });
+  }
+};
+
+Value negInf(Emitter &e) {
+  return e.f32(-std::numeric_limits<float>::infinity());
+}
+
+//===----------------------------------------------------------------------===//
+// moa.route
+//===----------------------------------------------------------------------===//
+
+struct LowerRoute : OpRewritePattern<RouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouteOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value logitsTensor = op.getLogits();
+    Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
+    Value experts = tb.dim(logitsTensor, 2);
+    Value k = e.idx(op.getK());
+    Value logits = tb.buffer(logitsTensor);
+    Value mask = op.getQueryPaddingMask()
+                     ? tb.buffer(op.getQueryPaddingMask())
+                     : Value();
+    Value ok = e.cmp(arith::CmpIPredicate::sge, e.idx(0), e.idx(0));
+    if (mask) {
+      ok = e.andI(e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getQueryPaddingMask(), 0), batch),
+                  e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getQueryPaddingMask(), 1), length));
+    }
+    Value indices = e.alloc(rewriter.getI32Type(), {batch, length, k});
+    Value gates = e.alloc(rewriter.getF32Type(), {batch, length, k});
+    const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
+    const bool renormalize = op.getRenormalize();
+
+    tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
+      g.parallel({batch, length}, [&](Emitter &p, ValueRange bt) {
+        Value b = bt[0], t = bt[1];
+        auto route = [&](Emitter &r) {
+          // Select on the logits (softmax is monotonic); a strict '>' keeps
+          // the lower index on ties.
+          r.loop(r.idx(0), k, [&](Emitter &j, Value slot) {
+            SmallVector<Value> best = j.loop(
+                j.idx(0), experts, {j.idx(-1), negInf(j)},
+                [&](Emitter &x, Value expert, ValueRange acc) {
+                  Value taken =
+                      x.loop(x.idx(0), slot,
+                             {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
+                             [&](Emitter &y, Value prev, ValueRange any) {
+                               Value chosen =
+                                   y.toIndex(y.load(indices, {b, t, prev}));
+                               return SmallVector<Value>{y.orI(
+                                   any[0], y.cmp(arith::CmpIPredicate::eq,
+                                                 chosen, expert))};
+                             })[0];
+                  Value v = x.load(logits, {b, t, expert});
+                  Value better = x.andI(
+                      x.notI(taken),
+                      x.orI(x.cmp(arith::CmpIPredicate::slt, acc[0], x.idx(0)),
+                            x.cmpf(arith::CmpFPredicate::OGT, v, acc[1])));
+                  return SmallVector<Value>{x.select(better, expert, acc[0]),
+                                            x.select(better, v, acc[1])};
+                });
+            j.store(j.toI32(best[0]), indices, {b, t, slot});
+          });
+          auto selectedLogit = [&](Emitter &x, Value slot) {
+            return x.load(logits,
+                          {b, t, x.toIndex(x.load(indices, {b, t, slot}))});
+          };
+          // Gates: softmax over all E (official) or over the k selected.
+          Value reference, denominator;
+          if (topkSoftmax) {
+            reference = selectedLogit(r, r.idx(0));
+            denominator =
+                r.loop(r.idx(0), k, {r.f32(0)},
+                       [&](Emitter &x, Value slot, ValueRange sum) {
+                         Value d = arith::SubFOp::create(
+                             x.b, x.loc, selectedLogit(x, slot), reference);
+                         return SmallVector<Value>{arith::AddFOp::create(
+                             x.b, x.loc, sum[0],
+                             math::ExpOp::create(x.b, x.loc, d))};
+                       })[0];
+          } else {
+            reference = r.loop(r.idx(0), experts, {negInf(r)},
+                               [&](Emitter &x, Value expert, ValueRange m) {
+                                 return SmallVector<Value>{
+                                     arith::MaximumFOp::create(
+                                         x.b, x.loc, m[0],
+                                         x.load(logits, {b, t, expert}))};
+                               })[0];
+            denominator =
+                r.loop(r.idx(0), experts, {r.f32(0)},
+                       [&](Emitter &x, Value expert, ValueRange sum) {
+                         Value d = arith::SubFOp::create(
+                             x.b, x.loc, x.load(logits, {b, t, expert}),
+                             reference);
+                         return SmallVector<Value>{arith::AddFOp::create(
+                             x.b, x.loc, sum[0],
+                             math::ExpOp::create(x.b, x.loc, d))};
+                       })[0];
+          }
+          Value total = r.loop(
+              r.idx(0), k, {r.f32(0)},
+              [&](Emitter &x, Value slot, ValueRange sum) {
+                Value d = arith::SubFOp::create(x.b, x.loc,
+                                                selectedLogit(x, slot), reference);
+                Value gate = arith::DivFOp::create(
+                    x.b, x.loc, math::ExpOp::create(x.b, x.loc, d), denominator);
+                x.store(gate, gates, {b, t, slot});
+                return SmallVector<Value>{
+                    arith::AddFOp::create(x.b, x.loc, sum[0], gate)};
+              })[0];
+          if (renormalize)
+            r.ifThen(r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0)),
+                     [&](Emitter &x) {
+                       x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
+                         y.store(arith::DivFOp::create(
+                                     y.b, y.loc, y.load(gates, {b, t, slot}),
+                                     total),
+                                 gates, {b, t, slot});
+                       });
+                     });
+        };
+        if (!mask)
+          return route(p);
+        p.ifThen(
+            p.load(mask, {b, t}),
+            [&](Emitter &x) {
+              x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
+                y.store(arith::ConstantIntOp::create(y.b, y.loc, -1, 32),
+                        indices, {b, t, slot});
+                y.store(y.f32(0), gates, {b, t, slot});
+              });
+            },
+            route);
+      });
+    });
+    e.call(tb.module, "moa_rt_record_routing", /*cInterface=*/true,
+           {indices, arith::IndexCastOp::create(rewriter, e.loc,
+                                                rewriter.getI64Type(), experts)});
+    rewriter.replaceOp(op, {tb.result(indices, op.getIndices().getType()),
+                            tb.result(gates, op.getGates().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.dispatch: a stable counting sort of the pairs by expert.
+//===----------------------------------------------------------------------===//
+
+struct LowerDispatch : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DispatchOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getIndices().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "indices must be i32");
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value indicesTensor = op.getIndices();
+    Value pairs = e.mul(e.mul(tb.dim(indicesTensor, 0), tb.dim(indicesTensor, 1)),
+                        tb.dim(indicesTensor, 2));
+    Value flat = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});
+    const int64_t numExperts = op.getNumExperts();
+    Value experts = e.idx(numExperts);
+    Value groups = e.idx(numExperts + 1); // the last one holds index -1
+    Value permutation = e.alloc(rewriter.getI32Type(), {pairs});
+    Value offsets = e.alloc(rewriter.getI32Type(), {groups});
+    Value counts = e.alloc(rewriter.getIndexType(), {groups});
+    e.loop(e.idx(0), groups,
+           [&](Emitter &x, Value g) { x.store(x.idx(0), counts, {g}); });
+
+    auto groupOf = [&](Emitter &x, Value pair) {
+      Value expert = x.toIndex(x.load(flat, {pair}));
+      Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
+                           x.cmp(arith::CmpIPredicate::slt, expert, experts));
+      return std::make_pair(x.select(valid, expert, experts),
+                            x.andI(x.notI(valid),
+                                   x.cmp(arith::CmpIPredicate::ne, expert,
+                                         x.idx(-1))));
+    };
+    Value bad = e.loop(e.idx(0), pairs, {e.cmp(arith::CmpIPredicate::ne, e.idx(0), e.idx(0))},
+                       [&](Emitter &x, Value pair, ValueRange any) {
+                         auto [group, invalid] = groupOf(x, pair);
+                         x.store(x.add(x.load(counts, {group}), x.idx(1)),
+                                 counts, {group});
+                         return SmallVector<Value>{x.orI(any[0], invalid)};
+                       })[0];
+    // Exclusive scan: offsets, and counts becomes each group's cursor.
+    e.loop(e.idx(0), groups, {e.idx(0)},
+           [&](Emitter &x, Value g, ValueRange start) {
+             x.store(x.toI32(start[0]), offsets, {g});
+             Value count = x.load(counts, {g});
+             x.store(start[0], counts, {g});
+             return SmallVector<Value>{x.add(start[0], count)};
+           });
+    e.loop(e.idx(0), pairs, [&](Emitter &x, Value pair) {
+      Value group = groupOf(x, pair).first;
+      Value position = x.load(counts, {group});
+      x.store(x.toI32(pair), permutation, {position});
+      x.store(x.add(position, x.idx(1)), counts, {group});
+    });
+    e.ifThen(bad, [&](Emitter &x) {
+      x.fail(tb.module, FailureCode::DispatchIndexOutOfRange);
+    });
+    rewriter.replaceOp(op,
+                       {tb.result(permutation, op.getPermutation().getType()),
+                        tb.result(offsets, op.getOffsets().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+/// The dispatched pairs are cut into tiles of at most kTileRows rows of one
+/// expert (the per-tile expert map). In parallel over tiles: gather the
+/// tile's rows into expert order, one GEMM with the expert's weight. Then in
+/// parallel over output rows: each pair (scatter) or token (gate-weighted
+/// combine, slots summed in order) reads its product rows back, so no two
+/// threads write the same row.
+struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GroupedMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getPermutation().getType().getElementType().isInteger(32) ||
+        !op.getOffsets().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "permutation must be i32");
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    const bool combine = bool(op.getGates());
+    const bool tokenRows =
+        cast<RankedTensorType>(op.getInput().getType()).getRank() == 3;
+    Value inputTensor = tb.toF32(op.getInput());
+    Value weightTensor = tb.toF32(op.getWeight());
+    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
+    Value tokens = e.mul(batch, length);
+    Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
+    Value numExperts = tb.dim(weightTensor, 0);
+    Value k = combine ? tb.dim(op.getGates(), 2)
+              : cast<RankedTensorType>(op.getType()).isDynamicDim(2)
+                  ? e.div(tb.dim(op.getPermutation(), 0), tokens)
+                  : tb.dim(op.getResult(), 2);
+    Value pairs = e.mul(tokens, k);
+
+    Value input = tb.collapse(tb.buffer(inputTensor),
+                              tokenRows ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+                                        : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    Value weight = tb.buffer(weightTensor);
+    Value perm = tb.buffer(op.getPermutation());
+    Value off = tb.buffer(op.getOffsets());
+    Value gates = combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}})
+                          : Value();
+    Value outRows = combine ? tokens : pairs;
+    // The result in its own shape, [B, T, N] or [B, T, k, N], written
+    // through a 2-D view [rows, N].
+    SmallVector<Value> resultSizes = {batch, length};
+    if (!combine)
+      resultSizes.push_back(k);
+    resultSizes.push_back(nDim);
+    Value result4 = e.alloc(f32, resultSizes);
+    Value out = tb.collapse(result4,
+                            combine ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+                                    : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+
+    // Validate the grouping before any indexed access.
+    Value permOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs);
+    Value offOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getOffsets(), 0),
+                        e.add(numExperts, e.idx(1)));
+    tb.guard(e.andI(permOk, offOk), FailureCode::GroupedMatmulBadPermutation,
+             [&](Emitter &g) {
+      auto offset = [&](Emitter &x, Value i) {
+        return x.toIndex(x.load(off, {i}));
+      };
+      Value monotone = g.loop(
+          g.idx(0), numExperts,
+          {g.cmp(arith::CmpIPredicate::eq, offset(g, g.idx(0)), g.idx(0))},
+          [&](Emitter &x, Value ex, ValueRange acc) {
+            return SmallVector<Value>{x.andI(
+                acc[0], x.cmp(arith::CmpIPredicate::sle, offset(x, ex),
+                              offset(x, x.add(ex, x.idx(1)))))};
+          })[0];
+      Value dispatched = offset(g, numExperts);
+      Value inRange = g.andI(monotone, g.cmp(arith::CmpIPredicate::sle,
+                                             dispatched, pairs));
+      // position[pair]: the pair's row in expert order, -1 if not dispatched.
+      Value position = g.alloc(rewriter.getIndexType(), {pairs});
+      g.loop(g.idx(0), pairs,
+             [&](Emitter &x, Value p) { x.store(x.idx(-1), position, {p}); });
+      Value unique = g.loop(
+          g.idx(0), g.select(inRange, dispatched, g.idx(0)), {inRange},
+          [&](Emitter &x, Value r, ValueRange acc) {
+            Value pair = x.toIndex(x.load(perm, {r}));
+            Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
+                                 x.cmp(arith::CmpIPredicate::slt, pair, pairs));
+            Value safe = x.select(valid, pair, x.idx(0));
+            Value fresh = x.andI(valid, x.cmp(arith::CmpIPredicate::slt,
+                                              x.load(position, {safe}), x.idx(0)));
+            x.ifThen(fresh, [&](Emitter &y) { y.store(r, position, {pair}); });
+            return SmallVector<Value>{x.andI(acc[0], fresh)};
+          })[0];
+
+      tb.guard(unique, FailureCode::GroupedMatmulBadPermutation, [&](Emitter &v) {
+        Value tile = v.idx(kTileRows);
+        Value numTiles = v.loop(
+            v.idx(0), numExperts, {v.idx(0)},
+            [&](Emitter &x, Value ex, ValueRange acc) {
+              Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), offset(x, ex));
+              return SmallVector<Value>{x.add(acc[0], x.ceilDiv(rows, tile))};
+            })[0];
+        // tiles[i] = (expert, first row, rows).
+        Value tiles = v.alloc(rewriter.getIndexType(), {numTiles, v.idx(3)});
+        v.loop(v.idx(0), numExperts, {v.idx(0)},
+               [&](Emitter &x, Value ex, ValueRange next) {
+                 Value first = offset(x, ex);
+                 Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), first);
+                 Value count = x.ceilDiv(rows, tile);
+                 x.loop(x.idx(0), count, [&](Emitter &y, Value i) {
+                   Value slot = y.add(next[0], i);
+                   Value start = y.mul(i, tile);
+                   y.store(ex, tiles, {slot, y.idx(0)});
+                   y.store(y.add(first, start), tiles, {slot, y.idx(1)});
+                   y.store(y.min(tile, y.sub(rows, start)), tiles, {slot, y.idx(2)});
+                 });
+                 return SmallVector<Value>{x.add(next[0], count)};
+               });
+        Value sorted = v.alloc(f32, {dispatched, kDim});
+        Value products = v.alloc(f32, {dispatched, nDim});
+        v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
+          Value ex = p.load(tiles, {ivs[0], p.idx(0)});
+          Value first = p.load(tiles, {ivs[0], p.idx(1)});
+          Value rows = p.load(tiles, {ivs[0], p.idx(2)});
+          p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+            Value row = x.add(first, r);
+            Value pair = x.toIndex(x.load(perm, {row}));
+            Value source = tokenRows ? x.div(pair, k) : pair;
+            x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
+              y.store(y.load(input, {source, c}), sorted, {row, c});
+            });
+          });
+          p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
+                  p.rows(weight, p.idx(0), kDim, nDim, ex),
+                  p.rows(products, first, rows, nDim), p.f32(1), 0.0f, false);
+        });
+        v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
+          Value i = ivs[0];
+          p.loop(p.idx(0), nDim,
+                 [&](Emitter &x, Value c) { x.store(x.f32(0), out, {i, c}); });
+          Value slots = combine ? k : p.idx(1);
+          p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
+            Value pair = combine ? x.add(x.mul(i, k), j) : i;
+            Value row = x.load(position, {pair});
+            x.ifThen(x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
+                     [&](Emitter &y) {
+                       Value gate = combine ? y.load(gates, {pair}) : y.f32(1);
+                       y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
+                         Value product = arith::MulFOp::create(
+                             z.b, z.loc, gate, z.load(products, {row, c}));
+                         z.store(arith::AddFOp::create(z.b, z.loc,
+                                                       z.load(out, {i, c}),
+                                                       product),
+                                 out, {i, c});
+                       });
+                     });
+          });
+        });
+      });
+    });
+
+    RankedTensorType resultType = op.getType();
+    auto f32Result = RankedTensorType::get(resultType.getShape(), f32);
+    Value result = tb.convert(tb.result(result4, f32Result),
+                              resultType.getElementType());
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.multi_query_attention
+//===----------------------------------------------------------------------===//
+
+/// In parallel over (batch, tile of kTileRows query rows): scores = Q K^T for
+/// the tile (the k slots of a token share K and V), masked softmax in place,
+/// out = P V. A causal tile stops at its last visible key; a row with no
+/// visible key is all zeros.
+struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    const bool causal = op.getCausal();
+    Value queryTensor = tb.toF32(op.getQuery());
+    Value keyTensor = tb.toF32(op.getKey());
+    Value valueTensor = tb.toF32(op.getValue());
+    Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
+    Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
+    Value keys = tb.dim(keyTensor, 1);
+    Value rowsPerBatch = e.mul(length, k);
+
+    Value query = tb.collapse(tb.buffer(queryTensor), {{0}, {1, 2}, {3}});
+    Value key = tb.buffer(keyTensor);
+    Value value = tb.buffer(valueTensor);
+    Value mask = op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask())
+                                        : Value();
+    Value result4 = e.alloc(f32, {batch, length, k, h});
+    Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
+    Value scores = e.alloc(f32, {batch, rowsPerBatch, keys});
+
+    Value scale;
+    if (std::optional<APFloat> attr = op.getScale())
+      scale = e.f32(attr->convertToFloat());
+    else
+      scale = math::RsqrtOp::create(
+          rewriter, e.loc,
+          arith::UIToFPOp::create(
+              rewriter, e.loc, f32,
+              arith::IndexCastUIOp::create(rewriter, e.loc,
+                                           rewriter.getI64Type(), h)));
+
+    auto same = [&](Value x, Value y) {
+      return e.cmp(arith::CmpIPredicate::eq, x, y);
+    };
+    Value ok = e.andI(
+        e.andI(same(tb.dim(keyTensor, 0), batch), same(tb.dim(valueTensor, 0), batch)),
+        e.andI(same(tb.dim(valueTensor, 1), keys),
+               e.andI(same(tb.dim(keyTensor, 2), h), same(tb.dim(valueTensor, 2), h))));
+    if (mask)
+      ok = e.andI(ok, e.andI(same(tb.dim(op.getKeyPaddingMask(), 0), batch),
+                             same(tb.dim(op.getKeyPaddingMask(), 1), keys)));
+
+    tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
+      Value tile = g.idx(kTileRows);
+      Value tilesPerBatch = g.ceilDiv(rowsPerBatch, tile);
+      g.parallel({batch, tilesPerBatch}, [&](Emitter &p, ValueRange ivs) {
+        Value b = ivs[0];
+        Value firstRow = p.mul(ivs[1], tile);
+        Value rows = p.min(tile, p.sub(rowsPerBatch, firstRow));
+        Value lastToken = p.div(p.sub(p.add(firstRow, rows), p.idx(1)), k);
+        Value visibleKeys =
+            causal ? p.min(p.add(lastToken, p.idx(1)), keys) : keys;
+        Value o = p.rows(out, firstRow, rows, h, b);
+        p.ifThen(
+            p.cmp(arith::CmpIPredicate::eq, visibleKeys, p.idx(0)),
+            [&](Emitter &x) {
+              x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+                y.loop(y.idx(0), h, [&](Emitter &z, Value c) {
+                  z.store(z.f32(0), o, {r, c});
+                });
+              });
+            },
+            [&](Emitter &x) {
+              Value s = x.rows(scores, firstRow, rows, visibleKeys, b);
+              x.sgemm(tb.module, x.rows(query, firstRow, rows, h, b),
+                      x.rows(key, x.idx(0), visibleKeys, h, b), s, scale, 0.0f,
+                      /*transposeB=*/true);
+              x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+                Value t = y.div(y.add(firstRow, r), k);
+                Value visible =
+                    causal ? y.min(y.add(t, y.idx(1)), visibleKeys) : visibleKeys;
+                auto kept = [&](Emitter &z, Value key) -> Value {
+                  Value inside = z.cmp(arith::CmpIPredicate::slt, key, visible);
+                  if (!mask)
+                    return inside;
+                  Value safe = z.select(inside, key, z.idx(0));
+                  return z.andI(inside, z.notI(z.load(mask, {b, safe})));
+                };
+                Value maximum =
+                    y.loop(y.idx(0), visible, {negInf(y)},
+                           [&](Emitter &z, Value key, ValueRange m) {
+                             Value candidate = arith::MaximumFOp::create(
+                                 z.b, z.loc, m[0], z.load(s, {r, key}));
+                             return SmallVector<Value>{
+                                 z.select(kept(z, key), candidate, m[0])};
+                           })[0];
+                y.ifThen(
+                    y.cmpf(arith::CmpFPredicate::OEQ, maximum, negInf(y)),
+                    [&](Emitter &z) {
+                      z.loop(z.idx(0), visibleKeys, [&](Emitter &w, Value key) {
+                        w.store(w.f32(0), s, {r, key});
+                      });
+                    },
+                    [&](Emitter &z) {
+                      Value sum = z.loop(
+                          z.idx(0), visibleKeys, {z.f32(0)},
+                          [&](Emitter &w, Value key, ValueRange acc) {
+                            Value d = arith::SubFOp::create(
+                                w.b, w.loc, w.load(s, {r, key}), maximum);
+                            Value weight = w.select(
+                                kept(w, key), math::ExpOp::create(w.b, w.loc, d),
+                                w.f32(0));
+                            w.store(weight, s, {r, key});
+                            return SmallVector<Value>{
+                                arith::AddFOp::create(w.b, w.loc, acc[0], weight)};
+                          })[0];
+                      Value inverse =
+                          arith::DivFOp::create(z.b, z.loc, z.f32(1), sum);
+                      z.loop(z.idx(0), visibleKeys, [&](Emitter &w, Value key) {
+                        w.store(arith::MulFOp::create(w.b, w.loc,
+                                                      w.load(s, {r, key}), inverse),
+                                s, {r, key});
+                      });
+                    });
+              });
+              x.sgemm(tb.module, s, x.rows(value, x.idx(0), visibleKeys, h, b), o,
+                      x.f32(1), 0.0f, /*transposeB=*/false);
+            });
+      });
+    });
+
+    auto resultType = op.getType();
+    Value result = tb.convert(
+        tb.result(result4, RankedTensorType::get(resultType.getShape(), f32)),
+        resultType.getElementType());
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses
+//===----------------------------------------------------------------------===//
+
+/// Per non-padded token, body(token, lse) with lse the log-sum-exp of its
+/// logits (f64); returns the number of such tokens.
+Value forEachToken(
+    TensorBoundary &tb, Value logits, Value mask, Value tokens, Value experts,
+    ValueRange init,
+    function_ref<SmallVector<Value>(Emitter &, Value, Value, ValueRange)> body,
+    SmallVector<Value> &results) {
+  Emitter &e = tb.e;
+  Type f64 = e.b.getF64Type();
+  SmallVector<Value> state(init);
+  state.push_back(e.idx(0));
+  SmallVector<Value> out = e.loop(
+      e.idx(0), tokens, state, [&](Emitter &x, Value t, ValueRange acc) {
+        auto compute = [&](Emitter &y) {
+          auto logit = [&](Emitter &z, Value ex) -> Value {
+            return arith::ExtFOp::create(z.b, z.loc, f64,
+                                         z.load(logits, {t, ex}));
+          };
+          Value maximum = y.loop(y.idx(0), experts,
+                                 {arith::ConstantFloatOp::create(
+                                     y.b, y.loc, cast<FloatType>(f64),
+                                     APFloat(-std::numeric_limits<double>::infinity()))},
+                                 [&](Emitter &z, Value ex, ValueRange m) {
+                                   return SmallVector<Value>{arith::MaximumFOp::create(
+                                       z.b, z.loc, m[0], logit(z, ex))};
+                                 })[0];
+          Value sum = y.loop(
+              y.idx(0), experts,
+              {arith::ConstantFloatOp::create(y.b, y.loc, cast<FloatType>(f64), APFloat(0.0))},
+              [&](Emitter &z, Value ex, ValueRange s) {
+                Value d = arith::SubFOp::create(z.b, z.loc, logit(z, ex), maximum);
+                return SmallVector<Value>{arith::AddFOp::create(
+                    z.b, z.loc, s[0], math::ExpOp::create(z.b, z.loc, d))};
+              })[0];
+          Value lse = arith::AddFOp::create(y.b, y.loc, maximum,
+                                            math::LogOp::create(y.b, y.loc, sum));
+          SmallVector<Value> next = body(y, t, lse, acc.drop_back());
+          next.push_back(y.add(acc.back(), y.idx(1)));
+          return next;
+        };
+        if (!mask)
+          return compute(x);
+        auto ifOp = scf::IfOp::create(
+            x.b, x.loc, x.load(mask, {t}),
+            [&](OpBuilder &nb, Location nloc) {
+              scf::YieldOp::create(nb, nloc, acc);
+            },
+            [&](OpBuilder &nb, Location nloc) {
+              Emitter inner(nb, nloc);
+              scf::YieldOp::create(nb, nloc, compute(inner));
+            });
+        return SmallVector<Value>(ifOp.getResults());
+      });
+  results.assign(out.begin(), out.end() - 1);
+  return out.back();
+}
+
+/// Stores `value` (f64) into a fresh 0-d f32 buffer and returns it as the
+/// op's result tensor.
+Value scalarResult(TensorBoundary &tb, Value value, RankedTensorType type) {
+  Emitter &e = tb.e;
+  auto memrefType = MemRefType::get({}, e.b.getF32Type());
+  Value buffer = memref::AllocOp::create(e.b, e.loc, memrefType);
+  e.store(arith::TruncFOp::create(e.b, e.loc, e.b.getF32Type(), value), buffer,
+          {});
+  return tb.result(buffer, type);
+}
+
+Value f64(Emitter &e, double v) {
+  return arith::ConstantFloatOp::create(e.b, e.loc, e.b.getF64Type(), APFloat(v));
+}
+
+Value indexToF64(Emitter &e, Value index) {
+  return arith::UIToFPOp::create(
+      e.b, e.loc, e.b.getF64Type(),
+      arith::IndexCastUIOp::create(e.b, e.loc, e.b.getI64Type(), index));
+}
+
+struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouterZLossOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value tokens = e.mul(tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1));
+    Value experts = tb.dim(op.getLogits(), 2);
+    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+    Value mask = op.getQueryPaddingMask()
+                     ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
+                     : Value();
+    SmallVector<Value> total;
+    Value counted = forEachToken(
+        tb, logits, mask, tokens, experts, {f64(e, 0.0)},
+        [&](Emitter &x, Value, Value lse, ValueRange acc) {
+          Value square = arith::MulFOp::create(x.b, x.loc, lse, lse);
+          return SmallVector<Value>{
+              arith::AddFOp::create(x.b, x.loc, acc[0], square)};
+        },
+        total);
+    Value mean = e.select(
+        e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)), f64(e, 0.0),
+        arith::DivFOp::create(rewriter, e.loc, total[0], indexToF64(e, counted)));
+    rewriter.replaceOp(op, scalarResult(tb, mean, op.getType()));
+    return success();
+  }
+};
+
+struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LoadBalancingLossOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getIndices().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "indices must be i32");
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f64Type = rewriter.getF64Type();
+    Value tokens = e.mul(tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1));
+    Value experts = tb.dim(op.getLogits(), 2);
+    Value k = tb.dim(op.getIndices(), 2);
+    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
+    Value mask = op.getQueryPaddingMask()
+                     ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
+                     : Value();
+    // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
+    Value probability = e.alloc(f64Type, {experts});
+    Value count = e.alloc(f64Type, {experts});
+    e.loop(e.idx(0), experts, [&](Emitter &x, Value ex) {
+      x.store(f64(x, 0.0), probability, {ex});
+      x.store(f64(x, 0.0), count, {ex});
+    });
+    SmallVector<Value> unused;
+    forEachToken(
+        tb, logits, mask, tokens, experts, {},
+        [&](Emitter &x, Value t, Value lse, ValueRange) {
+          x.loop(x.idx(0), experts, [&](Emitter &y, Value ex) {
+            Value logit = arith::ExtFOp::create(y.b, y.loc, f64Type,
+                                                y.load(logits, {t, ex}));
+            Value p = math::ExpOp::create(
+                y.b, y.loc, arith::SubFOp::create(y.b, y.loc, logit, lse));
+            y.store(arith::AddFOp::create(y.b, y.loc,
+                                          y.load(probability, {ex}), p),
+                    probability, {ex});
+          });
+          x.loop(x.idx(0), k, [&](Emitter &y, Value j) {
+            Value ex = y.toIndex(y.load(indices, {t, j}));
+            Value valid = y.andI(y.cmp(arith::CmpIPredicate::sge, ex, y.idx(0)),
+                                 y.cmp(arith::CmpIPredicate::slt, ex, experts));
+            y.ifThen(valid, [&](Emitter &z) {
+              z.store(arith::AddFOp::create(z.b, z.loc, z.load(count, {ex}),
+                                            f64(z, 1.0)),
+                      count, {ex});
+            });
+          });
+          return SmallVector<Value>();
+        },
+        unused);
+    SmallVector<Value> totals = e.loop(
+        e.idx(0), experts, {f64(e, 0.0), f64(e, 0.0)},
+        [&](Emitter &x, Value ex, ValueRange acc) {
+          return SmallVector<Value>{
+              arith::AddFOp::create(x.b, x.loc, acc[0], x.load(probability, {ex})),
+              arith::AddFOp::create(x.b, x.loc, acc[1], x.load(count, {ex}))};
+        });
+    Value dot = e.loop(e.idx(0), experts, {f64(e, 0.0)},
+                       [&](Emitter &x, Value ex, ValueRange acc) {
+                         Value p = arith::DivFOp::create(
+                             x.b, x.loc, x.load(probability, {ex}), totals[0]);
+                         Value c = arith::DivFOp::create(
+                             x.b, x.loc, x.load(count, {ex}), totals[1]);
+                         Value pc = arith::MulFOp::create(x.b, x.loc, p, c);
+                         return SmallVector<Value>{
+                             arith::AddFOp::create(x.b, x.loc, acc[0], pc)};
+                       })[0];
+    Value loss = arith::MulFOp::create(rewriter, e.loc, indexToF64(e, experts), dot);
+    Value empty = e.orI(
+        e.cmpf(arith::CmpFPredicate::OLE, totals[0], f64(e, 0.0)),
+        e.cmpf(arith::CmpFPredicate::OLE, totals[1], f64(e, 0.0)));
+    loss = e.select(empty, f64(e, 0.0), loss);
+    rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Row projections (linalg.contract as moa-decompose emits it)
+//===----------------------------------------------------------------------===//
+
+/// out[b,t,n] = init[b,t,n] + sum_c x[b,t,c] w[c,n]: in parallel over tiles
+/// of rows, one GEMM each.
+struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::ContractOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
+        op.getOutputs().size() != 1)
+      return rewriter.notifyMatchFailure(op, "not a tensor contraction");
+    MLIRContext *ctx = op.getContext();
+    AffineExpr b, t, n, c;
+    bindDims(ctx, b, t, n, c);
+    auto map = [&](ArrayRef<AffineExpr> results) {
+      return AffineMap::get(4, 0, results, ctx);
+    };
+    SmallVector<AffineMap> expected = {map({b, t, c}), map({c, n}),
+                                       map({b, t, n})};
+    if (op.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
+      return rewriter.notifyMatchFailure(op, "not a row projection");
+    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
+    if (!isa<FloatType>(resultType.getElementType()))
+      return rewriter.notifyMatchFailure(op, "not a float contraction");
+
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    Value xTensor = tb.toF32(op.getInputs()[0]);
+    Value wTensor = tb.toF32(op.getInputs()[1]);
+    Value initTensor = tb.toF32(op.getOutputs()[0]);
+    Value batch = tb.dim(initTensor, 0), length = tb.dim(initTensor, 1);
+    Value rows = e.mul(batch, length);
+    Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
+    Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
+    Value w = tb.buffer(wTensor);
+    Value init = tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});
+    Value result3 = e.alloc(f32, {batch, length, nDim});
+    Value out = tb.collapse(result3, {{0, 1}, {2}});
+    Value tile = e.idx(kTileRows);
+    e.parallel({e.ceilDiv(rows, tile)}, [&](Emitter &p, ValueRange ivs) {
+      Value first = p.mul(ivs[0], tile);
+      Value count = p.min(tile, p.sub(rows, first));
+      p.loop(p.idx(0), count, [&](Emitter &y, Value r) {
+        Value row = y.add(first, r);
+        y.loop(y.idx(0), nDim, [&](Emitter &z, Value col) {
+          z.store(z.load(init, {row, col}), out, {row, col});
+        });
+      });
+      p.sgemm(tb.module, p.rows(x, first, count, kDim), w,
+              p.rows(out, first, count, nDim), p.f32(1), 1.0f, false);
+    });
+    Value result = tb.convert(
+        tb.result(result3, RankedTensorType::get(resultType.getShape(), f32)),
+        resultType.getElementType());
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct MoALowerToLoopsPass
+    : public mlir::moa::impl::MoALowerToLoopsBase<MoALowerToLoopsPass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    patterns.add<LowerRoute, LowerDispatch, LowerGroupedMatmul,
+                 LowerMultiQueryAttention, LowerLoadBalancingLoss,
+                 LowerRouterZLoss, LowerRowProjection>(ctx);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+
+    // Whatever moa op is left cannot run on the CPU: say which and why.
+    WalkResult leftOver = getOperation()->walk([](Operation *op) {
+      if (!isa<MoADialect>(op->getDialect()))
+        return WalkResult::advance();
+      if (isa<MixtureAttentionOp>(op))
+        op->emitError("run moa-decompose before moa-lower-to-loops");
+      else
+        op->emitError("cannot lower to the CPU: index and permutation "
+                      "operands must be i32");
+      return WalkResult::interrupt();
+    });
+    if (leftOver.wasInterrupted())
+      return signalPassFailure();
+
+    // exp and log as polynomials: inline arithmetic that LLVM vectorises,
+    // rather than libm calls.
+    RewritePatternSet approximations(ctx);
+    populateMathPolynomialApproximationPatterns(
+        approximations, [](StringRef name) { return name == "math.exp"; });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(approximations))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
