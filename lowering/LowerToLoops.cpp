@@ -11,7 +11,6 @@
 
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
-#include "runtime/RuntimeABI.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -19,6 +18,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "runtime/RuntimeABI.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOALOWERTOLOOPS
@@ -69,8 +69,8 @@ public:
   Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
   Value notI(Value x) {
-    return arith::XOrIOp::create(
-        b, loc, x, arith::ConstantIntOp::create(b, loc, 1, 1));
+    return arith::XOrIOp::create(b, loc, x,
+                                 arith::ConstantIntOp::create(b, loc, 1, 1));
   }
   Value toIndex(Value i32) {
     return arith::IndexCastOp::create(b, loc, b.getIndexType(), i32);
@@ -113,7 +113,8 @@ public:
   }
 
   /// scf.parallel over [0, ub_i) for each i.
-  void parallel(ValueRange ubs, function_ref<void(Emitter &, ValueRange)> body) {
+  void parallel(ValueRange ubs,
+                function_ref<void(Emitter &, ValueRange)> body) {
     SmallVector<Value> zeros(ubs.size(), idx(0)), ones(ubs.size(), idx(1));
     scf::ParallelOp::create(b, loc, zeros, ubs, ones,
                             [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
@@ -125,7 +126,8 @@ public:
   /// if (cond) then() else otherwise().
   void ifThen(Value cond, function_ref<void(Emitter &)> then,
               function_ref<void(Emitter &)> otherwise = nullptr) {
-    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/bool(otherwise));
+    auto op =
+        scf::IfOp::create(b, loc, cond, /*withElseRegion=*/bool(otherwise));
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(op.thenBlock()->getTerminator());
@@ -149,16 +151,16 @@ public:
         {ShapedType::kDynamic, ShapedType::kDynamic}, type.getElementType(),
         StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
                                {ShapedType::kDynamic, 1}));
-    SmallVector<OpFoldResult> offsets, sizes, strides(type.getRank(),
-                                                      b.getIndexAttr(1));
+    SmallVector<OpFoldResult> offsets, sizes,
+        strides(type.getRank(), b.getIndexAttr(1));
     if (batch) {
       offsets.push_back(batch);
       sizes.push_back(b.getIndexAttr(1));
     }
     offsets.append({first, b.getIndexAttr(0)});
     sizes.append({count, cols});
-    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets,
-                                     sizes, strides);
+    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
+                                     strides);
   }
 
   /// c = alpha * a * op(b) + beta * c.
@@ -178,8 +180,9 @@ public:
   }
 
   void fail(ModuleOp module, FailureCode code) {
-    call(module, "moa_rt_fail", /*cInterface=*/false,
-         {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
+    call(
+        module, "moa_rt_fail", /*cInterface=*/false,
+        {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
   }
 
   /// Calls the runtime function `name`, declaring it on first use.
@@ -189,8 +192,8 @@ public:
     if (!callee) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
-      callee = func::FuncOp::create(
-          b, loc, name, b.getFunctionType(operands.getTypes(), {}));
+      callee = func::FuncOp::create(b, loc, name,
+                                    b.getFunctionType(operands.getTypes(), {}));
       callee.setPrivate();
       if (cInterface)
         callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
@@ -299,13 +302,14 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     Value experts = tb.dim(logitsTensor, 2);
     Value k = e.idx(op.getK());
     Value logits = tb.buffer(logitsTensor);
-    Value mask = op.getQueryPaddingMask()
-                     ? tb.buffer(op.getQueryPaddingMask())
-                     : Value();
+    Value mask = op.getQueryPaddingMask() ? tb.buffer(op.getQueryPaddingMask())
+                                          : Value();
     Value ok = e.cmp(arith::CmpIPredicate::sge, e.idx(0), e.idx(0));
     if (mask) {
-      ok = e.andI(e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getQueryPaddingMask(), 0), batch),
-                  e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getQueryPaddingMask(), 1), length));
+      ok = e.andI(e.cmp(arith::CmpIPredicate::eq,
+                        tb.dim(op.getQueryPaddingMask(), 0), batch),
+                  e.cmp(arith::CmpIPredicate::eq,
+                        tb.dim(op.getQueryPaddingMask(), 1), length));
     }
     Value indices = e.alloc(rewriter.getI32Type(), {batch, length, k});
     Value gates = e.alloc(rewriter.getF32Type(), {batch, length, k});
@@ -322,16 +326,15 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
             SmallVector<Value> best = j.loop(
                 j.idx(0), experts, {j.idx(-1), negInf(j)},
                 [&](Emitter &x, Value expert, ValueRange acc) {
-                  Value taken =
-                      x.loop(x.idx(0), slot,
-                             {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
-                             [&](Emitter &y, Value prev, ValueRange any) {
-                               Value chosen =
-                                   y.toIndex(y.load(indices, {b, t, prev}));
-                               return SmallVector<Value>{y.orI(
-                                   any[0], y.cmp(arith::CmpIPredicate::eq,
-                                                 chosen, expert))};
-                             })[0];
+                  Value taken = x.loop(
+                      x.idx(0), slot,
+                      {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
+                      [&](Emitter &y, Value prev, ValueRange any) {
+                        Value chosen = y.toIndex(y.load(indices, {b, t, prev}));
+                        return SmallVector<Value>{
+                            y.orI(any[0], y.cmp(arith::CmpIPredicate::eq,
+                                                chosen, expert))};
+                      })[0];
                   Value v = x.load(logits, {b, t, expert});
                   Value better = x.andI(
                       x.notI(taken),
@@ -350,55 +353,52 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
           Value reference, denominator;
           if (topkSoftmax) {
             reference = selectedLogit(r, r.idx(0));
-            denominator =
-                r.loop(r.idx(0), k, {r.f32(0)},
-                       [&](Emitter &x, Value slot, ValueRange sum) {
-                         Value d = arith::SubFOp::create(
-                             x.b, x.loc, selectedLogit(x, slot), reference);
-                         return SmallVector<Value>{arith::AddFOp::create(
-                             x.b, x.loc, sum[0],
-                             math::ExpOp::create(x.b, x.loc, d))};
-                       })[0];
+            denominator = r.loop(
+                r.idx(0), k, {r.f32(0)},
+                [&](Emitter &x, Value slot, ValueRange sum) {
+                  Value d = arith::SubFOp::create(
+                      x.b, x.loc, selectedLogit(x, slot), reference);
+                  return SmallVector<Value>{arith::AddFOp::create(
+                      x.b, x.loc, sum[0], math::ExpOp::create(x.b, x.loc, d))};
+                })[0];
           } else {
-            reference = r.loop(r.idx(0), experts, {negInf(r)},
-                               [&](Emitter &x, Value expert, ValueRange m) {
-                                 return SmallVector<Value>{
-                                     arith::MaximumFOp::create(
-                                         x.b, x.loc, m[0],
-                                         x.load(logits, {b, t, expert}))};
-                               })[0];
-            denominator =
-                r.loop(r.idx(0), experts, {r.f32(0)},
-                       [&](Emitter &x, Value expert, ValueRange sum) {
-                         Value d = arith::SubFOp::create(
-                             x.b, x.loc, x.load(logits, {b, t, expert}),
-                             reference);
-                         return SmallVector<Value>{arith::AddFOp::create(
-                             x.b, x.loc, sum[0],
-                             math::ExpOp::create(x.b, x.loc, d))};
+            reference =
+                r.loop(r.idx(0), experts, {negInf(r)},
+                       [&](Emitter &x, Value expert, ValueRange m) {
+                         return SmallVector<Value>{arith::MaximumFOp::create(
+                             x.b, x.loc, m[0], x.load(logits, {b, t, expert}))};
                        })[0];
+            denominator = r.loop(
+                r.idx(0), experts, {r.f32(0)},
+                [&](Emitter &x, Value expert, ValueRange sum) {
+                  Value d = arith::SubFOp::create(
+                      x.b, x.loc, x.load(logits, {b, t, expert}), reference);
+                  return SmallVector<Value>{arith::AddFOp::create(
+                      x.b, x.loc, sum[0], math::ExpOp::create(x.b, x.loc, d))};
+                })[0];
           }
-          Value total = r.loop(
-              r.idx(0), k, {r.f32(0)},
-              [&](Emitter &x, Value slot, ValueRange sum) {
-                Value d = arith::SubFOp::create(x.b, x.loc,
-                                                selectedLogit(x, slot), reference);
-                Value gate = arith::DivFOp::create(
-                    x.b, x.loc, math::ExpOp::create(x.b, x.loc, d), denominator);
-                x.store(gate, gates, {b, t, slot});
-                return SmallVector<Value>{
-                    arith::AddFOp::create(x.b, x.loc, sum[0], gate)};
-              })[0];
+          Value total =
+              r.loop(r.idx(0), k, {r.f32(0)},
+                     [&](Emitter &x, Value slot, ValueRange sum) {
+                       Value d = arith::SubFOp::create(
+                           x.b, x.loc, selectedLogit(x, slot), reference);
+                       Value gate = arith::DivFOp::create(
+                           x.b, x.loc, math::ExpOp::create(x.b, x.loc, d),
+                           denominator);
+                       x.store(gate, gates, {b, t, slot});
+                       return SmallVector<Value>{
+                           arith::AddFOp::create(x.b, x.loc, sum[0], gate)};
+                     })[0];
           if (renormalize)
-            r.ifThen(r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0)),
-                     [&](Emitter &x) {
-                       x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
-                         y.store(arith::DivFOp::create(
-                                     y.b, y.loc, y.load(gates, {b, t, slot}),
-                                     total),
-                                 gates, {b, t, slot});
-                       });
-                     });
+            r.ifThen(
+                r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0)),
+                [&](Emitter &x) {
+                  x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
+                    y.store(arith::DivFOp::create(
+                                y.b, y.loc, y.load(gates, {b, t, slot}), total),
+                            gates, {b, t, slot});
+                  });
+                });
         };
         if (!mask)
           return route(p);
@@ -415,8 +415,8 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
       });
     });
     e.call(tb.module, "moa_rt_record_routing", /*cInterface=*/true,
-           {indices, arith::IndexCastOp::create(rewriter, e.loc,
-                                                rewriter.getI64Type(), experts)});
+           {indices, arith::IndexCastOp::create(
+                         rewriter, e.loc, rewriter.getI64Type(), experts)});
     rewriter.replaceOp(op, {tb.result(indices, op.getIndices().getType()),
                             tb.result(gates, op.getGates().getType())});
     return success();
@@ -436,8 +436,9 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value indicesTensor = op.getIndices();
-    Value pairs = e.mul(e.mul(tb.dim(indicesTensor, 0), tb.dim(indicesTensor, 1)),
-                        tb.dim(indicesTensor, 2));
+    Value pairs =
+        e.mul(e.mul(tb.dim(indicesTensor, 0), tb.dim(indicesTensor, 1)),
+              tb.dim(indicesTensor, 2));
     Value flat = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});
     const int64_t numExperts = op.getNumExperts();
     Value experts = e.idx(numExperts);
@@ -452,18 +453,18 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
       Value expert = x.toIndex(x.load(flat, {pair}));
       Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
                            x.cmp(arith::CmpIPredicate::slt, expert, experts));
-      return std::make_pair(x.select(valid, expert, experts),
-                            x.andI(x.notI(valid),
-                                   x.cmp(arith::CmpIPredicate::ne, expert,
-                                         x.idx(-1))));
+      return std::make_pair(
+          x.select(valid, expert, experts),
+          x.andI(x.notI(valid),
+                 x.cmp(arith::CmpIPredicate::ne, expert, x.idx(-1))));
     };
-    Value bad = e.loop(e.idx(0), pairs, {e.cmp(arith::CmpIPredicate::ne, e.idx(0), e.idx(0))},
-                       [&](Emitter &x, Value pair, ValueRange any) {
-                         auto [group, invalid] = groupOf(x, pair);
-                         x.store(x.add(x.load(counts, {group}), x.idx(1)),
-                                 counts, {group});
-                         return SmallVector<Value>{x.orI(any[0], invalid)};
-                       })[0];
+    Value bad = e.loop(
+        e.idx(0), pairs, {e.cmp(arith::CmpIPredicate::ne, e.idx(0), e.idx(0))},
+        [&](Emitter &x, Value pair, ValueRange any) {
+          auto [group, invalid] = groupOf(x, pair);
+          x.store(x.add(x.load(counts, {group}), x.idx(1)), counts, {group});
+          return SmallVector<Value>{x.orI(any[0], invalid)};
+        })[0];
     // Exclusive scan: offsets, and counts becomes each group's cursor.
     e.loop(e.idx(0), groups, {e.idx(0)},
            [&](Emitter &x, Value g, ValueRange start) {
@@ -523,14 +524,15 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
                   : tb.dim(op.getResult(), 2);
     Value pairs = e.mul(tokens, k);
 
-    Value input = tb.collapse(tb.buffer(inputTensor),
-                              tokenRows ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
-                                        : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    Value input = tb.collapse(
+        tb.buffer(inputTensor),
+        tokenRows ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+                  : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
     Value weight = tb.buffer(weightTensor);
     Value perm = tb.buffer(op.getPermutation());
     Value off = tb.buffer(op.getOffsets());
-    Value gates = combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}})
-                          : Value();
+    Value gates =
+        combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}}) : Value();
     Value outRows = combine ? tokens : pairs;
     // The result in its own shape, [B, T, N] or [B, T, k, N], written
     // through a 2-D view [rows, N].
@@ -539,118 +541,136 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
       resultSizes.push_back(k);
     resultSizes.push_back(nDim);
     Value result4 = e.alloc(f32, resultSizes);
-    Value out = tb.collapse(result4,
-                            combine ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
-                                    : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    Value out = tb.collapse(
+        result4, combine ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+                         : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
 
     // Validate the grouping before any indexed access.
-    Value permOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs);
+    Value permOk =
+        e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs);
     Value offOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getOffsets(), 0),
                         e.add(numExperts, e.idx(1)));
-    tb.guard(e.andI(permOk, offOk), FailureCode::GroupedMatmulBadPermutation,
-             [&](Emitter &g) {
-      auto offset = [&](Emitter &x, Value i) {
-        return x.toIndex(x.load(off, {i}));
-      };
-      Value monotone = g.loop(
-          g.idx(0), numExperts,
-          {g.cmp(arith::CmpIPredicate::eq, offset(g, g.idx(0)), g.idx(0))},
-          [&](Emitter &x, Value ex, ValueRange acc) {
-            return SmallVector<Value>{x.andI(
-                acc[0], x.cmp(arith::CmpIPredicate::sle, offset(x, ex),
-                              offset(x, x.add(ex, x.idx(1)))))};
-          })[0];
-      Value dispatched = offset(g, numExperts);
-      Value inRange = g.andI(monotone, g.cmp(arith::CmpIPredicate::sle,
-                                             dispatched, pairs));
-      // position[pair]: the pair's row in expert order, -1 if not dispatched.
-      Value position = g.alloc(rewriter.getIndexType(), {pairs});
-      g.loop(g.idx(0), pairs,
-             [&](Emitter &x, Value p) { x.store(x.idx(-1), position, {p}); });
-      Value unique = g.loop(
-          g.idx(0), g.select(inRange, dispatched, g.idx(0)), {inRange},
-          [&](Emitter &x, Value r, ValueRange acc) {
-            Value pair = x.toIndex(x.load(perm, {r}));
-            Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
-                                 x.cmp(arith::CmpIPredicate::slt, pair, pairs));
-            Value safe = x.select(valid, pair, x.idx(0));
-            Value fresh = x.andI(valid, x.cmp(arith::CmpIPredicate::slt,
-                                              x.load(position, {safe}), x.idx(0)));
-            x.ifThen(fresh, [&](Emitter &y) { y.store(r, position, {pair}); });
-            return SmallVector<Value>{x.andI(acc[0], fresh)};
-          })[0];
+    tb.guard(
+        e.andI(permOk, offOk), FailureCode::GroupedMatmulBadPermutation,
+        [&](Emitter &g) {
+          auto offset = [&](Emitter &x, Value i) {
+            return x.toIndex(x.load(off, {i}));
+          };
+          Value monotone = g.loop(
+              g.idx(0), numExperts,
+              {g.cmp(arith::CmpIPredicate::eq, offset(g, g.idx(0)), g.idx(0))},
+              [&](Emitter &x, Value ex, ValueRange acc) {
+                return SmallVector<Value>{x.andI(
+                    acc[0], x.cmp(arith::CmpIPredicate::sle, offset(x, ex),
+                                  offset(x, x.add(ex, x.idx(1)))))};
+              })[0];
+          Value dispatched = offset(g, numExperts);
+          Value inRange = g.andI(
+              monotone, g.cmp(arith::CmpIPredicate::sle, dispatched, pairs));
+          // position[pair]: the pair's row in expert order, -1 if not
+          // dispatched.
+          Value position = g.alloc(rewriter.getIndexType(), {pairs});
+          g.loop(g.idx(0), pairs, [&](Emitter &x, Value p) {
+            x.store(x.idx(-1), position, {p});
+          });
+          Value unique = g.loop(
+              g.idx(0), g.select(inRange, dispatched, g.idx(0)), {inRange},
+              [&](Emitter &x, Value r, ValueRange acc) {
+                Value pair = x.toIndex(x.load(perm, {r}));
+                Value valid =
+                    x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
+                           x.cmp(arith::CmpIPredicate::slt, pair, pairs));
+                Value safe = x.select(valid, pair, x.idx(0));
+                Value fresh =
+                    x.andI(valid, x.cmp(arith::CmpIPredicate::slt,
+                                        x.load(position, {safe}), x.idx(0)));
+                x.ifThen(fresh,
+                         [&](Emitter &y) { y.store(r, position, {pair}); });
+                return SmallVector<Value>{x.andI(acc[0], fresh)};
+              })[0];
 
-      tb.guard(unique, FailureCode::GroupedMatmulBadPermutation, [&](Emitter &v) {
-        Value tile = v.idx(kTileRows);
-        Value numTiles = v.loop(
-            v.idx(0), numExperts, {v.idx(0)},
-            [&](Emitter &x, Value ex, ValueRange acc) {
-              Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), offset(x, ex));
-              return SmallVector<Value>{x.add(acc[0], x.ceilDiv(rows, tile))};
-            })[0];
-        // tiles[i] = (expert, first row, rows).
-        Value tiles = v.alloc(rewriter.getIndexType(), {numTiles, v.idx(3)});
-        v.loop(v.idx(0), numExperts, {v.idx(0)},
-               [&](Emitter &x, Value ex, ValueRange next) {
-                 Value first = offset(x, ex);
-                 Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), first);
-                 Value count = x.ceilDiv(rows, tile);
-                 x.loop(x.idx(0), count, [&](Emitter &y, Value i) {
-                   Value slot = y.add(next[0], i);
-                   Value start = y.mul(i, tile);
-                   y.store(ex, tiles, {slot, y.idx(0)});
-                   y.store(y.add(first, start), tiles, {slot, y.idx(1)});
-                   y.store(y.min(tile, y.sub(rows, start)), tiles, {slot, y.idx(2)});
-                 });
-                 return SmallVector<Value>{x.add(next[0], count)};
-               });
-        Value sorted = v.alloc(f32, {dispatched, kDim});
-        Value products = v.alloc(f32, {dispatched, nDim});
-        v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
-          Value ex = p.load(tiles, {ivs[0], p.idx(0)});
-          Value first = p.load(tiles, {ivs[0], p.idx(1)});
-          Value rows = p.load(tiles, {ivs[0], p.idx(2)});
-          p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
-            Value row = x.add(first, r);
-            Value pair = x.toIndex(x.load(perm, {row}));
-            Value source = tokenRows ? x.div(pair, k) : pair;
-            x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
-              y.store(y.load(input, {source, c}), sorted, {row, c});
-            });
-          });
-          p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
-                  p.rows(weight, p.idx(0), kDim, nDim, ex),
-                  p.rows(products, first, rows, nDim), p.f32(1), 0.0f, false);
+          tb.guard(
+              unique, FailureCode::GroupedMatmulBadPermutation,
+              [&](Emitter &v) {
+                Value tile = v.idx(kTileRows);
+                Value numTiles =
+                    v.loop(v.idx(0), numExperts, {v.idx(0)},
+                           [&](Emitter &x, Value ex, ValueRange acc) {
+                             Value rows = x.sub(offset(x, x.add(ex, x.idx(1))),
+                                                offset(x, ex));
+                             return SmallVector<Value>{
+                                 x.add(acc[0], x.ceilDiv(rows, tile))};
+                           })[0];
+                // tiles[i] = (expert, first row, rows).
+                Value tiles =
+                    v.alloc(rewriter.getIndexType(), {numTiles, v.idx(3)});
+                v.loop(
+                    v.idx(0), numExperts, {v.idx(0)},
+                    [&](Emitter &x, Value ex, ValueRange next) {
+                      Value first = offset(x, ex);
+                      Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), first);
+                      Value count = x.ceilDiv(rows, tile);
+                      x.loop(x.idx(0), count, [&](Emitter &y, Value i) {
+                        Value slot = y.add(next[0], i);
+                        Value start = y.mul(i, tile);
+                        y.store(ex, tiles, {slot, y.idx(0)});
+                        y.store(y.add(first, start), tiles, {slot, y.idx(1)});
+                        y.store(y.min(tile, y.sub(rows, start)), tiles,
+                                {slot, y.idx(2)});
+                      });
+                      return SmallVector<Value>{x.add(next[0], count)};
+                    });
+                Value sorted = v.alloc(f32, {dispatched, kDim});
+                Value products = v.alloc(f32, {dispatched, nDim});
+                v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
+                  Value ex = p.load(tiles, {ivs[0], p.idx(0)});
+                  Value first = p.load(tiles, {ivs[0], p.idx(1)});
+                  Value rows = p.load(tiles, {ivs[0], p.idx(2)});
+                  p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+                    Value row = x.add(first, r);
+                    Value pair = x.toIndex(x.load(perm, {row}));
+                    Value source = tokenRows ? x.div(pair, k) : pair;
+                    x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
+                      y.store(y.load(input, {source, c}), sorted, {row, c});
+                    });
+                  });
+                  p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
+                          p.rows(weight, p.idx(0), kDim, nDim, ex),
+                          p.rows(products, first, rows, nDim), p.f32(1), 0.0f,
+                          false);
+                });
+                v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
+                  Value i = ivs[0];
+                  p.loop(p.idx(0), nDim, [&](Emitter &x, Value c) {
+                    x.store(x.f32(0), out, {i, c});
+                  });
+                  Value slots = combine ? k : p.idx(1);
+                  p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
+                    Value pair = combine ? x.add(x.mul(i, k), j) : i;
+                    Value row = x.load(position, {pair});
+                    x.ifThen(
+                        x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
+                        [&](Emitter &y) {
+                          Value gate =
+                              combine ? y.load(gates, {pair}) : y.f32(1);
+                          y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
+                            Value product = arith::MulFOp::create(
+                                z.b, z.loc, gate, z.load(products, {row, c}));
+                            z.store(arith::AddFOp::create(z.b, z.loc,
+                                                          z.load(out, {i, c}),
+                                                          product),
+                                    out, {i, c});
+                          });
+                        });
+                  });
+                });
+              });
         });
-        v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
-          Value i = ivs[0];
-          p.loop(p.idx(0), nDim,
-                 [&](Emitter &x, Value c) { x.store(x.f32(0), out, {i, c}); });
-          Value slots = combine ? k : p.idx(1);
-          p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
-            Value pair = combine ? x.add(x.mul(i, k), j) : i;
-            Value row = x.load(position, {pair});
-            x.ifThen(x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
-                     [&](Emitter &y) {
-                       Value gate = combine ? y.load(gates, {pair}) : y.f32(1);
-                       y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
-                         Value product = arith::MulFOp::create(
-                             z.b, z.loc, gate, z.load(products, {row, c}));
-                         z.store(arith::AddFOp::create(z.b, z.loc,
-                                                       z.load(out, {i, c}),
-                                                       product),
-                                 out, {i, c});
-                       });
-                     });
-          });
-        });
-      });
-    });
 
     RankedTensorType resultType = op.getType();
     auto f32Result = RankedTensorType::get(resultType.getShape(), f32);
-    Value result = tb.convert(tb.result(result4, f32Result),
-                              resultType.getElementType());
+    Value result =
+        tb.convert(tb.result(result4, f32Result), resultType.getElementType());
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -683,8 +703,8 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Value query = tb.collapse(tb.buffer(queryTensor), {{0}, {1, 2}, {3}});
     Value key = tb.buffer(keyTensor);
     Value value = tb.buffer(valueTensor);
-    Value mask = op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask())
-                                        : Value();
+    Value mask =
+        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
     Value result4 = e.alloc(f32, {batch, length, k, h});
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
     Value scores = e.alloc(f32, {batch, rowsPerBatch, keys});
@@ -703,10 +723,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     auto same = [&](Value x, Value y) {
       return e.cmp(arith::CmpIPredicate::eq, x, y);
     };
-    Value ok = e.andI(
-        e.andI(same(tb.dim(keyTensor, 0), batch), same(tb.dim(valueTensor, 0), batch)),
-        e.andI(same(tb.dim(valueTensor, 1), keys),
-               e.andI(same(tb.dim(keyTensor, 2), h), same(tb.dim(valueTensor, 2), h))));
+    Value ok = e.andI(e.andI(same(tb.dim(keyTensor, 0), batch),
+                             same(tb.dim(valueTensor, 0), batch)),
+                      e.andI(same(tb.dim(valueTensor, 1), keys),
+                             e.andI(same(tb.dim(keyTensor, 2), h),
+                                    same(tb.dim(valueTensor, 2), h))));
     if (mask)
       ok = e.andI(ok, e.andI(same(tb.dim(op.getKeyPaddingMask(), 0), batch),
                              same(tb.dim(op.getKeyPaddingMask(), 1), keys)));
@@ -738,8 +759,8 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                       /*transposeB=*/true);
               x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
                 Value t = y.div(y.add(firstRow, r), k);
-                Value visible =
-                    causal ? y.min(y.add(t, y.idx(1)), visibleKeys) : visibleKeys;
+                Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
+                                       : visibleKeys;
                 auto kept = [&](Emitter &z, Value key) -> Value {
                   Value inside = z.cmp(arith::CmpIPredicate::slt, key, visible);
                   if (!mask)
@@ -769,23 +790,23 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                             Value d = arith::SubFOp::create(
                                 w.b, w.loc, w.load(s, {r, key}), maximum);
                             Value weight = w.select(
-                                kept(w, key), math::ExpOp::create(w.b, w.loc, d),
-                                w.f32(0));
+                                kept(w, key),
+                                math::ExpOp::create(w.b, w.loc, d), w.f32(0));
                             w.store(weight, s, {r, key});
-                            return SmallVector<Value>{
-                                arith::AddFOp::create(w.b, w.loc, acc[0], weight)};
+                            return SmallVector<Value>{arith::AddFOp::create(
+                                w.b, w.loc, acc[0], weight)};
                           })[0];
                       Value inverse =
                           arith::DivFOp::create(z.b, z.loc, z.f32(1), sum);
                       z.loop(z.idx(0), visibleKeys, [&](Emitter &w, Value key) {
-                        w.store(arith::MulFOp::create(w.b, w.loc,
-                                                      w.load(s, {r, key}), inverse),
+                        w.store(arith::MulFOp::create(
+                                    w.b, w.loc, w.load(s, {r, key}), inverse),
                                 s, {r, key});
                       });
                     });
               });
-              x.sgemm(tb.module, s, x.rows(value, x.idx(0), visibleKeys, h, b), o,
-                      x.f32(1), 0.0f, /*transposeB=*/false);
+              x.sgemm(tb.module, s, x.rows(value, x.idx(0), visibleKeys, h, b),
+                      o, x.f32(1), 0.0f, /*transposeB=*/false);
             });
       });
     });
@@ -814,31 +835,34 @@ Value forEachToken(
   Type f64 = e.b.getF64Type();
   SmallVector<Value> state(init);
   state.push_back(e.idx(0));
-  SmallVector<Value> out = e.loop(
-      e.idx(0), tokens, state, [&](Emitter &x, Value t, ValueRange acc) {
+  SmallVector<Value> out =
+      e.loop(e.idx(0), tokens, state, [&](Emitter &x, Value t, ValueRange acc) {
         auto compute = [&](Emitter &y) {
           auto logit = [&](Emitter &z, Value ex) -> Value {
             return arith::ExtFOp::create(z.b, z.loc, f64,
                                          z.load(logits, {t, ex}));
           };
-          Value maximum = y.loop(y.idx(0), experts,
-                                 {arith::ConstantFloatOp::create(
-                                     y.b, y.loc, cast<FloatType>(f64),
-                                     APFloat(-std::numeric_limits<double>::infinity()))},
-                                 [&](Emitter &z, Value ex, ValueRange m) {
-                                   return SmallVector<Value>{arith::MaximumFOp::create(
-                                       z.b, z.loc, m[0], logit(z, ex))};
-                                 })[0];
+          Value maximum =
+              y.loop(y.idx(0), experts,
+                     {arith::ConstantFloatOp::create(
+                         y.b, y.loc, cast<FloatType>(f64),
+                         APFloat(-std::numeric_limits<double>::infinity()))},
+                     [&](Emitter &z, Value ex, ValueRange m) {
+                       return SmallVector<Value>{arith::MaximumFOp::create(
+                           z.b, z.loc, m[0], logit(z, ex))};
+                     })[0];
           Value sum = y.loop(
               y.idx(0), experts,
-              {arith::ConstantFloatOp::create(y.b, y.loc, cast<FloatType>(f64), APFloat(0.0))},
+              {arith::ConstantFloatOp::create(y.b, y.loc, cast<FloatType>(f64),
+                                              APFloat(0.0))},
               [&](Emitter &z, Value ex, ValueRange s) {
-                Value d = arith::SubFOp::create(z.b, z.loc, logit(z, ex), maximum);
+                Value d =
+                    arith::SubFOp::create(z.b, z.loc, logit(z, ex), maximum);
                 return SmallVector<Value>{arith::AddFOp::create(
                     z.b, z.loc, s[0], math::ExpOp::create(z.b, z.loc, d))};
               })[0];
-          Value lse = arith::AddFOp::create(y.b, y.loc, maximum,
-                                            math::LogOp::create(y.b, y.loc, sum));
+          Value lse = arith::AddFOp::create(
+              y.b, y.loc, maximum, math::LogOp::create(y.b, y.loc, sum));
           SmallVector<Value> next = body(y, t, lse, acc.drop_back());
           next.push_back(y.add(acc.back(), y.idx(1)));
           return next;
@@ -872,7 +896,8 @@ Value scalarResult(TensorBoundary &tb, Value value, RankedTensorType type) {
 }
 
 Value f64(Emitter &e, double v) {
-  return arith::ConstantFloatOp::create(e.b, e.loc, e.b.getF64Type(), APFloat(v));
+  return arith::ConstantFloatOp::create(e.b, e.loc, e.b.getF64Type(),
+                                        APFloat(v));
 }
 
 Value indexToF64(Emitter &e, Value index) {
@@ -890,9 +915,10 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
     Value tokens = e.mul(tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1));
     Value experts = tb.dim(op.getLogits(), 2);
     Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value mask = op.getQueryPaddingMask()
-                     ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
-                     : Value();
+    Value mask =
+        op.getQueryPaddingMask()
+            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
+            : Value();
     SmallVector<Value> total;
     Value counted = forEachToken(
         tb, logits, mask, tokens, experts, {f64(e, 0.0)},
@@ -902,9 +928,10 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
               arith::AddFOp::create(x.b, x.loc, acc[0], square)};
         },
         total);
-    Value mean = e.select(
-        e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)), f64(e, 0.0),
-        arith::DivFOp::create(rewriter, e.loc, total[0], indexToF64(e, counted)));
+    Value mean = e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)),
+                          f64(e, 0.0),
+                          arith::DivFOp::create(rewriter, e.loc, total[0],
+                                                indexToF64(e, counted)));
     rewriter.replaceOp(op, scalarResult(tb, mean, op.getType()));
     return success();
   }
@@ -924,9 +951,10 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
     Value k = tb.dim(op.getIndices(), 2);
     Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
     Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
-    Value mask = op.getQueryPaddingMask()
-                     ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
-                     : Value();
+    Value mask =
+        op.getQueryPaddingMask()
+            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
+            : Value();
     // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
     Value probability = e.alloc(f64Type, {experts});
     Value count = e.alloc(f64Type, {experts});
@@ -943,9 +971,9 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
                                                 y.load(logits, {t, ex}));
             Value p = math::ExpOp::create(
                 y.b, y.loc, arith::SubFOp::create(y.b, y.loc, logit, lse));
-            y.store(arith::AddFOp::create(y.b, y.loc,
-                                          y.load(probability, {ex}), p),
-                    probability, {ex});
+            y.store(
+                arith::AddFOp::create(y.b, y.loc, y.load(probability, {ex}), p),
+                probability, {ex});
           });
           x.loop(x.idx(0), k, [&](Emitter &y, Value j) {
             Value ex = y.toIndex(y.load(indices, {t, j}));
@@ -964,7 +992,8 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
         e.idx(0), experts, {f64(e, 0.0), f64(e, 0.0)},
         [&](Emitter &x, Value ex, ValueRange acc) {
           return SmallVector<Value>{
-              arith::AddFOp::create(x.b, x.loc, acc[0], x.load(probability, {ex})),
+              arith::AddFOp::create(x.b, x.loc, acc[0],
+                                    x.load(probability, {ex})),
               arith::AddFOp::create(x.b, x.loc, acc[1], x.load(count, {ex}))};
         });
     Value dot = e.loop(e.idx(0), experts, {f64(e, 0.0)},
@@ -977,10 +1006,11 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
                          return SmallVector<Value>{
                              arith::AddFOp::create(x.b, x.loc, acc[0], pc)};
                        })[0];
-    Value loss = arith::MulFOp::create(rewriter, e.loc, indexToF64(e, experts), dot);
-    Value empty = e.orI(
-        e.cmpf(arith::CmpFPredicate::OLE, totals[0], f64(e, 0.0)),
-        e.cmpf(arith::CmpFPredicate::OLE, totals[1], f64(e, 0.0)));
+    Value loss =
+        arith::MulFOp::create(rewriter, e.loc, indexToF64(e, experts), dot);
+    Value empty =
+        e.orI(e.cmpf(arith::CmpFPredicate::OLE, totals[0], f64(e, 0.0)),
+              e.cmpf(arith::CmpFPredicate::OLE, totals[1], f64(e, 0.0)));
     loss = e.select(empty, f64(e, 0.0), loss);
     rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
     return success();
@@ -1079,7 +1109,8 @@ struct MoALowerToLoopsPass
     RewritePatternSet approximations(ctx);
     populateMathPolynomialApproximationPatterns(
         approximations, [](StringRef name) { return name == "math.exp"; });
-    if (failed(applyPatternsGreedily(getOperation(), std::move(approximations))))
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(approximations))))
       signalPassFailure();
   }
 };

@@ -1,11 +1,11 @@
-//===- KernelContext.h - State shared by kernels and the runtime -*- C++
+//===- KernelContext.h - State shared by generated code and runtime -*- C++
 //-*-===//
 //
-// Compiled modules call the kernels in Kernels.cpp; the runtime invokes the
-// module. A kernel cannot unwind through compiled code, so it records the
-// first error of a call here and returns; the runtime reports it after the
-// call. The routing kernel also records how many (token, slot) pairs each
-// expert received, per routing op in call order, for the head-usage summary.
+// Compiled modules call the runtime functions of RuntimeABI.h. Generated code
+// cannot unwind, so moa_rt_fail records the first failure of a call here and
+// the runtime reports it after the call returns; moa_rt_record_routing
+// records, per moa.route executed, how many (token, slot) pairs each expert
+// received, for the head-usage summary.
 //
 //===----------------------------------------------------------------------===//
 

@@ -5,9 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "runtime/KernelContext.h"
 #include "runtime/RuntimeABI.h"
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
 
 #include <cblas.h>
 #include <dlfcn.h>

@@ -196,7 +196,7 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
   if (stats)
     stats->expertCounts = std::move(context.expertCounts);
   if (!context.error.empty()) {
-    error = "'" + name + "' failed in " + context.error;
+    error = "'" + name + "' failed: " + context.error;
     outputs.clear();
     return false;
   }

@@ -19,4 +19,6 @@ func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
 // LLVM-DAG: define void @moa_entry_moa_layer(ptr
 // LLVM-DAG: @moa_manifest = {{.*}}constant
 // MLIR-DAG: llvm.func @_mlir_ciface_moa_layer
-// MLIR-DAG: llvm.call @_mlir_ciface_moa_rt_route
+// MLIR-DAG: llvm.call @_mlir_ciface_moa_rt_sgemm
+// MLIR-DAG: llvm.call @_mlir_ciface_moa_rt_record_routing
+// MLIR-DAG: omp.parallel

@@ -3,7 +3,8 @@
 
 Valid inputs of examples/moa_layer.mlir (x [2, 5, 256], weights), and broken
 ones: wrong rank, wrong dtype, wrong static size, truncated data, garbage,
-Fortran order, big-endian.
+Fortran order, big-endian; data the compiled code must reject: an expert
+index out of range, a key mask whose length disagrees with x.
 """
 import random
 import struct
@@ -25,6 +26,10 @@ def npy(path, descr, shape, values=None, fortran=False, data=None):
                                *[rng.uniform(-0.5, 0.5) for _ in range(count)])
         elif descr == "<f8":
             data = struct.pack("<%dd" % count, *[0.25] * count)
+        elif descr == "<i4":
+            data = struct.pack("<%di" % count, *values)
+        elif descr == "|b1":
+            data = bytes(count)
         elif descr == ">f4":
             data = struct.pack(">%df" % count, *[0.25] * count)
         else:
@@ -49,6 +54,9 @@ def main():
     npy(out + "/x_fortran.npy", "<f4", (2, 5, 256), fortran=True)
     npy(out + "/x_bigendian.npy", ">f4", (2, 5, 256))
     npy(out + "/x_truncated.npy", "<f4", (2, 5, 256), data=b"\0" * 100)
+    # An expert index 9 with E = 8, and a key mask longer than x's sequence.
+    npy(out + "/bad_indices.npy", "<i4", (1, 2, 2), values=[0, 9, 1, -1])
+    npy(out + "/mask_7.npy", "|b1", (2, 7))
     with open(out + "/garbage.npy", "wb") as f:
         f.write(b"this is not a numpy file at all")
     with open(out + "/not_a_module.so", "wb") as f:

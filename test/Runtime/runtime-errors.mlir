@@ -21,6 +21,10 @@
 // RUN: not moa-run %moa_lib/libMoARuntime.so moa_layer 2>&1 | FileCheck %s --check-prefix=NOMANIFEST
 // RUN: not moa-run %t/layer.so moa_layer --random 2>&1 | FileCheck %s --check-prefix=DIMS
 // RUN: not moa-run %t/layer.so moa_layer --repeat 0 2>&1 | FileCheck %s --check-prefix=REPEAT
+// RUN: moa-compile %S/Inputs/dispatch.mlir -o %t/dispatch.so
+// RUN: not moa-run %t/dispatch.so dispatch %t/bad_indices.npy 2>&1 | FileCheck %s --check-prefix=INDEX
+// RUN: moa-compile %moa_src_root/examples/moa_layer_key_padding.mlir -o %t/padding.so
+// RUN: not moa-run %t/padding.so moa_layer %t/x.npy %t/wg.npy %t/wq.npy %t/wk.npy %t/wv.npy %t/wo.npy %t/mask_7.npy 2>&1 | FileCheck %s --check-prefix=DYNAMIC
 
 // OK: result 0: f32 [2, 5, 256]
 // OK: head usage, router 0: 20 (token, slot) pairs
@@ -39,3 +43,5 @@
 // NOMANIFEST: moa-run: '{{.*}}libMoARuntime.so' is not a moa module (no moa_manifest)
 // DIMS: moa-run: argument 0 of 'moa_layer' has shape [?, ?, 256]: give its dynamic sizes with --dims
 // REPEAT: moa-run: --repeat needs a positive integer
+// INDEX: moa-run: 'dispatch' failed: moa.dispatch: an expert index is outside [-1, E)
+// DYNAMIC: moa-run: 'moa_layer' failed: operands with dynamic sizes do not agree

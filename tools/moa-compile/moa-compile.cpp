@@ -61,9 +61,9 @@ cl::opt<Emit> emit(
 cl::opt<std::string> runtimeDir("runtime-dir",
                                 cl::desc("Directory of libMoARuntime.so"),
                                 cl::init(MOA_RUNTIME_LIBRARY_DIR));
-cl::opt<std::string> openmpDir(
-    "openmp-dir", cl::desc("Directory of LLVM's libomp.so"),
-    cl::init(MOA_OPENMP_LIBRARY_DIR));
+cl::opt<std::string> openmpDir("openmp-dir",
+                               cl::desc("Directory of LLVM's libomp.so"),
+                               cl::init(MOA_OPENMP_LIBRARY_DIR));
 cl::opt<std::string> linker("linker", cl::desc("C++ driver used to link"),
                             cl::init("c++"));
 
@@ -188,8 +188,8 @@ int main(int argc, char **argv) {
   std::string runtimeLibDir = "-L" + runtimeDir;
   std::string openmpLibDir = "-L" + openmpDir;
   llvm::SmallVector<llvm::StringRef> args = {
-      *driver,       "-shared",      "-o",          outputFile, objectPath,
-      runtimeLibDir, "-lMoARuntime", openmpLibDir,  "-lomp",    rpath};
+      *driver,       "-shared",      "-o",         outputFile, objectPath,
+      runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);
