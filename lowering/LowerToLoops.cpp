@@ -66,6 +66,13 @@ public:
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, loc, c, x, y);
   }
+  /// acc + v for a sum reduction: reassociation lets LLVM vectorise it.
+  Value sum(Value acc, Value v) {
+    return arith::AddFOp::create(
+        b, loc, acc, v,
+        arith::FastMathFlagsAttr::get(b.getContext(),
+                                      arith::FastMathFlags::reassoc));
+  }
   Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
   Value notI(Value x) {
@@ -358,8 +365,8 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                 [&](Emitter &x, Value slot, ValueRange sum) {
                   Value d = arith::SubFOp::create(
                       x.b, x.loc, selectedLogit(x, slot), reference);
-                  return SmallVector<Value>{arith::AddFOp::create(
-                      x.b, x.loc, sum[0], math::ExpOp::create(x.b, x.loc, d))};
+                  return SmallVector<Value>{
+                      x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
                 })[0];
           } else {
             reference =
@@ -373,8 +380,8 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                 [&](Emitter &x, Value expert, ValueRange sum) {
                   Value d = arith::SubFOp::create(
                       x.b, x.loc, x.load(logits, {b, t, expert}), reference);
-                  return SmallVector<Value>{arith::AddFOp::create(
-                      x.b, x.loc, sum[0], math::ExpOp::create(x.b, x.loc, d))};
+                  return SmallVector<Value>{
+                      x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
                 })[0];
           }
           Value total =
@@ -793,8 +800,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                                 kept(w, key),
                                 math::ExpOp::create(w.b, w.loc, d), w.f32(0));
                             w.store(weight, s, {r, key});
-                            return SmallVector<Value>{arith::AddFOp::create(
-                                w.b, w.loc, acc[0], weight)};
+                            return SmallVector<Value>{w.sum(acc[0], weight)};
                           })[0];
                       Value inverse =
                           arith::DivFOp::create(z.b, z.loc, z.f32(1), sum);
