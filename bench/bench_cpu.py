@@ -5,7 +5,8 @@ algorithm) on the same inputs in the same run.
 For each configuration: write the layer module (B and T dynamic), compile it
 with moa-compile, draw inputs once, run ours with `moa-run --repeat N` (its
 median), run PyTorch N times (median), check the outputs agree, print the
-ratio. Run through bench/run_cpu.sh, which installs and builds what it needs.
+ratio; then the E=64 / E=8 time ratios from interleaved rounds. Run through
+bench/run_cpu.sh, which installs and builds what it needs.
 """
 import argparse
 import os
@@ -54,52 +55,63 @@ def macs(B, T, d, E, k, h):
         B * T * T * 2 * k * h
 
 
-def run_config(bin_dir, work, name, B, T, d, E, k, h, repeat):
-    rng = np.random.default_rng(0)
-    inputs = [
-        rng.uniform(-1, 1, (B, T, d)),
-        rng.normal(0, 1, (d, E)),
-        rng.normal(0, d ** -0.5, (E, d, h)),
-        rng.normal(0, d ** -0.5, (d, h)),
-        rng.normal(0, d ** -0.5, (d, h)),
-        rng.normal(0, h ** -0.5, (E, h, d)),
-    ]
-    inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
-    base = os.path.join(work, name)
-    with open(base + ".mlir", "w") as f:
-        f.write(module_text(d, E, k, h))
-    subprocess.run([os.path.join(bin_dir, "moa-compile"), base + ".mlir",
-                    "-o", base + ".so"], check=True)
-    paths = []
-    for i, a in enumerate(inputs):
-        paths.append(f"{base}.in{i}.npy")
-        np.save(paths[-1], a)
-    os.makedirs(base + ".out", exist_ok=True)
-    result = subprocess.run(
-        [os.path.join(bin_dir, "moa-run"), base + ".so", "moa_layer", *paths,
-         "--repeat", str(repeat), "-o", base + ".out"],
-        check=True, capture_output=True, text=True)
-    ours_ms = float(re.search(r"time: ([0-9.]+) ms", result.stdout).group(1))
-    ours = np.load(os.path.join(base + ".out", "out0.npy"))
+class Case:
+    """One configuration: compiled module and inputs, prepared once."""
 
-    tensors = [torch.from_numpy(a) for a in inputs]
-    times = []
-    with torch.no_grad():
-        moa_layer(*tensors, k)  # warm-up, as moa-run does
-        for _ in range(repeat):
-            start = time.perf_counter()
-            theirs = moa_layer(*tensors, k)
-            times.append((time.perf_counter() - start) * 1e3)
-    torch_ms = statistics.median(times)
-    theirs = theirs.numpy()
-    error = np.abs(ours - theirs).max() / np.abs(theirs).max()
-    return ours_ms, torch_ms, error
+    def __init__(self, bin_dir, work, name, B, T, d, E, k, h):
+        self.bin_dir, self.name, self.k = bin_dir, name, k
+        self.macs = macs(B, T, d, E, k, h)
+        rng = np.random.default_rng(0)
+        inputs = [
+            rng.uniform(-1, 1, (B, T, d)),
+            rng.normal(0, 1, (d, E)),
+            rng.normal(0, d ** -0.5, (E, d, h)),
+            rng.normal(0, d ** -0.5, (d, h)),
+            rng.normal(0, d ** -0.5, (d, h)),
+            rng.normal(0, h ** -0.5, (E, h, d)),
+        ]
+        self.inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+        self.base = os.path.join(work, name)
+        with open(self.base + ".mlir", "w") as f:
+            f.write(module_text(d, E, k, h))
+        subprocess.run([os.path.join(bin_dir, "moa-compile"),
+                        self.base + ".mlir", "-o", self.base + ".so"],
+                       check=True)
+        self.paths = []
+        for i, a in enumerate(self.inputs):
+            self.paths.append(f"{self.base}.in{i}.npy")
+            np.save(self.paths[-1], a)
+        os.makedirs(self.base + ".out", exist_ok=True)
+        self.tensors = [torch.from_numpy(a) for a in self.inputs]
+
+    def ours(self, repeat):
+        """Median ms of moa-run (one warm-up run), and its output."""
+        result = subprocess.run(
+            [os.path.join(self.bin_dir, "moa-run"), self.base + ".so",
+             "moa_layer", *self.paths, "--repeat", str(repeat),
+             "-o", self.base + ".out"],
+            check=True, capture_output=True, text=True)
+        ms = float(re.search(r"time: ([0-9.]+) ms", result.stdout).group(1))
+        return ms, np.load(os.path.join(self.base + ".out", "out0.npy"))
+
+    def torch(self, repeat):
+        """Median ms of the PyTorch layer (one warm-up run), and its output."""
+        times = []
+        with torch.no_grad():
+            out = moa_layer(*self.tensors, self.k)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                out = moa_layer(*self.tensors, self.k)
+                times.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(times), out.numpy()
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, help="build/bin directory")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds for the scaling ratios")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -108,24 +120,32 @@ def main():
               f"{'moa GMAC/s':>10} {'max rel err':>11}")
     print(header)
     print("-" * len(header))
-    results = {}
     ok = True
     with tempfile.TemporaryDirectory() as work:
-        for config in CONFIGS + SCALING:
-            name, B, T, d, E, k, h = config
-            ours, theirs, error = run_config(args.bin, work, *config,
-                                             args.repeat)
-            results[name] = (ours, theirs)
+        cases = {c[0]: Case(args.bin, work, *c) for c in CONFIGS + SCALING}
+        for case in cases.values():
+            ours, out = case.ours(args.repeat)
+            theirs, reference = case.torch(args.repeat)
+            error = np.abs(out - reference).max() / np.abs(reference).max()
             agree = error < 1e-4
             ok &= agree
-            print(f"{name:32} {ours:9.2f} {theirs:9.2f} {theirs / ours:9.2f} "
-                  f"{macs(B, T, d, E, k, h) / ours / 1e6:10.1f} "
+            print(f"{case.name:32} {ours:9.2f} {theirs:9.2f} {theirs / ours:9.2f} "
+                  f"{case.macs / ours / 1e6:10.1f} "
                   f"{error:11.2e}{'' if agree else '  DISAGREE'}")
-    for tokens in ("1k", "4k"):
-        e8 = results[f"scaling-E8-{tokens}-tokens"]
-        e64 = results[f"scaling-E64-{tokens}-tokens"]
-        print(f"scaling at k=2, {tokens} tokens: time(E=64) / time(E=8) = "
-              f"{e64[0] / e8[0]:.2f} (goal <= 1.3); torch: {e64[1] / e8[1]:.2f}")
+        # The scaling ratio from interleaved rounds (E=8, E=64, E=8, ...),
+        # median of the per-round ratios: steadier than one pair of runs on
+        # a shared machine.
+        for tokens in ("1k", "4k"):
+            e8 = cases[f"scaling-E8-{tokens}-tokens"]
+            e64 = cases[f"scaling-E64-{tokens}-tokens"]
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(e64.ours(args.repeat)[0] / e8.ours(args.repeat)[0])
+                theirs.append(e64.torch(args.repeat)[0] / e8.torch(args.repeat)[0])
+            print(f"scaling at k=2, {tokens} tokens: time(E=64) / time(E=8) = "
+                  f"{statistics.median(ours):.2f} (goal <= 1.3; median of "
+                  f"{args.rounds} interleaved rounds); torch: "
+                  f"{statistics.median(theirs):.2f}")
     return 0 if ok else 1
 
 
