@@ -32,6 +32,7 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-compile", unresolved="fatal"),
      ToolSubst("moa-run", unresolved="fatal"),
      ToolSubst("moa-layer-test", unresolved="fatal"),
+     ToolSubst("moa-primitives-test", unresolved="fatal"),
      ToolSubst("moa-runtime-test", unresolved="fatal"),
      ToolSubst("moa-runtime-capi-test", unresolved="fatal")],
     [config.moa_tools_dir]

@@ -86,88 +86,101 @@ void dispatch(const std::vector<int> &indices, int experts,
       permutation.push_back(int(p));
 }
 
+Buffer matmul(const Buffer &rows, const Buffer &weight, int n, int kDim,
+              int nDim) {
+  Buffer out(size_t(n) * nDim, 0.0);
+  for (int r = 0; r < n; ++r)
+    for (int j = 0; j < nDim; ++j) {
+      double s = 0;
+      for (int c = 0; c < kDim; ++c)
+        s += rows[size_t(r) * kDim + c] * weight[size_t(c) * nDim + j];
+      out[size_t(r) * nDim + j] = s;
+    }
+  return out;
+}
+
+Buffer groupedMatmul(const Buffer &input, bool perPairInput,
+                     const Buffer &weight, int tokens, int k, int kDim,
+                     int nDim, const std::vector<int> &indices,
+                     const Buffer *gates) {
+  Buffer out(size_t(tokens) * (gates ? 1 : k) * nDim, 0.0);
+  for (int t = 0; t < tokens; ++t)
+    for (int j = 0; j < k; ++j) {
+      const size_t pair = size_t(t) * k + j;
+      const int e = indices[pair];
+      if (e < 0)
+        continue;
+      const double *row = &input[(perPairInput ? pair : size_t(t)) * kDim];
+      const double gate = gates ? (*gates)[pair] : 1.0;
+      double *dst = &out[(gates ? size_t(t) : pair) * nDim];
+      for (int n = 0; n < nDim; ++n) {
+        double s = 0;
+        for (int c = 0; c < kDim; ++c)
+          s += row[c] * weight[(size_t(e) * kDim + c) * nDim + n];
+        dst[n] += gate * s;
+      }
+    }
+  return out;
+}
+
+Buffer multiQueryAttention(const Buffer &query, const Buffer &key,
+                           const Buffer &value, int B, int T, int S, int k,
+                           int h, bool causal, const Mask *keyPadding,
+                           double scale) {
+  Buffer out(size_t(B) * T * k * h, 0.0);
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t)
+      for (int j = 0; j < k; ++j) {
+        const double *q = &query[((size_t(b) * T + t) * k + j) * h];
+        std::vector<double> score(S);
+        std::vector<bool> visible(S);
+        double m = -std::numeric_limits<double>::infinity();
+        for (int s = 0; s < S; ++s) {
+          visible[s] = !(causal && s > t) &&
+                       !(keyPadding && (*keyPadding)[size_t(b) * S + s]);
+          if (!visible[s])
+            continue;
+          double v = 0;
+          for (int i = 0; i < h; ++i)
+            v += q[i] * key[(size_t(b) * S + s) * h + i];
+          score[s] = v * scale;
+          m = std::max(m, score[s]);
+        }
+        double z = 0;
+        for (int s = 0; s < S; ++s)
+          if (visible[s])
+            z += std::exp(score[s] - m);
+        double *o = &out[((size_t(b) * T + t) * k + j) * h];
+        for (int s = 0; s < S; ++s) {
+          if (!visible[s])
+            continue;
+          const double a = std::exp(score[s] - m) / z;
+          for (int i = 0; i < h; ++i)
+            o[i] += a * value[(size_t(b) * S + s) * h + i];
+        }
+      }
+  return out;
+}
+
 LayerOutputs mixtureAttention(const LayerInputs &in,
                               const LayerOptions &options) {
   const int B = in.batch, T = in.queryLength, d = in.d, E = in.experts,
             h = in.h, k = options.k;
   const Buffer &memory = in.memory ? *in.memory : in.x;
   const int S = in.memory ? in.keyLength : T;
-  const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(h);
   LayerOutputs out;
-
-  // Router logits.
-  out.logits.assign(size_t(B) * T * E, 0.0);
-  for (int t = 0; t < B * T; ++t)
-    for (int e = 0; e < E; ++e) {
-      double s = 0;
-      for (int c = 0; c < d; ++c)
-        s += in.x[size_t(t) * d + c] * in.wGate[size_t(c) * E + e];
-      out.logits[size_t(t) * E + e] = s;
-    }
+  out.logits = matmul(in.x, in.wGate, B * T, d, E);
   out.routing = route(out.logits, B * T, E, options, in.queryPadding);
-
-  // Shared K and V.
-  Buffer K(size_t(B) * S * h, 0.0), V(size_t(B) * S * h, 0.0);
-  for (int s = 0; s < B * S; ++s)
-    for (int j = 0; j < h; ++j) {
-      double a = 0, b = 0;
-      for (int c = 0; c < d; ++c) {
-        a += memory[size_t(s) * d + c] * in.wKey[size_t(c) * h + j];
-        b += memory[size_t(s) * d + c] * in.wValue[size_t(c) * h + j];
-      }
-      K[size_t(s) * h + j] = a;
-      V[size_t(s) * h + j] = b;
-    }
-
-  out.y.assign(size_t(B) * T * d, 0.0);
-  for (int b = 0; b < B; ++b)
-    for (int t = 0; t < T; ++t) {
-      const size_t token = size_t(b) * T + t;
-      for (int j = 0; j < k; ++j) {
-        const int e = out.routing.indices[token * k + j];
-        if (e < 0)
-          continue;
-        const double gate = out.routing.gates[token * k + j];
-        std::vector<double> q(h, 0.0);
-        for (int i = 0; i < h; ++i)
-          for (int c = 0; c < d; ++c)
-            q[i] +=
-                in.x[token * d + c] * in.wQuery[(size_t(e) * d + c) * h + i];
-        // Attention over visible keys; none visible -> zero output.
-        std::vector<double> score(S);
-        std::vector<bool> visible(S);
-        double m = -std::numeric_limits<double>::infinity();
-        for (int s = 0; s < S; ++s) {
-          visible[s] = !(options.causal && s > t) &&
-                       !(in.keyPadding && (*in.keyPadding)[size_t(b) * S + s]);
-          if (!visible[s])
-            continue;
-          double v = 0;
-          for (int i = 0; i < h; ++i)
-            v += q[i] * K[(size_t(b) * S + s) * h + i];
-          score[s] = v * scale;
-          m = std::max(m, score[s]);
-        }
-        std::vector<double> attended(h, 0.0);
-        double z = 0;
-        for (int s = 0; s < S; ++s)
-          if (visible[s])
-            z += std::exp(score[s] - m);
-        for (int s = 0; s < S; ++s) {
-          if (!visible[s])
-            continue;
-          const double a = std::exp(score[s] - m) / z;
-          for (int i = 0; i < h; ++i)
-            attended[i] += a * V[(size_t(b) * S + s) * h + i];
-        }
-        for (int c = 0; c < d; ++c) {
-          double o = 0;
-          for (int i = 0; i < h; ++i)
-            o += attended[i] * in.wOut[(size_t(e) * h + i) * d + c];
-          out.y[token * d + c] += gate * o;
-        }
-      }
-    }
+  const Buffer query =
+      groupedMatmul(in.x, /*perPairInput=*/false, in.wQuery, B * T, k, d, h,
+                    out.routing.indices, nullptr);
+  const Buffer key = matmul(memory, in.wKey, B * S, d, h);
+  const Buffer value = matmul(memory, in.wValue, B * S, d, h);
+  const Buffer attended = multiQueryAttention(
+      query, key, value, B, T, S, k, h, options.causal, in.keyPadding,
+      options.scale ? *options.scale : 1.0 / std::sqrt(h));
+  out.y = groupedMatmul(attended, /*perPairInput=*/true, in.wOut, B * T, k, h,
+                        d, out.routing.indices, &out.routing.gates);
   return out;
 }
 

@@ -39,6 +39,28 @@ Routing route(const Buffer &logits, int tokens, int experts,
 void dispatch(const std::vector<int> &indices, int experts,
               std::vector<int> &permutation, std::vector<int> &offsets);
 
+/// moa.grouped_matmul: for every pair p = token * k + j with expert
+/// indices[p] >= 0, product = row(p) weight[indices[p]] ([E, K, N]) where
+/// row(p) is input[token] (perPairInput false, input [tokens, K]) or
+/// input[p] ([tokens * k, K]). Without gates the result is [tokens * k, N]
+/// (zero rows for pairs not dispatched); with gates [tokens * k] it is
+/// [tokens, N], the gate-weighted sum over each token's pairs.
+Buffer groupedMatmul(const Buffer &input, bool perPairInput,
+                     const Buffer &weight, int tokens, int k, int kDim,
+                     int nDim, const std::vector<int> &indices,
+                     const Buffer *gates);
+
+/// moa.multi_query_attention: query [B, T, k, h], key and value [B, S, h],
+/// keyPadding [B, S] (1 = padding); a query row with no visible key gives 0.
+Buffer multiQueryAttention(const Buffer &query, const Buffer &key,
+                           const Buffer &value, int batch, int queryLength,
+                           int keyLength, int k, int h, bool causal,
+                           const Mask *keyPadding, double scale);
+
+/// rows [n, K] times weight [K, N].
+Buffer matmul(const Buffer &rows, const Buffer &weight, int n, int kDim,
+              int nDim);
+
 struct LayerInputs {
   int batch = 0, queryLength = 0, keyLength = 0; // B, T, S
   int d = 0, experts = 0, h = 0;
