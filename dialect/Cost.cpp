@@ -9,7 +9,7 @@ using namespace mlir::moa;
 std::optional<int64_t> OpCost::totalMacs() const {
   int64_t total = 0;
   for (const CostTerm &term : terms) {
-    if (!term.units)
+    if (!term.units || ShapedType::isDynamic(term.macsPerUnit))
       return std::nullopt;
     total += term.macsPerUnit * *term.units;
   }

@@ -12,7 +12,8 @@ namespace mlir::moa {
 
 /// `macsPerUnit` multiply-accumulates for each of `units` units ("query
 /// token", "key token", "query-key pair", ...). `units` is empty when it
-/// depends on a dynamic dimension.
+/// depends on a dynamic dimension; `macsPerUnit` is ShapedType::kDynamic when
+/// a dynamic feature size (d, E, h) makes it unknown.
 struct CostTerm {
   llvm::StringRef unit;
   int64_t macsPerUnit = 0;

@@ -116,11 +116,19 @@ OpCost MixtureAttentionOp::getCost() {
   OpCost cost;
   // Router d*E, Q k*d*h and O k*h*d per query token; K and V 2*d*h per key
   // token; scores and weighted values 2*k*h per (query, key) pair.
+  // Sizes may be dynamic (kDynamic): mulDims keeps them unknown.
+  const int64_t router = mulDims(d, e);
+  const int64_t projections = mulDims(2 * k, mulDims(d, h));
+  const int64_t perQueryToken =
+      ShapedType::isDynamic(router) || ShapedType::isDynamic(projections)
+          ? ShapedType::kDynamic
+          : router + projections;
   cost.terms.push_back(
-      {kQueryToken, d * e + 2 * k * d * h, staticCount(mulDims(b, t))});
-  cost.terms.push_back({kKeyToken, 2 * d * h, staticCount(mulDims(b, s))});
+      {kQueryToken, perQueryToken, staticCount(mulDims(b, t))});
   cost.terms.push_back(
-      {kPair, 2 * k * h, staticCount(mulDims(mulDims(b, t), s))});
+      {kKeyToken, mulDims(2, mulDims(d, h)), staticCount(mulDims(b, s))});
+  cost.terms.push_back(
+      {kPair, mulDims(2 * k, h), staticCount(mulDims(mulDims(b, t), s))});
   cost.weights = {getWGate(), getWQuery(), getWKey(), getWValue(), getWOut()};
   return cost;
 }
@@ -301,7 +309,8 @@ OpCost MultiQueryAttentionOp::getCost() {
               dimOrDynamic(getKey().getType(), 1));
   OpCost cost;
   cost.terms.push_back(
-      {kPair, 2 * mulDims(dimOrDynamic(query, 2), dimOrDynamic(query, 3)),
+      {kPair,
+       mulDims(2, mulDims(dimOrDynamic(query, 2), dimOrDynamic(query, 3))),
        staticCount(pairs)});
   return cost;
 }

@@ -22,7 +22,8 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
       // scf.parallel becomes OpenMP; its bodies sit in memref.alloca_scope,
       // which must be lowered while they are still one block (before SCF
       // becomes CF).
-      "convert-scf-to-openmp,expand-strided-metadata,lower-affine,"
+      "convert-scf-to-openmp,convert-bufferization-to-memref,"
+      "expand-strided-metadata,lower-affine,"
       "finalize-memref-to-llvm,convert-scf-to-cf,"
       "convert-math-to-llvm,convert-arith-to-llvm,convert-openmp-to-llvm,"
       "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts,"

@@ -54,6 +54,16 @@ struct MoAExportEntryPointsPass
         continue;
       ::moa::EntrySpec entry;
       entry.name = func.getSymName().str();
+      if (func.getSymName().starts_with("moa_rt_") ||
+          llvm::any_of(entry.name, [](char c) {
+            return !(llvm::isAlnum(c) || c == '_' || c == '.' || c == '$');
+          })) {
+        func.emitError() << "entry point @" << func.getSymName()
+                         << ": names must use letters, digits, '_', '.' or "
+                            "'$' and must not start with the reserved "
+                            "'moa_rt_'";
+        return signalPassFailure();
+      }
       for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
         FailureOr<::moa::TensorSpec> spec = specOf(func, type, "argument", i);
         if (failed(spec))
@@ -68,6 +78,12 @@ struct MoAExportEntryPointsPass
       }
       manifest.entries.push_back(std::move(entry));
       func->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
+      // The caller's tensors are read-only: bufferization must copy before
+      // writing into one.
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        func.setArgAttr(i,
+                        bufferization::BufferizationDialect::kWritableAttrName,
+                        BoolAttr::get(&getContext(), false));
     }
     getOperation()->setAttr("moa.manifest",
                             StringAttr::get(&getContext(), manifest.print()));

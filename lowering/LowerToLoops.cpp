@@ -284,6 +284,22 @@ public:
     return memref::CollapseShapeOp::create(e.b, e.loc, buffer, groups);
   }
 
+  /// True when each pair of index values is equal.
+  Value agree(ArrayRef<std::pair<Value, Value>> sizes) {
+    Value ok = arith::ConstantIntOp::create(e.b, e.loc, 1, 1);
+    for (auto [x, y] : sizes)
+      ok = e.andI(ok, e.cmp(arith::CmpIPredicate::eq, x, y));
+    return ok;
+  }
+
+  /// `count` if `ok`, else 0 after reporting a shape mismatch: the loops that
+  /// run `count` times then touch nothing.
+  Value checkedCount(Value ok, Value count) {
+    e.ifThen(e.notI(ok),
+             [&](Emitter &x) { x.fail(module, FailureCode::ShapeMismatch); });
+    return e.select(ok, count, e.idx(0));
+  }
+
   /// Reports `code` unless `ok`, and runs `body` only if `ok`.
   void guard(Value ok, FailureCode code, function_ref<void(Emitter &)> body) {
     e.ifThen(ok, body, [&](Emitter &x) { x.fail(module, code); });
@@ -311,13 +327,12 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     Value logits = tb.buffer(logitsTensor);
     Value mask = op.getQueryPaddingMask() ? tb.buffer(op.getQueryPaddingMask())
                                           : Value();
-    Value ok = e.cmp(arith::CmpIPredicate::sge, e.idx(0), e.idx(0));
-    if (mask) {
-      ok = e.andI(e.cmp(arith::CmpIPredicate::eq,
-                        tb.dim(op.getQueryPaddingMask(), 0), batch),
-                  e.cmp(arith::CmpIPredicate::eq,
-                        tb.dim(op.getQueryPaddingMask(), 1), length));
-    }
+    // k <= E (E may be dynamic) and the mask is [B, T].
+    Value ok = e.cmp(arith::CmpIPredicate::sle, k, experts);
+    if (mask)
+      ok =
+          e.andI(ok, tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
+                               {tb.dim(op.getQueryPaddingMask(), 1), length}}));
     Value indices = e.alloc(rewriter.getI32Type(), {batch, length, k});
     Value gates = e.alloc(rewriter.getF32Type(), {batch, length, k});
     const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
@@ -360,14 +375,14 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
           Value reference, denominator;
           if (topkSoftmax) {
             reference = selectedLogit(r, r.idx(0));
-            denominator = r.loop(
-                r.idx(0), k, {r.f32(0)},
-                [&](Emitter &x, Value slot, ValueRange sum) {
-                  Value d = arith::SubFOp::create(
-                      x.b, x.loc, selectedLogit(x, slot), reference);
-                  return SmallVector<Value>{
-                      x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
-                })[0];
+            denominator =
+                r.loop(r.idx(0), k, {r.f32(0)},
+                       [&](Emitter &x, Value slot, ValueRange sum) {
+                         Value d = arith::SubFOp::create(
+                             x.b, x.loc, selectedLogit(x, slot), reference);
+                         return SmallVector<Value>{
+                             x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
+                       })[0];
           } else {
             reference =
                 r.loop(r.idx(0), experts, {negInf(r)},
@@ -525,10 +540,13 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Value tokens = e.mul(batch, length);
     Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
     Value numExperts = tb.dim(weightTensor, 0);
-    Value k = combine ? tb.dim(op.getGates(), 2)
-              : cast<RankedTensorType>(op.getType()).isDynamicDim(2)
-                  ? e.div(tb.dim(op.getPermutation(), 0), tokens)
-                  : tb.dim(op.getResult(), 2);
+    // k = |permutation| / (B*T) when only the permutation knows it.
+    Value k =
+        combine ? tb.dim(op.getGates(), 2)
+        : cast<RankedTensorType>(op.getType()).isDynamicDim(2)
+            ? e.div(tb.dim(op.getPermutation(), 0),
+                    arith::MaxUIOp::create(rewriter, e.loc, tokens, e.idx(1)))
+            : tb.dim(op.getResult(), 2);
     Value pairs = e.mul(tokens, k);
 
     Value input = tb.collapse(
@@ -552,14 +570,25 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
         result4, combine ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
                          : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
 
-    // Validate the grouping before any indexed access.
+    // Validate sizes and the grouping before any indexed access.
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim}};
+    if (!tokenRows)
+      sizes.push_back({tb.dim(inputTensor, 2), k});
+    if (combine)
+      sizes.append({{tb.dim(op.getGates(), 0), batch},
+                    {tb.dim(op.getGates(), 1), length}});
+    Value sizesOk = tb.agree(sizes);
     Value permOk =
         e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs);
     Value offOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getOffsets(), 0),
                         e.add(numExperts, e.idx(1)));
+    e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
+      x.fail(tb.module, FailureCode::ShapeMismatch);
+    });
     tb.guard(
-        e.andI(permOk, offOk), FailureCode::GroupedMatmulBadPermutation,
-        [&](Emitter &g) {
+        e.andI(sizesOk, e.andI(permOk, offOk)),
+        FailureCode::GroupedMatmulBadPermutation, [&](Emitter &g) {
           auto offset = [&](Emitter &x, Value i) {
             return x.toIndex(x.load(off, {i}));
           };
@@ -918,8 +947,13 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value tokens = e.mul(tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1));
+    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
     Value experts = tb.dim(op.getLogits(), 2);
+    Value ok = op.getQueryPaddingMask()
+                   ? tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
+                               {tb.dim(op.getQueryPaddingMask(), 1), length}})
+                   : tb.agree({});
+    Value tokens = tb.checkedCount(ok, e.mul(batch, length));
     Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
     Value mask =
         op.getQueryPaddingMask()
@@ -952,7 +986,14 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f64Type = rewriter.getF64Type();
-    Value tokens = e.mul(tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1));
+    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(op.getIndices(), 0), batch},
+        {tb.dim(op.getIndices(), 1), length}};
+    if (op.getQueryPaddingMask())
+      sizes.append({{tb.dim(op.getQueryPaddingMask(), 0), batch},
+                    {tb.dim(op.getQueryPaddingMask(), 1), length}});
+    Value tokens = tb.checkedCount(tb.agree(sizes), e.mul(batch, length));
     Value experts = tb.dim(op.getLogits(), 2);
     Value k = tb.dim(op.getIndices(), 2);
     Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
@@ -1057,8 +1098,12 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
     Value wTensor = tb.toF32(op.getInputs()[1]);
     Value initTensor = tb.toF32(op.getOutputs()[0]);
     Value batch = tb.dim(initTensor, 0), length = tb.dim(initTensor, 1);
-    Value rows = e.mul(batch, length);
     Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
+    Value rows = tb.checkedCount(tb.agree({{tb.dim(xTensor, 0), batch},
+                                           {tb.dim(xTensor, 1), length},
+                                           {tb.dim(wTensor, 0), kDim},
+                                           {tb.dim(initTensor, 2), nDim}}),
+                                 e.mul(batch, length));
     Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
     Value w = tb.buffer(wTensor);
     Value init = tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});

@@ -44,9 +44,12 @@ def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
     Runs first, on tensors: every public `func.func` becomes an entry point.
     Its name, argument and result element types and shapes (with dynamic
     dimensions) are written to the module attribute `moa.manifest`, the text
-    the runtime reads to check a call, and the function gets
-    `llvm.emit_c_interface`. Entry points take and return ranked tensors of
-    f32, f16, bf16, i32 or i1 only; anything else is a located error.
+    the runtime reads to check a call, the function gets
+    `llvm.emit_c_interface`, and its arguments `bufferization.writable =
+    false` (the caller's tensors are never written). Entry points take and
+    return ranked tensors of f32, f16, bf16, i32 or i1 only, and their names
+    use letters, digits, '_', '.' and '$' and do not start with 'moa_rt_';
+    anything else is a located error.
   }];
 }
 

@@ -103,7 +103,11 @@ void reportFunction(raw_ostream &os, FunctionOpInterface func) {
     for (const CostTerm &term : cost->terms) {
       if (term.unit.empty())
         continue;
-      os << separator << term.macsPerUnit << "/" << term.unit << " x ";
+      os << separator;
+      printCount(os, ShapedType::isDynamic(term.macsPerUnit)
+                         ? std::nullopt
+                         : std::optional<int64_t>(term.macsPerUnit));
+      os << "/" << term.unit << " x ";
       printCount(os, term.units);
       separator = " + ";
     }

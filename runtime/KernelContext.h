@@ -5,7 +5,12 @@
 // cannot unwind, so moa_rt_fail records the first failure of a call here and
 // the runtime reports it after the call returns; moa_rt_record_routing
 // records, per moa.route executed, how many (token, slot) pairs each expert
-// received, for the head-usage summary.
+// received, for the head-usage summary. The context belongs to the thread
+// that called the entry: generated code calls moa_rt_fail and
+// moa_rt_record_routing outside its parallel loops, so they see it. Only
+// moa_rt_sgemm runs on OpenMP workers; its layout check guards an invariant
+// of the generated code (the sizes it passes were checked before), and a
+// failure on a worker thread would go unreported.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,9 +28,6 @@ struct KernelContext {
   /// One entry per moa.route executed, in order: pairs routed to each expert.
   std::vector<std::vector<int64_t>> expertCounts;
 };
-
-/// The context of the calling thread's current call (null outside a call).
-KernelContext *currentKernelContext();
 
 /// Installs `context` for the calling thread for the lifetime of the scope.
 class ScopedKernelContext {

@@ -10,7 +10,6 @@
 #include "runtime/RuntimeABI.h"
 
 #include <cblas.h>
-#include <dlfcn.h>
 #include <malloc.h>
 
 #include <vector>
@@ -39,7 +38,6 @@ void fail(int64_t code) {
 } // namespace
 
 namespace moa::runtime {
-KernelContext *currentKernelContext() { return tlsContext; }
 ScopedKernelContext::ScopedKernelContext(KernelContext *context)
     : previous(tlsContext) {
   tlsContext = context;

@@ -92,11 +92,16 @@ std::optional<Tensor> readNpy(const std::string &path, std::string &error,
   std::vector<int64_t> shape;
   std::string dims = match[1];
   std::regex number("\\s*(\\d+)\\s*(,|$)");
+  int64_t elements = 1;
   for (std::sregex_iterator it(dims.begin(), dims.end(), number), end;
        it != end; ++it) {
-    int64_t size = std::stoll((*it)[1]);
-    if (size > (int64_t(1) << 40))
-      return malformed("dimension too large");
+    const std::string digits = (*it)[1];
+    if (digits.size() > 15)
+      return malformed("dimension " + digits + " is too large");
+    const int64_t size = std::stoll(digits);
+    if (size > 0 && elements > (int64_t(1) << 50) / size)
+      return malformed("the shape has too many elements");
+    elements *= size;
     shape.push_back(size);
   }
   std::optional<DType> dtype = dtypeOfDescr(descr, expected);
@@ -106,6 +111,14 @@ std::optional<Tensor> readNpy(const std::string &path, std::string &error,
             "bool '|b1', bf16 '<V2' or '<u2')";
     return std::nullopt;
   }
+  // Compare with the file size before allocating anything.
+  const std::streamoff dataStart = in.tellg();
+  in.seekg(0, std::ios::end);
+  const std::streamoff available = in.tellg() - dataStart;
+  in.seekg(dataStart);
+  if (elements * dtypeSize(*dtype) > available)
+    return malformed("the data is shorter than the shape " +
+                     formatShape(shape) + " needs");
   Tensor tensor(*dtype, shape);
   if (!in.read(static_cast<char *>(tensor.data()), tensor.byteSize()))
     return malformed("the data is shorter than the shape " +

@@ -154,9 +154,9 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
     functions_[entry - manifest_.entries.data()](packed.data());
   }
 
-  // Copy the results out and free what the module allocated (once each, and
-  // never an input buffer a result may alias).
-  std::set<void *> inputBuffers, freed;
+  // Copy every result out first (two results may share a buffer), then free
+  // what the module allocated: once each, never an input buffer.
+  std::set<void *> inputBuffers, toFree;
   for (const Tensor &input : inputs)
     inputBuffers.insert(const_cast<void *>(input.data()));
   outputs.clear();
@@ -187,12 +187,13 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
         std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
                     elementSize);
       }
-    if (allocated && !inputBuffers.count(allocated) &&
-        freed.insert(allocated).second)
-      std::free(allocated);
+    if (allocated && !inputBuffers.count(allocated))
+      toFree.insert(allocated);
     outputs.push_back(std::move(output));
     words += descriptorWords(rank);
   }
+  for (void *buffer : toFree)
+    std::free(buffer);
   if (stats)
     stats->expertCounts = std::move(context.expertCounts);
   if (!context.error.empty()) {

@@ -58,8 +58,13 @@ moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
       failWith("negative dimension in tensor shape");
       return nullptr;
     }
-  return new moa_tensor{Tensor(static_cast<DType>(dtype),
-                               std::vector<int64_t>(shape, shape + rank))};
+  try {
+    return new moa_tensor{Tensor(static_cast<DType>(dtype),
+                                 std::vector<int64_t>(shape, shape + rank))};
+  } catch (const std::bad_alloc &) {
+    failWith("out of memory for a tensor of that shape");
+    return nullptr;
+  }
 }
 
 void moa_tensor_destroy(moa_tensor *tensor) { delete tensor; }
@@ -78,6 +83,11 @@ int moa_module_run(const moa_module *module, const char *entry,
                    moa_tensor *const *inputs, size_t num_inputs,
                    moa_tensor **outputs, size_t max_outputs,
                    size_t *num_outputs) {
+  const EntrySpec *spec = module->module->findEntry(entry ? entry : "");
+  if (spec && spec->results.size() > max_outputs)
+    return failWith("entry '" + std::string(entry) + "' has " +
+                    std::to_string(spec->results.size()) +
+                    " results, room for " + std::to_string(max_outputs));
   // Tensors are copied into the call (cheap next to a layer, and it keeps
   // the C handles independent of the C++ objects).
   std::vector<Tensor> in;
@@ -89,12 +99,12 @@ int moa_module_run(const moa_module *module, const char *entry,
   }
   std::vector<Tensor> out;
   std::string error;
-  if (!module->module->run(entry ? entry : "", in, out, error))
-    return failWith(error);
-  if (out.size() > max_outputs)
-    return failWith("entry '" + std::string(entry) + "' has " +
-                    std::to_string(out.size()) + " results, room for " +
-                    std::to_string(max_outputs));
+  try {
+    if (!module->module->run(entry ? entry : "", in, out, error))
+      return failWith(error);
+  } catch (const std::bad_alloc &) {
+    return failWith("out of memory running '" + std::string(entry) + "'");
+  }
   for (size_t i = 0; i < out.size(); ++i)
     outputs[i] = new moa_tensor{std::move(out[i])};
   *num_outputs = out.size();

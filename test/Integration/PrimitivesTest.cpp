@@ -181,8 +181,10 @@ int main(int argc, char **argv) {
   }
   Checker check(1e-5);
   std::mt19937_64 rng(2022);
-  // (B, T, S): T != S, and enough pairs for several tiles of 128 rows.
-  for (auto [batch, length, keys] : {std::tuple{2, 9, 13}, {3, 70, 40}}) {
+  // (B, T, S) with T != S; the last shape gives each expert more than 128
+  // pairs, so its rows span several tiles.
+  for (auto [batch, length, keys] :
+       {std::tuple{2, 9, 13}, {3, 70, 40}, {4, 100, 30}}) {
     testGroupedMatmul(*module, batch, length, rng, check);
     testAttention(*module, batch, length, keys, rng, check);
   }

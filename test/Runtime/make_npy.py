@@ -40,6 +40,14 @@ def npy(path, descr, shape, values=None, fortran=False, data=None):
         f.write(data)
 
 
+def header_only(path, shape):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)))
+        f.write(header.encode("latin1") + b"\0" * 64)
+
+
 def main():
     out = sys.argv[1]
     npy(out + "/x.npy", "<f4", (2, 5, 256))
@@ -57,6 +65,22 @@ def main():
     # An expert index 9 with E = 8, and a key mask longer than x's sequence.
     npy(out + "/bad_indices.npy", "<i4", (1, 2, 2), values=[0, 9, 1, -1])
     npy(out + "/mask_7.npy", "|b1", (2, 7))
+    # Entries of Inputs/entries.mlir.
+    npy(out + "/v4.npy", "<f4", (4,), values=None)
+    npy(out + "/logits_2x3.npy", "<f4", (2, 3, 4))
+    npy(out + "/indices_1x1.npy", "<i4", (1, 1, 2), values=[0, 1])
+    npy(out + "/logits_e2.npy", "<f4", (1, 3, 2))
+    npy(out + "/x_1x2x8.npy", "<f4", (1, 2, 8))
+    npy(out + "/w_8x4.npy", "<f4", (8, 4))
+    npy(out + "/init_1x3x4.npy", "<f4", (1, 3, 4))
+    npy(out + "/x_0x5x8.npy", "<f4", (0, 5, 8))
+    npy(out + "/w_2x8x4.npy", "<f4", (2, 8, 4))
+    npy(out + "/perm_empty.npy", "<i4", (0,), values=[])
+    npy(out + "/offsets_3.npy", "<i4", (3,), values=[0, 0, 0])
+    # Shapes no file could hold.
+    header_only(out + "/huge_digits.npy", "(123456789012345678901234, )")
+    header_only(out + "/huge_product.npy", "(1099511627776, 4194304, 4, )")
+    header_only(out + "/huge_dim.npy", "(1099511627776, )")
     with open(out + "/garbage.npy", "wb") as f:
         f.write(b"this is not a numpy file at all")
     with open(out + "/not_a_module.so", "wb") as f:

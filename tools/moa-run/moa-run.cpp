@@ -75,7 +75,7 @@ void printHeadUsage(const RunStats &stats) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
   std::vector<std::string> positional;
   std::string outDir;
   bool random = false, list = false;
@@ -147,9 +147,20 @@ int main(int argc, char **argv) {
   }
 
   std::vector<Tensor> inputs;
+  if (!dims.empty() && !random)
+    return fail("--dims applies to --random inputs only");
   if (random) {
     if (positional.size() > 2)
       return fail("give either input files or --random, not both");
+    size_t mostDynamic = 0;
+    for (const TensorSpec &spec : entry->arguments)
+      mostDynamic = std::max<size_t>(
+          mostDynamic, std::count(spec.shape.begin(), spec.shape.end(), -1));
+    if (dims.size() > mostDynamic)
+      return fail("--dims gives " + std::to_string(dims.size()) +
+                  " sizes but no argument of '" + entryName +
+                  "' has more than " + std::to_string(mostDynamic) +
+                  " dynamic dimensions");
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> uniform(-0.5, 0.5);
     for (size_t i = 0; i < entry->arguments.size(); ++i) {
@@ -215,4 +226,12 @@ int main(int argc, char **argv) {
         return fail(error);
     }
   return 0;
+}
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory (are the --dims or the input shapes right?)");
+  }
 }

@@ -1,0 +1,30 @@
+// The runtime boundary: shared result buffers, arguments that must not be
+// written, results that are arguments or constants, sizes that only agree
+// (or not) at run time, empty inputs, and .npy shapes no file could hold.
+// RUN: rm -rf %t && mkdir -p %t %t/a %t/b
+// RUN: python3 %S/make_npy.py %t
+// RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
+// RUN: env GLIBC_TUNABLES=glibc.malloc.perturb=165 moa-run %t/entries.so twice %t/logits_2x3.npy -o %t/a
+// RUN: cmp %t/a/out0.npy %t/a/out1.npy
+// RUN: moa-run %t/entries.so identity %t/v4.npy -o %t/a
+// RUN: cmp %t/v4.npy %t/a/out0.npy
+// RUN: moa-run %t/entries.so constant -o %t/a | FileCheck %s --check-prefix=CONST
+// RUN: moa-run %t/entries.so add_into %t/v4.npy %t/v4.npy -o %t/a
+// RUN: moa-run %t/entries.so add_into %t/v4.npy %t/v4.npy --repeat 3 -o %t/b
+// RUN: cmp %t/a/out0.npy %t/b/out0.npy
+// RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_1x1.npy 2>&1 | FileCheck %s --check-prefix=SIZES
+// RUN: not moa-run %t/entries.so route_dynamic_experts %t/logits_e2.npy 2>&1 | FileCheck %s --check-prefix=SIZES
+// RUN: not moa-run %t/entries.so project %t/x_1x2x8.npy %t/w_8x4.npy %t/init_1x3x4.npy 2>&1 | FileCheck %s --check-prefix=SIZES
+// RUN: moa-run %t/entries.so grouped_dynamic_slots %t/x_0x5x8.npy %t/w_2x8x4.npy %t/perm_empty.npy %t/offsets_3.npy | FileCheck %s --check-prefix=EMPTY
+// RUN: not moa-run %t/entries.so identity %t/huge_digits.npy 2>&1 | FileCheck %s --check-prefix=DIGITS
+// RUN: not moa-run %t/entries.so identity %t/huge_product.npy 2>&1 | FileCheck %s --check-prefix=PRODUCT
+// RUN: not moa-run %t/entries.so identity %t/huge_dim.npy 2>&1 | FileCheck %s --check-prefix=SHORT
+// RUN: not moa-run %t/entries.so twice --random --dims 2,3,4 2>&1 | FileCheck %s --check-prefix=EXTRA
+
+// CONST: result 0: f32 [4]
+// SIZES: failed: operands with dynamic sizes do not agree
+// EMPTY: result 0: f32 [0, 5, 0, 4]
+// DIGITS: is not a valid .npy file: dimension 123456789012345678901234 is too large
+// PRODUCT: is not a valid .npy file: the shape has too many elements
+// SHORT: is not a valid .npy file: the data is shorter than the shape [1099511627776] needs
+// EXTRA: --dims gives 3 sizes but no argument of 'twice' has more than 2 dynamic dimensions
