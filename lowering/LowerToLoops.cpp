@@ -33,6 +33,8 @@ namespace {
 
 /// Rows per unit of parallel work in the GEMM-based kernels.
 constexpr int64_t kTileRows = 128;
+/// Keys per block of the attention's online softmax.
+constexpr int64_t kKeyBlock = 256;
 
 /// Builds loop code at one insertion point. Nested bodies get an Emitter of
 /// their own on the region's builder.
@@ -716,10 +718,12 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 // moa.multi_query_attention
 //===----------------------------------------------------------------------===//
 
-/// In parallel over (batch, tile of kTileRows query rows): scores = Q K^T for
-/// the tile (the k slots of a token share K and V), masked softmax in place,
-/// out = P V. A causal tile stops at its last visible key; a row with no
-/// visible key is all zeros.
+/// In parallel over (batch, tile of kTileRows query rows), flash-style: for
+/// each block of kKeyBlock keys, scores = Q K^T for the tile (the k slots of
+/// a token share K and V), an online softmax (running maximum and sum per
+/// row, earlier output rescaled), out += P V. Memory per tile is one block of
+/// scores on the stack, whatever S is. A causal tile stops at its last
+/// visible key; a row with no visible key is all zeros.
 struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
@@ -743,7 +747,6 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
         op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
     Value result4 = e.alloc(f32, {batch, length, k, h});
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
-    Value scores = e.alloc(f32, {batch, rowsPerBatch, keys});
 
     Value scale;
     if (std::optional<APFloat> attr = op.getScale())
@@ -770,6 +773,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
 
     tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value tile = g.idx(kTileRows);
+      Value block = g.idx(kKeyBlock);
       Value tilesPerBatch = g.ceilDiv(rowsPerBatch, tile);
       g.parallel({batch, tilesPerBatch}, [&](Emitter &p, ValueRange ivs) {
         Value b = ivs[0];
@@ -778,71 +782,115 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
         Value lastToken = p.div(p.sub(p.add(firstRow, rows), p.idx(1)), k);
         Value visibleKeys =
             causal ? p.min(p.add(lastToken, p.idx(1)), keys) : keys;
+        Value q = p.rows(query, firstRow, rows, h, b);
         Value o = p.rows(out, firstRow, rows, h, b);
-        p.ifThen(
-            p.cmp(arith::CmpIPredicate::eq, visibleKeys, p.idx(0)),
-            [&](Emitter &x) {
-              x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
-                y.loop(y.idx(0), h, [&](Emitter &z, Value c) {
-                  z.store(z.f32(0), o, {r, c});
-                });
-              });
-            },
-            [&](Emitter &x) {
-              Value s = x.rows(scores, firstRow, rows, visibleKeys, b);
-              x.sgemm(tb.module, x.rows(query, firstRow, rows, h, b),
-                      x.rows(key, x.idx(0), visibleKeys, h, b), s, scale, 0.0f,
+        // Per-tile scratch on the stack: one block of scores, and the running
+        // maximum and sum of each row (online softmax).
+        Value scores = memref::CastOp::create(
+            p.b, p.loc,
+            MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
+            memref::AllocaOp::create(
+                p.b, p.loc, MemRefType::get({kTileRows, kKeyBlock}, f32)));
+        Value runMax = memref::AllocaOp::create(
+            p.b, p.loc, MemRefType::get({kTileRows}, f32));
+        Value runSum = memref::AllocaOp::create(
+            p.b, p.loc, MemRefType::get({kTileRows}, f32));
+        p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+          x.store(negInf(x), runMax, {r});
+          x.store(x.f32(0), runSum, {r});
+          x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
+            y.store(y.f32(0), o, {r, c});
+          });
+        });
+        p.loop(
+            p.idx(0), p.ceilDiv(visibleKeys, block),
+            [&](Emitter &x, Value blk) {
+              Value first = x.mul(blk, block);
+              Value count = x.min(block, x.sub(visibleKeys, first));
+              Value s = x.rows(scores, x.idx(0), rows, count);
+              x.sgemm(tb.module, q, x.rows(key, first, count, h, b), s, scale,
+                      0.0f,
                       /*transposeB=*/true);
               x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
                 Value t = y.div(y.add(firstRow, r), k);
                 Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
                                        : visibleKeys;
-                auto kept = [&](Emitter &z, Value key) -> Value {
-                  Value inside = z.cmp(arith::CmpIPredicate::slt, key, visible);
+                auto kept = [&](Emitter &z, Value j) -> Value {
+                  Value keyIndex = z.add(first, j);
+                  Value inside =
+                      z.cmp(arith::CmpIPredicate::slt, keyIndex, visible);
                   if (!mask)
                     return inside;
-                  Value safe = z.select(inside, key, z.idx(0));
-                  return z.andI(inside, z.notI(z.load(mask, {b, safe})));
+                  return z.andI(inside, z.notI(z.load(mask, {b, keyIndex})));
                 };
-                Value maximum =
-                    y.loop(y.idx(0), visible, {negInf(y)},
-                           [&](Emitter &z, Value key, ValueRange m) {
-                             Value candidate = arith::MaximumFOp::create(
-                                 z.b, z.loc, m[0], z.load(s, {r, key}));
-                             return SmallVector<Value>{
-                                 z.select(kept(z, key), candidate, m[0])};
-                           })[0];
+                Value blockMax = y.loop(
+                    y.idx(0), count, {negInf(y)},
+                    [&](Emitter &z, Value j, ValueRange m) {
+                      // A plain maxnum reduction over masked
+                      // inputs, without NaNs: LLVM vectorises it.
+                      Value v =
+                          z.select(kept(z, j), z.load(s, {r, j}), negInf(z));
+                      return SmallVector<Value>{arith::MaxNumFOp::create(
+                          z.b, z.loc, m[0], v, arith::FastMathFlags::nnan)};
+                    })[0];
+                Value oldMax = y.load(runMax, {r});
+                Value newMax =
+                    arith::MaximumFOp::create(y.b, y.loc, oldMax, blockMax);
                 y.ifThen(
-                    y.cmpf(arith::CmpFPredicate::OEQ, maximum, negInf(y)),
-                    [&](Emitter &z) {
-                      z.loop(z.idx(0), visibleKeys, [&](Emitter &w, Value key) {
-                        w.store(w.f32(0), s, {r, key});
+                    y.cmpf(arith::CmpFPredicate::OEQ, newMax, negInf(y)),
+                    [&](Emitter &z) { // nothing visible yet: this block adds 0
+                      z.loop(z.idx(0), count, [&](Emitter &w, Value j) {
+                        w.store(w.f32(0), s, {r, j});
                       });
                     },
                     [&](Emitter &z) {
                       Value sum = z.loop(
-                          z.idx(0), visibleKeys, {z.f32(0)},
-                          [&](Emitter &w, Value key, ValueRange acc) {
+                          z.idx(0), count, {z.f32(0)},
+                          [&](Emitter &w, Value j, ValueRange acc) {
                             Value d = arith::SubFOp::create(
-                                w.b, w.loc, w.load(s, {r, key}), maximum);
+                                w.b, w.loc, w.load(s, {r, j}), newMax);
                             Value weight = w.select(
-                                kept(w, key),
-                                math::ExpOp::create(w.b, w.loc, d), w.f32(0));
-                            w.store(weight, s, {r, key});
+                                kept(w, j), math::ExpOp::create(w.b, w.loc, d),
+                                w.f32(0));
+                            w.store(weight, s, {r, j});
                             return SmallVector<Value>{w.sum(acc[0], weight)};
                           })[0];
-                      Value inverse =
-                          arith::DivFOp::create(z.b, z.loc, z.f32(1), sum);
-                      z.loop(z.idx(0), visibleKeys, [&](Emitter &w, Value key) {
-                        w.store(arith::MulFOp::create(
-                                    w.b, w.loc, w.load(s, {r, key}), inverse),
-                                s, {r, key});
+                      // Rescale what earlier blocks accumulated.
+                      Value alpha = z.select(
+                          z.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(z)),
+                          z.f32(0),
+                          math::ExpOp::create(z.b, z.loc,
+                                              arith::SubFOp::create(
+                                                  z.b, z.loc, oldMax, newMax)));
+                      z.store(arith::AddFOp::create(
+                                  z.b, z.loc,
+                                  arith::MulFOp::create(
+                                      z.b, z.loc, z.load(runSum, {r}), alpha),
+                                  sum),
+                              runSum, {r});
+                      z.store(newMax, runMax, {r});
+                      z.loop(z.idx(0), h, [&](Emitter &w, Value c) {
+                        w.store(arith::MulFOp::create(w.b, w.loc,
+                                                      w.load(o, {r, c}), alpha),
+                                o, {r, c});
                       });
                     });
               });
-              x.sgemm(tb.module, s, x.rows(value, x.idx(0), visibleKeys, h, b),
-                      o, x.f32(1), 0.0f, /*transposeB=*/false);
+              x.sgemm(tb.module, s, x.rows(value, first, count, h, b), o,
+                      x.f32(1), 1.0f, /*transposeB=*/false);
             });
+        // Normalise; a row that never saw a visible key stays zero.
+        p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+          Value sum = x.load(runSum, {r});
+          Value inverse = x.select(
+              x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0)),
+              arith::DivFOp::create(x.b, x.loc, x.f32(1), sum), x.f32(0));
+          x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
+            y.store(
+                arith::MulFOp::create(y.b, y.loc, y.load(o, {r, c}), inverse),
+                o, {r, c});
+          });
+        });
       });
     });
 

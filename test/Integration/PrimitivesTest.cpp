@@ -181,10 +181,12 @@ int main(int argc, char **argv) {
   }
   Checker check(1e-5);
   std::mt19937_64 rng(2022);
-  // (B, T, S) with T != S; the last shape gives each expert more than 128
-  // pairs, so its rows span several tiles.
+  // (B, T, S) with T != S; (4, 100, 30) gives each expert more than 128
+  // pairs, so its rows span several tiles; S = 600 spans three key blocks of
+  // the online softmax, and with T = 300 the causal tiles end in different
+  // blocks.
   for (auto [batch, length, keys] :
-       {std::tuple{2, 9, 13}, {3, 70, 40}, {4, 100, 30}}) {
+       {std::tuple{2, 9, 13}, {3, 70, 40}, {4, 100, 30}, {2, 300, 600}}) {
     testGroupedMatmul(*module, batch, length, rng, check);
     testAttention(*module, batch, length, keys, rng, check);
   }
