@@ -815,43 +815,49 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                 Value t = y.div(y.add(firstRow, r), k);
                 Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
                                        : visibleKeys;
-                auto kept = [&](Emitter &z, Value j) -> Value {
-                  Value keyIndex = z.add(first, j);
-                  Value inside =
-                      z.cmp(arith::CmpIPredicate::slt, keyIndex, visible);
+                // Keys first + [0, valid) are visible to this row; the rest
+                // of the block only gets zeros. Inside, only the padding
+                // mask remains to select on, so without one the loops are
+                // plain reductions that LLVM vectorises.
+                Value valid =
+                    y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
+                                                        y.sub(visible, first)));
+                auto kept = [&](Emitter &z, Value j, Value v,
+                                Value otherwise) -> Value {
                   if (!mask)
-                    return inside;
-                  return z.andI(inside, z.notI(z.load(mask, {b, keyIndex})));
+                    return v;
+                  Value padded = z.load(mask, {b, z.add(first, j)});
+                  return z.select(padded, otherwise, v);
                 };
                 Value blockMax = y.loop(
-                    y.idx(0), count, {negInf(y)},
+                    y.idx(0), valid, {negInf(y)},
                     [&](Emitter &z, Value j, ValueRange m) {
-                      // A plain maxnum reduction over masked
-                      // inputs, without NaNs: LLVM vectorises it.
-                      Value v =
-                          z.select(kept(z, j), z.load(s, {r, j}), negInf(z));
+                      Value v = kept(z, j, z.load(s, {r, j}), negInf(z));
                       return SmallVector<Value>{arith::MaxNumFOp::create(
                           z.b, z.loc, m[0], v, arith::FastMathFlags::nnan)};
                     })[0];
+                y.loop(valid, count, [&](Emitter &z, Value j) {
+                  z.store(z.f32(0), s, {r, j});
+                });
                 Value oldMax = y.load(runMax, {r});
                 Value newMax =
                     arith::MaximumFOp::create(y.b, y.loc, oldMax, blockMax);
                 y.ifThen(
                     y.cmpf(arith::CmpFPredicate::OEQ, newMax, negInf(y)),
                     [&](Emitter &z) { // nothing visible yet: this block adds 0
-                      z.loop(z.idx(0), count, [&](Emitter &w, Value j) {
+                      z.loop(z.idx(0), valid, [&](Emitter &w, Value j) {
                         w.store(w.f32(0), s, {r, j});
                       });
                     },
                     [&](Emitter &z) {
                       Value sum = z.loop(
-                          z.idx(0), count, {z.f32(0)},
+                          z.idx(0), valid, {z.f32(0)},
                           [&](Emitter &w, Value j, ValueRange acc) {
                             Value d = arith::SubFOp::create(
                                 w.b, w.loc, w.load(s, {r, j}), newMax);
-                            Value weight = w.select(
-                                kept(w, j), math::ExpOp::create(w.b, w.loc, d),
-                                w.f32(0));
+                            Value weight =
+                                kept(w, j, math::ExpOp::create(w.b, w.loc, d),
+                                     w.f32(0));
                             w.store(weight, s, {r, j});
                             return SmallVector<Value>{w.sum(acc[0], weight)};
                           })[0];
