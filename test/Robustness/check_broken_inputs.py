@@ -9,7 +9,8 @@ usage: check_broken_inputs.py MOA_OPT INPUTS_DIR VALID_FILE...
 2. Every VALID_FILE is truncated at many points and mutated at random
    (seeded): whatever the result, moa-opt must not crash, and when it fails it
    must say why in a located diagnostic.
-Each input runs through parsing, verification, moa-decompose and moa-cost.
+Each input runs through parsing, verification, moa-decompose and moa-cost, and
+again through the whole CPU pipeline (moa-cpu-pipeline).
 """
 import os
 import random
@@ -22,10 +23,17 @@ CRASH_MARKERS = ("PLEASE submit a bug report", "Stack dump", "Assertion")
 LOCATED_ERROR = re.compile(r":\d+:\d+: error: ")
 
 
-def run(moa_opt, path):
+PIPELINES = (
+    ["--moa-decompose", "--moa-cost"],
+    # The whole CPU lowering down to the LLVM dialect.
+    ["--moa-cpu-pipeline"],
+)
+
+
+def run(moa_opt, path, flags):
     proc = subprocess.run(
-        [moa_opt, path, "--moa-decompose", "--moa-cost", "-o", os.devnull],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        [moa_opt, path, *flags, "-o", os.devnull],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
     return proc.returncode, proc.stderr.decode("utf-8", "replace")
 
 
@@ -59,11 +67,12 @@ def main():
     failures, runs = [], 0
     for name in sorted(os.listdir(inputs_dir)):
         path = os.path.join(inputs_dir, name)
-        code, err = run(moa_opt, path)
-        runs += 1
-        why = problem(code, err, must_fail=True)
-        if why:
-            failures.append(f"{name}: {why}\n{err}")
+        for flags in PIPELINES:
+            code, err = run(moa_opt, path, flags)
+            runs += 1
+            why = problem(code, err, must_fail=True)
+            if why:
+                failures.append(f"{name} ({' '.join(flags)}): {why}\n{err}")
 
     rng = random.Random(20221007)
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,11 +83,13 @@ def main():
                 path = os.path.join(tmp, "input.mlir")
                 with open(path, "wb") as f:
                     f.write(data)
-                code, err = run(moa_opt, path)
-                runs += 1
-                why = problem(code, err, must_fail=False)
-                if why:
-                    failures.append(f"{valid} ({label}): {why}\n{err}")
+                for flags in PIPELINES:
+                    code, err = run(moa_opt, path, flags)
+                    runs += 1
+                    why = problem(code, err, must_fail=False)
+                    if why:
+                        failures.append(
+                            f"{valid} ({label}, {' '.join(flags)}): {why}\n{err}")
 
     for failure in failures:
         print("FAIL:", failure)
