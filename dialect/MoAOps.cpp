@@ -242,6 +242,22 @@ LogicalResult GroupedMatmulOp::verify() {
       failed(shapes.bind("offsets", getOffsets().getType(), {"E+1"})))
     return failure();
 
+  // The result's B, T and N come from the operands at run time: a static
+  // size where the operand's is dynamic could not be honoured.
+  RankedTensorType result = getType();
+  auto weightType = cast<RankedTensorType>(getWeight().getType());
+  for (auto [resultDim, source, sourceDim, name] :
+       {std::tuple<int64_t, RankedTensorType, int64_t, StringRef>{0, input, 0,
+                                                                  "B"},
+        {1, input, 1, "T"},
+        {result.getRank() - 1, weightType, 2, "N"}})
+    if (result.isDynamicDim(resultDim) != source.isDynamicDim(sourceDim))
+      return emitOpError() << "'result' dimension " << resultDim << " (" << name
+                           << ") must be "
+                           << (source.isDynamicDim(sourceDim) ? "dynamic"
+                                                              : "static")
+                           << " like the operand it comes from";
+
   Type elementType = input.getElementType();
   StringRef sameAsInput = "the element type of 'input'";
   if (failed(shapes.checkElementType("weight", getWeight().getType(),

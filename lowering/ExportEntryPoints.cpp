@@ -44,6 +44,25 @@ FailureOr<::moa::TensorSpec> specOf(func::FuncOp func, Type type,
   return spec;
 }
 
+/// Entry names become C symbols next to the runtime's, the generated
+/// wrappers' and the C library's.
+bool isUsableName(StringRef name) {
+  if (name.empty() || llvm::any_of(name, [](char c) {
+        return !(llvm::isAlnum(c) || c == '_' || c == '.' || c == '$');
+      }))
+    return false;
+  for (StringRef prefix :
+       {"moa_rt_", "moa_entry_", "_mlir_", "__kmpc", "cblas_"})
+    if (name.starts_with(prefix))
+      return false;
+  return !llvm::is_contained({StringRef("malloc"), StringRef("free"),
+                              StringRef("calloc"), StringRef("realloc"),
+                              StringRef("aligned_alloc"), StringRef("memcpy"),
+                              StringRef("memmove"), StringRef("memset"),
+                              StringRef("abort"), StringRef("moa_manifest")},
+                             name);
+}
+
 struct MoAExportEntryPointsPass
     : public mlir::moa::impl::MoAExportEntryPointsBase<
           MoAExportEntryPointsPass> {
@@ -54,14 +73,13 @@ struct MoAExportEntryPointsPass
         continue;
       ::moa::EntrySpec entry;
       entry.name = func.getSymName().str();
-      if (func.getSymName().starts_with("moa_rt_") ||
-          llvm::any_of(entry.name, [](char c) {
-            return !(llvm::isAlnum(c) || c == '_' || c == '.' || c == '$');
-          })) {
-        func.emitError() << "entry point @" << func.getSymName()
-                         << ": names must use letters, digits, '_', '.' or "
-                            "'$' and must not start with the reserved "
-                            "'moa_rt_'";
+      if (!isUsableName(func.getSymName())) {
+        func.emitError()
+            << "entry point @" << func.getSymName()
+            << ": names must use letters, digits, '_', '.' or '$', must not "
+               "start with 'moa_rt_', 'moa_entry_', '_mlir_', '__kmpc' or "
+               "'cblas_', and must not be a C library function the "
+               "generated code calls";
         return signalPassFailure();
       }
       for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {

@@ -829,13 +829,13 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                   Value padded = z.load(mask, {b, z.add(first, j)});
                   return z.select(padded, otherwise, v);
                 };
-                Value blockMax = y.loop(
-                    y.idx(0), valid, {negInf(y)},
-                    [&](Emitter &z, Value j, ValueRange m) {
-                      Value v = kept(z, j, z.load(s, {r, j}), negInf(z));
-                      return SmallVector<Value>{arith::MaxNumFOp::create(
-                          z.b, z.loc, m[0], v, arith::FastMathFlags::nnan)};
-                    })[0];
+                Value blockMax =
+                    y.loop(y.idx(0), valid, {negInf(y)},
+                           [&](Emitter &z, Value j, ValueRange m) {
+                             Value v = kept(z, j, z.load(s, {r, j}), negInf(z));
+                             return SmallVector<Value>{
+                                 arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
+                           })[0];
                 y.loop(valid, count, [&](Emitter &z, Value j) {
                   z.store(z.f32(0), s, {r, j});
                 });
@@ -885,16 +885,17 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
               x.sgemm(tb.module, s, x.rows(value, first, count, h, b), o,
                       x.f32(1), 1.0f, /*transposeB=*/false);
             });
-        // Normalise; a row that never saw a visible key stays zero.
+        // Normalise. A row that never saw a visible key is set to zero, not
+        // scaled by zero: the P V products may have met inf or NaN in padded
+        // value rows (0 * inf), and the spec wants zeros for such rows.
         p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
           Value sum = x.load(runSum, {r});
-          Value inverse = x.select(
-              x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0)),
-              arith::DivFOp::create(x.b, x.loc, x.f32(1), sum), x.f32(0));
+          Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+          Value inverse = arith::DivFOp::create(x.b, x.loc, x.f32(1), sum);
           x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
-            y.store(
-                arith::MulFOp::create(y.b, y.loc, y.load(o, {r, c}), inverse),
-                o, {r, c});
+            Value scaled =
+                arith::MulFOp::create(y.b, y.loc, y.load(o, {r, c}), inverse);
+            y.store(y.select(seen, scaled, y.f32(0)), o, {r, c});
           });
         });
       });

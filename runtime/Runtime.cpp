@@ -85,7 +85,8 @@ const EntrySpec *Module::findEntry(const std::string &name) const {
   return nullptr;
 }
 
-bool Module::check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
+bool Module::check(const EntrySpec &entry,
+                   const std::vector<const Tensor *> &inputs,
                    std::string &error) const {
   if (inputs.size() != entry.arguments.size()) {
     error = "entry '" + entry.name + "' takes " +
@@ -95,7 +96,7 @@ bool Module::check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorSpec &spec = entry.arguments[i];
-    const Tensor &input = inputs[i];
+    const Tensor &input = *inputs[i];
     if (input.dtype() != spec.dtype) {
       error = describeArgument(entry, i) + " must be " + dtypeName(spec.dtype) +
               ", got " + dtypeName(input.dtype());
@@ -121,6 +122,16 @@ bool Module::check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
 bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
                  std::vector<Tensor> &outputs, std::string &error,
                  RunStats *stats) const {
+  std::vector<const Tensor *> pointers;
+  for (const Tensor &input : inputs)
+    pointers.push_back(&input);
+  return run(name, pointers, outputs, error, stats);
+}
+
+bool Module::run(const std::string &name,
+                 const std::vector<const Tensor *> &inputs,
+                 std::vector<Tensor> &outputs, std::string &error,
+                 RunStats *stats) const {
   const EntrySpec *entry = findEntry(name);
   if (!entry) {
     error = "no entry point '" + name + "' in '" + path_ + "' (entries:";
@@ -141,10 +152,22 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
   std::vector<void *> packed;
   if (!entry->results.empty())
     packed.push_back(results.data());
+  // Compiled code loads i1 bytes as booleans; a byte other than 0 or 1 (as a
+  // C caller or a viewed NumPy array may pass) would be undefined, so masks
+  // go in as normalised copies.
+  std::vector<Tensor> masks;
+  masks.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    arguments[i].resize(descriptorWords(inputs[i].shape().size()));
-    fillDescriptor(arguments[i].data(), const_cast<void *>(inputs[i].data()),
-                   inputs[i].shape());
+    const Tensor *input = inputs[i];
+    if (input->dtype() == DType::I1) {
+      Tensor &mask = masks.emplace_back(DType::I1, input->shape());
+      for (int64_t e = 0; e < mask.numElements(); ++e)
+        mask.as<uint8_t>()[e] = input->as<uint8_t>()[e] != 0;
+      input = &mask;
+    }
+    arguments[i].resize(descriptorWords(input->shape().size()));
+    fillDescriptor(arguments[i].data(), const_cast<void *>(input->data()),
+                   input->shape());
     packed.push_back(arguments[i].data());
   }
 
@@ -157,8 +180,10 @@ bool Module::run(const std::string &name, const std::vector<Tensor> &inputs,
   // Copy every result out first (two results may share a buffer), then free
   // what the module allocated: once each, never an input buffer.
   std::set<void *> inputBuffers, toFree;
-  for (const Tensor &input : inputs)
-    inputBuffers.insert(const_cast<void *>(input.data()));
+  for (const Tensor *input : inputs)
+    inputBuffers.insert(const_cast<void *>(input->data()));
+  for (const Tensor &mask : masks)
+    inputBuffers.insert(const_cast<void *>(mask.data()));
   outputs.clear();
   const int64_t *words = results.data();
   for (const TensorSpec &spec : entry->results) {

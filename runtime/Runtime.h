@@ -43,9 +43,13 @@ public:
   bool run(const std::string &entry, const std::vector<Tensor> &inputs,
            std::vector<Tensor> &outputs, std::string &error,
            RunStats *stats = nullptr) const;
+  /// The same on tensors held elsewhere (no copies).
+  bool run(const std::string &entry, const std::vector<const Tensor *> &inputs,
+           std::vector<Tensor> &outputs, std::string &error,
+           RunStats *stats = nullptr) const;
 
   /// Checks `inputs` against `entry` without running anything.
-  bool check(const EntrySpec &entry, const std::vector<Tensor> &inputs,
+  bool check(const EntrySpec &entry, const std::vector<const Tensor *> &inputs,
              std::string &error) const;
 
 private:

@@ -42,6 +42,16 @@ size_t moa_module_num_entries(const moa_module *module) {
   return module->module->manifest().entries.size();
 }
 
+size_t moa_module_entry_num_arguments(const moa_module *module, size_t i) {
+  const auto &entries = module->module->manifest().entries;
+  return i < entries.size() ? entries[i].arguments.size() : 0;
+}
+
+size_t moa_module_entry_num_results(const moa_module *module, size_t i) {
+  const auto &entries = module->module->manifest().entries;
+  return i < entries.size() ? entries[i].results.size() : 0;
+}
+
 const char *moa_module_entry_name(const moa_module *module, size_t i) {
   const auto &entries = module->module->manifest().entries;
   return i < entries.size() ? entries[i].name.c_str() : nullptr;
@@ -83,30 +93,31 @@ int moa_module_run(const moa_module *module, const char *entry,
                    moa_tensor *const *inputs, size_t num_inputs,
                    moa_tensor **outputs, size_t max_outputs,
                    size_t *num_outputs) {
-  const EntrySpec *spec = module->module->findEntry(entry ? entry : "");
+  if (!module || !entry || (num_inputs && !inputs) || !num_outputs ||
+      (max_outputs && !outputs))
+    return failWith("moa_module_run: a required pointer is null");
+  const EntrySpec *spec = module->module->findEntry(entry);
   if (spec && spec->results.size() > max_outputs)
     return failWith("entry '" + std::string(entry) + "' has " +
                     std::to_string(spec->results.size()) +
                     " results, room for " + std::to_string(max_outputs));
-  // Tensors are copied into the call (cheap next to a layer, and it keeps
-  // the C handles independent of the C++ objects).
-  std::vector<Tensor> in;
+  std::vector<const Tensor *> in;
   for (size_t i = 0; i < num_inputs; ++i) {
-    const Tensor &t = inputs[i]->tensor;
-    Tensor copy(t.dtype(), t.shape());
-    std::memcpy(copy.data(), t.data(), t.byteSize());
-    in.push_back(std::move(copy));
+    if (!inputs[i])
+      return failWith("moa_module_run: input " + std::to_string(i) +
+                      " is null");
+    in.push_back(&inputs[i]->tensor);
   }
   std::vector<Tensor> out;
   std::string error;
   try {
-    if (!module->module->run(entry ? entry : "", in, out, error))
+    if (!module->module->run(entry, in, out, error))
       return failWith(error);
+    for (size_t i = 0; i < out.size(); ++i)
+      outputs[i] = new moa_tensor{std::move(out[i])};
   } catch (const std::bad_alloc &) {
     return failWith("out of memory running '" + std::string(entry) + "'");
   }
-  for (size_t i = 0; i < out.size(); ++i)
-    outputs[i] = new moa_tensor{std::move(out[i])};
   *num_outputs = out.size();
   return 1;
 }

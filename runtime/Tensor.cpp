@@ -3,11 +3,26 @@
 #include "runtime/Tensor.h"
 
 #include <cmath>
+#include <new>
 
 namespace moa::runtime {
 
+std::optional<int64_t> checkedNumElements(const std::vector<int64_t> &shape) {
+  // 2^50 bytes is far beyond any machine; the cap keeps products exact.
+  constexpr int64_t kLimit = int64_t(1) << 50;
+  int64_t n = 1;
+  for (int64_t size : shape) {
+    if (size < 0 || (size > 0 && n > kLimit / size))
+      return std::nullopt;
+    n *= size;
+  }
+  return n;
+}
+
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape)
     : dtype_(dtype), shape_(std::move(shape)) {
+  if (!checkedNumElements(shape_))
+    throw std::bad_alloc();
   // Zero-initialised; at least one byte so data() is never null.
   bytes_.reset(new uint8_t[std::max<int64_t>(byteSize(), 1)]());
 }

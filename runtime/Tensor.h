@@ -8,12 +8,18 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace moa::runtime {
 
-/// A dense, row-major host tensor that owns its bytes.
+/// The number of elements of `shape`, or nullopt if a size is negative or
+/// the count is absurdly large (it would overflow).
+std::optional<int64_t> checkedNumElements(const std::vector<int64_t> &shape);
+
+/// A dense, row-major host tensor that owns its bytes. Constructing one of a
+/// shape checkedNumElements rejects throws std::bad_alloc.
 class Tensor {
 public:
   Tensor() = default;

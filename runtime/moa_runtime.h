@@ -1,8 +1,9 @@
 /*===- moa_runtime.h - C interface of the moa runtime -------------*- C -*-===*\
 |*                                                                            *|
 |* Load a module compiled by moa-compile, list its entry points, and run one  *|
-|* on host tensors. Every function that can fail returns 0 on failure and     *|
-|* leaves a message for moa_last_error() (per thread).                        *|
+|* on host tensors (used in place, not copied). Functions that can fail       *|
+|* return 0 or NULL and leave a message for moa_last_error() (per thread).    *|
+|* Module and tensor handles must be valid (not NULL) where one is taken.     *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -33,6 +34,8 @@ moa_module *moa_module_load(const char *path);
 void moa_module_destroy(moa_module *module);
 size_t moa_module_num_entries(const moa_module *module);
 const char *moa_module_entry_name(const moa_module *module, size_t i);
+size_t moa_module_entry_num_arguments(const moa_module *module, size_t i);
+size_t moa_module_entry_num_results(const moa_module *module, size_t i);
 
 /// A zero-filled tensor; its bytes are at moa_tensor_data.
 moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,

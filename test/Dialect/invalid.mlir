@@ -295,6 +295,14 @@ func.func @grouped_matmul_scattered_result(%x: tensor<4x?x256xf32>, %w: tensor<8
 
 // -----
 
+func.func @grouped_matmul_static_result_of_dynamic_input(%x: tensor<?x?x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<?xi32>, %o: tensor<9xi32>) {
+  // expected-error @+1 {{'result' dimension 0 (B) must be dynamic like the operand it comes from}}
+  %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x256xf32>, tensor<8x256x64xf32>, tensor<?xi32>, tensor<9xi32>) -> tensor<64x?x2x64xf32>
+  return
+}
+
+// -----
+
 func.func @grouped_matmul_permutation(%x: tensor<4x3x256xf32>, %w: tensor<8x256x64xf32>, %p: tensor<12xi32>, %o: tensor<9xi32>) {
   // expected-error @+1 {{'permutation' must have shape [B*T*k] = [24] but has type 'tensor<12xi32>'}}
   %0 = moa.grouped_matmul %x, %w, %p, %o : (tensor<4x3x256xf32>, tensor<8x256x64xf32>, tensor<12xi32>, tensor<9xi32>) -> tensor<4x3x2x64xf32>

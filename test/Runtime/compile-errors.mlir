@@ -23,4 +23,4 @@ func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
 // MLIR-DAG: llvm.call @_mlir_ciface_moa_rt_record_routing
 // MLIR-DAG: omp.parallel
 // RUN: not moa-compile %S/Inputs/reserved-name.mlir -o %t/out.so 2>&1 | FileCheck %s --check-prefix=RESERVED
-// RESERVED: error: entry point @moa_rt_mine: names must use letters, digits, '_', '.' or '$' and must not start with the reserved 'moa_rt_'
+// RESERVED: error: entry point @moa_rt_mine: names must use letters, digits, '_', '.' or '$', must not start with 'moa_rt_', 'moa_entry_', '_mlir_', '__kmpc' or 'cblas_', and must not be a C library function the generated code calls

@@ -29,7 +29,7 @@ def npy(path, descr, shape, values=None, fortran=False, data=None):
         elif descr == "<i4":
             data = struct.pack("<%di" % count, *values)
         elif descr == "|b1":
-            data = bytes(count)
+            data = bytes(values if values is not None else [0] * count)
         elif descr == ">f4":
             data = struct.pack(">%df" % count, *[0.25] * count)
         else:
@@ -77,6 +77,16 @@ def main():
     npy(out + "/w_2x8x4.npy", "<f4", (2, 8, 4))
     npy(out + "/perm_empty.npy", "<i4", (0,), values=[])
     npy(out + "/offsets_3.npy", "<i4", (3,), values=[0, 0, 0])
+    # Attention inputs: a mask whose "true" is byte 2 instead of 1, and
+    # value rows with inf and NaN that are all padding.
+    npy(out + "/q_1x2.npy", "<f4", (1, 2, 1, 4))
+    npy(out + "/k_1x3.npy", "<f4", (1, 3, 4))
+    npy(out + "/v_1x3.npy", "<f4", (1, 3, 4))
+    npy(out + "/v_inf.npy", "<f4", (1, 3, 4),
+        values=[float("inf")] * 4 + [float("nan")] * 4 + [1.0] * 4)
+    npy(out + "/mask_101.npy", "|b1", (1, 3), values=[1, 0, 1])
+    npy(out + "/mask_202.npy", "|b1", (1, 3), values=[2, 0, 2])
+    npy(out + "/mask_all.npy", "|b1", (1, 3), values=[1, 1, 1])
     # Shapes no file could hold.
     header_only(out + "/huge_digits.npy", "(123456789012345678901234, )")
     header_only(out + "/huge_product.npy", "(1099511627776, 4194304, 4, )")

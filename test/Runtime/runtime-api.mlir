@@ -5,6 +5,8 @@
 // RUN: moa-runtime-capi-test %t/layer.so | FileCheck %s --check-prefix=CAPI
 
 // THREADS: thread 0, shape [1, 3, 256]: 0 runs failed, 0 differ
+// THREADS: thread 1, shape [2, 17, 256]: 0 runs failed, 0 differ
+// THREADS: thread 2, shape [3, 64, 256]: 0 runs failed, 0 differ
 // THREADS: thread 3, shape [4, 9, 256]: 0 runs failed, 0 differ
 // THREADS: all concurrent results identical
 

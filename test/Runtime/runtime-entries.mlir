@@ -1,6 +1,7 @@
 // The runtime boundary: shared result buffers, arguments that must not be
 // written, results that are arguments or constants, sizes that only agree
-// (or not) at run time, empty inputs, and .npy shapes no file could hold.
+// (or not) at run time, empty inputs, .npy shapes no file could hold, mask
+// bytes other than 0/1, and fully padded rows over non-finite values.
 // RUN: rm -rf %t && mkdir -p %t %t/a %t/b
 // RUN: python3 %S/make_npy.py %t
 // RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
@@ -20,6 +21,12 @@
 // RUN: not moa-run %t/entries.so identity %t/huge_product.npy 2>&1 | FileCheck %s --check-prefix=PRODUCT
 // RUN: not moa-run %t/entries.so identity %t/huge_dim.npy 2>&1 | FileCheck %s --check-prefix=SHORT
 // RUN: not moa-run %t/entries.so twice --random --dims 2,3,4 2>&1 | FileCheck %s --check-prefix=EXTRA
+// RUN: not moa-run %t/entries.so twice --random --dims 4294967296,4294967296 2>&1 | FileCheck %s --check-prefix=HUGE
+// RUN: moa-run %t/entries.so attention %t/q_1x2.npy %t/k_1x3.npy %t/v_1x3.npy %t/mask_101.npy -o %t/a
+// RUN: moa-run %t/entries.so attention %t/q_1x2.npy %t/k_1x3.npy %t/v_1x3.npy %t/mask_202.npy -o %t/b
+// RUN: cmp %t/a/out0.npy %t/b/out0.npy
+// RUN: moa-run %t/entries.so attention %t/q_1x2.npy %t/k_1x3.npy %t/v_inf.npy %t/mask_all.npy -o %t/a
+// RUN: python3 %S/npy_summary.py %t/a/out0.npy | FileCheck %s --check-prefix=ZEROS
 
 // CONST: result 0: f32 [4]
 // SIZES: failed: operands with dynamic sizes do not agree
@@ -28,3 +35,5 @@
 // PRODUCT: is not a valid .npy file: the shape has too many elements
 // SHORT: is not a valid .npy file: the data is shorter than the shape [1099511627776] needs
 // EXTRA: --dims gives 3 sizes but no argument of 'twice' has more than 2 dynamic dimensions
+// HUGE: moa-run: argument 0 of 'twice' would have shape [4294967296, 4294967296, 4], which is too large
+// ZEROS: nan=0 inf=0 max=0

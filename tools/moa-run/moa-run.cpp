@@ -175,6 +175,10 @@ int run(int argc, char **argv) {
                         ": give its dynamic sizes with --dims");
           size = dims[dynamic++];
         }
+      if (!checkedNumElements(shape))
+        return fail("argument " + std::to_string(i) + " of '" + entryName +
+                    "' would have shape " + formatShape(shape) +
+                    ", which is too large");
       Tensor tensor(spec.dtype, shape);
       if (spec.dtype != DType::I1 && spec.dtype != DType::I32)
         for (int64_t e = 0; e < tensor.numElements(); ++e)

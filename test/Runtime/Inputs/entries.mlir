@@ -42,3 +42,11 @@ func.func @grouped_dynamic_slots(%x: tensor<?x?x8xf32>, %w: tensor<2x8x4xf32>, %
   %y = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x8xf32>, tensor<2x8x4xf32>, tensor<?xi32>, tensor<3xi32>) -> tensor<?x?x?x4xf32>
   return %y : tensor<?x?x?x4xf32>
 }
+
+// Attention with a key padding mask (mask bytes, non-finite padded values).
+func.func @attention(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x4xf32>, %v: tensor<?x?x4xf32>,
+    %m: tensor<?x?xi1>) -> tensor<?x?x1x4xf32> {
+  %o = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : tensor<?x?xi1>)
+      : tensor<?x?x1x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>
+  return %o : tensor<?x?x1x4xf32>
+}
