@@ -5,7 +5,10 @@
 if(MOA_LINK_STATIC_MLIR)
   set(MOA_MLIR_LIBS
     MLIRRegisterAllDialects MLIRRegisterAllExtensions MLIRRegisterAllPasses
-    MLIROptLib)
+    MLIROptLib
+    # moa-compile: translation to LLVM IR and its optimisation pipeline.
+    MLIRToLLVMIRTranslationRegistration MLIRTargetLLVMIRExport
+    MLIRExecutionEngineUtils)
 else()
   set(MOA_MLIR_LIBS MLIR LLVM)
 endif()
