@@ -165,7 +165,9 @@ def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
     the pair's position; rows of pairs that were not dispatched are zero.
     With `gates` [B, T, k] (f32) the k products of a token are combined:
     `result[b, t] = sum_j gates[b, t, j] * (row(b, t, j) weight[e_j])`, a
-    result of shape [B, T, N]. Accumulation is in f32.
+    result of shape [B, T, N]. Accumulation is in f32. The result type is
+    written out (k may only be known from it); its B, T and N must be static
+    exactly where the operands they come from are.
 
     ```mlir
     %q = moa.grouped_matmul %x, %wq, %perm, %offsets
