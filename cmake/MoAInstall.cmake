@@ -7,7 +7,7 @@ include(CMakePackageConfigHelpers)
 
 set(MOA_INSTALL_CMAKE_DIR lib/cmake/moa)
 
-foreach(dir dialect passes lowering runtime capi tools)
+foreach(dir dialect passes lowering runtime runtime/cuda capi tools)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/
     DESTINATION include/moa/${dir}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.td"
@@ -20,6 +20,7 @@ foreach(dir dialect passes lowering)
 endforeach()
 
 install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoACAPI
+  MoACudaRuntime MoAMockCudaRuntime
   EXPORT MoATargets
   ARCHIVE DESTINATION lib
   LIBRARY DESTINATION lib

@@ -32,6 +32,23 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
     llvm::report_fatal_error("moa: the built-in CPU pipeline does not parse");
 }
 
+void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
+                                  StringRef features) {
+  std::string pipeline =
+      ("moa-export-entry-points,"
+       "one-shot-bufferize{bufferize-function-boundaries "
+       "function-boundary-type-conversion=identity-layout-map},"
+       // The deallocation pipeline rejects gpu ops (unknown side effects):
+       // GPU host code manages its buffers explicitly.
+       "canonicalize,cse,convert-bufferization-to-memref,"
+       "gpu-lower-to-nvvm-pipeline{cubin-chip=" +
+       chip + " cubin-features=" + features +
+       " opt-level=3 cubin-format=fatbin},moa-emit-runtime-abi")
+          .str();
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error("moa: the built-in CUDA pipeline does not parse");
+}
+
 void mlir::moa::registerLoweringPasses() {
   registerMoALoweringPasses();
   PassPipelineRegistration<>(

@@ -12,6 +12,7 @@
 #include <cblas.h>
 #include <malloc.h>
 
+#include <cstdio>
 #include <vector>
 
 using namespace moa::runtime;
@@ -97,5 +98,14 @@ void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,
 }
 
 void moa_rt_fail(int64_t code) { fail(code); }
+
+void moa_rt_report_error(const char *message) {
+  if (tlsContext) {
+    if (tlsContext->error.empty())
+      tlsContext->error = message;
+  } else {
+    std::fprintf(stderr, "moa: %s\n", message);
+  }
+}
 
 } // extern "C"

@@ -11,7 +11,9 @@
 //       counts the (token, slot) pairs per expert for the head-usage summary;
 //   moa_rt_fail(code)
 //       records that a kernel met invalid data (the call then returns an
-//       error naming it instead of reading out of bounds).
+//       error naming it instead of reading out of bounds);
+//   moa_rt_report_error(message)
+//       the same with a message, for the GPU host runtime (runtime/cuda).
 //
 // Both sides include this header, so the codes cannot drift apart.
 //

@@ -40,3 +40,18 @@ llvm_config.add_tool_substitutions(
 
 # The consumer project under Install/ is built by its test, not discovered.
 config.excludes.append("consumer")
+
+# GPU tests: compiling needs the CUDA toolkit's ptxas; running for real needs
+# a driver and a device.
+import ctypes
+import shutil
+
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
+    config.available_features.add("cuda-toolkit")
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-device")
+except OSError:
+    pass
+config.excludes.append("Inputs")

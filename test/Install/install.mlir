@@ -9,6 +9,9 @@
 // RUN: %cmake --build %t/build > %t/build.log
 // RUN: %t/build/consumer-opt %s --moa-decompose | FileCheck %s
 // RUN: %t/prefix/bin/moa-opt %s --moa-cost -o /dev/null 2>&1 | FileCheck %s --check-prefix=COST
+// RUN: %t/prefix/bin/moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
+// RUN: readelf -d %t/layer.so | FileCheck %s --check-prefix=RUNPATH -DPREFIX=%t/prefix
+// RUN: %t/prefix/bin/moa-run %t/layer.so moa_layer --random --dims 1,3 | FileCheck %s --check-prefix=EXEC
 // RUN: sed 's/MoA 0.1/MoA 0.2/' %S/consumer/CMakeLists.txt > %t/CMakeLists.txt && cp %S/consumer/consumer-opt.cpp %t/
 // RUN: not %cmake -S %t -B %t/build-v02 -DMoA_DIR=%t/prefix/lib/cmake/moa -DMLIR_DIR=%mlir_dir 2>&1 | FileCheck %s --check-prefix=VERSION
 
@@ -16,6 +19,8 @@
 // CHECK: moa.route %{{.*}} k(2)
 // CHECK: moa.grouped_matmul
 // COST: moa-cost @layer
+// RUNPATH: RUNPATH{{.*}}[[PREFIX]]/lib
+// EXEC: result 0: f32 [1, 3, 256]
 // VERSION: Could not find a configuration file for package "MoA" that is compatible
 func.func @layer(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
     %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>) -> tensor<?x?x16xf32> {

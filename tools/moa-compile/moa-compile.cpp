@@ -58,9 +58,27 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
                clEnumValN(Emit::Obj, "obj", "object file"),
                clEnumValN(Emit::Lib, "lib", "shared library (default)")));
-cl::opt<std::string> runtimeDir("runtime-dir",
-                                cl::desc("Directory of libMoARuntime.so"),
-                                cl::init(MOA_RUNTIME_LIBRARY_DIR));
+enum class Target { CPU, CUDA };
+cl::opt<Target> target(
+    "target", cl::desc("What to compile for"), cl::init(Target::CPU),
+    cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (default)"),
+               clEnumValN(Target::CUDA, "cuda",
+                          "NVIDIA GPUs (gpu dialect kernels only so far)")));
+cl::opt<std::string> cudaChip("cuda-chip",
+                              cl::desc("GPU architecture for --target=cuda"),
+                              cl::init("sm_90a"));
+cl::opt<std::string> cudaFeatures("cuda-features",
+                                  cl::desc("PTX features for --target=cuda"),
+                                  cl::init("+ptx80"));
+cl::opt<bool> mockGpu(
+    "mock-gpu",
+    cl::desc("Link the recording mock of the GPU host runtime (for machines "
+             "without a GPU)"),
+    cl::init(false));
+cl::opt<std::string> runtimeDir(
+    "runtime-dir",
+    cl::desc("Directory of libMoARuntime.so (default: ../lib next to this "
+             "executable, as in the build tree and an installed prefix)"));
 cl::opt<std::string> openmpDir("openmp-dir",
                                cl::desc("Directory of LLVM's libomp.so"),
                                cl::init(MOA_OPENMP_LIBRARY_DIR));
@@ -105,6 +123,13 @@ int main(int argc, char **argv) {
                               "library for the moa runtime\n");
   if (outputFile.empty())
     outputFile = defaultOutput();
+  if (runtimeDir.empty()) {
+    llvm::SmallString<256> dir(llvm::sys::path::parent_path(
+        llvm::sys::fs::getMainExecutable(argv[0], (void *)&fail)));
+    llvm::sys::path::append(dir, "..", "lib");
+    llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
+    runtimeDir = dir.str().str();
+  }
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -125,7 +150,24 @@ int main(int argc, char **argv) {
     return 1;
 
   PassManager pm(&context);
-  moa::buildCPUPipeline(pm);
+  if (target == Target::CUDA) {
+    // Say so rather than fail somewhere inside the GPU pipeline.
+    WalkResult moaOps = module->walk([](Operation *op) {
+      if (!isa<moa::MoADialect>(op->getDialect()))
+        return WalkResult::advance();
+      op->emitError("moa ops have no GPU lowering yet: compile this module "
+                    "with --target=cpu");
+      return WalkResult::interrupt();
+    });
+    if (moaOps.wasInterrupted())
+      return 1;
+    // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
+    if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
+      setenv("CUDA_HOME", "/usr/local/cuda", 0);
+    moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures);
+  } else {
+    moa::buildCPUPipeline(pm);
+  }
   if (failed(pm.run(*module)))
     return 1;
 
@@ -190,6 +232,8 @@ int main(int argc, char **argv) {
   llvm::SmallVector<llvm::StringRef> args = {
       *driver,       "-shared",      "-o",         outputFile, objectPath,
       runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
+  if (target == Target::CUDA)
+    args.push_back(mockGpu ? "-lMoAMockCudaRuntime" : "-lMoACudaRuntime");
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);

@@ -1,0 +1,287 @@
+//===- MgpuCuda.cpp - The mgpu* host ABI over the CUDA driver API ---------===//
+//
+// libcuda.so.1 is opened with dlopen on first use, so binaries start on
+// machines without a driver; there every call reports "no GPU is available".
+// Errors carry the CUDA error name and go to the runtime's per-call failure
+// record (moa_rt_report_error), so moa-run prints them. One stream per
+// thread is created once and handed out by mgpuStreamCreate (the lowering
+// otherwise creates and destroys a stream around every operation).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cuda/MgpuABI.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+#include <string>
+
+extern "C" void moa_rt_report_error(const char *message);
+
+namespace {
+
+using CUresult = int;
+using CUdevice = int;
+using CUcontext = void *;
+using CUmodule = void *;
+using CUfunction = void *;
+using CUstream = void *;
+using CUevent = void *;
+using CUdeviceptr = unsigned long long;
+
+constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_...
+constexpr unsigned kMemAttachGlobal = 1;      // CU_MEM_ATTACH_GLOBAL
+constexpr unsigned kStreamNonBlocking = 1;    // CU_STREAM_NON_BLOCKING
+constexpr unsigned kEventDisableTiming = 2;   // CU_EVENT_DISABLE_TIMING
+constexpr int kJitOptimizationLevel = 7;      // CU_JIT_OPTIMIZATION_LEVEL
+
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuGetErrorName)(CUresult, const char **);
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned, int *,
+                                 void **);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventDestroy)(CUevent);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
+
+  std::string error; // why the driver is unusable, empty if it is usable
+  CUcontext context = nullptr;
+};
+
+int defaultDevice = 0;
+
+template <typename F> bool bind(void *library, F &slot, const char *name) {
+  slot = reinterpret_cast<F>(dlsym(library, name));
+  return slot != nullptr;
+}
+
+Driver &driver() {
+  static Driver d = [] {
+    Driver d{};
+    void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      d.error = "no GPU is available: the CUDA driver (libcuda.so.1) cannot "
+                "be loaded";
+      return d;
+    }
+    bool ok =
+        bind(library, d.cuInit, "cuInit") &&
+        bind(library, d.cuDeviceGet, "cuDeviceGet") &&
+        bind(library, d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain") &&
+        bind(library, d.cuCtxSetCurrent, "cuCtxSetCurrent") &&
+        bind(library, d.cuGetErrorName, "cuGetErrorName") &&
+        bind(library, d.cuModuleLoadData, "cuModuleLoadData") &&
+        bind(library, d.cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
+        bind(library, d.cuModuleUnload, "cuModuleUnload") &&
+        bind(library, d.cuModuleGetFunction, "cuModuleGetFunction") &&
+        bind(library, d.cuFuncSetAttribute, "cuFuncSetAttribute") &&
+        bind(library, d.cuLaunchKernel, "cuLaunchKernel") &&
+        bind(library, d.cuStreamCreate, "cuStreamCreate") &&
+        bind(library, d.cuStreamSynchronize, "cuStreamSynchronize") &&
+        bind(library, d.cuStreamWaitEvent, "cuStreamWaitEvent") &&
+        bind(library, d.cuEventCreate, "cuEventCreate") &&
+        bind(library, d.cuEventDestroy, "cuEventDestroy_v2") &&
+        bind(library, d.cuEventSynchronize, "cuEventSynchronize") &&
+        bind(library, d.cuEventRecord, "cuEventRecord") &&
+        bind(library, d.cuMemAlloc, "cuMemAlloc_v2") &&
+        bind(library, d.cuMemAllocManaged, "cuMemAllocManaged") &&
+        bind(library, d.cuMemFree, "cuMemFree_v2") &&
+        bind(library, d.cuMemcpyAsync, "cuMemcpyAsync") &&
+        bind(library, d.cuMemsetD32Async, "cuMemsetD32Async") &&
+        bind(library, d.cuMemsetD16Async, "cuMemsetD16Async");
+    if (!ok) {
+      d.error = "the CUDA driver lacks a required entry point";
+      return d;
+    }
+    return d;
+  }();
+  return d;
+}
+
+/// Reports a failed driver call with the CUDA error name; true if `result`
+/// is success.
+bool check(CUresult result, const char *call) {
+  if (result == 0)
+    return true;
+  const char *name = nullptr;
+  driver().cuGetErrorName(result, &name);
+  std::string message = std::string(call) + " failed: " +
+                        (name ? name : ("error " + std::to_string(result)));
+  moa_rt_report_error(message.c_str());
+  return false;
+}
+
+/// The driver, initialised, with the device's primary context current on
+/// this thread; null (after reporting why) if there is none.
+Driver *ready() {
+  Driver &d = driver();
+  if (!d.error.empty()) {
+    moa_rt_report_error(d.error.c_str());
+    return nullptr;
+  }
+  static std::once_flag once;
+  static bool initialised = false;
+  std::call_once(once, [&] {
+    CUdevice device;
+    initialised = check(d.cuInit(0), "cuInit") &&
+                  check(d.cuDeviceGet(&device, defaultDevice), "cuDeviceGet") &&
+                  check(d.cuDevicePrimaryCtxRetain(&d.context, device),
+                        "cuDevicePrimaryCtxRetain");
+  });
+  if (!initialised || !check(d.cuCtxSetCurrent(d.context), "cuCtxSetCurrent"))
+    return nullptr;
+  return &d;
+}
+
+CUdeviceptr address(void *p) { return reinterpret_cast<CUdeviceptr>(p); }
+
+} // namespace
+
+extern "C" {
+
+void *mgpuModuleLoad(void *blob, size_t) {
+  CUmodule module = nullptr;
+  if (Driver *d = ready())
+    check(d->cuModuleLoadData(&module, blob), "cuModuleLoadData");
+  return module;
+}
+
+void *mgpuModuleLoadJIT(void *ptx, int optLevel) {
+  CUmodule module = nullptr;
+  int options[] = {kJitOptimizationLevel};
+  void *values[] = {reinterpret_cast<void *>(intptr_t(optLevel))};
+  if (Driver *d = ready())
+    check(d->cuModuleLoadDataEx(&module, ptx, 1, options, values),
+          "cuModuleLoadDataEx");
+  return module;
+}
+
+void mgpuModuleUnload(void *module) {
+  if (Driver *d = ready(); d && module)
+    check(d->cuModuleUnload(module), "cuModuleUnload");
+}
+
+void *mgpuModuleGetFunction(void *module, const char *name) {
+  CUfunction function = nullptr;
+  if (Driver *d = ready(); d && module)
+    check(d->cuModuleGetFunction(&function, module, name),
+          "cuModuleGetFunction");
+  return function;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
+                      intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
+                      void *stream, void **params, void **extra, size_t) {
+  Driver *d = ready();
+  if (!d || !function)
+    return;
+  // More than 48 KiB of dynamic shared memory must be asked for.
+  if (smem > 48 * 1024 &&
+      !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
+             "cuFuncSetAttribute"))
+    return;
+  check(d->cuLaunchKernel(function, gx, gy, gz, bx, by, bz, smem, stream,
+                          params, extra),
+        "cuLaunchKernel");
+}
+
+void *mgpuStreamCreate() {
+  thread_local CUstream stream = nullptr;
+  if (!stream)
+    if (Driver *d = ready())
+      check(d->cuStreamCreate(&stream, kStreamNonBlocking), "cuStreamCreate");
+  return stream;
+}
+
+void mgpuStreamDestroy(void *stream) {
+  // The thread's stream is kept for the next call; finish its work.
+  mgpuStreamSynchronize(stream);
+}
+
+void mgpuStreamSynchronize(void *stream) {
+  if (Driver *d = ready())
+    check(d->cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+void mgpuStreamWaitEvent(void *stream, void *event) {
+  if (Driver *d = ready())
+    check(d->cuStreamWaitEvent(stream, event, 0), "cuStreamWaitEvent");
+}
+
+void *mgpuEventCreate() {
+  CUevent event = nullptr;
+  if (Driver *d = ready())
+    check(d->cuEventCreate(&event, kEventDisableTiming), "cuEventCreate");
+  return event;
+}
+
+void mgpuEventDestroy(void *event) {
+  if (Driver *d = ready(); d && event)
+    check(d->cuEventDestroy(event), "cuEventDestroy");
+}
+
+void mgpuEventSynchronize(void *event) {
+  if (Driver *d = ready())
+    check(d->cuEventSynchronize(event), "cuEventSynchronize");
+}
+
+void mgpuEventRecord(void *event, void *stream) {
+  if (Driver *d = ready())
+    check(d->cuEventRecord(event, stream), "cuEventRecord");
+}
+
+void *mgpuMemAlloc(uint64_t bytes, void *, bool isHostShared) {
+  CUdeviceptr pointer = 0;
+  if (Driver *d = ready(); d && bytes)
+    check(isHostShared ? d->cuMemAllocManaged(&pointer, bytes, kMemAttachGlobal)
+                       : d->cuMemAlloc(&pointer, bytes),
+          isHostShared ? "cuMemAllocManaged" : "cuMemAlloc");
+  return reinterpret_cast<void *>(pointer);
+}
+
+void mgpuMemFree(void *ptr, void *) {
+  if (Driver *d = ready(); d && ptr)
+    check(d->cuMemFree(address(ptr)), "cuMemFree");
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
+  if (Driver *d = ready())
+    check(d->cuMemcpyAsync(address(dst), address(src), bytes, stream),
+          "cuMemcpyAsync");
+}
+
+void mgpuMemset32(void *dst, uint32_t value, size_t count, void *stream) {
+  if (Driver *d = ready())
+    check(d->cuMemsetD32Async(address(dst), value, count, stream),
+          "cuMemsetD32Async");
+}
+
+void mgpuMemset16(void *dst, uint16_t value, size_t count, void *stream) {
+  if (Driver *d = ready())
+    check(d->cuMemsetD16Async(address(dst), value, count, stream),
+          "cuMemsetD16Async");
+}
+
+void mgpuSetDefaultDevice(int32_t device) { defaultDevice = device; }
+
+} // extern "C"

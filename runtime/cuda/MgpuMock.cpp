@@ -1,0 +1,107 @@
+//===- MgpuMock.cpp - A recording mock of the mgpu* host ABI --------------===//
+//
+// For CPU-only machines: device memory is host memory, copies and memsets
+// happen, kernels do not run. Every call is appended to the file named by
+// MOA_MOCK_CUDA_LOG (stderr if unset), one line each, so tests can check
+// what the compiled host code launches and in which order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cuda/MgpuABI.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+namespace {
+std::mutex logMutex;
+
+void record(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void record(const char *format, ...) {
+  std::lock_guard<std::mutex> lock(logMutex);
+  const char *path = std::getenv("MOA_MOCK_CUDA_LOG");
+  FILE *out = path ? std::fopen(path, "a") : stderr;
+  if (!out)
+    return;
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(out, format, args);
+  va_end(args);
+  std::fputc('\n', out);
+  if (path)
+    std::fclose(out);
+}
+
+struct MockFunction {
+  std::string name;
+};
+int streams = 0;
+} // namespace
+
+extern "C" {
+
+void *mgpuModuleLoad(void *blob, size_t size) {
+  record("module-load %zu bytes", size);
+  return blob;
+}
+void *mgpuModuleLoadJIT(void *ptx, int optLevel) {
+  record("module-load-jit O%d", optLevel);
+  return ptx;
+}
+void mgpuModuleUnload(void *) { record("module-unload"); }
+void *mgpuModuleGetFunction(void *, const char *name) {
+  record("get-function %s", name);
+  return new MockFunction{name}; // one per call, as the real ABI returns
+}
+void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
+                      intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
+                      void *, void **, void **, size_t paramsCount) {
+  auto *f = static_cast<MockFunction *>(function);
+  record("launch %s grid=(%ld,%ld,%ld) block=(%ld,%ld,%ld) smem=%d params=%zu",
+         f->name.c_str(), long(gx), long(gy), long(gz), long(bx), long(by),
+         long(bz), smem, paramsCount);
+  delete f;
+}
+void *mgpuStreamCreate() {
+  record("stream-create");
+  return &streams;
+}
+void mgpuStreamDestroy(void *) { record("stream-destroy"); }
+void mgpuStreamSynchronize(void *) { record("stream-synchronize"); }
+void mgpuStreamWaitEvent(void *, void *) { record("stream-wait-event"); }
+void *mgpuEventCreate() {
+  record("event-create");
+  return &streams;
+}
+void mgpuEventDestroy(void *) { record("event-destroy"); }
+void mgpuEventSynchronize(void *) { record("event-synchronize"); }
+void mgpuEventRecord(void *, void *) { record("event-record"); }
+void *mgpuMemAlloc(uint64_t bytes, void *, bool isHostShared) {
+  record("alloc %llu bytes%s", static_cast<unsigned long long>(bytes),
+         isHostShared ? " host-shared" : "");
+  return std::calloc(bytes ? bytes : 1, 1);
+}
+void mgpuMemFree(void *ptr, void *) {
+  record("free");
+  std::free(ptr);
+}
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
+  record("memcpy %zu bytes", bytes);
+  std::memmove(dst, src, bytes);
+}
+void mgpuMemset32(void *dst, uint32_t value, size_t count, void *) {
+  record("memset32 %zu", count);
+  for (size_t i = 0; i < count; ++i)
+    std::memcpy(static_cast<char *>(dst) + 4 * i, &value, 4);
+}
+void mgpuMemset16(void *dst, uint16_t value, size_t count, void *) {
+  record("memset16 %zu", count);
+  for (size_t i = 0; i < count; ++i)
+    std::memcpy(static_cast<char *>(dst) + 2 * i, &value, 2);
+}
+void mgpuSetDefaultDevice(int32_t device) { record("set-device %d", device); }
+
+} // extern "C"
