@@ -40,6 +40,7 @@ llvm_config.add_tool_substitutions(
 
 # The consumer project under Install/ is built by its test, not discovered.
 config.excludes.append("consumer")
+config.excludes.append("FakeDriver")
 
 # GPU tests: compiling needs the CUDA toolkit's ptxas; running for real needs
 # a driver and a device.
@@ -49,9 +50,9 @@ import shutil
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
     config.available_features.add("cuda-toolkit")
+    config.environment["CUDA_HOME"] = cuda_home
 try:
     ctypes.CDLL("libcuda.so.1")
     config.available_features.add("cuda-device")
 except OSError:
     pass
-config.excludes.append("Inputs")

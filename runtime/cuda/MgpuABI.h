@@ -1,10 +1,13 @@
 //===- MgpuABI.h - The host ABI that lowered GPU code calls -----*- C++ -*-===//
 //
 // MLIR's GPU lowering (gpu-to-llvm and the offloading translation) emits
-// calls of these functions; LLVM 22.1.8 emits exactly these prototypes. moa
-// implements them twice: over the CUDA driver API (MgpuCuda.cpp, loaded with
-// dlopen so binaries start on machines without a driver) and as a mock that
-// records the call sequence on CPU-only machines (MgpuMock.cpp).
+// calls of these functions; LLVM 22.1.8 emits exactly these prototypes.
+// This is the subset moa implements so far (not yet: mgpuLaunchClusterKernel,
+// mgpuMemHostRegister*/Unregister*, mgpuTensorMapEncodeTiledMemref: a module
+// that needs them fails to load, naming the missing symbol), twice: over the
+// CUDA driver API (MgpuCuda.cpp, loaded with dlopen so binaries start on
+// machines without a driver) and as a mock that records the call sequence on
+// CPU-only machines (MgpuMock.cpp).
 //
 //===----------------------------------------------------------------------===//
 

@@ -5,7 +5,10 @@
 // Errors carry the CUDA error name and go to the runtime's per-call failure
 // record (moa_rt_report_error), so moa-run prints them. One stream per
 // thread is created once and handed out by mgpuStreamCreate (the lowering
-// otherwise creates and destroys a stream around every operation).
+// otherwise creates and destroys a stream around every operation), so all
+// asynchronous work of a thread is ordered on it and mgpuStreamDestroy only
+// synchronises. The device's primary context is made current on the calling
+// thread and left so. Only the subset of the ABI in MgpuABI.h exists.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +16,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -66,51 +70,58 @@ struct Driver {
 
   std::string error; // why the driver is unusable, empty if it is usable
   CUcontext context = nullptr;
+  std::string initError;   // why initialisation failed, if it did
+  std::string moduleError; // why the last module load failed
+  std::mutex mutex;        // guards moduleError
 };
 
-int defaultDevice = 0;
+std::atomic<int> defaultDevice{0};
 
 template <typename F> bool bind(void *library, F &slot, const char *name) {
   slot = reinterpret_cast<F>(dlsym(library, name));
   return slot != nullptr;
 }
 
+// Never destroyed: generated code unloads its module from a global
+// destructor that may run after ours.
 Driver &driver() {
-  static Driver d = [] {
-    Driver d{};
+  static Driver &d = *[] {
+    Driver *d = new Driver();
     void *library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!library) {
-      d.error = "no GPU is available: the CUDA driver (libcuda.so.1) cannot "
-                "be loaded";
+      const char *why = dlerror();
+      d->error = std::string("no GPU is available: the CUDA driver "
+                             "(libcuda.so.1) cannot be loaded") +
+                 (why ? std::string(" (") + why + ")" : "");
       return d;
     }
-    bool ok =
-        bind(library, d.cuInit, "cuInit") &&
-        bind(library, d.cuDeviceGet, "cuDeviceGet") &&
-        bind(library, d.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain") &&
-        bind(library, d.cuCtxSetCurrent, "cuCtxSetCurrent") &&
-        bind(library, d.cuGetErrorName, "cuGetErrorName") &&
-        bind(library, d.cuModuleLoadData, "cuModuleLoadData") &&
-        bind(library, d.cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
-        bind(library, d.cuModuleUnload, "cuModuleUnload") &&
-        bind(library, d.cuModuleGetFunction, "cuModuleGetFunction") &&
-        bind(library, d.cuFuncSetAttribute, "cuFuncSetAttribute") &&
-        bind(library, d.cuLaunchKernel, "cuLaunchKernel") &&
-        bind(library, d.cuStreamCreate, "cuStreamCreate") &&
-        bind(library, d.cuStreamSynchronize, "cuStreamSynchronize") &&
-        bind(library, d.cuStreamWaitEvent, "cuStreamWaitEvent") &&
-        bind(library, d.cuEventCreate, "cuEventCreate") &&
-        bind(library, d.cuEventDestroy, "cuEventDestroy_v2") &&
-        bind(library, d.cuEventSynchronize, "cuEventSynchronize") &&
-        bind(library, d.cuEventRecord, "cuEventRecord") &&
-        bind(library, d.cuMemAlloc, "cuMemAlloc_v2") &&
-        bind(library, d.cuMemAllocManaged, "cuMemAllocManaged") &&
-        bind(library, d.cuMemFree, "cuMemFree_v2") &&
-        bind(library, d.cuMemcpyAsync, "cuMemcpyAsync") &&
-        bind(library, d.cuMemsetD32Async, "cuMemsetD32Async") &&
-        bind(library, d.cuMemsetD16Async, "cuMemsetD16Async");
+    bool ok = bind(library, d->cuInit, "cuInit") &&
+              bind(library, d->cuDeviceGet, "cuDeviceGet") &&
+              bind(library, d->cuDevicePrimaryCtxRetain,
+                   "cuDevicePrimaryCtxRetain") &&
+              bind(library, d->cuCtxSetCurrent, "cuCtxSetCurrent") &&
+              bind(library, d->cuGetErrorName, "cuGetErrorName") &&
+              bind(library, d->cuModuleLoadData, "cuModuleLoadData") &&
+              bind(library, d->cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
+              bind(library, d->cuModuleUnload, "cuModuleUnload") &&
+              bind(library, d->cuModuleGetFunction, "cuModuleGetFunction") &&
+              bind(library, d->cuFuncSetAttribute, "cuFuncSetAttribute") &&
+              bind(library, d->cuLaunchKernel, "cuLaunchKernel") &&
+              bind(library, d->cuStreamCreate, "cuStreamCreate") &&
+              bind(library, d->cuStreamSynchronize, "cuStreamSynchronize") &&
+              bind(library, d->cuStreamWaitEvent, "cuStreamWaitEvent") &&
+              bind(library, d->cuEventCreate, "cuEventCreate") &&
+              bind(library, d->cuEventDestroy, "cuEventDestroy_v2") &&
+              bind(library, d->cuEventSynchronize, "cuEventSynchronize") &&
+              bind(library, d->cuEventRecord, "cuEventRecord") &&
+              bind(library, d->cuMemAlloc, "cuMemAlloc_v2") &&
+              bind(library, d->cuMemAllocManaged, "cuMemAllocManaged") &&
+              bind(library, d->cuMemFree, "cuMemFree_v2") &&
+              bind(library, d->cuMemcpyAsync, "cuMemcpyAsync") &&
+              bind(library, d->cuMemsetD32Async, "cuMemsetD32Async") &&
+              bind(library, d->cuMemsetD16Async, "cuMemsetD16Async");
     if (!ok) {
-      d.error = "the CUDA driver lacks a required entry point";
+      d->error = "the CUDA driver lacks a required entry point";
       return d;
     }
     return d;
@@ -118,21 +129,26 @@ Driver &driver() {
   return d;
 }
 
-/// Reports a failed driver call with the CUDA error name; true if `result`
-/// is success.
+/// The message for a failed driver call, with the CUDA error name.
+std::string describe(CUresult result, const char *call) {
+  const char *name = nullptr;
+  driver().cuGetErrorName(result, &name);
+  return std::string(call) +
+         " failed: " + (name ? name : ("error " + std::to_string(result)));
+}
+
+/// Reports a failed driver call; true if `result` is success.
 bool check(CUresult result, const char *call) {
   if (result == 0)
     return true;
-  const char *name = nullptr;
-  driver().cuGetErrorName(result, &name);
-  std::string message = std::string(call) + " failed: " +
-                        (name ? name : ("error " + std::to_string(result)));
-  moa_rt_report_error(message.c_str());
+  moa_rt_report_error(describe(result, call).c_str());
   return false;
 }
 
 /// The driver, initialised, with the device's primary context current on
-/// this thread; null (after reporting why) if there is none.
+/// this thread; null, after reporting why (on every call, so a failure in
+/// the module's constructor before main is seen by the first entry call
+/// too), if there is none.
 Driver *ready() {
   Driver &d = driver();
   if (!d.error.empty()) {
@@ -140,17 +156,37 @@ Driver *ready() {
     return nullptr;
   }
   static std::once_flag once;
-  static bool initialised = false;
   std::call_once(once, [&] {
     CUdevice device;
-    initialised = check(d.cuInit(0), "cuInit") &&
-                  check(d.cuDeviceGet(&device, defaultDevice), "cuDeviceGet") &&
-                  check(d.cuDevicePrimaryCtxRetain(&d.context, device),
-                        "cuDevicePrimaryCtxRetain");
+    CUresult result = d.cuInit(0);
+    const char *call = "cuInit";
+    if (result == 0) {
+      result = d.cuDeviceGet(&device, defaultDevice.load());
+      call = "cuDeviceGet";
+    }
+    if (result == 0) {
+      result = d.cuDevicePrimaryCtxRetain(&d.context, device);
+      call = "cuDevicePrimaryCtxRetain";
+    }
+    if (result != 0)
+      d.initError = "no usable GPU: " + describe(result, call);
   });
-  if (!initialised || !check(d.cuCtxSetCurrent(d.context), "cuCtxSetCurrent"))
+  if (!d.initError.empty()) {
+    moa_rt_report_error(d.initError.c_str());
+    return nullptr;
+  }
+  if (!check(d.cuCtxSetCurrent(d.context), "cuCtxSetCurrent"))
     return nullptr;
   return &d;
+}
+
+/// Reports that the module an operation needs did not load, and why.
+void reportMissingModule(Driver &d) {
+  std::lock_guard<std::mutex> lock(d.mutex);
+  std::string message = "the GPU module is not loaded";
+  if (!d.moduleError.empty())
+    message += ": " + d.moduleError;
+  moa_rt_report_error(message.c_str());
 }
 
 CUdeviceptr address(void *p) { return reinterpret_cast<CUdeviceptr>(p); }
@@ -161,8 +197,15 @@ extern "C" {
 
 void *mgpuModuleLoad(void *blob, size_t) {
   CUmodule module = nullptr;
-  if (Driver *d = ready())
-    check(d->cuModuleLoadData(&module, blob), "cuModuleLoadData");
+  if (Driver *d = ready()) {
+    CUresult result = d->cuModuleLoadData(&module, blob);
+    if (result != 0) {
+      std::string message = describe(result, "cuModuleLoadData");
+      moa_rt_report_error(message.c_str());
+      std::lock_guard<std::mutex> lock(d->mutex);
+      d->moduleError = message;
+    }
+  }
   return module;
 }
 
@@ -183,7 +226,12 @@ void mgpuModuleUnload(void *module) {
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
   CUfunction function = nullptr;
-  if (Driver *d = ready(); d && module)
+  Driver *d = ready();
+  if (!d)
+    return nullptr;
+  if (!module)
+    reportMissingModule(*d);
+  else
     check(d->cuModuleGetFunction(&function, module, name),
           "cuModuleGetFunction");
   return function;
@@ -193,10 +241,15 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
                       intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
                       void *stream, void **params, void **extra, size_t) {
   Driver *d = ready();
-  if (!d || !function)
+  if (!d)
     return;
-  // More than 48 KiB of dynamic shared memory must be asked for.
-  if (smem > 48 * 1024 &&
+  if (!function) {
+    reportMissingModule(*d);
+    return;
+  }
+  // Dynamic shared memory beyond the default limit (48 KiB minus the
+  // kernel's static shared memory) must be asked for; asking is harmless.
+  if (smem > 0 &&
       !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
              "cuFuncSetAttribute"))
     return;
@@ -259,9 +312,11 @@ void *mgpuMemAlloc(uint64_t bytes, void *, bool isHostShared) {
   return reinterpret_cast<void *>(pointer);
 }
 
-void mgpuMemFree(void *ptr, void *) {
+void mgpuMemFree(void *ptr, void *stream) {
+  // cuMemFree need not wait for work queued on the stream that uses ptr.
   if (Driver *d = ready(); d && ptr)
-    check(d->cuMemFree(address(ptr)), "cuMemFree");
+    if (!stream || check(d->cuStreamSynchronize(stream), "cuStreamSynchronize"))
+      check(d->cuMemFree(address(ptr)), "cuMemFree");
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
@@ -282,6 +337,8 @@ void mgpuMemset16(void *dst, uint16_t value, size_t count, void *stream) {
           "cuMemsetD16Async");
 }
 
+// Takes effect if called before the first GPU operation (usually the module
+// load from a global constructor); later calls are ignored.
 void mgpuSetDefaultDevice(int32_t device) { defaultDevice = device; }
 
 } // extern "C"

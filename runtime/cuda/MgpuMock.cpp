@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -35,9 +37,8 @@ void record(const char *format, ...) {
     std::fclose(out);
 }
 
-struct MockFunction {
-  std::string name;
-};
+// Function handles are interned names: one handle per kernel.
+std::map<std::string, std::unique_ptr<std::string>> functions;
 int streams = 0;
 } // namespace
 
@@ -54,16 +55,18 @@ void *mgpuModuleLoadJIT(void *ptx, int optLevel) {
 void mgpuModuleUnload(void *) { record("module-unload"); }
 void *mgpuModuleGetFunction(void *, const char *name) {
   record("get-function %s", name);
-  return new MockFunction{name}; // one per call, as the real ABI returns
+  std::lock_guard<std::mutex> lock(logMutex);
+  std::unique_ptr<std::string> &handle = functions[name];
+  if (!handle)
+    handle = std::make_unique<std::string>(name);
+  return handle.get();
 }
 void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
                       intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
                       void *, void **, void **, size_t paramsCount) {
-  auto *f = static_cast<MockFunction *>(function);
   record("launch %s grid=(%ld,%ld,%ld) block=(%ld,%ld,%ld) smem=%d params=%zu",
-         f->name.c_str(), long(gx), long(gy), long(gz), long(bx), long(by),
-         long(bz), smem, paramsCount);
-  delete f;
+         static_cast<std::string *>(function)->c_str(), long(gx), long(gy),
+         long(gz), long(bx), long(by), long(bz), smem, paramsCount);
 }
 void *mgpuStreamCreate() {
   record("stream-create");
@@ -82,7 +85,7 @@ void mgpuEventRecord(void *, void *) { record("event-record"); }
 void *mgpuMemAlloc(uint64_t bytes, void *, bool isHostShared) {
   record("alloc %llu bytes%s", static_cast<unsigned long long>(bytes),
          isHostShared ? " host-shared" : "");
-  return std::calloc(bytes ? bytes : 1, 1);
+  return bytes ? std::calloc(bytes, 1) : nullptr;
 }
 void mgpuMemFree(void *ptr, void *) {
   record("free");

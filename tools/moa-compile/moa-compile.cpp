@@ -121,6 +121,16 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "moa compiler: MLIR to a shared "
                               "library for the moa runtime\n");
+  if (mockGpu && target != Target::CUDA)
+    return fail("--mock-gpu needs --target=cuda");
+  for (const std::string &value :
+       {cudaChip.getValue(), cudaFeatures.getValue()})
+    if (value.empty() || llvm::any_of(value, [](char c) {
+          return !(llvm::isAlnum(c) || c == '_' || c == '+' || c == '-' ||
+                   c == '.' || c == ',');
+        }))
+      return fail("invalid --cuda-chip or --cuda-features value '" + value +
+                  "'");
   if (outputFile.empty())
     outputFile = defaultOutput();
   if (runtimeDir.empty()) {
