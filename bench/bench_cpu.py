@@ -24,9 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from moa_torch import moa_layer  # noqa: E402
 
 CONFIGS = [
-    # name, B, T, d, E, k, h
+    # name, B, T, d, E, k, h[, dtype]
     ("B4-T256-d512-E8-k2-h64", 4, 256, 512, 8, 2, 64),
     ("B2-T1024-d1024-E32-k4-h128", 2, 1024, 1024, 32, 4, 128),
+    # bf16 activations and weights (f32 router and accumulation in moa).
+    ("bf16-B4-T256-d512-E8-k2-h64", 4, 256, 512, 8, 2, 64, "bf16"),
 ]
 # The paper's claim: at fixed k, cost stays flat in E. At 1024 tokens the
 # E=64 weights (16 MiB of W_q and W_o) are read for 32 rows per expert; at
@@ -37,16 +39,27 @@ SCALING = [("scaling-E8-1k-tokens", 4, 256, 512, 8, 2, 64),
            ("scaling-E64-4k-tokens", 16, 256, 512, 64, 2, 64)]
 
 
-def module_text(d, E, k, h):
-    x = f"tensor<?x?x{d}xf32>"
-    types = (f"{x}, tensor<{d}x{E}xf32>, tensor<{E}x{d}x{h}xf32>, "
-             f"tensor<{d}x{h}xf32>, tensor<{d}x{h}xf32>, tensor<{E}x{h}x{d}xf32>")
+def module_text(d, E, k, h, dtype):
+    t = dtype  # activations and weights; the router weight stays f32
+    x = f"tensor<?x?x{d}x{t}>"
+    types = (f"{x}, tensor<{d}x{E}xf32>, tensor<{E}x{d}x{h}x{t}>, "
+             f"tensor<{d}x{h}x{t}>, tensor<{d}x{h}x{t}>, tensor<{E}x{h}x{d}x{t}>")
     return (
         f"func.func @moa_layer(%x: {x}, %wg: tensor<{d}x{E}xf32>, "
-        f"%wq: tensor<{E}x{d}x{h}xf32>, %wk: tensor<{d}x{h}xf32>, "
-        f"%wv: tensor<{d}x{h}xf32>, %wo: tensor<{E}x{h}x{d}xf32>) -> {x} {{\n"
+        f"%wq: tensor<{E}x{d}x{h}x{t}>, %wk: tensor<{d}x{h}x{t}>, "
+        f"%wv: tensor<{d}x{h}x{t}>, %wo: tensor<{E}x{h}x{d}x{t}>) -> {x} {{\n"
         f"  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k({k})\n"
         f"      : {types}\n  return %y : {x}\n}}\n")
+
+
+def to_bf16_bits(a):
+    """f32 array -> bf16 bits (round to nearest even), as uint16."""
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def from_bf16_bits(u):
+    return (u.astype(np.uint32) << 16).view(np.float32)
 
 
 def macs(B, T, d, E, k, h):
@@ -58,8 +71,8 @@ def macs(B, T, d, E, k, h):
 class Case:
     """One configuration: compiled module and inputs, prepared once."""
 
-    def __init__(self, bin_dir, work, name, B, T, d, E, k, h):
-        self.bin_dir, self.name, self.k = bin_dir, name, k
+    def __init__(self, bin_dir, work, name, B, T, d, E, k, h, dtype="f32"):
+        self.bin_dir, self.name, self.k, self.dtype = bin_dir, name, k, dtype
         self.macs = macs(B, T, d, E, k, h)
         rng = np.random.default_rng(0)
         inputs = [
@@ -71,18 +84,25 @@ class Case:
             rng.normal(0, h ** -0.5, (E, h, d)),
         ]
         self.inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+        bf16 = dtype == "bf16"
+        if bf16:  # both sides get the same bf16-rounded values
+            self.inputs = [a if i == 1 else from_bf16_bits(to_bf16_bits(a))
+                           for i, a in enumerate(self.inputs)]
         self.base = os.path.join(work, name)
         with open(self.base + ".mlir", "w") as f:
-            f.write(module_text(d, E, k, h))
+            f.write(module_text(d, E, k, h, dtype))
         subprocess.run([os.path.join(bin_dir, "moa-compile"),
                         self.base + ".mlir", "-o", self.base + ".so"],
                        check=True)
         self.paths = []
         for i, a in enumerate(self.inputs):
             self.paths.append(f"{self.base}.in{i}.npy")
-            np.save(self.paths[-1], a)
+            np.save(self.paths[-1], to_bf16_bits(a) if bf16 and i != 1 else a)
         os.makedirs(self.base + ".out", exist_ok=True)
         self.tensors = [torch.from_numpy(a) for a in self.inputs]
+        if bf16:
+            self.tensors = [t if i == 1 else t.to(torch.bfloat16)
+                            for i, t in enumerate(self.tensors)]
 
     def ours(self, repeat):
         """Median ms of moa-run (one warm-up run), and its output."""
@@ -92,7 +112,8 @@ class Case:
              "-o", self.base + ".out"],
             check=True, capture_output=True, text=True)
         ms = float(re.search(r"time: ([0-9.]+) ms", result.stdout).group(1))
-        return ms, np.load(os.path.join(self.base + ".out", "out0.npy"))
+        out = np.load(os.path.join(self.base + ".out", "out0.npy"))
+        return ms, from_bf16_bits(out) if self.dtype == "bf16" else out
 
     def torch(self, repeat):
         """Median ms of the PyTorch layer (one warm-up run), and its output."""
@@ -103,7 +124,7 @@ class Case:
                 start = time.perf_counter()
                 out = moa_layer(*self.tensors, self.k)
                 times.append((time.perf_counter() - start) * 1e3)
-        return statistics.median(times), out.numpy()
+        return statistics.median(times), out.float().numpy()
 
 
 def main():
@@ -127,7 +148,7 @@ def main():
             ours, out = case.ours(args.repeat)
             theirs, reference = case.torch(args.repeat)
             error = np.abs(out - reference).max() / np.abs(reference).max()
-            agree = error < 1e-4
+            agree = error < (3e-2 if case.dtype == "bf16" else 1e-4)
             ok &= agree
             print(f"{case.name:32} {ours:9.2f} {theirs:9.2f} {theirs / ours:9.2f} "
                   f"{case.macs / ours / 1e6:10.1f} "

@@ -14,7 +14,8 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     B, T, d = x.shape
     E, _, h = w_query.shape
     rows = x.reshape(B * T, d)
-    probs = torch.softmax(rows @ w_gate, dim=-1)
+    # The router in the router weight's precision (f32, as moa does).
+    probs = torch.softmax(rows.to(w_gate.dtype) @ w_gate, dim=-1)
     gates, index = probs.topk(k, dim=-1)
     flat = index.reshape(-1)
     _, order = flat.sort(stable=True)
@@ -37,6 +38,6 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     a_sorted = attention.reshape(B * T * k, h)[order]
     y_sorted = torch.cat([chunk @ w_out[e] for e, chunk in
                           enumerate(a_sorted.split(expert_size))])
-    y_sorted = y_sorted * gates.reshape(-1)[order, None]
+    y_sorted = (y_sorted * gates.reshape(-1)[order, None]).to(x.dtype)
     y = torch.zeros(B * T, d, dtype=x.dtype).index_add_(0, token_of, y_sorted)
     return y.view(B, T, d)
