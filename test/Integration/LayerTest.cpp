@@ -52,6 +52,26 @@ std::string tensorType(const std::vector<std::string> &dims, DType dtype) {
   return text + dtypeName(dtype) + ">";
 }
 
+/// The attributes moa.route and moa.mixture_attention share.
+std::vector<std::string> routingAttributes(const Config &c) {
+  std::vector<std::string> attrs;
+  if (c.topkSoftmax)
+    attrs.push_back("gating = #moa.gating<topk_softmax>");
+  if (c.renormalize)
+    attrs.push_back("renormalize");
+  return attrs;
+}
+
+/// " {a, b}", or nothing for no attributes.
+void printAttributes(std::ostream &os, const std::vector<std::string> &attrs) {
+  if (attrs.empty())
+    return;
+  os << " {";
+  for (size_t i = 0; i < attrs.size(); ++i)
+    os << (i ? ", " : "") << attrs[i];
+  os << "}";
+}
+
 std::string moduleText(const Config &c) {
   const DType dt = c.dtype;
   const std::string D = std::to_string(c.d), E = std::to_string(c.experts),
@@ -84,21 +104,12 @@ std::string moduleText(const Config &c) {
     os << " key_padding_mask(%kpm : " << mask << ")";
   if (c.queryPadding)
     os << " query_padding_mask(%qpm : " << mask << ")";
-  std::vector<std::string> attrs;
-  if (c.topkSoftmax)
-    attrs.push_back("gating = #moa.gating<topk_softmax>");
-  if (c.renormalize)
-    attrs.push_back("renormalize");
+  std::vector<std::string> attrs = routingAttributes(c);
   if (c.causal)
     attrs.push_back("causal");
   if (c.scale)
     attrs.push_back("scale = " + std::to_string(*c.scale) + " : f32");
-  if (!attrs.empty()) {
-    os << " {";
-    for (size_t i = 0; i < attrs.size(); ++i)
-      os << (i ? ", " : "") << attrs[i];
-    os << "}";
-  }
+  printAttributes(os, attrs);
   os << "\n      : " << x << ", " << wg << ", " << wq << ", " << wk << ", "
      << wk << ", " << wo << "\n  return %y, %l : " << x << ", " << logits
      << "\n}\n";
@@ -110,17 +121,7 @@ std::string moduleText(const Config &c) {
   os << "func.func @route(%l: " << logits << qpmArg << ") -> (" << idx << ", "
      << gates << ", tensor<?xi32>, tensor<" << c.experts + 1 << "xi32>) {\n"
      << "  %i, %g = moa.route %l k(" << K << ")" << qpmUse;
-  std::vector<std::string> routeAttrs;
-  if (c.topkSoftmax)
-    routeAttrs.push_back("gating = #moa.gating<topk_softmax>");
-  if (c.renormalize)
-    routeAttrs.push_back("renormalize");
-  if (!routeAttrs.empty()) {
-    os << " {";
-    for (size_t i = 0; i < routeAttrs.size(); ++i)
-      os << (i ? ", " : "") << routeAttrs[i];
-    os << "}";
-  }
+  printAttributes(os, routingAttributes(c));
   os << " : " << logits << "\n"
      << "  %p, %o = moa.dispatch %i experts(" << E << ") : " << idx << "\n"
      << "  return %i, %g, %p, %o : " << idx << ", " << gates
