@@ -33,6 +33,7 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-run", unresolved="fatal"),
      ToolSubst("moa-layer-test", unresolved="fatal"),
      ToolSubst("moa-primitives-test", unresolved="fatal"),
+     ToolSubst("moa-reference-grad-test", unresolved="fatal"),
      ToolSubst("moa-runtime-test", unresolved="fatal"),
      ToolSubst("moa-runtime-capi-test", unresolved="fatal")],
     [config.moa_tools_dir]

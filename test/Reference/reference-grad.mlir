@@ -1,0 +1,8 @@
+// The double-precision reference backward (MoAReferenceGrad.h) against
+// central finite differences of the forward reference: the layer on 25
+// configurations, routing, multi_query_attention, the auxiliary losses,
+// layer_norm, embedding and cross_entropy, plus the exact zeros the contract
+// promises (see ReferenceGradTest.cpp).
+// RUN: moa-reference-grad-test | FileCheck %s
+// CHECK-NOT: FAIL
+// CHECK: 62 checks, 0 failed
