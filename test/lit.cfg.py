@@ -35,7 +35,8 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-primitives-test", unresolved="fatal"),
      ToolSubst("moa-reference-grad-test", unresolved="fatal"),
      ToolSubst("moa-runtime-test", unresolved="fatal"),
-     ToolSubst("moa-runtime-capi-test", unresolved="fatal")],
+     ToolSubst("moa-runtime-capi-test", unresolved="fatal"),
+     ToolSubst("moa-safetensors-test", unresolved="fatal")],
     [config.moa_tools_dir]
 )
 
