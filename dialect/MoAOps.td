@@ -292,4 +292,6 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
   let hasVerifier = 1;
 }
 
+include "dialect/MoATrainingOps.td"
+
 #endif // MOA_DIALECT_MOAOPS_TD

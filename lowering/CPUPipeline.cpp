@@ -13,7 +13,9 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
   // and CSE could otherwise share it with later code after an in-place write
   // has reused its memory.
   static constexpr const char *kPipeline =
-      "moa-export-entry-points,moa-decompose,canonicalize,cse,"
+      // Arithmetic on tensors (a loss = ce + 0.01 * aux) becomes linalg.
+      "moa-export-entry-points,moa-decompose,convert-elementwise-to-linalg,"
+      "canonicalize,cse,"
       "moa-lower-to-loops,"
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"

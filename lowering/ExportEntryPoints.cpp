@@ -63,6 +63,31 @@ bool isUsableName(StringRef name) {
                              name);
 }
 
+/// Copies the moa.name and moa.init attributes (strings without white space)
+/// into the manifest, where the runtime and moa-train read them.
+LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
+                       unsigned index, ::moa::TensorSpec &spec) {
+  if (!attrs)
+    return success();
+  for (auto [key, field] :
+       {std::pair<StringRef, std::string *>{"moa.name", &spec.name},
+        {"moa.init", &spec.init}}) {
+    Attribute attr = attrs.get(key);
+    if (!attr)
+      continue;
+    auto text = dyn_cast<StringAttr>(attr);
+    if (!text || text.getValue().empty() ||
+        llvm::any_of(text.getValue(),
+                     [](char c) { return c <= ' ' || c == 127; }))
+      return func.emitError() << "entry point @" << func.getSymName() << " "
+                              << kind << " " << index << ": '" << key
+                              << "' must be a non-empty string without "
+                                 "white space";
+    *field = text.getValue().str();
+  }
+  return success();
+}
+
 struct MoAExportEntryPointsPass
     : public mlir::moa::impl::MoAExportEntryPointsBase<
           MoAExportEntryPointsPass> {
@@ -84,13 +109,15 @@ struct MoAExportEntryPointsPass
       }
       for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
         FailureOr<::moa::TensorSpec> spec = specOf(func, type, "argument", i);
-        if (failed(spec))
+        if (failed(spec) || failed(annotate(func, func.getArgAttrDict(i),
+                                            "argument", i, *spec)))
           return signalPassFailure();
         entry.arguments.push_back(*spec);
       }
       for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
         FailureOr<::moa::TensorSpec> spec = specOf(func, type, "result", i);
-        if (failed(spec))
+        if (failed(spec) || failed(annotate(func, func.getResultAttrDict(i),
+                                            "result", i, *spec)))
           return signalPassFailure();
         entry.results.push_back(*spec);
       }

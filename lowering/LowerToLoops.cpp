@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/MoAOps.h"
+#include "lowering/LoopEmitter.h"
 #include "lowering/Passes.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -18,6 +19,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "passes/LinalgBuilders.h"
 #include "runtime/RuntimeABI.h"
 
 namespace mlir::moa {
@@ -27,290 +29,9 @@ namespace mlir::moa {
 
 using namespace mlir;
 using namespace mlir::moa;
-using ::moa::runtime::FailureCode;
+using namespace mlir::moa::loops;
 
 namespace {
-
-/// Rows per unit of parallel work in the GEMM-based kernels.
-constexpr int64_t kTileRows = 128;
-/// Keys per block of the attention's online softmax.
-constexpr int64_t kKeyBlock = 256;
-
-/// Builds loop code at one insertion point. Nested bodies get an Emitter of
-/// their own on the region's builder.
-class Emitter {
-public:
-  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
-
-  OpBuilder &b;
-  Location loc;
-
-  // Constants and arithmetic on index values.
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) {
-    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
-                                          APFloat(static_cast<float>(v)));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value ceilDiv(Value x, Value y) {
-    return arith::CeilDivUIOp::create(b, loc, x, y);
-  }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, loc, p, x, y);
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  /// acc + v for a sum reduction: reassociation lets LLVM vectorise it.
-  Value sum(Value acc, Value v) {
-    return arith::AddFOp::create(
-        b, loc, acc, v,
-        arith::FastMathFlagsAttr::get(b.getContext(),
-                                      arith::FastMathFlags::reassoc));
-  }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
-  Value notI(Value x) {
-    return arith::XOrIOp::create(b, loc, x,
-                                 arith::ConstantIntOp::create(b, loc, 1, 1));
-  }
-  Value toIndex(Value i32) {
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i32);
-  }
-  Value toI32(Value index) {
-    return arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
-  }
-
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-  void store(Value value, Value memref, ValueRange indices) {
-    memref::StoreOp::create(b, loc, value, memref, indices);
-  }
-
-  /// A fully dynamic buffer of `elementType`.
-  Value alloc(Type elementType, ValueRange sizes) {
-    auto type = MemRefType::get(
-        SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);
-    return memref::AllocOp::create(b, loc, type, sizes);
-  }
-
-  /// for (iv = lb; iv < ub; ++iv) body(iv, args) -> yielded values.
-  SmallVector<Value>
-  loop(Value lb, Value ub, ValueRange init,
-       function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
-    auto op = scf::ForOp::create(
-        b, loc, lb, ub, idx(1), init,
-        [&](OpBuilder &nb, Location nloc, Value iv, ValueRange args) {
-          Emitter inner(nb, nloc);
-          scf::YieldOp::create(nb, nloc, body(inner, iv, args));
-        });
-    return op.getResults();
-  }
-  void loop(Value lb, Value ub, function_ref<void(Emitter &, Value)> body) {
-    loop(lb, ub, {}, [&](Emitter &e, Value iv, ValueRange) {
-      body(e, iv);
-      return SmallVector<Value>();
-    });
-  }
-
-  /// scf.parallel over [0, ub_i) for each i.
-  void parallel(ValueRange ubs,
-                function_ref<void(Emitter &, ValueRange)> body) {
-    SmallVector<Value> zeros(ubs.size(), idx(0)), ones(ubs.size(), idx(1));
-    scf::ParallelOp::create(b, loc, zeros, ubs, ones,
-                            [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
-                              Emitter inner(nb, nloc);
-                              body(inner, ivs);
-                            });
-  }
-
-  /// if (cond) then() else otherwise().
-  void ifThen(Value cond, function_ref<void(Emitter &)> then,
-              function_ref<void(Emitter &)> otherwise = nullptr) {
-    auto op =
-        scf::IfOp::create(b, loc, cond, /*withElseRegion=*/bool(otherwise));
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(op.thenBlock()->getTerminator());
-      Emitter inner(b, loc);
-      then(inner);
-    }
-    if (otherwise) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(op.elseBlock()->getTerminator());
-      Emitter inner(b, loc);
-      otherwise(inner);
-    }
-  }
-
-  /// buffer[first : first + rows, 0 : cols] of a 2-D buffer, or of
-  /// buffer[batch] of a 3-D one.
-  Value rows(Value buffer, Value first, Value count, Value cols,
-             Value batch = nullptr) {
-    auto type = cast<MemRefType>(buffer.getType());
-    auto resultType = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic}, type.getElementType(),
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                               {ShapedType::kDynamic, 1}));
-    SmallVector<OpFoldResult> offsets, sizes,
-        strides(type.getRank(), b.getIndexAttr(1));
-    if (batch) {
-      offsets.push_back(batch);
-      sizes.push_back(b.getIndexAttr(1));
-    }
-    offsets.append({first, b.getIndexAttr(0)});
-    sizes.append({count, cols});
-    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
-                                     strides);
-  }
-
-  /// c = alpha * a * op(b) + beta * c.
-  void sgemm(ModuleOp module, Value a, Value bMatrix, Value c, Value alpha,
-             float beta, bool transposeB) {
-    // One declaration for all: 2-D views with unit inner stride.
-    auto view = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type(),
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                               {ShapedType::kDynamic, 1}));
-    auto asView = [&](Value m) -> Value {
-      return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
-    };
-    call(module, "moa_rt_sgemm", /*cInterface=*/true,
-         {asView(a), asView(bMatrix), asView(c), alpha, f32(beta),
-          arith::ConstantIntOp::create(b, loc, transposeB, 64)});
-  }
-
-  void fail(ModuleOp module, FailureCode code) {
-    call(
-        module, "moa_rt_fail", /*cInterface=*/false,
-        {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
-  }
-
-  /// Calls the runtime function `name`, declaring it on first use.
-  void call(ModuleOp module, StringRef name, bool cInterface,
-            ValueRange operands) {
-    auto callee = module.lookupSymbol<func::FuncOp>(name);
-    if (!callee) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(module.getBody());
-      callee = func::FuncOp::create(b, loc, name,
-                                    b.getFunctionType(operands.getTypes(), {}));
-      callee.setPrivate();
-      if (cInterface)
-        callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-    }
-    func::CallOp::create(b, loc, callee, operands);
-  }
-};
-
-/// The tensor side of a lowered op: operands become buffers, buffers become
-/// the op's results.
-class TensorBoundary {
-public:
-  TensorBoundary(PatternRewriter &rewriter, Operation *op)
-      : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()) {}
-
-  Emitter e;
-  ModuleOp module;
-
-  Value dim(Value tensor, int64_t i) {
-    return getValueOrCreateConstantIndexOp(
-        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, tensor, i));
-  }
-
-  /// Elementwise extf/truncf of a float tensor to `elementType`.
-  Value convert(Value tensor, Type elementType) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    if (type.getElementType() == elementType)
-      return tensor;
-    OpBuilder &b = e.b;
-    Location loc = e.loc;
-    Value init = tensor::EmptyOp::create(
-        b, loc, tensor::getMixedSizes(b, loc, tensor), elementType);
-    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
-    SmallVector<utils::IteratorType> iterators(type.getRank(),
-                                               utils::IteratorType::parallel);
-    bool widen = elementType.getIntOrFloatBitWidth() >
-                 type.getElementType().getIntOrFloatBitWidth();
-    return linalg::GenericOp::create(
-               b, loc, init.getType(), tensor, init, maps, iterators,
-               [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                 Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType,
-                                                         args[0])
-                                       .getResult()
-                                 : arith::TruncFOp::create(nb, nloc,
-                                                           elementType, args[0])
-                                       .getResult();
-                 linalg::YieldOp::create(nb, nloc, v);
-               })
-        .getResult(0);
-  }
-  Value toF32(Value tensor) { return convert(tensor, e.b.getF32Type()); }
-
-  /// `tensor` as a read-only buffer with fully dynamic sizes. The buffer is
-  /// read by code emitted right after, before anything else can write it.
-  Value buffer(Value tensor) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    Value buffer = bufferization::ToBufferOp::create(
-        e.b, e.loc, MemRefType::get(type.getShape(), type.getElementType()),
-        tensor, /*read_only=*/true);
-    return memref::CastOp::create(
-        e.b, e.loc,
-        MemRefType::get(
-            SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic),
-            type.getElementType()),
-        buffer);
-  }
-
-  /// `buffer` (written by the emitted code) as a tensor of `type`.
-  Value result(Value buffer, RankedTensorType type) {
-    auto memrefType = cast<MemRefType>(buffer.getType());
-    Value tensor = bufferization::ToTensorOp::create(
-        e.b, e.loc,
-        RankedTensorType::get(memrefType.getShape(),
-                              memrefType.getElementType()),
-        buffer, /*restrict=*/true, /*writable=*/true);
-    return tensor::CastOp::create(e.b, e.loc, type, tensor);
-  }
-
-  /// Collapses `buffer` by `groups` (e.g. [[0, 1], [2]]).
-  Value collapse(Value buffer, ArrayRef<ReassociationIndices> groups) {
-    return memref::CollapseShapeOp::create(e.b, e.loc, buffer, groups);
-  }
-
-  /// True when each pair of index values is equal.
-  Value agree(ArrayRef<std::pair<Value, Value>> sizes) {
-    Value ok = arith::ConstantIntOp::create(e.b, e.loc, 1, 1);
-    for (auto [x, y] : sizes)
-      ok = e.andI(ok, e.cmp(arith::CmpIPredicate::eq, x, y));
-    return ok;
-  }
-
-  /// `count` if `ok`, else 0 after reporting a shape mismatch: the loops that
-  /// run `count` times then touch nothing.
-  Value checkedCount(Value ok, Value count) {
-    e.ifThen(e.notI(ok),
-             [&](Emitter &x) { x.fail(module, FailureCode::ShapeMismatch); });
-    return e.select(ok, count, e.idx(0));
-  }
-
-  /// Reports `code` unless `ok`, and runs `body` only if `ok`.
-  void guard(Value ok, FailureCode code, function_ref<void(Emitter &)> body) {
-    e.ifThen(ok, body, [&](Emitter &x) { x.fail(module, code); });
-  }
-};
-
-Value negInf(Emitter &e) {
-  return e.f32(-std::numeric_limits<float>::infinity());
-}
 
 //===----------------------------------------------------------------------===//
 // moa.route
@@ -588,121 +309,78 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
       x.fail(tb.module, FailureCode::ShapeMismatch);
     });
-    tb.guard(
-        e.andI(sizesOk, e.andI(permOk, offOk)),
-        FailureCode::GroupedMatmulBadPermutation, [&](Emitter &g) {
+    withPairPositions(
+        tb, e.andI(sizesOk, e.andI(permOk, offOk)), perm, off, numExperts,
+        pairs, [&](Emitter &v, Value position, Value dispatched) {
           auto offset = [&](Emitter &x, Value i) {
-            return x.toIndex(x.load(off, {i}));
+            return offsetAt(x, off, i);
           };
-          Value monotone = g.loop(
-              g.idx(0), numExperts,
-              {g.cmp(arith::CmpIPredicate::eq, offset(g, g.idx(0)), g.idx(0))},
+          Value tile = v.idx(kTileRows);
+          Value numTiles = v.loop(
+              v.idx(0), numExperts, {v.idx(0)},
               [&](Emitter &x, Value ex, ValueRange acc) {
-                return SmallVector<Value>{x.andI(
-                    acc[0], x.cmp(arith::CmpIPredicate::sle, offset(x, ex),
-                                  offset(x, x.add(ex, x.idx(1)))))};
+                Value rows =
+                    x.sub(offset(x, x.add(ex, x.idx(1))), offset(x, ex));
+                return SmallVector<Value>{x.add(acc[0], x.ceilDiv(rows, tile))};
               })[0];
-          Value dispatched = offset(g, numExperts);
-          Value inRange = g.andI(
-              monotone, g.cmp(arith::CmpIPredicate::sle, dispatched, pairs));
-          // position[pair]: the pair's row in expert order, -1 if not
-          // dispatched.
-          Value position = g.alloc(rewriter.getIndexType(), {pairs});
-          g.loop(g.idx(0), pairs, [&](Emitter &x, Value p) {
-            x.store(x.idx(-1), position, {p});
-          });
-          Value unique = g.loop(
-              g.idx(0), g.select(inRange, dispatched, g.idx(0)), {inRange},
-              [&](Emitter &x, Value r, ValueRange acc) {
-                Value pair = x.toIndex(x.load(perm, {r}));
-                Value valid =
-                    x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
-                           x.cmp(arith::CmpIPredicate::slt, pair, pairs));
-                Value safe = x.select(valid, pair, x.idx(0));
-                Value fresh =
-                    x.andI(valid, x.cmp(arith::CmpIPredicate::slt,
-                                        x.load(position, {safe}), x.idx(0)));
-                x.ifThen(fresh,
-                         [&](Emitter &y) { y.store(r, position, {pair}); });
-                return SmallVector<Value>{x.andI(acc[0], fresh)};
-              })[0];
-
-          tb.guard(
-              unique, FailureCode::GroupedMatmulBadPermutation,
-              [&](Emitter &v) {
-                Value tile = v.idx(kTileRows);
-                Value numTiles =
-                    v.loop(v.idx(0), numExperts, {v.idx(0)},
-                           [&](Emitter &x, Value ex, ValueRange acc) {
-                             Value rows = x.sub(offset(x, x.add(ex, x.idx(1))),
-                                                offset(x, ex));
-                             return SmallVector<Value>{
-                                 x.add(acc[0], x.ceilDiv(rows, tile))};
-                           })[0];
-                // tiles[i] = (expert, first row, rows).
-                Value tiles =
-                    v.alloc(rewriter.getIndexType(), {numTiles, v.idx(3)});
-                v.loop(
-                    v.idx(0), numExperts, {v.idx(0)},
-                    [&](Emitter &x, Value ex, ValueRange next) {
-                      Value first = offset(x, ex);
-                      Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), first);
-                      Value count = x.ceilDiv(rows, tile);
-                      x.loop(x.idx(0), count, [&](Emitter &y, Value i) {
-                        Value slot = y.add(next[0], i);
-                        Value start = y.mul(i, tile);
-                        y.store(ex, tiles, {slot, y.idx(0)});
-                        y.store(y.add(first, start), tiles, {slot, y.idx(1)});
-                        y.store(y.min(tile, y.sub(rows, start)), tiles,
-                                {slot, y.idx(2)});
-                      });
-                      return SmallVector<Value>{x.add(next[0], count)};
-                    });
-                Value sorted = v.alloc(f32, {dispatched, kDim});
-                Value products = v.alloc(f32, {dispatched, nDim});
-                v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
-                  Value ex = p.load(tiles, {ivs[0], p.idx(0)});
-                  Value first = p.load(tiles, {ivs[0], p.idx(1)});
-                  Value rows = p.load(tiles, {ivs[0], p.idx(2)});
-                  p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
-                    Value row = x.add(first, r);
-                    Value pair = x.toIndex(x.load(perm, {row}));
-                    Value source = tokenRows ? x.div(pair, k) : pair;
-                    x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
-                      y.store(y.load(input, {source, c}), sorted, {row, c});
-                    });
-                  });
-                  p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
-                          p.rows(weight, p.idx(0), kDim, nDim, ex),
-                          p.rows(products, first, rows, nDim), p.f32(1), 0.0f,
-                          false);
-                });
-                v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
-                  Value i = ivs[0];
-                  p.loop(p.idx(0), nDim, [&](Emitter &x, Value c) {
-                    x.store(x.f32(0), out, {i, c});
-                  });
-                  Value slots = combine ? k : p.idx(1);
-                  p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
-                    Value pair = combine ? x.add(x.mul(i, k), j) : i;
-                    Value row = x.load(position, {pair});
-                    x.ifThen(
-                        x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
-                        [&](Emitter &y) {
-                          Value gate =
-                              combine ? y.load(gates, {pair}) : y.f32(1);
-                          y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
-                            Value product = arith::MulFOp::create(
-                                z.b, z.loc, gate, z.load(products, {row, c}));
-                            z.store(arith::AddFOp::create(z.b, z.loc,
-                                                          z.load(out, {i, c}),
-                                                          product),
-                                    out, {i, c});
-                          });
-                        });
-                  });
-                });
+          // tiles[i] = (expert, first row, rows).
+          Value tiles = v.alloc(rewriter.getIndexType(), {numTiles, v.idx(3)});
+          v.loop(v.idx(0), numExperts, {v.idx(0)},
+                 [&](Emitter &x, Value ex, ValueRange next) {
+                   Value first = offset(x, ex);
+                   Value rows = x.sub(offset(x, x.add(ex, x.idx(1))), first);
+                   Value count = x.ceilDiv(rows, tile);
+                   x.loop(x.idx(0), count, [&](Emitter &y, Value i) {
+                     Value slot = y.add(next[0], i);
+                     Value start = y.mul(i, tile);
+                     y.store(ex, tiles, {slot, y.idx(0)});
+                     y.store(y.add(first, start), tiles, {slot, y.idx(1)});
+                     y.store(y.min(tile, y.sub(rows, start)), tiles,
+                             {slot, y.idx(2)});
+                   });
+                   return SmallVector<Value>{x.add(next[0], count)};
+                 });
+          Value sorted = v.alloc(f32, {dispatched, kDim});
+          Value products = v.alloc(f32, {dispatched, nDim});
+          v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
+            Value ex = p.load(tiles, {ivs[0], p.idx(0)});
+            Value first = p.load(tiles, {ivs[0], p.idx(1)});
+            Value rows = p.load(tiles, {ivs[0], p.idx(2)});
+            p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+              Value row = x.add(first, r);
+              Value pair = x.toIndex(x.load(perm, {row}));
+              Value source = tokenRows ? x.div(pair, k) : pair;
+              x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
+                y.store(y.load(input, {source, c}), sorted, {row, c});
               });
+            });
+            p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
+                    p.rows(weight, p.idx(0), kDim, nDim, ex),
+                    p.rows(products, first, rows, nDim), p.f32(1), 0.0f, false);
+          });
+          v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
+            Value i = ivs[0];
+            p.loop(p.idx(0), nDim, [&](Emitter &x, Value c) {
+              x.store(x.f32(0), out, {i, c});
+            });
+            Value slots = combine ? k : p.idx(1);
+            p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
+              Value pair = combine ? x.add(x.mul(i, k), j) : i;
+              Value row = x.load(position, {pair});
+              x.ifThen(
+                  x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
+                  [&](Emitter &y) {
+                    Value gate = combine ? y.load(gates, {pair}) : y.f32(1);
+                    y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
+                      Value product = arith::MulFOp::create(
+                          z.b, z.loc, gate, z.load(products, {row, c}));
+                      z.store(arith::AddFOp::create(
+                                  z.b, z.loc, z.load(out, {i, c}), product),
+                              out, {i, c});
+                    });
+                  });
+            });
+          });
         });
 
     RankedTensorType resultType = op.getType();
@@ -985,17 +663,6 @@ Value scalarResult(TensorBoundary &tb, Value value, RankedTensorType type) {
   return tb.result(buffer, type);
 }
 
-Value f64(Emitter &e, double v) {
-  return arith::ConstantFloatOp::create(e.b, e.loc, e.b.getF64Type(),
-                                        APFloat(v));
-}
-
-Value indexToF64(Emitter &e, Value index) {
-  return arith::UIToFPOp::create(
-      e.b, e.loc, e.b.getF64Type(),
-      arith::IndexCastUIOp::create(e.b, e.loc, e.b.getI64Type(), index));
-}
-
 struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(RouterZLossOp op,
@@ -1016,17 +683,17 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
             : Value();
     SmallVector<Value> total;
     Value counted = forEachToken(
-        tb, logits, mask, tokens, experts, {f64(e, 0.0)},
+        tb, logits, mask, tokens, experts, {e.f64(0.0)},
         [&](Emitter &x, Value, Value lse, ValueRange acc) {
           Value square = arith::MulFOp::create(x.b, x.loc, lse, lse);
           return SmallVector<Value>{
               arith::AddFOp::create(x.b, x.loc, acc[0], square)};
         },
         total);
-    Value mean = e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)),
-                          f64(e, 0.0),
-                          arith::DivFOp::create(rewriter, e.loc, total[0],
-                                                indexToF64(e, counted)));
+    Value mean =
+        e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)), e.f64(0.0),
+                 arith::DivFOp::create(rewriter, e.loc, total[0],
+                                       e.indexToF64(counted)));
     rewriter.replaceOp(op, scalarResult(tb, mean, op.getType()));
     return success();
   }
@@ -1061,8 +728,8 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
     Value probability = e.alloc(f64Type, {experts});
     Value count = e.alloc(f64Type, {experts});
     e.loop(e.idx(0), experts, [&](Emitter &x, Value ex) {
-      x.store(f64(x, 0.0), probability, {ex});
-      x.store(f64(x, 0.0), count, {ex});
+      x.store(x.f64(0.0), probability, {ex});
+      x.store(x.f64(0.0), count, {ex});
     });
     SmallVector<Value> unused;
     forEachToken(
@@ -1083,7 +750,7 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
                                  y.cmp(arith::CmpIPredicate::slt, ex, experts));
             y.ifThen(valid, [&](Emitter &z) {
               z.store(arith::AddFOp::create(z.b, z.loc, z.load(count, {ex}),
-                                            f64(z, 1.0)),
+                                            z.f64(1.0)),
                       count, {ex});
             });
           });
@@ -1091,14 +758,14 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
         },
         unused);
     SmallVector<Value> totals = e.loop(
-        e.idx(0), experts, {f64(e, 0.0), f64(e, 0.0)},
+        e.idx(0), experts, {e.f64(0.0), e.f64(0.0)},
         [&](Emitter &x, Value ex, ValueRange acc) {
           return SmallVector<Value>{
               arith::AddFOp::create(x.b, x.loc, acc[0],
                                     x.load(probability, {ex})),
               arith::AddFOp::create(x.b, x.loc, acc[1], x.load(count, {ex}))};
         });
-    Value dot = e.loop(e.idx(0), experts, {f64(e, 0.0)},
+    Value dot = e.loop(e.idx(0), experts, {e.f64(0.0)},
                        [&](Emitter &x, Value ex, ValueRange acc) {
                          Value p = arith::DivFOp::create(
                              x.b, x.loc, x.load(probability, {ex}), totals[0]);
@@ -1109,11 +776,11 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
                              arith::AddFOp::create(x.b, x.loc, acc[0], pc)};
                        })[0];
     Value loss =
-        arith::MulFOp::create(rewriter, e.loc, indexToF64(e, experts), dot);
+        arith::MulFOp::create(rewriter, e.loc, e.indexToF64(experts), dot);
     Value empty =
-        e.orI(e.cmpf(arith::CmpFPredicate::OLE, totals[0], f64(e, 0.0)),
-              e.cmpf(arith::CmpFPredicate::OLE, totals[1], f64(e, 0.0)));
-    loss = e.select(empty, f64(e, 0.0), loss);
+        e.orI(e.cmpf(arith::CmpFPredicate::OLE, totals[0], e.f64(0.0)),
+              e.cmpf(arith::CmpFPredicate::OLE, totals[1], e.f64(0.0)));
+    loss = e.select(empty, e.f64(0.0), loss);
     rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
     return success();
   }
@@ -1132,14 +799,7 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
     if (!op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
         op.getOutputs().size() != 1)
       return rewriter.notifyMatchFailure(op, "not a tensor contraction");
-    MLIRContext *ctx = op.getContext();
-    AffineExpr b, t, n, c;
-    bindDims(ctx, b, t, n, c);
-    auto map = [&](ArrayRef<AffineExpr> results) {
-      return AffineMap::get(4, 0, results, ctx);
-    };
-    SmallVector<AffineMap> expected = {map({b, t, c}), map({c, n}),
-                                       map({b, t, n})};
+    SmallVector<AffineMap> expected = rowProjectionMaps(op.getContext());
     if (op.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
       return rewriter.notifyMatchFailure(op, "not a row projection");
     auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
@@ -1193,6 +853,7 @@ struct MoALowerToLoopsPass
     patterns.add<LowerRoute, LowerDispatch, LowerGroupedMatmul,
                  LowerMultiQueryAttention, LowerLoadBalancingLoss,
                  LowerRouterZLoss, LowerRowProjection>(ctx);
+    populateTrainingLoopPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
 

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
 namespace mlir::moa {
@@ -17,30 +18,6 @@ using namespace mlir;
 using namespace mlir::moa;
 
 namespace {
-
-/// out[b, t, n] = sum_c in[b, t, c] * w[c, n], accumulated and returned in
-/// `elementType` (linalg.contract casts its inputs to the accumulator type).
-Value projectRows(OpBuilder &b, Location loc, Value in, Value w,
-                  Type elementType) {
-  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, in, 0),
-                                     tensor::getMixedSize(b, loc, in, 1),
-                                     tensor::getMixedSize(b, loc, w, 1)};
-  Value empty = tensor::EmptyOp::create(b, loc, sizes, elementType);
-  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
-  Value init = linalg::FillOp::create(b, loc, zero, empty).getResult(0);
-
-  MLIRContext *ctx = b.getContext();
-  AffineExpr bt, t, n, c;
-  bindDims(ctx, bt, t, n, c);
-  auto map = [&](ArrayRef<AffineExpr> results) {
-    return AffineMap::get(4, 0, results, ctx);
-  };
-  ArrayAttr maps =
-      b.getAffineMapArrayAttr({map({bt, t, c}), map({c, n}), map({bt, t, n})});
-  return linalg::ContractOp::create(b, loc, TypeRange{init.getType()},
-                                    ValueRange{in, w}, ValueRange{init}, maps)
-      .getResult(0);
-}
 
 struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -91,19 +68,23 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
 
 struct MoADecomposePass : public moa::impl::MoADecomposeBase<MoADecomposePass> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<DecomposeMixtureAttention>(&getContext());
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      return signalPassFailure();
-    // A layer left over cannot be lowered further: say why.
-    WalkResult leftOver = getOperation()->walk([](MixtureAttentionOp op) {
-      op.emitError("cannot decompose: the number of experts (dimension 1 of "
-                   "'w_gate') must be static");
-      return WalkResult::interrupt();
-    });
-    if (leftOver.wasInterrupted())
+    if (failed(decomposeMixtureAttention(getOperation())))
       signalPassFailure();
   }
 };
 
 } // namespace
+
+LogicalResult mlir::moa::decomposeMixtureAttention(Operation *root) {
+  RewritePatternSet patterns(root->getContext());
+  patterns.add<DecomposeMixtureAttention>(root->getContext());
+  if (failed(applyPatternsGreedily(root, std::move(patterns))))
+    return failure();
+  // A layer left over cannot be lowered further: say why.
+  WalkResult leftOver = root->walk([](MixtureAttentionOp op) {
+    op.emitError("cannot decompose: the number of experts (dimension 1 of "
+                 "'w_gate') must be static");
+    return WalkResult::interrupt();
+  });
+  return failure(leftOver.wasInterrupted());
+}

@@ -10,6 +10,10 @@
 
 namespace mlir::moa {
 
+/// Decomposes every moa.mixture_attention under `root` into moa primitives
+/// (the rewrite of moa-decompose); fails with a diagnostic if one cannot be.
+LogicalResult decomposeMixtureAttention(Operation *root);
+
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 

@@ -43,4 +43,71 @@ def MoACost : Pass<"moa-cost", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoAGenerateGradients : Pass<"moa-generate-gradients", "::mlir::ModuleOp"> {
+  let summary = "Add the gradient function of public functions";
+  let description = [{
+    For a public function `@f(args) -> (results)` adds
+    `@f_grad(args, d_results) -> (d_args)`: one adjoint argument per float
+    tensor result and one gradient per float tensor argument (integer
+    arguments such as token ids or masks get none). The gradient is reverse
+    mode over the function's single block after decomposing
+    `moa.mixture_attention`: the body is replayed, then every op's adjoint is
+    emitted in reverse order. No gradient flows through the top-k indices;
+    gate gradients flow through the router softmax; grouped-matmul weight
+    gradients are summed over expert-grouped rows; attention backward
+    recomputes the scores. Differentiable ops: the moa ops, row projections
+    (`linalg.contract` as moa-decompose emits them), `linalg.add`,
+    `linalg.sub`, `linalg.mul`, `linalg.max`, and `arith.addf`, `arith.subf`,
+    `arith.mulf` on tensors; constants and fills have no gradient. Any other
+    op on a path to a result is an error naming it.
+  }];
+  let options = [
+    ListOption<"functions", "functions", "std::string",
+               "Functions to differentiate (default: every public function)">
+  ];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
+def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
+  let summary = "Add a training step (forward, backward, AdamW) for a loss function";
+  let description = [{
+    For `@f` whose first result is a scalar loss (`tensor<f32>`) and whose
+    trainable arguments carry `moa.param = "<name>"`, adds
+    `@f_train_step(params, first moments, second moments, step, data) ->
+    (results of f, grad_norm, new params, new first moments, new second
+    moments)`, where `data` are the other arguments of `@f` in order and
+    `step` (`tensor<f32>`) counts from 1. One entry point runs the forward
+    pass, the gradient of the loss, the global gradient norm
+    (`moa.global_norm`) and one `moa.adamw` per parameter, so a training
+    step is a single call. Arguments and results get `moa.name` attributes
+    (`p.<name>`, `m.<name>`, `v.<name>`, `step`, `grad_norm`) that the
+    manifest carries to the runtime; `moa.init` on a parameter is passed on.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"loss\"",
+           "The loss function">,
+    Option<"lr", "lr", "float", /*default=*/"7.0e-4",
+           "Peak learning rate (official MoA: 7e-4)">,
+    Option<"beta1", "beta1", "float", /*default=*/"0.9", "Adam beta1">,
+    Option<"beta2", "beta2", "float", /*default=*/"0.98",
+           "Adam beta2 (official MoA: 0.98)">,
+    Option<"epsilon", "epsilon", "float", /*default=*/"1.0e-8", "Adam epsilon">,
+    Option<"weightDecay", "weight-decay", "float", /*default=*/"0.0",
+           "Decoupled weight decay">,
+    Option<"warmupSteps", "warmup-steps", "int64_t", /*default=*/"4000",
+           "Inverse square-root schedule warm-up (0: constant rate)">,
+    Option<"maxGradNorm", "max-grad-norm", "float", /*default=*/"0.0",
+           "Clip gradients to this global norm (0: no clipping)">
+  ];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
 #endif // MOA_PASSES_PASSES_TD

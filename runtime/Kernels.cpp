@@ -57,6 +57,9 @@ const char *failureMessage(int64_t code) {
            "memory has another batch or length than the query)";
   case FailureCode::GemmLayout:
     return "moa_rt_sgemm: operand sizes or strides do not fit a GEMM";
+  case FailureCode::IndexOutOfRange:
+    return "an embedding index or cross-entropy target is outside the "
+           "vocabulary";
   }
   return "unknown failure";
 }
@@ -67,16 +70,28 @@ extern "C" {
 void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
                                StridedMemRefType<float, 2> *b,
                                StridedMemRefType<float, 2> *c, float alpha,
-                               float beta, int64_t transposeB) {
-  const int64_t m = c->sizes[0], n = c->sizes[1], k = a->sizes[1];
+                               float beta, int64_t transpose) {
+  const bool transposeA = transpose & kSgemmTransposeA;
+  const bool transposeB = transpose & kSgemmTransposeB;
+  const int64_t m = c->sizes[0], n = c->sizes[1];
+  const int64_t k = transposeA ? a->sizes[0] : a->sizes[1];
+  const int64_t aRows = transposeA ? k : m;
   const int64_t bRows = transposeB ? n : k, bCols = transposeB ? k : n;
-  if (a->sizes[0] != m || b->sizes[0] != bRows || b->sizes[1] != bCols ||
-      (m > 0 && (a->strides[1] != 1 || c->strides[1] != 1)) ||
+  if (a->sizes[0] != aRows || b->sizes[0] != bRows || b->sizes[1] != bCols ||
+      (aRows > 0 && a->strides[1] != 1) || (m > 0 && c->strides[1] != 1) ||
       (bRows > 0 && b->strides[1] != 1))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   if (m == 0 || n == 0)
     return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans,
+  if (k == 0) { // BLAS would leave C alone for beta = 1 only
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        float &v = c->data[c->offset + i * c->strides[0] + j];
+        v = beta == 0.0f ? 0.0f : beta * v;
+      }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
               transposeB ? CblasTrans : CblasNoTrans, m, n, k, alpha,
               a->data + a->offset, std::max<int64_t>(a->strides[0], 1),
               b->data + b->offset, std::max<int64_t>(b->strides[0], 1), beta,

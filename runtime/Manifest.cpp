@@ -35,6 +35,10 @@ std::string Manifest::print() const {
       else
         os << " " << size;
     }
+    if (!spec.name.empty())
+      os << " name=" << spec.name;
+    if (!spec.init.empty())
+      os << " init=" << spec.init;
     os << "\n";
   };
   for (const EntrySpec &entry : entries) {
@@ -57,10 +61,15 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
     error = "not a moa manifest (version 1)";
     return std::nullopt;
   }
+  // A spec is one line: the fixed fields, then optional key=value words.
   auto readSpec = [&](const char *kind, TensorSpec &spec) {
+    std::string line;
+    if (!(in >> std::ws) || !std::getline(in, line))
+      return false;
+    std::istringstream fields(line);
     std::string name;
     size_t rank = 0;
-    if (!(in >> word >> name >> rank) || word != kind || rank > 64)
+    if (!(fields >> word >> name >> rank) || word != kind || rank > 64)
       return false;
     std::optional<DType> dtype = parseDType(name);
     if (!dtype)
@@ -68,7 +77,7 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
     spec.dtype = *dtype;
     spec.shape.resize(rank);
     for (int64_t &size : spec.shape) {
-      if (!(in >> word))
+      if (!(fields >> word))
         return false;
       if (word == "?") {
         size = -1;
@@ -80,6 +89,14 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
         return false;
       }
       if (size < 0)
+        return false;
+    }
+    while (fields >> word) {
+      if (word.rfind("name=", 0) == 0)
+        spec.name = word.substr(5);
+      else if (word.rfind("init=", 0) == 0)
+        spec.init = word.substr(5);
+      else
         return false;
     }
     return true;

@@ -6,8 +6,8 @@
 //
 //   moa-manifest 1
 //   entry <name> <number of arguments> <number of results>
-//   arg <dtype> <rank> <size or ?>...
-//   result <dtype> <rank> <size or ?>...
+//   arg <dtype> <rank> <size or ?>... [name=<name>] [init=<init>]
+//   result <dtype> <rank> <size or ?>... [name=<name>]
 //
 // dtype is one of f32 f16 bf16 i32 i1. Written by moa-export-entry-points,
 // read by the runtime; both use these declarations.
@@ -35,6 +35,10 @@ int64_t dtypeSize(DType dtype);
 struct TensorSpec {
   DType dtype = DType::F32;
   std::vector<int64_t> shape; // -1 for a dynamic dimension
+  /// From the moa.name / moa.init attributes of the function (may be empty;
+  /// never contain white space).
+  std::string name;
+  std::string init;
 };
 
 struct EntrySpec {

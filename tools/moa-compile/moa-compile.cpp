@@ -75,6 +75,12 @@ cl::opt<bool> mockGpu(
     cl::desc("Link the recording mock of the GPU host runtime (for machines "
              "without a GPU)"),
     cl::init(false));
+cl::opt<std::string> prePipeline(
+    "pre-pipeline",
+    cl::desc("Passes run before the target pipeline, in moa-opt's textual "
+             "form, e.g. 'moa-generate-gradients' or "
+             "'moa-generate-train-step{lr=1e-3 warmup-steps=100}'"),
+    cl::init(""));
 cl::opt<std::string> runtimeDir(
     "runtime-dir",
     cl::desc("Directory of libMoARuntime.so (default: ../lib next to this "
@@ -160,6 +166,9 @@ int main(int argc, char **argv) {
     return 1;
 
   PassManager pm(&context);
+  if (!prePipeline.empty() &&
+      failed(parsePassPipeline(prePipeline, pm, llvm::errs())))
+    return fail("cannot parse --pre-pipeline '" + prePipeline + "'");
   if (target == Target::CUDA) {
     // Say so rather than fail somewhere inside the GPU pipeline.
     WalkResult moaOps = module->walk([](Operation *op) {

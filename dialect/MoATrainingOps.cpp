@@ -1,0 +1,204 @@
+//===- MoATrainingOps.cpp - verifiers of the training ops -----------------===//
+//
+// Shapes are declared with named dimensions (ShapeChecks.h), as for the
+// forward ops; AllTypesMatch in ODS already ties each gradient to its value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/MoAOps.h"
+#include "dialect/ShapeChecks.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+
+namespace {
+/// Binds each (name, type, dims) in order; stops at the first mismatch.
+LogicalResult
+bindAll(ShapeBinder &shapes,
+        std::initializer_list<std::tuple<StringRef, Type, ArrayRef<StringRef>>>
+            operands) {
+  for (auto [name, type, dims] : operands)
+    if (failed(shapes.bind(name, type, dims)))
+      return failure();
+  return success();
+}
+
+/// An optional [B, T] padding mask.
+LogicalResult bindMask(ShapeBinder &shapes, StringRef name, Value mask,
+                       ArrayRef<StringRef> dims) {
+  return mask ? shapes.bind(name, mask.getType(), dims) : success();
+}
+} // namespace
+
+LogicalResult RouteGradOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(bindAll(
+          shapes, {{"logits", getLogits().getType(), {"B", "T", "E"}},
+                   {"indices", getIndices().getType(), {"B", "T", "k"}},
+                   {"gates_grad", getGatesGrad().getType(), {"B", "T", "k"}}})))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}
+
+LogicalResult GroupedMatmulGradOp::verify() {
+  ShapeBinder shapes(*this);
+  auto input = cast<RankedTensorType>(getInput().getType());
+  if (failed(shapes.bind("input", input,
+                         input.getRank() == 4
+                             ? ArrayRef<StringRef>{"B", "T", "k", "K"}
+                             : ArrayRef<StringRef>{"B", "T", "K"})) ||
+      failed(shapes.bind("weight", getWeight().getType(), {"E", "K", "N"})))
+    return failure();
+  bool combine = bool(getGates());
+  if (combine &&
+      failed(shapes.bind("gates", getGates().getType(), {"B", "T", "k"})))
+    return failure();
+  if (failed(shapes.bind("result_grad", getResultGrad().getType(),
+                         combine ? ArrayRef<StringRef>{"B", "T", "N"}
+                                 : ArrayRef<StringRef>{"B", "T", "k", "N"})))
+    return failure();
+  int64_t experts = shapes.get("E");
+  shapes.set("E+1", ShapedType::isDynamic(experts) ? experts : experts + 1);
+  shapes.set("B*T*k", mulDims(mulDims(shapes.get("B"), shapes.get("T")),
+                              shapes.get("k")));
+  if (failed(
+          shapes.bind("permutation", getPermutation().getType(), {"B*T*k"})) ||
+      failed(shapes.bind("offsets", getOffsets().getType(), {"E+1"})))
+    return failure();
+  if (getGatesGrad().size() != (combine ? 1u : 0u))
+    return emitOpError() << "must have " << (combine ? "one" : "no")
+                         << " 'gates_grad' result "
+                         << (combine ? "with" : "without") << " 'gates'";
+  if (combine && getGatesGrad()[0].getType() != getGates().getType())
+    return emitOpError("'gates_grad' must have the type of 'gates'");
+  Type elementType = input.getElementType();
+  return failure(failed(shapes.checkElementType(
+                     "weight", getWeight().getType(), elementType,
+                     "the element type of 'input'")) ||
+                 failed(shapes.checkElementType(
+                     "result_grad", getResultGrad().getType(), elementType,
+                     "the element type of 'input'")));
+}
+
+LogicalResult MultiQueryAttentionGradOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(bindAll(shapes,
+                     {{"query", getQuery().getType(), {"B", "T", "k", "h"}},
+                      {"key", getKey().getType(), {"B", "S", "h"}},
+                      {"value", getValue().getType(), {"B", "S", "h"}}})) ||
+      failed(bindMask(shapes, "key_padding_mask", getKeyPaddingMask(),
+                      {"B", "S"})))
+    return failure();
+  if (std::optional<APFloat> scale = getScale();
+      scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
+    return emitOpError("'scale' must be a positive finite number");
+  return success();
+}
+
+LogicalResult LoadBalancingLossGradOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(
+      failed(bindAll(shapes,
+                     {{"logits", getLogits().getType(), {"B", "T", "E"}},
+                      {"indices", getIndices().getType(), {"B", "T", "k"}}})) ||
+      failed(bindMask(shapes, "query_padding_mask", getQueryPaddingMask(),
+                      {"B", "T"})));
+}
+
+LogicalResult RouterZLossGradOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(
+      failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})) ||
+      failed(bindMask(shapes, "query_padding_mask", getQueryPaddingMask(),
+                      {"B", "T"})));
+}
+
+namespace {
+/// input [..., d] with gamma [d].
+LogicalResult verifyLayerNorm(Operation *op, Type input, Type gamma,
+                              const APFloat &epsilon) {
+  auto inputType = cast<RankedTensorType>(input);
+  if (inputType.getRank() < 1)
+    return op->emitOpError("'input' must have rank at least 1");
+  ShapeBinder shapes(op);
+  shapes.set("d", inputType.getShape().back());
+  if (failed(shapes.bind("gamma", gamma, {"d"})))
+    return failure();
+  if (!(epsilon.isFiniteNonZero() && !epsilon.isNegative()))
+    return op->emitOpError("'epsilon' must be a positive finite number");
+  return success();
+}
+} // namespace
+
+LogicalResult LayerNormOp::verify() {
+  return verifyLayerNorm(*this, getInput().getType(), getGamma().getType(),
+                         getEpsilonAttr().getValue());
+}
+
+LogicalResult LayerNormGradOp::verify() {
+  return verifyLayerNorm(*this, getInput().getType(), getGamma().getType(),
+                         getEpsilonAttr().getValue());
+}
+
+LogicalResult EmbeddingOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(
+      failed(bindAll(shapes, {{"indices", getIndices().getType(), {"B", "T"}},
+                              {"table", getTable().getType(), {"V", "d"}},
+                              {"result", getType(), {"B", "T", "d"}}})));
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(failed(bindAll(
+      shapes, {{"indices", getIndices().getType(), {"B", "T"}},
+               {"table", getTable().getType(), {"V", "d"}},
+               {"result_grad", getResultGrad().getType(), {"B", "T", "d"}}})));
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(failed(
+      bindAll(shapes, {{"logits", getLogits().getType(), {"B", "T", "V"}},
+                       {"targets", getTargets().getType(), {"B", "T"}}})));
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(failed(
+      bindAll(shapes, {{"logits", getLogits().getType(), {"B", "T", "V"}},
+                       {"targets", getTargets().getType(), {"B", "T"}}})));
+}
+
+LogicalResult GlobalNormOp::verify() {
+  if (getInputs().empty())
+    return emitOpError("needs at least one input");
+  return success();
+}
+
+LogicalResult AdamWOp::verify() {
+  auto positive = [](const APFloat &v) {
+    return v.isFiniteNonZero() && !v.isNegative();
+  };
+  auto inUnit = [](const APFloat &v) {
+    double d = v.convertToDouble();
+    return d >= 0.0 && d < 1.0;
+  };
+  if (!positive(getLrAttr().getValue()))
+    return emitOpError("'lr' must be a positive finite number");
+  if (!inUnit(getBeta1Attr().getValue()) || !inUnit(getBeta2Attr().getValue()))
+    return emitOpError("'beta1' and 'beta2' must lie in [0, 1)");
+  if (!positive(getEpsilonAttr().getValue()))
+    return emitOpError("'epsilon' must be a positive finite number");
+  double decay = getWeightDecayAttr().getValue().convertToDouble();
+  double clip = getMaxGradNormAttr().getValue().convertToDouble();
+  if (!(decay >= 0.0) || !std::isfinite(decay))
+    return emitOpError("'weight_decay' must be a non-negative finite number");
+  if (!(clip >= 0.0) || !std::isfinite(clip))
+    return emitOpError("'max_grad_norm' must be non-negative and finite (0 "
+                       "turns clipping off)");
+  if (getWarmupSteps() < 0)
+    return emitOpError("'warmup_steps' must be non-negative");
+  return success();
+}

@@ -1,0 +1,409 @@
+//===- LoopEmitter.h - Building loop code on buffers ------------*- C++ -*-===//
+//
+// Shared by the patterns of moa-lower-to-loops: an Emitter builds scf/memref/
+// arith code at one insertion point (loops, parallel loops, GEMM calls into
+// the runtime), and a TensorBoundary turns an op's tensor operands into
+// buffers and buffers into its results.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_LOWERING_LOOPEMITTER_H
+#define MOA_LOWERING_LOOPEMITTER_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "runtime/RuntimeABI.h"
+
+#include <limits>
+
+namespace mlir::moa::loops {
+
+using ::moa::runtime::FailureCode;
+
+/// Rows per unit of parallel work in the GEMM-based kernels.
+constexpr int64_t kTileRows = 128;
+/// Keys per block of the attention's online softmax.
+constexpr int64_t kKeyBlock = 256;
+
+/// Builds loop code at one insertion point. Nested bodies get an Emitter of
+/// their own on the region's builder.
+class Emitter {
+public:
+  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+
+  OpBuilder &b;
+  Location loc;
+
+  // Constants and arithmetic on index values.
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                          APFloat(static_cast<float>(v)));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, loc, x, y);
+  }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  /// acc + v for a sum reduction: reassociation lets LLVM vectorise it.
+  Value sum(Value acc, Value v) {
+    return arith::AddFOp::create(
+        b, loc, acc, v,
+        arith::FastMathFlagsAttr::get(b.getContext(),
+                                      arith::FastMathFlags::reassoc));
+  }
+  // Float arithmetic.
+  Value addf(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value subf(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value divf(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value maxf(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value exp(Value x) { return math::ExpOp::create(b, loc, x); }
+  Value log(Value x) { return math::LogOp::create(b, loc, x); }
+  Value sqrt(Value x) { return math::SqrtOp::create(b, loc, x); }
+  Value f64(double v) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF64Type(), APFloat(v));
+  }
+  Value extf(Value x) {
+    return arith::ExtFOp::create(b, loc, b.getF64Type(), x);
+  }
+  Value truncf(Value x) {
+    return arith::TruncFOp::create(b, loc, b.getF32Type(), x);
+  }
+  /// An index count as f64.
+  Value indexToF64(Value index) {
+    return arith::UIToFPOp::create(
+        b, loc, b.getF64Type(),
+        arith::IndexCastUIOp::create(b, loc, b.getI64Type(), index));
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  Value notI(Value x) {
+    return arith::XOrIOp::create(b, loc, x,
+                                 arith::ConstantIntOp::create(b, loc, 1, 1));
+  }
+  Value toIndex(Value i32) {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i32);
+  }
+  Value toI32(Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+  }
+
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, value, memref, indices);
+  }
+
+  /// A fully dynamic buffer of `elementType`.
+  Value alloc(Type elementType, ValueRange sizes) {
+    auto type = MemRefType::get(
+        SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);
+    return memref::AllocOp::create(b, loc, type, sizes);
+  }
+
+  /// for (iv = lb; iv < ub; ++iv) body(iv, args) -> yielded values.
+  SmallVector<Value>
+  loop(Value lb, Value ub, ValueRange init,
+       function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
+    auto op = scf::ForOp::create(
+        b, loc, lb, ub, idx(1), init,
+        [&](OpBuilder &nb, Location nloc, Value iv, ValueRange args) {
+          Emitter inner(nb, nloc);
+          scf::YieldOp::create(nb, nloc, body(inner, iv, args));
+        });
+    return op.getResults();
+  }
+  void loop(Value lb, Value ub, function_ref<void(Emitter &, Value)> body) {
+    loop(lb, ub, {}, [&](Emitter &e, Value iv, ValueRange) {
+      body(e, iv);
+      return SmallVector<Value>();
+    });
+  }
+
+  /// scf.parallel over [0, ub_i) for each i.
+  void parallel(ValueRange ubs,
+                function_ref<void(Emitter &, ValueRange)> body) {
+    SmallVector<Value> zeros(ubs.size(), idx(0)), ones(ubs.size(), idx(1));
+    scf::ParallelOp::create(b, loc, zeros, ubs, ones,
+                            [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
+                              Emitter inner(nb, nloc);
+                              body(inner, ivs);
+                            });
+  }
+
+  /// if (cond) then() else otherwise().
+  void ifThen(Value cond, function_ref<void(Emitter &)> then,
+              function_ref<void(Emitter &)> otherwise = nullptr) {
+    auto op =
+        scf::IfOp::create(b, loc, cond, /*withElseRegion=*/bool(otherwise));
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(op.thenBlock()->getTerminator());
+      Emitter inner(b, loc);
+      then(inner);
+    }
+    if (otherwise) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(op.elseBlock()->getTerminator());
+      Emitter inner(b, loc);
+      otherwise(inner);
+    }
+  }
+
+  /// buffer[first : first + rows, 0 : cols] of a 2-D buffer, or of
+  /// buffer[batch] of a 3-D one.
+  Value rows(Value buffer, Value first, Value count, Value cols,
+             Value batch = nullptr) {
+    auto type = cast<MemRefType>(buffer.getType());
+    auto resultType = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, type.getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    SmallVector<OpFoldResult> offsets, sizes,
+        strides(type.getRank(), b.getIndexAttr(1));
+    if (batch) {
+      offsets.push_back(batch);
+      sizes.push_back(b.getIndexAttr(1));
+    }
+    offsets.append({first, b.getIndexAttr(0)});
+    sizes.append({count, cols});
+    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
+                                     strides);
+  }
+
+  /// buffer[0 : rows, first : first + count] of a 2-D buffer.
+  Value cols(Value buffer, Value first, Value count, Value rowCount) {
+    auto resultType = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic},
+        cast<MemRefType>(buffer.getType()).getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), first},
+                              sizes = {rowCount, count},
+                              strides(2, b.getIndexAttr(1));
+    return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
+                                     strides);
+  }
+
+  /// c = alpha * op(a) * op(b) + beta * c.
+  void sgemm(ModuleOp module, Value a, Value bMatrix, Value c, Value alpha,
+             float beta, bool transposeB, bool transposeA = false) {
+    // One declaration for all: 2-D views with unit inner stride.
+    auto view = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    auto asView = [&](Value m) -> Value {
+      return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
+    };
+    call(module, "moa_rt_sgemm", /*cInterface=*/true,
+         {asView(a), asView(bMatrix), asView(c), alpha, f32(beta),
+          arith::ConstantIntOp::create(
+              b, loc,
+              (transposeB ? ::moa::runtime::kSgemmTransposeB : 0) |
+                  (transposeA ? ::moa::runtime::kSgemmTransposeA : 0),
+              64)});
+  }
+
+  void fail(ModuleOp module, FailureCode code) {
+    call(
+        module, "moa_rt_fail", /*cInterface=*/false,
+        {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
+  }
+
+  /// Calls the runtime function `name`, declaring it on first use.
+  void call(ModuleOp module, StringRef name, bool cInterface,
+            ValueRange operands) {
+    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    if (!callee) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      callee = func::FuncOp::create(b, loc, name,
+                                    b.getFunctionType(operands.getTypes(), {}));
+      callee.setPrivate();
+      if (cInterface)
+        callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    }
+    func::CallOp::create(b, loc, callee, operands);
+  }
+};
+
+/// The tensor side of a lowered op: operands become buffers, buffers become
+/// the op's results.
+class TensorBoundary {
+public:
+  TensorBoundary(PatternRewriter &rewriter, Operation *op)
+      : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()) {}
+
+  Emitter e;
+  ModuleOp module;
+
+  Value dim(Value tensor, int64_t i) {
+    return getValueOrCreateConstantIndexOp(
+        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, tensor, i));
+  }
+
+  /// Elementwise extf/truncf of a float tensor to `elementType`.
+  Value convert(Value tensor, Type elementType) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (type.getElementType() == elementType)
+      return tensor;
+    OpBuilder &b = e.b;
+    Location loc = e.loc;
+    Value init = tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, tensor), elementType);
+    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
+    SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                               utils::IteratorType::parallel);
+    bool widen = elementType.getIntOrFloatBitWidth() >
+                 type.getElementType().getIntOrFloatBitWidth();
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), tensor, init, maps, iterators,
+               [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                 Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType,
+                                                         args[0])
+                                       .getResult()
+                                 : arith::TruncFOp::create(nb, nloc,
+                                                           elementType, args[0])
+                                       .getResult();
+                 linalg::YieldOp::create(nb, nloc, v);
+               })
+        .getResult(0);
+  }
+  Value toF32(Value tensor) { return convert(tensor, e.b.getF32Type()); }
+
+  /// `tensor` as a read-only buffer with fully dynamic sizes. The buffer is
+  /// read by code emitted right after, before anything else can write it.
+  Value buffer(Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        e.b, e.loc, MemRefType::get(type.getShape(), type.getElementType()),
+        tensor, /*read_only=*/true);
+    return memref::CastOp::create(
+        e.b, e.loc,
+        MemRefType::get(
+            SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic),
+            type.getElementType()),
+        buffer);
+  }
+
+  /// `buffer` (written by the emitted code) as a tensor of `type`.
+  Value result(Value buffer, RankedTensorType type) {
+    auto memrefType = cast<MemRefType>(buffer.getType());
+    Value tensor = bufferization::ToTensorOp::create(
+        e.b, e.loc,
+        RankedTensorType::get(memrefType.getShape(),
+                              memrefType.getElementType()),
+        buffer, /*restrict=*/true, /*writable=*/true);
+    return tensor::CastOp::create(e.b, e.loc, type, tensor);
+  }
+
+  /// Collapses `buffer` by `groups` (e.g. [[0, 1], [2]]).
+  Value collapse(Value buffer, ArrayRef<ReassociationIndices> groups) {
+    return memref::CollapseShapeOp::create(e.b, e.loc, buffer, groups);
+  }
+
+  /// True when each pair of index values is equal.
+  Value agree(ArrayRef<std::pair<Value, Value>> sizes) {
+    Value ok = arith::ConstantIntOp::create(e.b, e.loc, 1, 1);
+    for (auto [x, y] : sizes)
+      ok = e.andI(ok, e.cmp(arith::CmpIPredicate::eq, x, y));
+    return ok;
+  }
+
+  /// `count` if `ok`, else 0 after reporting a shape mismatch: the loops that
+  /// run `count` times then touch nothing.
+  Value checkedCount(Value ok, Value count) {
+    e.ifThen(e.notI(ok),
+             [&](Emitter &x) { x.fail(module, FailureCode::ShapeMismatch); });
+    return e.select(ok, count, e.idx(0));
+  }
+
+  /// Reports `code` unless `ok`, and runs `body` only if `ok`.
+  void guard(Value ok, FailureCode code, function_ref<void(Emitter &)> body) {
+    e.ifThen(ok, body, [&](Emitter &x) { x.fail(module, code); });
+  }
+};
+
+inline Value negInf(Emitter &e) {
+  return e.f32(-std::numeric_limits<float>::infinity());
+}
+/// off[i] as an index.
+inline Value offsetAt(Emitter &x, Value off, Value i) {
+  return x.toIndex(x.load(off, {i}));
+}
+
+/// Checks that `perm` and `off` (from moa.dispatch) group `pairs` (token,
+/// slot) pairs by expert: offsets start at 0 and never decrease, at most
+/// `pairs` are dispatched and no pair appears twice. Reports
+/// GroupedMatmulBadPermutation unless `ok` and all of that hold; otherwise
+/// runs body(position, dispatched), where position[pair] is the pair's row
+/// in expert order (-1 if not dispatched) and `dispatched` = off[E].
+inline void
+withPairPositions(TensorBoundary &tb, Value ok, Value perm, Value off,
+                  Value numExperts, Value pairs,
+                  function_ref<void(Emitter &, Value, Value)> body) {
+  tb.guard(ok, FailureCode::GroupedMatmulBadPermutation, [&](Emitter &g) {
+    Value monotone = g.loop(
+        g.idx(0), numExperts,
+        {g.cmp(arith::CmpIPredicate::eq, offsetAt(g, off, g.idx(0)), g.idx(0))},
+        [&](Emitter &x, Value ex, ValueRange acc) {
+          return SmallVector<Value>{x.andI(
+              acc[0], x.cmp(arith::CmpIPredicate::sle, offsetAt(x, off, ex),
+                            offsetAt(x, off, x.add(ex, x.idx(1)))))};
+        })[0];
+    Value dispatched = offsetAt(g, off, numExperts);
+    Value inRange =
+        g.andI(monotone, g.cmp(arith::CmpIPredicate::sle, dispatched, pairs));
+    Value position = g.alloc(g.b.getIndexType(), {pairs});
+    g.loop(g.idx(0), pairs,
+           [&](Emitter &x, Value p) { x.store(x.idx(-1), position, {p}); });
+    Value unique = g.loop(
+        g.idx(0), g.select(inRange, dispatched, g.idx(0)), {inRange},
+        [&](Emitter &x, Value r, ValueRange acc) {
+          Value pair = x.toIndex(x.load(perm, {r}));
+          Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
+                               x.cmp(arith::CmpIPredicate::slt, pair, pairs));
+          Value safe = x.select(valid, pair, x.idx(0));
+          Value fresh =
+              x.andI(valid, x.cmp(arith::CmpIPredicate::slt,
+                                  x.load(position, {safe}), x.idx(0)));
+          x.ifThen(fresh, [&](Emitter &y) { y.store(r, position, {pair}); });
+          return SmallVector<Value>{x.andI(acc[0], fresh)};
+        })[0];
+    tb.guard(unique, FailureCode::GroupedMatmulBadPermutation,
+             [&](Emitter &v) { body(v, position, dispatched); });
+  });
+}
+
+/// Adds the patterns of the training ops (LowerTrainingOps.cpp).
+void populateTrainingLoopPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::moa::loops
+
+#endif // MOA_LOWERING_LOOPEMITTER_H

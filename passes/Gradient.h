@@ -1,0 +1,40 @@
+//===- Gradient.h - Reverse-mode differentiation of a function --*- C++ -*-===//
+//
+// The core of moa-generate-gradients and moa-generate-train-step: replays a
+// function's body and emits, after it, the adjoint of every op in reverse
+// order. The rules per op are in Gradient.cpp; moa.mixture_attention must be
+// decomposed first (its primitives carry the rules).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_PASSES_GRADIENT_H
+#define MOA_PASSES_GRADIENT_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::moa {
+
+struct Gradient {
+  /// The function's results, as computed by the replayed body.
+  SmallVector<Value> results;
+  /// d(sum_i <seed_i, result_i>) / d(argument) for every float tensor
+  /// argument (zeros if nothing flows to it); null for other arguments.
+  SmallVector<Value> argumentGradients;
+};
+
+/// Emits at `b`'s insertion point the body of `source` (a single block
+/// ending in func.return) applied to `arguments`, then its gradient with
+/// respect to the arguments for the result adjoints `seeds` (one per result;
+/// a null seed means nothing flows back from that result). Fails, with a
+/// diagnostic at the op, if an op on the path has no gradient rule.
+FailureOr<Gradient> emitGradient(OpBuilder &b, func::FuncOp source,
+                                 ValueRange arguments, ArrayRef<Value> seeds);
+
+/// A copy of `func` in which every moa.mixture_attention is decomposed into
+/// moa primitives, ready for emitGradient. The caller erases it.
+FailureOr<func::FuncOp> decomposedCopy(func::FuncOp func);
+
+} // namespace mlir::moa
+
+#endif // MOA_PASSES_GRADIENT_H

@@ -1,0 +1,129 @@
+//===- LinalgBuilders.cpp - linalg on tensors used by the moa passes ------===//
+
+#include "passes/LinalgBuilders.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+
+namespace {
+SmallVector<AffineMap> fourLoopMaps(MLIRContext *ctx,
+                                    ArrayRef<ArrayRef<unsigned>> operands) {
+  SmallVector<AffineMap> maps;
+  for (ArrayRef<unsigned> dims : operands) {
+    SmallVector<AffineExpr> results;
+    for (unsigned d : dims)
+      results.push_back(getAffineDimExpr(d, ctx));
+    maps.push_back(AffineMap::get(4, 0, results, ctx));
+  }
+  return maps;
+}
+
+Value contract(OpBuilder &b, Location loc, ValueRange inputs, Value init,
+               ArrayRef<AffineMap> maps) {
+  return linalg::ContractOp::create(b, loc, TypeRange{init.getType()}, inputs,
+                                    ValueRange{init},
+                                    b.getAffineMapArrayAttr(maps))
+      .getResult(0);
+}
+
+Value zeros(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+            Type elementType) {
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, elementType);
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+}
+} // namespace
+
+SmallVector<AffineMap> mlir::moa::rowProjectionMaps(MLIRContext *ctx) {
+  // (b, t, n, c): in (b, t, c), w (c, n), out (b, t, n).
+  return fourLoopMaps(ctx, {{0, 1, 3}, {3, 2}, {0, 1, 2}});
+}
+
+SmallVector<AffineMap> mlir::moa::weightGradientMaps(MLIRContext *ctx) {
+  // (b, t, c, n): in (b, t, c), g (b, t, n), out (c, n).
+  return fourLoopMaps(ctx, {{0, 1, 2}, {0, 1, 3}, {2, 3}});
+}
+
+Value mlir::moa::projectRows(OpBuilder &b, Location loc, Value in, Value w,
+                             Type elementType) {
+  Value init = zeros(b, loc,
+                     {tensor::getMixedSize(b, loc, in, 0),
+                      tensor::getMixedSize(b, loc, in, 1),
+                      tensor::getMixedSize(b, loc, w, 1)},
+                     elementType);
+  return contract(b, loc, {in, w}, init, rowProjectionMaps(b.getContext()));
+}
+
+Value mlir::moa::weightGradient(OpBuilder &b, Location loc, Value in, Value g) {
+  Value init = zeros(
+      b, loc,
+      {tensor::getMixedSize(b, loc, in, 2), tensor::getMixedSize(b, loc, g, 2)},
+      b.getF32Type());
+  return contract(b, loc, {in, g}, init, weightGradientMaps(b.getContext()));
+}
+
+Value mlir::moa::emptyLike(OpBuilder &b, Location loc, Value like,
+                           Type elementType) {
+  auto type = cast<RankedTensorType>(like.getType());
+  return tensor::EmptyOp::create(b, loc, tensor::getMixedSizes(b, loc, like),
+                                 elementType ? elementType
+                                             : type.getElementType());
+}
+
+Value mlir::moa::zerosLike(OpBuilder &b, Location loc, Value like) {
+  return zeros(b, loc, tensor::getMixedSizes(b, loc, like),
+               cast<RankedTensorType>(like.getType()).getElementType());
+}
+
+Value mlir::moa::transpose2D(OpBuilder &b, Location loc, Value matrix) {
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, matrix);
+  Value init = tensor::EmptyOp::create(
+      b, loc, {sizes[1], sizes[0]},
+      cast<RankedTensorType>(matrix.getType()).getElementType());
+  return linalg::TransposeOp::create(b, loc, matrix, init,
+                                     ArrayRef<int64_t>{1, 0})
+      ->getResult(0);
+}
+
+Value mlir::moa::addTensors(OpBuilder &b, Location loc, Value x, Value y) {
+  return linalg::AddOp::create(b, loc, ValueRange{x, y},
+                               ValueRange{emptyLike(b, loc, x)})
+      .getResult(0);
+}
+
+Value mlir::moa::subTensors(OpBuilder &b, Location loc, Value x, Value y) {
+  return linalg::SubOp::create(b, loc, ValueRange{x, y},
+                               ValueRange{emptyLike(b, loc, x)})
+      .getResult(0);
+}
+
+Value mlir::moa::mulTensors(OpBuilder &b, Location loc, Value x, Value y) {
+  return linalg::MulOp::create(b, loc, ValueRange{x, y},
+                               ValueRange{emptyLike(b, loc, x)})
+      .getResult(0);
+}
+
+Value mlir::moa::maxGradient(OpBuilder &b, Location loc, Value x, Value y,
+                             Value g, bool larger) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<AffineMap> maps(4, b.getMultiDimIdentityMap(type.getRank()));
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, type, ValueRange{x, y, g},
+             ValueRange{emptyLike(b, loc, x)}, maps, iterators,
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value greater = arith::CmpFOp::create(
+                   nb, nloc, arith::CmpFPredicate::OGT, args[0], args[1]);
+               Value zero = arith::ConstantOp::create(
+                   nb, nloc, nb.getZeroAttr(type.getElementType()));
+               Value v = larger ? arith::SelectOp::create(nb, nloc, greater,
+                                                          args[2], zero)
+                                : arith::SelectOp::create(nb, nloc, greater,
+                                                          zero, args[2]);
+               linalg::YieldOp::create(nb, nloc, v);
+             })
+      .getResult(0);
+}
