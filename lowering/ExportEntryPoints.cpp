@@ -88,6 +88,26 @@ LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
   return success();
 }
 
+/// The manifest now holds them; LLVM translation would warn about them.
+void stripMoAAttributes(func::FuncOp func) {
+  auto strip = [](DictionaryAttr attrs, auto setter, unsigned i) {
+    if (!attrs)
+      return;
+    for (NamedAttribute attr : attrs)
+      if (attr.getName().getValue().starts_with("moa."))
+        setter(i, attr.getName());
+  };
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    strip(
+        func.getArgAttrDict(i),
+        [&](unsigned j, StringAttr name) { func.removeArgAttr(j, name); }, i);
+  for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+    strip(
+        func.getResultAttrDict(i),
+        [&](unsigned j, StringAttr name) { func.removeResultAttr(j, name); },
+        i);
+}
+
 struct MoAExportEntryPointsPass
     : public mlir::moa::impl::MoAExportEntryPointsBase<
           MoAExportEntryPointsPass> {
@@ -122,6 +142,7 @@ struct MoAExportEntryPointsPass
         entry.results.push_back(*spec);
       }
       manifest.entries.push_back(std::move(entry));
+      stripMoAAttributes(func);
       func->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
       // The caller's tensors are read-only: bufferization must copy before
       // writing into one.
