@@ -1,0 +1,49 @@
+// Trains examples/tiny_lm.mlir with compiled code alone: the copy task must
+// reach 95% held-out accuracy within 300 steps; a run stopped and resumed
+// from its checkpoint ends bit-identical to an uninterrupted one; the report
+// is well-formed SVG; bad checkpoints, options and modules are rejected with
+// a message naming the problem.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/lm.so --pre-pipeline='moa-generate-train-step{lr=3e-3 warmup-steps=50}'
+// RUN: moa-train %t/lm.so --steps 300 --log-every 100 --min-accuracy 0.95 --report %t/report.svg | FileCheck %s
+// RUN: python3 -c "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); sys.exit(0 if d.getElementsByTagName('rect') and d.getElementsByTagName('path') else 1)" %t/report.svg
+
+// CHECK: step 100/300 | loss {{[0-9.]+}} | ce {{[0-9.]+}} | lb {{[0-9.]+}} | z {{[0-9.]+}} | acc {{[0-9.]+}} | {{[0-9]+}} tok/s | heads {{[0-9.]+}}/2.00 bits
+// CHECK: step 300/300
+// CHECK: trained steps 1..300
+// CHECK: held-out accuracy {{0\.9[5-9][0-9]*|1\.0+}} on 8 batches
+
+// Exact resume: 40 steps straight, or 20 + 20 from the checkpoint.
+// RUN: moa-train %t/lm.so --steps 40 --checkpoint %t/straight.safetensors --eval-batches 0 > /dev/null
+// RUN: moa-train %t/lm.so --steps 20 --checkpoint %t/resumed.safetensors --eval-batches 0 > /dev/null
+// RUN: moa-train %t/lm.so --steps 40 --resume %t/resumed.safetensors --checkpoint %t/resumed.safetensors --eval-batches 0 | FileCheck %s --check-prefix=RESUME
+// RUN: cmp %t/straight.safetensors %t/resumed.safetensors
+// RESUME: trained steps 21..40
+
+// The checkpoint holds parameters, both moments and the history.
+// RUN: python3 %S/../Runtime/safetensors_check.py dump %t/straight.safetensors | FileCheck %s --check-prefix=CKPT
+// CKPT-DAG: p.w_query F32 [4, 32, 16]
+// CKPT-DAG: m.w_query F32 [4, 32, 16]
+// CKPT-DAG: v.w_query F32 [4, 32, 16]
+// CKPT-DAG: history.usage F32 [4, 4]
+
+// The language-model demo runs on the project's own corpus.
+// RUN: moa-train %t/lm.so --task text --text %moa_src_root/examples/data/corpus.txt --length 32 --steps 20 --log-every 10 | FileCheck %s --check-prefix=TEXT
+// TEXT: step 20/20
+// TEXT: held-out accuracy
+
+// Errors.
+// RUN: not moa-train %t/lm.so --seed 7 --resume %t/resumed.safetensors 2>&1 | FileCheck %s --check-prefix=SEED
+// SEED: moa-train: checkpoint '{{.*}}resumed.safetensors' is of seed 1 and task copy; resume with the same --seed and --task
+// RUN: printf 'garbage' > %t/bad.safetensors
+// RUN: not moa-train %t/lm.so --resume %t/bad.safetensors 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: moa-train: checkpoint '{{.*}}bad.safetensors':
+// RUN: not moa-train %t/lm.so --task text 2>&1 | FileCheck %s --check-prefix=NOTEXT
+// NOTEXT: moa-train: --task=text needs --text FILE
+// RUN: not moa-train %t/lm.so --symbols 70 2>&1 | FileCheck %s --check-prefix=VOCAB
+// VOCAB: moa-train: the data has 71 token ids, the model's vocabulary is 64
+// RUN: not moa-train %t/lm.so --length 80 --steps 1 2>&1 | FileCheck %s --check-prefix=POS
+// POS: moa-train: step 1: 'loss_train_step' failed: an embedding index or cross-entropy target is outside the vocabulary
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
+// RUN: not moa-train %t/layer.so --entry moa_layer 2>&1 | FileCheck %s --check-prefix=NOSTEP
+// NOSTEP: moa-train: module '{{.*}}layer.so' has no entry 'moa_layer_train_step' (compile it with --pre-pipeline='moa-generate-train-step{function=moa_layer}')
