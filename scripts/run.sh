@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The README's main command: set up, build, then compile an example MoA layer
-# to a shared library and run it on random inputs (shapes, time, head usage).
+# to a shared library and run it on random inputs (shapes, time, head usage),
+# then compile the training step of examples/tiny_lm.mlir and train it briefly
+# (copy task, then the character-level demo on the project's own corpus).
 #   scripts/run.sh [model.mlir [entry [B,T]]]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-moa_build --target moa-opt moa-compile moa-run
+moa_build --target moa-opt moa-compile moa-run moa-train
 model="${1:-$MOA_ROOT/examples/moa_layer.mlir}"
 entry="${2:-moa_layer}"
 dims="${3:-4,256}"
@@ -20,3 +22,14 @@ echo "== compile (moa-compile $model -o $lib)"
 "$bin/moa-run" "$lib" --list
 echo "== run $entry on random inputs, dynamic sizes $dims (moa-run --repeat 10)"
 "$bin/moa-run" "$lib" "$entry" --random --dims "$dims" --repeat 10
+
+lm="$out/tiny_lm.so"
+echo "== training: compile the train step of examples/tiny_lm.mlir (moa-generate-train-step)"
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" -o "$lm" \
+  --pre-pipeline='moa-generate-train-step{lr=3e-3 warmup-steps=50}'
+echo "== train on the copy task (moa-train, 300 steps)"
+"$bin/moa-train" "$lm" --task copy --steps 300 --log-every 50 \
+  --checkpoint "$out/tiny_lm_copy.safetensors" --report "$out/tiny_lm_copy.svg"
+echo "== train the character-level demo on examples/data/corpus.txt (400 steps)"
+"$bin/moa-train" "$lm" --task text --text "$MOA_ROOT/examples/data/corpus.txt" \
+  --length 48 --steps 400 --log-every 100 --report "$out/tiny_lm_text.svg"
