@@ -6,7 +6,7 @@ set -euo pipefail
 MOA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOA_BUILD="${MOA_BUILD:-$MOA_ROOT/build}"
 
-moa_packages=(cmake ninja-build g++ python3 llvm-22-dev libmlir-22-dev
+moa_packages=(cmake ninja-build g++ python3 python3-numpy llvm-22-dev libmlir-22-dev
               mlir-22-tools llvm-22-tools libopenblas-dev libopenblas0-pthread
               libomp-22-dev)
 

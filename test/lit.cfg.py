@@ -13,6 +13,10 @@ config.test_exec_root = os.path.join(config.moa_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
+# The interpreter running lit (Debian's python3, with python3-numpy from
+# scripts/setup.sh), whatever python3 comes first on PATH.
+import sys
+config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%moa_obj_root", config.moa_obj_root))
 config.substitutions.append(("%moa_lib", os.path.join(config.moa_obj_root, "lib")))
 config.substitutions.append(("%moa_tools", config.moa_tools_dir))

@@ -47,3 +47,10 @@
 // RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
 // RUN: not moa-train %t/layer.so --entry moa_layer 2>&1 | FileCheck %s --check-prefix=NOSTEP
 // NOSTEP: moa-train: module '{{.*}}layer.so' has no entry 'moa_layer_train_step' (compile it with --pre-pipeline='moa-generate-train-step{function=moa_layer}')
+
+// The gradient of the whole model, compiled, against finite differences of
+// its compiled forward pass, one parameter tensor at a time.
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/lm_grad.so --pre-pipeline='moa-generate-gradients{functions=loss}'
+// RUN: mkdir -p %t/fd && %python %S/model_fd_check.py %moa_tools/moa-run %t/lm_grad.so %t/fd | FileCheck %s --check-prefix=FD
+// FD-NOT: FAIL
+// FD: 16 parameters, 0 failed
