@@ -110,10 +110,12 @@ inline reference::Buffer toBuffer(const Tensor &t) {
 }
 
 /// Writes `text` to base.mlir, compiles it to base.so and loads it.
-inline std::unique_ptr<Module> compileModule(const std::string &compiler,
-                                             const std::string &base,
-                                             const std::string &text,
-                                             std::string &error) {
+/// `extraArguments` (e.g. "--pre-pipeline=moa-generate-gradients") is added
+/// to the moa-compile command line as is.
+inline std::unique_ptr<Module>
+compileModule(const std::string &compiler, const std::string &base,
+              const std::string &text, std::string &error,
+              const std::string &extraArguments = "") {
   FILE *f = std::fopen((base + ".mlir").c_str(), "w");
   if (!f) {
     error = "cannot write " + base + ".mlir";
@@ -122,7 +124,8 @@ inline std::unique_ptr<Module> compileModule(const std::string &compiler,
   std::fputs(text.c_str(), f);
   std::fclose(f);
   const std::string command =
-      "'" + compiler + "' '" + base + ".mlir' -o '" + base + ".so'";
+      "'" + compiler + "' '" + base + ".mlir' -o '" + base + ".so'" +
+      (extraArguments.empty() ? "" : " " + extraArguments);
   if (std::system(command.c_str()) != 0) {
     error = "moa-compile failed on " + base + ".mlir";
     return nullptr;
