@@ -9,8 +9,9 @@ usage: check_broken_inputs.py MOA_OPT INPUTS_DIR VALID_FILE...
 2. Every VALID_FILE is truncated at many points and mutated at random
    (seeded): whatever the result, moa-opt must not crash, and when it fails it
    must say why in a located diagnostic.
-Each input runs through parsing, verification, moa-decompose and moa-cost, and
-again through the whole CPU pipeline (moa-cpu-pipeline).
+Each input runs through parsing, verification, moa-decompose and moa-cost,
+through the whole CPU pipeline (moa-cpu-pipeline), and through
+moa-generate-gradients before it.
 """
 import os
 import random
@@ -27,6 +28,8 @@ PIPELINES = (
     ["--moa-decompose", "--moa-cost"],
     # The whole CPU lowering down to the LLVM dialect.
     ["--moa-cpu-pipeline"],
+    # Gradients of every public function, then the CPU lowering of both.
+    ["--moa-generate-gradients", "--moa-cpu-pipeline"],
 )
 
 
