@@ -73,12 +73,15 @@ LogicalResult GroupedMatmulGradOp::verify() {
   if (combine && getGatesGrad()[0].getType() != getGates().getType())
     return emitOpError("'gates_grad' must have the type of 'gates'");
   Type elementType = input.getElementType();
-  return failure(failed(shapes.checkElementType(
-                     "weight", getWeight().getType(), elementType,
-                     "the element type of 'input'")) ||
-                 failed(shapes.checkElementType(
-                     "result_grad", getResultGrad().getType(), elementType,
-                     "the element type of 'input'")));
+  if (failed(shapes.checkElementType("weight", getWeight().getType(),
+                                     elementType,
+                                     "the element type of 'input'")) ||
+      failed(shapes.checkElementType("result_grad", getResultGrad().getType(),
+                                     elementType,
+                                     "the element type of 'input'")))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
 
 LogicalResult MultiQueryAttentionGradOp::verify() {
@@ -90,6 +93,13 @@ LogicalResult MultiQueryAttentionGradOp::verify() {
       failed(bindMask(shapes, "key_padding_mask", getKeyPaddingMask(),
                       {"B", "S"})))
     return failure();
+  Type elementType = getQuery().getType().getElementType();
+  StringRef sameAsQuery = "the element type of 'query'";
+  if (failed(shapes.checkElementType("key", getKey().getType(), elementType,
+                                     sameAsQuery)) ||
+      failed(shapes.checkElementType("value", getValue().getType(), elementType,
+                                     sameAsQuery)))
+    return failure();
   if (std::optional<APFloat> scale = getScale();
       scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
     return emitOpError("'scale' must be a positive finite number");
@@ -98,12 +108,14 @@ LogicalResult MultiQueryAttentionGradOp::verify() {
 
 LogicalResult LoadBalancingLossGradOp::verify() {
   ShapeBinder shapes(*this);
-  return failure(
-      failed(bindAll(shapes,
+  if (failed(bindAll(shapes,
                      {{"logits", getLogits().getType(), {"B", "T", "E"}},
                       {"indices", getIndices().getType(), {"B", "T", "k"}}})) ||
       failed(bindMask(shapes, "query_padding_mask", getQueryPaddingMask(),
-                      {"B", "T"})));
+                      {"B", "T"})))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
 
 LogicalResult RouterZLossGradOp::verify() {
@@ -198,7 +210,8 @@ LogicalResult AdamWOp::verify() {
   if (!(clip >= 0.0) || !std::isfinite(clip))
     return emitOpError("'max_grad_norm' must be non-negative and finite (0 "
                        "turns clipping off)");
-  if (getWarmupSteps() < 0)
+  // I64Attr's accessor returns uint64_t: compare the signed value.
+  if (getWarmupStepsAttr().getInt() < 0)
     return emitOpError("'warmup_steps' must be non-negative");
   return success();
 }
