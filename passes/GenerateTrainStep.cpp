@@ -5,6 +5,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "passes/Gradient.h"
 #include "passes/Passes.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOAGENERATETRAINSTEP
@@ -52,6 +53,8 @@ struct MoAGenerateTrainStepPass
     // Parameters: arguments marked moa.param = "<name>" (f32 tensors).
     SmallVector<unsigned> params, data;
     SmallVector<StringRef> paramNames;
+    // The names key the manifest and the checkpoints: they must be unique.
+    llvm::StringMap<unsigned> argumentOf;
     for (unsigned i = 0; i < type.getNumInputs(); ++i) {
       auto paramName = func.getArgAttrOfType<StringAttr>(i, kParamAttr);
       if (!paramName) {
@@ -65,6 +68,12 @@ struct MoAGenerateTrainStepPass
                << "moa-generate-train-step: parameter '" << paramName.getValue()
                << "' (argument " << i
                << ") must be an f32 tensor of static shape and rank >= 1";
+      auto [previous, inserted] = argumentOf.try_emplace(paramName, i);
+      if (!inserted)
+        return func.emitError()
+               << "moa-generate-train-step: parameter name '"
+               << paramName.getValue() << "' is used by arguments "
+               << previous->second << " and " << i;
       params.push_back(i);
       paramNames.push_back(paramName.getValue());
     }
