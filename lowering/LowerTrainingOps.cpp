@@ -43,9 +43,15 @@ Value asRows(TensorBoundary &tb, Value buffer) {
   return tb.collapse(buffer, {outer, {rank - 1}});
 }
 
-/// All dimensions of `buffer` as one.
+/// All dimensions of `buffer` as one (a 0-d buffer becomes [1]).
 Value flatten(TensorBoundary &tb, Value buffer) {
-  int64_t rank = cast<MemRefType>(buffer.getType()).getRank();
+  auto type = cast<MemRefType>(buffer.getType());
+  int64_t rank = type.getRank();
+  if (rank == 0)
+    return memref::ExpandShapeOp::create(
+        tb.e.b, tb.e.loc, MemRefType::get({1}, type.getElementType()), buffer,
+        ArrayRef<ReassociationIndices>{},
+        ArrayRef<OpFoldResult>{tb.e.b.getIndexAttr(1)});
   ReassociationIndices all;
   for (int64_t i = 0; i < rank; ++i)
     all.push_back(i);
@@ -1120,11 +1126,6 @@ struct LowerGlobalNorm : OpRewritePattern<GlobalNormOp> {
     Value total = e.f64(0);
     for (Value input : op.getInputs()) {
       Value flat = flatten(tb, tb.buffer(input));
-      if (cast<RankedTensorType>(input.getType()).getRank() == 0)
-        flat = memref::ExpandShapeOp::create(
-            rewriter, e.loc, MemRefType::get({1}, rewriter.getF32Type()),
-            tb.buffer(input), ArrayRef<ReassociationIndices>{},
-            ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1)});
       total = e.loop(e.idx(0), numElements(tb, input), {total},
                      [&](Emitter &x, Value i, ValueRange acc) {
                        Value v = x.extf(x.load(flat, {i}));
@@ -1143,8 +1144,6 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AdamWOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getParam().getType().getRank() == 0)
-      return rewriter.notifyMatchFailure(op, "0-d parameters are not lowered");
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     auto attr = [&](FloatAttr a) { return e.f64(a.getValueAsDouble()); };

@@ -56,11 +56,16 @@ struct MoAGenerateTrainStepPass
     // The names key the manifest and the checkpoints: they must be unique.
     llvm::StringMap<unsigned> argumentOf;
     for (unsigned i = 0; i < type.getNumInputs(); ++i) {
-      auto paramName = func.getArgAttrOfType<StringAttr>(i, kParamAttr);
-      if (!paramName) {
+      Attribute marker = func.getArgAttr(i, kParamAttr);
+      if (!marker) {
         data.push_back(i);
         continue;
       }
+      auto paramName = dyn_cast<StringAttr>(marker);
+      if (!paramName || paramName.getValue().empty())
+        return func.emitError()
+               << "moa-generate-train-step: argument " << i
+               << ": 'moa.param' must name the parameter (a non-empty string)";
       auto tensor = dyn_cast<RankedTensorType>(type.getInput(i));
       if (!tensor || !tensor.getElementType().isF32() ||
           !tensor.hasStaticShape() || tensor.getRank() == 0)

@@ -324,3 +324,14 @@ func.func @weight_gradient(%x: tensor<?x?x16xf32>, %g: tensor<?x?x8xf32>) -> ten
       ins(%x, %g : tensor<?x?x16xf32>, tensor<?x?x8xf32>) outs(%f : tensor<16x8xf32>) -> tensor<16x8xf32>
   return %0 : tensor<16x8xf32>
 }
+
+// -----
+
+// A 0-d parameter is updated through a [1] view.
+// CHECK-LABEL: func.func @adamw_scalar(
+// CHECK: memref.expand_shape {{.*}} [] output_shape [1] : memref<f32> into memref<1xf32>
+// CHECK: scf.parallel
+func.func @adamw_scalar(%p: tensor<f32>, %s: tensor<f32>) -> tensor<f32> {
+  %0:3 = moa.adamw %p, %p, %p, %p step(%s) norm(%s) {lr = 1.0e-3 : f32} : tensor<f32>
+  return %0#0 : tensor<f32>
+}

@@ -36,6 +36,14 @@ func.func @loss(%w: tensor<4xf32> {moa.param = "w"}, %l: tensor<f64>) -> tensor<
 
 // -----
 
+// expected-error @+1 {{moa-generate-train-step: argument 0: 'moa.param' must name the parameter (a non-empty string)}}
+func.func @loss(%w: tensor<4xf32> {moa.param}) -> tensor<f32> {
+  %c = arith.constant dense<0.0> : tensor<f32>
+  return %c : tensor<f32>
+}
+
+// -----
+
 // expected-error @+1 {{moa-generate-train-step: no argument is marked moa.param = "<name>"}}
 func.func @loss(%a: tensor<f32>, %w: tensor<4xf32>) -> tensor<f32> {
   return %a : tensor<f32>
