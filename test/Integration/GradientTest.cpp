@@ -23,6 +23,10 @@
 //     forward entry, for a random direction u over every float input.
 //  4. Error paths: an embedding id or a cross-entropy target outside the
 //     vocabulary makes Module::run fail with a message saying so.
+//  5. The example model: examples/tiny_lm.mlir (read from the source tree,
+//     --tiny-lm=PATH) compiled with moa-generate-gradients{functions=loss};
+//     @loss against reference::tinyLMForward and @loss_grad against
+//     reference::tinyLMBackward for all 16 parameters (1e-4), at two shapes.
 //
 // Routing is not differentiable where two router probabilities tie, and the
 // compiled f32 logits differ from the reference's f64 ones by ~1e-6: every
@@ -32,18 +36,23 @@
 // rarely cross a routing change.
 //
 // usage: moa-gradient-test MOA_COMPILE WORKDIR [FILTER]
+//            [--tiny-lm=SRC/examples/tiny_lm.mlir]
+// (FILTER: a substring of the layer configurations' names, "primitives" or
+// "tiny_lm"; check 5 runs only with --tiny-lm.)
 //
 //===----------------------------------------------------------------------===//
 
 #include "MoAReference.h"
 #include "MoAReferenceGrad.h"
 #include "TestSupport.h"
+#include "TinyLMReference.h"
 #include "runtime/Runtime.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -996,15 +1005,214 @@ void checkErrorPaths(const Module &module, Results &results) {
   results.report("cross_entropy runs after a rejected call", errors, "");
 }
 
+//===----------------------------------------------------------------------===//
+// 5: the example model
+//===----------------------------------------------------------------------===//
+
+/// Check 5: examples/tiny_lm.mlir compiled with moa-generate-gradients
+/// {functions=loss}; @loss against reference::tinyLMForward (loss, ce, lb, z,
+/// logits, and the experts every moa.route of the compiled forward counted)
+/// and @loss_grad (seeds 1 for loss, 0 for ce, lb, z and logits) against
+/// reference::tinyLMBackward, parameter by parameter (f32 compiled code
+/// against the f64 reference, 1e-4 relative).
+///
+/// Inputs: embeddings uniform in [-1, 1], layer-norm gains 1 + [-0.5, 0.5]
+/// and shifts [-0.5, 0.5], w_gate [-1, 1] (router logits spread over a few
+/// units), the other projections [-a, a] with a = sqrt(3 / fan_in) (unit
+/// variance out); tokens and targets uniform over the vocabulary, about a
+/// quarter of the targets ignored (-1), positions t + 7 b (mod 64). A token
+/// whose router logits have their 2nd and 3rd largest closer than kMinGap is
+/// given another token id (its router logits depend on its own x0 row only),
+/// so that the compiled code and the reference route alike. The smallest
+/// |ReLU input| of the reference is printed: an input within f32 noise
+/// (~1e-6) of 0 could switch a unit between the two.
+void checkTinyLM(const Module &module, int batch, int length,
+                 std::mt19937_64 &rng, Results &results) {
+  ref::TinyLMConfig config;
+  // The module's f32 constants, exactly.
+  config.epsilon = double(1e-5f);
+  config.lbWeight = double(0.01f);
+  config.zWeight = double(0.001f);
+  const int rows = batch * length, d = config.d, E = config.experts;
+  char what[96];
+  std::snprintf(what, sizeof(what), "tiny_lm (B=%d T=%d)", batch, length);
+
+  ref::TinyLMParameters params;
+  std::vector<Tensor> paramTensors;
+  {
+    const auto shapes = ref::TinyLMParameters::shapes(config);
+    const auto tensors = params.list();
+    for (int i = 0; i < ref::TinyLMParameters::kCount; ++i) {
+      const std::vector<int64_t> shape(shapes[i].begin(), shapes[i].end());
+      const std::string name = ref::TinyLMParameters::names()[i];
+      const bool gain = name.size() > 2 && name.substr(name.size() - 2) == "_g";
+      const bool shift =
+          name.size() > 2 && name.substr(name.size() - 2) == "_b";
+      double amplitude = 1.0; // embeddings and w_gate
+      if (gain || shift)
+        amplitude = 0.5;
+      else if (name != "tok_emb" && name != "pos_emb" && name != "w_gate")
+        amplitude = std::sqrt(3.0 / double(shape[shape.size() - 2]));
+      Tensor t = randomTensor(rng, DType::F32, shape, amplitude, *tensors[i]);
+      if (gain)
+        for (int64_t e = 0; e < t.numElements(); ++e) {
+          t.set(e, 1.0 + t.at(e));
+          (*tensors[i])[e] = t.at(e);
+        }
+      paramTensors.push_back(std::move(t));
+    }
+  }
+
+  ref::TinyLMData data;
+  data.batch = batch;
+  data.length = length;
+  std::uniform_int_distribution<int> pickToken(0, config.vocab - 1);
+  for (int r = 0; r < rows; ++r)
+    data.tokens.push_back(pickToken(rng));
+  for (int b = 0; b < batch; ++b)
+    for (int t = 0; t < length; ++t)
+      data.positions.push_back((t + 7 * b) % config.maxPositions);
+  data.targets = randomTargets(rng, rows, config.vocab);
+
+  // A stable top-2 choice for every token.
+  int redrawn = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int attempt = 0;; ++attempt) {
+      ref::Buffer x0(d);
+      for (int i = 0; i < d; ++i)
+        x0[i] = params.tokEmb[size_t(data.tokens[r]) * d + i] +
+                params.posEmb[size_t(data.positions[r]) * d + i];
+      const ref::Buffer h1 =
+          ref::layerNorm(x0, params.ln1G, params.ln1B, 1, d, config.epsilon);
+      const ref::Buffer l = ref::matmul(h1, params.wGate, 1, d, E);
+      if (selectionGap(l.data(), E, config.k) >= kMinGap)
+        break;
+      if (attempt == 1000) {
+        results.report(what, {"no token id gives a stable routing"}, "");
+        return;
+      }
+      ++redrawn;
+      data.tokens[r] = pickToken(rng);
+    }
+
+  Tensor tTokens = intTensor({batch, length}, data.tokens);
+  Tensor tPositions = intTensor({batch, length}, data.positions);
+  Tensor tTargets = intTensor({batch, length}, data.targets);
+  std::vector<const Tensor *> args;
+  for (const Tensor &t : paramTensors)
+    args.push_back(&t);
+  args.push_back(&tTokens);
+  args.push_back(&tPositions);
+  args.push_back(&tTargets);
+
+  ref::TinyLMOutputs expected;
+  const ref::TinyLMParameters grads =
+      ref::tinyLMBackward(config, params, data, &expected);
+  double margin = INFINITY;
+  for (double v : expected.ffnPre)
+    margin = std::min(margin, std::fabs(v));
+
+  std::vector<std::string> errors;
+  std::string detail = ":";
+
+  // The forward pass.
+  std::vector<Tensor> out;
+  std::string error;
+  RunStats stats;
+  if (!module.run("loss", args, out, error, &stats)) {
+    results.report(std::string(what) + " forward", {"loss: " + error}, "");
+  } else if (out.size() != 5) {
+    results.report(
+        std::string(what) + " forward",
+        {"loss: " + std::to_string(out.size()) + " results, expected 5"}, "");
+  } else {
+    const std::vector<std::pair<std::string, ref::Buffer>> values = {
+        {"loss", {expected.loss}},
+        {"ce", {expected.ce}},
+        {"lb", {expected.lb}},
+        {"z", {expected.z}},
+        {"logits", expected.logits}};
+    std::vector<std::string> forwardErrors;
+    std::string forwardDetail = ":";
+    for (size_t i = 0; i < values.size(); ++i) {
+      const double r = compare(results, "tiny_lm " + values[i].first, out[i],
+                               values[i].second, forwardErrors);
+      forwardDetail += " " + values[i].first + " " + format("%.1e", r);
+    }
+    // Every moa.route the compiled forward ran chose what the reference
+    // chose.
+    std::vector<int64_t> counts(E, 0);
+    for (int e : expected.routing.indices)
+      ++counts[e];
+    if (stats.expertCounts.empty())
+      forwardErrors.push_back("no moa.route reported its expert counts");
+    for (const std::vector<int64_t> &c : stats.expertCounts)
+      if (c != counts)
+        forwardErrors.push_back("a moa.route chose other experts than the "
+                                "reference");
+    forwardDetail += " (" + std::to_string(stats.expertCounts.size()) +
+                     " routes agree; loss " + format("%.6f", expected.loss) +
+                     ")";
+    results.report(std::string(what) + " forward", forwardErrors,
+                   forwardDetail);
+  }
+
+  // The gradient of the loss.
+  Tensor one = scalar(1.0), zero = scalar(0.0);
+  Tensor dLogits(DType::F32, {batch, length, config.vocab});
+  for (int64_t i = 0; i < dLogits.numElements(); ++i)
+    dLogits.set(i, 0.0);
+  std::vector<const Tensor *> gradArgs = args;
+  for (const Tensor *seed : {&one, &zero, &zero, &zero, &dLogits})
+    gradArgs.push_back(seed);
+  out.clear();
+  if (!module.run("loss_grad", gradArgs, out, error)) {
+    results.report(std::string(what) + " gradients", {"loss_grad: " + error},
+                   "");
+    return;
+  }
+  if (out.size() != size_t(ref::TinyLMParameters::kCount)) {
+    results.report(std::string(what) + " gradients",
+                   {"loss_grad: " + std::to_string(out.size()) +
+                    " results, expected " +
+                    std::to_string(ref::TinyLMParameters::kCount)},
+                   "");
+    return;
+  }
+  const auto expectedGrads = grads.list();
+  for (int i = 0; i < ref::TinyLMParameters::kCount; ++i) {
+    const std::string name = ref::TinyLMParameters::names()[i];
+    const double r =
+        compare(results, "tiny_lm d" + name, out[i], *expectedGrads[i], errors);
+    detail += " " + name + " " + format("%.1e", r);
+  }
+  detail += " (" + std::to_string(redrawn) +
+            " token redraws, min |ReLU input| " + format("%.1e", margin) + ")";
+  results.report(std::string(what) + " gradients", errors, detail);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s MOA_COMPILE WORKDIR [FILTER]\n", argv[0]);
+  // Positional arguments, and --tiny-lm=PATH anywhere.
+  std::vector<std::string> positional;
+  std::string tinyLMPath;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--tiny-lm=", 0) == 0)
+      tinyLMPath = arg.substr(std::strlen("--tiny-lm="));
+    else
+      positional.push_back(arg);
+  }
+  if (positional.size() < 2 || positional.size() > 3) {
+    std::fprintf(stderr,
+                 "usage: %s MOA_COMPILE WORKDIR [FILTER] "
+                 "[--tiny-lm=PATH/examples/tiny_lm.mlir]\n",
+                 argv[0]);
     return 2;
   }
-  const std::string compiler = argv[1], workdir = argv[2];
-  const std::string filter = argc > 3 ? argv[3] : "";
+  const std::string compiler = positional[0], workdir = positional[1];
+  const std::string filter = positional.size() > 2 ? positional[2] : "";
   Results results;
 
   // The selected configurations are functions @l<i> of two modules (each
@@ -1022,22 +1230,37 @@ int main(int argc, char **argv) {
     std::string base, text, error;
     std::unique_ptr<Module> module;
   };
-  std::vector<Job> jobs(3);
+  std::vector<Job> jobs(4);
   jobs[0].base = workdir + "/layers0";
   jobs[1].base = workdir + "/layers1";
   jobs[2].base = workdir + "/primitives";
+  jobs[3].base = workdir + "/tiny_lm";
   for (size_t i = 0; i < selected.size(); ++i)
     jobs[i % 2].text += layerFunction(selected[i].second,
                                       "l" + std::to_string(selected[i].first));
   if (primitives)
     jobs[2].text = primitivesModule();
+  // The example model, read from the source tree (compiled as a copy).
+  const bool tinyLM = filter.empty() || filter == "tiny_lm";
+  if (tinyLM && !tinyLMPath.empty()) {
+    std::ifstream file(tinyLMPath);
+    std::ostringstream text;
+    text << file.rdbuf();
+    jobs[3].text = text.str();
+    if (!file || jobs[3].text.empty())
+      results.report("read " + tinyLMPath, {"cannot read the file"}, "");
+  } else if (tinyLM) {
+    std::printf("tiny_lm not checked (no --tiny-lm=PATH)\n");
+  }
   {
     std::vector<std::thread> threads;
-    for (Job &job : jobs)
-      if (!job.text.empty())
-        threads.emplace_back([&compiler, &job] {
-          job.module = compileModule(compiler, job.base, job.text, job.error,
-                                     "--pre-pipeline=moa-generate-gradients");
+    for (size_t j = 0; j < jobs.size(); ++j)
+      if (!jobs[j].text.empty())
+        threads.emplace_back([&compiler, &job = jobs[j], j] {
+          job.module = compileModule(
+              compiler, job.base, job.text, job.error,
+              j == 3 ? "'--pre-pipeline=moa-generate-gradients{functions=loss}'"
+                     : "--pre-pipeline=moa-generate-gradients");
         });
     for (std::thread &t : threads)
       t.join();
@@ -1073,6 +1296,13 @@ int main(int argc, char **argv) {
     checkPrimitives(*module, 2, 7, rng, results);
     checkPrimitives(*module, 3, 33, rng, results);
     checkErrorPaths(*module, results);
+  }
+
+  // 5.
+  if (const Module *module = jobs[3].module.get()) {
+    std::mt19937_64 rng(57);
+    checkTinyLM(*module, 2, 7, rng, results);
+    checkTinyLM(*module, 4, 64, rng, results);
   }
 
   std::printf("worst relative errors:");

@@ -1,9 +1,14 @@
 // The functions moa-generate-gradients adds, compiled for the CPU: layer
 // gradients on 14 configurations at two shapes each against the f64
 // reference backward, the primitives' gradients, directional finite
-// differences of the compiled code, and out-of-vocabulary errors (see
+// differences of the compiled code, out-of-vocabulary errors, and the example
+// model examples/tiny_lm.mlir: @loss and @loss_grad (all 16 parameters) at two
+// shapes against the f64 reference model (TinyLMReference.h) (see
 // GradientTest.cpp).
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: moa-gradient-test %moa_tools/moa-compile %t | FileCheck %s
+// RUN: moa-gradient-test %moa_tools/moa-compile %t \
+// RUN:   --tiny-lm=%moa_src_root/examples/tiny_lm.mlir | FileCheck %s
 // CHECK-NOT: FAIL
-// CHECK: {{^}}89 checks, 0 failed{{$}}
+// CHECK-NOT: tiny_lm not checked
+// CHECK: {{^}}PASS tiny_lm (B=4 T=64) gradients:
+// CHECK: {{^}}93 checks, 0 failed{{$}}
