@@ -401,6 +401,76 @@ withPairPositions(TensorBoundary &tb, Value ok, Value perm, Value off,
   });
 }
 
+/// The operands of moa.grouped_matmul and moa.grouped_matmul_grad as f32
+/// buffers, rows first ([B*T, K] per token or [B*T*k, K] per pair), with the
+/// sizes and checks both lowerings share.
+struct GroupedRows {
+  GroupedRows(TensorBoundary &tb, Value inputOperand, Value weightOperand,
+              Value permutation, Value offsets, Value gatesOperand)
+      : combine(bool(gatesOperand)),
+        tokenRows(cast<RankedTensorType>(inputOperand.getType()).getRank() ==
+                  3),
+        inputTensor(tb.toF32(inputOperand)),
+        weightTensor(tb.toF32(weightOperand)), gatesTensor(gatesOperand),
+        permTensor(permutation), offTensor(offsets) {
+    Emitter &e = tb.e;
+    batch = tb.dim(inputTensor, 0);
+    length = tb.dim(inputTensor, 1);
+    tokens = e.mul(batch, length);
+    numExperts = tb.dim(weightTensor, 0);
+    kDim = tb.dim(weightTensor, 1);
+    nDim = tb.dim(weightTensor, 2);
+    input = tb.collapse(tb.buffer(inputTensor), rowGroups(tokenRows));
+    weight = tb.buffer(weightTensor);
+    perm = tb.buffer(permutation);
+    off = tb.buffer(offsets);
+    gates =
+        combine ? tb.collapse(tb.buffer(gatesOperand), {{0, 1, 2}}) : Value();
+  }
+
+  /// Only i32 groupings are lowered.
+  static bool isI32(Value permutation, Value offsets) {
+    auto elementType = [](Value v) {
+      return cast<ShapedType>(v.getType()).getElementType();
+    };
+    return elementType(permutation).isInteger(32) &&
+           elementType(offsets).isInteger(32);
+  }
+
+  /// [B, T, X] (perToken) or [B, T, k, X] as rows of X.
+  static SmallVector<ReassociationIndices> rowGroups(bool perToken) {
+    return perToken ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
+                    : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}};
+  }
+
+  /// The input's K (and k) and the gates' B and T against the weight's and
+  /// the input's sizes.
+  SmallVector<std::pair<Value, Value>> sizeChecks(TensorBoundary &tb,
+                                                  Value k) const {
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim}};
+    if (!tokenRows)
+      sizes.push_back({tb.dim(inputTensor, 2), k});
+    if (combine)
+      sizes.append(
+          {{tb.dim(gatesTensor, 0), batch}, {tb.dim(gatesTensor, 1), length}});
+    return sizes;
+  }
+
+  /// The permutation has `pairs` entries and the offsets E + 1.
+  Value groupingSizesOk(TensorBoundary &tb, Value pairs) const {
+    Emitter &e = tb.e;
+    return e.andI(e.cmp(arith::CmpIPredicate::eq, tb.dim(permTensor, 0), pairs),
+                  e.cmp(arith::CmpIPredicate::eq, tb.dim(offTensor, 0),
+                        e.add(numExperts, e.idx(1))));
+  }
+
+  const bool combine, tokenRows;
+  Value inputTensor, weightTensor, gatesTensor, permTensor, offTensor;
+  Value batch, length, tokens, numExperts, kDim, nDim;
+  Value input, weight, perm, off, gates;
+};
+
 /// Adds the patterns of the training ops (LowerTrainingOps.cpp).
 void populateTrainingLoopPatterns(RewritePatternSet &patterns);
 

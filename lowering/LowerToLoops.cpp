@@ -248,21 +248,16 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.getPermutation().getType().getElementType().isInteger(32) ||
-        !op.getOffsets().getType().getElementType().isInteger(32))
+    if (!GroupedRows::isI32(op.getPermutation(), op.getOffsets()))
       return rewriter.notifyMatchFailure(op, "permutation must be i32");
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
-    const bool combine = bool(op.getGates());
-    const bool tokenRows =
-        cast<RankedTensorType>(op.getInput().getType()).getRank() == 3;
-    Value inputTensor = tb.toF32(op.getInput());
-    Value weightTensor = tb.toF32(op.getWeight());
-    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
-    Value tokens = e.mul(batch, length);
-    Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
-    Value numExperts = tb.dim(weightTensor, 0);
+    GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
+                  op.getOffsets(), op.getGates());
+    const bool combine = g.combine, tokenRows = g.tokenRows;
+    Value batch = g.batch, length = g.length, tokens = g.tokens;
+    Value kDim = g.kDim, nDim = g.nDim, numExperts = g.numExperts;
     // k = |permutation| / (B*T) when only the permutation knows it.
     Value k =
         combine ? tb.dim(op.getGates(), 2)
@@ -271,16 +266,8 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
                     arith::MaxUIOp::create(rewriter, e.loc, tokens, e.idx(1)))
             : tb.dim(op.getResult(), 2);
     Value pairs = e.mul(tokens, k);
-
-    Value input = tb.collapse(
-        tb.buffer(inputTensor),
-        tokenRows ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
-                  : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
-    Value weight = tb.buffer(weightTensor);
-    Value perm = tb.buffer(op.getPermutation());
-    Value off = tb.buffer(op.getOffsets());
-    Value gates =
-        combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}}) : Value();
+    Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
+          gates = g.gates;
     Value outRows = combine ? tokens : pairs;
     // The result in its own shape, [B, T, N] or [B, T, k, N], written
     // through a 2-D view [rows, N].
@@ -289,29 +276,17 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
       resultSizes.push_back(k);
     resultSizes.push_back(nDim);
     Value result4 = e.alloc(f32, resultSizes);
-    Value out = tb.collapse(
-        result4, combine ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
-                         : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}});
+    Value out = tb.collapse(result4, GroupedRows::rowGroups(combine));
 
     // Validate sizes and the grouping before any indexed access.
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim}};
-    if (!tokenRows)
-      sizes.push_back({tb.dim(inputTensor, 2), k});
-    if (combine)
-      sizes.append({{tb.dim(op.getGates(), 0), batch},
-                    {tb.dim(op.getGates(), 1), length}});
-    Value sizesOk = tb.agree(sizes);
-    Value permOk =
-        e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs);
-    Value offOk = e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getOffsets(), 0),
-                        e.add(numExperts, e.idx(1)));
+    Value sizesOk = tb.agree(g.sizeChecks(tb, k));
+    Value permOk = g.groupingSizesOk(tb, pairs);
     e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
       x.fail(tb.module, FailureCode::ShapeMismatch);
     });
     withPairPositions(
-        tb, e.andI(sizesOk, e.andI(permOk, offOk)), perm, off, numExperts,
-        pairs, [&](Emitter &v, Value position, Value dispatched) {
+        tb, e.andI(sizesOk, permOk), perm, off, numExperts, pairs,
+        [&](Emitter &v, Value position, Value dispatched) {
           auto offset = [&](Emitter &x, Value i) {
             return offsetAt(x, off, i);
           };

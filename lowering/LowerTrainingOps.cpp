@@ -278,58 +278,38 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(GroupedMatmulGradOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.getPermutation().getType().getElementType().isInteger(32) ||
-        !op.getOffsets().getType().getElementType().isInteger(32))
+    if (!GroupedRows::isI32(op.getPermutation(), op.getOffsets()))
       return rewriter.notifyMatchFailure(op, "permutation must be i32");
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
-    const bool combine = bool(op.getGates());
-    const bool tokenRows =
-        cast<RankedTensorType>(op.getInput().getType()).getRank() == 3;
-    Value inputTensor = tb.toF32(op.getInput());
-    Value weightTensor = tb.toF32(op.getWeight());
+    GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
+                  op.getOffsets(), op.getGates());
+    const bool combine = g.combine, tokenRows = g.tokenRows;
+    Value inputTensor = g.inputTensor, weightTensor = g.weightTensor;
     Value gradTensor = tb.toF32(op.getResultGrad());
-    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
-    Value tokens = e.mul(batch, length);
-    Value numExperts = tb.dim(weightTensor, 0);
-    Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
+    Value batch = g.batch, length = g.length, tokens = g.tokens;
+    Value numExperts = g.numExperts, kDim = g.kDim, nDim = g.nDim;
     Value k = combine ? tb.dim(op.getGates(), 2) : tb.dim(gradTensor, 2);
     Value pairs = e.mul(tokens, k);
 
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim},
-        {tb.dim(gradTensor, 0), batch},
-        {tb.dim(gradTensor, 1), length},
-        {tb.dim(gradTensor, combine ? 2 : 3), nDim}};
-    if (!tokenRows)
-      sizes.push_back({tb.dim(inputTensor, 2), k});
-    if (combine)
-      sizes.append({{tb.dim(op.getGates(), 0), batch},
-                    {tb.dim(op.getGates(), 1), length}});
+    SmallVector<std::pair<Value, Value>> sizes = g.sizeChecks(tb, k);
+    sizes.append({{tb.dim(gradTensor, 0), batch},
+                  {tb.dim(gradTensor, 1), length},
+                  {tb.dim(gradTensor, combine ? 2 : 3), nDim}});
     Value sizesOk = tb.agree(sizes);
     e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
       x.fail(tb.module, FailureCode::ShapeMismatch);
     });
-    Value groupingOk = e.andI(
-        e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getPermutation(), 0), pairs),
-        e.cmp(arith::CmpIPredicate::eq, tb.dim(op.getOffsets(), 0),
-              e.add(numExperts, e.idx(1))));
-
-    auto rowGroups = [&](bool perToken) {
-      return perToken ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
-                      : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}};
-    };
-    Value input = tb.collapse(tb.buffer(inputTensor), rowGroups(tokenRows));
-    Value grad = tb.collapse(tb.buffer(gradTensor), rowGroups(combine));
-    Value weight = tb.buffer(weightTensor);
-    Value perm = tb.buffer(op.getPermutation());
-    Value off = tb.buffer(op.getOffsets());
-    Value gates =
-        combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}}) : Value();
+    Value groupingOk = g.groupingSizesOk(tb, pairs);
+    Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
+          gates = g.gates;
+    Value grad =
+        tb.collapse(tb.buffer(gradTensor), GroupedRows::rowGroups(combine));
 
     Value inputGrad = allocLike(tb, inputTensor);
-    Value inputGradRows = tb.collapse(inputGrad, rowGroups(tokenRows));
+    Value inputGradRows =
+        tb.collapse(inputGrad, GroupedRows::rowGroups(tokenRows));
     Value weightGrad = allocLike(tb, weightTensor);
     Value gatesGrad = combine ? e.alloc(f32, {batch, length, k}) : Value();
     Value gatesGradFlat =
