@@ -377,3 +377,21 @@ LogicalResult RouterZLossOp::verify() {
 }
 
 OpCost RouterZLossOp::getCost() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// ImportanceCVLossOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ImportanceCVLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                     Adaptor, SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(f32Tensor(ctx, {}));
+  return success();
+}
+
+LogicalResult ImportanceCVLossOp::verify() {
+  return verifyImportanceCV(*this, getGates().getType(), getIndices().getType(),
+                            getNumExperts());
+}
+
+OpCost ImportanceCVLossOp::getCost() { return {}; }

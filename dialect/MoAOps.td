@@ -292,6 +292,35 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
   let hasVerifier = 1;
 }
 
+def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "squared coefficient of variation of the experts' importance";
+  let description = [{
+    The optional auxiliary loss of sparsely-gated mixtures (Shazeer et al.
+    2017; off in the official MoA run): with `importance_e` the sum of the
+    gates [B, T, k] (f32) of the (token, slot) pairs routed to expert e by
+    `indices` [B, T, k] (pairs with index -1 add nothing),
+    `L = var(importance) / (mean(importance)^2 + 1e-10)`, the variance
+    unbiased (over the E = `num_experts` experts) as `torch.var`; zero when
+    E = 1. Returns a 0-d f32 tensor. Its gradient flows into the gates.
+
+    ```mlir
+    %cv = moa.importance_cv_loss %gates, %idx experts(8)
+        : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+    ```
+  }];
+
+  let arguments = (ins MoA_F32Tensor:$gates, MoA_IndexTensor:$indices,
+                       MoA_TopKAttr:$num_experts);
+  let results = (outs MoA_ScalarF32Tensor:$loss);
+
+  let assemblyFormat = [{
+    $gates `,` $indices `experts` `(` $num_experts `)` attr-dict `:`
+    type($gates) `,` type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
 include "dialect/MoATrainingOps.td"
 
 #endif // MOA_DIALECT_MOAOPS_TD

@@ -118,6 +118,11 @@ LogicalResult LoadBalancingLossGradOp::verify() {
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
 
+LogicalResult ImportanceCVLossGradOp::verify() {
+  return verifyImportanceCV(*this, getGates().getType(), getIndices().getType(),
+                            getNumExperts());
+}
+
 LogicalResult RouterZLossGradOp::verify() {
   ShapeBinder shapes(*this);
   return failure(

@@ -181,6 +181,28 @@ def MoA_RouterZLossGradOp : MoA_Op<"router_z_loss_grad", [
   let hasVerifier = 1;
 }
 
+def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
+    Pure, AllTypesMatch<["gates", "gates_grad"]>]> {
+  let summary = "gradient of moa.importance_cv_loss with respect to the gates";
+  let description = [{
+    `loss_grad` (0-d f32) times the derivative of the importance CV^2 loss
+    with respect to each gate; pairs with index -1 get zero.
+
+    ```mlir
+    %dg = moa.importance_cv_loss_grad %gates, %idx, %dloss experts(8)
+        : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+    ```
+  }];
+  let arguments = (ins MoA_F32Tensor:$gates, MoA_IndexTensor:$indices,
+                       MoA_ScalarF32:$loss_grad, MoA_TopKAttr:$num_experts);
+  let results = (outs MoA_F32Tensor:$gates_grad);
+  let assemblyFormat = [{
+    $gates `,` $indices `,` $loss_grad `experts` `(` $num_experts `)`
+    attr-dict `:` type($gates) `,` type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Model ops without an upstream equivalent
 //===----------------------------------------------------------------------===//

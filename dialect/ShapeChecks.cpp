@@ -90,3 +90,14 @@ int64_t mlir::moa::mulDims(int64_t a, int64_t b) {
     return ShapedType::kDynamic;
   return product;
 }
+
+LogicalResult mlir::moa::verifyImportanceCV(Operation *op, Type gates,
+                                            Type indices, int64_t numExperts) {
+  ShapeBinder shapes(op);
+  shapes.set("E", numExperts);
+  if (failed(shapes.bind("gates", gates, {"B", "T", "k"})) ||
+      failed(shapes.bind("indices", indices, {"B", "T", "k"})))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}

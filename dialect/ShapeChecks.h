@@ -45,6 +45,11 @@ private:
   llvm::StringMap<int64_t> sizes;
 };
 
+/// gates and indices [B, T, k] with 1 <= k <= num_experts (the importance
+/// CV^2 loss and its gradient).
+LogicalResult verifyImportanceCV(Operation *op, Type gates, Type indices,
+                                 int64_t numExperts);
+
 /// Size of dimension `dim` of a ranked tensor type, or kDynamic if the type is
 /// unranked or too small (inference must not fail before the verifier runs).
 int64_t dimOrDynamic(Type type, unsigned dim);

@@ -791,6 +791,113 @@ struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// moa.importance_cv_loss and its gradient
+//===----------------------------------------------------------------------===//
+
+/// The per-expert importance (sum of gates, f64) of [pairs] gates routed by
+/// [pairs] indices, after checking the indices lie in [-1, E); with its
+/// mean, unbiased variance and mean^2 + 1e-10. Serial: E and the pairs are
+/// few next to the layer's GEMMs.
+struct Importance {
+  Value gates, indices, pairs, experts, importance, mean, variance, norm;
+
+  Importance(TensorBoundary &tb, Value gatesTensor, Value indicesTensor,
+             int64_t numExperts, function_ref<void(Emitter &)> body) {
+    Emitter &e = tb.e;
+    Value batch = tb.dim(gatesTensor, 0), length = tb.dim(gatesTensor, 1);
+    Value k = tb.dim(gatesTensor, 2);
+    pairs = tb.checkedCount(tb.agree({{tb.dim(indicesTensor, 0), batch},
+                                      {tb.dim(indicesTensor, 1), length},
+                                      {tb.dim(indicesTensor, 2), k}}),
+                            e.mul(e.mul(batch, length), k));
+    gates = tb.collapse(tb.buffer(gatesTensor), {{0, 1, 2}});
+    indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});
+    experts = e.idx(numExperts);
+    importance = e.alloc(e.b.getF64Type(), {experts});
+    fill(e, importance, experts, e.f64(0));
+    guardIndices(tb, indices, pairs, e.idx(-1), experts, [&](Emitter &g) {
+      g.loop(g.idx(0), pairs, [&](Emitter &x, Value p) {
+        Value ex = x.toIndex(x.load(indices, {p}));
+        x.ifThen(x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)),
+                 [&](Emitter &y) {
+                   y.store(y.addf(y.load(importance, {ex}),
+                                  y.extf(y.load(gates, {p}))),
+                           importance, {ex});
+                 });
+      });
+    });
+    Value count = e.f64(double(numExperts));
+    mean = e.divf(e.loop(e.idx(0), experts, {e.f64(0)},
+                         [&](Emitter &x, Value ex, ValueRange acc) {
+                           return SmallVector<Value>{
+                               x.addf(acc[0], x.load(importance, {ex}))};
+                         })[0],
+                  count);
+    Value squares =
+        e.loop(e.idx(0), experts, {e.f64(0)},
+               [&](Emitter &x, Value ex, ValueRange acc) {
+                 Value d = x.subf(x.load(importance, {ex}), mean);
+                 return SmallVector<Value>{x.addf(acc[0], x.mulf(d, d))};
+               })[0];
+    variance = e.divf(squares, e.f64(std::max<double>(numExperts - 1, 1)));
+    norm = e.addf(e.mulf(mean, mean), e.f64(1e-10));
+    body(e);
+  }
+};
+
+struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ImportanceCVLossOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    const int64_t experts = op.getNumExperts();
+    Value loss = memref::AllocOp::create(
+        rewriter, e.loc, MemRefType::get({}, rewriter.getF32Type()));
+    Importance in(tb, op.getGates(), op.getIndices(), experts,
+                  [](Emitter &) {});
+    Value cv = experts > 1 ? e.divf(in.variance, in.norm) : e.f64(0);
+    e.store(e.truncf(cv), loss, {});
+    rewriter.replaceOp(op, tb.result(loss, op.getType()));
+    return success();
+  }
+};
+
+/// dL/dI_e = 2 (I_e - mean) / ((E - 1) n) - 2 var mean / (E n^2) with
+/// n = mean^2 + 1e-10; each pair's gate gets its expert's.
+struct LowerImportanceCVLossGrad : OpRewritePattern<ImportanceCVLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ImportanceCVLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    const int64_t experts = op.getNumExperts();
+    Value result = allocLike(tb, op.getGates());
+    Value out = tb.collapse(result, {{0, 1, 2}});
+    Value scale = e.extf(loadScalar(tb, op.getLossGrad()));
+    Importance in(tb, op.getGates(), op.getIndices(), experts,
+                  [](Emitter &) {});
+    fill(e, out, in.pairs, e.f32(0));
+    if (experts > 1) {
+      Value a = e.divf(e.f64(2), e.mulf(e.f64(double(experts - 1)), in.norm));
+      Value b =
+          e.divf(e.mulf(e.f64(2), e.mulf(in.variance, in.mean)),
+                 e.mulf(e.f64(double(experts)), e.mulf(in.norm, in.norm)));
+      e.loop(e.idx(0), in.pairs, [&](Emitter &x, Value p) {
+        Value ex = x.toIndex(x.load(in.indices, {p}));
+        x.ifThen(inRange(x, ex, x.idx(0), in.experts), [&](Emitter &y) {
+          Value d = y.subf(
+              y.mulf(a, y.subf(y.load(in.importance, {ex}), in.mean)), b);
+          y.store(y.truncf(y.mulf(scale, d)), out, {p});
+        });
+      });
+    }
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // moa.layer_norm and moa.layer_norm_grad
 //===----------------------------------------------------------------------===//
 
@@ -1258,7 +1365,8 @@ void mlir::moa::loops::populateTrainingLoopPatterns(
     RewritePatternSet &patterns) {
   patterns
       .add<LowerRouteGrad, LowerGroupedMatmulGrad, LowerMultiQueryAttentionGrad,
-           LowerRouterZLossGrad, LowerLoadBalancingLossGrad, LowerLayerNorm,
+           LowerRouterZLossGrad, LowerLoadBalancingLossGrad,
+           LowerImportanceCVLoss, LowerImportanceCVLossGrad, LowerLayerNorm,
            LowerLayerNormGrad, LowerEmbedding, LowerEmbeddingGrad,
            LowerCrossEntropy, LowerCrossEntropyGrad, LowerGlobalNorm,
            LowerAdamW, LowerWeightGradient>(patterns.getContext());

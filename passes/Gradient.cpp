@@ -173,6 +173,12 @@ LogicalResult AdjointBuilder::differentiate(Operation *op) {
                                   g, loss.getQueryPaddingMask()));
         return success();
       })
+      .Case([&](ImportanceCVLossOp loss) {
+        add(loss.getGates(), ImportanceCVLossGradOp::create(
+                                 b, loc, loss.getGates(), loss.getIndices(), g,
+                                 loss.getNumExpertsAttr()));
+        return success();
+      })
       .Case([&](RouterZLossOp loss) {
         add(loss.getLogits(),
             RouterZLossGradOp::create(b, loc, loss.getLogits(), g,
