@@ -431,6 +431,72 @@ func.func @z_loss_mask(%l: tensor<2x5x8xf32>, %m: tensor<2x5x8xi1>) {
 
 // -----
 
+func.func @importance_cv_gates_rank(%g: tensor<10x2xf32>, %i: tensor<2x5x2xi32>) {
+  // expected-error @+1 {{'gates' must have rank 3 (shape [B, T, k] = [?, ?, ?]) but has type 'tensor<10x2xf32>'}}
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<10x2xf32>, tensor<2x5x2xi32>
+  return
+}
+
+// -----
+
+func.func @importance_cv_tokens(%g: tensor<2x5x2xf32>, %i: tensor<2x6x2xi32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [2, 5, 2] but has type 'tensor<2x6x2xi32>'}}
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<2x5x2xf32>, tensor<2x6x2xi32>
+  return
+}
+
+// -----
+
+func.func @importance_cv_slots(%g: tensor<?x?x2xf32>, %i: tensor<?x?x3xi32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [?, ?, 2] but has type 'tensor<?x?x3xi32>'}}
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<?x?x2xf32>, tensor<?x?x3xi32>
+  return
+}
+
+// -----
+
+func.func @importance_cv_indices_rank(%g: tensor<2x5x2xf32>, %i: tensor<10x2xi32>) {
+  // expected-error @+1 {{'indices' must have rank 3 (shape [B, T, k] = [2, 5, 2]) but has type 'tensor<10x2xi32>'}}
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<2x5x2xf32>, tensor<10x2xi32>
+  return
+}
+
+// -----
+
+func.func @importance_cv_k(%g: tensor<?x?x3xf32>, %i: tensor<?x?x3xi32>) {
+  // expected-error @+1 {{k = 3 must be in [1, E] with E = 2}}
+  %0 = moa.importance_cv_loss %g, %i experts(2) : tensor<?x?x3xf32>, tensor<?x?x3xi32>
+  return
+}
+
+// -----
+
+// k known from the indices alone.
+func.func @importance_cv_k_from_indices(%g: tensor<?x?x?xf32>, %i: tensor<4x?x5xindex>) {
+  // expected-error @+1 {{k = 5 must be in [1, E] with E = 4}}
+  %0 = moa.importance_cv_loss %g, %i experts(4) : tensor<?x?x?xf32>, tensor<4x?x5xindex>
+  return
+}
+
+// -----
+
+func.func @importance_cv_no_experts(%g: tensor<?x?x1xf32>, %i: tensor<?x?x1xi32>) {
+  // expected-error @+1 {{attribute 'num_experts' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+  %0 = moa.importance_cv_loss %g, %i experts(0) : tensor<?x?x1xf32>, tensor<?x?x1xi32>
+  return
+}
+
+// -----
+
+func.func @importance_cv_f16_gates(%g: tensor<2x5x2xf16>, %i: tensor<2x5x2xi32>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  %0 = "moa.importance_cv_loss"(%g, %i) {num_experts = 8 : i64}
+      : (tensor<2x5x2xf16>, tensor<2x5x2xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
 // expected-error @+1 {{expected '<'}}
 func.func @bad_gating(%logits: tensor<?x?x8xf32>) attributes {g = #moa.gating} {
   return

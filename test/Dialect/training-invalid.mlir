@@ -441,6 +441,82 @@ func.func @z_grad_f16_loss_grad(%l: tensor<2x5x8xf32>, %d: tensor<f16>) {
 
 // -----
 
+func.func @cv_grad_gates_rank(%g: tensor<10x2xf32>, %i: tensor<2x5x2xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{'gates' must have rank 3 (shape [B, T, k] = [?, ?, ?]) but has type 'tensor<10x2xf32>'}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<10x2xf32>, tensor<2x5x2xi32>
+  return
+}
+
+// -----
+
+func.func @cv_grad_indices_shape(%g: tensor<2x5x2xf32>, %i: tensor<2x6x2xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [2, 5, 2] but has type 'tensor<2x6x2xi32>'}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<2x5x2xf32>, tensor<2x6x2xi32>
+  return
+}
+
+// -----
+
+func.func @cv_grad_slots(%g: tensor<?x?x2xf32>, %i: tensor<?x?x1xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [?, ?, 2] but has type 'tensor<?x?x1xi32>'}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<?x?x2xf32>, tensor<?x?x1xi32>
+  return
+}
+
+// -----
+
+func.func @cv_grad_indices_rank(%g: tensor<2x5x2xf32>, %i: tensor<2x5x2x1xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{'indices' must have rank 3 (shape [B, T, k] = [2, 5, 2]) but has type 'tensor<2x5x2x1xi32>'}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<2x5x2xf32>, tensor<2x5x2x1xi32>
+  return
+}
+
+// -----
+
+func.func @cv_grad_k_too_large(%g: tensor<?x?x3xf32>, %i: tensor<?x?x3xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{k = 3 must be in [1, E] with E = 2}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(2) : tensor<?x?x3xf32>, tensor<?x?x3xi32>
+  return
+}
+
+// -----
+
+// k known from the indices alone.
+func.func @cv_grad_k_from_indices(%g: tensor<?x?x?xf32>, %i: tensor<?x?x2xindex>, %d: tensor<f32>) {
+  // expected-error @+1 {{k = 2 must be in [1, E] with E = 1}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(1) : tensor<?x?x?xf32>, tensor<?x?x2xindex>
+  return
+}
+
+// -----
+
+func.func @cv_grad_no_experts(%g: tensor<?x?x1xf32>, %i: tensor<?x?x1xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{attribute 'num_experts' failed to satisfy constraint: 64-bit signless integer attribute whose minimum value is 1}}
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(0) : tensor<?x?x1xf32>, tensor<?x?x1xi32>
+  return
+}
+
+// -----
+
+// The loss gradient is a 0-d f32 tensor.
+func.func @cv_grad_loss_grad_shape(%g: tensor<2x5x2xf32>, %i: tensor<2x5x2xi32>, %d: tensor<1xf32>) {
+  // expected-error @+1 {{operand #2 must be 0D tensor of 32-bit float values}}
+  %0 = "moa.importance_cv_loss_grad"(%g, %i, %d) {num_experts = 8 : i64}
+      : (tensor<2x5x2xf32>, tensor<2x5x2xi32>, tensor<1xf32>) -> tensor<2x5x2xf32>
+  return
+}
+
+// -----
+
+func.func @cv_grad_result_type(%g: tensor<2x5x2xf32>, %i: tensor<2x5x2xi32>, %d: tensor<f32>) {
+  // expected-error @+1 {{failed to verify that all of {gates, gates_grad} have same type}}
+  %0 = "moa.importance_cv_loss_grad"(%g, %i, %d) {num_experts = 8 : i64}
+      : (tensor<2x5x2xf32>, tensor<2x5x2xi32>, tensor<f32>) -> tensor<?x5x2xf32>
+  return
+}
+
+// -----
+
 //===----------------------------------------------------------------------===//
 // moa.layer_norm and moa.layer_norm_grad
 //===----------------------------------------------------------------------===//

@@ -133,6 +133,31 @@ func.func @aux_loss_grads_static(%logits: tensor<2x3x4xf32>, %idx: tensor<2x3x1x
 
 // -----
 
+// The importance CV^2 loss and its gradient, dynamic and static shapes, i32
+// and index indices.
+// CHECK-LABEL: func.func @importance_cv_loss
+// CHECK: %[[L:.*]] = moa.importance_cv_loss %arg0, %arg1 experts(8) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+// CHECK: moa.importance_cv_loss_grad %arg0, %arg1, %[[L]] experts(8) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+// CHECK: moa.importance_cv_loss %arg2, %arg3 experts(4) : tensor<2x3x4xf32>, tensor<2x3x4xindex>
+// CHECK: moa.importance_cv_loss_grad %arg2, %arg3, %arg4 experts(4) : tensor<2x3x4xf32>, tensor<2x3x4xindex>
+// CHECK: moa.importance_cv_loss_grad %arg5, %arg6, %arg4 experts(1) : tensor<1x5x1xf32>, tensor<1x5x1xi32>
+func.func @importance_cv_loss(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>,
+    %gs: tensor<2x3x4xf32>, %is: tensor<2x3x4xindex>, %dloss: tensor<f32>,
+    %g1: tensor<1x5x1xf32>, %i1: tensor<1x5x1xi32>)
+    -> (tensor<?x?x2xf32>, tensor<f32>, tensor<2x3x4xf32>, tensor<1x5x1xf32>) {
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+  %1 = moa.importance_cv_loss_grad %g, %i, %0 experts(8)
+      : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+  %2 = moa.importance_cv_loss %gs, %is experts(4) : tensor<2x3x4xf32>, tensor<2x3x4xindex>
+  %3 = moa.importance_cv_loss_grad %gs, %is, %dloss experts(4)
+      : tensor<2x3x4xf32>, tensor<2x3x4xindex>
+  %4 = moa.importance_cv_loss_grad %g1, %i1, %dloss experts(1)
+      : tensor<1x5x1xf32>, tensor<1x5x1xi32>
+  return %1, %2, %3, %4 : tensor<?x?x2xf32>, tensor<f32>, tensor<2x3x4xf32>, tensor<1x5x1xf32>
+}
+
+// -----
+
 // The default epsilon is not printed; any rank >= 1 is normalised over its
 // last dimension.
 // CHECK-LABEL: func.func @layer_norm

@@ -15,8 +15,10 @@
 //  2. Primitive gradients: moa.layer_norm, moa.embedding, moa.cross_entropy
 //     (with ignored targets), moa.load_balancing_loss and moa.router_z_loss
 //     (with query padding), moa.route, a scalar combination of the two
-//     auxiliary losses and a chain embedding -> layer_norm -> cross_entropy,
-//     against the reference backward functions (1e-4).
+//     auxiliary losses, a chain embedding -> layer_norm -> cross_entropy, and
+//     moa.importance_cv_loss of moa.route's gates (forward value and
+//     gradient; query padding, every token padded, renormalised gates, one
+//     expert), against the reference (backward) functions (1e-4).
 //  3. Directional finite differences on the compiled f32 code alone (no
 //     reference involved): <grad, u> against the central difference of
 //     F = sum(dy * y) + sum(dLogits * logits) computed with the compiled
@@ -690,6 +692,26 @@ std::string primitivesModule() {
      << gates << ") {\n  %i, %g = moa.route %l k(" << K
      << ") {renormalize} : " << logits << "\n  return %i, %g : " << idx << ", "
      << gates << "\n}\n";
+  // The importance CV^2 loss of a router's gates: with query padding
+  // (indices -1), with renormalised gates, and with one expert (constant 0).
+  os << "func.func @cv(%l: " << logits << ", %m: " << mask
+     << ") -> tensor<f32> {\n  %i, %g = moa.route %l k(" << K
+     << ") query_padding_mask(%m : " << mask << ") : " << logits
+     << "\n  %c = moa.importance_cv_loss %g, %i experts(" << E
+     << ") : " << gates << ", " << idx << "\n  return %c : tensor<f32>\n}\n";
+  os << "func.func @cv_renormalize(%l: " << logits
+     << ") -> tensor<f32> {\n  %i, %g = moa.route %l k(" << K
+     << ") {renormalize} : " << logits
+     << "\n  %c = moa.importance_cv_loss %g, %i experts(" << E
+     << ") : " << gates << ", " << idx << "\n  return %c : tensor<f32>\n}\n";
+  {
+    const std::string logits1 = "tensor<?x?x1xf32>", idx1 = "tensor<?x?x1xi32>",
+                      gates1 = "tensor<?x?x1xf32>";
+    os << "func.func @cv_one_expert(%l: " << logits1
+       << ") -> tensor<f32> {\n  %i, %g = moa.route %l k(1) : " << logits1
+       << "\n  %c = moa.importance_cv_loss %g, %i experts(1) : " << gates1
+       << ", " << idx1 << "\n  return %c : tensor<f32>\n}\n";
+  }
   // embedding -> layer_norm -> cross_entropy (the d features as the logits):
   // the adjoints of a chain of the model ops.
   os << "func.func @chain(%i: " << ids << ", %t: " << table << ", %g: " << vec
@@ -945,6 +967,82 @@ void checkPrimitives(const Module &module, int batch, int length,
         {{"chain dtable", ref::embeddingBackward(ids, dx, kVocab, kD)},
          {"chain dgamma", dg},
          {"chain dbeta", db}});
+  }
+}
+
+/// importance_cv_loss(route(logits)) (the @cv functions of the primitives
+/// module): the compiled forward value against reference::route and
+/// reference::importanceCVLoss, and the compiled @cv*_grad against
+/// reference::importanceCVLossBackward then reference::routeBackward (1e-4),
+/// on logits with a stable top-k choice. With query padding (indices -1 and
+/// gates 0 for the padded tokens), every token padded (loss and gradient
+/// exactly 0), renormalised gates, and one expert (loss and gradient exactly
+/// 0).
+void checkImportanceCV(const Module &module, int batch, int length,
+                       std::mt19937_64 &rng, Results &results) {
+  const int rows = batch * length, pairs = rows * kK;
+  const std::string at =
+      " (B=" + std::to_string(batch) + " T=" + std::to_string(length) + ")";
+  ref::Buffer logits;
+  Tensor tLogits = routerLogits(rng, batch, length, logits);
+  ref::Mask padding;
+  Tensor tMask = randomMask(rng, {batch, length}, 0.25, padding);
+  padding[0] = 1; // at least one padded and one non-padded token
+  tMask.set(0, 1);
+  padding[rows - 1] = 0;
+  tMask.set(rows - 1, 0);
+  const double dLoss = 0.8;
+  Tensor tdLoss = scalar(dLoss);
+
+  auto check = [&](const std::string &what, const std::string &entry,
+                   const ref::LayerOptions &o, const ref::Mask *mask,
+                   const Tensor *tMaskArg) {
+    const ref::Routing routing = ref::route(logits, rows, kE, o, mask);
+    const double loss =
+        ref::importanceCVLoss(routing.gates, routing.indices, pairs, kE);
+    const ref::Buffer dGates =
+        scaled(ref::importanceCVLossBackward(routing.gates, routing.indices,
+                                             pairs, kE),
+               dLoss);
+    std::vector<const Tensor *> args = {&tLogits};
+    if (tMaskArg)
+      args.push_back(tMaskArg);
+    runAndCompare(module, results, what + " forward" + at, entry, args,
+                  {{"importance_cv_loss", {loss}}});
+    args.push_back(&tdLoss);
+    runAndCompare(module, results, what + at, entry + "_grad", args,
+                  {{"importance_cv_loss dlogits",
+                    ref::routeBackward(logits, routing, dGates, rows, kE, o)}});
+  };
+  ref::LayerOptions options;
+  options.k = kK;
+  check("importance_cv_loss(route) (query padding)", "cv", options, &padding,
+        &tMask);
+  {
+    // Every token padded: no importance at all, so 0 / (0 + 1e-10) = 0.
+    ref::Mask all(rows, 1);
+    Tensor tAll(DType::I1, {batch, length});
+    for (int r = 0; r < rows; ++r)
+      tAll.set(r, 1);
+    check("importance_cv_loss(route) (every token padded)", "cv", options, &all,
+          &tAll);
+  }
+  ref::LayerOptions renormalize = options;
+  renormalize.renormalize = true;
+  check("importance_cv_loss(route renormalize)", "cv_renormalize", renormalize,
+        nullptr, nullptr);
+
+  // One expert: the loss is the constant 0, so is its gradient.
+  {
+    ref::Buffer one;
+    Tensor tOne = randomTensor(rng, DType::F32, {batch, length, 1}, 2.0, one);
+    runAndCompare(module, results,
+                  "importance_cv_loss(route) (one expert) forward" + at,
+                  "cv_one_expert", {&tOne}, {{"importance_cv_loss", {0.0}}});
+    runAndCompare(module, results,
+                  "importance_cv_loss(route) (one expert)" + at,
+                  "cv_one_expert_grad", {&tOne, &tdLoss},
+                  {{"importance_cv_loss dlogits", ref::Buffer(rows, 0.0)}});
   }
 }
 
@@ -1295,6 +1393,11 @@ int main(int argc, char **argv) {
     std::mt19937_64 rng(31);
     checkPrimitives(*module, 2, 7, rng, results);
     checkPrimitives(*module, 3, 33, rng, results);
+    // Its own generator, so that the inputs of the checks above stay as
+    // they were.
+    std::mt19937_64 cvRng(43);
+    checkImportanceCV(*module, 2, 7, cvRng, results);
+    checkImportanceCV(*module, 3, 33, cvRng, results);
     checkErrorPaths(*module, results);
   }
 

@@ -166,6 +166,101 @@ func.func @router_z_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>) -> tensor<
 
 // -----
 
+// Importance CV^2 loss: sizes agree or report (3); the indices are checked
+// serially in [-1, E) before the importance is accumulated, a bad one
+// reports IndexOutOfRange (5); the importance (index -1 skipped), its mean
+// and its unbiased variance (divide by E - 1) in f64, rounded to f32 once.
+// CHECK-LABEL: func.func @importance_cv_loss(
+// CHECK-DAG: %[[EPS:.*]] = arith.constant 1.000000e-10 : f64
+// CHECK-DAG: %[[EM1:.*]] = arith.constant 7.000000e+00 : f64
+// CHECK-DAG: %[[E:.*]] = arith.constant 8.000000e+00 : f64
+// CHECK: scf.if
+// CHECK-NEXT: call @moa_rt_fail(%c3_i64)
+// CHECK: %[[IMP:.*]] = memref.alloc(%c8) : memref<?xf64>
+// CHECK: %[[OK:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1) {
+// CHECK-DAG: arith.cmpi slt, %{{.*}}, %c8
+// CHECK-DAG: arith.cmpi sge, %{{.*}}, %c-1
+// CHECK: scf.if %[[OK]] {
+// CHECK-NEXT: scf.for
+// CHECK: arith.cmpi sge, %{{.*}}, %c0
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: arith.addf %{{.*}}, %{{.*}} : f64
+// CHECK: memref.store %{{.*}}, %[[IMP]][%{{.*}}] : memref<?xf64>
+// CHECK: } else {
+// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK: %[[MEAN:.*]] = arith.divf %{{.*}}, %[[E]] : f64
+// CHECK: %[[VAR:.*]] = arith.divf %{{.*}}, %[[EM1]] : f64
+// CHECK: %[[SQ:.*]] = arith.mulf %[[MEAN]], %[[MEAN]] : f64
+// CHECK: %[[DEN:.*]] = arith.addf %[[SQ]], %[[EPS]] : f64
+// CHECK: %[[L:.*]] = arith.divf %[[VAR]], %[[DEN]] : f64
+// CHECK: arith.truncf %[[L]] : f64 to f32
+// CHECK: return
+func.func @importance_cv_loss(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>) -> tensor<f32> {
+  %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Its gradient: the same checked f64 accumulation, then every pair routed
+// to an expert in [0, E) gets loss_grad * dL/dimportance_e (rounded to f32);
+// pairs with index -1 keep the zero the result is filled with.
+// CHECK-LABEL: func.func @importance_cv_loss_grad(
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[RESULT:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c2) : memref<?x?x?xf32>
+// CHECK: %[[FLAT:.*]] = memref.collapse_shape %[[RESULT]]
+// CHECK: %[[DLOSS:.*]] = arith.extf %{{.*}} : f32 to f64
+// CHECK: scf.if
+// CHECK-NEXT: call @moa_rt_fail(%c3_i64)
+// CHECK: %[[IMP:.*]] = memref.alloc(%c8) : memref<?xf64>
+// CHECK: %[[OK:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1) {
+// CHECK: arith.cmpi sge, %{{.*}}, %c-1
+// CHECK: scf.if %[[OK]] {
+// CHECK-NEXT: scf.for
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: memref.store %{{.*}}, %[[IMP]][%{{.*}}] : memref<?xf64>
+// CHECK: } else {
+// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK: memref.store %[[ZERO]], %[[FLAT]][%{{.*}}] : memref<?xf32>
+// CHECK: scf.for
+// CHECK: arith.cmpi sge, %{{.*}}, %c0
+// CHECK: scf.if
+// CHECK: memref.load %[[IMP]]
+// CHECK: %[[D:.*]] = arith.mulf %[[DLOSS]], %{{.*}} : f64
+// CHECK: %[[D32:.*]] = arith.truncf %[[D]] : f64 to f32
+// CHECK: memref.store %[[D32]], %[[FLAT]][%{{.*}}] : memref<?xf32>
+// CHECK: bufferization.to_tensor %[[RESULT]] restrict writable
+func.func @importance_cv_loss_grad(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>, %d: tensor<f32>)
+    -> tensor<?x?x2xf32> {
+  %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+  return %0 : tensor<?x?x2xf32>
+}
+
+// -----
+
+// One expert: the loss and its gradient are the constant 0 (nothing divides
+// by E - 1 = 0), but the indices are still checked.
+// CHECK-LABEL: func.func @importance_cv_one_expert(
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NOT: arith.divf
+// CHECK: call @moa_rt_fail(%c5_i64)
+// CHECK-NOT: arith.divf
+// CHECK: memref.store %[[ZERO]], %{{.*}}[] : memref<f32>
+// CHECK-NOT: arith.divf
+// CHECK: call @moa_rt_fail(%c5_i64)
+// CHECK-NOT: arith.divf
+// CHECK: memref.store %[[ZERO]], %{{.*}}[%{{.*}}] : memref<?xf32>
+// CHECK-NOT: arith.divf
+// CHECK: return
+func.func @importance_cv_one_expert(%g: tensor<2x3x1xf32>, %i: tensor<2x3x1xi32>, %d: tensor<f32>)
+    -> (tensor<f32>, tensor<2x3x1xf32>) {
+  %0 = moa.importance_cv_loss %g, %i experts(1) : tensor<2x3x1xf32>, tensor<2x3x1xi32>
+  %1 = moa.importance_cv_loss_grad %g, %i, %d experts(1) : tensor<2x3x1xf32>, tensor<2x3x1xi32>
+  return %0, %1 : tensor<f32>, tensor<2x3x1xf32>
+}
+
+// -----
+
 // Layer norm: rows in parallel. Its backward: chunks of rows in parallel
 // into partial gamma/beta sums, then a serial sum over the chunks.
 // CHECK-LABEL: func.func @layer_norm(

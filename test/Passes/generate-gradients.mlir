@@ -187,6 +187,23 @@ func.func @lm(%ids: tensor<2x5xi32>, %targets: tensor<2x5xi32>, %table: tensor<3
 
 // -----
 
+// The importance CV^2 loss of the gates of a router: its gradient w.r.t. the
+// gates (same indices and number of experts) feeds the router's backward.
+// CHECK-LABEL: func.func @importance_cv_grad(
+// CHECK-SAME: %[[L:[^:]*]]: tensor<?x?x4xf32>, %[[QPM:[^:]*]]: tensor<?x?xi1>, %[[DLOSS:[^:]*]]: tensor<f32>) -> tensor<?x?x4xf32>
+// CHECK: %[[I:.*]], %[[G:.*]] = moa.route %[[L]] k(2) query_padding_mask(%[[QPM]] : tensor<?x?xi1>) {renormalize}
+// CHECK: %[[DG:.*]] = moa.importance_cv_loss_grad %[[G]], %[[I]], %[[DLOSS]] experts(4) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+// CHECK: %[[DL:.*]] = moa.route_grad %[[L]], %[[I]], %[[DG]] {renormalize} : tensor<?x?x4xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>
+// CHECK: return %[[DL]] : tensor<?x?x4xf32>
+func.func @importance_cv(%l: tensor<?x?x4xf32>, %qpm: tensor<?x?xi1>) -> tensor<f32> {
+  %i, %g = moa.route %l k(2) query_padding_mask(%qpm : tensor<?x?xi1>) {renormalize}
+      : tensor<?x?x4xf32>
+  %c = moa.importance_cv_loss %g, %i experts(4) : tensor<?x?x2xf32>, tensor<?x?x2xi32>
+  return %c : tensor<f32>
+}
+
+// -----
+
 // Integer arguments and results take part in neither list: an i32 result
 // gets no adjoint argument, an i32 argument no gradient. An argument nothing
 // flows to gets zeros.

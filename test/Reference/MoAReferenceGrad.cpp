@@ -349,6 +349,73 @@ Buffer routerZLossBackward(const Buffer &logits, int tokens, int experts,
   return dLogits;
 }
 
+namespace {
+constexpr double kImportanceEpsilon = 1e-10;
+
+/// importance_e = sum of the gates of the pairs routed to e.
+std::vector<double> importance(const Buffer &gates,
+                               const std::vector<int> &indices, int pairs,
+                               int experts) {
+  std::vector<double> imp(experts, 0.0);
+  for (int p = 0; p < pairs; ++p) {
+    const int e = indices[p];
+    if (e == -1)
+      continue;
+    if (e < 0 || e >= experts) {
+      std::fprintf(stderr, "importanceCVLoss: index %d outside [-1, %d)\n", e,
+                   experts);
+      std::abort();
+    }
+    imp[e] += gates[p];
+  }
+  return imp;
+}
+} // namespace
+
+double importanceCVLoss(const Buffer &gates, const std::vector<int> &indices,
+                        int pairs, int experts) {
+  const std::vector<double> imp = importance(gates, indices, pairs, experts);
+  if (experts == 1)
+    return 0.0;
+  double mean = 0;
+  for (double v : imp)
+    mean += v;
+  mean /= experts;
+  double var = 0;
+  for (double v : imp)
+    var += (v - mean) * (v - mean);
+  var /= experts - 1;
+  return var / (mean * mean + kImportanceEpsilon);
+}
+
+Buffer importanceCVLossBackward(const Buffer &gates,
+                                const std::vector<int> &indices, int pairs,
+                                int experts) {
+  Buffer dGates(pairs, 0.0);
+  const std::vector<double> imp = importance(gates, indices, pairs, experts);
+  if (experts == 1)
+    return dGates;
+  double mean = 0;
+  for (double v : imp)
+    mean += v;
+  mean /= experts;
+  double var = 0;
+  for (double v : imp)
+    var += (v - mean) * (v - mean);
+  var /= experts - 1;
+  const double denominator = mean * mean + kImportanceEpsilon;
+  // L = var / den: dvar/dI_e = 2 (I_e - m) / (E - 1) (the terms through m
+  // sum to zero), dden/dI_e = 2 m / E.
+  std::vector<double> dImp(experts);
+  for (int e = 0; e < experts; ++e)
+    dImp[e] = 2.0 * (imp[e] - mean) / ((experts - 1) * denominator) -
+              var * 2.0 * mean / (experts * denominator * denominator);
+  for (int p = 0; p < pairs; ++p)
+    if (indices[p] != -1)
+      dGates[p] = dImp[indices[p]];
+  return dGates;
+}
+
 Buffer layerNorm(const Buffer &x, const Buffer &gamma, const Buffer &beta,
                  int rows, int d, double eps) {
   Buffer y(size_t(rows) * d);

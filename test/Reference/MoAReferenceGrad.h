@@ -87,6 +87,24 @@ Buffer loadBalancingLossBackward(const Buffer &logits,
 Buffer routerZLossBackward(const Buffer &logits, int tokens, int experts,
                            const Mask *padding);
 
+/// moa.importance_cv_loss: the squared coefficient of variation of the
+/// experts' importance, importance_e = the sum of gates[p] over the pairs p
+/// (of `pairs`, i.e. B * T * k) with indices[p] == e (pairs with index -1 add
+/// nothing; any other index outside [0, E) aborts),
+/// L = var(importance) / (mean(importance)^2 + 1e-10) with the unbiased
+/// variance (divide by E - 1); 0 when E = 1.
+double importanceCVLoss(const Buffer &gates, const std::vector<int> &indices,
+                        int pairs, int experts);
+
+/// d importanceCVLoss / d gates [pairs]: every pair routed to expert e gets
+/// dL/d importance_e = 2 (I_e - m) / ((E - 1)(m^2 + eps))
+///                     - 2 m var / (E (m^2 + eps)^2)
+/// (m the mean importance); pairs with index -1, and every pair when E = 1,
+/// get exactly zero.
+Buffer importanceCVLossBackward(const Buffer &gates,
+                                const std::vector<int> &indices, int pairs,
+                                int experts);
+
 //===----------------------------------------------------------------------===//
 // Model ops around the sub-layer (forward and backward), as the compiler
 // defines them.

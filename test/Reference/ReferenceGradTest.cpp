@@ -582,6 +582,67 @@ void checkZLoss(bool padded) {
       });
 }
 
+/// importance_cv_loss on the gates and indices route() gives for
+/// well-separated logits (padded tokens: indices -1, gates 0), against the
+/// gates; with throughRoute, the composition route -> importance_cv_loss
+/// against the logits (importanceCVLossBackward, then routeBackward).
+void checkImportanceCV(int experts, int k, bool padded, bool throughRoute,
+                       bool topkSoftmax = false, bool renormalize = false) {
+  const int tokens = 8, pairs = tokens * k;
+  Mask padding(tokens, 0);
+  padding[1] = padding[6] = 1;
+  const Mask *pad = padded ? &padding : nullptr;
+  Buffer logits = separatedLogits(tokens, experts);
+  LayerOptions options;
+  options.k = k;
+  options.topkSoftmax = topkSoftmax;
+  options.renormalize = renormalize;
+  const Routing base = route(logits, tokens, experts, options, pad);
+  Buffer gates = base.gates;
+  const Buffer dGates =
+      importanceCVLossBackward(gates, base.indices, pairs, experts);
+  std::string name =
+      "importance_cv_loss E" + std::to_string(experts) + " k" +
+      std::to_string(k) + (padded ? " query-padding" : "") +
+      (throughRoute ? std::string(" through route") +
+                          (topkSoftmax ? " topk_softmax" : " softmax_topk") +
+                          (renormalize ? " renormalize" : "")
+                    : "");
+  // With one expert the loss is the constant 0.
+  const bool constant = experts == 1;
+  if (throughRoute)
+    checkGradient(
+        name,
+        {{"dLogits", &logits,
+          routeBackward(logits, base, dGates, tokens, experts, options),
+          constant}},
+        [&]() -> std::optional<double> {
+          Routing r = route(logits, tokens, experts, options, pad);
+          if (r.indices != base.indices)
+            return std::nullopt;
+          return importanceCVLoss(r.gates, r.indices, pairs, experts);
+        });
+  else
+    checkGradient(name, {{"dGates", &gates, dGates, constant}},
+                  [&]() -> std::optional<double> {
+                    return importanceCVLoss(gates, base.indices, pairs,
+                                            experts);
+                  });
+  if (padded) {
+    bool zero = true;
+    for (int p = 0; p < pairs; ++p)
+      if (base.indices[p] == -1)
+        zero = zero && dGates[p] == 0;
+    report(name + " pairs with index -1", zero,
+           zero ? "exactly zero" : "not zero");
+  }
+  if (constant) {
+    const double loss =
+        importanceCVLoss(base.gates, base.indices, pairs, experts);
+    report(name + " loss", loss == 0, loss == 0 ? "exactly zero" : "not zero");
+  }
+}
+
 void checkLayerNorm(double eps) {
   const int rows = 5, d = 7;
   Buffer x = randomBuffer(size_t(rows) * d);
@@ -790,6 +851,27 @@ int main() {
   checkEmbedding();
   checkCrossEntropy();
   checkTinyLM();
+  // After the model, so that the inputs drawn before stay as they were.
+  {
+    // By hand: importance (1 + 0.5, 2, 0) (the -1 pair adds nothing), mean
+    // 7/6, unbiased variance 13/12: L = (13/12) / (49/36 + 1e-10), 39/49
+    // but for the epsilon (7e-11 relative).
+    const double loss =
+        importanceCVLoss({1.0, 2.0, 4.0, 0.5}, {0, 1, -1, 0}, 4, 3);
+    const double expected = (13.0 / 12.0) / (49.0 / 36.0 + 1e-10);
+    const bool ok = std::abs(loss - expected) <= 1e-14 * expected;
+    char detail[96];
+    std::snprintf(detail, sizeof(detail), "%.17g (by hand %.17g)", loss,
+                  expected);
+    report("importance_cv_loss E3 by hand", ok, detail);
+  }
+  checkImportanceCV(4, 2, /*padded=*/true, /*throughRoute=*/false);
+  checkImportanceCV(4, 1, /*padded=*/false, /*throughRoute=*/false);
+  checkImportanceCV(1, 1, /*padded=*/true, /*throughRoute=*/false);
+  checkImportanceCV(8, 2, /*padded=*/true, /*throughRoute=*/true);
+  checkImportanceCV(4, 2, /*padded=*/false, /*throughRoute=*/true,
+                    /*topkSoftmax=*/true, /*renormalize=*/true);
+  checkImportanceCV(1, 1, /*padded=*/false, /*throughRoute=*/true);
 
   std::printf("%d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
