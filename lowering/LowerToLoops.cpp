@@ -839,8 +839,8 @@ struct MoALowerToLoopsPass
       if (isa<MixtureAttentionOp>(op))
         op->emitError("run moa-decompose before moa-lower-to-loops");
       else
-        op->emitError("cannot lower to the CPU: index and permutation "
-                      "operands must be i32");
+        op->emitError("cannot lower to the CPU: index operands (indices, "
+                      "permutation, offsets) must be i32");
       return WalkResult::interrupt();
     });
     if (leftOver.wasInterrupted())

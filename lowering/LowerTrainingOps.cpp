@@ -168,96 +168,95 @@ struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
           x.store(x.f32(0), dLogits, {t, i});
         });
         Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
-        // A padded token (index -1) has constant zero gates.
-        p.ifThen(
-            p.cmp(arith::CmpIPredicate::sge, expertOf0, p.idx(0)),
-            [&](Emitter &r) {
-              auto expertOf = [&](Emitter &x, Value j) {
-                return x.toIndex(x.load(indices, {t, j}));
-              };
-              auto logit = [&](Emitter &x, Value i) {
-                return x.load(logits, {t, i});
-              };
-              auto dGate = [&](Emitter &x, Value j) {
-                return x.load(dGates, {t, j});
-              };
-              if (topkSoftmax) {
-                // g_j = softmax over the selected logits; the first slot
-                // holds the largest.
-                Value reference = logit(r, expertOf0);
-                Value denominator = r.loop(
-                    r.idx(0), k, {r.f32(0)},
-                    [&](Emitter &x, Value j, ValueRange s) {
-                      return SmallVector<Value>{x.sum(
-                          s[0],
-                          x.exp(x.subf(logit(x, expertOf(x, j)), reference)))};
-                    })[0];
-                auto gate = [&](Emitter &x, Value j) {
-                  return x.divf(
-                      x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
-                      denominator);
-                };
-                Value dot =
-                    r.loop(r.idx(0), k, {r.f32(0)},
-                           [&](Emitter &x, Value j, ValueRange s) {
-                             return SmallVector<Value>{
-                                 x.addf(s[0], x.mulf(dGate(x, j), gate(x, j)))};
-                           })[0];
-                r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-                  x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
-                          {t, expertOf(x, j)});
-                });
-                return;
-              }
-              // softmax_topk: p over all E; the gradient of the selected
-              // probabilities (through the renormalisation if set), then
-              // through the softmax.
-              auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
-              auto prob = [&, maximum = maximum,
-                           denominator = denominator](Emitter &x, Value i) {
-                return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
-              };
-              Value total = r.loop(r.idx(0), k, {r.f32(0)},
-                                   [&](Emitter &x, Value j, ValueRange s) {
-                                     return SmallVector<Value>{
-                                         x.addf(s[0], prob(x, expertOf(x, j)))};
-                                   })[0];
-              // The forward op renormalises only a positive total.
-              Value renorm =
-                  renormalize
-                      ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
-                      : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
-              Value scale = r.select(renorm, total, r.f32(1));
-              // sum_m dg_m g_m with g_m = p_m / scale.
-              Value gateDot =
-                  r.loop(r.idx(0), k, {r.f32(0)},
-                         [&](Emitter &x, Value j, ValueRange s) {
-                           Value g = x.divf(prob(x, expertOf(x, j)), scale);
-                           return SmallVector<Value>{
-                               x.addf(s[0], x.mulf(dGate(x, j), g))};
-                         })[0];
-              // dL/dp of slot j.
-              auto dProb = [&](Emitter &x, Value j) {
-                Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
-                return x.select(renorm, renormed, dGate(x, j));
-              };
-              Value c = r.loop(
-                  r.idx(0), k, {r.f32(0)},
-                  [&](Emitter &x, Value j, ValueRange s) {
-                    return SmallVector<Value>{x.addf(
-                        s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
-                  })[0];
-              r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
-                x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits,
-                        {t, i});
-              });
-              r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-                Value i = expertOf(x, j);
-                x.store(x.addf(x.load(dLogits, {t, i}),
-                               x.mulf(prob(x, i), dProb(x, j))),
-                        dLogits, {t, i});
-              });
+        // A padded token (index -1) has constant zero gates; a token with
+        // -1 in any slot is treated so (moa.route writes all or none).
+        Value routed = p.loop(
+            p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
+            [&](Emitter &x, Value j, ValueRange acc) {
+              Value ex = x.toIndex(x.load(indices, {t, j}));
+              return SmallVector<Value>{x.andI(
+                  acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
+            })[0];
+        p.ifThen(routed, [&](Emitter &r) {
+          auto expertOf = [&](Emitter &x, Value j) {
+            return x.toIndex(x.load(indices, {t, j}));
+          };
+          auto logit = [&](Emitter &x, Value i) {
+            return x.load(logits, {t, i});
+          };
+          auto dGate = [&](Emitter &x, Value j) {
+            return x.load(dGates, {t, j});
+          };
+          if (topkSoftmax) {
+            // g_j = softmax over the selected logits; the first slot
+            // holds the largest.
+            Value reference = logit(r, expertOf0);
+            Value denominator =
+                r.loop(r.idx(0), k, {r.f32(0)},
+                       [&](Emitter &x, Value j, ValueRange s) {
+                         return SmallVector<Value>{
+                             x.sum(s[0], x.exp(x.subf(logit(x, expertOf(x, j)),
+                                                      reference)))};
+                       })[0];
+            auto gate = [&](Emitter &x, Value j) {
+              return x.divf(x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
+                            denominator);
+            };
+            Value dot = r.loop(r.idx(0), k, {r.f32(0)},
+                               [&](Emitter &x, Value j, ValueRange s) {
+                                 return SmallVector<Value>{x.addf(
+                                     s[0], x.mulf(dGate(x, j), gate(x, j)))};
+                               })[0];
+            r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+              x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
+                      {t, expertOf(x, j)});
             });
+            return;
+          }
+          // softmax_topk: p over all E; the gradient of the selected
+          // probabilities (through the renormalisation if set), then
+          // through the softmax.
+          auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
+          auto prob = [&, maximum = maximum,
+                       denominator = denominator](Emitter &x, Value i) {
+            return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
+          };
+          Value total = r.loop(r.idx(0), k, {r.f32(0)},
+                               [&](Emitter &x, Value j, ValueRange s) {
+                                 return SmallVector<Value>{
+                                     x.addf(s[0], prob(x, expertOf(x, j)))};
+                               })[0];
+          // The forward op renormalises only a positive total.
+          Value renorm =
+              renormalize ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
+                          : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
+          Value scale = r.select(renorm, total, r.f32(1));
+          // sum_m dg_m g_m with g_m = p_m / scale.
+          Value gateDot = r.loop(
+              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+                Value g = x.divf(prob(x, expertOf(x, j)), scale);
+                return SmallVector<Value>{x.addf(s[0], x.mulf(dGate(x, j), g))};
+              })[0];
+          // dL/dp of slot j.
+          auto dProb = [&](Emitter &x, Value j) {
+            Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
+            return x.select(renorm, renormed, dGate(x, j));
+          };
+          Value c = r.loop(
+              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+                return SmallVector<Value>{
+                    x.addf(s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
+              })[0];
+          r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
+            x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits, {t, i});
+          });
+          r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+            Value i = expertOf(x, j);
+            x.store(x.addf(x.load(dLogits, {t, i}),
+                           x.mulf(prob(x, i), dProb(x, j))),
+                    dLogits, {t, i});
+          });
+        });
       });
     });
     rewriter.replaceOp(op, tb.result(result, op.getType()));
@@ -316,9 +315,8 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
         combine ? tb.collapse(gatesGrad, {{0, 1, 2}}) : Value();
     Value inputRows = tokenRows ? tokens : pairs;
     // Everything starts at zero: rows, weights and gates nobody routes to.
-    fill(e, flatten(tb, inputGrad), e.mul(inputRows, kDim), e.f32(0));
-    fill(e, flatten(tb, weightGrad), e.mul(numExperts, e.mul(kDim, nDim)),
-         e.f32(0));
+    fill(e, flatten(tb, inputGrad), numElements(tb, inputTensor), e.f32(0));
+    fill(e, flatten(tb, weightGrad), numElements(tb, weightTensor), e.f32(0));
     if (combine)
       fill(e, gatesGradFlat, pairs, e.f32(0));
 
@@ -923,12 +921,21 @@ std::pair<Value, Value> rowMoments(Emitter &e, Value x, Value r, Value d,
 }
 
 /// Checks gamma's size against the rows' width; returns the row count.
-Value layerNormRows(TensorBoundary &tb, Value input, Value gamma, Value d) {
+/// Checks gamma's (and `other`'s: beta [d], or the result gradient shaped
+/// like the input) sizes against the input's; returns the row count.
+Value layerNormRows(TensorBoundary &tb, Value input, Value gamma, Value other,
+                    Value d) {
   Value rows = tb.e.idx(1);
   int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
   for (int64_t i = 0; i + 1 < rank; ++i)
     rows = tb.e.mul(rows, tb.dim(input, i));
-  return tb.checkedCount(tb.agree({{tb.dim(gamma, 0), d}}), rows);
+  SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(gamma, 0), d}};
+  if (cast<RankedTensorType>(other.getType()).getRank() == 1)
+    sizes.push_back({tb.dim(other, 0), d});
+  else
+    for (int64_t i = 0; i < rank; ++i)
+      sizes.push_back({tb.dim(other, i), tb.dim(input, i)});
+  return tb.checkedCount(tb.agree(sizes), rows);
 }
 
 struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
@@ -939,7 +946,8 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     Emitter &e = tb.e;
     auto type = op.getInput().getType();
     Value d = tb.dim(op.getInput(), type.getRank() - 1);
-    Value rows = layerNormRows(tb, op.getInput(), op.getGamma(), d);
+    Value rows =
+        layerNormRows(tb, op.getInput(), op.getGamma(), op.getBeta(), d);
     Value x = asRows(tb, tb.buffer(op.getInput()));
     Value gamma = tb.buffer(op.getGamma()), beta = tb.buffer(op.getBeta());
     Value result = allocLike(tb, op.getInput());
@@ -971,7 +979,8 @@ struct LowerLayerNormGrad : OpRewritePattern<LayerNormGradOp> {
     Type f32 = rewriter.getF32Type();
     auto type = op.getInput().getType();
     Value d = tb.dim(op.getInput(), type.getRank() - 1);
-    Value rows = layerNormRows(tb, op.getInput(), op.getGamma(), d);
+    Value rows =
+        layerNormRows(tb, op.getInput(), op.getGamma(), op.getResultGrad(), d);
     Value x = asRows(tb, tb.buffer(op.getInput()));
     Value dy = asRows(tb, tb.buffer(op.getResultGrad()));
     Value gamma = tb.buffer(op.getGamma());
@@ -1144,13 +1153,16 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
       g.parallel({in.rows}, [&](Emitter &p, ValueRange ivs) {
         Value r = ivs[0];
         Value t = p.toIndex(p.load(in.targets, {r}));
-        Value labelled = p.cmp(arith::CmpIPredicate::sge, t, p.idx(0));
-        Value safe = p.select(labelled, t, p.idx(0));
-        auto [maximum, sum] = softmaxStats(p, in.logits, r, in.vocab);
-        // -log p_t = lse - l_t, in f64 for the sum below.
-        Value nll = p.subf(p.addf(p.extf(maximum), p.extf(p.log(sum))),
-                           p.extf(p.load(in.logits, {r, safe})));
-        p.store(p.select(labelled, nll, p.f64(0)), perRow, {r});
+        p.store(p.f64(0), perRow, {r});
+        // Only a labelled row is read (with V = 0 no row is).
+        p.ifThen(
+            p.cmp(arith::CmpIPredicate::sge, t, p.idx(0)), [&](Emitter &x) {
+              auto [maximum, sum] = softmaxStats(x, in.logits, r, in.vocab);
+              // -log p_t = lse - l_t, in f64 for the sum below.
+              Value nll = x.subf(x.addf(x.extf(maximum), x.extf(x.log(sum))),
+                                 x.extf(x.load(in.logits, {r, t})));
+              x.store(nll, perRow, {r});
+            });
       });
       Value total = g.loop(g.idx(0), in.rows, {g.f64(0)},
                            [&](Emitter &x, Value r, ValueRange acc) {

@@ -86,6 +86,26 @@ struct MoAGenerateTrainStepPass
       return func.emitError("moa-generate-train-step: no argument is marked "
                             "moa.param = \"<name>\"");
 
+    // The names the step adds must stay unambiguous for the runtime.
+    auto reserved = [](StringRef n) {
+      return n == "step" || n == "grad_norm" || n.starts_with("p.") ||
+             n.starts_with("m.") || n.starts_with("v.");
+    };
+    for (unsigned i : data)
+      if (auto dataName = func.getArgAttrOfType<StringAttr>(i, kNameAttr);
+          dataName && reserved(dataName.getValue()))
+        return func.emitError()
+               << "moa-generate-train-step: argument " << i << " is named '"
+               << dataName.getValue()
+               << "', a name the training step uses for its own arguments";
+    for (unsigned r = 0; r < type.getNumResults(); ++r)
+      if (auto resultName = func.getResultAttrOfType<StringAttr>(r, kNameAttr);
+          resultName && reserved(resultName.getValue()))
+        return func.emitError()
+               << "moa-generate-train-step: result " << r << " is named '"
+               << resultName.getValue()
+               << "', a name the training step uses for its own results";
+
     // (params, m, v, step, data) -> (results, grad_norm, params, m, v).
     SmallVector<Type> inputs, outputs(type.getResults());
     for (int copy = 0; copy < 3; ++copy)

@@ -31,10 +31,28 @@ class AdjointBuilder {
 public:
   AdjointBuilder(OpBuilder &b) : b(b) {}
 
-  /// adjoint(v) += g.
+  /// adjoint(v) += g. A gradient of another static/dynamic shape is cast;
+  /// one of another element type (a bf16 weight under an f32 contraction)
+  /// cannot be used: that is reported and differentiation fails.
   void add(Value v, Value g) {
     if (!g || !isFloatTensor(v))
       return;
+    if (g.getType() != v.getType()) {
+      auto want = cast<RankedTensorType>(v.getType());
+      auto have = cast<RankedTensorType>(g.getType());
+      if (want.getElementType() != have.getElementType() ||
+          !tensor::CastOp::areCastCompatible(have, want)) {
+        if (!failed_)
+          emitError(v.getLoc())
+              << "moa-generate-gradients: the gradient of a value of type "
+              << want << " has type " << have
+              << " (differentiation is in f32: use f32 parameters and "
+                 "activations)";
+        failed_ = true;
+        return;
+      }
+      g = tensor::CastOp::create(b, v.getLoc(), want, g);
+    }
     auto [it, inserted] = adjoints.try_emplace(v, g);
     if (!inserted)
       it->second = addTensors(b, v.getLoc(), it->second, g);
@@ -56,12 +74,14 @@ public:
   }
 
   LogicalResult differentiate(Operation *op);
+  bool hasFailed() const { return failed_; }
 
 private:
   LogicalResult contract(linalg::ContractOp op, Value g);
 
   OpBuilder &b;
   DenseMap<Value, Value> adjoints;
+  bool failed_ = false;
 };
 
 LogicalResult AdjointBuilder::contract(linalg::ContractOp op, Value g) {
@@ -238,7 +258,7 @@ FailureOr<Gradient> mlir::moa::emitGradient(OpBuilder &b, func::FuncOp source,
   for (auto [result, seed] : llvm::zip_equal(gradient.results, seeds))
     adjoints.add(result, seed);
   for (Operation *op : llvm::reverse(replayed))
-    if (failed(adjoints.differentiate(op)))
+    if (failed(adjoints.differentiate(op)) || adjoints.hasFailed())
       return failure();
   for (Value argument : arguments)
     gradient.argumentGradients.push_back(

@@ -77,9 +77,10 @@ void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
   const int64_t k = transposeA ? a->sizes[0] : a->sizes[1];
   const int64_t aRows = transposeA ? k : m;
   const int64_t bRows = transposeB ? n : k, bCols = transposeB ? k : n;
-  if (a->sizes[0] != aRows || b->sizes[0] != bRows || b->sizes[1] != bCols ||
-      (aRows > 0 && a->strides[1] != 1) || (m > 0 && c->strides[1] != 1) ||
-      (bRows > 0 && b->strides[1] != 1))
+  const int64_t aCols = transposeA ? m : k;
+  if (a->sizes[0] != aRows || a->sizes[1] != aCols || b->sizes[0] != bRows ||
+      b->sizes[1] != bCols || (aRows > 0 && a->strides[1] != 1) ||
+      (m > 0 && c->strides[1] != 1) || (bRows > 0 && b->strides[1] != 1))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   if (m == 0 || n == 0)
     return;

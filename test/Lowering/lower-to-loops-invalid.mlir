@@ -11,7 +11,7 @@ func.func @layer_not_decomposed(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %
 // -----
 
 func.func @index_typed_dispatch(%i: tensor<?x?x2xindex>) -> tensor<?xi32> {
-  // expected-error @+1 {{cannot lower to the CPU: index and permutation operands must be i32}}
+  // expected-error @+1 {{cannot lower to the CPU: index operands (indices, permutation, offsets) must be i32}}
   %p, %o = moa.dispatch %i experts(8) : tensor<?x?x2xindex>
   return %p : tensor<?xi32>
 }

@@ -44,6 +44,22 @@ func.func @loss(%w: tensor<4xf32> {moa.param}) -> tensor<f32> {
 
 // -----
 
+// expected-error @+1 {{moa-generate-train-step: argument 1 is named 'step', a name the training step uses for its own arguments}}
+func.func @loss(%w: tensor<4xf32> {moa.param = "w"}, %s: tensor<4xf32> {moa.name = "step"}) -> tensor<f32> {
+  %c = arith.constant dense<0.0> : tensor<f32>
+  return %c : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{moa-generate-train-step: result 1 is named 'p.w', a name the training step uses for its own results}}
+func.func @loss(%w: tensor<4xf32> {moa.param = "w"}) -> (tensor<f32>, tensor<4xf32> {moa.name = "p.w"}) {
+  %c = arith.constant dense<0.0> : tensor<f32>
+  return %c, %w : tensor<f32>, tensor<4xf32>
+}
+
+// -----
+
 // expected-error @+1 {{moa-generate-train-step: no argument is marked moa.param = "<name>"}}
 func.func @loss(%a: tensor<f32>, %w: tensor<4xf32>) -> tensor<f32> {
   return %a : tensor<f32>

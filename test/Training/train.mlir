@@ -54,3 +54,19 @@
 // RUN: mkdir -p %t/fd && %python %S/model_fd_check.py %moa_tools/moa-run %t/lm_grad.so %t/fd | FileCheck %s --check-prefix=FD
 // FD-NOT: FAIL
 // FD: 16 parameters, 0 failed
+
+// A resumed run must see the same data; a checkpoint past --steps trains
+// nothing; --min-accuracy needs an evaluation.
+// RUN: not moa-train %t/lm.so --batch 4 --resume %t/resumed.safetensors 2>&1 | FileCheck %s --check-prefix=DATA
+// DATA: moa-train: checkpoint '{{.*}}resumed.safetensors' was trained on batch 16 length 16 symbols 12, not batch 4 length 16 symbols 12; resume with the same --batch, --length and data
+// RUN: moa-train %t/lm.so --steps 30 --resume %t/resumed.safetensors --eval-batches 0 | FileCheck %s --check-prefix=DONE
+// DONE: nothing to train: at step 40 of --steps 30
+// DONE-NOT: trained steps
+// RUN: not moa-train %t/lm.so --steps 2 --eval-batches 0 --min-accuracy 0.5 2>&1 | FileCheck %s --check-prefix=NOEVAL
+// NOEVAL: moa-train: --min-accuracy needs an evaluation: --eval-batches > 0 and a 'logits' result of 'loss'
+
+// Arguments are matched by name, whatever their order.
+// RUN: moa-compile %S/Inputs/data_first.mlir -o %t/bigram.so --pre-pipeline='moa-generate-train-step{lr=1e-2 warmup-steps=0}'
+// RUN: moa-train %t/bigram.so --steps 20 --log-every 10 | FileCheck %s --check-prefix=BIGRAM
+// BIGRAM: step 20/20 | loss
+// BIGRAM: held-out accuracy {{[0-9.]+}} on 8 batches

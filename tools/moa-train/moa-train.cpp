@@ -99,6 +99,8 @@ public:
   virtual void fill(std::mt19937_64 &rng, Tensor &tokens,
                     Tensor &targets) const = 0;
   virtual int64_t vocabulary() const = 0;
+  /// The data's parameters, for checkpoints ("symbols 12", a corpus hash).
+  virtual std::string describe() const = 0;
 };
 
 /// [x_1 .. x_m, SEP, x_1 .. x_m] with m = T / 2: inputs are the first T
@@ -126,6 +128,9 @@ public:
     }
   }
   int64_t vocabulary() const override { return symbols + 1; }
+  std::string describe() const override {
+    return "symbols " + std::to_string(symbols);
+  }
 
 private:
   int64_t symbols;
@@ -167,6 +172,15 @@ public:
     }
   }
   int64_t vocabulary() const override { return int64_t(ids.size()); }
+  std::string describe() const override {
+    // FNV-1a of the corpus.
+    uint64_t hash = 1469598103934665603ull;
+    for (unsigned char c : text)
+      hash = (hash ^ c) * 1099511628211ull;
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%016llx", (unsigned long long)hash);
+    return "corpus " + std::to_string(text.size()) + " bytes fnv1a " + buffer;
+  }
   size_t size() const { return text.size(); }
 
 private:
@@ -360,6 +374,12 @@ public:
   bool resume(const std::string &path, std::string &error);
   bool save(const std::string &path, std::string &error) const;
   int run();
+  /// What the data of a step depends on besides seed and task: a resumed
+  /// run must see the same batches.
+  std::string dataSignature() const {
+    return "batch " + std::to_string(options.batch) + " length " +
+           std::to_string(options.length) + " " + data.describe();
+  }
 
 private:
   /// The inputs of one call: state, step number and the batch of `step`
@@ -409,11 +429,9 @@ bool Trainer::save(const std::string &path, std::string &error) const {
   for (NamedTensor &t : historyTensors(history))
     tensors.push_back(std::move(t));
   std::map<std::string, std::string> metadata = {
-      {"format", "moa-train 1"},
-      {"entry", entry.name},
-      {"step", std::to_string(step)},
-      {"seed", std::to_string(options.seed)},
-      {"task", options.task}};
+      {"format", "moa-train 1"},      {"entry", entry.name},
+      {"step", std::to_string(step)}, {"seed", std::to_string(options.seed)},
+      {"task", options.task},         {"data", dataSignature()}};
   return writeSafetensors(path, tensors, metadata, error);
 }
 
@@ -432,6 +450,12 @@ bool Trainer::resume(const std::string &path, std::string &error) {
     error = "checkpoint '" + path + "' is of seed " + metadata["seed"] +
             " and task " + metadata["task"] +
             "; resume with the same --seed and --task";
+    return false;
+  }
+  if (metadata["data"] != dataSignature()) {
+    error = "checkpoint '" + path + "' was trained on " + metadata["data"] +
+            ", not " + dataSignature() +
+            "; resume with the same --batch, --length and data";
     return false;
   }
   std::map<std::string, const Tensor *> byName;
@@ -510,19 +534,25 @@ double Trainer::evaluate(std::string &error) {
   int64_t correct = 0, labelled = 0;
   for (int64_t i = 0; i < options.evalBatches; ++i) {
     makeBatch(/*stream=*/2, i);
+    // The loss function's own argument order: data arguments by name, the
+    // parameters (unnamed there) in the order the training step has them.
     std::vector<const Tensor *> inputs;
-    for (size_t j = 0; j < n; ++j)
-      inputs.push_back(&state[j]);
-    // The loss function takes the data arguments after the parameters, in
-    // the order the training step has them.
-    std::vector<std::pair<size_t, std::string>> dataOrder;
-    for (const auto &[name, index] : layout.dataArgs)
-      dataOrder.push_back({index, name});
-    std::sort(dataOrder.begin(), dataOrder.end());
-    for (const auto &[index, name] : dataOrder)
-      inputs.push_back(name == "tokens"    ? &tokens
-                       : name == "targets" ? &targets
-                                           : &positions);
+    size_t nextParam = 0;
+    for (const TensorSpec &arg : spec->arguments) {
+      if (arg.name == "tokens")
+        inputs.push_back(&tokens);
+      else if (arg.name == "targets")
+        inputs.push_back(&targets);
+      else if (arg.name == "positions")
+        inputs.push_back(&positions);
+      else
+        inputs.push_back(nextParam < n ? &state[nextParam++] : nullptr);
+    }
+    if (nextParam != n) {
+      error = "the arguments of '" + forward +
+              "' do not match the parameters of its training step";
+      return -1;
+    }
     std::vector<Tensor> results;
     if (!module.run(forward, inputs, results, error))
       return -1;
@@ -607,15 +637,20 @@ int Trainer::run() {
         step % options.saveEvery == 0 && !save(options.checkpoint, error))
       return fail(error);
   }
-  if (tty)
+  if (tty && step > first)
     std::printf("\n");
+  if (step == first) {
+    std::printf("nothing to train: at step %lld of --steps %lld\n",
+                (long long)step, (long long)options.steps);
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  std::printf("trained steps %lld..%lld in %.2f s (%.1f ms/step), final loss "
-              "%.6f\n",
-              (long long)first + 1, (long long)step, seconds,
-              1e3 * seconds / std::max<int64_t>(step - first, 1), lastLoss);
+  if (step > first)
+    std::printf("trained steps %lld..%lld in %.2f s (%.1f ms/step), final loss "
+                "%.6f\n",
+                (long long)first + 1, (long long)step, seconds,
+                1e3 * seconds / std::max<int64_t>(step - first, 1), lastLoss);
   if (!options.checkpoint.empty()) {
     if (!save(options.checkpoint, error))
       return fail(error);
@@ -635,6 +670,13 @@ int Trainer::run() {
   if (heldOut >= 0)
     std::printf("held-out accuracy %.4f on %lld batches\n", heldOut,
                 (long long)options.evalBatches);
+  if (options.minAccuracy >= 0 && heldOut < 0) {
+    std::fprintf(stderr,
+                 "moa-train: --min-accuracy needs an evaluation: "
+                 "--eval-batches > 0 and a 'logits' result of '%s'\n",
+                 options.entry.c_str());
+    return 3;
+  }
   if (options.minAccuracy >= 0 && !(heldOut >= options.minAccuracy)) {
     std::fprintf(stderr,
                  "moa-train: held-out accuracy %.4f is below --min-accuracy "
@@ -647,7 +689,17 @@ int Trainer::run() {
 
 } // namespace
 
+int run(int argc, char **argv);
+
 int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of memory (are --batch and --length sensible?)");
+  }
+}
+
+int run(int argc, char **argv) {
   Options options;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
@@ -714,7 +766,7 @@ int main(int argc, char **argv) {
     auto text = TextTask::load(options.text, error);
     if (!text)
       return fail(error);
-    if (text->size() <= size_t(options.length) + 1)
+    if (text->size() < size_t(options.length) + 1)
       return fail("corpus '" + options.text + "' is shorter than --length");
     data = std::move(text);
   } else {
