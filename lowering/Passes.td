@@ -9,10 +9,13 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
   let summary = "Lower moa primitives to loops on buffers for the CPU";
   let description = [{
     Replaces every moa primitive (`moa.route`, `moa.dispatch`,
-    `moa.grouped_matmul`, `moa.multi_query_attention`, the auxiliary losses)
-    and every row projection `linalg.contract` ((b,t,n,c) -> (b,t,c), (c,n),
-    (b,t,n), as `moa-decompose` emits) by scf/memref/arith/math code on
-    buffers. Operands are taken with `bufferization.to_buffer` right before the
+    `moa.grouped_matmul`, `moa.multi_query_attention`, the auxiliary losses),
+    every training op (the `_grad` ops, `moa.layer_norm`, `moa.embedding`,
+    `moa.cross_entropy`, `moa.global_norm`, `moa.adamw`), every row
+    projection `linalg.contract` ((b,t,n,c) -> (b,t,c), (c,n), (b,t,n), as
+    `moa-decompose` emits) and every weight-gradient `linalg.contract`
+    ((b,t,c,n) -> (b,t,c), (b,t,n), (c,n), as `moa-generate-gradients`
+    emits) by scf/memref/arith/math code on buffers. Operands are taken with `bufferization.to_buffer` right before the
     code that reads them, results are fresh `memref.alloc`s handed back with
     `bufferization.to_tensor restrict writable`, so one-shot bufferization
     completes the module; nothing may run between this pass and bufferization.
@@ -49,7 +52,9 @@ def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
     false` (the caller's tensors are never written). Entry points take and
     return ranked tensors of f32, f16, bf16, i32 or i1 only, and their names
     use letters, digits, '_', '.' and '$' and do not start with 'moa_rt_';
-    anything else is a located error.
+    anything else is a located error. `moa.name` and `moa.init` string
+    attributes of arguments and results go into the manifest (the runtime
+    and moa-train read them) and are then removed.
   }];
 }
 

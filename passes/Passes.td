@@ -58,7 +58,9 @@ def MoAGenerateGradients : Pass<"moa-generate-gradients", "::mlir::ModuleOp"> {
     recomputes the scores. Differentiable ops: the moa ops, row projections
     (`linalg.contract` as moa-decompose emits them), `linalg.add`,
     `linalg.sub`, `linalg.mul`, `linalg.max`, and `arith.addf`, `arith.subf`,
-    `arith.mulf` on tensors; constants and fills have no gradient. Any other
+    `arith.mulf` on tensors, and the model ops `moa.layer_norm`,
+    `moa.embedding`, `moa.cross_entropy`; constants and fills have no
+    gradient. Differentiation is in f32. Any other
     op on a path to a result is an error naming it.
   }];
   let options = [
