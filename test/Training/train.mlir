@@ -70,3 +70,11 @@
 // RUN: moa-train %t/bigram.so --steps 20 --log-every 10 | FileCheck %s --check-prefix=BIGRAM
 // BIGRAM: step 20/20 | loss
 // BIGRAM: held-out accuracy {{[0-9.]+}} on 8 batches
+
+// Any stream of token ids (an i32 .npy) is a dataset too.
+// RUN: %python -c "import numpy as n, sys; n.save(sys.argv[1], (n.arange(3000) * 7 % 50).astype(n.int32))" %t/ids.npy
+// RUN: moa-train %t/lm.so --task tokens --text %t/ids.npy --length 24 --steps 10 --log-every 10 | FileCheck %s --check-prefix=IDS
+// IDS: step 10/10
+// RUN: %python -c "import numpy as n, sys; n.save(sys.argv[1], n.zeros(30, n.float32))" %t/f.npy
+// RUN: not moa-train %t/lm.so --task tokens --text %t/f.npy 2>&1 | FileCheck %s --check-prefix=IDTYPE
+// IDTYPE: moa-train: token file '{{.*}}f.npy' must hold a 1-D i32 array, not f32[30]

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Npy.h"
 #include "runtime/Runtime.h"
 #include "runtime/SafeTensors.h"
 #include "tools/moa-train/TrainingPlot.h"
@@ -41,10 +42,13 @@ const char *kUsage =
     "  (i32 [B, T]); a result named logits ([B, T, V]) gives the accuracy.\n"
     "options:\n"
     "  --entry NAME        the loss function (default loss)\n"
-    "  --task copy|text    copy: random symbols, a separator, the same\n"
+    "  --task copy|text|tokens\n"
+    "                      copy: random symbols, a separator, the same\n"
     "                      symbols again (the second half is predicted);\n"
-    "                      text: next character of --text FILE (default copy)\n"
-    "  --text FILE         the corpus for --task=text\n"
+    "                      text: next character of --text FILE; tokens: next\n"
+    "                      id of --text FILE.npy, a 1-D i32 array (default\n"
+    "                      copy)\n"
+    "  --text FILE         the corpus (text) or token ids (.npy) to train on\n"
     "  --symbols N         content symbols of the copy task (default 12)\n"
     "  --steps N           train until step N (default 300)\n"
     "  --batch B           sequences per step (default 16)\n"
@@ -136,12 +140,12 @@ private:
   int64_t symbols;
 };
 
-/// Random windows of a character corpus; characters are numbered in
-/// sorted order.
-class TextTask : public Dataset {
+/// Random windows of a stream of token ids: a character corpus (characters
+/// numbered in sorted order) or an i32 .npy file of ids.
+class StreamTask : public Dataset {
 public:
-  static std::unique_ptr<TextTask> load(const std::string &path,
-                                        std::string &error) {
+  static std::unique_ptr<StreamTask> fromText(const std::string &path,
+                                              std::string &error) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
       error = "cannot read corpus '" + path + "'";
@@ -149,43 +153,73 @@ public:
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
-    auto task = std::unique_ptr<TextTask>(new TextTask());
-    task->text = buffer.str();
-    std::set<unsigned char> chars(task->text.begin(), task->text.end());
-    int32_t next = 0;
-    for (unsigned char c : chars)
-      task->ids[c] = next++;
+    const std::string text = buffer.str();
+    std::map<unsigned char, int32_t> ids;
+    for (unsigned char c : std::set<unsigned char>(text.begin(), text.end()))
+      ids.emplace(c, int32_t(ids.size()));
+    auto task = std::unique_ptr<StreamTask>(new StreamTask("corpus"));
+    for (unsigned char c : text)
+      task->stream.push_back(ids.at(c));
+    task->vocab = int64_t(ids.size());
     return task;
   }
+
+  static std::unique_ptr<StreamTask> fromNpy(const std::string &path,
+                                             std::string &error) {
+    std::optional<Tensor> ids = readNpy(path, error);
+    if (!ids)
+      return nullptr;
+    if (ids->dtype() != DType::I32 || ids->rank() != 1) {
+      error = "token file '" + path + "' must hold a 1-D i32 array, not " +
+              dtypeName(ids->dtype()) + formatShape(ids->shape());
+      return nullptr;
+    }
+    auto task = std::unique_ptr<StreamTask>(new StreamTask("tokens"));
+    const int32_t *data = ids->as<int32_t>();
+    task->stream.assign(data, data + ids->numElements());
+    for (int32_t id : task->stream) {
+      if (id < 0) {
+        error = "token file '" + path + "' holds the negative id " +
+                std::to_string(id);
+        return nullptr;
+      }
+      task->vocab = std::max<int64_t>(task->vocab, int64_t(id) + 1);
+    }
+    return task;
+  }
+
   void fill(std::mt19937_64 &rng, Tensor &tokens,
             Tensor &targets) const override {
     const int64_t batch = tokens.shape()[0], length = tokens.shape()[1];
-    std::uniform_int_distribution<size_t> start(0, text.size() - length - 1);
+    std::uniform_int_distribution<size_t> start(0, stream.size() - length - 1);
     for (int64_t b = 0; b < batch; ++b) {
       size_t s = start(rng);
       for (int64_t j = 0; j < length; ++j) {
-        tokens.as<int32_t>()[b * length + j] =
-            ids.at((unsigned char)text[s + j]);
-        targets.as<int32_t>()[b * length + j] =
-            ids.at((unsigned char)text[s + j + 1]);
+        tokens.as<int32_t>()[b * length + j] = stream[s + j];
+        targets.as<int32_t>()[b * length + j] = stream[s + j + 1];
       }
     }
   }
-  int64_t vocabulary() const override { return int64_t(ids.size()); }
+  int64_t vocabulary() const override { return vocab; }
   std::string describe() const override {
-    // FNV-1a of the corpus.
+    // FNV-1a of the ids.
     uint64_t hash = 1469598103934665603ull;
-    for (unsigned char c : text)
-      hash = (hash ^ c) * 1099511628211ull;
+    for (int32_t id : stream)
+      for (int byte = 0; byte < 4; ++byte)
+        hash =
+            (hash ^ ((uint32_t(id) >> (8 * byte)) & 0xff)) * 1099511628211ull;
     char buffer[32];
     std::snprintf(buffer, sizeof(buffer), "%016llx", (unsigned long long)hash);
-    return "corpus " + std::to_string(text.size()) + " bytes fnv1a " + buffer;
+    return kind + " " + std::to_string(stream.size()) + " tokens fnv1a " +
+           buffer;
   }
-  size_t size() const { return text.size(); }
+  size_t size() const { return stream.size(); }
 
 private:
-  std::string text;
-  std::map<unsigned char, int32_t> ids;
+  explicit StreamTask(std::string kind) : kind(std::move(kind)) {}
+  std::string kind;
+  std::vector<int32_t> stream;
+  int64_t vocab = 0;
 };
 
 /// Where the train-step entry keeps what (indices into its arguments and
@@ -760,17 +794,22 @@ int run(int argc, char **argv) {
   std::string error;
   if (options.task == "copy") {
     data = std::make_unique<CopyTask>(options.symbols);
-  } else if (options.task == "text") {
+  } else if (options.task == "text" || options.task == "tokens") {
     if (options.text.empty())
-      return fail("--task=text needs --text FILE");
-    auto text = TextTask::load(options.text, error);
-    if (!text)
+      return fail(
+          "--task=" + options.task + " needs --text FILE" +
+          (options.task == "tokens" ? " (an i32 .npy of token ids)" : ""));
+    auto stream = options.task == "text"
+                      ? StreamTask::fromText(options.text, error)
+                      : StreamTask::fromNpy(options.text, error);
+    if (!stream)
       return fail(error);
-    if (text->size() < size_t(options.length) + 1)
-      return fail("corpus '" + options.text + "' is shorter than --length");
-    data = std::move(text);
+    if (stream->size() < size_t(options.length) + 1)
+      return fail("'" + options.text +
+                  "' holds fewer than --length + 1 tokens");
+    data = std::move(stream);
   } else {
-    return fail("unknown --task '" + options.task + "' (copy or text)");
+    return fail("unknown --task '" + options.task + "' (copy, text or tokens)");
   }
 
   auto module = Module::load(options.module, error);
