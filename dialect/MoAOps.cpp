@@ -366,17 +366,30 @@ LogicalResult RouterZLossOp::inferReturnTypes(MLIRContext *ctx,
 }
 
 LogicalResult RouterZLossOp::verify() {
-  ShapeBinder shapes(*this);
-  if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
-    return failure();
-  if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
-                         {"B", "T"})))
-    return failure();
-  return success();
+  return verifyRouterLogits(*this, getLogits().getType(),
+                            getQueryPaddingMask());
 }
 
 OpCost RouterZLossOp::getCost() { return {}; }
+
+//===----------------------------------------------------------------------===//
+// MutualInformationLossOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+MutualInformationLossOp::inferReturnTypes(MLIRContext *ctx,
+                                          std::optional<Location>, Adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(f32Tensor(ctx, {}));
+  return success();
+}
+
+LogicalResult MutualInformationLossOp::verify() {
+  return verifyRouterLogits(*this, getLogits().getType(),
+                            getQueryPaddingMask());
+}
+
+OpCost MutualInformationLossOp::getCost() { return {}; }
 
 //===----------------------------------------------------------------------===//
 // ImportanceCVLossOp

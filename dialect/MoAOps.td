@@ -292,6 +292,36 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
   let hasVerifier = 1;
 }
 
+def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
+    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+  let summary = "negative token-expert mutual information of a router";
+  let description = [{
+    The optional auxiliary loss of the MoA follow-ups (SUT, ModuleFormer;
+    not in the official MoA code): with p(e|t) the softmax of the router
+    `logits` [B, T, E] (f32) and tokens uniform over those not marked in
+    `query_padding_mask`, `L = H(E|T) - H(E) = -MI(T; E)`, where
+    `H(E|T) = -mean_t sum_e p(e|t) log p(e|t)` and `H(E)` is the entropy of
+    `p(e) = mean_t p(e|t)`. Minimising it makes each token's choice sharp and
+    the experts' overall use balanced. Returns a 0-d f32 tensor (zero if
+    every token is padded).
+
+    ```mlir
+    %mi = moa.mutual_information_loss %logits : tensor<?x?x8xf32>
+    ```
+  }];
+
+  let arguments = (ins MoA_F32Tensor:$logits,
+                       Optional<MoA_MaskTensor>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Tensor:$loss);
+
+  let assemblyFormat = [{
+    $logits
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits)
+  }];
+  let hasVerifier = 1;
+}
+
 def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
     Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
   let summary = "squared coefficient of variation of the experts' importance";

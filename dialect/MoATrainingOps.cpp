@@ -118,17 +118,19 @@ LogicalResult LoadBalancingLossGradOp::verify() {
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
 
+LogicalResult MutualInformationLossGradOp::verify() {
+  return verifyRouterLogits(*this, getLogits().getType(),
+                            getQueryPaddingMask());
+}
+
 LogicalResult ImportanceCVLossGradOp::verify() {
   return verifyImportanceCV(*this, getGates().getType(), getIndices().getType(),
                             getNumExperts());
 }
 
 LogicalResult RouterZLossGradOp::verify() {
-  ShapeBinder shapes(*this);
-  return failure(
-      failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})) ||
-      failed(bindMask(shapes, "query_padding_mask", getQueryPaddingMask(),
-                      {"B", "T"})));
+  return verifyRouterLogits(*this, getLogits().getType(),
+                            getQueryPaddingMask());
 }
 
 namespace {

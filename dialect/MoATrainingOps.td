@@ -181,6 +181,29 @@ def MoA_RouterZLossGradOp : MoA_Op<"router_z_loss_grad", [
   let hasVerifier = 1;
 }
 
+def MoA_MutualInformationLossGradOp : MoA_Op<"mutual_information_loss_grad", [
+    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+  let summary = "gradient of moa.mutual_information_loss with respect to the logits";
+  let description = [{
+    `loss_grad` (0-d f32) times `p(e|t) (g_e - sum_e' p(e'|t) g_e')` with
+    `g_e = (log p(e) - log p(e|t)) / N` for each of the N tokens not marked
+    in `query_padding_mask`; padded tokens get zero.
+
+    ```mlir
+    %dl = moa.mutual_information_loss_grad %logits, %dloss : tensor<?x?x8xf32>
+    ```
+  }];
+  let arguments = (ins MoA_F32Tensor:$logits, MoA_ScalarF32:$loss_grad,
+                       Optional<MoA_MaskTensor>:$query_padding_mask);
+  let results = (outs MoA_F32Tensor:$logits_grad);
+  let assemblyFormat = [{
+    $logits `,` $loss_grad
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits)
+  }];
+  let hasVerifier = 1;
+}
+
 def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
     Pure, AllTypesMatch<["gates", "gates_grad"]>]> {
   let summary = "gradient of moa.importance_cv_loss with respect to the gates";

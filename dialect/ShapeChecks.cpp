@@ -101,3 +101,12 @@ LogicalResult mlir::moa::verifyImportanceCV(Operation *op, Type gates,
   int64_t k = shapes.get("k");
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
+
+LogicalResult mlir::moa::verifyRouterLogits(Operation *op, Type logits,
+                                            Value mask) {
+  ShapeBinder shapes(op);
+  if (failed(shapes.bind("logits", logits, {"B", "T", "E"})))
+    return failure();
+  return mask ? shapes.bind("query_padding_mask", mask.getType(), {"B", "T"})
+              : success();
+}

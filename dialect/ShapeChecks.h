@@ -45,6 +45,10 @@ private:
   llvm::StringMap<int64_t> sizes;
 };
 
+/// Router logits [B, T, E] with an optional [B, T] query padding mask (the
+/// z-loss, the MI loss and their gradients).
+LogicalResult verifyRouterLogits(Operation *op, Type logits, Value mask);
+
 /// gates and indices [B, T, k] with 1 <= k <= num_experts (the importance
 /// CV^2 loss and its gradient).
 LogicalResult verifyImportanceCV(Operation *op, Type gates, Type indices,

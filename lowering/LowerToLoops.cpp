@@ -674,6 +674,58 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
   }
 };
 
+/// H(E|T) - H(E) over the non-padded tokens, in f64: one pass for the
+/// conditional entropy and the mean expert distribution p(e).
+struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MutualInformationLossOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
+    Value experts = tb.dim(op.getLogits(), 2);
+    Value ok = op.getQueryPaddingMask()
+                   ? tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
+                               {tb.dim(op.getQueryPaddingMask(), 1), length}})
+                   : tb.agree({});
+    Value tokens = tb.checkedCount(ok, e.mul(batch, length));
+    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+    Value mask =
+        op.getQueryPaddingMask()
+            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
+            : Value();
+    Value mean = e.alloc(rewriter.getF64Type(), {experts});
+    e.loop(e.idx(0), experts,
+           [&](Emitter &x, Value ex) { x.store(x.f64(0), mean, {ex}); });
+    SmallVector<Value> entropy;
+    Value counted = forEachToken(
+        tb, logits, mask, tokens, experts, {e.f64(0)},
+        [&](Emitter &x, Value t, Value lse, ValueRange acc) {
+          return SmallVector<Value>{x.loop(
+              x.idx(0), experts, {acc[0]},
+              [&](Emitter &y, Value ex, ValueRange h) {
+                Value logP = y.subf(y.extf(y.load(logits, {t, ex})), lse);
+                Value p = y.exp(logP);
+                y.store(y.addf(y.load(mean, {ex}), p), mean, {ex});
+                return SmallVector<Value>{y.subf(h[0], y.mulf(p, logP))};
+              })[0]};
+        },
+        entropy);
+    Value n = e.maxf(e.indexToF64(counted), e.f64(1));
+    Value marginal = e.loop(
+        e.idx(0), experts, {e.f64(0)}, [&](Emitter &x, Value ex, ValueRange h) {
+          Value p = x.divf(x.load(mean, {ex}), n);
+          Value term = x.mulf(p, x.log(x.maxf(p, x.f64(1e-300))));
+          return SmallVector<Value>{x.subf(h[0], term)};
+        })[0];
+    Value loss = e.subf(e.divf(entropy[0], n), marginal);
+    loss = e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)),
+                    e.f64(0), loss);
+    rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
+    return success();
+  }
+};
+
 struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(LoadBalancingLossOp op,
@@ -825,9 +877,10 @@ struct MoALowerToLoopsPass
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);
-    patterns.add<LowerRoute, LowerDispatch, LowerGroupedMatmul,
-                 LowerMultiQueryAttention, LowerLoadBalancingLoss,
-                 LowerRouterZLoss, LowerRowProjection>(ctx);
+    patterns
+        .add<LowerRoute, LowerDispatch, LowerGroupedMatmul,
+             LowerMultiQueryAttention, LowerLoadBalancingLoss, LowerRouterZLoss,
+             LowerMutualInformationLoss, LowerRowProjection>(ctx);
     populateTrainingLoopPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

@@ -722,6 +722,62 @@ struct LowerRouterZLossGrad : OpRewritePattern<RouterZLossGradOp> {
   }
 };
 
+/// g_e = (log p(e) - log p(e|t)) / N, then back through each token's
+/// softmax: p(e|t) (g_e - sum_e' p(e'|t) g_e'). p(e) needs all tokens: a
+/// serial pass first.
+struct LowerMutualInformationLossGrad
+    : OpRewritePattern<MutualInformationLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MutualInformationLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    TokenRows rows(tb, op.getLogits(), op.getQueryPaddingMask());
+    Value logMean = e.alloc(rewriter.getF64Type(), {rows.experts});
+    fill(e, logMean, rows.experts, e.f64(0));
+    e.loop(e.idx(0), rows.tokens, [&](Emitter &x, Value t) {
+      x.ifThen(x.notI(rows.padded(x, t)), [&](Emitter &y) {
+        auto [maximum, sum] = softmaxStats(y, rows.logits, t, rows.experts);
+        y.loop(
+            y.idx(0), rows.experts,
+            [&, maximum = maximum, sum = sum](Emitter &z, Value ex) {
+              Value p = z.extf(z.divf(
+                  z.exp(z.subf(z.load(rows.logits, {t, ex}), maximum)), sum));
+              z.store(z.addf(z.load(logMean, {ex}), p), logMean, {ex});
+            });
+      });
+    });
+    Value count = rows.counted(e);
+    Value n = e.maxf(count, e.f64(1));
+    e.loop(e.idx(0), rows.experts, [&](Emitter &x, Value ex) {
+      Value p = x.divf(x.load(logMean, {ex}), n);
+      x.store(x.log(x.maxf(p, x.f64(1e-300))), logMean, {ex});
+    });
+    Value scale = e.divf(e.extf(loadScalar(tb, op.getLossGrad())), n);
+    rows.forEachToken(e, [&](Emitter &x, Value t, Value maximum, Value sum) {
+      Value lse = x.extf(x.addf(maximum, x.log(sum)));
+      auto logP = [&](Emitter &y, Value ex) {
+        return y.subf(y.extf(y.load(rows.logits, {t, ex})), lse);
+      };
+      auto g = [&](Emitter &y, Value ex) {
+        return y.subf(y.load(logMean, {ex}), logP(y, ex));
+      };
+      Value c = x.loop(x.idx(0), rows.experts, {x.f64(0)},
+                       [&](Emitter &y, Value ex, ValueRange acc) {
+                         return SmallVector<Value>{y.addf(
+                             acc[0], y.mulf(y.exp(logP(y, ex)), g(y, ex)))};
+                       })[0];
+      x.loop(x.idx(0), rows.experts, [&](Emitter &y, Value ex) {
+        Value d =
+            y.mulf(scale, y.mulf(y.exp(logP(y, ex)), y.subf(g(y, ex), c)));
+        y.store(y.truncf(d), rows.resultRows, {t, ex});
+      });
+    });
+    rewriter.replaceOp(op, tb.result(rows.result, op.getType()));
+    return success();
+  }
+};
+
 struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(LoadBalancingLossGradOp op,
@@ -1375,11 +1431,11 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
 
 void mlir::moa::loops::populateTrainingLoopPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<LowerRouteGrad, LowerGroupedMatmulGrad, LowerMultiQueryAttentionGrad,
-           LowerRouterZLossGrad, LowerLoadBalancingLossGrad,
-           LowerImportanceCVLoss, LowerImportanceCVLossGrad, LowerLayerNorm,
-           LowerLayerNormGrad, LowerEmbedding, LowerEmbeddingGrad,
-           LowerCrossEntropy, LowerCrossEntropyGrad, LowerGlobalNorm,
-           LowerAdamW, LowerWeightGradient>(patterns.getContext());
+  patterns.add<
+      LowerRouteGrad, LowerGroupedMatmulGrad, LowerMultiQueryAttentionGrad,
+      LowerRouterZLossGrad, LowerLoadBalancingLossGrad, LowerImportanceCVLoss,
+      LowerImportanceCVLossGrad, LowerMutualInformationLossGrad, LowerLayerNorm,
+      LowerLayerNormGrad, LowerEmbedding, LowerEmbeddingGrad, LowerCrossEntropy,
+      LowerCrossEntropyGrad, LowerGlobalNorm, LowerAdamW, LowerWeightGradient>(
+      patterns.getContext());
 }

@@ -199,6 +199,12 @@ LogicalResult AdjointBuilder::differentiate(Operation *op) {
                                  loss.getNumExpertsAttr()));
         return success();
       })
+      .Case([&](MutualInformationLossOp loss) {
+        add(loss.getLogits(),
+            MutualInformationLossGradOp::create(b, loc, loss.getLogits(), g,
+                                                loss.getQueryPaddingMask()));
+        return success();
+      })
       .Case([&](RouterZLossOp loss) {
         add(loss.getLogits(),
             RouterZLossGradOp::create(b, loc, loss.getLogits(), g,
