@@ -431,6 +431,38 @@ func.func @z_loss_mask(%l: tensor<2x5x8xf32>, %m: tensor<2x5x8xi1>) {
 
 // -----
 
+func.func @mutual_information_rank(%l: tensor<10x8xf32>) {
+  // expected-error @+1 {{'logits' must have rank 3 (shape [B, T, E] = [?, ?, ?]) but has type 'tensor<10x8xf32>'}}
+  %0 = moa.mutual_information_loss %l : tensor<10x8xf32>
+  return
+}
+
+// -----
+
+func.func @mutual_information_mask(%l: tensor<2x5x8xf32>, %m: tensor<2x4xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, 5] but has type 'tensor<2x4xi1>'}}
+  %0 = moa.mutual_information_loss %l query_padding_mask(%m : tensor<2x4xi1>) : tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+func.func @mutual_information_mask_rank(%l: tensor<?x5x8xf32>, %m: tensor<2x5x8xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have rank 2 (shape [B, T] = [?, 5]) but has type 'tensor<2x5x8xi1>'}}
+  %0 = moa.mutual_information_loss %l query_padding_mask(%m : tensor<2x5x8xi1>) : tensor<?x5x8xf32>
+  return
+}
+
+// -----
+
+func.func @mutual_information_f16(%l: tensor<2x5x8xf16>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  %0 = "moa.mutual_information_loss"(%l) : (tensor<2x5x8xf16>) -> tensor<f32>
+  return
+}
+
+// -----
+
 func.func @importance_cv_gates_rank(%g: tensor<10x2xf32>, %i: tensor<2x5x2xi32>) {
   // expected-error @+1 {{'gates' must have rank 3 (shape [B, T, k] = [?, ?, ?]) but has type 'tensor<10x2xf32>'}}
   %0 = moa.importance_cv_loss %g, %i experts(8) : tensor<10x2xf32>, tensor<2x5x2xi32>

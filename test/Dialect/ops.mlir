@@ -141,3 +141,20 @@ func.func @aux_losses(%logits: tensor<?x?x8xf32>, %idx: tensor<?x?x2xi32>, %qpm:
   %3 = moa.router_z_loss %logits query_padding_mask(%qpm : tensor<?x?xi1>) : tensor<?x?x8xf32>
   return %0, %1, %2, %3 : tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>
 }
+
+// -----
+
+// The mutual information loss, with and without query padding, dynamic and
+// static shapes.
+// CHECK-LABEL: func.func @mutual_information_loss
+// CHECK: moa.mutual_information_loss %arg0 : tensor<?x?x8xf32>
+// CHECK: moa.mutual_information_loss %arg0 query_padding_mask(%arg1 : tensor<?x?xi1>) : tensor<?x?x8xf32>
+// CHECK: moa.mutual_information_loss %arg2 query_padding_mask(%arg3 : tensor<2x3xi1>) : tensor<2x3x1xf32>
+func.func @mutual_information_loss(%logits: tensor<?x?x8xf32>, %qpm: tensor<?x?xi1>,
+    %ls: tensor<2x3x1xf32>, %qs: tensor<2x3xi1>) -> (tensor<f32>, tensor<f32>, tensor<f32>) {
+  %0 = moa.mutual_information_loss %logits : tensor<?x?x8xf32>
+  %1 = moa.mutual_information_loss %logits query_padding_mask(%qpm : tensor<?x?xi1>)
+      : tensor<?x?x8xf32>
+  %2 = moa.mutual_information_loss %ls query_padding_mask(%qs : tensor<2x3xi1>) : tensor<2x3x1xf32>
+  return %0, %1, %2 : tensor<f32>, tensor<f32>, tensor<f32>
+}

@@ -441,6 +441,49 @@ func.func @z_grad_f16_loss_grad(%l: tensor<2x5x8xf32>, %d: tensor<f16>) {
 
 // -----
 
+func.func @mi_grad_logits_rank(%l: tensor<10x8xf32>, %d: tensor<f32>) {
+  // expected-error @+1 {{'logits' must have rank 3 (shape [B, T, E] = [?, ?, ?]) but has type 'tensor<10x8xf32>'}}
+  %0 = moa.mutual_information_loss_grad %l, %d : tensor<10x8xf32>
+  return
+}
+
+// -----
+
+func.func @mi_grad_mask_shape(%l: tensor<2x5x8xf32>, %d: tensor<f32>, %m: tensor<3x5xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, 5] but has type 'tensor<3x5xi1>'}}
+  %0 = moa.mutual_information_loss_grad %l, %d query_padding_mask(%m : tensor<3x5xi1>) : tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+func.func @mi_grad_mask_rank(%l: tensor<2x5x8xf32>, %d: tensor<f32>, %m: tensor<10xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have rank 2 (shape [B, T] = [2, 5]) but has type 'tensor<10xi1>'}}
+  %0 = moa.mutual_information_loss_grad %l, %d query_padding_mask(%m : tensor<10xi1>) : tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+// The loss gradient is a 0-d f32 tensor.
+func.func @mi_grad_loss_grad_shape(%l: tensor<2x5x8xf32>, %d: tensor<1xf32>) {
+  // expected-error @+1 {{operand #1 must be 0D tensor of 32-bit float values}}
+  %0 = "moa.mutual_information_loss_grad"(%l, %d) {operandSegmentSizes = array<i32: 1, 1, 0>}
+      : (tensor<2x5x8xf32>, tensor<1xf32>) -> tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+func.func @mi_grad_result_type(%l: tensor<2x5x8xf32>, %d: tensor<f32>) {
+  // expected-error @+1 {{failed to verify that all of {logits, logits_grad} have same type}}
+  %0 = "moa.mutual_information_loss_grad"(%l, %d) {operandSegmentSizes = array<i32: 1, 1, 0>}
+      : (tensor<2x5x8xf32>, tensor<f32>) -> tensor<?x5x8xf32>
+  return
+}
+
+// -----
+
 func.func @cv_grad_gates_rank(%g: tensor<10x2xf32>, %i: tensor<2x5x2xi32>, %d: tensor<f32>) {
   // expected-error @+1 {{'gates' must have rank 3 (shape [B, T, k] = [?, ?, ?]) but has type 'tensor<10x2xf32>'}}
   %0 = moa.importance_cv_loss_grad %g, %i, %d experts(8) : tensor<10x2xf32>, tensor<2x5x2xi32>

@@ -133,6 +133,27 @@ func.func @aux_loss_grads_static(%logits: tensor<2x3x4xf32>, %idx: tensor<2x3x1x
 
 // -----
 
+// The mutual information loss gradient, with and without query padding,
+// dynamic and static shapes.
+// CHECK-LABEL: func.func @mutual_information_loss_grad
+// CHECK: %[[L:.*]] = moa.mutual_information_loss %arg0 : tensor<?x?x8xf32>
+// CHECK: moa.mutual_information_loss_grad %arg0, %[[L]] : tensor<?x?x8xf32>
+// CHECK: moa.mutual_information_loss_grad %arg0, %arg2 query_padding_mask(%arg1 : tensor<?x?xi1>) : tensor<?x?x8xf32>
+// CHECK: moa.mutual_information_loss_grad %arg3, %arg2 query_padding_mask(%arg4 : tensor<2x3xi1>) : tensor<2x3x4xf32>
+func.func @mutual_information_loss_grad(%logits: tensor<?x?x8xf32>, %qpm: tensor<?x?xi1>,
+    %dloss: tensor<f32>, %ls: tensor<2x3x4xf32>, %qs: tensor<2x3xi1>)
+    -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<2x3x4xf32>) {
+  %0 = moa.mutual_information_loss %logits : tensor<?x?x8xf32>
+  %1 = moa.mutual_information_loss_grad %logits, %0 : tensor<?x?x8xf32>
+  %2 = moa.mutual_information_loss_grad %logits, %dloss query_padding_mask(%qpm : tensor<?x?xi1>)
+      : tensor<?x?x8xf32>
+  %3 = moa.mutual_information_loss_grad %ls, %dloss query_padding_mask(%qs : tensor<2x3xi1>)
+      : tensor<2x3x4xf32>
+  return %1, %2, %3 : tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<2x3x4xf32>
+}
+
+// -----
+
 // The importance CV^2 loss and its gradient, dynamic and static shapes, i32
 // and index indices.
 // CHECK-LABEL: func.func @importance_cv_loss

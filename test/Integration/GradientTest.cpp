@@ -18,6 +18,8 @@
 //     auxiliary losses, a chain embedding -> layer_norm -> cross_entropy, and
 //     moa.importance_cv_loss of moa.route's gates (forward value and
 //     gradient; query padding, every token padded, renormalised gates, one
+//     expert), and moa.mutual_information_loss of router logits (forward
+//     value and gradient; query padding, none, every token padded, one
 //     expert), against the reference (backward) functions (1e-4).
 //  3. Directional finite differences on the compiled f32 code alone (no
 //     reference involved): <grad, u> against the central difference of
@@ -712,6 +714,18 @@ std::string primitivesModule() {
        << "\n  %c = moa.importance_cv_loss %g, %i experts(1) : " << gates1
        << ", " << idx1 << "\n  return %c : tensor<f32>\n}\n";
   }
+  // The mutual information loss of router logits: with query padding,
+  // without, and with one expert (constant 0).
+  os << "func.func @mi(%l: " << logits << ", %m: " << mask
+     << ") -> tensor<f32> {\n  %c = moa.mutual_information_loss %l "
+     << "query_padding_mask(%m : " << mask << ") : " << logits
+     << "\n  return %c : tensor<f32>\n}\n";
+  os << "func.func @mi_unmasked(%l: " << logits
+     << ") -> tensor<f32> {\n  %c = moa.mutual_information_loss %l : " << logits
+     << "\n  return %c : tensor<f32>\n}\n";
+  os << "func.func @mi_one_expert(%l: tensor<?x?x1xf32>) -> tensor<f32> {\n"
+     << "  %c = moa.mutual_information_loss %l : tensor<?x?x1xf32>\n"
+     << "  return %c : tensor<f32>\n}\n";
   // embedding -> layer_norm -> cross_entropy (the d features as the logits):
   // the adjoints of a chain of the model ops.
   os << "func.func @chain(%i: " << ids << ", %t: " << table << ", %g: " << vec
@@ -1043,6 +1057,71 @@ void checkImportanceCV(const Module &module, int batch, int length,
                   "importance_cv_loss(route) (one expert)" + at,
                   "cv_one_expert_grad", {&tOne, &tdLoss},
                   {{"importance_cv_loss dlogits", ref::Buffer(rows, 0.0)}});
+  }
+}
+
+/// mutual_information_loss(logits) (the @mi functions of the primitives
+/// module): the compiled forward value against
+/// reference::mutualInformationLoss and the compiled @mi*_grad against
+/// reference::mutualInformationLossBackward (1e-4), on logits in [-3, 3].
+/// With query padding, without, every token padded (loss and gradient
+/// exactly 0), and one expert (p(e|t) = 1: loss and gradient exactly 0).
+void checkMutualInformation(const Module &module, int batch, int length,
+                            std::mt19937_64 &rng, Results &results) {
+  const int rows = batch * length;
+  const std::string at =
+      " (B=" + std::to_string(batch) + " T=" + std::to_string(length) + ")";
+  ref::Buffer logits;
+  Tensor tLogits =
+      randomTensor(rng, DType::F32, {batch, length, kE}, 3.0, logits);
+  ref::Mask padding;
+  Tensor tMask = randomMask(rng, {batch, length}, 0.25, padding);
+  padding[0] = 1; // at least one padded and one non-padded token
+  tMask.set(0, 1);
+  padding[rows - 1] = 0;
+  tMask.set(rows - 1, 0);
+  const double dLoss = -0.6;
+  Tensor tdLoss = scalar(dLoss);
+
+  auto check = [&](const std::string &what, const std::string &entry,
+                   const ref::Mask *mask, const Tensor *tMaskArg) {
+    std::vector<const Tensor *> args = {&tLogits};
+    if (tMaskArg)
+      args.push_back(tMaskArg);
+    runAndCompare(module, results, what + " forward" + at, entry, args,
+                  {{"mutual_information_loss",
+                    {ref::mutualInformationLoss(logits, rows, kE, mask)}}});
+    args.push_back(&tdLoss);
+    runAndCompare(
+        module, results, what + at, entry + "_grad", args,
+        {{"mutual_information_loss dlogits",
+          scaled(ref::mutualInformationLossBackward(logits, rows, kE, mask),
+                 dLoss)}});
+  };
+  check("mutual_information_loss (query padding)", "mi", &padding, &tMask);
+  check("mutual_information_loss", "mi_unmasked", nullptr, nullptr);
+  {
+    // Every token padded: the loss is 0 (no token to average over), so is
+    // its gradient.
+    ref::Mask all(rows, 1);
+    Tensor tAll(DType::I1, {batch, length});
+    for (int r = 0; r < rows; ++r)
+      tAll.set(r, 1);
+    check("mutual_information_loss (every token padded)", "mi", &all, &tAll);
+  }
+
+  // One expert: p(e|t) = p(e) = 1, the loss is the constant 0, so is its
+  // gradient.
+  {
+    ref::Buffer one;
+    Tensor tOne = randomTensor(rng, DType::F32, {batch, length, 1}, 2.0, one);
+    runAndCompare(
+        module, results, "mutual_information_loss (one expert) forward" + at,
+        "mi_one_expert", {&tOne}, {{"mutual_information_loss", {0.0}}});
+    runAndCompare(
+        module, results, "mutual_information_loss (one expert)" + at,
+        "mi_one_expert_grad", {&tOne, &tdLoss},
+        {{"mutual_information_loss dlogits", ref::Buffer(rows, 0.0)}});
   }
 }
 
@@ -1398,6 +1477,9 @@ int main(int argc, char **argv) {
     std::mt19937_64 cvRng(43);
     checkImportanceCV(*module, 2, 7, cvRng, results);
     checkImportanceCV(*module, 3, 33, cvRng, results);
+    std::mt19937_64 miRng(47);
+    checkMutualInformation(*module, 2, 7, miRng, results);
+    checkMutualInformation(*module, 3, 33, miRng, results);
     checkErrorPaths(*module, results);
   }
 

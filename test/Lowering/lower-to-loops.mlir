@@ -72,3 +72,68 @@ func.func @attention_bf16(%q: tensor<2x3x2x8xbf16>, %k: tensor<2x5x8xbf16>, %v: 
   %o = moa.multi_query_attention %q, %k, %v : tensor<2x3x2x8xbf16>, tensor<2x5x8xbf16>, tensor<2x5x8xbf16>
   return %o : tensor<2x3x2x8xbf16>
 }
+
+// -----
+
+// Mutual information loss: mask and logits sizes agree or report (3); one
+// serial loop over the tokens (no scf.parallel) that skips padded tokens,
+// counts the others and, in f64, accumulates the conditional entropy and the
+// summed p(e|t) (zero-filled f64 buffer); then H(E) of p(e) = sum / max(n, 1)
+// (0 log 0 guarded), and the loss, 0 when no token counted, rounded to f32
+// once.
+// CHECK-LABEL: func.func @mutual_information_loss(
+// CHECK-DAG: %[[TINY:.*]] = arith.constant 1.000000e-300 : f64
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f64
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
+// CHECK: scf.if
+// CHECK-NEXT: call @moa_rt_fail(%c3_i64)
+// CHECK: %[[MASK:.*]] = memref.collapse_shape %{{.*}} {{\[}}[0, 1]] : memref<?x?xi1> into memref<?xi1>
+// CHECK: %[[SUM:.*]] = memref.alloc(%c8) : memref<?xf64>
+// CHECK: scf.for
+// CHECK-NEXT: memref.store %[[ZERO]], %[[SUM]]
+// CHECK-NOT: scf.parallel
+// CHECK: %[[ACC:.*]]:2 = scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 iter_args(%[[H:.*]] = %[[ZERO]], %[[N:.*]] = %c0) -> (f64, index) {
+// CHECK: %[[PAD:.*]] = memref.load %[[MASK]][%[[T]]] : memref<?xi1>
+// CHECK: scf.if %[[PAD]] -> (f64, index) {
+// CHECK-NEXT: scf.yield %[[H]], %[[N]] : f64, index
+// CHECK-NEXT: } else {
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: arith.maximumf %{{.*}}, %{{.*}} : f64
+// CHECK: math.exp %{{.*}} : f64
+// CHECK: %[[LOGSUM:.*]] = math.log %{{.*}} : f64
+// CHECK: %[[LSE:.*]] = arith.addf %{{.*}}, %[[LOGSUM]] : f64
+// CHECK: %[[LOGP:.*]] = arith.subf %{{.*}}, %[[LSE]] : f64
+// CHECK: %[[P:.*]] = math.exp %[[LOGP]] : f64
+// CHECK: memref.store %{{.*}}, %[[SUM]][%{{.*}}] : memref<?xf64>
+// CHECK: arith.mulf %[[P]], %[[LOGP]] : f64
+// CHECK: arith.addi %[[N]], %c1 : index
+// CHECK: %[[NF:.*]] = arith.uitofp %{{.*}} : i64 to f64
+// CHECK: %[[DIV:.*]] = arith.maximumf %[[NF]], %[[ONE]] : f64
+// CHECK: %[[HE:.*]] = scf.for
+// CHECK: %[[PE:.*]] = arith.divf %{{.*}}, %[[DIV]] : f64
+// CHECK: arith.maximumf %[[PE]], %[[TINY]] : f64
+// CHECK: math.log %{{.*}} : f64
+// CHECK: %[[HET:.*]] = arith.divf %[[ACC]]#0, %[[DIV]] : f64
+// CHECK: %[[L:.*]] = arith.subf %[[HET]], %[[HE]] : f64
+// CHECK: %[[NONE:.*]] = arith.cmpi eq, %[[ACC]]#1, %c0 : index
+// CHECK: %[[LOSS:.*]] = arith.select %[[NONE]], %[[ZERO]], %[[L]] : f64
+// CHECK: arith.truncf %[[LOSS]] : f64 to f32
+// CHECK-NOT: scf.parallel
+// CHECK: return
+func.func @mutual_information_loss(%l: tensor<?x?x8xf32>, %m: tensor<?x?xi1>) -> tensor<f32> {
+  %0 = moa.mutual_information_loss %l query_padding_mask(%m : tensor<?x?xi1>) : tensor<?x?x8xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Without a mask every token counts: no size check can fail and no branch.
+// CHECK-LABEL: func.func @mutual_information_loss_unmasked(
+// CHECK-NOT: memref<?xi1>
+// CHECK: scf.for {{.*}} -> (f64, index) {
+// CHECK-NOT: scf.if
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+func.func @mutual_information_loss_unmasked(%l: tensor<2x3x4xf32>) -> tensor<f32> {
+  %0 = moa.mutual_information_loss %l : tensor<2x3x4xf32>
+  return %0 : tensor<f32>
+}

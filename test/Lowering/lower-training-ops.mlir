@@ -166,6 +166,65 @@ func.func @router_z_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>) -> tensor<
 
 // -----
 
+// Mutual information loss backward: sizes agree or report (3); a serial
+// pass over the non-padded tokens sums p(e|t) into an f64 buffer, which
+// becomes log p(e) = log(max(sum / max(n, 1), tiny)); then, in parallel over
+// tokens, padded rows are zero-filled and the others get
+// loss_grad / n * p(e|t) (g_e - sum_e' p(e'|t) g_e') with
+// g_e = log p(e) - log p(e|t), in f64, rounded to f32 once.
+// CHECK-LABEL: func.func @mutual_information_loss_grad(
+// CHECK-DAG: %[[TINY:.*]] = arith.constant 1.000000e-300 : f64
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f64
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: scf.if
+// CHECK-NEXT: call @moa_rt_fail(%c3_i64)
+// CHECK: %[[MASK:.*]] = memref.collapse_shape %{{.*}} {{\[}}[0, 1]] : memref<?x?xi1> into memref<?xi1>
+// CHECK: %[[RESULT:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c8) : memref<?x?x?xf32>
+// CHECK: %[[ROWS:.*]] = memref.collapse_shape %[[RESULT]]
+// CHECK: %[[LOGMEAN:.*]] = memref.alloc(%c8) : memref<?xf64>
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 {
+// CHECK: memref.load %[[MASK]][%[[T]]] : memref<?xi1>
+// CHECK: scf.if
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: memref.store %{{.*}}, %[[LOGMEAN]][%{{.*}}] : memref<?xf64>
+// CHECK-NOT: scf.parallel
+// CHECK: %[[COUNT:.*]] = scf.for {{.*}} -> (f64)
+// CHECK: %[[N:.*]] = arith.maximumf %[[COUNT]], %[[ONE]] : f64
+// CHECK: scf.for
+// CHECK: arith.divf %{{.*}}, %[[N]] : f64
+// CHECK: arith.maximumf %{{.*}}, %[[TINY]] : f64
+// CHECK: math.log %{{.*}} : f64
+// CHECK: memref.store %{{.*}}, %[[LOGMEAN]][%{{.*}}] : memref<?xf64>
+// CHECK: %[[DLOSS:.*]] = arith.extf %{{.*}} : f32 to f64
+// CHECK: %[[SCALE:.*]] = arith.divf %[[DLOSS]], %[[N]] : f64
+// CHECK: scf.parallel (%[[U:.*]]) =
+// CHECK: %[[PAD:.*]] = memref.load %[[MASK]][%[[U]]] : memref<?xi1>
+// CHECK: scf.if %[[PAD]] {
+// CHECK-NEXT: scf.for
+// CHECK-NEXT: memref.store %[[ZERO]], %[[ROWS]]
+// CHECK: } else {
+// CHECK: %[[LSE:.*]] = arith.extf %{{.*}} : f32 to f64
+// CHECK: %[[C:.*]] = scf.for {{.*}} -> (f64) {
+// CHECK: memref.load %[[LOGMEAN]]
+// CHECK: scf.for
+// CHECK: %[[LOGP:.*]] = arith.subf %{{.*}}, %[[LSE]] : f64
+// CHECK: %[[G:.*]] = arith.subf %{{.*}}, %[[LOGP]] : f64
+// CHECK: %[[GC:.*]] = arith.subf %[[G]], %[[C]] : f64
+// CHECK: math.exp %{{.*}} : f64
+// CHECK: %[[D:.*]] = arith.mulf %[[SCALE]], %{{.*}} : f64
+// CHECK: %[[D32:.*]] = arith.truncf %[[D]] : f64 to f32
+// CHECK: memref.store %[[D32]], %[[ROWS]][%[[U]], %{{.*}}] : memref<?x?xf32>
+// CHECK: bufferization.to_tensor %[[RESULT]] restrict writable
+func.func @mutual_information_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>, %m: tensor<?x?xi1>)
+    -> tensor<?x?x8xf32> {
+  %0 = moa.mutual_information_loss_grad %l, %d query_padding_mask(%m : tensor<?x?xi1>)
+      : tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
+
+// -----
+
 // Importance CV^2 loss: sizes agree or report (3); the indices are checked
 // serially in [-1, E) before the importance is accumulated, a bad one
 // reports IndexOutOfRange (5); the importance (index -1 skipped), its mean

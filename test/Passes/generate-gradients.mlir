@@ -204,6 +204,29 @@ func.func @importance_cv(%l: tensor<?x?x4xf32>, %qpm: tensor<?x?xi1>) -> tensor<
 
 // -----
 
+// The mutual information loss of a function's router logits: its gradient
+// (same query padding mask) w.r.t. the logits, and with no padding mask none.
+// CHECK-LABEL: func.func @mutual_information_grad(
+// CHECK-SAME: %[[L:[^:]*]]: tensor<?x?x4xf32>, %[[QPM:[^:]*]]: tensor<?x?xi1>, %[[DLOSS:[^:]*]]: tensor<f32>) -> tensor<?x?x4xf32>
+// CHECK: moa.mutual_information_loss %[[L]] query_padding_mask(%[[QPM]] : tensor<?x?xi1>) : tensor<?x?x4xf32>
+// CHECK: %[[DL:.*]] = moa.mutual_information_loss_grad %[[L]], %[[DLOSS]] query_padding_mask(%[[QPM]] : tensor<?x?xi1>) : tensor<?x?x4xf32>
+// CHECK: return %[[DL]] : tensor<?x?x4xf32>
+// CHECK-LABEL: func.func @mutual_information_unmasked_grad(
+// CHECK-SAME: %[[L2:[^:]*]]: tensor<2x3x8xf32>, %[[DLOSS2:[^:]*]]: tensor<f32>) -> tensor<2x3x8xf32>
+// CHECK: %[[DL2:.*]] = moa.mutual_information_loss_grad %[[L2]], %[[DLOSS2]] : tensor<2x3x8xf32>
+// CHECK: return %[[DL2]] : tensor<2x3x8xf32>
+func.func @mutual_information(%l: tensor<?x?x4xf32>, %qpm: tensor<?x?xi1>) -> tensor<f32> {
+  %mi = moa.mutual_information_loss %l query_padding_mask(%qpm : tensor<?x?xi1>)
+      : tensor<?x?x4xf32>
+  return %mi : tensor<f32>
+}
+func.func @mutual_information_unmasked(%l: tensor<2x3x8xf32>) -> tensor<f32> {
+  %mi = moa.mutual_information_loss %l : tensor<2x3x8xf32>
+  return %mi : tensor<f32>
+}
+
+// -----
+
 // Integer arguments and results take part in neither list: an i32 result
 // gets no adjoint argument, an i32 argument no gradient. An argument nothing
 // flows to gets zeros.

@@ -416,6 +416,88 @@ Buffer importanceCVLossBackward(const Buffer &gates,
   return dGates;
 }
 
+namespace {
+/// log p(e|t) = logits_te - logsumexp(logits_t) of the non-padded tokens
+/// (rows of padded tokens are left empty); n: how many there are.
+std::vector<std::vector<double>> logRouterProbabilities(const Buffer &logits,
+                                                        int tokens, int experts,
+                                                        const Mask *padding,
+                                                        int &n) {
+  std::vector<std::vector<double>> logP(tokens);
+  n = 0;
+  for (int t = 0; t < tokens; ++t) {
+    if (padding && (*padding)[t])
+      continue;
+    const double *l = &logits[size_t(t) * experts];
+    const double lse = logSumExp(l, experts);
+    logP[t].resize(experts);
+    for (int e = 0; e < experts; ++e)
+      logP[t][e] = l[e] - lse;
+    ++n;
+  }
+  return logP;
+}
+
+/// p(e) = (1/n) sum_t p(e|t) over the non-padded tokens.
+std::vector<double>
+marginalExpertProbabilities(const std::vector<std::vector<double>> &logP,
+                            int experts, int n) {
+  std::vector<double> marginal(experts, 0.0);
+  for (const std::vector<double> &row : logP)
+    for (size_t e = 0; e < row.size(); ++e)
+      marginal[e] += std::exp(row[e]);
+  for (double &v : marginal)
+    v /= n;
+  return marginal;
+}
+} // namespace
+
+double mutualInformationLoss(const Buffer &logits, int tokens, int experts,
+                             const Mask *padding) {
+  int n = 0;
+  const std::vector<std::vector<double>> logP =
+      logRouterProbabilities(logits, tokens, experts, padding, n);
+  if (n == 0)
+    return 0.0;
+  double conditional = 0; // H(E|T)
+  for (const std::vector<double> &row : logP)
+    for (double lp : row)
+      conditional -= std::exp(lp) * lp;
+  conditional /= n;
+  double marginal = 0; // H(E), with 0 log 0 = 0
+  for (double p : marginalExpertProbabilities(logP, experts, n))
+    if (p > 0)
+      marginal -= p * std::log(p);
+  return conditional - marginal;
+}
+
+Buffer mutualInformationLossBackward(const Buffer &logits, int tokens,
+                                     int experts, const Mask *padding) {
+  Buffer dLogits(size_t(tokens) * experts, 0.0);
+  int n = 0;
+  const std::vector<std::vector<double>> logP =
+      logRouterProbabilities(logits, tokens, experts, padding, n);
+  if (n == 0)
+    return dLogits;
+  const std::vector<double> marginal =
+      marginalExpertProbabilities(logP, experts, n);
+  for (int t = 0; t < tokens; ++t) {
+    if (logP[t].empty())
+      continue;
+    // dH(E|T)/dp(e|t) = -(log p(e|t) + 1) / n and dH(E)/dp(e|t) =
+    // -(log p(e) + 1) / n: the constants cancel in L = H(E|T) - H(E).
+    std::vector<double> p(experts), dp(experts);
+    for (int e = 0; e < experts; ++e) {
+      p[e] = std::exp(logP[t][e]);
+      dp[e] = (std::log(marginal[e]) - logP[t][e]) / n;
+    }
+    const std::vector<double> d = softmaxBackward(p, dp);
+    for (int e = 0; e < experts; ++e)
+      dLogits[size_t(t) * experts + e] = d[e];
+  }
+  return dLogits;
+}
+
 Buffer layerNorm(const Buffer &x, const Buffer &gamma, const Buffer &beta,
                  int rows, int d, double eps) {
   Buffer y(size_t(rows) * d);

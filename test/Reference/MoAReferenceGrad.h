@@ -105,6 +105,22 @@ Buffer importanceCVLossBackward(const Buffer &gates,
                                 const std::vector<int> &indices, int pairs,
                                 int experts);
 
+/// moa.mutual_information_loss: L = H(E|T) - H(E) = -MI(tokens; experts) of
+/// the router logits [tokens, E], with p(e|t) = softmax(logits_t) and the
+/// tokens uniform over the n not marked in padding:
+///   H(E|T) = -(1/n) sum_t sum_e p(e|t) log p(e|t),
+///   H(E)   = -sum_e p(e) log p(e),  p(e) = (1/n) sum_t p(e|t).
+/// 0 when every token is padded (n = 0).
+double mutualInformationLoss(const Buffer &logits, int tokens, int experts,
+                             const Mask *padding);
+
+/// d mutualInformationLoss / d logits [tokens, E]: with
+/// g_e = dL/dp(e|t) = (log p(e) - log p(e|t)) / n, the softmax backward
+/// p(e|t) (g_e - sum_e' p(e'|t) g_e') for each non-padded token; padded
+/// tokens (and every token when all are padded) get exactly zero.
+Buffer mutualInformationLossBackward(const Buffer &logits, int tokens,
+                                     int experts, const Mask *padding);
+
 //===----------------------------------------------------------------------===//
 // Model ops around the sub-layer (forward and backward), as the compiler
 // defines them.

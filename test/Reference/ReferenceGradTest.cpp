@@ -643,6 +643,50 @@ void checkImportanceCV(int experts, int k, bool padded, bool throughRoute,
   }
 }
 
+/// mutual_information_loss against the logits: no padding, some tokens
+/// padded (their rows exactly zero), every token padded (loss and gradient
+/// exactly zero), and one expert (p(e|t) = 1: loss and gradient exactly
+/// zero).
+enum class MIPadding { None, Some, All };
+
+void checkMutualInformation(int experts, MIPadding padding) {
+  const int tokens = 7;
+  Mask mask(tokens, 0);
+  if (padding == MIPadding::Some)
+    mask[0] = mask[4] = 1;
+  if (padding == MIPadding::All)
+    mask.assign(tokens, 1);
+  const Mask *pad = padding == MIPadding::None ? nullptr : &mask;
+  Buffer logits = randomBuffer(size_t(tokens) * experts);
+  for (double &v : logits)
+    v *= 2; // sharper, unequal token distributions
+  const Buffer dLogits =
+      mutualInformationLossBackward(logits, tokens, experts, pad);
+  const std::string name = "mutual_information_loss E" +
+                           std::to_string(experts) +
+                           (padding == MIPadding::Some  ? " query-padding"
+                            : padding == MIPadding::All ? " every token padded"
+                                                        : "");
+  // Every token padded or one expert: the loss is the constant 0.
+  const bool constant = padding == MIPadding::All || experts == 1;
+  checkGradient(name, {{"dLogits", &logits, dLogits, constant}},
+                [&]() -> std::optional<double> {
+                  return mutualInformationLoss(logits, tokens, experts, pad);
+                });
+  if (padding == MIPadding::Some) {
+    bool zero = true;
+    for (int t = 0; t < tokens; ++t)
+      for (int e = 0; e < experts; ++e)
+        if (mask[t])
+          zero = zero && dLogits[size_t(t) * experts + e] == 0;
+    report(name + " padded tokens", zero, zero ? "exactly zero" : "not zero");
+  }
+  if (constant) {
+    const double loss = mutualInformationLoss(logits, tokens, experts, pad);
+    report(name + " loss", loss == 0, loss == 0 ? "exactly zero" : "not zero");
+  }
+}
+
 void checkLayerNorm(double eps) {
   const int rows = 5, d = 7;
   Buffer x = randomBuffer(size_t(rows) * d);
@@ -872,6 +916,24 @@ int main() {
   checkImportanceCV(4, 2, /*padded=*/false, /*throughRoute=*/true,
                     /*topkSoftmax=*/true, /*renormalize=*/true);
   checkImportanceCV(1, 1, /*padded=*/false, /*throughRoute=*/true);
+  {
+    // By hand: p(.|t0) = (1/4, 3/4), p(.|t1) = (3/4, 1/4), token 2 padded:
+    // H(E|T) = log 4 - (3/4) log 3, p(e) = (1/2, 1/2), H(E) = log 2, so
+    // L = log 2 - (3/4) log 3.
+    const Mask padding = {0, 0, 1};
+    const double loss = mutualInformationLoss(
+        {0.0, std::log(3.0), std::log(3.0), 0.0, 5.0, -5.0}, 3, 2, &padding);
+    const double expected = std::log(2.0) - 0.75 * std::log(3.0);
+    const bool ok = std::abs(loss - expected) <= 1e-14 * std::abs(expected);
+    char detail[96];
+    std::snprintf(detail, sizeof(detail), "%.17g (by hand %.17g)", loss,
+                  expected);
+    report("mutual_information_loss E2 by hand", ok, detail);
+  }
+  checkMutualInformation(5, MIPadding::None);
+  checkMutualInformation(5, MIPadding::Some);
+  checkMutualInformation(5, MIPadding::All);
+  checkMutualInformation(1, MIPadding::Some);
 
   std::printf("%d checks, %d failed\n", checks, failed);
   return failed ? 1 : 0;
