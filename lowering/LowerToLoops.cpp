@@ -451,9 +451,8 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
         p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
           x.store(negInf(x), runMax, {r});
           x.store(x.f32(0), runSum, {r});
-          x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
-            y.store(y.f32(0), o, {r, c});
-          });
+          x.loop(x.idx(0), h,
+                 [&](Emitter &y, Value c) { y.store(y.f32(0), o, {r, c}); });
         });
         p.loop(
             p.idx(0), p.ceilDiv(visibleKeys, block),

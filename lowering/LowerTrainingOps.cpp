@@ -567,23 +567,23 @@ struct LowerMultiQueryAttentionGrad
                       })[0];
                   Value old = y.load(lse, {r});
                   Value top = y.maxf(old, blockMax);
-                  y.ifThen(
-                      y.cmpf(arith::CmpFPredicate::ONE, top, negInf(y)),
-                      [&](Emitter &z) {
-                        Value sum = z.loop(
-                            z.idx(0), valid, {z.f32(0)},
-                            [&](Emitter &w, Value j, ValueRange acc) {
-                              Value ev = w.exp(w.subf(w.load(s, {r, j}), top));
-                              return SmallVector<Value>{
-                                  w.sum(acc[0],
-                                        w.select(isVisible(w, first, j, valid),
-                                                 ev, w.f32(0)))};
-                            })[0];
-                        // old is -inf or a previous lse: exp(old - top).
-                        Value carried = z.exp(z.subf(old, top));
-                        z.store(z.addf(top, z.log(z.addf(sum, carried))), lse,
-                                {r});
-                      });
+                  y.ifThen(y.cmpf(arith::CmpFPredicate::ONE, top, negInf(y)),
+                           [&](Emitter &z) {
+                             Value sum = z.loop(
+                                 z.idx(0), valid, {z.f32(0)},
+                                 [&](Emitter &w, Value j, ValueRange acc) {
+                                   Value ev =
+                                       w.exp(w.subf(w.load(s, {r, j}), top));
+                                   return SmallVector<Value>{w.sum(
+                                       acc[0],
+                                       w.select(isVisible(w, first, j, valid),
+                                                ev, w.f32(0)))};
+                                 })[0];
+                             // old is -inf or a previous lse: exp(old - top).
+                             Value carried = z.exp(z.subf(old, top));
+                             z.store(z.addf(top, z.log(z.addf(sum, carried))),
+                                     lse, {r});
+                           });
                 });
               });
               // Pass 2: gradients.
