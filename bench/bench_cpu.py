@@ -68,22 +68,28 @@ def macs(B, T, d, E, k, h):
         B * T * T * 2 * k * h
 
 
+def layer_inputs(rng, B, T, d, E, h):
+    """x, w_gate, w_query, w_key, w_value, w_out in f32. Router weights N(0, 1)
+    against x uniform in [-1, 1] give logits with a spread of about 13, so the
+    top-k choice is well separated and the same for moa and PyTorch."""
+    inputs = [
+        rng.uniform(-1, 1, (B, T, d)),
+        rng.normal(0, 1, (d, E)),
+        rng.normal(0, d ** -0.5, (E, d, h)),
+        rng.normal(0, d ** -0.5, (d, h)),
+        rng.normal(0, d ** -0.5, (d, h)),
+        rng.normal(0, h ** -0.5, (E, h, d)),
+    ]
+    return [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+
+
 class Case:
     """One configuration: compiled module and inputs, prepared once."""
 
     def __init__(self, bin_dir, work, name, B, T, d, E, k, h, dtype="f32"):
         self.bin_dir, self.name, self.k, self.dtype = bin_dir, name, k, dtype
         self.macs = macs(B, T, d, E, k, h)
-        rng = np.random.default_rng(0)
-        inputs = [
-            rng.uniform(-1, 1, (B, T, d)),
-            rng.normal(0, 1, (d, E)),
-            rng.normal(0, d ** -0.5, (E, d, h)),
-            rng.normal(0, d ** -0.5, (d, h)),
-            rng.normal(0, d ** -0.5, (d, h)),
-            rng.normal(0, h ** -0.5, (E, h, d)),
-        ]
-        self.inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+        self.inputs = layer_inputs(np.random.default_rng(0), B, T, d, E, h)
         bf16 = dtype == "bf16"
         if bf16:  # both sides get the same bf16-rounded values
             self.inputs = [a if i == 1 else from_bf16_bits(to_bf16_bits(a))

@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cpu import module_text  # noqa: E402
+from bench_cpu import layer_inputs, module_text  # noqa: E402
 from moa_torch import moa_layer  # noqa: E402
 
 CONFIGS = [
@@ -60,19 +60,9 @@ class Case:
 
     def __init__(self, bin_dir, work, name, B, T, d, E, k, h):
         self.bin_dir, self.name, self.k = bin_dir, name, k
+        # The forward benchmark's inputs, then dy from the same generator.
         rng = np.random.default_rng(0)
-        # The forward benchmark's inputs: router weights N(0, 1) against x
-        # uniform in [-1, 1] give logits with a spread of about 13, so the
-        # top-k choice is well separated and the same for both sides.
-        inputs = [
-            rng.uniform(-1, 1, (B, T, d)),
-            rng.normal(0, 1, (d, E)),
-            rng.normal(0, d ** -0.5, (E, d, h)),
-            rng.normal(0, d ** -0.5, (d, h)),
-            rng.normal(0, d ** -0.5, (d, h)),
-            rng.normal(0, h ** -0.5, (E, h, d)),
-        ]
-        self.inputs = [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
+        self.inputs = layer_inputs(rng, B, T, d, E, h)
         self.dy = np.ascontiguousarray(rng.normal(0, 1, (B, T, d)),
                                        dtype=np.float32)
         self.base = os.path.join(work, name)

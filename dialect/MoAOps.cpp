@@ -28,12 +28,6 @@ std::optional<int64_t> staticCount(int64_t size) {
   return size;
 }
 
-LogicalResult checkScale(Operation *op, std::optional<APFloat> scale) {
-  if (scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
-    return op->emitOpError("'scale' must be a positive finite number");
-  return success();
-}
-
 RankedTensorType f32Tensor(MLIRContext *ctx, ArrayRef<int64_t> shape) {
   return RankedTensorType::get(shape, Float32Type::get(ctx));
 }
@@ -298,24 +292,9 @@ MultiQueryAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
 }
 
 LogicalResult MultiQueryAttentionOp::verify() {
-  ShapeBinder shapes(*this);
-  if (failed(
-          shapes.bind("query", getQuery().getType(), {"B", "T", "k", "h"})) ||
-      failed(shapes.bind("key", getKey().getType(), {"B", "S", "h"})) ||
-      failed(shapes.bind("value", getValue().getType(), {"B", "S", "h"})))
-    return failure();
-  if (getKeyPaddingMask() &&
-      failed(shapes.bind("key_padding_mask", getKeyPaddingMask().getType(),
-                         {"B", "S"})))
-    return failure();
-  Type elementType = getQuery().getType().getElementType();
-  StringRef sameAsQuery = "the element type of 'query'";
-  if (failed(shapes.checkElementType("key", getKey().getType(), elementType,
-                                     sameAsQuery)) ||
-      failed(shapes.checkElementType("value", getValue().getType(), elementType,
-                                     sameAsQuery)))
-    return failure();
-  return checkScale(*this, getScale());
+  return verifyAttentionOperands(*this, getQuery().getType(),
+                                 getKey().getType(), getValue().getType(),
+                                 getKeyPaddingMask(), getScale());
 }
 
 OpCost MultiQueryAttentionOp::getCost() {

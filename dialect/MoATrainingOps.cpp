@@ -85,25 +85,9 @@ LogicalResult GroupedMatmulGradOp::verify() {
 }
 
 LogicalResult MultiQueryAttentionGradOp::verify() {
-  ShapeBinder shapes(*this);
-  if (failed(bindAll(shapes,
-                     {{"query", getQuery().getType(), {"B", "T", "k", "h"}},
-                      {"key", getKey().getType(), {"B", "S", "h"}},
-                      {"value", getValue().getType(), {"B", "S", "h"}}})) ||
-      failed(bindMask(shapes, "key_padding_mask", getKeyPaddingMask(),
-                      {"B", "S"})))
-    return failure();
-  Type elementType = getQuery().getType().getElementType();
-  StringRef sameAsQuery = "the element type of 'query'";
-  if (failed(shapes.checkElementType("key", getKey().getType(), elementType,
-                                     sameAsQuery)) ||
-      failed(shapes.checkElementType("value", getValue().getType(), elementType,
-                                     sameAsQuery)))
-    return failure();
-  if (std::optional<APFloat> scale = getScale();
-      scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
-    return emitOpError("'scale' must be a positive finite number");
-  return success();
+  return verifyAttentionOperands(*this, getQuery().getType(),
+                                 getKey().getType(), getValue().getType(),
+                                 getKeyPaddingMask(), getScale());
 }
 
 LogicalResult LoadBalancingLossGradOp::verify() {

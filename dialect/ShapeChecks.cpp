@@ -110,3 +110,31 @@ LogicalResult mlir::moa::verifyRouterLogits(Operation *op, Type logits,
   return mask ? shapes.bind("query_padding_mask", mask.getType(), {"B", "T"})
               : success();
 }
+
+LogicalResult mlir::moa::verifyAttentionOperands(Operation *op, Type query,
+                                                 Type key, Type value,
+                                                 Value keyPaddingMask,
+                                                 std::optional<APFloat> scale) {
+  ShapeBinder shapes(op);
+  if (failed(shapes.bind("query", query, {"B", "T", "k", "h"})) ||
+      failed(shapes.bind("key", key, {"B", "S", "h"})) ||
+      failed(shapes.bind("value", value, {"B", "S", "h"})))
+    return failure();
+  if (keyPaddingMask &&
+      failed(shapes.bind("key_padding_mask", keyPaddingMask.getType(),
+                         {"B", "S"})))
+    return failure();
+  Type elementType = cast<ShapedType>(query).getElementType();
+  StringRef sameAsQuery = "the element type of 'query'";
+  if (failed(shapes.checkElementType("key", key, elementType, sameAsQuery)) ||
+      failed(shapes.checkElementType("value", value, elementType, sameAsQuery)))
+    return failure();
+  return checkScale(op, scale);
+}
+
+LogicalResult mlir::moa::checkScale(Operation *op,
+                                    std::optional<APFloat> scale) {
+  if (scale && !(scale->isFiniteNonZero() && !scale->isNegative()))
+    return op->emitOpError("'scale' must be a positive finite number");
+  return success();
+}

@@ -45,6 +45,16 @@ private:
   llvm::StringMap<int64_t> sizes;
 };
 
+/// An attention scale, if given, must be positive and finite.
+LogicalResult checkScale(Operation *op, std::optional<APFloat> scale);
+
+/// query [B, T, k, h], key and value [B, S, h] of the query's element type,
+/// an optional [B, S] key padding mask and a positive finite scale (the
+/// attention and its gradient).
+LogicalResult verifyAttentionOperands(Operation *op, Type query, Type key,
+                                      Type value, Value keyPaddingMask,
+                                      std::optional<APFloat> scale);
+
 /// Router logits [B, T, E] with an optional [B, T] query padding mask (the
 /// z-loss, the MI loss and their gradients).
 LogicalResult verifyRouterLogits(Operation *op, Type logits, Value mask);

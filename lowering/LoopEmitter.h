@@ -471,6 +471,34 @@ struct GroupedRows {
   Value input, weight, perm, off, gates;
 };
 
+/// Router logits [B, T, E] as rows [tokens, E], with the optional [B, T]
+/// query padding mask as [tokens] and sizes checked (`extraSizes` too): what
+/// the auxiliary losses and their gradients read.
+struct LogitRows {
+  LogitRows(TensorBoundary &tb, Value logitsTensor, Value maskTensor,
+            ArrayRef<std::pair<Value, Value>> extraSizes = {}) {
+    Emitter &e = tb.e;
+    batch = tb.dim(logitsTensor, 0);
+    length = tb.dim(logitsTensor, 1);
+    experts = tb.dim(logitsTensor, 2);
+    SmallVector<std::pair<Value, Value>> sizes(extraSizes);
+    if (maskTensor)
+      sizes.append(
+          {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), length}});
+    tokens = tb.checkedCount(tb.agree(sizes), e.mul(batch, length));
+    logits = tb.collapse(tb.buffer(logitsTensor), {{0, 1}, {2}});
+    mask = maskTensor ? tb.collapse(tb.buffer(maskTensor), {{0, 1}}) : Value();
+  }
+
+  /// Whether token t is padded (false without a mask).
+  Value padded(Emitter &x, Value t) const {
+    return mask ? x.load(mask, {t})
+                : x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0));
+  }
+
+  Value batch, length, experts, tokens, logits, mask;
+};
+
 /// Adds the patterns of the training ops (LowerTrainingOps.cpp).
 void populateTrainingLoopPatterns(RewritePatternSet &patterns);
 

@@ -643,18 +643,9 @@ struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    Value experts = tb.dim(op.getLogits(), 2);
-    Value ok = op.getQueryPaddingMask()
-                   ? tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
-                               {tb.dim(op.getQueryPaddingMask(), 1), length}})
-                   : tb.agree({});
-    Value tokens = tb.checkedCount(ok, e.mul(batch, length));
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value mask =
-        op.getQueryPaddingMask()
-            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
-            : Value();
+    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask());
+    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
+          mask = in.mask;
     SmallVector<Value> total;
     Value counted = forEachToken(
         tb, logits, mask, tokens, experts, {e.f64(0.0)},
@@ -681,18 +672,9 @@ struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    Value experts = tb.dim(op.getLogits(), 2);
-    Value ok = op.getQueryPaddingMask()
-                   ? tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
-                               {tb.dim(op.getQueryPaddingMask(), 1), length}})
-                   : tb.agree({});
-    Value tokens = tb.checkedCount(ok, e.mul(batch, length));
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value mask =
-        op.getQueryPaddingMask()
-            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
-            : Value();
+    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask());
+    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
+          mask = in.mask;
     Value mean = e.alloc(rewriter.getF64Type(), {experts});
     e.loop(e.idx(0), experts,
            [&](Emitter &x, Value ex) { x.store(x.f64(0), mean, {ex}); });
@@ -734,22 +716,13 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f64Type = rewriter.getF64Type();
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(op.getIndices(), 0), batch},
-        {tb.dim(op.getIndices(), 1), length}};
-    if (op.getQueryPaddingMask())
-      sizes.append({{tb.dim(op.getQueryPaddingMask(), 0), batch},
-                    {tb.dim(op.getQueryPaddingMask(), 1), length}});
-    Value tokens = tb.checkedCount(tb.agree(sizes), e.mul(batch, length));
-    Value experts = tb.dim(op.getLogits(), 2);
+    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(),
+                 {{tb.dim(op.getIndices(), 0), tb.dim(op.getLogits(), 0)},
+                  {tb.dim(op.getIndices(), 1), tb.dim(op.getLogits(), 1)}});
+    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
+          mask = in.mask;
     Value k = tb.dim(op.getIndices(), 2);
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
     Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
-    Value mask =
-        op.getQueryPaddingMask()
-            ? tb.collapse(tb.buffer(op.getQueryPaddingMask()), {{0, 1}})
-            : Value();
     // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
     Value probability = e.alloc(f64Type, {experts});
     Value count = e.alloc(f64Type, {experts});

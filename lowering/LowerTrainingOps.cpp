@@ -642,28 +642,14 @@ struct LowerMultiQueryAttentionGrad
 
 /// Shared by the aux-loss gradients: [tokens, E] logits and an optional
 /// [tokens] padding mask; counts the non-padded tokens serially.
-struct TokenRows {
-  Value logits, mask, tokens, experts, result, resultRows;
+struct TokenRows : LogitRows {
+  Value result, resultRows;
 
   TokenRows(TensorBoundary &tb, Value logitsTensor, Value maskTensor,
-            ArrayRef<std::pair<Value, Value>> extraSizes = {}) {
-    Emitter &e = tb.e;
-    Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
-    experts = tb.dim(logitsTensor, 2);
-    SmallVector<std::pair<Value, Value>> sizes(extraSizes);
-    if (maskTensor)
-      sizes.append(
-          {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), length}});
-    tokens = tb.checkedCount(tb.agree(sizes), e.mul(batch, length));
-    logits = tb.collapse(tb.buffer(logitsTensor), {{0, 1}, {2}});
-    mask = maskTensor ? tb.collapse(tb.buffer(maskTensor), {{0, 1}}) : Value();
-    result = e.alloc(e.b.getF32Type(), {batch, length, experts});
+            ArrayRef<std::pair<Value, Value>> extraSizes = {})
+      : LogitRows(tb, logitsTensor, maskTensor, extraSizes) {
+    result = tb.e.alloc(tb.e.b.getF32Type(), {batch, length, experts});
     resultRows = tb.collapse(result, {{0, 1}, {2}});
-  }
-
-  Value padded(Emitter &x, Value t) const {
-    return mask ? x.load(mask, {t})
-                : x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0));
   }
 
   /// The number of tokens not padded, as f64.
@@ -856,7 +842,7 @@ struct Importance {
   Value gates, indices, pairs, experts, importance, mean, variance, norm;
 
   Importance(TensorBoundary &tb, Value gatesTensor, Value indicesTensor,
-             int64_t numExperts, function_ref<void(Emitter &)> body) {
+             int64_t numExperts) {
     Emitter &e = tb.e;
     Value batch = tb.dim(gatesTensor, 0), length = tb.dim(gatesTensor, 1);
     Value k = tb.dim(gatesTensor, 2);
@@ -895,7 +881,6 @@ struct Importance {
                })[0];
     variance = e.divf(squares, e.f64(std::max<double>(numExperts - 1, 1)));
     norm = e.addf(e.mulf(mean, mean), e.f64(1e-10));
-    body(e);
   }
 };
 
@@ -908,8 +893,7 @@ struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
     const int64_t experts = op.getNumExperts();
     Value loss = memref::AllocOp::create(
         rewriter, e.loc, MemRefType::get({}, rewriter.getF32Type()));
-    Importance in(tb, op.getGates(), op.getIndices(), experts,
-                  [](Emitter &) {});
+    Importance in(tb, op.getGates(), op.getIndices(), experts);
     Value cv = experts > 1 ? e.divf(in.variance, in.norm) : e.f64(0);
     e.store(e.truncf(cv), loss, {});
     rewriter.replaceOp(op, tb.result(loss, op.getType()));
@@ -929,8 +913,7 @@ struct LowerImportanceCVLossGrad : OpRewritePattern<ImportanceCVLossGradOp> {
     Value result = allocLike(tb, op.getGates());
     Value out = tb.collapse(result, {{0, 1, 2}});
     Value scale = e.extf(loadScalar(tb, op.getLossGrad()));
-    Importance in(tb, op.getGates(), op.getIndices(), experts,
-                  [](Emitter &) {});
+    Importance in(tb, op.getGates(), op.getIndices(), experts);
     fill(e, out, in.pairs, e.f32(0));
     if (experts > 1) {
       Value a = e.divf(e.f64(2), e.mulf(e.f64(double(experts - 1)), in.norm));

@@ -210,63 +210,6 @@ struct Config {
 
 constexpr Shape kSmall = {2, 7, 11};
 
-std::string tensorType(const std::vector<std::string> &dims) {
-  std::string text = "tensor<";
-  for (const std::string &dim : dims)
-    text += dim + "x";
-  return text + "f32>";
-}
-
-/// @name(x, w_gate, w_query, w_key, w_value, w_out[, memory][, key padding]
-/// [, query padding]) -> (y, router logits).
-std::string layerFunction(const Config &c, const std::string &name) {
-  const std::string D = std::to_string(c.d), E = std::to_string(c.experts),
-                    H = std::to_string(c.h);
-  const std::string x = tensorType({"?", "?", D}), wg = tensorType({D, E}),
-                    wq = tensorType({E, D, H}), wk = tensorType({D, H}),
-                    wo = tensorType({E, H, D}),
-                    logits = tensorType({"?", "?", E});
-  const std::string mask = "tensor<?x?xi1>";
-  std::ostringstream os;
-  os << "func.func @" << name << "(%x: " << x << ", %wg: " << wg
-     << ", %wq: " << wq << ", %wk: " << wk << ", %wv: " << wk
-     << ", %wo: " << wo;
-  if (c.cross)
-    os << ", %mem: " << x;
-  if (c.keyPadding)
-    os << ", %kpm: " << mask;
-  if (c.queryPadding)
-    os << ", %qpm: " << mask;
-  os << ") -> (" << x << ", " << logits << ") {\n"
-     << "  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(" << c.k
-     << ")";
-  if (c.cross)
-    os << " memory(%mem : " << x << ")";
-  if (c.keyPadding)
-    os << " key_padding_mask(%kpm : " << mask << ")";
-  if (c.queryPadding)
-    os << " query_padding_mask(%qpm : " << mask << ")";
-  std::vector<std::string> attrs;
-  if (c.topkSoftmax)
-    attrs.push_back("gating = #moa.gating<topk_softmax>");
-  if (c.renormalize)
-    attrs.push_back("renormalize");
-  if (c.causal)
-    attrs.push_back("causal");
-  if (c.scale)
-    attrs.push_back("scale = " + std::to_string(*c.scale) + " : f32");
-  if (!attrs.empty()) {
-    os << " {";
-    for (size_t i = 0; i < attrs.size(); ++i)
-      os << (i ? ", " : "") << attrs[i];
-    os << "}";
-  }
-  os << "\n      : " << x << ", " << wg << ", " << wq << ", " << wk << ", "
-     << wk << ", " << wo << "\n  return %y, %l : " << x << ", " << logits
-     << "\n}\n";
-  return os.str();
-}
-
 /// Random inputs of one configuration at one shape, as runtime tensors and
 /// as the reference's buffers (the rounded f32 values). Not movable: `in`
 /// points into the object.

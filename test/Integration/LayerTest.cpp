@@ -45,74 +45,15 @@ struct Shape {
   int batch, queryLength, keyLength;
 };
 
-std::string tensorType(const std::vector<std::string> &dims, DType dtype) {
-  std::string text = "tensor<";
-  for (const std::string &dim : dims)
-    text += dim + "x";
-  return text + dtypeName(dtype) + ">";
-}
-
-/// The attributes moa.route and moa.mixture_attention share.
-std::vector<std::string> routingAttributes(const Config &c) {
-  std::vector<std::string> attrs;
-  if (c.topkSoftmax)
-    attrs.push_back("gating = #moa.gating<topk_softmax>");
-  if (c.renormalize)
-    attrs.push_back("renormalize");
-  return attrs;
-}
-
-/// " {a, b}", or nothing for no attributes.
-void printAttributes(std::ostream &os, const std::vector<std::string> &attrs) {
-  if (attrs.empty())
-    return;
-  os << " {";
-  for (size_t i = 0; i < attrs.size(); ++i)
-    os << (i ? ", " : "") << attrs[i];
-  os << "}";
-}
-
 std::string moduleText(const Config &c) {
-  const DType dt = c.dtype;
-  const std::string D = std::to_string(c.d), E = std::to_string(c.experts),
-                    H = std::to_string(c.h), K = std::to_string(c.k);
-  const std::string x = tensorType({"?", "?", D}, dt);
-  const std::string wg = tensorType({D, E}, DType::F32);
-  const std::string wq = tensorType({E, D, H}, dt);
-  const std::string wk = tensorType({D, H}, dt);
-  const std::string wo = tensorType({E, H, D}, dt);
+  const std::string E = std::to_string(c.experts), K = std::to_string(c.k);
   const std::string mask = tensorType({"?", "?"}, DType::I1);
   const std::string logits = tensorType({"?", "?", E}, DType::F32);
   const std::string idx = tensorType({"?", "?", K}, DType::I32);
   const std::string gates = tensorType({"?", "?", K}, DType::F32);
 
   std::ostringstream os;
-  os << "func.func @layer(%x: " << x << ", %wg: " << wg << ", %wq: " << wq
-     << ", %wk: " << wk << ", %wv: " << wk << ", %wo: " << wo;
-  if (c.cross)
-    os << ", %mem: " << x;
-  if (c.keyPadding)
-    os << ", %kpm: " << mask;
-  if (c.queryPadding)
-    os << ", %qpm: " << mask;
-  os << ") -> (" << x << ", " << logits << ") {\n"
-     << "  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(" << K
-     << ")";
-  if (c.cross)
-    os << " memory(%mem : " << x << ")";
-  if (c.keyPadding)
-    os << " key_padding_mask(%kpm : " << mask << ")";
-  if (c.queryPadding)
-    os << " query_padding_mask(%qpm : " << mask << ")";
-  std::vector<std::string> attrs = routingAttributes(c);
-  if (c.causal)
-    attrs.push_back("causal");
-  if (c.scale)
-    attrs.push_back("scale = " + std::to_string(*c.scale) + " : f32");
-  printAttributes(os, attrs);
-  os << "\n      : " << x << ", " << wg << ", " << wq << ", " << wk << ", "
-     << wk << ", " << wo << "\n  return %y, %l : " << x << ", " << logits
-     << "\n}\n";
+  os << layerFunction(c, "layer", c.dtype);
 
   // Routing primitives on the layer's logits.
   const std::string qpmArg = c.queryPadding ? ", %qpm: " + mask : "";

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,84 @@ inline reference::Buffer toBuffer(const Tensor &t) {
   for (int64_t i = 0; i < t.numElements(); ++i)
     b[i] = t.at(i);
   return b;
+}
+
+/// "tensor<AxBx...xdtype>".
+inline std::string tensorType(const std::vector<std::string> &dims,
+                              DType dtype = DType::F32) {
+  std::string text = "tensor<";
+  for (const std::string &dim : dims)
+    text += dim + "x";
+  return text + dtypeName(dtype) + ">";
+}
+
+/// The attributes moa.route and moa.mixture_attention share.
+template <typename LayerConfig>
+std::vector<std::string> routingAttributes(const LayerConfig &c) {
+  std::vector<std::string> attrs;
+  if (c.topkSoftmax)
+    attrs.push_back("gating = #moa.gating<topk_softmax>");
+  if (c.renormalize)
+    attrs.push_back("renormalize");
+  return attrs;
+}
+
+/// " {a, b}", or nothing for no attributes.
+inline void printAttributes(std::ostream &os,
+                            const std::vector<std::string> &attrs) {
+  if (attrs.empty())
+    return;
+  os << " {";
+  for (size_t i = 0; i < attrs.size(); ++i)
+    os << (i ? ", " : "") << attrs[i];
+  os << "}";
+}
+
+/// @name(x, w_gate, w_query, w_key, w_value, w_out[, memory][, key padding]
+/// [, query padding]) -> (y, router logits) with one moa.mixture_attention
+/// of the configuration (d, experts, k, h and the flags of LayerTest's and
+/// GradientTest's configs); w_gate and the logits are f32.
+template <typename LayerConfig>
+std::string layerFunction(const LayerConfig &c, const std::string &name,
+                          DType dt = DType::F32) {
+  const std::string D = std::to_string(c.d), E = std::to_string(c.experts),
+                    H = std::to_string(c.h);
+  const std::string x = tensorType({"?", "?", D}, dt);
+  const std::string wg = tensorType({D, E});
+  const std::string wq = tensorType({E, D, H}, dt);
+  const std::string wk = tensorType({D, H}, dt);
+  const std::string wo = tensorType({E, H, D}, dt);
+  const std::string mask = tensorType({"?", "?"}, DType::I1);
+  const std::string logits = tensorType({"?", "?", E});
+  std::ostringstream os;
+  os << "func.func @" << name << "(%x: " << x << ", %wg: " << wg
+     << ", %wq: " << wq << ", %wk: " << wk << ", %wv: " << wk
+     << ", %wo: " << wo;
+  if (c.cross)
+    os << ", %mem: " << x;
+  if (c.keyPadding)
+    os << ", %kpm: " << mask;
+  if (c.queryPadding)
+    os << ", %qpm: " << mask;
+  os << ") -> (" << x << ", " << logits << ") {\n"
+     << "  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(" << c.k
+     << ")";
+  if (c.cross)
+    os << " memory(%mem : " << x << ")";
+  if (c.keyPadding)
+    os << " key_padding_mask(%kpm : " << mask << ")";
+  if (c.queryPadding)
+    os << " query_padding_mask(%qpm : " << mask << ")";
+  std::vector<std::string> attrs = routingAttributes(c);
+  if (c.causal)
+    attrs.push_back("causal");
+  if (c.scale)
+    attrs.push_back("scale = " + std::to_string(*c.scale) + " : f32");
+  printAttributes(os, attrs);
+  os << "\n      : " << x << ", " << wg << ", " << wq << ", " << wk << ", "
+     << wk << ", " << wo << "\n  return %y, %l : " << x << ", " << logits
+     << "\n}\n";
+  return os.str();
 }
 
 /// Writes `text` to base.mlir, compiles it to base.so and loads it.

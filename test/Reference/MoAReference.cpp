@@ -7,7 +7,6 @@
 
 namespace moa::reference {
 
-namespace {
 std::vector<double> softmax(const double *v, int n) {
   double m = -std::numeric_limits<double>::infinity();
   for (int i = 0; i < n; ++i)
@@ -20,7 +19,16 @@ std::vector<double> softmax(const double *v, int n) {
     x /= z;
   return p;
 }
-} // namespace
+
+double logSumExp(const double *v, int n) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n; ++i)
+    m = std::max(m, v[i]);
+  double z = 0;
+  for (int i = 0; i < n; ++i)
+    z += std::exp(v[i] - m);
+  return m + std::log(z);
+}
 
 Routing route(const Buffer &logits, int tokens, int experts,
               const LayerOptions &options, const Mask *queryPadding) {
@@ -216,14 +224,7 @@ double routerZLoss(const Buffer &logits, int tokens, int experts,
   for (int t = 0; t < tokens; ++t) {
     if (padding && (*padding)[t])
       continue;
-    const double *l = &logits[size_t(t) * experts];
-    double m = -std::numeric_limits<double>::infinity();
-    for (int e = 0; e < experts; ++e)
-      m = std::max(m, l[e]);
-    double z = 0;
-    for (int e = 0; e < experts; ++e)
-      z += std::exp(l[e] - m);
-    const double lse = m + std::log(z);
+    const double lse = logSumExp(&logits[size_t(t) * experts], experts);
     total += lse * lse;
     ++n;
   }

@@ -30,6 +30,10 @@ struct Routing {
   Buffer gates;             // [B*T*k]
 };
 
+/// Softmax and log-sum-exp of v[0 : n], computed stably.
+std::vector<double> softmax(const double *v, int n);
+double logSumExp(const double *v, int n);
+
 /// logits [tokens, E] -> top-k indices (descending probability, ties to the
 /// lower index) and gates; padded tokens (queryPadding[t] = 1) get -1 and 0.
 Routing route(const Buffer &logits, int tokens, int experts,

@@ -9,43 +9,6 @@
 
 namespace moa::reference {
 
-namespace {
-std::vector<double> softmax(const double *v, int n) {
-  double m = -std::numeric_limits<double>::infinity();
-  for (int i = 0; i < n; ++i)
-    m = std::max(m, v[i]);
-  std::vector<double> p(n);
-  double z = 0;
-  for (int i = 0; i < n; ++i)
-    z += p[i] = std::exp(v[i] - m);
-  for (double &x : p)
-    x /= z;
-  return p;
-}
-
-double logSumExp(const double *v, int n) {
-  double m = -std::numeric_limits<double>::infinity();
-  for (int i = 0; i < n; ++i)
-    m = std::max(m, v[i]);
-  double z = 0;
-  for (int i = 0; i < n; ++i)
-    z += std::exp(v[i] - m);
-  return m + std::log(z);
-}
-
-/// Backward of p = softmax(v): dv = p * (dp - <p, dp>).
-std::vector<double> softmaxBackward(const std::vector<double> &p,
-                                    const std::vector<double> &dp) {
-  double dot = 0;
-  for (size_t i = 0; i < p.size(); ++i)
-    dot += p[i] * dp[i];
-  std::vector<double> dv(p.size());
-  for (size_t i = 0; i < p.size(); ++i)
-    dv[i] = p[i] * (dp[i] - dot);
-  return dv;
-}
-
-/// a [n, K] transposed times b [n, N]: the weight gradient of a matmul.
 Buffer matmulTransposedLeft(const Buffer &a, const Buffer &b, int n, int kDim,
                             int nDim) {
   Buffer out(size_t(kDim) * nDim, 0.0);
@@ -56,6 +19,19 @@ Buffer matmulTransposedLeft(const Buffer &a, const Buffer &b, int n, int kDim,
         out[size_t(c) * nDim + j] += v * b[size_t(r) * nDim + j];
     }
   return out;
+}
+
+namespace {
+/// Backward of p = softmax(v): dv = p * (dp - <p, dp>).
+std::vector<double> softmaxBackward(const std::vector<double> &p,
+                                    const std::vector<double> &dp) {
+  double dot = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    dot += p[i] * dp[i];
+  std::vector<double> dv(p.size());
+  for (size_t i = 0; i < p.size(); ++i)
+    dv[i] = p[i] * (dp[i] - dot);
+  return dv;
 }
 
 /// dOut [n, N] times weight [K, N] transposed: the input gradient of a

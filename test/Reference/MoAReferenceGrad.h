@@ -54,6 +54,10 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
                                         const Buffer &dy,
                                         const Buffer *dLogits);
 
+/// a [n, K] transposed times b [n, N]: the weight gradient of `matmul`.
+Buffer matmulTransposedLeft(const Buffer &a, const Buffer &b, int n, int kDim,
+                            int nDim);
+
 /// Gradient w.r.t. logits [tokens, E] of the gates route() returns, for
 /// dGates [tokens * k] (same layout as Routing::gates); routing is the result
 /// of route() on the same logits and options and fixes the selection. Rows of

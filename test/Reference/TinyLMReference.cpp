@@ -67,19 +67,6 @@ void accumulate(Buffer &into, const Buffer &b) {
     into[i] += b[i];
 }
 
-/// a [n, K] transposed times b [n, N]: the weight gradient of rows W.
-Buffer weightGradient(const Buffer &a, const Buffer &b, int n, int kDim,
-                      int nDim) {
-  Buffer out(size_t(kDim) * nDim, 0.0);
-  for (int r = 0; r < n; ++r)
-    for (int c = 0; c < kDim; ++c) {
-      const double v = a[size_t(r) * kDim + c];
-      for (int j = 0; j < nDim; ++j)
-        out[size_t(c) * nDim + j] += v * b[size_t(r) * nDim + j];
-    }
-  return out;
-}
-
 /// dOut [n, N] times weight [K, N] transposed: the input gradient of rows W.
 Buffer inputGradient(const Buffer &dOut, const Buffer &weight, int n, int kDim,
                      int nDim) {
@@ -208,7 +195,7 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
   // logits = hf W_vocab.
   const Buffer dLogits =
       crossEntropyBackward(a.out.logits, data.targets, N, c.vocab);
-  g.wVocab = weightGradient(a.hf, dLogits, N, d, c.vocab);
+  g.wVocab = matmulTransposedLeft(a.hf, dLogits, N, d, c.vocab);
   const Buffer dHf = inputGradient(dLogits, p.wVocab, N, d, c.vocab);
 
   // hf = layer_norm(x2).
@@ -217,12 +204,12 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
 
   // x2 = x1 + relu(u) W_ff2, u = h2 W_ff1.
   Buffer dX1 = dX2;
-  g.wFf2 = weightGradient(a.r, dX2, N, c.ffn, d);
+  g.wFf2 = matmulTransposedLeft(a.r, dX2, N, c.ffn, d);
   Buffer dU = inputGradient(dX2, p.wFf2, N, c.ffn, d);
   for (size_t i = 0; i < dU.size(); ++i)
     if (!(a.u[i] > 0))
       dU[i] = 0;
-  g.wFf1 = weightGradient(a.h2, dU, N, d, c.ffn);
+  g.wFf1 = matmulTransposedLeft(a.h2, dU, N, d, c.ffn);
   const Buffer dH2 = inputGradient(dU, p.wFf1, N, d, c.ffn);
 
   // h2 = layer_norm(x1).

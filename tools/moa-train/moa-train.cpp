@@ -421,6 +421,13 @@ private:
   void makeBatch(uint64_t stream, int64_t step);
   bool call(std::vector<Tensor> &results, RunStats &stats, std::string &error);
   double evaluate(std::string &error);
+  /// The batch tensor a data argument named `name` takes, or null.
+  const Tensor *dataFor(const std::string &name) const {
+    return name == "tokens"      ? &tokens
+           : name == "targets"   ? &targets
+           : name == "positions" ? &positions
+                                 : nullptr;
+  }
 
   const Options &options;
   const Module &module;
@@ -542,13 +549,8 @@ bool Trainer::call(std::vector<Tensor> &results, RunStats &stats,
   inputs.push_back(&stepTensor);
   inputs.resize(entry.arguments.size(), nullptr);
   for (const auto &[name, index] : layout.dataArgs) {
-    if (name == "tokens")
-      inputs[index] = &tokens;
-    else if (name == "targets")
-      inputs[index] = &targets;
-    else if (name == "positions")
-      inputs[index] = &positions;
-    else {
+    inputs[index] = dataFor(name);
+    if (!inputs[index]) {
       error = "unknown data argument '" + name +
               "' (moa-train provides tokens, positions and targets)";
       return false;
@@ -573,14 +575,10 @@ double Trainer::evaluate(std::string &error) {
     std::vector<const Tensor *> inputs;
     size_t nextParam = 0;
     for (const TensorSpec &arg : spec->arguments) {
-      if (arg.name == "tokens")
-        inputs.push_back(&tokens);
-      else if (arg.name == "targets")
-        inputs.push_back(&targets);
-      else if (arg.name == "positions")
-        inputs.push_back(&positions);
-      else
-        inputs.push_back(nextParam < n ? &state[nextParam++] : nullptr);
+      const Tensor *data = dataFor(arg.name);
+      inputs.push_back(data            ? data
+                       : nextParam < n ? &state[nextParam++]
+                                       : nullptr);
     }
     if (nextParam != n) {
       error = "the arguments of '" + forward +
