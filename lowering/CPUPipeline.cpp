@@ -37,12 +37,17 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
                                   StringRef features) {
   std::string pipeline =
-      ("moa-export-entry-points,"
+      ("moa-export-entry-points,moa-decompose,canonicalize,cse,"
+       "moa-lower-to-gpu,"
        "one-shot-bufferize{bufferize-function-boundaries "
        "function-boundary-type-conversion=identity-layout-map},"
        // The deallocation pipeline rejects gpu ops (unknown side effects):
-       // GPU host code manages its buffers explicitly.
+       // moa-gpu-host-boundary frees the device buffers.
        "canonicalize,cse,convert-bufferization-to-memref,"
+       "moa-gpu-host-boundary,gpu-kernel-outlining,"
+       // Launches, copies and frees on one stream, ordered by tokens: the
+       // host waits once, at the end of each entry.
+       "func.func(gpu-async-region),"
        "gpu-lower-to-nvvm-pipeline{cubin-chip=" +
        chip + " cubin-features=" + features +
        " opt-level=3 cubin-format=fatbin},moa-emit-runtime-abi")

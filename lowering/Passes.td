@@ -70,4 +70,64 @@ def MoAEmitRuntimeABI : Pass<"moa-emit-runtime-abi", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower moa primitives to gpu dialect kernels";
+  let description = [{
+    The GPU counterpart of `moa-lower-to-loops`, on the forward MoA layer
+    after `moa-decompose`: each primitive becomes `gpu.launch` kernels on
+    device buffers (`gpu.alloc`), and the module becomes a
+    `gpu.container_module`. The router projection that feeds a `moa.route`
+    is fused into the router kernel (one warp per token: logits in f32,
+    softmax statistics and top-k by warp shuffles, ties to the lower
+    index). `moa.dispatch` is a histogram (atomics), an exclusive scan and a
+    stable scatter with one block per expert, all on the device.
+    `moa.grouped_matmul` and the row projections (the shared K and V) are
+    64x64-tiled GEMMs staged in shared memory, on the tensor cores
+    (`nvvm.mma.sync` m16n8k16, f32 accumulation) when both operands are
+    f16 or both bf16, on FMAs with the same fragment layout otherwise; the
+    grouped ones find their expert tile from the dispatch offsets (the
+    per-tile expert map) and fuse the gather, and the scatter or the
+    gate-weighted combine (f32 atomics), into the GEMM. 
+    `moa.multi_query_attention` is one flash-style kernel: 32 query rows per
+    block share each tile of 32 keys and values in shared memory, online
+    softmax in registers, causal and key padding masks, no score matrix; it
+    needs a static head size. No kernel copies to the host: invalid data
+    and sizes that disagree are recorded in a device error word (attribute
+    `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry
+    returns. Other moa ops and linalg ops are located errors.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
+  let summary = "Copy entry arguments to the device and results back";
+  let description = [{
+    Runs after bufferization on functions with GPU code: each memref argument
+    is copied into a `gpu.alloc` on entry and used from there, each result is
+    copied into a fresh host buffer before the return, every device buffer is
+    freed, the host waits once, and a non-zero device error word (from
+    `moa-lower-to-gpu`) is reported through `moa_rt_fail`. A host
+    `memref.alloc` left in such a function (a value no kernel produces) is a
+    located error.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // MOA_LOWERING_PASSES_TD

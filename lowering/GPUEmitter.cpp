@@ -1,0 +1,150 @@
+//===- GPUEmitter.cpp - Building gpu dialect kernels ----------------------===//
+
+#include "lowering/GPUEmitter.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+using namespace mlir::moa::gpu_kernels;
+
+void gpu_kernels::launch(
+    Emitter &e, StringRef name, Value gridX, Value gridY, int64_t threads,
+    ArrayRef<MemRefType> shared,
+    function_ref<void(Emitter &, const Kernel &, ValueRange)> body) {
+  SmallVector<Type> sharedTypes(shared.begin(), shared.end());
+  Value one = e.idx(1);
+  auto op = gpu::LaunchOp::create(
+      e.b, e.loc, gridX, gridY, one, e.idx(threads), one, one,
+      /*dynamicSharedMemorySize=*/nullptr,
+      /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, sharedTypes,
+      /*privateAttributions=*/{},
+      /*clusterSizeX=*/nullptr,
+      /*clusterSizeY=*/nullptr,
+      /*clusterSizeZ=*/nullptr,
+      FlatSymbolRefAttr::get(e.b.getContext(), "moa_kernels"),
+      FlatSymbolRefAttr::get(e.b.getContext(), name));
+  OpBuilder::InsertionGuard guard(e.b);
+  Block &block = op.getBody().front();
+  e.b.setInsertionPointToStart(&block);
+  Emitter k(e.b, e.loc);
+  Kernel ids;
+  ids.tid = op.getThreadIds().x;
+  ids.bidX = op.getBlockIds().x;
+  ids.bidY = op.getBlockIds().y;
+  ids.lane = arith::RemUIOp::create(e.b, e.loc, ids.tid, k.idx(kWarp));
+  ids.warp = k.div(ids.tid, k.idx(kWarp));
+  SmallVector<Value> buffers(op.getWorkgroupAttributions().begin(),
+                             op.getWorkgroupAttributions().end());
+  body(k, ids, buffers);
+  gpu::TerminatorOp::create(e.b, e.loc);
+}
+
+MemRefType gpu_kernels::sharedBuffer(ArrayRef<int64_t> shape,
+                                     Type elementType) {
+  MLIRContext *ctx = elementType.getContext();
+  return MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(
+                             ctx, gpu::GPUDialect::getWorkgroupAddressSpace()));
+}
+
+void gpu_kernels::barrier(Emitter &e) { gpu::BarrierOp::create(e.b, e.loc); }
+
+Value gpu_kernels::shuffleXor(Emitter &e, Value v, int32_t mask) {
+  return gpu::ShuffleOp::create(e.b, e.loc, v, mask, kWarp,
+                                gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
+Value gpu_kernels::shuffleIndex(Emitter &e, Value v, Value source) {
+  Value width = arith::ConstantIntOp::create(e.b, e.loc, kWarp, 32);
+  return gpu::ShuffleOp::create(e.b, e.loc, v, source, width,
+                                gpu::ShuffleMode::IDX)
+      .getShuffleResult();
+}
+
+Value gpu_kernels::warpSum(Emitter &e, Value v) {
+  for (int32_t mask = kWarp / 2; mask > 0; mask /= 2)
+    v = e.addf(v, shuffleXor(e, v, mask));
+  return v;
+}
+
+Value gpu_kernels::warpMax(Emitter &e, Value v) {
+  for (int32_t mask = kWarp / 2; mask > 0; mask /= 2)
+    v = arith::MaximumFOp::create(e.b, e.loc, v, shuffleXor(e, v, mask));
+  return v;
+}
+
+std::pair<Value, Value> gpu_kernels::warpArgMax(Emitter &e, Value value,
+                                                Value index) {
+  Value none = arith::ConstantIntOp::create(e.b, e.loc, -1, 32);
+  for (int32_t mask = kWarp / 2; mask > 0; mask /= 2) {
+    Value otherValue = shuffleXor(e, value, mask);
+    Value otherIndex = shuffleXor(e, index, mask);
+    Value otherSome = e.cmp(arith::CmpIPredicate::ne, otherIndex, none);
+    Value mineNone = e.cmp(arith::CmpIPredicate::eq, index, none);
+    Value greater = e.cmpf(arith::CmpFPredicate::OGT, otherValue, value);
+    Value tieLower =
+        e.andI(e.cmpf(arith::CmpFPredicate::OEQ, otherValue, value),
+               e.cmp(arith::CmpIPredicate::slt, otherIndex, index));
+    Value take = e.andI(otherSome, e.orI(mineNone, e.orI(greater, tieLower)));
+    value = e.select(take, otherValue, value);
+    index = e.select(take, otherIndex, index);
+  }
+  return {value, index};
+}
+
+void gpu_kernels::fail(Emitter &e, Value errorWord,
+                       ::moa::runtime::FailureCode code) {
+  Value codeValue =
+      arith::ConstantIntOp::create(e.b, e.loc, static_cast<int64_t>(code), 32);
+  memref::AtomicRMWOp::create(e.b, e.loc, arith::AtomicRMWKind::maxs, codeValue,
+                              errorWord, ValueRange{e.idx(0)});
+}
+
+Value gpu_kernels::toF32(Emitter &e, Value v) {
+  Type f32 = e.b.getF32Type();
+  return v.getType() == f32 ? v : arith::ExtFOp::create(e.b, e.loc, f32, v);
+}
+
+Value gpu_kernels::fromF32(Emitter &e, Value v, Type elementType) {
+  return v.getType() == elementType
+             ? v
+             : arith::TruncFOp::create(e.b, e.loc, elementType, v);
+}
+
+Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
+  // nvvm.mma.sync takes f16 pairs as vector<2xf16> and bf16 pairs as i32.
+  if (low.getType().isF16())
+    return vector::FromElementsOp::create(
+        e.b, e.loc, VectorType::get({2}, low.getType()), ValueRange{low, high});
+  Type i16 = e.b.getI16Type(), i32 = e.b.getI32Type();
+  auto widen = [&](Value v) {
+    return arith::ExtUIOp::create(e.b, e.loc, i32,
+                                  arith::BitcastOp::create(e.b, e.loc, i16, v));
+  };
+  Value shifted =
+      arith::ShLIOp::create(e.b, e.loc, widen(high),
+                            arith::ConstantIntOp::create(e.b, e.loc, 16, 32));
+  return e.orI(widen(low), shifted);
+}
+
+SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
+                                             ValueRange a, ValueRange b,
+                                             ValueRange c) {
+  MLIRContext *ctx = e.b.getContext();
+  Type f32 = e.b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  NVVM::MMATypes type =
+      elementType.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  Value d = NVVM::MmaOp::create(
+      e.b, e.loc, resultType, a, b, c, /*shape=*/{16, 8, 16},
+      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> result;
+  for (int64_t i = 0; i < 4; ++i)
+    result.push_back(LLVM::ExtractValueOp::create(e.b, e.loc, d, i));
+  return result;
+}

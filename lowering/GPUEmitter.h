@@ -1,0 +1,77 @@
+//===- GPUEmitter.h - Building gpu dialect kernels --------------*- C++ -*-===//
+//
+// Shared by the patterns of moa-lower-to-gpu: kernels are gpu.launch ops
+// whose bodies are built with the loop Emitter (LoopEmitter.h) plus the
+// few GPU primitives the moa kernels need: thread and block ids, barriers,
+// warp shuffles and reductions, the device error word, and tensor-core
+// mma.sync on packed 16-bit operands.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_LOWERING_GPUEMITTER_H
+#define MOA_LOWERING_GPUEMITTER_H
+
+#include "lowering/LoopEmitter.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+namespace mlir::moa::gpu_kernels {
+
+using loops::Emitter;
+using loops::TensorBoundary;
+
+/// Threads per warp on every NVIDIA GPU.
+constexpr int64_t kWarp = 32;
+
+/// The ids of a kernel body.
+struct Kernel {
+  Value tid, bidX, bidY;
+  /// Lane in the warp, and warp in the block.
+  Value lane, warp;
+};
+
+/// Emits `gpu.launch` of kernel `name` (outlined into gpu.module
+/// @moa_kernels) with a grid of (gridX, gridY) blocks of `threads` threads
+/// and the given shared-memory buffers (workgroup attributions);
+/// body(e, ids, shared) builds the kernel.
+void launch(Emitter &e, StringRef name, Value gridX, Value gridY,
+            int64_t threads, ArrayRef<MemRefType> shared,
+            function_ref<void(Emitter &, const Kernel &, ValueRange)> body);
+
+/// A static shared-memory buffer type.
+MemRefType sharedBuffer(ArrayRef<int64_t> shape, Type elementType);
+
+/// Every thread of the block reaches this point before any goes on.
+void barrier(Emitter &e);
+
+/// The value of lane (lane ^ mask) (butterfly shuffle over the warp).
+Value shuffleXor(Emitter &e, Value v, int32_t mask);
+/// The value of lane `source` (an i32).
+Value shuffleIndex(Emitter &e, Value v, Value source);
+
+/// Sum and maximum of an f32 over the warp, in every lane.
+Value warpSum(Emitter &e, Value v);
+Value warpMax(Emitter &e, Value v);
+/// (value, index) of the largest value over the warp, in every lane; ties
+/// go to the lower index, and index -1 (nothing) loses to everything.
+std::pair<Value, Value> warpArgMax(Emitter &e, Value value, Value index);
+
+/// Records `code` in the device error word (the largest code wins); the
+/// entry point reports it to the runtime when it returns.
+void fail(Emitter &e, Value errorWord, ::moa::runtime::FailureCode code);
+
+/// An f16/bf16/f32 value as f32, and back.
+Value toF32(Emitter &e, Value v);
+Value fromF32(Emitter &e, Value v, Type elementType);
+/// Two 16-bit floats packed into an i32, `low` in the low half (the operand
+/// registers of mma.sync).
+Value pack16(Emitter &e, Value low, Value high);
+/// d = a * b + c on the tensor cores, one m16n8k16 tile (mma.sync, f32
+/// accumulation): a is 4 packed registers, b 2, c and the result 4 f32.
+SmallVector<Value> mmaSync16816(Emitter &e, Type elementType, ValueRange a,
+                                ValueRange b, ValueRange c);
+
+} // namespace mlir::moa::gpu_kernels
+
+#endif // MOA_LOWERING_GPUEMITTER_H

@@ -1,0 +1,132 @@
+//===- GPUHostBoundary.cpp - Entry arguments and results across the bus ---===//
+//
+// After bufferization, the kernels of moa-lower-to-gpu read and write device
+// buffers while the entry point's arguments and results are host memory.
+// This pass copies each argument to the device on entry, each result back on
+// return, frees every device buffer, and reports the device error word.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lowering/LoopEmitter.h"
+#include "lowering/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::moa {
+#define GEN_PASS_DEF_MOAGPUHOSTBOUNDARY
+#include "lowering/Passes.h.inc"
+} // namespace mlir::moa
+
+using namespace mlir;
+using namespace mlir::moa;
+
+namespace {
+
+/// Dynamic sizes of `buffer` for an allocation of its type.
+SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value buffer) {
+  SmallVector<Value> sizes;
+  auto type = cast<MemRefType>(buffer.getType());
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(memref::DimOp::create(b, loc, buffer, i));
+  return sizes;
+}
+
+struct MoAGPUHostBoundaryPass
+    : public mlir::moa::impl::MoAGPUHostBoundaryBase<MoAGPUHostBoundaryPass> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (!func.isExternal() && failed(placeOnDevice(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult placeOnDevice(func::FuncOp func) {
+    bool usesDevice = false;
+    func.walk([&](Operation *op) {
+      usesDevice |= isa<gpu::LaunchOp, gpu::LaunchFuncOp, gpu::AllocOp>(op);
+    });
+    if (!usesDevice)
+      return success();
+    if (!func.getBody().hasOneBlock())
+      return func.emitError("moa-gpu-host-boundary needs a single-block body");
+    Block &body = func.getBody().front();
+    OpBuilder b(&getContext());
+    Location loc = func.getLoc();
+
+    // Host allocations left by bufferization would be read by kernels.
+    WalkResult hostBuffers = func.walk([](memref::AllocOp alloc) {
+      alloc.emitError("a host buffer in GPU code: this op's value has no "
+                      "device lowering");
+      return WalkResult::interrupt();
+    });
+    if (hostBuffers.wasInterrupted())
+      return failure();
+
+    // Arguments: a device copy each, used instead of the host buffer.
+    b.setInsertionPointToStart(&body);
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = dyn_cast<MemRefType>(arg.getType());
+      if (!type || arg.use_empty())
+        continue;
+      if (!type.getLayout().isIdentity())
+        return func.emitError("entry arguments need an identity layout");
+      SmallVector<Value> sizes = dynamicSizes(b, loc, arg);
+      auto device = gpu::AllocOp::create(b, loc, type, Type(), ValueRange{},
+                                         sizes, ValueRange{});
+      auto copy = gpu::MemcpyOp::create(b, loc, Type(), ValueRange{},
+                                        device.getMemref(), arg);
+      // Everything after the copy reads the device buffer.
+      arg.replaceUsesWithIf(device.getMemref(), [&](OpOperand &use) {
+        return copy->isBeforeInBlock(
+            body.findAncestorOpInBlock(*use.getOwner()));
+      });
+    }
+
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    b.setInsertionPoint(ret);
+    // Results: copied into fresh host buffers.
+    for (OpOperand &operand : ret->getOpOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type)
+        continue;
+      if (!type.getLayout().isIdentity())
+        return ret.emitError("entry results need an identity layout");
+      Value host = memref::AllocOp::create(b, loc, type,
+                                           dynamicSizes(b, loc, operand.get()));
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand.get());
+      operand.set(host);
+    }
+    // The error word, then every device buffer freed.
+    Value errorWord;
+    SmallVector<gpu::AllocOp> allocations;
+    func.walk([&](gpu::AllocOp alloc) {
+      allocations.push_back(alloc);
+      if (alloc->hasAttr("moa.error_word"))
+        errorWord = alloc.getMemref();
+    });
+    Value hostError;
+    if (errorWord) {
+      hostError = memref::AllocaOp::create(
+          b, loc, cast<MemRefType>(errorWord.getType()));
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, hostError, errorWord);
+    }
+    for (gpu::AllocOp alloc : allocations)
+      gpu::DeallocOp::create(b, loc, Type(), ValueRange{}, alloc.getMemref());
+    // One host synchronisation per call, here.
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{});
+    if (hostError) {
+      loops::Emitter e(b, loc);
+      Value code = e.load(hostError, {e.idx(0)});
+      e.ifThen(e.cmp(arith::CmpIPredicate::ne, code,
+                     arith::ConstantIntOp::create(b, loc, 0, 32)),
+               [&](loops::Emitter &x) {
+                 x.call(getOperation(), "moa_rt_fail", /*cInterface=*/false,
+                        {arith::ExtSIOp::create(x.b, x.loc, x.b.getI64Type(),
+                                                code)});
+               });
+    }
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,1237 @@
+//===- LowerToGPU.cpp - moa primitives to gpu dialect kernels -------------===//
+//
+// Each moa primitive of a decomposed layer becomes one or a few gpu.launch
+// kernels on device buffers (gpu.alloc); moa-gpu-host-boundary later moves
+// the entry's arguments and results between host and device. Nothing in a
+// layer copies to the host: routing, dispatch and the per-tile expert map
+// stay on the device, and failures (bad indices, shapes that disagree) are
+// recorded in a device error word that the entry point checks once, when it
+// returns.
+//
+// Kernels:
+//   router    one warp per token: the router projection (f32), softmax
+//             statistics and top-k by warp shuffles (ties to the lower index)
+//   dispatch  histogram (atomics), exclusive scan, and a stable scatter of the
+//             (token, slot) pairs with one block per expert
+//   GEMMs     64x64 tiles staged in shared memory; f16/bf16 operands on the
+//             tensor cores (mma.sync m16n8k16, f32 accumulation), f32 on the
+//             CUDA cores with the same fragment layout; the grouped matmuls
+//             find their expert from the dispatch offsets (the per-tile expert
+//             map) and fuse the gather, and the scatter or the gate-weighted
+//             combine (f32 atomics), into the epilogue
+//   attention flash-style multi-query attention: 32 query rows (token, slot)
+//             per block share each K/V tile in shared memory; online softmax
+//             in registers, causal and padding masks, no score matrix
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/MoAOps.h"
+#include "lowering/GPUEmitter.h"
+#include "lowering/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "passes/LinalgBuilders.h"
+
+#include <cmath>
+
+namespace mlir::moa {
+#define GEN_PASS_DEF_MOALOWERTOGPU
+#include "lowering/Passes.h.inc"
+} // namespace mlir::moa
+
+using namespace mlir;
+using namespace mlir::moa;
+using namespace mlir::moa::gpu_kernels;
+using ::moa::runtime::FailureCode;
+
+namespace {
+
+/// The attribute that marks a function's device error word.
+constexpr StringLiteral kErrorWordAttr = "moa.error_word";
+
+/// Tile of the GEMM kernels: rows x columns x depth per stage.
+constexpr int64_t kGemmRows = 64, kGemmCols = 64, kGemmDepth = 32;
+constexpr int64_t kGemmThreads = 128;
+/// The router runs one warp per token, 4 warps per block.
+constexpr int64_t kRouterWarps = 4;
+/// Experts per lane are tracked in an i64 bit mask.
+constexpr int64_t kMaxRouterExperts = 64 * kWarp;
+/// Dispatch: threads per block and pairs per thread of the scatter.
+constexpr int64_t kDispatchThreads = 256, kDispatchItems = 16;
+/// Attention: keys per tile (one per lane), rows per warp, warps per block.
+constexpr int64_t kKeyTile = kWarp, kRowsPerWarp = 8, kAttentionWarps = 4;
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes) {
+  auto type = MemRefType::get(
+      SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);
+  return gpu::AllocOp::create(e.b, e.loc, type, /*asyncToken=*/Type(),
+                              ValueRange{}, sizes, ValueRange{})
+      .getMemref();
+}
+
+void deviceFill(Emitter &e, Value buffer, Value value) {
+  gpu::MemsetOp::create(e.b, e.loc, /*asyncToken=*/Type(), ValueRange{}, buffer,
+                        value);
+}
+
+Value zeroOf(Emitter &e, Type type) {
+  return arith::ConstantOp::create(e.b, e.loc, e.b.getZeroAttr(type));
+}
+
+/// The function's device error word (memref<1xi32>, zeroed at entry),
+/// created on first use.
+Value errorWord(PatternRewriter &rewriter, Operation *op) {
+  auto func = op->getParentOfType<func::FuncOp>();
+  for (Operation &candidate : func.getBody().front())
+    if (candidate.hasAttr(kErrorWordAttr))
+      return candidate.getResult(0);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&func.getBody().front());
+  Emitter e(rewriter, func.getLoc());
+  auto type = MemRefType::get({1}, rewriter.getI32Type());
+  auto alloc = gpu::AllocOp::create(rewriter, func.getLoc(), type, Type(),
+                                    ValueRange{}, ValueRange{}, ValueRange{});
+  alloc->setAttr(kErrorWordAttr, rewriter.getUnitAttr());
+  deviceFill(e, alloc.getMemref(),
+             arith::ConstantIntOp::create(rewriter, func.getLoc(), 0, 32));
+  return alloc.getMemref();
+}
+
+Value atLeastOne(Emitter &e, Value v) {
+  return arith::MaxUIOp::create(e.b, e.loc, v, e.idx(1));
+}
+
+/// for (iv = lb; iv < ub; iv += step) with loop-carried values.
+SmallVector<Value>
+stepLoop(Emitter &e, Value lb, Value ub, int64_t step, ValueRange init,
+         function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
+  auto op = scf::ForOp::create(
+      e.b, e.loc, lb, ub, e.idx(step), init,
+      [&](OpBuilder &nb, Location nloc, Value iv, ValueRange args) {
+        Emitter inner(nb, nloc);
+        scf::YieldOp::create(nb, nloc, body(inner, iv, args));
+      });
+  return op.getResults();
+}
+
+/// cond ? memref[indices] : `otherwise`, never loading when !cond.
+Value loadIf(Emitter &e, Value cond, Value memref, ValueRange indices,
+             Value otherwise) {
+  auto op = scf::IfOp::create(e.b, e.loc, TypeRange{otherwise.getType()}, cond,
+                              /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToStart(op.thenBlock());
+    scf::YieldOp::create(e.b, e.loc, e.load(memref, indices));
+    e.b.setInsertionPointToStart(op.elseBlock());
+    scf::YieldOp::create(e.b, e.loc, otherwise);
+  }
+  return op.getResult(0);
+}
+
+Value isZero(Emitter &e, Value v) {
+  return e.cmp(arith::CmpIPredicate::eq, v, e.idx(0));
+}
+
+/// Runs `body` when the host-computed `ok` holds; otherwise the first thread
+/// records a shape mismatch.
+void whenShapesAgree(Emitter &k, const Kernel &ids, Value ok, Value err,
+                     function_ref<void(Emitter &)> body) {
+  k.ifThen(ok, body, [&](Emitter &x) {
+    Value first = x.andI(isZero(x, ids.tid),
+                         x.andI(isZero(x, ids.bidX), isZero(x, ids.bidY)));
+    x.ifThen(first,
+             [&](Emitter &y) { fail(y, err, FailureCode::ShapeMismatch); });
+  });
+}
+
+/// A zero-filled tensor (linalg.fill of 0 into tensor.empty), whose reads
+/// the GEMM epilogue can skip.
+bool isZeroFill(Value tensor) {
+  auto fill = tensor.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  Attribute value;
+  return matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
+         ((isa<FloatAttr>(value) &&
+           cast<FloatAttr>(value).getValue().isZero()) ||
+          (isa<IntegerAttr>(value) &&
+           cast<IntegerAttr>(value).getValue().isZero()));
+}
+
+/// A `linalg.contract` as moa-decompose emits for the router and the shared
+/// K/V projections: [B, T, K] x [K, N] (+ init) -> [B, T, N].
+bool isRowProjection(linalg::ContractOp op) {
+  if (!op || !op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
+      op.getOutputs().size() != 1)
+    return false;
+  SmallVector<AffineMap> expected = rowProjectionMaps(op.getContext());
+  return op.getIndexingMapsArray() == ArrayRef<AffineMap>(expected) &&
+         isa<FloatType>(
+             cast<RankedTensorType>(op.getResultTypes()[0]).getElementType());
+}
+
+//===----------------------------------------------------------------------===//
+// The tiled GEMM kernel
+//===----------------------------------------------------------------------===//
+
+/// One block computes a 64x64 tile of rows x weight[expert] with 4 warps of
+/// 32x32 each. Operands are staged in shared memory 32 deep: A as [row][k]
+/// and the weight transposed, [col][k], so both fragments read k-pairs.
+/// Each thread holds the 2x4 m16n8 accumulator fragments of mma.sync (32
+/// f32): f16/bf16 operands go through the tensor cores, f32 through FMAs on
+/// the same layout, so the epilogue is one piece of code.
+struct TiledGemm {
+  /// The kernel's name.
+  StringRef name;
+  /// [rows_in, K] input and [E, K, N] weight buffers.
+  Value input, weight;
+  Value kDim, nDim;
+  /// Number of row tiles launched.
+  Value rowTiles;
+  /// Per block: {valid, expert, first row, rows} of its tile.
+  std::function<std::array<Value, 4>(Emitter &, const Kernel &)> tileOf;
+  /// The input row holding tile row `row`.
+  std::function<Value(Emitter &, Value)> sourceRow;
+  /// Writes one accumulated f32 at (row, col).
+  std::function<void(Emitter &, Value, Value, Value)> store;
+
+  void emit(Emitter &e, Value ok, Value err) const {
+    Type inputType = cast<MemRefType>(input.getType()).getElementType();
+    Type weightType = cast<MemRefType>(weight.getType()).getElementType();
+    const bool tensorCores =
+        inputType == weightType && (inputType.isF16() || inputType.isBF16());
+    Type staged = tensorCores ? inputType : e.b.getF32Type();
+    MemRefType tileType = sharedBuffer({kGemmRows, kGemmDepth}, staged);
+    Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(kGemmCols)));
+    launch(e, name, atLeastOne(e, rowTiles), colTiles, kGemmThreads,
+           {tileType, tileType},
+           [&](Emitter &k, const Kernel &ids, ValueRange shared) {
+             whenShapesAgree(k, ids, ok, err, [&](Emitter &g) {
+               body(g, ids, shared[0], shared[1], tensorCores, staged);
+             });
+           });
+  }
+
+private:
+  void body(Emitter &g, const Kernel &ids, Value aTile, Value bTile,
+            bool tensorCores, Type staged) const {
+    auto [valid, expert, first, rows] = tileOf(g, ids);
+    g.ifThen(valid, [&](Emitter &k) {
+      Value n0 = k.mul(ids.bidY, k.idx(kGemmCols));
+      Value wm = k.div(ids.warp, k.idx(2));
+      Value wn = arith::RemUIOp::create(k.b, k.loc, ids.warp, k.idx(2));
+      Value group = k.div(ids.lane, k.idx(4));
+      Value quad = arith::RemUIOp::create(k.b, k.loc, ids.lane, k.idx(4));
+      Value warpRow = k.mul(wm, k.idx(32)), warpCol = k.mul(wn, k.idx(32));
+      // A loads: two threads per row, 16 consecutive k each.
+      Value aRow = k.div(ids.tid, k.idx(2));
+      Value aCol = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(2)),
+                         k.idx(16));
+      Value aRowOk = k.cmp(arith::CmpIPredicate::ult, aRow, rows);
+      Value source =
+          sourceRow(k, k.add(first, k.select(aRowOk, aRow, k.idx(0))));
+      // Weight loads: one column per thread (coalesced over threads), 16 k.
+      Value bCol = arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(64));
+      Value bDepth = k.mul(k.div(ids.tid, k.idx(64)), k.idx(16));
+      Value bColOk = k.cmp(arith::CmpIPredicate::ult, k.add(n0, bCol), nDim);
+
+      SmallVector<Value> zeros(32, k.f32(0));
+      SmallVector<Value> acc = k.loop(
+          k.idx(0), k.ceilDiv(kDim, k.idx(kGemmDepth)), zeros,
+          [&](Emitter &x, Value step, ValueRange carried) {
+            Value k0 = x.mul(step, x.idx(kGemmDepth));
+            x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
+              Value c = y.add(aCol, i);
+              Value kk = y.add(k0, c);
+              Value inK = y.cmp(arith::CmpIPredicate::ult, kk, kDim);
+              Type inputType =
+                  cast<MemRefType>(input.getType()).getElementType();
+              Value a = loadIf(y, y.andI(aRowOk, inK), input, {source, kk},
+                               zeroOf(y, inputType));
+              y.store(tensorCores ? a : toF32(y, a), aTile, {aRow, c});
+              Value bk = y.add(bDepth, i);
+              Value bkk = y.add(k0, bk);
+              Type weightType =
+                  cast<MemRefType>(weight.getType()).getElementType();
+              Value w = loadIf(
+                  y,
+                  y.andI(bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim)),
+                  weight, {expert, bkk, y.add(n0, bCol)},
+                  zeroOf(y, weightType));
+              y.store(tensorCores ? w : toF32(y, w), bTile, {bCol, bk});
+            });
+            barrier(x);
+            SmallVector<Value> next =
+                tensorCores ? mmaStage(x, aTile, bTile, staged, warpRow,
+                                       warpCol, group, quad, carried)
+                            : fmaStage(x, aTile, bTile, warpRow, warpCol, group,
+                                       quad, carried);
+            barrier(x);
+            return next;
+          });
+
+      // Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
+      // column 2*quad + c%2 of that m16n8 tile.
+      for (int64_t mi = 0; mi < 2; ++mi)
+        for (int64_t ni = 0; ni < 4; ++ni)
+          for (int64_t c = 0; c < 4; ++c) {
+            Value row =
+                k.add(warpRow, k.add(group, k.idx(mi * 16 + 8 * (c / 2))));
+            Value col = k.add(n0, k.add(warpCol, k.add(k.mul(quad, k.idx(2)),
+                                                       k.idx(ni * 8 + c % 2))));
+            Value inside = k.andI(k.cmp(arith::CmpIPredicate::ult, row, rows),
+                                  k.cmp(arith::CmpIPredicate::ult, col, nDim));
+            k.ifThen(inside, [&](Emitter &y) {
+              store(y, y.add(first, row), col, acc[(mi * 4 + ni) * 4 + c]);
+            });
+          }
+    });
+  }
+
+  /// Two m16n8k16 mma.sync steps per 32-deep stage.
+  static SmallVector<Value> mmaStage(Emitter &x, Value aTile, Value bTile,
+                                     Type staged, Value warpRow, Value warpCol,
+                                     Value group, Value quad,
+                                     ValueRange carried) {
+    SmallVector<Value> acc(carried.begin(), carried.end());
+    auto pairAt = [&](Value tile, Value r, Value c) {
+      return pack16(x, x.load(tile, {r, c}),
+                    x.load(tile, {r, x.add(c, x.idx(1))}));
+    };
+    for (int64_t ks = 0; ks < kGemmDepth; ks += 16) {
+      Value c0 = x.add(x.idx(ks), x.mul(quad, x.idx(2)));
+      Value c8 = x.add(c0, x.idx(8));
+      for (int64_t mi = 0; mi < 2; ++mi) {
+        Value r0 = x.add(warpRow, x.add(group, x.idx(mi * 16)));
+        Value r8 = x.add(r0, x.idx(8));
+        SmallVector<Value> a = {pairAt(aTile, r0, c0), pairAt(aTile, r8, c0),
+                                pairAt(aTile, r0, c8), pairAt(aTile, r8, c8)};
+        for (int64_t ni = 0; ni < 4; ++ni) {
+          Value n = x.add(warpCol, x.add(group, x.idx(ni * 8)));
+          SmallVector<Value> b = {pairAt(bTile, n, c0), pairAt(bTile, n, c8)};
+          int64_t base = (mi * 4 + ni) * 4;
+          SmallVector<Value> d = mmaSync16816(
+              x, staged, a, b, ArrayRef<Value>(acc).slice(base, 4));
+          std::copy(d.begin(), d.end(), acc.begin() + base);
+        }
+      }
+    }
+    return acc;
+  }
+
+  /// The same fragments with f32 FMAs.
+  static SmallVector<Value> fmaStage(Emitter &x, Value aTile, Value bTile,
+                                     Value warpRow, Value warpCol, Value group,
+                                     Value quad, ValueRange carried) {
+    return x.loop(
+        x.idx(0), x.idx(kGemmDepth), carried,
+        [&](Emitter &y, Value kk, ValueRange accIn) {
+          SmallVector<Value> acc(accIn.begin(), accIn.end());
+          Value a[2][2], b[4][2];
+          for (int64_t mi = 0; mi < 2; ++mi)
+            for (int64_t h = 0; h < 2; ++h)
+              a[mi][h] = y.load(
+                  aTile,
+                  {y.add(warpRow, y.add(group, y.idx(mi * 16 + 8 * h))), kk});
+          for (int64_t ni = 0; ni < 4; ++ni)
+            for (int64_t j = 0; j < 2; ++j)
+              b[ni][j] =
+                  y.load(bTile, {y.add(warpCol, y.add(y.mul(quad, y.idx(2)),
+                                                      y.idx(ni * 8 + j))),
+                                 kk});
+          for (int64_t mi = 0; mi < 2; ++mi)
+            for (int64_t ni = 0; ni < 4; ++ni)
+              for (int64_t c = 0; c < 4; ++c) {
+                Value &slot = acc[(mi * 4 + ni) * 4 + c];
+                slot = math::FmaOp::create(y.b, y.loc, a[mi][c / 2],
+                                           b[ni][c % 2], slot);
+              }
+          return acc;
+        });
+  }
+};
+
+/// Element-wise f32 -> `elementType` copy of `count` values (the combine
+/// output accumulates in f32).
+void emitNarrow(Emitter &e, Value from, Value to, Value count) {
+  Type elementType = cast<MemRefType>(to.getType()).getElementType();
+  launch(e, "moa_narrow", atLeastOne(e, e.ceilDiv(count, e.idx(256))), e.idx(1),
+         256, {}, [&](Emitter &k, const Kernel &ids, ValueRange) {
+           Value i = k.add(k.mul(ids.bidX, k.idx(256)), ids.tid);
+           k.ifThen(
+               k.cmp(arith::CmpIPredicate::ult, i, count), [&](Emitter &x) {
+                 x.store(fromF32(x, x.load(from, {i}), elementType), to, {i});
+               });
+         });
+}
+
+//===----------------------------------------------------------------------===//
+// moa.route (with the router projection fused when it feeds the op)
+//===----------------------------------------------------------------------===//
+
+struct LowerRoute : OpRewritePattern<RouteOp> {
+  LowerRoute(MLIRContext *ctx, bool fuseProjection)
+      : OpRewritePattern(ctx, fuseProjection ? 2 : 1),
+        fuseProjection(fuseProjection) {}
+  const bool fuseProjection;
+
+  LogicalResult matchAndRewrite(RouteOp op,
+                                PatternRewriter &rewriter) const override {
+    auto projection = op.getLogits().getDefiningOp<linalg::ContractOp>();
+    if (fuseProjection) {
+      // Fused at the projection, so every user of the logits sees them.
+      Value mask = op.getQueryPaddingMask();
+      if (!isRowProjection(projection) ||
+          !isZeroFill(projection.getOutputs()[0]) ||
+          (mask && mask.getDefiningOp() &&
+           (mask.getDefiningOp()->getBlock() != projection->getBlock() ||
+            !mask.getDefiningOp()->isBeforeInBlock(projection))))
+        return rewriter.notifyMatchFailure(op, "no router projection to fuse");
+      rewriter.setInsertionPointAfter(projection);
+    } else {
+      projection = nullptr;
+    }
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
+    Value batch, length, experts, x, wg, model, logits;
+    SmallVector<std::pair<Value, Value>> sizes;
+    if (projection) {
+      Value xTensor = projection.getInputs()[0];
+      Value wTensor = projection.getInputs()[1];
+      batch = tb.dim(xTensor, 0);
+      length = tb.dim(xTensor, 1);
+      model = tb.dim(xTensor, 2);
+      experts = tb.dim(wTensor, 1);
+      sizes.push_back({tb.dim(wTensor, 0), model});
+      x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
+      wg = tb.buffer(wTensor);
+      logits = deviceAlloc(e, f32, {batch, length, experts});
+    } else {
+      batch = tb.dim(op.getLogits(), 0);
+      length = tb.dim(op.getLogits(), 1);
+      experts = tb.dim(op.getLogits(), 2);
+      logits = tb.buffer(op.getLogits());
+    }
+    Value tokens = e.mul(batch, length);
+    Value rows = tb.collapse(logits, {{0, 1}, {2}});
+    Value k = e.idx(op.getK());
+    Value maskTensor = op.getQueryPaddingMask();
+    if (maskTensor)
+      sizes.append(
+          {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), length}});
+    Value mask =
+        maskTensor ? tb.collapse(tb.buffer(maskTensor), {{0, 1}}) : Value();
+    Value ok = e.andI(tb.agree(sizes),
+                      e.andI(e.cmp(arith::CmpIPredicate::sle, k, experts),
+                             e.cmp(arith::CmpIPredicate::sle, experts,
+                                   e.idx(kMaxRouterExperts))));
+    Value indices3 = deviceAlloc(e, i32, {batch, length, k});
+    Value gates3 = deviceAlloc(e, f32, {batch, length, k});
+    Value indices = tb.collapse(indices3, {{0, 1}, {2}});
+    Value gates = tb.collapse(gates3, {{0, 1}, {2}});
+    const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
+    const bool renormalize = op.getRenormalize();
+
+    Value blocks = atLeastOne(e, e.ceilDiv(tokens, e.idx(kRouterWarps)));
+    launch(e, projection ? "moa_router" : "moa_route", blocks, e.idx(1),
+           kRouterWarps * kWarp, {},
+           [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+               Value token =
+                   g.add(g.mul(ids.bidX, g.idx(kRouterWarps)), ids.warp);
+               g.ifThen(g.cmp(arith::CmpIPredicate::ult, token, tokens),
+                        [&](Emitter &w) {
+                          routeToken(w, ids, token, x, wg, model, rows, experts,
+                                     k, mask, indices, gates, topkSoftmax,
+                                     renormalize);
+                        });
+             });
+           });
+
+    Value indicesResult = tb.result(indices3, op.getIndices().getType());
+    Value gatesResult = tb.result(gates3, op.getGates().getType());
+    if (projection) {
+      auto logitsType = cast<RankedTensorType>(projection.getResultTypes()[0]);
+      rewriter.replaceOp(projection, tb.result(logits, logitsType));
+    }
+    rewriter.replaceOp(op, {indicesResult, gatesResult});
+    return success();
+  }
+
+  /// One warp routes `token`: lane l owns experts l, l + 32, ...
+  static void routeToken(Emitter &w, const Kernel &ids, Value token, Value x,
+                         Value wg, Value model, Value logits, Value experts,
+                         Value k, Value mask, Value indices, Value gates,
+                         bool topkSoftmax, bool renormalize) {
+    Value lane = ids.lane;
+    Value laneIsZero = isZero(w, lane);
+    auto forOwnExperts = [&](Emitter &e, ValueRange init,
+                             function_ref<SmallVector<Value>(Emitter &, Value,
+                                                             Value, ValueRange)>
+                                 body) {
+      Value slots = e.ceilDiv(experts, e.idx(kWarp));
+      return e.loop(
+          e.idx(0), slots, init, [&](Emitter &y, Value i, ValueRange acc) {
+            Value expert = y.add(lane, y.mul(i, y.idx(kWarp)));
+            Value inRange = y.cmp(arith::CmpIPredicate::ult, expert, experts);
+            if (acc.empty()) {
+              y.ifThen(inRange, [&](Emitter &z) { body(z, i, expert, acc); });
+              return SmallVector<Value>();
+            }
+            auto inside = scf::IfOp::create(y.b, y.loc, acc.getTypes(), inRange,
+                                            /*withElseRegion=*/true);
+            {
+              OpBuilder::InsertionGuard guard(y.b);
+              y.b.setInsertionPointToStart(inside.thenBlock());
+              Emitter z(y.b, y.loc);
+              scf::YieldOp::create(y.b, y.loc, body(z, i, expert, acc));
+              y.b.setInsertionPointToStart(inside.elseBlock());
+              scf::YieldOp::create(y.b, y.loc, acc);
+            }
+            return SmallVector<Value>(inside.getResults());
+          });
+    };
+    if (x) // The router projection, in f32.
+      forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
+        Value dot = y.loop(y.idx(0), model, {y.f32(0)},
+                           [&](Emitter &z, Value c, ValueRange acc) {
+                             Value prod =
+                                 z.mulf(toF32(z, z.load(x, {token, c})),
+                                        toF32(z, z.load(wg, {c, expert})));
+                             return SmallVector<Value>{z.addf(acc[0], prod)};
+                           })[0];
+        y.store(dot, logits, {token, expert});
+        return SmallVector<Value>();
+      });
+
+    auto route = [&](Emitter &r) {
+      Value localMax = forOwnExperts(
+          r, {negInf(r)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+            return SmallVector<Value>{
+                y.maxf(acc[0], y.load(logits, {token, expert}))};
+          })[0];
+      Value maximum = warpMax(r, localMax);
+      Value localSum = forOwnExperts(
+          r, {r.f32(0)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+            Value d = y.subf(y.load(logits, {token, expert}), maximum);
+            return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
+          })[0];
+      Value total = warpSum(r, localSum);
+      Type i64 = r.b.getI64Type();
+      Value none = arith::ConstantIntOp::create(r.b, r.loc, -1, 32);
+      // Top-k by k warp-wide arg-max steps; each lane masks what it gave.
+      r.loop(
+          r.idx(0), k, {arith::ConstantIntOp::create(r.b, r.loc, 0, 64)},
+          [&](Emitter &y, Value slot, ValueRange taken) {
+            SmallVector<Value> best = forOwnExperts(
+                y, {negInf(y), none},
+                [&](Emitter &z, Value i, Value expert, ValueRange acc) {
+                  Value bit = arith::ShRUIOp::create(
+                      z.b, z.loc, taken[0],
+                      arith::IndexCastOp::create(z.b, z.loc, i64, i));
+                  Value free =
+                      z.cmp(arith::CmpIPredicate::eq,
+                            z.andI(bit, arith::ConstantIntOp::create(z.b, z.loc,
+                                                                     1, 64)),
+                            arith::ConstantIntOp::create(z.b, z.loc, 0, 64));
+                  Value v = z.load(logits, {token, expert});
+                  Value better = z.andI(
+                      free,
+                      z.orI(z.cmp(arith::CmpIPredicate::eq, acc[1], none),
+                            z.cmpf(arith::CmpFPredicate::OGT, v, acc[0])));
+                  return SmallVector<Value>{
+                      z.select(better, v, acc[0]),
+                      z.select(better, z.toI32(expert), acc[1])};
+                });
+            auto [value, index] = warpArgMax(y, best[0], best[1]);
+            Value winner = y.toIndex(index);
+            Value mine = y.andI(
+                y.cmp(arith::CmpIPredicate::ne, index, none),
+                y.cmp(arith::CmpIPredicate::eq,
+                      arith::RemSIOp::create(y.b, y.loc, winner, y.idx(kWarp)),
+                      lane));
+            Value bit = arith::ShLIOp::create(
+                y.b, y.loc, arith::ConstantIntOp::create(y.b, y.loc, 1, 64),
+                arith::IndexCastOp::create(
+                    y.b, y.loc, i64,
+                    arith::DivSIOp::create(y.b, y.loc, winner, y.idx(kWarp))));
+            y.ifThen(laneIsZero, [&](Emitter &z) {
+              z.store(index, indices, {token, slot});
+              z.store(value, gates, {token, slot}); // the logit, for now
+            });
+            return SmallVector<Value>{
+                y.select(mine, y.orI(taken[0], bit), taken[0])};
+          });
+      // Lane 0 turns the k selected logits into gates (it wrote them).
+      r.ifThen(laneIsZero, [&](Emitter &z) {
+        Value reference = maximum, denominator = total;
+        if (topkSoftmax) {
+          reference = z.load(gates, {token, z.idx(0)});
+          denominator =
+              z.loop(z.idx(0), k, {z.f32(0)},
+                     [&](Emitter &y, Value s, ValueRange acc) {
+                       Value d = y.subf(y.load(gates, {token, s}), reference);
+                       return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
+                     })[0];
+        }
+        Value sum = z.loop(
+            z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
+              Value gate =
+                  y.divf(y.exp(y.subf(y.load(gates, {token, s}), reference)),
+                         denominator);
+              y.store(gate, gates, {token, s});
+              return SmallVector<Value>{y.addf(acc[0], gate)};
+            })[0];
+        if (renormalize)
+          z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
+                   [&](Emitter &y) {
+                     y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
+                       v.store(v.divf(v.load(gates, {token, s}), sum), gates,
+                               {token, s});
+                     });
+                   });
+      });
+    };
+    if (!mask)
+      return route(w);
+    w.ifThen(
+        w.load(mask, {token}),
+        [&](Emitter &y) {
+          y.ifThen(laneIsZero, [&](Emitter &z) {
+            z.loop(z.idx(0), k, [&](Emitter &v, Value s) {
+              v.store(arith::ConstantIntOp::create(v.b, v.loc, -1, 32), indices,
+                      {token, s});
+              v.store(v.f32(0), gates, {token, s});
+            });
+          });
+        },
+        route);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.dispatch: histogram, scan, stable scatter; all on the device
+//===----------------------------------------------------------------------===//
+
+struct LowerDispatch : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DispatchOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getIndices().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "indices must be i32");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type i32 = rewriter.getI32Type();
+    Value indicesTensor = op.getIndices();
+    Value pairs =
+        e.mul(e.mul(tb.dim(indicesTensor, 0), tb.dim(indicesTensor, 1)),
+              tb.dim(indicesTensor, 2));
+    Value flat = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});
+    const int64_t numExperts = op.getNumExperts();
+    Value permutation = deviceAlloc(e, i32, {pairs});
+    Value offsets = deviceAlloc(e, i32, {e.idx(numExperts + 1)});
+    // counts[g]: pairs of expert g; group E holds index -1 (and bad ones).
+    Value counts = deviceAlloc(e, i32, {e.idx(numExperts + 1)});
+    deviceFill(e, counts, arith::ConstantIntOp::create(rewriter, e.loc, 0, 32));
+
+    auto groupOf = [&](Emitter &x, Value pair) {
+      Value expert = x.toIndex(x.load(flat, {pair}));
+      Value valid =
+          x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
+                 x.cmp(arith::CmpIPredicate::slt, expert, x.idx(numExperts)));
+      return std::make_pair(
+          x.select(valid, expert, x.idx(numExperts)),
+          x.andI(x.notI(valid),
+                 x.cmp(arith::CmpIPredicate::ne, expert, x.idx(-1))));
+    };
+    Value one = arith::ConstantIntOp::create(rewriter, e.loc, 1, 32);
+
+    launch(
+        e, "moa_dispatch_count",
+        atLeastOne(e, e.ceilDiv(pairs, e.idx(kDispatchThreads))), e.idx(1),
+        kDispatchThreads, {}, [&](Emitter &k, const Kernel &ids, ValueRange) {
+          Value pair = k.add(k.mul(ids.bidX, k.idx(kDispatchThreads)), ids.tid);
+          k.ifThen(
+              k.cmp(arith::CmpIPredicate::ult, pair, pairs), [&](Emitter &x) {
+                auto [group, invalid] = groupOf(x, pair);
+                memref::AtomicRMWOp::create(x.b, x.loc,
+                                            arith::AtomicRMWKind::addi, one,
+                                            counts, ValueRange{group});
+                x.ifThen(invalid, [&](Emitter &y) {
+                  fail(y, err, FailureCode::DispatchIndexOutOfRange);
+                });
+              });
+        });
+    // Exclusive scan over E + 1 counts: one thread, E is small.
+    launch(e, "moa_dispatch_scan", e.idx(1), e.idx(1), 1, {},
+           [&](Emitter &k, const Kernel &, ValueRange) {
+             k.loop(k.idx(0), k.idx(numExperts + 1), {k.idx(0)},
+                    [&](Emitter &x, Value g, ValueRange start) {
+                      x.store(x.toI32(start[0]), offsets, {g});
+                      Value count = x.toIndex(x.load(counts, {g}));
+                      return SmallVector<Value>{x.add(start[0], count)};
+                    });
+           });
+    // Stable scatter: block g walks all pairs in chunks; each thread counts
+    // its pairs of expert g, a block-wide scan places them in order.
+    const int64_t chunk = kDispatchThreads * kDispatchItems;
+    launch(
+        e, "moa_dispatch_scatter", e.idx(numExperts + 1), e.idx(1),
+        kDispatchThreads,
+        {sharedBuffer({kDispatchThreads}, rewriter.getIndexType())},
+        [&](Emitter &k, const Kernel &ids, ValueRange shared) {
+          Value scan = shared[0];
+          Value group = ids.bidX;
+          Value base = k.toIndex(k.load(offsets, {group}));
+          k.loop(
+              k.idx(0), k.ceilDiv(pairs, k.idx(chunk)), {k.idx(0)},
+              [&](Emitter &x, Value c, ValueRange placed) {
+                Value start = x.add(x.mul(c, x.idx(chunk)),
+                                    x.mul(ids.tid, x.idx(kDispatchItems)));
+                auto matches = [&](Emitter &y, Value pair) {
+                  Value inside = y.cmp(arith::CmpIPredicate::ult, pair, pairs);
+                  Value safe = y.select(inside, pair, y.idx(0));
+                  return y.andI(inside, y.cmp(arith::CmpIPredicate::eq,
+                                              groupOf(y, safe).first, group));
+                };
+                Value mine =
+                    x.loop(x.idx(0), x.idx(kDispatchItems), {x.idx(0)},
+                           [&](Emitter &y, Value i, ValueRange n) {
+                             return SmallVector<Value>{y.add(
+                                 n[0], y.select(matches(y, y.add(start, i)),
+                                                y.idx(1), y.idx(0)))};
+                           })[0];
+                // Inclusive scan of the per-thread counts (Hillis-Steele).
+                x.store(mine, scan, {ids.tid});
+                barrier(x);
+                for (int64_t d = 1; d < kDispatchThreads; d *= 2) {
+                  Value has =
+                      x.cmp(arith::CmpIPredicate::uge, ids.tid, x.idx(d));
+                  Value left = loadIf(x, has, scan, {x.sub(ids.tid, x.idx(d))},
+                                      x.idx(0));
+                  Value sum = x.add(x.load(scan, {ids.tid}), left);
+                  barrier(x);
+                  x.store(sum, scan, {ids.tid});
+                  barrier(x);
+                }
+                Value inclusive = x.load(scan, {ids.tid});
+                Value chunkTotal = x.load(scan, {x.idx(kDispatchThreads - 1)});
+                Value position =
+                    x.add(x.add(base, placed[0]), x.sub(inclusive, mine));
+                x.loop(x.idx(0), x.idx(kDispatchItems), {position},
+                       [&](Emitter &y, Value i, ValueRange at) {
+                         Value pair = y.add(start, i);
+                         Value hit = matches(y, pair);
+                         y.ifThen(hit, [&](Emitter &z) {
+                           z.store(z.toI32(pair), permutation, {at[0]});
+                         });
+                         return SmallVector<Value>{
+                             y.add(at[0], y.select(hit, y.idx(1), y.idx(0)))};
+                       });
+                barrier(x); // before the next chunk reuses the scan buffer
+                return SmallVector<Value>{x.add(placed[0], chunkTotal)};
+              });
+        });
+    rewriter.replaceOp(op,
+                       {tb.result(permutation, op.getPermutation().getType()),
+                        tb.result(offsets, op.getOffsets().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GroupedMatmulOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!loops::GroupedRows::isI32(op.getPermutation(), op.getOffsets()))
+      return rewriter.notifyMatchFailure(op, "permutation must be i32");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    RankedTensorType resultType = op.getType();
+    Type resultElement = resultType.getElementType();
+    Value inputTensor = op.getInput(), weightTensor = op.getWeight();
+    const bool combine = bool(op.getGates());
+    const bool tokenRows =
+        cast<RankedTensorType>(inputTensor.getType()).getRank() == 3;
+    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
+    Value tokens = e.mul(batch, length);
+    Value numExperts = tb.dim(weightTensor, 0);
+    Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
+    Value k = combine ? tb.dim(op.getGates(), 2)
+              : resultType.isDynamicDim(2)
+                  ? e.div(tb.dim(op.getPermutation(), 0), atLeastOne(e, tokens))
+                  : tb.dim(op.getResult(), 2);
+    Value pairs = e.mul(tokens, k);
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim},
+        {tb.dim(op.getPermutation(), 0), pairs},
+        {tb.dim(op.getOffsets(), 0), e.add(numExperts, e.idx(1))}};
+    if (!tokenRows)
+      sizes.push_back({tb.dim(inputTensor, 2), k});
+    if (combine)
+      sizes.append({{tb.dim(op.getGates(), 0), batch},
+                    {tb.dim(op.getGates(), 1), length}});
+    Value ok = tb.agree(sizes);
+
+    Value input = tb.collapse(tb.buffer(inputTensor),
+                              loops::GroupedRows::rowGroups(tokenRows));
+    Value weight = tb.buffer(weightTensor);
+    Value perm = tb.buffer(op.getPermutation());
+    Value off = tb.buffer(op.getOffsets());
+    Value gates =
+        combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}}) : Value();
+
+    // Scatter writes [B, T, k, N] in the result type; the combine adds into
+    // an f32 [B, T, N] (narrowed after when the result is 16-bit).
+    SmallVector<Value> resultSizes = {batch, length};
+    if (!combine)
+      resultSizes.push_back(k);
+    resultSizes.push_back(nDim);
+    Value result = deviceAlloc(e, resultElement, resultSizes);
+    Value accumulator = combine && resultElement != f32
+                            ? deviceAlloc(e, f32, resultSizes)
+                            : result;
+    deviceFill(
+        e, accumulator,
+        zeroOf(e, cast<MemRefType>(accumulator.getType()).getElementType()));
+    Value out =
+        tb.collapse(accumulator, loops::GroupedRows::rowGroups(combine));
+
+    TiledGemm gemm;
+    gemm.name = combine ? "moa_grouped_matmul_combine" : "moa_grouped_matmul";
+    gemm.input = input;
+    gemm.weight = weight;
+    gemm.kDim = kDim;
+    gemm.nDim = nDim;
+    // At most ceil(pairs / 64) + E tiles of one expert each.
+    gemm.rowTiles = e.add(e.ceilDiv(pairs, e.idx(kGemmRows)), numExperts);
+    gemm.tileOf = [&](Emitter &x, const Kernel &ids) {
+      return expertTile(x, ids, off, numExperts, pairs, err);
+    };
+    auto pairOf = [&](Emitter &x, Value row) {
+      Value pair = x.toIndex(x.load(perm, {row}));
+      Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, pair, x.idx(0)),
+                           x.cmp(arith::CmpIPredicate::slt, pair, pairs));
+      x.ifThen(x.notI(valid), [&](Emitter &y) {
+        fail(y, err, FailureCode::GroupedMatmulBadPermutation);
+      });
+      return std::make_pair(x.select(valid, pair, x.idx(0)), valid);
+    };
+    gemm.sourceRow = [&](Emitter &x, Value row) {
+      Value pair = pairOf(x, row).first;
+      return tokenRows ? x.div(pair, k) : pair;
+    };
+    gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
+      auto [pair, valid] = pairOf(x, row);
+      x.ifThen(valid, [&](Emitter &y) {
+        if (!combine) {
+          y.store(fromF32(y, acc, resultElement), out, {pair, col});
+          return;
+        }
+        Value gated = y.mulf(y.load(gates, {pair}), acc);
+        memref::AtomicRMWOp::create(y.b, y.loc, arith::AtomicRMWKind::addf,
+                                    gated, out,
+                                    ValueRange{y.div(pair, k), col});
+      });
+    };
+    gemm.emit(e, ok, err);
+    if (accumulator != result)
+      emitNarrow(e, tb.collapse(accumulator, {{0, 1, 2}}),
+                 tb.collapse(result, {{0, 1, 2}}), e.mul(tokens, nDim));
+    rewriter.replaceOp(op, tb.result(result, resultType));
+    return success();
+  }
+
+  /// The per-tile expert map: block b takes the b-th tile of 64 rows when
+  /// the dispatched rows of each expert are cut into such tiles in expert
+  /// order. Offsets that decrease or run past the pairs are reported and
+  /// give no tile.
+  static std::array<Value, 4> expertTile(Emitter &x, const Kernel &ids,
+                                         Value off, Value numExperts,
+                                         Value pairs, Value err) {
+    Value tile = x.idx(kGemmRows);
+    Value no = x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0));
+    auto offsetAt = [&](Emitter &y, Value i) {
+      return y.toIndex(y.load(off, {i}));
+    };
+    Value end = offsetAt(x, numExperts);
+    Value sane = x.andI(isZero(x, offsetAt(x, x.idx(0))),
+                        x.cmp(arith::CmpIPredicate::sle, end, pairs));
+    SmallVector<Value> found = x.loop(
+        x.idx(0), numExperts,
+        {x.idx(0), no, sane, x.idx(0), x.idx(0), x.idx(0)},
+        [&](Emitter &y, Value ex, ValueRange acc) {
+          Value before = acc[0], seen = acc[1], good = acc[2];
+          Value first = offsetAt(y, ex);
+          Value last = offsetAt(y, y.add(ex, y.idx(1)));
+          Value ordered = y.cmp(arith::CmpIPredicate::sle, first, last);
+          Value count = y.select(ordered, y.sub(last, first), y.idx(0));
+          Value tiles = y.ceilDiv(count, tile);
+          Value hit =
+              y.andI(y.notI(seen), y.cmp(arith::CmpIPredicate::ult, ids.bidX,
+                                         y.add(before, tiles)));
+          Value start =
+              y.mul(y.sub(y.select(hit, ids.bidX, before), before), tile);
+          return SmallVector<Value>{
+              y.add(before, tiles),
+              y.orI(seen, hit),
+              y.andI(good, ordered),
+              y.select(hit, ex, acc[3]),
+              y.select(hit, y.add(first, start), acc[4]),
+              y.select(hit, y.min(tile, y.sub(count, start)), acc[5])};
+        });
+    Value good = found[2];
+    x.ifThen(x.andI(x.notI(good), isZero(x, x.add(ids.tid, ids.bidY))),
+             [&](Emitter &y) {
+               fail(y, err, FailureCode::GroupedMatmulBadPermutation);
+             });
+    return {x.andI(found[1], good), found[3], found[4], found[5]};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Row projections (the shared K and V; the router when not fused)
+//===----------------------------------------------------------------------===//
+
+struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::ContractOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isRowProjection(op))
+      return rewriter.notifyMatchFailure(op, "not a row projection");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
+    Value xTensor = op.getInputs()[0], wTensor = op.getInputs()[1];
+    Value initTensor = op.getOutputs()[0];
+    // A zero init is never read (nor kept alive by its sizes).
+    const bool zeroInit = isZeroFill(initTensor);
+    Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
+    Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
+    SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(wTensor, 0), kDim}};
+    if (!zeroInit)
+      sizes.append({{tb.dim(initTensor, 0), batch},
+                    {tb.dim(initTensor, 1), length},
+                    {tb.dim(initTensor, 2), nDim}});
+    Value ok = tb.agree(sizes);
+    Value rows = e.mul(batch, length);
+    Value init =
+        zeroInit ? Value() : tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});
+    Type resultElement = resultType.getElementType();
+    Value result3 = deviceAlloc(e, resultElement, {batch, length, nDim});
+    Value out = tb.collapse(result3, {{0, 1}, {2}});
+    Value w = tb.buffer(wTensor);
+    auto weightType = cast<MemRefType>(w.getType());
+
+    TiledGemm gemm;
+    gemm.name = "moa_projection";
+    gemm.input = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
+    // One "expert": [K, N] viewed as [1, K, N].
+    gemm.weight = memref::ExpandShapeOp::create(
+        rewriter, e.loc,
+        MemRefType::get({1, ShapedType::kDynamic, ShapedType::kDynamic},
+                        weightType.getElementType()),
+        w, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+        ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), kDim, nDim});
+    gemm.kDim = kDim;
+    gemm.nDim = nDim;
+    gemm.rowTiles = e.ceilDiv(rows, e.idx(kGemmRows));
+    gemm.tileOf = [&](Emitter &x, const Kernel &ids) -> std::array<Value, 4> {
+      Value first = x.mul(ids.bidX, x.idx(kGemmRows));
+      Value valid = x.cmp(arith::CmpIPredicate::ult, first, rows);
+      Value count =
+          x.min(x.idx(kGemmRows), x.sub(rows, x.select(valid, first, rows)));
+      return {valid, x.idx(0), first, count};
+    };
+    gemm.sourceRow = [](Emitter &, Value row) { return row; };
+    gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
+      Value sum = init ? x.addf(toF32(x, x.load(init, {row, col})), acc) : acc;
+      x.store(fromF32(x, sum, resultElement), out, {row, col});
+    };
+    gemm.emit(e, ok, err);
+    rewriter.replaceOp(op, tb.result(result3, resultType));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.multi_query_attention
+//===----------------------------------------------------------------------===//
+
+/// Grid (row tiles, batch); a block's 4 warps take 8 query rows (token,
+/// slot) each. For each tile of 32 keys (K and V staged in shared memory
+/// once for all the block's rows, i.e. for all k slots of its tokens), lane
+/// j scores key j against each row, the warp reduces the tile's maximum and
+/// sum, and each lane accumulates its h/32 output dimensions with the
+/// probabilities broadcast by shuffles. Causal blocks stop at their last
+/// token's key; a row that sees no key writes zeros.
+struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto keyType = cast<RankedTensorType>(op.getKey().getType());
+    auto valueType = cast<RankedTensorType>(op.getValue().getType());
+    if (queryType.isDynamicDim(3))
+      return op.emitOpError("needs a static head size h for the GPU");
+    const int64_t h = queryType.getDimSize(3);
+    const int64_t bytes = kKeyTile * h *
+                          (keyType.getElementTypeBitWidth() +
+                           valueType.getElementTypeBitWidth()) /
+                          8;
+    if (bytes > kMaxSharedBytes)
+      return op.emitOpError("head size ")
+             << h << " needs " << bytes
+             << " bytes of shared memory per key tile on the GPU (at most "
+             << kMaxSharedBytes << ")";
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    const bool causal = op.getCausal();
+    Value batch = tb.dim(op.getQuery(), 0), length = tb.dim(op.getQuery(), 1);
+    Value k = tb.dim(op.getQuery(), 2);
+    Value keys = tb.dim(op.getKey(), 1);
+    Value rowsPerBatch = e.mul(length, k);
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(op.getKey(), 0), batch},
+        {tb.dim(op.getValue(), 0), batch},
+        {tb.dim(op.getValue(), 1), keys},
+        {tb.dim(op.getKey(), 2), e.idx(h)},
+        {tb.dim(op.getValue(), 2), e.idx(h)}};
+    Value maskTensor = op.getKeyPaddingMask();
+    if (maskTensor)
+      sizes.append(
+          {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), keys}});
+    Value ok = tb.agree(sizes);
+    Value query = tb.collapse(tb.buffer(op.getQuery()), {{0}, {1, 2}, {3}});
+    Value key = tb.buffer(op.getKey());
+    Value value = tb.buffer(op.getValue());
+    Value mask = maskTensor ? tb.buffer(maskTensor) : Value();
+    Type element = queryType.getElementType();
+    Value result4 = deviceAlloc(e, element, {batch, length, k, e.idx(h)});
+    Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
+    const float scale = op.getScale() ? op.getScale()->convertToFloat()
+                                      : 1.0f / std::sqrt(float(h));
+    const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
+    const int64_t perLane = (h + kWarp - 1) / kWarp;
+
+    launch(
+        e, "moa_attention",
+        atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock))),
+        atLeastOne(e, batch), kAttentionWarps * kWarp,
+        {sharedBuffer({kKeyTile, h}, keyType.getElementType()),
+         sharedBuffer({kKeyTile, h}, valueType.getElementType())},
+        [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+          whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+            Value kTile = shared[0], vTile = shared[1];
+            Value b = ids.bidY;
+            Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
+            Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
+            Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                                  g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
+            Value visibleKeys =
+                causal ? g.min(g.add(g.div(lastRow, k), g.idx(1)), keys) : keys;
+            // State per row: maximum, sum, then perLane output values.
+            const int64_t stride = 2 + perLane;
+            SmallVector<Value> init;
+            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+              init.append({negInf(g), g.f32(0)});
+              init.append(perLane, g.f32(0));
+            }
+            SmallVector<Value> state = g.loop(
+                g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
+                [&](Emitter &x, Value tile, ValueRange carried) {
+                  Value first = x.mul(tile, x.idx(kKeyTile));
+                  // Stage the tile's keys and values.
+                  x.loop(
+                      x.idx(0), x.idx(kKeyTile * h / 128 + 1),
+                      [&](Emitter &y, Value it) {
+                        Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                        y.ifThen(
+                            y.cmp(arith::CmpIPredicate::ult, i,
+                                  y.idx(kKeyTile * h)),
+                            [&](Emitter &z) {
+                              Value j = z.div(i, z.idx(h));
+                              Value c = arith::RemUIOp::create(z.b, z.loc, i,
+                                                               z.idx(h));
+                              Value s = z.add(first, j);
+                              Value in =
+                                  z.cmp(arith::CmpIPredicate::ult, s, keys);
+                              z.store(
+                                  loadIf(z, in, key, {b, s, c},
+                                         zeroOf(z, keyType.getElementType())),
+                                  kTile, {j, c});
+                              z.store(
+                                  loadIf(z, in, value, {b, s, c},
+                                         zeroOf(z, valueType.getElementType())),
+                                  vTile, {j, c});
+                            });
+                      });
+                  barrier(x);
+                  Value s = x.add(first, ids.lane);
+                  Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, keys);
+                  if (mask)
+                    keyOk = x.andI(keyOk,
+                                   x.notI(loadIf(x, keyOk, mask, {b, s},
+                                                 arith::ConstantIntOp::create(
+                                                     x.b, x.loc, 0, 1))));
+                  SmallVector<Value> next;
+                  for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+                    ValueRange rowState = carried.slice(r * stride, stride);
+                    Value row = x.add(row0, x.idx(r));
+                    SmallVector<Value> updated = attendTile(
+                        x, ids, rowState, row, rowsPerBatch, k, b, s, keyOk,
+                        query, kTile, vTile, h, perLane, scale, causal);
+                    next.append(updated);
+                  }
+                  barrier(x);
+                  return next;
+                });
+            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+              Value row = g.add(row0, g.idx(r));
+              g.ifThen(g.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch),
+                       [&](Emitter &x) {
+                         Value sum = state[r * stride + 1];
+                         Value seen =
+                             x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+                         Value inverse = x.divf(x.f32(1), sum);
+                         for (int64_t i = 0; i < perLane; ++i) {
+                           Value c = x.add(ids.lane, x.idx(i * kWarp));
+                           x.ifThen(
+                               x.cmp(arith::CmpIPredicate::ult, c, x.idx(h)),
+                               [&](Emitter &y) {
+                                 Value o = y.select(
+                                     seen,
+                                     y.mulf(state[r * stride + 2 + i], inverse),
+                                     y.f32(0));
+                                 y.store(fromF32(y, o, element), out,
+                                         {b, row, c});
+                               });
+                         }
+                       });
+            }
+          });
+        });
+    rewriter.replaceOp(op, tb.result(result4, op.getType()));
+    return success();
+  }
+
+  /// One row against one key tile: returns its new (max, sum, output).
+  static SmallVector<Value>
+  attendTile(Emitter &x, const Kernel &ids, ValueRange state, Value row,
+             Value rowsPerBatch, Value k, Value b, Value s, Value keyOk,
+             Value query, Value kTile, Value vTile, int64_t h, int64_t perLane,
+             float scale, bool causal) {
+    Value rowOk = x.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch);
+    Value safeRow = x.select(rowOk, row, x.idx(0));
+    // Lane j scores key j; the dimension order is rotated by the lane so
+    // the 32 lanes read 32 different shared-memory banks.
+    Value dot = x.loop(x.idx(0), x.idx(h), {x.f32(0)},
+                       [&](Emitter &y, Value i, ValueRange acc) {
+                         Value c = arith::RemUIOp::create(
+                             y.b, y.loc, y.add(i, ids.lane), y.idx(h));
+                         Value q = toF32(y, y.load(query, {b, safeRow, c}));
+                         Value kv = toF32(y, y.load(kTile, {ids.lane, c}));
+                         return SmallVector<Value>{
+                             math::FmaOp::create(y.b, y.loc, q, kv, acc[0])};
+                       })[0];
+    Value visible = x.andI(keyOk, rowOk);
+    if (causal)
+      visible = x.andI(visible,
+                       x.cmp(arith::CmpIPredicate::ule, s, x.div(safeRow, k)));
+    Value score = x.select(visible, x.mulf(dot, x.f32(scale)), negInf(x));
+    Value oldMax = state[0];
+    Value newMax = x.maxf(oldMax, warpMax(x, score));
+    Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+    Value p =
+        x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
+    Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                           x.f32(0), x.exp(x.subf(oldMax, newMax)));
+    Value sum = x.addf(x.mulf(state[1], alpha), warpSum(x, p));
+    SmallVector<Value> out;
+    for (int64_t i = 0; i < perLane; ++i)
+      out.push_back(x.mulf(state[2 + i], alpha));
+    out = x.loop(
+        x.idx(0), x.idx(kKeyTile), out,
+        [&](Emitter &y, Value j, ValueRange acc) {
+          Value pj = shuffleIndex(y, p, y.toI32(j));
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < perLane; ++i) {
+            Value c = y.add(ids.lane, y.idx(i * kWarp));
+            Value inH = y.cmp(arith::CmpIPredicate::ult, c, y.idx(h));
+            Value v = toF32(y, y.load(vTile, {j, y.select(inH, c, y.idx(0))}));
+            next.push_back(math::FmaOp::create(y.b, y.loc, pj, v, acc[i]));
+          }
+          return next;
+        });
+    SmallVector<Value> result = {x.select(any, newMax, oldMax), sum};
+    result.append(out);
+    return result;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct MoALowerToGPUPass
+    : public mlir::moa::impl::MoALowerToGPUBase<MoALowerToGPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(ctx));
+    // First fuse each router projection into its moa.route, then the rest.
+    RewritePatternSet fused(ctx);
+    fused.add<LowerRoute>(ctx, /*fuseProjection=*/true);
+    if (failed(applyPatternsGreedily(module, std::move(fused))))
+      return signalPassFailure();
+    RewritePatternSet patterns(ctx);
+    patterns.add<LowerRoute>(ctx, /*fuseProjection=*/false);
+    patterns.add<LowerDispatch, LowerGroupedMatmul, LowerRowProjection,
+                 LowerMultiQueryAttention>(ctx);
+    if (failed(applyPatternsGreedily(module, std::move(patterns))))
+      return signalPassFailure();
+
+    // What is left would run on the host over device buffers: say what.
+    WalkResult leftOver = module->walk([](Operation *op) {
+      if (op->getParentOfType<gpu::LaunchOp>())
+        return WalkResult::advance();
+      if (isa<MixtureAttentionOp>(op)) {
+        op->emitError("run moa-decompose before moa-lower-to-gpu");
+        return WalkResult::interrupt();
+      }
+      if (isa<MoADialect>(op->getDialect()) ||
+          (isa<linalg::LinalgOp>(op) && !isa<linalg::FillOp>(op))) {
+        op->emitError("'") << op->getName()
+                           << "' has no GPU lowering yet (only the forward "
+                              "MoA layer runs on the GPU so far): compile "
+                              "this module with --target=cpu";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (leftOver.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
