@@ -35,7 +35,7 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
 }
 
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
-                                  StringRef features) {
+                                  StringRef features, StringRef format) {
   std::string pipeline =
       ("moa-export-entry-points,moa-decompose,canonicalize,cse,"
        "moa-lower-to-gpu,"
@@ -50,7 +50,7 @@ void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
        "func.func(gpu-async-region),"
        "gpu-lower-to-nvvm-pipeline{cubin-chip=" +
        chip + " cubin-features=" + features +
-       " opt-level=3 cubin-format=fatbin},moa-emit-runtime-abi")
+       " opt-level=3 cubin-format=" + format + "},moa-emit-runtime-abi")
           .str();
   if (failed(parsePassPipeline(pipeline, pm)))
     llvm::report_fatal_error("moa: the built-in CUDA pipeline does not parse");

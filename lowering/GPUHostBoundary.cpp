@@ -84,17 +84,22 @@ struct MoAGPUHostBoundaryPass
 
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     b.setInsertionPoint(ret);
-    // Results: copied into fresh host buffers.
+    // Results: copied into fresh host buffers, all allocated first so that
+    // the copies follow each other on the stream.
+    SmallVector<std::pair<OpOperand *, Value>> copies;
     for (OpOperand &operand : ret->getOpOperands()) {
       auto type = dyn_cast<MemRefType>(operand.get().getType());
       if (!type)
         continue;
       if (!type.getLayout().isIdentity())
         return ret.emitError("entry results need an identity layout");
-      Value host = memref::AllocOp::create(b, loc, type,
-                                           dynamicSizes(b, loc, operand.get()));
-      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand.get());
-      operand.set(host);
+      copies.push_back(
+          {&operand, memref::AllocOp::create(
+                         b, loc, type, dynamicSizes(b, loc, operand.get()))});
+    }
+    for (auto [operand, host] : copies) {
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand->get());
+      operand->set(host);
     }
     // The error word, then every device buffer freed.
     Value errorWord;

@@ -31,11 +31,14 @@ namespace mlir::moa {
 /// `llvm.emit_c_interface`. Registered as `moa-cpu-pipeline`.
 void buildCPUPipeline(OpPassManager &pm);
 
-/// Host code with gpu dialect kernels to the LLVM dialect for NVIDIA GPUs:
-/// the kernels become a fatbin for `chip` (e.g. sm_90a, sm_80) built with
-/// the CUDA toolkit's ptxas, the host code calls the mgpu* ABI
-/// (runtime/cuda). moa ops have no GPU lowering yet.
-void buildCUDAPipeline(OpPassManager &pm, StringRef chip, StringRef features);
+/// A module with the forward MoA layer (moa ops or gpu dialect kernels) to
+/// the LLVM dialect for NVIDIA GPUs: moa-lower-to-gpu, bufferization,
+/// moa-gpu-host-boundary, outlining, one stream ordered by async tokens;
+/// the kernels become a `format` ("fatbin", or "isa" for PTX) for `chip`
+/// (e.g. sm_90a, sm_80) built with the CUDA toolkit's ptxas, the host code
+/// calls the mgpu* ABI (runtime/cuda).
+void buildCUDAPipeline(OpPassManager &pm, StringRef chip, StringRef features,
+                       StringRef format = "fatbin");
 
 /// Registers the lowering passes and the `moa-cpu-pipeline` pipeline.
 void registerLoweringPasses();

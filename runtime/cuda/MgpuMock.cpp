@@ -3,7 +3,8 @@
 // For CPU-only machines: device memory is host memory, copies and memsets
 // happen, kernels do not run. Every call is appended to the file named by
 // MOA_MOCK_CUDA_LOG (stderr if unset), one line each, so tests can check
-// what the compiled host code launches and in which order.
+// what the compiled host code launches and in which order; copies say their
+// direction (H2D, D2H, D2D), known from the blocks mgpuMemAlloc handed out.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,6 +41,19 @@ void record(const char *format, ...) {
 // Function handles are interned names: one handle per kernel.
 std::map<std::string, std::unique_ptr<std::string>> functions;
 int streams = 0;
+// "Device" blocks: start -> size.
+std::mutex memoryMutex;
+std::map<const char *, size_t> deviceBlocks;
+
+bool onDevice(const void *ptr) {
+  std::lock_guard<std::mutex> lock(memoryMutex);
+  const char *p = static_cast<const char *>(ptr);
+  auto it = deviceBlocks.upper_bound(p);
+  if (it == deviceBlocks.begin())
+    return false;
+  --it;
+  return p < it->first + it->second;
+}
 } // namespace
 
 extern "C" {
@@ -85,14 +99,24 @@ void mgpuEventRecord(void *, void *) { record("event-record"); }
 void *mgpuMemAlloc(uint64_t bytes, void *, bool isHostShared) {
   record("alloc %llu bytes%s", static_cast<unsigned long long>(bytes),
          isHostShared ? " host-shared" : "");
-  return bytes ? std::calloc(bytes, 1) : nullptr;
+  void *block = bytes ? std::calloc(bytes, 1) : nullptr;
+  if (block) {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    deviceBlocks[static_cast<const char *>(block)] = bytes;
+  }
+  return block;
 }
 void mgpuMemFree(void *ptr, void *) {
   record("free");
+  {
+    std::lock_guard<std::mutex> lock(memoryMutex);
+    deviceBlocks.erase(static_cast<const char *>(ptr));
+  }
   std::free(ptr);
 }
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *) {
-  record("memcpy %zu bytes", bytes);
+  record("memcpy %c2%c %zu bytes", onDevice(src) ? 'D' : 'H',
+         onDevice(dst) ? 'D' : 'H', bytes);
   std::memmove(dst, src, bytes);
 }
 void mgpuMemset32(void *dst, uint32_t value, size_t count, void *) {

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -46,18 +47,21 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { MLIR, LLVM, Obj, Lib };
+enum class Emit { MLIR, LLVM, PTX, Obj, Lib };
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
                                cl::Required);
 cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                 cl::value_desc("path"));
-cl::opt<Emit> emit(
-    "emit", cl::desc("What to produce"), cl::init(Emit::Lib),
-    cl::values(clEnumValN(Emit::MLIR, "mlir", "LLVM dialect after lowering"),
-               clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
-               clEnumValN(Emit::Obj, "obj", "object file"),
-               clEnumValN(Emit::Lib, "lib", "shared library (default)")));
+cl::opt<Emit>
+    emit("emit", cl::desc("What to produce"), cl::init(Emit::Lib),
+         cl::values(
+             clEnumValN(Emit::MLIR, "mlir", "LLVM dialect after lowering"),
+             clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
+             clEnumValN(Emit::PTX, "ptx",
+                        "the kernels' PTX (--target=cuda), e.g. for ptxas -v"),
+             clEnumValN(Emit::Obj, "obj", "object file"),
+             clEnumValN(Emit::Lib, "lib", "shared library (default)")));
 enum class Target { CPU, CUDA };
 cl::opt<Target>
     target("target", cl::desc("What to compile for"), cl::init(Target::CPU),
@@ -101,7 +105,9 @@ std::string defaultOutput() {
   llvm::sys::path::replace_extension(path, emit == Emit::Obj   ? ".o"
                                            : emit == Emit::Lib ? ".so"
                                                                : "");
-  return emit == Emit::MLIR || emit == Emit::LLVM ? "-" : path.str().str();
+  return emit == Emit::MLIR || emit == Emit::LLVM || emit == Emit::PTX
+             ? "-"
+             : path.str().str();
 }
 
 std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
@@ -129,6 +135,8 @@ int main(int argc, char **argv) {
                               "library for the moa runtime\n");
   if (mockGpu && target != Target::CUDA)
     return fail("--mock-gpu needs --target=cuda");
+  if (emit == Emit::PTX && target != Target::CUDA)
+    return fail("--emit=ptx needs --target=cuda");
   for (const std::string &value :
        {cudaChip.getValue(), cudaFeatures.getValue()})
     if (value.empty() || llvm::any_of(value, [](char c) {
@@ -173,7 +181,8 @@ int main(int argc, char **argv) {
     // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
     if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
       setenv("CUDA_HOME", "/usr/local/cuda", 0);
-    moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures);
+    moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
+                           emit == Emit::PTX ? "isa" : "fatbin");
   } else {
     moa::buildCPUPipeline(pm);
   }
@@ -183,6 +192,15 @@ int main(int argc, char **argv) {
   auto output = openOutputFile(outputFile, &error);
   if (!output)
     return fail(error);
+  if (emit == Emit::PTX) {
+    // The PTX is the object of each gpu.binary.
+    module->walk([&](gpu::BinaryOp binary) {
+      for (Attribute object : binary.getObjects())
+        output->os() << cast<gpu::ObjectAttr>(object).getObject().getValue();
+    });
+    output->keep();
+    return 0;
+  }
   if (emit == Emit::MLIR) {
     module->print(output->os());
     output->keep();
