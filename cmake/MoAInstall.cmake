@@ -20,7 +20,7 @@ foreach(dir dialect passes lowering)
 endforeach()
 
 install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoACAPI
-  MoACudaRuntime MoAMockCudaRuntime
+  MoACudaRuntime MoAMockCudaRuntime MoAGpuEmulator
   EXPORT MoATargets
   ARCHIVE DESTINATION lib
   LIBRARY DESTINATION lib

@@ -34,26 +34,44 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
     llvm::report_fatal_error("moa: the built-in CPU pipeline does not parse");
 }
 
+/// From moa on tensors to host code with outlined kernels, synchronous.
+static constexpr const char *kGPUKernelsPipeline =
+    "moa-export-entry-points,moa-decompose,canonicalize,cse,"
+    "moa-lower-to-gpu,"
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    // The deallocation pipeline rejects gpu ops (unknown side effects):
+    // moa-gpu-host-boundary frees the device buffers.
+    "canonicalize,cse,convert-bufferization-to-memref,"
+    "moa-gpu-host-boundary,gpu-kernel-outlining";
+
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
                                   StringRef features, StringRef format) {
   std::string pipeline =
-      ("moa-export-entry-points,moa-decompose,canonicalize,cse,"
-       "moa-lower-to-gpu,"
-       "one-shot-bufferize{bufferize-function-boundaries "
-       "function-boundary-type-conversion=identity-layout-map},"
-       // The deallocation pipeline rejects gpu ops (unknown side effects):
-       // moa-gpu-host-boundary frees the device buffers.
-       "canonicalize,cse,convert-bufferization-to-memref,"
-       "moa-gpu-host-boundary,gpu-kernel-outlining,"
+      (Twine(kGPUKernelsPipeline) +
        // Launches, copies and frees on one stream, ordered by tokens: the
        // host waits once, at the end of each entry.
-       "func.func(gpu-async-region),"
+       ",func.func(gpu-async-region),"
        "gpu-lower-to-nvvm-pipeline{cubin-chip=" +
        chip + " cubin-features=" + features +
        " opt-level=3 cubin-format=" + format + "},moa-emit-runtime-abi")
           .str();
   if (failed(parsePassPipeline(pipeline, pm)))
     llvm::report_fatal_error("moa: the built-in CUDA pipeline does not parse");
+}
+
+void mlir::moa::buildCUDAEmulatorPipeline(OpPassManager &pm) {
+  std::string pipeline =
+      (Twine(kGPUKernelsPipeline) +
+       ",moa-gpu-emulate,canonicalize,func.func(convert-linalg-to-loops),"
+       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
+       "convert-arith-to-llvm,convert-openmp-to-llvm,convert-func-to-llvm,"
+       "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi")
+          .str();
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error(
+        "moa: the built-in GPU emulator pipeline does not parse");
 }
 
 void mlir::moa::registerLoweringPasses() {

@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -39,6 +40,11 @@ void buildCPUPipeline(OpPassManager &pm);
 /// calls the mgpu* ABI (runtime/cuda).
 void buildCUDAPipeline(OpPassManager &pm, StringRef chip, StringRef features,
                        StringRef format = "fatbin");
+
+/// The same module with its kernels run on the CPU by moa-gpu-emulate
+/// (OpenMP threads, libMoAGpuEmulator): a test of the kernels' logic on
+/// machines without a GPU.
+void buildCUDAEmulatorPipeline(OpPassManager &pm);
 
 /// Registers the lowering passes and the `moa-cpu-pipeline` pipeline.
 void registerLoweringPasses();

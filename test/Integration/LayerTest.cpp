@@ -9,13 +9,15 @@
 //   f16/bf16: <= 1e-2; top-k indices, permutation and offsets identical.
 //
 // usage: moa-layer-test MOA_COMPILE WORKDIR [CONFIG-NAME-FILTER] [--cuda]
-//                       [--mock-gpu]
+//                       [--mock-gpu] [--emulate-gpu]
 //
 // --cuda compiles for the GPU (moa-compile --target=cuda) and checks the
 // same layer and routing on the device (without the auxiliary losses, which
 // have no GPU lowering), f16/bf16 within 2e-2. --mock-gpu links the
 // recording mock instead of the driver: every configuration is compiled by
 // ptxas and its host code runs, but no kernel does, so nothing is compared.
+// --emulate-gpu runs the same kernels on the CPU (moa-compile --emulate-gpu)
+// and compares as --cuda does: the kernels' logic, tested without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,7 +56,7 @@ struct Shape {
 
 /// How the modules are compiled and checked.
 struct Mode {
-  bool cuda = false, mock = false;
+  bool cuda = false, mock = false, emulate = false;
 };
 
 std::string moduleText(const Config &c, const Mode &mode) {
@@ -287,19 +289,23 @@ int main(int argc, char **argv) {
       mode.cuda = true;
     else if (arg == "--mock-gpu")
       mode.cuda = mode.mock = true;
+    else if (arg == "--emulate-gpu")
+      mode.cuda = mode.emulate = true;
     else
       positional.push_back(arg);
   }
   if (positional.size() < 2 || positional.size() > 3) {
     std::fprintf(stderr,
                  "usage: %s MOA_COMPILE WORKDIR [FILTER] [--cuda] "
-                 "[--mock-gpu]\n",
+                 "[--mock-gpu] [--emulate-gpu]\n",
                  argv[0]);
     return 2;
   }
   const std::string compiler = positional[0], workdir = positional[1];
   const std::string filter = positional.size() > 2 ? positional[2] : "";
-  const std::string compileArguments = mode.mock   ? "--target=cuda --mock-gpu"
+  const std::string compileArguments = mode.mock ? "--target=cuda --mock-gpu"
+                                       : mode.emulate
+                                           ? "--target=cuda --emulate-gpu"
                                        : mode.cuda ? "--target=cuda"
                                                    : "";
   // Each compiled module runs at two shapes; T != S for cross-attention.

@@ -79,6 +79,11 @@ cl::opt<bool> mockGpu(
     cl::desc("Link the recording mock of the GPU host runtime (for machines "
              "without a GPU)"),
     cl::init(false));
+cl::opt<bool> emulateGpu(
+    "emulate-gpu",
+    cl::desc("Run the GPU kernels on the CPU through the emulator (tests of "
+             "the kernels on machines without a GPU; slow)"),
+    cl::init(false));
 cl::opt<std::string> prePipeline(
     "pre-pipeline",
     cl::desc("Passes run before the target pipeline, in moa-opt's textual "
@@ -135,6 +140,9 @@ int main(int argc, char **argv) {
                               "library for the moa runtime\n");
   if (mockGpu && target != Target::CUDA)
     return fail("--mock-gpu needs --target=cuda");
+  if (emulateGpu && (target != Target::CUDA || mockGpu || emit == Emit::PTX))
+    return fail("--emulate-gpu needs --target=cuda, without --mock-gpu or "
+                "--emit=ptx");
   if (emit == Emit::PTX && target != Target::CUDA)
     return fail("--emit=ptx needs --target=cuda");
   for (const std::string &value :
@@ -181,8 +189,11 @@ int main(int argc, char **argv) {
     // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
     if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
       setenv("CUDA_HOME", "/usr/local/cuda", 0);
-    moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
-                           emit == Emit::PTX ? "isa" : "fatbin");
+    if (emulateGpu)
+      moa::buildCUDAEmulatorPipeline(pm);
+    else
+      moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
+                             emit == Emit::PTX ? "isa" : "fatbin");
   } else {
     moa::buildCPUPipeline(pm);
   }
@@ -260,7 +271,9 @@ int main(int argc, char **argv) {
       *driver,       "-shared",      "-o",         outputFile, objectPath,
       runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
   if (target == Target::CUDA)
-    args.push_back(mockGpu ? "-lMoAMockCudaRuntime" : "-lMoACudaRuntime");
+    args.push_back(emulateGpu ? "-lMoAGpuEmulator"
+                   : mockGpu  ? "-lMoAMockCudaRuntime"
+                              : "-lMoACudaRuntime");
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);

@@ -1,0 +1,230 @@
+//===- GpuEmulator.cpp - Running outlined GPU kernels on the CPU ----------===//
+//
+// moa-gpu-emulate turns each kernel into a host function and each launch into
+// a loop over blocks; the threads of a block are the iterations of one OpenMP
+// parallel loop (one OS thread each), so barriers, warp shuffles and the
+// warp-collective mma.sync are real synchronisation between them. This file
+// is that synchronisation, and the tensor-core arithmetic written from the
+// PTX ISA's fragment layouts. It exists to test the kernels' logic against
+// the reference on machines without a GPU; it is slow and runs one launch at
+// a time.
+//
+//===----------------------------------------------------------------------===//
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sched.h>
+#include <vector>
+
+namespace {
+
+constexpr int kWarp = 32;
+
+/// Reusable barrier for a fixed number of threads. Waiting threads yield the
+/// CPU rather than sleep: a block has far more threads than the machine has
+/// cores, and each must run to reach the barrier.
+class Barrier {
+public:
+  void reset(int threads) {
+    expected = threads;
+    arrived.store(0);
+  }
+  void wait() {
+    const unsigned generation = passed.load(std::memory_order_acquire);
+    if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == expected) {
+      arrived.store(0, std::memory_order_relaxed);
+      passed.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    while (passed.load(std::memory_order_acquire) == generation)
+      sched_yield();
+  }
+
+private:
+  int expected = 0;
+  std::atomic<int> arrived{0};
+  std::atomic<unsigned> passed{0};
+};
+
+/// What one lane contributes to a warp's mma.sync.
+struct MmaOperands {
+  uint32_t a[4], b[2];
+  float c[4];
+};
+
+struct Block {
+  int threads = 0;
+  Barrier block;
+  std::vector<std::unique_ptr<Barrier>> warps;
+  std::vector<uint32_t> exchange;
+  std::vector<MmaOperands> mma;
+  int kind = 0;
+
+  void start(int n) {
+    threads = n;
+    block.reset(n);
+    const int numWarps = (n + kWarp - 1) / kWarp;
+    warps.clear();
+    for (int w = 0; w < numWarps; ++w) {
+      warps.push_back(std::make_unique<Barrier>());
+      warps.back()->reset(std::min(kWarp, n - w * kWarp));
+    }
+    exchange.assign(n, 0);
+    mma.assign(n, MmaOperands{});
+  }
+};
+
+Block current;
+thread_local int64_t threadId = 0;
+thread_local float mmaResult[4];
+
+float bitsToFloat(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+uint32_t floatToBits(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return bits;
+}
+float bf16ToFloat(uint16_t v) { return bitsToFloat(uint32_t(v) << 16); }
+float f16ToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t(h >> 15) << 31;
+  int exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  if (exponent == 0x1f)
+    return bitsToFloat(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0) {
+    if (mantissa == 0)
+      return bitsToFloat(sign);
+    // Subnormal: normalise.
+    exponent = 1;
+    while (!(mantissa & 0x400)) {
+      mantissa <<= 1;
+      --exponent;
+    }
+    mantissa &= 0x3ff;
+  }
+  return bitsToFloat(sign | uint32_t(exponent + 112) << 23 | mantissa << 13);
+}
+
+/// Element `half` (0: low, 1: high) of a packed register.
+float unpack(uint32_t reg, int half, int kind) {
+  const uint16_t v = half ? uint16_t(reg >> 16) : uint16_t(reg & 0xffff);
+  return kind == 0 ? f16ToFloat(v) : bf16ToFloat(v);
+}
+
+Barrier &warpBarrier() { return *current.warps[threadId / kWarp]; }
+
+uint32_t shuffle(uint32_t value, int32_t offset, int32_t width, int32_t mode) {
+  const int lane = int(threadId % kWarp);
+  const int base = int(threadId - lane);
+  int source = lane;
+  switch (mode) { // gpu::ShuffleMode: 0 xor, 1 down, 2 up, 3 idx
+  case 0:
+    source = lane ^ offset;
+    break;
+  case 1:
+    source = lane + offset;
+    break;
+  case 2:
+    source = lane - offset;
+    break;
+  default:
+    source = offset;
+  }
+  if (source < 0 || source >= width || base + source >= current.threads)
+    source = lane;
+  current.exchange[threadId] = value;
+  warpBarrier().wait();
+  const uint32_t result = current.exchange[base + source];
+  warpBarrier().wait();
+  return result;
+}
+
+} // namespace
+
+extern "C" {
+// LLVM's OpenMP runtime, which every compiled module links.
+int omp_get_thread_num();
+int omp_get_num_threads();
+
+void moa_emu_block_begin(int64_t threads) {
+  if (threads <= 0 || threads > 1024) {
+    std::fprintf(stderr, "moa GPU emulator: %lld threads per block\n",
+                 static_cast<long long>(threads));
+    std::abort();
+  }
+  current.start(int(threads));
+}
+
+int64_t moa_emu_thread_index() {
+  // Fewer OpenMP threads than GPU threads would wait forever at a barrier.
+  if (omp_get_num_threads() != current.threads) {
+    std::fprintf(stderr,
+                 "moa GPU emulator: %d OpenMP threads for a block of %d (is "
+                 "OMP_THREAD_LIMIT set?)\n",
+                 omp_get_num_threads(), current.threads);
+    std::abort();
+  }
+  return omp_get_thread_num();
+}
+
+void moa_emu_thread_begin(int64_t tid) { threadId = tid; }
+
+void moa_emu_barrier() { current.block.wait(); }
+
+float moa_emu_shuffle_f32(float value, int32_t offset, int32_t width,
+                          int32_t mode) {
+  return bitsToFloat(shuffle(floatToBits(value), offset, width, mode));
+}
+
+int32_t moa_emu_shuffle_i32(int32_t value, int32_t offset, int32_t width,
+                            int32_t mode) {
+  return int32_t(shuffle(uint32_t(value), offset, width, mode));
+}
+
+/// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}: kind 0 is f16, 1 bf16.
+/// Lane l = 4 g + t holds A(g + 8 (r % 2), 2 t + 8 (r / 2) + {0, 1}) in a[r],
+/// B(2 t + 8 r + {0, 1}, g) in b[r] and C(g + 8 (i / 2), 2 t + i % 2) in c[i].
+void moa_emu_mma(int32_t kind, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                 int32_t b0, int32_t b1, float c0, float c1, float c2,
+                 float c3) {
+  const int lane = int(threadId % kWarp);
+  const int base = int(threadId - lane);
+  current.mma[threadId] = {
+      {uint32_t(a0), uint32_t(a1), uint32_t(a2), uint32_t(a3)},
+      {uint32_t(b0), uint32_t(b1)},
+      {c0, c1, c2, c3}};
+  warpBarrier().wait();
+  float a[16][16], b[16][8];
+  for (int l = 0; l < kWarp; ++l) {
+    const MmaOperands &op = current.mma[base + l];
+    const int g = l / 4, t = l % 4;
+    for (int r = 0; r < 4; ++r)
+      for (int h = 0; h < 2; ++h)
+        a[g + 8 * (r % 2)][2 * t + 8 * (r / 2) + h] = unpack(op.a[r], h, kind);
+    for (int r = 0; r < 2; ++r)
+      for (int h = 0; h < 2; ++h)
+        b[2 * t + 8 * r + h][g] = unpack(op.b[r], h, kind);
+  }
+  const int g = lane / 4, t = lane % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + 8 * (i / 2), col = 2 * t + i % 2;
+    float sum = current.mma[threadId].c[i];
+    for (int k = 0; k < 16; ++k)
+      sum += a[row][k] * b[k][col];
+    mmaResult[i] = sum;
+  }
+  warpBarrier().wait();
+}
+
+float moa_emu_mma_result(int32_t i) { return mmaResult[i & 3]; }
+
+} // extern "C"
