@@ -1,0 +1,62 @@
+// examples/moa_layer.mlir compiled for the GPU and run on the recording mock
+// (B=2, T=100, d=256, E=8, k=2, h=64): one module, the arguments copied in,
+// then the kernels of the layer in order on one stream, and nothing copied to
+// the host until they are all launched (routing, dispatch and the per-tile
+// expert map stay on the device).
+// REQUIRES: cuda-toolkit
+// RUN: rm -f %t.log
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --mock-gpu -o %t.so
+// RUN: env MOA_MOCK_CUDA_LOG=%t.log moa-run %t.so moa_layer --random --dims 2,100
+// RUN: FileCheck %s < %t.log
+
+// CHECK: module-load {{[0-9]+}} bytes
+// CHECK-NOT: module-load
+// x [2, 100, 256] and the five weights.
+// CHECK: memcpy H2D 204800 bytes
+// CHECK: memcpy H2D 8192 bytes
+// CHECK: memcpy H2D 524288 bytes
+// CHECK: memcpy H2D 65536 bytes
+// CHECK: memcpy H2D 65536 bytes
+// CHECK: memcpy H2D 524288 bytes
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// 200 tokens, 4 per block of 4 warps.
+// CHECK: launch moa_router grid=(50,1,1) block=(128,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// 400 (token, slot) pairs; one scatter block per expert and one for -1.
+// CHECK: launch moa_dispatch_count grid=(2,1,1) block=(256,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// CHECK: launch moa_dispatch_scan grid=(1,1,1) block=(1,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// CHECK: launch moa_dispatch_scatter grid=(9,1,1) block=(256,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// At most ceil(400 / 64) + 8 tiles of one expert, h = 64 in one column tile.
+// CHECK: launch moa_grouped_matmul grid=(15,1,1) block=(128,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// CHECK: launch moa_projection grid=(4,1,1) block=(128,1,1)
+// CHECK-NOT: D2H
+// CHECK: launch moa_projection_0 grid=(4,1,1) block=(128,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// 200 rows (token, slot) per batch, 32 per block; 2 batches.
+// CHECK: launch moa_attention grid=(7,2,1) block=(128,1,1)
+// CHECK-NOT: D2H
+// CHECK-NOT: stream-synchronize
+// d = 256 in four column tiles, accumulating into a zeroed f32 output.
+// CHECK: memset32 51200
+// CHECK: launch moa_grouped_matmul_combine grid=(15,4,1) block=(128,1,1)
+// CHECK-NOT: launch
+// CHECK: stream-synchronize
+// CHECK: memcpy D2H 204800 bytes
+// The device error word.
+// CHECK: memcpy D2H 4 bytes
+// 6 arguments; logits, indices, gates, permutation, offsets, counts, Q, K,
+// V, attention and y; the error word.
+// CHECK-COUNT-18: free
+// CHECK-NOT: free
+// CHECK: stream-synchronize
