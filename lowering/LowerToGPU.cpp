@@ -987,21 +987,12 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!unsupported(op).empty())
+      return rewriter.notifyMatchFailure(op, unsupported(op));
     auto queryType = cast<RankedTensorType>(op.getQuery().getType());
     auto keyType = cast<RankedTensorType>(op.getKey().getType());
     auto valueType = cast<RankedTensorType>(op.getValue().getType());
-    if (queryType.isDynamicDim(3))
-      return op.emitOpError("needs a static head size h for the GPU");
     const int64_t h = queryType.getDimSize(3);
-    const int64_t bytes = kKeyTile * h *
-                          (keyType.getElementTypeBitWidth() +
-                           valueType.getElementTypeBitWidth()) /
-                          8;
-    if (bytes > kMaxSharedBytes)
-      return op.emitOpError("head size ")
-             << h << " needs " << bytes
-             << " bytes of shared memory per key tile on the GPU (at most "
-             << kMaxSharedBytes << ")";
     Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
@@ -1134,6 +1125,27 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     return success();
   }
 
+  /// Why the kernel cannot run `op` ("" if it can): the head size must be
+  /// static and a tile of keys and values must fit in shared memory.
+  static std::string unsupported(MultiQueryAttentionOp op) {
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    if (queryType.isDynamicDim(3))
+      return "needs a static head size h for the GPU";
+    const int64_t h = queryType.getDimSize(3);
+    const int64_t bytes = kKeyTile * h *
+                          (cast<RankedTensorType>(op.getKey().getType())
+                               .getElementTypeBitWidth() +
+                           cast<RankedTensorType>(op.getValue().getType())
+                               .getElementTypeBitWidth()) /
+                          8;
+    if (bytes <= kMaxSharedBytes)
+      return "";
+    return "head size " + std::to_string(h) + " needs " +
+           std::to_string(bytes) +
+           " bytes of shared memory per key tile on the GPU (at most " +
+           std::to_string(kMaxSharedBytes) + ")";
+  }
+
   /// One row against one key tile: returns its new (max, sum, output).
   static SmallVector<Value>
   attendTile(Emitter &x, const Kernel &ids, ValueRange state, Value row,
@@ -1217,6 +1229,15 @@ struct MoALowerToGPUPass
         return WalkResult::advance();
       if (isa<MixtureAttentionOp>(op)) {
         op->emitError("run moa-decompose before moa-lower-to-gpu");
+        return WalkResult::interrupt();
+      }
+      if (auto attention = dyn_cast<MultiQueryAttentionOp>(op)) {
+        op->emitOpError(LowerMultiQueryAttention::unsupported(attention));
+        return WalkResult::interrupt();
+      }
+      if (isa<DispatchOp, GroupedMatmulOp>(op)) {
+        op->emitError("cannot lower to the GPU: index operands (indices, "
+                      "permutation, offsets) must be i32");
         return WalkResult::interrupt();
       }
       if (isa<MoADialect>(op->getDialect()) ||

@@ -1,0 +1,53 @@
+// RUN: moa-opt %s -split-input-file -moa-gpu-host-boundary | FileCheck %s
+
+// The argument is copied to the device and used from there, the result
+// copied back into a host buffer, every device buffer freed, one wait, and
+// the device error word reported.
+// CHECK-LABEL: func.func @entry(
+// CHECK-SAME: %[[X:.*]]: memref<?x4xf32>) -> memref<?x4xf32>
+// CHECK: %[[N:.*]] = memref.dim %[[X]], %c0
+// CHECK: %[[DX:.*]] = gpu.alloc  (%[[N]]) : memref<?x4xf32>
+// CHECK: gpu.memcpy  %[[DX]], %[[X]]
+// CHECK: %[[ERR:.*]] = gpu.alloc  () {moa.error_word} : memref<1xi32>
+// CHECK: memref.dim %[[DX]]
+// CHECK: %[[Y:.*]] = gpu.alloc
+// CHECK: gpu.launch
+// CHECK: memref.load %[[DX]]
+// CHECK: %[[HOST:.*]] = memref.alloc(%{{.*}}) : memref<?x4xf32>
+// CHECK: gpu.memcpy  %[[HOST]], %[[Y]]
+// CHECK: %[[HERR:.*]] = memref.alloca() : memref<1xi32>
+// CHECK: gpu.memcpy  %[[HERR]], %[[ERR]]
+// CHECK-DAG: gpu.dealloc  %[[DX]]
+// CHECK-DAG: gpu.dealloc  %[[ERR]]
+// CHECK-DAG: gpu.dealloc  %[[Y]]
+// CHECK: gpu.wait
+// CHECK: %[[CODE:.*]] = memref.load %[[HERR]][%{{.*}}]
+// CHECK: %[[BAD:.*]] = arith.cmpi ne, %[[CODE]]
+// CHECK: scf.if %[[BAD]]
+// CHECK: call @moa_rt_fail
+// CHECK: return %[[HOST]]
+func.func @entry(%x: memref<?x4xf32>) -> memref<?x4xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0 : i32
+  %err = gpu.alloc () {moa.error_word} : memref<1xi32>
+  gpu.memset %err, %zero : memref<1xi32>, i32
+  %n = memref.dim %x, %c0 : memref<?x4xf32>
+  %y = gpu.alloc (%n) : memref<?x4xf32>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %n, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %v = memref.load %x[%bx, %c0] : memref<?x4xf32>
+    memref.store %v, %y[%bx, %c0] : memref<?x4xf32>
+    gpu.terminator
+  }
+  return %y : memref<?x4xf32>
+}
+
+// -----
+
+// Functions without GPU code are left alone.
+// CHECK-LABEL: func.func @host_only
+// CHECK-NOT: gpu.
+func.func @host_only(%x: memref<4xf32>) -> memref<4xf32> {
+  return %x : memref<4xf32>
+}

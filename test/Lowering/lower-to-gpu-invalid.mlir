@@ -1,0 +1,52 @@
+// RUN: moa-opt %s -split-input-file -moa-lower-to-gpu -verify-diagnostics
+
+func.func @layer_not_decomposed(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
+    %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>) -> tensor<?x?x16xf32> {
+  // expected-error @+1 {{run moa-decompose before moa-lower-to-gpu}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x8x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+func.func @aux_loss(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xi32>) -> tensor<f32> {
+  // expected-error @+1 {{'moa.load_balancing_loss' has no GPU lowering yet (only the forward MoA layer runs on the GPU so far): compile this module with --target=cpu}}
+  %a = moa.load_balancing_loss %l, %i : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  return %a : tensor<f32>
+}
+
+// -----
+
+func.func @dynamic_head_size(%q: tensor<?x?x2x?xf32>, %k: tensor<?x?x?xf32>, %v: tensor<?x?x?xf32>)
+    -> tensor<?x?x2x?xf32> {
+  // expected-error @+1 {{'moa.multi_query_attention' op needs a static head size h for the GPU}}
+  %o = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>
+  return %o : tensor<?x?x2x?xf32>
+}
+
+// -----
+
+func.func @head_too_large(%q: tensor<?x?x2x256xf32>, %k: tensor<?x?x256xf32>, %v: tensor<?x?x256xf32>)
+    -> tensor<?x?x2x256xf32> {
+  // expected-error @+1 {{'moa.multi_query_attention' op head size 256 needs 65536 bytes of shared memory per key tile on the GPU (at most 49152)}}
+  %o = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>
+  return %o : tensor<?x?x2x256xf32>
+}
+
+// -----
+
+func.func @index_typed_dispatch(%i: tensor<?x?x2xindex>) -> tensor<?xi32> {
+  // expected-error @+1 {{cannot lower to the GPU: index operands (indices, permutation, offsets) must be i32}}
+  %p, %o = moa.dispatch %i experts(8) : tensor<?x?x2xindex>
+  return %p : tensor<?xi32>
+}
+
+// -----
+
+func.func @elementwise(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  // expected-error @+1 {{'linalg.add' has no GPU lowering yet}}
+  %c = linalg.add ins(%a, %b : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  return %c : tensor<4xf32>
+}

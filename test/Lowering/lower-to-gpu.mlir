@@ -1,0 +1,114 @@
+// RUN: moa-opt %s -split-input-file -moa-lower-to-gpu | FileCheck %s
+
+// The router projection feeding moa.route is fused into one kernel, one warp
+// per token: logits in f32, softmax statistics and top-k by shuffles. The
+// results are device buffers; failures go to the device error word.
+// CHECK-LABEL: func.func @router
+// CHECK: %[[ERR:.*]] = gpu.alloc () {moa.error_word} : memref<1xi32>
+// CHECK: gpu.memset  %[[ERR]]
+// CHECK-NOT: linalg.contract
+// CHECK: %[[LOGITS:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in (%{{.*}} = %c128, {{.*}}) module(@moa_kernels) function(@moa_router) {
+// CHECK: gpu.shuffle  xor
+// CHECK-NOT: gpu.launch
+// CHECK: bufferization.to_tensor %[[LOGITS]] restrict writable
+#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#map1 = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+#map2 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+func.func @router(%x: tensor<?x?x16xbf16>, %wg: tensor<16x8xf32>)
+    -> (tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0.0 : f32
+  %b = tensor.dim %x, %c0 : tensor<?x?x16xbf16>
+  %t = tensor.dim %x, %c1 : tensor<?x?x16xbf16>
+  %empty = tensor.empty(%b, %t) : tensor<?x?x8xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  %l = linalg.contract indexing_maps = [#map, #map1, #map2]
+      ins(%x, %wg : tensor<?x?x16xbf16>, tensor<16x8xf32>) outs(%init : tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  %i, %g = moa.route %l k(2) : tensor<?x?x8xf32>
+  return %l, %i, %g : tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>
+}
+
+// -----
+
+// Routing given logits: the same kernel without the projection.
+// CHECK-LABEL: func.func @route
+// CHECK: gpu.launch {{.*}} function(@moa_route) {
+// CHECK: gpu.shuffle  xor
+func.func @route(%l: tensor<?x?x8xf32>, %m: tensor<?x?xi1>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>) {
+  %i, %g = moa.route %l k(2) query_padding_mask(%m : tensor<?x?xi1>) {gating = #moa.gating<topk_softmax>} : tensor<?x?x8xf32>
+  return %i, %g : tensor<?x?x2xi32>, tensor<?x?x2xf32>
+}
+
+// -----
+
+// Dispatch on the device: histogram (atomics into zeroed counts), a scan,
+// and a stable scatter with one block per expert (and one for index -1).
+// CHECK-LABEL: func.func @dispatch
+// CHECK: gpu.alloc  (%c9) : memref<?xi32>
+// CHECK: %[[COUNTS:.*]] = gpu.alloc  (%c9) : memref<?xi32>
+// CHECK-NEXT: gpu.memset  %[[COUNTS]]
+// CHECK: gpu.launch {{.*}} function(@moa_dispatch_count) {
+// CHECK: memref.atomic_rmw addi
+// CHECK: gpu.launch {{.*}} function(@moa_dispatch_scan) {
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c9, {{.*}}) threads({{.*}}) in (%{{.*}} = %c256, {{.*}}) module(@moa_kernels) function(@moa_dispatch_scatter) workgroup(%{{.*}} : memref<256xindex, #gpu.address_space<workgroup>>) {
+// CHECK: gpu.barrier
+func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
+  %p, %o = moa.dispatch %i experts(8) : tensor<?x?x2xi32>
+  return %p, %o : tensor<?xi32>, tensor<9xi32>
+}
+
+// -----
+
+// bf16 grouped matmul with the gate-weighted combine: tiles staged in shared
+// memory, mma.sync on the tensor cores, f32 atomics into a zeroed
+// accumulator, then narrowed to bf16.
+// CHECK-LABEL: func.func @grouped_combine_bf16
+// CHECK: %[[ACC:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
+// CHECK: gpu.memset  %[[ACC]]
+// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<64x32xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xbf16, #gpu.address_space<workgroup>>) {
+// CHECK: nvvm.mma.sync
+// CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK: memref.atomic_rmw addf
+// CHECK: gpu.launch {{.*}} function(@moa_narrow) {
+func.func @grouped_combine_bf16(%x: tensor<?x?x2x16xbf16>, %w: tensor<4x16x32xbf16>, %p: tensor<?xi32>,
+    %o: tensor<5xi32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x32xbf16> {
+  %y = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x2xf32>)
+      : (tensor<?x?x2x16xbf16>, tensor<4x16x32xbf16>, tensor<?xi32>, tensor<5xi32>) -> tensor<?x?x32xbf16>
+  return %y : tensor<?x?x32xbf16>
+}
+
+// -----
+
+// f32 operands: the same tiles and fragment layout on FMAs, no tensor cores;
+// the scatter writes each pair's row in place.
+// CHECK-LABEL: func.func @grouped_scatter_f32
+// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul) workgroup(%{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: math.fma
+// CHECK-NOT: memref.atomic_rmw addf
+// CHECK: return
+func.func @grouped_scatter_f32(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %p: tensor<?xi32>,
+    %o: tensor<5xi32>) -> tensor<?x?x2x8xf32> {
+  %y = moa.grouped_matmul %x, %w, %p, %o : (tensor<?x?x16xf32>, tensor<4x16x8xf32>, tensor<?xi32>, tensor<5xi32>) -> tensor<?x?x2x8xf32>
+  return %y : tensor<?x?x2x8xf32>
+}
+
+// -----
+
+// Flash multi-query attention: K and V tiles of 32 keys in shared memory,
+// online softmax with warp reductions, probabilities broadcast by shuffles.
+// CHECK-LABEL: func.func @attention
+// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>) {
+// CHECK: gpu.barrier
+// CHECK: gpu.shuffle  xor
+// CHECK: math.exp
+// CHECK: gpu.shuffle  idx
+func.func @attention(%q: tensor<?x?x2x64xf16>, %k: tensor<?x?x64xf16>, %v: tensor<?x?x64xf16>, %m: tensor<?x?xi1>)
+    -> tensor<?x?x2x64xf16> {
+  %o = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : tensor<?x?xi1>) {causal}
+      : tensor<?x?x2x64xf16>, tensor<?x?x64xf16>, tensor<?x?x64xf16>
+  return %o : tensor<?x?x2x64xf16>
+}
