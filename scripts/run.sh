@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The README's main command: set up, build, then compile an example MoA layer
-# to a shared library and run it on random inputs (shapes, time, head usage),
-# then compile the training step of examples/tiny_lm.mlir and train it briefly
-# (copy task, then the character-level demo on the project's own corpus).
+# to a shared library and run it on random inputs (shapes, time, head usage);
+# on a machine with an NVIDIA GPU (a loadable libcuda.so.1 and the CUDA
+# toolkit's ptxas; MOA_GPU=0 skips this) compile it for the GPU too, run it on
+# the same inputs and compare; then compile the training step of
+# examples/tiny_lm.mlir and train it briefly (copy task, then the
+# character-level demo on the project's own corpus).
 #   scripts/run.sh [model.mlir [entry [B,T]]]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -12,7 +15,7 @@ entry="${2:-moa_layer}"
 dims="${3:-4,256}"
 bin="$MOA_BUILD/bin"
 out="$MOA_BUILD/examples"
-mkdir -p "$out"
+mkdir -p "$out" "$out/cpu" "$out/gpu"
 lib="$out/$(basename "${model%.mlir}").so"
 
 echo "== cost of $model (moa-opt --moa-cost)"
@@ -21,7 +24,21 @@ echo "== compile (moa-compile $model -o $lib)"
 "$bin/moa-compile" "$model" -o "$lib"
 "$bin/moa-run" "$lib" --list
 echo "== run $entry on random inputs, dynamic sizes $dims (moa-run --repeat 10)"
-"$bin/moa-run" "$lib" "$entry" --random --dims "$dims" --repeat 10
+"$bin/moa-run" "$lib" "$entry" --random --seed 1 --dims "$dims" --repeat 10 \
+  -o "$out/cpu"
+
+cuda_home="${CUDA_HOME:-/usr/local/cuda}"
+if [[ "${MOA_GPU:-1}" != 0 ]] && [[ -x "$cuda_home/bin/ptxas" ]] &&
+  python3 -c 'import ctypes; ctypes.CDLL("libcuda.so.1")' 2>/dev/null; then
+  gpu_lib="${lib%.so}.cuda.so"
+  echo "== GPU: compile for sm_90a (moa-compile --target=cuda) and run on the same inputs"
+  CUDA_HOME="$cuda_home" "$bin/moa-compile" "$model" --target=cuda -o "$gpu_lib"
+  "$bin/moa-run" "$gpu_lib" "$entry" --random --seed 1 --dims "$dims" --repeat 10 \
+    -o "$out/gpu"
+  /usr/bin/python3 "$MOA_ROOT/scripts/compare_npy.py" "$out/cpu" "$out/gpu"
+else
+  echo "== no GPU here (libcuda.so.1 and ptxas): the layer ran on the CPU only"
+fi
 
 lm="$out/tiny_lm.so"
 echo "== training: compile the train step of examples/tiny_lm.mlir (moa-generate-train-step)"
