@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layer_common import (from_bf16_bits, layer_inputs, macs,  # noqa: E402
+                          module_text, to_bf16_bits)
 from moa_torch import moa_layer  # noqa: E402
 
 CONFIGS = [
@@ -37,50 +39,6 @@ SCALING = [("scaling-E8-1k-tokens", 4, 256, 512, 8, 2, 64),
            ("scaling-E64-1k-tokens", 4, 256, 512, 64, 2, 64),
            ("scaling-E8-4k-tokens", 16, 256, 512, 8, 2, 64),
            ("scaling-E64-4k-tokens", 16, 256, 512, 64, 2, 64)]
-
-
-def module_text(d, E, k, h, dtype):
-    t = dtype  # activations and weights; the router weight stays f32
-    x = f"tensor<?x?x{d}x{t}>"
-    types = (f"{x}, tensor<{d}x{E}xf32>, tensor<{E}x{d}x{h}x{t}>, "
-             f"tensor<{d}x{h}x{t}>, tensor<{d}x{h}x{t}>, tensor<{E}x{h}x{d}x{t}>")
-    return (
-        f"func.func @moa_layer(%x: {x}, %wg: tensor<{d}x{E}xf32>, "
-        f"%wq: tensor<{E}x{d}x{h}x{t}>, %wk: tensor<{d}x{h}x{t}>, "
-        f"%wv: tensor<{d}x{h}x{t}>, %wo: tensor<{E}x{h}x{d}x{t}>) -> {x} {{\n"
-        f"  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k({k})\n"
-        f"      : {types}\n  return %y : {x}\n}}\n")
-
-
-def to_bf16_bits(a):
-    """f32 array -> bf16 bits (round to nearest even), as uint16."""
-    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
-    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-
-
-def from_bf16_bits(u):
-    return (u.astype(np.uint32) << 16).view(np.float32)
-
-
-def macs(B, T, d, E, k, h):
-    tokens = B * T
-    return tokens * (d * E + 2 * k * d * h) + tokens * 2 * d * h + \
-        B * T * T * 2 * k * h
-
-
-def layer_inputs(rng, B, T, d, E, h):
-    """x, w_gate, w_query, w_key, w_value, w_out in f32. Router weights N(0, 1)
-    against x uniform in [-1, 1] give logits with a spread of about 13, so the
-    top-k choice is well separated and the same for moa and PyTorch."""
-    inputs = [
-        rng.uniform(-1, 1, (B, T, d)),
-        rng.normal(0, 1, (d, E)),
-        rng.normal(0, d ** -0.5, (E, d, h)),
-        rng.normal(0, d ** -0.5, (d, h)),
-        rng.normal(0, d ** -0.5, (d, h)),
-        rng.normal(0, h ** -0.5, (E, h, d)),
-    ]
-    return [np.ascontiguousarray(a, dtype=np.float32) for a in inputs]
 
 
 class Case:

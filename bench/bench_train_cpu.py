@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cpu import layer_inputs, module_text  # noqa: E402
+from layer_common import layer_inputs, module_text  # noqa: E402
 from moa_torch import moa_layer  # noqa: E402
 
 CONFIGS = [

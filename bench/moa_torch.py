@@ -25,7 +25,7 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     # map: per-expert query projection over gathered rows, scattered per slot.
     q_sorted = torch.cat([chunk @ w_query[e] for e, chunk in
                           enumerate(rows[token_of].split(expert_size))])
-    q = torch.empty(B * T * k, h, dtype=x.dtype)
+    q = torch.empty(B * T * k, h, dtype=x.dtype, device=x.device)
     q[order] = q_sorted
     q = q.view(B, T, k, h)
 
@@ -39,5 +39,6 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     y_sorted = torch.cat([chunk @ w_out[e] for e, chunk in
                           enumerate(a_sorted.split(expert_size))])
     y_sorted = (y_sorted * gates.reshape(-1)[order, None]).to(x.dtype)
-    y = torch.zeros(B * T, d, dtype=x.dtype).index_add_(0, token_of, y_sorted)
+    y = torch.zeros(B * T, d, dtype=x.dtype,
+                    device=x.device).index_add_(0, token_of, y_sorted)
     return y.view(B, T, d)

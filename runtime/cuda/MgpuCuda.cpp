@@ -17,6 +17,8 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -61,6 +63,7 @@ struct Driver {
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent); // optional
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
   CUresult (*cuMemFree)(CUdeviceptr);
@@ -124,6 +127,8 @@ Driver &driver() {
       d->error = "the CUDA driver lacks a required entry point";
       return d;
     }
+    // Only for MOA_CUDA_TIMING.
+    bind(library, d->cuEventElapsedTime, "cuEventElapsedTime");
     return d;
   }();
   return d;
@@ -237,6 +242,54 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
   return function;
 }
 
+namespace {
+/// MOA_CUDA_TIMING=FILE: between two synchronisations of a thread's stream,
+/// the time from the start of the first kernel to the end of the last is
+/// appended to FILE as "kernels <ms>". What the GPU benchmark compares: the
+/// layer on the device, without the entry's host-device copies.
+struct KernelSpan {
+  CUevent first = nullptr, last = nullptr;
+  bool open = false;
+};
+thread_local KernelSpan span;
+
+const char *timingFile() {
+  static const char *path = std::getenv("MOA_CUDA_TIMING");
+  return path && *path ? path : nullptr;
+}
+
+void beforeLaunch(Driver &d, CUstream stream) {
+  if (!timingFile() || !d.cuEventElapsedTime)
+    return;
+  if (!span.first &&
+      (!check(d.cuEventCreate(&span.first, 0), "cuEventCreate") ||
+       !check(d.cuEventCreate(&span.last, 0), "cuEventCreate")))
+    return;
+  if (!span.open)
+    span.open = check(d.cuEventRecord(span.first, stream), "cuEventRecord");
+}
+
+void afterLaunch(Driver &d, CUstream stream) {
+  if (span.open)
+    check(d.cuEventRecord(span.last, stream), "cuEventRecord");
+}
+
+/// After a synchronisation: writes the span, if one is open.
+void closeSpan(Driver &d) {
+  if (!span.open)
+    return;
+  span.open = false;
+  float ms = 0;
+  if (!check(d.cuEventElapsedTime(&ms, span.first, span.last),
+             "cuEventElapsedTime"))
+    return;
+  if (FILE *out = std::fopen(timingFile(), "a")) {
+    std::fprintf(out, "kernels %.6f\n", ms);
+    std::fclose(out);
+  }
+}
+} // namespace
+
 void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
                       intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
                       void *stream, void **params, void **extra, size_t) {
@@ -253,9 +306,11 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
       !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
              "cuFuncSetAttribute"))
     return;
+  beforeLaunch(*d, stream);
   check(d->cuLaunchKernel(function, gx, gy, gz, bx, by, bz, smem, stream,
                           params, extra),
         "cuLaunchKernel");
+  afterLaunch(*d, stream);
 }
 
 void *mgpuStreamCreate() {
@@ -272,8 +327,9 @@ void mgpuStreamDestroy(void *stream) {
 }
 
 void mgpuStreamSynchronize(void *stream) {
-  if (Driver *d = ready())
-    check(d->cuStreamSynchronize(stream), "cuStreamSynchronize");
+  if (Driver *d = ready();
+      d && check(d->cuStreamSynchronize(stream), "cuStreamSynchronize"))
+    closeSpan(*d);
 }
 
 void mgpuStreamWaitEvent(void *stream, void *event) {

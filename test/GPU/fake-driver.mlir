@@ -9,11 +9,16 @@
 // RUN: moa-compile %S/Inputs/scale.mlir --target=cuda -o %t/scale.so
 // RUN: env LD_LIBRARY_PATH=%moa_obj_root/test/GPU/FakeDriver FAKE_CUDA_LOG=%t/log moa-run %t/scale.so scale %t/x.npy -o %t
 // RUN: python3 %S/Inputs/npy.py check-double %t/x.npy %t/out0.npy | FileCheck %s --check-prefix=DOUBLED
+// MOA_CUDA_TIMING: the span of the kernels of each call, from CUDA events.
+// RUN: env LD_LIBRARY_PATH=%moa_obj_root/test/GPU/FakeDriver MOA_CUDA_TIMING=%t/timing moa-run %t/scale.so scale %t/x.npy --repeat 3
+// RUN: FileCheck %s --check-prefix=TIMING < %t/timing
 // RUN: FileCheck %s --check-prefix=LOG < %t/log
 // RUN: not env LD_LIBRARY_PATH=%moa_obj_root/test/GPU/FakeDriver FAKE_CUDA_INIT_ERROR=100 moa-run %t/scale.so scale %t/x.npy 2>&1 | FileCheck %s --check-prefix=NODEVICE
 // RUN: not env LD_LIBRARY_PATH=%moa_obj_root/test/GPU/FakeDriver FAKE_CUDA_LOAD_ERROR=209 moa-run %t/scale.so scale %t/x.npy 2>&1 | FileCheck %s --check-prefix=NOBINARY
 
 // DOUBLED: 300 elements doubled
+// TIMING-COUNT-4: kernels 1.500000
+// TIMING-NOT: kernels
 // LOG: cuStreamCreate flags 1
 // LOG: cuLaunchKernel block.x 128
 // NODEVICE: moa-run: 'scale' failed: no usable GPU: cuInit failed: CUDA_ERROR_NO_DEVICE

@@ -10,6 +10,7 @@
 //
 // usage: moa-layer-test MOA_COMPILE WORKDIR [CONFIG-NAME-FILTER] [--cuda]
 //                       [--mock-gpu] [--emulate-gpu]
+//                       [--compile-only | --prebuilt]
 //
 // --cuda compiles for the GPU (moa-compile --target=cuda) and checks the
 // same layer and routing on the device (without the auxiliary losses, which
@@ -18,6 +19,9 @@
 // ptxas and its host code runs, but no kernel does, so nothing is compared.
 // --emulate-gpu runs the same kernels on the CPU (moa-compile --emulate-gpu)
 // and compares as --cuda does: the kernels' logic, tested without a GPU.
+// --compile-only compiles the modules into WORKDIR and stops; --prebuilt
+// runs the modules already there without compiling (the GPU machine has no
+// LLVM: bench/gpu/bundle.sh compiles here, bench/gpu/run.sh runs there).
 //
 //===----------------------------------------------------------------------===//
 
@@ -283,6 +287,7 @@ std::vector<Config> configs() {
 int main(int argc, char **argv) {
   std::vector<std::string> positional;
   Mode mode;
+  bool compileOnly = false, prebuilt = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--cuda")
@@ -291,13 +296,18 @@ int main(int argc, char **argv) {
       mode.cuda = mode.mock = true;
     else if (arg == "--emulate-gpu")
       mode.cuda = mode.emulate = true;
+    else if (arg == "--compile-only")
+      compileOnly = true;
+    else if (arg == "--prebuilt")
+      prebuilt = true;
     else
       positional.push_back(arg);
   }
   if (positional.size() < 2 || positional.size() > 3) {
     std::fprintf(stderr,
                  "usage: %s MOA_COMPILE WORKDIR [FILTER] [--cuda] "
-                 "[--mock-gpu] [--emulate-gpu]\n",
+                 "[--mock-gpu] [--emulate-gpu] [--compile-only | "
+                 "--prebuilt]\n",
                  argv[0]);
     return 2;
   }
@@ -317,8 +327,14 @@ int main(int argc, char **argv) {
     ++count;
     const std::string base = workdir + "/" + c.name;
     std::string error;
-    std::unique_ptr<Module> module = compileModule(
-        compiler, base, moduleText(c, mode), error, compileArguments);
+    std::unique_ptr<Module> module =
+        prebuilt ? Module::load(base + ".so", error)
+                 : compileModule(compiler, base, moduleText(c, mode), error,
+                                 compileArguments);
+    if (module && compileOnly) {
+      std::printf("COMPILED %s\n", c.name.c_str());
+      continue;
+    }
     if (!module) {
       std::printf("FAIL %s: %s\n", c.name.c_str(), error.c_str());
       ++failed;

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""GPU benchmark: the compiled MoA layer (forward) against PyTorch on the same
+inputs in the same run.
+
+Two steps, on two machines:
+  --compile MOA_COMPILE --models DIR   (where LLVM is; bench/gpu/bundle.sh)
+      writes each configuration's layer module and compiles it for sm_90a;
+  --run MOA_RUN --models DIR           (on the GPU machine; bench/gpu/run.sh)
+      draws the inputs, runs the module with moa-run (MOA_CUDA_TIMING gives
+      the span of its kernels per call: the layer on the device, without the
+      entry's copies between host and device), runs (a) PyTorch eager on the
+      official algorithm (bench/moa_torch.py) and (b) a dense layer of equal
+      compute (a Q projection to k*h, scaled_dot_product_attention with k
+      query heads sharing one K/V head, an O projection from k*h), checks that
+      moa and (a) agree, and prints time, TFLOP/s and ratios as one table.
+Goals from the issue: moa at least 3x faster than (a), and within 1.25x of (b).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from layer_common import (from_bf16_bits, layer_inputs, macs,  # noqa: E402
+                          module_text, to_bf16_bits)
+
+CONFIGS = [
+    # name, B, T, d, E, k, h, dtype
+    ("bf16-B8-T2048-d1024-E32-k4-h128", 8, 2048, 1024, 32, 4, 128, "bf16"),
+    ("bf16-B32-T512-d512-E8-k2-h64", 32, 512, 512, 8, 2, 64, "bf16"),
+    ("f32-B32-T512-d512-E8-k2-h64", 32, 512, 512, 8, 2, 64, "f32"),
+]
+
+
+def compile_models(compiler, models):
+    os.makedirs(models, exist_ok=True)
+    for name, B, T, d, E, k, h, dtype in CONFIGS:
+        base = os.path.join(models, name)
+        with open(base + ".mlir", "w") as f:
+            f.write(module_text(d, E, k, h, dtype))
+        subprocess.run([compiler, base + ".mlir", "--target=cuda", "-o",
+                        base + ".so"], check=True)
+        print(f"compiled {name}")
+
+
+def cuda_ms(fn, repeat):
+    """Median ms of fn() by CUDA events, after one warm-up call."""
+    import torch
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = torch.cuda.Event(enable_timing=True)
+        stop = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times)
+
+
+def dense_layer(x, w_query, w_key, w_value, w_out, k):
+    """Equal compute without routing: Q to k*h, SDPA with k query heads on one
+    K/V head, O from k*h."""
+    import torch
+    B, T, _ = x.shape
+    h = w_key.shape[1]
+    q = (x @ w_query).view(B, T, k, h).transpose(1, 2)
+    key = (x @ w_key).unsqueeze(1)
+    value = (x @ w_value).unsqueeze(1)
+    attention = torch.nn.functional.scaled_dot_product_attention(
+        q, key.expand(B, k, T, h), value.expand(B, k, T, h))
+    return attention.transpose(1, 2).reshape(B, T, k * h) @ w_out
+
+
+def run_models(moa_run, models, repeat):
+    import torch
+    from moa_torch import moa_layer
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    device = torch.device("cuda")
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; "
+          f"median of {repeat} runs each; forward only (no GPU backward yet)")
+    header = (f"{'config':34} {'moa ms':>8} {'call ms':>8} {'(a) ms':>8} "
+              f"{'(b) ms':>8} {'moa TF/s':>8} {'a/moa':>6} {'moa/b':>6} "
+              f"{'rel err':>8}")
+    print(header)
+    print("-" * len(header))
+    ok = True
+    with tempfile.TemporaryDirectory() as work:
+        for name, B, T, d, E, k, h, dtype in CONFIGS:
+            bf16 = dtype == "bf16"
+            inputs = layer_inputs(np.random.default_rng(0), B, T, d, E, h)
+            if bf16:  # both sides get the same bf16-rounded values
+                inputs = [a if i == 1 else from_bf16_bits(to_bf16_bits(a))
+                          for i, a in enumerate(inputs)]
+            paths = []
+            for i, a in enumerate(inputs):
+                paths.append(os.path.join(work, f"{name}.in{i}.npy"))
+                np.save(paths[-1], to_bf16_bits(a) if bf16 and i != 1 else a)
+            out_dir = os.path.join(work, name + ".out")
+            os.makedirs(out_dir, exist_ok=True)
+            timing = os.path.join(work, name + ".timing")
+            result = subprocess.run(
+                [moa_run, os.path.join(models, name + ".so"), "moa_layer",
+                 *paths, "--repeat", str(repeat), "-o", out_dir],
+                env=dict(os.environ, MOA_CUDA_TIMING=timing),
+                capture_output=True, text=True)
+            if result.returncode != 0:
+                print(f"{name}: moa-run failed: {result.stderr.strip()}")
+                ok = False
+                continue
+            call_ms = float(re.search(r"time: ([0-9.]+) ms",
+                                      result.stdout).group(1))
+            spans = [float(line.split()[1]) for line in open(timing)]
+            moa_ms = statistics.median(spans[1:] or spans)  # skip the warm-up
+            out = np.load(os.path.join(out_dir, "out0.npy"))
+            out = from_bf16_bits(out) if bf16 else out
+
+            tensors = [torch.from_numpy(a).to(device) for a in inputs]
+            if bf16:
+                tensors = [t if i == 1 else t.to(torch.bfloat16)
+                           for i, t in enumerate(tensors)]
+            x, w_gate, w_query, w_key, w_value, w_out = tensors
+            with torch.no_grad():
+                reference = moa_layer(*tensors, k)
+                a_ms = cuda_ms(lambda: moa_layer(*tensors, k), repeat)
+                # Dense weights of equal compute: k of the E experts' Q and O.
+                wq_dense = w_query[:k].permute(1, 0, 2).reshape(d, k * h)
+                wo_dense = w_out[:k].reshape(k * h, d)
+                b_ms = cuda_ms(lambda: dense_layer(x, wq_dense, w_key, w_value,
+                                                   wo_dense, k), repeat)
+            reference = reference.float().cpu().numpy()
+            error = float(np.abs(out - reference).max() /
+                          np.abs(reference).max())
+            agree = error < (2e-2 if bf16 else 1e-4)
+            ok &= agree
+            tflops = 2 * macs(B, T, d, E, k, h) / (moa_ms * 1e-3) / 1e12
+            print(f"{name:34} {moa_ms:8.3f} {call_ms:8.2f} {a_ms:8.3f} "
+                  f"{b_ms:8.3f} {tflops:8.1f} {a_ms / moa_ms:6.2f} "
+                  f"{moa_ms / b_ms:6.2f} {error:8.1e}"
+                  f"{'' if agree else '  DISAGREE'}")
+    print("moa ms: span of the layer's kernels (CUDA events); call ms: the "
+          "whole moa-run call with its host-device copies; goals: a/moa >= 3, "
+          "moa/b <= 1.25")
+    return 0 if ok else 1
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--compile", help="moa-compile, to compile the models")
+    parser.add_argument("--run", help="moa-run, to run the benchmark")
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    if args.compile:
+        compile_models(args.compile, args.models)
+        return 0
+    if args.run:
+        sys.path.insert(0, os.path.join(os.path.dirname(
+            os.path.abspath(__file__)), ".."))
+        return run_models(args.run, args.models, args.repeat)
+    parser.error("give --compile or --run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

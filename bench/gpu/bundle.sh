@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
+# with): builds moa, compiles the 24 test configurations and the benchmark
+# layers for sm_90a, prints the ptxas register/spill report, and copies the
+# binaries and the shared libraries they need. bench/gpu/run.sh then runs on
+# the GPU machine with the bundle carried:
+#   bench/gpu/bundle.sh
+#   device run, carry bench/gpu/bundle:  bench/gpu/run.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/setup.sh"
+moa_build --target moa-compile moa-run moa-layer-test MoACudaRuntime
+bundle="$MOA_ROOT/bench/gpu/bundle"
+rm -rf "$bundle"
+mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests" "$bundle/models"
+export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+bin="$MOA_BUILD/bin"
+
+echo "== compile the 24 layer configurations for the GPU"
+"$bin/moa-layer-test" "$bin/moa-compile" "$bundle/tests" --cuda --compile-only |
+  tail -1
+echo "== compile the benchmark layers"
+/usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
+  --models "$bundle/models"
+echo "== ptxas: registers and spills of the benchmark kernels"
+/usr/bin/python3 "$MOA_ROOT/bench/gpu/ptxas_report.py" "$bin/moa-compile" \
+  "$bundle"/models/*.mlir --chips sm_90a
+
+cp "$bin/moa-run" "$bin/moa-layer-test" "$bundle/bin/"
+cp "$MOA_BUILD/lib/libMoARuntime.so" "$MOA_BUILD/lib/libMoACudaRuntime.so" \
+  "$bundle/lib/"
+# libMoARuntime's own dependencies, which that machine's image lacks.
+for dep in libopenblas.so.0 libgfortran.so.5 libquadmath.so.0; do
+  cp -L "$(ldd "$MOA_BUILD/lib/libMoARuntime.so" | awk -v d="$dep" '$1 == d {print $3}')" \
+    "$bundle/lib/$dep"
+done
+du -sh "$bundle"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The one GPU script, for the device machine, with bench/gpu/bundle carried
+# (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 24
+# layer configurations against the double-precision reference), then the
+# forward benchmark against PyTorch, one table. Results go to $OUT too when
+# it is set.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+bundle="$root/bench/gpu/bundle"
+out="${OUT:-/tmp/moa-gpu}"
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
+nvidia-smi -L || true
+
+echo "== GPU tests: 24 layer configurations (f32 within 1e-5, bf16/f16 within 2e-2)"
+"$bundle/bin/moa-layer-test" - "$bundle/tests" --cuda --prebuilt 2>&1 |
+  tee "$out/tests.txt"
+tests=${PIPESTATUS[0]}
+
+echo "== forward: moa against PyTorch (official algorithm, and dense equal compute)"
+PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu.py" \
+  --run "$bundle/bin/moa-run" --models "$bundle/models" "$@" 2>&1 |
+  tee "$out/bench.txt"
+bench=${PIPESTATUS[0]}
+exit $((tests || bench))
