@@ -358,6 +358,19 @@ inline Value offsetAt(Emitter &x, Value off, Value i) {
   return x.toIndex(x.load(off, {i}));
 }
 
+/// The dispatch group of pair `pair` of the flat [B*T*k] expert indices:
+/// its expert, or `numExperts` for index -1 and invalid indices; and whether
+/// the index is invalid (neither -1 nor in [0, E)).
+inline std::pair<Value, Value> dispatchGroup(Emitter &x, Value indices,
+                                             Value pair, Value numExperts) {
+  Value expert = x.toIndex(x.load(indices, {pair}));
+  Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
+                       x.cmp(arith::CmpIPredicate::slt, expert, numExperts));
+  return {x.select(valid, expert, numExperts),
+          x.andI(x.notI(valid),
+                 x.cmp(arith::CmpIPredicate::ne, expert, x.idx(-1)))};
+}
+
 /// Checks that `perm` and `off` (from moa.dispatch) group `pairs` (token,
 /// slot) pairs by expert: offsets start at 0 and never decrease, at most
 /// `pairs` are dispatched and no pair appears twice. Reports

@@ -646,14 +646,7 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
     deviceFill(e, counts, arith::ConstantIntOp::create(rewriter, e.loc, 0, 32));
 
     auto groupOf = [&](Emitter &x, Value pair) {
-      Value expert = x.toIndex(x.load(flat, {pair}));
-      Value valid =
-          x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
-                 x.cmp(arith::CmpIPredicate::slt, expert, x.idx(numExperts)));
-      return std::make_pair(
-          x.select(valid, expert, x.idx(numExperts)),
-          x.andI(x.notI(valid),
-                 x.cmp(arith::CmpIPredicate::ne, expert, x.idx(-1))));
+      return loops::dispatchGroup(x, flat, pair, x.idx(numExperts));
     };
     Value one = arith::ConstantIntOp::create(rewriter, e.loc, 1, 32);
 

@@ -195,13 +195,7 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
            [&](Emitter &x, Value g) { x.store(x.idx(0), counts, {g}); });
 
     auto groupOf = [&](Emitter &x, Value pair) {
-      Value expert = x.toIndex(x.load(flat, {pair}));
-      Value valid = x.andI(x.cmp(arith::CmpIPredicate::sge, expert, x.idx(0)),
-                           x.cmp(arith::CmpIPredicate::slt, expert, experts));
-      return std::make_pair(
-          x.select(valid, expert, experts),
-          x.andI(x.notI(valid),
-                 x.cmp(arith::CmpIPredicate::ne, expert, x.idx(-1))));
+      return dispatchGroup(x, flat, pair, experts);
     };
     Value bad = e.loop(
         e.idx(0), pairs, {e.cmp(arith::CmpIPredicate::ne, e.idx(0), e.idx(0))},
