@@ -63,16 +63,26 @@ Value gpu_kernels::shuffleIndex(Emitter &e, Value v, Value source) {
       .getShuffleResult();
 }
 
-Value gpu_kernels::warpSum(Emitter &e, Value v) {
-  for (int32_t mask = kWarp / 2; mask > 0; mask /= 2)
-    v = e.addf(v, shuffleXor(e, v, mask));
+/// Butterfly reduction over lanes that differ in the bits below `lanes`.
+static Value butterfly(Emitter &e, Value v, int32_t lanes, bool maximum) {
+  for (int32_t mask = lanes / 2; mask > 0; mask /= 2) {
+    Value other = shuffleXor(e, v, mask);
+    v = maximum ? e.maxf(v, other) : e.addf(v, other);
+  }
   return v;
 }
 
+Value gpu_kernels::warpSum(Emitter &e, Value v) {
+  return butterfly(e, v, kWarp, false);
+}
 Value gpu_kernels::warpMax(Emitter &e, Value v) {
-  for (int32_t mask = kWarp / 2; mask > 0; mask /= 2)
-    v = arith::MaximumFOp::create(e.b, e.loc, v, shuffleXor(e, v, mask));
-  return v;
+  return butterfly(e, v, kWarp, true);
+}
+Value gpu_kernels::quadSum(Emitter &e, Value v) {
+  return butterfly(e, v, 4, false);
+}
+Value gpu_kernels::quadMax(Emitter &e, Value v) {
+  return butterfly(e, v, 4, true);
 }
 
 std::pair<Value, Value> gpu_kernels::warpArgMax(Emitter &e, Value value,

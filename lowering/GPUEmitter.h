@@ -53,6 +53,10 @@ Value shuffleIndex(Emitter &e, Value v, Value source);
 /// Sum and maximum of an f32 over the warp, in every lane.
 Value warpSum(Emitter &e, Value v);
 Value warpMax(Emitter &e, Value v);
+/// The same over the 4 lanes of a quad (lanes 4g to 4g+3: the threads that
+/// hold one row of an mma.sync accumulator).
+Value quadSum(Emitter &e, Value v);
+Value quadMax(Emitter &e, Value v);
 /// (value, index) of the largest value over the warp, in every lane; ties
 /// go to the lower index, and index -1 (nothing) loses to everything.
 std::pair<Value, Value> warpArgMax(Emitter &e, Value value, Value index);

@@ -969,8 +969,217 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
 // moa.multi_query_attention
 //===----------------------------------------------------------------------===//
 
-/// Grid (row tiles, batch); a block's 4 warps take 8 query rows (token,
-/// slot) each. For each tile of 32 keys (K and V staged in shared memory
+/// What both attention kernels read and write.
+struct AttentionArgs {
+  Value err, ok, query, key, value, mask, out;
+  Value batch, keys, rowsPerBatch, k;
+  int64_t h;
+  float scale;
+  bool causal;
+  Type element;
+};
+
+/// Query rows per warp and keys per tile of the tensor-core kernel.
+constexpr int64_t kMmaRows = 16, kMmaKeys = 64;
+
+/// Whether the tensor-core kernel runs `op`: q, k and v of one 16-bit type
+/// and h a multiple of 16 up to 128 (the output accumulators of a warp's 16
+/// rows are h/2 registers per thread).
+bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
+  return query == key && key == value && (query.isF16() || query.isBF16()) &&
+         h % 16 == 0 && h <= 128;
+}
+
+/// Flash attention on the tensor cores (FlashAttention-2's scheme with
+/// mma.sync m16n8k16): a block's 4 warps take 16 query rows (token, slot)
+/// each; per tile of 64 keys staged in shared memory (K as [key][dim], V
+/// transposed as [dim][key], so both are k-pair operands), S = Q K^T on the
+/// tensor cores with Q's fragments held in registers, the online softmax on
+/// S's accumulator fragments (row max and sum over the 4 lanes of a quad),
+/// then P, rounded to the 16-bit type, is reused in registers as the A
+/// operand of O += P V. f32 accumulation throughout.
+void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
+  const int64_t h = a.h, rowsPerBlock = kMmaRows * 4, dimTiles = h / 8;
+  Type element = a.element;
+  launch(
+      e, "moa_attention",
+      atLeastOne(e, e.ceilDiv(a.rowsPerBatch, e.idx(rowsPerBlock))),
+      atLeastOne(e, a.batch), 4 * kWarp,
+      {sharedBuffer({kMmaKeys, h}, element),
+       sharedBuffer({h, kMmaKeys}, element)},
+      [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+        whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
+          Value kTile = shared[0], vTile = shared[1];
+          Value b = ids.bidY;
+          Value group = g.div(ids.lane, g.idx(4));
+          Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+          Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
+          Value rowA =
+              g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
+          Value rowB = g.add(rowA, g.idx(8));
+          auto inRows = [&](Emitter &x, Value row) {
+            return x.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch);
+          };
+          Value okA = inRows(g, rowA), okB = inRows(g, rowB);
+          Value zero16 = zeroOf(g, element);
+          // Q's A fragments, loaded once: row rowA/rowB, dims 2q, 2q+1 (+8).
+          auto q = [&](Value ok, Value row, Value dim) {
+            return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
+                          zero16);
+          };
+          SmallVector<SmallVector<Value>> qFrags;
+          for (int64_t ks = 0; ks < h; ks += 16) {
+            Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
+            Value d8 = g.add(d0, g.idx(8));
+            auto pair = [&](Value ok, Value row, Value d) {
+              return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
+            };
+            qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
+                              pair(okA, rowA, d8), pair(okB, rowB, d8)});
+          }
+          Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                                g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
+          Value visibleKeys =
+              a.causal ? g.min(g.add(g.div(lastRow, a.k), g.idx(1)), a.keys)
+                       : a.keys;
+          Value tokenA = g.div(rowA, a.k), tokenB = g.div(rowB, a.k);
+          // Carried: max and sum of rows A and B, then the output fragments.
+          SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
+          init.append(dimTiles * 4, g.f32(0));
+          SmallVector<Value> state = g.loop(
+              g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
+              [&](Emitter &x, Value tile, ValueRange carried) {
+                Value first = x.mul(tile, x.idx(kMmaKeys));
+                x.loop(x.idx(0), x.idx(kMmaKeys * h / 128),
+                       [&](Emitter &y, Value it) {
+                         Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                         Value j = y.div(i, y.idx(h));
+                         Value c =
+                             arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
+                         Value s = y.add(first, j);
+                         Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+                         y.store(loadIf(y, in, a.key, {b, s, c}, zero16), kTile,
+                                 {j, c});
+                         y.store(loadIf(y, in, a.value, {b, s, c}, zero16),
+                                 vTile, {c, j});
+                       });
+                barrier(x);
+                auto pairAt = [&](Value tileBuffer, Value r, Value c) {
+                  return pack16(x, x.load(tileBuffer, {r, c}),
+                                x.load(tileBuffer, {r, x.add(c, x.idx(1))}));
+                };
+                // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
+                SmallVector<Value> scores;
+                SmallVector<Value> visible;
+                for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
+                  SmallVector<Value> acc(4, x.f32(0));
+                  Value keyRow = x.add(x.idx(ni * 8), group);
+                  for (int64_t ks = 0; ks < h / 16; ++ks) {
+                    Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
+                    SmallVector<Value> bFrag = {
+                        pairAt(kTile, keyRow, d0),
+                        pairAt(kTile, keyRow, x.add(d0, x.idx(8)))};
+                    acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
+                  }
+                  for (int64_t c = 0; c < 4; ++c) {
+                    Value s = x.add(first, x.add(x.idx(ni * 8 + c % 2),
+                                                 x.mul(quad, x.idx(2))));
+                    Value seen =
+                        x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
+                               c < 2 ? okA : okB);
+                    if (a.mask)
+                      seen = x.andI(seen,
+                                    x.notI(loadIf(x, seen, a.mask, {b, s},
+                                                  arith::ConstantIntOp::create(
+                                                      x.b, x.loc, 0, 1))));
+                    if (a.causal)
+                      seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
+                                                c < 2 ? tokenA : tokenB));
+                    visible.push_back(seen);
+                    scores.push_back(x.select(
+                        seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
+                  }
+                }
+                // Online softmax per row (A: c = 0, 1; B: c = 2, 3).
+                SmallVector<Value> next(carried.begin(), carried.end());
+                SmallVector<Value> probs(scores.size());
+                Value alpha[2];
+                for (int64_t half = 0; half < 2; ++half) {
+                  Value tileMax = negInf(x);
+                  for (size_t i = 0; i < scores.size(); ++i)
+                    if (int64_t(i % 4) / 2 == half)
+                      tileMax = x.maxf(tileMax, scores[i]);
+                  Value oldMax = carried[half];
+                  Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
+                  Value any =
+                      x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+                  Value sum = x.f32(0);
+                  for (size_t i = 0; i < scores.size(); ++i) {
+                    if (int64_t(i % 4) / 2 != half)
+                      continue;
+                    probs[i] =
+                        x.select(x.andI(visible[i], any),
+                                 x.exp(x.subf(scores[i], newMax)), x.f32(0));
+                    sum = x.addf(sum, probs[i]);
+                  }
+                  alpha[half] = x.select(
+                      x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                      x.f32(0), x.exp(x.subf(oldMax, newMax)));
+                  next[half] = x.select(any, newMax, oldMax);
+                  next[2 + half] = x.addf(
+                      x.mulf(carried[2 + half], alpha[half]), quadSum(x, sum));
+                }
+                SmallVector<Value> out(carried.begin() + 4, carried.end());
+                for (size_t i = 0; i < out.size(); ++i)
+                  out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
+                // O += P V: S's accumulator fragments are P's A fragments.
+                auto p16 = [&](size_t i) {
+                  return fromF32(x, probs[i], element);
+                };
+                for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
+                  size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
+                  SmallVector<Value> pFrag = {
+                      pack16(x, p16(t0), p16(t0 + 1)),
+                      pack16(x, p16(t0 + 2), p16(t0 + 3)),
+                      pack16(x, p16(t1), p16(t1 + 1)),
+                      pack16(x, p16(t1 + 2), p16(t1 + 3))};
+                  Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
+                  for (int64_t nd = 0; nd < dimTiles; ++nd) {
+                    Value dim = x.add(x.idx(nd * 8), group);
+                    SmallVector<Value> bFrag = {
+                        pairAt(vTile, dim, k0),
+                        pairAt(vTile, dim, x.add(k0, x.idx(8)))};
+                    SmallVector<Value> acc =
+                        mmaSync16816(x, element, pFrag, bFrag,
+                                     ArrayRef<Value>(out).slice(nd * 4, 4));
+                    std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+                  }
+                }
+                barrier(x);
+                std::copy(out.begin(), out.end(), next.begin() + 4);
+                return next;
+              });
+          // Normalise; a row that saw no key writes zeros.
+          for (int64_t nd = 0; nd < dimTiles; ++nd)
+            for (int64_t c = 0; c < 4; ++c) {
+              Value row = c < 2 ? rowA : rowB;
+              Value sum = state[2 + c / 2];
+              Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
+              g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
+                Value o =
+                    y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
+                             y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
+                y.store(fromF32(y, o, element), a.out, {b, row, dim});
+              });
+            }
+        });
+      });
+}
+
+/// f16/bf16 with h a multiple of 16 up to 128 runs on the tensor cores
+/// (emitTensorCoreAttention); otherwise on the CUDA cores: grid (row tiles,
+/// batch); a block's 4 warps take 8 query rows (token, slot) each. For each
+/// tile of 32 keys (K and V staged in shared memory
 /// once for all the block's rows, i.e. for all k slots of its tokens), lane
 /// j scores key j against each row, the warp reduces the tile's maximum and
 /// sum, and each lane accumulates its h/32 output dimensions with the
@@ -1014,6 +1223,14 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
     const float scale = op.getScale() ? op.getScale()->convertToFloat()
                                       : 1.0f / std::sqrt(float(h));
+    if (attentionOnTensorCores(element, keyType.getElementType(),
+                               valueType.getElementType(), h)) {
+      emitTensorCoreAttention(e, AttentionArgs{err, ok, query, key, value, mask,
+                                               out, batch, keys, rowsPerBatch,
+                                               k, h, scale, causal, element});
+      rewriter.replaceOp(op, tb.result(result4, op.getType()));
+      return success();
+    }
     const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
     const int64_t perLane = (h + kWarp - 1) / kWarp;
 

@@ -88,9 +88,11 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     grouped ones find their expert tile from the dispatch offsets (the
     per-tile expert map) and fuse the gather, and the scatter or the
     gate-weighted combine (f32 atomics), into the GEMM. 
-    `moa.multi_query_attention` is one flash-style kernel: 32 query rows per
-    block share each tile of 32 keys and values in shared memory, online
-    softmax in registers, causal and key padding masks, no score matrix; it
+    `moa.multi_query_attention` is one flash-style kernel: the (token, slot)
+    rows of a block share each tile of keys and values in shared memory,
+    online softmax in registers, causal and key padding masks, no score
+    matrix; f16/bf16 with h a multiple of 16 up to 128 on the tensor cores
+    (FlashAttention-2's scheme with mma.sync), otherwise on CUDA cores; it
     needs a static head size. No kernel copies to the host: invalid data
     and sizes that disagree are recorded in a device error word (attribute
     `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
-# (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 24
+# (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 27
 # layer configurations against the double-precision reference), then the
 # forward benchmark against PyTorch, one table. Results go to $OUT too when
 # it is set.
@@ -12,7 +12,7 @@ mkdir -p "$out"
 export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi -L || true
 
-echo "== GPU tests: 24 layer configurations (f32 within 1e-5, bf16/f16 within 2e-2)"
+echo "== GPU tests: 27 layer configurations (f32 within 1e-5, bf16/f16 within 2e-2)"
 "$bundle/bin/moa-layer-test" - "$bundle/tests" --cuda --prebuilt 2>&1 |
   tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}

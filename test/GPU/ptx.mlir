@@ -1,7 +1,9 @@
 // The kernels of the MoA layer in PTX: every kernel exists, the f16 and bf16
-// GEMMs run on the tensor cores (mma.sync m16n8k16, f32 accumulation: 2
-// k-steps x 2 x 4 tiles per stage in each of the four GEMM kernels), the
-// f32 layer uses none, and the Ampere target gets the same code.
+// GEMMs and attention run on the tensor cores (mma.sync m16n8k16, f32
+// accumulation: 2 k-steps x 2 x 4 tiles per stage in each of the four GEMM
+// kernels, 64; and for h = 64, 8 key tiles x 4 k-steps for S = Q K^T plus
+// 4 k-steps x 8 dimension tiles for O += P V, 64), the f32 layer uses none,
+// and the Ampere target gets the same code.
 // REQUIRES: cuda-toolkit
 // RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --emit=ptx > %t.bf16.ptx
 // RUN: FileCheck %s --check-prefix=KERNELS < %t.bf16.ptx
@@ -21,9 +23,9 @@
 // KERNELS-DAG: .visible .entry moa_attention(
 // KERNELS-DAG: .visible .entry moa_grouped_matmul_combine(
 // KERNELS-DAG: .visible .entry moa_narrow(
-// BF16-COUNT-64: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// BF16-COUNT-128: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // BF16-NOT: mma.sync
-// F16-COUNT-64: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// F16-COUNT-128: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // F16-NOT: mma.sync
 
 // SM80: .target sm_80

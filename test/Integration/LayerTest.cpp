@@ -50,6 +50,9 @@ struct Config {
   int d, experts, k, h;
   bool cross = false, causal = false, keyPadding = false, queryPadding = false;
   bool fullyMaskedRow = false, topkSoftmax = false, renormalize = false;
+  /// Sequences longer than one key tile of the attention kernels (32 keys
+  /// on the CPU's SIMT GPU path, 64 on the tensor cores, 256 per CPU block).
+  bool longSequences = false;
   std::optional<double> scale;
   DType dtype = DType::F32;
 };
@@ -279,6 +282,17 @@ std::vector<Config> configs() {
   c = make("f16-E32-k4-h8", 32, 32, 4, 8);
   c.dtype = DType::F16;
   all.push_back(c);
+  c = make("long-E8-k2-h64-causal-key-padding", 64, 8, 2, 64);
+  c.longSequences = c.causal = c.keyPadding = true;
+  all.push_back(c);
+  c = make("long-bf16-E8-k2-h64-causal-key-padding", 64, 8, 2, 64);
+  c.dtype = DType::BF16;
+  c.longSequences = c.causal = c.keyPadding = true;
+  all.push_back(c);
+  c = make("long-f16-E4-k2-h32-cross", 32, 4, 2, 32);
+  c.dtype = DType::F16;
+  c.longSequences = c.cross = true;
+  all.push_back(c);
   return all;
 }
 
@@ -319,7 +333,8 @@ int main(int argc, char **argv) {
                                        : mode.cuda ? "--target=cuda"
                                                    : "";
   // Each compiled module runs at two shapes; T != S for cross-attention.
-  const std::vector<Shape> shapes = {{2, 7, 11}, {3, 16, 5}};
+  const std::vector<Shape> shortShapes = {{2, 7, 11}, {3, 16, 5}};
+  const std::vector<Shape> longShapes = {{1, 300, 300}, {2, 130, 70}};
   int failed = 0, runs = 0, count = 0;
   for (const Config &c : configs()) {
     if (!filter.empty() && c.name.find(filter) == std::string::npos)
@@ -341,6 +356,8 @@ int main(int argc, char **argv) {
       continue;
     }
     Checker check(c.dtype == DType::F32 ? 1e-5 : mode.cuda ? 2e-2 : 1e-2);
+    const std::vector<Shape> &shapes =
+        c.longSequences ? longShapes : shortShapes;
     for (size_t i = 0; i < shapes.size(); ++i, ++runs)
       runShape(*module, c, shapes[i], 1000 * count + i, mode, check);
     if (check.failures.empty() && mode.mock) {
