@@ -42,13 +42,16 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-reference-grad-test", unresolved="fatal"),
      ToolSubst("moa-runtime-test", unresolved="fatal"),
      ToolSubst("moa-runtime-capi-test", unresolved="fatal"),
-     ToolSubst("moa-safetensors-test", unresolved="fatal")],
+     ToolSubst("moa-safetensors-test", unresolved="fatal"),
+     ToolSubst("moa-mgpu-abi-test", unresolved="fatal"),
+     ToolSubst("moa-mgpu-abi-mock-test", unresolved="fatal")],
     [config.moa_tools_dir]
 )
 
 # The consumer project under Install/ is built by its test, not discovered.
 config.excludes.append("consumer")
 config.excludes.append("FakeDriver")
+config.excludes.append("ABI")
 
 # GPU tests: compiling needs the CUDA toolkit's ptxas; running for real needs
 # a driver and a device.

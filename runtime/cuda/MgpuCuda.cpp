@@ -8,7 +8,8 @@
 // otherwise creates and destroys a stream around every operation), so all
 // asynchronous work of a thread is ordered on it and mgpuStreamDestroy only
 // synchronises. The device's primary context is made current on the calling
-// thread and left so. Only the subset of the ABI in MgpuABI.h exists.
+// thread and left so. Cluster launches, TMA descriptors and host
+// registration use driver entry points that are looked up but not required.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,11 +36,35 @@ using CUstream = void *;
 using CUevent = void *;
 using CUdeviceptr = unsigned long long;
 
-constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_...
-constexpr unsigned kMemAttachGlobal = 1;      // CU_MEM_ATTACH_GLOBAL
-constexpr unsigned kStreamNonBlocking = 1;    // CU_STREAM_NON_BLOCKING
-constexpr unsigned kEventDisableTiming = 2;   // CU_EVENT_DISABLE_TIMING
-constexpr int kJitOptimizationLevel = 7;      // CU_JIT_OPTIMIZATION_LEVEL
+constexpr int kMaxDynamicSharedSizeBytes = 8;       // CU_FUNC_ATTRIBUTE_...
+constexpr int kLaunchAttributeClusterDimension = 4; // CU_LAUNCH_ATTRIBUTE_...
+
+// cuda.h's launch configuration for cuLaunchKernelEx (CUDA 12 and 13).
+struct CUlaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    struct {
+      unsigned x, y, z;
+    } clusterDim;
+  } value;
+};
+struct CUlaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+// cuda.h's CUtensorMap: 128 opaque bytes, 128-byte aligned.
+struct alignas(128) CUtensorMap {
+  unsigned long long opaque[16];
+};
+constexpr unsigned kMemAttachGlobal = 1;    // CU_MEM_ATTACH_GLOBAL
+constexpr unsigned kStreamNonBlocking = 1;  // CU_STREAM_NON_BLOCKING
+constexpr unsigned kEventDisableTiming = 2; // CU_EVENT_DISABLE_TIMING
+constexpr int kJitOptimizationLevel = 7;    // CU_JIT_OPTIMIZATION_LEVEL
 
 struct Driver {
   CUresult (*cuInit)(unsigned);
@@ -63,7 +88,19 @@ struct Driver {
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventRecord)(CUevent, CUstream);
-  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent); // optional
+  // Optional: the clusters, TMA and host-registration entry points, and
+  // MOA_CUDA_TIMING's; a call that needs a missing one says so.
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *, CUfunction, void **,
+                               void **);
+  CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *, int, unsigned, void *,
+                                     const unsigned long long *,
+                                     const unsigned long long *,
+                                     const unsigned *, const unsigned *, int,
+                                     int, int, int);
+  CUresult (*cuMemHostRegister)(void *, size_t, unsigned);
+  CUresult (*cuMemHostUnregister)(void *);
+  CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
   CUresult (*cuMemFree)(CUdeviceptr);
@@ -127,8 +164,12 @@ Driver &driver() {
       d->error = "the CUDA driver lacks a required entry point";
       return d;
     }
-    // Only for MOA_CUDA_TIMING.
     bind(library, d->cuEventElapsedTime, "cuEventElapsedTime");
+    bind(library, d->cuLaunchKernelEx, "cuLaunchKernelEx");
+    bind(library, d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
+    bind(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
+    bind(library, d->cuMemHostUnregister, "cuMemHostUnregister");
+    bind(library, d->cuMemcpy, "cuMemcpy_v2");
     return d;
   }();
   return d;
@@ -147,6 +188,15 @@ bool check(CUresult result, const char *call) {
   if (result == 0)
     return true;
   moa_rt_report_error(describe(result, call).c_str());
+  return false;
+}
+
+/// Whether the optional entry point `slot` exists; reports it if not.
+template <typename F> bool available(F slot, const char *name) {
+  if (slot)
+    return true;
+  moa_rt_report_error(
+      (std::string("the CUDA driver lacks ") + name + " (too old?)").c_str());
   return false;
 }
 
@@ -313,6 +363,34 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
   afterLaunch(*d, stream);
 }
 
+void mgpuLaunchClusterKernel(void *function, intptr_t cx, intptr_t cy,
+                             intptr_t cz, intptr_t gx, intptr_t gy, intptr_t gz,
+                             intptr_t bx, intptr_t by, intptr_t bz,
+                             int32_t smem, void *stream, void **params,
+                             void **extra) {
+  Driver *d = ready();
+  if (!d || !available(d->cuLaunchKernelEx, "cuLaunchKernelEx"))
+    return;
+  if (!function) {
+    reportMissingModule(*d);
+    return;
+  }
+  if (smem > 0 &&
+      !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
+             "cuFuncSetAttribute"))
+    return;
+  CUlaunchAttribute cluster = {};
+  cluster.id = kLaunchAttributeClusterDimension;
+  cluster.value.clusterDim = {unsigned(cx), unsigned(cy), unsigned(cz)};
+  CUlaunchConfig config = {
+      unsigned(gx), unsigned(gy),   unsigned(gz), unsigned(bx), unsigned(by),
+      unsigned(bz), unsigned(smem), stream,       &cluster,     1};
+  beforeLaunch(*d, stream);
+  check(d->cuLaunchKernelEx(&config, function, params, extra),
+        "cuLaunchKernelEx");
+  afterLaunch(*d, stream);
+}
+
 void *mgpuStreamCreate() {
   thread_local CUstream stream = nullptr;
   if (!stream)
@@ -391,6 +469,91 @@ void mgpuMemset16(void *dst, uint16_t value, size_t count, void *stream) {
   if (Driver *d = ready())
     check(d->cuMemsetD16Async(address(dst), value, count, stream),
           "cuMemsetD16Async");
+}
+
+namespace {
+/// The data pointer and byte size of a strided memref descriptor
+/// {allocated, aligned, offset, sizes[rank], strides[rank]}.
+std::pair<char *, size_t> memrefSpan(int64_t rank, void *descriptor,
+                                     int64_t elementBytes) {
+  auto *fields = static_cast<int64_t *>(descriptor);
+  char *aligned = reinterpret_cast<char **>(descriptor)[1];
+  size_t count = 1;
+  for (int64_t i = 0; i < rank; ++i)
+    count *= size_t(fields[3 + i]);
+  return {aligned + fields[2] * elementBytes, count * size_t(elementBytes)};
+}
+
+/// Bytes per element of a CUtensorMapDataType (uint8 .. tfloat32_ftz).
+int64_t tensorMapElementBytes(int64_t dataType) {
+  static const int64_t bytes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  return dataType >= 0 && dataType < 13 ? bytes[dataType] : 0;
+}
+} // namespace
+
+void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
+                               int64_t elementBytes) {
+  Driver *d = ready();
+  if (!d || !available(d->cuMemHostRegister, "cuMemHostRegister"))
+    return;
+  auto [data, bytes] = memrefSpan(rank, descriptor, elementBytes);
+  if (bytes)
+    check(d->cuMemHostRegister(data, bytes, 0), "cuMemHostRegister");
+}
+
+void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
+                                 int64_t elementBytes) {
+  Driver *d = ready();
+  if (!d || !available(d->cuMemHostUnregister, "cuMemHostUnregister"))
+    return;
+  auto [data, bytes] = memrefSpan(rank, descriptor, elementBytes);
+  if (bytes)
+    check(d->cuMemHostUnregister(data), "cuMemHostUnregister");
+}
+
+void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+                                     int64_t dataType, int64_t interleave,
+                                     int64_t swizzle, int64_t l2Promotion,
+                                     int64_t oobFill, int64_t *boxDims) {
+  Driver *d = ready();
+  if (!d || !available(d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled") ||
+      !available(d->cuMemcpy, "cuMemcpy"))
+    return nullptr;
+  const int64_t elementBytes = tensorMapElementBytes(dataType);
+  if (rank < 1 || rank > 5 || !elementBytes) {
+    moa_rt_report_error("mgpuTensorMapEncodeTiledMemref: a TMA descriptor "
+                        "needs rank 1 to 5 and a known element type");
+    return nullptr;
+  }
+  // The driver counts dimensions innermost first; strides in bytes, of all
+  // but the innermost dimension.
+  auto *fields = static_cast<int64_t *>(descriptor);
+  const int64_t *sizes = fields + 3, *strides = fields + 3 + rank;
+  unsigned long long dims[5], byteStrides[5] = {};
+  unsigned box[5], elementStrides[5] = {1, 1, 1, 1, 1};
+  for (int64_t i = 0; i < rank; ++i) {
+    dims[i] = sizes[rank - 1 - i];
+    box[i] = unsigned(boxDims[rank - 1 - i]);
+  }
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    byteStrides[i] = strides[rank - 2 - i] * elementBytes;
+  CUtensorMap map;
+  char *data =
+      reinterpret_cast<char **>(descriptor)[1] + fields[2] * elementBytes;
+  if (!check(d->cuTensorMapEncodeTiled(
+                 &map, int(dataType), unsigned(rank), data, dims, byteStrides,
+                 box, elementStrides, int(interleave), int(swizzle),
+                 int(l2Promotion), int(oobFill)),
+             "cuTensorMapEncodeTiled"))
+    return nullptr;
+  // Kernels take the descriptor by pointer to device memory.
+  CUdeviceptr device = 0;
+  if (!check(d->cuMemAlloc(&device, sizeof(map)), "cuMemAlloc") ||
+      !check(
+          d->cuMemcpy(device, reinterpret_cast<CUdeviceptr>(&map), sizeof(map)),
+          "cuMemcpy"))
+    return nullptr;
+  return reinterpret_cast<void *>(device);
 }
 
 // Takes effect if called before the first GPU operation (usually the module

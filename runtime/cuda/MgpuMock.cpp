@@ -130,5 +130,31 @@ void mgpuMemset16(void *dst, uint16_t value, size_t count, void *) {
     std::memcpy(static_cast<char *>(dst) + 2 * i, &value, 2);
 }
 void mgpuSetDefaultDevice(int32_t device) { record("set-device %d", device); }
+void mgpuLaunchClusterKernel(void *function, intptr_t cx, intptr_t cy,
+                             intptr_t cz, intptr_t gx, intptr_t gy, intptr_t gz,
+                             intptr_t bx, intptr_t by, intptr_t bz,
+                             int32_t smem, void *, void **, void **) {
+  record("launch %s cluster=(%ld,%ld,%ld) grid=(%ld,%ld,%ld) "
+         "block=(%ld,%ld,%ld) smem=%d",
+         static_cast<std::string *>(function)->c_str(), long(cx), long(cy),
+         long(cz), long(gx), long(gy), long(gz), long(bx), long(by), long(bz),
+         smem);
+}
+void mgpuMemHostRegisterMemRef(int64_t rank, void *, int64_t elementBytes) {
+  record("host-register rank %lld, %lld-byte elements",
+         static_cast<long long>(rank), static_cast<long long>(elementBytes));
+}
+void mgpuMemHostUnregisterMemRef(int64_t rank, void *, int64_t) {
+  record("host-unregister rank %lld", static_cast<long long>(rank));
+}
+void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *, int64_t dataType,
+                                     int64_t, int64_t swizzle, int64_t, int64_t,
+                                     int64_t *) {
+  record("tensor-map rank %lld type %lld swizzle %lld",
+         static_cast<long long>(rank), static_cast<long long>(dataType),
+         static_cast<long long>(swizzle));
+  static char descriptor[128];
+  return descriptor;
+}
 
 } // extern "C"

@@ -117,3 +117,81 @@ int cuMemsetD16Async(unsigned long long dst, unsigned short value, size_t n,
                      void *s) {
   return 0;
 }
+
+/* The optional entry points: cluster launches, TMA descriptors, host
+   registration. Their arguments are logged as the driver would see them. */
+typedef struct {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    struct {
+      unsigned x, y, z;
+    } clusterDim;
+  } value;
+} FakeLaunchAttribute;
+typedef struct {
+  unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  void *hStream;
+  FakeLaunchAttribute *attrs;
+  unsigned numAttrs;
+} FakeLaunchConfig;
+
+static void logText(const char *text) {
+  const char *path = getenv("FAKE_CUDA_LOG");
+  FILE *out = path ? fopen(path, "a") : NULL;
+  if (!out)
+    return;
+  fprintf(out, "%s\n", text);
+  fclose(out);
+}
+
+int cuLaunchKernelEx(const FakeLaunchConfig *c, void *function, void **params,
+                     void **extra) {
+  char text[256];
+  unsigned cx = 0, cy = 0, cz = 0;
+  for (unsigned i = 0; i < c->numAttrs; ++i)
+    if (c->attrs[i].id == 4) {
+      cx = c->attrs[i].value.clusterDim.x;
+      cy = c->attrs[i].value.clusterDim.y;
+      cz = c->attrs[i].value.clusterDim.z;
+    }
+  snprintf(text, sizeof text,
+           "cuLaunchKernelEx grid %u %u %u block %u %u %u smem %u cluster %u "
+           "%u %u",
+           c->gridDimX, c->gridDimY, c->gridDimZ, c->blockDimX, c->blockDimY,
+           c->blockDimZ, c->sharedMemBytes, cx, cy, cz);
+  logText(text);
+  return 0;
+}
+int cuTensorMapEncodeTiled(void *map, int type, unsigned rank, void *address,
+                           const unsigned long long *dims,
+                           const unsigned long long *strides,
+                           const unsigned *box, const unsigned *elementStrides,
+                           int interleave, int swizzle, int l2, int oob) {
+  char text[256];
+  int n = snprintf(text, sizeof text, "cuTensorMapEncodeTiled type %d rank %u",
+                   type, rank);
+  for (unsigned i = 0; i < rank; ++i)
+    n += snprintf(text + n, sizeof text - n, " dim %llu box %u", dims[i],
+                  box[i]);
+  for (unsigned i = 0; i + 1 < rank; ++i)
+    n += snprintf(text + n, sizeof text - n, " stride %llu", strides[i]);
+  snprintf(text + n, sizeof text - n, " swizzle %d", swizzle);
+  logText(text);
+  memset(map, 0x5a, 128);
+  return 0;
+}
+int cuMemHostRegister_v2(void *p, size_t bytes, unsigned flags) {
+  logCall("cuMemHostRegister bytes", (unsigned)bytes);
+  return 0;
+}
+int cuMemHostUnregister(void *p) {
+  logCall("cuMemHostUnregister", 0);
+  return 0;
+}
+int cuMemcpy_v2(unsigned long long dst, unsigned long long src, size_t bytes) {
+  memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, bytes);
+  return 0;
+}
