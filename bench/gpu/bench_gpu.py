@@ -35,25 +35,37 @@ CONFIGS = [
     ("bf16-B32-T512-d512-E8-k2-h64", 32, 512, 512, 8, 2, 64, "bf16"),
     ("f32-B32-T512-d512-E8-k2-h64", 32, 512, 512, 8, 2, 64, "f32"),
 ]
+# --small: a dry run of this script without a GPU (modules compiled with
+# --emulate-gpu, PyTorch on the CPU); its times mean nothing.
+SMALL = [
+    ("bf16-B2-T96-d64-E4-k2-h32", 2, 96, 64, 4, 2, 32, "bf16"),
+    ("f32-B2-T96-d64-E4-k2-h32", 2, 96, 64, 4, 2, 32, "f32"),
+]
 
 
-def compile_models(compiler, models):
+def compile_models(compiler, models, configs, extra):
     os.makedirs(models, exist_ok=True)
-    for name, B, T, d, E, k, h, dtype in CONFIGS:
+    for name, B, T, d, E, k, h, dtype in configs:
         base = os.path.join(models, name)
         with open(base + ".mlir", "w") as f:
             f.write(module_text(d, E, k, h, dtype))
-        subprocess.run([compiler, base + ".mlir", "--target=cuda", "-o",
-                        base + ".so"], check=True)
+        subprocess.run([compiler, base + ".mlir", "--target=cuda", *extra,
+                        "-o", base + ".so"], check=True)
         print(f"compiled {name}")
 
 
-def cuda_ms(fn, repeat):
-    """Median ms of fn() by CUDA events, after one warm-up call."""
+def device_ms(fn, repeat, device):
+    """Median ms of fn() (CUDA events on a GPU), after one warm-up call."""
+    import time
     import torch
     fn()
     times = []
     for _ in range(repeat):
+        if device.type != "cuda":
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1e3)
+            continue
         start = torch.cuda.Event(enable_timing=True)
         stop = torch.cuda.Event(enable_timing=True)
         start.record()
@@ -71,21 +83,27 @@ def dense_layer(x, w_query, w_key, w_value, w_out, k):
     B, T, _ = x.shape
     h = w_key.shape[1]
     q = (x @ w_query).view(B, T, k, h).transpose(1, 2)
-    key = (x @ w_key).unsqueeze(1)
-    value = (x @ w_value).unsqueeze(1)
-    attention = torch.nn.functional.scaled_dot_product_attention(
-        q, key.expand(B, k, T, h), value.expand(B, k, T, h))
+    key = (x @ w_key).unsqueeze(1).expand(B, k, T, h)
+    value = (x @ w_value).unsqueeze(1).expand(B, k, T, h)
+    sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+    if sdpa:
+        attention = sdpa(q, key, value)
+    else:  # PyTorch < 2.0 (the --small dry run on Debian's)
+        scores = (q @ key.transpose(-1, -2)) * h ** -0.5
+        attention = scores.softmax(-1) @ value
     return attention.transpose(1, 2).reshape(B, T, k * h) @ w_out
 
 
-def run_models(moa_run, models, repeat):
+def run_models(moa_run, models, repeat, configs, device_name):
     import torch
     from moa_torch import moa_layer
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    device = torch.device("cuda")
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; "
-          f"median of {repeat} runs each; forward only (no GPU backward yet)")
+    device = torch.device(device_name)
+    where = (torch.cuda.get_device_name() if device.type == "cuda"
+             else "CPU (dry run: times mean nothing)")
+    print(f"torch {torch.__version__}, {where}; median of {repeat} runs "
+          f"each; forward only (no GPU backward yet)")
     header = (f"{'config':34} {'moa ms':>8} {'call ms':>8} {'(a) ms':>8} "
               f"{'(b) ms':>8} {'moa TF/s':>8} {'a/moa':>6} {'moa/b':>6} "
               f"{'rel err':>8}")
@@ -93,7 +111,7 @@ def run_models(moa_run, models, repeat):
     print("-" * len(header))
     ok = True
     with tempfile.TemporaryDirectory() as work:
-        for name, B, T, d, E, k, h, dtype in CONFIGS:
+        for name, B, T, d, E, k, h, dtype in configs:
             bf16 = dtype == "bf16"
             inputs = layer_inputs(np.random.default_rng(0), B, T, d, E, h)
             if bf16:  # both sides get the same bf16-rounded values
@@ -117,8 +135,11 @@ def run_models(moa_run, models, repeat):
                 continue
             call_ms = float(re.search(r"time: ([0-9.]+) ms",
                                       result.stdout).group(1))
-            spans = [float(line.split()[1]) for line in open(timing)]
-            moa_ms = statistics.median(spans[1:] or spans)  # skip the warm-up
+            if os.path.exists(timing):
+                spans = [float(line.split()[1]) for line in open(timing)]
+                moa_ms = statistics.median(spans[1:] or spans)  # no warm-up
+            else:  # not the CUDA runtime (the dry run): the whole call
+                moa_ms = call_ms
             out = np.load(os.path.join(out_dir, "out0.npy"))
             out = from_bf16_bits(out) if bf16 else out
 
@@ -129,12 +150,14 @@ def run_models(moa_run, models, repeat):
             x, w_gate, w_query, w_key, w_value, w_out = tensors
             with torch.no_grad():
                 reference = moa_layer(*tensors, k)
-                a_ms = cuda_ms(lambda: moa_layer(*tensors, k), repeat)
+                a_ms = device_ms(lambda: moa_layer(*tensors, k), repeat,
+                                 device)
                 # Dense weights of equal compute: k of the E experts' Q and O.
                 wq_dense = w_query[:k].permute(1, 0, 2).reshape(d, k * h)
                 wo_dense = w_out[:k].reshape(k * h, d)
-                b_ms = cuda_ms(lambda: dense_layer(x, wq_dense, w_key, w_value,
-                                                   wo_dense, k), repeat)
+                b_ms = device_ms(lambda: dense_layer(x, wq_dense, w_key,
+                                                     w_value, wo_dense, k),
+                                 repeat, device)
             reference = reference.float().cpu().numpy()
             error = float(np.abs(out - reference).max() /
                           np.abs(reference).max())
@@ -157,14 +180,18 @@ def main():
     parser.add_argument("--run", help="moa-run, to run the benchmark")
     parser.add_argument("--models", required=True)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--small", action="store_true",
+                        help="a dry run without a GPU: small layers, kernels "
+                        "emulated, PyTorch on the CPU")
     args = parser.parse_args()
+    configs = SMALL if args.small else CONFIGS
     if args.compile:
-        compile_models(args.compile, args.models)
+        compile_models(args.compile, args.models, configs,
+                       ["--emulate-gpu"] if args.small else [])
         return 0
     if args.run:
-        sys.path.insert(0, os.path.join(os.path.dirname(
-            os.path.abspath(__file__)), ".."))
-        return run_models(args.run, args.models, args.repeat)
+        return run_models(args.run, args.models, args.repeat, configs,
+                          "cpu" if args.small else "cuda")
     parser.error("give --compile or --run")
 
 
