@@ -123,11 +123,7 @@ Value gpu_kernels::fromF32(Emitter &e, Value v, Type elementType) {
              : arith::TruncFOp::create(e.b, e.loc, elementType, v);
 }
 
-Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
-  // nvvm.mma.sync takes f16 pairs as vector<2xf16> and bf16 pairs as i32.
-  if (low.getType().isF16())
-    return vector::FromElementsOp::create(
-        e.b, e.loc, VectorType::get({2}, low.getType()), ValueRange{low, high});
+Value gpu_kernels::packWord(Emitter &e, Value low, Value high) {
   Type i16 = e.b.getI16Type(), i32 = e.b.getI32Type();
   auto widen = [&](Value v) {
     return arith::ExtUIOp::create(e.b, e.loc, i32,
@@ -137,6 +133,19 @@ Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
       arith::ShLIOp::create(e.b, e.loc, widen(high),
                             arith::ConstantIntOp::create(e.b, e.loc, 16, 32));
   return e.orI(widen(low), shifted);
+}
+
+Value gpu_kernels::mmaOperand(Emitter &e, Value word, Type elementType) {
+  if (!elementType.isF16())
+    return word;
+  Value vector = vector::FromElementsOp::create(
+      e.b, e.loc, VectorType::get({1}, e.b.getI32Type()), ValueRange{word});
+  return vector::BitCastOp::create(e.b, e.loc,
+                                   VectorType::get({2}, elementType), vector);
+}
+
+Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
+  return mmaOperand(e, packWord(e, low, high), low.getType());
 }
 
 SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,

@@ -208,8 +208,13 @@ struct TiledGemm {
     Type weightType = cast<MemRefType>(weight.getType()).getElementType();
     const bool tensorCores =
         inputType == weightType && (inputType.isF16() || inputType.isBF16());
+    // Tensor cores: k-pairs packed in i32 words, so that an operand register
+    // is one shared-memory load. FMAs: f32.
     Type staged = tensorCores ? inputType : e.b.getF32Type();
-    MemRefType tileType = sharedBuffer({kGemmRows, kGemmDepth}, staged);
+    MemRefType tileType =
+        tensorCores
+            ? sharedBuffer({kGemmRows, kGemmDepth / 2}, e.b.getI32Type())
+            : sharedBuffer({kGemmRows, kGemmDepth}, staged);
     Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(kGemmCols)));
     launch(e, name, atLeastOne(e, rowTiles), colTiles, kGemmThreads,
            {tileType, tileType},
@@ -248,26 +253,42 @@ private:
           k.idx(0), k.ceilDiv(kDim, k.idx(kGemmDepth)), zeros,
           [&](Emitter &x, Value step, ValueRange carried) {
             Value k0 = x.mul(step, x.idx(kGemmDepth));
-            x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
-              Value c = y.add(aCol, i);
+            Type inputType = cast<MemRefType>(input.getType()).getElementType();
+            Type weightType =
+                cast<MemRefType>(weight.getType()).getElementType();
+            auto inputAt = [&](Emitter &y, Value c) {
               Value kk = y.add(k0, c);
               Value inK = y.cmp(arith::CmpIPredicate::ult, kk, kDim);
-              Type inputType =
-                  cast<MemRefType>(input.getType()).getElementType();
-              Value a = loadIf(y, y.andI(aRowOk, inK), input, {source, kk},
-                               zeroOf(y, inputType));
-              y.store(tensorCores ? a : toF32(y, a), aTile, {aRow, c});
-              Value bk = y.add(bDepth, i);
+              return loadIf(y, y.andI(aRowOk, inK), input, {source, kk},
+                            zeroOf(y, inputType));
+            };
+            auto weightAt = [&](Emitter &y, Value bk) {
               Value bkk = y.add(k0, bk);
-              Type weightType =
-                  cast<MemRefType>(weight.getType()).getElementType();
-              Value w = loadIf(
-                  y,
-                  y.andI(bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim)),
-                  weight, {expert, bkk, y.add(n0, bCol)},
-                  zeroOf(y, weightType));
-              y.store(tensorCores ? w : toF32(y, w), bTile, {bCol, bk});
-            });
+              Value in =
+                  y.andI(bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim));
+              return loadIf(y, in, weight, {expert, bkk, y.add(n0, bCol)},
+                            zeroOf(y, weightType));
+            };
+            if (tensorCores) {
+              // 8 k-pairs of A's row and of the weight's column per thread.
+              x.loop(x.idx(0), x.idx(8), [&](Emitter &y, Value i) {
+                Value c = y.add(aCol, y.mul(i, y.idx(2)));
+                y.store(
+                    packWord(y, inputAt(y, c), inputAt(y, y.add(c, y.idx(1)))),
+                    aTile, {aRow, y.div(c, y.idx(2))});
+                Value bk = y.add(bDepth, y.mul(i, y.idx(2)));
+                y.store(packWord(y, weightAt(y, bk),
+                                 weightAt(y, y.add(bk, y.idx(1)))),
+                        bTile, {bCol, y.div(bk, y.idx(2))});
+              });
+            } else {
+              x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
+                Value c = y.add(aCol, i);
+                y.store(toF32(y, inputAt(y, c)), aTile, {aRow, c});
+                Value bk = y.add(bDepth, i);
+                y.store(toF32(y, weightAt(y, bk)), bTile, {bCol, bk});
+              });
+            }
             barrier(x);
             SmallVector<Value> next =
                 tensorCores ? mmaStage(x, aTile, bTile, staged, warpRow,
@@ -302,9 +323,9 @@ private:
                                      Value group, Value quad,
                                      ValueRange carried) {
     SmallVector<Value> acc(carried.begin(), carried.end());
+    // Column c (even) of a packed tile is word c / 2.
     auto pairAt = [&](Value tile, Value r, Value c) {
-      return pack16(x, x.load(tile, {r, c}),
-                    x.load(tile, {r, x.add(c, x.idx(1))}));
+      return mmaOperand(x, x.load(tile, {r, x.div(c, x.idx(2))}), staged);
     };
     for (int64_t ks = 0; ks < kGemmDepth; ks += 16) {
       Value c0 = x.add(x.idx(ks), x.mul(quad, x.idx(2)));
@@ -1005,8 +1026,10 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
       e, "moa_attention",
       atLeastOne(e, e.ceilDiv(a.rowsPerBatch, e.idx(rowsPerBlock))),
       atLeastOne(e, a.batch), 4 * kWarp,
-      {sharedBuffer({kMmaKeys, h}, element),
-       sharedBuffer({h, kMmaKeys}, element)},
+      // k-pairs packed in i32 words: K as [key][dim pair], V as
+      // [dim][key pair].
+      {sharedBuffer({kMmaKeys, h / 2}, e.b.getI32Type()),
+       sharedBuffer({h, kMmaKeys / 2}, e.b.getI32Type())},
       [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
         whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
           Value kTile = shared[0], vTile = shared[1];
@@ -1050,23 +1073,38 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
               g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
               [&](Emitter &x, Value tile, ValueRange carried) {
                 Value first = x.mul(tile, x.idx(kMmaKeys));
-                x.loop(x.idx(0), x.idx(kMmaKeys * h / 128),
+                // Thread i of a pass packs dims (2c, 2c+1) of key j into K
+                // and keys (2j, 2j+1) of dim c into V; reads are coalesced.
+                auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
+                  Value s = y.add(first, j);
+                  Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+                  return loadIf(y, in, buffer,
+                                {b, y.select(in, s, y.idx(0)), c}, zero16);
+                };
+                x.loop(x.idx(0), x.idx(kMmaKeys * h / 2 / 128),
                        [&](Emitter &y, Value it) {
                          Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-                         Value j = y.div(i, y.idx(h));
-                         Value c =
+                         Value j = y.div(i, y.idx(h / 2));
+                         Value c = arith::RemUIOp::create(y.b, y.loc, i,
+                                                          y.idx(h / 2));
+                         Value d = y.mul(c, y.idx(2));
+                         y.store(packWord(y, at(y, a.key, j, d),
+                                          at(y, a.key, j, y.add(d, y.idx(1)))),
+                                 kTile, {j, c});
+                         Value jv = y.div(i, y.idx(h));
+                         Value cv =
                              arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
-                         Value s = y.add(first, j);
-                         Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
-                         y.store(loadIf(y, in, a.key, {b, s, c}, zero16), kTile,
-                                 {j, c});
-                         y.store(loadIf(y, in, a.value, {b, s, c}, zero16),
-                                 vTile, {c, j});
+                         Value key = y.mul(jv, y.idx(2));
+                         y.store(
+                             packWord(y, at(y, a.value, key, cv),
+                                      at(y, a.value, y.add(key, y.idx(1)), cv)),
+                             vTile, {cv, jv});
                        });
                 barrier(x);
+                // Column c (even) of a packed tile is word c / 2.
                 auto pairAt = [&](Value tileBuffer, Value r, Value c) {
-                  return pack16(x, x.load(tileBuffer, {r, c}),
-                                x.load(tileBuffer, {r, x.add(c, x.idx(1))}));
+                  return mmaOperand(
+                      x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
                 };
                 // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
                 SmallVector<Value> scores;

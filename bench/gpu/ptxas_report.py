@@ -3,9 +3,11 @@
 
 Compiles each model with `moa-compile --target=cuda --emit=ptx`, assembles
 the PTX with the CUDA toolkit's `ptxas -v` for each chip and prints one row
-per kernel. Fails if ptxas fails.
+per kernel. Fails if ptxas fails, or if a kernel spills more than
+--max-spill bytes (stores or loads) when that is given.
 
 usage: ptxas_report.py MOA_COMPILE MODEL.mlir... [--chips sm_90a,sm_80]
+                       [--max-spill BYTES]
 """
 import argparse
 import os
@@ -58,17 +60,25 @@ def main():
     parser.add_argument("compiler")
     parser.add_argument("models", nargs="+")
     parser.add_argument("--chips", default="sm_90a,sm_80")
+    parser.add_argument("--max-spill", type=int)
     args = parser.parse_args()
+    over = []
     ptxas = ptxas_path()
     print(f"{'model':<24} {'chip':<7} {'kernel':<28} {'regs':>5} "
           f"{'spill st':>9} {'spill ld':>9} {'smem':>6}")
     for model in args.models:
         for chip in args.chips.split(","):
             for row in report(args.compiler, model, chip, ptxas):
+                if args.max_spill is not None and \
+                        max(row["stores"], row["loads"]) > args.max_spill:
+                    over.append(f"{os.path.basename(model)} {chip} "
+                                f"{row['name']}")
                 print(f"{os.path.basename(model):<24} {chip:<7} "
                       f"{row['name']:<28} {row.get('registers', 0):>5} "
                       f"{row['stores']:>9} {row['loads']:>9} {row['smem']:>6}")
-    return 0
+    for kernel in over:
+        print(f"spills more than {args.max_spill} bytes: {kernel}")
+    return 1 if over else 0
 
 
 if __name__ == "__main__":
