@@ -62,12 +62,12 @@ func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
 // -----
 
 // bf16 grouped matmul with the gate-weighted combine: tiles staged in shared
-// memory, mma.sync on the tensor cores, f32 atomics into a zeroed
-// accumulator, then narrowed to bf16.
+// memory as packed k-pairs (i32 words), mma.sync on the tensor cores, f32
+// atomics into a zeroed accumulator, then narrowed to bf16.
 // CHECK-LABEL: func.func @grouped_combine_bf16
 // CHECK: %[[ACC:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
 // CHECK: gpu.memset  %[[ACC]]
-// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<64x32xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xbf16, #gpu.address_space<workgroup>>) {
+// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<64x16xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x16xi32, #gpu.address_space<workgroup>>) {
 // CHECK: nvvm.mma.sync
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
@@ -98,17 +98,40 @@ func.func @grouped_scatter_f32(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %
 
 // -----
 
-// Flash multi-query attention: K and V tiles of 32 keys in shared memory,
-// online softmax with warp reductions, probabilities broadcast by shuffles.
-// CHECK-LABEL: func.func @attention
-// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x64xf16, #gpu.address_space<workgroup>>) {
+// Flash multi-query attention on the tensor cores (f16, h = 64): tiles of 64
+// keys, K as [key][dim pair] and V as [dim][key pair] words in shared memory;
+// S = Q K^T and O += P V by mma.sync; row statistics over the lanes of a quad.
+// CHECK-LABEL: func.func @attention_f16
+// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>) {
 // CHECK: gpu.barrier
-// CHECK: gpu.shuffle  xor
+// CHECK: nvvm.mma.sync
+// CHECK-SAME: (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK: math.exp
-// CHECK: gpu.shuffle  idx
-func.func @attention(%q: tensor<?x?x2x64xf16>, %k: tensor<?x?x64xf16>, %v: tensor<?x?x64xf16>, %m: tensor<?x?xi1>)
+// CHECK: nvvm.mma.sync
+// CHECK-NOT: gpu.shuffle  idx
+// CHECK: return
+func.func @attention_f16(%q: tensor<?x?x2x64xf16>, %k: tensor<?x?x64xf16>, %v: tensor<?x?x64xf16>, %m: tensor<?x?xi1>)
     -> tensor<?x?x2x64xf16> {
   %o = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : tensor<?x?xi1>) {causal}
       : tensor<?x?x2x64xf16>, tensor<?x?x64xf16>, tensor<?x?x64xf16>
   return %o : tensor<?x?x2x64xf16>
+}
+
+// -----
+
+// f32 on the CUDA cores: K and V tiles of 32 keys in shared memory, one key
+// per lane, online softmax with warp reductions, probabilities broadcast by
+// shuffles.
+// CHECK-LABEL: func.func @attention_f32
+// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<32x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x64xf32, #gpu.address_space<workgroup>>) {
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: gpu.barrier
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK: math.exp
+// CHECK: gpu.shuffle  idx
+func.func @attention_f32(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>, %v: tensor<?x?x64xf32>)
+    -> tensor<?x?x2x64xf32> {
+  %o = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return %o : tensor<?x?x2x64xf32>
 }
