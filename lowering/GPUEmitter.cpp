@@ -2,6 +2,7 @@
 
 #include "lowering/GPUEmitter.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
 using namespace mlir::moa;
@@ -166,4 +167,72 @@ SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
   for (int64_t i = 0; i < 4; ++i)
     result.push_back(LLVM::ExtractValueOp::create(e.b, e.loc, d, i));
   return result;
+}
+
+Value gpu_kernels::deviceAlloc(Emitter &e, Type elementType, ValueRange sizes) {
+  auto type = MemRefType::get(
+      SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);
+  return gpu::AllocOp::create(e.b, e.loc, type, /*asyncToken=*/Type(),
+                              ValueRange{}, sizes, ValueRange{})
+      .getMemref();
+}
+
+void gpu_kernels::deviceFill(Emitter &e, Value buffer, Value value) {
+  gpu::MemsetOp::create(e.b, e.loc, /*asyncToken=*/Type(), ValueRange{}, buffer,
+                        value);
+}
+
+Value gpu_kernels::zeroOf(Emitter &e, Type type) {
+  return arith::ConstantOp::create(e.b, e.loc, e.b.getZeroAttr(type));
+}
+
+Value gpu_kernels::errorWord(PatternRewriter &rewriter, Operation *op) {
+  auto func = op->getParentOfType<func::FuncOp>();
+  for (Operation &candidate : func.getBody().front())
+    if (candidate.hasAttr(kErrorWordAttr))
+      return candidate.getResult(0);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&func.getBody().front());
+  Emitter e(rewriter, func.getLoc());
+  auto type = MemRefType::get({1}, rewriter.getI32Type());
+  auto alloc = gpu::AllocOp::create(rewriter, func.getLoc(), type, Type(),
+                                    ValueRange{}, ValueRange{}, ValueRange{});
+  alloc->setAttr(kErrorWordAttr, rewriter.getUnitAttr());
+  deviceFill(e, alloc.getMemref(),
+             arith::ConstantIntOp::create(rewriter, func.getLoc(), 0, 32));
+  return alloc.getMemref();
+}
+
+Value gpu_kernels::atLeastOne(Emitter &e, Value v) {
+  return arith::MaxUIOp::create(e.b, e.loc, v, e.idx(1));
+}
+
+Value gpu_kernels::loadIf(Emitter &e, Value cond, Value memref,
+                          ValueRange indices, Value otherwise) {
+  auto op = scf::IfOp::create(e.b, e.loc, TypeRange{otherwise.getType()}, cond,
+                              /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToStart(op.thenBlock());
+    scf::YieldOp::create(e.b, e.loc, e.load(memref, indices));
+    e.b.setInsertionPointToStart(op.elseBlock());
+    scf::YieldOp::create(e.b, e.loc, otherwise);
+  }
+  return op.getResult(0);
+}
+
+Value gpu_kernels::isZero(Emitter &e, Value v) {
+  return e.cmp(arith::CmpIPredicate::eq, v, e.idx(0));
+}
+
+void gpu_kernels::whenShapesAgree(Emitter &k, const Kernel &ids, Value ok,
+                                  Value err,
+                                  function_ref<void(Emitter &)> body) {
+  k.ifThen(ok, body, [&](Emitter &x) {
+    Value first = x.andI(isZero(x, ids.tid),
+                         x.andI(isZero(x, ids.bidX), isZero(x, ids.bidY)));
+    x.ifThen(first, [&](Emitter &y) {
+      fail(y, err, ::moa::runtime::FailureCode::ShapeMismatch);
+    });
+  });
 }

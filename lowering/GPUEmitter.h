@@ -11,6 +11,7 @@
 #ifndef MOA_LOWERING_GPUEMITTER_H
 #define MOA_LOWERING_GPUEMITTER_H
 
+#include "dialect/MoAOps.h"
 #include "lowering/LoopEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -80,6 +81,35 @@ Value pack16(Emitter &e, Value low, Value high);
 /// accumulation): a is 4 packed registers, b 2, c and the result 4 f32.
 SmallVector<Value> mmaSync16816(Emitter &e, Type elementType, ValueRange a,
                                 ValueRange b, ValueRange c);
+
+/// The attribute that marks a function's device error word.
+constexpr llvm::StringLiteral kErrorWordAttr = "moa.error_word";
+
+/// A device buffer (gpu.alloc) of `elementType` with fully dynamic sizes.
+Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes);
+/// Every element of a device buffer set to `value` (gpu.memset).
+void deviceFill(Emitter &e, Value buffer, Value value);
+/// The zero of `type`.
+Value zeroOf(Emitter &e, Type type);
+/// The function's device error word (memref<1xi32>, zeroed at entry),
+/// created at the start of the function that holds `op` on first use.
+Value errorWord(PatternRewriter &rewriter, Operation *op);
+/// max(v, 1): grids are never empty.
+Value atLeastOne(Emitter &e, Value v);
+/// cond ? memref[indices] : `otherwise`, never loading when !cond.
+Value loadIf(Emitter &e, Value cond, Value memref, ValueRange indices,
+             Value otherwise);
+/// v == 0 for an index.
+Value isZero(Emitter &e, Value v);
+/// Runs `body` when the host-computed `ok` holds; otherwise the first thread
+/// records a shape mismatch.
+void whenShapesAgree(Emitter &k, const Kernel &ids, Value ok, Value err,
+                     function_ref<void(Emitter &)> body);
+
+/// Adds the pattern of moa.multi_query_attention (GPUAttention.cpp).
+void populateGPUAttentionPatterns(RewritePatternSet &patterns);
+/// Why the attention kernels cannot run `op` ("" if they can).
+std::string gpuAttentionUnsupported(MultiQueryAttentionOp op);
 
 } // namespace mlir::moa::gpu_kernels
 

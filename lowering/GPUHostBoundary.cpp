@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lowering/LoopEmitter.h"
+#include "lowering/GPUEmitter.h"
 #include "lowering/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -106,7 +106,7 @@ struct MoAGPUHostBoundaryPass
     SmallVector<gpu::AllocOp> allocations;
     func.walk([&](gpu::AllocOp alloc) {
       allocations.push_back(alloc);
-      if (alloc->hasAttr("moa.error_word"))
+      if (alloc->hasAttr(gpu_kernels::kErrorWordAttr))
         errorWord = alloc.getMemref();
     });
     Value hostError;

@@ -1,0 +1,496 @@
+//===- GPUAttention.cpp - moa.multi_query_attention as GPU kernels --------===//
+//
+// Part of moa-lower-to-gpu: flash-style multi-query attention in one kernel,
+// on the tensor cores for f16/bf16 (FlashAttention-2's scheme with
+// mma.sync) and on CUDA cores otherwise. A block's query rows are (token,
+// slot) pairs, so the k slots of its tokens share every tile of keys and
+// values staged in shared memory; no score matrix exists.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/MoAOps.h"
+#include "lowering/GPUEmitter.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::moa;
+using namespace mlir::moa::gpu_kernels;
+using ::moa::runtime::FailureCode;
+
+namespace {
+
+/// CUDA cores: keys per tile (one per lane), rows per warp, warps per block.
+constexpr int64_t kKeyTile = kWarp, kRowsPerWarp = 8, kAttentionWarps = 4;
+/// Static shared memory a block may use.
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
+
+/// What both attention kernels read and write.
+struct AttentionArgs {
+  Value err, ok, query, key, value, mask, out;
+  Value batch, keys, rowsPerBatch, k;
+  int64_t h;
+  float scale;
+  bool causal;
+  Type element;
+};
+
+/// Query rows per warp and keys per tile of the tensor-core kernel.
+constexpr int64_t kMmaRows = 16, kMmaKeys = 64;
+
+/// Whether the tensor-core kernel runs `op`: q, k and v of one 16-bit type
+/// and h a multiple of 16 up to 128 (the output accumulators of a warp's 16
+/// rows are h/2 registers per thread).
+bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
+  return query == key && key == value && (query.isF16() || query.isBF16()) &&
+         h % 16 == 0 && h <= 128;
+}
+
+/// Flash attention on the tensor cores (FlashAttention-2's scheme with
+/// mma.sync m16n8k16): a block's 4 warps take 16 query rows (token, slot)
+/// each; per tile of 64 keys staged in shared memory (K as [key][dim], V
+/// transposed as [dim][key], so both are k-pair operands), S = Q K^T on the
+/// tensor cores with Q's fragments held in registers, the online softmax on
+/// S's accumulator fragments (row max and sum over the 4 lanes of a quad),
+/// then P, rounded to the 16-bit type, is reused in registers as the A
+/// operand of O += P V. f32 accumulation throughout.
+void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
+  const int64_t h = a.h, rowsPerBlock = kMmaRows * 4, dimTiles = h / 8;
+  Type element = a.element;
+  launch(
+      e, "moa_attention",
+      atLeastOne(e, e.ceilDiv(a.rowsPerBatch, e.idx(rowsPerBlock))),
+      atLeastOne(e, a.batch), 4 * kWarp,
+      // k-pairs packed in i32 words: K as [key][dim pair], V as
+      // [dim][key pair].
+      {sharedBuffer({kMmaKeys, h / 2}, e.b.getI32Type()),
+       sharedBuffer({h, kMmaKeys / 2}, e.b.getI32Type())},
+      [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+        whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
+          Value kTile = shared[0], vTile = shared[1];
+          Value b = ids.bidY;
+          Value group = g.div(ids.lane, g.idx(4));
+          Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+          Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
+          Value rowA =
+              g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
+          Value rowB = g.add(rowA, g.idx(8));
+          auto inRows = [&](Emitter &x, Value row) {
+            return x.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch);
+          };
+          Value okA = inRows(g, rowA), okB = inRows(g, rowB);
+          Value zero16 = zeroOf(g, element);
+          // Q's A fragments, loaded once: row rowA/rowB, dims 2q, 2q+1 (+8).
+          auto q = [&](Value ok, Value row, Value dim) {
+            return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
+                          zero16);
+          };
+          SmallVector<SmallVector<Value>> qFrags;
+          for (int64_t ks = 0; ks < h; ks += 16) {
+            Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
+            Value d8 = g.add(d0, g.idx(8));
+            auto pair = [&](Value ok, Value row, Value d) {
+              return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
+            };
+            qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
+                              pair(okA, rowA, d8), pair(okB, rowB, d8)});
+          }
+          Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                                g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
+          Value visibleKeys =
+              a.causal ? g.min(g.add(g.div(lastRow, a.k), g.idx(1)), a.keys)
+                       : a.keys;
+          Value tokenA = g.div(rowA, a.k), tokenB = g.div(rowB, a.k);
+          // Carried: max and sum of rows A and B, then the output fragments.
+          SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
+          init.append(dimTiles * 4, g.f32(0));
+          SmallVector<Value> state = g.loop(
+              g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
+              [&](Emitter &x, Value tile, ValueRange carried) {
+                Value first = x.mul(tile, x.idx(kMmaKeys));
+                // Thread i of a pass packs dims (2c, 2c+1) of key j into K
+                // and keys (2j, 2j+1) of dim c into V; reads are coalesced.
+                auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
+                  Value s = y.add(first, j);
+                  Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+                  return loadIf(y, in, buffer,
+                                {b, y.select(in, s, y.idx(0)), c}, zero16);
+                };
+                x.loop(x.idx(0), x.idx(kMmaKeys * h / 2 / 128),
+                       [&](Emitter &y, Value it) {
+                         Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                         Value j = y.div(i, y.idx(h / 2));
+                         Value c = arith::RemUIOp::create(y.b, y.loc, i,
+                                                          y.idx(h / 2));
+                         Value d = y.mul(c, y.idx(2));
+                         y.store(packWord(y, at(y, a.key, j, d),
+                                          at(y, a.key, j, y.add(d, y.idx(1)))),
+                                 kTile, {j, c});
+                         Value jv = y.div(i, y.idx(h));
+                         Value cv =
+                             arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
+                         Value key = y.mul(jv, y.idx(2));
+                         y.store(
+                             packWord(y, at(y, a.value, key, cv),
+                                      at(y, a.value, y.add(key, y.idx(1)), cv)),
+                             vTile, {cv, jv});
+                       });
+                barrier(x);
+                // Column c (even) of a packed tile is word c / 2.
+                auto pairAt = [&](Value tileBuffer, Value r, Value c) {
+                  return mmaOperand(
+                      x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
+                };
+                // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
+                SmallVector<Value> scores;
+                SmallVector<Value> visible;
+                for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
+                  SmallVector<Value> acc(4, x.f32(0));
+                  Value keyRow = x.add(x.idx(ni * 8), group);
+                  for (int64_t ks = 0; ks < h / 16; ++ks) {
+                    Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
+                    SmallVector<Value> bFrag = {
+                        pairAt(kTile, keyRow, d0),
+                        pairAt(kTile, keyRow, x.add(d0, x.idx(8)))};
+                    acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
+                  }
+                  for (int64_t c = 0; c < 4; ++c) {
+                    Value s = x.add(first, x.add(x.idx(ni * 8 + c % 2),
+                                                 x.mul(quad, x.idx(2))));
+                    Value seen =
+                        x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
+                               c < 2 ? okA : okB);
+                    if (a.mask)
+                      seen = x.andI(seen,
+                                    x.notI(loadIf(x, seen, a.mask, {b, s},
+                                                  arith::ConstantIntOp::create(
+                                                      x.b, x.loc, 0, 1))));
+                    if (a.causal)
+                      seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
+                                                c < 2 ? tokenA : tokenB));
+                    visible.push_back(seen);
+                    scores.push_back(x.select(
+                        seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
+                  }
+                }
+                // Online softmax per row (A: c = 0, 1; B: c = 2, 3).
+                SmallVector<Value> next(carried.begin(), carried.end());
+                SmallVector<Value> probs(scores.size());
+                Value alpha[2];
+                for (int64_t half = 0; half < 2; ++half) {
+                  Value tileMax = negInf(x);
+                  for (size_t i = 0; i < scores.size(); ++i)
+                    if (int64_t(i % 4) / 2 == half)
+                      tileMax = x.maxf(tileMax, scores[i]);
+                  Value oldMax = carried[half];
+                  Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
+                  Value any =
+                      x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+                  Value sum = x.f32(0);
+                  for (size_t i = 0; i < scores.size(); ++i) {
+                    if (int64_t(i % 4) / 2 != half)
+                      continue;
+                    probs[i] =
+                        x.select(x.andI(visible[i], any),
+                                 x.exp(x.subf(scores[i], newMax)), x.f32(0));
+                    sum = x.addf(sum, probs[i]);
+                  }
+                  alpha[half] = x.select(
+                      x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                      x.f32(0), x.exp(x.subf(oldMax, newMax)));
+                  next[half] = x.select(any, newMax, oldMax);
+                  next[2 + half] = x.addf(
+                      x.mulf(carried[2 + half], alpha[half]), quadSum(x, sum));
+                }
+                SmallVector<Value> out(carried.begin() + 4, carried.end());
+                for (size_t i = 0; i < out.size(); ++i)
+                  out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
+                // O += P V: S's accumulator fragments are P's A fragments.
+                auto p16 = [&](size_t i) {
+                  return fromF32(x, probs[i], element);
+                };
+                for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
+                  size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
+                  SmallVector<Value> pFrag = {
+                      pack16(x, p16(t0), p16(t0 + 1)),
+                      pack16(x, p16(t0 + 2), p16(t0 + 3)),
+                      pack16(x, p16(t1), p16(t1 + 1)),
+                      pack16(x, p16(t1 + 2), p16(t1 + 3))};
+                  Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
+                  for (int64_t nd = 0; nd < dimTiles; ++nd) {
+                    Value dim = x.add(x.idx(nd * 8), group);
+                    SmallVector<Value> bFrag = {
+                        pairAt(vTile, dim, k0),
+                        pairAt(vTile, dim, x.add(k0, x.idx(8)))};
+                    SmallVector<Value> acc =
+                        mmaSync16816(x, element, pFrag, bFrag,
+                                     ArrayRef<Value>(out).slice(nd * 4, 4));
+                    std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+                  }
+                }
+                barrier(x);
+                std::copy(out.begin(), out.end(), next.begin() + 4);
+                return next;
+              });
+          // Normalise; a row that saw no key writes zeros.
+          for (int64_t nd = 0; nd < dimTiles; ++nd)
+            for (int64_t c = 0; c < 4; ++c) {
+              Value row = c < 2 ? rowA : rowB;
+              Value sum = state[2 + c / 2];
+              Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
+              g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
+                Value o =
+                    y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
+                             y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
+                y.store(fromF32(y, o, element), a.out, {b, row, dim});
+              });
+            }
+        });
+      });
+}
+
+/// f16/bf16 with h a multiple of 16 up to 128 runs on the tensor cores
+/// (emitTensorCoreAttention); otherwise on the CUDA cores: grid (row tiles,
+/// batch); a block's 4 warps take 8 query rows (token, slot) each. For each
+/// tile of 32 keys (K and V staged in shared memory
+/// once for all the block's rows, i.e. for all k slots of its tokens), lane
+/// j scores key j against each row, the warp reduces the tile's maximum and
+/// sum, and each lane accumulates its h/32 output dimensions with the
+/// probabilities broadcast by shuffles. Causal blocks stop at their last
+/// token's key; a row that sees no key writes zeros.
+struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!unsupported(op).empty())
+      return rewriter.notifyMatchFailure(op, unsupported(op));
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto keyType = cast<RankedTensorType>(op.getKey().getType());
+    auto valueType = cast<RankedTensorType>(op.getValue().getType());
+    const int64_t h = queryType.getDimSize(3);
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    const bool causal = op.getCausal();
+    Value batch = tb.dim(op.getQuery(), 0), length = tb.dim(op.getQuery(), 1);
+    Value k = tb.dim(op.getQuery(), 2);
+    Value keys = tb.dim(op.getKey(), 1);
+    Value rowsPerBatch = e.mul(length, k);
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(op.getKey(), 0), batch},
+        {tb.dim(op.getValue(), 0), batch},
+        {tb.dim(op.getValue(), 1), keys},
+        {tb.dim(op.getKey(), 2), e.idx(h)},
+        {tb.dim(op.getValue(), 2), e.idx(h)}};
+    Value maskTensor = op.getKeyPaddingMask();
+    if (maskTensor)
+      sizes.append(
+          {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), keys}});
+    Value ok = tb.agree(sizes);
+    Value query = tb.collapse(tb.buffer(op.getQuery()), {{0}, {1, 2}, {3}});
+    Value key = tb.buffer(op.getKey());
+    Value value = tb.buffer(op.getValue());
+    Value mask = maskTensor ? tb.buffer(maskTensor) : Value();
+    Type element = queryType.getElementType();
+    Value result4 = deviceAlloc(e, element, {batch, length, k, e.idx(h)});
+    Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
+    const float scale = op.getScale() ? op.getScale()->convertToFloat()
+                                      : 1.0f / std::sqrt(float(h));
+    if (attentionOnTensorCores(element, keyType.getElementType(),
+                               valueType.getElementType(), h)) {
+      emitTensorCoreAttention(e, AttentionArgs{err, ok, query, key, value, mask,
+                                               out, batch, keys, rowsPerBatch,
+                                               k, h, scale, causal, element});
+      rewriter.replaceOp(op, tb.result(result4, op.getType()));
+      return success();
+    }
+    const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
+    const int64_t perLane = (h + kWarp - 1) / kWarp;
+
+    launch(
+        e, "moa_attention",
+        atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock))),
+        atLeastOne(e, batch), kAttentionWarps * kWarp,
+        {sharedBuffer({kKeyTile, h}, keyType.getElementType()),
+         sharedBuffer({kKeyTile, h}, valueType.getElementType())},
+        [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+          whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+            Value kTile = shared[0], vTile = shared[1];
+            Value b = ids.bidY;
+            Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
+            Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
+            Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                                  g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
+            Value visibleKeys =
+                causal ? g.min(g.add(g.div(lastRow, k), g.idx(1)), keys) : keys;
+            // State per row: maximum, sum, then perLane output values.
+            const int64_t stride = 2 + perLane;
+            SmallVector<Value> init;
+            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+              init.append({negInf(g), g.f32(0)});
+              init.append(perLane, g.f32(0));
+            }
+            SmallVector<Value> state = g.loop(
+                g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
+                [&](Emitter &x, Value tile, ValueRange carried) {
+                  Value first = x.mul(tile, x.idx(kKeyTile));
+                  // Stage the tile's keys and values.
+                  x.loop(
+                      x.idx(0), x.idx(kKeyTile * h / 128 + 1),
+                      [&](Emitter &y, Value it) {
+                        Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                        y.ifThen(
+                            y.cmp(arith::CmpIPredicate::ult, i,
+                                  y.idx(kKeyTile * h)),
+                            [&](Emitter &z) {
+                              Value j = z.div(i, z.idx(h));
+                              Value c = arith::RemUIOp::create(z.b, z.loc, i,
+                                                               z.idx(h));
+                              Value s = z.add(first, j);
+                              Value in =
+                                  z.cmp(arith::CmpIPredicate::ult, s, keys);
+                              z.store(
+                                  loadIf(z, in, key, {b, s, c},
+                                         zeroOf(z, keyType.getElementType())),
+                                  kTile, {j, c});
+                              z.store(
+                                  loadIf(z, in, value, {b, s, c},
+                                         zeroOf(z, valueType.getElementType())),
+                                  vTile, {j, c});
+                            });
+                      });
+                  barrier(x);
+                  Value s = x.add(first, ids.lane);
+                  Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, keys);
+                  if (mask)
+                    keyOk = x.andI(keyOk,
+                                   x.notI(loadIf(x, keyOk, mask, {b, s},
+                                                 arith::ConstantIntOp::create(
+                                                     x.b, x.loc, 0, 1))));
+                  SmallVector<Value> next;
+                  for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+                    ValueRange rowState = carried.slice(r * stride, stride);
+                    Value row = x.add(row0, x.idx(r));
+                    SmallVector<Value> updated = attendTile(
+                        x, ids, rowState, row, rowsPerBatch, k, b, s, keyOk,
+                        query, kTile, vTile, h, perLane, scale, causal);
+                    next.append(updated);
+                  }
+                  barrier(x);
+                  return next;
+                });
+            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+              Value row = g.add(row0, g.idx(r));
+              g.ifThen(g.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch),
+                       [&](Emitter &x) {
+                         Value sum = state[r * stride + 1];
+                         Value seen =
+                             x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+                         Value inverse = x.divf(x.f32(1), sum);
+                         for (int64_t i = 0; i < perLane; ++i) {
+                           Value c = x.add(ids.lane, x.idx(i * kWarp));
+                           x.ifThen(
+                               x.cmp(arith::CmpIPredicate::ult, c, x.idx(h)),
+                               [&](Emitter &y) {
+                                 Value o = y.select(
+                                     seen,
+                                     y.mulf(state[r * stride + 2 + i], inverse),
+                                     y.f32(0));
+                                 y.store(fromF32(y, o, element), out,
+                                         {b, row, c});
+                               });
+                         }
+                       });
+            }
+          });
+        });
+    rewriter.replaceOp(op, tb.result(result4, op.getType()));
+    return success();
+  }
+
+  /// Why the kernel cannot run `op` ("" if it can): the head size must be
+  /// static and a tile of keys and values must fit in shared memory.
+  static std::string unsupported(MultiQueryAttentionOp op) {
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    if (queryType.isDynamicDim(3))
+      return "needs a static head size h for the GPU";
+    const int64_t h = queryType.getDimSize(3);
+    const int64_t bytes = kKeyTile * h *
+                          (cast<RankedTensorType>(op.getKey().getType())
+                               .getElementTypeBitWidth() +
+                           cast<RankedTensorType>(op.getValue().getType())
+                               .getElementTypeBitWidth()) /
+                          8;
+    if (bytes <= kMaxSharedBytes)
+      return "";
+    return "head size " + std::to_string(h) + " needs " +
+           std::to_string(bytes) +
+           " bytes of shared memory per key tile on the GPU (at most " +
+           std::to_string(kMaxSharedBytes) + ")";
+  }
+
+  /// One row against one key tile: returns its new (max, sum, output).
+  static SmallVector<Value>
+  attendTile(Emitter &x, const Kernel &ids, ValueRange state, Value row,
+             Value rowsPerBatch, Value k, Value b, Value s, Value keyOk,
+             Value query, Value kTile, Value vTile, int64_t h, int64_t perLane,
+             float scale, bool causal) {
+    Value rowOk = x.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch);
+    Value safeRow = x.select(rowOk, row, x.idx(0));
+    // Lane j scores key j; the dimension order is rotated by the lane so
+    // the 32 lanes read 32 different shared-memory banks.
+    Value dot = x.loop(x.idx(0), x.idx(h), {x.f32(0)},
+                       [&](Emitter &y, Value i, ValueRange acc) {
+                         Value c = arith::RemUIOp::create(
+                             y.b, y.loc, y.add(i, ids.lane), y.idx(h));
+                         Value q = toF32(y, y.load(query, {b, safeRow, c}));
+                         Value kv = toF32(y, y.load(kTile, {ids.lane, c}));
+                         return SmallVector<Value>{
+                             math::FmaOp::create(y.b, y.loc, q, kv, acc[0])};
+                       })[0];
+    Value visible = x.andI(keyOk, rowOk);
+    if (causal)
+      visible = x.andI(visible,
+                       x.cmp(arith::CmpIPredicate::ule, s, x.div(safeRow, k)));
+    Value score = x.select(visible, x.mulf(dot, x.f32(scale)), negInf(x));
+    Value oldMax = state[0];
+    Value newMax = x.maxf(oldMax, warpMax(x, score));
+    Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+    Value p =
+        x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
+    Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                           x.f32(0), x.exp(x.subf(oldMax, newMax)));
+    Value sum = x.addf(x.mulf(state[1], alpha), warpSum(x, p));
+    SmallVector<Value> out;
+    for (int64_t i = 0; i < perLane; ++i)
+      out.push_back(x.mulf(state[2 + i], alpha));
+    out = x.loop(
+        x.idx(0), x.idx(kKeyTile), out,
+        [&](Emitter &y, Value j, ValueRange acc) {
+          Value pj = shuffleIndex(y, p, y.toI32(j));
+          SmallVector<Value> next;
+          for (int64_t i = 0; i < perLane; ++i) {
+            Value c = y.add(ids.lane, y.idx(i * kWarp));
+            Value inH = y.cmp(arith::CmpIPredicate::ult, c, y.idx(h));
+            Value v = toF32(y, y.load(vTile, {j, y.select(inH, c, y.idx(0))}));
+            next.push_back(math::FmaOp::create(y.b, y.loc, pj, v, acc[i]));
+          }
+          return next;
+        });
+    SmallVector<Value> result = {x.select(any, newMax, oldMax), sum};
+    result.append(out);
+    return result;
+  }
+};
+
+} // namespace
+
+void gpu_kernels::populateGPUAttentionPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerMultiQueryAttention>(patterns.getContext());
+}
+
+std::string gpu_kernels::gpuAttentionUnsupported(MultiQueryAttentionOp op) {
+  return LowerMultiQueryAttention::unsupported(op);
+}
