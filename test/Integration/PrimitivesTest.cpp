@@ -7,7 +7,11 @@
 // explicit scale, T != S, at two shapes per compiled module. f32 within
 // 1e-5 relative error of the double-precision reference.
 //
-// usage: moa-primitives-test MOA_COMPILE WORKDIR
+// usage: moa-primitives-test MOA_COMPILE WORKDIR [--emulate-gpu | --cuda]
+//
+// --emulate-gpu compiles for the GPU and runs the kernels on the CPU
+// emulator (moa-compile --target=cuda --emulate-gpu); --cuda runs them on a
+// GPU. Same reference, same tolerance (f32 on the GPU is f32 arithmetic).
 //
 //===----------------------------------------------------------------------===//
 
@@ -168,13 +172,20 @@ void testAttention(const Module &module, int batch, int length, int keys,
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s MOA_COMPILE WORKDIR\n", argv[0]);
+  const std::string target = argc == 4 ? argv[3] : "";
+  if (argc < 3 || argc > 4 ||
+      (argc == 4 && target != "--emulate-gpu" && target != "--cuda")) {
+    std::fprintf(stderr,
+                 "usage: %s MOA_COMPILE WORKDIR [--emulate-gpu | --cuda]\n",
+                 argv[0]);
     return 2;
   }
   std::string error;
   std::unique_ptr<Module> module = compileModule(
-      argv[1], std::string(argv[2]) + "/primitives", moduleText(), error);
+      argv[1], std::string(argv[2]) + "/primitives", moduleText(), error,
+      target == "--emulate-gpu" ? "--target=cuda --emulate-gpu"
+      : target == "--cuda"      ? "--target=cuda"
+                                : "");
   if (!module) {
     std::printf("FAIL: %s\n", error.c_str());
     return 1;
