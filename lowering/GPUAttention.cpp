@@ -27,6 +27,30 @@ constexpr int64_t kKeyTile = kWarp, kRowsPerWarp = 8, kAttentionWarps = 4;
 /// Static shared memory a block may use.
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
+/// Both kernels launch one block per (batch, tile of `rowsPerBlock` query
+/// rows) along grid x (grid y stops at 65535); body(e, ids, shared, b,
+/// firstRow) builds a block. A batch of size zero launches one block that
+/// does nothing.
+void launchAttention(
+    Emitter &e, Value batch, Value rowsPerBatch, int64_t rowsPerBlock,
+    int64_t threads, ArrayRef<MemRefType> shared, Value ok, Value err,
+    function_ref<void(Emitter &, const Kernel &, ValueRange, Value, Value)>
+        body) {
+  Value rowTiles = atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock)));
+  launch(
+      e, "moa_attention", atLeastOne(e, e.mul(rowTiles, batch)), e.idx(1),
+      threads, shared,
+      [&](Emitter &kernel, const Kernel &ids, ValueRange buffers) {
+        whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+          Value b = g.div(ids.bidX, rowTiles);
+          Value tile = arith::RemUIOp::create(g.b, g.loc, ids.bidX, rowTiles);
+          g.ifThen(g.cmp(arith::CmpIPredicate::ult, b, batch), [&](Emitter &x) {
+            body(x, ids, buffers, b, x.mul(tile, x.idx(rowsPerBlock)));
+          });
+        });
+      });
+}
+
 /// What both attention kernels read and write.
 struct AttentionArgs {
   Value err, ok, query, key, value, mask, out;
@@ -59,21 +83,19 @@ bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
 void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
   const int64_t h = a.h, rowsPerBlock = kMmaRows * 4, dimTiles = h / 8;
   Type element = a.element;
-  launch(
-      e, "moa_attention",
-      atLeastOne(e, e.ceilDiv(a.rowsPerBatch, e.idx(rowsPerBlock))),
-      atLeastOne(e, a.batch), 4 * kWarp,
+  launchAttention(
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp,
       // k-pairs packed in i32 words: K as [key][dim pair], V as
       // [dim][key pair].
       {sharedBuffer({kMmaKeys, h / 2}, e.b.getI32Type()),
        sharedBuffer({h, kMmaKeys / 2}, e.b.getI32Type())},
-      [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
-        whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
+      a.ok, a.err,
+      [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
+          Value blockRow) {
+        {
           Value kTile = shared[0], vTile = shared[1];
-          Value b = ids.bidY;
           Value group = g.div(ids.lane, g.idx(4));
           Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
-          Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
           Value rowA =
               g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
           Value rowB = g.add(rowA, g.idx(8));
@@ -97,12 +119,14 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
             qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
                               pair(okA, rowA, d8), pair(okB, rowB, d8)});
           }
+          // k = 0 leaves no rows; divide by at least 1.
+          Value slots = atLeastOne(g, a.k);
           Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
                                 g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
           Value visibleKeys =
-              a.causal ? g.min(g.add(g.div(lastRow, a.k), g.idx(1)), a.keys)
+              a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
                        : a.keys;
-          Value tokenA = g.div(rowA, a.k), tokenB = g.div(rowB, a.k);
+          Value tokenA = g.div(rowA, slots), tokenB = g.div(rowB, slots);
           // Carried: max and sum of rows A and B, then the output fragments.
           SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
           init.append(dimTiles * 4, g.f32(0));
@@ -247,7 +271,7 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
                 y.store(fromF32(y, o, element), a.out, {b, row, dim});
               });
             }
-        });
+        }
       });
 }
 
@@ -309,22 +333,23 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
     const int64_t perLane = (h + kWarp - 1) / kWarp;
 
-    launch(
-        e, "moa_attention",
-        atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock))),
-        atLeastOne(e, batch), kAttentionWarps * kWarp,
+    launchAttention(
+        e, batch, rowsPerBatch, rowsPerBlock, kAttentionWarps * kWarp,
         {sharedBuffer({kKeyTile, h}, keyType.getElementType()),
          sharedBuffer({kKeyTile, h}, valueType.getElementType())},
-        [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
-          whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+        ok, err,
+        [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
+            Value blockRow) {
+          {
             Value kTile = shared[0], vTile = shared[1];
-            Value b = ids.bidY;
-            Value blockRow = g.mul(ids.bidX, g.idx(rowsPerBlock));
+            // k = 0 leaves no rows; divide by at least 1.
+            Value slots = atLeastOne(g, k);
             Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
             Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
                                   g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
             Value visibleKeys =
-                causal ? g.min(g.add(g.div(lastRow, k), g.idx(1)), keys) : keys;
+                causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), keys)
+                       : keys;
             // State per row: maximum, sum, then perLane output values.
             const int64_t stride = 2 + perLane;
             SmallVector<Value> init;
@@ -374,7 +399,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                     ValueRange rowState = carried.slice(r * stride, stride);
                     Value row = x.add(row0, x.idx(r));
                     SmallVector<Value> updated = attendTile(
-                        x, ids, rowState, row, rowsPerBatch, k, b, s, keyOk,
+                        x, ids, rowState, row, rowsPerBatch, slots, b, s, keyOk,
                         query, kTile, vTile, h, perLane, scale, causal);
                     next.append(updated);
                   }
@@ -404,7 +429,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                          }
                        });
             }
-          });
+          }
         });
     rewriter.replaceOp(op, tb.result(result4, op.getType()));
     return success();

@@ -84,6 +84,10 @@ SmallVector<Value> mmaSync16816(Emitter &e, Type elementType, ValueRange a,
 
 /// The attribute that marks a function's device error word.
 constexpr llvm::StringLiteral kErrorWordAttr = "moa.error_word";
+/// A call of this (declared, never defined) function with device routing
+/// indices and E marks what moa-gpu-host-boundary records for the runtime's
+/// head-usage report (moa_rt_record_routing) when the entry returns.
+constexpr llvm::StringLiteral kRecordRoutingMarker = "moa_gpu_record_routing";
 
 /// A device buffer (gpu.alloc) of `elementType` with fully dynamic sizes.
 Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes);

@@ -38,6 +38,9 @@ struct MoAGPUHostBoundaryPass
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal() && failed(placeOnDevice(func)))
         return signalPassFailure();
+    if (auto marker = getOperation().lookupSymbol<func::FuncOp>(
+            gpu_kernels::kRecordRoutingMarker))
+      marker.erase();
   }
 
   LogicalResult placeOnDevice(func::FuncOp func) {
@@ -101,6 +104,23 @@ struct MoAGPUHostBoundaryPass
       gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand->get());
       operand->set(host);
     }
+    // Routing indices for the head-usage report: copied back with the
+    // results, recorded after the wait.
+    SmallVector<std::pair<Value, Value>> routing; // host indices, E
+    SmallVector<func::CallOp> markers;
+    func.walk([&](func::CallOp call) {
+      if (call.getCallee() == gpu_kernels::kRecordRoutingMarker)
+        markers.push_back(call);
+    });
+    for (func::CallOp call : markers) {
+      Value indices = call.getOperand(0);
+      auto type = cast<MemRefType>(indices.getType());
+      Value host =
+          memref::AllocOp::create(b, loc, type, dynamicSizes(b, loc, indices));
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, indices);
+      routing.push_back({host, call.getOperand(1)});
+      call.erase();
+    }
     // The error word, then every device buffer freed.
     Value errorWord;
     SmallVector<gpu::AllocOp> allocations;
@@ -119,6 +139,12 @@ struct MoAGPUHostBoundaryPass
       gpu::DeallocOp::create(b, loc, Type(), ValueRange{}, alloc.getMemref());
     // One host synchronisation per call, here.
     gpu::WaitOp::create(b, loc, Type(), ValueRange{});
+    for (auto [host, experts] : routing) {
+      loops::Emitter e(b, loc);
+      e.call(getOperation(), "moa_rt_record_routing", /*cInterface=*/true,
+             {host, experts});
+      memref::DeallocOp::create(b, loc, host);
+    }
     if (hostError) {
       loops::Emitter e(b, loc);
       Value code = e.load(hostError, {e.idx(0)});

@@ -383,6 +383,11 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
              });
            });
 
+    // moa-run's head usage: moa-gpu-host-boundary turns this marker into a
+    // copy of the indices to the host, recorded when the entry returns.
+    e.call(tb.module, kRecordRoutingMarker, /*cInterface=*/false,
+           {indices3, arith::IndexCastOp::create(
+                          rewriter, e.loc, rewriter.getI64Type(), experts)});
     Value indicesResult = tb.result(indices3, op.getIndices().getType());
     Value gatesResult = tb.result(gates3, op.getGates().getType());
     if (projection) {
@@ -469,7 +474,12 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                             z.andI(bit, arith::ConstantIntOp::create(z.b, z.loc,
                                                                      1, 64)),
                             arith::ConstantIntOp::create(z.b, z.loc, 0, 64));
-                  Value v = z.load(logits, {token, expert});
+                  // NaN ranks below every number (as -inf), so all lanes
+                  // agree on the order and no expert is taken twice.
+                  Value raw = z.load(logits, {token, expert});
+                  Value v =
+                      z.select(z.cmpf(arith::CmpFPredicate::UNO, raw, raw),
+                               negInf(z), raw);
                   Value better = z.andI(
                       free,
                       z.orI(z.cmp(arith::CmpIPredicate::eq, acc[1], none),

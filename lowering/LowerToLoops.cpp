@@ -80,7 +80,11 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                             y.orI(any[0], y.cmp(arith::CmpIPredicate::eq,
                                                 chosen, expert))};
                       })[0];
-                  Value v = x.load(logits, {b, t, expert});
+                  // NaN ranks below every number (as -inf), as on the GPU.
+                  Value raw = x.load(logits, {b, t, expert});
+                  Value v =
+                      x.select(x.cmpf(arith::CmpFPredicate::UNO, raw, raw),
+                               negInf(x), raw);
                   Value better = x.andI(
                       x.notI(taken),
                       x.orI(x.cmp(arith::CmpIPredicate::slt, acc[0], x.idx(0)),

@@ -125,6 +125,10 @@ Barrier &warpBarrier() { return *current.warps[threadId / kWarp]; }
 uint32_t shuffle(uint32_t value, int32_t offset, int32_t width, int32_t mode) {
   const int lane = int(threadId % kWarp);
   const int base = int(threadId - lane);
+  // shfl.sync within segments of `width` lanes (a power of two): a source
+  // outside the lane's segment gives the lane its own value.
+  const int first = width > 0 && width <= kWarp ? lane & ~(width - 1) : 0;
+  const int end = width > 0 && width <= kWarp ? first + width : kWarp;
   int source = lane;
   switch (mode) { // gpu::ShuffleMode: 0 xor, 1 down, 2 up, 3 idx
   case 0:
@@ -137,9 +141,9 @@ uint32_t shuffle(uint32_t value, int32_t offset, int32_t width, int32_t mode) {
     source = lane - offset;
     break;
   default:
-    source = offset;
+    source = first + (width > 0 ? offset % width : offset);
   }
-  if (source < 0 || source >= width || base + source >= current.threads)
+  if (source < first || source >= end || base + source >= current.threads)
     source = lane;
   current.exchange[threadId] = value;
   warpBarrier().wait();
@@ -198,6 +202,10 @@ void moa_emu_mma(int32_t kind, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                  float c3) {
   const int lane = int(threadId % kWarp);
   const int base = int(threadId - lane);
+  if (base + kWarp > current.threads) { // mma.sync needs a whole warp
+    std::fprintf(stderr, "moa GPU emulator: mma.sync in a partial warp\n");
+    std::abort();
+  }
   current.mma[threadId] = {
       {uint32_t(a0), uint32_t(a1), uint32_t(a2), uint32_t(a3)},
       {uint32_t(b0), uint32_t(b1)},

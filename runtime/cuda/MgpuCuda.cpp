@@ -169,7 +169,7 @@ Driver &driver() {
     bind(library, d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
     bind(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
     bind(library, d->cuMemHostUnregister, "cuMemHostUnregister");
-    bind(library, d->cuMemcpy, "cuMemcpy_v2");
+    bind(library, d->cuMemcpy, "cuMemcpy");
     return d;
   }();
   return d;

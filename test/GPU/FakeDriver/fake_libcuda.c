@@ -191,7 +191,7 @@ int cuMemHostUnregister(void *p) {
   logCall("cuMemHostUnregister", 0);
   return 0;
 }
-int cuMemcpy_v2(unsigned long long dst, unsigned long long src, size_t bytes) {
+int cuMemcpy(unsigned long long dst, unsigned long long src, size_t bytes) {
   memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, bytes);
   return 0;
 }
