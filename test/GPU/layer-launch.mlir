@@ -43,8 +43,8 @@
 // CHECK: launch moa_projection_0 grid=(4,1,1) block=(128,1,1)
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
-// 200 rows (token, slot) per batch, 32 per block; 2 batches.
-// CHECK: launch moa_attention grid=(7,2,1) block=(128,1,1)
+// 200 rows (token, slot) per batch, 32 per block, times 2 batches.
+// CHECK: launch moa_attention grid=(14,1,1) block=(128,1,1)
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
 // d = 256 in four column tiles, accumulating into a zeroed f32 output.
@@ -53,7 +53,8 @@
 // CHECK-NOT: launch
 // CHECK: stream-synchronize
 // CHECK: memcpy D2H 204800 bytes
-// The device error word.
+// The routing indices (head usage) and the device error word.
+// CHECK: memcpy D2H 1600 bytes
 // CHECK: memcpy D2H 4 bytes
 // 6 arguments; logits, indices, gates, permutation, offsets, counts, Q, K,
 // V, attention and y; the error word.
