@@ -324,6 +324,20 @@ void afterLaunch(Driver &d, CUstream stream) {
     check(d.cuEventRecord(span.last, stream), "cuEventRecord");
 }
 
+/// Whether `function` exists (its module loaded) and may use `smem` bytes
+/// of dynamic shared memory; reports why not.
+bool readyToLaunch(Driver &d, void *function, int32_t smem) {
+  if (!function) {
+    reportMissingModule(d);
+    return false;
+  }
+  // Dynamic shared memory beyond the default limit (48 KiB minus the
+  // kernel's static shared memory) must be asked for; asking is harmless.
+  return smem <= 0 ||
+         check(d.cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
+               "cuFuncSetAttribute");
+}
+
 /// After a synchronisation: writes the span, if one is open.
 void closeSpan(Driver &d) {
   if (!span.open)
@@ -344,17 +358,7 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz,
                       intptr_t bx, intptr_t by, intptr_t bz, int32_t smem,
                       void *stream, void **params, void **extra, size_t) {
   Driver *d = ready();
-  if (!d)
-    return;
-  if (!function) {
-    reportMissingModule(*d);
-    return;
-  }
-  // Dynamic shared memory beyond the default limit (48 KiB minus the
-  // kernel's static shared memory) must be asked for; asking is harmless.
-  if (smem > 0 &&
-      !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
-             "cuFuncSetAttribute"))
+  if (!d || !readyToLaunch(*d, function, smem))
     return;
   beforeLaunch(*d, stream);
   check(d->cuLaunchKernel(function, gx, gy, gz, bx, by, bz, smem, stream,
@@ -369,15 +373,8 @@ void mgpuLaunchClusterKernel(void *function, intptr_t cx, intptr_t cy,
                              int32_t smem, void *stream, void **params,
                              void **extra) {
   Driver *d = ready();
-  if (!d || !available(d->cuLaunchKernelEx, "cuLaunchKernelEx"))
-    return;
-  if (!function) {
-    reportMissingModule(*d);
-    return;
-  }
-  if (smem > 0 &&
-      !check(d->cuFuncSetAttribute(function, kMaxDynamicSharedSizeBytes, smem),
-             "cuFuncSetAttribute"))
+  if (!d || !available(d->cuLaunchKernelEx, "cuLaunchKernelEx") ||
+      !readyToLaunch(*d, function, smem))
     return;
   CUlaunchAttribute cluster = {};
   cluster.id = kLaunchAttributeClusterDimension;
