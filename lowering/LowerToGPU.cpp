@@ -27,6 +27,7 @@
 #include "lowering/GPUEmitter.h"
 #include "lowering/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -174,17 +175,74 @@ private:
                             zeroOf(y, weightType));
             };
             if (tensorCores) {
-              // 8 k-pairs of A's row and of the weight's column per thread.
-              x.loop(x.idx(0), x.idx(8), [&](Emitter &y, Value i) {
-                Value c = y.add(aCol, y.mul(i, y.idx(2)));
-                y.store(
-                    packWord(y, inputAt(y, c), inputAt(y, y.add(c, y.idx(1)))),
-                    aTile, {aRow, y.div(c, y.idx(2))});
-                Value bk = y.add(bDepth, y.mul(i, y.idx(2)));
-                y.store(packWord(y, weightAt(y, bk),
-                                 weightAt(y, y.add(bk, y.idx(1)))),
-                        bTile, {bCol, y.div(bk, y.idx(2))});
-              });
+              // 16 k of A's row and of the weight's column per thread, as 8
+              // packed pairs each. Inside the matrix, A's 16 are two
+              // aligned 16-byte loads (K a multiple of 8) and the weight's
+              // need no bounds checks; at the edges, element by element.
+              VectorType sixteen = VectorType::get({16}, inputType);
+              auto gather = [&](Value fast, function_ref<Value(Emitter &)> wide,
+                                function_ref<Value(Emitter &, int64_t)> one) {
+                auto branch = scf::IfOp::create(x.b, x.loc, TypeRange{sixteen},
+                                                fast, /*withElseRegion=*/true);
+                OpBuilder::InsertionGuard guard(x.b);
+                x.b.setInsertionPointToStart(branch.thenBlock());
+                scf::YieldOp::create(x.b, x.loc, wide(x));
+                x.b.setInsertionPointToStart(branch.elseBlock());
+                SmallVector<Value> elements;
+                for (int64_t j = 0; j < 16; ++j)
+                  elements.push_back(one(x, j));
+                scf::YieldOp::create(x.b, x.loc,
+                                     vector::FromElementsOp::create(
+                                         x.b, x.loc, sixteen, elements)
+                                         .getResult());
+                return branch.getResult(0);
+              };
+              auto inside = [&](Value first) {
+                return x.cmp(arith::CmpIPredicate::ule,
+                             x.add(x.add(k0, first), x.idx(16)), kDim);
+              };
+              Value aligned =
+                  isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
+              Value aRun = gather(
+                  x.andI(aRowOk, x.andI(inside(aCol), aligned)),
+                  [&](Emitter &y) {
+                    return vector::LoadOp::create(
+                               y.b, y.loc, sixteen, input,
+                               ValueRange{source, y.add(k0, aCol)},
+                               /*nontemporal=*/false, llvm::MaybeAlign(16))
+                        .getResult();
+                  },
+                  [&](Emitter &y, int64_t j) {
+                    return inputAt(y, y.add(aCol, y.idx(j)));
+                  });
+              Value bRun = gather(
+                  x.andI(bColOk, inside(bDepth)),
+                  [&](Emitter &y) {
+                    SmallVector<Value> elements;
+                    for (int64_t j = 0; j < 16; ++j)
+                      elements.push_back(y.load(
+                          weight, {expert, y.add(k0, y.add(bDepth, y.idx(j))),
+                                   y.add(n0, bCol)}));
+                    return vector::FromElementsOp::create(y.b, y.loc, sixteen,
+                                                          elements)
+                        .getResult();
+                  },
+                  [&](Emitter &y, int64_t j) {
+                    return weightAt(y, y.add(bDepth, y.idx(j)));
+                  });
+              auto at = [&](Value run, int64_t j) {
+                return vector::ExtractOp::create(x.b, x.loc, run,
+                                                 ArrayRef<int64_t>{j})
+                    .getResult();
+              };
+              Value aWord0 = x.div(aCol, x.idx(2)),
+                    bWord0 = x.div(bDepth, x.idx(2));
+              for (int64_t i = 0; i < 8; ++i) {
+                x.store(packWord(x, at(aRun, 2 * i), at(aRun, 2 * i + 1)),
+                        aTile, {aRow, x.add(aWord0, x.idx(i))});
+                x.store(packWord(x, at(bRun, 2 * i), at(bRun, 2 * i + 1)),
+                        bTile, {bCol, x.add(bWord0, x.idx(i))});
+              }
             } else {
               x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
                 Value c = y.add(aCol, i);

@@ -1,8 +1,8 @@
 // ptxas assembles every kernel of the f32 and bf16 layers for sm_90a and
 // sm_80 (bench/gpu/ptxas_report.py prints the registers, spills and shared
 // memory of each): nothing spills in the f32 layer; in the bf16 one ptxas
-// spills a few bytes from the combine GEMM (sm_90a) and the tensor-core
-// attention (sm_80), never more than 64.
+// spills a few bytes from the tensor-core attention (sm_80), never more
+// than 64.
 // REQUIRES: cuda-toolkit
 // RUN: %python %moa_src_root/bench/gpu/ptxas_report.py %moa_tools/moa-compile %moa_src_root/examples/moa_layer.mlir %S/Inputs/layer-bf16.mlir --max-spill 64 | FileCheck %s
 
