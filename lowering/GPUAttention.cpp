@@ -18,7 +18,6 @@
 using namespace mlir;
 using namespace mlir::moa;
 using namespace mlir::moa::gpu_kernels;
-using ::moa::runtime::FailureCode;
 
 namespace {
 
@@ -92,186 +91,183 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
       a.ok, a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
           Value blockRow) {
-        {
-          Value kTile = shared[0], vTile = shared[1];
-          Value group = g.div(ids.lane, g.idx(4));
-          Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
-          Value rowA =
-              g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
-          Value rowB = g.add(rowA, g.idx(8));
-          auto inRows = [&](Emitter &x, Value row) {
-            return x.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch);
+        Value kTile = shared[0], vTile = shared[1];
+        Value group = g.div(ids.lane, g.idx(4));
+        Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+        Value rowA =
+            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
+        Value rowB = g.add(rowA, g.idx(8));
+        auto inRows = [&](Emitter &x, Value row) {
+          return x.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch);
+        };
+        Value okA = inRows(g, rowA), okB = inRows(g, rowB);
+        Value zero16 = zeroOf(g, element);
+        // Q's A fragments, loaded once: row rowA/rowB, dims 2q, 2q+1 (+8).
+        auto q = [&](Value ok, Value row, Value dim) {
+          return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
+                        zero16);
+        };
+        SmallVector<SmallVector<Value>> qFrags;
+        for (int64_t ks = 0; ks < h; ks += 16) {
+          Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
+          Value d8 = g.add(d0, g.idx(8));
+          auto pair = [&](Value ok, Value row, Value d) {
+            return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
           };
-          Value okA = inRows(g, rowA), okB = inRows(g, rowB);
-          Value zero16 = zeroOf(g, element);
-          // Q's A fragments, loaded once: row rowA/rowB, dims 2q, 2q+1 (+8).
-          auto q = [&](Value ok, Value row, Value dim) {
-            return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
-                          zero16);
-          };
-          SmallVector<SmallVector<Value>> qFrags;
-          for (int64_t ks = 0; ks < h; ks += 16) {
-            Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
-            Value d8 = g.add(d0, g.idx(8));
-            auto pair = [&](Value ok, Value row, Value d) {
-              return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
-            };
-            qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
-                              pair(okA, rowA, d8), pair(okB, rowB, d8)});
-          }
-          // k = 0 leaves no rows; divide by at least 1.
-          Value slots = atLeastOne(g, a.k);
-          Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
-                                g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
-          Value visibleKeys =
-              a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
-                       : a.keys;
-          Value tokenA = g.div(rowA, slots), tokenB = g.div(rowB, slots);
-          // Carried: max and sum of rows A and B, then the output fragments.
-          SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
-          init.append(dimTiles * 4, g.f32(0));
-          SmallVector<Value> state = g.loop(
-              g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
-              [&](Emitter &x, Value tile, ValueRange carried) {
-                Value first = x.mul(tile, x.idx(kMmaKeys));
-                // Thread i of a pass packs dims (2c, 2c+1) of key j into K
-                // and keys (2j, 2j+1) of dim c into V; reads are coalesced.
-                auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
-                  Value s = y.add(first, j);
-                  Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
-                  return loadIf(y, in, buffer,
-                                {b, y.select(in, s, y.idx(0)), c}, zero16);
-                };
-                x.loop(x.idx(0), x.idx(kMmaKeys * h / 2 / 128),
-                       [&](Emitter &y, Value it) {
-                         Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-                         Value j = y.div(i, y.idx(h / 2));
-                         Value c = arith::RemUIOp::create(y.b, y.loc, i,
-                                                          y.idx(h / 2));
-                         Value d = y.mul(c, y.idx(2));
-                         y.store(packWord(y, at(y, a.key, j, d),
-                                          at(y, a.key, j, y.add(d, y.idx(1)))),
-                                 kTile, {j, c});
-                         Value jv = y.div(i, y.idx(h));
-                         Value cv =
-                             arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
-                         Value key = y.mul(jv, y.idx(2));
-                         y.store(
-                             packWord(y, at(y, a.value, key, cv),
-                                      at(y, a.value, y.add(key, y.idx(1)), cv)),
-                             vTile, {cv, jv});
-                       });
-                barrier(x);
-                // Column c (even) of a packed tile is word c / 2.
-                auto pairAt = [&](Value tileBuffer, Value r, Value c) {
-                  return mmaOperand(
-                      x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
-                };
-                // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
-                SmallVector<Value> scores;
-                SmallVector<Value> visible;
-                for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
-                  SmallVector<Value> acc(4, x.f32(0));
-                  Value keyRow = x.add(x.idx(ni * 8), group);
-                  for (int64_t ks = 0; ks < h / 16; ++ks) {
-                    Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
-                    SmallVector<Value> bFrag = {
-                        pairAt(kTile, keyRow, d0),
-                        pairAt(kTile, keyRow, x.add(d0, x.idx(8)))};
-                    acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
-                  }
-                  for (int64_t c = 0; c < 4; ++c) {
-                    Value s = x.add(first, x.add(x.idx(ni * 8 + c % 2),
-                                                 x.mul(quad, x.idx(2))));
-                    Value seen =
-                        x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
-                               c < 2 ? okA : okB);
-                    if (a.mask)
-                      seen = x.andI(seen,
-                                    x.notI(loadIf(x, seen, a.mask, {b, s},
-                                                  arith::ConstantIntOp::create(
-                                                      x.b, x.loc, 0, 1))));
-                    if (a.causal)
-                      seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
-                                                c < 2 ? tokenA : tokenB));
-                    visible.push_back(seen);
-                    scores.push_back(x.select(
-                        seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
-                  }
-                }
-                // Online softmax per row (A: c = 0, 1; B: c = 2, 3).
-                SmallVector<Value> next(carried.begin(), carried.end());
-                SmallVector<Value> probs(scores.size());
-                Value alpha[2];
-                for (int64_t half = 0; half < 2; ++half) {
-                  Value tileMax = negInf(x);
-                  for (size_t i = 0; i < scores.size(); ++i)
-                    if (int64_t(i % 4) / 2 == half)
-                      tileMax = x.maxf(tileMax, scores[i]);
-                  Value oldMax = carried[half];
-                  Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
-                  Value any =
-                      x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
-                  Value sum = x.f32(0);
-                  for (size_t i = 0; i < scores.size(); ++i) {
-                    if (int64_t(i % 4) / 2 != half)
-                      continue;
-                    probs[i] =
-                        x.select(x.andI(visible[i], any),
-                                 x.exp(x.subf(scores[i], newMax)), x.f32(0));
-                    sum = x.addf(sum, probs[i]);
-                  }
-                  alpha[half] = x.select(
-                      x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
-                      x.f32(0), x.exp(x.subf(oldMax, newMax)));
-                  next[half] = x.select(any, newMax, oldMax);
-                  next[2 + half] = x.addf(
-                      x.mulf(carried[2 + half], alpha[half]), quadSum(x, sum));
-                }
-                SmallVector<Value> out(carried.begin() + 4, carried.end());
-                for (size_t i = 0; i < out.size(); ++i)
-                  out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
-                // O += P V: S's accumulator fragments are P's A fragments.
-                auto p16 = [&](size_t i) {
-                  return fromF32(x, probs[i], element);
-                };
-                for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
-                  size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
-                  SmallVector<Value> pFrag = {
-                      pack16(x, p16(t0), p16(t0 + 1)),
-                      pack16(x, p16(t0 + 2), p16(t0 + 3)),
-                      pack16(x, p16(t1), p16(t1 + 1)),
-                      pack16(x, p16(t1 + 2), p16(t1 + 3))};
-                  Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
-                  for (int64_t nd = 0; nd < dimTiles; ++nd) {
-                    Value dim = x.add(x.idx(nd * 8), group);
-                    SmallVector<Value> bFrag = {
-                        pairAt(vTile, dim, k0),
-                        pairAt(vTile, dim, x.add(k0, x.idx(8)))};
-                    SmallVector<Value> acc =
-                        mmaSync16816(x, element, pFrag, bFrag,
-                                     ArrayRef<Value>(out).slice(nd * 4, 4));
-                    std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
-                  }
-                }
-                barrier(x);
-                std::copy(out.begin(), out.end(), next.begin() + 4);
-                return next;
-              });
-          // Normalise; a row that saw no key writes zeros.
-          for (int64_t nd = 0; nd < dimTiles; ++nd)
-            for (int64_t c = 0; c < 4; ++c) {
-              Value row = c < 2 ? rowA : rowB;
-              Value sum = state[2 + c / 2];
-              Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
-              g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
-                Value o =
-                    y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
-                             y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
-                y.store(fromF32(y, o, element), a.out, {b, row, dim});
-              });
-            }
+          qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
+                            pair(okA, rowA, d8), pair(okB, rowB, d8)});
         }
+        // k = 0 leaves no rows; divide by at least 1.
+        Value slots = atLeastOne(g, a.k);
+        Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                              g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
+        Value visibleKeys =
+            a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
+                     : a.keys;
+        Value tokenA = g.div(rowA, slots), tokenB = g.div(rowB, slots);
+        // Carried: max and sum of rows A and B, then the output fragments.
+        SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
+        init.append(dimTiles * 4, g.f32(0));
+        SmallVector<Value> state = g.loop(
+            g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
+            [&](Emitter &x, Value tile, ValueRange carried) {
+              Value first = x.mul(tile, x.idx(kMmaKeys));
+              // Thread i of a pass packs dims (2c, 2c+1) of key j into K
+              // and keys (2j, 2j+1) of dim c into V; reads are coalesced.
+              auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
+                Value s = y.add(first, j);
+                Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+                return loadIf(y, in, buffer, {b, y.select(in, s, y.idx(0)), c},
+                              zero16);
+              };
+              x.loop(
+                  x.idx(0), x.idx(kMmaKeys * h / 2 / 128),
+                  [&](Emitter &y, Value it) {
+                    Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                    Value j = y.div(i, y.idx(h / 2));
+                    Value c =
+                        arith::RemUIOp::create(y.b, y.loc, i, y.idx(h / 2));
+                    Value d = y.mul(c, y.idx(2));
+                    y.store(packWord(y, at(y, a.key, j, d),
+                                     at(y, a.key, j, y.add(d, y.idx(1)))),
+                            kTile, {j, c});
+                    Value jv = y.div(i, y.idx(h));
+                    Value cv = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
+                    Value key = y.mul(jv, y.idx(2));
+                    y.store(packWord(y, at(y, a.value, key, cv),
+                                     at(y, a.value, y.add(key, y.idx(1)), cv)),
+                            vTile, {cv, jv});
+                  });
+              barrier(x);
+              // Column c (even) of a packed tile is word c / 2.
+              auto pairAt = [&](Value tileBuffer, Value r, Value c) {
+                return mmaOperand(
+                    x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
+              };
+              // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
+              SmallVector<Value> scores;
+              SmallVector<Value> visible;
+              for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
+                SmallVector<Value> acc(4, x.f32(0));
+                Value keyRow = x.add(x.idx(ni * 8), group);
+                for (int64_t ks = 0; ks < h / 16; ++ks) {
+                  Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
+                  SmallVector<Value> bFrag = {
+                      pairAt(kTile, keyRow, d0),
+                      pairAt(kTile, keyRow, x.add(d0, x.idx(8)))};
+                  acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
+                }
+                for (int64_t c = 0; c < 4; ++c) {
+                  Value s = x.add(first, x.add(x.idx(ni * 8 + c % 2),
+                                               x.mul(quad, x.idx(2))));
+                  Value seen =
+                      x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
+                             c < 2 ? okA : okB);
+                  if (a.mask)
+                    seen =
+                        x.andI(seen, x.notI(loadIf(x, seen, a.mask, {b, s},
+                                                   arith::ConstantIntOp::create(
+                                                       x.b, x.loc, 0, 1))));
+                  if (a.causal)
+                    seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
+                                              c < 2 ? tokenA : tokenB));
+                  visible.push_back(seen);
+                  scores.push_back(x.select(
+                      seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
+                }
+              }
+              // Online softmax per row (A: c = 0, 1; B: c = 2, 3).
+              SmallVector<Value> next(carried.begin(), carried.end());
+              SmallVector<Value> probs(scores.size());
+              Value alpha[2];
+              for (int64_t half = 0; half < 2; ++half) {
+                Value tileMax = negInf(x);
+                for (size_t i = 0; i < scores.size(); ++i)
+                  if (int64_t(i % 4) / 2 == half)
+                    tileMax = x.maxf(tileMax, scores[i]);
+                Value oldMax = carried[half];
+                Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
+                Value any =
+                    x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+                Value sum = x.f32(0);
+                for (size_t i = 0; i < scores.size(); ++i) {
+                  if (int64_t(i % 4) / 2 != half)
+                    continue;
+                  probs[i] =
+                      x.select(x.andI(visible[i], any),
+                               x.exp(x.subf(scores[i], newMax)), x.f32(0));
+                  sum = x.addf(sum, probs[i]);
+                }
+                alpha[half] = x.select(
+                    x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                    x.f32(0), x.exp(x.subf(oldMax, newMax)));
+                next[half] = x.select(any, newMax, oldMax);
+                next[2 + half] = x.addf(x.mulf(carried[2 + half], alpha[half]),
+                                        quadSum(x, sum));
+              }
+              SmallVector<Value> out(carried.begin() + 4, carried.end());
+              for (size_t i = 0; i < out.size(); ++i)
+                out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
+              // O += P V: S's accumulator fragments are P's A fragments.
+              auto p16 = [&](size_t i) {
+                return fromF32(x, probs[i], element);
+              };
+              for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
+                size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
+                SmallVector<Value> pFrag = {
+                    pack16(x, p16(t0), p16(t0 + 1)),
+                    pack16(x, p16(t0 + 2), p16(t0 + 3)),
+                    pack16(x, p16(t1), p16(t1 + 1)),
+                    pack16(x, p16(t1 + 2), p16(t1 + 3))};
+                Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
+                for (int64_t nd = 0; nd < dimTiles; ++nd) {
+                  Value dim = x.add(x.idx(nd * 8), group);
+                  SmallVector<Value> bFrag = {
+                      pairAt(vTile, dim, k0),
+                      pairAt(vTile, dim, x.add(k0, x.idx(8)))};
+                  SmallVector<Value> acc =
+                      mmaSync16816(x, element, pFrag, bFrag,
+                                   ArrayRef<Value>(out).slice(nd * 4, 4));
+                  std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+                }
+              }
+              barrier(x);
+              std::copy(out.begin(), out.end(), next.begin() + 4);
+              return next;
+            });
+        // Normalise; a row that saw no key writes zeros.
+        for (int64_t nd = 0; nd < dimTiles; ++nd)
+          for (int64_t c = 0; c < 4; ++c) {
+            Value row = c < 2 ? rowA : rowB;
+            Value sum = state[2 + c / 2];
+            Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
+            g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
+              Value o =
+                  y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
+                           y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
+              y.store(fromF32(y, o, element), a.out, {b, row, dim});
+            });
+          }
       });
 }
 
@@ -340,95 +336,90 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
         ok, err,
         [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
             Value blockRow) {
-          {
-            Value kTile = shared[0], vTile = shared[1];
-            // k = 0 leaves no rows; divide by at least 1.
-            Value slots = atLeastOne(g, k);
-            Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
-            Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
-                                  g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
-            Value visibleKeys =
-                causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), keys)
-                       : keys;
-            // State per row: maximum, sum, then perLane output values.
-            const int64_t stride = 2 + perLane;
-            SmallVector<Value> init;
-            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-              init.append({negInf(g), g.f32(0)});
-              init.append(perLane, g.f32(0));
-            }
-            SmallVector<Value> state = g.loop(
-                g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
-                [&](Emitter &x, Value tile, ValueRange carried) {
-                  Value first = x.mul(tile, x.idx(kKeyTile));
-                  // Stage the tile's keys and values.
-                  x.loop(
-                      x.idx(0), x.idx(kKeyTile * h / 128 + 1),
-                      [&](Emitter &y, Value it) {
-                        Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-                        y.ifThen(
-                            y.cmp(arith::CmpIPredicate::ult, i,
-                                  y.idx(kKeyTile * h)),
-                            [&](Emitter &z) {
-                              Value j = z.div(i, z.idx(h));
-                              Value c = arith::RemUIOp::create(z.b, z.loc, i,
-                                                               z.idx(h));
-                              Value s = z.add(first, j);
-                              Value in =
-                                  z.cmp(arith::CmpIPredicate::ult, s, keys);
-                              z.store(
-                                  loadIf(z, in, key, {b, s, c},
-                                         zeroOf(z, keyType.getElementType())),
-                                  kTile, {j, c});
-                              z.store(
-                                  loadIf(z, in, value, {b, s, c},
-                                         zeroOf(z, valueType.getElementType())),
-                                  vTile, {j, c});
-                            });
-                      });
-                  barrier(x);
-                  Value s = x.add(first, ids.lane);
-                  Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, keys);
-                  if (mask)
-                    keyOk = x.andI(keyOk,
-                                   x.notI(loadIf(x, keyOk, mask, {b, s},
-                                                 arith::ConstantIntOp::create(
-                                                     x.b, x.loc, 0, 1))));
-                  SmallVector<Value> next;
-                  for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-                    ValueRange rowState = carried.slice(r * stride, stride);
-                    Value row = x.add(row0, x.idx(r));
-                    SmallVector<Value> updated = attendTile(
-                        x, ids, rowState, row, rowsPerBatch, slots, b, s, keyOk,
-                        query, kTile, vTile, h, perLane, scale, causal);
-                    next.append(updated);
+          Value kTile = shared[0], vTile = shared[1];
+          // k = 0 leaves no rows; divide by at least 1.
+          Value slots = atLeastOne(g, k);
+          Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
+          Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                                g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
+          Value visibleKeys =
+              causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), keys)
+                     : keys;
+          // State per row: maximum, sum, then perLane output values.
+          const int64_t stride = 2 + perLane;
+          SmallVector<Value> init;
+          for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+            init.append({negInf(g), g.f32(0)});
+            init.append(perLane, g.f32(0));
+          }
+          SmallVector<Value> state = g.loop(
+              g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
+              [&](Emitter &x, Value tile, ValueRange carried) {
+                Value first = x.mul(tile, x.idx(kKeyTile));
+                // Stage the tile's keys and values.
+                x.loop(
+                    x.idx(0), x.idx(kKeyTile * h / 128 + 1),
+                    [&](Emitter &y, Value it) {
+                      Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+                      y.ifThen(
+                          y.cmp(arith::CmpIPredicate::ult, i,
+                                y.idx(kKeyTile * h)),
+                          [&](Emitter &z) {
+                            Value j = z.div(i, z.idx(h));
+                            Value c =
+                                arith::RemUIOp::create(z.b, z.loc, i, z.idx(h));
+                            Value s = z.add(first, j);
+                            Value in =
+                                z.cmp(arith::CmpIPredicate::ult, s, keys);
+                            z.store(loadIf(z, in, key, {b, s, c},
+                                           zeroOf(z, keyType.getElementType())),
+                                    kTile, {j, c});
+                            z.store(
+                                loadIf(z, in, value, {b, s, c},
+                                       zeroOf(z, valueType.getElementType())),
+                                vTile, {j, c});
+                          });
+                    });
+                barrier(x);
+                Value s = x.add(first, ids.lane);
+                Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, keys);
+                if (mask)
+                  keyOk =
+                      x.andI(keyOk, x.notI(loadIf(x, keyOk, mask, {b, s},
+                                                  arith::ConstantIntOp::create(
+                                                      x.b, x.loc, 0, 1))));
+                SmallVector<Value> next;
+                for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+                  ValueRange rowState = carried.slice(r * stride, stride);
+                  Value row = x.add(row0, x.idx(r));
+                  SmallVector<Value> updated = attendTile(
+                      x, ids, rowState, row, rowsPerBatch, slots, b, s, keyOk,
+                      query, kTile, vTile, h, perLane, scale, causal);
+                  next.append(updated);
+                }
+                barrier(x);
+                return next;
+              });
+          for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+            Value row = g.add(row0, g.idx(r));
+            g.ifThen(
+                g.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch),
+                [&](Emitter &x) {
+                  Value sum = state[r * stride + 1];
+                  Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+                  Value inverse = x.divf(x.f32(1), sum);
+                  for (int64_t i = 0; i < perLane; ++i) {
+                    Value c = x.add(ids.lane, x.idx(i * kWarp));
+                    x.ifThen(
+                        x.cmp(arith::CmpIPredicate::ult, c, x.idx(h)),
+                        [&](Emitter &y) {
+                          Value o = y.select(
+                              seen, y.mulf(state[r * stride + 2 + i], inverse),
+                              y.f32(0));
+                          y.store(fromF32(y, o, element), out, {b, row, c});
+                        });
                   }
-                  barrier(x);
-                  return next;
                 });
-            for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-              Value row = g.add(row0, g.idx(r));
-              g.ifThen(g.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch),
-                       [&](Emitter &x) {
-                         Value sum = state[r * stride + 1];
-                         Value seen =
-                             x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
-                         Value inverse = x.divf(x.f32(1), sum);
-                         for (int64_t i = 0; i < perLane; ++i) {
-                           Value c = x.add(ids.lane, x.idx(i * kWarp));
-                           x.ifThen(
-                               x.cmp(arith::CmpIPredicate::ult, c, x.idx(h)),
-                               [&](Emitter &y) {
-                                 Value o = y.select(
-                                     seen,
-                                     y.mulf(state[r * stride + 2 + i], inverse),
-                                     y.f32(0));
-                                 y.store(fromF32(y, o, element), out,
-                                         {b, row, c});
-                               });
-                         }
-                       });
-            }
           }
         });
     rewriter.replaceOp(op, tb.result(result4, op.getType()));
