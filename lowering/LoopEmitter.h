@@ -414,18 +414,20 @@ withPairPositions(TensorBoundary &tb, Value ok, Value perm, Value off,
   });
 }
 
-/// The operands of moa.grouped_matmul and moa.grouped_matmul_grad as f32
+/// The operands of moa.grouped_matmul and moa.grouped_matmul_grad as
 /// buffers, rows first ([B*T, K] per token or [B*T*k, K] per pair), with the
-/// sizes and checks both lowerings share.
+/// sizes and checks their lowerings share: f32 (widened) for the CPU loops,
+/// in their own element types for the GPU kernels (`widen` false).
 struct GroupedRows {
   GroupedRows(TensorBoundary &tb, Value inputOperand, Value weightOperand,
-              Value permutation, Value offsets, Value gatesOperand)
+              Value permutation, Value offsets, Value gatesOperand,
+              bool widen = true)
       : combine(bool(gatesOperand)),
         tokenRows(cast<RankedTensorType>(inputOperand.getType()).getRank() ==
                   3),
-        inputTensor(tb.toF32(inputOperand)),
-        weightTensor(tb.toF32(weightOperand)), gatesTensor(gatesOperand),
-        permTensor(permutation), offTensor(offsets) {
+        inputTensor(widen ? tb.toF32(inputOperand) : inputOperand),
+        weightTensor(widen ? tb.toF32(weightOperand) : weightOperand),
+        gatesTensor(gatesOperand), permTensor(permutation), offTensor(offsets) {
     Emitter &e = tb.e;
     batch = tb.dim(inputTensor, 0);
     length = tb.dim(inputTensor, 1);
@@ -454,6 +456,19 @@ struct GroupedRows {
   static SmallVector<ReassociationIndices> rowGroups(bool perToken) {
     return perToken ? SmallVector<ReassociationIndices>{{0, 1}, {2}}
                     : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}};
+  }
+
+  /// k of moa.grouped_matmul with result `result`: the gates' last size
+  /// (combine), the result's third ([B, T, k, N]), or |permutation| / (B*T)
+  /// when only the permutation knows it.
+  Value slots(TensorBoundary &tb, Value result) const {
+    Emitter &e = tb.e;
+    if (combine)
+      return tb.dim(gatesTensor, 2);
+    if (!cast<RankedTensorType>(result.getType()).isDynamicDim(2))
+      return tb.dim(result, 2);
+    return e.div(tb.dim(permTensor, 0),
+                 arith::MaxUIOp::create(e.b, e.loc, tokens, e.idx(1)));
   }
 
   /// The input's K (and k) and the gates' B and T against the weight's and

@@ -752,37 +752,18 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Type f32 = rewriter.getF32Type();
     RankedTensorType resultType = op.getType();
     Type resultElement = resultType.getElementType();
-    Value inputTensor = op.getInput(), weightTensor = op.getWeight();
-    const bool combine = bool(op.getGates());
-    const bool tokenRows =
-        cast<RankedTensorType>(inputTensor.getType()).getRank() == 3;
-    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
-    Value tokens = e.mul(batch, length);
-    Value numExperts = tb.dim(weightTensor, 0);
-    Value kDim = tb.dim(weightTensor, 1), nDim = tb.dim(weightTensor, 2);
-    Value k = combine ? tb.dim(op.getGates(), 2)
-              : resultType.isDynamicDim(2)
-                  ? e.div(tb.dim(op.getPermutation(), 0), atLeastOne(e, tokens))
-                  : tb.dim(op.getResult(), 2);
+    loops::GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
+                         op.getOffsets(), op.getGates(),
+                         /*widen=*/false);
+    const bool combine = g.combine, tokenRows = g.tokenRows;
+    Value batch = g.batch, length = g.length, tokens = g.tokens;
+    Value numExperts = g.numExperts, kDim = g.kDim, nDim = g.nDim;
+    Value k = g.slots(tb, op.getResult());
     Value pairs = e.mul(tokens, k);
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(inputTensor, tokenRows ? 2 : 3), kDim},
-        {tb.dim(op.getPermutation(), 0), pairs},
-        {tb.dim(op.getOffsets(), 0), e.add(numExperts, e.idx(1))}};
-    if (!tokenRows)
-      sizes.push_back({tb.dim(inputTensor, 2), k});
-    if (combine)
-      sizes.append({{tb.dim(op.getGates(), 0), batch},
-                    {tb.dim(op.getGates(), 1), length}});
-    Value ok = tb.agree(sizes);
-
-    Value input = tb.collapse(tb.buffer(inputTensor),
-                              loops::GroupedRows::rowGroups(tokenRows));
-    Value weight = tb.buffer(weightTensor);
-    Value perm = tb.buffer(op.getPermutation());
-    Value off = tb.buffer(op.getOffsets());
-    Value gates =
-        combine ? tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}}) : Value();
+    Value ok =
+        e.andI(tb.agree(g.sizeChecks(tb, k)), g.groupingSizesOk(tb, pairs));
+    Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
+          gates = g.gates;
 
     // Scatter writes [B, T, k, N] in the result type; the combine adds into
     // an f32 [B, T, N] (narrowed after when the result is 16-bit).

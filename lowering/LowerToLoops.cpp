@@ -256,13 +256,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     const bool combine = g.combine, tokenRows = g.tokenRows;
     Value batch = g.batch, length = g.length, tokens = g.tokens;
     Value kDim = g.kDim, nDim = g.nDim, numExperts = g.numExperts;
-    // k = |permutation| / (B*T) when only the permutation knows it.
-    Value k =
-        combine ? tb.dim(op.getGates(), 2)
-        : cast<RankedTensorType>(op.getType()).isDynamicDim(2)
-            ? e.div(tb.dim(op.getPermutation(), 0),
-                    arith::MaxUIOp::create(rewriter, e.loc, tokens, e.idx(1)))
-            : tb.dim(op.getResult(), 2);
+    Value k = g.slots(tb, op.getResult());
     Value pairs = e.mul(tokens, k);
     Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
           gates = g.gates;

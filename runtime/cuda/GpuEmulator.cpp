@@ -11,6 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Tensor.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -93,31 +95,11 @@ uint32_t floatToBits(float f) {
   std::memcpy(&bits, &f, 4);
   return bits;
 }
-float bf16ToFloat(uint16_t v) { return bitsToFloat(uint32_t(v) << 16); }
-float f16ToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t(h >> 15) << 31;
-  int exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  if (exponent == 0x1f)
-    return bitsToFloat(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent == 0) {
-    if (mantissa == 0)
-      return bitsToFloat(sign);
-    // Subnormal: normalise.
-    exponent = 1;
-    while (!(mantissa & 0x400)) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    mantissa &= 0x3ff;
-  }
-  return bitsToFloat(sign | uint32_t(exponent + 112) << 23 | mantissa << 13);
-}
-
 /// Element `half` (0: low, 1: high) of a packed register.
 float unpack(uint32_t reg, int half, int kind) {
   const uint16_t v = half ? uint16_t(reg >> 16) : uint16_t(reg & 0xffff);
-  return kind == 0 ? f16ToFloat(v) : bf16ToFloat(v);
+  return kind == 0 ? moa::runtime::halfToFloat(v)
+                   : moa::runtime::bf16ToFloat(v);
 }
 
 Barrier &warpBarrier() { return *current.warps[threadId / kWarp]; }
