@@ -20,7 +20,7 @@ foreach(dir dialect passes lowering)
 endforeach()
 
 install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoACAPI
-  MoACudaRuntime MoAMockCudaRuntime MoAGpuEmulator
+  MoACudaRuntime MoAMockCudaRuntime
   EXPORT MoATargets
   ARCHIVE DESTINATION lib
   LIBRARY DESTINATION lib

@@ -35,6 +35,18 @@ def MoA_Dialect : Dialect {
     consumed).
   }];
   let useDefaultAttributePrinterParser = 1;
+
+  // Attributes that passes leave on other dialects' ops for later passes:
+  // `moa.error_word` marks a function's device error word (a gpu.alloc of
+  // memref<1xi32> that kernels write a runtime::FailureCode into and
+  // moa-gpu-host-boundary reports), `moa.manifest` is the module's entry
+  // point description for the runtime (moa-export-entry-points). Both are
+  // checked by the dialect's verifier, as is any other `moa.` attribute.
+  let discardableAttrs = (ins
+    "::mlir::UnitAttr":$error_word,
+    "::mlir::StringAttr":$manifest
+  );
+  let hasOperationAttrVerify = 1;
 }
 
 def MoA_Gating : I32EnumAttr<"Gating", "how router probabilities become gates", [

@@ -2,6 +2,7 @@
 
 #include "dialect/MoADialect.h"
 #include "dialect/MoAOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -22,4 +23,35 @@ void MoADialect::initialize() {
 #define GET_OP_LIST
 #include "dialect/MoAOps.cpp.inc"
       >();
+}
+
+LogicalResult MoADialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attribute) {
+  StringAttr name = attribute.getName();
+  if (name == getErrorWordAttrHelper().getName()) {
+    // The buffer is the first result (an async gpu.alloc adds a token).
+    auto type = op->getNumResults()
+                    ? dyn_cast<MemRefType>(op->getResult(0).getType())
+                    : MemRefType();
+    if (!isa<UnitAttr>(attribute.getValue()) || !type ||
+        type.getShape() != ArrayRef<int64_t>{1} ||
+        !type.getElementType().isInteger(32))
+      return op->emitError()
+             << "'" << name.getValue()
+             << "' must be a unit attribute on an op whose first result "
+                "is the error word, a memref<1xi32>";
+    return success();
+  }
+  if (name == getManifestAttrHelper().getName()) {
+    if (!isa<ModuleOp>(op) || !isa<StringAttr>(attribute.getValue()))
+      return op->emitError() << "'" << name.getValue()
+                             << "' must be a string attribute of a module";
+    return success();
+  }
+  return op->emitError() << "unknown moa attribute '" << name.getValue()
+                         << "' (moa defines '"
+                         << getErrorWordAttrHelper().getName().getValue()
+                         << "' and '"
+                         << getManifestAttrHelper().getName().getValue()
+                         << "' on ops)";
 }

@@ -3,7 +3,9 @@
 #ifndef MOA_DIALECT_MOADIALECT_H
 #define MOA_DIALECT_MOADIALECT_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
+#include "mlir/IR/Operation.h"
 
 #include "dialect/MoAOpsDialect.h.inc"
 

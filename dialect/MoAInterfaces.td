@@ -16,7 +16,36 @@ def MoA_CostOpInterface : OpInterface<"CostOpInterface"> {
   let methods = [
     InterfaceMethod<
       "Returns the op's MAC terms and the operands that are parameters.",
-      "::mlir::moa::OpCost", "getCost">
+      "::mlir::moa::OpCost", "getCost", (ins), [{}],
+      /*defaultImplementation=*/[{ return {}; }]>
+  ];
+}
+
+def MoA_GradientOpInterface : OpInterface<"GradientOpInterface"> {
+  let cppNamespace = "::mlir::moa";
+  let description = [{
+    The reverse-mode rule of an op, as moa-generate-gradients applies it:
+    given the adjoints of the op's results it emits, at the builder's
+    insertion point, the adjoints of its operands. moa's forward ops
+    implement it (their rules create the moa backward ops); the upstream ops
+    moa differentiates (row-projection `linalg.contract`, `linalg.add`,
+    `sub`, `mul`, `max`, scalar `arith.addf`, `subf`, `mulf`, and the
+    sources `linalg.fill`, `tensor.empty`, `arith.constant`) get external
+    models (passes/GradientModels.cpp). An op without it stops
+    differentiation with a located error naming it.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Emits the adjoints of the operands for the result adjoints
+        `resultAdjoints` (one per result; null where nothing flows back).
+        `operandAdjoints` comes with one null entry per operand; the rule sets
+        those that receive a gradient. Fails with a diagnostic at the op if
+        the op cannot be differentiated as it is.
+      }],
+      "::mlir::LogicalResult", "emitAdjoints",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::mlir::ArrayRef<::mlir::Value>":$resultAdjoints,
+           "::llvm::MutableArrayRef<::mlir::Value>":$operandAdjoints)>
   ];
 }
 

@@ -157,8 +157,6 @@ LogicalResult RouteOp::verify() {
   return shapes.checkTopK(getK());
 }
 
-OpCost RouteOp::getCost() { return {}; }
-
 //===----------------------------------------------------------------------===//
 // DispatchOp
 //===----------------------------------------------------------------------===//
@@ -201,8 +199,6 @@ LogicalResult DispatchOp::verify() {
   int64_t k = shapes.get("k");
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
-
-OpCost DispatchOp::getCost() { return {}; }
 
 //===----------------------------------------------------------------------===//
 // GroupedMatmulOp
@@ -335,8 +331,6 @@ LogicalResult LoadBalancingLossOp::verify() {
   return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
 }
 
-OpCost LoadBalancingLossOp::getCost() { return {}; }
-
 LogicalResult RouterZLossOp::inferReturnTypes(MLIRContext *ctx,
                                               std::optional<Location>, Adaptor,
                                               SmallVectorImpl<Type> &inferred) {
@@ -348,8 +342,6 @@ LogicalResult RouterZLossOp::verify() {
   return verifyRouterLogits(*this, getLogits().getType(),
                             getQueryPaddingMask());
 }
-
-OpCost RouterZLossOp::getCost() { return {}; }
 
 //===----------------------------------------------------------------------===//
 // MutualInformationLossOp
@@ -368,8 +360,6 @@ LogicalResult MutualInformationLossOp::verify() {
                             getQueryPaddingMask());
 }
 
-OpCost MutualInformationLossOp::getCost() { return {}; }
-
 //===----------------------------------------------------------------------===//
 // ImportanceCVLossOp
 //===----------------------------------------------------------------------===//
@@ -385,5 +375,3 @@ LogicalResult ImportanceCVLossOp::verify() {
   return verifyImportanceCV(*this, getGates().getType(), getIndices().getType(),
                             getNumExperts());
 }
-
-OpCost ImportanceCVLossOp::getCost() { return {}; }

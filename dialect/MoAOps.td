@@ -14,7 +14,8 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
     Pure, AttrSizedOperandSegments, InferTypeOpAdaptor,
-    DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "a Mixture of Attention Heads sub-layer";
   let description = [{
     One MoA attention sub-layer. For every query token `x[b, t]` the router
@@ -81,7 +82,8 @@ def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
 //===----------------------------------------------------------------------===//
 
 def MoA_RouteOp : MoA_Op<"route", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "router: softmax and top-k over expert logits";
   let description = [{
     Turns router logits [B, T, E] (f32) into the `k` selected experts per
@@ -120,7 +122,7 @@ def MoA_RouteOp : MoA_Op<"route", [
 //===----------------------------------------------------------------------===//
 
 def MoA_DispatchOp : MoA_Op<"dispatch", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface]> {
   let summary = "group (token, slot) pairs by expert";
   let description = [{
     Sorts the B*T*k (token, slot) pairs of `indices` [B, T, k] by expert.
@@ -151,8 +153,8 @@ def MoA_DispatchOp : MoA_Op<"dispatch", [
 //===----------------------------------------------------------------------===//
 
 def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
-    Pure,
-    DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "ragged per-expert matmul over expert-grouped rows";
   let description = [{
     For every dispatched (token, slot) pair p = (b, t, j) routed to expert e
@@ -202,7 +204,9 @@ def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
 //===----------------------------------------------------------------------===//
 
 def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor,
+    DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "attention of k query slots per token over one shared K and V";
   let description = [{
     `result[b, t, j] = softmax_s(scale * query[b, t, j] . key[b, s] + mask) value[b, s]`
@@ -240,7 +244,8 @@ def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
 //===----------------------------------------------------------------------===//
 
 def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "switch-style load-balancing loss of a router";
   let description = [{
     `L = E * sum_e (P_e / sum P) * (c_e / sum c)` where `P_e` is the summed
@@ -268,7 +273,8 @@ def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
 }
 
 def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "router z-loss: mean squared log-sum-exp of the logits";
   let description = [{
     `L = mean_t (logsumexp_e logits[t, e])^2` over the tokens of `logits`
@@ -293,7 +299,8 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
 }
 
 def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "negative token-expert mutual information of a router";
   let description = [{
     The optional auxiliary loss of the MoA follow-ups (SUT, ModuleFormer;
@@ -323,7 +330,8 @@ def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
 }
 
 def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
-    Pure, InferTypeOpAdaptor, DeclareOpInterfaceMethods<MoA_CostOpInterface>]> {
+    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "squared coefficient of variation of the experts' importance";
   let description = [{
     The optional auxiliary loss of sparsely-gated mixtures (Shazeer et al.
@@ -349,6 +357,36 @@ def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
     type($gates) `,` type($indices)
   }];
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moa.record_routing
+//===----------------------------------------------------------------------===//
+
+def MoA_RecordRoutingOp : MoA_Op<"record_routing", [MemoryEffects<[MemWrite]>]> {
+  let summary = "hand the routing of a call to the runtime's head-usage report";
+  let description = [{
+    Left by the lowerings of `moa.route` on buffers: the `indices` [B, T, k]
+    (i32, -1 for padding) of `num_experts` experts are counted into the
+    runtime's head-usage statistics (`moa_rt_record_routing`, which
+    `moa-run` prints and `moa-train` plots). On the CPU it becomes that call
+    at once; for GPU entries `moa-gpu-host-boundary` copies the device
+    indices to the host with the results and makes the call after the
+    entry's one synchronisation. It writes runtime state, so it is never
+    removed or reordered with other side effects.
+
+    ```mlir
+    moa.record_routing %indices experts(%e) : memref<?x?x?xi32>
+    ```
+  }];
+
+  let arguments = (ins
+    Arg<MemRefRankOf<[I32], [3]>, "routing indices [B, T, k]", [MemRead]>:$indices,
+    Index:$num_experts
+  );
+  let assemblyFormat = [{
+    $indices `experts` `(` $num_experts `)` attr-dict `:` type($indices)
+  }];
 }
 
 include "dialect/MoATrainingOps.td"

@@ -232,7 +232,8 @@ def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
 
 def MoA_LayerNormOp : MoA_Op<"layer_norm", [
     Pure, AllTypesMatch<["input", "result"]>,
-    AllTypesMatch<["gamma", "beta"]>]> {
+    AllTypesMatch<["gamma", "beta"]>,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "layer normalisation over the last dimension";
   let description = [{
     `result = (input - mean) / sqrt(var + epsilon) * gamma + beta` over the
@@ -279,7 +280,8 @@ def MoA_LayerNormGradOp : MoA_Op<"layer_norm_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_EmbeddingOp : MoA_Op<"embedding", [Pure]> {
+def MoA_EmbeddingOp : MoA_Op<"embedding", [
+    Pure, DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "embedding lookup";
   let description = [{
     `result[b, t] = table[indices[b, t]]` for `indices` [B, T] (i32) and
@@ -320,7 +322,8 @@ def MoA_EmbeddingGradOp : MoA_Op<"embedding_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_CrossEntropyOp : MoA_Op<"cross_entropy", [Pure]> {
+def MoA_CrossEntropyOp : MoA_Op<"cross_entropy", [
+    Pure, DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "mean softmax cross-entropy over the labelled tokens";
   let description = [{
     `loss = mean over (b, t) with targets[b, t] != -1 of

@@ -41,10 +41,14 @@ void buildCPUPipeline(OpPassManager &pm);
 void buildCUDAPipeline(OpPassManager &pm, StringRef chip, StringRef features,
                        StringRef format = "fatbin");
 
-/// The same module with its kernels run on the CPU by moa-gpu-emulate
-/// (OpenMP threads, libMoAGpuEmulator): a test of the kernels' logic on
-/// machines without a GPU.
-void buildCUDAEmulatorPipeline(OpPassManager &pm);
+/// The first half of buildCUDAPipeline: from moa on tensors to synchronous
+/// host code with outlined gpu.module kernels (what the CPU emulator of the
+/// kernels, test/lib/GPUEmulator, takes over from).
+void buildGPUKernelsPipeline(OpPassManager &pm);
+
+/// Adds the patterns of moa-lower-to-loops: every moa op (but the layer)
+/// and the row-projection contractions to loops on buffers (lowering/cpu).
+void populateMoAToLoopsPatterns(RewritePatternSet &patterns);
 
 /// Registers the lowering passes and the `moa-cpu-pipeline` pipeline.
 void registerLoweringPasses();

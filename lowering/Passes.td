@@ -21,7 +21,8 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     completes the module; nothing may run between this pass and bufferization.
     Independent work (tokens; tiles of 128 rows of one expert or of one batch)
     is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm`, the routing
-    counts go to `moa_rt_record_routing`, and invalid data (an expert index out
+    counts go to `moa_rt_record_routing` (through `moa.record_routing`, lowered
+    here too), and invalid data (an expert index out
     of range, a permutation that does not group the pairs, dynamic sizes that
     disagree) calls `moa_rt_fail` instead of reading out of bounds (see
     runtime/RuntimeABI.h). f16 and bf16 operands are widened to f32 (f32
@@ -96,7 +97,8 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     needs a static head size. No kernel copies to the host: invalid data
     and sizes that disagree are recorded in a device error word (attribute
     `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry
-    returns. Other moa ops and linalg ops are located errors.
+    returns; each routing is left as a `moa.record_routing` of the device
+    indices for it. Other moa ops and linalg ops are located errors.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -118,8 +120,11 @@ def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
     Runs after bufferization on functions with GPU code: each memref argument
     is copied into a `gpu.alloc` on entry and used from there, each result is
     copied into a fresh host buffer before the return, every device buffer is
-    freed, the host waits once, and a non-zero device error word (from
-    `moa-lower-to-gpu`) is reported through `moa_rt_fail`. A host
+    freed, the host waits once, and a non-zero device error word (the
+    `gpu.alloc` marked `moa.error_word` by `moa-lower-to-gpu`) is reported
+    through `moa_rt_fail`. Each `moa.record_routing` of device indices
+    becomes a copy to the host with the results and, after the wait, the
+    runtime's `moa_rt_record_routing`. A host
     `memref.alloc` left in such a function (a value no kernel produces) is a
     located error.
   }];
@@ -129,34 +134,6 @@ def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
     "::mlir::gpu::GPUDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"
-  ];
-}
-
-def MoAGPUEmulate : Pass<"moa-gpu-emulate", "::mlir::ModuleOp"> {
-  let summary = "Run outlined GPU kernels on the CPU (for tests)";
-  let description = [{
-    After `gpu-kernel-outlining`, on synchronous host code: each `gpu.func`
-    becomes a private host function of (block x, block y, thread, grid x,
-    grid y, block size, kernel arguments, shared buffers); each
-    `gpu.launch_func` a loop over blocks that allocates the block's shared
-    buffers and runs its threads as the threads of one `omp.parallel`
-    region (as many OS threads as the block has, so that barriers can be
-    waited on); `gpu.barrier`, `gpu.shuffle` and `nvvm.mma.sync`
-    (m16n8k16, f16/bf16, f32 accumulators) call the emulator in
-    `libMoAGpuEmulator` (runtime/cuda/GpuEmulator.cpp); host `gpu.alloc`,
-    `gpu.dealloc`, `gpu.memcpy`, `gpu.memset` and `gpu.wait` become memref
-    and linalg ops. This tests the kernels' logic against a reference on
-    machines without a GPU; it says nothing about their speed.
-  }];
-  let dependentDialects = [
-    "::mlir::arith::ArithDialect",
-    "::mlir::func::FuncDialect",
-    "::mlir::linalg::LinalgDialect",
-    "::mlir::LLVM::LLVMDialect",
-    "::mlir::memref::MemRefDialect",
-    "::mlir::omp::OpenMPDialect",
-    "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -14,6 +14,10 @@ namespace mlir::moa {
 /// (the rewrite of moa-decompose); fails with a diagnostic if one cannot be.
 LogicalResult decomposeMixtureAttention(Operation *root);
 
+/// Attaches GradientOpInterface to the upstream ops moa differentiates
+/// (GradientModels.cpp); moa-generate-gradients needs them.
+void registerGradientExternalModels(DialectRegistry &registry);
+
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 

@@ -1,7 +1,7 @@
 //===- Kernels.cpp - The runtime functions compiled modules call ----------===//
 //
 // See RuntimeABI.h. Everything else a moa module computes is generated code
-// (lowering/LowerToLoops.cpp).
+// (lowering/cpu/).
 //
 //===----------------------------------------------------------------------===//
 

@@ -15,12 +15,14 @@
 
 namespace mlir::moa {
 
-/// Adds the moa dialect and the upstream dialects its passes create.
+/// Adds the moa dialect, the upstream dialects its passes create and the
+/// gradient rules of the upstream ops moa differentiates.
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoADialect, arith::ArithDialect,
                   bufferization::BufferizationDialect, func::FuncDialect,
                   linalg::LinalgDialect, memref::MemRefDialect,
                   tensor::TensorDialect>();
+  registerGradientExternalModels(registry);
 }
 
 /// Registers every moa pass and pipeline with the global pass registry.

@@ -542,3 +542,40 @@ func.func @unknown_gating(%logits: tensor<?x?x8xf32>) {
   %i, %g = moa.route %logits k(2) {gating = #moa.gating<sigmoid>} : tensor<?x?x8xf32>
   return
 }
+
+// -----
+
+func.func @record_routing_rank(%indices: memref<?x?xi32>, %experts: index) {
+  // expected-error @+1 {{'moa.record_routing' op operand #0 must be 3D memref of 32-bit signless integer values, but got 'memref<?x?xi32>'}}
+  moa.record_routing %indices experts(%experts) : memref<?x?xi32>
+  return
+}
+
+// -----
+
+func.func @error_word_type() {
+  // expected-error @+1 {{'moa.error_word' must be a unit attribute on an op whose first result is the error word, a memref<1xi32>}}
+  %err = gpu.alloc () {moa.error_word} : memref<2xi32>
+  return
+}
+
+// -----
+
+func.func @error_word_value() {
+  // expected-error @+1 {{'moa.error_word' must be a unit attribute}}
+  %err = gpu.alloc () {moa.error_word = 1 : i32} : memref<1xi32>
+  return
+}
+
+// -----
+
+func.func @manifest_not_module() attributes {moa.manifest = "x"} {
+  // expected-error @-1 {{'moa.manifest' must be a string attribute of a module}}
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown moa attribute 'moa.error_words' (moa defines 'moa.error_word' and 'moa.manifest' on ops)}}
+module attributes {moa.error_words} {
+}

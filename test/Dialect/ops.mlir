@@ -158,3 +158,24 @@ func.func @mutual_information_loss(%logits: tensor<?x?x8xf32>, %qpm: tensor<?x?x
   %2 = moa.mutual_information_loss %ls query_padding_mask(%qs : tensor<2x3xi1>) : tensor<2x3x1xf32>
   return %0, %1, %2 : tensor<f32>, tensor<f32>, tensor<f32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @record_routing
+// CHECK: moa.record_routing %arg0 experts(%arg1) : memref<?x?x?xi32>
+func.func @record_routing(%indices: memref<?x?x?xi32>, %experts: index) {
+  moa.record_routing %indices experts(%experts) : memref<?x?x?xi32>
+  return
+}
+
+// -----
+
+// The attributes moa leaves on other ops for later passes.
+// CHECK-LABEL: module attributes {moa.manifest = "entries"}
+// CHECK: gpu.alloc () {moa.error_word} : memref<1xi32>
+module attributes {moa.manifest = "entries"} {
+  func.func @error_word() {
+    %err = gpu.alloc () {moa.error_word} : memref<1xi32>
+    return
+  }
+}

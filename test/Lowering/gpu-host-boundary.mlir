@@ -45,6 +45,28 @@ func.func @entry(%x: memref<?x4xf32>) -> memref<?x4xf32> {
 
 // -----
 
+// A routing record: the device indices are copied back with the results and
+// counted by the runtime after the one wait.
+// CHECK-LABEL: func.func @routing
+// CHECK: %[[IDX:.*]] = gpu.alloc
+// CHECK-NOT: moa.record_routing
+// CHECK: %[[HOST:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xi32>
+// CHECK: gpu.memcpy  %[[HOST]], %[[IDX]]
+// CHECK: gpu.wait
+// CHECK: %[[E:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK: call @moa_rt_record_routing(%[[HOST]], %[[E]]) : (memref<?x?x?xi32>, i64) -> ()
+// CHECK: memref.dealloc %[[HOST]]
+func.func @routing(%n: index) {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c8 = arith.constant 8 : index
+  %idx = gpu.alloc (%n, %c1, %c2) : memref<?x?x?xi32>
+  moa.record_routing %idx experts(%c8) : memref<?x?x?xi32>
+  return
+}
+
+// -----
+
 // Functions without GPU code are left alone.
 // CHECK-LABEL: func.func @host_only
 // CHECK-NOT: gpu.

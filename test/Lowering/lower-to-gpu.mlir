@@ -11,6 +11,7 @@
 // CHECK: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in (%{{.*}} = %c128, {{.*}}) module(@moa_kernels) function(@moa_router) {
 // CHECK: gpu.shuffle  xor
 // CHECK-NOT: gpu.launch
+// CHECK: moa.record_routing %[[IDX:.*]] experts(%{{.*}}) : memref<?x?x?xi32>
 // CHECK: bufferization.to_tensor %[[LOGITS]] restrict writable
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
 #map1 = affine_map<(d0, d1, d2, d3) -> (d3, d2)>

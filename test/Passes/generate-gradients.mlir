@@ -33,8 +33,8 @@
 // CHECK: %[[DWV:.*]] = linalg.contract indexing_maps = [#[[OUT]], #[[ROWS]], #[[WGRAD]]] ins(%[[X]], %[[DV]] : tensor<2x5x16xf32>, tensor<2x5x8xf32>) outs(%{{.*}} : tensor<16x8xf32>)
 // CHECK: %[[WKT:.*]] = linalg.transpose ins(%[[WK]] : tensor<16x8xf32>)
 // CHECK: %[[DXK:.*]] = linalg.contract {{.*}} ins(%[[DK]], %[[WKT]]
-// CHECK: %[[DX1:.*]] = linalg.add ins(%[[DXV]], %[[DXK]]
 // CHECK: %[[DWK:.*]] = linalg.contract indexing_maps = [#[[OUT]], #[[ROWS]], #[[WGRAD]]] ins(%[[X]], %[[DK]]
+// CHECK: %[[DX1:.*]] = linalg.add ins(%[[DXV]], %[[DXK]]
 // The query projection (no gates: two results).
 // CHECK: %[[DXQ:.*]], %[[DWQ:.*]] = moa.grouped_matmul_grad %[[X]], %[[WQ]], %[[PERM]], %[[OFF]], %[[DQ]] : tensor<2x5x16xf32>, tensor<4x16x8xf32>, tensor<20xi32>, tensor<5xi32>, tensor<2x5x2x8xf32>{{$}}
 // CHECK: %[[DX2:.*]] = linalg.add ins(%[[DX1]], %[[DXQ]]
@@ -43,8 +43,8 @@
 // CHECK: %[[DLOGITS:.*]] = linalg.add ins(%[[DL]], %[[DLR]]
 // CHECK: %[[WGT:.*]] = linalg.transpose ins(%[[WG]] : tensor<16x4xf32>)
 // CHECK: %[[DXG:.*]] = linalg.contract {{.*}} ins(%[[DLOGITS]], %[[WGT]]
-// CHECK: %[[DX:.*]] = linalg.add ins(%[[DX2]], %[[DXG]]
 // CHECK: %[[DWG:.*]] = linalg.contract {{.*}} ins(%[[X]], %[[DLOGITS]]
+// CHECK: %[[DX:.*]] = linalg.add ins(%[[DX2]], %[[DXG]]
 // CHECK: return %[[DX]], %[[DWG]], %[[DWQ]], %[[DWK]], %[[DWV]], %[[DWO]] :
 func.func @layer(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x8xf32>,
     %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>, %wo: tensor<4x8x16xf32>)

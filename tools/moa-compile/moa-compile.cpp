@@ -5,7 +5,7 @@
 //   moa-compile model.mlir --emit=llvm          # optimised LLVM IR
 //   moa-compile model.mlir --emit=obj -o m.o    # object file
 //
-// The pipeline is moa-cpu-pipeline (lowering/CPUPipeline.cpp); code is
+// The pipeline is moa-cpu-pipeline (lowering/Pipelines.cpp); code is
 // generated in-process for the host CPU and linked with the system C++
 // driver against libMoARuntime.so (GEMM, routing counts, errors) and LLVM's
 // OpenMP runtime (the parallel loops).
@@ -25,6 +25,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "test/lib/GPUEmulator/Passes.h"
 #include "tools/RegisterMoA.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -135,6 +136,7 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
   moa::registerAllPasses();
+  moa::test::registerTestPasses(); // moa-gpu-emulate, for --emulate-gpu
   cl::ParseCommandLineOptions(argc, argv,
                               "moa compiler: MLIR to a shared "
                               "library for the moa runtime\n");
@@ -190,7 +192,7 @@ int main(int argc, char **argv) {
     if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
       setenv("CUDA_HOME", "/usr/local/cuda", 0);
     if (emulateGpu)
-      moa::buildCUDAEmulatorPipeline(pm);
+      moa::test::buildCUDAEmulatorPipeline(pm);
     else
       moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
                              emit == Emit::PTX ? "isa" : "fatbin");

@@ -5,11 +5,14 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "test/lib/GPUEmulator/Passes.h"
 #include "tools/RegisterMoA.h"
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::moa::registerAllPasses();
+  // Test passes, as mlir-opt registers upstream's.
+  mlir::moa::test::registerTestPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

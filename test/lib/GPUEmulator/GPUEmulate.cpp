@@ -4,13 +4,13 @@
 // a host function of (block, thread, kernel arguments, shared buffers), every
 // launch a loop over blocks whose threads are the threads of one OpenMP
 // parallel region (one OS thread each), and the GPU-only operations
-// (barrier, shuffle, mma.sync) calls into runtime/cuda/GpuEmulator.cpp. Host
-// gpu.alloc/memcpy/memset/dealloc become their memref counterparts.
+// (barrier, shuffle, mma.sync) calls into test/lib/GPUEmulator/GpuEmulator.cpp.
+// Host gpu.alloc/memcpy/memset/dealloc become their memref counterparts.
 //
 //===----------------------------------------------------------------------===//
 
-#include "lowering/LoopEmitter.h"
 #include "lowering/Passes.h"
+#include "lowering/common/LoopEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -18,11 +18,12 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "test/lib/GPUEmulator/Passes.h"
 
-namespace mlir::moa {
+namespace mlir::moa::test {
 #define GEN_PASS_DEF_MOAGPUEMULATE
-#include "lowering/Passes.h.inc"
-} // namespace mlir::moa
+#include "test/lib/GPUEmulator/Passes.h.inc"
+} // namespace mlir::moa::test
 
 using namespace mlir;
 using namespace mlir::moa;
@@ -60,7 +61,7 @@ Value i32Constant(OpBuilder &b, Location loc, int64_t v) {
 }
 
 struct MoAGPUEmulatePass
-    : public mlir::moa::impl::MoAGPUEmulateBase<MoAGPUEmulatePass> {
+    : public mlir::moa::test::impl::MoAGPUEmulateBase<MoAGPUEmulatePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     DenseMap<Operation *, func::FuncOp> emulated;

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lowering/GPUEmitter.h"
 #include "lowering/Passes.h"
+#include "lowering/gpu/GPUEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -38,9 +38,6 @@ struct MoAGPUHostBoundaryPass
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal() && failed(placeOnDevice(func)))
         return signalPassFailure();
-    if (auto marker = getOperation().lookupSymbol<func::FuncOp>(
-            gpu_kernels::kRecordRoutingMarker))
-      marker.erase();
   }
 
   LogicalResult placeOnDevice(func::FuncOp func) {
@@ -107,26 +104,23 @@ struct MoAGPUHostBoundaryPass
     // Routing indices for the head-usage report: copied back with the
     // results, recorded after the wait.
     SmallVector<std::pair<Value, Value>> routing; // host indices, E
-    SmallVector<func::CallOp> markers;
-    func.walk([&](func::CallOp call) {
-      if (call.getCallee() == gpu_kernels::kRecordRoutingMarker)
-        markers.push_back(call);
-    });
-    for (func::CallOp call : markers) {
-      Value indices = call.getOperand(0);
+    SmallVector<RecordRoutingOp> records;
+    func.walk([&](RecordRoutingOp record) { records.push_back(record); });
+    for (RecordRoutingOp record : records) {
+      Value indices = record.getIndices();
       auto type = cast<MemRefType>(indices.getType());
       Value host =
           memref::AllocOp::create(b, loc, type, dynamicSizes(b, loc, indices));
       gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, indices);
-      routing.push_back({host, call.getOperand(1)});
-      call.erase();
+      routing.push_back({host, record.getNumExperts()});
+      record.erase();
     }
     // The error word, then every device buffer freed.
     Value errorWord;
     SmallVector<gpu::AllocOp> allocations;
     func.walk([&](gpu::AllocOp alloc) {
       allocations.push_back(alloc);
-      if (alloc->hasAttr(gpu_kernels::kErrorWordAttr))
+      if (alloc->hasAttr(MoADialect::ErrorWordAttrHelper::getNameStr()))
         errorWord = alloc.getMemref();
     });
     Value hostError;
@@ -141,8 +135,7 @@ struct MoAGPUHostBoundaryPass
     gpu::WaitOp::create(b, loc, Type(), ValueRange{});
     for (auto [host, experts] : routing) {
       loops::Emitter e(b, loc);
-      e.call(getOperation(), "moa_rt_record_routing", /*cInterface=*/true,
-             {host, experts});
+      e.recordRouting(getOperation(), host, experts);
       memref::DeallocOp::create(b, loc, host);
     }
     if (hostError) {

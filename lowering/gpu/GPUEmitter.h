@@ -12,7 +12,7 @@
 #define MOA_LOWERING_GPUEMITTER_H
 
 #include "dialect/MoAOps.h"
-#include "lowering/LoopEmitter.h"
+#include "lowering/common/OperandRows.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -81,13 +81,6 @@ Value pack16(Emitter &e, Value low, Value high);
 /// accumulation): a is 4 packed registers, b 2, c and the result 4 f32.
 SmallVector<Value> mmaSync16816(Emitter &e, Type elementType, ValueRange a,
                                 ValueRange b, ValueRange c);
-
-/// The attribute that marks a function's device error word.
-constexpr llvm::StringLiteral kErrorWordAttr = "moa.error_word";
-/// A call of this (declared, never defined) function with device routing
-/// indices and E marks what moa-gpu-host-boundary records for the runtime's
-/// head-usage report (moa_rt_record_routing) when the entry returns.
-constexpr llvm::StringLiteral kRecordRoutingMarker = "moa_gpu_record_routing";
 
 /// A device buffer (gpu.alloc) of `elementType` with fully dynamic sizes.
 Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes);

@@ -24,8 +24,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/MoAOps.h"
-#include "lowering/GPUEmitter.h"
 #include "lowering/Passes.h"
+#include "lowering/gpu/GPUEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -441,11 +441,9 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
              });
            });
 
-    // moa-run's head usage: moa-gpu-host-boundary turns this marker into a
-    // copy of the indices to the host, recorded when the entry returns.
-    e.call(tb.module, kRecordRoutingMarker, /*cInterface=*/false,
-           {indices3, arith::IndexCastOp::create(
-                          rewriter, e.loc, rewriter.getI64Type(), experts)});
+    // moa-run's head usage: moa-gpu-host-boundary copies the indices to the
+    // host, recorded when the entry returns.
+    RecordRoutingOp::create(rewriter, e.loc, indices3, experts);
     Value indicesResult = tb.result(indices3, op.getIndices().getType());
     Value gatesResult = tb.result(gates3, op.getGates().getType());
     if (projection) {
@@ -964,7 +962,8 @@ struct MoALowerToGPUPass
 
     // What is left would run on the host over device buffers: say what.
     WalkResult leftOver = module->walk([](Operation *op) {
-      if (op->getParentOfType<gpu::LaunchOp>())
+      // Kernels, and the routing record moa-gpu-host-boundary takes over.
+      if (isa<RecordRoutingOp>(op) || op->getParentOfType<gpu::LaunchOp>())
         return WalkResult::advance();
       if (isa<MixtureAttentionOp>(op)) {
         op->emitError("run moa-decompose before moa-lower-to-gpu");

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialect/MoAOps.h"
-#include "lowering/GPUEmitter.h"
+#include "lowering/gpu/GPUEmitter.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <cmath>

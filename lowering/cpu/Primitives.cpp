@@ -1,31 +1,17 @@
-//===- LowerToLoops.cpp - moa primitives to loops on buffers --------------===//
+//===- Primitives.cpp - the forward primitives to loops
+//---------------------===//
 //
-// Each moa primitive becomes scf/memref/arith/math code on buffers: operands
-// are taken with bufferization.to_buffer, results are fresh allocations handed
-// back with bufferization.to_tensor, and one-shot bufferization completes the
-// function around them. Independent work (tokens, tiles of 128 rows) is an
-// scf.parallel, which the CPU pipeline turns into OpenMP. Plain GEMMs on 2-D
+// moa.route, moa.dispatch, moa.grouped_matmul, moa.multi_query_attention and
+// the row projections as scf/memref/arith/math code on buffers. Independent
+// work (tokens, tiles of 128 rows) is an scf.parallel; plain GEMMs on 2-D
 // views call moa_rt_sgemm (OpenBLAS); everything else is generated here.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/MoAOps.h"
-#include "lowering/LoopEmitter.h"
-#include "lowering/Passes.h"
+#include "lowering/cpu/LoopPatterns.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/Math/Transforms/Passes.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "passes/LinalgBuilders.h"
-#include "runtime/RuntimeABI.h"
-
-namespace mlir::moa {
-#define GEN_PASS_DEF_MOALOWERTOLOOPS
-#include "lowering/Passes.h.inc"
-} // namespace mlir::moa
 
 using namespace mlir;
 using namespace mlir::moa;
@@ -163,11 +149,22 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
             route);
       });
     });
-    e.call(tb.module, "moa_rt_record_routing", /*cInterface=*/true,
-           {indices, arith::IndexCastOp::create(
-                         rewriter, e.loc, rewriter.getI64Type(), experts)});
+    RecordRoutingOp::create(rewriter, e.loc, indices, experts);
     rewriter.replaceOp(op, {tb.result(indices, op.getIndices().getType()),
                             tb.result(gates, op.getGates().getType())});
+    return success();
+  }
+};
+
+/// moa.record_routing on the CPU: the runtime call, at once.
+struct LowerRecordRouting : OpRewritePattern<RecordRoutingOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RecordRoutingOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e(rewriter, op.getLoc());
+    e.recordRouting(op->getParentOfType<ModuleOp>(), op.getIndices(),
+                    op.getNumExperts());
+    rewriter.eraseOp(op);
     return success();
   }
 };
@@ -555,229 +552,6 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
 };
 
 //===----------------------------------------------------------------------===//
-// Auxiliary losses
-//===----------------------------------------------------------------------===//
-
-/// Per non-padded token, body(token, lse) with lse the log-sum-exp of its
-/// logits (f64); returns the number of such tokens.
-Value forEachToken(
-    TensorBoundary &tb, Value logits, Value mask, Value tokens, Value experts,
-    ValueRange init,
-    function_ref<SmallVector<Value>(Emitter &, Value, Value, ValueRange)> body,
-    SmallVector<Value> &results) {
-  Emitter &e = tb.e;
-  Type f64 = e.b.getF64Type();
-  SmallVector<Value> state(init);
-  state.push_back(e.idx(0));
-  SmallVector<Value> out =
-      e.loop(e.idx(0), tokens, state, [&](Emitter &x, Value t, ValueRange acc) {
-        auto compute = [&](Emitter &y) {
-          auto logit = [&](Emitter &z, Value ex) -> Value {
-            return arith::ExtFOp::create(z.b, z.loc, f64,
-                                         z.load(logits, {t, ex}));
-          };
-          Value maximum =
-              y.loop(y.idx(0), experts,
-                     {arith::ConstantFloatOp::create(
-                         y.b, y.loc, cast<FloatType>(f64),
-                         APFloat(-std::numeric_limits<double>::infinity()))},
-                     [&](Emitter &z, Value ex, ValueRange m) {
-                       return SmallVector<Value>{arith::MaximumFOp::create(
-                           z.b, z.loc, m[0], logit(z, ex))};
-                     })[0];
-          Value sum = y.loop(
-              y.idx(0), experts,
-              {arith::ConstantFloatOp::create(y.b, y.loc, cast<FloatType>(f64),
-                                              APFloat(0.0))},
-              [&](Emitter &z, Value ex, ValueRange s) {
-                Value d =
-                    arith::SubFOp::create(z.b, z.loc, logit(z, ex), maximum);
-                return SmallVector<Value>{arith::AddFOp::create(
-                    z.b, z.loc, s[0], math::ExpOp::create(z.b, z.loc, d))};
-              })[0];
-          Value lse = arith::AddFOp::create(
-              y.b, y.loc, maximum, math::LogOp::create(y.b, y.loc, sum));
-          SmallVector<Value> next = body(y, t, lse, acc.drop_back());
-          next.push_back(y.add(acc.back(), y.idx(1)));
-          return next;
-        };
-        if (!mask)
-          return compute(x);
-        auto ifOp = scf::IfOp::create(
-            x.b, x.loc, x.load(mask, {t}),
-            [&](OpBuilder &nb, Location nloc) {
-              scf::YieldOp::create(nb, nloc, acc);
-            },
-            [&](OpBuilder &nb, Location nloc) {
-              Emitter inner(nb, nloc);
-              scf::YieldOp::create(nb, nloc, compute(inner));
-            });
-        return SmallVector<Value>(ifOp.getResults());
-      });
-  results.assign(out.begin(), out.end() - 1);
-  return out.back();
-}
-
-/// Stores `value` (f64) into a fresh 0-d f32 buffer and returns it as the
-/// op's result tensor.
-Value scalarResult(TensorBoundary &tb, Value value, RankedTensorType type) {
-  Emitter &e = tb.e;
-  auto memrefType = MemRefType::get({}, e.b.getF32Type());
-  Value buffer = memref::AllocOp::create(e.b, e.loc, memrefType);
-  e.store(arith::TruncFOp::create(e.b, e.loc, e.b.getF32Type(), value), buffer,
-          {});
-  return tb.result(buffer, type);
-}
-
-struct LowerRouterZLoss : OpRewritePattern<RouterZLossOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(RouterZLossOp op,
-                                PatternRewriter &rewriter) const override {
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask());
-    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
-          mask = in.mask;
-    SmallVector<Value> total;
-    Value counted = forEachToken(
-        tb, logits, mask, tokens, experts, {e.f64(0.0)},
-        [&](Emitter &x, Value, Value lse, ValueRange acc) {
-          Value square = arith::MulFOp::create(x.b, x.loc, lse, lse);
-          return SmallVector<Value>{
-              arith::AddFOp::create(x.b, x.loc, acc[0], square)};
-        },
-        total);
-    Value mean =
-        e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)), e.f64(0.0),
-                 arith::DivFOp::create(rewriter, e.loc, total[0],
-                                       e.indexToF64(counted)));
-    rewriter.replaceOp(op, scalarResult(tb, mean, op.getType()));
-    return success();
-  }
-};
-
-/// H(E|T) - H(E) over the non-padded tokens, in f64: one pass for the
-/// conditional entropy and the mean expert distribution p(e).
-struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(MutualInformationLossOp op,
-                                PatternRewriter &rewriter) const override {
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask());
-    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
-          mask = in.mask;
-    Value mean = e.alloc(rewriter.getF64Type(), {experts});
-    e.loop(e.idx(0), experts,
-           [&](Emitter &x, Value ex) { x.store(x.f64(0), mean, {ex}); });
-    SmallVector<Value> entropy;
-    Value counted = forEachToken(
-        tb, logits, mask, tokens, experts, {e.f64(0)},
-        [&](Emitter &x, Value t, Value lse, ValueRange acc) {
-          return SmallVector<Value>{x.loop(
-              x.idx(0), experts, {acc[0]},
-              [&](Emitter &y, Value ex, ValueRange h) {
-                Value logP = y.subf(y.extf(y.load(logits, {t, ex})), lse);
-                Value p = y.exp(logP);
-                y.store(y.addf(y.load(mean, {ex}), p), mean, {ex});
-                return SmallVector<Value>{y.subf(h[0], y.mulf(p, logP))};
-              })[0]};
-        },
-        entropy);
-    Value n = e.maxf(e.indexToF64(counted), e.f64(1));
-    Value marginal = e.loop(
-        e.idx(0), experts, {e.f64(0)}, [&](Emitter &x, Value ex, ValueRange h) {
-          Value p = x.divf(x.load(mean, {ex}), n);
-          Value term = x.mulf(p, x.log(x.maxf(p, x.f64(1e-300))));
-          return SmallVector<Value>{x.subf(h[0], term)};
-        })[0];
-    Value loss = e.subf(e.divf(entropy[0], n), marginal);
-    loss = e.select(e.cmp(arith::CmpIPredicate::eq, counted, e.idx(0)),
-                    e.f64(0), loss);
-    rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
-    return success();
-  }
-};
-
-struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LoadBalancingLossOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.getIndices().getType().getElementType().isInteger(32))
-      return rewriter.notifyMatchFailure(op, "indices must be i32");
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    Type f64Type = rewriter.getF64Type();
-    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(),
-                 {{tb.dim(op.getIndices(), 0), tb.dim(op.getLogits(), 0)},
-                  {tb.dim(op.getIndices(), 1), tb.dim(op.getLogits(), 1)}});
-    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
-          mask = in.mask;
-    Value k = tb.dim(op.getIndices(), 2);
-    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
-    // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
-    Value probability = e.alloc(f64Type, {experts});
-    Value count = e.alloc(f64Type, {experts});
-    e.loop(e.idx(0), experts, [&](Emitter &x, Value ex) {
-      x.store(x.f64(0.0), probability, {ex});
-      x.store(x.f64(0.0), count, {ex});
-    });
-    SmallVector<Value> unused;
-    forEachToken(
-        tb, logits, mask, tokens, experts, {},
-        [&](Emitter &x, Value t, Value lse, ValueRange) {
-          x.loop(x.idx(0), experts, [&](Emitter &y, Value ex) {
-            Value logit = arith::ExtFOp::create(y.b, y.loc, f64Type,
-                                                y.load(logits, {t, ex}));
-            Value p = math::ExpOp::create(
-                y.b, y.loc, arith::SubFOp::create(y.b, y.loc, logit, lse));
-            y.store(
-                arith::AddFOp::create(y.b, y.loc, y.load(probability, {ex}), p),
-                probability, {ex});
-          });
-          x.loop(x.idx(0), k, [&](Emitter &y, Value j) {
-            Value ex = y.toIndex(y.load(indices, {t, j}));
-            Value valid = y.andI(y.cmp(arith::CmpIPredicate::sge, ex, y.idx(0)),
-                                 y.cmp(arith::CmpIPredicate::slt, ex, experts));
-            y.ifThen(valid, [&](Emitter &z) {
-              z.store(arith::AddFOp::create(z.b, z.loc, z.load(count, {ex}),
-                                            z.f64(1.0)),
-                      count, {ex});
-            });
-          });
-          return SmallVector<Value>();
-        },
-        unused);
-    SmallVector<Value> totals = e.loop(
-        e.idx(0), experts, {e.f64(0.0), e.f64(0.0)},
-        [&](Emitter &x, Value ex, ValueRange acc) {
-          return SmallVector<Value>{
-              arith::AddFOp::create(x.b, x.loc, acc[0],
-                                    x.load(probability, {ex})),
-              arith::AddFOp::create(x.b, x.loc, acc[1], x.load(count, {ex}))};
-        });
-    Value dot = e.loop(e.idx(0), experts, {e.f64(0.0)},
-                       [&](Emitter &x, Value ex, ValueRange acc) {
-                         Value p = arith::DivFOp::create(
-                             x.b, x.loc, x.load(probability, {ex}), totals[0]);
-                         Value c = arith::DivFOp::create(
-                             x.b, x.loc, x.load(count, {ex}), totals[1]);
-                         Value pc = arith::MulFOp::create(x.b, x.loc, p, c);
-                         return SmallVector<Value>{
-                             arith::AddFOp::create(x.b, x.loc, acc[0], pc)};
-                       })[0];
-    Value loss =
-        arith::MulFOp::create(rewriter, e.loc, e.indexToF64(experts), dot);
-    Value empty =
-        e.orI(e.cmpf(arith::CmpFPredicate::OLE, totals[0], e.f64(0.0)),
-              e.cmpf(arith::CmpFPredicate::OLE, totals[1], e.f64(0.0)));
-    loss = e.select(empty, e.f64(0.0), loss);
-    rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
-    return success();
-  }
-};
-
-//===----------------------------------------------------------------------===//
 // Row projections (linalg.contract as moa-decompose emits it)
 //===----------------------------------------------------------------------===//
 
@@ -836,42 +610,11 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   }
 };
 
-struct MoALowerToLoopsPass
-    : public mlir::moa::impl::MoALowerToLoopsBase<MoALowerToLoopsPass> {
-  void runOnOperation() override {
-    MLIRContext *ctx = &getContext();
-    RewritePatternSet patterns(ctx);
-    patterns
-        .add<LowerRoute, LowerDispatch, LowerGroupedMatmul,
-             LowerMultiQueryAttention, LowerLoadBalancingLoss, LowerRouterZLoss,
-             LowerMutualInformationLoss, LowerRowProjection>(ctx);
-    populateTrainingLoopPatterns(patterns);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      return signalPassFailure();
-
-    // Whatever moa op is left cannot run on the CPU: say which and why.
-    WalkResult leftOver = getOperation()->walk([](Operation *op) {
-      if (!isa<MoADialect>(op->getDialect()))
-        return WalkResult::advance();
-      if (isa<MixtureAttentionOp>(op))
-        op->emitError("run moa-decompose before moa-lower-to-loops");
-      else
-        op->emitError("cannot lower to the CPU: index operands (indices, "
-                      "permutation, offsets) must be i32");
-      return WalkResult::interrupt();
-    });
-    if (leftOver.wasInterrupted())
-      return signalPassFailure();
-
-    // exp and log as polynomials: inline arithmetic that LLVM vectorises,
-    // rather than libm calls.
-    RewritePatternSet approximations(ctx);
-    populateMathPolynomialApproximationPatterns(
-        approximations, [](StringRef name) { return name == "math.exp"; });
-    if (failed(
-            applyPatternsGreedily(getOperation(), std::move(approximations))))
-      signalPassFailure();
-  }
-};
-
 } // namespace
+
+void mlir::moa::loops::populatePrimitiveLoopPatterns(
+    RewritePatternSet &patterns) {
+  patterns
+      .add<LowerRoute, LowerRecordRouting, LowerDispatch, LowerGroupedMatmul,
+           LowerMultiQueryAttention, LowerRowProjection>(patterns.getContext());
+}

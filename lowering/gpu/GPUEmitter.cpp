@@ -1,6 +1,6 @@
 //===- GPUEmitter.cpp - Building gpu dialect kernels ----------------------===//
 
-#include "lowering/GPUEmitter.h"
+#include "lowering/gpu/GPUEmitter.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -188,8 +188,9 @@ Value gpu_kernels::zeroOf(Emitter &e, Type type) {
 
 Value gpu_kernels::errorWord(PatternRewriter &rewriter, Operation *op) {
   auto func = op->getParentOfType<func::FuncOp>();
+  MoADialect::ErrorWordAttrHelper errorWordAttr(rewriter.getContext());
   for (Operation &candidate : func.getBody().front())
-    if (candidate.hasAttr(kErrorWordAttr))
+    if (errorWordAttr.isAttrPresent(&candidate))
       return candidate.getResult(0);
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(&func.getBody().front());
@@ -197,7 +198,7 @@ Value gpu_kernels::errorWord(PatternRewriter &rewriter, Operation *op) {
   auto type = MemRefType::get({1}, rewriter.getI32Type());
   auto alloc = gpu::AllocOp::create(rewriter, func.getLoc(), type, Type(),
                                     ValueRange{}, ValueRange{}, ValueRange{});
-  alloc->setAttr(kErrorWordAttr, rewriter.getUnitAttr());
+  errorWordAttr.setAttr(alloc, rewriter.getUnitAttr());
   deviceFill(e, alloc.getMemref(),
              arith::ConstantIntOp::create(rewriter, func.getLoc(), 0, 32));
   return alloc.getMemref();

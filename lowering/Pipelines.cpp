@@ -1,4 +1,4 @@
-//===- CPUPipeline.cpp - moa on tensors to the LLVM dialect ---------------===//
+//===- Pipelines.cpp - The CPU, CUDA and emulator pipelines ---------------===//
 
 #include "lowering/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -45,33 +45,25 @@ static constexpr const char *kGPUKernelsPipeline =
     "canonicalize,cse,convert-bufferization-to-memref,"
     "moa-gpu-host-boundary,gpu-kernel-outlining";
 
+void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm) {
+  if (failed(parsePassPipeline(kGPUKernelsPipeline, pm)))
+    llvm::report_fatal_error("moa: the built-in GPU kernel pipeline does not "
+                             "parse");
+}
+
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
                                   StringRef features, StringRef format) {
+  buildGPUKernelsPipeline(pm);
+  // Launches, copies and frees on one stream, ordered by tokens: the host
+  // waits once, at the end of each entry.
   std::string pipeline =
-      (Twine(kGPUKernelsPipeline) +
-       // Launches, copies and frees on one stream, ordered by tokens: the
-       // host waits once, at the end of each entry.
-       ",func.func(gpu-async-region),"
-       "gpu-lower-to-nvvm-pipeline{cubin-chip=" +
+      (Twine("func.func(gpu-async-region),"
+             "gpu-lower-to-nvvm-pipeline{cubin-chip=") +
        chip + " cubin-features=" + features +
        " opt-level=3 cubin-format=" + format + "},moa-emit-runtime-abi")
           .str();
   if (failed(parsePassPipeline(pipeline, pm)))
     llvm::report_fatal_error("moa: the built-in CUDA pipeline does not parse");
-}
-
-void mlir::moa::buildCUDAEmulatorPipeline(OpPassManager &pm) {
-  std::string pipeline =
-      (Twine(kGPUKernelsPipeline) +
-       ",moa-gpu-emulate,canonicalize,func.func(convert-linalg-to-loops),"
-       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
-       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
-       "convert-arith-to-llvm,convert-openmp-to-llvm,convert-func-to-llvm,"
-       "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi")
-          .str();
-  if (failed(parsePassPipeline(pipeline, pm)))
-    llvm::report_fatal_error(
-        "moa: the built-in GPU emulator pipeline does not parse");
 }
 
 void mlir::moa::registerLoweringPasses() {

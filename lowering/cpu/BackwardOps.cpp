@@ -1,0 +1,589 @@
+//===- BackwardOps.cpp - backward primitives to loops
+//-----------------------===//
+//
+// The backward ops of the primitives (moa.route_grad,
+// moa.grouped_matmul_grad, moa.multi_query_attention_grad) and the weight
+// gradients of row projections. Data-dependent checks run serially before
+// any parallel loop, because a failure is recorded on the calling thread only.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/MoAOps.h"
+#include "lowering/cpu/LoopPatterns.h"
+#include "passes/LinalgBuilders.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+using namespace mlir::moa::loops;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// moa.route_grad
+//===----------------------------------------------------------------------===//
+
+struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouteGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
+    Value experts = tb.dim(op.getLogits(), 2);
+    Value k = tb.dim(op.getIndices(), 2);
+    Value tokens =
+        tb.checkedCount(tb.agree({{tb.dim(op.getIndices(), 0), batch},
+                                  {tb.dim(op.getIndices(), 1), length},
+                                  {tb.dim(op.getGatesGrad(), 0), batch},
+                                  {tb.dim(op.getGatesGrad(), 1), length},
+                                  {tb.dim(op.getGatesGrad(), 2), k}}),
+                        e.mul(batch, length));
+    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
+    Value dGates = tb.collapse(tb.buffer(op.getGatesGrad()), {{0, 1}, {2}});
+    Value result = e.alloc(rewriter.getF32Type(), {batch, length, experts});
+    Value dLogits = tb.collapse(result, {{0, 1}, {2}});
+    const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
+    const bool renormalize = op.getRenormalize();
+
+    // Indices are checked serially: a bad one reads out of bounds.
+    Value pairs = e.mul(tokens, k);
+    Value flatIndices = tb.collapse(indices, {{0, 1}});
+    guardIndices(tb, flatIndices, pairs, e.idx(-1), experts, [&](Emitter &g) {
+      g.parallel({tokens}, [&](Emitter &p, ValueRange ivs) {
+        Value t = ivs[0];
+        p.loop(p.idx(0), experts, [&](Emitter &x, Value i) {
+          x.store(x.f32(0), dLogits, {t, i});
+        });
+        Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
+        // A padded token (index -1) has constant zero gates; a token with
+        // -1 in any slot is treated so (moa.route writes all or none).
+        Value routed = p.loop(
+            p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
+            [&](Emitter &x, Value j, ValueRange acc) {
+              Value ex = x.toIndex(x.load(indices, {t, j}));
+              return SmallVector<Value>{x.andI(
+                  acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
+            })[0];
+        p.ifThen(routed, [&](Emitter &r) {
+          auto expertOf = [&](Emitter &x, Value j) {
+            return x.toIndex(x.load(indices, {t, j}));
+          };
+          auto logit = [&](Emitter &x, Value i) {
+            return x.load(logits, {t, i});
+          };
+          auto dGate = [&](Emitter &x, Value j) {
+            return x.load(dGates, {t, j});
+          };
+          if (topkSoftmax) {
+            // g_j = softmax over the selected logits; the first slot
+            // holds the largest.
+            Value reference = logit(r, expertOf0);
+            Value denominator =
+                r.loop(r.idx(0), k, {r.f32(0)},
+                       [&](Emitter &x, Value j, ValueRange s) {
+                         return SmallVector<Value>{
+                             x.sum(s[0], x.exp(x.subf(logit(x, expertOf(x, j)),
+                                                      reference)))};
+                       })[0];
+            auto gate = [&](Emitter &x, Value j) {
+              return x.divf(x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
+                            denominator);
+            };
+            Value dot = r.loop(r.idx(0), k, {r.f32(0)},
+                               [&](Emitter &x, Value j, ValueRange s) {
+                                 return SmallVector<Value>{x.addf(
+                                     s[0], x.mulf(dGate(x, j), gate(x, j)))};
+                               })[0];
+            r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+              x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
+                      {t, expertOf(x, j)});
+            });
+            return;
+          }
+          // softmax_topk: p over all E; the gradient of the selected
+          // probabilities (through the renormalisation if set), then
+          // through the softmax.
+          auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
+          auto prob = [&, maximum = maximum,
+                       denominator = denominator](Emitter &x, Value i) {
+            return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
+          };
+          Value total = r.loop(r.idx(0), k, {r.f32(0)},
+                               [&](Emitter &x, Value j, ValueRange s) {
+                                 return SmallVector<Value>{
+                                     x.addf(s[0], prob(x, expertOf(x, j)))};
+                               })[0];
+          // The forward op renormalises only a positive total.
+          Value renorm =
+              renormalize ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
+                          : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
+          Value scale = r.select(renorm, total, r.f32(1));
+          // sum_m dg_m g_m with g_m = p_m / scale.
+          Value gateDot = r.loop(
+              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+                Value g = x.divf(prob(x, expertOf(x, j)), scale);
+                return SmallVector<Value>{x.addf(s[0], x.mulf(dGate(x, j), g))};
+              })[0];
+          // dL/dp of slot j.
+          auto dProb = [&](Emitter &x, Value j) {
+            Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
+            return x.select(renorm, renormed, dGate(x, j));
+          };
+          Value c = r.loop(
+              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+                return SmallVector<Value>{
+                    x.addf(s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
+              })[0];
+          r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
+            x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits, {t, i});
+          });
+          r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+            Value i = expertOf(x, j);
+            x.store(x.addf(x.load(dLogits, {t, i}),
+                           x.mulf(prob(x, i), dProb(x, j))),
+                    dLogits, {t, i});
+          });
+        });
+      });
+    });
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.grouped_matmul_grad
+//===----------------------------------------------------------------------===//
+
+/// In parallel over experts (an expert's weight gradient is written by one
+/// thread), the expert's rows in tiles of kTileRows: gather the input rows X
+/// and the result-gradient rows G, U = G W[e]^T, the gate gradient
+/// <X, U> per pair, then G and U scaled by the gates, dW[e] += X^T G. Then in
+/// parallel over input rows, the input gradient reads U back per pair.
+struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(GroupedMatmulGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!GroupedRows::isI32(op.getPermutation(), op.getOffsets()))
+      return rewriter.notifyMatchFailure(op, "permutation must be i32");
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
+                  op.getOffsets(), op.getGates());
+    const bool combine = g.combine, tokenRows = g.tokenRows;
+    Value inputTensor = g.inputTensor, weightTensor = g.weightTensor;
+    Value gradTensor = tb.toF32(op.getResultGrad());
+    Value batch = g.batch, length = g.length, tokens = g.tokens;
+    Value numExperts = g.numExperts, kDim = g.kDim, nDim = g.nDim;
+    Value k = combine ? tb.dim(op.getGates(), 2) : tb.dim(gradTensor, 2);
+    Value pairs = e.mul(tokens, k);
+
+    SmallVector<std::pair<Value, Value>> sizes = g.sizeChecks(tb, k);
+    sizes.append({{tb.dim(gradTensor, 0), batch},
+                  {tb.dim(gradTensor, 1), length},
+                  {tb.dim(gradTensor, combine ? 2 : 3), nDim}});
+    Value sizesOk = tb.agree(sizes);
+    e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
+      x.fail(tb.module, FailureCode::ShapeMismatch);
+    });
+    Value groupingOk = g.groupingSizesOk(tb, pairs);
+    Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
+          gates = g.gates;
+    Value grad =
+        tb.collapse(tb.buffer(gradTensor), GroupedRows::rowGroups(combine));
+
+    Value inputGrad = allocLike(tb, inputTensor);
+    Value inputGradRows =
+        tb.collapse(inputGrad, GroupedRows::rowGroups(tokenRows));
+    Value weightGrad = allocLike(tb, weightTensor);
+    Value gatesGrad = combine ? e.alloc(f32, {batch, length, k}) : Value();
+    Value gatesGradFlat =
+        combine ? tb.collapse(gatesGrad, {{0, 1, 2}}) : Value();
+    Value inputRows = tokenRows ? tokens : pairs;
+    // Everything starts at zero: rows, weights and gates nobody routes to.
+    fill(e, flatten(tb, inputGrad), numElements(tb, inputTensor), e.f32(0));
+    fill(e, flatten(tb, weightGrad), numElements(tb, weightTensor), e.f32(0));
+    if (combine)
+      fill(e, gatesGradFlat, pairs, e.f32(0));
+
+    withPairPositions(
+        tb, e.andI(sizesOk, groupingOk), perm, off, numExperts, pairs,
+        [&](Emitter &v, Value position, Value dispatched) {
+          Value xs = v.alloc(f32, {dispatched, kDim});
+          Value gs = v.alloc(f32, {dispatched, nDim});
+          Value us = v.alloc(f32, {dispatched, kDim});
+          Value tile = v.idx(kTileRows);
+          v.parallel({numExperts}, [&](Emitter &p, ValueRange ivs) {
+            Value ex = ivs[0];
+            Value first = offsetAt(p, off, ex);
+            Value rows = p.sub(offsetAt(p, off, p.add(ex, p.idx(1))), first);
+            p.loop(p.idx(0), p.ceilDiv(rows, tile), [&](Emitter &q, Value i) {
+              Value start = q.add(first, q.mul(i, tile));
+              Value count = q.min(tile, q.sub(rows, q.mul(i, tile)));
+              q.loop(start, q.add(start, count), [&](Emitter &x, Value row) {
+                Value pair = x.toIndex(x.load(perm, {row}));
+                Value source = tokenRows ? x.div(pair, k) : pair;
+                Value gradRow = combine ? x.div(pair, k) : pair;
+                x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
+                  y.store(y.load(input, {source, c}), xs, {row, c});
+                });
+                x.loop(x.idx(0), nDim, [&](Emitter &y, Value c) {
+                  y.store(y.load(grad, {gradRow, c}), gs, {row, c});
+                });
+              });
+              Value xTile = q.rows(xs, start, count, kDim);
+              Value gTile = q.rows(gs, start, count, nDim);
+              Value uTile = q.rows(us, start, count, kDim);
+              q.sgemm(tb.module, gTile,
+                      q.rows(weight, q.idx(0), kDim, nDim, ex), uTile, q.f32(1),
+                      0.0f, /*transposeB=*/true);
+              if (combine)
+                q.loop(start, q.add(start, count), [&](Emitter &x, Value row) {
+                  Value pair = x.toIndex(x.load(perm, {row}));
+                  Value dot = x.loop(x.idx(0), kDim, {x.f32(0)},
+                                     [&](Emitter &y, Value c, ValueRange s) {
+                                       return SmallVector<Value>{y.sum(
+                                           s[0], y.mulf(y.load(xs, {row, c}),
+                                                        y.load(us, {row, c})))};
+                                     })[0];
+                  x.store(dot, gatesGradFlat, {pair});
+                  Value gate = x.load(gates, {pair});
+                  x.loop(x.idx(0), nDim, [&](Emitter &y, Value c) {
+                    y.store(y.mulf(gate, y.load(gs, {row, c})), gs, {row, c});
+                  });
+                  x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
+                    y.store(y.mulf(gate, y.load(us, {row, c})), us, {row, c});
+                  });
+                });
+              q.sgemm(tb.module, xTile, gTile,
+                      q.rows(weightGrad, q.idx(0), kDim, nDim, ex), q.f32(1),
+                      1.0f, /*transposeB=*/false, /*transposeA=*/true);
+            });
+          });
+          v.parallel({inputRows}, [&](Emitter &p, ValueRange ivs) {
+            Value i = ivs[0];
+            Value slots = tokenRows ? k : p.idx(1);
+            p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
+              Value pair = tokenRows ? x.add(x.mul(i, k), j) : i;
+              Value row = x.load(position, {pair});
+              x.ifThen(x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
+                       [&](Emitter &y) {
+                         y.loop(y.idx(0), kDim, [&](Emitter &z, Value c) {
+                           z.store(z.addf(z.load(inputGradRows, {i, c}),
+                                          z.load(us, {row, c})),
+                                   inputGradRows, {i, c});
+                         });
+                       });
+            });
+          });
+        });
+
+    SmallVector<Value> results = {
+        asF32Result(tb, inputGrad, op.getInputGrad().getType()),
+        asF32Result(tb, weightGrad, op.getWeightGrad().getType())};
+    if (combine)
+      results.push_back(tb.result(
+          gatesGrad, cast<RankedTensorType>(op.getGatesGrad()[0].getType())));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moa.multi_query_attention_grad
+//===----------------------------------------------------------------------===//
+
+/// In parallel over the batch (dK and dV of a sequence are written by one
+/// thread), for each tile of kTileRows query rows: D = rowsum(dO * O), the
+/// row log-sum-exp from a first pass over the key blocks, then per block of
+/// kKeyBlock keys: P = exp(S - lse) (S recomputed), dP = dO V^T,
+/// dV += P^T dO, dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
+struct LowerMultiQueryAttentionGrad
+    : OpRewritePattern<MultiQueryAttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MultiQueryAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Type f32 = rewriter.getF32Type();
+    const bool causal = op.getCausal();
+    Value queryTensor = tb.toF32(op.getQuery());
+    Value keyTensor = tb.toF32(op.getKey());
+    Value valueTensor = tb.toF32(op.getValue());
+    Value outTensor = tb.toF32(op.getResult());
+    Value dOutTensor = tb.toF32(op.getResultGrad());
+    Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
+    Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
+    Value keys = tb.dim(keyTensor, 1);
+    Value rowsPerBatch = e.mul(length, k);
+
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(keyTensor, 0), batch},
+        {tb.dim(valueTensor, 0), batch},
+        {tb.dim(valueTensor, 1), keys},
+        {tb.dim(keyTensor, 2), h},
+        {tb.dim(valueTensor, 2), h}};
+    const Value querySizes[] = {batch, length, k, h};
+    for (Value t : {outTensor, dOutTensor})
+      for (auto [i, size] : llvm::enumerate(querySizes))
+        sizes.push_back({tb.dim(t, i), size});
+    if (op.getKeyPaddingMask())
+      sizes.append({{tb.dim(op.getKeyPaddingMask(), 0), batch},
+                    {tb.dim(op.getKeyPaddingMask(), 1), keys}});
+    Value ok = tb.agree(sizes);
+
+    auto perRow = [&](Value tensor) {
+      return tb.collapse(tb.buffer(tensor), {{0}, {1, 2}, {3}});
+    };
+    Value query = perRow(queryTensor), out = perRow(outTensor),
+          dOut = perRow(dOutTensor);
+    Value key = tb.buffer(keyTensor), value = tb.buffer(valueTensor);
+    Value mask =
+        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
+    Value dQuery4 = allocLike(tb, queryTensor);
+    Value dQuery = tb.collapse(dQuery4, {{0}, {1, 2}, {3}});
+    Value dKey = allocLike(tb, keyTensor), dValue = allocLike(tb, valueTensor);
+
+    Value scale;
+    if (std::optional<APFloat> attr = op.getScale())
+      scale = e.f32(attr->convertToFloat());
+    else
+      scale = math::RsqrtOp::create(
+          rewriter, e.loc,
+          arith::UIToFPOp::create(
+              rewriter, e.loc, f32,
+              arith::IndexCastUIOp::create(rewriter, e.loc,
+                                           rewriter.getI64Type(), h)));
+
+    tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
+      Value tile = g.idx(kTileRows), block = g.idx(kKeyBlock);
+      g.parallel({batch}, [&](Emitter &p, ValueRange ivs) {
+        Value b = ivs[0];
+        auto scratch = [&](ArrayRef<int64_t> shape) -> Value {
+          Value buffer =
+              memref::AllocaOp::create(p.b, p.loc, MemRefType::get(shape, f32));
+          if (shape.size() != 2)
+            return buffer;
+          return memref::CastOp::create(
+              p.b, p.loc,
+              MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                              f32),
+              buffer);
+        };
+        Value probs = scratch({kTileRows, kKeyBlock});
+        Value dScores = scratch({kTileRows, kKeyBlock});
+        Value lse = scratch({kTileRows}), delta = scratch({kTileRows});
+        Value dk = p.rows(dKey, p.idx(0), keys, h, b);
+        Value dv = p.rows(dValue, p.idx(0), keys, h, b);
+        p.loop(p.idx(0), keys, [&](Emitter &x, Value s) {
+          x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
+            y.store(y.f32(0), dk, {s, c});
+            y.store(y.f32(0), dv, {s, c});
+          });
+        });
+        p.loop(
+            p.idx(0), p.ceilDiv(rowsPerBatch, tile), [&](Emitter &q, Value ti) {
+              Value firstRow = q.mul(ti, tile);
+              Value rows = q.min(tile, q.sub(rowsPerBatch, firstRow));
+              Value lastToken =
+                  q.div(q.sub(q.add(firstRow, rows), q.idx(1)), k);
+              Value visibleKeys =
+                  causal ? q.min(q.add(lastToken, q.idx(1)), keys) : keys;
+              Value qt = q.rows(query, firstRow, rows, h, b);
+              Value ot = q.rows(out, firstRow, rows, h, b);
+              Value dot = q.rows(dOut, firstRow, rows, h, b);
+              Value dqt = q.rows(dQuery, firstRow, rows, h, b);
+              q.loop(q.idx(0), rows, [&](Emitter &x, Value r) {
+                Value d = x.loop(x.idx(0), h, {x.f32(0)},
+                                 [&](Emitter &y, Value c, ValueRange s) {
+                                   y.store(y.f32(0), dqt, {r, c});
+                                   return SmallVector<Value>{
+                                       y.sum(s[0], y.mulf(y.load(dot, {r, c}),
+                                                          y.load(ot, {r, c})))};
+                                 })[0];
+                x.store(d, delta, {r});
+                x.store(negInf(x), lse, {r});
+              });
+              // Keys [first, first + count) of a block; for row r, those before
+              // `valid` are visible up to the padding mask.
+              auto forEachBlock =
+                  [&](Emitter &x,
+                      function_ref<void(Emitter &, Value, Value, Value)> body) {
+                    x.loop(x.idx(0), x.ceilDiv(visibleKeys, block),
+                           [&](Emitter &y, Value blk) {
+                             Value first = y.mul(blk, block);
+                             Value count =
+                                 y.min(block, y.sub(visibleKeys, first));
+                             Value s = y.rows(probs, y.idx(0), rows, count);
+                             y.sgemm(tb.module, qt,
+                                     y.rows(key, first, count, h, b), s, scale,
+                                     0.0f, /*transposeB=*/true);
+                             body(y, first, count, s);
+                           });
+                  };
+              auto validKeys = [&](Emitter &y, Value r, Value first,
+                                   Value count) {
+                Value t = y.div(y.add(firstRow, r), k);
+                Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
+                                       : visibleKeys;
+                return y.min(count,
+                             arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
+                                                    y.sub(visible, first)));
+              };
+              auto isVisible = [&](Emitter &z, Value first, Value j,
+                                   Value valid) {
+                Value v = z.cmp(arith::CmpIPredicate::slt, j, valid);
+                if (!mask)
+                  return v;
+                Value safe = z.select(v, z.add(first, j), z.idx(0));
+                return z.andI(v, z.notI(z.load(mask, {b, safe})));
+              };
+              // Pass 1: the log-sum-exp of each row over its visible keys.
+              forEachBlock(q, [&](Emitter &x, Value first, Value count,
+                                  Value s) {
+                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+                  Value valid = validKeys(y, r, first, count);
+                  Value blockMax = y.loop(
+                      y.idx(0), valid, {negInf(y)},
+                      [&](Emitter &z, Value j, ValueRange m) {
+                        Value v = z.select(isVisible(z, first, j, valid),
+                                           z.load(s, {r, j}), negInf(z));
+                        return SmallVector<Value>{
+                            arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
+                      })[0];
+                  Value old = y.load(lse, {r});
+                  Value top = y.maxf(old, blockMax);
+                  y.ifThen(y.cmpf(arith::CmpFPredicate::ONE, top, negInf(y)),
+                           [&](Emitter &z) {
+                             Value sum = z.loop(
+                                 z.idx(0), valid, {z.f32(0)},
+                                 [&](Emitter &w, Value j, ValueRange acc) {
+                                   Value ev =
+                                       w.exp(w.subf(w.load(s, {r, j}), top));
+                                   return SmallVector<Value>{w.sum(
+                                       acc[0],
+                                       w.select(isVisible(w, first, j, valid),
+                                                ev, w.f32(0)))};
+                                 })[0];
+                             // old is -inf or a previous lse: exp(old - top).
+                             Value carried = z.exp(z.subf(old, top));
+                             z.store(z.addf(top, z.log(z.addf(sum, carried))),
+                                     lse, {r});
+                           });
+                });
+              });
+              // Pass 2: gradients.
+              forEachBlock(q, [&](Emitter &x, Value first, Value count,
+                                  Value s) {
+                Value ds = x.rows(dScores, x.idx(0), rows, count);
+                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+                  Value valid = validKeys(y, r, first, count);
+                  Value rowLse = y.load(lse, {r});
+                  y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
+                    Value pv = z.exp(z.subf(z.load(s, {r, j}), rowLse));
+                    z.store(
+                        z.select(isVisible(z, first, j, valid), pv, z.f32(0)),
+                        s, {r, j});
+                  });
+                });
+                Value keyBlock = x.rows(key, first, count, h, b);
+                Value valueBlock = x.rows(value, first, count, h, b);
+                x.sgemm(tb.module, dot, valueBlock, ds, x.f32(1), 0.0f,
+                        /*transposeB=*/true);
+                x.sgemm(tb.module, s, dot, x.rows(dv, first, count, h),
+                        x.f32(1), 1.0f, /*transposeB=*/false,
+                        /*transposeA=*/true);
+                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+                  Value d = y.load(delta, {r});
+                  y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
+                    Value pv = z.load(s, {r, j});
+                    // Masked keys: exactly zero, whatever dP holds there.
+                    Value g = z.mulf(pv, z.subf(z.load(ds, {r, j}), d));
+                    z.store(z.select(
+                                z.cmpf(arith::CmpFPredicate::OEQ, pv, z.f32(0)),
+                                z.f32(0), g),
+                            ds, {r, j});
+                  });
+                });
+                x.sgemm(tb.module, ds, keyBlock, dqt, scale, 1.0f,
+                        /*transposeB=*/false);
+                x.sgemm(tb.module, ds, qt, x.rows(dk, first, count, h), scale,
+                        1.0f, /*transposeB=*/false, /*transposeA=*/true);
+              });
+            });
+      });
+    });
+
+    rewriter.replaceOp(op,
+                       {asF32Result(tb, dQuery4, op.getQueryGrad().getType()),
+                        asF32Result(tb, dKey, op.getKeyGrad().getType()),
+                        asF32Result(tb, dValue, op.getValueGrad().getType())});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Weight gradients of row projections (linalg.contract as
+// moa-generate-gradients emits it): out[c, n] = init + sum_{b,t} x[b,t,c]
+// g[b,t,n].
+//===----------------------------------------------------------------------===//
+
+struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::ContractOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
+        op.getOutputs().size() != 1)
+      return rewriter.notifyMatchFailure(op, "not a tensor contraction");
+    SmallVector<AffineMap> expected = weightGradientMaps(op.getContext());
+    if (op.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
+      return rewriter.notifyMatchFailure(op, "not a weight gradient");
+    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
+    if (!resultType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "not an f32 contraction");
+
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value xTensor = tb.toF32(op.getInputs()[0]);
+    Value gTensor = tb.toF32(op.getInputs()[1]);
+    Value initTensor = op.getOutputs()[0];
+    Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
+    Value cDim = tb.dim(initTensor, 0), nDim = tb.dim(initTensor, 1);
+    Value rows = tb.checkedCount(tb.agree({{tb.dim(gTensor, 0), batch},
+                                           {tb.dim(gTensor, 1), length},
+                                           {tb.dim(xTensor, 2), cDim},
+                                           {tb.dim(gTensor, 2), nDim}}),
+                                 e.mul(batch, length));
+    Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
+    Value g = tb.collapse(tb.buffer(gTensor), {{0, 1}, {2}});
+    Value init = tb.buffer(initTensor);
+    Value out = e.alloc(rewriter.getF32Type(), {cDim, nDim});
+    Value chunk = e.idx(kRowChunk);
+    // In parallel over chunks of output rows c: out[c0:c1] = x[:, c0:c1]^T g.
+    e.parallel({e.ceilDiv(cDim, chunk)}, [&](Emitter &p, ValueRange ivs) {
+      Value first = p.mul(ivs[0], chunk);
+      Value count = p.min(chunk, p.sub(cDim, first));
+      p.loop(first, p.add(first, count), [&](Emitter &y, Value r) {
+        y.loop(y.idx(0), nDim, [&](Emitter &z, Value col) {
+          z.store(z.load(init, {r, col}), out, {r, col});
+        });
+      });
+      p.sgemm(tb.module, p.cols(x, first, count, rows), g,
+              p.rows(out, first, count, nDim), p.f32(1), 1.0f,
+              /*transposeB=*/false, /*transposeA=*/true);
+    });
+    rewriter.replaceOp(op, tb.result(out, resultType));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moa::loops::populateBackwardLoopPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LowerRouteGrad, LowerGroupedMatmulGrad,
+               LowerMultiQueryAttentionGrad, LowerWeightGradient>(
+      patterns.getContext());
+}

@@ -1,0 +1,105 @@
+//===- LoopHelpers.cpp - Helpers shared by the CPU op families ------------===//
+
+#include "lowering/cpu/LoopPatterns.h"
+
+using namespace mlir;
+using namespace mlir::moa;
+using namespace mlir::moa::loops;
+
+Value loops::asRows(TensorBoundary &tb, Value buffer) {
+  int64_t rank = cast<MemRefType>(buffer.getType()).getRank();
+  if (rank == 2)
+    return buffer;
+  ReassociationIndices outer;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    outer.push_back(i);
+  if (rank == 1)
+    return memref::ExpandShapeOp::create(
+        tb.e.b, tb.e.loc,
+        MemRefType::get({1, ShapedType::kDynamic},
+                        cast<MemRefType>(buffer.getType()).getElementType()),
+        buffer, {{0, 1}},
+        ArrayRef<OpFoldResult>{
+            tb.e.b.getIndexAttr(1),
+            memref::DimOp::create(tb.e.b, tb.e.loc, buffer, 0).getResult()});
+  return tb.collapse(buffer, {outer, {rank - 1}});
+}
+
+Value loops::flatten(TensorBoundary &tb, Value buffer) {
+  auto type = cast<MemRefType>(buffer.getType());
+  int64_t rank = type.getRank();
+  if (rank == 0)
+    return memref::ExpandShapeOp::create(
+        tb.e.b, tb.e.loc, MemRefType::get({1}, type.getElementType()), buffer,
+        ArrayRef<ReassociationIndices>{},
+        ArrayRef<OpFoldResult>{tb.e.b.getIndexAttr(1)});
+  ReassociationIndices all;
+  for (int64_t i = 0; i < rank; ++i)
+    all.push_back(i);
+  return rank == 1 ? buffer : tb.collapse(buffer, {all});
+}
+
+Value loops::numElements(TensorBoundary &tb, Value tensor) {
+  Value n = tb.e.idx(1);
+  for (int64_t i = 0, rank = cast<RankedTensorType>(tensor.getType()).getRank();
+       i < rank; ++i)
+    n = tb.e.mul(n, tb.dim(tensor, i));
+  return n;
+}
+
+Value loops::allocLike(TensorBoundary &tb, Value tensor) {
+  SmallVector<Value> sizes;
+  for (int64_t i = 0, rank = cast<RankedTensorType>(tensor.getType()).getRank();
+       i < rank; ++i)
+    sizes.push_back(tb.dim(tensor, i));
+  return tb.e.alloc(tb.e.b.getF32Type(), sizes);
+}
+
+Value loops::asF32Result(TensorBoundary &tb, Value buffer, Type type) {
+  auto tensorType = cast<RankedTensorType>(type);
+  return tb.convert(
+      tb.result(buffer, RankedTensorType::get(tensorType.getShape(),
+                                              tb.e.b.getF32Type())),
+      tensorType.getElementType());
+}
+
+void loops::fill(Emitter &e, Value buffer, Value count, Value value) {
+  e.loop(e.idx(0), count,
+         [&](Emitter &x, Value i) { x.store(value, buffer, {i}); });
+}
+
+Value loops::loadScalar(TensorBoundary &tb, Value scalar) {
+  return tb.e.load(tb.buffer(scalar), {});
+}
+
+std::pair<Value, Value> loops::softmaxStats(Emitter &e, Value buffer, Value row,
+                                            Value n) {
+  Value maximum =
+      e.loop(e.idx(0), n, {negInf(e)}, [&](Emitter &x, Value i, ValueRange m) {
+        return SmallVector<Value>{x.maxf(m[0], x.load(buffer, {row, i}))};
+      })[0];
+  Value sum =
+      e.loop(e.idx(0), n, {e.f32(0)}, [&](Emitter &x, Value i, ValueRange s) {
+        Value d = x.subf(x.load(buffer, {row, i}), maximum);
+        return SmallVector<Value>{x.sum(s[0], x.exp(d))};
+      })[0];
+  return {maximum, sum};
+}
+
+Value loops::inRange(Emitter &e, Value v, Value lo, Value hi) {
+  return e.andI(e.cmp(arith::CmpIPredicate::sge, v, lo),
+                e.cmp(arith::CmpIPredicate::slt, v, hi));
+}
+
+void loops::guardIndices(TensorBoundary &tb, Value indices, Value count,
+                         Value lo, Value hi,
+                         function_ref<void(Emitter &)> body) {
+  Emitter &e = tb.e;
+  Value ok = e.loop(
+      e.idx(0), count, {e.cmp(arith::CmpIPredicate::eq, e.idx(0), e.idx(0))},
+      [&](Emitter &x, Value i, ValueRange acc) {
+        Value v = x.toIndex(x.load(indices, {i}));
+        return SmallVector<Value>{x.andI(acc[0], inRange(x, v, lo, hi))};
+      })[0];
+  tb.guard(ok, FailureCode::IndexOutOfRange, body);
+}

@@ -1,0 +1,61 @@
+//===- LoopPatterns.h - moa ops to loops on buffers, by family -*- C++ -*-===//
+//
+// moa-lower-to-loops gathers the patterns of each op family from its own
+// file; the helpers here are what several families share.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_LOWERING_CPU_LOOPPATTERNS_H
+#define MOA_LOWERING_CPU_LOOPPATTERNS_H
+
+#include "lowering/common/OperandRows.h"
+
+namespace mlir::moa::loops {
+
+/// moa.route, moa.dispatch, moa.grouped_matmul, moa.multi_query_attention
+/// and row-projection linalg.contract ops (Primitives.cpp).
+void populatePrimitiveLoopPatterns(RewritePatternSet &patterns);
+/// The auxiliary losses and their gradients (AuxLosses.cpp).
+void populateAuxLossLoopPatterns(RewritePatternSet &patterns);
+/// The backward ops of the primitives and weight-gradient contractions
+/// (BackwardOps.cpp).
+void populateBackwardLoopPatterns(RewritePatternSet &patterns);
+/// moa.layer_norm, moa.embedding, moa.cross_entropy and their gradients
+/// (ModelOps.cpp).
+void populateModelOpLoopPatterns(RewritePatternSet &patterns);
+/// moa.global_norm and moa.adamw (Optimizer.cpp).
+void populateOptimizerLoopPatterns(RewritePatternSet &patterns);
+
+/// Rows per parallel chunk for row-wise kernels (layer norm, losses).
+constexpr int64_t kRowChunk = 64;
+/// Elements per parallel chunk of the optimizer.
+constexpr int64_t kElementChunk = 16384;
+
+/// Collapses all dimensions of `buffer` but the last into one: [rows, d].
+Value asRows(TensorBoundary &tb, Value buffer);
+/// All dimensions of `buffer` as one (a 0-d buffer becomes [1]).
+Value flatten(TensorBoundary &tb, Value buffer);
+/// The product of the sizes of `tensor`.
+Value numElements(TensorBoundary &tb, Value tensor);
+/// A fresh f32 buffer shaped like `tensor`.
+Value allocLike(TensorBoundary &tb, Value tensor);
+/// The f32 `buffer` as a result tensor of `type` (narrowed if it is 16-bit).
+Value asF32Result(TensorBoundary &tb, Value buffer, Type type);
+/// buffer[0 : count] = value.
+void fill(Emitter &e, Value buffer, Value count, Value value);
+/// The 0-d f32 tensor `scalar` as an f32 value.
+Value loadScalar(TensorBoundary &tb, Value scalar);
+/// Maximum and sum of exp(v - maximum) of row `row` of a [rows, n] buffer.
+std::pair<Value, Value> softmaxStats(Emitter &e, Value buffer, Value row,
+                                     Value n);
+/// True if index value `v` (i32 or index) lies in [lo, hi).
+Value inRange(Emitter &e, Value v, Value lo, Value hi);
+/// Serially checks that every element of the flat index buffer `indices`
+/// ([count]) lies in [lo, hi); reports IndexOutOfRange otherwise and runs
+/// `body` only if all do.
+void guardIndices(TensorBoundary &tb, Value indices, Value count, Value lo,
+                  Value hi, function_ref<void(Emitter &)> body);
+
+} // namespace mlir::moa::loops
+
+#endif // MOA_LOWERING_CPU_LOOPPATTERNS_H

@@ -1,0 +1,19 @@
+//===- EmulatorPipeline.cpp - GPU kernels run on the CPU ------------------===//
+
+#include "lowering/Passes.h"
+#include "test/lib/GPUEmulator/Passes.h"
+
+using namespace mlir;
+
+void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm) {
+  buildGPUKernelsPipeline(pm);
+  static constexpr const char *kEmulation =
+      "moa-gpu-emulate,canonicalize,func.func(convert-linalg-to-loops),"
+      "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+      "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
+      "convert-arith-to-llvm,convert-openmp-to-llvm,convert-func-to-llvm,"
+      "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi";
+  if (failed(parsePassPipeline(kEmulation, pm)))
+    llvm::report_fatal_error(
+        "moa: the built-in GPU emulator pipeline does not parse");
+}
