@@ -31,6 +31,27 @@ std::optional<int64_t> staticCount(int64_t size) {
 RankedTensorType f32Tensor(MLIRContext *ctx, ArrayRef<int64_t> shape) {
   return RankedTensorType::get(shape, Float32Type::get(ctx));
 }
+
+/// `macs` per token of `unit` ("query token", "key token") for the B*T
+/// tokens of `tokens` [B, T, ...], with `weights` the parameters read.
+OpCost perTokenCost(StringRef unit, Type tokens, int64_t macs,
+                    ArrayRef<Value> weights) {
+  OpCost cost;
+  cost.terms.push_back(
+      {unit, macs,
+       staticCount(mulDims(dimOrDynamic(tokens, 0), dimOrDynamic(tokens, 1)))});
+  cost.weights.assign(weights.begin(), weights.end());
+  return cost;
+}
+
+/// indices (i32) and gates (f32) [B, T, k] of a routing with sizes b and t;
+/// `k` may be missing (inference runs before the verifier).
+void inferRoutingTypes(MLIRContext *ctx, int64_t b, int64_t t, IntegerAttr k,
+                       SmallVectorImpl<Type> &inferred) {
+  SmallVector<int64_t> shape = {b, t, k ? k.getInt() : ShapedType::kDynamic};
+  inferred.push_back(RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
+  inferred.push_back(f32Tensor(ctx, shape));
+}
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -136,25 +157,25 @@ LogicalResult RouteOp::inferReturnTypes(MLIRContext *ctx,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   Type logits = adaptor.getLogits().getType();
-  // Inference runs before the verifier: a missing attribute must not crash.
-  IntegerAttr k = adaptor.getKAttr();
-  SmallVector<int64_t> shape = {dimOrDynamic(logits, 0),
-                                dimOrDynamic(logits, 1),
-                                k ? k.getInt() : ShapedType::kDynamic};
-  inferred.push_back(RankedTensorType::get(shape, IntegerType::get(ctx, 32)));
-  inferred.push_back(f32Tensor(ctx, shape));
+  inferRoutingTypes(ctx, dimOrDynamic(logits, 0), dimOrDynamic(logits, 1),
+                    adaptor.getKAttr(), inferred);
   return success();
+}
+
+/// The [B, T] query padding mask (if any) and 1 <= k <= E of a routing whose
+/// B, T and E `shapes` has bound.
+static LogicalResult verifyRouting(ShapeBinder &shapes, Value mask, int64_t k) {
+  if (mask &&
+      failed(shapes.bind("query_padding_mask", mask.getType(), {"B", "T"})))
+    return failure();
+  return shapes.checkTopK(k);
 }
 
 LogicalResult RouteOp::verify() {
   ShapeBinder shapes(*this);
   if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})))
     return failure();
-  if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
-                         {"B", "T"})))
-    return failure();
-  return shapes.checkTopK(getK());
+  return verifyRouting(shapes, getQueryPaddingMask(), getK());
 }
 
 //===----------------------------------------------------------------------===//
@@ -261,18 +282,13 @@ LogicalResult GroupedMatmulOp::verify() {
 
 OpCost GroupedMatmulOp::getCost() {
   Type weight = getWeight().getType();
-  int64_t tokens =
-      mulDims(dimOrDynamic(getType(), 0), dimOrDynamic(getType(), 1));
   // Slots per token: from the result when scattering, else from the gates.
   int64_t k = getGates() ? dimOrDynamic(getGates().getType(), 2)
                          : dimOrDynamic(getType(), 2);
-  OpCost cost;
-  cost.terms.push_back(
-      {kQueryToken,
-       mulDims(k, mulDims(dimOrDynamic(weight, 1), dimOrDynamic(weight, 2))),
-       staticCount(tokens)});
-  cost.weights = {getWeight()};
-  return cost;
+  return perTokenCost(
+      kQueryToken, getType(),
+      mulDims(k, mulDims(dimOrDynamic(weight, 1), dimOrDynamic(weight, 2))),
+      {getWeight()});
 }
 
 //===----------------------------------------------------------------------===//
@@ -374,4 +390,69 @@ ImportanceCVLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
 LogicalResult ImportanceCVLossOp::verify() {
   return verifyImportanceCV(*this, getGates().getType(), getIndices().getType(),
                             getNumExperts());
+}
+
+//===----------------------------------------------------------------------===//
+// ProjectRouteOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ProjectRouteOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                 Adaptor adaptor,
+                                 SmallVectorImpl<Type> &inferred) {
+  Type x = adaptor.getX().getType();
+  int64_t b = dimOrDynamic(x, 0), t = dimOrDynamic(x, 1);
+  inferred.push_back(
+      f32Tensor(ctx, {b, t, dimOrDynamic(adaptor.getWGate().getType(), 1)}));
+  inferRoutingTypes(ctx, b, t, adaptor.getKAttr(), inferred);
+  return success();
+}
+
+LogicalResult ProjectRouteOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("x", getX().getType(), {"B", "T", "d"})) ||
+      failed(shapes.bind("w_gate", getWGate().getType(), {"d", "E"})))
+    return failure();
+  return verifyRouting(shapes, getQueryPaddingMask(), getK());
+}
+
+OpCost ProjectRouteOp::getCost() {
+  Type x = getX().getType();
+  return perTokenCost(
+      kQueryToken, x,
+      mulDims(dimOrDynamic(x, 2), dimOrDynamic(getWGate().getType(), 1)),
+      {getWGate()});
+}
+
+//===----------------------------------------------------------------------===//
+// KeyValueProjectionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+KeyValueProjectionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  Type input = adaptor.getInput().getType();
+  auto type =
+      RankedTensorType::get({dimOrDynamic(input, 0), dimOrDynamic(input, 1),
+                             dimOrDynamic(adaptor.getWKey().getType(), 1)},
+                            cast<ShapedType>(input).getElementType());
+  inferred.append({type, type});
+  return success();
+}
+
+LogicalResult KeyValueProjectionOp::verify() {
+  ShapeBinder shapes(*this);
+  return failure(
+      failed(shapes.bind("input", getInput().getType(), {"B", "S", "d"})) ||
+      failed(shapes.bind("w_key", getWKey().getType(), {"d", "h"})) ||
+      failed(shapes.bind("w_value", getWValue().getType(), {"d", "h"})));
+}
+
+OpCost KeyValueProjectionOp::getCost() {
+  Type input = getInput().getType();
+  return perTokenCost(kKeyToken, input,
+                      mulDims(2, mulDims(dimOrDynamic(input, 2),
+                                         dimOrDynamic(getWKey().getType(), 1))),
+                      {getWKey(), getWValue()});
 }

@@ -389,6 +389,7 @@ def MoA_RecordRoutingOp : MoA_Op<"record_routing", [MemoryEffects<[MemWrite]>]> 
   }];
 }
 
+include "dialect/MoAFusedOps.td"
 include "dialect/MoATrainingOps.td"
 
 #endif // MOA_DIALECT_MOAOPS_TD

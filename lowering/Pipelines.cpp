@@ -14,7 +14,7 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
   // has reused its memory.
   static constexpr const char *kPipeline =
       // Arithmetic on tensors (a loss = ce + 0.01 * aux) becomes linalg.
-      "moa-export-entry-points,moa-decompose,convert-elementwise-to-linalg,"
+      "moa-export-entry-points,moa-decompose,moa-fuse,convert-elementwise-to-linalg,"
       "canonicalize,cse,"
       "moa-lower-to-loops,"
       "one-shot-bufferize{bufferize-function-boundaries "
@@ -36,7 +36,7 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
 
 /// From moa on tensors to host code with outlined kernels, synchronous.
 static constexpr const char *kGPUKernelsPipeline =
-    "moa-export-entry-points,moa-decompose,canonicalize,cse,"
+    "moa-export-entry-points,moa-decompose,moa-fuse,canonicalize,cse,"
     "moa-lower-to-gpu,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"

@@ -3,6 +3,7 @@
 #include "passes/LinalgBuilders.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 
 using namespace mlir;
 using namespace mlir::moa;
@@ -44,6 +45,29 @@ SmallVector<AffineMap> mlir::moa::rowProjectionMaps(MLIRContext *ctx) {
 SmallVector<AffineMap> mlir::moa::weightGradientMaps(MLIRContext *ctx) {
   // (b, t, c, n): in (b, t, c), g (b, t, n), out (c, n).
   return fourLoopMaps(ctx, {{0, 1, 2}, {0, 1, 3}, {2, 3}});
+}
+
+bool mlir::moa::isRowProjection(linalg::ContractOp op) {
+  if (!op || !op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
+      op.getOutputs().size() != 1)
+    return false;
+  return op.getIndexingMapsArray() ==
+             ArrayRef<AffineMap>(rowProjectionMaps(op.getContext())) &&
+         isa<FloatType>(
+             cast<RankedTensorType>(op.getResultTypes()[0]).getElementType());
+}
+
+bool mlir::moa::isZeroFill(Value tensor) {
+  auto fill = tensor.getDefiningOp<linalg::FillOp>();
+  if (!fill)
+    return false;
+  Attribute value;
+  if (!matchPattern(fill.getInputs()[0], m_Constant(&value)))
+    return false;
+  if (auto f = dyn_cast<FloatAttr>(value))
+    return f.getValue().isZero();
+  auto i = dyn_cast<IntegerAttr>(value);
+  return i && i.getValue().isZero();
 }
 
 Value mlir::moa::projectRows(OpBuilder &b, Location loc, Value in, Value w,

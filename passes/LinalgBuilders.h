@@ -21,6 +21,13 @@ SmallVector<AffineMap> rowProjectionMaps(MLIRContext *ctx);
 /// loops (b, t, c, n).
 SmallVector<AffineMap> weightGradientMaps(MLIRContext *ctx);
 
+/// A linalg.contract of rowProjectionMaps on tensors with a float result:
+/// [B, T, K] x [K, N] (+ init) -> [B, T, N] (the router and the shared K/V
+/// projections as moa-decompose emits them).
+bool isRowProjection(linalg::ContractOp op);
+/// A zero-filled tensor (linalg.fill of 0), whose reads a lowering may skip.
+bool isZeroFill(Value tensor);
+
 /// out[b, t, n] = sum_c in[b, t, c] * w[c, n], accumulated and returned in
 /// `elementType` (linalg.contract casts its inputs to the accumulator type).
 Value projectRows(OpBuilder &b, Location loc, Value in, Value w,

@@ -23,6 +23,24 @@ def MoADecompose : Pass<"moa-decompose"> {
   ];
 }
 
+def MoAFuse : Pass<"moa-fuse"> {
+  let summary = "Fuse the decomposed MoA layer into moa's fused ops";
+  let description = [{
+    After `moa-decompose`, on tensors: the router projection (a
+    `linalg.contract` row projection with a zero init) and the `moa.route`
+    of its result become one `moa.project_route`; the key and value
+    projections of a `moa.multi_query_attention` (two zero-init row
+    projections of the same input with weights of one type) become one
+    `moa.key_value_projection`; and a scatter `moa.grouped_matmul` ([B, T,
+    k, N]) summed over its k slots with f32 gates by a `linalg.contract`
+    becomes the grouped matmul's gate-weighted combine (`gates(...)`), which
+    is what `moa-decompose` itself emits. The CPU and GPU pipelines run it
+    after `moa-decompose`; the ops it creates report the same MACs to
+    `moa-cost` as what they replace. Run it after `moa-generate-gradients`
+    (the fused ops have no gradient rules).
+  }];
+}
+
 def MoACost : Pass<"moa-cost", "::mlir::ModuleOp"> {
   let summary = "Report multiply-accumulates and parameters per op and function";
   let description = [{

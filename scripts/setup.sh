@@ -30,7 +30,7 @@ moa_install_packages() {
 moa_build() {
   cmake -G Ninja -S "$MOA_ROOT" -B "$MOA_BUILD" \
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
-    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit >/dev/null
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit -DMOA_NATIVE=ON >/dev/null
   cmake --build "$MOA_BUILD" "$@"
 }
 

@@ -555,25 +555,48 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
 // Row projections (linalg.contract as moa-decompose emits it)
 //===----------------------------------------------------------------------===//
 
+/// For each (w, out) of `products`: out[r, :] (+)= x[r, :] w over `rows` rows
+/// of x [rows, K], in parallel over tiles of rows, one GEMM per weight on
+/// each tile (so a tile of x is read while it is in cache). `prologue` runs
+/// first on each tile (first row, row count); `beta` 1 accumulates into out.
+void projectRowTiles(
+    TensorBoundary &tb, Value x, Value rows, Value kDim,
+    ArrayRef<std::pair<Value, Value>> products, float beta,
+    function_ref<void(Emitter &, Value, Value)> prologue = {}) {
+  Emitter &e = tb.e;
+  Value tile = e.idx(kTileRows);
+  e.parallel({e.ceilDiv(rows, tile)}, [&](Emitter &p, ValueRange ivs) {
+    Value first = p.mul(ivs[0], tile);
+    Value count = p.min(tile, p.sub(rows, first));
+    if (prologue)
+      prologue(p, first, count);
+    for (auto [w, out] : products) {
+      Value nDim = memref::DimOp::create(p.b, p.loc, out, 1);
+      p.sgemm(tb.module, p.rows(x, first, count, kDim), w,
+              p.rows(out, first, count, nDim), p.f32(1), beta, false);
+    }
+  });
+}
+
+/// The f32 buffer `result3` as a result tensor of `type` (narrowed if 16-bit).
+Value narrowedResult(TensorBoundary &tb, Value result3, RankedTensorType type) {
+  return tb.convert(
+      tb.result(result3,
+                RankedTensorType::get(type.getShape(), tb.e.b.getF32Type())),
+      type.getElementType());
+}
+
 /// out[b,t,n] = init[b,t,n] + sum_c x[b,t,c] w[c,n]: in parallel over tiles
 /// of rows, one GEMM each.
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
-        op.getOutputs().size() != 1)
-      return rewriter.notifyMatchFailure(op, "not a tensor contraction");
-    SmallVector<AffineMap> expected = rowProjectionMaps(op.getContext());
-    if (op.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
+    if (!isRowProjection(op))
       return rewriter.notifyMatchFailure(op, "not a row projection");
     auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
-    if (!isa<FloatType>(resultType.getElementType()))
-      return rewriter.notifyMatchFailure(op, "not a float contraction");
-
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Type f32 = rewriter.getF32Type();
     Value xTensor = tb.toF32(op.getInputs()[0]);
     Value wTensor = tb.toF32(op.getInputs()[1]);
     Value initTensor = tb.toF32(op.getOutputs()[0]);
@@ -585,27 +608,65 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
                                            {tb.dim(initTensor, 2), nDim}}),
                                  e.mul(batch, length));
     Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
-    Value w = tb.buffer(wTensor);
     Value init = tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});
-    Value result3 = e.alloc(f32, {batch, length, nDim});
+    Value result3 = e.alloc(rewriter.getF32Type(), {batch, length, nDim});
     Value out = tb.collapse(result3, {{0, 1}, {2}});
-    Value tile = e.idx(kTileRows);
-    e.parallel({e.ceilDiv(rows, tile)}, [&](Emitter &p, ValueRange ivs) {
-      Value first = p.mul(ivs[0], tile);
-      Value count = p.min(tile, p.sub(rows, first));
-      p.loop(p.idx(0), count, [&](Emitter &y, Value r) {
-        Value row = y.add(first, r);
-        y.loop(y.idx(0), nDim, [&](Emitter &z, Value col) {
-          z.store(z.load(init, {row, col}), out, {row, col});
-        });
-      });
-      p.sgemm(tb.module, p.rows(x, first, count, kDim), w,
-              p.rows(out, first, count, nDim), p.f32(1), 1.0f, false);
-    });
-    Value result = tb.convert(
-        tb.result(result3, RankedTensorType::get(resultType.getShape(), f32)),
-        resultType.getElementType());
-    rewriter.replaceOp(op, result);
+    projectRowTiles(tb, x, rows, kDim, {{tb.buffer(wTensor), out}},
+                    /*beta=*/1.0f, [&](Emitter &p, Value first, Value count) {
+                      p.loop(p.idx(0), count, [&](Emitter &y, Value r) {
+                        Value row = y.add(first, r);
+                        y.loop(y.idx(0), nDim, [&](Emitter &z, Value col) {
+                          z.store(z.load(init, {row, col}), out, {row, col});
+                        });
+                      });
+                    });
+    rewriter.replaceOp(op, narrowedResult(tb, result3, resultType));
+    return success();
+  }
+};
+
+/// moa.key_value_projection: both GEMMs on each tile of input rows.
+struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KeyValueProjectionOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value inputTensor = tb.toF32(op.getInput());
+    Value wKey = tb.toF32(op.getWKey()), wValue = tb.toF32(op.getWValue());
+    Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
+    Value kDim = tb.dim(inputTensor, 2), nDim = tb.dim(wKey, 1);
+    Value rows = tb.checkedCount(tb.agree({{tb.dim(wKey, 0), kDim},
+                                           {tb.dim(wValue, 0), kDim},
+                                           {tb.dim(wValue, 1), nDim}}),
+                                 e.mul(batch, length));
+    Value input = tb.collapse(tb.buffer(inputTensor), {{0, 1}, {2}});
+    Type f32 = rewriter.getF32Type();
+    Value key3 = e.alloc(f32, {batch, length, nDim});
+    Value value3 = e.alloc(f32, {batch, length, nDim});
+    projectRowTiles(tb, input, rows, kDim,
+                    {{tb.buffer(wKey), tb.collapse(key3, {{0, 1}, {2}})},
+                     {tb.buffer(wValue), tb.collapse(value3, {{0, 1}, {2}})}},
+                    /*beta=*/0.0f);
+    rewriter.replaceOp(op,
+                       {narrowedResult(tb, key3, op.getKey().getType()),
+                        narrowedResult(tb, value3, op.getValue().getType())});
+    return success();
+  }
+};
+
+/// moa.project_route on the CPU: the projection's GEMM (OpenBLAS) and the
+/// routing loop over tokens stay two steps, so it becomes the two ops again.
+struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ProjectRouteOp op,
+                                PatternRewriter &rewriter) const override {
+    Value logits = projectRows(rewriter, op.getLoc(), op.getX(), op.getWGate(),
+                               rewriter.getF32Type());
+    auto route = RouteOp::create(rewriter, op.getLoc(), logits,
+                                 op.getQueryPaddingMask(), op.getKAttr(),
+                                 op.getGatingAttr(), op.getRenormalizeAttr());
+    rewriter.replaceOp(op, {logits, route.getIndices(), route.getGates()});
     return success();
   }
 };
@@ -614,7 +675,8 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
 
 void mlir::moa::loops::populatePrimitiveLoopPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<LowerRoute, LowerRecordRouting, LowerDispatch, LowerGroupedMatmul,
-           LowerMultiQueryAttention, LowerRowProjection>(patterns.getContext());
+  patterns.add<LowerRoute, LowerRecordRouting, LowerDispatch,
+               LowerGroupedMatmul, LowerMultiQueryAttention, LowerRowProjection,
+               LowerKeyValueProjection, LowerProjectRoute>(
+      patterns.getContext());
 }

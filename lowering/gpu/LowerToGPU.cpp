@@ -57,32 +57,6 @@ constexpr int64_t kMaxRouterExperts = 64 * kWarp;
 /// Dispatch: threads per block and pairs per thread of the scatter.
 constexpr int64_t kDispatchThreads = 256, kDispatchItems = 16;
 
-/// A zero-filled tensor (linalg.fill of 0 into tensor.empty), whose reads
-/// the GEMM epilogue can skip.
-bool isZeroFill(Value tensor) {
-  auto fill = tensor.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  Attribute value;
-  return matchPattern(fill.getInputs()[0], m_Constant(&value)) &&
-         ((isa<FloatAttr>(value) &&
-           cast<FloatAttr>(value).getValue().isZero()) ||
-          (isa<IntegerAttr>(value) &&
-           cast<IntegerAttr>(value).getValue().isZero()));
-}
-
-/// A `linalg.contract` as moa-decompose emits for the router and the shared
-/// K/V projections: [B, T, K] x [K, N] (+ init) -> [B, T, N].
-bool isRowProjection(linalg::ContractOp op) {
-  if (!op || !op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
-      op.getOutputs().size() != 1)
-    return false;
-  SmallVector<AffineMap> expected = rowProjectionMaps(op.getContext());
-  return op.getIndexingMapsArray() == ArrayRef<AffineMap>(expected) &&
-         isa<FloatType>(
-             cast<RankedTensorType>(op.getResultTypes()[0]).getElementType());
-}
-
 //===----------------------------------------------------------------------===//
 // The tiled GEMM kernel
 //===----------------------------------------------------------------------===//
@@ -360,37 +334,175 @@ void emitNarrow(Emitter &e, Value from, Value to, Value count) {
 // moa.route (with the router projection fused when it feeds the op)
 //===----------------------------------------------------------------------===//
 
-struct LowerRoute : OpRewritePattern<RouteOp> {
-  LowerRoute(MLIRContext *ctx, bool fuseProjection)
-      : OpRewritePattern(ctx, fuseProjection ? 2 : 1),
-        fuseProjection(fuseProjection) {}
-  const bool fuseProjection;
+/// One warp routes `token`: lane l owns experts l, l + 32, ...
+void routeToken(Emitter &w, const Kernel &ids, Value token, Value x, Value wg,
+                Value model, Value logits, Value experts, Value k, Value mask,
+                Value indices, Value gates, bool topkSoftmax,
+                bool renormalize) {
+  Value lane = ids.lane;
+  Value laneIsZero = isZero(w, lane);
+  auto forOwnExperts =
+      [&](Emitter &e, ValueRange init,
+          function_ref<SmallVector<Value>(Emitter &, Value, Value, ValueRange)>
+              body) {
+        Value slots = e.ceilDiv(experts, e.idx(kWarp));
+        return e.loop(
+            e.idx(0), slots, init, [&](Emitter &y, Value i, ValueRange acc) {
+              Value expert = y.add(lane, y.mul(i, y.idx(kWarp)));
+              Value inRange = y.cmp(arith::CmpIPredicate::ult, expert, experts);
+              if (acc.empty()) {
+                y.ifThen(inRange, [&](Emitter &z) { body(z, i, expert, acc); });
+                return SmallVector<Value>();
+              }
+              auto inside =
+                  scf::IfOp::create(y.b, y.loc, acc.getTypes(), inRange,
+                                    /*withElseRegion=*/true);
+              {
+                OpBuilder::InsertionGuard guard(y.b);
+                y.b.setInsertionPointToStart(inside.thenBlock());
+                Emitter z(y.b, y.loc);
+                scf::YieldOp::create(y.b, y.loc, body(z, i, expert, acc));
+                y.b.setInsertionPointToStart(inside.elseBlock());
+                scf::YieldOp::create(y.b, y.loc, acc);
+              }
+              return SmallVector<Value>(inside.getResults());
+            });
+      };
+  if (x) // The router projection, in f32.
+    forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
+      Value dot = y.loop(y.idx(0), model, {y.f32(0)},
+                         [&](Emitter &z, Value c, ValueRange acc) {
+                           Value prod =
+                               z.mulf(toF32(z, z.load(x, {token, c})),
+                                      toF32(z, z.load(wg, {c, expert})));
+                           return SmallVector<Value>{z.addf(acc[0], prod)};
+                         })[0];
+      y.store(dot, logits, {token, expert});
+      return SmallVector<Value>();
+    });
 
-  LogicalResult matchAndRewrite(RouteOp op,
+  auto route = [&](Emitter &r) {
+    Value localMax = forOwnExperts(
+        r, {negInf(r)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+          return SmallVector<Value>{
+              y.maxf(acc[0], y.load(logits, {token, expert}))};
+        })[0];
+    Value maximum = warpMax(r, localMax);
+    Value localSum = forOwnExperts(
+        r, {r.f32(0)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+          Value d = y.subf(y.load(logits, {token, expert}), maximum);
+          return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
+        })[0];
+    Value total = warpSum(r, localSum);
+    Type i64 = r.b.getI64Type();
+    Value none = arith::ConstantIntOp::create(r.b, r.loc, -1, 32);
+    // Top-k by k warp-wide arg-max steps; each lane masks what it gave.
+    r.loop(
+        r.idx(0), k, {arith::ConstantIntOp::create(r.b, r.loc, 0, 64)},
+        [&](Emitter &y, Value slot, ValueRange taken) {
+          SmallVector<Value> best = forOwnExperts(
+              y, {negInf(y), none},
+              [&](Emitter &z, Value i, Value expert, ValueRange acc) {
+                Value bit = arith::ShRUIOp::create(
+                    z.b, z.loc, taken[0],
+                    arith::IndexCastOp::create(z.b, z.loc, i64, i));
+                Value free =
+                    z.cmp(arith::CmpIPredicate::eq,
+                          z.andI(bit, arith::ConstantIntOp::create(z.b, z.loc,
+                                                                   1, 64)),
+                          arith::ConstantIntOp::create(z.b, z.loc, 0, 64));
+                // NaN ranks below every number (as -inf), so all lanes
+                // agree on the order and no expert is taken twice.
+                Value raw = z.load(logits, {token, expert});
+                Value v = z.select(z.cmpf(arith::CmpFPredicate::UNO, raw, raw),
+                                   negInf(z), raw);
+                Value better = z.andI(
+                    free, z.orI(z.cmp(arith::CmpIPredicate::eq, acc[1], none),
+                                z.cmpf(arith::CmpFPredicate::OGT, v, acc[0])));
+                return SmallVector<Value>{
+                    z.select(better, v, acc[0]),
+                    z.select(better, z.toI32(expert), acc[1])};
+              });
+          auto [value, index] = warpArgMax(y, best[0], best[1]);
+          Value winner = y.toIndex(index);
+          Value mine = y.andI(
+              y.cmp(arith::CmpIPredicate::ne, index, none),
+              y.cmp(arith::CmpIPredicate::eq,
+                    arith::RemSIOp::create(y.b, y.loc, winner, y.idx(kWarp)),
+                    lane));
+          Value bit = arith::ShLIOp::create(
+              y.b, y.loc, arith::ConstantIntOp::create(y.b, y.loc, 1, 64),
+              arith::IndexCastOp::create(
+                  y.b, y.loc, i64,
+                  arith::DivSIOp::create(y.b, y.loc, winner, y.idx(kWarp))));
+          y.ifThen(laneIsZero, [&](Emitter &z) {
+            z.store(index, indices, {token, slot});
+            z.store(value, gates, {token, slot}); // the logit, for now
+          });
+          return SmallVector<Value>{
+              y.select(mine, y.orI(taken[0], bit), taken[0])};
+        });
+    // Lane 0 turns the k selected logits into gates (it wrote them).
+    r.ifThen(laneIsZero, [&](Emitter &z) {
+      Value reference = maximum, denominator = total;
+      if (topkSoftmax) {
+        reference = z.load(gates, {token, z.idx(0)});
+        denominator = z.loop(
+            z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
+              Value d = y.subf(y.load(gates, {token, s}), reference);
+              return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
+            })[0];
+      }
+      Value sum = z.loop(
+          z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
+            Value gate =
+                y.divf(y.exp(y.subf(y.load(gates, {token, s}), reference)),
+                       denominator);
+            y.store(gate, gates, {token, s});
+            return SmallVector<Value>{y.addf(acc[0], gate)};
+          })[0];
+      if (renormalize)
+        z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
+                 [&](Emitter &y) {
+                   y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
+                     v.store(v.divf(v.load(gates, {token, s}), sum), gates,
+                             {token, s});
+                   });
+                 });
+    });
+  };
+  if (!mask)
+    return route(w);
+  w.ifThen(
+      w.load(mask, {token}),
+      [&](Emitter &y) {
+        y.ifThen(laneIsZero, [&](Emitter &z) {
+          z.loop(z.idx(0), k, [&](Emitter &v, Value s) {
+            v.store(arith::ConstantIntOp::create(v.b, v.loc, -1, 32), indices,
+                    {token, s});
+            v.store(v.f32(0), gates, {token, s});
+          });
+        });
+      },
+      route);
+}
+
+/// moa.route (given logits: kernel moa_route) and moa.project_route (the
+/// router projection fused in: kernel moa_router), one warp per token.
+template <typename OpTy> struct LowerRouting : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  static constexpr bool kFused = std::is_same_v<OpTy, ProjectRouteOp>;
+
+  LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    auto projection = op.getLogits().getDefiningOp<linalg::ContractOp>();
-    if (fuseProjection) {
-      // Fused at the projection, so every user of the logits sees them.
-      Value mask = op.getQueryPaddingMask();
-      if (!isRowProjection(projection) ||
-          !isZeroFill(projection.getOutputs()[0]) ||
-          (mask && mask.getDefiningOp() &&
-           (mask.getDefiningOp()->getBlock() != projection->getBlock() ||
-            !mask.getDefiningOp()->isBeforeInBlock(projection))))
-        return rewriter.notifyMatchFailure(op, "no router projection to fuse");
-      rewriter.setInsertionPointAfter(projection);
-    } else {
-      projection = nullptr;
-    }
     Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
     Value batch, length, experts, x, wg, model, logits;
     SmallVector<std::pair<Value, Value>> sizes;
-    if (projection) {
-      Value xTensor = projection.getInputs()[0];
-      Value wTensor = projection.getInputs()[1];
+    if constexpr (kFused) {
+      Value xTensor = op.getX(), wTensor = op.getWGate();
       batch = tb.dim(xTensor, 0);
       length = tb.dim(xTensor, 1);
       model = tb.dim(xTensor, 2);
@@ -426,7 +538,7 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     const bool renormalize = op.getRenormalize();
 
     Value blocks = atLeastOne(e, e.ceilDiv(tokens, e.idx(kRouterWarps)));
-    launch(e, projection ? "moa_router" : "moa_route", blocks, e.idx(1),
+    launch(e, kFused ? "moa_router" : "moa_route", blocks, e.idx(1),
            kRouterWarps * kWarp, {},
            [&](Emitter &kernel, const Kernel &ids, ValueRange) {
              whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
@@ -446,167 +558,12 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     RecordRoutingOp::create(rewriter, e.loc, indices3, experts);
     Value indicesResult = tb.result(indices3, op.getIndices().getType());
     Value gatesResult = tb.result(gates3, op.getGates().getType());
-    if (projection) {
-      auto logitsType = cast<RankedTensorType>(projection.getResultTypes()[0]);
-      rewriter.replaceOp(projection, tb.result(logits, logitsType));
-    }
-    rewriter.replaceOp(op, {indicesResult, gatesResult});
+    if constexpr (kFused)
+      rewriter.replaceOp(op, {tb.result(logits, op.getLogits().getType()),
+                              indicesResult, gatesResult});
+    else
+      rewriter.replaceOp(op, {indicesResult, gatesResult});
     return success();
-  }
-
-  /// One warp routes `token`: lane l owns experts l, l + 32, ...
-  static void routeToken(Emitter &w, const Kernel &ids, Value token, Value x,
-                         Value wg, Value model, Value logits, Value experts,
-                         Value k, Value mask, Value indices, Value gates,
-                         bool topkSoftmax, bool renormalize) {
-    Value lane = ids.lane;
-    Value laneIsZero = isZero(w, lane);
-    auto forOwnExperts = [&](Emitter &e, ValueRange init,
-                             function_ref<SmallVector<Value>(Emitter &, Value,
-                                                             Value, ValueRange)>
-                                 body) {
-      Value slots = e.ceilDiv(experts, e.idx(kWarp));
-      return e.loop(
-          e.idx(0), slots, init, [&](Emitter &y, Value i, ValueRange acc) {
-            Value expert = y.add(lane, y.mul(i, y.idx(kWarp)));
-            Value inRange = y.cmp(arith::CmpIPredicate::ult, expert, experts);
-            if (acc.empty()) {
-              y.ifThen(inRange, [&](Emitter &z) { body(z, i, expert, acc); });
-              return SmallVector<Value>();
-            }
-            auto inside = scf::IfOp::create(y.b, y.loc, acc.getTypes(), inRange,
-                                            /*withElseRegion=*/true);
-            {
-              OpBuilder::InsertionGuard guard(y.b);
-              y.b.setInsertionPointToStart(inside.thenBlock());
-              Emitter z(y.b, y.loc);
-              scf::YieldOp::create(y.b, y.loc, body(z, i, expert, acc));
-              y.b.setInsertionPointToStart(inside.elseBlock());
-              scf::YieldOp::create(y.b, y.loc, acc);
-            }
-            return SmallVector<Value>(inside.getResults());
-          });
-    };
-    if (x) // The router projection, in f32.
-      forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
-        Value dot = y.loop(y.idx(0), model, {y.f32(0)},
-                           [&](Emitter &z, Value c, ValueRange acc) {
-                             Value prod =
-                                 z.mulf(toF32(z, z.load(x, {token, c})),
-                                        toF32(z, z.load(wg, {c, expert})));
-                             return SmallVector<Value>{z.addf(acc[0], prod)};
-                           })[0];
-        y.store(dot, logits, {token, expert});
-        return SmallVector<Value>();
-      });
-
-    auto route = [&](Emitter &r) {
-      Value localMax = forOwnExperts(
-          r, {negInf(r)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
-            return SmallVector<Value>{
-                y.maxf(acc[0], y.load(logits, {token, expert}))};
-          })[0];
-      Value maximum = warpMax(r, localMax);
-      Value localSum = forOwnExperts(
-          r, {r.f32(0)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
-            Value d = y.subf(y.load(logits, {token, expert}), maximum);
-            return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
-          })[0];
-      Value total = warpSum(r, localSum);
-      Type i64 = r.b.getI64Type();
-      Value none = arith::ConstantIntOp::create(r.b, r.loc, -1, 32);
-      // Top-k by k warp-wide arg-max steps; each lane masks what it gave.
-      r.loop(
-          r.idx(0), k, {arith::ConstantIntOp::create(r.b, r.loc, 0, 64)},
-          [&](Emitter &y, Value slot, ValueRange taken) {
-            SmallVector<Value> best = forOwnExperts(
-                y, {negInf(y), none},
-                [&](Emitter &z, Value i, Value expert, ValueRange acc) {
-                  Value bit = arith::ShRUIOp::create(
-                      z.b, z.loc, taken[0],
-                      arith::IndexCastOp::create(z.b, z.loc, i64, i));
-                  Value free =
-                      z.cmp(arith::CmpIPredicate::eq,
-                            z.andI(bit, arith::ConstantIntOp::create(z.b, z.loc,
-                                                                     1, 64)),
-                            arith::ConstantIntOp::create(z.b, z.loc, 0, 64));
-                  // NaN ranks below every number (as -inf), so all lanes
-                  // agree on the order and no expert is taken twice.
-                  Value raw = z.load(logits, {token, expert});
-                  Value v =
-                      z.select(z.cmpf(arith::CmpFPredicate::UNO, raw, raw),
-                               negInf(z), raw);
-                  Value better = z.andI(
-                      free,
-                      z.orI(z.cmp(arith::CmpIPredicate::eq, acc[1], none),
-                            z.cmpf(arith::CmpFPredicate::OGT, v, acc[0])));
-                  return SmallVector<Value>{
-                      z.select(better, v, acc[0]),
-                      z.select(better, z.toI32(expert), acc[1])};
-                });
-            auto [value, index] = warpArgMax(y, best[0], best[1]);
-            Value winner = y.toIndex(index);
-            Value mine = y.andI(
-                y.cmp(arith::CmpIPredicate::ne, index, none),
-                y.cmp(arith::CmpIPredicate::eq,
-                      arith::RemSIOp::create(y.b, y.loc, winner, y.idx(kWarp)),
-                      lane));
-            Value bit = arith::ShLIOp::create(
-                y.b, y.loc, arith::ConstantIntOp::create(y.b, y.loc, 1, 64),
-                arith::IndexCastOp::create(
-                    y.b, y.loc, i64,
-                    arith::DivSIOp::create(y.b, y.loc, winner, y.idx(kWarp))));
-            y.ifThen(laneIsZero, [&](Emitter &z) {
-              z.store(index, indices, {token, slot});
-              z.store(value, gates, {token, slot}); // the logit, for now
-            });
-            return SmallVector<Value>{
-                y.select(mine, y.orI(taken[0], bit), taken[0])};
-          });
-      // Lane 0 turns the k selected logits into gates (it wrote them).
-      r.ifThen(laneIsZero, [&](Emitter &z) {
-        Value reference = maximum, denominator = total;
-        if (topkSoftmax) {
-          reference = z.load(gates, {token, z.idx(0)});
-          denominator =
-              z.loop(z.idx(0), k, {z.f32(0)},
-                     [&](Emitter &y, Value s, ValueRange acc) {
-                       Value d = y.subf(y.load(gates, {token, s}), reference);
-                       return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
-                     })[0];
-        }
-        Value sum = z.loop(
-            z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
-              Value gate =
-                  y.divf(y.exp(y.subf(y.load(gates, {token, s}), reference)),
-                         denominator);
-              y.store(gate, gates, {token, s});
-              return SmallVector<Value>{y.addf(acc[0], gate)};
-            })[0];
-        if (renormalize)
-          z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
-                   [&](Emitter &y) {
-                     y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
-                       v.store(v.divf(v.load(gates, {token, s}), sum), gates,
-                               {token, s});
-                     });
-                   });
-      });
-    };
-    if (!mask)
-      return route(w);
-    w.ifThen(
-        w.load(mask, {token}),
-        [&](Emitter &y) {
-          y.ifThen(laneIsZero, [&](Emitter &z) {
-            z.loop(z.idx(0), k, [&](Emitter &v, Value s) {
-              v.store(arith::ConstantIntOp::create(v.b, v.loc, -1, 32), indices,
-                      {token, s});
-              v.store(v.f32(0), gates, {token, s});
-            });
-          });
-        },
-        route);
   }
 };
 
@@ -875,64 +832,88 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 // Row projections (the shared K and V; the router when not fused)
 //===----------------------------------------------------------------------===//
 
+/// result = init + x w ([B, T, K] x [K, N] -> [B, T, N]) as one tiled GEMM
+/// launch; `initTensor` null (or a zero fill) adds nothing.
+Value projectOnDevice(PatternRewriter &rewriter, Operation *op, Value xTensor,
+                      Value wTensor, Value initTensor,
+                      RankedTensorType resultType) {
+  Value err = errorWord(rewriter, op);
+  TensorBoundary tb(rewriter, op);
+  Emitter &e = tb.e;
+  // A zero init is never read (nor kept alive by its sizes).
+  if (initTensor && isZeroFill(initTensor))
+    initTensor = nullptr;
+  Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
+  Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
+  SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(wTensor, 0), kDim}};
+  if (initTensor)
+    sizes.append({{tb.dim(initTensor, 0), batch},
+                  {tb.dim(initTensor, 1), length},
+                  {tb.dim(initTensor, 2), nDim}});
+  Value ok = tb.agree(sizes);
+  Value rows = e.mul(batch, length);
+  Value init =
+      initTensor ? tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}}) : Value();
+  Type resultElement = resultType.getElementType();
+  Value result3 = deviceAlloc(e, resultElement, {batch, length, nDim});
+  Value out = tb.collapse(result3, {{0, 1}, {2}});
+  Value w = tb.buffer(wTensor);
+  auto weightType = cast<MemRefType>(w.getType());
+
+  TiledGemm gemm;
+  gemm.name = "moa_projection";
+  gemm.input = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
+  // One "expert": [K, N] viewed as [1, K, N].
+  gemm.weight = memref::ExpandShapeOp::create(
+      rewriter, e.loc,
+      MemRefType::get({1, ShapedType::kDynamic, ShapedType::kDynamic},
+                      weightType.getElementType()),
+      w, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), kDim, nDim});
+  gemm.kDim = kDim;
+  gemm.nDim = nDim;
+  gemm.rowTiles = e.ceilDiv(rows, e.idx(kGemmRows));
+  gemm.tileOf = [&](Emitter &x, const Kernel &ids) -> std::array<Value, 4> {
+    Value first = x.mul(ids.bidX, x.idx(kGemmRows));
+    Value valid = x.cmp(arith::CmpIPredicate::ult, first, rows);
+    Value count =
+        x.min(x.idx(kGemmRows), x.sub(rows, x.select(valid, first, rows)));
+    return {valid, x.idx(0), first, count};
+  };
+  gemm.sourceRow = [](Emitter &, Value row) { return row; };
+  gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
+    Value sum = init ? x.addf(toF32(x, x.load(init, {row, col})), acc) : acc;
+    x.store(fromF32(x, sum, resultElement), out, {row, col});
+  };
+  gemm.emit(e, ok, err);
+  return tb.result(result3, resultType);
+}
+
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isRowProjection(op))
       return rewriter.notifyMatchFailure(op, "not a row projection");
-    Value err = errorWord(rewriter, op);
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
-    Value xTensor = op.getInputs()[0], wTensor = op.getInputs()[1];
-    Value initTensor = op.getOutputs()[0];
-    // A zero init is never read (nor kept alive by its sizes).
-    const bool zeroInit = isZeroFill(initTensor);
-    Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
-    Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
-    SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(wTensor, 0), kDim}};
-    if (!zeroInit)
-      sizes.append({{tb.dim(initTensor, 0), batch},
-                    {tb.dim(initTensor, 1), length},
-                    {tb.dim(initTensor, 2), nDim}});
-    Value ok = tb.agree(sizes);
-    Value rows = e.mul(batch, length);
-    Value init =
-        zeroInit ? Value() : tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});
-    Type resultElement = resultType.getElementType();
-    Value result3 = deviceAlloc(e, resultElement, {batch, length, nDim});
-    Value out = tb.collapse(result3, {{0, 1}, {2}});
-    Value w = tb.buffer(wTensor);
-    auto weightType = cast<MemRefType>(w.getType());
+    rewriter.replaceOp(
+        op, projectOnDevice(rewriter, op, op.getInputs()[0], op.getInputs()[1],
+                            op.getOutputs()[0],
+                            cast<RankedTensorType>(op.getResultTypes()[0])));
+    return success();
+  }
+};
 
-    TiledGemm gemm;
-    gemm.name = "moa_projection";
-    gemm.input = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
-    // One "expert": [K, N] viewed as [1, K, N].
-    gemm.weight = memref::ExpandShapeOp::create(
-        rewriter, e.loc,
-        MemRefType::get({1, ShapedType::kDynamic, ShapedType::kDynamic},
-                        weightType.getElementType()),
-        w, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
-        ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), kDim, nDim});
-    gemm.kDim = kDim;
-    gemm.nDim = nDim;
-    gemm.rowTiles = e.ceilDiv(rows, e.idx(kGemmRows));
-    gemm.tileOf = [&](Emitter &x, const Kernel &ids) -> std::array<Value, 4> {
-      Value first = x.mul(ids.bidX, x.idx(kGemmRows));
-      Value valid = x.cmp(arith::CmpIPredicate::ult, first, rows);
-      Value count =
-          x.min(x.idx(kGemmRows), x.sub(rows, x.select(valid, first, rows)));
-      return {valid, x.idx(0), first, count};
-    };
-    gemm.sourceRow = [](Emitter &, Value row) { return row; };
-    gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
-      Value sum = init ? x.addf(toF32(x, x.load(init, {row, col})), acc) : acc;
-      x.store(fromF32(x, sum, resultElement), out, {row, col});
-    };
-    gemm.emit(e, ok, err);
-    rewriter.replaceOp(op, tb.result(result3, resultType));
+/// moa.key_value_projection: one GEMM launch per weight over the same rows
+/// (a single launch over both weights is owed: see the README).
+struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KeyValueProjectionOp op,
+                                PatternRewriter &rewriter) const override {
+    Value key = projectOnDevice(rewriter, op, op.getInput(), op.getWKey(),
+                                Value(), op.getKey().getType());
+    Value value = projectOnDevice(rewriter, op, op.getInput(), op.getWValue(),
+                                  Value(), op.getValue().getType());
+    rewriter.replaceOp(op, {key, value});
     return success();
   }
 };
@@ -948,14 +929,11 @@ struct MoALowerToGPUPass
     MLIRContext *ctx = &getContext();
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(ctx));
-    // First fuse each router projection into its moa.route, then the rest.
-    RewritePatternSet fused(ctx);
-    fused.add<LowerRoute>(ctx, /*fuseProjection=*/true);
-    if (failed(applyPatternsGreedily(module, std::move(fused))))
-      return signalPassFailure();
     RewritePatternSet patterns(ctx);
-    patterns.add<LowerRoute>(ctx, /*fuseProjection=*/false);
-    patterns.add<LowerDispatch, LowerGroupedMatmul, LowerRowProjection>(ctx);
+    patterns
+        .add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>, LowerDispatch,
+             LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
+            ctx);
     populateGPUAttentionPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();

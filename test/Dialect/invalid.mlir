@@ -579,3 +579,43 @@ func.func @manifest_not_module() attributes {moa.manifest = "x"} {
 // expected-error @+1 {{unknown moa attribute 'moa.error_words' (moa defines 'moa.error_word' and 'moa.manifest' on ops)}}
 module attributes {moa.error_words} {
 }
+
+// -----
+
+func.func @project_route_width(%x: tensor<?x?x256xf32>, %wg: tensor<128x8xf32>) {
+  // expected-error @+1 {{'w_gate' must have shape [d, E] = [256, ?] but has type 'tensor<128x8xf32>'}}
+  %l, %i, %g = moa.project_route %x, %wg k(2) : tensor<?x?x256xf32>, tensor<128x8xf32>
+  return
+}
+
+// -----
+
+func.func @project_route_k(%x: tensor<?x?x256xf32>, %wg: tensor<256x8xf32>) {
+  // expected-error @+1 {{k = 9 must be in [1, E] with E = 8}}
+  %l, %i, %g = moa.project_route %x, %wg k(9) : tensor<?x?x256xf32>, tensor<256x8xf32>
+  return
+}
+
+// -----
+
+func.func @project_route_mask(%x: tensor<2x?x256xf32>, %wg: tensor<256x8xf32>, %m: tensor<3x?xi1>) {
+  // expected-error @+1 {{'query_padding_mask' must have shape [B, T] = [2, ?] but has type 'tensor<3x?xi1>'}}
+  %l, %i, %g = moa.project_route %x, %wg k(2) query_padding_mask(%m : tensor<3x?xi1>) : tensor<2x?x256xf32>, tensor<256x8xf32>
+  return
+}
+
+// -----
+
+func.func @key_value_width(%x: tensor<?x?x256xf32>, %wk: tensor<256x64xf32>, %wv: tensor<256x32xf32>) {
+  // expected-error @+1 {{'moa.key_value_projection' op failed to verify that all of {w_key, w_value} have same type}}
+  %k, %v = "moa.key_value_projection"(%x, %wk, %wv) : (tensor<?x?x256xf32>, tensor<256x64xf32>, tensor<256x32xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>)
+  return
+}
+
+// -----
+
+func.func @key_value_depth(%x: tensor<?x?x256xf32>, %wk: tensor<128x64xf32>) {
+  // expected-error @+1 {{'w_key' must have shape [d, h] = [256, ?] but has type 'tensor<128x64xf32>'}}
+  %k, %v = moa.key_value_projection %x, %wk, %wk : tensor<?x?x256xf32>, tensor<128x64xf32>
+  return
+}

@@ -179,3 +179,17 @@ module attributes {moa.manifest = "entries"} {
     return
   }
 }
+
+// -----
+
+// CHECK-LABEL: func.func @fused
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = moa.project_route %arg0, %arg1 k(2) query_padding_mask(%arg4 : tensor<?x?xi1>) {gating = #moa.gating<topk_softmax>, renormalize} : tensor<?x?x256xbf16>, tensor<256x8xf32>
+// CHECK: %{{.*}}, %{{.*}} = moa.key_value_projection %arg0, %arg2, %arg3 : tensor<?x?x256xbf16>, tensor<256x64xbf16>
+func.func @fused(%x: tensor<?x?x256xbf16>, %wg: tensor<256x8xf32>, %wk: tensor<256x64xbf16>,
+    %wv: tensor<256x64xbf16>, %mask: tensor<?x?xi1>)
+    -> (tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>, tensor<?x?x64xbf16>, tensor<?x?x64xbf16>) {
+  %l, %i, %g = moa.project_route %x, %wg k(2) query_padding_mask(%mask : tensor<?x?xi1>)
+      {gating = #moa.gating<topk_softmax>, renormalize} : tensor<?x?x256xbf16>, tensor<256x8xf32>
+  %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x256xbf16>, tensor<256x64xbf16>
+  return %l, %i, %g, %k, %v : tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>, tensor<?x?x64xbf16>, tensor<?x?x64xbf16>
+}

@@ -1,33 +1,22 @@
 // RUN: moa-opt %s -split-input-file -moa-lower-to-gpu | FileCheck %s
 
-// The router projection feeding moa.route is fused into one kernel, one warp
-// per token: logits in f32, softmax statistics and top-k by shuffles. The
-// results are device buffers; failures go to the device error word.
+// moa.project_route is one kernel, one warp per token: the router
+// projection in f32, softmax statistics and top-k by shuffles. The results
+// are device buffers; failures go to the device error word, the routing to
+// moa.record_routing.
 // CHECK-LABEL: func.func @router
 // CHECK: %[[ERR:.*]] = gpu.alloc () {moa.error_word} : memref<1xi32>
 // CHECK: gpu.memset  %[[ERR]]
-// CHECK-NOT: linalg.contract
+// CHECK-NOT: moa.project_route
 // CHECK: %[[LOGITS:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
 // CHECK: gpu.launch blocks({{.*}}) in ({{.*}}) threads({{.*}}) in (%{{.*}} = %c128, {{.*}}) module(@moa_kernels) function(@moa_router) {
 // CHECK: gpu.shuffle  xor
 // CHECK-NOT: gpu.launch
 // CHECK: moa.record_routing %[[IDX:.*]] experts(%{{.*}}) : memref<?x?x?xi32>
 // CHECK: bufferization.to_tensor %[[LOGITS]] restrict writable
-#map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
-#map1 = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
-#map2 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 func.func @router(%x: tensor<?x?x16xbf16>, %wg: tensor<16x8xf32>)
     -> (tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %zero = arith.constant 0.0 : f32
-  %b = tensor.dim %x, %c0 : tensor<?x?x16xbf16>
-  %t = tensor.dim %x, %c1 : tensor<?x?x16xbf16>
-  %empty = tensor.empty(%b, %t) : tensor<?x?x8xf32>
-  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
-  %l = linalg.contract indexing_maps = [#map, #map1, #map2]
-      ins(%x, %wg : tensor<?x?x16xbf16>, tensor<16x8xf32>) outs(%init : tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
-  %i, %g = moa.route %l k(2) : tensor<?x?x8xf32>
+  %l, %i, %g = moa.project_route %x, %wg k(2) : tensor<?x?x16xbf16>, tensor<16x8xf32>
   return %l, %i, %g : tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>
 }
 
@@ -135,4 +124,17 @@ func.func @attention_f32(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>, %v: t
     -> tensor<?x?x2x64xf32> {
   %o = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
   return %o : tensor<?x?x2x64xf32>
+}
+
+// -----
+
+// moa.key_value_projection: a tiled GEMM launch per weight over the input's
+// rows.
+// CHECK-LABEL: func.func @key_value
+// CHECK-COUNT-2: function(@moa_projection)
+// CHECK-NOT: gpu.launch
+func.func @key_value(%x: tensor<?x?x64xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>)
+    -> (tensor<?x?x32xbf16>, tensor<?x?x32xbf16>) {
+  %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x64xbf16>, tensor<64x32xbf16>
+  return %k, %v : tensor<?x?x32xbf16>, tensor<?x?x32xbf16>
 }

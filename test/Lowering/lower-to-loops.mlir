@@ -19,6 +19,42 @@ func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>
 
 // -----
 
+// moa.project_route on the CPU: the projection's GEMM, then the routing loop.
+// CHECK-LABEL: func.func @project_route
+// CHECK-NOT: moa.project_route
+// CHECK: call @moa_rt_sgemm
+// CHECK: scf.parallel
+// CHECK: arith.cmpf ogt
+// CHECK: call @moa_rt_record_routing
+func.func @project_route(%x: tensor<?x?x16xf32>, %wg: tensor<16x8xf32>)
+    -> (tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>) {
+  %l, %i, %g = moa.project_route %x, %wg k(2) : tensor<?x?x16xf32>, tensor<16x8xf32>
+  return %l, %i, %g : tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>
+}
+
+// -----
+
+// moa.key_value_projection: one parallel loop over row tiles, both GEMMs
+// (no accumulation: beta 0) on each tile of the input.
+// CHECK-LABEL: func.func @key_value
+// CHECK: %[[BETA:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[K:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
+// CHECK: %[[V:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
+// CHECK: scf.parallel
+// CHECK: call @moa_rt_sgemm({{.*}}, %[[BETA]], %{{.*}})
+// CHECK: call @moa_rt_sgemm({{.*}}, %[[BETA]], %{{.*}})
+// CHECK: scf.reduce
+// CHECK-NOT: moa_rt_sgemm
+// CHECK: bufferization.to_tensor %[[K]] restrict writable
+// CHECK: bufferization.to_tensor %[[V]] restrict writable
+func.func @key_value(%x: tensor<?x?x16xf32>, %wk: tensor<16x8xf32>, %wv: tensor<16x8xf32>)
+    -> (tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
+  %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x16xf32>, tensor<16x8xf32>
+  return %k, %v : tensor<?x?x8xf32>, tensor<?x?x8xf32>
+}
+
+// -----
+
 // Dispatch: counting sort in three sequential loops; bad indices report.
 // CHECK-LABEL: func.func @dispatch
 // CHECK: memref.collapse_shape %{{.*}} {{\[}}[0, 1, 2]] : memref<?x?x?xi32> into memref<?xi32>
