@@ -7,7 +7,7 @@ include(CMakePackageConfigHelpers)
 
 set(MOA_INSTALL_CMAKE_DIR lib/cmake/moa)
 
-foreach(dir dialect passes lowering runtime runtime/cuda capi tools)
+foreach(dir dialect passes lowering runtime runtime/cuda runtime/train capi tools)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/
     DESTINATION include/moa/${dir}
     FILES_MATCHING PATTERN "*.h" PATTERN "*.td"
@@ -19,7 +19,7 @@ foreach(dir dialect passes lowering)
     FILES_MATCHING PATTERN "*.inc" PATTERN "CMakeFiles" EXCLUDE)
 endforeach()
 
-install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoACAPI
+install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoATraining MoACAPI
   MoACudaRuntime MoAMockCudaRuntime
   EXPORT MoATargets
   ARCHIVE DESTINATION lib

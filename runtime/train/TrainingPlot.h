@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOA_TOOLS_MOA_TRAIN_TRAININGPLOT_H
-#define MOA_TOOLS_MOA_TRAIN_TRAININGPLOT_H
+#ifndef MOA_RUNTIME_TRAIN_TRAININGPLOT_H
+#define MOA_RUNTIME_TRAIN_TRAININGPLOT_H
 
 #include <cstdint>
 #include <string>
@@ -37,4 +37,4 @@ bool writeTrainingSvg(const std::string &path, const TrainingHistory &history,
 
 } // namespace moa::train
 
-#endif // MOA_TOOLS_MOA_TRAIN_TRAININGPLOT_H
+#endif // MOA_RUNTIME_TRAIN_TRAININGPLOT_H

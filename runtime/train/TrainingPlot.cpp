@@ -1,6 +1,6 @@
 //===- TrainingPlot.cpp - An SVG report of a training run -----------------===//
 
-#include "tools/moa-train/TrainingPlot.h"
+#include "runtime/train/TrainingPlot.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,0 +1,102 @@
+//===- Trainer.h - Running a compiled train step ----------------*- C++ -*-===//
+//
+// Drives the training-step entry that moa-generate-train-step adds to a
+// compiled module (`<loss>_train_step`: forward, backward and AdamW in one
+// call): initialises the parameters from the manifest's `moa.init`, feeds
+// batches from a Dataset, prints progress, keeps the loss and head-usage
+// history, and writes and resumes safetensors checkpoints bit-exactly.
+// moa-train is a command line over it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOA_RUNTIME_TRAIN_TRAINER_H
+#define MOA_RUNTIME_TRAIN_TRAINER_H
+
+#include "runtime/Runtime.h"
+#include "runtime/train/Datasets.h"
+#include "runtime/train/TrainingPlot.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moa::train {
+
+using moa::EntrySpec;
+using runtime::Module;
+using runtime::RunStats;
+
+/// What a training run does (moa-train's command line).
+struct Options {
+  std::string module, entry = "loss", task = "copy", text, checkpoint, resume,
+                      report;
+  int64_t symbols = 12, steps = 300, batch = 16, length = 16, seed = 1,
+          logEvery = 10, saveEvery = 0, evalBatches = 8;
+  double minAccuracy = -1;
+};
+
+/// Where the train-step entry keeps what (indices into its arguments and
+/// results, from the manifest's names).
+struct StepLayout {
+  std::vector<std::string> params; // parameter names, in argument order
+  size_t firstParam = 0, firstM = 0, firstV = 0, stepArg = 0;
+  std::map<std::string, size_t> dataArgs; // tokens, positions, targets
+  std::map<std::string, size_t> results;  // name -> result index
+  size_t firstNewParam = 0;               // p.* results start here
+};
+
+/// Whole-string decimal numbers (command lines, checkpoint metadata).
+bool parseInt(const std::string &text, int64_t &value);
+bool parseDouble(const std::string &text, double &value);
+
+/// Reads the layout of a train-step entry from its argument and result
+/// names; false with `error` if it is not one.
+bool layoutOf(const EntrySpec &entry, StepLayout &layout, std::string &error);
+
+class Trainer {
+public:
+  Trainer(const Options &options, const Module &module, const EntrySpec &entry,
+          StepLayout layout, const Dataset &data)
+      : options(options), module(module), entry(entry),
+        layout(std::move(layout)), data(data) {}
+
+  bool initialise(std::string &error);
+  bool resume(const std::string &path, std::string &error);
+  bool save(const std::string &path, std::string &error) const;
+  int run();
+  /// What the data of a step depends on besides seed and task: a resumed
+  /// run must see the same batches.
+  std::string dataSignature() const {
+    return "batch " + std::to_string(options.batch) + " length " +
+           std::to_string(options.length) + " " + data.describe();
+  }
+
+private:
+  /// The inputs of one call: state, step number and the batch of `step`
+  /// from data stream `stream`.
+  void makeBatch(uint64_t stream, int64_t step);
+  bool call(std::vector<Tensor> &results, RunStats &stats, std::string &error);
+  double evaluate(std::string &error);
+  /// The batch tensor a data argument named `name` takes, or null.
+  const Tensor *dataFor(const std::string &name) const {
+    return name == "tokens"      ? &tokens
+           : name == "targets"   ? &targets
+           : name == "positions" ? &positions
+                                 : nullptr;
+  }
+
+  const Options &options;
+  const Module &module;
+  const EntrySpec &entry;
+  StepLayout layout;
+  const Dataset &data;
+  std::vector<Tensor> state; // params, m, v (argument order)
+  Tensor stepTensor{DType::F32, {}};
+  Tensor tokens, positions, targets;
+  int64_t step = 0; // steps taken
+  train::TrainingHistory history;
+};
+
+} // namespace moa::train
+
+#endif // MOA_RUNTIME_TRAIN_TRAINER_H
