@@ -49,16 +49,41 @@ struct MoAGenerateTrainStepPass
     if (symbols.lookup(name))
       return func.emitError()
              << "moa-generate-train-step: '@" << name << "' exists already";
+    FailureOr<StepArguments> arguments = classifyArguments(func);
+    if (failed(arguments) || failed(checkReservedNames(func, *arguments)))
+      return failure();
+    FailureOr<func::FuncOp> source = decomposedCopy(func);
+    if (failed(source))
+      return failure();
+    OpBuilder b(ctx);
+    b.setInsertionPointAfter(func);
+    func::FuncOp step = createStepFunction(b, func, name, *arguments);
+    LogicalResult body = emitStepBody(step, func, *source, *arguments);
+    source->erase();
+    if (failed(body)) {
+      step.erase();
+      return failure();
+    }
+    symbols.insert(step);
+    return success();
+  }
 
-    // Parameters: arguments marked moa.param = "<name>" (f32 tensors).
+  /// The loss function's arguments: parameters (marked moa.param) and data.
+  struct StepArguments {
     SmallVector<unsigned> params, data;
     SmallVector<StringRef> paramNames;
-    // The names key the manifest and the checkpoints: they must be unique.
+  };
+
+  /// Parameters are f32 tensors of static shape marked moa.param = "<name>"
+  /// with unique names (they key the manifest and the checkpoints).
+  static FailureOr<StepArguments> classifyArguments(func::FuncOp func) {
+    FunctionType type = func.getFunctionType();
+    StepArguments arguments;
     llvm::StringMap<unsigned> argumentOf;
     for (unsigned i = 0; i < type.getNumInputs(); ++i) {
       Attribute marker = func.getArgAttr(i, kParamAttr);
       if (!marker) {
-        data.push_back(i);
+        arguments.data.push_back(i);
         continue;
       }
       auto paramName = dyn_cast<StringAttr>(marker);
@@ -79,130 +104,137 @@ struct MoAGenerateTrainStepPass
                << "moa-generate-train-step: parameter name '"
                << paramName.getValue() << "' is used by arguments "
                << previous->second << " and " << i;
-      params.push_back(i);
-      paramNames.push_back(paramName.getValue());
+      arguments.params.push_back(i);
+      arguments.paramNames.push_back(paramName.getValue());
     }
-    if (params.empty())
+    if (arguments.params.empty())
       return func.emitError("moa-generate-train-step: no argument is marked "
                             "moa.param = \"<name>\"");
+    return arguments;
+  }
 
-    // The names the step adds must stay unambiguous for the runtime.
+  /// The names the step adds must stay unambiguous for the runtime.
+  static LogicalResult checkReservedNames(func::FuncOp func,
+                                          const StepArguments &arguments) {
     auto reserved = [](StringRef n) {
       return n == "step" || n == "grad_norm" || n.starts_with("p.") ||
              n.starts_with("m.") || n.starts_with("v.");
     };
-    for (unsigned i : data)
+    for (unsigned i : arguments.data)
       if (auto dataName = func.getArgAttrOfType<StringAttr>(i, kNameAttr);
           dataName && reserved(dataName.getValue()))
         return func.emitError()
                << "moa-generate-train-step: argument " << i << " is named '"
                << dataName.getValue()
                << "', a name the training step uses for its own arguments";
-    for (unsigned r = 0; r < type.getNumResults(); ++r)
+    for (unsigned r = 0; r < func.getNumResults(); ++r)
       if (auto resultName = func.getResultAttrOfType<StringAttr>(r, kNameAttr);
           resultName && reserved(resultName.getValue()))
         return func.emitError()
                << "moa-generate-train-step: result " << r << " is named '"
                << resultName.getValue()
                << "', a name the training step uses for its own results";
+    return success();
+  }
 
-    // (params, m, v, step, data) -> (results, grad_norm, params, m, v).
+  /// The names of a parameter's copies among the step's arguments and
+  /// results: the parameter, its first and its second moment.
+  static constexpr StringLiteral kStatePrefixes[] = {"p.", "m.", "v."};
+
+  /// @<name>(params, m, v, step, data) -> (results, grad_norm, params, m,
+  /// v), its arguments and results named for the manifest, without a body.
+  static func::FuncOp createStepFunction(OpBuilder &b, func::FuncOp func,
+                                         StringRef name,
+                                         const StepArguments &arguments) {
+    FunctionType type = func.getFunctionType();
+    auto scalar = RankedTensorType::get({}, b.getF32Type());
     SmallVector<Type> inputs, outputs(type.getResults());
     for (int copy = 0; copy < 3; ++copy)
-      for (unsigned i : params)
+      for (unsigned i : arguments.params) {
         inputs.push_back(type.getInput(i));
-    inputs.push_back(scalar);
-    for (unsigned i : data)
-      inputs.push_back(type.getInput(i));
-    outputs.push_back(scalar);
-    for (int copy = 0; copy < 3; ++copy)
-      for (unsigned i : params)
         outputs.push_back(type.getInput(i));
+      }
+    inputs.push_back(scalar);
+    for (unsigned i : arguments.data)
+      inputs.push_back(type.getInput(i));
+    outputs.insert(outputs.begin() + type.getNumResults(), scalar);
+    auto step = func::FuncOp::create(b, func.getLoc(), name,
+                                     b.getFunctionType(inputs, outputs));
+    step.addEntryBlock();
 
-    FailureOr<func::FuncOp> source = decomposedCopy(func);
-    if (failed(source))
-      return failure();
-    OpBuilder b(ctx);
-    b.setInsertionPointAfter(func);
-    Location loc = func.getLoc();
-    auto step =
-        func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, outputs));
-    Block *entry = step.addEntryBlock();
-    const unsigned n = params.size();
+    const unsigned n = arguments.params.size();
+    const unsigned numResults = type.getNumResults();
     auto named = [&](StringRef prefix, StringRef base) {
       return b.getStringAttr((prefix + base).str());
     };
-    for (unsigned j = 0; j < n; ++j) {
-      step.setArgAttr(j, kNameAttr, named("p.", paramNames[j]));
-      step.setArgAttr(n + j, kNameAttr, named("m.", paramNames[j]));
-      step.setArgAttr(2 * n + j, kNameAttr, named("v.", paramNames[j]));
-      if (Attribute init = func.getArgAttr(params[j], kInitAttr))
+    for (auto [j, paramName] : llvm::enumerate(arguments.paramNames)) {
+      for (auto [copy, prefix] : llvm::enumerate(kStatePrefixes)) {
+        step.setArgAttr(copy * n + j, kNameAttr, named(prefix, paramName));
+        step.setResultAttr(numResults + 1 + copy * n + j, kNameAttr,
+                           named(prefix, paramName));
+      }
+      if (Attribute init = func.getArgAttr(arguments.params[j], kInitAttr))
         step.setArgAttr(j, kInitAttr, init);
     }
     step.setArgAttr(3 * n, kNameAttr, b.getStringAttr("step"));
-    for (auto [k, i] : llvm::enumerate(data))
+    for (auto [k, i] : llvm::enumerate(arguments.data))
       if (Attribute dataName = func.getArgAttr(i, kNameAttr))
         step.setArgAttr(3 * n + 1 + k, kNameAttr, dataName);
-    const unsigned numResults = type.getNumResults();
     for (unsigned r = 0; r < numResults; ++r)
       if (Attribute resultName = func.getResultAttr(r, kNameAttr))
         step.setResultAttr(r, kNameAttr, resultName);
     step.setResultAttr(numResults, kNameAttr, b.getStringAttr("grad_norm"));
-    for (unsigned j = 0; j < n; ++j) {
-      step.setResultAttr(numResults + 1 + j, kNameAttr,
-                         named("p.", paramNames[j]));
-      step.setResultAttr(numResults + 1 + n + j, kNameAttr,
-                         named("m.", paramNames[j]));
-      step.setResultAttr(numResults + 1 + 2 * n + j, kNameAttr,
-                         named("v.", paramNames[j]));
-    }
+    return step;
+  }
 
+  /// The body of `step`: the loss and its gradient (reverse mode over
+  /// `source`, the decomposed loss function), the global norm, and AdamW.
+  LogicalResult emitStepBody(func::FuncOp step, func::FuncOp func,
+                             func::FuncOp source,
+                             const StepArguments &arguments) const {
+    Block *entry = &step.getBody().front();
+    OpBuilder b = OpBuilder::atBlockBegin(entry);
+    Location loc = func.getLoc();
+    const unsigned n = arguments.params.size();
     // The loss function's arguments in their original order.
-    b.setInsertionPointToStart(entry);
-    SmallVector<Value> arguments(type.getNumInputs());
-    for (unsigned j = 0; j < n; ++j)
-      arguments[params[j]] = entry->getArgument(j);
-    for (auto [k, i] : llvm::enumerate(data))
-      arguments[i] = entry->getArgument(3 * n + 1 + k);
-    SmallVector<Value> seeds(numResults);
+    SmallVector<Value> forward(func.getNumArguments());
+    for (auto [j, i] : llvm::enumerate(arguments.params))
+      forward[i] = entry->getArgument(j);
+    for (auto [k, i] : llvm::enumerate(arguments.data))
+      forward[i] = entry->getArgument(3 * n + 1 + k);
+    SmallVector<Value> seeds(func.getNumResults());
     seeds[0] = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(scalar, b.getF32FloatAttr(1.0f)));
-    FailureOr<Gradient> gradient = emitGradient(b, *source, arguments, seeds);
-    source->erase();
-    if (failed(gradient)) {
-      step.erase();
+        b, loc,
+        DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()),
+                               b.getF32FloatAttr(1.0f)));
+    FailureOr<Gradient> gradient = emitGradient(b, source, forward, seeds);
+    if (failed(gradient))
       return failure();
-    }
 
     SmallVector<Value> grads;
-    for (unsigned i : params)
+    for (unsigned i : arguments.params)
       grads.push_back(gradient->argumentGradients[i]);
     Value norm = GlobalNormOp::create(b, loc, grads);
-    Value stepNumber = entry->getArgument(3 * n);
-    SmallVector<Value> newParams, newM, newV;
+    SmallVector<Value> returned(gradient->results);
+    returned.push_back(norm);
+    SmallVector<Value> updated[3]; // params, m, v
     for (unsigned j = 0; j < n; ++j) {
       auto update = AdamWOp::create(
           b, loc, entry->getArgument(j), grads[j], entry->getArgument(n + j),
-          entry->getArgument(2 * n + j), stepNumber, norm,
+          entry->getArgument(2 * n + j), entry->getArgument(3 * n), norm,
           b.getF32FloatAttr(lr), b.getF32FloatAttr(beta1),
           b.getF32FloatAttr(beta2), b.getF32FloatAttr(epsilon),
           b.getF32FloatAttr(weightDecay), b.getI64IntegerAttr(warmupSteps),
           b.getF32FloatAttr(maxGradNorm));
-      if (failed(update.verify())) {
-        step.erase();
+      if (failed(update.verify()))
         return failure();
-      }
-      newParams.push_back(update.getNewParam());
-      newM.push_back(update.getNewFirstMoment());
-      newV.push_back(update.getNewSecondMoment());
+      updated[0].push_back(update.getNewParam());
+      updated[1].push_back(update.getNewFirstMoment());
+      updated[2].push_back(update.getNewSecondMoment());
     }
-    SmallVector<Value> returned(gradient->results);
-    returned.push_back(norm);
-    llvm::append_range(returned, newParams);
-    llvm::append_range(returned, newM);
-    llvm::append_range(returned, newV);
+    for (auto &values : updated)
+      llvm::append_range(returned, values);
     func::ReturnOp::create(b, loc, returned);
-    symbols.insert(step);
     return success();
   }
 };
