@@ -130,6 +130,151 @@ std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
       llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
 }
+/// Why the options cannot be used together, or "" if they can.
+std::string checkOptions() {
+  if (mockGpu && target != Target::CUDA)
+    return "--mock-gpu needs --target=cuda";
+  if (emulateGpu && (target != Target::CUDA || mockGpu || emit == Emit::PTX))
+    return "--emulate-gpu needs --target=cuda, without --mock-gpu or "
+           "--emit=ptx";
+  if (emit == Emit::PTX && target != Target::CUDA)
+    return "--emit=ptx needs --target=cuda";
+  for (const std::string &value :
+       {cudaChip.getValue(), cudaFeatures.getValue()})
+    if (value.empty() || llvm::any_of(value, [](char c) {
+          return !(llvm::isAlnum(c) || c == '_' || c == '+' || c == '-' ||
+                   c == '.' || c == ',');
+        }))
+      return "invalid --cuda-chip or --cuda-features value '" + value + "'";
+  return "";
+}
+
+/// The pre-pipeline, then the target's pipeline.
+std::string buildPipeline(PassManager &pm) {
+  if (!prePipeline.empty() &&
+      failed(parsePassPipeline(prePipeline, pm, llvm::errs())))
+    return "cannot parse --pre-pipeline '" + prePipeline + "'";
+  if (target != Target::CUDA) {
+    moa::buildCPUPipeline(pm);
+    return "";
+  }
+  // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
+  if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
+    setenv("CUDA_HOME", "/usr/local/cuda", 0);
+  if (emulateGpu)
+    moa::test::buildCUDAEmulatorPipeline(pm);
+  else
+    moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
+                           emit == Emit::PTX ? "isa" : "fatbin");
+  return "";
+}
+
+/// The lowered module as optimised LLVM IR for the host, or null with
+/// `error` set.
+std::unique_ptr<llvm::Module>
+optimisedLLVMModule(ModuleOp module, llvm::LLVMContext &llvmContext,
+                    llvm::TargetMachine &machine, std::string &error) {
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, inputFile);
+  if (!llvmModule) {
+    error = "translation to LLVM IR failed";
+    return nullptr;
+  }
+  llvmModule->setDataLayout(machine.createDataLayout());
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  if (llvm::Error err =
+          makeOptimizingTransformer(3, 0, &machine)(llvmModule.get())) {
+    error = "LLVM optimisation failed: " + llvm::toString(std::move(err));
+    return nullptr;
+  }
+  return llvmModule;
+}
+
+/// Links the object at `objectPath` with the runtime into the shared library
+/// `outputFile`; "" on success.
+std::string linkLibrary(llvm::StringRef objectPath) {
+  auto driver = llvm::sys::findProgramByName(linker);
+  if (!driver)
+    return "cannot find the linker driver '" + linker + "'";
+  std::string rpath = "-Wl,-rpath," + runtimeDir + ":" + openmpDir;
+  std::string runtimeLibDir = "-L" + runtimeDir;
+  std::string openmpLibDir = "-L" + openmpDir;
+  llvm::SmallVector<llvm::StringRef> args = {
+      *driver,       "-shared",      "-o",         outputFile, objectPath,
+      runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
+  if (target == Target::CUDA)
+    args.push_back(emulateGpu ? "-lMoAGpuEmulator"
+                   : mockGpu  ? "-lMoAMockCudaRuntime"
+                              : "-lMoACudaRuntime");
+  std::string linkError;
+  int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
+                                         &linkError);
+  if (status != 0)
+    return "linking " + outputFile + " failed" +
+           (linkError.empty() ? "" : ": " + linkError);
+  return "";
+}
+
+/// Writes what --emit asks for of the lowered `module` to `output`.
+int emitOutput(ModuleOp module, std::unique_ptr<llvm::ToolOutputFile> output) {
+  if (emit == Emit::PTX) {
+    // The PTX is the object of each gpu.binary.
+    module->walk([&](gpu::BinaryOp binary) {
+      for (Attribute object : binary.getObjects())
+        output->os() << cast<gpu::ObjectAttr>(object).getObject().getValue();
+    });
+    output->keep();
+    return 0;
+  }
+  if (emit == Emit::MLIR) {
+    module->print(output->os());
+    output->keep();
+    return 0;
+  }
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine = hostTargetMachine(error);
+  if (!machine)
+    return fail("no code generator for this host: " + error);
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      optimisedLLVMModule(module, llvmContext, *machine, error);
+  if (!llvmModule)
+    return fail(error);
+  if (emit == Emit::LLVM) {
+    llvmModule->print(output->os(), nullptr);
+    output->keep();
+    return 0;
+  }
+
+  // Object code: into the output, or a temporary file to link.
+  llvm::SmallString<128> objectPath(outputFile.getValue());
+  std::unique_ptr<llvm::ToolOutputFile> object;
+  if (emit == Emit::Lib) {
+    int fd;
+    if (llvm::sys::fs::createTemporaryFile("moa", "o", fd, objectPath))
+      return fail("cannot create a temporary object file");
+    object = std::make_unique<llvm::ToolOutputFile>(objectPath, fd);
+  } else {
+    object = std::move(output);
+  }
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, object->os(), nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return fail("the target cannot emit object files");
+  codegen.run(*llvmModule);
+  object->os().flush();
+  if (emit == Emit::Obj) {
+    object->keep();
+    return 0;
+  }
+  if (std::string linkError = linkLibrary(objectPath); !linkError.empty())
+    return fail(linkError);
+  output->keep();
+  return 0;
+}
 } // namespace
 
 int main(int argc, char **argv) {
@@ -140,21 +285,8 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "moa compiler: MLIR to a shared "
                               "library for the moa runtime\n");
-  if (mockGpu && target != Target::CUDA)
-    return fail("--mock-gpu needs --target=cuda");
-  if (emulateGpu && (target != Target::CUDA || mockGpu || emit == Emit::PTX))
-    return fail("--emulate-gpu needs --target=cuda, without --mock-gpu or "
-                "--emit=ptx");
-  if (emit == Emit::PTX && target != Target::CUDA)
-    return fail("--emit=ptx needs --target=cuda");
-  for (const std::string &value :
-       {cudaChip.getValue(), cudaFeatures.getValue()})
-    if (value.empty() || llvm::any_of(value, [](char c) {
-          return !(llvm::isAlnum(c) || c == '_' || c == '+' || c == '-' ||
-                   c == '.' || c == ',');
-        }))
-      return fail("invalid --cuda-chip or --cuda-features value '" + value +
-                  "'");
+  if (std::string problem = checkOptions(); !problem.empty())
+    return fail(problem);
   if (outputFile.empty())
     outputFile = defaultOutput();
   if (runtimeDir.empty()) {
@@ -184,104 +316,13 @@ int main(int argc, char **argv) {
     return 1;
 
   PassManager pm(&context);
-  if (!prePipeline.empty() &&
-      failed(parsePassPipeline(prePipeline, pm, llvm::errs())))
-    return fail("cannot parse --pre-pipeline '" + prePipeline + "'");
-  if (target == Target::CUDA) {
-    // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
-    if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
-      setenv("CUDA_HOME", "/usr/local/cuda", 0);
-    if (emulateGpu)
-      moa::test::buildCUDAEmulatorPipeline(pm);
-    else
-      moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
-                             emit == Emit::PTX ? "isa" : "fatbin");
-  } else {
-    moa::buildCPUPipeline(pm);
-  }
+  if (std::string problem = buildPipeline(pm); !problem.empty())
+    return fail(problem);
   if (failed(pm.run(*module)))
     return 1;
 
   auto output = openOutputFile(outputFile, &error);
   if (!output)
     return fail(error);
-  if (emit == Emit::PTX) {
-    // The PTX is the object of each gpu.binary.
-    module->walk([&](gpu::BinaryOp binary) {
-      for (Attribute object : binary.getObjects())
-        output->os() << cast<gpu::ObjectAttr>(object).getObject().getValue();
-    });
-    output->keep();
-    return 0;
-  }
-  if (emit == Emit::MLIR) {
-    module->print(output->os());
-    output->keep();
-    return 0;
-  }
-
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  std::unique_ptr<llvm::TargetMachine> machine = hostTargetMachine(error);
-  if (!machine)
-    return fail("no code generator for this host: " + error);
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext, inputFile);
-  if (!llvmModule)
-    return fail("translation to LLVM IR failed");
-  llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  if (llvm::Error err =
-          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
-    return fail("LLVM optimisation failed: " + llvm::toString(std::move(err)));
-  if (emit == Emit::LLVM) {
-    llvmModule->print(output->os(), nullptr);
-    output->keep();
-    return 0;
-  }
-
-  // Object code: into the output, or a temporary file to link.
-  llvm::SmallString<128> objectPath(outputFile.getValue());
-  std::unique_ptr<llvm::ToolOutputFile> object;
-  if (emit == Emit::Lib) {
-    int fd;
-    if (llvm::sys::fs::createTemporaryFile("moa", "o", fd, objectPath))
-      return fail("cannot create a temporary object file");
-    object = std::make_unique<llvm::ToolOutputFile>(objectPath, fd);
-  } else {
-    object = std::move(output);
-  }
-  llvm::legacy::PassManager codegen;
-  if (machine->addPassesToEmitFile(codegen, object->os(), nullptr,
-                                   llvm::CodeGenFileType::ObjectFile))
-    return fail("the target cannot emit object files");
-  codegen.run(*llvmModule);
-  object->os().flush();
-  if (emit == Emit::Obj) {
-    object->keep();
-    return 0;
-  }
-
-  auto driver = llvm::sys::findProgramByName(linker);
-  if (!driver)
-    return fail("cannot find the linker driver '" + linker + "'");
-  std::string rpath = "-Wl,-rpath," + runtimeDir + ":" + openmpDir;
-  std::string runtimeLibDir = "-L" + runtimeDir;
-  std::string openmpLibDir = "-L" + openmpDir;
-  llvm::SmallVector<llvm::StringRef> args = {
-      *driver,       "-shared",      "-o",         outputFile, objectPath,
-      runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
-  if (target == Target::CUDA)
-    args.push_back(emulateGpu ? "-lMoAGpuEmulator"
-                   : mockGpu  ? "-lMoAMockCudaRuntime"
-                              : "-lMoACudaRuntime");
-  std::string linkError;
-  int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
-                                         &linkError);
-  if (status != 0)
-    return fail("linking " + outputFile + " failed" +
-                (linkError.empty() ? "" : ": " + linkError));
-  output->keep();
-  return 0;
+  return emitOutput(*module, std::move(output));
 }
