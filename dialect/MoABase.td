@@ -10,6 +10,7 @@
 include "mlir/IR/OpBase.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoA_Dialect : Dialect {
   let name = "moa";
@@ -74,11 +75,43 @@ class MoA_Op<string mnemonic, list<Trait> traits = []>
 // Type constraints
 //===----------------------------------------------------------------------===//
 
+// The layer op, which moa-decompose removes before any lowering, is on
+// tensors only.
 def MoA_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def MoA_F32Tensor : RankedTensorOf<[F32]>;
 def MoA_MaskTensor : RankedTensorOf<[I1]>;
-def MoA_IndexTensor : RankedTensorOf<[I32, Index]>;
-def MoA_ScalarF32Tensor : 0DTensorOf<[F32]>;
+
+// The ops lowerings consume work on ranked tensors and, after One-Shot
+// Bufferize, on memrefs: the same op on buffers, whose results are fresh
+// allocations (dialect/BufferizableOpInterfaceImpl.cpp).
+class MoA_ShapedOf<list<Type> types, string elements>
+    : AnyTypeOf<[RankedTensorOf<types>, MemRefOf<types>],
+                "ranked tensor or memref of " # elements,
+                "::mlir::ShapedType">;
+def MoA_FloatShaped : MoA_ShapedOf<[F32, F16, BF16], "f32, f16 or bf16 values">;
+def MoA_F32Shaped : MoA_ShapedOf<[F32], "f32 values">;
+def MoA_MaskShaped : MoA_ShapedOf<[I1], "i1 values">;
+def MoA_IndexShaped : MoA_ShapedOf<[I32, Index], "i32 or index values">;
+def MoA_I32Shaped : MoA_ShapedOf<[I32], "i32 values">;
+def MoA_ScalarF32Shaped
+    : AnyTypeOf<[0DTensorOf<[F32]>, MemRefRankOf<[F32], [0]>],
+                "0-d tensor or memref of f32", "::mlir::ShapedType">;
+
+/// The base of the ops that work on tensors and on buffers: no memory
+/// effects on tensors; on memrefs they read their operands and allocate
+/// their results (getBufferFormEffects in MoAOps.cpp).
+class MoA_BufferizableOp<string mnemonic, list<Trait> traits = []>
+    : MoA_Op<mnemonic, traits # [
+        DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+        NativeOpTrait<"moa::OneShapedForm">]> {
+  let extraClassDefinition = [{
+    void $cppClass::getEffects(
+        ::llvm::SmallVectorImpl<::mlir::SideEffects::EffectInstance<
+            ::mlir::MemoryEffects::Effect>> &effects) {
+      ::mlir::moa::getBufferFormEffects(getOperation(), effects);
+    }
+  }];
+}
 
 def MoA_TopKAttr : ConfinedAttr<I64Attr, [IntMinValue<1>]>;
 

@@ -11,8 +11,8 @@
 #ifndef MOA_DIALECT_MOAFUSEDOPS_TD
 #define MOA_DIALECT_MOAFUSEDOPS_TD
 
-def MoA_ProjectRouteOp : MoA_Op<"project_route", [
-    Pure, InferTypeOpAdaptor,
+def MoA_ProjectRouteOp : MoA_BufferizableOp<"project_route", [
+    InferTypeOpAdaptor,
     DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>]> {
   let summary = "router projection fused with softmax and top-k routing";
   let description = [{
@@ -29,15 +29,15 @@ def MoA_ProjectRouteOp : MoA_Op<"project_route", [
   }];
 
   let arguments = (ins
-    MoA_FloatTensor:$x,
-    MoA_FloatTensor:$w_gate,
-    Optional<MoA_MaskTensor>:$query_padding_mask,
+    MoA_FloatShaped:$x,
+    MoA_FloatShaped:$w_gate,
+    Optional<MoA_MaskShaped>:$query_padding_mask,
     MoA_TopKAttr:$k,
     DefaultValuedAttr<MoA_GatingAttr, "::mlir::moa::Gating::SoftmaxTopK">:$gating,
     UnitAttr:$renormalize
   );
-  let results = (outs MoA_F32Tensor:$logits, RankedTensorOf<[I32]>:$indices,
-                      MoA_F32Tensor:$gates);
+  let results = (outs MoA_F32Shaped:$logits, MoA_I32Shaped:$indices,
+                      MoA_F32Shaped:$gates);
 
   let assemblyFormat = [{
     $x `,` $w_gate `k` `(` $k `)`
@@ -47,8 +47,8 @@ def MoA_ProjectRouteOp : MoA_Op<"project_route", [
   let hasVerifier = 1;
 }
 
-def MoA_KeyValueProjectionOp : MoA_Op<"key_value_projection", [
-    Pure, InferTypeOpAdaptor, AllTypesMatch<["w_key", "w_value"]>,
+def MoA_KeyValueProjectionOp : MoA_BufferizableOp<"key_value_projection", [
+    InferTypeOpAdaptor, AllTypesMatch<["w_key", "w_value"]>,
     DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>]> {
   let summary = "the shared key and value projections as one op";
   let description = [{
@@ -63,9 +63,9 @@ def MoA_KeyValueProjectionOp : MoA_Op<"key_value_projection", [
     ```
   }];
 
-  let arguments = (ins MoA_FloatTensor:$input, MoA_FloatTensor:$w_key,
-                       MoA_FloatTensor:$w_value);
-  let results = (outs MoA_FloatTensor:$key, MoA_FloatTensor:$value);
+  let arguments = (ins MoA_FloatShaped:$input, MoA_FloatShaped:$w_key,
+                       MoA_FloatShaped:$w_value);
+  let results = (outs MoA_FloatShaped:$key, MoA_FloatShaped:$value);
 
   let assemblyFormat = [{
     $input `,` $w_key `,` $w_value attr-dict `:` type($input) `,` type($w_key)

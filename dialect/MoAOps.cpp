@@ -159,7 +159,7 @@ LogicalResult RouteOp::inferReturnTypes(MLIRContext *ctx,
   Type logits = adaptor.getLogits().getType();
   inferRoutingTypes(ctx, dimOrDynamic(logits, 0), dimOrDynamic(logits, 1),
                     adaptor.getKAttr(), inferred);
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 /// The [B, T] query padding mask (if any) and 1 <= k <= E of a routing whose
@@ -197,7 +197,7 @@ LogicalResult DispatchOp::inferReturnTypes(MLIRContext *ctx,
       {experts && experts.getInt() < kMaxI32 ? experts.getInt() + 1
                                              : ShapedType::kDynamic},
       i32));
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult DispatchOp::verify() {
@@ -228,7 +228,7 @@ LogicalResult DispatchOp::verify() {
 LogicalResult GroupedMatmulOp::verify() {
   ShapeBinder shapes(*this);
   Type inputType = getInput().getType();
-  auto input = cast<RankedTensorType>(inputType);
+  auto input = cast<ShapedType>(inputType);
   if (input.getRank() == 4) {
     if (failed(shapes.bind("input", inputType, {"B", "T", "k", "K"})))
       return failure();
@@ -255,11 +255,10 @@ LogicalResult GroupedMatmulOp::verify() {
 
   // The result's B, T and N come from the operands at run time: a static
   // size where the operand's is dynamic could not be honoured.
-  RankedTensorType result = getType();
-  auto weightType = cast<RankedTensorType>(getWeight().getType());
+  ShapedType result = getType();
+  auto weightType = cast<ShapedType>(getWeight().getType());
   for (auto [resultDim, source, sourceDim, name] :
-       {std::tuple<int64_t, RankedTensorType, int64_t, StringRef>{0, input, 0,
-                                                                  "B"},
+       {std::tuple<int64_t, ShapedType, int64_t, StringRef>{0, input, 0, "B"},
         {1, input, 1, "T"},
         {result.getRank() - 1, weightType, 2, "N"}})
     if (result.isDynamicDim(resultDim) != source.isDynamicDim(sourceDim))
@@ -300,7 +299,7 @@ MultiQueryAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   inferred.push_back(adaptor.getQuery().getType());
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult MultiQueryAttentionOp::verify() {
@@ -328,10 +327,10 @@ OpCost MultiQueryAttentionOp::getCost() {
 
 LogicalResult
 LoadBalancingLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
-                                      Adaptor,
+                                      Adaptor adaptor,
                                       SmallVectorImpl<Type> &inferred) {
   inferred.push_back(f32Tensor(ctx, {}));
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult LoadBalancingLossOp::verify() {
@@ -348,10 +347,11 @@ LogicalResult LoadBalancingLossOp::verify() {
 }
 
 LogicalResult RouterZLossOp::inferReturnTypes(MLIRContext *ctx,
-                                              std::optional<Location>, Adaptor,
+                                              std::optional<Location>,
+                                              Adaptor adaptor,
                                               SmallVectorImpl<Type> &inferred) {
   inferred.push_back(f32Tensor(ctx, {}));
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult RouterZLossOp::verify() {
@@ -363,12 +363,11 @@ LogicalResult RouterZLossOp::verify() {
 // MutualInformationLossOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult
-MutualInformationLossOp::inferReturnTypes(MLIRContext *ctx,
-                                          std::optional<Location>, Adaptor,
-                                          SmallVectorImpl<Type> &inferred) {
+LogicalResult MutualInformationLossOp::inferReturnTypes(
+    MLIRContext *ctx, std::optional<Location>, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferred) {
   inferred.push_back(f32Tensor(ctx, {}));
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult MutualInformationLossOp::verify() {
@@ -382,9 +381,10 @@ LogicalResult MutualInformationLossOp::verify() {
 
 LogicalResult
 ImportanceCVLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
-                                     Adaptor, SmallVectorImpl<Type> &inferred) {
+                                     Adaptor adaptor,
+                                     SmallVectorImpl<Type> &inferred) {
   inferred.push_back(f32Tensor(ctx, {}));
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult ImportanceCVLossOp::verify() {
@@ -405,7 +405,7 @@ ProjectRouteOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
   inferred.push_back(
       f32Tensor(ctx, {b, t, dimOrDynamic(adaptor.getWGate().getType(), 1)}));
   inferRoutingTypes(ctx, b, t, adaptor.getKAttr(), inferred);
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult ProjectRouteOp::verify() {
@@ -438,7 +438,7 @@ KeyValueProjectionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                              dimOrDynamic(adaptor.getWKey().getType(), 1)},
                             cast<ShapedType>(input).getElementType());
   inferred.append({type, type});
-  return success();
+  return inBufferForm(adaptor.getOperands(), inferred);
 }
 
 LogicalResult KeyValueProjectionOp::verify() {
@@ -455,4 +455,38 @@ OpCost KeyValueProjectionOp::getCost() {
                       mulDims(2, mulDims(dimOrDynamic(input, 2),
                                          dimOrDynamic(getWKey().getType(), 1))),
                       {getWKey(), getWValue()});
+}
+
+//===----------------------------------------------------------------------===//
+// Buffer forms
+//===----------------------------------------------------------------------===//
+
+void mlir::moa::getBufferFormEffects(
+    Operation *op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  for (OpOperand &operand : op->getOpOperands())
+    if (isa<MemRefType>(operand.get().getType()))
+      effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  for (OpResult result : op->getResults())
+    if (isa<MemRefType>(result.getType())) {
+      effects.emplace_back(MemoryEffects::Allocate::get(), result,
+                           SideEffects::DefaultResource::get());
+      effects.emplace_back(MemoryEffects::Write::get(), result,
+                           SideEffects::DefaultResource::get());
+    }
+}
+
+LogicalResult mlir::moa::verifyOneShapedForm(Operation *op) {
+  auto isMemRef = [](Type type) { return isa<MemRefType>(type); };
+  auto isTensor = [](Type type) { return isa<TensorType>(type); };
+  bool memrefs = llvm::any_of(op->getOperandTypes(), isMemRef) ||
+                 llvm::any_of(op->getResultTypes(), isMemRef);
+  bool tensors = llvm::any_of(op->getOperandTypes(), isTensor) ||
+                 llvm::any_of(op->getResultTypes(), isTensor);
+  if (memrefs && tensors)
+    return op->emitOpError("must have tensors or memrefs (its bufferized "
+                           "form) as operands and results, not both");
+  return success();
 }

@@ -11,6 +11,28 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::moa {
+/// The memory effects of an op that works on tensors and on buffers: none
+/// on tensors; on memrefs it reads its operands and allocates its results.
+void getBufferFormEffects(
+    Operation *op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects);
+/// Operands and results are all tensors or all memrefs.
+LogicalResult verifyOneShapedForm(Operation *op);
+} // namespace mlir::moa
+
+namespace mlir::OpTrait::moa {
+/// The trait of ops with a tensor and a buffer form (MoA_BufferizableOp).
+template <typename ConcreteType>
+class OneShapedForm : public TraitBase<ConcreteType, OneShapedForm> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return ::mlir::moa::verifyOneShapedForm(op);
+  }
+};
+} // namespace mlir::OpTrait::moa
+
 #include "dialect/MoAOpsEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -81,8 +81,8 @@ def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
 // moa.route
 //===----------------------------------------------------------------------===//
 
-def MoA_RouteOp : MoA_Op<"route", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+def MoA_RouteOp : MoA_BufferizableOp<"route", [
+    InferTypeOpAdaptor, MoA_CostOpInterface,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "router: softmax and top-k over expert logits";
   let description = [{
@@ -101,13 +101,13 @@ def MoA_RouteOp : MoA_Op<"route", [
   }];
 
   let arguments = (ins
-    MoA_F32Tensor:$logits,
-    Optional<MoA_MaskTensor>:$query_padding_mask,
+    MoA_F32Shaped:$logits,
+    Optional<MoA_MaskShaped>:$query_padding_mask,
     MoA_TopKAttr:$k,
     DefaultValuedAttr<MoA_GatingAttr, "::mlir::moa::Gating::SoftmaxTopK">:$gating,
     UnitAttr:$renormalize
   );
-  let results = (outs RankedTensorOf<[I32]>:$indices, MoA_F32Tensor:$gates);
+  let results = (outs MoA_I32Shaped:$indices, MoA_F32Shaped:$gates);
 
   let assemblyFormat = [{
     $logits `k` `(` $k `)`
@@ -121,8 +121,8 @@ def MoA_RouteOp : MoA_Op<"route", [
 // moa.dispatch
 //===----------------------------------------------------------------------===//
 
-def MoA_DispatchOp : MoA_Op<"dispatch", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface]> {
+def MoA_DispatchOp : MoA_BufferizableOp<"dispatch", [
+    InferTypeOpAdaptor, MoA_CostOpInterface]> {
   let summary = "group (token, slot) pairs by expert";
   let description = [{
     Sorts the B*T*k (token, slot) pairs of `indices` [B, T, k] by expert.
@@ -138,9 +138,9 @@ def MoA_DispatchOp : MoA_Op<"dispatch", [
     ```
   }];
 
-  let arguments = (ins MoA_IndexTensor:$indices, MoA_TopKAttr:$num_experts);
-  let results = (outs RankedTensorOf<[I32]>:$permutation,
-                      RankedTensorOf<[I32]>:$offsets);
+  let arguments = (ins MoA_IndexShaped:$indices, MoA_TopKAttr:$num_experts);
+  let results = (outs MoA_I32Shaped:$permutation,
+                      MoA_I32Shaped:$offsets);
 
   let assemblyFormat = [{
     $indices `experts` `(` $num_experts `)` attr-dict `:` type($indices)
@@ -152,8 +152,8 @@ def MoA_DispatchOp : MoA_Op<"dispatch", [
 // moa.grouped_matmul
 //===----------------------------------------------------------------------===//
 
-def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
-    Pure, DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
+def MoA_GroupedMatmulOp : MoA_BufferizableOp<"grouped_matmul", [
+    DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "ragged per-expert matmul over expert-grouped rows";
   let description = [{
@@ -182,13 +182,13 @@ def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
   }];
 
   let arguments = (ins
-    MoA_FloatTensor:$input,
-    MoA_FloatTensor:$weight,
-    MoA_IndexTensor:$permutation,
-    MoA_IndexTensor:$offsets,
-    Optional<MoA_F32Tensor>:$gates
+    MoA_FloatShaped:$input,
+    MoA_FloatShaped:$weight,
+    MoA_IndexShaped:$permutation,
+    MoA_IndexShaped:$offsets,
+    Optional<MoA_F32Shaped>:$gates
   );
-  let results = (outs MoA_FloatTensor:$result);
+  let results = (outs MoA_FloatShaped:$result);
 
   let assemblyFormat = [{
     $input `,` $weight `,` $permutation `,` $offsets
@@ -203,8 +203,8 @@ def MoA_GroupedMatmulOp : MoA_Op<"grouped_matmul", [
 // moa.multi_query_attention
 //===----------------------------------------------------------------------===//
 
-def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
-    Pure, InferTypeOpAdaptor,
+def MoA_MultiQueryAttentionOp : MoA_BufferizableOp<"multi_query_attention", [
+    InferTypeOpAdaptor,
     DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "attention of k query slots per token over one shared K and V";
@@ -222,14 +222,14 @@ def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
   }];
 
   let arguments = (ins
-    MoA_FloatTensor:$query,
-    MoA_FloatTensor:$key,
-    MoA_FloatTensor:$value,
-    Optional<MoA_MaskTensor>:$key_padding_mask,
+    MoA_FloatShaped:$query,
+    MoA_FloatShaped:$key,
+    MoA_FloatShaped:$value,
+    Optional<MoA_MaskShaped>:$key_padding_mask,
     UnitAttr:$causal,
     OptionalAttr<F32Attr>:$scale
   );
-  let results = (outs MoA_FloatTensor:$result);
+  let results = (outs MoA_FloatShaped:$result);
 
   let assemblyFormat = [{
     $query `,` $key `,` $value
@@ -243,8 +243,8 @@ def MoA_MultiQueryAttentionOp : MoA_Op<"multi_query_attention", [
 // Auxiliary losses
 //===----------------------------------------------------------------------===//
 
-def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+def MoA_LoadBalancingLossOp : MoA_BufferizableOp<"load_balancing_loss", [
+    InferTypeOpAdaptor, MoA_CostOpInterface,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "switch-style load-balancing loss of a router";
   let description = [{
@@ -260,9 +260,9 @@ def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
     ```
   }];
 
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_IndexTensor:$indices,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_ScalarF32Tensor:$loss);
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$indices,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Shaped:$loss);
 
   let assemblyFormat = [{
     $logits `,` $indices
@@ -272,8 +272,8 @@ def MoA_LoadBalancingLossOp : MoA_Op<"load_balancing_loss", [
   let hasVerifier = 1;
 }
 
-def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+def MoA_RouterZLossOp : MoA_BufferizableOp<"router_z_loss", [
+    InferTypeOpAdaptor, MoA_CostOpInterface,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "router z-loss: mean squared log-sum-exp of the logits";
   let description = [{
@@ -286,9 +286,9 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
     ```
   }];
 
-  let arguments = (ins MoA_F32Tensor:$logits,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_ScalarF32Tensor:$loss);
+  let arguments = (ins MoA_F32Shaped:$logits,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Shaped:$loss);
 
   let assemblyFormat = [{
     $logits
@@ -298,8 +298,8 @@ def MoA_RouterZLossOp : MoA_Op<"router_z_loss", [
   let hasVerifier = 1;
 }
 
-def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+def MoA_MutualInformationLossOp : MoA_BufferizableOp<"mutual_information_loss", [
+    InferTypeOpAdaptor, MoA_CostOpInterface,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "negative token-expert mutual information of a router";
   let description = [{
@@ -317,9 +317,9 @@ def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
     ```
   }];
 
-  let arguments = (ins MoA_F32Tensor:$logits,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_ScalarF32Tensor:$loss);
+  let arguments = (ins MoA_F32Shaped:$logits,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_ScalarF32Shaped:$loss);
 
   let assemblyFormat = [{
     $logits
@@ -329,8 +329,8 @@ def MoA_MutualInformationLossOp : MoA_Op<"mutual_information_loss", [
   let hasVerifier = 1;
 }
 
-def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
-    Pure, InferTypeOpAdaptor, MoA_CostOpInterface,
+def MoA_ImportanceCVLossOp : MoA_BufferizableOp<"importance_cv_loss", [
+    InferTypeOpAdaptor, MoA_CostOpInterface,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "squared coefficient of variation of the experts' importance";
   let description = [{
@@ -348,9 +348,9 @@ def MoA_ImportanceCVLossOp : MoA_Op<"importance_cv_loss", [
     ```
   }];
 
-  let arguments = (ins MoA_F32Tensor:$gates, MoA_IndexTensor:$indices,
+  let arguments = (ins MoA_F32Shaped:$gates, MoA_IndexShaped:$indices,
                        MoA_TopKAttr:$num_experts);
-  let results = (outs MoA_ScalarF32Tensor:$loss);
+  let results = (outs MoA_ScalarF32Shaped:$loss);
 
   let assemblyFormat = [{
     $gates `,` $indices `experts` `(` $num_experts `)` attr-dict `:`

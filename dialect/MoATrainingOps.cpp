@@ -43,7 +43,7 @@ LogicalResult RouteGradOp::verify() {
 
 LogicalResult GroupedMatmulGradOp::verify() {
   ShapeBinder shapes(*this);
-  auto input = cast<RankedTensorType>(getInput().getType());
+  auto input = cast<ShapedType>(getInput().getType());
   if (failed(shapes.bind("input", input,
                          input.getRank() == 4
                              ? ArrayRef<StringRef>{"B", "T", "k", "K"}
@@ -121,7 +121,7 @@ namespace {
 /// input [..., d] with gamma [d].
 LogicalResult verifyLayerNorm(Operation *op, Type input, Type gamma,
                               const APFloat &epsilon) {
-  auto inputType = cast<RankedTensorType>(input);
+  auto inputType = cast<ShapedType>(input);
   if (inputType.getRank() < 1)
     return op->emitOpError("'input' must have rank at least 1");
   ShapeBinder shapes(op);
@@ -205,4 +205,25 @@ LogicalResult AdamWOp::verify() {
   if (getWarmupStepsAttr().getInt() < 0)
     return emitOpError("'warmup_steps' must be non-negative");
   return success();
+}
+
+/// A 0-d f32 result, in the form of the operands.
+static LogicalResult inferScalarF32(MLIRContext *ctx, ValueRange operands,
+                                    SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(RankedTensorType::get({}, Float32Type::get(ctx)));
+  return inBufferForm(operands, inferred);
+}
+
+LogicalResult
+CrossEntropyOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                 Adaptor adaptor,
+                                 SmallVectorImpl<Type> &inferred) {
+  return inferScalarF32(ctx, adaptor.getOperands(), inferred);
+}
+
+LogicalResult GlobalNormOp::inferReturnTypes(MLIRContext *ctx,
+                                             std::optional<Location>,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &inferred) {
+  return inferScalarF32(ctx, adaptor.getOperands(), inferred);
 }

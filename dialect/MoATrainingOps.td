@@ -12,7 +12,9 @@
 #define MOA_DIALECT_MOATRAININGOPS_TD
 
 /// A 0-d f32 tensor, buildable so that formats need not spell it.
-def MoA_ScalarF32 : 0DTensorOf<[F32]> {
+def MoA_ScalarF32 : AnyTypeOf<[0DTensorOf<[F32]>, MemRefRankOf<[F32], [0]>],
+                               "0-d tensor or memref of f32",
+                               "::mlir::ShapedType"> {
   let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";
 }
 
@@ -20,8 +22,8 @@ def MoA_ScalarF32 : 0DTensorOf<[F32]> {
 // Backward of the moa primitives
 //===----------------------------------------------------------------------===//
 
-def MoA_RouteGradOp : MoA_Op<"route_grad", [
-    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+def MoA_RouteGradOp : MoA_BufferizableOp<"route_grad", [
+    AllTypesMatch<["logits", "logits_grad"]>]> {
   let summary = "gradient of moa.route's gates with respect to the logits";
   let description = [{
     Given the router `logits` [B, T, E] (f32), the `indices` [B, T, k] that
@@ -39,13 +41,13 @@ def MoA_RouteGradOp : MoA_Op<"route_grad", [
     ```
   }];
   let arguments = (ins
-    MoA_F32Tensor:$logits,
-    MoA_IndexTensor:$indices,
-    MoA_F32Tensor:$gates_grad,
+    MoA_F32Shaped:$logits,
+    MoA_IndexShaped:$indices,
+    MoA_F32Shaped:$gates_grad,
     DefaultValuedAttr<MoA_GatingAttr, "::mlir::moa::Gating::SoftmaxTopK">:$gating,
     UnitAttr:$renormalize
   );
-  let results = (outs MoA_F32Tensor:$logits_grad);
+  let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $indices `,` $gates_grad attr-dict `:` type($logits) `,`
     type($indices) `,` type($gates_grad)
@@ -53,8 +55,7 @@ def MoA_RouteGradOp : MoA_Op<"route_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_GroupedMatmulGradOp : MoA_Op<"grouped_matmul_grad", [
-    Pure,
+def MoA_GroupedMatmulGradOp : MoA_BufferizableOp<"grouped_matmul_grad", [
     AllTypesMatch<["input", "input_grad"]>,
     AllTypesMatch<["weight", "weight_grad"]>]> {
   let summary = "gradients of moa.grouped_matmul";
@@ -78,15 +79,15 @@ def MoA_GroupedMatmulGradOp : MoA_Op<"grouped_matmul_grad", [
     ```
   }];
   let arguments = (ins
-    MoA_FloatTensor:$input,
-    MoA_FloatTensor:$weight,
-    MoA_IndexTensor:$permutation,
-    MoA_IndexTensor:$offsets,
-    MoA_FloatTensor:$result_grad,
-    Optional<MoA_F32Tensor>:$gates
+    MoA_FloatShaped:$input,
+    MoA_FloatShaped:$weight,
+    MoA_IndexShaped:$permutation,
+    MoA_IndexShaped:$offsets,
+    MoA_FloatShaped:$result_grad,
+    Optional<MoA_F32Shaped>:$gates
   );
-  let results = (outs MoA_FloatTensor:$input_grad, MoA_FloatTensor:$weight_grad,
-                      Variadic<MoA_F32Tensor>:$gates_grad);
+  let results = (outs MoA_FloatShaped:$input_grad, MoA_FloatShaped:$weight_grad,
+                      Variadic<MoA_F32Shaped>:$gates_grad);
   let assemblyFormat = [{
     $input `,` $weight `,` $permutation `,` $offsets `,` $result_grad
     (`gates` `(` $gates^ `:` type($gates) `)`)?
@@ -96,8 +97,7 @@ def MoA_GroupedMatmulGradOp : MoA_Op<"grouped_matmul_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_MultiQueryAttentionGradOp : MoA_Op<"multi_query_attention_grad", [
-    Pure,
+def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_grad", [
     AllTypesMatch<["query", "result", "result_grad", "query_grad"]>,
     AllTypesMatch<["key", "key_grad"]>,
     AllTypesMatch<["value", "value_grad"]>]> {
@@ -115,17 +115,17 @@ def MoA_MultiQueryAttentionGradOp : MoA_Op<"multi_query_attention_grad", [
     ```
   }];
   let arguments = (ins
-    MoA_FloatTensor:$query,
-    MoA_FloatTensor:$key,
-    MoA_FloatTensor:$value,
-    MoA_FloatTensor:$result,
-    MoA_FloatTensor:$result_grad,
-    Optional<MoA_MaskTensor>:$key_padding_mask,
+    MoA_FloatShaped:$query,
+    MoA_FloatShaped:$key,
+    MoA_FloatShaped:$value,
+    MoA_FloatShaped:$result,
+    MoA_FloatShaped:$result_grad,
+    Optional<MoA_MaskShaped>:$key_padding_mask,
     UnitAttr:$causal,
     OptionalAttr<F32Attr>:$scale
   );
-  let results = (outs MoA_FloatTensor:$query_grad, MoA_FloatTensor:$key_grad,
-                      MoA_FloatTensor:$value_grad);
+  let results = (outs MoA_FloatShaped:$query_grad, MoA_FloatShaped:$key_grad,
+                      MoA_FloatShaped:$value_grad);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $result `,` $result_grad
     (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
@@ -134,8 +134,8 @@ def MoA_MultiQueryAttentionGradOp : MoA_Op<"multi_query_attention_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_LoadBalancingLossGradOp : MoA_Op<"load_balancing_loss_grad", [
-    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+def MoA_LoadBalancingLossGradOp : MoA_BufferizableOp<"load_balancing_loss_grad", [
+    AllTypesMatch<["logits", "logits_grad"]>]> {
   let summary = "gradient of moa.load_balancing_loss with respect to the logits";
   let description = [{
     `loss_grad` (0-d f32) times the derivative of the load-balancing loss
@@ -147,10 +147,10 @@ def MoA_LoadBalancingLossGradOp : MoA_Op<"load_balancing_loss_grad", [
         : tensor<?x?x8xf32>, tensor<?x?x2xi32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_IndexTensor:$indices,
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$indices,
                        MoA_ScalarF32:$loss_grad,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_F32Tensor:$logits_grad);
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $indices `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
@@ -159,8 +159,8 @@ def MoA_LoadBalancingLossGradOp : MoA_Op<"load_balancing_loss_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_RouterZLossGradOp : MoA_Op<"router_z_loss_grad", [
-    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+def MoA_RouterZLossGradOp : MoA_BufferizableOp<"router_z_loss_grad", [
+    AllTypesMatch<["logits", "logits_grad"]>]> {
   let summary = "gradient of moa.router_z_loss with respect to the logits";
   let description = [{
     `loss_grad` (0-d f32) times `2 lse_t softmax(logits_t) / N` for each of
@@ -170,9 +170,9 @@ def MoA_RouterZLossGradOp : MoA_Op<"router_z_loss_grad", [
     %dl = moa.router_z_loss_grad %logits, %dloss : tensor<?x?x8xf32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_ScalarF32:$loss_grad,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_F32Tensor:$logits_grad);
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_ScalarF32:$loss_grad,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
@@ -181,8 +181,8 @@ def MoA_RouterZLossGradOp : MoA_Op<"router_z_loss_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_MutualInformationLossGradOp : MoA_Op<"mutual_information_loss_grad", [
-    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+def MoA_MutualInformationLossGradOp : MoA_BufferizableOp<"mutual_information_loss_grad", [
+    AllTypesMatch<["logits", "logits_grad"]>]> {
   let summary = "gradient of moa.mutual_information_loss with respect to the logits";
   let description = [{
     `loss_grad` (0-d f32) times `p(e|t) (g_e - sum_e' p(e'|t) g_e')` with
@@ -193,9 +193,9 @@ def MoA_MutualInformationLossGradOp : MoA_Op<"mutual_information_loss_grad", [
     %dl = moa.mutual_information_loss_grad %logits, %dloss : tensor<?x?x8xf32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_ScalarF32:$loss_grad,
-                       Optional<MoA_MaskTensor>:$query_padding_mask);
-  let results = (outs MoA_F32Tensor:$logits_grad);
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_ScalarF32:$loss_grad,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
@@ -204,8 +204,8 @@ def MoA_MutualInformationLossGradOp : MoA_Op<"mutual_information_loss_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
-    Pure, AllTypesMatch<["gates", "gates_grad"]>]> {
+def MoA_ImportanceCVLossGradOp : MoA_BufferizableOp<"importance_cv_loss_grad", [
+    AllTypesMatch<["gates", "gates_grad"]>]> {
   let summary = "gradient of moa.importance_cv_loss with respect to the gates";
   let description = [{
     `loss_grad` (0-d f32) times the derivative of the importance CV^2 loss
@@ -216,9 +216,9 @@ def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
         : tensor<?x?x2xf32>, tensor<?x?x2xi32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$gates, MoA_IndexTensor:$indices,
+  let arguments = (ins MoA_F32Shaped:$gates, MoA_IndexShaped:$indices,
                        MoA_ScalarF32:$loss_grad, MoA_TopKAttr:$num_experts);
-  let results = (outs MoA_F32Tensor:$gates_grad);
+  let results = (outs MoA_F32Shaped:$gates_grad);
   let assemblyFormat = [{
     $gates `,` $indices `,` $loss_grad `experts` `(` $num_experts `)`
     attr-dict `:` type($gates) `,` type($indices)
@@ -230,8 +230,8 @@ def MoA_ImportanceCVLossGradOp : MoA_Op<"importance_cv_loss_grad", [
 // Model ops without an upstream equivalent
 //===----------------------------------------------------------------------===//
 
-def MoA_LayerNormOp : MoA_Op<"layer_norm", [
-    Pure, AllTypesMatch<["input", "result"]>,
+def MoA_LayerNormOp : MoA_BufferizableOp<"layer_norm", [
+    AllTypesMatch<["input", "result"]>,
     AllTypesMatch<["gamma", "beta"]>,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "layer normalisation over the last dimension";
@@ -244,18 +244,18 @@ def MoA_LayerNormOp : MoA_Op<"layer_norm", [
     %y = moa.layer_norm %x, %gamma, %beta : tensor<?x?x256xf32>, tensor<256xf32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$input, MoA_F32Tensor:$gamma,
-                       MoA_F32Tensor:$beta,
+  let arguments = (ins MoA_F32Shaped:$input, MoA_F32Shaped:$gamma,
+                       MoA_F32Shaped:$beta,
                        DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
-  let results = (outs MoA_F32Tensor:$result);
+  let results = (outs MoA_F32Shaped:$result);
   let assemblyFormat = [{
     $input `,` $gamma `,` $beta attr-dict `:` type($input) `,` type($gamma)
   }];
   let hasVerifier = 1;
 }
 
-def MoA_LayerNormGradOp : MoA_Op<"layer_norm_grad", [
-    Pure, AllTypesMatch<["input", "result_grad", "input_grad"]>,
+def MoA_LayerNormGradOp : MoA_BufferizableOp<"layer_norm_grad", [
+    AllTypesMatch<["input", "result_grad", "input_grad"]>,
     AllTypesMatch<["gamma", "gamma_grad", "beta_grad"]>]> {
   let summary = "gradients of moa.layer_norm";
   let description = [{
@@ -268,11 +268,11 @@ def MoA_LayerNormGradOp : MoA_Op<"layer_norm_grad", [
         : tensor<?x?x256xf32>, tensor<256xf32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$input, MoA_F32Tensor:$gamma,
-                       MoA_F32Tensor:$result_grad,
+  let arguments = (ins MoA_F32Shaped:$input, MoA_F32Shaped:$gamma,
+                       MoA_F32Shaped:$result_grad,
                        DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
-  let results = (outs MoA_F32Tensor:$input_grad, MoA_F32Tensor:$gamma_grad,
-                      MoA_F32Tensor:$beta_grad);
+  let results = (outs MoA_F32Shaped:$input_grad, MoA_F32Shaped:$gamma_grad,
+                      MoA_F32Shaped:$beta_grad);
   let assemblyFormat = [{
     $input `,` $gamma `,` $result_grad attr-dict `:` type($input) `,`
     type($gamma)
@@ -280,8 +280,8 @@ def MoA_LayerNormGradOp : MoA_Op<"layer_norm_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_EmbeddingOp : MoA_Op<"embedding", [
-    Pure, DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
+def MoA_EmbeddingOp : MoA_BufferizableOp<"embedding", [
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "embedding lookup";
   let description = [{
     `result[b, t] = table[indices[b, t]]` for `indices` [B, T] (i32) and
@@ -291,8 +291,8 @@ def MoA_EmbeddingOp : MoA_Op<"embedding", [
     %x = moa.embedding %ids, %table : tensor<?x?xi32>, tensor<64x256xf32> -> tensor<?x?x256xf32>
     ```
   }];
-  let arguments = (ins MoA_IndexTensor:$indices, MoA_F32Tensor:$table);
-  let results = (outs MoA_F32Tensor:$result);
+  let arguments = (ins MoA_IndexShaped:$indices, MoA_F32Shaped:$table);
+  let results = (outs MoA_F32Shaped:$result);
   let assemblyFormat = [{
     $indices `,` $table attr-dict `:` type($indices) `,` type($table) `->`
     type($result)
@@ -300,8 +300,8 @@ def MoA_EmbeddingOp : MoA_Op<"embedding", [
   let hasVerifier = 1;
 }
 
-def MoA_EmbeddingGradOp : MoA_Op<"embedding_grad", [
-    Pure, AllTypesMatch<["table", "table_grad"]>]> {
+def MoA_EmbeddingGradOp : MoA_BufferizableOp<"embedding_grad", [
+    AllTypesMatch<["table", "table_grad"]>]> {
   let summary = "gradient of moa.embedding with respect to the table";
   let description = [{
     `table_grad[v] = sum of result_grad[b, t] over the (b, t) with
@@ -312,9 +312,9 @@ def MoA_EmbeddingGradOp : MoA_Op<"embedding_grad", [
         : tensor<?x?xi32>, tensor<64x256xf32>, tensor<?x?x256xf32>
     ```
   }];
-  let arguments = (ins MoA_IndexTensor:$indices, MoA_F32Tensor:$table,
-                       MoA_F32Tensor:$result_grad);
-  let results = (outs MoA_F32Tensor:$table_grad);
+  let arguments = (ins MoA_IndexShaped:$indices, MoA_F32Shaped:$table,
+                       MoA_F32Shaped:$result_grad);
+  let results = (outs MoA_F32Shaped:$table_grad);
   let assemblyFormat = [{
     $indices `,` $table `,` $result_grad attr-dict `:` type($indices) `,`
     type($table) `,` type($result_grad)
@@ -322,8 +322,8 @@ def MoA_EmbeddingGradOp : MoA_Op<"embedding_grad", [
   let hasVerifier = 1;
 }
 
-def MoA_CrossEntropyOp : MoA_Op<"cross_entropy", [
-    Pure, DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
+def MoA_CrossEntropyOp : MoA_BufferizableOp<"cross_entropy", [InferTypeOpAdaptor,
+    DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "mean softmax cross-entropy over the labelled tokens";
   let description = [{
     `loss = mean over (b, t) with targets[b, t] != -1 of
@@ -336,16 +336,16 @@ def MoA_CrossEntropyOp : MoA_Op<"cross_entropy", [
     %loss = moa.cross_entropy %logits, %targets : tensor<?x?x64xf32>, tensor<?x?xi32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_IndexTensor:$targets);
-  let results = (outs MoA_ScalarF32:$loss);
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$targets);
+  let results = (outs MoA_ScalarF32Shaped:$loss);
   let assemblyFormat = [{
     $logits `,` $targets attr-dict `:` type($logits) `,` type($targets)
   }];
   let hasVerifier = 1;
 }
 
-def MoA_CrossEntropyGradOp : MoA_Op<"cross_entropy_grad", [
-    Pure, AllTypesMatch<["logits", "logits_grad"]>]> {
+def MoA_CrossEntropyGradOp : MoA_BufferizableOp<"cross_entropy_grad", [
+    AllTypesMatch<["logits", "logits_grad"]>]> {
   let summary = "gradient of moa.cross_entropy with respect to the logits";
   let description = [{
     `loss_grad * (softmax(logits[b, t]) - onehot(targets[b, t])) / N` for
@@ -356,9 +356,9 @@ def MoA_CrossEntropyGradOp : MoA_Op<"cross_entropy_grad", [
         : tensor<?x?x64xf32>, tensor<?x?xi32>
     ```
   }];
-  let arguments = (ins MoA_F32Tensor:$logits, MoA_IndexTensor:$targets,
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$targets,
                        MoA_ScalarF32:$loss_grad);
-  let results = (outs MoA_F32Tensor:$logits_grad);
+  let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $targets `,` $loss_grad attr-dict `:` type($logits) `,`
     type($targets)
@@ -370,7 +370,7 @@ def MoA_CrossEntropyGradOp : MoA_Op<"cross_entropy_grad", [
 // Optimizer
 //===----------------------------------------------------------------------===//
 
-def MoA_GlobalNormOp : MoA_Op<"global_norm", [Pure]> {
+def MoA_GlobalNormOp : MoA_BufferizableOp<"global_norm", [InferTypeOpAdaptor]> {
   let summary = "L2 norm over all elements of several tensors";
   let description = [{
     `sqrt(sum over all tensors and elements of x^2)`, accumulated in f64: the
@@ -380,14 +380,14 @@ def MoA_GlobalNormOp : MoA_Op<"global_norm", [Pure]> {
     %n = moa.global_norm %g0, %g1 : tensor<8x64xf32>, tensor<64xf32>
     ```
   }];
-  let arguments = (ins Variadic<MoA_F32Tensor>:$inputs);
-  let results = (outs MoA_ScalarF32:$norm);
+  let arguments = (ins Variadic<MoA_F32Shaped>:$inputs);
+  let results = (outs MoA_ScalarF32Shaped:$norm);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
   let hasVerifier = 1;
 }
 
-def MoA_AdamWOp : MoA_Op<"adamw", [
-    Pure, AllTypesMatch<["param", "grad", "first_moment", "second_moment",
+def MoA_AdamWOp : MoA_BufferizableOp<"adamw", [
+    AllTypesMatch<["param", "grad", "first_moment", "second_moment",
                          "new_param", "new_first_moment",
                          "new_second_moment"]>]> {
   let summary = "one AdamW update of a parameter";
@@ -411,10 +411,10 @@ def MoA_AdamWOp : MoA_Op<"adamw", [
     ```
   }];
   let arguments = (ins
-    MoA_F32Tensor:$param,
-    MoA_F32Tensor:$grad,
-    MoA_F32Tensor:$first_moment,
-    MoA_F32Tensor:$second_moment,
+    MoA_F32Shaped:$param,
+    MoA_F32Shaped:$grad,
+    MoA_F32Shaped:$first_moment,
+    MoA_F32Shaped:$second_moment,
     MoA_ScalarF32:$step,
     MoA_ScalarF32:$grad_norm,
     F32Attr:$lr,
@@ -425,9 +425,9 @@ def MoA_AdamWOp : MoA_Op<"adamw", [
     DefaultValuedAttr<I64Attr, "0">:$warmup_steps,
     DefaultValuedAttr<F32Attr, "0.0">:$max_grad_norm
   );
-  let results = (outs MoA_F32Tensor:$new_param,
-                      MoA_F32Tensor:$new_first_moment,
-                      MoA_F32Tensor:$new_second_moment);
+  let results = (outs MoA_F32Shaped:$new_param,
+                      MoA_F32Shaped:$new_first_moment,
+                      MoA_F32Shaped:$new_second_moment);
   let assemblyFormat = [{
     $param `,` $grad `,` $first_moment `,` $second_moment
     `step` `(` $step `)` `norm` `(` $grad_norm `)` attr-dict `:` type($param)

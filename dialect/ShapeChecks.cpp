@@ -34,8 +34,10 @@ std::string ShapeBinder::describe(ArrayRef<StringRef> dims) const {
 
 LogicalResult ShapeBinder::bind(StringRef what, Type type,
                                 ArrayRef<StringRef> dims) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  if (!tensor || tensor.getRank() != static_cast<int64_t>(dims.size()))
+  // Tensors and (bufferized) memrefs alike.
+  auto tensor = dyn_cast<ShapedType>(type);
+  if (!tensor || !tensor.hasRank() ||
+      tensor.getRank() != static_cast<int64_t>(dims.size()))
     return op->emitOpError()
            << "'" << what << "' must have rank " << dims.size() << " (shape "
            << describe(dims) << ") but has type " << type;
@@ -75,9 +77,19 @@ LogicalResult ShapeBinder::checkTopK(int64_t k, StringRef expertsName) {
   return success();
 }
 
+LogicalResult mlir::moa::inBufferForm(ValueRange operands,
+                                      SmallVectorImpl<Type> &inferred) {
+  if (llvm::any_of(operands,
+                   [](Value v) { return isa<MemRefType>(v.getType()); }))
+    for (Type &type : inferred)
+      if (auto tensor = dyn_cast<RankedTensorType>(type))
+        type = MemRefType::get(tensor.getShape(), tensor.getElementType());
+  return success();
+}
+
 int64_t mlir::moa::dimOrDynamic(Type type, unsigned dim) {
-  auto tensor = dyn_cast<RankedTensorType>(type);
-  if (!tensor || dim >= tensor.getRank())
+  auto tensor = dyn_cast<ShapedType>(type);
+  if (!tensor || !tensor.hasRank() || dim >= tensor.getRank())
     return ShapedType::kDynamic;
   return tensor.getDimSize(dim);
 }

@@ -64,6 +64,12 @@ LogicalResult verifyRouterLogits(Operation *op, Type logits, Value mask);
 LogicalResult verifyImportanceCV(Operation *op, Type gates, Type indices,
                                  int64_t numExperts);
 
+/// The form of an op with a buffer form: on memref operands (the op
+/// bufferized) the `inferred` result tensor types become memrefs of the same
+/// shapes.
+LogicalResult inBufferForm(ValueRange operands,
+                           SmallVectorImpl<Type> &inferred);
+
 /// Size of dimension `dim` of a ranked tensor type, or kDynamic if the type is
 /// unranked or too small (inference must not fail before the verifier runs).
 int64_t dimOrDynamic(Type type, unsigned dim);

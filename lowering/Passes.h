@@ -27,10 +27,17 @@ namespace mlir::moa {
 #define GEN_PASS_REGISTRATION
 #include "lowering/Passes.h.inc"
 
-/// The whole CPU path from moa on tensors to the LLVM dialect: decompose,
-/// loops, bufferization, deallocation, OpenMP, LLVM. Public functions get
+/// The whole CPU path from moa on tensors to the LLVM dialect: the tensor
+/// half then the buffer half below. Public functions get
 /// `llvm.emit_c_interface`. Registered as `moa-cpu-pipeline`.
 void buildCPUPipeline(OpPassManager &pm);
+/// Entry points (the manifest), decompose, fuse, then upstream One-Shot
+/// Bufferize: moa ops in their buffer form.
+void buildCPUTensorPipeline(OpPassManager &pm);
+/// From a bufferized module (moa ops on memrefs, the manifest already
+/// recorded) to the LLVM dialect: loops, deallocation, OpenMP, LLVM.
+/// Registered as `moa-cpu-buffer-pipeline`.
+void buildCPUBufferPipeline(OpPassManager &pm);
 
 /// A module with the forward MoA layer (moa ops or gpu dialect kernels) to
 /// the LLVM dialect for NVIDIA GPUs: moa-lower-to-gpu, bufferization,

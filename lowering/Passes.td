@@ -15,10 +15,15 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     projection `linalg.contract` ((b,t,n,c) -> (b,t,c), (c,n), (b,t,n), as
     `moa-decompose` emits) and every weight-gradient `linalg.contract`
     ((b,t,c,n) -> (b,t,c), (b,t,n), (c,n), as `moa-generate-gradients`
-    emits) by scf/memref/arith/math code on buffers. Operands are taken with `bufferization.to_buffer` right before the
-    code that reads them, results are fresh `memref.alloc`s handed back with
-    `bufferization.to_tensor restrict writable`, so one-shot bufferization
-    completes the module; nothing may run between this pass and bufferization.
+    emits) by scf/memref/arith/math code on buffers. It runs after One-Shot
+    Bufferize, on moa ops in their buffer form (memref operands, results
+    replaced by the `memref.alloc`s the code writes; linalg contractions on
+    memrefs write into their init), which is what `moa-cpu-pipeline` does.
+    Ops still on tensors are accepted too: their operands are taken with
+    `bufferization.to_buffer` right before the code that reads them and
+    their results handed back with `bufferization.to_tensor restrict
+    writable`, so for those nothing may run between this pass and
+    bufferization.
     Independent work (tokens; tiles of 128 rows of one expert or of one batch)
     is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm`, the routing
     counts go to `moa_rt_record_routing` (through `moa.record_routing`, lowered

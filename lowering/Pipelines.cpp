@@ -6,32 +6,45 @@
 
 using namespace mlir;
 
-void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
+/// Parses the built-in `pipeline` (`what` names it) into `pm`.
+static void addPipeline(OpPassManager &pm, StringRef pipeline, StringRef what) {
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error(Twine("moa: the built-in ") + what +
+                             " pipeline does not parse");
+}
+
+void mlir::moa::buildCPUTensorPipeline(OpPassManager &pm) {
   // Textual so that each stage reads as it would on the moa-opt command line.
-  // Nothing may run between moa-lower-to-loops and bufferization: a buffer
-  // taken with bufferization.to_buffer is read by the code right after it,
-  // and CSE could otherwise share it with later code after an in-place write
-  // has reused its memory.
-  static constexpr const char *kPipeline =
-      // Arithmetic on tensors (a loss = ce + 0.01 * aux) becomes linalg.
-      "moa-export-entry-points,moa-decompose,moa-fuse,convert-elementwise-to-linalg,"
-      "canonicalize,cse,"
-      "moa-lower-to-loops,"
-      "one-shot-bufferize{bufferize-function-boundaries "
-      "function-boundary-type-conversion=identity-layout-map},"
-      "canonicalize,cse,buffer-deallocation-pipeline,"
-      "func.func(convert-linalg-to-loops),canonicalize,cse,"
-      // scf.parallel becomes OpenMP; its bodies sit in memref.alloca_scope,
-      // which must be lowered while they are still one block (before SCF
-      // becomes CF).
-      "convert-scf-to-openmp,convert-bufferization-to-memref,"
-      "expand-strided-metadata,lower-affine,"
-      "finalize-memref-to-llvm,convert-scf-to-cf,"
-      "convert-math-to-llvm,convert-arith-to-llvm,convert-openmp-to-llvm,"
-      "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts,"
-      "moa-emit-runtime-abi";
-  if (failed(parsePassPipeline(kPipeline, pm)))
-    llvm::report_fatal_error("moa: the built-in CPU pipeline does not parse");
+  addPipeline(pm,
+              // Arithmetic on tensors (a loss = ce + 0.01 * aux) becomes
+              // linalg; moa ops then bufferize into their buffer form.
+              "moa-export-entry-points,moa-decompose,moa-fuse,"
+              "convert-elementwise-to-linalg,canonicalize,cse,"
+              "one-shot-bufferize{bufferize-function-boundaries "
+              "function-boundary-type-conversion=identity-layout-map}",
+              "CPU tensor");
+}
+
+void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
+  addPipeline(pm,
+              "moa-lower-to-loops,canonicalize,cse,"
+              "buffer-deallocation-pipeline,"
+              "func.func(convert-linalg-to-loops),canonicalize,cse,"
+              // scf.parallel becomes OpenMP; its bodies sit in
+              // memref.alloca_scope, which must be lowered while they are
+              // still one block (before SCF becomes CF).
+              "convert-scf-to-openmp,convert-bufferization-to-memref,"
+              "expand-strided-metadata,lower-affine,"
+              "finalize-memref-to-llvm,convert-scf-to-cf,"
+              "convert-math-to-llvm,convert-arith-to-llvm,"
+              "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+              "reconcile-unrealized-casts,moa-emit-runtime-abi",
+              "CPU buffer");
+}
+
+void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
+  buildCPUTensorPipeline(pm);
+  buildCPUBufferPipeline(pm);
 }
 
 /// From moa on tensors to host code with outlined kernels, synchronous.
@@ -72,4 +85,9 @@ void mlir::moa::registerLoweringPasses() {
       "moa-cpu-pipeline",
       "Lower a module with moa ops to the LLVM dialect for the CPU runtime",
       buildCPUPipeline);
+  PassPipelineRegistration<>(
+      "moa-cpu-buffer-pipeline",
+      "The second half of moa-cpu-pipeline: a module bufferized by One-Shot "
+      "Bufferize (moa ops in buffer form) to the LLVM dialect",
+      buildCPUBufferPipeline);
 }

@@ -47,14 +47,24 @@ SmallVector<AffineMap> mlir::moa::weightGradientMaps(MLIRContext *ctx) {
   return fourLoopMaps(ctx, {{0, 1, 2}, {0, 1, 3}, {2, 3}});
 }
 
-bool mlir::moa::isRowProjection(linalg::ContractOp op) {
-  if (!op || !op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
-      op.getOutputs().size() != 1)
+bool mlir::moa::onTensorsOrPlainBuffers(linalg::LinalgOp op, bool orBuffers) {
+  if (op.hasPureTensorSemantics())
+    return true;
+  return orBuffers && op.hasPureBufferSemantics() &&
+         llvm::all_of(op->getOperandTypes(), [](Type type) {
+           auto memref = dyn_cast<MemRefType>(type);
+           return memref && memref.getLayout().isIdentity();
+         });
+}
+
+bool mlir::moa::isRowProjection(linalg::ContractOp op, bool orBuffers) {
+  if (!op || !onTensorsOrPlainBuffers(op, orBuffers) ||
+      op.getInputs().size() != 2 || op.getOutputs().size() != 1)
     return false;
   return op.getIndexingMapsArray() ==
              ArrayRef<AffineMap>(rowProjectionMaps(op.getContext())) &&
          isa<FloatType>(
-             cast<RankedTensorType>(op.getResultTypes()[0]).getElementType());
+             cast<ShapedType>(op.getOutputs()[0].getType()).getElementType());
 }
 
 bool mlir::moa::isZeroFill(Value tensor) {

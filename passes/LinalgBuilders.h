@@ -23,8 +23,11 @@ SmallVector<AffineMap> weightGradientMaps(MLIRContext *ctx);
 
 /// A linalg.contract of rowProjectionMaps on tensors with a float result:
 /// [B, T, K] x [K, N] (+ init) -> [B, T, N] (the router and the shared K/V
-/// projections as moa-decompose emits them).
-bool isRowProjection(linalg::ContractOp op);
+/// projections as moa-decompose emits them). With `orBuffers`, also the
+/// bufferized form (memrefs with identity layouts).
+bool isRowProjection(linalg::ContractOp op, bool orBuffers = false);
+/// `op` works on tensors, or (`orBuffers`) on memrefs with identity layouts.
+bool onTensorsOrPlainBuffers(linalg::LinalgOp op, bool orBuffers);
 /// A zero-filled tensor (linalg.fill of 0), whose reads a lowering may skip.
 bool isZeroFill(Value tensor);
 

@@ -8,6 +8,7 @@
 #ifndef MOA_TOOLS_REGISTERMOA_H
 #define MOA_TOOLS_REGISTERMOA_H
 
+#include "dialect/BufferizableOpInterfaceImpl.h"
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -15,14 +16,16 @@
 
 namespace mlir::moa {
 
-/// Adds the moa dialect, the upstream dialects its passes create and the
-/// gradient rules of the upstream ops moa differentiates.
+/// Adds the moa dialect, the upstream dialects its passes create, the
+/// gradient rules of the upstream ops moa differentiates and the models that
+/// let One-Shot Bufferize bufferize moa ops.
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoADialect, arith::ArithDialect,
                   bufferization::BufferizationDialect, func::FuncDialect,
                   linalg::LinalgDialect, memref::MemRefDialect,
                   tensor::TensorDialect>();
   registerGradientExternalModels(registry);
+  registerBufferizableOpInterfaceExternalModels(registry);
 }
 
 /// Registers every moa pass and pipeline with the global pass registry.

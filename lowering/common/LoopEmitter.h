@@ -261,8 +261,12 @@ public:
   }
 };
 
-/// The tensor side of a lowered op: operands become buffers, buffers become
-/// the op's results.
+/// The boundary of a lowered op: its operands as buffers, buffers as its
+/// results. An op in buffer form (after One-Shot Bufferize) already has
+/// memref operands and its results are replaced by the buffers the lowering
+/// allocates; an op on tensors crosses with bufferization.to_buffer and
+/// to_tensor, so nothing may run between the lowering and bufferization (the
+/// GPU pipeline lowers on tensors).
 class TensorBoundary {
 public:
   TensorBoundary(PatternRewriter &rewriter, Operation *op)
@@ -271,57 +275,85 @@ public:
   Emitter e;
   ModuleOp module;
 
-  Value dim(Value tensor, int64_t i) {
-    return getValueOrCreateConstantIndexOp(
-        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, tensor, i));
+  static bool isBuffer(Value shaped) {
+    return isa<MemRefType>(shaped.getType());
   }
 
-  /// Elementwise extf/truncf of a float tensor to `elementType`.
-  Value convert(Value tensor, Type elementType) {
-    auto type = cast<RankedTensorType>(tensor.getType());
+  Value dim(Value shaped, int64_t i) {
+    if (isBuffer(shaped))
+      return getValueOrCreateConstantIndexOp(
+          e.b, e.loc, memref::getMixedSize(e.b, e.loc, shaped, i));
+    return getValueOrCreateConstantIndexOp(
+        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, shaped, i));
+  }
+
+  /// `type` (a tensor or memref type) with element type `elementType`.
+  static Type withElementType(Type type, Type elementType) {
+    return cast<ShapedType>(type).clone(elementType);
+  }
+
+  /// Elementwise extf/truncf of a float tensor or buffer to `elementType`
+  /// (a new tensor, or a new buffer with fully dynamic sizes).
+  Value convert(Value shaped, Type elementType) {
+    auto type = cast<ShapedType>(shaped.getType());
     if (type.getElementType() == elementType)
-      return tensor;
+      return shaped;
     OpBuilder &b = e.b;
     Location loc = e.loc;
-    Value init = tensor::EmptyOp::create(
-        b, loc, tensor::getMixedSizes(b, loc, tensor), elementType);
     SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
     SmallVector<utils::IteratorType> iterators(type.getRank(),
                                                utils::IteratorType::parallel);
     bool widen = elementType.getIntOrFloatBitWidth() >
                  type.getElementType().getIntOrFloatBitWidth();
-    return linalg::GenericOp::create(
-               b, loc, init.getType(), tensor, init, maps, iterators,
-               [&](OpBuilder &nb, Location nloc, ValueRange args) {
-                 Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType,
-                                                         args[0])
-                                       .getResult()
-                                 : arith::TruncFOp::create(nb, nloc,
-                                                           elementType, args[0])
-                                       .getResult();
-                 linalg::YieldOp::create(nb, nloc, v);
-               })
+    auto body = [&](OpBuilder &nb, Location nloc, ValueRange args) {
+      Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType, args[0])
+                            .getResult()
+                      : arith::TruncFOp::create(nb, nloc, elementType, args[0])
+                            .getResult();
+      linalg::YieldOp::create(nb, nloc, v);
+    };
+    if (isBuffer(shaped)) {
+      SmallVector<Value> sizes;
+      for (int64_t i = 0; i < type.getRank(); ++i)
+        sizes.push_back(dim(shaped, i));
+      Value out = e.alloc(elementType, sizes);
+      linalg::GenericOp::create(b, loc, TypeRange{}, shaped, out, maps,
+                                iterators, body);
+      return out;
+    }
+    Value init = tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, shaped), elementType);
+    return linalg::GenericOp::create(b, loc, init.getType(), shaped, init, maps,
+                                     iterators, body)
         .getResult(0);
   }
-  Value toF32(Value tensor) { return convert(tensor, e.b.getF32Type()); }
+  Value toF32(Value shaped) { return convert(shaped, e.b.getF32Type()); }
 
-  /// `tensor` as a read-only buffer with fully dynamic sizes. The buffer is
-  /// read by code emitted right after, before anything else can write it.
-  Value buffer(Value tensor) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    Value buffer = bufferization::ToBufferOp::create(
-        e.b, e.loc, MemRefType::get(type.getShape(), type.getElementType()),
-        tensor, /*read_only=*/true);
-    return memref::CastOp::create(
-        e.b, e.loc,
-        MemRefType::get(
-            SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic),
-            type.getElementType()),
-        buffer);
+  /// `shaped` as a read-only buffer with fully dynamic sizes. For a tensor,
+  /// the buffer is read by code emitted right after, before anything else
+  /// can write it.
+  Value buffer(Value shaped) {
+    auto type = cast<ShapedType>(shaped.getType());
+    auto dynamic = MemRefType::get(
+        SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic),
+        type.getElementType());
+    Value buffer = shaped;
+    if (!isBuffer(shaped))
+      buffer = bufferization::ToBufferOp::create(
+          e.b, e.loc, MemRefType::get(type.getShape(), type.getElementType()),
+          shaped, /*read_only=*/true);
+    return buffer.getType() == dynamic
+               ? buffer
+               : memref::CastOp::create(e.b, e.loc, dynamic, buffer);
   }
 
-  /// `buffer` (written by the emitted code) as a tensor of `type`.
-  Value result(Value buffer, RankedTensorType type) {
+  /// `buffer` (written by the emitted code) as a result of type `type`: the
+  /// buffer itself for an op in buffer form, else a tensor.
+  Value result(Value buffer, Type type) {
+    if (auto memrefType = dyn_cast<MemRefType>(type))
+      return buffer.getType() == memrefType
+                 ? buffer
+                 : memref::CastOp::create(e.b, e.loc, memrefType, buffer);
     auto memrefType = cast<MemRefType>(buffer.getType());
     Value tensor = bufferization::ToTensorOp::create(
         e.b, e.loc,
@@ -329,6 +361,30 @@ public:
                               memrefType.getElementType()),
         buffer, /*restrict=*/true, /*writable=*/true);
     return tensor::CastOp::create(e.b, e.loc, type, tensor);
+  }
+
+  /// The f32 `buffer` (written by the emitted code) as a result of `type`,
+  /// narrowed to its element type first if that is not f32.
+  Value narrowedResult(Value buffer, Type type) {
+    return result(convert(buffer, cast<ShapedType>(type).getElementType()),
+                  type);
+  }
+
+  /// Replaces the destination-style `op` (a linalg op on tensors or on
+  /// buffers) whose result the code emitted wrote into the f32 `buffer`: its
+  /// result becomes the (narrowed) buffer, or the buffer is copied into its
+  /// init.
+  void replaceDestinationOp(PatternRewriter &rewriter, Operation *op,
+                            Value buffer, Value init) {
+    if (!isBuffer(init)) {
+      rewriter.replaceOp(op,
+                         narrowedResult(buffer, op->getResult(0).getType()));
+      return;
+    }
+    Value narrowed =
+        convert(buffer, cast<ShapedType>(init.getType()).getElementType());
+    memref::CopyOp::create(e.b, e.loc, narrowed, init);
+    rewriter.eraseOp(op);
   }
 
   /// Collapses `buffer` by `groups` (e.g. [[0, 1], [2]]).

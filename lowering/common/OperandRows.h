@@ -87,8 +87,7 @@ struct GroupedRows {
               Value permutation, Value offsets, Value gatesOperand,
               bool widen = true)
       : combine(bool(gatesOperand)),
-        tokenRows(cast<RankedTensorType>(inputOperand.getType()).getRank() ==
-                  3),
+        tokenRows(cast<ShapedType>(inputOperand.getType()).getRank() == 3),
         inputTensor(widen ? tb.toF32(inputOperand) : inputOperand),
         weightTensor(widen ? tb.toF32(weightOperand) : weightOperand),
         gatesTensor(gatesOperand), permTensor(permutation), offTensor(offsets) {
@@ -129,7 +128,7 @@ struct GroupedRows {
     Emitter &e = tb.e;
     if (combine)
       return tb.dim(gatesTensor, 2);
-    if (!cast<RankedTensorType>(result.getType()).isDynamicDim(2))
+    if (!cast<ShapedType>(result.getType()).isDynamicDim(2))
       return tb.dim(result, 2);
     return e.div(tb.dim(permTensor, 0),
                  arith::MaxUIOp::create(e.b, e.loc, tokens, e.idx(1)));

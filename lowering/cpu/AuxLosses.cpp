@@ -81,7 +81,7 @@ Value forEachToken(
 
 /// Stores `value` (f64) into a fresh 0-d f32 buffer and returns it as the
 /// op's result tensor.
-Value scalarResult(TensorBoundary &tb, Value value, RankedTensorType type) {
+Value scalarResult(TensorBoundary &tb, Value value, Type type) {
   Emitter &e = tb.e;
   auto memrefType = MemRefType::get({}, e.b.getF32Type());
   Value buffer = memref::AllocOp::create(e.b, e.loc, memrefType);

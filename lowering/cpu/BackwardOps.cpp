@@ -281,11 +281,10 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
         });
 
     SmallVector<Value> results = {
-        asF32Result(tb, inputGrad, op.getInputGrad().getType()),
-        asF32Result(tb, weightGrad, op.getWeightGrad().getType())};
+        tb.narrowedResult(inputGrad, op.getInputGrad().getType()),
+        tb.narrowedResult(weightGrad, op.getWeightGrad().getType())};
     if (combine)
-      results.push_back(tb.result(
-          gatesGrad, cast<RankedTensorType>(op.getGatesGrad()[0].getType())));
+      results.push_back(tb.result(gatesGrad, op.getGatesGrad()[0].getType()));
     rewriter.replaceOp(op, results);
     return success();
   }
@@ -516,10 +515,10 @@ struct LowerMultiQueryAttentionGrad
       });
     });
 
-    rewriter.replaceOp(op,
-                       {asF32Result(tb, dQuery4, op.getQueryGrad().getType()),
-                        asF32Result(tb, dKey, op.getKeyGrad().getType()),
-                        asF32Result(tb, dValue, op.getValueGrad().getType())});
+    rewriter.replaceOp(
+        op, {tb.narrowedResult(dQuery4, op.getQueryGrad().getType()),
+             tb.narrowedResult(dKey, op.getKeyGrad().getType()),
+             tb.narrowedResult(dValue, op.getValueGrad().getType())});
     return success();
   }
 };
@@ -534,14 +533,14 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics() || op.getInputs().size() != 2 ||
-        op.getOutputs().size() != 1)
-      return rewriter.notifyMatchFailure(op, "not a tensor contraction");
+    if (!onTensorsOrPlainBuffers(op, /*orBuffers=*/true) ||
+        op.getInputs().size() != 2 || op.getOutputs().size() != 1)
+      return rewriter.notifyMatchFailure(op, "not a contraction");
     SmallVector<AffineMap> expected = weightGradientMaps(op.getContext());
     if (op.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
       return rewriter.notifyMatchFailure(op, "not a weight gradient");
-    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
-    if (!resultType.getElementType().isF32())
+    auto initType = cast<ShapedType>(op.getOutputs()[0].getType());
+    if (!initType.getElementType().isF32())
       return rewriter.notifyMatchFailure(op, "not an f32 contraction");
 
     TensorBoundary tb(rewriter, op);
@@ -574,7 +573,7 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
               p.rows(out, first, count, nDim), p.f32(1), 1.0f,
               /*transposeB=*/false, /*transposeA=*/true);
     });
-    rewriter.replaceOp(op, tb.result(out, resultType));
+    tb.replaceDestinationOp(rewriter, op, out, initTensor);
     return success();
   }
 };

@@ -41,7 +41,7 @@ Value loops::flatten(TensorBoundary &tb, Value buffer) {
 
 Value loops::numElements(TensorBoundary &tb, Value tensor) {
   Value n = tb.e.idx(1);
-  for (int64_t i = 0, rank = cast<RankedTensorType>(tensor.getType()).getRank();
+  for (int64_t i = 0, rank = cast<ShapedType>(tensor.getType()).getRank();
        i < rank; ++i)
     n = tb.e.mul(n, tb.dim(tensor, i));
   return n;
@@ -49,18 +49,10 @@ Value loops::numElements(TensorBoundary &tb, Value tensor) {
 
 Value loops::allocLike(TensorBoundary &tb, Value tensor) {
   SmallVector<Value> sizes;
-  for (int64_t i = 0, rank = cast<RankedTensorType>(tensor.getType()).getRank();
+  for (int64_t i = 0, rank = cast<ShapedType>(tensor.getType()).getRank();
        i < rank; ++i)
     sizes.push_back(tb.dim(tensor, i));
   return tb.e.alloc(tb.e.b.getF32Type(), sizes);
-}
-
-Value loops::asF32Result(TensorBoundary &tb, Value buffer, Type type) {
-  auto tensorType = cast<RankedTensorType>(type);
-  return tb.convert(
-      tb.result(buffer, RankedTensorType::get(tensorType.getShape(),
-                                              tb.e.b.getF32Type())),
-      tensorType.getElementType());
 }
 
 void loops::fill(Emitter &e, Value buffer, Value count, Value value) {

@@ -39,8 +39,6 @@ Value flatten(TensorBoundary &tb, Value buffer);
 Value numElements(TensorBoundary &tb, Value tensor);
 /// A fresh f32 buffer shaped like `tensor`.
 Value allocLike(TensorBoundary &tb, Value tensor);
-/// The f32 `buffer` as a result tensor of `type` (narrowed if it is 16-bit).
-Value asF32Result(TensorBoundary &tb, Value buffer, Type type);
 /// buffer[0 : count] = value.
 void fill(Emitter &e, Value buffer, Value count, Value value);
 /// The 0-d f32 tensor `scalar` as an f32 value.

@@ -46,11 +46,11 @@ std::pair<Value, Value> rowMoments(Emitter &e, Value x, Value r, Value d,
 Value layerNormRows(TensorBoundary &tb, Value input, Value gamma, Value other,
                     Value d) {
   Value rows = tb.e.idx(1);
-  int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
+  int64_t rank = cast<ShapedType>(input.getType()).getRank();
   for (int64_t i = 0; i + 1 < rank; ++i)
     rows = tb.e.mul(rows, tb.dim(input, i));
   SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(gamma, 0), d}};
-  if (cast<RankedTensorType>(other.getType()).getRank() == 1)
+  if (cast<ShapedType>(other.getType()).getRank() == 1)
     sizes.push_back({tb.dim(other, 0), d});
   else
     for (int64_t i = 0; i < rank; ++i)

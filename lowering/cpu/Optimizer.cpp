@@ -111,7 +111,7 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
                x.store(vi, v1, {i});
              });
     });
-    RankedTensorType type = op.getParam().getType();
+    ShapedType type = op.getParam().getType();
     rewriter.replaceOp(op, {tb.result(newParam, type), tb.result(newM, type),
                             tb.result(newV, type)});
     return success();

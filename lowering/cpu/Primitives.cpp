@@ -347,11 +347,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
           });
         });
 
-    RankedTensorType resultType = op.getType();
-    auto f32Result = RankedTensorType::get(resultType.getShape(), f32);
-    Value result =
-        tb.convert(tb.result(result4, f32Result), resultType.getElementType());
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));
     return success();
   }
 };
@@ -542,11 +538,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
       });
     });
 
-    auto resultType = op.getType();
-    Value result = tb.convert(
-        tb.result(result4, RankedTensorType::get(resultType.getShape(), f32)),
-        resultType.getElementType());
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));
     return success();
   }
 };
@@ -578,23 +570,14 @@ void projectRowTiles(
   });
 }
 
-/// The f32 buffer `result3` as a result tensor of `type` (narrowed if 16-bit).
-Value narrowedResult(TensorBoundary &tb, Value result3, RankedTensorType type) {
-  return tb.convert(
-      tb.result(result3,
-                RankedTensorType::get(type.getShape(), tb.e.b.getF32Type())),
-      type.getElementType());
-}
-
 /// out[b,t,n] = init[b,t,n] + sum_c x[b,t,c] w[c,n]: in parallel over tiles
 /// of rows, one GEMM each.
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isRowProjection(op))
+    if (!isRowProjection(op, /*orBuffers=*/true))
       return rewriter.notifyMatchFailure(op, "not a row projection");
-    auto resultType = cast<RankedTensorType>(op.getResultTypes()[0]);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value xTensor = tb.toF32(op.getInputs()[0]);
@@ -620,7 +603,7 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
                         });
                       });
                     });
-    rewriter.replaceOp(op, narrowedResult(tb, result3, resultType));
+    tb.replaceDestinationOp(rewriter, op, result3, op.getOutputs()[0]);
     return success();
   }
 };
@@ -649,20 +632,31 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
                      {tb.buffer(wValue), tb.collapse(value3, {{0, 1}, {2}})}},
                     /*beta=*/0.0f);
     rewriter.replaceOp(op,
-                       {narrowedResult(tb, key3, op.getKey().getType()),
-                        narrowedResult(tb, value3, op.getValue().getType())});
+                       {tb.narrowedResult(key3, op.getKey().getType()),
+                        tb.narrowedResult(value3, op.getValue().getType())});
     return success();
   }
 };
 
-/// moa.project_route on the CPU: the projection's GEMM (OpenBLAS) and the
-/// routing loop over tokens stay two steps, so it becomes the two ops again.
+/// moa.project_route on the CPU: the projection's GEMMs (OpenBLAS, in
+/// parallel over row tiles), then moa.route on the logits, lowered next.
 struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ProjectRouteOp op,
                                 PatternRewriter &rewriter) const override {
-    Value logits = projectRows(rewriter, op.getLoc(), op.getX(), op.getWGate(),
-                               rewriter.getF32Type());
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value xTensor = tb.toF32(op.getX()), wTensor = tb.toF32(op.getWGate());
+    Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
+    Value kDim = tb.dim(xTensor, 2), experts = tb.dim(wTensor, 1);
+    Value rows = tb.checkedCount(tb.agree({{tb.dim(wTensor, 0), kDim}}),
+                                 e.mul(batch, length));
+    Value logits3 = e.alloc(rewriter.getF32Type(), {batch, length, experts});
+    projectRowTiles(tb, tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}}), rows,
+                    kDim,
+                    {{tb.buffer(wTensor), tb.collapse(logits3, {{0, 1}, {2}})}},
+                    /*beta=*/0.0f);
+    Value logits = tb.result(logits3, op.getLogits().getType());
     auto route = RouteOp::create(rewriter, op.getLoc(), logits,
                                  op.getQueryPaddingMask(), op.getKAttr(),
                                  op.getGatingAttr(), op.getRenormalizeAttr());

@@ -286,9 +286,9 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                                 PatternRewriter &rewriter) const override {
     if (!unsupported(op).empty())
       return rewriter.notifyMatchFailure(op, unsupported(op));
-    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-    auto keyType = cast<RankedTensorType>(op.getKey().getType());
-    auto valueType = cast<RankedTensorType>(op.getValue().getType());
+    auto queryType = cast<ShapedType>(op.getQuery().getType());
+    auto keyType = cast<ShapedType>(op.getKey().getType());
+    auto valueType = cast<ShapedType>(op.getValue().getType());
     const int64_t h = queryType.getDimSize(3);
     Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
@@ -429,14 +429,14 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   /// Why the kernel cannot run `op` ("" if it can): the head size must be
   /// static and a tile of keys and values must fit in shared memory.
   static std::string unsupported(MultiQueryAttentionOp op) {
-    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto queryType = cast<ShapedType>(op.getQuery().getType());
     if (queryType.isDynamicDim(3))
       return "needs a static head size h for the GPU";
     const int64_t h = queryType.getDimSize(3);
     const int64_t bytes = kKeyTile * h *
-                          (cast<RankedTensorType>(op.getKey().getType())
+                          (cast<ShapedType>(op.getKey().getType())
                                .getElementTypeBitWidth() +
-                           cast<RankedTensorType>(op.getValue().getType())
+                           cast<ShapedType>(op.getValue().getType())
                                .getElementTypeBitWidth()) /
                           8;
     if (bytes <= kMaxSharedBytes)

@@ -705,7 +705,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
-    RankedTensorType resultType = op.getType();
+    ShapedType resultType = op.getType();
     Type resultElement = resultType.getElementType();
     loops::GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
                          op.getOffsets(), op.getGates(),
@@ -836,7 +836,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// launch; `initTensor` null (or a zero fill) adds nothing.
 Value projectOnDevice(PatternRewriter &rewriter, Operation *op, Value xTensor,
                       Value wTensor, Value initTensor,
-                      RankedTensorType resultType) {
+                      ShapedType resultType) {
   Value err = errorWord(rewriter, op);
   TensorBoundary tb(rewriter, op);
   Emitter &e = tb.e;
@@ -898,7 +898,7 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
     rewriter.replaceOp(
         op, projectOnDevice(rewriter, op, op.getInputs()[0], op.getInputs()[1],
                             op.getOutputs()[0],
-                            cast<RankedTensorType>(op.getResultTypes()[0])));
+                            cast<ShapedType>(op.getResultTypes()[0])));
     return success();
   }
 };

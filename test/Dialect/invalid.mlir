@@ -200,7 +200,7 @@ func.func @route_mask(%logits: tensor<2x?x8xf32>, %m: tensor<3x?xi1>) {
 // -----
 
 func.func @route_bf16_logits(%logits: tensor<?x?x8xbf16>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %i, %g = moa.route %logits k(2) : tensor<?x?x8xbf16>
   return
 }
@@ -456,7 +456,7 @@ func.func @mutual_information_mask_rank(%l: tensor<?x5x8xf32>, %m: tensor<2x5x8x
 // -----
 
 func.func @mutual_information_f16(%l: tensor<2x5x8xf16>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %0 = "moa.mutual_information_loss"(%l) : (tensor<2x5x8xf16>) -> tensor<f32>
   return
 }
@@ -521,7 +521,7 @@ func.func @importance_cv_no_experts(%g: tensor<?x?x1xf32>, %i: tensor<?x?x1xi32>
 // -----
 
 func.func @importance_cv_f16_gates(%g: tensor<2x5x2xf16>, %i: tensor<2x5x2xi32>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %0 = "moa.importance_cv_loss"(%g, %i) {num_experts = 8 : i64}
       : (tensor<2x5x2xf16>, tensor<2x5x2xi32>) -> tensor<f32>
   return
@@ -617,5 +617,13 @@ func.func @key_value_width(%x: tensor<?x?x256xf32>, %wk: tensor<256x64xf32>, %wv
 func.func @key_value_depth(%x: tensor<?x?x256xf32>, %wk: tensor<128x64xf32>) {
   // expected-error @+1 {{'w_key' must have shape [d, h] = [256, ?] but has type 'tensor<128x64xf32>'}}
   %k, %v = moa.key_value_projection %x, %wk, %wk : tensor<?x?x256xf32>, tensor<128x64xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_forms(%l: memref<?x?x8xf32>, %m: tensor<?x?xi1>) {
+  // expected-error @+1 {{'moa.route' op must have tensors or memrefs (its bufferized form) as operands and results, not both}}
+  %i, %g = moa.route %l k(2) query_padding_mask(%m : tensor<?x?xi1>) : memref<?x?x8xf32>
   return
 }

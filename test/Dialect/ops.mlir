@@ -193,3 +193,22 @@ func.func @fused(%x: tensor<?x?x256xbf16>, %wg: tensor<256x8xf32>, %wk: tensor<2
   %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x256xbf16>, tensor<256x64xbf16>
   return %l, %i, %g, %k, %v : tensor<?x?x8xf32>, tensor<?x?x2xi32>, tensor<?x?x2xf32>, tensor<?x?x64xbf16>, tensor<?x?x64xbf16>
 }
+
+// -----
+
+// The buffer form that One-Shot Bufferize produces: the same ops on memrefs,
+// results inferred as memrefs.
+// CHECK-LABEL: func.func @buffer_form
+// CHECK: %{{.*}}, %{{.*}} = moa.route %arg0 k(2) : memref<?x?x8xf32>
+// CHECK: %{{.*}}, %{{.*}} = moa.dispatch %{{.*}} experts(8) : memref<?x?x2xi32>
+// CHECK: moa.grouped_matmul %arg1, %arg2, %{{.*}}, %{{.*}} : (memref<?x?x16xbf16>, memref<8x16x4xbf16>, memref<?xi32>, memref<9xi32>) -> memref<?x?x2x4xbf16>
+// CHECK: moa.load_balancing_loss %arg0, %{{.*}} : memref<?x?x8xf32>, memref<?x?x2xi32>
+func.func @buffer_form(%l: memref<?x?x8xf32>, %x: memref<?x?x16xbf16>, %w: memref<8x16x4xbf16>)
+    -> (memref<?x?x2x4xbf16>, memref<f32>) {
+  %i, %g = moa.route %l k(2) : memref<?x?x8xf32>
+  %p, %o = moa.dispatch %i experts(8) : memref<?x?x2xi32>
+  %q = moa.grouped_matmul %x, %w, %p, %o
+      : (memref<?x?x16xbf16>, memref<8x16x4xbf16>, memref<?xi32>, memref<9xi32>) -> memref<?x?x2x4xbf16>
+  %lb = moa.load_balancing_loss %l, %i : memref<?x?x8xf32>, memref<?x?x2xi32>
+  return %q, %lb : memref<?x?x2x4xbf16>, memref<f32>
+}

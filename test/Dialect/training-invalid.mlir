@@ -45,7 +45,7 @@ func.func @route_grad_k_zero(%l: tensor<?x?x8xf32>, %i: tensor<?x?x0xi32>, %dg: 
 // -----
 
 func.func @route_grad_bf16_logits(%l: tensor<?x?x8xbf16>, %i: tensor<?x?x2xi32>, %dg: tensor<?x?x2xf32>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %0 = moa.route_grad %l, %i, %dg : tensor<?x?x8xbf16>, tensor<?x?x2xi32>, tensor<?x?x2xf32>
   return
 }
@@ -53,7 +53,7 @@ func.func @route_grad_bf16_logits(%l: tensor<?x?x8xbf16>, %i: tensor<?x?x2xi32>,
 // -----
 
 func.func @route_grad_float_indices(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xf32>, %dg: tensor<?x?x2xf32>) {
-  // expected-error @+1 {{operand #1 must be ranked tensor of 32-bit signless integer or index values}}
+  // expected-error @+1 {{operand #1 must be ranked tensor or memref of i32 or index values}}
   %0 = moa.route_grad %l, %i, %dg : tensor<?x?x8xf32>, tensor<?x?x2xf32>, tensor<?x?x2xf32>
   return
 }
@@ -220,7 +220,7 @@ func.func @gmm_grad_k_too_large(%x: tensor<?x?x16xf32>, %w: tensor<2x16x8xf32>, 
 
 func.func @gmm_grad_f16_gates(%a: tensor<?x?x2x64xf32>, %w: tensor<8x64x256xf32>, %p: tensor<?xi32>,
     %o: tensor<9xi32>, %dy: tensor<?x?x256xf32>, %g: tensor<?x?x2xf16>) {
-  // expected-error @+1 {{operand #5 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #5 must be ranked tensor or memref of f32 values}}
   %0:3 = moa.grouped_matmul_grad %a, %w, %p, %o, %dy gates(%g : tensor<?x?x2xf16>)
       : tensor<?x?x2x64xf32>, tensor<8x64x256xf32>, tensor<?xi32>, tensor<9xi32>, tensor<?x?x256xf32>
         -> tensor<?x?x2xf16>
@@ -294,7 +294,7 @@ func.func @mqa_grad_mask_shape(%q: tensor<?x?x2x64xf32>, %k: tensor<?x7x64xf32>,
 
 func.func @mqa_grad_mask_element(%q: tensor<?x?x2x64xf32>, %k: tensor<?x7x64xf32>, %v: tensor<?x7x64xf32>,
     %m: tensor<?x7xi8>) {
-  // expected-error @+1 {{operand #5 must be ranked tensor of 1-bit signless integer values}}
+  // expected-error @+1 {{operand #5 must be ranked tensor or memref of i1 values}}
   %0:3 = moa.multi_query_attention_grad %q, %k, %v, %q, %q key_padding_mask(%m : tensor<?x7xi8>)
       : tensor<?x?x2x64xf32>, tensor<?x7x64xf32>, tensor<?x7x64xf32>
   return
@@ -399,7 +399,7 @@ func.func @lb_grad_mask_shape(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: 
 
 // The loss gradient is a 0-d f32 tensor.
 func.func @lb_grad_loss_grad_shape(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: tensor<1xf32>) {
-  // expected-error @+1 {{operand #2 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #2 must be 0-d tensor or memref of f32}}
   %0 = "moa.load_balancing_loss_grad"(%l, %i, %d) {operandSegmentSizes = array<i32: 1, 1, 1, 0>}
       : (tensor<2x5x8xf32>, tensor<2x5x2xi32>, tensor<1xf32>) -> tensor<2x5x8xf32>
   return
@@ -433,7 +433,7 @@ func.func @z_grad_mask_rank(%l: tensor<2x5x8xf32>, %d: tensor<f32>, %m: tensor<2
 // -----
 
 func.func @z_grad_f16_loss_grad(%l: tensor<2x5x8xf32>, %d: tensor<f16>) {
-  // expected-error @+1 {{operand #1 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #1 must be 0-d tensor or memref of f32}}
   %0 = "moa.router_z_loss_grad"(%l, %d) {operandSegmentSizes = array<i32: 1, 1, 0>}
       : (tensor<2x5x8xf32>, tensor<f16>) -> tensor<2x5x8xf32>
   return
@@ -467,7 +467,7 @@ func.func @mi_grad_mask_rank(%l: tensor<2x5x8xf32>, %d: tensor<f32>, %m: tensor<
 
 // The loss gradient is a 0-d f32 tensor.
 func.func @mi_grad_loss_grad_shape(%l: tensor<2x5x8xf32>, %d: tensor<1xf32>) {
-  // expected-error @+1 {{operand #1 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #1 must be 0-d tensor or memref of f32}}
   %0 = "moa.mutual_information_loss_grad"(%l, %d) {operandSegmentSizes = array<i32: 1, 1, 0>}
       : (tensor<2x5x8xf32>, tensor<1xf32>) -> tensor<2x5x8xf32>
   return
@@ -543,7 +543,7 @@ func.func @cv_grad_no_experts(%g: tensor<?x?x1xf32>, %i: tensor<?x?x1xi32>, %d: 
 
 // The loss gradient is a 0-d f32 tensor.
 func.func @cv_grad_loss_grad_shape(%g: tensor<2x5x2xf32>, %i: tensor<2x5x2xi32>, %d: tensor<1xf32>) {
-  // expected-error @+1 {{operand #2 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #2 must be 0-d tensor or memref of f32}}
   %0 = "moa.importance_cv_loss_grad"(%g, %i, %d) {num_experts = 8 : i64}
       : (tensor<2x5x2xf32>, tensor<2x5x2xi32>, tensor<1xf32>) -> tensor<2x5x2xf32>
   return
@@ -613,7 +613,7 @@ func.func @layer_norm_epsilon_inf(%x: tensor<?x?x256xf32>, %g: tensor<256xf32>) 
 // -----
 
 func.func @layer_norm_bf16(%x: tensor<?x?x256xbf16>, %g: tensor<256xf32>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %0 = moa.layer_norm %x, %g, %g : tensor<?x?x256xbf16>, tensor<256xf32>
   return
 }
@@ -723,7 +723,7 @@ func.func @embedding_table_rank(%ids: tensor<?x?xi32>, %t: tensor<64x4x64xf32>) 
 // -----
 
 func.func @embedding_i64_ids(%ids: tensor<?x?xi64>, %t: tensor<64x256xf32>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit signless integer or index values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of i32 or index values}}
   %0 = moa.embedding %ids, %t : tensor<?x?xi64>, tensor<64x256xf32> -> tensor<?x?x256xf32>
   return
 }
@@ -776,7 +776,7 @@ func.func @cross_entropy_logits_rank(%l: tensor<10x64xf32>, %t: tensor<2x5xi32>)
 // -----
 
 func.func @cross_entropy_result(%l: tensor<2x5x64xf32>, %t: tensor<2x5xi32>) {
-  // expected-error @+1 {{result #0 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{result #0 must be 0-d tensor or memref of f32}}
   %0 = "moa.cross_entropy"(%l, %t) : (tensor<2x5x64xf32>, tensor<2x5xi32>) -> tensor<1xf32>
   return
 }
@@ -821,7 +821,7 @@ func.func @global_norm_no_input() {
 // -----
 
 func.func @global_norm_bf16(%g: tensor<8xbf16>) {
-  // expected-error @+1 {{operand #0 must be variadic of ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be variadic of ranked tensor or memref of f32 values}}
   %0 = moa.global_norm %g : tensor<8xbf16>
   return
 }
@@ -947,7 +947,7 @@ func.func @adamw_grad_type(%p: tensor<8xf32>, %g: tensor<?xf32>, %s: tensor<f32>
 // -----
 
 func.func @adamw_step_shape(%p: tensor<8xf32>, %s: tensor<1xf32>, %n: tensor<f32>) {
-  // expected-error @+1 {{operand #4 must be 0D tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #4 must be 0-d tensor or memref of f32}}
   %0:3 = "moa.adamw"(%p, %p, %p, %p, %s, %n) {lr = 1.0e-3 : f32}
       : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<1xf32>, tensor<f32>)
         -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
@@ -957,7 +957,7 @@ func.func @adamw_step_shape(%p: tensor<8xf32>, %s: tensor<1xf32>, %n: tensor<f32
 // -----
 
 func.func @adamw_bf16(%p: tensor<8xbf16>, %s: tensor<f32>) {
-  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be ranked tensor or memref of f32 values}}
   %0:3 = moa.adamw %p, %p, %p, %p step(%s) norm(%s) {lr = 1.0e-3 : f32} : tensor<8xbf16>
   return
 }

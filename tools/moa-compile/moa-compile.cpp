@@ -80,6 +80,13 @@ cl::opt<bool> mockGpu(
     cl::desc("Link the recording mock of the GPU host runtime (for machines "
              "without a GPU)"),
     cl::init(false));
+cl::opt<bool> bufferized(
+    "bufferized",
+    cl::desc("The input is already bufferized (moa-export-entry-points, then "
+             "One-Shot Bufferize: moa ops in their buffer form, e.g. from "
+             "mlir-opt with the moa plugin): run only moa-cpu-buffer-pipeline"),
+    cl::init(false));
+
 cl::opt<bool> emulateGpu(
     "emulate-gpu",
     cl::desc("Run the GPU kernels on the CPU through the emulator (tests of "
@@ -134,6 +141,8 @@ std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
 std::string checkOptions() {
   if (mockGpu && target != Target::CUDA)
     return "--mock-gpu needs --target=cuda";
+  if (bufferized && (target != Target::CPU || !prePipeline.empty()))
+    return "--bufferized needs --target=cpu and no --pre-pipeline";
   if (emulateGpu && (target != Target::CUDA || mockGpu || emit == Emit::PTX))
     return "--emulate-gpu needs --target=cuda, without --mock-gpu or "
            "--emit=ptx";
@@ -155,7 +164,10 @@ std::string buildPipeline(PassManager &pm) {
       failed(parsePassPipeline(prePipeline, pm, llvm::errs())))
     return "cannot parse --pre-pipeline '" + prePipeline + "'";
   if (target != Target::CUDA) {
-    moa::buildCPUPipeline(pm);
+    if (bufferized)
+      moa::buildCPUBufferPipeline(pm);
+    else
+      moa::buildCPUPipeline(pm);
     return "";
   }
   // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.

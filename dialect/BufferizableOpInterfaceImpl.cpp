@@ -1,0 +1,123 @@
+//===- BufferizableOpInterfaceImpl.cpp - moa ops in One-Shot Bufferize ----===//
+//
+// A moa op with tensor semantics bufferizes into the same op on memrefs: its
+// operands become (identity-layout) buffers that it only reads, and its
+// results fresh buffers that it allocates and writes (nothing aliases, so
+// One-Shot Bufferize never needs a copy for it). The lowerings then run on
+// that buffer form (lowering/cpu) and buffer deallocation frees the results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialect/BufferizableOpInterfaceImpl.h"
+#include "dialect/MoAOps.h"
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/DialectRegistry.h"
+
+using namespace mlir;
+using namespace mlir::bufferization;
+using namespace mlir::moa;
+
+namespace {
+
+/// `buffer` with an identity layout: the buffer itself, or a copy of it.
+FailureOr<Value> withIdentityLayout(RewriterBase &rewriter, Location loc,
+                                    Value buffer,
+                                    const BufferizationOptions &options) {
+  auto type = cast<MemRefType>(buffer.getType());
+  if (type.getLayout().isIdentity())
+    return buffer;
+  auto identity =
+      MemRefType::get(type.getShape(), type.getElementType(),
+                      MemRefLayoutAttrInterface(), type.getMemorySpace());
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(memref::DimOp::create(rewriter, loc, buffer, i));
+  FailureOr<Value> copy = options.createAlloc(rewriter, loc, identity, sizes);
+  if (failed(copy) ||
+      failed(options.createMemCpy(rewriter, loc, buffer, *copy)))
+    return failure();
+  return copy;
+}
+
+/// The buffer type of a result: its shape, an identity layout.
+MemRefType resultBufferType(Value result) {
+  auto tensor = cast<RankedTensorType>(result.getType());
+  return MemRefType::get(tensor.getShape(), tensor.getElementType());
+}
+
+template <typename OpTy>
+struct BufferFormModel
+    : public BufferizableOpInterface::ExternalModel<BufferFormModel<OpTy>,
+                                                    OpTy> {
+  bool bufferizesToMemoryRead(Operation *, OpOperand &,
+                              const AnalysisState &) const {
+    return true;
+  }
+  bool bufferizesToMemoryWrite(Operation *, OpOperand &,
+                               const AnalysisState &) const {
+    return false;
+  }
+  AliasingValueList getAliasingValues(Operation *, OpOperand &,
+                                      const AnalysisState &) const {
+    return {};
+  }
+  bool bufferizesToAllocation(Operation *, Value) const { return true; }
+
+  FailureOr<BufferLikeType> getBufferType(Operation *, Value value,
+                                          const BufferizationOptions &,
+                                          const BufferizationState &,
+                                          SmallVector<Value> &) const {
+    return cast<BufferLikeType>(resultBufferType(value));
+  }
+
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    SmallVector<Value> operands;
+    for (Value operand : op->getOperands()) {
+      if (!isa<TensorType>(operand.getType())) {
+        operands.push_back(operand);
+        continue;
+      }
+      FailureOr<Value> buffer = getBuffer(rewriter, operand, options, state);
+      if (failed(buffer))
+        return failure();
+      FailureOr<Value> identity =
+          withIdentityLayout(rewriter, op->getLoc(), *buffer, options);
+      if (failed(identity))
+        return failure();
+      operands.push_back(*identity);
+    }
+    SmallVector<Type> resultTypes;
+    for (Value result : op->getResults())
+      resultTypes.push_back(resultBufferType(result));
+    OperationState bufferized(op->getLoc(), op->getName(), operands,
+                              resultTypes, op->getAttrs());
+    Operation *onBuffers = rewriter.create(bufferized);
+    replaceOpWithBufferizedValues(rewriter, op, onBuffers->getResults());
+    return success();
+  }
+};
+
+template <typename... OpTys> void attach(MLIRContext *ctx) {
+  (OpTys::template attachInterface<BufferFormModel<OpTys>>(*ctx), ...);
+}
+
+} // namespace
+
+void mlir::moa::registerBufferizableOpInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, MoADialect *) {
+    attach<RouteOp, DispatchOp, GroupedMatmulOp, MultiQueryAttentionOp,
+           LoadBalancingLossOp, RouterZLossOp, MutualInformationLossOp,
+           ImportanceCVLossOp, ProjectRouteOp, KeyValueProjectionOp,
+           RouteGradOp, GroupedMatmulGradOp, MultiQueryAttentionGradOp,
+           LoadBalancingLossGradOp, RouterZLossGradOp,
+           MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
+           LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
+           CrossEntropyGradOp, GlobalNormOp, AdamWOp>(ctx);
+  });
+}

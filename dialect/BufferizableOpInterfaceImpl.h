@@ -1,0 +1,16 @@
+//===- BufferizableOpInterfaceImpl.h - moa ops in One-Shot Bufferize -*- C++
+//-*-===//
+
+#ifndef MOA_DIALECT_BUFFERIZABLEOPINTERFACEIMPL_H
+#define MOA_DIALECT_BUFFERIZABLEOPINTERFACEIMPL_H
+
+namespace mlir {
+class DialectRegistry;
+namespace moa {
+/// Attaches BufferizableOpInterface to every moa op with a buffer form, so
+/// that upstream One-Shot Bufferize turns it into the same op on memrefs.
+void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
+} // namespace moa
+} // namespace mlir
+
+#endif // MOA_DIALECT_BUFFERIZABLEOPINTERFACEIMPL_H

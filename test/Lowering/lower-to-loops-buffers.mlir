@@ -1,0 +1,54 @@
+// RUN: moa-opt %s -split-input-file -one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" -moa-lower-to-loops | FileCheck %s
+
+// After One-Shot Bufferize the lowering works on the buffer form: operands
+// are the function's memrefs, results the buffers the loops write, and no
+// bufferization.to_buffer / to_tensor is left.
+// CHECK-LABEL: func.func @route
+// CHECK-SAME: (%[[L:.*]]: memref<?x?x8xf32>) -> (memref<?x?x2xi32>, memref<?x?x2xf32>)
+// CHECK-NOT: bufferization.to_
+// CHECK: %[[IDX:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xi32>
+// CHECK: %[[GATES:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
+// CHECK: scf.parallel
+// CHECK: call @moa_rt_record_routing(%[[IDX]], %{{.*}})
+// CHECK: %[[I:.*]] = memref.cast %[[IDX]] : memref<?x?x?xi32> to memref<?x?x2xi32>
+// CHECK: %[[G:.*]] = memref.cast %[[GATES]] : memref<?x?x?xf32> to memref<?x?x2xf32>
+// CHECK-NOT: bufferization.to_
+// CHECK: return %[[I]], %[[G]]
+func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>) {
+  %i, %g = moa.route %l k(2) : tensor<?x?x8xf32>
+  return %i, %g : tensor<?x?x2xi32>, tensor<?x?x2xf32>
+}
+
+// -----
+
+// A bf16 result is computed in f32 and narrowed into a bf16 buffer; a row
+// projection on memrefs accumulates into its init buffer (copied back).
+// CHECK-LABEL: func.func @key_value_bf16
+// CHECK-NOT: bufferization.to_
+// CHECK: call @moa_rt_sgemm
+// CHECK: call @moa_rt_sgemm
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<?x?x?xf32>) outs(%{{.*}} : memref<?x?x?xbf16>)
+// CHECK: arith.truncf
+// CHECK: return {{.*}} : memref<?x?x8xbf16>, memref<?x?x8xbf16>
+func.func @key_value_bf16(%x: tensor<?x?x16xbf16>, %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>)
+    -> (tensor<?x?x8xbf16>, tensor<?x?x8xbf16>) {
+  %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x16xbf16>, tensor<16x8xbf16>
+  return %k, %v : tensor<?x?x8xbf16>, tensor<?x?x8xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @projection
+// CHECK-SAME: %[[INIT:[^:]*]]: memref<2x5x8xf32>
+// CHECK-NOT: linalg.contract
+// CHECK: call @moa_rt_sgemm
+// CHECK: memref.copy %{{.*}}, %[[INIT]]
+#rows = affine_map<(b, t, n, c) -> (b, t, c)>
+#weight = affine_map<(b, t, n, c) -> (c, n)>
+#out = affine_map<(b, t, n, c) -> (b, t, n)>
+func.func @projection(%x: tensor<2x5x16xf32>, %w: tensor<16x8xf32>, %init: tensor<2x5x8xf32>)
+    -> tensor<2x5x8xf32> {
+  %y = linalg.contract indexing_maps = [#rows, #weight, #out]
+      ins(%x, %w : tensor<2x5x16xf32>, tensor<16x8xf32>) outs(%init : tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  return %y : tensor<2x5x8xf32>
+}
