@@ -362,180 +362,192 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// row, earlier output rescaled), out += P V. Memory per tile is one block of
 /// scores on the stack, whatever S is. A causal tile stops at its last
 /// visible key; a row with no visible key is all zeros.
+/// One tile of (token, slot) query rows of batch `b` in the blocked online
+/// softmax: per key block, scores by a GEMM, the running maximum and sum of
+/// each row updated, and P V accumulated into the output rows by a GEMM.
+struct AttentionTile {
+  ModuleOp module;
+  Value key, value, mask; // [B, S, h] f32 buffers, [B, S] i1 or null
+  Value b, firstRow, rows, k, h, visibleKeys, scale;
+  bool causal;
+  Value q, o;                   // [rows, h] views of query and output
+  Value scores, runMax, runSum; // per-tile scratch on the stack
+
+  /// Scratch allocation and zero output rows.
+  void start(Emitter &p) {
+    Type f32 = p.b.getF32Type();
+    scores = memref::CastOp::create(
+        p.b, p.loc,
+        MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
+        memref::AllocaOp::create(p.b, p.loc,
+                                 MemRefType::get({kTileRows, kKeyBlock}, f32)));
+    runMax =
+        memref::AllocaOp::create(p.b, p.loc, MemRefType::get({kTileRows}, f32));
+    runSum =
+        memref::AllocaOp::create(p.b, p.loc, MemRefType::get({kTileRows}, f32));
+    p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+      x.store(negInf(x), runMax, {r});
+      x.store(x.f32(0), runSum, {r});
+      x.loop(x.idx(0), h,
+             [&](Emitter &y, Value c) { y.store(y.f32(0), o, {r, c}); });
+    });
+  }
+
+  /// Keys [first, first + count): scores, softmax update, P V.
+  void addKeyBlock(Emitter &x, Value first, Value count) {
+    Value s = x.rows(scores, x.idx(0), rows, count);
+    x.sgemm(module, q, x.rows(key, first, count, h, b), s, scale, 0.0f,
+            /*transposeB=*/true);
+    x.loop(x.idx(0), rows,
+           [&](Emitter &y, Value r) { updateRow(y, r, first, count, s); });
+    x.sgemm(module, s, x.rows(value, first, count, h, b), o, x.f32(1), 1.0f,
+            /*transposeB=*/false);
+  }
+
+  /// s[r, j] = mask(j) ? 0 : v, or v without a padding mask.
+  Value kept(Emitter &z, Value j, Value first, Value v, Value otherwise) const {
+    if (!mask)
+      return v;
+    Value padded = z.load(mask, {b, z.add(first, j)});
+    return z.select(padded, otherwise, v);
+  }
+
+  /// Row r of a score block: its visible keys' weights replace the scores,
+  /// and what earlier blocks accumulated is rescaled to the new maximum.
+  void updateRow(Emitter &y, Value r, Value first, Value count, Value s) {
+    Value t = y.div(y.add(firstRow, r), k);
+    Value visible =
+        causal ? y.min(y.add(t, y.idx(1)), visibleKeys) : visibleKeys;
+    // Keys first + [0, valid) are visible to this row; the rest of the block
+    // only gets zeros. Inside, only the padding mask remains to select on,
+    // so without one the loops are plain reductions that LLVM vectorises.
+    Value valid = y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
+                                                      y.sub(visible, first)));
+    Value blockMax = y.loop(
+        y.idx(0), valid, {negInf(y)}, [&](Emitter &z, Value j, ValueRange m) {
+          Value v = kept(z, j, first, z.load(s, {r, j}), negInf(z));
+          return SmallVector<Value>{
+              arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
+        })[0];
+    y.loop(valid, count,
+           [&](Emitter &z, Value j) { z.store(z.f32(0), s, {r, j}); });
+    Value oldMax = y.load(runMax, {r});
+    Value newMax = arith::MaximumFOp::create(y.b, y.loc, oldMax, blockMax);
+    y.ifThen(
+        y.cmpf(arith::CmpFPredicate::OEQ, newMax, negInf(y)),
+        [&](Emitter &z) { // nothing visible yet: this block adds 0
+          z.loop(z.idx(0), valid,
+                 [&](Emitter &w, Value j) { w.store(w.f32(0), s, {r, j}); });
+        },
+        [&](Emitter &z) { rescaleRow(z, r, first, valid, s, oldMax, newMax); });
+  }
+
+  /// Row r's weights exp(s - newMax) into s, its running sum and output
+  /// rescaled by exp(oldMax - newMax).
+  void rescaleRow(Emitter &z, Value r, Value first, Value valid, Value s,
+                  Value oldMax, Value newMax) {
+    Value sum = z.loop(z.idx(0), valid, {z.f32(0)},
+                       [&](Emitter &w, Value j, ValueRange acc) {
+                         Value d = w.subf(w.load(s, {r, j}), newMax);
+                         Value weight = kept(w, j, first, w.exp(d), w.f32(0));
+                         w.store(weight, s, {r, j});
+                         return SmallVector<Value>{w.sum(acc[0], weight)};
+                       })[0];
+    Value alpha = z.select(z.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(z)),
+                           z.f32(0), z.exp(z.subf(oldMax, newMax)));
+    z.store(z.addf(z.mulf(z.load(runSum, {r}), alpha), sum), runSum, {r});
+    z.store(newMax, runMax, {r});
+    z.loop(z.idx(0), h, [&](Emitter &w, Value c) {
+      w.store(w.mulf(w.load(o, {r, c}), alpha), o, {r, c});
+    });
+  }
+
+  /// Normalise. A row that never saw a visible key is set to zero, not
+  /// scaled by zero: the P V products may have met inf or NaN in padded
+  /// value rows (0 * inf), and the spec wants zeros for such rows.
+  void finish(Emitter &p) {
+    p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
+      Value sum = x.load(runSum, {r});
+      Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+      Value inverse = x.divf(x.f32(1), sum);
+      x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
+        Value scaled = y.mulf(y.load(o, {r, c}), inverse);
+        y.store(y.select(seen, scaled, y.f32(0)), o, {r, c});
+      });
+    });
+  }
+};
+
+/// The attention scale: the attribute, or h^-0.5.
+Value attentionScale(Emitter &e, MultiQueryAttentionOp op, Value h) {
+  if (std::optional<APFloat> attr = op.getScale())
+    return e.f32(attr->convertToFloat());
+  return math::RsqrtOp::create(
+      e.b, e.loc,
+      arith::UIToFPOp::create(
+          e.b, e.loc, e.b.getF32Type(),
+          arith::IndexCastUIOp::create(e.b, e.loc, e.b.getI64Type(), h)));
+}
+
 struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Type f32 = rewriter.getF32Type();
-    const bool causal = op.getCausal();
     Value queryTensor = tb.toF32(op.getQuery());
     Value keyTensor = tb.toF32(op.getKey());
     Value valueTensor = tb.toF32(op.getValue());
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
-    Value rowsPerBatch = e.mul(length, k);
-
+    SmallVector<std::pair<Value, Value>> sizes = {
+        {tb.dim(keyTensor, 0), batch},
+        {tb.dim(valueTensor, 0), batch},
+        {tb.dim(valueTensor, 1), keys},
+        {tb.dim(keyTensor, 2), h},
+        {tb.dim(valueTensor, 2), h}};
+    if (Value mask = op.getKeyPaddingMask())
+      sizes.append({{tb.dim(mask, 0), batch}, {tb.dim(mask, 1), keys}});
+    Value result4 = e.alloc(rewriter.getF32Type(), {batch, length, k, h});
     Value query = tb.collapse(tb.buffer(queryTensor), {{0}, {1, 2}, {3}});
-    Value key = tb.buffer(keyTensor);
-    Value value = tb.buffer(valueTensor);
-    Value mask =
-        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
-    Value result4 = e.alloc(f32, {batch, length, k, h});
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
+    AttentionTile tile;
+    tile.module = tb.module;
+    tile.key = tb.buffer(keyTensor);
+    tile.value = tb.buffer(valueTensor);
+    tile.mask =
+        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
+    tile.k = k;
+    tile.h = h;
+    tile.scale = attentionScale(e, op, h);
+    tile.causal = op.getCausal();
 
-    Value scale;
-    if (std::optional<APFloat> attr = op.getScale())
-      scale = e.f32(attr->convertToFloat());
-    else
-      scale = math::RsqrtOp::create(
-          rewriter, e.loc,
-          arith::UIToFPOp::create(
-              rewriter, e.loc, f32,
-              arith::IndexCastUIOp::create(rewriter, e.loc,
-                                           rewriter.getI64Type(), h)));
-
-    auto same = [&](Value x, Value y) {
-      return e.cmp(arith::CmpIPredicate::eq, x, y);
-    };
-    Value ok = e.andI(e.andI(same(tb.dim(keyTensor, 0), batch),
-                             same(tb.dim(valueTensor, 0), batch)),
-                      e.andI(same(tb.dim(valueTensor, 1), keys),
-                             e.andI(same(tb.dim(keyTensor, 2), h),
-                                    same(tb.dim(valueTensor, 2), h))));
-    if (mask)
-      ok = e.andI(ok, e.andI(same(tb.dim(op.getKeyPaddingMask(), 0), batch),
-                             same(tb.dim(op.getKeyPaddingMask(), 1), keys)));
-
-    tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
-      Value tile = g.idx(kTileRows);
-      Value block = g.idx(kKeyBlock);
-      Value tilesPerBatch = g.ceilDiv(rowsPerBatch, tile);
-      g.parallel({batch, tilesPerBatch}, [&](Emitter &p, ValueRange ivs) {
-        Value b = ivs[0];
-        Value firstRow = p.mul(ivs[1], tile);
-        Value rows = p.min(tile, p.sub(rowsPerBatch, firstRow));
-        Value lastToken = p.div(p.sub(p.add(firstRow, rows), p.idx(1)), k);
-        Value visibleKeys =
-            causal ? p.min(p.add(lastToken, p.idx(1)), keys) : keys;
-        Value q = p.rows(query, firstRow, rows, h, b);
-        Value o = p.rows(out, firstRow, rows, h, b);
-        // Per-tile scratch on the stack: one block of scores, and the running
-        // maximum and sum of each row (online softmax).
-        Value scores = memref::CastOp::create(
-            p.b, p.loc,
-            MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
-            memref::AllocaOp::create(
-                p.b, p.loc, MemRefType::get({kTileRows, kKeyBlock}, f32)));
-        Value runMax = memref::AllocaOp::create(
-            p.b, p.loc, MemRefType::get({kTileRows}, f32));
-        Value runSum = memref::AllocaOp::create(
-            p.b, p.loc, MemRefType::get({kTileRows}, f32));
-        p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
-          x.store(negInf(x), runMax, {r});
-          x.store(x.f32(0), runSum, {r});
-          x.loop(x.idx(0), h,
-                 [&](Emitter &y, Value c) { y.store(y.f32(0), o, {r, c}); });
-        });
-        p.loop(
-            p.idx(0), p.ceilDiv(visibleKeys, block),
-            [&](Emitter &x, Value blk) {
-              Value first = x.mul(blk, block);
-              Value count = x.min(block, x.sub(visibleKeys, first));
-              Value s = x.rows(scores, x.idx(0), rows, count);
-              x.sgemm(tb.module, q, x.rows(key, first, count, h, b), s, scale,
-                      0.0f,
-                      /*transposeB=*/true);
-              x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
-                Value t = y.div(y.add(firstRow, r), k);
-                Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
-                                       : visibleKeys;
-                // Keys first + [0, valid) are visible to this row; the rest
-                // of the block only gets zeros. Inside, only the padding
-                // mask remains to select on, so without one the loops are
-                // plain reductions that LLVM vectorises.
-                Value valid =
-                    y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
-                                                        y.sub(visible, first)));
-                auto kept = [&](Emitter &z, Value j, Value v,
-                                Value otherwise) -> Value {
-                  if (!mask)
-                    return v;
-                  Value padded = z.load(mask, {b, z.add(first, j)});
-                  return z.select(padded, otherwise, v);
-                };
-                Value blockMax =
-                    y.loop(y.idx(0), valid, {negInf(y)},
-                           [&](Emitter &z, Value j, ValueRange m) {
-                             Value v = kept(z, j, z.load(s, {r, j}), negInf(z));
-                             return SmallVector<Value>{
-                                 arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
-                           })[0];
-                y.loop(valid, count, [&](Emitter &z, Value j) {
-                  z.store(z.f32(0), s, {r, j});
-                });
-                Value oldMax = y.load(runMax, {r});
-                Value newMax =
-                    arith::MaximumFOp::create(y.b, y.loc, oldMax, blockMax);
-                y.ifThen(
-                    y.cmpf(arith::CmpFPredicate::OEQ, newMax, negInf(y)),
-                    [&](Emitter &z) { // nothing visible yet: this block adds 0
-                      z.loop(z.idx(0), valid, [&](Emitter &w, Value j) {
-                        w.store(w.f32(0), s, {r, j});
-                      });
-                    },
-                    [&](Emitter &z) {
-                      Value sum = z.loop(
-                          z.idx(0), valid, {z.f32(0)},
-                          [&](Emitter &w, Value j, ValueRange acc) {
-                            Value d = arith::SubFOp::create(
-                                w.b, w.loc, w.load(s, {r, j}), newMax);
-                            Value weight =
-                                kept(w, j, math::ExpOp::create(w.b, w.loc, d),
-                                     w.f32(0));
-                            w.store(weight, s, {r, j});
-                            return SmallVector<Value>{w.sum(acc[0], weight)};
-                          })[0];
-                      // Rescale what earlier blocks accumulated.
-                      Value alpha = z.select(
-                          z.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(z)),
-                          z.f32(0),
-                          math::ExpOp::create(z.b, z.loc,
-                                              arith::SubFOp::create(
-                                                  z.b, z.loc, oldMax, newMax)));
-                      z.store(arith::AddFOp::create(
-                                  z.b, z.loc,
-                                  arith::MulFOp::create(
-                                      z.b, z.loc, z.load(runSum, {r}), alpha),
-                                  sum),
-                              runSum, {r});
-                      z.store(newMax, runMax, {r});
-                      z.loop(z.idx(0), h, [&](Emitter &w, Value c) {
-                        w.store(arith::MulFOp::create(w.b, w.loc,
-                                                      w.load(o, {r, c}), alpha),
-                                o, {r, c});
-                      });
-                    });
-              });
-              x.sgemm(tb.module, s, x.rows(value, first, count, h, b), o,
-                      x.f32(1), 1.0f, /*transposeB=*/false);
-            });
-        // Normalise. A row that never saw a visible key is set to zero, not
-        // scaled by zero: the P V products may have met inf or NaN in padded
-        // value rows (0 * inf), and the spec wants zeros for such rows.
-        p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
-          Value sum = x.load(runSum, {r});
-          Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
-          Value inverse = arith::DivFOp::create(x.b, x.loc, x.f32(1), sum);
-          x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
-            Value scaled =
-                arith::MulFOp::create(y.b, y.loc, y.load(o, {r, c}), inverse);
-            y.store(y.select(seen, scaled, y.f32(0)), o, {r, c});
+    tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+      Value rowsPerBatch = g.mul(length, k);
+      Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
+      g.parallel(
+          {batch, g.ceilDiv(rowsPerBatch, tileRows)},
+          [&](Emitter &p, ValueRange ivs) {
+            AttentionTile t = tile;
+            t.b = ivs[0];
+            t.firstRow = p.mul(ivs[1], tileRows);
+            t.rows = p.min(tileRows, p.sub(rowsPerBatch, t.firstRow));
+            Value lastToken =
+                p.div(p.sub(p.add(t.firstRow, t.rows), p.idx(1)), k);
+            t.visibleKeys =
+                t.causal ? p.min(p.add(lastToken, p.idx(1)), keys) : keys;
+            t.q = p.rows(query, t.firstRow, t.rows, h, t.b);
+            t.o = p.rows(out, t.firstRow, t.rows, h, t.b);
+            t.start(p);
+            p.loop(p.idx(0), p.ceilDiv(t.visibleKeys, block),
+                   [&](Emitter &x, Value blk) {
+                     Value first = x.mul(blk, block);
+                     t.addKeyBlock(x, first,
+                                   x.min(block, x.sub(t.visibleKeys, first)));
+                   });
+            t.finish(p);
           });
-        });
-      });
     });
 
     rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));
