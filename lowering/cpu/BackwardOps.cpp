@@ -299,6 +299,132 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
 /// row log-sum-exp from a first pass over the key blocks, then per block of
 /// kKeyBlock keys: P = exp(S - lse) (S recomputed), dP = dO V^T,
 /// dV += P^T dO, dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
+/// One tile of query rows of batch `b` in the attention backward.
+struct AttentionGradTile {
+  ModuleOp module;
+  Value key, value, mask; // [B, S, h] f32 buffers, [B, S] i1 or null
+  Value dk, dv;           // [S, h] views of batch b's key/value gradients
+  Value b, firstRow, rows, k, h, visibleKeys, scale;
+  bool causal;
+  Value qt, ot, dot, dqt;           // [rows, h] views
+  Value probs, dScores, lse, delta; // per-batch scratch on the stack
+
+  /// D = rowsum(dO * O), dQ = 0, lse = -inf.
+  void start(Emitter &q) {
+    q.loop(q.idx(0), rows, [&](Emitter &x, Value r) {
+      Value d = x.loop(
+          x.idx(0), h, {x.f32(0)}, [&](Emitter &y, Value c, ValueRange acc) {
+            y.store(y.f32(0), dqt, {r, c});
+            return SmallVector<Value>{
+                y.sum(acc[0], y.mulf(y.load(dot, {r, c}), y.load(ot, {r, c})))};
+          })[0];
+      x.store(d, delta, {r});
+      x.store(negInf(x), lse, {r});
+    });
+  }
+
+  /// body(first, count, S) for each visible key block, S = scale Q K^T.
+  void forEachBlock(Emitter &x, Value block,
+                    function_ref<void(Emitter &, Value, Value, Value)> body) {
+    x.loop(x.idx(0), x.ceilDiv(visibleKeys, block), [&](Emitter &y, Value blk) {
+      Value first = y.mul(blk, block);
+      Value count = y.min(block, y.sub(visibleKeys, first));
+      Value s = y.rows(probs, y.idx(0), rows, count);
+      y.sgemm(module, qt, y.rows(key, first, count, h, b), s, scale, 0.0f,
+              /*transposeB=*/true);
+      body(y, first, count, s);
+    });
+  }
+
+  Value valid(Emitter &y, Value r, Value first, Value count) const {
+    return visibleInBlock(y, r, firstRow, k, causal, visibleKeys, first, count);
+  }
+  /// Key first + j is before `valid` and not padded.
+  Value isVisible(Emitter &z, Value first, Value j, Value valid) const {
+    Value v = z.cmp(arith::CmpIPredicate::slt, j, valid);
+    if (!mask)
+      return v;
+    Value safe = z.select(v, z.add(first, j), z.idx(0));
+    return z.andI(v, z.notI(z.load(mask, {b, safe})));
+  }
+
+  /// Pass 1 on a block: each row's log-sum-exp over its visible keys.
+  void accumulateLse(Emitter &x, Value first, Value count, Value s) {
+    x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+      Value v = valid(y, r, first, count);
+      Value blockMax = y.loop(
+          y.idx(0), v, {negInf(y)}, [&](Emitter &z, Value j, ValueRange m) {
+            Value e = z.select(isVisible(z, first, j, v), z.load(s, {r, j}),
+                               negInf(z));
+            return SmallVector<Value>{
+                arith::MaxNumFOp::create(z.b, z.loc, m[0], e)};
+          })[0];
+      Value old = y.load(lse, {r});
+      Value top = y.maxf(old, blockMax);
+      y.ifThen(
+          y.cmpf(arith::CmpFPredicate::ONE, top, negInf(y)), [&](Emitter &z) {
+            Value sum =
+                z.loop(z.idx(0), v, {z.f32(0)},
+                       [&](Emitter &w, Value j, ValueRange acc) {
+                         Value ev = w.exp(w.subf(w.load(s, {r, j}), top));
+                         return SmallVector<Value>{
+                             w.sum(acc[0], w.select(isVisible(w, first, j, v),
+                                                    ev, w.f32(0)))};
+                       })[0];
+            // old is -inf or a previous lse: exp(old - top).
+            Value carried = z.exp(z.subf(old, top));
+            z.store(z.addf(top, z.log(z.addf(sum, carried))), lse, {r});
+          });
+    });
+  }
+
+  /// Pass 2 on a block: P = exp(S - lse), dP = dO V^T, dV += P^T dO,
+  /// dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
+  void accumulateGradients(Emitter &x, Value first, Value count, Value s) {
+    Value ds = x.rows(dScores, x.idx(0), rows, count);
+    x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+      Value v = valid(y, r, first, count);
+      Value rowLse = y.load(lse, {r});
+      y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
+        Value pv = z.exp(z.subf(z.load(s, {r, j}), rowLse));
+        z.store(z.select(isVisible(z, first, j, v), pv, z.f32(0)), s, {r, j});
+      });
+    });
+    x.sgemm(module, dot, x.rows(value, first, count, h, b), ds, x.f32(1), 0.0f,
+            /*transposeB=*/true);
+    x.sgemm(module, s, dot, x.rows(dv, first, count, h), x.f32(1), 1.0f,
+            /*transposeB=*/false, /*transposeA=*/true);
+    x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+      Value d = y.load(delta, {r});
+      y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
+        Value pv = z.load(s, {r, j});
+        // Masked keys: exactly zero, whatever dP holds there.
+        Value g = z.mulf(pv, z.subf(z.load(ds, {r, j}), d));
+        z.store(z.select(z.cmpf(arith::CmpFPredicate::OEQ, pv, z.f32(0)),
+                         z.f32(0), g),
+                ds, {r, j});
+      });
+    });
+    x.sgemm(module, ds, x.rows(key, first, count, h, b), dqt, scale, 1.0f,
+            /*transposeB=*/false);
+    x.sgemm(module, ds, qt, x.rows(dk, first, count, h), scale, 1.0f,
+            /*transposeB=*/false, /*transposeA=*/true);
+  }
+};
+
+/// Per-batch f32 scratch on the stack ([rows] or a dynamic 2-D view).
+Value stackScratch(Emitter &p, ArrayRef<int64_t> shape) {
+  Type f32 = p.b.getF32Type();
+  Value buffer =
+      memref::AllocaOp::create(p.b, p.loc, MemRefType::get(shape, f32));
+  if (shape.size() != 2)
+    return buffer;
+  return memref::CastOp::create(
+      p.b, p.loc,
+      MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, f32),
+      buffer);
+}
+
 struct LowerMultiQueryAttentionGrad
     : OpRewritePattern<MultiQueryAttentionGradOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -306,8 +432,6 @@ struct LowerMultiQueryAttentionGrad
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Type f32 = rewriter.getF32Type();
-    const bool causal = op.getCausal();
     Value queryTensor = tb.toF32(op.getQuery());
     Value keyTensor = tb.toF32(op.getKey());
     Value valueTensor = tb.toF32(op.getValue());
@@ -316,8 +440,6 @@ struct LowerMultiQueryAttentionGrad
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
-    Value rowsPerBatch = e.mul(length, k);
-
     SmallVector<std::pair<Value, Value>> sizes = {
         {tb.dim(keyTensor, 0), batch},
         {tb.dim(valueTensor, 0), batch},
@@ -328,189 +450,69 @@ struct LowerMultiQueryAttentionGrad
     for (Value t : {outTensor, dOutTensor})
       for (auto [i, size] : llvm::enumerate(querySizes))
         sizes.push_back({tb.dim(t, i), size});
-    if (op.getKeyPaddingMask())
-      sizes.append({{tb.dim(op.getKeyPaddingMask(), 0), batch},
-                    {tb.dim(op.getKeyPaddingMask(), 1), keys}});
-    Value ok = tb.agree(sizes);
+    if (Value mask = op.getKeyPaddingMask())
+      sizes.append({{tb.dim(mask, 0), batch}, {tb.dim(mask, 1), keys}});
 
     auto perRow = [&](Value tensor) {
       return tb.collapse(tb.buffer(tensor), {{0}, {1, 2}, {3}});
     };
     Value query = perRow(queryTensor), out = perRow(outTensor),
           dOut = perRow(dOutTensor);
-    Value key = tb.buffer(keyTensor), value = tb.buffer(valueTensor);
-    Value mask =
-        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
     Value dQuery4 = allocLike(tb, queryTensor);
     Value dQuery = tb.collapse(dQuery4, {{0}, {1, 2}, {3}});
     Value dKey = allocLike(tb, keyTensor), dValue = allocLike(tb, valueTensor);
+    AttentionGradTile tile;
+    tile.module = tb.module;
+    tile.key = tb.buffer(keyTensor);
+    tile.value = tb.buffer(valueTensor);
+    tile.mask =
+        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
+    tile.k = k;
+    tile.h = h;
+    tile.scale = attentionScale(e, op.getScale(), h);
+    tile.causal = op.getCausal();
 
-    Value scale;
-    if (std::optional<APFloat> attr = op.getScale())
-      scale = e.f32(attr->convertToFloat());
-    else
-      scale = math::RsqrtOp::create(
-          rewriter, e.loc,
-          arith::UIToFPOp::create(
-              rewriter, e.loc, f32,
-              arith::IndexCastUIOp::create(rewriter, e.loc,
-                                           rewriter.getI64Type(), h)));
-
-    tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
-      Value tile = g.idx(kTileRows), block = g.idx(kKeyBlock);
+    tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+      Value rowsPerBatch = g.mul(length, k);
+      Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
+      // In parallel over the batch: dK and dV of a sequence have one writer.
       g.parallel({batch}, [&](Emitter &p, ValueRange ivs) {
-        Value b = ivs[0];
-        auto scratch = [&](ArrayRef<int64_t> shape) -> Value {
-          Value buffer =
-              memref::AllocaOp::create(p.b, p.loc, MemRefType::get(shape, f32));
-          if (shape.size() != 2)
-            return buffer;
-          return memref::CastOp::create(
-              p.b, p.loc,
-              MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic},
-                              f32),
-              buffer);
-        };
-        Value probs = scratch({kTileRows, kKeyBlock});
-        Value dScores = scratch({kTileRows, kKeyBlock});
-        Value lse = scratch({kTileRows}), delta = scratch({kTileRows});
-        Value dk = p.rows(dKey, p.idx(0), keys, h, b);
-        Value dv = p.rows(dValue, p.idx(0), keys, h, b);
+        AttentionGradTile t = tile;
+        t.b = ivs[0];
+        t.probs = stackScratch(p, {kTileRows, kKeyBlock});
+        t.dScores = stackScratch(p, {kTileRows, kKeyBlock});
+        t.lse = stackScratch(p, {kTileRows});
+        t.delta = stackScratch(p, {kTileRows});
+        t.dk = p.rows(dKey, p.idx(0), keys, h, t.b);
+        t.dv = p.rows(dValue, p.idx(0), keys, h, t.b);
         p.loop(p.idx(0), keys, [&](Emitter &x, Value s) {
           x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
-            y.store(y.f32(0), dk, {s, c});
-            y.store(y.f32(0), dv, {s, c});
+            y.store(y.f32(0), t.dk, {s, c});
+            y.store(y.f32(0), t.dv, {s, c});
           });
         });
         p.loop(
-            p.idx(0), p.ceilDiv(rowsPerBatch, tile), [&](Emitter &q, Value ti) {
-              Value firstRow = q.mul(ti, tile);
-              Value rows = q.min(tile, q.sub(rowsPerBatch, firstRow));
+            p.idx(0), p.ceilDiv(rowsPerBatch, tileRows),
+            [&](Emitter &q, Value ti) {
+              t.firstRow = q.mul(ti, tileRows);
+              t.rows = q.min(tileRows, q.sub(rowsPerBatch, t.firstRow));
               Value lastToken =
-                  q.div(q.sub(q.add(firstRow, rows), q.idx(1)), k);
-              Value visibleKeys =
-                  causal ? q.min(q.add(lastToken, q.idx(1)), keys) : keys;
-              Value qt = q.rows(query, firstRow, rows, h, b);
-              Value ot = q.rows(out, firstRow, rows, h, b);
-              Value dot = q.rows(dOut, firstRow, rows, h, b);
-              Value dqt = q.rows(dQuery, firstRow, rows, h, b);
-              q.loop(q.idx(0), rows, [&](Emitter &x, Value r) {
-                Value d = x.loop(x.idx(0), h, {x.f32(0)},
-                                 [&](Emitter &y, Value c, ValueRange s) {
-                                   y.store(y.f32(0), dqt, {r, c});
-                                   return SmallVector<Value>{
-                                       y.sum(s[0], y.mulf(y.load(dot, {r, c}),
-                                                          y.load(ot, {r, c})))};
-                                 })[0];
-                x.store(d, delta, {r});
-                x.store(negInf(x), lse, {r});
-              });
-              // Keys [first, first + count) of a block; for row r, those before
-              // `valid` are visible up to the padding mask.
-              auto forEachBlock =
-                  [&](Emitter &x,
-                      function_ref<void(Emitter &, Value, Value, Value)> body) {
-                    x.loop(x.idx(0), x.ceilDiv(visibleKeys, block),
-                           [&](Emitter &y, Value blk) {
-                             Value first = y.mul(blk, block);
-                             Value count =
-                                 y.min(block, y.sub(visibleKeys, first));
-                             Value s = y.rows(probs, y.idx(0), rows, count);
-                             y.sgemm(tb.module, qt,
-                                     y.rows(key, first, count, h, b), s, scale,
-                                     0.0f, /*transposeB=*/true);
-                             body(y, first, count, s);
-                           });
-                  };
-              auto validKeys = [&](Emitter &y, Value r, Value first,
-                                   Value count) {
-                Value t = y.div(y.add(firstRow, r), k);
-                Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys)
-                                       : visibleKeys;
-                return y.min(count,
-                             arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
-                                                    y.sub(visible, first)));
-              };
-              auto isVisible = [&](Emitter &z, Value first, Value j,
-                                   Value valid) {
-                Value v = z.cmp(arith::CmpIPredicate::slt, j, valid);
-                if (!mask)
-                  return v;
-                Value safe = z.select(v, z.add(first, j), z.idx(0));
-                return z.andI(v, z.notI(z.load(mask, {b, safe})));
-              };
-              // Pass 1: the log-sum-exp of each row over its visible keys.
-              forEachBlock(q, [&](Emitter &x, Value first, Value count,
-                                  Value s) {
-                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
-                  Value valid = validKeys(y, r, first, count);
-                  Value blockMax = y.loop(
-                      y.idx(0), valid, {negInf(y)},
-                      [&](Emitter &z, Value j, ValueRange m) {
-                        Value v = z.select(isVisible(z, first, j, valid),
-                                           z.load(s, {r, j}), negInf(z));
-                        return SmallVector<Value>{
-                            arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
-                      })[0];
-                  Value old = y.load(lse, {r});
-                  Value top = y.maxf(old, blockMax);
-                  y.ifThen(y.cmpf(arith::CmpFPredicate::ONE, top, negInf(y)),
-                           [&](Emitter &z) {
-                             Value sum = z.loop(
-                                 z.idx(0), valid, {z.f32(0)},
-                                 [&](Emitter &w, Value j, ValueRange acc) {
-                                   Value ev =
-                                       w.exp(w.subf(w.load(s, {r, j}), top));
-                                   return SmallVector<Value>{w.sum(
-                                       acc[0],
-                                       w.select(isVisible(w, first, j, valid),
-                                                ev, w.f32(0)))};
-                                 })[0];
-                             // old is -inf or a previous lse: exp(old - top).
-                             Value carried = z.exp(z.subf(old, top));
-                             z.store(z.addf(top, z.log(z.addf(sum, carried))),
-                                     lse, {r});
-                           });
-                });
-              });
-              // Pass 2: gradients.
-              forEachBlock(q, [&](Emitter &x, Value first, Value count,
-                                  Value s) {
-                Value ds = x.rows(dScores, x.idx(0), rows, count);
-                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
-                  Value valid = validKeys(y, r, first, count);
-                  Value rowLse = y.load(lse, {r});
-                  y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
-                    Value pv = z.exp(z.subf(z.load(s, {r, j}), rowLse));
-                    z.store(
-                        z.select(isVisible(z, first, j, valid), pv, z.f32(0)),
-                        s, {r, j});
+                  q.div(q.sub(q.add(t.firstRow, t.rows), q.idx(1)), k);
+              t.visibleKeys =
+                  t.causal ? q.min(q.add(lastToken, q.idx(1)), keys) : keys;
+              t.qt = q.rows(query, t.firstRow, t.rows, h, t.b);
+              t.ot = q.rows(out, t.firstRow, t.rows, h, t.b);
+              t.dot = q.rows(dOut, t.firstRow, t.rows, h, t.b);
+              t.dqt = q.rows(dQuery, t.firstRow, t.rows, h, t.b);
+              t.start(q);
+              t.forEachBlock(
+                  q, block, [&](Emitter &x, Value first, Value count, Value s) {
+                    t.accumulateLse(x, first, count, s);
                   });
-                });
-                Value keyBlock = x.rows(key, first, count, h, b);
-                Value valueBlock = x.rows(value, first, count, h, b);
-                x.sgemm(tb.module, dot, valueBlock, ds, x.f32(1), 0.0f,
-                        /*transposeB=*/true);
-                x.sgemm(tb.module, s, dot, x.rows(dv, first, count, h),
-                        x.f32(1), 1.0f, /*transposeB=*/false,
-                        /*transposeA=*/true);
-                x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
-                  Value d = y.load(delta, {r});
-                  y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
-                    Value pv = z.load(s, {r, j});
-                    // Masked keys: exactly zero, whatever dP holds there.
-                    Value g = z.mulf(pv, z.subf(z.load(ds, {r, j}), d));
-                    z.store(z.select(
-                                z.cmpf(arith::CmpFPredicate::OEQ, pv, z.f32(0)),
-                                z.f32(0), g),
-                            ds, {r, j});
+              t.forEachBlock(
+                  q, block, [&](Emitter &x, Value first, Value count, Value s) {
+                    t.accumulateGradients(x, first, count, s);
                   });
-                });
-                x.sgemm(tb.module, ds, keyBlock, dqt, scale, 1.0f,
-                        /*transposeB=*/false);
-                x.sgemm(tb.module, ds, qt, x.rows(dk, first, count, h), scale,
-                        1.0f, /*transposeB=*/false, /*transposeA=*/true);
-              });
             });
       });
     });

@@ -95,3 +95,22 @@ void loops::guardIndices(TensorBoundary &tb, Value indices, Value count,
       })[0];
   tb.guard(ok, FailureCode::IndexOutOfRange, body);
 }
+
+Value loops::attentionScale(Emitter &e, std::optional<APFloat> scale, Value h) {
+  if (scale)
+    return e.f32(scale->convertToFloat());
+  return math::RsqrtOp::create(
+      e.b, e.loc,
+      arith::UIToFPOp::create(
+          e.b, e.loc, e.b.getF32Type(),
+          arith::IndexCastUIOp::create(e.b, e.loc, e.b.getI64Type(), h)));
+}
+
+Value loops::visibleInBlock(Emitter &y, Value r, Value firstRow, Value k,
+                            bool causal, Value visibleKeys, Value first,
+                            Value count) {
+  Value t = y.div(y.add(firstRow, r), k);
+  Value visible = causal ? y.min(y.add(t, y.idx(1)), visibleKeys) : visibleKeys;
+  return y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
+                                             y.sub(visible, first)));
+}

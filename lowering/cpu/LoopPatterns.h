@@ -54,6 +54,14 @@ Value inRange(Emitter &e, Value v, Value lo, Value hi);
 void guardIndices(TensorBoundary &tb, Value indices, Value count, Value lo,
                   Value hi, function_ref<void(Emitter &)> body);
 
+/// The attention scale: `scale` if given, else h^-0.5 (h an index).
+Value attentionScale(Emitter &e, std::optional<APFloat> scale, Value h);
+/// How many keys of the block [first, first + count) query row r of a tile
+/// (starting at flat row `firstRow`, k rows per token) may see: up to its
+/// token with `causal`, and never beyond `visibleKeys`.
+Value visibleInBlock(Emitter &y, Value r, Value firstRow, Value k, bool causal,
+                     Value visibleKeys, Value first, Value count);
+
 } // namespace mlir::moa::loops
 
 #endif // MOA_LOWERING_CPU_LOOPPATTERNS_H

@@ -415,14 +415,11 @@ struct AttentionTile {
   /// Row r of a score block: its visible keys' weights replace the scores,
   /// and what earlier blocks accumulated is rescaled to the new maximum.
   void updateRow(Emitter &y, Value r, Value first, Value count, Value s) {
-    Value t = y.div(y.add(firstRow, r), k);
-    Value visible =
-        causal ? y.min(y.add(t, y.idx(1)), visibleKeys) : visibleKeys;
     // Keys first + [0, valid) are visible to this row; the rest of the block
     // only gets zeros. Inside, only the padding mask remains to select on,
     // so without one the loops are plain reductions that LLVM vectorises.
-    Value valid = y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
-                                                      y.sub(visible, first)));
+    Value valid =
+        visibleInBlock(y, r, firstRow, k, causal, visibleKeys, first, count);
     Value blockMax = y.loop(
         y.idx(0), valid, {negInf(y)}, [&](Emitter &z, Value j, ValueRange m) {
           Value v = kept(z, j, first, z.load(s, {r, j}), negInf(z));
@@ -478,17 +475,6 @@ struct AttentionTile {
   }
 };
 
-/// The attention scale: the attribute, or h^-0.5.
-Value attentionScale(Emitter &e, MultiQueryAttentionOp op, Value h) {
-  if (std::optional<APFloat> attr = op.getScale())
-    return e.f32(attr->convertToFloat());
-  return math::RsqrtOp::create(
-      e.b, e.loc,
-      arith::UIToFPOp::create(
-          e.b, e.loc, e.b.getF32Type(),
-          arith::IndexCastUIOp::create(e.b, e.loc, e.b.getI64Type(), h)));
-}
-
 struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
@@ -520,7 +506,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
         op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
     tile.k = k;
     tile.h = h;
-    tile.scale = attentionScale(e, op, h);
+    tile.scale = attentionScale(e, op.getScale(), h);
     tile.causal = op.getCausal();
 
     tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
