@@ -300,12 +300,10 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
 /// kKeyBlock keys: P = exp(S - lse) (S recomputed), dP = dO V^T,
 /// dV += P^T dO, dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
 /// One tile of query rows of batch `b` in the attention backward.
-struct AttentionGradTile {
-  ModuleOp module;
-  Value key, value, mask; // [B, S, h] f32 buffers, [B, S] i1 or null
-  Value dk, dv;           // [S, h] views of batch b's key/value gradients
-  Value b, firstRow, rows, k, h, visibleKeys, scale;
-  bool causal;
+struct AttentionGradTile : AttentionOperands {
+  using AttentionOperands::AttentionOperands;
+  Value dk, dv; // [S, h] views of batch b's key/value gradients
+  Value b, firstRow, rows, visibleKeys;
   Value qt, ot, dot, dqt;           // [rows, h] views
   Value probs, dScores, lse, delta; // per-batch scratch on the stack
 
@@ -431,7 +429,6 @@ struct LowerMultiQueryAttentionGrad
   LogicalResult matchAndRewrite(MultiQueryAttentionGradOp op,
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
     Value queryTensor = tb.toF32(op.getQuery());
     Value keyTensor = tb.toF32(op.getKey());
     Value valueTensor = tb.toF32(op.getValue());
@@ -440,18 +437,14 @@ struct LowerMultiQueryAttentionGrad
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(keyTensor, 0), batch},
-        {tb.dim(valueTensor, 0), batch},
-        {tb.dim(valueTensor, 1), keys},
-        {tb.dim(keyTensor, 2), h},
-        {tb.dim(valueTensor, 2), h}};
+    SmallVector<std::pair<Value, Value>> sizes;
+    AttentionOperands::checkSizes(tb, keyTensor, valueTensor,
+                                  op.getKeyPaddingMask(), batch, keys, h,
+                                  sizes);
     const Value querySizes[] = {batch, length, k, h};
     for (Value t : {outTensor, dOutTensor})
       for (auto [i, size] : llvm::enumerate(querySizes))
         sizes.push_back({tb.dim(t, i), size});
-    if (Value mask = op.getKeyPaddingMask())
-      sizes.append({{tb.dim(mask, 0), batch}, {tb.dim(mask, 1), keys}});
 
     auto perRow = [&](Value tensor) {
       return tb.collapse(tb.buffer(tensor), {{0}, {1, 2}, {3}});
@@ -461,16 +454,8 @@ struct LowerMultiQueryAttentionGrad
     Value dQuery4 = allocLike(tb, queryTensor);
     Value dQuery = tb.collapse(dQuery4, {{0}, {1, 2}, {3}});
     Value dKey = allocLike(tb, keyTensor), dValue = allocLike(tb, valueTensor);
-    AttentionGradTile tile;
-    tile.module = tb.module;
-    tile.key = tb.buffer(keyTensor);
-    tile.value = tb.buffer(valueTensor);
-    tile.mask =
-        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
-    tile.k = k;
-    tile.h = h;
-    tile.scale = attentionScale(e, op.getScale(), h);
-    tile.causal = op.getCausal();
+    AttentionGradTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(),
+                           k, h, op.getScale(), op.getCausal());
 
     tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value rowsPerBatch = g.mul(length, k);

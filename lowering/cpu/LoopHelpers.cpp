@@ -114,3 +114,27 @@ Value loops::visibleInBlock(Emitter &y, Value r, Value firstRow, Value k,
   return y.min(count, arith::MaxSIOp::create(y.b, y.loc, y.idx(0),
                                              y.sub(visible, first)));
 }
+
+loops::AttentionOperands::AttentionOperands(TensorBoundary &tb, Value keyTensor,
+                                            Value valueTensor, Value maskTensor,
+                                            Value k, Value h,
+                                            std::optional<APFloat> scale,
+                                            bool causal)
+    : module(tb.module), key(tb.buffer(keyTensor)),
+      value(tb.buffer(valueTensor)),
+      mask(maskTensor ? tb.buffer(maskTensor) : Value()), k(k), h(h),
+      scale(attentionScale(tb.e, scale, h)), causal(causal) {}
+
+void loops::AttentionOperands::checkSizes(
+    TensorBoundary &tb, Value keyTensor, Value valueTensor, Value maskTensor,
+    Value batch, Value keys, Value h,
+    SmallVectorImpl<std::pair<Value, Value>> &sizes) {
+  sizes.append({{tb.dim(keyTensor, 0), batch},
+                {tb.dim(valueTensor, 0), batch},
+                {tb.dim(valueTensor, 1), keys},
+                {tb.dim(keyTensor, 2), h},
+                {tb.dim(valueTensor, 2), h}});
+  if (maskTensor)
+    sizes.append(
+        {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), keys}});
+}

@@ -54,6 +54,24 @@ Value inRange(Emitter &e, Value v, Value lo, Value hi);
 void guardIndices(TensorBoundary &tb, Value indices, Value count, Value lo,
                   Value hi, function_ref<void(Emitter &)> body);
 
+/// What the attention forward and backward tiles share: the key and value
+/// (f32 buffers [B, S, h]), the optional key padding mask, k, h, the scale
+/// and causality, and the size checks of those operands against the query.
+struct AttentionOperands {
+  AttentionOperands(TensorBoundary &tb, Value keyTensor, Value valueTensor,
+                    Value maskTensor, Value k, Value h,
+                    std::optional<APFloat> scale, bool causal);
+  /// key, value (and mask) against batch B, S = keys and h.
+  static void checkSizes(TensorBoundary &tb, Value keyTensor, Value valueTensor,
+                         Value maskTensor, Value batch, Value keys, Value h,
+                         SmallVectorImpl<std::pair<Value, Value>> &sizes);
+
+  ModuleOp module;
+  Value key, value, mask;
+  Value k, h, scale;
+  bool causal;
+};
+
 /// The attention scale: `scale` if given, else h^-0.5 (h an index).
 Value attentionScale(Emitter &e, std::optional<APFloat> scale, Value h);
 /// How many keys of the block [first, first + count) query row r of a tile

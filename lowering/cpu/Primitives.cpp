@@ -365,11 +365,9 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// One tile of (token, slot) query rows of batch `b` in the blocked online
 /// softmax: per key block, scores by a GEMM, the running maximum and sum of
 /// each row updated, and P V accumulated into the output rows by a GEMM.
-struct AttentionTile {
-  ModuleOp module;
-  Value key, value, mask; // [B, S, h] f32 buffers, [B, S] i1 or null
-  Value b, firstRow, rows, k, h, visibleKeys, scale;
-  bool causal;
+struct AttentionTile : AttentionOperands {
+  using AttentionOperands::AttentionOperands;
+  Value b, firstRow, rows, visibleKeys;
   Value q, o;                   // [rows, h] views of query and output
   Value scores, runMax, runSum; // per-tile scratch on the stack
 
@@ -487,27 +485,15 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
-    SmallVector<std::pair<Value, Value>> sizes = {
-        {tb.dim(keyTensor, 0), batch},
-        {tb.dim(valueTensor, 0), batch},
-        {tb.dim(valueTensor, 1), keys},
-        {tb.dim(keyTensor, 2), h},
-        {tb.dim(valueTensor, 2), h}};
-    if (Value mask = op.getKeyPaddingMask())
-      sizes.append({{tb.dim(mask, 0), batch}, {tb.dim(mask, 1), keys}});
+    SmallVector<std::pair<Value, Value>> sizes;
+    AttentionOperands::checkSizes(tb, keyTensor, valueTensor,
+                                  op.getKeyPaddingMask(), batch, keys, h,
+                                  sizes);
     Value result4 = e.alloc(rewriter.getF32Type(), {batch, length, k, h});
     Value query = tb.collapse(tb.buffer(queryTensor), {{0}, {1, 2}, {3}});
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
-    AttentionTile tile;
-    tile.module = tb.module;
-    tile.key = tb.buffer(keyTensor);
-    tile.value = tb.buffer(valueTensor);
-    tile.mask =
-        op.getKeyPaddingMask() ? tb.buffer(op.getKeyPaddingMask()) : Value();
-    tile.k = k;
-    tile.h = h;
-    tile.scale = attentionScale(e, op.getScale(), h);
-    tile.causal = op.getCausal();
+    AttentionTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(), k, h,
+                       op.getScale(), op.getCausal());
 
     tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value rowsPerBatch = g.mul(length, k);
