@@ -108,16 +108,13 @@ template <typename... OpTys> void attach(MLIRContext *ctx) {
 
 } // namespace
 
-void mlir::moa::registerBufferizableOpInterfaceExternalModels(
-    DialectRegistry &registry) {
-  registry.addExtension(+[](MLIRContext *ctx, MoADialect *) {
-    attach<RouteOp, DispatchOp, GroupedMatmulOp, MultiQueryAttentionOp,
-           LoadBalancingLossOp, RouterZLossOp, MutualInformationLossOp,
-           ImportanceCVLossOp, ProjectRouteOp, KeyValueProjectionOp,
-           RouteGradOp, GroupedMatmulGradOp, MultiQueryAttentionGradOp,
-           LoadBalancingLossGradOp, RouterZLossGradOp,
-           MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
-           LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
-           CrossEntropyGradOp, GlobalNormOp, AdamWOp>(ctx);
-  });
+void mlir::moa::attachBufferizableOpInterfaceModels(MLIRContext *ctx) {
+  attach<RouteOp, DispatchOp, GroupedMatmulOp, MultiQueryAttentionOp,
+         LoadBalancingLossOp, RouterZLossOp, MutualInformationLossOp,
+         ImportanceCVLossOp, ProjectRouteOp, KeyValueProjectionOp, RouteGradOp,
+         GroupedMatmulGradOp, MultiQueryAttentionGradOp,
+         LoadBalancingLossGradOp, RouterZLossGradOp,
+         MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
+         LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
+         CrossEntropyGradOp, GlobalNormOp, AdamWOp>(ctx);
 }

@@ -5,11 +5,12 @@
 #define MOA_DIALECT_BUFFERIZABLEOPINTERFACEIMPL_H
 
 namespace mlir {
-class DialectRegistry;
+class MLIRContext;
 namespace moa {
 /// Attaches BufferizableOpInterface to every moa op with a buffer form, so
 /// that upstream One-Shot Bufferize turns it into the same op on memrefs.
-void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
+/// The dialect does it when it is loaded (MoADialect::initialize).
+void attachBufferizableOpInterfaceModels(MLIRContext *ctx);
 } // namespace moa
 } // namespace mlir
 

@@ -30,8 +30,9 @@ def MoA_Dialect : Dialect {
     token over one shared key and value head); the auxiliary losses are
     `moa.load_balancing_loss` and `moa.router_z_loss`.
 
-    All ops work on builtin ranked tensors; batch and sequence dimensions may
-    be dynamic. Activations and weights are f32, f16 or bf16; router logits,
+    All ops work on builtin ranked tensors, and every op but the layer also
+    on memrefs (its buffer form, which One-Shot Bufferize produces);
+    batch and sequence dimensions may be dynamic. Activations and weights are f32, f16 or bf16; router logits,
     gates and losses are always f32; indices are i32 (or index where they are
     consumed).
   }];

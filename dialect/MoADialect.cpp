@@ -1,6 +1,7 @@
 //===- MoADialect.cpp - moa dialect registration --------------------------===//
 
 #include "dialect/MoADialect.h"
+#include "dialect/BufferizableOpInterfaceImpl.h"
 #include "dialect/MoAOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -23,6 +24,7 @@ void MoADialect::initialize() {
 #define GET_OP_LIST
 #include "dialect/MoAOps.cpp.inc"
       >();
+  attachBufferizableOpInterfaceModels(getContext());
 }
 
 LogicalResult MoADialect::verifyOperationAttribute(Operation *op,

@@ -488,5 +488,14 @@ LogicalResult mlir::moa::verifyOneShapedForm(Operation *op) {
   if (memrefs && tensors)
     return op->emitOpError("must have tensors or memrefs (its bufferized "
                            "form) as operands and results, not both");
+  // The lowerings read buffers as contiguous rows.
+  auto strided = [](Type type) {
+    auto memref = dyn_cast<MemRefType>(type);
+    return memref && !memref.getLayout().isIdentity();
+  };
+  if (llvm::any_of(op->getOperandTypes(), strided) ||
+      llvm::any_of(op->getResultTypes(), strided))
+    return op->emitOpError("buffers must have the identity layout (copy a "
+                           "strided view into a fresh buffer first)");
   return success();
 }

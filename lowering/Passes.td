@@ -82,14 +82,15 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     The GPU counterpart of `moa-lower-to-loops`, on the forward MoA layer
     after `moa-decompose`: each primitive becomes `gpu.launch` kernels on
     device buffers (`gpu.alloc`), and the module becomes a
-    `gpu.container_module`. The router projection that feeds a `moa.route`
-    is fused into the router kernel (one warp per token: logits in f32,
-    softmax statistics and top-k by warp shuffles, ties to the lower
-    index). `moa.dispatch` is a histogram (atomics), an exclusive scan and a
+    `gpu.container_module`. `moa.project_route` (from `moa-fuse`) is one
+    router kernel (one warp per token: logits in f32, softmax statistics and
+    top-k by warp shuffles, ties to the lower index), as is `moa.route` on
+    given logits. `moa.dispatch` is a histogram (atomics), an exclusive scan and a
     stable scatter with one block per expert, all on the device.
-    `moa.grouped_matmul` and the row projections (the shared K and V) are
-    64x64-tiled GEMMs staged in shared memory, on the tensor cores
-    (`nvvm.mma.sync` m16n8k16, f32 accumulation) when both operands are
+    `moa.grouped_matmul`, `moa.key_value_projection` (one GEMM launch per
+    weight) and other row projections are 64x64-tiled GEMMs staged in shared
+    memory, on the tensor cores (`nvgpu.mma.sync` m16n8k16, f32
+    accumulation) when both operands are
     f16 or both bf16, on FMAs with the same fragment layout otherwise; the
     grouped ones find their expert tile from the dispatch offsets (the
     per-tile expert map) and fuse the gather, and the scatter or the
@@ -112,6 +113,7 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
     "::mlir::NVVM::NVVMDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",

@@ -42,14 +42,14 @@ bool allAvailableAt(ValueRange values, Operation *op) {
   });
 }
 
-/// [B, T, N] in the element type of `input` [B, T, K] for `weight` [K, N]:
-/// the type moa.key_value_projection gives its results.
-Type projectionType(Value input, Value weight) {
+/// [B, T, N] for `input` [B, T, K] and `weight` [K, N], in `elementType`
+/// (default: the input's): the types the fused ops infer.
+Type projectionType(Value input, Value weight, Type elementType = {}) {
   auto in = cast<RankedTensorType>(input.getType());
   return RankedTensorType::get(
       {in.getDimSize(0), in.getDimSize(1),
        cast<RankedTensorType>(weight.getType()).getDimSize(1)},
-      in.getElementType());
+      elementType ? elementType : in.getElementType());
 }
 
 /// route(x w_gate) -> project_route(x, w_gate), at the projection.
@@ -58,7 +58,15 @@ struct FuseProjectRoute : OpRewritePattern<RouteOp> {
   LogicalResult matchAndRewrite(RouteOp route,
                                 PatternRewriter &rewriter) const override {
     linalg::ContractOp projection = plainProjection(route.getLogits());
-    if (!projection || !allAvailableAt(route.getQueryPaddingMask(), projection))
+    // Same block: the fused op runs where the projection did, so a route
+    // under a condition or in a loop must stay there.
+    if (!projection || projection->getBlock() != route->getBlock() ||
+        !allAvailableAt(route.getQueryPaddingMask(), projection) ||
+        !isa<FloatType>(cast<ShapedType>(projection.getInputs()[0].getType())
+                            .getElementType()) ||
+        route.getLogits().getType() !=
+            projectionType(projection.getInputs()[0], projection.getInputs()[1],
+                           Float32Type::get(getContext())))
       return rewriter.notifyMatchFailure(route, "no router projection");
     rewriter.setInsertionPoint(projection);
     auto fused = ProjectRouteOp::create(
@@ -80,14 +88,14 @@ struct FuseKeyValueProjection : OpRewritePattern<MultiQueryAttentionOp> {
     linalg::ContractOp key = plainProjection(attention.getKey());
     linalg::ContractOp value = plainProjection(attention.getValue());
     if (!key || !value || key == value ||
+        key->getBlock() != value->getBlock() ||
         key.getInputs()[0] != value.getInputs()[0] ||
         key.getInputs()[1].getType() != value.getInputs()[1].getType() ||
         key.getResultTypes() != value.getResultTypes() ||
         key.getResultTypes()[0] !=
             projectionType(key.getInputs()[0], key.getInputs()[1]))
       return rewriter.notifyMatchFailure(attention, "no K/V projections");
-    bool keyFirst =
-        key->getBlock() == value->getBlock() && key->isBeforeInBlock(value);
+    bool keyFirst = key->isBeforeInBlock(value);
     Operation *first = keyFirst ? key : value;
     if (!allAvailableAt(keyFirst ? value.getInputs() : key.getInputs(), first))
       return rewriter.notifyMatchFailure(attention, "weights defined later");
@@ -100,6 +108,16 @@ struct FuseKeyValueProjection : OpRewritePattern<MultiQueryAttentionOp> {
     return success();
   }
 };
+
+/// The type of `scatter`'s gate-weighted combine: [B, T, N] with B and T of
+/// its input and N of its weight [E, K, N], in its element type.
+Type combinedType(GroupedMatmulOp scatter) {
+  auto input = cast<RankedTensorType>(scatter.getInput().getType());
+  auto weight = cast<RankedTensorType>(scatter.getWeight().getType());
+  return RankedTensorType::get(
+      {input.getDimSize(0), input.getDimSize(1), weight.getDimSize(2)},
+      scatter.getType().getElementType());
+}
 
 /// Indexing maps of y[b, t, n] = sum_j out[b, t, j, n] gates[b, t, j], over
 /// loops (b, t, j, n).
@@ -130,8 +148,7 @@ struct FuseGateCombine : OpRewritePattern<linalg::ContractOp> {
     if (!scatter || scatter.getGates() || !scatter->hasOneUse() ||
         cast<ShapedType>(gates.getType()).getElementType() !=
             rewriter.getF32Type() ||
-        resultType.getElementType() != scatter.getType().getElementType() ||
-        !allAvailableAt(gates, scatter))
+        resultType != combinedType(scatter) || !allAvailableAt(gates, scatter))
       return rewriter.notifyMatchFailure(combine, "no scatter to combine");
     rewriter.setInsertionPoint(scatter);
     Value fused = GroupedMatmulOp::create(

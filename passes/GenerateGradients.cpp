@@ -69,6 +69,13 @@ LogicalResult generateGradient(func::FuncOp func, SymbolTable &symbols) {
 struct MoAGenerateGradientsPass
     : public moa::impl::MoAGenerateGradientsBase<MoAGenerateGradientsPass> {
   using MoAGenerateGradientsBase::MoAGenerateGradientsBase;
+
+  /// The gradient rules of the upstream ops are external models: the pass
+  /// brings them, so that any context that runs it has them.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    MoAGenerateGradientsBase::getDependentDialects(registry);
+    registerGradientExternalModels(registry);
+  }
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);

@@ -25,6 +25,13 @@ struct MoAGenerateTrainStepPass
     : public moa::impl::MoAGenerateTrainStepBase<MoAGenerateTrainStepPass> {
   using MoAGenerateTrainStepBase::MoAGenerateTrainStepBase;
 
+  /// The gradient rules of the upstream ops are external models: the pass
+  /// brings them, so that any context that runs it has them.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    MoAGenerateTrainStepBase::getDependentDialects(registry);
+    registerGradientExternalModels(registry);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);

@@ -2,8 +2,10 @@
 //
 // The core of moa-generate-gradients and moa-generate-train-step: replays a
 // function's body and emits, after it, the adjoint of every op in reverse
-// order. The rules per op are in Gradient.cpp; moa.mixture_attention must be
-// decomposed first (its primitives carry the rules).
+// order. The rule of each op is its GradientOpInterface (moa ops in
+// dialect/Gradients.cpp, upstream ops in GradientModels.cpp);
+// moa.mixture_attention must be decomposed first (its primitives carry the
+// rules).
 //
 //===----------------------------------------------------------------------===//
 

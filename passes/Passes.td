@@ -35,8 +35,11 @@ def MoAFuse : Pass<"moa-fuse"> {
     k, N]) summed over its k slots with f32 gates by a `linalg.contract`
     becomes the grouped matmul's gate-weighted combine (`gates(...)`), which
     is what `moa-decompose` itself emits. The CPU and GPU pipelines run it
-    after `moa-decompose`; the ops it creates report the same MACs to
-    `moa-cost` as what they replace. Run it after `moa-generate-gradients`
+    after `moa-decompose`; `moa.project_route` and
+    `moa.key_value_projection` report the same MACs to `moa-cost` as the
+    projections they replace (the written-out combine's B*T*k*N
+    multiply-adds are not counted once fused, as in `moa-decompose`'s own
+    form). Run it after `moa-generate-gradients`
     (the fused ops have no gradient rules).
   }];
 }

@@ -8,7 +8,6 @@
 #ifndef MOA_TOOLS_REGISTERMOA_H
 #define MOA_TOOLS_REGISTERMOA_H
 
-#include "dialect/BufferizableOpInterfaceImpl.h"
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -16,16 +15,14 @@
 
 namespace mlir::moa {
 
-/// Adds the moa dialect, the upstream dialects its passes create, the
-/// gradient rules of the upstream ops moa differentiates and the models that
-/// let One-Shot Bufferize bufferize moa ops.
+/// Adds the moa dialect and the upstream dialects its passes create. (The
+/// dialect attaches its own BufferizableOpInterface models; the gradient
+/// passes bring the gradient rules of upstream ops.)
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoADialect, arith::ArithDialect,
                   bufferization::BufferizationDialect, func::FuncDialect,
                   linalg::LinalgDialect, memref::MemRefDialect,
                   tensor::TensorDialect>();
-  registerGradientExternalModels(registry);
-  registerBufferizableOpInterfaceExternalModels(registry);
 }
 
 /// Registers every moa pass and pipeline with the global pass registry.

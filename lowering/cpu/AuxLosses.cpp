@@ -1,5 +1,4 @@
-//===- AuxLosses.cpp - auxiliary losses to loops
-//----------------------------===//
+//===- AuxLosses.cpp - Auxiliary losses to loops --------------------------===//
 //
 // The router's auxiliary losses (load balancing, z, mutual information,
 // importance CV) and their gradients, in f64 over tokens.

@@ -1,5 +1,4 @@
-//===- BackwardOps.cpp - backward primitives to loops
-//-----------------------===//
+//===- BackwardOps.cpp - Backward primitives to loops ---------------------===//
 //
 // The backward ops of the primitives (moa.route_grad,
 // moa.grouped_matmul_grad, moa.multi_query_attention_grad) and the weight

@@ -1,10 +1,11 @@
 //===- LowerToLoops.cpp - moa ops to loops on buffers (the pass) ----------===//
 //
-// Each moa op becomes scf/memref/arith/math code on buffers: operands are
-// taken with bufferization.to_buffer, results are fresh allocations handed
-// back with bufferization.to_tensor, and one-shot bufferization completes the
-// function around them. The patterns live with their op family in this
-// folder; the CPU pipeline turns scf.parallel into OpenMP.
+// Each moa op becomes scf/memref/arith/math code on buffers. The CPU
+// pipeline runs it after One-Shot Bufferize, on moa ops in their buffer form
+// (results replaced by the allocations the code writes); ops still on
+// tensors cross with bufferization.to_buffer / to_tensor. The patterns live
+// with their op family in this folder; the pipeline turns scf.parallel into
+// OpenMP.
 //
 //===----------------------------------------------------------------------===//
 

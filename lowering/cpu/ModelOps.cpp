@@ -1,5 +1,4 @@
-//===- ModelOps.cpp - model ops to loops
-//------------------------------------===//
+//===- ModelOps.cpp - Model ops to loops ----------------------------------===//
 //
 // moa.layer_norm, moa.embedding and moa.cross_entropy with their gradients:
 // the model ops MLIR has no upstream op for.

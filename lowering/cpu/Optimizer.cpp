@@ -1,5 +1,4 @@
-//===- Optimizer.cpp - the optimizer to loops
-//-------------------------------===//
+//===- Optimizer.cpp - The optimizer to loops -----------------------------===//
 //
 // moa.global_norm and moa.adamw, in parallel over chunks of elements.
 //

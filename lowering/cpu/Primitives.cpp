@@ -1,5 +1,4 @@
-//===- Primitives.cpp - the forward primitives to loops
-//---------------------===//
+//===- Primitives.cpp - The forward primitives to loops -------------------===//
 //
 // moa.route, moa.dispatch, moa.grouped_matmul, moa.multi_query_attention and
 // the row projections as scf/memref/arith/math code on buffers. Independent

@@ -433,12 +433,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     if (queryType.isDynamicDim(3))
       return "needs a static head size h for the GPU";
     const int64_t h = queryType.getDimSize(3);
-    const int64_t bytes = kKeyTile * h *
-                          (cast<ShapedType>(op.getKey().getType())
-                               .getElementTypeBitWidth() +
-                           cast<ShapedType>(op.getValue().getType())
-                               .getElementTypeBitWidth()) /
-                          8;
+    const int64_t bytes =
+        kKeyTile * h *
+        (cast<ShapedType>(op.getKey().getType()).getElementTypeBitWidth() +
+         cast<ShapedType>(op.getValue().getType()).getElementTypeBitWidth()) /
+        8;
     if (bytes <= kMaxSharedBytes)
       return "";
     return "head size " + std::to_string(h) + " needs " +

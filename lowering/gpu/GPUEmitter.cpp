@@ -1,6 +1,7 @@
 //===- GPUEmitter.cpp - Building gpu dialect kernels ----------------------===//
 
 #include "lowering/gpu/GPUEmitter.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -149,23 +150,52 @@ Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
   return mmaOperand(e, packWord(e, low, high), low.getType());
 }
 
-SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
-                                             ValueRange a, ValueRange b,
-                                             ValueRange c) {
-  MLIRContext *ctx = e.b.getContext();
+/// bf16 on nvvm.mma.sync directly: LLVM 22's NVGPU-to-NVVM conversion
+/// cannot deduce the PTX types of a bf16 nvgpu.mma.sync.
+static SmallVector<Value> nvvmMmaSyncBF16(Emitter &e, ValueRange a,
+                                          ValueRange b, ValueRange c) {
   Type f32 = e.b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-  NVVM::MMATypes type =
-      elementType.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(e.b.getContext(), {f32, f32, f32, f32});
   Value d = NVVM::MmaOp::create(
       e.b, e.loc, resultType, a, b, c, /*shape=*/{16, 8, 16},
       /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
-      std::array<NVVM::MMATypes, 2>{type, type},
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
   SmallVector<Value> result;
   for (int64_t i = 0; i < 4; ++i)
     result.push_back(LLVM::ExtractValueOp::create(e.b, e.loc, d, i));
+  return result;
+}
+
+SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
+                                             ValueRange a, ValueRange b,
+                                             ValueRange c) {
+  if (elementType.isBF16())
+    return nvvmMmaSyncBF16(e, a, b, c);
+  // nvgpu's fragments: A vector<4x2xf16>, B vector<2x2xf16>, C and D
+  // vector<2x2xf32>, each row one 32-bit register of the PTX layout (the
+  // operands come as vector<2xf16> registers, see mmaOperand).
+  auto fragment = [&](ValueRange registers, VectorType type) {
+    Value v = arith::ConstantOp::create(e.b, e.loc, e.b.getZeroAttr(type));
+    for (auto [i, reg] : llvm::enumerate(registers))
+      v = vector::InsertOp::create(e.b, e.loc, reg, v,
+                                   ArrayRef<int64_t>{int64_t(i)});
+    return v;
+  };
+  Type f32 = e.b.getF32Type();
+  Value accumulator = vector::FromElementsOp::create(
+      e.b, e.loc, VectorType::get({2, 2}, f32), c);
+  Value d = nvgpu::MmaSyncOp::create(
+      e.b, e.loc, fragment(a, VectorType::get({4, 2}, elementType)),
+      fragment(b, VectorType::get({2, 2}, elementType)), accumulator,
+      e.b.getI64ArrayAttr({16, 8, 16}));
+  SmallVector<Value> result;
+  for (int64_t row = 0; row < 2; ++row)
+    for (int64_t col = 0; col < 2; ++col)
+      result.push_back(vector::ExtractOp::create(e.b, e.loc, d,
+                                                 ArrayRef<int64_t>{row, col}));
   return result;
 }
 

@@ -835,8 +835,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// result = init + x w ([B, T, K] x [K, N] -> [B, T, N]) as one tiled GEMM
 /// launch; `initTensor` null (or a zero fill) adds nothing.
 Value projectOnDevice(PatternRewriter &rewriter, Operation *op, Value xTensor,
-                      Value wTensor, Value initTensor,
-                      ShapedType resultType) {
+                      Value wTensor, Value initTensor, ShapedType resultType) {
   Value err = errorWord(rewriter, op);
   TensorBoundary tb(rewriter, op);
   Emitter &e = tb.e;

@@ -627,3 +627,11 @@ func.func @mixed_forms(%l: memref<?x?x8xf32>, %m: tensor<?x?xi1>) {
   %i, %g = moa.route %l k(2) query_padding_mask(%m : tensor<?x?xi1>) : memref<?x?x8xf32>
   return
 }
+
+// -----
+
+func.func @strided_buffer(%l: memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>) {
+  // expected-error @+1 {{'moa.route' op buffers must have the identity layout (copy a strided view into a fresh buffer first)}}
+  %i, %g = moa.route %l k(2) : memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>
+  return
+}

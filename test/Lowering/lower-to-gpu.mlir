@@ -90,15 +90,17 @@ func.func @grouped_scatter_f32(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %
 
 // Flash multi-query attention on the tensor cores (f16, h = 64): tiles of 64
 // keys, K as [key][dim pair] and V as [dim][key pair] words in shared memory;
-// S = Q K^T and O += P V by mma.sync; row statistics over the lanes of a quad.
+// S = Q K^T and O += P V by nvgpu.mma.sync (f16; bf16 stays on nvvm.mma.sync,
+// which LLVM 22's NVGPU-to-NVVM cannot type); row statistics over the lanes
+// of a quad.
 // CHECK-LABEL: func.func @attention_f16
 // CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>) {
 // CHECK: gpu.barrier
-// CHECK: nvvm.mma.sync
-// CHECK-SAME: (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: nvgpu.mma.sync
+// CHECK-SAME: {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK: math.exp
-// CHECK: nvvm.mma.sync
+// CHECK: nvgpu.mma.sync
 // CHECK-NOT: gpu.shuffle  idx
 // CHECK: return
 func.func @attention_f16(%q: tensor<?x?x2x64xf16>, %k: tensor<?x?x64xf16>, %v: tensor<?x?x64xf16>, %m: tensor<?x?xi1>)

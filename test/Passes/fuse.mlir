@@ -59,6 +59,11 @@ func.func @layer(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16
 // CHECK: linalg.contract
 // CHECK: moa.route
 // CHECK-NOT: moa.project_route
+// CHECK-LABEL: func.func @conditional_route
+// CHECK: linalg.contract
+// CHECK: scf.if
+// CHECK: moa.route
+// CHECK-NOT: moa.project_route
 // CHECK-LABEL: func.func @accumulating_projection
 // CHECK: linalg.contract
 // CHECK: moa.route
@@ -77,6 +82,24 @@ func.func @mask_after_projection(%x: tensor<?x?x16xbf16>, %wg: tensor<16x4xf32>,
   %mask = tensor.empty(%b, %t) : tensor<?x?xi1>
   %idx, %gates = moa.route %logits k(2) query_padding_mask(%mask : tensor<?x?xi1>) : tensor<?x?x4xf32>
   return %idx, %gates : tensor<?x?x2xi32>, tensor<?x?x2xf32>
+}
+// A route under a condition stays there: the fused op would run where the
+// projection is, unconditionally.
+func.func @conditional_route(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %c: i1)
+    -> tensor<2x5x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e4 = tensor.empty() : tensor<2x5x4xf32>
+  %z4 = linalg.fill ins(%zero : f32) outs(%e4 : tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
+  %logits = linalg.contract indexing_maps = [#rows, #weight, #out]
+      ins(%x, %wg : tensor<2x5x16xf32>, tensor<16x4xf32>) outs(%z4 : tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
+  %g = scf.if %c -> tensor<2x5x2xf32> {
+    %idx, %gates = moa.route %logits k(2) : tensor<2x5x4xf32>
+    scf.yield %gates : tensor<2x5x2xf32>
+  } else {
+    %e2 = tensor.empty() : tensor<2x5x2xf32>
+    scf.yield %e2 : tensor<2x5x2xf32>
+  }
+  return %g : tensor<2x5x2xf32>
 }
 func.func @accumulating_projection(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %init: tensor<2x5x4xf32>)
     -> (tensor<2x5x2xi32>, tensor<2x5x2xf32>) {

@@ -8,11 +8,13 @@ using namespace mlir;
 void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm) {
   buildGPUKernelsPipeline(pm);
   static constexpr const char *kEmulation =
-      "moa-gpu-emulate,canonicalize,func.func(convert-linalg-to-loops),"
+      "gpu.module(convert-nvgpu-to-nvvm),moa-gpu-emulate,canonicalize,"
+      "func.func(convert-linalg-to-loops),"
       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-openmp-to-llvm,convert-func-to-llvm,"
-      "convert-cf-to-llvm,reconcile-unrealized-casts,moa-emit-runtime-abi";
+      "convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts,"
+      "moa-emit-runtime-abi";
   if (failed(parsePassPipeline(kEmulation, pm)))
     llvm::report_fatal_error(
         "moa: the built-in GPU emulator pipeline does not parse");
