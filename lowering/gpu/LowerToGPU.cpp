@@ -334,41 +334,42 @@ void emitNarrow(Emitter &e, Value from, Value to, Value count) {
 // moa.route (with the router projection fused when it feeds the op)
 //===----------------------------------------------------------------------===//
 
-/// One warp routes `token`: lane l owns experts l, l + 32, ...
-void routeToken(Emitter &w, const Kernel &ids, Value token, Value x, Value wg,
-                Value model, Value logits, Value experts, Value k, Value mask,
-                Value indices, Value gates, bool topkSoftmax,
-                bool renormalize) {
-  Value lane = ids.lane;
-  Value laneIsZero = isZero(w, lane);
-  auto forOwnExperts =
-      [&](Emitter &e, ValueRange init,
-          function_ref<SmallVector<Value>(Emitter &, Value, Value, ValueRange)>
-              body) {
-        Value slots = e.ceilDiv(experts, e.idx(kWarp));
-        return e.loop(
-            e.idx(0), slots, init, [&](Emitter &y, Value i, ValueRange acc) {
-              Value expert = y.add(lane, y.mul(i, y.idx(kWarp)));
-              Value inRange = y.cmp(arith::CmpIPredicate::ult, expert, experts);
-              if (acc.empty()) {
-                y.ifThen(inRange, [&](Emitter &z) { body(z, i, expert, acc); });
-                return SmallVector<Value>();
-              }
-              auto inside =
-                  scf::IfOp::create(y.b, y.loc, acc.getTypes(), inRange,
-                                    /*withElseRegion=*/true);
-              {
-                OpBuilder::InsertionGuard guard(y.b);
-                y.b.setInsertionPointToStart(inside.thenBlock());
-                Emitter z(y.b, y.loc);
-                scf::YieldOp::create(y.b, y.loc, body(z, i, expert, acc));
-                y.b.setInsertionPointToStart(inside.elseBlock());
-                scf::YieldOp::create(y.b, y.loc, acc);
-              }
-              return SmallVector<Value>(inside.getResults());
-            });
-      };
-  if (x) // The router projection, in f32.
+/// One warp routes one token: lane l owns experts l, l + 32, ...
+struct TokenRouter {
+  const Kernel &ids;
+  Value token, x, wg, model; // x and wg null when the logits are given
+  Value logits, experts, k, mask, indices, gates;
+  bool topkSoftmax, renormalize;
+
+  /// body(slot, expert, acc) for each expert of this lane, as a loop
+  /// carrying `init`.
+  SmallVector<Value> forOwnExperts(
+      Emitter &e, ValueRange init,
+      function_ref<SmallVector<Value>(Emitter &, Value, Value, ValueRange)>
+          body) const {
+    Value slots = e.ceilDiv(experts, e.idx(kWarp));
+    return e.loop(
+        e.idx(0), slots, init, [&](Emitter &y, Value i, ValueRange acc) {
+          Value expert = y.add(ids.lane, y.mul(i, y.idx(kWarp)));
+          Value inRange = y.cmp(arith::CmpIPredicate::ult, expert, experts);
+          if (acc.empty()) {
+            y.ifThen(inRange, [&](Emitter &z) { body(z, i, expert, acc); });
+            return SmallVector<Value>();
+          }
+          auto inside = scf::IfOp::create(y.b, y.loc, acc.getTypes(), inRange,
+                                          /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(y.b);
+          y.b.setInsertionPointToStart(inside.thenBlock());
+          Emitter z(y.b, y.loc);
+          scf::YieldOp::create(y.b, y.loc, body(z, i, expert, acc));
+          y.b.setInsertionPointToStart(inside.elseBlock());
+          scf::YieldOp::create(y.b, y.loc, acc);
+          return SmallVector<Value>(inside.getResults());
+        });
+  }
+
+  /// The router projection of this token's own experts, in f32.
+  void project(Emitter &w) const {
     forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
       Value dot = y.loop(y.idx(0), model, {y.f32(0)},
                          [&](Emitter &z, Value c, ValueRange acc) {
@@ -380,23 +381,13 @@ void routeToken(Emitter &w, const Kernel &ids, Value token, Value x, Value wg,
       y.store(dot, logits, {token, expert});
       return SmallVector<Value>();
     });
+  }
 
-  auto route = [&](Emitter &r) {
-    Value localMax = forOwnExperts(
-        r, {negInf(r)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
-          return SmallVector<Value>{
-              y.maxf(acc[0], y.load(logits, {token, expert}))};
-        })[0];
-    Value maximum = warpMax(r, localMax);
-    Value localSum = forOwnExperts(
-        r, {r.f32(0)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
-          Value d = y.subf(y.load(logits, {token, expert}), maximum);
-          return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
-        })[0];
-    Value total = warpSum(r, localSum);
+  /// Top-k by k warp-wide arg-max steps; each lane masks what it gave. Lane
+  /// 0 writes the indices and, for now, the selected logits as gates.
+  void selectTopK(Emitter &r) const {
     Type i64 = r.b.getI64Type();
     Value none = arith::ConstantIntOp::create(r.b, r.loc, -1, 32);
-    // Top-k by k warp-wide arg-max steps; each lane masks what it gave.
     r.loop(
         r.idx(0), k, {arith::ConstantIntOp::create(r.b, r.loc, 0, 64)},
         [&](Emitter &y, Value slot, ValueRange taken) {
@@ -411,8 +402,8 @@ void routeToken(Emitter &w, const Kernel &ids, Value token, Value x, Value wg,
                           z.andI(bit, arith::ConstantIntOp::create(z.b, z.loc,
                                                                    1, 64)),
                           arith::ConstantIntOp::create(z.b, z.loc, 0, 64));
-                // NaN ranks below every number (as -inf), so all lanes
-                // agree on the order and no expert is taken twice.
+                // NaN ranks below every number (as -inf), so all lanes agree
+                // on the order and no expert is taken twice.
                 Value raw = z.load(logits, {token, expert});
                 Value v = z.select(z.cmpf(arith::CmpFPredicate::UNO, raw, raw),
                                    negInf(z), raw);
@@ -429,63 +420,90 @@ void routeToken(Emitter &w, const Kernel &ids, Value token, Value x, Value wg,
               y.cmp(arith::CmpIPredicate::ne, index, none),
               y.cmp(arith::CmpIPredicate::eq,
                     arith::RemSIOp::create(y.b, y.loc, winner, y.idx(kWarp)),
-                    lane));
+                    ids.lane));
           Value bit = arith::ShLIOp::create(
               y.b, y.loc, arith::ConstantIntOp::create(y.b, y.loc, 1, 64),
               arith::IndexCastOp::create(
                   y.b, y.loc, i64,
                   arith::DivSIOp::create(y.b, y.loc, winner, y.idx(kWarp))));
-          y.ifThen(laneIsZero, [&](Emitter &z) {
+          y.ifThen(isZero(y, ids.lane), [&](Emitter &z) {
             z.store(index, indices, {token, slot});
             z.store(value, gates, {token, slot}); // the logit, for now
           });
           return SmallVector<Value>{
               y.select(mine, y.orI(taken[0], bit), taken[0])};
         });
-    // Lane 0 turns the k selected logits into gates (it wrote them).
-    r.ifThen(laneIsZero, [&](Emitter &z) {
-      Value reference = maximum, denominator = total;
-      if (topkSoftmax) {
-        reference = z.load(gates, {token, z.idx(0)});
-        denominator = z.loop(
-            z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
-              Value d = y.subf(y.load(gates, {token, s}), reference);
-              return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
-            })[0];
-      }
-      Value sum = z.loop(
+  }
+
+  /// Lane 0 turns the k selected logits into gates: softmax over all E
+  /// (`maximum`, `total`) or over the k, then the optional renormalisation.
+  void writeGates(Emitter &z, Value maximum, Value total) const {
+    Value reference = maximum, denominator = total;
+    if (topkSoftmax) {
+      reference = z.load(gates, {token, z.idx(0)});
+      denominator = z.loop(
           z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
-            Value gate =
-                y.divf(y.exp(y.subf(y.load(gates, {token, s}), reference)),
-                       denominator);
-            y.store(gate, gates, {token, s});
-            return SmallVector<Value>{y.addf(acc[0], gate)};
+            Value d = y.subf(y.load(gates, {token, s}), reference);
+            return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
           })[0];
-      if (renormalize)
-        z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
-                 [&](Emitter &y) {
-                   y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
-                     v.store(v.divf(v.load(gates, {token, s}), sum), gates,
-                             {token, s});
-                   });
+    }
+    Value sum = z.loop(
+        z.idx(0), k, {z.f32(0)}, [&](Emitter &y, Value s, ValueRange acc) {
+          Value gate = y.divf(
+              y.exp(y.subf(y.load(gates, {token, s}), reference)), denominator);
+          y.store(gate, gates, {token, s});
+          return SmallVector<Value>{y.addf(acc[0], gate)};
+        })[0];
+    if (renormalize)
+      z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
+               [&](Emitter &y) {
+                 y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
+                   v.store(v.divf(v.load(gates, {token, s}), sum), gates,
+                           {token, s});
                  });
-    });
-  };
-  if (!mask)
-    return route(w);
-  w.ifThen(
-      w.load(mask, {token}),
-      [&](Emitter &y) {
-        y.ifThen(laneIsZero, [&](Emitter &z) {
-          z.loop(z.idx(0), k, [&](Emitter &v, Value s) {
-            v.store(arith::ConstantIntOp::create(v.b, v.loc, -1, 32), indices,
-                    {token, s});
-            v.store(v.f32(0), gates, {token, s});
+               });
+  }
+
+  /// Softmax statistics over the warp, top-k, gates.
+  void route(Emitter &r) const {
+    Value localMax = forOwnExperts(
+        r, {negInf(r)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+          return SmallVector<Value>{
+              y.maxf(acc[0], y.load(logits, {token, expert}))};
+        })[0];
+    Value maximum = warpMax(r, localMax);
+    Value localSum = forOwnExperts(
+        r, {r.f32(0)}, [&](Emitter &y, Value, Value expert, ValueRange acc) {
+          Value d = y.subf(y.load(logits, {token, expert}), maximum);
+          return SmallVector<Value>{y.addf(acc[0], y.exp(d))};
+        })[0];
+    Value total = warpSum(r, localSum);
+    selectTopK(r);
+    r.ifThen(isZero(r, ids.lane),
+             [&](Emitter &z) { writeGates(z, maximum, total); });
+  }
+
+  /// The whole token: projection (if fused), then routing, or index -1 and
+  /// gate 0 in every slot for a padded token.
+  void run(Emitter &w) const {
+    if (x)
+      project(w);
+    if (!mask)
+      return route(w);
+    w.ifThen(
+        w.load(mask, {token}),
+        [&](Emitter &y) {
+          y.ifThen(isZero(y, ids.lane), [&](Emitter &z) {
+            z.loop(z.idx(0), k, [&](Emitter &v, Value s) {
+              v.store(arith::ConstantIntOp::create(v.b, v.loc, -1, 32), indices,
+                      {token, s});
+              v.store(v.f32(0), gates, {token, s});
+            });
           });
-        });
-      },
-      route);
-}
+        },
+        [&](Emitter &y) { route(y); });
+  }
+};
 
 /// moa.route (given logits: kernel moa_route) and moa.project_route (the
 /// router projection fused in: kernel moa_router), one warp per token.
@@ -546,9 +564,11 @@ template <typename OpTy> struct LowerRouting : OpRewritePattern<OpTy> {
                    g.add(g.mul(ids.bidX, g.idx(kRouterWarps)), ids.warp);
                g.ifThen(g.cmp(arith::CmpIPredicate::ult, token, tokens),
                         [&](Emitter &w) {
-                          routeToken(w, ids, token, x, wg, model, rows, experts,
-                                     k, mask, indices, gates, topkSoftmax,
-                                     renormalize);
+                          TokenRouter{ids,        token,   x,       wg,
+                                      model,      rows,    experts, k,
+                                      mask,       indices, gates,   topkSoftmax,
+                                      renormalize}
+                              .run(w);
                         });
              });
            });
