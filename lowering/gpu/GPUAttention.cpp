@@ -71,6 +71,202 @@ bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
          h % 16 == 0 && h <= 128;
 }
 
+/// One warp of the tensor-core attention kernel: 16 query rows (token,
+/// slot), A = group and B = group + 8 of the m16n8 fragment layout, and the
+/// steps of one key tile.
+struct TensorCoreAttentionWarp {
+  const AttentionArgs &a;
+  const Kernel &ids;
+  Value b, kTile, vTile;
+  Value group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
+  int64_t h;
+  Type element;
+
+  int64_t dimTiles() const { return h / 8; }
+
+  /// Q's A fragments, loaded once: rows A/B, dims 2q, 2q+1 (+8).
+  SmallVector<SmallVector<Value>> queryFragments(Emitter &g) const {
+    Value zero16 = zeroOf(g, element);
+    auto q = [&](Value ok, Value row, Value dim) {
+      return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
+                    zero16);
+    };
+    auto pair = [&](Value ok, Value row, Value d) {
+      return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
+    };
+    SmallVector<SmallVector<Value>> fragments;
+    for (int64_t ks = 0; ks < h; ks += 16) {
+      Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
+      Value d8 = g.add(d0, g.idx(8));
+      fragments.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
+                           pair(okA, rowA, d8), pair(okB, rowB, d8)});
+    }
+    return fragments;
+  }
+
+  /// Keys [first, first + 64) into shared memory as k-pair words: thread i
+  /// of a pass packs dims (2c, 2c+1) of key j into K and keys (2j, 2j+1) of
+  /// dim c into V; reads are coalesced.
+  void stageTile(Emitter &x, Value first) const {
+    Value zero16 = zeroOf(x, element);
+    auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
+      Value s = y.add(first, j);
+      Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+      return loadIf(y, in, buffer, {b, y.select(in, s, y.idx(0)), c}, zero16);
+    };
+    x.loop(x.idx(0), x.idx(kMmaKeys * h / 2 / 128), [&](Emitter &y, Value it) {
+      Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+      Value j = y.div(i, y.idx(h / 2));
+      Value c = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h / 2));
+      Value d = y.mul(c, y.idx(2));
+      y.store(
+          packWord(y, at(y, a.key, j, d), at(y, a.key, j, y.add(d, y.idx(1)))),
+          kTile, {j, c});
+      Value jv = y.div(i, y.idx(h));
+      Value cv = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
+      Value key = y.mul(jv, y.idx(2));
+      y.store(packWord(y, at(y, a.value, key, cv),
+                       at(y, a.value, y.add(key, y.idx(1)), cv)),
+              vTile, {cv, jv});
+    });
+  }
+
+  /// The mma operand of the pair at column c (even) of a packed tile.
+  Value pairAt(Emitter &x, Value tileBuffer, Value r, Value c) const {
+    return mmaOperand(x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
+  }
+
+  /// S = Q K^T of the tile, one m16n8 tile per 8 keys, scaled, with
+  /// invisible keys (beyond the sequence, padded, or after the token) at
+  /// -inf; `visible` says which.
+  SmallVector<Value> scores(Emitter &x, Value first,
+                            ArrayRef<SmallVector<Value>> qFrags,
+                            SmallVectorImpl<Value> &visible) const {
+    SmallVector<Value> result;
+    for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
+      SmallVector<Value> acc(4, x.f32(0));
+      Value keyRow = x.add(x.idx(ni * 8), group);
+      for (int64_t ks = 0; ks < h / 16; ++ks) {
+        Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
+        SmallVector<Value> bFrag = {
+            pairAt(x, kTile, keyRow, d0),
+            pairAt(x, kTile, keyRow, x.add(d0, x.idx(8)))};
+        acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
+      }
+      for (int64_t c = 0; c < 4; ++c) {
+        Value s =
+            x.add(first, x.add(x.idx(ni * 8 + c % 2), x.mul(quad, x.idx(2))));
+        Value seen = x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
+                            c < 2 ? okA : okB);
+        if (a.mask)
+          seen = x.andI(
+              seen,
+              x.notI(loadIf(x, seen, a.mask, {b, s},
+                            arith::ConstantIntOp::create(x.b, x.loc, 0, 1))));
+        if (a.causal)
+          seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
+                                    c < 2 ? tokenA : tokenB));
+        visible.push_back(seen);
+        result.push_back(
+            x.select(seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
+      }
+    }
+    return result;
+  }
+
+  /// Online softmax per row (A: c = 0, 1; B: c = 2, 3): the tile's
+  /// probabilities, the rescaling of what came before (`alpha`) and the new
+  /// running maxima and sums in next[0..3].
+  SmallVector<Value> softmax(Emitter &x, ArrayRef<Value> scoreFrags,
+                             ArrayRef<Value> visible, ValueRange carried,
+                             SmallVectorImpl<Value> &next,
+                             Value (&alpha)[2]) const {
+    SmallVector<Value> probs(scoreFrags.size());
+    for (int64_t half = 0; half < 2; ++half) {
+      Value tileMax = negInf(x);
+      for (size_t i = 0; i < scoreFrags.size(); ++i)
+        if (int64_t(i % 4) / 2 == half)
+          tileMax = x.maxf(tileMax, scoreFrags[i]);
+      Value oldMax = carried[half];
+      Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
+      Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+      Value sum = x.f32(0);
+      for (size_t i = 0; i < scoreFrags.size(); ++i) {
+        if (int64_t(i % 4) / 2 != half)
+          continue;
+        probs[i] = x.select(x.andI(visible[i], any),
+                            x.exp(x.subf(scoreFrags[i], newMax)), x.f32(0));
+        sum = x.addf(sum, probs[i]);
+      }
+      alpha[half] =
+          x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                   x.f32(0), x.exp(x.subf(oldMax, newMax)));
+      next[half] = x.select(any, newMax, oldMax);
+      next[2 + half] =
+          x.addf(x.mulf(carried[2 + half], alpha[half]), quadSum(x, sum));
+    }
+    return probs;
+  }
+
+  /// O += P V: S's accumulator fragments are P's A fragments.
+  void accumulateValues(Emitter &x, ArrayRef<Value> probs,
+                        SmallVectorImpl<Value> &out) const {
+    auto p16 = [&](size_t i) { return fromF32(x, probs[i], element); };
+    for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
+      size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
+      SmallVector<Value> pFrag = {
+          pack16(x, p16(t0), p16(t0 + 1)), pack16(x, p16(t0 + 2), p16(t0 + 3)),
+          pack16(x, p16(t1), p16(t1 + 1)), pack16(x, p16(t1 + 2), p16(t1 + 3))};
+      Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
+      for (int64_t nd = 0; nd < dimTiles(); ++nd) {
+        Value dim = x.add(x.idx(nd * 8), group);
+        SmallVector<Value> bFrag = {pairAt(x, vTile, dim, k0),
+                                    pairAt(x, vTile, dim, x.add(k0, x.idx(8)))};
+        SmallVector<Value> acc = mmaSync16816(
+            x, element, pFrag, bFrag, ArrayRef<Value>(out).slice(nd * 4, 4));
+        std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+      }
+    }
+  }
+
+  /// One key tile: stage, S, softmax, O += P V; returns the new state.
+  SmallVector<Value> keyTile(Emitter &x, Value tile,
+                             ArrayRef<SmallVector<Value>> qFrags,
+                             ValueRange carried) const {
+    Value first = x.mul(tile, x.idx(kMmaKeys));
+    stageTile(x, first);
+    barrier(x);
+    SmallVector<Value> visible;
+    SmallVector<Value> scoreFrags = scores(x, first, qFrags, visible);
+    SmallVector<Value> next(carried.begin(), carried.end());
+    Value alpha[2];
+    SmallVector<Value> probs =
+        softmax(x, scoreFrags, visible, carried, next, alpha);
+    SmallVector<Value> out(carried.begin() + 4, carried.end());
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
+    accumulateValues(x, probs, out);
+    barrier(x);
+    std::copy(out.begin(), out.end(), next.begin() + 4);
+    return next;
+  }
+
+  /// Normalise; a row that saw no key writes zeros.
+  void writeOutput(Emitter &g, ArrayRef<Value> state) const {
+    for (int64_t nd = 0; nd < dimTiles(); ++nd)
+      for (int64_t c = 0; c < 4; ++c) {
+        Value row = c < 2 ? rowA : rowB;
+        Value sum = state[2 + c / 2];
+        Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
+        g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
+          Value o = y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
+                             y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
+          y.store(fromF32(y, o, element), a.out, {b, row, dim});
+        });
+      }
+  }
+};
+
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
 /// mma.sync m16n8k16): a block's 4 warps take 16 query rows (token, slot)
 /// each; per tile of 64 keys staged in shared memory (K as [key][dim], V
@@ -80,43 +276,27 @@ bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
 /// then P, rounded to the 16-bit type, is reused in registers as the A
 /// operand of O += P V. f32 accumulation throughout.
 void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
-  const int64_t h = a.h, rowsPerBlock = kMmaRows * 4, dimTiles = h / 8;
-  Type element = a.element;
+  const int64_t rowsPerBlock = kMmaRows * 4;
   launchAttention(
       e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp,
       // k-pairs packed in i32 words: K as [key][dim pair], V as
       // [dim][key pair].
-      {sharedBuffer({kMmaKeys, h / 2}, e.b.getI32Type()),
-       sharedBuffer({h, kMmaKeys / 2}, e.b.getI32Type())},
+      {sharedBuffer({kMmaKeys, a.h / 2}, e.b.getI32Type()),
+       sharedBuffer({a.h, kMmaKeys / 2}, e.b.getI32Type())},
       a.ok, a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
           Value blockRow) {
-        Value kTile = shared[0], vTile = shared[1];
-        Value group = g.div(ids.lane, g.idx(4));
-        Value quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
-        Value rowA =
-            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), group);
-        Value rowB = g.add(rowA, g.idx(8));
-        auto inRows = [&](Emitter &x, Value row) {
-          return x.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch);
-        };
-        Value okA = inRows(g, rowA), okB = inRows(g, rowB);
-        Value zero16 = zeroOf(g, element);
-        // Q's A fragments, loaded once: row rowA/rowB, dims 2q, 2q+1 (+8).
-        auto q = [&](Value ok, Value row, Value dim) {
-          return loadIf(g, ok, a.query, {b, g.select(ok, row, g.idx(0)), dim},
-                        zero16);
-        };
-        SmallVector<SmallVector<Value>> qFrags;
-        for (int64_t ks = 0; ks < h; ks += 16) {
-          Value d0 = g.add(g.idx(ks), g.mul(quad, g.idx(2)));
-          Value d8 = g.add(d0, g.idx(8));
-          auto pair = [&](Value ok, Value row, Value d) {
-            return pack16(g, q(ok, row, d), q(ok, row, g.add(d, g.idx(1))));
-          };
-          qFrags.push_back({pair(okA, rowA, d0), pair(okB, rowB, d0),
-                            pair(okA, rowA, d8), pair(okB, rowB, d8)});
-        }
+        TensorCoreAttentionWarp w{a, ids, b, shared[0], shared[1]};
+        w.h = a.h;
+        w.element = a.element;
+        w.group = g.div(ids.lane, g.idx(4));
+        w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+        w.rowA =
+            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), w.group);
+        w.rowB = g.add(w.rowA, g.idx(8));
+        w.okA = g.cmp(arith::CmpIPredicate::ult, w.rowA, a.rowsPerBatch);
+        w.okB = g.cmp(arith::CmpIPredicate::ult, w.rowB, a.rowsPerBatch);
+        SmallVector<SmallVector<Value>> qFrags = w.queryFragments(g);
         // k = 0 leaves no rows; divide by at least 1.
         Value slots = atLeastOne(g, a.k);
         Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
@@ -124,150 +304,17 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
         Value visibleKeys =
             a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
                      : a.keys;
-        Value tokenA = g.div(rowA, slots), tokenB = g.div(rowB, slots);
+        w.tokenA = g.div(w.rowA, slots);
+        w.tokenB = g.div(w.rowB, slots);
         // Carried: max and sum of rows A and B, then the output fragments.
         SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
-        init.append(dimTiles * 4, g.f32(0));
-        SmallVector<Value> state = g.loop(
-            g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
-            [&](Emitter &x, Value tile, ValueRange carried) {
-              Value first = x.mul(tile, x.idx(kMmaKeys));
-              // Thread i of a pass packs dims (2c, 2c+1) of key j into K
-              // and keys (2j, 2j+1) of dim c into V; reads are coalesced.
-              auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
-                Value s = y.add(first, j);
-                Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
-                return loadIf(y, in, buffer, {b, y.select(in, s, y.idx(0)), c},
-                              zero16);
-              };
-              x.loop(
-                  x.idx(0), x.idx(kMmaKeys * h / 2 / 128),
-                  [&](Emitter &y, Value it) {
-                    Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-                    Value j = y.div(i, y.idx(h / 2));
-                    Value c =
-                        arith::RemUIOp::create(y.b, y.loc, i, y.idx(h / 2));
-                    Value d = y.mul(c, y.idx(2));
-                    y.store(packWord(y, at(y, a.key, j, d),
-                                     at(y, a.key, j, y.add(d, y.idx(1)))),
-                            kTile, {j, c});
-                    Value jv = y.div(i, y.idx(h));
-                    Value cv = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
-                    Value key = y.mul(jv, y.idx(2));
-                    y.store(packWord(y, at(y, a.value, key, cv),
-                                     at(y, a.value, y.add(key, y.idx(1)), cv)),
-                            vTile, {cv, jv});
-                  });
-              barrier(x);
-              // Column c (even) of a packed tile is word c / 2.
-              auto pairAt = [&](Value tileBuffer, Value r, Value c) {
-                return mmaOperand(
-                    x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
-              };
-              // S = Q K^T, one m16n8 tile per 8 keys; masked and scaled.
-              SmallVector<Value> scores;
-              SmallVector<Value> visible;
-              for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
-                SmallVector<Value> acc(4, x.f32(0));
-                Value keyRow = x.add(x.idx(ni * 8), group);
-                for (int64_t ks = 0; ks < h / 16; ++ks) {
-                  Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
-                  SmallVector<Value> bFrag = {
-                      pairAt(kTile, keyRow, d0),
-                      pairAt(kTile, keyRow, x.add(d0, x.idx(8)))};
-                  acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
-                }
-                for (int64_t c = 0; c < 4; ++c) {
-                  Value s = x.add(first, x.add(x.idx(ni * 8 + c % 2),
-                                               x.mul(quad, x.idx(2))));
-                  Value seen =
-                      x.andI(x.cmp(arith::CmpIPredicate::ult, s, a.keys),
-                             c < 2 ? okA : okB);
-                  if (a.mask)
-                    seen =
-                        x.andI(seen, x.notI(loadIf(x, seen, a.mask, {b, s},
-                                                   arith::ConstantIntOp::create(
-                                                       x.b, x.loc, 0, 1))));
-                  if (a.causal)
-                    seen = x.andI(seen, x.cmp(arith::CmpIPredicate::ule, s,
-                                              c < 2 ? tokenA : tokenB));
-                  visible.push_back(seen);
-                  scores.push_back(x.select(
-                      seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
-                }
-              }
-              // Online softmax per row (A: c = 0, 1; B: c = 2, 3).
-              SmallVector<Value> next(carried.begin(), carried.end());
-              SmallVector<Value> probs(scores.size());
-              Value alpha[2];
-              for (int64_t half = 0; half < 2; ++half) {
-                Value tileMax = negInf(x);
-                for (size_t i = 0; i < scores.size(); ++i)
-                  if (int64_t(i % 4) / 2 == half)
-                    tileMax = x.maxf(tileMax, scores[i]);
-                Value oldMax = carried[half];
-                Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
-                Value any =
-                    x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
-                Value sum = x.f32(0);
-                for (size_t i = 0; i < scores.size(); ++i) {
-                  if (int64_t(i % 4) / 2 != half)
-                    continue;
-                  probs[i] =
-                      x.select(x.andI(visible[i], any),
-                               x.exp(x.subf(scores[i], newMax)), x.f32(0));
-                  sum = x.addf(sum, probs[i]);
-                }
-                alpha[half] = x.select(
-                    x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
-                    x.f32(0), x.exp(x.subf(oldMax, newMax)));
-                next[half] = x.select(any, newMax, oldMax);
-                next[2 + half] = x.addf(x.mulf(carried[2 + half], alpha[half]),
-                                        quadSum(x, sum));
-              }
-              SmallVector<Value> out(carried.begin() + 4, carried.end());
-              for (size_t i = 0; i < out.size(); ++i)
-                out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
-              // O += P V: S's accumulator fragments are P's A fragments.
-              auto p16 = [&](size_t i) {
-                return fromF32(x, probs[i], element);
-              };
-              for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
-                size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
-                SmallVector<Value> pFrag = {
-                    pack16(x, p16(t0), p16(t0 + 1)),
-                    pack16(x, p16(t0 + 2), p16(t0 + 3)),
-                    pack16(x, p16(t1), p16(t1 + 1)),
-                    pack16(x, p16(t1 + 2), p16(t1 + 3))};
-                Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
-                for (int64_t nd = 0; nd < dimTiles; ++nd) {
-                  Value dim = x.add(x.idx(nd * 8), group);
-                  SmallVector<Value> bFrag = {
-                      pairAt(vTile, dim, k0),
-                      pairAt(vTile, dim, x.add(k0, x.idx(8)))};
-                  SmallVector<Value> acc =
-                      mmaSync16816(x, element, pFrag, bFrag,
-                                   ArrayRef<Value>(out).slice(nd * 4, 4));
-                  std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
-                }
-              }
-              barrier(x);
-              std::copy(out.begin(), out.end(), next.begin() + 4);
-              return next;
-            });
-        // Normalise; a row that saw no key writes zeros.
-        for (int64_t nd = 0; nd < dimTiles; ++nd)
-          for (int64_t c = 0; c < 4; ++c) {
-            Value row = c < 2 ? rowA : rowB;
-            Value sum = state[2 + c / 2];
-            Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
-            g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
-              Value o =
-                  y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
-                           y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
-              y.store(fromF32(y, o, element), a.out, {b, row, dim});
-            });
-          }
+        init.append(w.dimTiles() * 4, g.f32(0));
+        SmallVector<Value> state =
+            g.loop(g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
+                   [&](Emitter &x, Value tile, ValueRange carried) {
+                     return w.keyTile(x, tile, qFrags, carried);
+                   });
+        w.writeOutput(g, state);
       });
 }
 
