@@ -105,151 +105,172 @@ struct TiledGemm {
   }
 
 private:
+  /// What a thread loads into the shared tiles: two threads per A row (16
+  /// consecutive k each), one weight column per thread (coalesced), 16 k.
+  struct Loads {
+    Value expert, n0, aTile, bTile;
+    Value aRow, aCol, aRowOk, source, bCol, bDepth, bColOk;
+  };
+
+  /// input[source, k0 + c], zero outside the matrix.
+  Value inputAt(Emitter &y, const Loads &l, Value k0, Value c) const {
+    Value kk = y.add(k0, c);
+    Value inK = y.cmp(arith::CmpIPredicate::ult, kk, kDim);
+    return loadIf(
+        y, y.andI(l.aRowOk, inK), input, {l.source, kk},
+        zeroOf(y, cast<MemRefType>(input.getType()).getElementType()));
+  }
+  /// weight[expert, k0 + bk, n0 + bCol], zero outside the matrix.
+  Value weightAt(Emitter &y, const Loads &l, Value k0, Value bk) const {
+    Value bkk = y.add(k0, bk);
+    Value in = y.andI(l.bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim));
+    return loadIf(
+        y, in, weight, {l.expert, bkk, y.add(l.n0, l.bCol)},
+        zeroOf(y, cast<MemRefType>(weight.getType()).getElementType()));
+  }
+
+  /// Tensor cores: 16 k of A's row and of the weight's column per thread,
+  /// as 8 packed pairs each. Inside the matrix, A's 16 are two aligned
+  /// 16-byte loads (K a multiple of 8) and the weight's need no bounds
+  /// checks; at the edges, element by element.
+  void stagePacked(Emitter &x, const Loads &l, Value k0) const {
+    Type inputType = cast<MemRefType>(input.getType()).getElementType();
+    VectorType sixteen = VectorType::get({16}, inputType);
+    auto gather = [&](Value fast, function_ref<Value(Emitter &)> wide,
+                      function_ref<Value(Emitter &, int64_t)> one) {
+      auto branch = scf::IfOp::create(x.b, x.loc, TypeRange{sixteen}, fast,
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(x.b);
+      x.b.setInsertionPointToStart(branch.thenBlock());
+      scf::YieldOp::create(x.b, x.loc, wide(x));
+      x.b.setInsertionPointToStart(branch.elseBlock());
+      SmallVector<Value> elements;
+      for (int64_t j = 0; j < 16; ++j)
+        elements.push_back(one(x, j));
+      scf::YieldOp::create(
+          x.b, x.loc,
+          vector::FromElementsOp::create(x.b, x.loc, sixteen, elements)
+              .getResult());
+      return branch.getResult(0);
+    };
+    auto inside = [&](Value first) {
+      return x.cmp(arith::CmpIPredicate::ule,
+                   x.add(x.add(k0, first), x.idx(16)), kDim);
+    };
+    Value aligned =
+        isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
+    Value aRun = gather(
+        x.andI(l.aRowOk, x.andI(inside(l.aCol), aligned)),
+        [&](Emitter &y) {
+          return vector::LoadOp::create(y.b, y.loc, sixteen, input,
+                                        ValueRange{l.source, y.add(k0, l.aCol)},
+                                        /*nontemporal=*/false,
+                                        llvm::MaybeAlign(16))
+              .getResult();
+        },
+        [&](Emitter &y, int64_t j) {
+          return inputAt(y, l, k0, y.add(l.aCol, y.idx(j)));
+        });
+    Value bRun = gather(
+        x.andI(l.bColOk, inside(l.bDepth)),
+        [&](Emitter &y) {
+          SmallVector<Value> elements;
+          for (int64_t j = 0; j < 16; ++j)
+            elements.push_back(
+                y.load(weight, {l.expert, y.add(k0, y.add(l.bDepth, y.idx(j))),
+                                y.add(l.n0, l.bCol)}));
+          return vector::FromElementsOp::create(y.b, y.loc, sixteen, elements)
+              .getResult();
+        },
+        [&](Emitter &y, int64_t j) {
+          return weightAt(y, l, k0, y.add(l.bDepth, y.idx(j)));
+        });
+    auto at = [&](Value run, int64_t j) {
+      return vector::ExtractOp::create(x.b, x.loc, run, ArrayRef<int64_t>{j})
+          .getResult();
+    };
+    Value aWord0 = x.div(l.aCol, x.idx(2)), bWord0 = x.div(l.bDepth, x.idx(2));
+    for (int64_t i = 0; i < 8; ++i) {
+      x.store(packWord(x, at(aRun, 2 * i), at(aRun, 2 * i + 1)), l.aTile,
+              {l.aRow, x.add(aWord0, x.idx(i))});
+      x.store(packWord(x, at(bRun, 2 * i), at(bRun, 2 * i + 1)), l.bTile,
+              {l.bCol, x.add(bWord0, x.idx(i))});
+    }
+  }
+
+  /// FMAs: the same 16 k per thread, widened to f32.
+  void stageF32(Emitter &x, const Loads &l, Value k0) const {
+    x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
+      Value c = y.add(l.aCol, i);
+      y.store(toF32(y, inputAt(y, l, k0, c)), l.aTile, {l.aRow, c});
+      Value bk = y.add(l.bDepth, i);
+      y.store(toF32(y, weightAt(y, l, k0, bk)), l.bTile, {l.bCol, bk});
+    });
+  }
+
+  /// Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
+  /// column 2*quad + c%2 of that m16n8 tile.
+  void storeTile(Emitter &k, ArrayRef<Value> acc, Value first, Value rows,
+                 Value n0, Value warpRow, Value warpCol, Value group,
+                 Value quad) const {
+    for (int64_t mi = 0; mi < 2; ++mi)
+      for (int64_t ni = 0; ni < 4; ++ni)
+        for (int64_t c = 0; c < 4; ++c) {
+          Value row =
+              k.add(warpRow, k.add(group, k.idx(mi * 16 + 8 * (c / 2))));
+          Value col = k.add(n0, k.add(warpCol, k.add(k.mul(quad, k.idx(2)),
+                                                     k.idx(ni * 8 + c % 2))));
+          Value inside = k.andI(k.cmp(arith::CmpIPredicate::ult, row, rows),
+                                k.cmp(arith::CmpIPredicate::ult, col, nDim));
+          k.ifThen(inside, [&](Emitter &y) {
+            store(y, y.add(first, row), col, acc[(mi * 4 + ni) * 4 + c]);
+          });
+        }
+  }
+
   void body(Emitter &g, const Kernel &ids, Value aTile, Value bTile,
             bool tensorCores, Type staged) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
     g.ifThen(valid, [&](Emitter &k) {
-      Value n0 = k.mul(ids.bidY, k.idx(kGemmCols));
+      Loads l;
+      l.expert = expert;
+      l.aTile = aTile;
+      l.bTile = bTile;
+      l.n0 = k.mul(ids.bidY, k.idx(kGemmCols));
       Value wm = k.div(ids.warp, k.idx(2));
       Value wn = arith::RemUIOp::create(k.b, k.loc, ids.warp, k.idx(2));
       Value group = k.div(ids.lane, k.idx(4));
       Value quad = arith::RemUIOp::create(k.b, k.loc, ids.lane, k.idx(4));
       Value warpRow = k.mul(wm, k.idx(32)), warpCol = k.mul(wn, k.idx(32));
-      // A loads: two threads per row, 16 consecutive k each.
-      Value aRow = k.div(ids.tid, k.idx(2));
-      Value aCol = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(2)),
-                         k.idx(16));
-      Value aRowOk = k.cmp(arith::CmpIPredicate::ult, aRow, rows);
-      Value source =
-          sourceRow(k, k.add(first, k.select(aRowOk, aRow, k.idx(0))));
-      // Weight loads: one column per thread (coalesced over threads), 16 k.
-      Value bCol = arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(64));
-      Value bDepth = k.mul(k.div(ids.tid, k.idx(64)), k.idx(16));
-      Value bColOk = k.cmp(arith::CmpIPredicate::ult, k.add(n0, bCol), nDim);
+      l.aRow = k.div(ids.tid, k.idx(2));
+      l.aCol = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(2)),
+                     k.idx(16));
+      l.aRowOk = k.cmp(arith::CmpIPredicate::ult, l.aRow, rows);
+      l.source =
+          sourceRow(k, k.add(first, k.select(l.aRowOk, l.aRow, k.idx(0))));
+      l.bCol = arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(64));
+      l.bDepth = k.mul(k.div(ids.tid, k.idx(64)), k.idx(16));
+      l.bColOk = k.cmp(arith::CmpIPredicate::ult, k.add(l.n0, l.bCol), nDim);
 
       SmallVector<Value> zeros(32, k.f32(0));
-      SmallVector<Value> acc = k.loop(
-          k.idx(0), k.ceilDiv(kDim, k.idx(kGemmDepth)), zeros,
-          [&](Emitter &x, Value step, ValueRange carried) {
-            Value k0 = x.mul(step, x.idx(kGemmDepth));
-            Type inputType = cast<MemRefType>(input.getType()).getElementType();
-            Type weightType =
-                cast<MemRefType>(weight.getType()).getElementType();
-            auto inputAt = [&](Emitter &y, Value c) {
-              Value kk = y.add(k0, c);
-              Value inK = y.cmp(arith::CmpIPredicate::ult, kk, kDim);
-              return loadIf(y, y.andI(aRowOk, inK), input, {source, kk},
-                            zeroOf(y, inputType));
-            };
-            auto weightAt = [&](Emitter &y, Value bk) {
-              Value bkk = y.add(k0, bk);
-              Value in =
-                  y.andI(bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim));
-              return loadIf(y, in, weight, {expert, bkk, y.add(n0, bCol)},
-                            zeroOf(y, weightType));
-            };
-            if (tensorCores) {
-              // 16 k of A's row and of the weight's column per thread, as 8
-              // packed pairs each. Inside the matrix, A's 16 are two
-              // aligned 16-byte loads (K a multiple of 8) and the weight's
-              // need no bounds checks; at the edges, element by element.
-              VectorType sixteen = VectorType::get({16}, inputType);
-              auto gather = [&](Value fast, function_ref<Value(Emitter &)> wide,
-                                function_ref<Value(Emitter &, int64_t)> one) {
-                auto branch = scf::IfOp::create(x.b, x.loc, TypeRange{sixteen},
-                                                fast, /*withElseRegion=*/true);
-                OpBuilder::InsertionGuard guard(x.b);
-                x.b.setInsertionPointToStart(branch.thenBlock());
-                scf::YieldOp::create(x.b, x.loc, wide(x));
-                x.b.setInsertionPointToStart(branch.elseBlock());
-                SmallVector<Value> elements;
-                for (int64_t j = 0; j < 16; ++j)
-                  elements.push_back(one(x, j));
-                scf::YieldOp::create(x.b, x.loc,
-                                     vector::FromElementsOp::create(
-                                         x.b, x.loc, sixteen, elements)
-                                         .getResult());
-                return branch.getResult(0);
-              };
-              auto inside = [&](Value first) {
-                return x.cmp(arith::CmpIPredicate::ule,
-                             x.add(x.add(k0, first), x.idx(16)), kDim);
-              };
-              Value aligned =
-                  isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
-              Value aRun = gather(
-                  x.andI(aRowOk, x.andI(inside(aCol), aligned)),
-                  [&](Emitter &y) {
-                    return vector::LoadOp::create(
-                               y.b, y.loc, sixteen, input,
-                               ValueRange{source, y.add(k0, aCol)},
-                               /*nontemporal=*/false, llvm::MaybeAlign(16))
-                        .getResult();
-                  },
-                  [&](Emitter &y, int64_t j) {
-                    return inputAt(y, y.add(aCol, y.idx(j)));
-                  });
-              Value bRun = gather(
-                  x.andI(bColOk, inside(bDepth)),
-                  [&](Emitter &y) {
-                    SmallVector<Value> elements;
-                    for (int64_t j = 0; j < 16; ++j)
-                      elements.push_back(y.load(
-                          weight, {expert, y.add(k0, y.add(bDepth, y.idx(j))),
-                                   y.add(n0, bCol)}));
-                    return vector::FromElementsOp::create(y.b, y.loc, sixteen,
-                                                          elements)
-                        .getResult();
-                  },
-                  [&](Emitter &y, int64_t j) {
-                    return weightAt(y, y.add(bDepth, y.idx(j)));
-                  });
-              auto at = [&](Value run, int64_t j) {
-                return vector::ExtractOp::create(x.b, x.loc, run,
-                                                 ArrayRef<int64_t>{j})
-                    .getResult();
-              };
-              Value aWord0 = x.div(aCol, x.idx(2)),
-                    bWord0 = x.div(bDepth, x.idx(2));
-              for (int64_t i = 0; i < 8; ++i) {
-                x.store(packWord(x, at(aRun, 2 * i), at(aRun, 2 * i + 1)),
-                        aTile, {aRow, x.add(aWord0, x.idx(i))});
-                x.store(packWord(x, at(bRun, 2 * i), at(bRun, 2 * i + 1)),
-                        bTile, {bCol, x.add(bWord0, x.idx(i))});
-              }
-            } else {
-              x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
-                Value c = y.add(aCol, i);
-                y.store(toF32(y, inputAt(y, c)), aTile, {aRow, c});
-                Value bk = y.add(bDepth, i);
-                y.store(toF32(y, weightAt(y, bk)), bTile, {bCol, bk});
-              });
-            }
-            barrier(x);
-            SmallVector<Value> next =
-                tensorCores ? mmaStage(x, aTile, bTile, staged, warpRow,
-                                       warpCol, group, quad, carried)
-                            : fmaStage(x, aTile, bTile, warpRow, warpCol, group,
-                                       quad, carried);
-            barrier(x);
-            return next;
-          });
-
-      // Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
-      // column 2*quad + c%2 of that m16n8 tile.
-      for (int64_t mi = 0; mi < 2; ++mi)
-        for (int64_t ni = 0; ni < 4; ++ni)
-          for (int64_t c = 0; c < 4; ++c) {
-            Value row =
-                k.add(warpRow, k.add(group, k.idx(mi * 16 + 8 * (c / 2))));
-            Value col = k.add(n0, k.add(warpCol, k.add(k.mul(quad, k.idx(2)),
-                                                       k.idx(ni * 8 + c % 2))));
-            Value inside = k.andI(k.cmp(arith::CmpIPredicate::ult, row, rows),
-                                  k.cmp(arith::CmpIPredicate::ult, col, nDim));
-            k.ifThen(inside, [&](Emitter &y) {
-              store(y, y.add(first, row), col, acc[(mi * 4 + ni) * 4 + c]);
-            });
-          }
+      SmallVector<Value> acc =
+          k.loop(k.idx(0), k.ceilDiv(kDim, k.idx(kGemmDepth)), zeros,
+                 [&](Emitter &x, Value step, ValueRange carried) {
+                   Value k0 = x.mul(step, x.idx(kGemmDepth));
+                   if (tensorCores)
+                     stagePacked(x, l, k0);
+                   else
+                     stageF32(x, l, k0);
+                   barrier(x);
+                   SmallVector<Value> next =
+                       tensorCores ? mmaStage(x, aTile, bTile, staged, warpRow,
+                                              warpCol, group, quad, carried)
+                                   : fmaStage(x, aTile, bTile, warpRow, warpCol,
+                                              group, quad, carried);
+                   barrier(x);
+                   return next;
+                 });
+      storeTile(k, acc, first, rows, l.n0, warpRow, warpCol, group, quad);
     });
   }
 
