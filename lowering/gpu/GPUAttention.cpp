@@ -318,6 +318,167 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
       });
 }
 
+/// The keys and values [first, first + kKeyTile) of sequence b into shared
+/// memory, zero beyond the sequence; coalesced over the block's threads.
+void stageKeyValueTile(Emitter &x, const AttentionArgs &a, const Kernel &ids,
+                       Value b, Value first, Value kTile, Value vTile) {
+  const int64_t h = a.h;
+  Type keyElement = cast<MemRefType>(a.key.getType()).getElementType();
+  Type valueElement = cast<MemRefType>(a.value.getType()).getElementType();
+  x.loop(x.idx(0), x.idx(kKeyTile * h / 128 + 1), [&](Emitter &y, Value it) {
+    Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
+    y.ifThen(y.cmp(arith::CmpIPredicate::ult, i, y.idx(kKeyTile * h)),
+             [&](Emitter &z) {
+               Value j = z.div(i, z.idx(h));
+               Value c = arith::RemUIOp::create(z.b, z.loc, i, z.idx(h));
+               Value s = z.add(first, j);
+               Value in = z.cmp(arith::CmpIPredicate::ult, s, a.keys);
+               z.store(loadIf(z, in, a.key, {b, s, c}, zeroOf(z, keyElement)),
+                       kTile, {j, c});
+               z.store(
+                   loadIf(z, in, a.value, {b, s, c}, zeroOf(z, valueElement)),
+                   vTile, {j, c});
+             });
+  });
+}
+
+/// Normalise a warp's rows (state per row: maximum, sum, then perLane
+/// output values); a row that saw no key writes zeros.
+void writeAttentionRows(Emitter &g, const AttentionArgs &a, const Kernel &ids,
+                        Value b, Value row0, ArrayRef<Value> state,
+                        int64_t perLane) {
+  const int64_t stride = 2 + perLane;
+  for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+    Value row = g.add(row0, g.idx(r));
+    g.ifThen(
+        g.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch), [&](Emitter &x) {
+          Value sum = state[r * stride + 1];
+          Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+          Value inverse = x.divf(x.f32(1), sum);
+          for (int64_t i = 0; i < perLane; ++i) {
+            Value c = x.add(ids.lane, x.idx(i * kWarp));
+            x.ifThen(x.cmp(arith::CmpIPredicate::ult, c, x.idx(a.h)),
+                     [&](Emitter &y) {
+                       Value o = y.select(
+                           seen, y.mulf(state[r * stride + 2 + i], inverse),
+                           y.f32(0));
+                       y.store(fromF32(y, o, a.element), a.out, {b, row, c});
+                     });
+          }
+        });
+  }
+}
+
+/// One row against one key tile: returns its new (max, sum, output).
+SmallVector<Value> attendTile(Emitter &x, const Kernel &ids, ValueRange state,
+                              Value row, Value rowsPerBatch, Value k, Value b,
+                              Value s, Value keyOk, Value query, Value kTile,
+                              Value vTile, int64_t h, int64_t perLane,
+                              float scale, bool causal) {
+  Value rowOk = x.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch);
+  Value safeRow = x.select(rowOk, row, x.idx(0));
+  // Lane j scores key j; the dimension order is rotated by the lane so
+  // the 32 lanes read 32 different shared-memory banks.
+  Value dot = x.loop(
+      x.idx(0), x.idx(h), {x.f32(0)}, [&](Emitter &y, Value i, ValueRange acc) {
+        Value c =
+            arith::RemUIOp::create(y.b, y.loc, y.add(i, ids.lane), y.idx(h));
+        Value q = toF32(y, y.load(query, {b, safeRow, c}));
+        Value kv = toF32(y, y.load(kTile, {ids.lane, c}));
+        return SmallVector<Value>{
+            math::FmaOp::create(y.b, y.loc, q, kv, acc[0])};
+      })[0];
+  Value visible = x.andI(keyOk, rowOk);
+  if (causal)
+    visible =
+        x.andI(visible, x.cmp(arith::CmpIPredicate::ule, s, x.div(safeRow, k)));
+  Value score = x.select(visible, x.mulf(dot, x.f32(scale)), negInf(x));
+  Value oldMax = state[0];
+  Value newMax = x.maxf(oldMax, warpMax(x, score));
+  Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+  Value p =
+      x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
+  Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                         x.f32(0), x.exp(x.subf(oldMax, newMax)));
+  Value sum = x.addf(x.mulf(state[1], alpha), warpSum(x, p));
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < perLane; ++i)
+    out.push_back(x.mulf(state[2 + i], alpha));
+  out = x.loop(
+      x.idx(0), x.idx(kKeyTile), out, [&](Emitter &y, Value j, ValueRange acc) {
+        Value pj = shuffleIndex(y, p, y.toI32(j));
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < perLane; ++i) {
+          Value c = y.add(ids.lane, y.idx(i * kWarp));
+          Value inH = y.cmp(arith::CmpIPredicate::ult, c, y.idx(h));
+          Value v = toF32(y, y.load(vTile, {j, y.select(inH, c, y.idx(0))}));
+          next.push_back(math::FmaOp::create(y.b, y.loc, pj, v, acc[i]));
+        }
+        return next;
+      });
+  SmallVector<Value> result = {x.select(any, newMax, oldMax), sum};
+  result.append(out);
+  return result;
+}
+
+/// Attention on the CUDA cores (see LowerMultiQueryAttention).
+void emitCudaCoreAttention(Emitter &e, const AttentionArgs &a) {
+  const int64_t h = a.h;
+  const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
+  const int64_t perLane = (h + kWarp - 1) / kWarp;
+  launchAttention(
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, kAttentionWarps * kWarp,
+      {sharedBuffer({kKeyTile, h},
+                    cast<MemRefType>(a.key.getType()).getElementType()),
+       sharedBuffer({kKeyTile, h},
+                    cast<MemRefType>(a.value.getType()).getElementType())},
+      a.ok, a.err,
+      [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
+          Value blockRow) {
+        Value kTile = shared[0], vTile = shared[1];
+        // k = 0 leaves no rows; divide by at least 1.
+        Value slots = atLeastOne(g, a.k);
+        Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
+        Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                              g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
+        Value visibleKeys =
+            a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
+                     : a.keys;
+        // State per row: maximum, sum, then perLane output values.
+        const int64_t stride = 2 + perLane;
+        SmallVector<Value> init;
+        for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+          init.append({negInf(g), g.f32(0)});
+          init.append(perLane, g.f32(0));
+        }
+        SmallVector<Value> state = g.loop(
+            g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
+            [&](Emitter &x, Value tile, ValueRange carried) {
+              Value first = x.mul(tile, x.idx(kKeyTile));
+              stageKeyValueTile(x, a, ids, b, first, kTile, vTile);
+              barrier(x);
+              Value s = x.add(first, ids.lane);
+              Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, a.keys);
+              if (a.mask)
+                keyOk =
+                    x.andI(keyOk, x.notI(loadIf(x, keyOk, a.mask, {b, s},
+                                                arith::ConstantIntOp::create(
+                                                    x.b, x.loc, 0, 1))));
+              SmallVector<Value> next;
+              for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+                ValueRange rowState = carried.slice(r * stride, stride);
+                Value row = x.add(row0, x.idx(r));
+                next.append(attendTile(x, ids, rowState, row, a.rowsPerBatch,
+                                       slots, b, s, keyOk, a.query, kTile,
+                                       vTile, h, perLane, a.scale, a.causal));
+              }
+              barrier(x);
+              return next;
+            });
+        writeAttentionRows(g, a, ids, b, row0, state, perLane);
+      });
+}
+
 /// f16/bf16 with h a multiple of 16 up to 128 runs on the tensor cores
 /// (emitTensorCoreAttention); otherwise on the CUDA cores: grid (row tiles,
 /// batch); a block's 4 warps take 8 query rows (token, slot) each. For each
@@ -373,102 +534,9 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
       rewriter.replaceOp(op, tb.result(result4, op.getType()));
       return success();
     }
-    const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
-    const int64_t perLane = (h + kWarp - 1) / kWarp;
-
-    launchAttention(
-        e, batch, rowsPerBatch, rowsPerBlock, kAttentionWarps * kWarp,
-        {sharedBuffer({kKeyTile, h}, keyType.getElementType()),
-         sharedBuffer({kKeyTile, h}, valueType.getElementType())},
-        ok, err,
-        [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
-            Value blockRow) {
-          Value kTile = shared[0], vTile = shared[1];
-          // k = 0 leaves no rows; divide by at least 1.
-          Value slots = atLeastOne(g, k);
-          Value row0 = g.add(blockRow, g.mul(ids.warp, g.idx(kRowsPerWarp)));
-          Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
-                                g.sub(atLeastOne(g, rowsPerBatch), g.idx(1)));
-          Value visibleKeys =
-              causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), keys)
-                     : keys;
-          // State per row: maximum, sum, then perLane output values.
-          const int64_t stride = 2 + perLane;
-          SmallVector<Value> init;
-          for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-            init.append({negInf(g), g.f32(0)});
-            init.append(perLane, g.f32(0));
-          }
-          SmallVector<Value> state = g.loop(
-              g.idx(0), g.ceilDiv(visibleKeys, g.idx(kKeyTile)), init,
-              [&](Emitter &x, Value tile, ValueRange carried) {
-                Value first = x.mul(tile, x.idx(kKeyTile));
-                // Stage the tile's keys and values.
-                x.loop(
-                    x.idx(0), x.idx(kKeyTile * h / 128 + 1),
-                    [&](Emitter &y, Value it) {
-                      Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-                      y.ifThen(
-                          y.cmp(arith::CmpIPredicate::ult, i,
-                                y.idx(kKeyTile * h)),
-                          [&](Emitter &z) {
-                            Value j = z.div(i, z.idx(h));
-                            Value c =
-                                arith::RemUIOp::create(z.b, z.loc, i, z.idx(h));
-                            Value s = z.add(first, j);
-                            Value in =
-                                z.cmp(arith::CmpIPredicate::ult, s, keys);
-                            z.store(loadIf(z, in, key, {b, s, c},
-                                           zeroOf(z, keyType.getElementType())),
-                                    kTile, {j, c});
-                            z.store(
-                                loadIf(z, in, value, {b, s, c},
-                                       zeroOf(z, valueType.getElementType())),
-                                vTile, {j, c});
-                          });
-                    });
-                barrier(x);
-                Value s = x.add(first, ids.lane);
-                Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, keys);
-                if (mask)
-                  keyOk =
-                      x.andI(keyOk, x.notI(loadIf(x, keyOk, mask, {b, s},
-                                                  arith::ConstantIntOp::create(
-                                                      x.b, x.loc, 0, 1))));
-                SmallVector<Value> next;
-                for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-                  ValueRange rowState = carried.slice(r * stride, stride);
-                  Value row = x.add(row0, x.idx(r));
-                  SmallVector<Value> updated = attendTile(
-                      x, ids, rowState, row, rowsPerBatch, slots, b, s, keyOk,
-                      query, kTile, vTile, h, perLane, scale, causal);
-                  next.append(updated);
-                }
-                barrier(x);
-                return next;
-              });
-          for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-            Value row = g.add(row0, g.idx(r));
-            g.ifThen(
-                g.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch),
-                [&](Emitter &x) {
-                  Value sum = state[r * stride + 1];
-                  Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
-                  Value inverse = x.divf(x.f32(1), sum);
-                  for (int64_t i = 0; i < perLane; ++i) {
-                    Value c = x.add(ids.lane, x.idx(i * kWarp));
-                    x.ifThen(
-                        x.cmp(arith::CmpIPredicate::ult, c, x.idx(h)),
-                        [&](Emitter &y) {
-                          Value o = y.select(
-                              seen, y.mulf(state[r * stride + 2 + i], inverse),
-                              y.f32(0));
-                          y.store(fromF32(y, o, element), out, {b, row, c});
-                        });
-                  }
-                });
-          }
-        });
+    emitCudaCoreAttention(e, AttentionArgs{err, ok, query, key, value, mask,
+                                           out, batch, keys, rowsPerBatch, k, h,
+                                           scale, causal, element});
     rewriter.replaceOp(op, tb.result(result4, op.getType()));
     return success();
   }
@@ -491,59 +559,6 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
            std::to_string(bytes) +
            " bytes of shared memory per key tile on the GPU (at most " +
            std::to_string(kMaxSharedBytes) + ")";
-  }
-
-  /// One row against one key tile: returns its new (max, sum, output).
-  static SmallVector<Value>
-  attendTile(Emitter &x, const Kernel &ids, ValueRange state, Value row,
-             Value rowsPerBatch, Value k, Value b, Value s, Value keyOk,
-             Value query, Value kTile, Value vTile, int64_t h, int64_t perLane,
-             float scale, bool causal) {
-    Value rowOk = x.cmp(arith::CmpIPredicate::ult, row, rowsPerBatch);
-    Value safeRow = x.select(rowOk, row, x.idx(0));
-    // Lane j scores key j; the dimension order is rotated by the lane so
-    // the 32 lanes read 32 different shared-memory banks.
-    Value dot = x.loop(x.idx(0), x.idx(h), {x.f32(0)},
-                       [&](Emitter &y, Value i, ValueRange acc) {
-                         Value c = arith::RemUIOp::create(
-                             y.b, y.loc, y.add(i, ids.lane), y.idx(h));
-                         Value q = toF32(y, y.load(query, {b, safeRow, c}));
-                         Value kv = toF32(y, y.load(kTile, {ids.lane, c}));
-                         return SmallVector<Value>{
-                             math::FmaOp::create(y.b, y.loc, q, kv, acc[0])};
-                       })[0];
-    Value visible = x.andI(keyOk, rowOk);
-    if (causal)
-      visible = x.andI(visible,
-                       x.cmp(arith::CmpIPredicate::ule, s, x.div(safeRow, k)));
-    Value score = x.select(visible, x.mulf(dot, x.f32(scale)), negInf(x));
-    Value oldMax = state[0];
-    Value newMax = x.maxf(oldMax, warpMax(x, score));
-    Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
-    Value p =
-        x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
-    Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
-                           x.f32(0), x.exp(x.subf(oldMax, newMax)));
-    Value sum = x.addf(x.mulf(state[1], alpha), warpSum(x, p));
-    SmallVector<Value> out;
-    for (int64_t i = 0; i < perLane; ++i)
-      out.push_back(x.mulf(state[2 + i], alpha));
-    out = x.loop(
-        x.idx(0), x.idx(kKeyTile), out,
-        [&](Emitter &y, Value j, ValueRange acc) {
-          Value pj = shuffleIndex(y, p, y.toI32(j));
-          SmallVector<Value> next;
-          for (int64_t i = 0; i < perLane; ++i) {
-            Value c = y.add(ids.lane, y.idx(i * kWarp));
-            Value inH = y.cmp(arith::CmpIPredicate::ult, c, y.idx(h));
-            Value v = toF32(y, y.load(vTile, {j, y.select(inH, c, y.idx(0))}));
-            next.push_back(math::FmaOp::create(y.b, y.loc, pj, v, acc[i]));
-          }
-          return next;
-        });
-    SmallVector<Value> result = {x.select(any, newMax, oldMax), sum};
-    result.append(out);
-    return result;
   }
 };
 
