@@ -22,6 +22,104 @@ namespace {
 // moa.route
 //===----------------------------------------------------------------------===//
 
+/// Routes token (b, t): top-k selection on the logits, then the gates.
+struct TokenRouting {
+  Value logits, indices, gates; // [B, T, E] f32; [B, T, k] i32 and f32
+  Value experts, k, b, t;
+  bool topkSoftmax, renormalize;
+
+  /// Select on the logits (softmax is monotonic); a strict '>' keeps the
+  /// lower index on ties, NaN ranks below every number (as on the GPU).
+  void selectTopK(Emitter &r) const {
+    r.loop(r.idx(0), k, [&](Emitter &j, Value slot) {
+      SmallVector<Value> best = j.loop(
+          j.idx(0), experts, {j.idx(-1), negInf(j)},
+          [&](Emitter &x, Value expert, ValueRange acc) {
+            Value taken = x.loop(
+                x.idx(0), slot,
+                {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
+                [&](Emitter &y, Value prev, ValueRange any) {
+                  Value chosen = y.toIndex(y.load(indices, {b, t, prev}));
+                  return SmallVector<Value>{y.orI(
+                      any[0], y.cmp(arith::CmpIPredicate::eq, chosen, expert))};
+                })[0];
+            Value raw = x.load(logits, {b, t, expert});
+            Value v = x.select(x.cmpf(arith::CmpFPredicate::UNO, raw, raw),
+                               negInf(x), raw);
+            Value better =
+                x.andI(x.notI(taken),
+                       x.orI(x.cmp(arith::CmpIPredicate::slt, acc[0], x.idx(0)),
+                             x.cmpf(arith::CmpFPredicate::OGT, v, acc[1])));
+            return SmallVector<Value>{x.select(better, expert, acc[0]),
+                                      x.select(better, v, acc[1])};
+          });
+      j.store(j.toI32(best[0]), indices, {b, t, slot});
+    });
+  }
+
+  Value selectedLogit(Emitter &x, Value slot) const {
+    return x.load(logits, {b, t, x.toIndex(x.load(indices, {b, t, slot}))});
+  }
+
+  /// sum over [0, n) of exp(logit(i) - reference).
+  Value expSum(Emitter &r, Value n, Value reference,
+               function_ref<Value(Emitter &, Value)> logit) const {
+    return r.loop(r.idx(0), n, {r.f32(0)},
+                  [&](Emitter &x, Value i, ValueRange sum) {
+                    return SmallVector<Value>{
+                        x.sum(sum[0], x.exp(x.subf(logit(x, i), reference)))};
+                  })[0];
+  }
+
+  /// Gates: softmax over all E (official) or over the k selected, then the
+  /// optional renormalisation.
+  void writeGates(Emitter &r) const {
+    auto selected = [&](Emitter &x, Value slot) {
+      return selectedLogit(x, slot);
+    };
+    Value reference, denominator;
+    if (topkSoftmax) {
+      reference = selectedLogit(r, r.idx(0));
+      denominator = expSum(r, k, reference, selected);
+    } else {
+      reference =
+          r.loop(r.idx(0), experts, {negInf(r)},
+                 [&](Emitter &x, Value expert, ValueRange m) {
+                   return SmallVector<Value>{arith::MaximumFOp::create(
+                       x.b, x.loc, m[0], x.load(logits, {b, t, expert}))};
+                 })[0];
+      denominator =
+          expSum(r, experts, reference, [&](Emitter &x, Value expert) {
+            return x.load(logits, {b, t, expert});
+          });
+    }
+    Value total = r.loop(
+        r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value slot, ValueRange sum) {
+          Value gate = x.divf(x.exp(x.subf(selectedLogit(x, slot), reference)),
+                              denominator);
+          x.store(gate, gates, {b, t, slot});
+          return SmallVector<Value>{x.addf(sum[0], gate)};
+        })[0];
+    if (renormalize)
+      r.ifThen(r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0)),
+               [&](Emitter &x) {
+                 x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
+                   y.store(y.divf(y.load(gates, {b, t, slot}), total), gates,
+                           {b, t, slot});
+                 });
+               });
+  }
+
+  /// A padded token: index -1 (never dispatched) and gate 0 in every slot.
+  void pad(Emitter &x) const {
+    x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
+      y.store(arith::ConstantIntOp::create(y.b, y.loc, -1, 32), indices,
+              {b, t, slot});
+      y.store(y.f32(0), gates, {b, t, slot});
+    });
+  }
+};
+
 struct LowerRoute : OpRewritePattern<RouteOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(RouteOp op,
@@ -30,127 +128,44 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     Emitter &e = tb.e;
     Value logitsTensor = op.getLogits();
     Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
-    Value experts = tb.dim(logitsTensor, 2);
-    Value k = e.idx(op.getK());
-    Value logits = tb.buffer(logitsTensor);
+    TokenRouting routing;
+    routing.experts = tb.dim(logitsTensor, 2);
+    routing.k = e.idx(op.getK());
+    routing.logits = tb.buffer(logitsTensor);
     Value mask = op.getQueryPaddingMask() ? tb.buffer(op.getQueryPaddingMask())
                                           : Value();
     // k <= E (E may be dynamic) and the mask is [B, T].
-    Value ok = e.cmp(arith::CmpIPredicate::sle, k, experts);
+    Value ok = e.cmp(arith::CmpIPredicate::sle, routing.k, routing.experts);
     if (mask)
       ok =
           e.andI(ok, tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
                                {tb.dim(op.getQueryPaddingMask(), 1), length}}));
-    Value indices = e.alloc(rewriter.getI32Type(), {batch, length, k});
-    Value gates = e.alloc(rewriter.getF32Type(), {batch, length, k});
-    const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
-    const bool renormalize = op.getRenormalize();
+    routing.indices =
+        e.alloc(rewriter.getI32Type(), {batch, length, routing.k});
+    routing.gates = e.alloc(rewriter.getF32Type(), {batch, length, routing.k});
+    routing.topkSoftmax = op.getGating() == Gating::TopKSoftmax;
+    routing.renormalize = op.getRenormalize();
 
     tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
       g.parallel({batch, length}, [&](Emitter &p, ValueRange bt) {
-        Value b = bt[0], t = bt[1];
+        TokenRouting token = routing;
+        token.b = bt[0];
+        token.t = bt[1];
         auto route = [&](Emitter &r) {
-          // Select on the logits (softmax is monotonic); a strict '>' keeps
-          // the lower index on ties.
-          r.loop(r.idx(0), k, [&](Emitter &j, Value slot) {
-            SmallVector<Value> best = j.loop(
-                j.idx(0), experts, {j.idx(-1), negInf(j)},
-                [&](Emitter &x, Value expert, ValueRange acc) {
-                  Value taken = x.loop(
-                      x.idx(0), slot,
-                      {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
-                      [&](Emitter &y, Value prev, ValueRange any) {
-                        Value chosen = y.toIndex(y.load(indices, {b, t, prev}));
-                        return SmallVector<Value>{
-                            y.orI(any[0], y.cmp(arith::CmpIPredicate::eq,
-                                                chosen, expert))};
-                      })[0];
-                  // NaN ranks below every number (as -inf), as on the GPU.
-                  Value raw = x.load(logits, {b, t, expert});
-                  Value v =
-                      x.select(x.cmpf(arith::CmpFPredicate::UNO, raw, raw),
-                               negInf(x), raw);
-                  Value better = x.andI(
-                      x.notI(taken),
-                      x.orI(x.cmp(arith::CmpIPredicate::slt, acc[0], x.idx(0)),
-                            x.cmpf(arith::CmpFPredicate::OGT, v, acc[1])));
-                  return SmallVector<Value>{x.select(better, expert, acc[0]),
-                                            x.select(better, v, acc[1])};
-                });
-            j.store(j.toI32(best[0]), indices, {b, t, slot});
-          });
-          auto selectedLogit = [&](Emitter &x, Value slot) {
-            return x.load(logits,
-                          {b, t, x.toIndex(x.load(indices, {b, t, slot}))});
-          };
-          // Gates: softmax over all E (official) or over the k selected.
-          Value reference, denominator;
-          if (topkSoftmax) {
-            reference = selectedLogit(r, r.idx(0));
-            denominator =
-                r.loop(r.idx(0), k, {r.f32(0)},
-                       [&](Emitter &x, Value slot, ValueRange sum) {
-                         Value d = arith::SubFOp::create(
-                             x.b, x.loc, selectedLogit(x, slot), reference);
-                         return SmallVector<Value>{
-                             x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
-                       })[0];
-          } else {
-            reference =
-                r.loop(r.idx(0), experts, {negInf(r)},
-                       [&](Emitter &x, Value expert, ValueRange m) {
-                         return SmallVector<Value>{arith::MaximumFOp::create(
-                             x.b, x.loc, m[0], x.load(logits, {b, t, expert}))};
-                       })[0];
-            denominator = r.loop(
-                r.idx(0), experts, {r.f32(0)},
-                [&](Emitter &x, Value expert, ValueRange sum) {
-                  Value d = arith::SubFOp::create(
-                      x.b, x.loc, x.load(logits, {b, t, expert}), reference);
-                  return SmallVector<Value>{
-                      x.sum(sum[0], math::ExpOp::create(x.b, x.loc, d))};
-                })[0];
-          }
-          Value total =
-              r.loop(r.idx(0), k, {r.f32(0)},
-                     [&](Emitter &x, Value slot, ValueRange sum) {
-                       Value d = arith::SubFOp::create(
-                           x.b, x.loc, selectedLogit(x, slot), reference);
-                       Value gate = arith::DivFOp::create(
-                           x.b, x.loc, math::ExpOp::create(x.b, x.loc, d),
-                           denominator);
-                       x.store(gate, gates, {b, t, slot});
-                       return SmallVector<Value>{
-                           arith::AddFOp::create(x.b, x.loc, sum[0], gate)};
-                     })[0];
-          if (renormalize)
-            r.ifThen(
-                r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0)),
-                [&](Emitter &x) {
-                  x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
-                    y.store(arith::DivFOp::create(
-                                y.b, y.loc, y.load(gates, {b, t, slot}), total),
-                            gates, {b, t, slot});
-                  });
-                });
+          token.selectTopK(r);
+          token.writeGates(r);
         };
         if (!mask)
           return route(p);
         p.ifThen(
-            p.load(mask, {b, t}),
-            [&](Emitter &x) {
-              x.loop(x.idx(0), k, [&](Emitter &y, Value slot) {
-                y.store(arith::ConstantIntOp::create(y.b, y.loc, -1, 32),
-                        indices, {b, t, slot});
-                y.store(y.f32(0), gates, {b, t, slot});
-              });
-            },
+            p.load(mask, {token.b, token.t}), [&](Emitter &x) { token.pad(x); },
             route);
       });
     });
-    RecordRoutingOp::create(rewriter, e.loc, indices, experts);
-    rewriter.replaceOp(op, {tb.result(indices, op.getIndices().getType()),
-                            tb.result(gates, op.getGates().getType())});
+    RecordRoutingOp::create(rewriter, e.loc, routing.indices, routing.experts);
+    rewriter.replaceOp(op,
+                       {tb.result(routing.indices, op.getIndices().getType()),
+                        tb.result(routing.gates, op.getGates().getType())});
     return success();
   }
 };
