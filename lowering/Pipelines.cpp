@@ -59,9 +59,7 @@ static constexpr const char *kGPUKernelsPipeline =
     "moa-gpu-host-boundary,gpu-kernel-outlining";
 
 void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm) {
-  if (failed(parsePassPipeline(kGPUKernelsPipeline, pm)))
-    llvm::report_fatal_error("moa: the built-in GPU kernel pipeline does not "
-                             "parse");
+  addPipeline(pm, kGPUKernelsPipeline, "GPU kernel");
 }
 
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
@@ -75,8 +73,7 @@ void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
        chip + " cubin-features=" + features +
        " opt-level=3 cubin-format=" + format + "},moa-emit-runtime-abi")
           .str();
-  if (failed(parsePassPipeline(pipeline, pm)))
-    llvm::report_fatal_error("moa: the built-in CUDA pipeline does not parse");
+  addPipeline(pm, pipeline, "CUDA");
 }
 
 void mlir::moa::registerLoweringPasses() {

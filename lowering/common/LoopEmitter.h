@@ -287,11 +287,6 @@ public:
         e.b, e.loc, tensor::getMixedSize(e.b, e.loc, shaped, i));
   }
 
-  /// `type` (a tensor or memref type) with element type `elementType`.
-  static Type withElementType(Type type, Type elementType) {
-    return cast<ShapedType>(type).clone(elementType);
-  }
-
   /// Elementwise extf/truncf of a float tensor or buffer to `elementType`
   /// (a new tensor, or a new buffer with fully dynamic sizes).
   Value convert(Value shaped, Type elementType) {
