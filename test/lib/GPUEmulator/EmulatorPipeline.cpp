@@ -8,7 +8,7 @@ using namespace mlir;
 void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm) {
   buildGPUKernelsPipeline(pm);
   static constexpr const char *kEmulation =
-      "gpu.module(convert-nvgpu-to-nvvm),moa-gpu-emulate,canonicalize,"
+      "moa-gpu-emulate,canonicalize,"
       "func.func(convert-linalg-to-loops),"
       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"

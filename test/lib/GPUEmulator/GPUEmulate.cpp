@@ -4,7 +4,9 @@
 // a host function of (block, thread, kernel arguments, shared buffers), every
 // launch a loop over blocks whose threads are the threads of one OpenMP
 // parallel region (one OS thread each), and the GPU-only operations
-// (barrier, shuffle, mma.sync) calls into test/lib/GPUEmulator/GpuEmulator.cpp.
+// (barrier, shuffle, mma.sync, ldmatrix, cp.async and its groups) calls into
+// test/lib/GPUEmulator/GpuEmulator.cpp. nvgpu ops are emulated as written
+// (before convert-nvgpu-to-nvvm), nvvm.mma.sync as the bf16 kernels emit it.
 // Host gpu.alloc/memcpy/memset/dealloc become their memref counterparts.
 //
 //===----------------------------------------------------------------------===//
@@ -14,6 +16,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -125,106 +128,278 @@ struct MoAGPUEmulatePass
     for (Operation &op : body)
       b.clone(op, mapping);
 
-    // The GPU-only operations, in the clone.
+    // The GPU-only operations, in the clone, last first: an async-copy
+    // group goes before the copies it names.
     SmallVector<Operation *> gpuOps;
     function.walk([&](Operation *op) {
-      if (isa<gpu::GPUDialect, NVVM::NVVMDialect>(op->getDialect()))
+      if (isa<gpu::GPUDialect, NVVM::NVVMDialect, nvgpu::NVGPUDialect>(
+              op->getDialect()))
         gpuOps.push_back(op);
     });
-    Value zero, one;
+    ThreadIds ids{bx, by, tid, gx, gy, bdim, Value(), Value()};
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(entry);
-      zero = arith::ConstantIndexOp::create(b, loc, 0);
-      one = arith::ConstantIndexOp::create(b, loc, 1);
+      ids.zero = arith::ConstantIndexOp::create(b, loc, 0);
+      ids.one = arith::ConstantIndexOp::create(b, loc, 1);
     }
-    auto pick = [&](gpu::Dimension d, Value x, Value y, Value z) {
-      return d == gpu::Dimension::x ? x : d == gpu::Dimension::y ? y : z;
-    };
-    for (Operation *op : gpuOps) {
+    for (Operation *op : llvm::reverse(gpuOps)) {
       b.setInsertionPoint(op);
-      Location opLoc = op->getLoc();
-      if (auto id = dyn_cast<gpu::ThreadIdOp>(op)) {
-        op->replaceAllUsesWith(
-            ValueRange{pick(id.getDimension(), tid, zero, zero)});
-      } else if (auto id = dyn_cast<gpu::BlockIdOp>(op)) {
-        op->replaceAllUsesWith(
-            ValueRange{pick(id.getDimension(), bx, by, zero)});
-      } else if (auto dim = dyn_cast<gpu::BlockDimOp>(op)) {
-        op->replaceAllUsesWith(
-            ValueRange{pick(dim.getDimension(), bdim, one, one)});
-      } else if (auto dim = dyn_cast<gpu::GridDimOp>(op)) {
-        op->replaceAllUsesWith(
-            ValueRange{pick(dim.getDimension(), gx, gy, one)});
-      } else if (isa<gpu::ReturnOp>(op)) {
-        func::ReturnOp::create(b, opLoc);
-      } else if (isa<gpu::BarrierOp>(op)) {
-        callEmulator(b, opLoc, module, "moa_emu_barrier", {}, {});
-      } else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op)) {
-        Type type = shuffle.getValue().getType();
-        if (!type.isF32() && !type.isInteger(32)) {
-          op->emitError("moa-gpu-emulate shuffles only f32 and i32");
-          return nullptr;
-        }
-        Value result = callEmulator(
-            b, opLoc, module,
-            type.isF32() ? "moa_emu_shuffle_f32" : "moa_emu_shuffle_i32",
-            {type},
-            {shuffle.getValue(), shuffle.getOffset(), shuffle.getWidth(),
-             i32Constant(b, opLoc, static_cast<int64_t>(shuffle.getMode()))});
-        op->replaceAllUsesWith(
-            ValueRange{result, arith::ConstantIntOp::create(b, opLoc, 1, 1)});
-      } else if (auto mma = dyn_cast<NVVM::MmaOp>(op)) {
-        if (!emulateMma(b, mma))
-          return nullptr;
-      } else {
-        op->emitError("moa-gpu-emulate cannot run '")
-            << op->getName() << "' on the CPU";
+      if (failed(emulateOp(b, op, ids)))
         return nullptr;
-      }
       op->erase();
     }
     return function;
   }
 
-  /// m16n8k16 with f16 or bf16 operands and f32 accumulators, through the
-  /// emulator; the result is rebuilt as the struct the op returned.
-  bool emulateMma(OpBuilder &b, NVVM::MmaOp mma) {
+  /// The emulated function's ids, and index constants 0 and 1.
+  struct ThreadIds {
+    Value bx, by, tid, gx, gy, bdim, zero, one;
+  };
+
+  /// Replaces the results of GPU-only `op` (erased by the caller).
+  LogicalResult emulateOp(OpBuilder &b, Operation *op, const ThreadIds &ids) {
+    Location loc = op->getLoc();
+    auto pick = [&](gpu::Dimension d, Value x, Value y, Value z) {
+      return d == gpu::Dimension::x ? x : d == gpu::Dimension::y ? y : z;
+    };
+    if (auto id = dyn_cast<gpu::ThreadIdOp>(op))
+      return replace(op, pick(id.getDimension(), ids.tid, ids.zero, ids.zero));
+    if (auto id = dyn_cast<gpu::BlockIdOp>(op))
+      return replace(op, pick(id.getDimension(), ids.bx, ids.by, ids.zero));
+    if (auto dim = dyn_cast<gpu::BlockDimOp>(op))
+      return replace(op, pick(dim.getDimension(), ids.bdim, ids.one, ids.one));
+    if (auto dim = dyn_cast<gpu::GridDimOp>(op))
+      return replace(op, pick(dim.getDimension(), ids.gx, ids.gy, ids.one));
+    if (isa<gpu::ReturnOp>(op)) {
+      call(b, loc, "moa_emu_thread_end", {}, {});
+      func::ReturnOp::create(b, loc);
+      return success();
+    }
+    if (isa<gpu::BarrierOp>(op))
+      return call(b, loc, "moa_emu_barrier", {}, {}), success();
+    if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
+      return emulateShuffle(b, shuffle);
+    if (auto mma = dyn_cast<NVVM::MmaOp>(op))
+      return emulateMma(b, mma);
+    if (auto mma = dyn_cast<nvgpu::MmaSyncOp>(op))
+      return emulateMma(b, mma);
+    if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op))
+      return emulateLdMatrix(b, load, ids.tid);
+    if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op))
+      return emulateAsyncCopy(b, copy);
+    if (isa<nvgpu::DeviceAsyncCreateGroupOp>(op))
+      return call(b, loc, "moa_emu_async_commit", {}, {}), success();
+    if (auto wait = dyn_cast<nvgpu::DeviceAsyncWaitOp>(op)) {
+      call(b, loc, "moa_emu_async_wait", {},
+           {i32Constant(b, loc, wait.getNumGroups().value_or(0))});
+      return success();
+    }
+    return op->emitError("moa-gpu-emulate cannot run '")
+           << op->getName() << "' on the CPU";
+  }
+
+  static LogicalResult replace(Operation *op, Value value) {
+    op->replaceAllUsesWith(ValueRange{value});
+    return success();
+  }
+
+  Value call(OpBuilder &b, Location loc, StringRef name, TypeRange results,
+             ValueRange operands) {
+    return callEmulator(b, loc, getOperation(), name, results, operands);
+  }
+
+  LogicalResult emulateShuffle(OpBuilder &b, gpu::ShuffleOp shuffle) {
+    Location loc = shuffle.getLoc();
+    Type type = shuffle.getValue().getType();
+    if (!type.isF32() && !type.isInteger(32))
+      return shuffle.emitError("moa-gpu-emulate shuffles only f32 and i32");
+    Value result = call(
+        b, loc, type.isF32() ? "moa_emu_shuffle_f32" : "moa_emu_shuffle_i32",
+        {type},
+        {shuffle.getValue(), shuffle.getOffset(), shuffle.getWidth(),
+         i32Constant(b, loc, static_cast<int64_t>(shuffle.getMode()))});
+    shuffle->replaceAllUsesWith(
+        ValueRange{result, arith::ConstantIntOp::create(b, loc, 1, 1)});
+    return success();
+  }
+
+  /// A 32-bit register holding a vector<2xf16|bf16> (or already an i32).
+  static Value asI32(OpBuilder &b, Location loc, Value v) {
+    if (v.getType().isInteger(32))
+      return v;
+    Value word = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), v);
+    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
+  }
+  /// The reverse: an i32 as vector<2 x `half`>.
+  static Value fromI32(OpBuilder &b, Location loc, Value word, Type half) {
+    Value v = vector::FromElementsOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), ValueRange{word});
+    return vector::BitCastOp::create(b, loc, VectorType::get({2}, half), v);
+  }
+
+  /// One warp-wide m16n8k16 (kind 0 f16, 1 bf16) on 32-bit registers: a 4,
+  /// b 2, c 4 f32; returns d.
+  SmallVector<Value> callMma(OpBuilder &b, Location loc, int64_t kind,
+                             ValueRange a, ValueRange bRegs, ValueRange c) {
+    SmallVector<Value> operands = {i32Constant(b, loc, kind)};
+    for (Value v : a)
+      operands.push_back(asI32(b, loc, v));
+    for (Value v : bRegs)
+      operands.push_back(asI32(b, loc, v));
+    llvm::append_range(operands, c);
+    call(b, loc, "moa_emu_mma", {}, operands);
+    SmallVector<Value> d;
+    for (int64_t i = 0; i < 4; ++i)
+      d.push_back(call(b, loc, "moa_emu_mma_result", {b.getF32Type()},
+                       {i32Constant(b, loc, i)}));
+    return d;
+  }
+
+  /// nvvm.mma.sync m16n8k16, f16 or bf16 operands, f32 accumulators; the
+  /// result is rebuilt as the struct the op returned.
+  LogicalResult emulateMma(OpBuilder &b, NVVM::MmaOp mma) {
     Location loc = mma.getLoc();
     std::optional<NVVM::MMATypes> type = mma.getMultiplicandAPtxType();
     auto shape = mma.getShape();
     if (!type ||
         (*type != NVVM::MMATypes::f16 && *type != NVVM::MMATypes::bf16) ||
         shape.getM() != 16 || shape.getN() != 8 || shape.getK() != 16 ||
-        mma.getOperandC().size() != 4) {
-      mma.emitError("moa-gpu-emulate runs m16n8k16 f16/bf16 mma.sync with "
-                    "f32 accumulators only");
-      return false;
-    }
-    auto asI32 = [&](Value v) -> Value {
-      if (v.getType().isInteger(32))
-        return v;
-      Value word = vector::BitCastOp::create(
-          b, loc, VectorType::get({1}, b.getI32Type()), v);
-      return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
-    };
-    SmallVector<Value> operands = {
-        i32Constant(b, loc, *type == NVVM::MMATypes::f16 ? 0 : 1)};
-    for (Value v : mma.getOperandA())
-      operands.push_back(asI32(v));
-    for (Value v : mma.getOperandB())
-      operands.push_back(asI32(v));
-    llvm::append_range(operands, mma.getOperandC());
-    ModuleOp module = getOperation();
-    callEmulator(b, loc, module, "moa_emu_mma", {}, operands);
+        mma.getOperandC().size() != 4)
+      return mma.emitError("moa-gpu-emulate runs m16n8k16 f16/bf16 mma.sync "
+                           "with f32 accumulators only");
+    SmallVector<Value> d =
+        callMma(b, loc, *type == NVVM::MMATypes::f16 ? 0 : 1, mma.getOperandA(),
+                mma.getOperandB(), mma.getOperandC());
     Value result = LLVM::UndefOp::create(b, loc, mma.getType());
-    for (int64_t i = 0; i < 4; ++i) {
-      Value element = callEmulator(b, loc, module, "moa_emu_mma_result",
-                                   {b.getF32Type()}, {i32Constant(b, loc, i)});
+    for (auto [i, element] : llvm::enumerate(d))
       result = LLVM::InsertValueOp::create(b, loc, result, element, i);
-    }
     mma->replaceAllUsesWith(ValueRange{result});
-    return true;
+    return success();
+  }
+
+  /// nvgpu.mma.sync m16n8k16: each row of its vector operands is a register.
+  LogicalResult emulateMma(OpBuilder &b, nvgpu::MmaSyncOp mma) {
+    Location loc = mma.getLoc();
+    Type element = mma.getMatrixA().getType().getElementType();
+    if (mma.getMmaShapeAsArray() != std::array<int64_t, 3>{16, 8, 16} ||
+        !(element.isF16() || element.isBF16()) ||
+        !mma.getMatrixC().getType().getElementType().isF32())
+      return mma.emitError("moa-gpu-emulate runs m16n8k16 f16/bf16 mma.sync "
+                           "with f32 accumulators only");
+    auto rows = [&](Value v) {
+      SmallVector<Value> result;
+      for (int64_t i = 0; i < cast<VectorType>(v.getType()).getDimSize(0); ++i)
+        result.push_back(vector::ExtractOp::create(b, loc, v, i));
+      return result;
+    };
+    SmallVector<Value> c;
+    for (Value row : rows(mma.getMatrixC()))
+      for (int64_t i = 0; i < 2; ++i)
+        c.push_back(vector::ExtractOp::create(b, loc, row, i));
+    SmallVector<Value> d =
+        callMma(b, loc, element.isF16() ? 0 : 1, rows(mma.getMatrixA()),
+                rows(mma.getMatrixB()), c);
+    Value result = vector::FromElementsOp::create(
+        b, loc, cast<VectorType>(mma.getType()), d);
+    mma->replaceAllUsesWith(ValueRange{result});
+    return success();
+  }
+
+  /// The byte address of memref[indices], as an i64.
+  static Value addressOf(OpBuilder &b, Location loc, Value memref,
+                         ValueRange indices) {
+    auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+    Value offset = metadata.getOffset();
+    for (auto [index, stride] : llvm::zip(indices, metadata.getStrides()))
+      offset = arith::AddIOp::create(
+          b, loc, offset, arith::MulIOp::create(b, loc, index, stride));
+    unsigned bytes =
+        cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    Value address = arith::AddIOp::create(
+        b, loc, base,
+        arith::MulIOp::create(b, loc, offset,
+                              arith::ConstantIndexOp::create(b, loc, bytes)));
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), address);
+  }
+
+  /// ldmatrix: lanes 8i..8i+7 give the rows (8 16-bit elements each) of
+  /// matrix i; the emulator exchanges them over the warp.
+  LogicalResult emulateLdMatrix(OpBuilder &b, nvgpu::LdMatrixOp load,
+                                Value tid) {
+    Location loc = load.getLoc();
+    VectorType type = load.getRes().getType();
+    Type element = type.getElementType();
+    const int64_t tiles = load.getNumTiles();
+    if (element.getIntOrFloatBitWidth() != 16 || type.getRank() != 2 ||
+        type.getDimSize(1) != 2 || type.getDimSize(0) != tiles)
+      return load.emitError("moa-gpu-emulate runs ldmatrix of 16-bit 8x8 "
+                            "matrices only");
+    // Lanes past the matrices' rows give no address: they load nothing.
+    Value lane = arith::RemUIOp::create(
+        b, loc, tid, arith::ConstantIndexOp::create(b, loc, 32));
+    Value gives = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ult, lane,
+        arith::ConstantIndexOp::create(b, loc, 8 * tiles));
+    VectorType words = VectorType::get({4}, b.getI32Type());
+    auto row = scf::IfOp::create(b, loc, TypeRange{words}, gives,
+                                 /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(row.thenBlock());
+      Value elements =
+          vector::LoadOp::create(b, loc, VectorType::get({8}, element),
+                                 load.getSrcMemref(), load.getIndices());
+      scf::YieldOp::create(
+          b, loc,
+          vector::BitCastOp::create(b, loc, words, elements).getResult());
+      b.setInsertionPointToStart(row.elseBlock());
+      scf::YieldOp::create(
+          b, loc,
+          arith::ConstantOp::create(b, loc, b.getZeroAttr(words)).getResult());
+    }
+    SmallVector<Value> operands = {i32Constant(b, loc, tiles),
+                                   i32Constant(b, loc, load.getTranspose())};
+    for (int64_t i = 0; i < 4; ++i)
+      operands.push_back(
+          vector::ExtractOp::create(b, loc, row.getResult(0), i));
+    call(b, loc, "moa_emu_ldmatrix", {}, operands);
+    SmallVector<Value> registers;
+    for (int64_t i = 0; i < tiles; ++i)
+      registers.push_back(
+          fromI32(b, loc,
+                  call(b, loc, "moa_emu_ldmatrix_result", {b.getI32Type()},
+                       {i32Constant(b, loc, i)}),
+                  element));
+    Value result =
+        arith::ConstantOp::create(b, loc, b.getZeroAttr(type)).getResult();
+    for (auto [i, reg] : llvm::enumerate(registers))
+      result = vector::InsertOp::create(b, loc, reg, result, int64_t(i));
+    load->replaceAllUsesWith(ValueRange{result});
+    return success();
+  }
+
+  /// cp.async: queued by the emulator and done when a wait covers its
+  /// group, so a kernel that reads before waiting reads stale data.
+  LogicalResult emulateAsyncCopy(OpBuilder &b, nvgpu::DeviceAsyncCopyOp copy) {
+    Location loc = copy.getLoc();
+    unsigned bits = copy.getDst().getType().getElementTypeBitWidth();
+    Value bytesPer = arith::ConstantIndexOp::create(b, loc, bits / 8);
+    Value total = arith::ConstantIndexOp::create(
+        b, loc, copy.getDstElements().getZExtValue());
+    Value read = copy.getSrcElements() ? copy.getSrcElements() : total;
+    auto bytes = [&](Value elements) {
+      return arith::IndexCastOp::create(
+          b, loc, b.getI64Type(),
+          arith::MulIOp::create(b, loc, elements, bytesPer));
+    };
+    call(b, loc, "moa_emu_async_copy", {},
+         {addressOf(b, loc, copy.getDst(), copy.getDstIndices()),
+          addressOf(b, loc, copy.getSrc(), copy.getSrcIndices()), bytes(total),
+          bytes(read)});
+    return success();
   }
 
   /// for each block: shared buffers, then the block's threads in parallel.

@@ -3,11 +3,12 @@
 // moa-gpu-emulate turns each kernel into a host function and each launch into
 // a loop over blocks; the threads of a block are the iterations of one OpenMP
 // parallel loop (one OS thread each), so barriers, warp shuffles and the
-// warp-collective mma.sync are real synchronisation between them. This file
-// is that synchronisation, and the tensor-core arithmetic written from the
-// PTX ISA's fragment layouts. It exists to test the kernels' logic against
-// the reference on machines without a GPU; it is slow and runs one launch at
-// a time.
+// warp-collective mma.sync and ldmatrix are real synchronisation between
+// them. This file is that synchronisation, the tensor-core arithmetic and
+// ldmatrix written from the PTX ISA's fragment layouts, and cp.async as
+// copies queued per thread until a cp.async.wait_group covers their group. It
+// exists to test the kernels' logic against the reference on machines without a
+// GPU; it is slow and runs one launch at a time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <sched.h>
 #include <vector>
@@ -59,13 +61,18 @@ struct MmaOperands {
   float c[4];
 };
 
+/// The row (8 16-bit elements) one lane gives ldmatrix.
+struct MatrixRow {
+  uint32_t words[4];
+};
+
 struct Block {
   int threads = 0;
   Barrier block;
   std::vector<std::unique_ptr<Barrier>> warps;
   std::vector<uint32_t> exchange;
   std::vector<MmaOperands> mma;
-  int kind = 0;
+  std::vector<MatrixRow> rows;
 
   void start(int n) {
     threads = n;
@@ -78,12 +85,29 @@ struct Block {
     }
     exchange.assign(n, 0);
     mma.assign(n, MmaOperands{});
+    rows.assign(n, MatrixRow{});
+  }
+};
+
+/// One cp.async: `bytes` to `dst`, the first `read` of them from `src`, the
+/// rest zeros.
+struct AsyncCopy {
+  char *dst;
+  const char *src;
+  int64_t bytes, read;
+  void run() const {
+    std::memcpy(dst, src, size_t(read));
+    std::memset(dst + read, 0, size_t(bytes - read));
   }
 };
 
 Block current;
 thread_local int64_t threadId = 0;
 thread_local float mmaResult[4];
+thread_local uint32_t ldmatrixResult[4];
+/// This thread's copies not yet in a group, and its committed groups.
+thread_local std::vector<AsyncCopy> uncommitted;
+thread_local std::deque<std::vector<AsyncCopy>> pendingGroups;
 
 float bitsToFloat(uint32_t bits) {
   float f;
@@ -164,6 +188,18 @@ int64_t moa_emu_thread_index() {
 
 void moa_emu_thread_begin(int64_t tid) { threadId = tid; }
 
+/// A thread may not end with copies nobody waited for: their data would
+/// arrive after the kernel read its shared memory.
+void moa_emu_thread_end() {
+  if (!uncommitted.empty() || !pendingGroups.empty()) {
+    std::fprintf(stderr,
+                 "moa GPU emulator: thread %lld ends with cp.async "
+                 "copies never waited for\n",
+                 static_cast<long long>(threadId));
+    std::abort();
+  }
+}
+
 void moa_emu_barrier() { current.block.wait(); }
 
 float moa_emu_shuffle_f32(float value, int32_t offset, int32_t width,
@@ -216,5 +252,65 @@ void moa_emu_mma(int32_t kind, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
 }
 
 float moa_emu_mma_result(int32_t i) { return mmaResult[i & 3]; }
+
+/// ldmatrix.sync.aligned.m8n8.x{tiles}{.trans}.b16: lane 8 i + r gives row r
+/// of matrix i (words w0..w3, elements 2 j and 2 j + 1 in word j). Lane
+/// l = 4 g + t receives in register i the elements (g, 2 t), (g, 2 t + 1)
+/// of matrix i, or with .trans those of its transpose: (2 t, g), (2 t + 1, g).
+void moa_emu_ldmatrix(int32_t tiles, int32_t transpose, int32_t w0, int32_t w1,
+                      int32_t w2, int32_t w3) {
+  const int lane = int(threadId % kWarp);
+  const int base = int(threadId - lane);
+  if (base + kWarp > current.threads || tiles < 1 || tiles > 4) {
+    std::fprintf(stderr, "moa GPU emulator: ldmatrix in a partial warp or "
+                         "of a bad number of matrices\n");
+    std::abort();
+  }
+  current.rows[threadId] = {
+      {uint32_t(w0), uint32_t(w1), uint32_t(w2), uint32_t(w3)}};
+  warpBarrier().wait();
+  auto element = [&](int matrix, int row, int col) -> uint32_t {
+    const uint32_t word = current.rows[base + 8 * matrix + row].words[col / 2];
+    return col % 2 ? word >> 16 : word & 0xffff;
+  };
+  const int g = lane / 4, t = lane % 4;
+  for (int i = 0; i < tiles; ++i)
+    ldmatrixResult[i] =
+        transpose ? element(i, 2 * t, g) | element(i, 2 * t + 1, g) << 16
+                  : element(i, g, 2 * t) | element(i, g, 2 * t + 1) << 16;
+  warpBarrier().wait();
+}
+
+int32_t moa_emu_ldmatrix_result(int32_t i) {
+  return int32_t(ldmatrixResult[i & 3]);
+}
+
+/// cp.async.cg.shared.global: queued until a wait covers its group.
+void moa_emu_async_copy(int64_t dst, int64_t src, int64_t bytes, int64_t read) {
+  if (read < 0 || read > bytes) {
+    std::fprintf(stderr,
+                 "moa GPU emulator: cp.async reads %lld of %lld "
+                 "bytes\n",
+                 static_cast<long long>(read), static_cast<long long>(bytes));
+    std::abort();
+  }
+  uncommitted.push_back({reinterpret_cast<char *>(dst),
+                         reinterpret_cast<const char *>(src), bytes, read});
+}
+
+/// cp.async.commit_group: the thread's uncommitted copies become a group.
+void moa_emu_async_commit() {
+  pendingGroups.push_back(std::move(uncommitted));
+  uncommitted.clear();
+}
+
+/// cp.async.wait_group n: all but the n most recent groups are done.
+void moa_emu_async_wait(int32_t n) {
+  while (pendingGroups.size() > size_t(std::max(n, 0))) {
+    for (const AsyncCopy &copy : pendingGroups.front())
+      copy.run();
+    pendingGroups.pop_front();
+  }
+}
 
 } // extern "C"
