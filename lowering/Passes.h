@@ -45,14 +45,22 @@ void buildCPUBufferPipeline(OpPassManager &pm);
 /// moa-gpu-host-boundary, outlining, one stream ordered by async tokens;
 /// the kernels become a `format` ("fatbin", or "isa" for PTX) for `chip`
 /// (e.g. sm_90a, sm_80) built with the CUDA toolkit's ptxas, the host code
-/// calls the mgpu* ABI (runtime/cuda).
+/// calls the mgpu* ABI (runtime/cuda). `loweringOptions` are
+/// moa-lower-to-gpu's (its tile sizes) in textual form, e.g.
+/// "gemm-rows=32 attention-keys=32"; the caller checks that they parse
+/// (see gpuLoweringOptionsError).
 void buildCUDAPipeline(OpPassManager &pm, StringRef chip, StringRef features,
-                       StringRef format = "fatbin");
+                       StringRef format = "fatbin",
+                       StringRef loweringOptions = "");
 
 /// The first half of buildCUDAPipeline: from moa on tensors to synchronous
 /// host code with outlined gpu.module kernels (what the CPU emulator of the
 /// kernels, test/lib/GPUEmulator, takes over from).
-void buildGPUKernelsPipeline(OpPassManager &pm);
+void buildGPUKernelsPipeline(OpPassManager &pm, StringRef loweringOptions = "");
+
+/// Why `loweringOptions` are not options of moa-lower-to-gpu ("" if they
+/// are).
+std::string gpuLoweringOptionsError(StringRef loweringOptions);
 
 /// Adds the patterns of moa-lower-to-loops: every moa op (but the layer)
 /// and the row-projection contractions to loops on buffers (lowering/cpu).

@@ -87,11 +87,13 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     top-k by warp shuffles, ties to the lower index), as is `moa.route` on
     given logits. `moa.dispatch` is a histogram (atomics), an exclusive scan and a
     stable scatter with one block per expert, all on the device.
-    `moa.grouped_matmul`, `moa.key_value_projection` (one GEMM launch per
-    weight) and other row projections are 64x64-tiled GEMMs staged in shared
-    memory, on the tensor cores (`nvgpu.mma.sync` m16n8k16, f32
-    accumulation) when both operands are
-    f16 or both bf16, on FMAs with the same fragment layout otherwise; the
+    `moa.grouped_matmul`, `moa.key_value_projection` (one GEMM launch over
+    both weights) and other row projections are tiled GEMMs (64x64x32 by
+    default, one 32x32 square per warp) staged in shared memory, on the
+    tensor cores when both operands are f16 or both bf16 (shared memory
+    filled by `nvgpu.device_async_copy`, fragments read by `nvgpu.ldmatrix`,
+    `nvgpu.mma.sync` m16n8k16 with f32 accumulation), on FMAs with the same
+    fragment layout otherwise; the
     grouped ones find their expert tile from the dispatch offsets (the
     per-tile expert map) and fuse the gather, and the scatter or the
     gate-weighted combine (f32 atomics), into the GEMM. 
@@ -99,13 +101,25 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     rows of a block share each tile of keys and values in shared memory,
     online softmax in registers, causal and key padding masks, no score
     matrix; f16/bf16 with h a multiple of 16 up to 128 on the tensor cores
-    (FlashAttention-2's scheme with mma.sync), otherwise on CUDA cores; it
+    (FlashAttention-2's scheme with mma.sync; K and V tiles filled by
+    cp.async and read by ldmatrix), otherwise on CUDA cores; it
     needs a static head size. No kernel copies to the host: invalid data
     and sizes that disagree are recorded in a device error word (attribute
     `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry
     returns; each routing is left as a `moa.record_routing` of the device
     indices for it. Other moa ops and linalg ops are located errors.
   }];
+  let options = [
+    Option<"gemmRows", "gemm-rows", "int64_t", "64",
+           "GEMM output rows per block (a multiple of 32)">,
+    Option<"gemmCols", "gemm-cols", "int64_t", "64",
+           "GEMM output columns per block (a multiple of 32)">,
+    Option<"gemmDepth", "gemm-depth", "int64_t", "32",
+           "GEMM k per shared-memory stage (a multiple of 16)">,
+    Option<"attentionKeys", "attention-keys", "int64_t", "64",
+           "keys per shared-memory tile of the tensor-core attention "
+           "(a multiple of 16, at most 80)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",

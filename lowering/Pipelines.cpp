@@ -47,24 +47,28 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
   buildCPUBufferPipeline(pm);
 }
 
-/// From moa on tensors to host code with outlined kernels, synchronous.
-static constexpr const char *kGPUKernelsPipeline =
-    "moa-export-entry-points,moa-decompose,moa-fuse,canonicalize,cse,"
-    "moa-lower-to-gpu,"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    // The deallocation pipeline rejects gpu ops (unknown side effects):
-    // moa-gpu-host-boundary frees the device buffers.
-    "canonicalize,cse,convert-bufferization-to-memref,"
-    "moa-gpu-host-boundary,gpu-kernel-outlining";
-
-void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm) {
-  addPipeline(pm, kGPUKernelsPipeline, "GPU kernel");
+void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
+                                        StringRef loweringOptions) {
+  // From moa on tensors to host code with outlined kernels, synchronous.
+  std::string pipeline =
+      ("moa-export-entry-points,moa-decompose,moa-fuse,canonicalize,cse,"
+       "moa-lower-to-gpu{" +
+       loweringOptions +
+       "},"
+       "one-shot-bufferize{bufferize-function-boundaries "
+       "function-boundary-type-conversion=identity-layout-map},"
+       // The deallocation pipeline rejects gpu ops (unknown side effects):
+       // moa-gpu-host-boundary frees the device buffers.
+       "canonicalize,cse,convert-bufferization-to-memref,"
+       "moa-gpu-host-boundary,gpu-kernel-outlining")
+          .str();
+  addPipeline(pm, pipeline, "GPU kernel");
 }
 
 void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
-                                  StringRef features, StringRef format) {
-  buildGPUKernelsPipeline(pm);
+                                  StringRef features, StringRef format,
+                                  StringRef loweringOptions) {
+  buildGPUKernelsPipeline(pm, loweringOptions);
   // Launches, copies and frees on one stream, ordered by tokens: the host
   // waits once, at the end of each entry.
   std::string pipeline =
@@ -87,4 +91,17 @@ void mlir::moa::registerLoweringPasses() {
       "The second half of moa-cpu-pipeline: a module bufferized by One-Shot "
       "Bufferize (moa ops in buffer form) to the LLVM dialect",
       buildCPUBufferPipeline);
+}
+
+std::string mlir::moa::gpuLoweringOptionsError(StringRef loweringOptions) {
+  std::unique_ptr<Pass> pass = createMoALowerToGPU();
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  if (succeeded(pass->initializeOptions(loweringOptions, [&](const Twine &msg) {
+        os << msg;
+        return failure();
+      })))
+    return "";
+  return message.empty() ? "cannot parse '" + loweringOptions.str() + "'"
+                         : message;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
-# with): builds moa, compiles the 27 test configurations and the benchmark
+# with): builds moa, compiles the 29 test configurations and the benchmark
 # layers for sm_90a, prints the ptxas register/spill report, and copies the
 # binaries and the shared libraries they need. bench/gpu/run.sh then runs on
 # the GPU machine with the bundle carried:
@@ -15,7 +15,7 @@ mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests" "$bundle/models"
 export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 bin="$MOA_BUILD/bin"
 
-echo "== compile the 27 layer configurations for the GPU"
+echo "== compile the 29 layer configurations for the GPU"
 "$bin/moa-layer-test" "$bin/moa-compile" "$bundle/tests" --cuda --compile-only |
   tail -1
 echo "== compile the benchmark layers"

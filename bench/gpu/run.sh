@@ -12,7 +12,7 @@ mkdir -p "$out"
 export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi -L || true
 
-echo "== GPU tests: 27 layer configurations (f32 within 1e-5, bf16/f16 within 2e-2)"
+echo "== GPU tests: 29 layer configurations (f32 within 1e-5, bf16/f16 within 2e-2)"
 "$bundle/bin/moa-layer-test" - "$bundle/tests" --cuda --prebuilt 2>&1 |
   tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}

@@ -23,8 +23,6 @@ namespace {
 
 /// CUDA cores: keys per tile (one per lane), rows per warp, warps per block.
 constexpr int64_t kKeyTile = kWarp, kRowsPerWarp = 8, kAttentionWarps = 4;
-/// Static shared memory a block may use.
-constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
 /// Both kernels launch one block per (batch, tile of `rowsPerBlock` query
 /// rows) along grid x (grid y stops at 65535); body(e, ids, shared, b,
@@ -60,8 +58,9 @@ struct AttentionArgs {
   Type element;
 };
 
-/// Query rows per warp and keys per tile of the tensor-core kernel.
-constexpr int64_t kMmaRows = 16, kMmaKeys = 64;
+/// Query rows per warp of the tensor-core kernel (its keys per tile are
+/// GPUTiling::attentionKeys).
+constexpr int64_t kMmaRows = 16;
 
 /// Whether the tensor-core kernel runs `op`: q, k and v of one 16-bit type
 /// and h a multiple of 16 up to 128 (the output accumulators of a warp's 16
@@ -79,7 +78,7 @@ struct TensorCoreAttentionWarp {
   const Kernel &ids;
   Value b, kTile, vTile;
   Value group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
-  int64_t h;
+  int64_t h, keysPerTile;
   Type element;
 
   int64_t dimTiles() const { return h / 8; }
@@ -104,55 +103,53 @@ struct TensorCoreAttentionWarp {
     return fragments;
   }
 
-  /// Keys [first, first + 64) into shared memory as k-pair words: thread i
-  /// of a pass packs dims (2c, 2c+1) of key j into K and keys (2j, 2j+1) of
-  /// dim c into V; reads are coalesced.
+  /// Keys [first, first + keysPerTile) of K and V into shared memory, both
+  /// as [key][dim] and zero beyond the sequence: 16-byte cp.async copies
+  /// (rows of h 16-bit elements, h a multiple of 16, stay aligned).
   void stageTile(Emitter &x, Value first) const {
-    Value zero16 = zeroOf(x, element);
-    auto at = [&](Emitter &y, Value buffer, Value j, Value c) {
-      Value s = y.add(first, j);
-      Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
-      return loadIf(y, in, buffer, {b, y.select(in, s, y.idx(0)), c}, zero16);
-    };
-    x.loop(x.idx(0), x.idx(kMmaKeys * h / 2 / 128), [&](Emitter &y, Value it) {
-      Value i = y.add(y.mul(it, y.idx(128)), ids.tid);
-      Value j = y.div(i, y.idx(h / 2));
-      Value c = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h / 2));
-      Value d = y.mul(c, y.idx(2));
-      y.store(
-          packWord(y, at(y, a.key, j, d), at(y, a.key, j, y.add(d, y.idx(1)))),
-          kTile, {j, c});
-      Value jv = y.div(i, y.idx(h));
-      Value cv = arith::RemUIOp::create(y.b, y.loc, i, y.idx(h));
-      Value key = y.mul(jv, y.idx(2));
-      y.store(packWord(y, at(y, a.value, key, cv),
-                       at(y, a.value, y.add(key, y.idx(1)), cv)),
-              vTile, {cv, jv});
-    });
-  }
-
-  /// The mma operand of the pair at column c (even) of a packed tile.
-  Value pairAt(Emitter &x, Value tileBuffer, Value r, Value c) const {
-    return mmaOperand(x, x.load(tileBuffer, {r, x.div(c, x.idx(2))}), element);
+    const int64_t chunks = keysPerTile * h / 8, threads = 4 * kWarp;
+    for (int64_t it = 0; it * threads < chunks; ++it) {
+      auto copy = [&](Emitter &y) {
+        Value i = y.add(ids.tid, y.idx(it * threads));
+        Value j = y.div(i, y.idx(h / 8));
+        Value c = y.mul(arith::RemUIOp::create(y.b, y.loc, i, y.idx(h / 8)),
+                        y.idx(8));
+        Value s = y.add(first, j);
+        Value in = y.cmp(arith::CmpIPredicate::ult, s, a.keys);
+        Value count = y.select(in, y.idx(8), y.idx(0));
+        Value source = y.select(in, s, y.idx(0));
+        copy8(y, kTile, {j, c}, a.key, {b, source, c}, count, Value());
+        copy8(y, vTile, {j, c}, a.value, {b, source, c}, count, Value());
+      };
+      if ((it + 1) * threads <= chunks)
+        copy(x);
+      else
+        x.ifThen(x.cmp(arith::CmpIPredicate::ult,
+                       x.add(ids.tid, x.idx(it * threads)), x.idx(chunks)),
+                 copy);
+    }
+    asyncWaitAll(x);
   }
 
   /// S = Q K^T of the tile, one m16n8 tile per 8 keys, scaled, with
   /// invisible keys (beyond the sequence, padded, or after the token) at
-  /// -inf; `visible` says which.
+  /// -inf; `visible` says which. K's fragments: ldmatrix of [key][dim].
   SmallVector<Value> scores(Emitter &x, Value first,
                             ArrayRef<SmallVector<Value>> qFrags,
                             SmallVectorImpl<Value> &visible) const {
-    SmallVector<Value> result;
-    for (int64_t ni = 0; ni < kMmaKeys / 8; ++ni) {
-      SmallVector<Value> acc(4, x.f32(0));
-      Value keyRow = x.add(x.idx(ni * 8), group);
-      for (int64_t ks = 0; ks < h / 16; ++ks) {
-        Value d0 = x.add(x.idx(ks * 16), x.mul(quad, x.idx(2)));
-        SmallVector<Value> bFrag = {
-            pairAt(x, kTile, keyRow, d0),
-            pairAt(x, kTile, keyRow, x.add(d0, x.idx(8)))};
-        acc = mmaSync16816(x, element, qFrags[ks], bFrag, acc);
+    SmallVector<SmallVector<Value>> acc(keysPerTile / 8,
+                                        SmallVector<Value>(4, x.f32(0)));
+    for (int64_t ks = 0; ks < h / 16; ++ks)
+      for (int64_t np = 0; np < keysPerTile / 16; ++np) {
+        auto bFrags = loadFragmentsB(x, kTile, ids.lane, x.idx(ks * 16),
+                                     x.idx(np * 16), /*kMajor=*/false);
+        for (int64_t half = 0; half < 2; ++half) {
+          SmallVector<Value> &tile = acc[2 * np + half];
+          tile = mmaSync16816(x, element, qFrags[ks], bFrags[half], tile);
+        }
       }
+    SmallVector<Value> result;
+    for (int64_t ni = 0; ni < keysPerTile / 8; ++ni) {
       for (int64_t c = 0; c < 4; ++c) {
         Value s =
             x.add(first, x.add(x.idx(ni * 8 + c % 2), x.mul(quad, x.idx(2))));
@@ -168,7 +165,7 @@ struct TensorCoreAttentionWarp {
                                     c < 2 ? tokenA : tokenB));
         visible.push_back(seen);
         result.push_back(
-            x.select(seen, x.mulf(acc[c], x.f32(a.scale)), negInf(x)));
+            x.select(seen, x.mulf(acc[ni][c], x.f32(a.scale)), negInf(x)));
       }
     }
     return result;
@@ -208,23 +205,26 @@ struct TensorCoreAttentionWarp {
     return probs;
   }
 
-  /// O += P V: S's accumulator fragments are P's A fragments.
+  /// O += P V: S's accumulator fragments are P's A fragments; V's are
+  /// ldmatrix (transposed) of [key][dim].
   void accumulateValues(Emitter &x, ArrayRef<Value> probs,
                         SmallVectorImpl<Value> &out) const {
     auto p16 = [&](size_t i) { return fromF32(x, probs[i], element); };
-    for (int64_t j = 0; j < kMmaKeys / 16; ++j) {
+    for (int64_t j = 0; j < keysPerTile / 16; ++j) {
       size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
       SmallVector<Value> pFrag = {
           pack16(x, p16(t0), p16(t0 + 1)), pack16(x, p16(t0 + 2), p16(t0 + 3)),
           pack16(x, p16(t1), p16(t1 + 1)), pack16(x, p16(t1 + 2), p16(t1 + 3))};
-      Value k0 = x.add(x.idx(j * 16), x.mul(quad, x.idx(2)));
-      for (int64_t nd = 0; nd < dimTiles(); ++nd) {
-        Value dim = x.add(x.idx(nd * 8), group);
-        SmallVector<Value> bFrag = {pairAt(x, vTile, dim, k0),
-                                    pairAt(x, vTile, dim, x.add(k0, x.idx(8)))};
-        SmallVector<Value> acc = mmaSync16816(
-            x, element, pFrag, bFrag, ArrayRef<Value>(out).slice(nd * 4, 4));
-        std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+      for (int64_t np = 0; np < dimTiles() / 2; ++np) {
+        auto bFrags = loadFragmentsB(x, vTile, ids.lane, x.idx(j * 16),
+                                     x.idx(np * 16), /*kMajor=*/true);
+        for (int64_t half = 0; half < 2; ++half) {
+          int64_t nd = 2 * np + half;
+          SmallVector<Value> acc =
+              mmaSync16816(x, element, pFrag, bFrags[half],
+                           ArrayRef<Value>(out).slice(nd * 4, 4));
+          std::copy(acc.begin(), acc.end(), out.begin() + nd * 4);
+        }
       }
     }
   }
@@ -233,7 +233,7 @@ struct TensorCoreAttentionWarp {
   SmallVector<Value> keyTile(Emitter &x, Value tile,
                              ArrayRef<SmallVector<Value>> qFrags,
                              ValueRange carried) const {
-    Value first = x.mul(tile, x.idx(kMmaKeys));
+    Value first = x.mul(tile, x.idx(keysPerTile));
     stageTile(x, first);
     barrier(x);
     SmallVector<Value> visible;
@@ -269,25 +269,25 @@ struct TensorCoreAttentionWarp {
 
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
 /// mma.sync m16n8k16): a block's 4 warps take 16 query rows (token, slot)
-/// each; per tile of 64 keys staged in shared memory (K as [key][dim], V
-/// transposed as [dim][key], so both are k-pair operands), S = Q K^T on the
+/// each; per tile of `keysPerTile` keys staged in shared memory by cp.async
+/// (K and V as [key][dim]; ldmatrix reads K's fragments as they are and V's
+/// transposed), S = Q K^T on the
 /// tensor cores with Q's fragments held in registers, the online softmax on
 /// S's accumulator fragments (row max and sum over the 4 lanes of a quad),
 /// then P, rounded to the 16-bit type, is reused in registers as the A
 /// operand of O += P V. f32 accumulation throughout.
-void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
+void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
+                             int64_t keysPerTile) {
   const int64_t rowsPerBlock = kMmaRows * 4;
+  MemRefType tile = ldmatrixTile(keysPerTile, a.h, a.element);
   launchAttention(
-      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp,
-      // k-pairs packed in i32 words: K as [key][dim pair], V as
-      // [dim][key pair].
-      {sharedBuffer({kMmaKeys, a.h / 2}, e.b.getI32Type()),
-       sharedBuffer({a.h, kMmaKeys / 2}, e.b.getI32Type())},
-      a.ok, a.err,
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp, {tile, tile}, a.ok,
+      a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
           Value blockRow) {
         TensorCoreAttentionWarp w{a, ids, b, shared[0], shared[1]};
         w.h = a.h;
+        w.keysPerTile = keysPerTile;
         w.element = a.element;
         w.group = g.div(ids.lane, g.idx(4));
         w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
@@ -310,7 +310,7 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a) {
         SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
         init.append(w.dimTiles() * 4, g.f32(0));
         SmallVector<Value> state =
-            g.loop(g.idx(0), g.ceilDiv(visibleKeys, g.idx(kMmaKeys)), init,
+            g.loop(g.idx(0), g.ceilDiv(visibleKeys, g.idx(keysPerTile)), init,
                    [&](Emitter &x, Value tile, ValueRange carried) {
                      return w.keyTile(x, tile, qFrags, carried);
                    });
@@ -489,7 +489,10 @@ void emitCudaCoreAttention(Emitter &e, const AttentionArgs &a) {
 /// probabilities broadcast by shuffles. Causal blocks stop at their last
 /// token's key; a row that sees no key writes zeros.
 struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerMultiQueryAttention(MLIRContext *ctx, const GPUTiling &tiling)
+      : OpRewritePattern(ctx), tiling(tiling) {}
+  const GPUTiling &tiling;
+
   LogicalResult matchAndRewrite(MultiQueryAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     if (!unsupported(op).empty())
@@ -528,9 +531,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                                       : 1.0f / std::sqrt(float(h));
     if (attentionOnTensorCores(element, keyType.getElementType(),
                                valueType.getElementType(), h)) {
-      emitTensorCoreAttention(e, AttentionArgs{err, ok, query, key, value, mask,
-                                               out, batch, keys, rowsPerBatch,
-                                               k, h, scale, causal, element});
+      emitTensorCoreAttention(e,
+                              AttentionArgs{err, ok, query, key, value, mask,
+                                            out, batch, keys, rowsPerBatch, k,
+                                            h, scale, causal, element},
+                              tiling.attentionKeys);
       rewriter.replaceOp(op, tb.result(result4, op.getType()));
       return success();
     }
@@ -564,8 +569,9 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
 
 } // namespace
 
-void gpu_kernels::populateGPUAttentionPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerMultiQueryAttention>(patterns.getContext());
+void gpu_kernels::populateGPUAttentionPatterns(RewritePatternSet &patterns,
+                                               const GPUTiling &tiling) {
+  patterns.add<LowerMultiQueryAttention>(patterns.getContext(), tiling);
 }
 
 std::string gpu_kernels::gpuAttentionUnsupported(MultiQueryAttentionOp op) {

@@ -199,6 +199,119 @@ SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
   return result;
 }
 
+std::string GPUTiling::invalid() const {
+  auto bad = [](StringRef what, int64_t value, StringRef rule) {
+    return (what + " " + Twine(value) + " " + rule).str();
+  };
+  if (gemmRows < kWarpTile || gemmRows % kWarpTile)
+    return bad("gemm-rows", gemmRows, "is not a positive multiple of 32");
+  if (gemmCols < kWarpTile || gemmCols % kWarpTile)
+    return bad("gemm-cols", gemmCols, "is not a positive multiple of 32");
+  if (gemmDepth < 16 || gemmDepth % 16)
+    return bad("gemm-depth", gemmDepth, "is not a positive multiple of 16");
+  if (gemmThreads() > 1024)
+    return bad("gemm-rows x gemm-cols", gemmRows * gemmCols,
+               "needs more than 1024 threads (a warp per 32x32)");
+  // The FMA path stages both operands as f32.
+  if ((gemmRows + gemmCols) * gemmDepth * 4 > kMaxSharedBytes)
+    return bad("gemm-depth", gemmDepth,
+               "overflows 48 KiB of shared memory with these rows and cols");
+  // K and V tiles for the largest head size, h = 128.
+  if (attentionKeys < 16 || attentionKeys % 16 ||
+      2 * attentionKeys * (128 + 8) * 2 > kMaxSharedBytes)
+    return bad("attention-keys", attentionKeys,
+               "is not a multiple of 16 from 16 to 80");
+  return "";
+}
+
+MemRefType gpu_kernels::ldmatrixTile(int64_t rows, int64_t cols,
+                                     Type elementType) {
+  return sharedBuffer({rows, llvm::alignTo(cols, 8) + 8}, elementType);
+}
+
+/// One ldmatrix.x4: lane l gives the address of row l % 8 of matrix l / 8,
+/// at (row, col) + the matrix's corner; `rowsFirst` puts matrix 1 below
+/// matrix 0 (else beside it). Returns the 4 registers.
+static SmallVector<Value> ldmatrixX4(Emitter &e, Value tile, Value lane,
+                                     Value row, Value col, bool rowsFirst,
+                                     bool transpose) {
+  Value matrix = e.div(lane, e.idx(8));
+  Value inMatrix = arith::RemUIOp::create(e.b, e.loc, lane, e.idx(8));
+  Value low =
+      e.mul(arith::RemUIOp::create(e.b, e.loc, matrix, e.idx(2)), e.idx(8));
+  Value high = e.mul(e.div(matrix, e.idx(2)), e.idx(8));
+  Value r = e.add(row, e.add(inMatrix, rowsFirst ? low : high));
+  Value c = e.add(col, rowsFirst ? high : low);
+  Type element = cast<MemRefType>(tile.getType()).getElementType();
+  Value x4 =
+      nvgpu::LdMatrixOp::create(e.b, e.loc, VectorType::get({4, 2}, element),
+                                tile, ValueRange{r, c}, transpose, 4);
+  SmallVector<Value> registers;
+  for (int64_t i = 0; i < 4; ++i) {
+    Value pair = vector::ExtractOp::create(e.b, e.loc, x4, i);
+    if (element.isBF16()) { // nvvm.mma.sync takes bf16 pairs as i32
+      Value word = vector::BitCastOp::create(
+          e.b, e.loc, VectorType::get({1}, e.b.getI32Type()), pair);
+      pair = vector::ExtractOp::create(e.b, e.loc, word, 0);
+    }
+    registers.push_back(pair);
+  }
+  return registers;
+}
+
+SmallVector<Value> gpu_kernels::loadFragmentA(Emitter &e, Value tile,
+                                              Value lane, Value row,
+                                              Value col) {
+  // Matrices (rows, k): (0-7, 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15).
+  return ldmatrixX4(e, tile, lane, row, col, /*rowsFirst=*/true,
+                    /*transpose=*/false);
+}
+
+std::array<SmallVector<Value>, 2>
+gpu_kernels::loadFragmentsB(Emitter &e, Value tile, Value lane, Value k0,
+                            Value n0, bool kMajor) {
+  // Matrices (k, n): (0-7, 0-7), (8-15, 0-7), (0-7, 8-15), (8-15, 8-15);
+  // stored [k][n] they are read transposed, stored [n][k] as they are.
+  SmallVector<Value> r =
+      kMajor ? ldmatrixX4(e, tile, lane, k0, n0, /*rowsFirst=*/true,
+                          /*transpose=*/true)
+             : ldmatrixX4(e, tile, lane, n0, k0, /*rowsFirst=*/false,
+                          /*transpose=*/false);
+  return {SmallVector<Value>{r[0], r[1]}, SmallVector<Value>{r[2], r[3]}};
+}
+
+void gpu_kernels::copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
+                        ValueRange srcIndices, Value count, Value aligned) {
+  auto async = [&](Emitter &x) {
+    nvgpu::DeviceAsyncCopyOp::create(
+        x.b, x.loc, nvgpu::DeviceAsyncTokenType::get(x.b.getContext()), dst,
+        dstIndices, src, srcIndices, x.b.getIndexAttr(8), count,
+        /*bypassL1=*/x.b.getUnitAttr());
+  };
+  if (!aligned)
+    return async(e);
+  e.ifThen(aligned, async, [&](Emitter &x) {
+    Type element = cast<MemRefType>(src.getType()).getElementType();
+    for (int64_t j = 0; j < 8; ++j) {
+      SmallVector<Value> from(srcIndices), to(dstIndices);
+      from.back() = x.add(from.back(), x.idx(j));
+      to.back() = x.add(to.back(), x.idx(j));
+      x.store(loadIf(x, x.cmp(arith::CmpIPredicate::ult, x.idx(j), count), src,
+                     from, zeroOf(x, element)),
+              dst, to);
+    }
+  });
+}
+
+void gpu_kernels::asyncWaitAll(Emitter &e) {
+  // commit_group takes every copy the thread issued since the last one; the
+  // copies' own tokens are not needed for that.
+  Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
+      e.b, e.loc, nvgpu::DeviceAsyncTokenType::get(e.b.getContext()),
+      ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(e.b, e.loc, group, e.b.getI32IntegerAttr(0));
+}
+
 Value gpu_kernels::deviceAlloc(Emitter &e, Type elementType, ValueRange sizes) {
   auto type = MemRefType::get(
       SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);

@@ -3,8 +3,9 @@
 // Shared by the patterns of moa-lower-to-gpu: kernels are gpu.launch ops
 // whose bodies are built with the loop Emitter (LoopEmitter.h) plus the
 // few GPU primitives the moa kernels need: thread and block ids, barriers,
-// warp shuffles and reductions, the device error word, and tensor-core
-// mma.sync on packed 16-bit operands.
+// warp shuffles and reductions, the device error word, asynchronous copies
+// into shared memory (cp.async), and the tensor cores: the m16n8k16 fragment
+// layout, ldmatrix and mma.sync, all in this one place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +18,9 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
+#include <array>
+#include <string>
+
 namespace mlir::moa::gpu_kernels {
 
 using loops::Emitter;
@@ -24,6 +28,25 @@ using loops::TensorBoundary;
 
 /// Threads per warp on every NVIDIA GPU.
 constexpr int64_t kWarp = 32;
+
+/// Tile sizes of the kernels (moa-lower-to-gpu's options).
+struct GPUTiling {
+  /// GEMM: a block computes gemmRows x gemmCols of the output, one
+  /// kWarpTile x kWarpTile square per warp, gemmDepth of k per stage.
+  int64_t gemmRows = 64, gemmCols = 64, gemmDepth = 32;
+  /// Tensor-core attention: keys per tile staged in shared memory.
+  int64_t attentionKeys = 64;
+
+  static constexpr int64_t kWarpTile = 32;
+  int64_t gemmThreads() const {
+    return (gemmRows / kWarpTile) * (gemmCols / kWarpTile) * kWarp;
+  }
+  /// Why the kernels cannot use these sizes ("" if they can).
+  std::string invalid() const;
+};
+
+/// Static shared memory a block may use.
+constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
 /// The ids of a kernel body.
 struct Kernel {
@@ -79,8 +102,37 @@ Value mmaOperand(Emitter &e, Value word, Type elementType);
 Value pack16(Emitter &e, Value low, Value high);
 /// d = a * b + c on the tensor cores, one m16n8k16 tile (mma.sync, f32
 /// accumulation): a is 4 packed registers, b 2, c and the result 4 f32.
+/// The fragment layout (PTX ISA, mma.m16n8k16 .row.col): lane l = 4 g + t
+/// holds A(g + 8 (r % 2), 2 t + 8 (r / 2) + {0, 1}) in a[r],
+/// B(2 t + 8 r + {0, 1}, g) in b[r] and C(g + 8 (i / 2), 2 t + i % 2) in c[i].
 SmallVector<Value> mmaSync16816(Emitter &e, Type elementType, ValueRange a,
                                 ValueRange b, ValueRange c);
+
+/// Shared-memory tiles of 16-bit elements read by ldmatrix: rows padded to
+/// a multiple of 8 elements (16 bytes) and by 8 more, so that the 8 rows of
+/// one 8x8 matrix fall in different banks.
+MemRefType ldmatrixTile(int64_t rows, int64_t cols, Type elementType);
+/// A's 4 registers for rows [row, row + 16) and k [col, col + 16) of a
+/// [m][k] tile: one ldmatrix.x4.
+SmallVector<Value> loadFragmentA(Emitter &e, Value tile, Value lane, Value row,
+                                 Value col);
+/// B's registers (2 per n8 tile) for k [k0, k0 + 16) and the two n8 tiles
+/// at n0 and n0 + 8: one ldmatrix.x4 of a [k][n] tile (`kMajor`,
+/// transposed on the way) or of a [n][k] tile.
+std::array<SmallVector<Value>, 2> loadFragmentsB(Emitter &e, Value tile,
+                                                 Value lane, Value k0, Value n0,
+                                                 bool kMajor);
+
+/// dst[dstIndices..+7] (along the last dimension) = the first `count` (0 to
+/// 8) 16-bit elements from src[srcIndices] on, zeros after: one cp.async
+/// of 16 bytes when `aligned` (the source is 16-byte aligned; null: always),
+/// element by element otherwise. src must be addressable even when count
+/// is 0. Complete after asyncWaitAll.
+void copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
+           ValueRange srcIndices, Value count, Value aligned);
+/// Commits this thread's asynchronous copies as one group and waits for
+/// all its groups (cp.async.commit_group; cp.async.wait_group 0).
+void asyncWaitAll(Emitter &e);
 
 /// A device buffer (gpu.alloc) of `elementType` with fully dynamic sizes.
 Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes);
@@ -104,7 +156,8 @@ void whenShapesAgree(Emitter &k, const Kernel &ids, Value ok, Value err,
                      function_ref<void(Emitter &)> body);
 
 /// Adds the pattern of moa.multi_query_attention (GPUAttention.cpp).
-void populateGPUAttentionPatterns(RewritePatternSet &patterns);
+void populateGPUAttentionPatterns(RewritePatternSet &patterns,
+                                  const GPUTiling &tiling);
 /// Why the attention kernels cannot run `op` ("" if they can).
 std::string gpuAttentionUnsupported(MultiQueryAttentionOp op);
 

@@ -47,9 +47,6 @@ using ::moa::runtime::FailureCode;
 
 namespace {
 
-/// Tile of the GEMM kernels: rows x columns x depth per stage.
-constexpr int64_t kGemmRows = 64, kGemmCols = 64, kGemmDepth = 32;
-constexpr int64_t kGemmThreads = 128;
 /// The router runs one warp per token, 4 warps per block.
 constexpr int64_t kRouterWarps = 4;
 /// Experts per lane are tracked in an i64 bit mask.
@@ -61,17 +58,23 @@ constexpr int64_t kDispatchThreads = 256, kDispatchItems = 16;
 // The tiled GEMM kernel
 //===----------------------------------------------------------------------===//
 
-/// One block computes a 64x64 tile of rows x weight[expert] with 4 warps of
-/// 32x32 each. Operands are staged in shared memory 32 deep: A as [row][k]
-/// and the weight transposed, [col][k], so both fragments read k-pairs.
-/// Each thread holds the 2x4 m16n8 accumulator fragments of mma.sync (32
-/// f32): f16/bf16 operands go through the tensor cores, f32 through FMAs on
-/// the same layout, so the epilogue is one piece of code.
+/// One block computes a tile of rows x weight[expert] (GPUTiling: 64x64 by
+/// default), one 32x32 square per warp, staging gemmDepth of k at a time in
+/// shared memory. Each thread holds the 2x4 m16n8 accumulator fragments of
+/// mma.sync (32 f32). f16/bf16 operands go through the tensor cores: cp.async
+/// fills A as [row][k] and the weight as [k][n] (16 bytes per copy, element
+/// by element when K or N is not a multiple of 8), ldmatrix reads the
+/// fragments. f32 (or mixed) operands are widened into f32 tiles (the
+/// weight as [n][k]) and go through FMAs on the same fragment layout, so the
+/// epilogue is one piece of code. Several weights of one shape (K and V)
+/// share a launch: grid y covers the column tiles of each in turn.
 struct TiledGemm {
+  const GPUTiling &tiling;
   /// The kernel's name.
   StringRef name;
   /// [rows_in, K] input and [E, K, N] weight buffers.
-  Value input, weight;
+  Value input;
+  SmallVector<Value, 2> weights;
   Value kDim, nDim;
   /// Number of row tiles launched.
   Value rowTiles;
@@ -79,251 +82,261 @@ struct TiledGemm {
   std::function<std::array<Value, 4>(Emitter &, const Kernel &)> tileOf;
   /// The input row holding tile row `row`.
   std::function<Value(Emitter &, Value)> sourceRow;
-  /// Writes one accumulated f32 at (row, col).
-  std::function<void(Emitter &, Value, Value, Value)> store;
+  /// Writes one accumulated f32 at (row, col) of the product with
+  /// weights[which].
+  std::function<void(Emitter &, Value which, Value row, Value col, Value acc)>
+      store;
 
   void emit(Emitter &e, Value ok, Value err) const {
     Type inputType = cast<MemRefType>(input.getType()).getElementType();
-    Type weightType = cast<MemRefType>(weight.getType()).getElementType();
+    Type weightType = cast<MemRefType>(weights[0].getType()).getElementType();
     const bool tensorCores =
         inputType == weightType && (inputType.isF16() || inputType.isBF16());
-    // Tensor cores: k-pairs packed in i32 words, so that an operand register
-    // is one shared-memory load. FMAs: f32.
-    Type staged = tensorCores ? inputType : e.b.getF32Type();
-    MemRefType tileType =
+    const int64_t rows = tiling.gemmRows, cols = tiling.gemmCols,
+                  depth = tiling.gemmDepth;
+    Type f32 = e.b.getF32Type();
+    SmallVector<MemRefType> tiles =
         tensorCores
-            ? sharedBuffer({kGemmRows, kGemmDepth / 2}, e.b.getI32Type())
-            : sharedBuffer({kGemmRows, kGemmDepth}, staged);
-    Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(kGemmCols)));
-    launch(e, name, atLeastOne(e, rowTiles), colTiles, kGemmThreads,
-           {tileType, tileType},
+            ? SmallVector<MemRefType>{ldmatrixTile(rows, depth, inputType),
+                                      ldmatrixTile(depth, cols, inputType)}
+            : SmallVector<MemRefType>{sharedBuffer({rows, depth}, f32),
+                                      sharedBuffer({cols, depth}, f32)};
+    Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
+    launch(e, name, atLeastOne(e, rowTiles),
+           e.mul(colTiles, e.idx(weights.size())), tiling.gemmThreads(), tiles,
            [&](Emitter &k, const Kernel &ids, ValueRange shared) {
              whenShapesAgree(k, ids, ok, err, [&](Emitter &g) {
-               body(g, ids, shared[0], shared[1], tensorCores, staged);
+               body(g, ids, colTiles, shared[0], shared[1], tensorCores);
              });
            });
   }
 
 private:
-  /// What a thread loads into the shared tiles: two threads per A row (16
-  /// consecutive k each), one weight column per thread (coalesced), 16 k.
-  struct Loads {
-    Value expert, n0, aTile, bTile;
-    Value aRow, aCol, aRowOk, source, bCol, bDepth, bColOk;
+  /// 8 consecutive elements a thread stages per stage: A's row `row`, k
+  /// from `col`, or the weight's k row `row`, columns from `col`.
+  struct Chunk {
+    Value row, col;
+    /// A: the input row and whether the tile has that row.
+    Value source, rowOk;
   };
 
-  /// input[source, k0 + c], zero outside the matrix.
-  Value inputAt(Emitter &y, const Loads &l, Value k0, Value c) const {
-    Value kk = y.add(k0, c);
-    Value inK = y.cmp(arith::CmpIPredicate::ult, kk, kDim);
-    return loadIf(
-        y, y.andI(l.aRowOk, inK), input, {l.source, kk},
-        zeroOf(y, cast<MemRefType>(input.getType()).getElementType()));
-  }
-  /// weight[expert, k0 + bk, n0 + bCol], zero outside the matrix.
-  Value weightAt(Emitter &y, const Loads &l, Value k0, Value bk) const {
-    Value bkk = y.add(k0, bk);
-    Value in = y.andI(l.bColOk, y.cmp(arith::CmpIPredicate::ult, bkk, kDim));
-    return loadIf(
-        y, in, weight, {l.expert, bkk, y.add(l.n0, l.bCol)},
-        zeroOf(y, cast<MemRefType>(weight.getType()).getElementType()));
+  /// What a thread of the block knows.
+  struct Thread {
+    const Kernel &ids;
+    Value expert, weight, which, first, n0, aTile, bTile;
+    Value warpRow, warpCol, group, quad;
+    SmallVector<Chunk> aChunks, bChunks;
+  };
+
+  /// The chunks of a rows x cols tile (cols a multiple of 8) thread `tid`
+  /// stages; those past the tile have row >= rows and must be skipped.
+  SmallVector<Chunk> chunksOf(Emitter &k, Value tid, int64_t rows,
+                              int64_t cols) const {
+    const int64_t perRow = cols / 8, threads = tiling.gemmThreads();
+    SmallVector<Chunk> chunks;
+    for (int64_t it = 0; it * threads < rows * perRow; ++it) {
+      Value c = k.add(tid, k.idx(it * threads));
+      chunks.push_back(
+          {k.div(c, k.idx(perRow)),
+           k.mul(arith::RemUIOp::create(k.b, k.loc, c, k.idx(perRow)),
+                 k.idx(8)),
+           Value(), Value()});
+    }
+    return chunks;
   }
 
-  /// Tensor cores: 16 k of A's row and of the weight's column per thread,
-  /// as 8 packed pairs each. Inside the matrix, A's 16 are two aligned
-  /// 16-byte loads (K a multiple of 8) and the weight's need no bounds
-  /// checks; at the edges, element by element.
-  void stagePacked(Emitter &x, const Loads &l, Value k0) const {
-    Type inputType = cast<MemRefType>(input.getType()).getElementType();
-    VectorType sixteen = VectorType::get({16}, inputType);
-    auto gather = [&](Value fast, function_ref<Value(Emitter &)> wide,
-                      function_ref<Value(Emitter &, int64_t)> one) {
-      auto branch = scf::IfOp::create(x.b, x.loc, TypeRange{sixteen}, fast,
-                                      /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(x.b);
-      x.b.setInsertionPointToStart(branch.thenBlock());
-      scf::YieldOp::create(x.b, x.loc, wide(x));
-      x.b.setInsertionPointToStart(branch.elseBlock());
-      SmallVector<Value> elements;
-      for (int64_t j = 0; j < 16; ++j)
-        elements.push_back(one(x, j));
-      scf::YieldOp::create(
-          x.b, x.loc,
-          vector::FromElementsOp::create(x.b, x.loc, sixteen, elements)
-              .getResult());
-      return branch.getResult(0);
-    };
-    auto inside = [&](Value first) {
-      return x.cmp(arith::CmpIPredicate::ule,
-                   x.add(x.add(k0, first), x.idx(16)), kDim);
-    };
-    Value aligned =
-        isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
-    Value aRun = gather(
-        x.andI(l.aRowOk, x.andI(inside(l.aCol), aligned)),
-        [&](Emitter &y) {
-          return vector::LoadOp::create(y.b, y.loc, sixteen, input,
-                                        ValueRange{l.source, y.add(k0, l.aCol)},
-                                        /*nontemporal=*/false,
-                                        llvm::MaybeAlign(16))
-              .getResult();
-        },
-        [&](Emitter &y, int64_t j) {
-          return inputAt(y, l, k0, y.add(l.aCol, y.idx(j)));
-        });
-    Value bRun = gather(
-        x.andI(l.bColOk, inside(l.bDepth)),
-        [&](Emitter &y) {
-          SmallVector<Value> elements;
-          for (int64_t j = 0; j < 16; ++j)
-            elements.push_back(
-                y.load(weight, {l.expert, y.add(k0, y.add(l.bDepth, y.idx(j))),
-                                y.add(l.n0, l.bCol)}));
-          return vector::FromElementsOp::create(y.b, y.loc, sixteen, elements)
-              .getResult();
-        },
-        [&](Emitter &y, int64_t j) {
-          return weightAt(y, l, k0, y.add(l.bDepth, y.idx(j)));
-        });
-    auto at = [&](Value run, int64_t j) {
-      return vector::ExtractOp::create(x.b, x.loc, run, ArrayRef<int64_t>{j})
-          .getResult();
-    };
-    Value aWord0 = x.div(l.aCol, x.idx(2)), bWord0 = x.div(l.bDepth, x.idx(2));
-    for (int64_t i = 0; i < 8; ++i) {
-      x.store(packWord(x, at(aRun, 2 * i), at(aRun, 2 * i + 1)), l.aTile,
-              {l.aRow, x.add(aWord0, x.idx(i))});
-      x.store(packWord(x, at(bRun, 2 * i), at(bRun, 2 * i + 1)), l.bTile,
-              {l.bCol, x.add(bWord0, x.idx(i))});
+  /// Runs body(chunk) for the thread's chunks inside a tile of `rows`.
+  static void forChunks(Emitter &x, ArrayRef<Chunk> chunks, int64_t rows,
+                        int64_t threads, int64_t perRow,
+                        function_ref<void(Emitter &, const Chunk &)> body) {
+    for (auto [it, chunk] : llvm::enumerate(chunks)) {
+      if (int64_t(it + 1) * threads <= rows * perRow) {
+        body(x, chunk);
+        continue;
+      }
+      x.ifThen(x.cmp(arith::CmpIPredicate::ult, chunk.row, x.idx(rows)),
+               [&](Emitter &y) { body(y, chunk); });
     }
   }
 
-  /// FMAs: the same 16 k per thread, widened to f32.
-  void stageF32(Emitter &x, const Loads &l, Value k0) const {
-    x.loop(x.idx(0), x.idx(16), [&](Emitter &y, Value i) {
-      Value c = y.add(l.aCol, i);
-      y.store(toF32(y, inputAt(y, l, k0, c)), l.aTile, {l.aRow, c});
-      Value bk = y.add(l.bDepth, i);
-      y.store(toF32(y, weightAt(y, l, k0, bk)), l.bTile, {l.bCol, bk});
+  /// How many of 8 elements from `at` lie below `end`, and `at` clamped to
+  /// 0 when none do (an address cp.async may be given).
+  static std::pair<Value, Value> within(Emitter &x, Value at, Value end) {
+    Value in = x.cmp(arith::CmpIPredicate::ult, at, end);
+    return {x.select(in, x.min(x.idx(8), x.sub(end, x.select(in, at, end))),
+                     x.idx(0)),
+            x.select(in, at, x.idx(0))};
+  }
+
+  /// Stage k0: A[source, k0 + col..] and weight[expert, k0 + row, n0 +
+  /// col..], zero outside the matrices; `convert` stores f32 (FMA path),
+  /// otherwise cp.async copies the 16-bit elements.
+  void stage(Emitter &x, const Thread &t, Value k0, bool tensorCores) const {
+    const int64_t threads = tiling.gemmThreads(), depth = tiling.gemmDepth,
+                  cols = tiling.gemmCols;
+    Value kAligned =
+        isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
+    Value nAligned =
+        isZero(x, arith::RemUIOp::create(x.b, x.loc, nDim, x.idx(8)));
+    forChunks(x, t.aChunks, tiling.gemmRows, threads, depth / 8,
+              [&](Emitter &y, const Chunk &c) {
+                auto [count, kk] = within(y, y.add(k0, c.col), kDim);
+                count = y.select(c.rowOk, count, y.idx(0));
+                if (tensorCores)
+                  return copy8(y, t.aTile, {c.row, c.col}, input,
+                               {c.source, kk}, count, kAligned);
+                stageF32(y, t.aTile, {c.row, c.col}, input, {c.source, kk},
+                         count, /*transposed=*/false);
+              });
+    forChunks(x, t.bChunks, depth, threads, cols / 8,
+              [&](Emitter &y, const Chunk &c) {
+                auto [kCount, kk] = within(y, y.add(k0, c.row), kDim);
+                auto [count, n] = within(y, y.add(t.n0, c.col), nDim);
+                count = y.select(isZero(y, kCount), y.idx(0), count);
+                if (tensorCores)
+                  return copy8(y, t.bTile, {c.row, c.col}, t.weight,
+                               {t.expert, kk, n}, count, nAligned);
+                stageF32(y, t.bTile, {c.row, c.col}, t.weight,
+                         {t.expert, kk, n}, count, /*transposed=*/true);
+              });
+    if (tensorCores)
+      asyncWaitAll(x);
+  }
+
+  /// FMA path: the first `count` of 8 elements from src[from] on, widened,
+  /// into tile[at] on (or, `transposed`, down the column at[1], at[0]). A
+  /// loop, not unrolled: 8 loads in flight per chunk cost registers the
+  /// FMAs need.
+  static void stageF32(Emitter &x, Value tile, ArrayRef<Value> at, Value src,
+                       ArrayRef<Value> from, Value count, bool transposed) {
+    Type element = cast<MemRefType>(src.getType()).getElementType();
+    x.loop(x.idx(0), x.idx(8), [&](Emitter &y, Value j) {
+      SmallVector<Value> index(from);
+      index.back() = y.add(index.back(), j);
+      Value v = toF32(y, loadIf(y, y.cmp(arith::CmpIPredicate::ult, j, count),
+                                src, index, zeroOf(y, element)));
+      Value along = y.add(at[1], j);
+      y.store(v, tile,
+              transposed ? ValueRange{along, at[0]} : ValueRange{at[0], along});
     });
   }
 
   /// Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
   /// column 2*quad + c%2 of that m16n8 tile.
-  void storeTile(Emitter &k, ArrayRef<Value> acc, Value first, Value rows,
-                 Value n0, Value warpRow, Value warpCol, Value group,
-                 Value quad) const {
+  void storeTile(Emitter &k, const Thread &t, ArrayRef<Value> acc,
+                 Value rows) const {
     for (int64_t mi = 0; mi < 2; ++mi)
       for (int64_t ni = 0; ni < 4; ++ni)
         for (int64_t c = 0; c < 4; ++c) {
           Value row =
-              k.add(warpRow, k.add(group, k.idx(mi * 16 + 8 * (c / 2))));
-          Value col = k.add(n0, k.add(warpCol, k.add(k.mul(quad, k.idx(2)),
-                                                     k.idx(ni * 8 + c % 2))));
+              k.add(t.warpRow, k.add(t.group, k.idx(mi * 16 + 8 * (c / 2))));
+          Value col =
+              k.add(t.n0, k.add(t.warpCol, k.add(k.mul(t.quad, k.idx(2)),
+                                                 k.idx(ni * 8 + c % 2))));
           Value inside = k.andI(k.cmp(arith::CmpIPredicate::ult, row, rows),
                                 k.cmp(arith::CmpIPredicate::ult, col, nDim));
           k.ifThen(inside, [&](Emitter &y) {
-            store(y, y.add(first, row), col, acc[(mi * 4 + ni) * 4 + c]);
+            store(y, t.which, y.add(t.first, row), col,
+                  acc[(mi * 4 + ni) * 4 + c]);
           });
         }
   }
 
-  void body(Emitter &g, const Kernel &ids, Value aTile, Value bTile,
-            bool tensorCores, Type staged) const {
+  void body(Emitter &g, const Kernel &ids, Value colTiles, Value aTile,
+            Value bTile, bool tensorCores) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
     g.ifThen(valid, [&](Emitter &k) {
-      Loads l;
-      l.expert = expert;
-      l.aTile = aTile;
-      l.bTile = bTile;
-      l.n0 = k.mul(ids.bidY, k.idx(kGemmCols));
-      Value wm = k.div(ids.warp, k.idx(2));
-      Value wn = arith::RemUIOp::create(k.b, k.loc, ids.warp, k.idx(2));
-      Value group = k.div(ids.lane, k.idx(4));
-      Value quad = arith::RemUIOp::create(k.b, k.loc, ids.lane, k.idx(4));
-      Value warpRow = k.mul(wm, k.idx(32)), warpCol = k.mul(wn, k.idx(32));
-      l.aRow = k.div(ids.tid, k.idx(2));
-      l.aCol = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(2)),
-                     k.idx(16));
-      l.aRowOk = k.cmp(arith::CmpIPredicate::ult, l.aRow, rows);
-      l.source =
-          sourceRow(k, k.add(first, k.select(l.aRowOk, l.aRow, k.idx(0))));
-      l.bCol = arith::RemUIOp::create(k.b, k.loc, ids.tid, k.idx(64));
-      l.bDepth = k.mul(k.div(ids.tid, k.idx(64)), k.idx(16));
-      l.bColOk = k.cmp(arith::CmpIPredicate::ult, k.add(l.n0, l.bCol), nDim);
+      Thread t{ids};
+      t.expert = expert;
+      t.first = first;
+      t.aTile = aTile;
+      t.bTile = bTile;
+      t.which = k.div(ids.bidY, colTiles);
+      t.weight = weights[0];
+      for (size_t w = 1; w < weights.size(); ++w)
+        t.weight = k.select(k.cmp(arith::CmpIPredicate::eq, t.which, k.idx(w)),
+                            weights[w], t.weight);
+      t.n0 = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.bidY, colTiles),
+                   k.idx(tiling.gemmCols));
+      Value warpsAcross = k.idx(tiling.gemmCols / GPUTiling::kWarpTile);
+      t.warpRow = k.mul(k.div(ids.warp, warpsAcross), k.idx(32));
+      t.warpCol = k.mul(
+          arith::RemUIOp::create(k.b, k.loc, ids.warp, warpsAcross), k.idx(32));
+      t.group = k.div(ids.lane, k.idx(4));
+      t.quad = arith::RemUIOp::create(k.b, k.loc, ids.lane, k.idx(4));
+      // A's chunks keep their rows over the stages: find the source rows
+      // once.
+      t.aChunks = chunksOf(k, ids.tid, tiling.gemmRows, tiling.gemmDepth);
+      for (Chunk &c : t.aChunks) {
+        c.rowOk = k.cmp(arith::CmpIPredicate::ult, c.row, rows);
+        c.source =
+            sourceRow(k, k.add(first, k.select(c.rowOk, c.row, k.idx(0))));
+      }
+      t.bChunks = chunksOf(k, ids.tid, tiling.gemmDepth, tiling.gemmCols);
 
       SmallVector<Value> zeros(32, k.f32(0));
-      SmallVector<Value> acc =
-          k.loop(k.idx(0), k.ceilDiv(kDim, k.idx(kGemmDepth)), zeros,
-                 [&](Emitter &x, Value step, ValueRange carried) {
-                   Value k0 = x.mul(step, x.idx(kGemmDepth));
-                   if (tensorCores)
-                     stagePacked(x, l, k0);
-                   else
-                     stageF32(x, l, k0);
-                   barrier(x);
-                   SmallVector<Value> next =
-                       tensorCores ? mmaStage(x, aTile, bTile, staged, warpRow,
-                                              warpCol, group, quad, carried)
-                                   : fmaStage(x, aTile, bTile, warpRow, warpCol,
-                                              group, quad, carried);
-                   barrier(x);
-                   return next;
-                 });
-      storeTile(k, acc, first, rows, l.n0, warpRow, warpCol, group, quad);
+      SmallVector<Value> acc = k.loop(
+          k.idx(0), k.ceilDiv(kDim, k.idx(tiling.gemmDepth)), zeros,
+          [&](Emitter &x, Value step, ValueRange carried) {
+            stage(x, t, x.mul(step, x.idx(tiling.gemmDepth)), tensorCores);
+            barrier(x);
+            SmallVector<Value> next =
+                tensorCores ? mmaStage(x, t, carried) : fmaStage(x, t, carried);
+            barrier(x);
+            return next;
+          });
+      storeTile(k, t, acc, rows);
     });
   }
 
-  /// Two m16n8k16 mma.sync steps per 32-deep stage.
-  static SmallVector<Value> mmaStage(Emitter &x, Value aTile, Value bTile,
-                                     Type staged, Value warpRow, Value warpCol,
-                                     Value group, Value quad,
-                                     ValueRange carried) {
+  /// gemmDepth / 16 m16n8k16 steps; per step each warp loads A's two m16
+  /// fragments and the weight's four n8 fragments by ldmatrix.
+  SmallVector<Value> mmaStage(Emitter &x, const Thread &t,
+                              ValueRange carried) const {
     SmallVector<Value> acc(carried.begin(), carried.end());
-    // Column c (even) of a packed tile is word c / 2.
-    auto pairAt = [&](Value tile, Value r, Value c) {
-      return mmaOperand(x, x.load(tile, {r, x.div(c, x.idx(2))}), staged);
-    };
-    for (int64_t ks = 0; ks < kGemmDepth; ks += 16) {
-      Value c0 = x.add(x.idx(ks), x.mul(quad, x.idx(2)));
-      Value c8 = x.add(c0, x.idx(8));
-      for (int64_t mi = 0; mi < 2; ++mi) {
-        Value r0 = x.add(warpRow, x.add(group, x.idx(mi * 16)));
-        Value r8 = x.add(r0, x.idx(8));
-        SmallVector<Value> a = {pairAt(aTile, r0, c0), pairAt(aTile, r8, c0),
-                                pairAt(aTile, r0, c8), pairAt(aTile, r8, c8)};
+    Type element = cast<MemRefType>(t.aTile.getType()).getElementType();
+    for (int64_t ks = 0; ks < tiling.gemmDepth; ks += 16) {
+      SmallVector<Value> a[2], b[4];
+      for (int64_t mi = 0; mi < 2; ++mi)
+        a[mi] = loadFragmentA(x, t.aTile, t.ids.lane,
+                              x.add(t.warpRow, x.idx(mi * 16)), x.idx(ks));
+      for (int64_t nj = 0; nj < 2; ++nj) {
+        auto pair =
+            loadFragmentsB(x, t.bTile, t.ids.lane, x.idx(ks),
+                           x.add(t.warpCol, x.idx(nj * 16)), /*kMajor=*/true);
+        b[2 * nj] = pair[0];
+        b[2 * nj + 1] = pair[1];
+      }
+      for (int64_t mi = 0; mi < 2; ++mi)
         for (int64_t ni = 0; ni < 4; ++ni) {
-          Value n = x.add(warpCol, x.add(group, x.idx(ni * 8)));
-          SmallVector<Value> b = {pairAt(bTile, n, c0), pairAt(bTile, n, c8)};
           int64_t base = (mi * 4 + ni) * 4;
           SmallVector<Value> d = mmaSync16816(
-              x, staged, a, b, ArrayRef<Value>(acc).slice(base, 4));
+              x, element, a[mi], b[ni], ArrayRef<Value>(acc).slice(base, 4));
           std::copy(d.begin(), d.end(), acc.begin() + base);
         }
-      }
     }
     return acc;
   }
 
   /// The same fragments with f32 FMAs.
-  static SmallVector<Value> fmaStage(Emitter &x, Value aTile, Value bTile,
-                                     Value warpRow, Value warpCol, Value group,
-                                     Value quad, ValueRange carried) {
+  SmallVector<Value> fmaStage(Emitter &x, const Thread &t,
+                              ValueRange carried) const {
     return x.loop(
-        x.idx(0), x.idx(kGemmDepth), carried,
+        x.idx(0), x.idx(tiling.gemmDepth), carried,
         [&](Emitter &y, Value kk, ValueRange accIn) {
           SmallVector<Value> acc(accIn.begin(), accIn.end());
           Value a[2][2], b[4][2];
           for (int64_t mi = 0; mi < 2; ++mi)
             for (int64_t h = 0; h < 2; ++h)
               a[mi][h] = y.load(
-                  aTile,
-                  {y.add(warpRow, y.add(group, y.idx(mi * 16 + 8 * h))), kk});
+                  t.aTile,
+                  {y.add(t.warpRow, y.add(t.group, y.idx(mi * 16 + 8 * h))),
+                   kk});
           for (int64_t ni = 0; ni < 4; ++ni)
             for (int64_t j = 0; j < 2; ++j)
-              b[ni][j] =
-                  y.load(bTile, {y.add(warpCol, y.add(y.mul(quad, y.idx(2)),
-                                                      y.idx(ni * 8 + j))),
+              b[ni][j] = y.load(t.bTile,
+                                {y.add(t.warpCol, y.add(y.mul(t.quad, y.idx(2)),
+                                                        y.idx(ni * 8 + j))),
                                  kk});
           for (int64_t mi = 0; mi < 2; ++mi)
             for (int64_t ni = 0; ni < 4; ++ni)
@@ -737,7 +750,10 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 //===----------------------------------------------------------------------===//
 
 struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerGroupedMatmul(MLIRContext *ctx, const GPUTiling &tiling)
+      : OpRewritePattern(ctx), tiling(tiling) {}
+  const GPUTiling &tiling;
+
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
                                 PatternRewriter &rewriter) const override {
     if (!loops::GroupedRows::isI32(op.getPermutation(), op.getOffsets()))
@@ -777,14 +793,14 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Value out =
         tb.collapse(accumulator, loops::GroupedRows::rowGroups(combine));
 
-    TiledGemm gemm;
+    TiledGemm gemm{tiling};
     gemm.name = combine ? "moa_grouped_matmul_combine" : "moa_grouped_matmul";
     gemm.input = input;
-    gemm.weight = weight;
+    gemm.weights = {weight};
     gemm.kDim = kDim;
     gemm.nDim = nDim;
-    // At most ceil(pairs / 64) + E tiles of one expert each.
-    gemm.rowTiles = e.add(e.ceilDiv(pairs, e.idx(kGemmRows)), numExperts);
+    // At most ceil(pairs / tile rows) + E tiles of one expert each.
+    gemm.rowTiles = e.add(e.ceilDiv(pairs, e.idx(tiling.gemmRows)), numExperts);
     gemm.tileOf = [&](Emitter &x, const Kernel &ids) {
       return expertTile(x, ids, off, numExperts, pairs, err);
     };
@@ -801,7 +817,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
       Value pair = pairOf(x, row).first;
       return tokenRows ? x.div(pair, k) : pair;
     };
-    gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
+    gemm.store = [&](Emitter &x, Value, Value row, Value col, Value acc) {
       auto [pair, valid] = pairOf(x, row);
       x.ifThen(valid, [&](Emitter &y) {
         if (!combine) {
@@ -822,14 +838,14 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     return success();
   }
 
-  /// The per-tile expert map: block b takes the b-th tile of 64 rows when
-  /// the dispatched rows of each expert are cut into such tiles in expert
-  /// order. Offsets that decrease or run past the pairs are reported and
-  /// give no tile.
-  static std::array<Value, 4> expertTile(Emitter &x, const Kernel &ids,
-                                         Value off, Value numExperts,
-                                         Value pairs, Value err) {
-    Value tile = x.idx(kGemmRows);
+  /// The per-tile expert map: block b takes the b-th tile of gemmRows rows
+  /// when the dispatched rows of each expert are cut into such tiles in
+  /// expert order. Offsets that decrease or run past the pairs are reported
+  /// and give no tile.
+  std::array<Value, 4> expertTile(Emitter &x, const Kernel &ids, Value off,
+                                  Value numExperts, Value pairs,
+                                  Value err) const {
+    Value tile = x.idx(tiling.gemmRows);
     Value no = x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0));
     auto offsetAt = [&](Emitter &y, Value i) {
       return y.toIndex(y.load(off, {i}));
@@ -873,87 +889,110 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 // Row projections (the shared K and V; the router when not fused)
 //===----------------------------------------------------------------------===//
 
-/// result = init + x w ([B, T, K] x [K, N] -> [B, T, N]) as one tiled GEMM
-/// launch; `initTensor` null (or a zero fill) adds nothing.
-Value projectOnDevice(PatternRewriter &rewriter, Operation *op, Value xTensor,
-                      Value wTensor, Value initTensor, ShapedType resultType) {
+/// results[i] = inits[i] + x weights[i] ([B, T, K] x [K, N] -> [B, T, N]) as
+/// one tiled GEMM launch over all the weights (of one shape); a null init
+/// (or a zero fill) adds nothing.
+SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
+                                   const GPUTiling &tiling, Operation *op,
+                                   Value xTensor, ValueRange wTensors,
+                                   ArrayRef<Value> initTensors,
+                                   ArrayRef<ShapedType> resultTypes) {
   Value err = errorWord(rewriter, op);
   TensorBoundary tb(rewriter, op);
   Emitter &e = tb.e;
-  // A zero init is never read (nor kept alive by its sizes).
-  if (initTensor && isZeroFill(initTensor))
-    initTensor = nullptr;
   Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
-  Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
-  SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(wTensor, 0), kDim}};
-  if (initTensor)
-    sizes.append({{tb.dim(initTensor, 0), batch},
-                  {tb.dim(initTensor, 1), length},
-                  {tb.dim(initTensor, 2), nDim}});
+  Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensors[0], 1);
+  SmallVector<std::pair<Value, Value>> sizes;
+  SmallVector<Value> inits, results, outs;
+  TiledGemm gemm{tiling};
+  for (auto [w, given, type] : llvm::zip(wTensors, initTensors, resultTypes)) {
+    sizes.append({{tb.dim(w, 0), kDim}, {tb.dim(w, 1), nDim}});
+    // A zero init is never read (nor kept alive by its sizes).
+    Value initTensor = given && !isZeroFill(given) ? given : Value();
+    if (initTensor)
+      sizes.append({{tb.dim(initTensor, 0), batch},
+                    {tb.dim(initTensor, 1), length},
+                    {tb.dim(initTensor, 2), nDim}});
+    inits.push_back(initTensor
+                        ? tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}})
+                        : Value());
+    results.push_back(
+        deviceAlloc(e, type.getElementType(), {batch, length, nDim}));
+    outs.push_back(tb.collapse(results.back(), {{0, 1}, {2}}));
+    // One "expert": [K, N] viewed as [1, K, N].
+    Value buffer = tb.buffer(w);
+    gemm.weights.push_back(memref::ExpandShapeOp::create(
+        rewriter, e.loc,
+        MemRefType::get({1, ShapedType::kDynamic, ShapedType::kDynamic},
+                        cast<MemRefType>(buffer.getType()).getElementType()),
+        buffer, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+        ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), kDim, nDim}));
+  }
   Value ok = tb.agree(sizes);
   Value rows = e.mul(batch, length);
-  Value init =
-      initTensor ? tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}}) : Value();
-  Type resultElement = resultType.getElementType();
-  Value result3 = deviceAlloc(e, resultElement, {batch, length, nDim});
-  Value out = tb.collapse(result3, {{0, 1}, {2}});
-  Value w = tb.buffer(wTensor);
-  auto weightType = cast<MemRefType>(w.getType());
-
-  TiledGemm gemm;
   gemm.name = "moa_projection";
   gemm.input = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
-  // One "expert": [K, N] viewed as [1, K, N].
-  gemm.weight = memref::ExpandShapeOp::create(
-      rewriter, e.loc,
-      MemRefType::get({1, ShapedType::kDynamic, ShapedType::kDynamic},
-                      weightType.getElementType()),
-      w, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
-      ArrayRef<OpFoldResult>{rewriter.getIndexAttr(1), kDim, nDim});
   gemm.kDim = kDim;
   gemm.nDim = nDim;
-  gemm.rowTiles = e.ceilDiv(rows, e.idx(kGemmRows));
+  gemm.rowTiles = e.ceilDiv(rows, e.idx(tiling.gemmRows));
   gemm.tileOf = [&](Emitter &x, const Kernel &ids) -> std::array<Value, 4> {
-    Value first = x.mul(ids.bidX, x.idx(kGemmRows));
+    Value first = x.mul(ids.bidX, x.idx(tiling.gemmRows));
     Value valid = x.cmp(arith::CmpIPredicate::ult, first, rows);
-    Value count =
-        x.min(x.idx(kGemmRows), x.sub(rows, x.select(valid, first, rows)));
+    Value count = x.min(x.idx(tiling.gemmRows),
+                        x.sub(rows, x.select(valid, first, rows)));
     return {valid, x.idx(0), first, count};
   };
   gemm.sourceRow = [](Emitter &, Value row) { return row; };
-  gemm.store = [&](Emitter &x, Value row, Value col, Value acc) {
-    Value sum = init ? x.addf(toF32(x, x.load(init, {row, col})), acc) : acc;
-    x.store(fromF32(x, sum, resultElement), out, {row, col});
+  gemm.store = [&](Emitter &x, Value which, Value row, Value col, Value acc) {
+    for (auto [i, init, out] : llvm::enumerate(inits, outs)) {
+      auto write = [&](Emitter &y) {
+        Value sum =
+            init ? y.addf(toF32(y, y.load(init, {row, col})), acc) : acc;
+        Type element = cast<MemRefType>(out.getType()).getElementType();
+        y.store(fromF32(y, sum, element), out, {row, col});
+      };
+      if (outs.size() == 1)
+        write(x);
+      else
+        x.ifThen(x.cmp(arith::CmpIPredicate::eq, which, x.idx(i)), write);
+    }
   };
   gemm.emit(e, ok, err);
-  return tb.result(result3, resultType);
+  SmallVector<Value> tensors;
+  for (auto [result, type] : llvm::zip(results, resultTypes))
+    tensors.push_back(tb.result(result, type));
+  return tensors;
 }
 
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerRowProjection(MLIRContext *ctx, const GPUTiling &tiling)
+      : OpRewritePattern(ctx), tiling(tiling) {}
+  const GPUTiling &tiling;
+
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isRowProjection(op))
       return rewriter.notifyMatchFailure(op, "not a row projection");
     rewriter.replaceOp(
-        op, projectOnDevice(rewriter, op, op.getInputs()[0], op.getInputs()[1],
-                            op.getOutputs()[0],
-                            cast<ShapedType>(op.getResultTypes()[0])));
+        op, projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
+                            op.getInputs()[1], {op.getOutputs()[0]},
+                            {cast<ShapedType>(op.getResultTypes()[0])}));
     return success();
   }
 };
 
-/// moa.key_value_projection: one GEMM launch per weight over the same rows
-/// (a single launch over both weights is owed: see the README).
+/// moa.key_value_projection: one GEMM launch over both weights.
 struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerKeyValueProjection(MLIRContext *ctx, const GPUTiling &tiling)
+      : OpRewritePattern(ctx), tiling(tiling) {}
+  const GPUTiling &tiling;
+
   LogicalResult matchAndRewrite(KeyValueProjectionOp op,
                                 PatternRewriter &rewriter) const override {
-    Value key = projectOnDevice(rewriter, op, op.getInput(), op.getWKey(),
-                                Value(), op.getKey().getType());
-    Value value = projectOnDevice(rewriter, op, op.getInput(), op.getWValue(),
-                                  Value(), op.getValue().getType());
-    rewriter.replaceOp(op, {key, value});
+    rewriter.replaceOp(
+        op, projectOnDevice(rewriter, tiling, op, op.getInput(),
+                            {op.getWKey(), op.getWValue()}, {Value(), Value()},
+                            {op.getKey().getType(), op.getValue().getType()}));
     return success();
   }
 };
@@ -964,17 +1003,41 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
 
 struct MoALowerToGPUPass
     : public mlir::moa::impl::MoALowerToGPUBase<MoALowerToGPUPass> {
+  using MoALowerToGPUBase::MoALowerToGPUBase;
+  /// The options as the patterns read them (they hold a reference).
+  GPUTiling tiling;
+
+  GPUTiling tilingOptions() const {
+    return {gemmRows, gemmCols, gemmDepth, attentionKeys};
+  }
+
+  /// Tile sizes the kernels cannot use are an error of the pipeline text.
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    if (failed(Pass::initializeOptions(options, errorHandler)))
+      return failure();
+    std::string why = tilingOptions().invalid();
+    return why.empty() ? success() : errorHandler(why);
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(ctx));
+    tiling = tilingOptions();
+    if (std::string why = tiling.invalid(); !why.empty()) {
+      module.emitError("moa-lower-to-gpu: ") << why;
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(ctx);
+    patterns.add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>,
+                 LowerDispatch>(ctx);
     patterns
-        .add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>, LowerDispatch,
-             LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
-            ctx);
-    populateGPUAttentionPatterns(patterns);
+        .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
+            ctx, tiling);
+    populateGPUAttentionPatterns(patterns, tiling);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 

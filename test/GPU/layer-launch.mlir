@@ -38,9 +38,9 @@
 // CHECK: launch moa_grouped_matmul grid=(15,1,1) block=(128,1,1)
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
-// CHECK: launch moa_projection grid=(4,1,1) block=(128,1,1)
-// CHECK-NOT: D2H
-// CHECK: launch moa_projection_0 grid=(4,1,1) block=(128,1,1)
+// K and V in one launch: 200 rows in 4 row tiles, h = 64 one column tile
+// of each weight.
+// CHECK: launch moa_projection grid=(4,2,1) block=(128,1,1)
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
 // 200 rows (token, slot) per batch, 32 per block, times 2 batches.

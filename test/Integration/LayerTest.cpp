@@ -10,7 +10,7 @@
 //
 // usage: moa-layer-test MOA_COMPILE WORKDIR [CONFIG-NAME-FILTER] [--cuda]
 //                       [--mock-gpu] [--emulate-gpu]
-//                       [--compile-only | --prebuilt]
+//                       [--compile-only | --prebuilt] [--compile-arg=ARG]...
 //
 // --cuda compiles for the GPU (moa-compile --target=cuda) and checks the
 // same layer and routing on the device (without the auxiliary losses, which
@@ -22,6 +22,7 @@
 // --compile-only compiles the modules into WORKDIR and stops; --prebuilt
 // runs the modules already there without compiling (the GPU machine has no
 // LLVM: bench/gpu/bundle.sh compiles here, bench/gpu/run.sh runs there).
+// --compile-arg=ARG passes ARG on to moa-compile (e.g. --gpu-tiling=...).
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +33,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -293,6 +295,18 @@ std::vector<Config> configs() {
   c.dtype = DType::F16;
   c.longSequences = c.cross = true;
   all.push_back(c);
+  // Sizes off the GPU kernels' 16-byte copies: d and h not multiples of 8
+  // (the GEMMs stage element by element), and h = 48 (tensor-core
+  // attention whose K and V tiles are not a whole number of copy rounds
+  // for some tile sizes).
+  c = make("f16-E4-k2-h12-d20-key-padding", 20, 4, 2, 12);
+  c.dtype = DType::F16;
+  c.keyPadding = true;
+  all.push_back(c);
+  c = make("long-bf16-E4-k2-h48-d40-causal", 40, 4, 2, 48);
+  c.dtype = DType::BF16;
+  c.longSequences = c.causal = true;
+  all.push_back(c);
   return all;
 }
 
@@ -302,6 +316,8 @@ int main(int argc, char **argv) {
   std::vector<std::string> positional;
   Mode mode;
   bool compileOnly = false, prebuilt = false;
+  // Passed on to moa-compile (e.g. --gpu-tiling=...), each quoted.
+  std::string extraArguments;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--cuda")
@@ -314,6 +330,8 @@ int main(int argc, char **argv) {
       compileOnly = true;
     else if (arg == "--prebuilt")
       prebuilt = true;
+    else if (arg.rfind("--compile-arg=", 0) == 0)
+      extraArguments += " '" + arg.substr(std::strlen("--compile-arg=")) + "'";
     else
       positional.push_back(arg);
   }
@@ -321,17 +339,18 @@ int main(int argc, char **argv) {
     std::fprintf(stderr,
                  "usage: %s MOA_COMPILE WORKDIR [FILTER] [--cuda] "
                  "[--mock-gpu] [--emulate-gpu] [--compile-only | "
-                 "--prebuilt]\n",
+                 "--prebuilt] [--compile-arg=ARG]...\n",
                  argv[0]);
     return 2;
   }
   const std::string compiler = positional[0], workdir = positional[1];
   const std::string filter = positional.size() > 2 ? positional[2] : "";
-  const std::string compileArguments = mode.mock ? "--target=cuda --mock-gpu"
-                                       : mode.emulate
-                                           ? "--target=cuda --emulate-gpu"
-                                       : mode.cuda ? "--target=cuda"
-                                                   : "";
+  const std::string compileArguments =
+      (mode.mock      ? "--target=cuda --mock-gpu"
+       : mode.emulate ? "--target=cuda --emulate-gpu"
+       : mode.cuda    ? "--target=cuda"
+                      : "") +
+      extraArguments;
   // Each compiled module runs at two shapes; T != S for cross-attention.
   const std::vector<Shape> shortShapes = {{2, 7, 11}, {3, 16, 5}};
   const std::vector<Shape> longShapes = {{1, 300, 300}, {2, 130, 70}};

@@ -83,3 +83,58 @@ module attributes {gpu.container_module} {
     return
   }
 }
+
+// -----
+
+// nvgpu ops are emulated as written: cp.async queues a copy of the bytes
+// at two addresses (16, of which the source count given), the group commits
+// and the wait runs what it covers; ldmatrix loads the lane's 8-element row
+// (lanes past the matrices' rows load nothing) and exchanges it over the
+// warp; nvgpu.mma.sync passes each vector row as a 32-bit register.
+// CHECK-LABEL: func.func private @__moa_emu_kernels_tensor_cores(
+// CHECK: %[[DST:.*]] = memref.extract_aligned_pointer_as_index
+// CHECK: %[[SRC:.*]] = memref.extract_aligned_pointer_as_index
+// CHECK: call @moa_emu_async_copy(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i64, i64, i64, i64) -> ()
+// CHECK: call @moa_emu_async_commit()
+// CHECK: call @moa_emu_async_wait(%c0_i32)
+// CHECK: scf.if %{{.*}} -> (vector<4xi32>) {
+// CHECK: vector.load %{{.*}} : memref<16x24xf16>, vector<8xf16>
+// CHECK: call @moa_emu_ldmatrix(%c4_i32{{[_0-9]*}}, %c1_i32{{[_0-9]*}},
+// CHECK-COUNT-4: call @moa_emu_ldmatrix_result
+// CHECK: call @moa_emu_mma(%c0_i32{{.*}}, %{{.*}}) : (i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> ()
+// CHECK-COUNT-4: call @moa_emu_mma_result
+// CHECK: call @moa_emu_thread_end()
+// CHECK-NEXT: return
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @tensor_cores(%a: memref<?x?xf16>, %n: index, %out: memref<?xf32>)
+        workgroup(%tile: memref<16x24xf16, #gpu.address_space<workgroup>>) kernel {
+      %c0 = arith.constant 0 : index
+      %c8 = arith.constant 8 : index
+      %tid = gpu.thread_id x
+      %row = arith.remui %tid, %c8 : index
+      %t = nvgpu.device_async_copy %a[%row, %c0], %tile[%row, %c8], 8, %n {bypassL1}
+          : memref<?x?xf16> to memref<16x24xf16, #gpu.address_space<workgroup>>
+      %g = nvgpu.device_async_create_group %t
+      nvgpu.device_async_wait %g {numGroups = 0 : i32}
+      gpu.barrier
+      %f = nvgpu.ldmatrix %tile[%row, %c0] {numTiles = 4 : i32, transpose = true}
+          : memref<16x24xf16, #gpu.address_space<workgroup>> -> vector<4x2xf16>
+      %b = vector.extract_strided_slice %f {offsets = [0, 0], sizes = [2, 2], strides = [1, 1]}
+          : vector<4x2xf16> to vector<2x2xf16>
+      %c = arith.constant dense<1.0> : vector<2x2xf32>
+      %d = nvgpu.mma.sync (%f, %b, %c) {mmaShape = [16, 8, 16]}
+          : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
+      %e = vector.extract %d[0, 0] : f32 from vector<2x2xf32>
+      memref.store %e, %out[%tid] : memref<?xf32>
+      gpu.return
+    }
+  }
+  func.func @tensor_cores(%a: memref<?x?xf16>, %n: index, %out: memref<?xf32>) {
+    %c1 = arith.constant 1 : index
+    %c32 = arith.constant 32 : index
+    gpu.launch_func @kernels::@tensor_cores blocks in (%c1, %c1, %c1) threads in (%c32, %c1, %c1)
+        args(%a : memref<?x?xf16>, %n : index, %out : memref<?xf32>)
+    return
+  }
+}

@@ -1,4 +1,5 @@
 // RUN: moa-opt %s -split-input-file -moa-lower-to-gpu | FileCheck %s
+// RUN: moa-opt %s -split-input-file -moa-lower-to-gpu="gemm-rows=32 gemm-cols=64 gemm-depth=16 attention-keys=32" | FileCheck %s --check-prefix=TILES
 
 // moa.project_route is one kernel, one warp per token: the router
 // projection in f32, softmax statistics and top-k by shuffles. The results
@@ -51,18 +52,30 @@ func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
 
 // -----
 
-// bf16 grouped matmul with the gate-weighted combine: tiles staged in shared
-// memory as packed k-pairs (i32 words), mma.sync on the tensor cores, f32
-// atomics into a zeroed accumulator, then narrowed to bf16.
+// bf16 grouped matmul with the gate-weighted combine: A ([row][k], 64x32)
+// and the weight ([k][n], 32x64) staged in shared memory by cp.async (16
+// bytes, element by element when K or N is not a multiple of 8; rows padded
+// by 8), fragments read by ldmatrix (the weight's transposed), mma.sync on
+// the tensor cores, f32 atomics into a zeroed accumulator, then narrowed to
+// bf16. With the second tiling, 32x64x16 tiles on 2 warps.
 // CHECK-LABEL: func.func @grouped_combine_bf16
 // CHECK: %[[ACC:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
 // CHECK: gpu.memset  %[[ACC]]
-// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<64x16xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x16xi32, #gpu.address_space<workgroup>>) {
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%[[A:.*]] : memref<64x40xbf16, #gpu.address_space<workgroup>>, %[[B:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>>) {
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[A]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[B]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK: nvgpu.device_async_create_group
+// CHECK-NEXT: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvgpu.ldmatrix %[[A]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false}
+// CHECK: nvgpu.ldmatrix %[[B]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true}
 // CHECK: nvvm.mma.sync
 // CHECK-SAME: multiplicandAPtxType = #nvvm.mma_type<bf16>
 // CHECK-SAME: shape = #nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK: memref.atomic_rmw addf
 // CHECK: gpu.launch {{.*}} function(@moa_narrow) {
+// TILES-LABEL: func.func @grouped_combine_bf16
+// TILES: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c64, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<32x24xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x72xbf16, #gpu.address_space<workgroup>>) {
 func.func @grouped_combine_bf16(%x: tensor<?x?x2x16xbf16>, %w: tensor<4x16x32xbf16>, %p: tensor<?xi32>,
     %o: tensor<5xi32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x32xbf16> {
   %y = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x2xf32>)
@@ -75,8 +88,9 @@ func.func @grouped_combine_bf16(%x: tensor<?x?x2x16xbf16>, %w: tensor<4x16x32xbf
 // f32 operands: the same tiles and fragment layout on FMAs, no tensor cores;
 // the scatter writes each pair's row in place.
 // CHECK-LABEL: func.func @grouped_scatter_f32
-// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul) workgroup(%{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>
+// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul) workgroup(%{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: nvvm.mma.sync
+// CHECK-NOT: nvgpu.
 // CHECK: math.fma
 // CHECK-NOT: memref.atomic_rmw addf
 // CHECK: return
@@ -89,20 +103,28 @@ func.func @grouped_scatter_f32(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %
 // -----
 
 // Flash multi-query attention on the tensor cores (f16, h = 64): tiles of 64
-// keys, K as [key][dim pair] and V as [dim][key pair] words in shared memory;
+// keys, K and V as [key][dim] in shared memory (rows padded by 8) filled by
+// cp.async; ldmatrix reads K's fragments as stored and V's transposed;
 // S = Q K^T and O += P V by nvgpu.mma.sync (f16; bf16 stays on nvvm.mma.sync,
 // which LLVM 22's NVGPU-to-NVVM cannot type); row statistics over the lanes
-// of a quad.
+// of a quad. The second tiling stages 32 keys at a time.
 // CHECK-LABEL: func.func @attention_f16
-// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xi32, #gpu.address_space<workgroup>>) {
-// CHECK: gpu.barrier
+// CHECK: gpu.launch {{.*}} function(@moa_attention) workgroup(%[[K:.*]] : memref<64x72xf16, #gpu.address_space<workgroup>>, %[[V:.*]] : memref<64x72xf16, #gpu.address_space<workgroup>>) {
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[K]]
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[V]]
+// CHECK: nvgpu.device_async_wait
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvgpu.ldmatrix %[[K]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK: nvgpu.mma.sync
 // CHECK-SAME: {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
 // CHECK: math.exp
+// CHECK: nvgpu.ldmatrix %[[V]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true}
 // CHECK: nvgpu.mma.sync
 // CHECK-NOT: gpu.shuffle  idx
 // CHECK: return
+// TILES-LABEL: func.func @attention_f16
+// TILES: function(@moa_attention) workgroup(%{{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x72xf16, #gpu.address_space<workgroup>>) {
 func.func @attention_f16(%q: tensor<?x?x2x64xf16>, %k: tensor<?x?x64xf16>, %v: tensor<?x?x64xf16>, %m: tensor<?x?xi1>)
     -> tensor<?x?x2x64xf16> {
   %o = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : tensor<?x?xi1>) {causal}
@@ -130,11 +152,14 @@ func.func @attention_f32(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>, %v: t
 
 // -----
 
-// moa.key_value_projection: a tiled GEMM launch per weight over the input's
-// rows.
+// moa.key_value_projection: one tiled GEMM launch over both weights (grid y
+// covers the column tiles of K's weight, then V's).
 // CHECK-LABEL: func.func @key_value
-// CHECK-COUNT-2: function(@moa_projection)
+// CHECK: %[[KEY:.*]] = gpu.alloc
+// CHECK: %[[VALUE:.*]] = gpu.alloc
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %{{.*}}, %{{.*}} = %c2, {{.*}} function(@moa_projection)
 // CHECK-NOT: gpu.launch
+// CHECK: return %{{.*}}, %{{.*}}
 func.func @key_value(%x: tensor<?x?x64xbf16>, %wk: tensor<64x32xbf16>, %wv: tensor<64x32xbf16>)
     -> (tensor<?x?x32xbf16>, tensor<?x?x32xbf16>) {
   %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x64xbf16>, tensor<64x32xbf16>

@@ -24,3 +24,15 @@ func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
 // MLIR-DAG: omp.parallel
 // RUN: not moa-compile %S/Inputs/reserved-name.mlir -o %t/out.so 2>&1 | FileCheck %s --check-prefix=RESERVED
 // RESERVED: error: entry point @moa_rt_mine: names must use letters, digits, '_', '.' or '$', must not start with 'moa_rt_', 'moa_entry_', '_mlir_', '__kmpc' or 'cblas_', and must not be a C library function the generated code calls
+// Tile sizes the GPU kernels cannot use, or options moa-lower-to-gpu does not
+// have, are rejected before anything compiles.
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="gemm-rows=48" 2>&1 | FileCheck %s --check-prefix=TILE-ROWS
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="attention-keys=96" 2>&1 | FileCheck %s --check-prefix=TILE-KEYS
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="gemm-rowz=32" 2>&1 | FileCheck %s --check-prefix=TILE-NAME
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --gpu-tiling="gemm-rows=32" 2>&1 | FileCheck %s --check-prefix=TILE-CPU
+// RUN: not moa-opt %moa_src_root/examples/moa_layer.mlir -moa-lower-to-gpu="gemm-depth=24" 2>&1 | FileCheck %s --check-prefix=TILE-OPT
+// TILE-ROWS: moa-compile: invalid --gpu-tiling: gemm-rows 48 is not a positive multiple of 32
+// TILE-KEYS: moa-compile: invalid --gpu-tiling: attention-keys 96 is not a multiple of 16 from 16 to 80
+// TILE-NAME: moa-compile: invalid --gpu-tiling: {{.*}}no such option gemm-rowz
+// TILE-CPU: moa-compile: --gpu-tiling needs --target=cuda
+// TILE-OPT: error: gemm-depth 24 is not a positive multiple of 16

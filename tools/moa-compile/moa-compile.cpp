@@ -75,6 +75,12 @@ cl::opt<std::string> cudaChip("cuda-chip",
 cl::opt<std::string> cudaFeatures("cuda-features",
                                   cl::desc("PTX features for --target=cuda"),
                                   cl::init("+ptx80"));
+cl::opt<std::string> gpuTiling(
+    "gpu-tiling",
+    cl::desc("Tile sizes of the GPU kernels for --target=cuda, as "
+             "moa-lower-to-gpu's options, e.g. 'gemm-rows=32 gemm-cols=64 "
+             "gemm-depth=16 attention-keys=32'"),
+    cl::init(""));
 cl::opt<bool> mockGpu(
     "mock-gpu",
     cl::desc("Link the recording mock of the GPU host runtime (for machines "
@@ -148,6 +154,10 @@ std::string checkOptions() {
            "--emit=ptx";
   if (emit == Emit::PTX && target != Target::CUDA)
     return "--emit=ptx needs --target=cuda";
+  if (!gpuTiling.empty() && target != Target::CUDA)
+    return "--gpu-tiling needs --target=cuda";
+  if (std::string why = moa::gpuLoweringOptionsError(gpuTiling); !why.empty())
+    return "invalid --gpu-tiling: " + why;
   for (const std::string &value :
        {cudaChip.getValue(), cudaFeatures.getValue()})
     if (value.empty() || llvm::any_of(value, [](char c) {
@@ -174,10 +184,10 @@ std::string buildPipeline(PassManager &pm) {
   if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
     setenv("CUDA_HOME", "/usr/local/cuda", 0);
   if (emulateGpu)
-    moa::test::buildCUDAEmulatorPipeline(pm);
+    moa::test::buildCUDAEmulatorPipeline(pm, gpuTiling);
   else
     moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
-                           emit == Emit::PTX ? "isa" : "fatbin");
+                           emit == Emit::PTX ? "isa" : "fatbin", gpuTiling);
   return "";
 }
 

@@ -5,8 +5,9 @@
 
 using namespace mlir;
 
-void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm) {
-  buildGPUKernelsPipeline(pm);
+void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm,
+                                                StringRef loweringOptions) {
+  buildGPUKernelsPipeline(pm, loweringOptions);
   static constexpr const char *kEmulation =
       "moa-gpu-emulate,canonicalize,"
       "func.func(convert-linalg-to-loops),"

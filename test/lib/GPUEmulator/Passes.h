@@ -22,7 +22,9 @@ namespace mlir::moa::test {
 
 /// A module with the forward MoA layer to the LLVM dialect with its kernels
 /// run on the CPU by moa-gpu-emulate (OpenMP threads, libMoAGpuEmulator).
-void buildCUDAEmulatorPipeline(OpPassManager &pm);
+/// `loweringOptions` as for buildCUDAPipeline.
+void buildCUDAEmulatorPipeline(OpPassManager &pm,
+                               StringRef loweringOptions = "");
 
 /// Registers moa-gpu-emulate.
 inline void registerTestPasses() { registerMoATestPasses(); }
