@@ -80,9 +80,11 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower moa primitives to gpu dialect kernels";
   let description = [{
     The GPU counterpart of `moa-lower-to-loops`, on the forward MoA layer
-    after `moa-decompose`: each primitive becomes `gpu.launch` kernels on
-    device buffers (`gpu.alloc`), and the module becomes a
-    `gpu.container_module`. `moa.project_route` (from `moa-fuse`) is one
+    after `moa-decompose` (and `moa-fuse`), in buffer form after One-Shot
+    Bufferize or on tensors: each primitive becomes `gpu.launch` kernels
+    whose results are device buffers (`gpu.alloc`; in buffer form an
+    unfused row projection's zero-filled output allocation is replaced by
+    one), and the module becomes a `gpu.container_module`. `moa.project_route` (from `moa-fuse`) is one
     router kernel (one warp per token: logits in f32, softmax statistics and
     top-k by warp shuffles, ties to the lower index), as is `moa.route` on
     given logits. `moa.dispatch` is a histogram (atomics), an exclusive scan and a

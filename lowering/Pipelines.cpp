@@ -49,14 +49,15 @@ void mlir::moa::buildCPUPipeline(OpPassManager &pm) {
 
 void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
                                         StringRef loweringOptions) {
-  // From moa on tensors to host code with outlined kernels, synchronous.
+  // From moa on tensors to host code with outlined kernels, synchronous:
+  // the kernels are built on the buffer form, as the CPU loops are.
   std::string pipeline =
       ("moa-export-entry-points,moa-decompose,moa-fuse,canonicalize,cse,"
+       "one-shot-bufferize{bufferize-function-boundaries "
+       "function-boundary-type-conversion=identity-layout-map},"
        "moa-lower-to-gpu{" +
        loweringOptions +
        "},"
-       "one-shot-bufferize{bufferize-function-boundaries "
-       "function-boundary-type-conversion=identity-layout-map},"
        // The deallocation pipeline rejects gpu ops (unknown side effects):
        // moa-gpu-host-boundary frees the device buffers.
        "canonicalize,cse,convert-bufferization-to-memref,"

@@ -964,6 +964,9 @@ SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
   return tensors;
 }
 
+/// A row projection not fused into a moa op. In buffer form its output
+/// must be a fresh allocation (zero-filled or not yet written): the kernel's
+/// device buffer takes its place.
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   LowerRowProjection(MLIRContext *ctx, const GPUTiling &tiling)
       : OpRewritePattern(ctx), tiling(tiling) {}
@@ -971,13 +974,49 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
 
   LogicalResult matchAndRewrite(linalg::ContractOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isRowProjection(op))
+    if (!isRowProjection(op, /*orBuffers=*/true))
       return rewriter.notifyMatchFailure(op, "not a row projection");
-    rewriter.replaceOp(
-        op, projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
-                            op.getInputs()[1], {op.getOutputs()[0]},
-                            {cast<ShapedType>(op.getResultTypes()[0])}));
+    Value out = op.getOutputs()[0];
+    if (!isa<MemRefType>(out.getType())) {
+      rewriter.replaceOp(
+          op, projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
+                              op.getInputs()[1], {out},
+                              {cast<ShapedType>(op.getResultTypes()[0])}));
+      return success();
+    }
+    auto alloc = out.getDefiningOp<memref::AllocOp>();
+    linalg::FillOp fill;
+    if (!alloc || !freshOutput(alloc, op, fill))
+      return rewriter.notifyMatchFailure(
+          op, "the output buffer is not a fresh allocation");
+    Value result = projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
+                                   op.getInputs()[1], {Value()},
+                                   {cast<ShapedType>(out.getType())})[0];
+    if (fill)
+      rewriter.eraseOp(fill);
+    rewriter.eraseOp(op);
+    rewriter.replaceOp(alloc, result);
     return success();
+  }
+
+  /// Whether `op` is the first to write `alloc` but for a zero fill (set in
+  /// `fill`) right in front of it, in the same block.
+  static bool freshOutput(memref::AllocOp alloc, linalg::ContractOp op,
+                          linalg::FillOp &fill) {
+    for (Operation *user : alloc->getUsers()) {
+      if (user == op.getOperation())
+        continue;
+      auto zero = dyn_cast<linalg::FillOp>(user);
+      if (zero && zero->getBlock() == op->getBlock() &&
+          zero->isBeforeInBlock(op) && !fill &&
+          matchPattern(zero.getInputs()[0], m_AnyZeroFloat())) {
+        fill = zero;
+        continue;
+      }
+      if (user->getBlock() != op->getBlock() || user->isBeforeInBlock(op))
+        return false;
+    }
+    return true;
   }
 };
 

@@ -4,8 +4,9 @@
 // or gate-weighted combine) on random expert assignments that leave some
 // pairs undispatched, and moa.multi_query_attention with and without causal
 // masking, key padding (including a batch whose keys are all padding) and an
-// explicit scale, T != S, at two shapes per compiled module. f32 within
-// 1e-5 relative error of the double-precision reference.
+// explicit scale, T != S, and a row projection x w left as linalg.contract
+// (as moa-fuse leaves one that feeds no moa op), at four shapes per compiled
+// module. f32 within 1e-5 relative error of the double-precision reference.
 //
 // usage: moa-primitives-test MOA_COMPILE WORKDIR [--emulate-gpu | --cuda]
 //
@@ -72,7 +73,49 @@ std::string moduleText() {
      << "  %o = moa.multi_query_attention %q, %k, %v key_padding_mask(%m : "
      << "tensor<?x?xi1>) {causal} : " << q << ", " << kv << ", " << kv
      << "\n  return %o : " << q << "\n}\n";
+  os << "#in = affine_map<(b, t, n, c) -> (b, t, c)>\n"
+     << "#w = affine_map<(b, t, n, c) -> (c, n)>\n"
+     << "#out = affine_map<(b, t, n, c) -> (b, t, n)>\n"
+     << "func.func @row_projection(%x: " << tokenRows << ", %w: tensor<" << K
+     << "x" << N << "xf32>) -> " << combined << " {\n"
+     << "  %c0 = arith.constant 0 : index\n"
+     << "  %c1 = arith.constant 1 : index\n"
+     << "  %zero = arith.constant 0.0 : f32\n"
+     << "  %b = tensor.dim %x, %c0 : " << tokenRows << "\n"
+     << "  %t = tensor.dim %x, %c1 : " << tokenRows << "\n"
+     << "  %e = tensor.empty(%b, %t) : " << combined << "\n"
+     << "  %z = linalg.fill ins(%zero : f32) outs(%e : " << combined << ") -> "
+     << combined << "\n"
+     << "  %y = linalg.contract indexing_maps = [#in, #w, #out] ins(%x, %w : "
+     << tokenRows << ", tensor<" << K << "x" << N
+     << "xf32>) outs(%z : " << combined << ") -> " << combined << "\n"
+     << "  return %y : " << combined << "\n}\n";
   return os.str();
+}
+
+/// y[r, n] = sum_c x[r, c] w[c, n] in double, for `rows` rows.
+std::vector<double> projectRows(const ref::Buffer &x, const ref::Buffer &w,
+                                int rows) {
+  std::vector<double> y(size_t(rows) * kOut, 0.0);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < kIn; ++c)
+      for (int n = 0; n < kOut; ++n)
+        y[size_t(r) * kOut + n] +=
+            x[size_t(r) * kIn + c] * w[size_t(c) * kOut + n];
+  return y;
+}
+
+void testRowProjection(const Module &module, int batch, int length,
+                       std::mt19937_64 &rng, Checker &check) {
+  ref::Buffer x, w;
+  std::vector<Tensor> args;
+  args.push_back(randomTensor(rng, DType::F32, {batch, length, kIn}, 1.0, x));
+  args.push_back(randomTensor(rng, DType::F32, {kIn, kOut}, 0.5, w));
+  std::vector<Tensor> out;
+  std::string error;
+  if (!module.run("row_projection", args, out, error))
+    return check.fail("row_projection: " + error);
+  check.close("row_projection", out[0], projectRows(x, w, batch * length));
 }
 
 void testGroupedMatmul(const Module &module, int batch, int length,
@@ -200,6 +243,7 @@ int main(int argc, char **argv) {
        {std::tuple{2, 9, 13}, {3, 70, 40}, {4, 100, 30}, {2, 300, 600}}) {
     testGroupedMatmul(*module, batch, length, rng, check);
     testAttention(*module, batch, length, keys, rng, check);
+    testRowProjection(*module, batch, length, rng, check);
   }
   for (const std::string &failure : check.failures)
     std::printf("FAIL %s\n", failure.c_str());

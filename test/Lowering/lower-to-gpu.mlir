@@ -165,3 +165,48 @@ func.func @key_value(%x: tensor<?x?x64xbf16>, %wk: tensor<64x32xbf16>, %wv: tens
   %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x64xbf16>, tensor<64x32xbf16>
   return %k, %v : tensor<?x?x32xbf16>, tensor<?x?x32xbf16>
 }
+
+// -----
+
+// A row projection moa-fuse leaves alone, on tensors and in buffer form: the
+// tiled GEMM kernel; in buffer form the kernel's device buffer takes the
+// place of the zero-filled output allocation (no host buffer is left).
+#in = affine_map<(b, t, n, c) -> (b, t, c)>
+#w = affine_map<(b, t, n, c) -> (c, n)>
+#out = affine_map<(b, t, n, c) -> (b, t, n)>
+// CHECK-LABEL: func.func @row_projection
+// CHECK: gpu.launch {{.*}} function(@moa_projection)
+// CHECK-NOT: linalg.contract
+// CHECK: return
+func.func @row_projection(%x: tensor<?x?x64xbf16>, %w: tensor<64x32xbf16>) -> tensor<?x?x32xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0.0 : f32
+  %b = tensor.dim %x, %c0 : tensor<?x?x64xbf16>
+  %t = tensor.dim %x, %c1 : tensor<?x?x64xbf16>
+  %e = tensor.empty(%b, %t) : tensor<?x?x32xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e : tensor<?x?x32xf32>) -> tensor<?x?x32xf32>
+  %y = linalg.contract indexing_maps = [#in, #w, #out]
+      ins(%x, %w : tensor<?x?x64xbf16>, tensor<64x32xbf16>) outs(%z : tensor<?x?x32xf32>) -> tensor<?x?x32xf32>
+  return %y : tensor<?x?x32xf32>
+}
+// CHECK-LABEL: func.func @row_projection_buffers
+// CHECK-NOT: memref.alloc
+// CHECK: %[[Y:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %c8) : memref<?x?x?xf32>
+// CHECK-NOT: linalg.
+// CHECK: gpu.launch {{.*}} function(@moa_projection)
+// CHECK-NOT: linalg.
+// CHECK: %[[R:.*]] = memref.cast %[[Y]] : memref<?x?x?xf32> to memref<?x?x8xf32>
+// CHECK-NEXT: return %[[R]]
+func.func @row_projection_buffers(%x: memref<?x?x16xf32>, %w: memref<16x8xf32>) -> memref<?x?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0.0 : f32
+  %b = memref.dim %x, %c0 : memref<?x?x16xf32>
+  %t = memref.dim %x, %c1 : memref<?x?x16xf32>
+  %y = memref.alloc(%b, %t) : memref<?x?x8xf32>
+  linalg.fill ins(%zero : f32) outs(%y : memref<?x?x8xf32>)
+  linalg.contract indexing_maps = [#in, #w, #out]
+      ins(%x, %w : memref<?x?x16xf32>, memref<16x8xf32>) outs(%y : memref<?x?x8xf32>)
+  return %y : memref<?x?x8xf32>
+}
