@@ -43,15 +43,21 @@ public:
   OpBuilder &b;
   Location loc;
 
+  /// Upstream's arithmetic builder here: add, sub, mul, select and `and` on
+  /// index, integer or float values by their type. The Emitter's own
+  /// helpers below cover what it lacks (unsigned division, min, compares,
+  /// math, casts), loops and guarded loads.
+  ArithBuilder arith() { return ArithBuilder(b, loc); }
+
   // Constants and arithmetic on index values.
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value f32(double v) {
     return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
                                           APFloat(static_cast<float>(v)));
   }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value add(Value x, Value y) { return arith().add(x, y); }
+  Value sub(Value x, Value y) { return arith().sub(x, y); }
+  Value mul(Value x, Value y) { return arith().mul(x, y); }
   Value div(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
   Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
   Value ceilDiv(Value x, Value y) {
@@ -63,9 +69,7 @@ public:
   Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
     return arith::CmpFOp::create(b, loc, p, x, y);
   }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
+  Value select(Value c, Value x, Value y) { return arith().select(c, x, y); }
   /// acc + v for a sum reduction: reassociation lets LLVM vectorise it.
   Value sum(Value acc, Value v) {
     return arith::AddFOp::create(
@@ -74,9 +78,9 @@ public:
                                       arith::FastMathFlags::reassoc));
   }
   // Float arithmetic.
-  Value addf(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value subf(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value addf(Value x, Value y) { return arith().add(x, y); }
+  Value subf(Value x, Value y) { return arith().sub(x, y); }
+  Value mulf(Value x, Value y) { return arith().mul(x, y); }
   Value divf(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
   Value maxf(Value x, Value y) {
     return arith::MaximumFOp::create(b, loc, x, y);
@@ -99,7 +103,7 @@ public:
         b, loc, b.getF64Type(),
         arith::IndexCastUIOp::create(b, loc, b.getI64Type(), index));
   }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) { return arith()._and(x, y); }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
   Value notI(Value x) {
     return arith::XOrIOp::create(b, loc, x,

@@ -29,16 +29,16 @@ void gpu_kernels::launch(
   OpBuilder::InsertionGuard guard(e.b);
   Block &block = op.getBody().front();
   e.b.setInsertionPointToStart(&block);
-  Emitter k(e.b, e.loc);
+  Emitter kernel(e.b, e.loc);
   Kernel ids;
   ids.tid = op.getThreadIds().x;
   ids.bidX = op.getBlockIds().x;
   ids.bidY = op.getBlockIds().y;
-  ids.lane = arith::RemUIOp::create(e.b, e.loc, ids.tid, k.idx(kWarp));
-  ids.warp = k.div(ids.tid, k.idx(kWarp));
+  ids.lane = arith::RemUIOp::create(e.b, e.loc, ids.tid, kernel.idx(kWarp));
+  ids.warp = kernel.div(ids.tid, kernel.idx(kWarp));
   SmallVector<Value> buffers(op.getWorkgroupAttributions().begin(),
                              op.getWorkgroupAttributions().end());
-  body(k, ids, buffers);
+  body(kernel, ids, buffers);
   gpu::TerminatorOp::create(e.b, e.loc);
 }
 
@@ -369,10 +369,10 @@ Value gpu_kernels::isZero(Emitter &e, Value v) {
   return e.cmp(arith::CmpIPredicate::eq, v, e.idx(0));
 }
 
-void gpu_kernels::whenShapesAgree(Emitter &k, const Kernel &ids, Value ok,
+void gpu_kernels::whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok,
                                   Value err,
                                   function_ref<void(Emitter &)> body) {
-  k.ifThen(ok, body, [&](Emitter &x) {
+  kernel.ifThen(ok, body, [&](Emitter &x) {
     Value first = x.andI(isZero(x, ids.tid),
                          x.andI(isZero(x, ids.bidX), isZero(x, ids.bidY)));
     x.ifThen(first, [&](Emitter &y) {

@@ -152,7 +152,7 @@ Value loadIf(Emitter &e, Value cond, Value memref, ValueRange indices,
 Value isZero(Emitter &e, Value v);
 /// Runs `body` when the host-computed `ok` holds; otherwise the first thread
 /// records a shape mismatch.
-void whenShapesAgree(Emitter &k, const Kernel &ids, Value ok, Value err,
+void whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok, Value err,
                      function_ref<void(Emitter &)> body);
 
 /// Adds the pattern of moa.multi_query_attention (GPUAttention.cpp).

@@ -104,8 +104,8 @@ struct TiledGemm {
     Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
     launch(e, name, atLeastOne(e, rowTiles),
            e.mul(colTiles, e.idx(weights.size())), tiling.gemmThreads(), tiles,
-           [&](Emitter &k, const Kernel &ids, ValueRange shared) {
-             whenShapesAgree(k, ids, ok, err, [&](Emitter &g) {
+           [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+             whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
                body(g, ids, colTiles, shared[0], shared[1], tensorCores);
              });
            });
@@ -130,16 +130,17 @@ private:
 
   /// The chunks of a rows x cols tile (cols a multiple of 8) thread `tid`
   /// stages; those past the tile have row >= rows and must be skipped.
-  SmallVector<Chunk> chunksOf(Emitter &k, Value tid, int64_t rows,
+  SmallVector<Chunk> chunksOf(Emitter &kernel, Value tid, int64_t rows,
                               int64_t cols) const {
     const int64_t perRow = cols / 8, threads = tiling.gemmThreads();
     SmallVector<Chunk> chunks;
     for (int64_t it = 0; it * threads < rows * perRow; ++it) {
-      Value c = k.add(tid, k.idx(it * threads));
+      Value c = kernel.add(tid, kernel.idx(it * threads));
       chunks.push_back(
-          {k.div(c, k.idx(perRow)),
-           k.mul(arith::RemUIOp::create(k.b, k.loc, c, k.idx(perRow)),
-                 k.idx(8)),
+          {kernel.div(c, kernel.idx(perRow)),
+           kernel.mul(arith::RemUIOp::create(kernel.b, kernel.loc, c,
+                                             kernel.idx(perRow)),
+                      kernel.idx(8)),
            Value(), Value()});
     }
     return chunks;
@@ -223,19 +224,22 @@ private:
 
   /// Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
   /// column 2*quad + c%2 of that m16n8 tile.
-  void storeTile(Emitter &k, const Thread &t, ArrayRef<Value> acc,
+  void storeTile(Emitter &kernel, const Thread &t, ArrayRef<Value> acc,
                  Value rows) const {
     for (int64_t mi = 0; mi < 2; ++mi)
       for (int64_t ni = 0; ni < 4; ++ni)
         for (int64_t c = 0; c < 4; ++c) {
-          Value row =
-              k.add(t.warpRow, k.add(t.group, k.idx(mi * 16 + 8 * (c / 2))));
-          Value col =
-              k.add(t.n0, k.add(t.warpCol, k.add(k.mul(t.quad, k.idx(2)),
-                                                 k.idx(ni * 8 + c % 2))));
-          Value inside = k.andI(k.cmp(arith::CmpIPredicate::ult, row, rows),
-                                k.cmp(arith::CmpIPredicate::ult, col, nDim));
-          k.ifThen(inside, [&](Emitter &y) {
+          Value row = kernel.add(
+              t.warpRow,
+              kernel.add(t.group, kernel.idx(mi * 16 + 8 * (c / 2))));
+          Value col = kernel.add(
+              t.n0, kernel.add(t.warpCol,
+                               kernel.add(kernel.mul(t.quad, kernel.idx(2)),
+                                          kernel.idx(ni * 8 + c % 2))));
+          Value inside =
+              kernel.andI(kernel.cmp(arith::CmpIPredicate::ult, row, rows),
+                          kernel.cmp(arith::CmpIPredicate::ult, col, nDim));
+          kernel.ifThen(inside, [&](Emitter &y) {
             store(y, t.which, y.add(t.first, row), col,
                   acc[(mi * 4 + ni) * 4 + c]);
           });
@@ -245,39 +249,44 @@ private:
   void body(Emitter &g, const Kernel &ids, Value colTiles, Value aTile,
             Value bTile, bool tensorCores) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
-    g.ifThen(valid, [&](Emitter &k) {
+    g.ifThen(valid, [&](Emitter &kernel) {
       Thread t{ids};
       t.expert = expert;
       t.first = first;
       t.aTile = aTile;
       t.bTile = bTile;
-      t.which = k.div(ids.bidY, colTiles);
+      t.which = kernel.div(ids.bidY, colTiles);
       t.weight = weights[0];
       for (size_t w = 1; w < weights.size(); ++w)
-        t.weight = k.select(k.cmp(arith::CmpIPredicate::eq, t.which, k.idx(w)),
-                            weights[w], t.weight);
-      t.n0 = k.mul(arith::RemUIOp::create(k.b, k.loc, ids.bidY, colTiles),
-                   k.idx(tiling.gemmCols));
-      Value warpsAcross = k.idx(tiling.gemmCols / GPUTiling::kWarpTile);
-      t.warpRow = k.mul(k.div(ids.warp, warpsAcross), k.idx(32));
-      t.warpCol = k.mul(
-          arith::RemUIOp::create(k.b, k.loc, ids.warp, warpsAcross), k.idx(32));
-      t.group = k.div(ids.lane, k.idx(4));
-      t.quad = arith::RemUIOp::create(k.b, k.loc, ids.lane, k.idx(4));
+        t.weight = kernel.select(
+            kernel.cmp(arith::CmpIPredicate::eq, t.which, kernel.idx(w)),
+            weights[w], t.weight);
+      t.n0 = kernel.mul(
+          arith::RemUIOp::create(kernel.b, kernel.loc, ids.bidY, colTiles),
+          kernel.idx(tiling.gemmCols));
+      Value warpsAcross = kernel.idx(tiling.gemmCols / GPUTiling::kWarpTile);
+      t.warpRow = kernel.mul(kernel.div(ids.warp, warpsAcross), kernel.idx(32));
+      t.warpCol = kernel.mul(
+          arith::RemUIOp::create(kernel.b, kernel.loc, ids.warp, warpsAcross),
+          kernel.idx(32));
+      t.group = kernel.div(ids.lane, kernel.idx(4));
+      t.quad =
+          arith::RemUIOp::create(kernel.b, kernel.loc, ids.lane, kernel.idx(4));
       // A's chunks keep their rows over the stages: find the source rows
       // once.
-      t.aChunks = chunksOf(k, ids.tid, tiling.gemmRows, tiling.gemmDepth);
+      t.aChunks = chunksOf(kernel, ids.tid, tiling.gemmRows, tiling.gemmDepth);
       for (Chunk &c : t.aChunks) {
-        c.rowOk = k.cmp(arith::CmpIPredicate::ult, c.row, rows);
-        c.source =
-            sourceRow(k, k.add(first, k.select(c.rowOk, c.row, k.idx(0))));
+        c.rowOk = kernel.cmp(arith::CmpIPredicate::ult, c.row, rows);
+        c.source = sourceRow(
+            kernel,
+            kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
       }
-      t.bChunks = chunksOf(k, ids.tid, tiling.gemmDepth, tiling.gemmCols);
+      t.bChunks = chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
 
-      SmallVector<Value> zeros(32, k.f32(0));
-      SmallVector<Value> acc = k.loop(
-          k.idx(0), k.ceilDiv(kDim, k.idx(tiling.gemmDepth)), zeros,
-          [&](Emitter &x, Value step, ValueRange carried) {
+      SmallVector<Value> zeros(32, kernel.f32(0));
+      SmallVector<Value> acc = kernel.loop(
+          kernel.idx(0), kernel.ceilDiv(kDim, kernel.idx(tiling.gemmDepth)),
+          zeros, [&](Emitter &x, Value step, ValueRange carried) {
             stage(x, t, x.mul(step, x.idx(tiling.gemmDepth)), tensorCores);
             barrier(x);
             SmallVector<Value> next =
@@ -285,7 +294,7 @@ private:
             barrier(x);
             return next;
           });
-      storeTile(k, t, acc, rows);
+      storeTile(kernel, t, acc, rows);
     });
   }
 
@@ -355,12 +364,13 @@ private:
 void emitNarrow(Emitter &e, Value from, Value to, Value count) {
   Type elementType = cast<MemRefType>(to.getType()).getElementType();
   launch(e, "moa_narrow", atLeastOne(e, e.ceilDiv(count, e.idx(256))), e.idx(1),
-         256, {}, [&](Emitter &k, const Kernel &ids, ValueRange) {
-           Value i = k.add(k.mul(ids.bidX, k.idx(256)), ids.tid);
-           k.ifThen(
-               k.cmp(arith::CmpIPredicate::ult, i, count), [&](Emitter &x) {
-                 x.store(fromF32(x, x.load(from, {i}), elementType), to, {i});
-               });
+         256, {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+           Value i = kernel.add(kernel.mul(ids.bidX, kernel.idx(256)), ids.tid);
+           kernel.ifThen(kernel.cmp(arith::CmpIPredicate::ult, i, count),
+                         [&](Emitter &x) {
+                           x.store(fromF32(x, x.load(from, {i}), elementType),
+                                   to, {i});
+                         });
          });
 }
 
@@ -652,31 +662,34 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
     };
     Value one = arith::ConstantIntOp::create(rewriter, e.loc, 1, 32);
 
-    launch(
-        e, "moa_dispatch_count",
-        atLeastOne(e, e.ceilDiv(pairs, e.idx(kDispatchThreads))), e.idx(1),
-        kDispatchThreads, {}, [&](Emitter &k, const Kernel &ids, ValueRange) {
-          Value pair = k.add(k.mul(ids.bidX, k.idx(kDispatchThreads)), ids.tid);
-          k.ifThen(
-              k.cmp(arith::CmpIPredicate::ult, pair, pairs), [&](Emitter &x) {
-                auto [group, invalid] = groupOf(x, pair);
-                memref::AtomicRMWOp::create(x.b, x.loc,
-                                            arith::AtomicRMWKind::addi, one,
-                                            counts, ValueRange{group});
-                x.ifThen(invalid, [&](Emitter &y) {
-                  fail(y, err, FailureCode::DispatchIndexOutOfRange);
-                });
-              });
-        });
+    launch(e, "moa_dispatch_count",
+           atLeastOne(e, e.ceilDiv(pairs, e.idx(kDispatchThreads))), e.idx(1),
+           kDispatchThreads, {},
+           [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             Value pair = kernel.add(
+                 kernel.mul(ids.bidX, kernel.idx(kDispatchThreads)), ids.tid);
+             kernel.ifThen(
+                 kernel.cmp(arith::CmpIPredicate::ult, pair, pairs),
+                 [&](Emitter &x) {
+                   auto [group, invalid] = groupOf(x, pair);
+                   memref::AtomicRMWOp::create(x.b, x.loc,
+                                               arith::AtomicRMWKind::addi, one,
+                                               counts, ValueRange{group});
+                   x.ifThen(invalid, [&](Emitter &y) {
+                     fail(y, err, FailureCode::DispatchIndexOutOfRange);
+                   });
+                 });
+           });
     // Exclusive scan over E + 1 counts: one thread, E is small.
     launch(e, "moa_dispatch_scan", e.idx(1), e.idx(1), 1, {},
-           [&](Emitter &k, const Kernel &, ValueRange) {
-             k.loop(k.idx(0), k.idx(numExperts + 1), {k.idx(0)},
-                    [&](Emitter &x, Value g, ValueRange start) {
-                      x.store(x.toI32(start[0]), offsets, {g});
-                      Value count = x.toIndex(x.load(counts, {g}));
-                      return SmallVector<Value>{x.add(start[0], count)};
-                    });
+           [&](Emitter &kernel, const Kernel &, ValueRange) {
+             kernel.loop(kernel.idx(0), kernel.idx(numExperts + 1),
+                         {kernel.idx(0)},
+                         [&](Emitter &x, Value g, ValueRange start) {
+                           x.store(x.toI32(start[0]), offsets, {g});
+                           Value count = x.toIndex(x.load(counts, {g}));
+                           return SmallVector<Value>{x.add(start[0], count)};
+                         });
            });
     // Stable scatter: block g walks all pairs in chunks; each thread counts
     // its pairs of expert g, a block-wide scan places them in order.
@@ -685,13 +698,13 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
         e, "moa_dispatch_scatter", e.idx(numExperts + 1), e.idx(1),
         kDispatchThreads,
         {sharedBuffer({kDispatchThreads}, rewriter.getIndexType())},
-        [&](Emitter &k, const Kernel &ids, ValueRange shared) {
+        [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
           Value scan = shared[0];
           Value group = ids.bidX;
-          Value base = k.toIndex(k.load(offsets, {group}));
-          k.loop(
-              k.idx(0), k.ceilDiv(pairs, k.idx(chunk)), {k.idx(0)},
-              [&](Emitter &x, Value c, ValueRange placed) {
+          Value base = kernel.toIndex(kernel.load(offsets, {group}));
+          kernel.loop(
+              kernel.idx(0), kernel.ceilDiv(pairs, kernel.idx(chunk)),
+              {kernel.idx(0)}, [&](Emitter &x, Value c, ValueRange placed) {
                 Value start = x.add(x.mul(c, x.idx(chunk)),
                                     x.mul(ids.tid, x.idx(kDispatchItems)));
                 auto matches = [&](Emitter &y, Value pair) {
