@@ -13,6 +13,18 @@ using namespace mlir::moa;
 #include "dialect/MoAInterfaces.cpp.inc"
 #include "dialect/MoAOpsEnums.cpp.inc"
 
+/// The 0-d f32 operand of the loss gradients and the optimizer is not
+/// spelled in their text: it is memref<f32> when `like` (another operand
+/// of the op) is a memref, as in the buffer form, else tensor<f32>.
+static ParseResult parseScalarF32Like(OpAsmParser &parser, Type &scalar,
+                                      Type like) {
+  Type f32 = parser.getBuilder().getF32Type();
+  scalar = isa<MemRefType>(like) ? Type(MemRefType::get({}, f32))
+                                 : Type(RankedTensorType::get({}, f32));
+  return success();
+}
+static void printScalarF32Like(OpAsmPrinter &, Operation *, Type, Type) {}
+
 #define GET_OP_CLASSES
 #include "dialect/MoAOps.cpp.inc"
 

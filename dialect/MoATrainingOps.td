@@ -11,12 +11,11 @@
 #ifndef MOA_DIALECT_MOATRAININGOPS_TD
 #define MOA_DIALECT_MOATRAININGOPS_TD
 
-/// A 0-d f32 tensor, buildable so that formats need not spell it.
+/// A 0-d f32 tensor or memref; formats leave its type out and take it from
+/// another operand's form (custom<ScalarF32Like>, dialect/MoAOps.cpp).
 def MoA_ScalarF32 : AnyTypeOf<[0DTensorOf<[F32]>, MemRefRankOf<[F32], [0]>],
                                "0-d tensor or memref of f32",
-                               "::mlir::ShapedType"> {
-  let builderCall = "::mlir::RankedTensorType::get({}, $_builder.getF32Type())";
-}
+                               "::mlir::ShapedType">;
 
 //===----------------------------------------------------------------------===//
 // Backward of the moa primitives
@@ -155,6 +154,7 @@ def MoA_LoadBalancingLossGradOp : MoA_BufferizableOp<"load_balancing_loss_grad",
     $logits `,` $indices `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
     attr-dict `:` type($logits) `,` type($indices)
+    custom<ScalarF32Like>(type($loss_grad), ref(type($logits)))
   }];
   let hasVerifier = 1;
 }
@@ -177,6 +177,7 @@ def MoA_RouterZLossGradOp : MoA_BufferizableOp<"router_z_loss_grad", [
     $logits `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
     attr-dict `:` type($logits)
+    custom<ScalarF32Like>(type($loss_grad), ref(type($logits)))
   }];
   let hasVerifier = 1;
 }
@@ -200,6 +201,7 @@ def MoA_MutualInformationLossGradOp : MoA_BufferizableOp<"mutual_information_los
     $logits `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
     attr-dict `:` type($logits)
+    custom<ScalarF32Like>(type($loss_grad), ref(type($logits)))
   }];
   let hasVerifier = 1;
 }
@@ -222,6 +224,7 @@ def MoA_ImportanceCVLossGradOp : MoA_BufferizableOp<"importance_cv_loss_grad", [
   let assemblyFormat = [{
     $gates `,` $indices `,` $loss_grad `experts` `(` $num_experts `)`
     attr-dict `:` type($gates) `,` type($indices)
+    custom<ScalarF32Like>(type($loss_grad), ref(type($gates)))
   }];
   let hasVerifier = 1;
 }
@@ -361,7 +364,7 @@ def MoA_CrossEntropyGradOp : MoA_BufferizableOp<"cross_entropy_grad", [
   let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $targets `,` $loss_grad attr-dict `:` type($logits) `,`
-    type($targets)
+    type($targets) custom<ScalarF32Like>(type($loss_grad), ref(type($logits)))
   }];
   let hasVerifier = 1;
 }
@@ -431,6 +434,8 @@ def MoA_AdamWOp : MoA_BufferizableOp<"adamw", [
   let assemblyFormat = [{
     $param `,` $grad `,` $first_moment `,` $second_moment
     `step` `(` $step `)` `norm` `(` $grad_norm `)` attr-dict `:` type($param)
+    custom<ScalarF32Like>(type($step), ref(type($param)))
+    custom<ScalarF32Like>(type($grad_norm), ref(type($param)))
   }];
   let hasVerifier = 1;
 }

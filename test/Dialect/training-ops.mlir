@@ -270,3 +270,26 @@ func.func @adamw(%p: tensor<8x64xf32>, %g: tensor<8x64xf32>, %m: tensor<8x64xf32
   return %p1, %m1, %v1, %1#0, %2#0
       : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<?xf32>
 }
+
+// -----
+
+// The buffer form (as One-Shot Bufferize leaves it) prints and parses back:
+// the 0-d f32 operands, whose type the text leaves out, are memref<f32> when
+// the op's other operands are memrefs.
+// CHECK-LABEL: func.func @scalar_operands_in_buffer_form
+// CHECK: moa.load_balancing_loss_grad %arg0, %arg1, %arg2 : memref<?x?x8xf32>, memref<?x?x2xi32>
+// CHECK: moa.router_z_loss_grad %arg0, %arg2 : memref<?x?x8xf32>
+// CHECK: moa.mutual_information_loss_grad %arg0, %arg2 : memref<?x?x8xf32>
+// CHECK: moa.importance_cv_loss_grad %arg3, %arg1, %arg2 experts(8) : memref<?x?x2xf32>, memref<?x?x2xi32>
+// CHECK: moa.cross_entropy_grad %arg0, %arg4, %arg2 : memref<?x?x8xf32>, memref<?x?xi32>
+// CHECK: moa.adamw %arg5, %arg5, %arg5, %arg5 step(%arg2) norm(%arg2) {lr = 1.000000e-03 : f32} : memref<4xf32>
+func.func @scalar_operands_in_buffer_form(%logits: memref<?x?x8xf32>, %idx: memref<?x?x2xi32>,
+    %dloss: memref<f32>, %gates: memref<?x?x2xf32>, %targets: memref<?x?xi32>, %p: memref<4xf32>) {
+  %0 = moa.load_balancing_loss_grad %logits, %idx, %dloss : memref<?x?x8xf32>, memref<?x?x2xi32>
+  %1 = moa.router_z_loss_grad %logits, %dloss : memref<?x?x8xf32>
+  %2 = moa.mutual_information_loss_grad %logits, %dloss : memref<?x?x8xf32>
+  %3 = moa.importance_cv_loss_grad %gates, %idx, %dloss experts(8) : memref<?x?x2xf32>, memref<?x?x2xi32>
+  %4 = moa.cross_entropy_grad %logits, %targets, %dloss : memref<?x?x8xf32>, memref<?x?xi32>
+  %5:3 = moa.adamw %p, %p, %p, %p step(%dloss) norm(%dloss) {lr = 1.0e-3 : f32} : memref<4xf32>
+  return
+}
