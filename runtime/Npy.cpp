@@ -1,9 +1,10 @@
 //===- Npy.cpp - NumPy .npy files -----------------------------------------===//
 
 #include "runtime/Npy.h"
+#include "runtime/AtomicFile.h"
 
+#include <cctype>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 namespace moa::runtime {
@@ -42,6 +43,134 @@ std::optional<DType> dtypeOfDescr(const std::string &descr,
                                    : std::nullopt;
   return std::nullopt;
 }
+
+/// What the header dictionary says.
+struct NpyHeader {
+  std::string descr;
+  bool fortranOrder = false;
+  std::vector<int64_t> shape;
+};
+
+/// A strict reader of the header: the Python literal
+/// {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } that NumPy
+/// writes, each key once, sizes plain decimal integers, then spaces and a
+/// newline. Returns why it is not one ("" if it is).
+class HeaderParser {
+public:
+  explicit HeaderParser(const std::string &text) : text(text) {}
+
+  std::string parse(NpyHeader &header) {
+    bool seenDescr = false, seenOrder = false, seenShape = false;
+    if (!consume('{'))
+      return "the header is not a dictionary";
+    while (!consume('}')) {
+      std::string key;
+      if (!quoted(key) || !consume(':'))
+        return "the header is not a dictionary of quoted keys";
+      if (key == "descr") {
+        if (seenDescr || !quoted(header.descr))
+          return "bad or repeated 'descr' in the header";
+        seenDescr = true;
+      } else if (key == "fortran_order") {
+        if (seenOrder || !boolean(header.fortranOrder))
+          return "bad or repeated 'fortran_order' in the header";
+        seenOrder = true;
+      } else if (key == "shape") {
+        if (seenShape)
+          return "repeated 'shape' in the header";
+        if (std::string why = shape(header.shape); !why.empty())
+          return why;
+        seenShape = true;
+      } else {
+        return "unknown key '" + key + "' in the header";
+      }
+      if (!consume(',') && !peek('}'))
+        return "the header is not a dictionary";
+    }
+    skipSpaces();
+    if (at != text.size())
+      return "text after the header's dictionary";
+    if (!seenDescr)
+      return "no 'descr' in the header";
+    if (!seenOrder)
+      return "no 'fortran_order' in the header";
+    if (!seenShape)
+      return "no 'shape' in the header";
+    return "";
+  }
+
+private:
+  const std::string &text;
+  size_t at = 0;
+
+  void skipSpaces() {
+    while (at < text.size() && (text[at] == ' ' || text[at] == '\n'))
+      ++at;
+  }
+  bool peek(char c) {
+    skipSpaces();
+    return at < text.size() && text[at] == c;
+  }
+  bool consume(char c) {
+    if (!peek(c))
+      return false;
+    ++at;
+    return true;
+  }
+  bool word(const char *w) {
+    skipSpaces();
+    const size_t n = std::char_traits<char>::length(w);
+    if (text.compare(at, n, w) != 0)
+      return false;
+    at += n;
+    return true;
+  }
+  bool quoted(std::string &out) {
+    if (!consume('\''))
+      return false;
+    const size_t end = text.find('\'', at);
+    if (end == std::string::npos || end - at > 64)
+      return false;
+    out = text.substr(at, end - at);
+    at = end + 1;
+    return true;
+  }
+  bool boolean(bool &out) {
+    if (word("True"))
+      return out = true, true;
+    if (word("False"))
+      return out = false, true;
+    return false;
+  }
+  /// A tuple of non-negative decimal sizes, `(3,)` or `(2, 3)` or `()`.
+  std::string shape(std::vector<int64_t> &out) {
+    if (!consume('('))
+      return "the header's 'shape' is not a tuple";
+    while (!consume(')')) {
+      skipSpaces();
+      size_t digits = 0;
+      int64_t size = 0;
+      while (at < text.size() &&
+             std::isdigit(static_cast<unsigned char>(text[at]))) {
+        if (++digits > 15)
+          return "a dimension in the header's 'shape' is too large";
+        size = size * 10 + (text[at++] - '0');
+      }
+      if (digits == 0 || (!peek(',') && !peek(')')))
+        return "the header's 'shape' holds something other than "
+               "non-negative integers";
+      out.push_back(size);
+      if (out.size() > 32)
+        return "the header's 'shape' has more than 32 dimensions";
+      consume(',');
+    }
+    return "";
+  }
+};
+
+std::string parseHeader(const std::string &text, NpyHeader &header) {
+  return HeaderParser(text).parse(header);
+}
 } // namespace
 
 std::optional<Tensor> readNpy(const std::string &path, std::string &error,
@@ -74,35 +203,20 @@ std::optional<Tensor> readNpy(const std::string &path, std::string &error,
   if (!in.read(header.data(), headerLength))
     return malformed("truncated header");
 
-  std::smatch match;
-  if (!std::regex_search(header, match,
-                         std::regex("'descr'\\s*:\\s*'([^']*)'")))
-    return malformed("no 'descr' in the header");
-  std::string descr = match[1];
-  if (!std::regex_search(header, match,
-                         std::regex("'fortran_order'\\s*:\\s*(True|False)")))
-    return malformed("no 'fortran_order' in the header");
-  if (match[1] == "True") {
+  NpyHeader parsed;
+  if (std::string why = parseHeader(header, parsed); !why.empty())
+    return malformed(why);
+  if (parsed.fortranOrder) {
     error = "'" + path + "' is in Fortran order; save it in C order";
     return std::nullopt;
   }
-  if (!std::regex_search(header, match,
-                         std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")))
-    return malformed("no 'shape' in the header");
-  std::vector<int64_t> shape;
-  std::string dims = match[1];
-  std::regex number("\\s*(\\d+)\\s*(,|$)");
+  const std::string &descr = parsed.descr;
+  const std::vector<int64_t> &shape = parsed.shape;
   int64_t elements = 1;
-  for (std::sregex_iterator it(dims.begin(), dims.end(), number), end;
-       it != end; ++it) {
-    const std::string digits = (*it)[1];
-    if (digits.size() > 15)
-      return malformed("dimension " + digits + " is too large");
-    const int64_t size = std::stoll(digits);
+  for (int64_t size : shape) {
     if (size > 0 && elements > (int64_t(1) << 50) / size)
       return malformed("the shape has too many elements");
     elements *= size;
-    shape.push_back(size);
   }
   std::optional<DType> dtype = dtypeOfDescr(descr, expected);
   if (!dtype) {
@@ -139,25 +253,18 @@ bool writeNpy(const std::string &path, const Tensor &tensor,
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
-  std::ofstream out(path, std::ios::binary);
-  if (!out) {
-    error = "cannot write '" + path + "'";
-    return false;
-  }
-  out.write(kMagic, 6);
   const unsigned char version[2] = {1, 0};
-  out.write(reinterpret_cast<const char *>(version), 2);
   const unsigned char length[2] = {
       static_cast<unsigned char>(header.size() & 0xff),
       static_cast<unsigned char>(header.size() >> 8)};
-  out.write(reinterpret_cast<const char *>(length), 2);
-  out << header;
-  out.write(static_cast<const char *>(tensor.data()), tensor.byteSize());
-  if (!out) {
-    error = "error writing '" + path + "'";
-    return false;
-  }
-  return true;
+  return writeFileAtomically(
+      path,
+      [&](const WriteBytes &write) {
+        return write(kMagic, 6) && write(version, 2) && write(length, 2) &&
+               write(header.data(), header.size()) &&
+               write(tensor.data(), size_t(tensor.byteSize()));
+      },
+      error);
 }
 
 } // namespace moa::runtime

@@ -1,6 +1,7 @@
 //===- SafeTensors.cpp - safetensors checkpoints --------------------------===//
 
 #include "runtime/SafeTensors.h"
+#include "runtime/AtomicFile.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -347,23 +348,6 @@ std::optional<std::vector<int64_t>> integers(const JsonValue *value) {
   return result;
 }
 
-/// Writes all of `size` bytes, across partial writes and signals.
-bool writeAll(int fd, const void *data, size_t size) {
-  const char *bytes = static_cast<const char *>(data);
-  while (size > 0) {
-    const ssize_t written = ::write(fd, bytes, size);
-    if (written < 0 && errno == EINTR)
-      continue;
-    if (written == 0)
-      errno = EIO; // so that the caller reports something meaningful
-    if (written <= 0)
-      return false;
-    bytes += written;
-    size -= size_t(written);
-  }
-  return true;
-}
-
 struct Entry {
   std::string name;
   DType dtype;
@@ -421,34 +405,22 @@ bool writeSafetensors(const std::string &path,
   for (int i = 0; i < 8; ++i)
     sizeBytes[i] = static_cast<unsigned char>(uint64_t(header.size()) >> 8 * i);
 
-  const std::string temporary = path + ".tmp";
-  const int fd =
-      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return fail(std::string("cannot create '") + temporary +
-                "': " + std::strerror(errno));
-  bool ok =
-      writeAll(fd, sizeBytes, 8) && writeAll(fd, header.data(), header.size());
-  for (size_t i = 0; ok && i < tensors.size(); ++i)
-    ok = writeAll(fd, tensors[i].tensor.data(),
-                  size_t(tensors[i].tensor.byteSize()));
-  // Synced before the rename: otherwise a power loss could leave the new
-  // name pointing at data that never reached the disk.
-  ok = ok && ::fsync(fd) == 0;
-  int savedErrno = ok ? 0 : errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    savedErrno = errno;
-  }
-  if (ok && ::rename(temporary.c_str(), path.c_str()) != 0) {
-    ok = false;
-    savedErrno = errno;
-  }
-  if (!ok) {
-    ::unlink(temporary.c_str());
-    return fail(std::strerror(savedErrno));
-  }
-  return true;
+  std::string why;
+  if (writeFileAtomically(
+          path,
+          [&](const WriteBytes &write) {
+            bool ok =
+                write(sizeBytes, 8) && write(header.data(), header.size());
+            for (size_t i = 0; ok && i < tensors.size(); ++i)
+              ok = write(tensors[i].tensor.data(),
+                         size_t(tensors[i].tensor.byteSize()));
+            return ok;
+          },
+          why))
+    return true;
+  // "cannot write 'PATH': why" as "cannot write checkpoint 'PATH': why".
+  error = "cannot write checkpoint " + why.substr(std::strlen("cannot write "));
+  return false;
 }
 
 std::optional<std::vector<NamedTensor>>

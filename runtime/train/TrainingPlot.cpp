@@ -1,6 +1,7 @@
 //===- TrainingPlot.cpp - An SVG report of a training run -----------------===//
 
 #include "runtime/train/TrainingPlot.h"
+#include "runtime/AtomicFile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -294,14 +295,16 @@ bool writeTrainingSvg(const std::string &path, const TrainingHistory &history,
   }
   svg << "</svg>\n";
 
-  std::ofstream out(path);
-  out << svg.str();
-  out.close();
-  if (!out) {
-    error = "cannot write training report '" + path + "'";
-    return false;
-  }
-  return true;
+  const std::string text = svg.str();
+  if (runtime::writeFileAtomically(
+          path,
+          [&](const runtime::WriteBytes &write) {
+            return write(text.data(), text.size());
+          },
+          error))
+    return true;
+  error = "training report: " + error;
+  return false;
 }
 
 } // namespace moa::train

@@ -48,6 +48,17 @@ def header_only(path, shape):
         f.write(header.encode("latin1") + b"\0" * 64)
 
 
+def long_header(path, length):
+    """A valid v2.0 file of 4 f32 whose header is `length` bytes of padding
+    (NumPy allows up to 4 GiB): readers must not choke on it."""
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
+    header += " " * (length - len(header) - 1) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x02\x00" + struct.pack("<I", len(header)))
+        f.write(header.encode("latin1"))
+        f.write(struct.pack("<4f", 1.0, -2.0, 0.5, 4.0))
+
+
 def main():
     out = sys.argv[1]
     npy(out + "/x.npy", "<f4", (2, 5, 256))
@@ -91,6 +102,16 @@ def main():
     header_only(out + "/huge_digits.npy", "(123456789012345678901234, )")
     header_only(out + "/huge_product.npy", "(1099511627776, 4194304, 4, )")
     header_only(out + "/huge_dim.npy", "(1099511627776, )")
+    # Headers that only look like one: sizes that are not plain non-negative
+    # integers, a key twice, a key NumPy never writes.
+    header_only(out + "/shape_negative.npy", "(-2, )")
+    header_only(out + "/shape_float.npy", "(3.0, )")
+    header_only(out + "/shape_suffix.npy", "(3x, )")
+    header_only(out + "/shape_long.npy", "(2L, )")
+    header_only(out + "/shape_gap.npy", "(2 3, )")
+    header_only(out + "/duplicate_key.npy", "(4, ), 'shape': (4, )")
+    header_only(out + "/unknown_key.npy", "(4, ), 'order': 'C'")
+    long_header(out + "/long_header.npy", 60000)
     with open(out + "/garbage.npy", "wb") as f:
         f.write(b"this is not a numpy file at all")
     with open(out + "/not_a_module.so", "wb") as f:

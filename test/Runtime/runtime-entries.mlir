@@ -31,7 +31,7 @@
 // CONST: result 0: f32 [4]
 // SIZES: failed: operands with dynamic sizes do not agree
 // EMPTY: result 0: f32 [0, 5, 0, 4]
-// DIGITS: is not a valid .npy file: dimension 123456789012345678901234 is too large
+// DIGITS: is not a valid .npy file: a dimension in the header's 'shape' is too large
 // PRODUCT: is not a valid .npy file: the shape has too many elements
 // SHORT: is not a valid .npy file: the data is shorter than the shape [1099511627776] needs
 // EXTRA: --dims gives 3 sizes but no argument of 'twice' has more than 2 dynamic dimensions

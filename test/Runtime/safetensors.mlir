@@ -40,8 +40,8 @@
 // CHECK: metadata-not-string: {{.*}}: metadata 'step' is not a string
 // CHECK: bool-value: {{.*}}: BOOL tensor 'm' holds the byte 2 at element 2
 // CHECK: write-duplicate: cannot write checkpoint 'dup.safetensors': tensor name 'x' is used twice
-// CHECK: write-missing-dir: cannot write checkpoint 'no/such/dir/x.safetensors': cannot create 'no/such/dir/x.safetensors.tmp'
-// CHECK: write-onto-dir: cannot write checkpoint 'dir.safetensors': Is a directory
+// CHECK: write-missing-dir: cannot write checkpoint 'no/such/dir/x.safetensors': No such file or directory
+// CHECK: write-onto-dir: cannot write checkpoint 'dir.safetensors': it exists and is not a regular file
 // CHECK: 0 failures
 
 // bf16 257 rounds to even (256), 259 to 260.

@@ -1,5 +1,6 @@
 //===- moa-run.cpp - Run an entry of a compiled moa module ----------------===//
 
+#include "runtime/AtomicFile.h"
 #include "runtime/Npy.h"
 #include "runtime/Runtime.h"
 
@@ -94,8 +95,11 @@ int run(int argc, char **argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (arg == "-o") {
-      if (!value(outDir))
+      if (!value(outDir) || outDir.empty())
         return fail("-o needs a directory");
+      // Checked now, not after the whole computation.
+      if (std::string why = outputDirectoryProblem(outDir); !why.empty())
+        return fail(why);
     } else if (arg == "--random") {
       random = true;
     } else if (arg == "--list") {

@@ -1,0 +1,41 @@
+// Input files that only look valid and output paths that cannot be written:
+// a clear message and a non-zero exit, nothing crashes, nothing is computed
+// before the output directory is known to exist, and nothing that is not a
+// regular file is replaced. The .npy header is read by a strict parser
+// (runtime/Npy.cpp): a long header that is valid still reads.
+// RUN: rm -rf %t && mkdir -p %t %t/out
+// RUN: python3 %S/make_npy.py %t
+// RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
+// RUN: moa-run %t/entries.so identity %t/long_header.npy -o %t/out | FileCheck %s --check-prefix=LONG
+// RUN: not moa-run %t/entries.so identity %t/shape_negative.npy 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: not moa-run %t/entries.so identity %t/shape_float.npy 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: not moa-run %t/entries.so identity %t/shape_suffix.npy 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: not moa-run %t/entries.so identity %t/shape_long.npy 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: not moa-run %t/entries.so identity %t/shape_gap.npy 2>&1 | FileCheck %s --check-prefix=SHAPE
+// RUN: not moa-run %t/entries.so identity %t/duplicate_key.npy 2>&1 | FileCheck %s --check-prefix=DUPLICATE
+// RUN: not moa-run %t/entries.so identity %t/unknown_key.npy 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// LONG: input 0: f32 [4]
+// SHAPE: moa-run: '{{.*}}.npy' is not a valid .npy file: the header's 'shape' holds something other than non-negative integers
+// DUPLICATE: moa-run: '{{.*}}duplicate_key.npy' is not a valid .npy file: repeated 'shape' in the header
+// UNKNOWN: moa-run: '{{.*}}unknown_key.npy' is not a valid .npy file: unknown key 'order' in the header
+
+// Output directories: empty, missing, a file; checked before running.
+// RUN: not moa-run %t/entries.so identity %t/v4.npy -o '' 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: not moa-run %t/entries.so identity %t/v4.npy -o %t/missing 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not moa-run %t/entries.so identity %t/v4.npy -o %t/v4.npy 2>&1 | FileCheck %s --check-prefix=NOTDIR
+// EMPTY: moa-run: -o needs a directory
+// MISSING: moa-run: output directory '{{.*}}missing': No such file or directory
+// MISSING-NOT: result 0
+// NOTDIR: moa-run: output directory '{{.*}}v4.npy' is not a directory
+
+// A result whose name is taken by a directory is refused; one whose name is
+// a symbolic link is written where the link points, and the link stays.
+// RUN: rm -rf %t/dir && mkdir -p %t/dir/out0.npy
+// RUN: not moa-run %t/entries.so identity %t/v4.npy -o %t/dir 2>&1 | FileCheck %s --check-prefix=ONTODIR
+// RUN: rm -rf %t/link && mkdir -p %t/link && ln -s ../long_header.npy %t/link/out0.npy
+// RUN: cp %t/long_header.npy %t/long_header.orig
+// RUN: moa-run %t/entries.so identity %t/v4.npy -o %t/link
+// RUN: test -L %t/link/out0.npy
+// RUN: cmp %t/v4.npy %t/long_header.npy
+// RUN: not cmp %t/v4.npy %t/long_header.orig
+// ONTODIR: moa-run: cannot write '{{.*}}dir/out0.npy': it exists and is not a regular file
