@@ -36,3 +36,25 @@ func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
 // TILE-NAME: moa-compile: invalid --gpu-tiling: {{.*}}no such option gemm-rowz
 // TILE-CPU: moa-compile: --gpu-tiling needs --target=cuda
 // TILE-OPT: error: gemm-depth 24 is not a positive multiple of 16
+// CUDA chips and PTX features NVPTX does not know, chips older than the
+// kernels need, and a PTX version too old for the chip are messages, not
+// LLVM fatal errors; without --cuda-features a newer chip gets the PTX
+// version it needs.
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --cuda-chip=sm_999 --emit=ptx 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --cuda-chip=sm_75 --emit=ptx 2>&1 | FileCheck %s --check-prefix=OLD
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --cuda-features=+ptx999 --emit=ptx 2>&1 | FileCheck %s --check-prefix=FEATURE
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --cuda-chip=sm_100a --cuda-features=+ptx80 --emit=ptx 2>&1 | FileCheck %s --check-prefix=PTX
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --cuda-chip=sm_100a --emit=ptx | FileCheck %s --check-prefix=SM100
+// CHIP: moa-compile: unknown --cuda-chip 'sm_999' (NVPTX knows {{.*}}sm_80{{.*}})
+// OLD: moa-compile: --cuda-chip 'sm_75' is older than the kernels need (sm_80 or newer)
+// FEATURE: moa-compile: unknown --cuda-features entry '+ptx999'
+// PTX: moa-compile: --cuda-chip 'sm_100a' needs PTX 8.6 or newer (--cuda-features=+ptx86)
+// SM100: .version 8.6
+// SM100: .target sm_100a
+// --help lists moa-compile's own options, not LLVM's hundreds.
+// RUN: moa-compile --help | FileCheck %s --check-prefix=HELP
+// HELP: moa-compile options:
+// HELP: --cuda-chip
+// HELP: --gpu-tiling
+// HELP-NOT: amdgpu
+// HELP-NOT: --x86-

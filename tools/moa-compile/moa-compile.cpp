@@ -27,9 +27,11 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "test/lib/GPUEmulator/Passes.h"
 #include "tools/RegisterMoA.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -48,14 +50,20 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
+/// What --help lists; LLVM's and MLIR's own options stay usable and show
+/// under --help-hidden.
+cl::OptionCategory moaCategory("moa-compile options");
+
 enum class Emit { MLIR, LLVM, PTX, Obj, Lib };
 
-cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
-                               cl::Required);
-cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+cl::opt<std::string> inputFile(cl::cat(moaCategory), cl::Positional,
+                               cl::desc("<input.mlir>"), cl::Required);
+cl::opt<std::string> outputFile(cl::cat(moaCategory), "o",
+                                cl::desc("Output file"),
                                 cl::value_desc("path"));
 cl::opt<Emit>
-    emit("emit", cl::desc("What to produce"), cl::init(Emit::Lib),
+    emit(cl::cat(moaCategory), "emit", cl::desc("What to produce"),
+         cl::init(Emit::Lib),
          cl::values(
              clEnumValN(Emit::MLIR, "mlir", "LLVM dialect after lowering"),
              clEnumValN(Emit::LLVM, "llvm", "optimised LLVM IR"),
@@ -65,53 +73,55 @@ cl::opt<Emit>
              clEnumValN(Emit::Lib, "lib", "shared library (default)")));
 enum class Target { CPU, CUDA };
 cl::opt<Target>
-    target("target", cl::desc("What to compile for"), cl::init(Target::CPU),
+    target(cl::cat(moaCategory), "target", cl::desc("What to compile for"),
+           cl::init(Target::CPU),
            cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (default)"),
                       clEnumValN(Target::CUDA, "cuda",
                                  "NVIDIA GPUs (the forward MoA layer)")));
-cl::opt<std::string> cudaChip("cuda-chip",
+cl::opt<std::string> cudaChip(cl::cat(moaCategory), "cuda-chip",
                               cl::desc("GPU architecture for --target=cuda"),
                               cl::init("sm_90a"));
-cl::opt<std::string> cudaFeatures("cuda-features",
+cl::opt<std::string> cudaFeatures(cl::cat(moaCategory), "cuda-features",
                                   cl::desc("PTX features for --target=cuda"),
                                   cl::init("+ptx80"));
 cl::opt<std::string> gpuTiling(
-    "gpu-tiling",
+    cl::cat(moaCategory), "gpu-tiling",
     cl::desc("Tile sizes of the GPU kernels for --target=cuda, as "
              "moa-lower-to-gpu's options, e.g. 'gemm-rows=32 gemm-cols=64 "
              "gemm-depth=16 attention-keys=32'"),
     cl::init(""));
 cl::opt<bool> mockGpu(
-    "mock-gpu",
+    cl::cat(moaCategory), "mock-gpu",
     cl::desc("Link the recording mock of the GPU host runtime (for machines "
              "without a GPU)"),
     cl::init(false));
 cl::opt<bool> bufferized(
-    "bufferized",
+    cl::cat(moaCategory), "bufferized",
     cl::desc("The input is already bufferized (moa-export-entry-points, then "
              "One-Shot Bufferize: moa ops in their buffer form, e.g. from "
              "mlir-opt with the moa plugin): run only moa-cpu-buffer-pipeline"),
     cl::init(false));
 
 cl::opt<bool> emulateGpu(
-    "emulate-gpu",
+    cl::cat(moaCategory), "emulate-gpu",
     cl::desc("Run the GPU kernels on the CPU through the emulator (tests of "
              "the kernels on machines without a GPU; slow)"),
     cl::init(false));
 cl::opt<std::string> prePipeline(
-    "pre-pipeline",
+    cl::cat(moaCategory), "pre-pipeline",
     cl::desc("Passes run before the target pipeline, in moa-opt's textual "
              "form, e.g. 'moa-generate-gradients' or "
              "'moa-generate-train-step{lr=1e-3 warmup-steps=100}'"),
     cl::init(""));
 cl::opt<std::string> runtimeDir(
-    "runtime-dir",
+    cl::cat(moaCategory), "runtime-dir",
     cl::desc("Directory of libMoARuntime.so (default: ../lib next to this "
              "executable, as in the build tree and an installed prefix)"));
-cl::opt<std::string> openmpDir("openmp-dir",
+cl::opt<std::string> openmpDir(cl::cat(moaCategory), "openmp-dir",
                                cl::desc("Directory of LLVM's libomp.so"),
                                cl::init(MOA_OPENMP_LIBRARY_DIR));
-cl::opt<std::string> linker("linker", cl::desc("C++ driver used to link"),
+cl::opt<std::string> linker(cl::cat(moaCategory), "linker",
+                            cl::desc("C++ driver used to link"),
                             cl::init("c++"));
 
 int fail(const llvm::Twine &message) {
@@ -143,6 +153,86 @@ std::unique_ptr<llvm::TargetMachine> hostTargetMachine(std::string &error) {
       llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
 }
+extern "C" {
+void LLVMInitializeNVPTXTargetInfo();
+void LLVMInitializeNVPTXTargetMC();
+}
+
+/// NN of a "ptxNN" feature name, else 0.
+unsigned ptxVersionOf(llvm::StringRef feature) {
+  unsigned version = 0;
+  if (!feature.consume_front("ptx") || feature.getAsInteger(10, version))
+    return 0;
+  return version;
+}
+
+/// The oldest PTX (as NN of ptxNN) LLVM 22's NVPTX accepts for `chip`, as
+/// llc reports it; NVPTX ends in a fatal error below it. 80 (moa's default)
+/// for the chips not listed.
+unsigned minimumPtxVersion(llvm::StringRef chip) {
+  return llvm::StringSwitch<unsigned>(chip)
+      .Cases({"sm_88", "sm_110", "sm_110a", "sm_110f"}, 90)
+      .Cases({"sm_100f", "sm_101f", "sm_103", "sm_103a", "sm_103f", "sm_120f",
+              "sm_121", "sm_121a", "sm_121f"},
+             88)
+      .Cases({"sm_120", "sm_120a"}, 87)
+      .Cases({"sm_100", "sm_100a", "sm_101", "sm_101a"}, 86)
+      .Default(80);
+}
+
+/// Why NVPTX does not know --cuda-chip or a --cuda-features entry ("" if it
+/// knows them): caught here, they end in LLVM fatal errors later.
+std::string cudaTargetProblem() {
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTargetMC();
+  const llvm::Triple triple("nvptx64-nvidia-cuda");
+  std::string error;
+  const llvm::Target *nvptx = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!nvptx)
+    return "this LLVM has no NVPTX target: " + error;
+  std::unique_ptr<llvm::MCSubtargetInfo> info(
+      nvptx->createMCSubtargetInfo(triple, "", ""));
+  if (!info->isCPUStringValid(cudaChip)) {
+    std::string known;
+    for (const llvm::SubtargetSubTypeKV &cpu :
+         info->getAllProcessorDescriptions())
+      if (llvm::StringRef(cpu.Key).starts_with("sm_"))
+        known += (known.empty() ? "" : ", ") + std::string(cpu.Key);
+    return "unknown --cuda-chip '" + cudaChip + "' (NVPTX knows " + known + ")";
+  }
+  // cp.async and bf16 mma.sync, which the kernels use, came with Ampere.
+  unsigned version = 0;
+  if (llvm::StringRef(cudaChip)
+          .drop_front(3)
+          .take_while(llvm::isDigit)
+          .getAsInteger(10, version) ||
+      version < 80)
+    return "--cuda-chip '" + cudaChip +
+           "' is older than the kernels need (sm_80 or newer)";
+  const unsigned neededPtx = minimumPtxVersion(cudaChip);
+  if (cudaFeatures.getNumOccurrences() == 0 && neededPtx > 80)
+    cudaFeatures = "+ptx" + std::to_string(neededPtx);
+  llvm::SmallVector<llvm::StringRef> features;
+  llvm::StringRef(cudaFeatures).split(features, ',', -1, false);
+  for (llvm::StringRef feature : features) {
+    llvm::StringRef name = feature.drop_front(
+        feature.starts_with("+") || feature.starts_with("-") ? 1 : 0);
+    if (llvm::none_of(info->getAllProcessorFeatures(),
+                      [&](const llvm::SubtargetFeatureKV &known) {
+                        return name == known.Key;
+                      }))
+      return "unknown --cuda-features entry '" + feature.str() +
+             "' (e.g. +ptx80, +ptx86)";
+    if (unsigned ptx = ptxVersionOf(name); ptx && ptx < neededPtx)
+      return "--cuda-chip '" + cudaChip + "' needs PTX " +
+             std::to_string(neededPtx / 10) + "." +
+             std::to_string(neededPtx % 10) +
+             " or newer (--cuda-features=+ptx" + std::to_string(neededPtx) +
+             ")";
+  }
+  return "";
+}
+
 /// Why the options cannot be used together, or "" if they can.
 std::string checkOptions() {
   if (mockGpu && target != Target::CUDA)
@@ -165,6 +255,8 @@ std::string checkOptions() {
                    c == '.' || c == ',');
         }))
       return "invalid --cuda-chip or --cuda-features value '" + value + "'";
+  if (target == Target::CUDA)
+    return cudaTargetProblem();
   return "";
 }
 
@@ -304,6 +396,7 @@ int main(int argc, char **argv) {
   registerAllPasses();
   moa::registerAllPasses();
   moa::test::registerTestPasses(); // moa-gpu-emulate, for --emulate-gpu
+  cl::HideUnrelatedOptions(moaCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "moa compiler: MLIR to a shared "
                               "library for the moa runtime\n");
