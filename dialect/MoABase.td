@@ -69,8 +69,12 @@ def MoA_GatingAttr : EnumAttr<MoA_Dialect, MoA_Gating, "gating"> {
   }];
 }
 
+// Every moa op rejects attributes that are neither its own nor namespaced by
+// a dialect ("dialect.name"): a misspelled `renormalise` must not silently
+// compute something else.
 class MoA_Op<string mnemonic, list<Trait> traits = []>
-    : Op<MoA_Dialect, mnemonic, traits>;
+    : Op<MoA_Dialect, mnemonic,
+         !listconcat(traits, [NativeOpTrait<"moa::NoStrayAttributes">])>;
 
 //===----------------------------------------------------------------------===//
 // Type constraints

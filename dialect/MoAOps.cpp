@@ -4,6 +4,7 @@
 #include "dialect/ShapeChecks.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/MathExtras.h"
 #include <limits>
 
@@ -488,6 +489,35 @@ void mlir::moa::getBufferFormEffects(
       effects.emplace_back(MemoryEffects::Write::get(), result,
                            SideEffects::DefaultResource::get());
     }
+}
+
+LogicalResult mlir::moa::verifyNoStrayAttributes(Operation *op) {
+  for (NamedAttribute attr : op->getDiscardableAttrs()) {
+    StringRef name = attr.getName().strref();
+    if (name.contains('.'))
+      continue; // another dialect's, e.g. moa.error_word or llvm.*
+    InFlightDiagnostic diag = op->emitOpError("has no attribute '")
+                              << name << "'";
+    // The closest of the op's own names, if it is close.
+    StringRef best;
+    unsigned bestDistance = 3;
+    for (StringAttr own : op->getName().getAttributeNames()) {
+      unsigned distance = name.edit_distance(own.strref(), true, bestDistance);
+      if (distance < bestDistance)
+        best = own.strref(), bestDistance = distance;
+    }
+    if (!best.empty())
+      diag << "; did you mean '" << best << "'?";
+    else
+      diag << " (its attributes: "
+           << llvm::join(
+                  llvm::map_range(op->getName().getAttributeNames(),
+                                  [](StringAttr a) { return a.strref(); }),
+                  ", ")
+           << ")";
+    return diag;
+  }
+  return success();
 }
 
 LogicalResult mlir::moa::verifyOneShapedForm(Operation *op) {

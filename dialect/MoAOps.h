@@ -20,6 +20,8 @@ void getBufferFormEffects(
         &effects);
 /// Operands and results are all tensors or all memrefs.
 LogicalResult verifyOneShapedForm(Operation *op);
+/// Every attribute is the op's own or namespaced by a dialect.
+LogicalResult verifyNoStrayAttributes(Operation *op);
 } // namespace mlir::moa
 
 namespace mlir::OpTrait::moa {
@@ -29,6 +31,14 @@ class OneShapedForm : public TraitBase<ConcreteType, OneShapedForm> {
 public:
   static LogicalResult verifyTrait(Operation *op) {
     return ::mlir::moa::verifyOneShapedForm(op);
+  }
+};
+/// The trait of every moa op (MoA_Op): see verifyNoStrayAttributes.
+template <typename ConcreteType>
+class NoStrayAttributes : public TraitBase<ConcreteType, NoStrayAttributes> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return ::mlir::moa::verifyNoStrayAttributes(op);
   }
 };
 } // namespace mlir::OpTrait::moa

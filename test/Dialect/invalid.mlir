@@ -635,3 +635,21 @@ func.func @strided_buffer(%l: memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>) 
   %i, %g = moa.route %l k(2) : memref<?x?x8xf32, strided<[?, ?, 1], offset: ?>>
   return
 }
+
+// -----
+
+// A misspelled attribute is an error, with the closest real name.
+func.func @misspelled_attribute(%l: tensor<?x?x8xf32>) -> tensor<?x?x2xf32> {
+  // expected-error @+1 {{'moa.route' op has no attribute 'renormalise'; did you mean 'renormalize'?}}
+  %i, %g = moa.route %l k(2) {renormalise} : tensor<?x?x8xf32>
+  return %g : tensor<?x?x2xf32>
+}
+
+// -----
+
+// An attribute far from every real name lists them.
+func.func @unknown_attribute(%i: tensor<?x?x2xi32>) -> tensor<?xi32> {
+  // expected-error @+1 {{'moa.dispatch' op has no attribute 'fast' (its attributes: num_experts)}}
+  %p, %o = moa.dispatch %i experts(8) {fast} : tensor<?x?x2xi32>
+  return %p : tensor<?xi32>
+}

@@ -212,3 +212,13 @@ func.func @buffer_form(%l: memref<?x?x8xf32>, %x: memref<?x?x16xbf16>, %w: memre
   %lb = moa.load_balancing_loss %l, %i : memref<?x?x8xf32>, memref<?x?x2xi32>
   return %q, %lb : memref<?x?x2x4xbf16>, memref<f32>
 }
+
+// -----
+
+// Attributes namespaced by a dialect ride along on any moa op.
+// CHECK-LABEL: func.func @namespaced_attribute
+// CHECK: moa.dispatch %arg0 experts(8) {my_pass.note = "kept"} : tensor<?x?x2xi32>
+func.func @namespaced_attribute(%i: tensor<?x?x2xi32>) -> tensor<?xi32> {
+  %p, %o = moa.dispatch %i experts(8) {my_pass.note = "kept"} : tensor<?x?x2xi32>
+  return %p : tensor<?xi32>
+}
