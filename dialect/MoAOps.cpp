@@ -109,6 +109,8 @@ LogicalResult MixtureAttentionOp::verify() {
       failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
                          {"B", "T"})))
     return failure();
+  if (failed(shapes.checkPositive({"d", "h"})))
+    return failure();
 
   StringRef sameAsX = "the element type of 'x'";
   if (getMemory() &&

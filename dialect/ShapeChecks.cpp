@@ -77,6 +77,14 @@ LogicalResult ShapeBinder::checkTopK(int64_t k, StringRef expertsName) {
   return success();
 }
 
+LogicalResult ShapeBinder::checkPositive(ArrayRef<StringRef> names) {
+  for (StringRef name : names)
+    if (get(name) == 0)
+      return op->emitOpError()
+             << "size " << name << " = 0: it must be at least 1";
+  return success();
+}
+
 LogicalResult mlir::moa::inBufferForm(ValueRange operands,
                                       SmallVectorImpl<Type> &inferred) {
   if (llvm::any_of(operands,
@@ -135,6 +143,8 @@ LogicalResult mlir::moa::verifyAttentionOperands(Operation *op, Type query,
   if (keyPaddingMask &&
       failed(shapes.bind("key_padding_mask", keyPaddingMask.getType(),
                          {"B", "S"})))
+    return failure();
+  if (failed(shapes.checkPositive({"h"})))
     return failure();
   Type elementType = cast<ShapedType>(query).getElementType();
   StringRef sameAsQuery = "the element type of 'query'";

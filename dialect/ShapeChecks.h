@@ -38,6 +38,10 @@ public:
   /// Checks 1 <= k <= E when E is known.
   LogicalResult checkTopK(int64_t k, StringRef expertsName = "E");
 
+  /// Checks that each named dimension, where known, is at least 1 (a model
+  /// or head size of 0 computes nothing and divides by zero).
+  LogicalResult checkPositive(ArrayRef<StringRef> names);
+
 private:
   std::string describe(ArrayRef<StringRef> dims) const;
 

@@ -653,3 +653,31 @@ func.func @unknown_attribute(%i: tensor<?x?x2xi32>) -> tensor<?xi32> {
   %p, %o = moa.dispatch %i experts(8) {fast} : tensor<?x?x2xi32>
   return %p : tensor<?xi32>
 }
+
+// -----
+
+func.func @layer_zero_head(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16x0xf32>,
+    %wk: tensor<16x0xf32>, %wv: tensor<16x0xf32>, %wo: tensor<4x0x16xf32>) -> tensor<?x?x16xf32> {
+  // expected-error @+1 {{'moa.mixture_attention' op size h = 0: it must be at least 1}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<4x16x0xf32>, tensor<16x0xf32>, tensor<16x0xf32>, tensor<4x0x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+func.func @layer_zero_model(%x: tensor<?x?x0xf32>, %wg: tensor<0x4xf32>, %wq: tensor<4x0x8xf32>,
+    %wk: tensor<0x8xf32>, %wv: tensor<0x8xf32>, %wo: tensor<4x8x0xf32>) -> tensor<?x?x0xf32> {
+  // expected-error @+1 {{'moa.mixture_attention' op size d = 0: it must be at least 1}}
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
+      : tensor<?x?x0xf32>, tensor<0x4xf32>, tensor<4x0x8xf32>, tensor<0x8xf32>, tensor<0x8xf32>, tensor<4x8x0xf32>
+  return %y : tensor<?x?x0xf32>
+}
+
+// -----
+
+func.func @attention_zero_head(%q: tensor<?x?x2x0xf32>, %k: tensor<?x?x0xf32>, %v: tensor<?x?x0xf32>) -> tensor<?x?x2x0xf32> {
+  // expected-error @+1 {{'moa.multi_query_attention' op size h = 0: it must be at least 1}}
+  %o = moa.multi_query_attention %q, %k, %v : tensor<?x?x2x0xf32>, tensor<?x?x0xf32>, tensor<?x?x0xf32>
+  return %o : tensor<?x?x2x0xf32>
+}
