@@ -6,6 +6,7 @@
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include <limits>
 #include <optional>
 
 namespace mlir::moa {
@@ -28,6 +29,13 @@ struct OpCost {
   /// Sum of all terms, or nullopt if any term has a dynamic unit count.
   std::optional<int64_t> totalMacs() const;
 };
+
+/// Counts (MACs, parameters) stop at this value instead of overflowing;
+/// reports print it as such, never as a wrapped-around number.
+constexpr int64_t kSaturatedCount = std::numeric_limits<int64_t>::max();
+/// a + b and a * b of non-negative counts, saturating at kSaturatedCount.
+int64_t saturatingAdd(int64_t a, int64_t b);
+int64_t saturatingMul(int64_t a, int64_t b);
 
 /// Number of elements of a shaped value, or nullopt if a dimension is dynamic.
 std::optional<int64_t> staticNumElements(Value value);

@@ -63,10 +63,12 @@ std::optional<OpCost> costOf(Operation *op) {
 }
 
 void printCount(raw_ostream &os, std::optional<int64_t> count) {
-  if (count)
-    os << *count;
-  else
+  if (!count)
     os << "?";
+  else if (*count == kSaturatedCount)
+    os << "overflow(>=2^63)";
+  else
+    os << *count;
 }
 
 /// Parameters of `weights`, or nullopt if one has a dynamic shape.
@@ -76,7 +78,7 @@ std::optional<int64_t> countParams(ArrayRef<Value> weights) {
     std::optional<int64_t> n = staticNumElements(weight);
     if (!n)
       return std::nullopt;
-    total += *n;
+    total = saturatingAdd(total, *n);
   }
   return total;
 }
@@ -116,16 +118,19 @@ void reportFunction(raw_ostream &os, FunctionOpInterface func) {
     printLocation(os, op->getLoc());
     os << "\n";
     if (macs)
-      staticMacs += *macs;
+      staticMacs = saturatingAdd(staticMacs, *macs);
     else
       dynamicMacs = true;
     weights.insert(cost->weights.begin(), cost->weights.end());
   });
   os << "  total: macs ";
-  if (dynamicMacs)
-    os << "? (" << staticMacs << " + terms of dynamic size)";
-  else
-    os << staticMacs;
+  if (dynamicMacs) {
+    os << "? (";
+    printCount(os, staticMacs);
+    os << " + terms of dynamic size)";
+  } else {
+    printCount(os, staticMacs);
+  }
   os << ", params ";
   printCount(os, countParams(weights.getArrayRef()));
   os << "\n";

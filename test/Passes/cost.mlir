@@ -117,3 +117,20 @@ func.func @block(%x: tensor<1x10x512xf32>, %wg: tensor<512x8xf32>, %wq: tensor<8
   %s = linalg.batch_matmul ins(%a, %b : tensor<10x4x4xf32>, tensor<10x4x4xf32>) outs(%e3 : tensor<10x4x4xf32>) -> tensor<10x4x4xf32>
   return %y2, %o, %s : tensor<1x10x512xf32>, tensor<10x512xf32>, tensor<10x4x4xf32>
 }
+
+// -----
+
+// Shapes whose MACs do not fit in 64 bits: the count says so, it does not
+// wrap around to a negative number (before and after moa-decompose).
+// CHECK-LABEL: moa-cost @huge
+// CHECK: moa.mixture_attention: macs overflow(>=2^63)
+// CHECK: total: macs overflow(>=2^63), params 42949935104
+// DECOMPOSED-LABEL: moa-cost @huge
+// DECOMPOSED-NOT: macs -
+// DECOMPOSED: total: macs overflow(>=2^63), params 42949935104
+func.func @huge(%x: tensor<1x1073741824x65536xf32>, %wg: tensor<65536x4xf32>, %wq: tensor<4x65536x65536xf32>,
+    %wk: tensor<65536x65536xf32>, %wv: tensor<65536x65536xf32>, %wo: tensor<4x65536x65536xf32>) -> tensor<1x1073741824x65536xf32> {
+  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(1)
+      : tensor<1x1073741824x65536xf32>, tensor<65536x4xf32>, tensor<4x65536x65536xf32>, tensor<65536x65536xf32>, tensor<65536x65536xf32>, tensor<4x65536x65536xf32>
+  return %y : tensor<1x1073741824x65536xf32>
+}
