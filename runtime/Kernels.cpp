@@ -60,6 +60,9 @@ const char *failureMessage(int64_t code) {
   case FailureCode::IndexOutOfRange:
     return "an embedding index or cross-entropy target is outside the "
            "vocabulary";
+  case FailureCode::OptimizerStep:
+    return "moa.adamw: the step count must be a number >= 1 (the bias "
+           "corrections divide by 1 - beta^step)";
   }
   return "unknown failure";
 }

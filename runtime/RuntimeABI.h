@@ -33,6 +33,7 @@ enum class FailureCode : int64_t {
   ShapeMismatch = 3,
   GemmLayout = 4,
   IndexOutOfRange = 5,
+  OptimizerStep = 6,
 };
 
 /// Bits of moa_rt_sgemm's `transpose` operand.

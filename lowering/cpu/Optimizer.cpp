@@ -49,6 +49,11 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
     auto attr = [&](FloatAttr a) { return e.f64(a.getValueAsDouble()); };
     Value step = e.extf(loadScalar(tb, op.getStep()));
     Value norm = e.extf(loadScalar(tb, op.getGradNorm()));
+    // Step 0 (or NaN) would turn every parameter into NaN: fail instead
+    // (the runtime reports it; the caller keeps its parameters).
+    e.ifThen(
+        e.cmpf(arith::CmpFPredicate::ULT, step, e.f64(1)),
+        [&](Emitter &x) { x.fail(tb.module, FailureCode::OptimizerStep); });
     // The schedule, clipping and bias corrections: scalars, once per call.
     Value lr = attr(op.getLrAttr());
     if (int64_t warmup = op.getWarmupSteps(); warmup > 0) {

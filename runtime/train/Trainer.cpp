@@ -1,6 +1,7 @@
 //===- Trainer.cpp - Running a compiled train step ------------------------===//
 
 #include "runtime/train/Trainer.h"
+#include "runtime/Numbers.h"
 #include "runtime/SafeTensors.h"
 
 #include <algorithm>
@@ -31,7 +32,7 @@ bool initialise(Tensor &t, const std::string &init, std::mt19937_64 &rng,
   }
   if (init.rfind("normal:", 0) == 0) {
     double sd = 0;
-    if (!parseDouble(init.substr(7), sd) || !(sd > 0)) {
+    if (!runtime::parseFinite(init.substr(7), sd) || !(sd > 0)) {
       error = "bad init '" + init + "'";
       return false;
     }
@@ -139,18 +140,6 @@ void restoreHistory(const std::map<std::string, const Tensor *> &byName,
 }
 
 } // namespace
-
-bool train::parseInt(const std::string &text, int64_t &value) {
-  char *end = nullptr;
-  value = std::strtoll(text.c_str(), &end, 10);
-  return !text.empty() && end && *end == '\0';
-}
-
-bool train::parseDouble(const std::string &text, double &value) {
-  char *end = nullptr;
-  value = std::strtod(text.c_str(), &end);
-  return !text.empty() && end && *end == '\0';
-}
 
 bool train::layoutOf(const EntrySpec &entry, StepLayout &layout,
                      std::string &error) {
@@ -281,7 +270,7 @@ bool Trainer::resume(const std::string &path, std::string &error) {
     std::memcpy(state[i].data(), it->second->data(), state[i].byteSize());
   }
   int64_t saved = 0;
-  if (!parseInt(metadata["step"], saved) || saved < 0) {
+  if (!runtime::parseInteger(metadata["step"], saved) || saved < 0) {
     error = "checkpoint '" + path + "' has no valid step number";
     return false;
   }

@@ -45,10 +45,6 @@ struct StepLayout {
   size_t firstNewParam = 0;               // p.* results start here
 };
 
-/// Whole-string decimal numbers (command lines, checkpoint metadata).
-bool parseInt(const std::string &text, int64_t &value);
-bool parseDouble(const std::string &text, double &value);
-
 /// Reads the layout of a train-step entry from its argument and result
 /// names; false with `error` if it is not one.
 bool layoutOf(const EntrySpec &entry, StepLayout &layout, std::string &error);

@@ -39,3 +39,17 @@
 // RUN: cmp %t/v4.npy %t/long_header.npy
 // RUN: not cmp %t/v4.npy %t/long_header.orig
 // ONTODIR: moa-run: cannot write '{{.*}}dir/out0.npy': it exists and is not a regular file
+
+// An AdamW step count of 0 or NaN would make every parameter NaN: the call
+// fails with a message instead.
+// RUN: moa-run %t/entries.so adamw %t/v4.npy %t/v4.npy %t/step_1.npy %t/step_1.npy | FileCheck %s --check-prefix=STEP1
+// RUN: not moa-run %t/entries.so adamw %t/v4.npy %t/v4.npy %t/step_0.npy %t/step_1.npy 2>&1 | FileCheck %s --check-prefix=STEP0
+// RUN: not moa-run %t/entries.so adamw %t/v4.npy %t/v4.npy %t/step_nan.npy %t/step_1.npy 2>&1 | FileCheck %s --check-prefix=STEP0
+// STEP1: result 0: f32 [4]
+// STEP0: moa.adamw: the step count must be a number >= 1
+
+// Numbers on the command line: out of range, trailing text, nan.
+// RUN: not moa-run %t/entries.so identity %t/v4.npy --repeat 99999999999999999999 2>&1 | FileCheck %s --check-prefix=REPEAT
+// RUN: not moa-run %t/entries.so twice --random --dims 2,3x 2>&1 | FileCheck %s --check-prefix=DIMS
+// REPEAT: moa-run: --repeat needs a positive integer
+// DIMS: moa-run: --dims

@@ -112,6 +112,10 @@ def main():
     header_only(out + "/duplicate_key.npy", "(4, ), 'shape': (4, )")
     header_only(out + "/unknown_key.npy", "(4, ), 'order': 'C'")
     long_header(out + "/long_header.npy", 60000)
+    # AdamW step counts: a valid one and the two that would give NaN.
+    npy(out + "/step_1.npy", "<f4", (), data=struct.pack("<f", 1.0))
+    npy(out + "/step_0.npy", "<f4", (), data=struct.pack("<f", 0.0))
+    npy(out + "/step_nan.npy", "<f4", (), data=struct.pack("<f", float("nan")))
     with open(out + "/garbage.npy", "wb") as f:
         f.write(b"this is not a numpy file at all")
     with open(out + "/not_a_module.so", "wb") as f:

@@ -64,6 +64,12 @@
 // DONE-NOT: trained steps
 // RUN: not moa-train %t/lm.so --steps 2 --eval-batches 0 --min-accuracy 0.5 2>&1 | FileCheck %s --check-prefix=NOEVAL
 // NOEVAL: moa-train: --min-accuracy needs an evaluation: --eval-batches > 0 and a 'logits' result of 'loss'
+// Numbers that are not numbers: nan would switch the accuracy check off, a
+// step count past int64 would saturate.
+// RUN: not moa-train %t/lm.so --min-accuracy nan 2>&1 | FileCheck %s --check-prefix=NANACC
+// RUN: not moa-train %t/lm.so --steps 99999999999999999999 2>&1 | FileCheck %s --check-prefix=BIGSTEPS
+// NANACC: moa-train: bad value for --min-accuracy
+// BIGSTEPS: moa-train: bad value for --steps
 
 // Arguments are matched by name, whatever their order.
 // RUN: moa-compile %S/Inputs/data_first.mlir -o %t/bigram.so --pre-pipeline='moa-generate-train-step{lr=1e-2 warmup-steps=0}'

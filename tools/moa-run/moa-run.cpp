@@ -2,6 +2,7 @@
 
 #include "runtime/AtomicFile.h"
 #include "runtime/Npy.h"
+#include "runtime/Numbers.h"
 #include "runtime/Runtime.h"
 
 #include <algorithm>
@@ -35,12 +36,6 @@ const char *kUsage =
 int fail(const std::string &message) {
   std::fprintf(stderr, "moa-run: %s\n", message.c_str());
   return 1;
-}
-
-bool parseInt(const std::string &text, int64_t &value) {
-  char *end = nullptr;
-  value = std::strtoll(text.c_str(), &end, 10);
-  return !text.empty() && end && *end == '\0';
 }
 
 void printSignature(const EntrySpec &entry) {
@@ -105,10 +100,10 @@ int run(int argc, char **argv) {
     } else if (arg == "--list") {
       list = true;
     } else if (arg == "--seed") {
-      if (!value(text) || !parseInt(text, seed))
+      if (!value(text) || !parseInteger(text, seed))
         return fail("--seed needs an integer");
     } else if (arg == "--repeat") {
-      if (!value(text) || !parseInt(text, repeat) || repeat < 1)
+      if (!value(text) || !parseInteger(text, repeat) || repeat < 1)
         return fail("--repeat needs a positive integer");
     } else if (arg == "--dims") {
       if (!value(text))
@@ -117,7 +112,7 @@ int run(int argc, char **argv) {
       while (start <= text.size()) {
         size_t comma = text.find(',', start);
         int64_t size;
-        if (!parseInt(text.substr(start, comma - start), size) || size < 0)
+        if (!parseInteger(text.substr(start, comma - start), size) || size < 0)
           return fail("--dims needs non-negative integers, got '" + text + "'");
         dims.push_back(size);
         if (comma == std::string::npos)

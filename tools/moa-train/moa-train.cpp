@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Numbers.h"
 #include "runtime/Runtime.h"
 #include "runtime/train/Trainer.h"
 
@@ -82,7 +83,7 @@ int run(int argc, char **argv) {
     };
     auto number = [&](int64_t &out, int64_t minimum) {
       std::string text = value();
-      return parseInt(text, out) && out >= minimum;
+      return runtime::parseInteger(text, out) && out >= minimum;
     };
     bool ok = true;
     if (arg == "-h" || arg == "--help") {
@@ -117,7 +118,7 @@ int run(int argc, char **argv) {
     else if (arg == "--eval-batches")
       ok = number(options.evalBatches, 0);
     else if (arg == "--min-accuracy")
-      ok = parseDouble(value(), options.minAccuracy);
+      ok = runtime::parseFinite(value(), options.minAccuracy);
     else if (!arg.empty() && arg[0] == '-')
       return fail("unknown option '" + arg + "'\n" + kUsage);
     else

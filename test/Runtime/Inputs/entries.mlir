@@ -50,3 +50,11 @@ func.func @attention(%q: tensor<?x?x1x4xf32>, %k: tensor<?x?x4xf32>, %v: tensor<
       : tensor<?x?x1x4xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>
   return %o : tensor<?x?x1x4xf32>
 }
+
+// One AdamW update with the step count and gradient norm as inputs.
+func.func @adamw(%p: tensor<4xf32>, %g: tensor<4xf32>, %step: tensor<f32>, %norm: tensor<f32>)
+    -> tensor<4xf32> {
+  %p1, %m1, %v1 = moa.adamw %p, %g, %g, %g step(%step) norm(%norm) {lr = 1.0e-3 : f32}
+      : tensor<4xf32>
+  return %p1 : tensor<4xf32>
+}
