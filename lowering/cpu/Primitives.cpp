@@ -473,11 +473,12 @@ struct AttentionTile : AttentionOperands {
 
   /// Normalise. A row that never saw a visible key is set to zero, not
   /// scaled by zero: the P V products may have met inf or NaN in padded
-  /// value rows (0 * inf), and the spec wants zeros for such rows.
+  /// value rows (0 * inf), and the spec wants zeros for such rows. A NaN
+  /// sum (a NaN score among the visible keys) stays NaN, as IEEE says.
   void finish(Emitter &p) {
     p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
       Value sum = x.load(runSum, {r});
-      Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+      Value seen = x.cmpf(arith::CmpFPredicate::UGT, sum, x.f32(0));
       Value inverse = x.divf(x.f32(1), sum);
       x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
         Value scaled = y.mulf(y.load(o, {r, c}), inverse);

@@ -186,7 +186,8 @@ struct TensorCoreAttentionWarp {
           tileMax = x.maxf(tileMax, scoreFrags[i]);
       Value oldMax = carried[half];
       Value newMax = x.maxf(oldMax, quadMax(x, tileMax));
-      Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+      // UNE: a NaN maximum (a NaN score) propagates instead of zeroing.
+      Value any = x.cmpf(arith::CmpFPredicate::UNE, newMax, negInf(x));
       Value sum = x.f32(0);
       for (size_t i = 0; i < scoreFrags.size(); ++i) {
         if (int64_t(i % 4) / 2 != half)
@@ -259,7 +260,7 @@ struct TensorCoreAttentionWarp {
         Value sum = state[2 + c / 2];
         Value dim = g.add(g.idx(nd * 8 + c % 2), g.mul(quad, g.idx(2)));
         g.ifThen(c < 2 ? okA : okB, [&](Emitter &y) {
-          Value o = y.select(y.cmpf(arith::CmpFPredicate::OGT, sum, y.f32(0)),
+          Value o = y.select(y.cmpf(arith::CmpFPredicate::UGT, sum, y.f32(0)),
                              y.divf(state[4 + nd * 4 + c], sum), y.f32(0));
           y.store(fromF32(y, o, element), a.out, {b, row, dim});
         });
@@ -353,7 +354,7 @@ void writeAttentionRows(Emitter &g, const AttentionArgs &a, const Kernel &ids,
     g.ifThen(
         g.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch), [&](Emitter &x) {
           Value sum = state[r * stride + 1];
-          Value seen = x.cmpf(arith::CmpFPredicate::OGT, sum, x.f32(0));
+          Value seen = x.cmpf(arith::CmpFPredicate::UGT, sum, x.f32(0));
           Value inverse = x.divf(x.f32(1), sum);
           for (int64_t i = 0; i < perLane; ++i) {
             Value c = x.add(ids.lane, x.idx(i * kWarp));
@@ -395,7 +396,8 @@ SmallVector<Value> attendTile(Emitter &x, const Kernel &ids, ValueRange state,
   Value score = x.select(visible, x.mulf(dot, x.f32(scale)), negInf(x));
   Value oldMax = state[0];
   Value newMax = x.maxf(oldMax, warpMax(x, score));
-  Value any = x.cmpf(arith::CmpFPredicate::ONE, newMax, negInf(x));
+  // UNE: a NaN maximum (a NaN score) propagates instead of zeroing.
+  Value any = x.cmpf(arith::CmpFPredicate::UNE, newMax, negInf(x));
   Value p =
       x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
   Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),

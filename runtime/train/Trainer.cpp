@@ -116,18 +116,35 @@ std::vector<NamedTensor> historyTensors(const train::TrainingHistory &h) {
   return out;
 }
 
-void restoreHistory(const std::map<std::string, const Tensor *> &byName,
-                    train::TrainingHistory &h) {
+/// The history of a checkpoint that has one; false with `why` when its
+/// tensors do not fit together (a truncated or edited file is not read past
+/// its end).
+bool restoreHistory(const std::map<std::string, const Tensor *> &byName,
+                    train::TrainingHistory &h, std::string &why) {
   auto find = [&](const char *name) -> const Tensor * {
     auto it = byName.find(name);
     return it == byName.end() ? nullptr : it->second;
   };
   const Tensor *steps = find("history.step"), *loss = find("history.loss"),
                *aux = find("history.aux"), *usage = find("history.usage");
-  if (!steps || !loss || !aux || !usage)
-    return;
+  if (!steps && !loss && !aux && !usage)
+    return true; // written without a history
+  if (!steps || !loss || !aux || !usage || steps->dtype() != DType::I32 ||
+      steps->rank() != 1) {
+    why = "its history.* tensors are incomplete or not of their types";
+    return false;
+  }
   const int64_t records = steps->numElements();
-  const int64_t experts = usage->rank() == 2 ? usage->shape()[1] : 0;
+  const int64_t experts = usage->rank() == 2 ? usage->shape()[1] : -1;
+  auto isF32 = [](const Tensor *t, std::vector<int64_t> shape) {
+    return t->dtype() == DType::F32 && t->shape() == shape;
+  };
+  if (experts < 0 || !isF32(loss, {records}) || !isF32(aux, {records}) ||
+      !isF32(usage, {records, experts})) {
+    why = "its history.* tensors are not f32 with " + std::to_string(records) +
+          " records each";
+    return false;
+  }
   for (int64_t r = 0; r < records; ++r) {
     h.steps.push_back(steps->as<int32_t>()[r]);
     h.loss.push_back(loss->at(r));
@@ -137,6 +154,7 @@ void restoreHistory(const std::map<std::string, const Tensor *> &byName,
       u[e] = usage->at(r * experts + e);
     h.headUsage.push_back(u);
   }
+  return true;
 }
 
 } // namespace
@@ -274,8 +292,12 @@ bool Trainer::resume(const std::string &path, std::string &error) {
     error = "checkpoint '" + path + "' has no valid step number";
     return false;
   }
+  std::string why;
+  if (!restoreHistory(byName, history, why)) {
+    error = "checkpoint '" + path + "': " + why;
+    return false;
+  }
   step = saved;
-  restoreHistory(byName, history);
   return true;
 }
 

@@ -53,3 +53,12 @@
 // RUN: not moa-run %t/entries.so twice --random --dims 2,3x 2>&1 | FileCheck %s --check-prefix=DIMS
 // REPEAT: moa-run: --repeat needs a positive integer
 // DIMS: moa-run: --dims
+
+// A NaN score among the visible keys makes the row NaN (IEEE), not zeros; a
+// NaN key that the mask hides changes nothing.
+// RUN: moa-run %t/entries.so attention %t/q_1x2.npy %t/k_nan.npy %t/v_1x3.npy %t/mask_000.npy -o %t/out
+// RUN: python3 %S/npy_summary.py %t/out/out0.npy | FileCheck %s --check-prefix=NANKEY
+// RUN: moa-run %t/entries.so attention %t/q_1x2.npy %t/k_nan.npy %t/v_1x3.npy %t/mask_010.npy -o %t/out
+// RUN: python3 %S/npy_summary.py %t/out/out0.npy | FileCheck %s --check-prefix=HIDDEN
+// NANKEY: nan=8 inf=0
+// HIDDEN: nan=0 inf=0

@@ -93,6 +93,11 @@ def main():
     npy(out + "/q_1x2.npy", "<f4", (1, 2, 1, 4))
     npy(out + "/k_1x3.npy", "<f4", (1, 3, 4))
     npy(out + "/v_1x3.npy", "<f4", (1, 3, 4))
+    # A NaN in key 1: visible under mask_000, padded under mask_010.
+    npy(out + "/k_nan.npy", "<f4", (1, 3, 4),
+        data=struct.pack("<12f", *([0.5] * 4 + [float("nan")] + [0.25] * 7)))
+    npy(out + "/mask_000.npy", "|b1", (1, 3), values=[0, 0, 0])
+    npy(out + "/mask_010.npy", "|b1", (1, 3), values=[0, 1, 0])
     npy(out + "/v_inf.npy", "<f4", (1, 3, 4),
         values=[float("inf")] * 4 + [float("nan")] * 4 + [1.0] * 4)
     npy(out + "/mask_101.npy", "|b1", (1, 3), values=[1, 0, 1])

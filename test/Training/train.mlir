@@ -38,6 +38,10 @@
 // RUN: printf 'garbage' > %t/bad.safetensors
 // RUN: not moa-train %t/lm.so --resume %t/bad.safetensors 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: moa-train: checkpoint '{{.*}}bad.safetensors':
+// A history tensor of another type (same bytes) is refused, not misread.
+// RUN: python3 %S/edit_checkpoint.py %t/resumed.safetensors %t/edited.safetensors history.loss I32
+// RUN: not moa-train %t/lm.so --steps 50 --resume %t/edited.safetensors 2>&1 | FileCheck %s --check-prefix=EDITED
+// EDITED: moa-train: checkpoint '{{.*}}edited.safetensors': its history.* tensors are not f32 with {{[0-9]+}} records each
 // RUN: not moa-train %t/lm.so --task text 2>&1 | FileCheck %s --check-prefix=NOTEXT
 // NOTEXT: moa-train: --task=text needs --text FILE
 // RUN: not moa-train %t/lm.so --symbols 70 2>&1 | FileCheck %s --check-prefix=VOCAB
