@@ -58,8 +58,14 @@ const char *failureMessage(int64_t code) {
   case FailureCode::GemmLayout:
     return "moa_rt_sgemm: operand sizes or strides do not fit a GEMM";
   case FailureCode::IndexOutOfRange:
-    return "an embedding index or cross-entropy target is outside the "
-           "vocabulary";
+    return "an embedding index (a token or a position id) is outside its "
+           "table";
+  case FailureCode::TargetOutOfRange:
+    return "a cross-entropy target is outside the vocabulary (-1 marks an "
+           "unlabelled token)";
+  case FailureCode::ExpertIndexOutOfRange:
+    return "a routing index is outside [-1, E) (-1 marks an unrouted slot; "
+           "0 to E-1 name the experts)";
   case FailureCode::OptimizerStep:
     return "moa.adamw: the step count must be a number >= 1 (the bias "
            "corrections divide by 1 - beta^step)";

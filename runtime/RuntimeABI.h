@@ -34,6 +34,8 @@ enum class FailureCode : int64_t {
   GemmLayout = 4,
   IndexOutOfRange = 5,
   OptimizerStep = 6,
+  ExpertIndexOutOfRange = 7,
+  TargetOutOfRange = 8,
 };
 
 /// Bits of moa_rt_sgemm's `transpose` operand.

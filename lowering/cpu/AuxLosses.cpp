@@ -175,6 +175,8 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
           mask = in.mask;
     Value k = tb.dim(op.getIndices(), 2);
     Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
+    checkExpertIndices(tb, tb.collapse(indices, {{0, 1}}), e.mul(tokens, k),
+                       experts);
     // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
     Value probability = e.alloc(f64Type, {experts});
     Value count = e.alloc(f64Type, {experts});
@@ -379,6 +381,8 @@ struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
                     {tb.dim(indicesTensor, 1), tb.dim(op.getLogits(), 1)}});
     Value k = tb.dim(indicesTensor, 2);
     Value indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1}, {2}});
+    checkExpertIndices(tb, tb.collapse(indices, {{0, 1}}),
+                       e.mul(rows.tokens, k), rows.experts);
     // Counts c_e over non-padded tokens (constants of the gradient).
     Value counts = e.alloc(rewriter.getF64Type(), {rows.experts});
     fill(e, counts, rows.experts, e.f64(0));
@@ -456,17 +460,20 @@ struct Importance {
     experts = e.idx(numExperts);
     importance = e.alloc(e.b.getF64Type(), {experts});
     fill(e, importance, experts, e.f64(0));
-    guardIndices(tb, indices, pairs, e.idx(-1), experts, [&](Emitter &g) {
-      g.loop(g.idx(0), pairs, [&](Emitter &x, Value p) {
-        Value ex = x.toIndex(x.load(indices, {p}));
-        x.ifThen(x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)),
-                 [&](Emitter &y) {
-                   y.store(y.addf(y.load(importance, {ex}),
-                                  y.extf(y.load(gates, {p}))),
-                           importance, {ex});
-                 });
-      });
-    });
+    guardIndices(
+        tb, indices, pairs, e.idx(-1), experts,
+        [&](Emitter &g) {
+          g.loop(g.idx(0), pairs, [&](Emitter &x, Value p) {
+            Value ex = x.toIndex(x.load(indices, {p}));
+            x.ifThen(x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)),
+                     [&](Emitter &y) {
+                       y.store(y.addf(y.load(importance, {ex}),
+                                      y.extf(y.load(gates, {p}))),
+                               importance, {ex});
+                     });
+          });
+        },
+        FailureCode::ExpertIndexOutOfRange);
     Value count = e.f64(double(numExperts));
     mean = e.divf(e.loop(e.idx(0), experts, {e.f64(0)},
                          [&](Emitter &x, Value ex, ValueRange acc) {

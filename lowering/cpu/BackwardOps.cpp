@@ -48,104 +48,114 @@ struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
     // Indices are checked serially: a bad one reads out of bounds.
     Value pairs = e.mul(tokens, k);
     Value flatIndices = tb.collapse(indices, {{0, 1}});
-    guardIndices(tb, flatIndices, pairs, e.idx(-1), experts, [&](Emitter &g) {
-      g.parallel({tokens}, [&](Emitter &p, ValueRange ivs) {
-        Value t = ivs[0];
-        p.loop(p.idx(0), experts, [&](Emitter &x, Value i) {
-          x.store(x.f32(0), dLogits, {t, i});
-        });
-        Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
-        // A padded token (index -1) has constant zero gates; a token with
-        // -1 in any slot is treated so (moa.route writes all or none).
-        Value routed = p.loop(
-            p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
-            [&](Emitter &x, Value j, ValueRange acc) {
-              Value ex = x.toIndex(x.load(indices, {t, j}));
-              return SmallVector<Value>{x.andI(
-                  acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
-            })[0];
-        p.ifThen(routed, [&](Emitter &r) {
-          auto expertOf = [&](Emitter &x, Value j) {
-            return x.toIndex(x.load(indices, {t, j}));
-          };
-          auto logit = [&](Emitter &x, Value i) {
-            return x.load(logits, {t, i});
-          };
-          auto dGate = [&](Emitter &x, Value j) {
-            return x.load(dGates, {t, j});
-          };
-          if (topkSoftmax) {
-            // g_j = softmax over the selected logits; the first slot
-            // holds the largest.
-            Value reference = logit(r, expertOf0);
-            Value denominator =
-                r.loop(r.idx(0), k, {r.f32(0)},
-                       [&](Emitter &x, Value j, ValueRange s) {
-                         return SmallVector<Value>{
-                             x.sum(s[0], x.exp(x.subf(logit(x, expertOf(x, j)),
-                                                      reference)))};
-                       })[0];
-            auto gate = [&](Emitter &x, Value j) {
-              return x.divf(x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
-                            denominator);
-            };
-            Value dot = r.loop(r.idx(0), k, {r.f32(0)},
-                               [&](Emitter &x, Value j, ValueRange s) {
-                                 return SmallVector<Value>{x.addf(
-                                     s[0], x.mulf(dGate(x, j), gate(x, j)))};
-                               })[0];
-            r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-              x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
-                      {t, expertOf(x, j)});
+    guardIndices(
+        tb, flatIndices, pairs, e.idx(-1), experts,
+        [&](Emitter &g) {
+          g.parallel({tokens}, [&](Emitter &p, ValueRange ivs) {
+            Value t = ivs[0];
+            p.loop(p.idx(0), experts, [&](Emitter &x, Value i) {
+              x.store(x.f32(0), dLogits, {t, i});
             });
-            return;
-          }
-          // softmax_topk: p over all E; the gradient of the selected
-          // probabilities (through the renormalisation if set), then
-          // through the softmax.
-          auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
-          auto prob = [&, maximum = maximum,
-                       denominator = denominator](Emitter &x, Value i) {
-            return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
-          };
-          Value total = r.loop(r.idx(0), k, {r.f32(0)},
-                               [&](Emitter &x, Value j, ValueRange s) {
-                                 return SmallVector<Value>{
-                                     x.addf(s[0], prob(x, expertOf(x, j)))};
-                               })[0];
-          // The forward op renormalises only a positive total.
-          Value renorm =
-              renormalize ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
-                          : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
-          Value scale = r.select(renorm, total, r.f32(1));
-          // sum_m dg_m g_m with g_m = p_m / scale.
-          Value gateDot = r.loop(
-              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
-                Value g = x.divf(prob(x, expertOf(x, j)), scale);
-                return SmallVector<Value>{x.addf(s[0], x.mulf(dGate(x, j), g))};
-              })[0];
-          // dL/dp of slot j.
-          auto dProb = [&](Emitter &x, Value j) {
-            Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
-            return x.select(renorm, renormed, dGate(x, j));
-          };
-          Value c = r.loop(
-              r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
-                return SmallVector<Value>{
-                    x.addf(s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
-              })[0];
-          r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
-            x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits, {t, i});
+            Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
+            // A padded token (index -1) has constant zero gates; a token with
+            // -1 in any slot is treated so (moa.route writes all or none).
+            Value routed = p.loop(
+                p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
+                [&](Emitter &x, Value j, ValueRange acc) {
+                  Value ex = x.toIndex(x.load(indices, {t, j}));
+                  return SmallVector<Value>{x.andI(
+                      acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
+                })[0];
+            p.ifThen(routed, [&](Emitter &r) {
+              auto expertOf = [&](Emitter &x, Value j) {
+                return x.toIndex(x.load(indices, {t, j}));
+              };
+              auto logit = [&](Emitter &x, Value i) {
+                return x.load(logits, {t, i});
+              };
+              auto dGate = [&](Emitter &x, Value j) {
+                return x.load(dGates, {t, j});
+              };
+              if (topkSoftmax) {
+                // g_j = softmax over the selected logits; the first slot
+                // holds the largest.
+                Value reference = logit(r, expertOf0);
+                Value denominator = r.loop(
+                    r.idx(0), k, {r.f32(0)},
+                    [&](Emitter &x, Value j, ValueRange s) {
+                      return SmallVector<Value>{x.sum(
+                          s[0],
+                          x.exp(x.subf(logit(x, expertOf(x, j)), reference)))};
+                    })[0];
+                auto gate = [&](Emitter &x, Value j) {
+                  return x.divf(
+                      x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
+                      denominator);
+                };
+                Value dot =
+                    r.loop(r.idx(0), k, {r.f32(0)},
+                           [&](Emitter &x, Value j, ValueRange s) {
+                             return SmallVector<Value>{
+                                 x.addf(s[0], x.mulf(dGate(x, j), gate(x, j)))};
+                           })[0];
+                r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+                  x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
+                          {t, expertOf(x, j)});
+                });
+                return;
+              }
+              // softmax_topk: p over all E; the gradient of the selected
+              // probabilities (through the renormalisation if set), then
+              // through the softmax.
+              auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
+              auto prob = [&, maximum = maximum,
+                           denominator = denominator](Emitter &x, Value i) {
+                return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
+              };
+              Value total = r.loop(r.idx(0), k, {r.f32(0)},
+                                   [&](Emitter &x, Value j, ValueRange s) {
+                                     return SmallVector<Value>{
+                                         x.addf(s[0], prob(x, expertOf(x, j)))};
+                                   })[0];
+              // The forward op renormalises only a positive total.
+              Value renorm =
+                  renormalize
+                      ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
+                      : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
+              Value scale = r.select(renorm, total, r.f32(1));
+              // sum_m dg_m g_m with g_m = p_m / scale.
+              Value gateDot =
+                  r.loop(r.idx(0), k, {r.f32(0)},
+                         [&](Emitter &x, Value j, ValueRange s) {
+                           Value g = x.divf(prob(x, expertOf(x, j)), scale);
+                           return SmallVector<Value>{
+                               x.addf(s[0], x.mulf(dGate(x, j), g))};
+                         })[0];
+              // dL/dp of slot j.
+              auto dProb = [&](Emitter &x, Value j) {
+                Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
+                return x.select(renorm, renormed, dGate(x, j));
+              };
+              Value c = r.loop(
+                  r.idx(0), k, {r.f32(0)},
+                  [&](Emitter &x, Value j, ValueRange s) {
+                    return SmallVector<Value>{x.addf(
+                        s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
+                  })[0];
+              r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
+                x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits,
+                        {t, i});
+              });
+              r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+                Value i = expertOf(x, j);
+                x.store(x.addf(x.load(dLogits, {t, i}),
+                               x.mulf(prob(x, i), dProb(x, j))),
+                        dLogits, {t, i});
+              });
+            });
           });
-          r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-            Value i = expertOf(x, j);
-            x.store(x.addf(x.load(dLogits, {t, i}),
-                           x.mulf(prob(x, i), dProb(x, j))),
-                    dLogits, {t, i});
-          });
-        });
-      });
-    });
+        },
+        FailureCode::ExpertIndexOutOfRange);
     rewriter.replaceOp(op, tb.result(result, op.getType()));
     return success();
   }

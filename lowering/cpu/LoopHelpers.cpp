@@ -83,17 +83,29 @@ Value loops::inRange(Emitter &e, Value v, Value lo, Value hi) {
                 e.cmp(arith::CmpIPredicate::slt, v, hi));
 }
 
-void loops::guardIndices(TensorBoundary &tb, Value indices, Value count,
-                         Value lo, Value hi,
-                         function_ref<void(Emitter &)> body) {
+Value loops::indicesInRange(TensorBoundary &tb, Value indices, Value count,
+                            Value lo, Value hi) {
   Emitter &e = tb.e;
-  Value ok = e.loop(
+  return e.loop(
       e.idx(0), count, {e.cmp(arith::CmpIPredicate::eq, e.idx(0), e.idx(0))},
       [&](Emitter &x, Value i, ValueRange acc) {
         Value v = x.toIndex(x.load(indices, {i}));
         return SmallVector<Value>{x.andI(acc[0], inRange(x, v, lo, hi))};
       })[0];
-  tb.guard(ok, FailureCode::IndexOutOfRange, body);
+}
+
+void loops::guardIndices(TensorBoundary &tb, Value indices, Value count,
+                         Value lo, Value hi, function_ref<void(Emitter &)> body,
+                         FailureCode code) {
+  tb.guard(indicesInRange(tb, indices, count, lo, hi), code, body);
+}
+
+void loops::checkExpertIndices(TensorBoundary &tb, Value indices, Value count,
+                               Value experts) {
+  Value ok = indicesInRange(tb, indices, count, tb.e.idx(-1), experts);
+  tb.e.ifThen(tb.e.notI(ok), [&](Emitter &x) {
+    x.fail(tb.module, FailureCode::ExpertIndexOutOfRange);
+  });
 }
 
 Value loops::attentionScale(Emitter &e, std::optional<APFloat> scale, Value h) {

@@ -48,11 +48,19 @@ std::pair<Value, Value> softmaxStats(Emitter &e, Value buffer, Value row,
                                      Value n);
 /// True if index value `v` (i32 or index) lies in [lo, hi).
 Value inRange(Emitter &e, Value v, Value lo, Value hi);
-/// Serially checks that every element of the flat index buffer `indices`
-/// ([count]) lies in [lo, hi); reports IndexOutOfRange otherwise and runs
-/// `body` only if all do.
+/// Whether every element of the flat index buffer `indices` ([count]) lies
+/// in [lo, hi), checked serially.
+Value indicesInRange(TensorBoundary &tb, Value indices, Value count, Value lo,
+                     Value hi);
+/// Runs `body` only if indicesInRange; reports `code` otherwise.
 void guardIndices(TensorBoundary &tb, Value indices, Value count, Value lo,
-                  Value hi, function_ref<void(Emitter &)> body);
+                  Value hi, function_ref<void(Emitter &)> body,
+                  FailureCode code = FailureCode::IndexOutOfRange);
+/// Reports ExpertIndexOutOfRange unless every routing index in `indices`
+/// ([count]) is an expert or -1 (an unrouted slot); the code after must
+/// still skip the bad ones.
+void checkExpertIndices(TensorBoundary &tb, Value indices, Value count,
+                        Value experts);
 
 /// What the attention forward and backward tiles share: the key and value
 /// (f32 buffers [B, S, h]), the optional key padding mask, k, h, the scale

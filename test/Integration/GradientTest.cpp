@@ -1068,7 +1068,8 @@ void checkMutualInformation(const Module &module, int batch, int length,
   }
 }
 
-/// Check 4: an index outside the vocabulary fails the run with a message.
+/// Check 4: an index outside its table fails the run with a message that
+/// says which kind of index it is.
 void checkErrorPaths(const Module &module, Results &results) {
   const int batch = 2, length = 5, rows = batch * length;
   std::mt19937_64 rng(77);
@@ -1079,13 +1080,14 @@ void checkErrorPaths(const Module &module, Results &results) {
       randomTensor(rng, DType::F32, {batch, length, kVocab}, 1.0, logits);
   Tensor tdLoss = scalar(1.0);
   auto expectFailure = [&](const std::string &what, const std::string &entry,
-                           const std::vector<const Tensor *> &args) {
+                           const std::vector<const Tensor *> &args,
+                           const std::string &message) {
     std::vector<Tensor> out;
     std::string error;
     std::vector<std::string> errors;
     if (module.run(entry, args, out, error))
       errors.push_back(entry + " succeeded");
-    else if (error.find("outside the vocabulary") == std::string::npos)
+    else if (error.find(message) == std::string::npos)
       errors.push_back(entry + " failed with another message: " + error);
     results.report(what, errors, errors.empty() ? ": \"" + error + "\"" : "");
   };
@@ -1093,22 +1095,24 @@ void checkErrorPaths(const Module &module, Results &results) {
     std::vector<int> ids(rows, 3);
     ids[rows - 2] = bad;
     Tensor tIds = intTensor({batch, length}, ids);
+    const std::string outside = "embedding index (a token or a position id)";
     expectFailure("embedding id " + std::to_string(bad) + " rejected", "embed",
-                  {&tIds, &tTable});
+                  {&tIds, &tTable}, outside);
     expectFailure("embedding id " + std::to_string(bad) +
-                      " rejected by the "
-                      "gradient",
-                  "embed_grad", {&tIds, &tTable, &tdOut});
+                      " rejected by the gradient",
+                  "embed_grad", {&tIds, &tTable, &tdOut}, outside);
   }
   for (int bad : {kVocab, -2}) {
     std::vector<int> targets(rows, 1);
     targets[rows - 1] = bad;
     Tensor tTargets = intTensor({batch, length}, targets);
+    const std::string outside =
+        "cross-entropy target is outside the vocabulary";
     expectFailure("cross_entropy target " + std::to_string(bad) + " rejected",
-                  "ce", {&tLogits, &tTargets});
+                  "ce", {&tLogits, &tTargets}, outside);
     expectFailure("cross_entropy target " + std::to_string(bad) +
                       " rejected by the gradient",
-                  "ce_grad", {&tLogits, &tTargets, &tdLoss});
+                  "ce_grad", {&tLogits, &tTargets, &tdLoss}, outside);
   }
   // The module still works after a rejected call.
   std::vector<int> targets(rows, 1);

@@ -2,7 +2,8 @@
 
 // Router backward (softmax over all experts): sizes agree or report, the
 // indices are checked serially in [-1, E) before the parallel loop over
-// tokens, a bad one reports IndexOutOfRange (5); exp as a polynomial.
+// tokens, a bad one reports ExpertIndexOutOfRange (7); exp as a
+// polynomial.
 // CHECK-LABEL: func.func @route_grad(
 // CHECK: scf.if
 // CHECK-NEXT: call @moa_rt_fail(%c3_i64)
@@ -13,7 +14,7 @@
 // CHECK-NEXT: scf.parallel
 // CHECK-NOT: math.exp
 // CHECK: } else {
-// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK-NEXT: call @moa_rt_fail(%c7_i64)
 // CHECK: bufferization.to_tensor %[[RESULT]] restrict writable
 func.func @route_grad(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xi32>, %dg: tensor<?x?x2xf32>)
     -> tensor<?x?x8xf32> {
@@ -30,7 +31,7 @@ func.func @route_grad(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xi32>, %dg: tensor<
 // CHECK: scf.for %{{.*}} = %c0 to %c12 step %c1 iter_args(%{{.*}} = %true) -> (i1)
 // CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c6) step (%c1)
 // CHECK-NOT: math.exp
-// CHECK: call @moa_rt_fail(%c5_i64)
+// CHECK: call @moa_rt_fail(%c7_i64)
 func.func @route_grad_topk_softmax(%l: tensor<2x3x8xf32>, %i: tensor<2x3x2xindex>,
     %dg: tensor<2x3x2xf32>) -> tensor<2x3x8xf32> {
   %0 = moa.route_grad %l, %i, %dg {gating = #moa.gating<topk_softmax>}
@@ -227,7 +228,7 @@ func.func @mutual_information_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>, 
 
 // Importance CV^2 loss: sizes agree or report (3); the indices are checked
 // serially in [-1, E) before the importance is accumulated, a bad one
-// reports IndexOutOfRange (5); the importance (index -1 skipped), its mean
+// reports ExpertIndexOutOfRange (7); the importance (index -1 skipped), its mean
 // and its unbiased variance (divide by E - 1) in f64, rounded to f32 once.
 // CHECK-LABEL: func.func @importance_cv_loss(
 // CHECK-DAG: %[[EPS:.*]] = arith.constant 1.000000e-10 : f64
@@ -246,7 +247,7 @@ func.func @mutual_information_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>, 
 // CHECK: arith.addf %{{.*}}, %{{.*}} : f64
 // CHECK: memref.store %{{.*}}, %[[IMP]][%{{.*}}] : memref<?xf64>
 // CHECK: } else {
-// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK-NEXT: call @moa_rt_fail(%c7_i64)
 // CHECK: %[[MEAN:.*]] = arith.divf %{{.*}}, %[[E]] : f64
 // CHECK: %[[VAR:.*]] = arith.divf %{{.*}}, %[[EM1]] : f64
 // CHECK: %[[SQ:.*]] = arith.mulf %[[MEAN]], %[[MEAN]] : f64
@@ -279,7 +280,7 @@ func.func @importance_cv_loss(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>) -> t
 // CHECK: arith.extf %{{.*}} : f32 to f64
 // CHECK: memref.store %{{.*}}, %[[IMP]][%{{.*}}] : memref<?xf64>
 // CHECK: } else {
-// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK-NEXT: call @moa_rt_fail(%c7_i64)
 // CHECK: memref.store %[[ZERO]], %[[FLAT]][%{{.*}}] : memref<?xf32>
 // CHECK: scf.for
 // CHECK: arith.cmpi sge, %{{.*}}, %c0
@@ -302,11 +303,11 @@ func.func @importance_cv_loss_grad(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>,
 // CHECK-LABEL: func.func @importance_cv_one_expert(
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NOT: arith.divf
-// CHECK: call @moa_rt_fail(%c5_i64)
+// CHECK: call @moa_rt_fail(%c7_i64)
 // CHECK-NOT: arith.divf
 // CHECK: memref.store %[[ZERO]], %{{.*}}[] : memref<f32>
 // CHECK-NOT: arith.divf
-// CHECK: call @moa_rt_fail(%c5_i64)
+// CHECK: call @moa_rt_fail(%c7_i64)
 // CHECK-NOT: arith.divf
 // CHECK: memref.store %[[ZERO]], %{{.*}}[%{{.*}}] : memref<?xf32>
 // CHECK-NOT: arith.divf
@@ -387,7 +388,7 @@ func.func @embedding(%ids: tensor<?x?xi32>, %t: tensor<32x16xf32>, %dx: tensor<?
 // -----
 
 // Cross-entropy: the labelled tokens counted in f64, targets checked in
-// [-1, V), per-row losses in parallel, their mean serially in f64. The
+// [-1, V) (a bad one reports TargetOutOfRange, 8), per-row losses in parallel, their mean serially in f64. The
 // backward has the same checks.
 // CHECK-LABEL: func.func @cross_entropy(
 // CHECK: scf.for {{.*}} -> (f64)
@@ -399,12 +400,12 @@ func.func @embedding(%ids: tensor<?x?xi32>, %t: tensor<32x16xf32>, %dx: tensor<?
 // CHECK: scf.for {{.*}} -> (f64)
 // CHECK: memref.store %{{.*}}, %[[LOSS]][] : memref<f32>
 // CHECK: } else {
-// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK-NEXT: call @moa_rt_fail(%c8_i64)
 // CHECK: bufferization.to_tensor %[[LOSS]]
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1)
 // CHECK: scf.parallel
 // CHECK: } else {
-// CHECK-NEXT: call @moa_rt_fail(%c5_i64)
+// CHECK-NEXT: call @moa_rt_fail(%c8_i64)
 // CHECK-NOT: math.exp
 // CHECK: return
 func.func @cross_entropy(%l: tensor<?x?x32xf32>, %t: tensor<?x?xi32>, %d: tensor<f32>)

@@ -62,3 +62,9 @@
 // RUN: python3 %S/npy_summary.py %t/out/out0.npy | FileCheck %s --check-prefix=HIDDEN
 // NANKEY: nan=8 inf=0
 // HIDDEN: nan=0 inf=0
+
+// A routing index outside [-1, E) is an error in the load-balancing loss,
+// not a padded slot.
+// RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_e4.npy 2>&1 | FileCheck %s --check-prefix=EXPERT
+// RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_m2.npy 2>&1 | FileCheck %s --check-prefix=EXPERT
+// EXPERT: moa-run: 'losses' failed: a routing index is outside [-1, E)

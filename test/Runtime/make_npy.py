@@ -98,6 +98,11 @@ def main():
         data=struct.pack("<12f", *([0.5] * 4 + [float("nan")] + [0.25] * 7)))
     npy(out + "/mask_000.npy", "|b1", (1, 3), values=[0, 0, 0])
     npy(out + "/mask_010.npy", "|b1", (1, 3), values=[0, 1, 0])
+    # Routing indices of logits_2x3 (E = 4) with an expert 4 and a -2.
+    npy(out + "/indices_e4.npy", "<i4", (2, 3, 2),
+        values=[0, 1, 2, 3, -1, -1, 1, 4, 0, 2, 3, 1])
+    npy(out + "/indices_m2.npy", "<i4", (2, 3, 2),
+        values=[0, 1, 2, 3, -1, -1, 1, -2, 0, 2, 3, 1])
     npy(out + "/v_inf.npy", "<f4", (1, 3, 4),
         values=[float("inf")] * 4 + [float("nan")] * 4 + [1.0] * 4)
     npy(out + "/mask_101.npy", "|b1", (1, 3), values=[1, 0, 1])

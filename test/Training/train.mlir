@@ -47,7 +47,7 @@
 // RUN: not moa-train %t/lm.so --symbols 70 2>&1 | FileCheck %s --check-prefix=VOCAB
 // VOCAB: moa-train: the data has 71 token ids, the model's vocabulary is 64
 // RUN: not moa-train %t/lm.so --length 80 --steps 1 2>&1 | FileCheck %s --check-prefix=POS
-// POS: moa-train: step 1: 'loss_train_step' failed: an embedding index or cross-entropy target is outside the vocabulary
+// POS: moa-train: step 1: 'loss_train_step' failed: an embedding index (a token or a position id) is outside its table
 // RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
 // RUN: not moa-train %t/layer.so --entry moa_layer 2>&1 | FileCheck %s --check-prefix=NOSTEP
 // NOSTEP: moa-train: module '{{.*}}layer.so' has no entry 'moa_layer_train_step' (compile it with --pre-pipeline='moa-generate-train-step{function=moa_layer}')
