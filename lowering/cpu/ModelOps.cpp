@@ -255,6 +255,24 @@ struct LabelledRows {
                        x.addf(acc[0], x.f64(1)), acc[0])};
         })[0];
   }
+
+  /// Checks every target in [-1, V) (else reports TargetOutOfRange and runs
+  /// nothing), then body(p, r, t) for each row r with target t in parallel,
+  /// then `after` once.
+  void forEachRow(TensorBoundary &tb,
+                  function_ref<void(Emitter &, Value, Value)> body,
+                  function_ref<void(Emitter &)> after = nullptr) const {
+    guardIndices(
+        tb, targets, rows, tb.e.idx(-1), vocab,
+        [&](Emitter &g) {
+          g.parallel({rows}, [&](Emitter &p, ValueRange ivs) {
+            body(p, ivs[0], p.toIndex(p.load(targets, {ivs[0]})));
+          });
+          if (after)
+            after(g);
+        },
+        FailureCode::TargetOutOfRange);
+  }
 };
 
 struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
@@ -268,24 +286,21 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
     Value loss = memref::AllocOp::create(
         rewriter, e.loc, MemRefType::get({}, rewriter.getF32Type()));
     e.store(e.f32(0), loss, {});
-    guardIndices(
-        tb, in.targets, in.rows, e.idx(-1), in.vocab,
+    in.forEachRow(
+        tb,
+        [&](Emitter &p, Value r, Value t) {
+          p.store(p.f64(0), perRow, {r});
+          // Only a labelled row is read (with V = 0 no row is).
+          p.ifThen(
+              p.cmp(arith::CmpIPredicate::sge, t, p.idx(0)), [&](Emitter &x) {
+                auto [maximum, sum] = softmaxStats(x, in.logits, r, in.vocab);
+                // -log p_t = lse - l_t, in f64 for the sum below.
+                Value nll = x.subf(x.addf(x.extf(maximum), x.extf(x.log(sum))),
+                                   x.extf(x.load(in.logits, {r, t})));
+                x.store(nll, perRow, {r});
+              });
+        },
         [&](Emitter &g) {
-          g.parallel({in.rows}, [&](Emitter &p, ValueRange ivs) {
-            Value r = ivs[0];
-            Value t = p.toIndex(p.load(in.targets, {r}));
-            p.store(p.f64(0), perRow, {r});
-            // Only a labelled row is read (with V = 0 no row is).
-            p.ifThen(
-                p.cmp(arith::CmpIPredicate::sge, t, p.idx(0)), [&](Emitter &x) {
-                  auto [maximum, sum] = softmaxStats(x, in.logits, r, in.vocab);
-                  // -log p_t = lse - l_t, in f64 for the sum below.
-                  Value nll =
-                      x.subf(x.addf(x.extf(maximum), x.extf(x.log(sum))),
-                             x.extf(x.load(in.logits, {r, t})));
-                  x.store(nll, perRow, {r});
-                });
-          });
           Value total = g.loop(g.idx(0), in.rows, {g.f64(0)},
                                [&](Emitter &x, Value r, ValueRange acc) {
                                  return SmallVector<Value>{
@@ -293,8 +308,7 @@ struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
                                })[0];
           g.store(g.truncf(g.divf(total, g.maxf(in.labelled, g.f64(1)))), loss,
                   {});
-        },
-        FailureCode::TargetOutOfRange);
+        });
     rewriter.replaceOp(op, tb.result(loss, op.getType()));
     return success();
   }
@@ -312,30 +326,19 @@ struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
     fill(e, flatten(tb, result), e.mul(in.rows, in.vocab), e.f32(0));
     Value factor = e.truncf(e.divf(e.extf(loadScalar(tb, op.getLossGrad())),
                                    e.maxf(in.labelled, e.f64(1))));
-    guardIndices(
-        tb, in.targets, in.rows, e.idx(-1), in.vocab,
-        [&](Emitter &g) {
-          g.parallel({in.rows}, [&](Emitter &p, ValueRange ivs) {
-            Value r = ivs[0];
-            Value t = p.toIndex(p.load(in.targets, {r}));
-            p.ifThen(
-                p.cmp(arith::CmpIPredicate::sge, t, p.idx(0)), [&](Emitter &x) {
-                  auto [maximum, sum] = softmaxStats(x, in.logits, r, in.vocab);
-                  x.loop(
-                      x.idx(0), in.vocab,
-                      [&, maximum = maximum, sum = sum](Emitter &z, Value i) {
-                        Value prob = z.divf(
-                            z.exp(z.subf(z.load(in.logits, {r, i}), maximum)),
-                            sum);
-                        Value hot =
-                            z.select(z.cmp(arith::CmpIPredicate::eq, i, t),
-                                     z.f32(1), z.f32(0));
-                        z.store(z.mulf(factor, z.subf(prob, hot)), out, {r, i});
-                      });
-                });
-          });
-        },
-        FailureCode::TargetOutOfRange);
+    in.forEachRow(tb, [&](Emitter &p, Value r, Value t) {
+      p.ifThen(p.cmp(arith::CmpIPredicate::sge, t, p.idx(0)), [&](Emitter &x) {
+        auto [maximum, sum] = softmaxStats(x, in.logits, r, in.vocab);
+        x.loop(x.idx(0), in.vocab,
+               [&, maximum = maximum, sum = sum](Emitter &z, Value i) {
+                 Value prob = z.divf(
+                     z.exp(z.subf(z.load(in.logits, {r, i}), maximum)), sum);
+                 Value hot = z.select(z.cmp(arith::CmpIPredicate::eq, i, t),
+                                      z.f32(1), z.f32(0));
+                 z.store(z.mulf(factor, z.subf(prob, hot)), out, {r, i});
+               });
+      });
+    });
     rewriter.replaceOp(op, tb.result(result, op.getType()));
     return success();
   }

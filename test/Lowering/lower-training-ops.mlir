@@ -388,8 +388,8 @@ func.func @embedding(%ids: tensor<?x?xi32>, %t: tensor<32x16xf32>, %dx: tensor<?
 // -----
 
 // Cross-entropy: the labelled tokens counted in f64, targets checked in
-// [-1, V) (a bad one reports TargetOutOfRange, 8), per-row losses in parallel, their mean serially in f64. The
-// backward has the same checks.
+// [-1, V) (a bad one reports TargetOutOfRange, 8), per-row losses in
+// parallel, their mean serially in f64. The backward has the same checks.
 // CHECK-LABEL: func.func @cross_entropy(
 // CHECK: scf.for {{.*}} -> (f64)
 // CHECK: %[[LOSS:.*]] = memref.alloc() : memref<f32>
