@@ -43,7 +43,11 @@ std::unique_ptr<Module> Module::load(const std::string &path,
   setenv("KMP_BLOCKTIME", "0", /*overwrite=*/0);
   std::unique_ptr<Module> module(new Module());
   module->path_ = path;
-  module->handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // A name without a slash would be looked up along the library search path
+  // (LD_LIBRARY_PATH, the system's directories): the user means this file.
+  const std::string file =
+      path.find('/') == std::string::npos ? "./" + path : path;
+  module->handle_ = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!module->handle_) {
     const char *why = dlerror();
     error = "cannot load module '" + path + "': " + (why ? why : "unknown");
