@@ -88,8 +88,8 @@ struct MoAGenerateGradientsPass
       for (const std::string &name : functions) {
         auto func = symbols.lookup<func::FuncOp>(name);
         if (!func || func.isExternal()) {
-          module.emitError() << "moa-generate-gradients: no function '@" << name
-                             << "' with a body";
+          emitError(module.getLoc()) << "moa-generate-gradients: no function '@"
+                                     << name << "' with a body";
           return signalPassFailure();
         }
         targets.push_back(func);

@@ -37,8 +37,8 @@ struct MoAGenerateTrainStepPass
     SymbolTable symbols(module);
     auto func = symbols.lookup<func::FuncOp>(function);
     if (!func || func.isExternal()) {
-      module.emitError() << "moa-generate-train-step: no function '@"
-                         << function << "' with a body";
+      emitError(module.getLoc()) << "moa-generate-train-step: no function '@"
+                                 << function << "' with a body";
       return signalPassFailure();
     }
     if (failed(generate(func, symbols)))

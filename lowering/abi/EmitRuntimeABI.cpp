@@ -19,7 +19,8 @@ struct MoAEmitRuntimeABIPass
     ModuleOp module = getOperation();
     auto manifest = module->getAttrOfType<StringAttr>("moa.manifest");
     if (!manifest) {
-      module.emitError("no moa.manifest: run moa-export-entry-points first");
+      emitError(module.getLoc(),
+                "no moa.manifest: run moa-export-entry-points first");
       return signalPassFailure();
     }
     MLIRContext *ctx = &getContext();

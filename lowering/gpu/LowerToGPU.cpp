@@ -1080,7 +1080,7 @@ struct MoALowerToGPUPass
                     UnitAttr::get(ctx));
     tiling = tilingOptions();
     if (std::string why = tiling.invalid(); !why.empty()) {
-      module.emitError("moa-lower-to-gpu: ") << why;
+      emitError(module.getLoc(), "moa-lower-to-gpu: ") << why;
       return signalPassFailure();
     }
     RewritePatternSet patterns(ctx);

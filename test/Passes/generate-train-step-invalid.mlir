@@ -10,9 +10,11 @@
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options epsilon=0" 2>&1 | FileCheck %s --check-prefix=EPS
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options weight-decay=-0.1" 2>&1 | FileCheck %s --check-prefix=DECAY
 //
-// A missing loss function is reported for the module:
+// A missing loss function is reported for the module, without printing the
+// whole module after the message:
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step=function=missing 2>&1 | FileCheck %s --check-prefix=MISSING
 // MISSING: error: moa-generate-train-step: no function '@missing' with a body
+// MISSING-NOT: see current operation
 // MISSING-NOT: @missing_train_step
 
 // expected-error @+1 {{moa-generate-train-step: the first result must be the loss, a tensor<f32>}}
