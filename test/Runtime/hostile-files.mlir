@@ -68,3 +68,7 @@
 // RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_e4.npy 2>&1 | FileCheck %s --check-prefix=EXPERT
 // RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_m2.npy 2>&1 | FileCheck %s --check-prefix=EXPERT
 // EXPERT: moa-run: 'losses' failed: a routing index is outside [-1, E)
+
+// Too few --dims for an argument says how many it needs.
+// RUN: not moa-run %t/entries.so twice --random --dims 2 2>&1 | FileCheck %s --check-prefix=FEWDIMS
+// FEWDIMS: moa-run: argument 0 of 'twice' has shape [?, ?, 4]: --dims gives only 1, it needs 2 (its dynamic sizes, in order)

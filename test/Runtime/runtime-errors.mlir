@@ -41,7 +41,7 @@
 // ENDIAN: moa-run: '{{.*}}x_bigendian.npy' holds dtype '>f4', which moa does not read
 // MODULE: moa-run: cannot load module '{{.*}}not_a_module.so'
 // NOMANIFEST: moa-run: '{{.*}}libMoARuntime.so' is not a moa module (no moa_manifest)
-// DIMS: moa-run: argument 0 of 'moa_layer' has shape [?, ?, 256]: give its dynamic sizes with --dims
+// DIMS: moa-run: argument 0 of 'moa_layer' has shape [?, ?, 256]: --dims gives no sizes, it needs 2 (its dynamic sizes, in order)
 // REPEAT: moa-run: --repeat needs a positive integer
 // INDEX: moa-run: 'dispatch' failed: moa.dispatch: an expert index is outside [-1, E)
 // DYNAMIC: moa-run: 'moa_layer' failed: operands with dynamic sizes do not agree

@@ -168,10 +168,17 @@ int run(int argc, char **argv) {
       size_t dynamic = 0;
       for (int64_t &size : shape)
         if (size < 0) {
-          if (dynamic >= dims.size())
+          if (dynamic >= dims.size()) {
+            const auto wanted =
+                std::count(spec.shape.begin(), spec.shape.end(), -1);
             return fail("argument " + std::to_string(i) + " of '" + entryName +
-                        "' has shape " + formatShape(spec.shape) +
-                        ": give its dynamic sizes with --dims");
+                        "' has shape " + formatShape(spec.shape) + ": --dims " +
+                        (dims.empty()
+                             ? "gives no sizes"
+                             : "gives only " + std::to_string(dims.size())) +
+                        ", it needs " + std::to_string(wanted) +
+                        " (its dynamic sizes, in order)");
+          }
           size = dims[dynamic++];
         }
       if (!checkedNumElements(shape))
