@@ -4,7 +4,8 @@
 // or gate-weighted combine) on random expert assignments that leave some
 // pairs undispatched, and moa.multi_query_attention with and without causal
 // masking, key padding (including a batch whose keys are all padding) and an
-// explicit scale, T != S, and a row projection x w left as linalg.contract
+// explicit scale, T != S, a NaN key (NaN rows, IEEE), and a row projection
+// x w left as linalg.contract
 // (as moa-fuse leaves one that feeds no moa op), at four shapes per compiled
 // module. f32 within 1e-5 relative error of the double-precision reference.
 //
@@ -116,6 +117,29 @@ void testRowProjection(const Module &module, int batch, int length,
   if (!module.run("row_projection", args, out, error))
     return check.fail("row_projection: " + error);
   check.close("row_projection", out[0], projectRows(x, w, batch * length));
+}
+
+/// A NaN in one key of batch 0 (no mask, so every row sees it): IEEE says
+/// every output of batch 0 is NaN; batch 1 stays finite.
+void testAttentionNaN(const Module &module, int length, int keys,
+                      std::mt19937_64 &rng, Checker &check) {
+  ref::Buffer q, k, v;
+  std::vector<Tensor> args;
+  args.push_back(
+      randomTensor(rng, DType::F32, {2, length, kSlots, kHead}, 1.0, q));
+  args.push_back(randomTensor(rng, DType::F32, {2, keys, kHead}, 1.0, k));
+  args.push_back(randomTensor(rng, DType::F32, {2, keys, kHead}, 1.0, v));
+  args[1].set(keys / 2 * kHead, std::nan(""));
+  std::vector<Tensor> out;
+  std::string error;
+  if (!module.run("attention", args, out, error))
+    return check.fail("attention with a NaN key: " + error);
+  const int64_t perBatch = out[0].numElements() / 2;
+  for (int64_t i = 0; i < out[0].numElements(); ++i)
+    if (std::isnan(out[0].at(i)) != (i < perBatch))
+      return check.fail("attention with a NaN key: element " +
+                        std::to_string(i) + " is " +
+                        std::to_string(out[0].at(i)));
 }
 
 void testGroupedMatmul(const Module &module, int batch, int length,
@@ -244,6 +268,7 @@ int main(int argc, char **argv) {
     testGroupedMatmul(*module, batch, length, rng, check);
     testAttention(*module, batch, length, keys, rng, check);
     testRowProjection(*module, batch, length, rng, check);
+    testAttentionNaN(*module, length, keys, rng, check);
   }
   for (const std::string &failure : check.failures)
     std::printf("FAIL %s\n", failure.c_str());
