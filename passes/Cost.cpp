@@ -139,6 +139,12 @@ void reportFunction(raw_ostream &os, FunctionOpInterface func) {
 struct MoACostPass : public moa::impl::MoACostBase<MoACostPass> {
   using MoACostBase::MoACostBase;
 
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    return initializeOptionsExplained(*this, options, errorHandler);
+  }
+
   void runOnOperation() override {
     std::string error;
     std::unique_ptr<llvm::ToolOutputFile> file;

@@ -70,6 +70,12 @@ struct MoAGenerateGradientsPass
     : public moa::impl::MoAGenerateGradientsBase<MoAGenerateGradientsPass> {
   using MoAGenerateGradientsBase::MoAGenerateGradientsBase;
 
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    return initializeOptionsExplained(*this, options, errorHandler);
+  }
+
   /// The gradient rules of the upstream ops are external models: the pass
   /// brings them, so that any context that runs it has them.
   void getDependentDialects(DialectRegistry &registry) const override {

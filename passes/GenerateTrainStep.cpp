@@ -25,6 +25,12 @@ struct MoAGenerateTrainStepPass
     : public moa::impl::MoAGenerateTrainStepBase<MoAGenerateTrainStepPass> {
   using MoAGenerateTrainStepBase::MoAGenerateTrainStepBase;
 
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    return initializeOptionsExplained(*this, options, errorHandler);
+  }
+
   /// The gradient rules of the upstream ops are external models: the pass
   /// brings them, so that any context that runs it has them.
   void getDependentDialects(DialectRegistry &registry) const override {

@@ -18,6 +18,14 @@ LogicalResult decomposeMixtureAttention(Operation *root);
 /// (GradientModels.cpp); moa-generate-gradients needs them.
 void registerGradientExternalModels(DialectRegistry &registry);
 
+/// Pass::initializeOptions for moa's passes with options: when `options` do
+/// not parse, the message names the pass and lists its options with their
+/// defaults (what `--moa-cost=outptu=x` needs to hear). Their
+/// initializeOptions overrides call this.
+LogicalResult initializeOptionsExplained(
+    Pass &pass, StringRef options,
+    function_ref<LogicalResult(const Twine &)> errorHandler);
+
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 

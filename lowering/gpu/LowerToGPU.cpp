@@ -32,6 +32,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "passes/LinalgBuilders.h"
+#include "passes/Passes.h"
 
 #include <cmath>
 
@@ -1067,7 +1068,7 @@ struct MoALowerToGPUPass
   LogicalResult initializeOptions(
       StringRef options,
       function_ref<LogicalResult(const Twine &)> errorHandler) override {
-    if (failed(Pass::initializeOptions(options, errorHandler)))
+    if (failed(initializeOptionsExplained(*this, options, errorHandler)))
       return failure();
     std::string why = tilingOptions().invalid();
     return why.empty() ? success() : errorHandler(why);
