@@ -490,10 +490,8 @@ struct LowerMultiQueryAttentionGrad
             [&](Emitter &q, Value ti) {
               t.firstRow = q.mul(ti, tileRows);
               t.rows = q.min(tileRows, q.sub(rowsPerBatch, t.firstRow));
-              Value lastToken =
-                  q.div(q.sub(q.add(t.firstRow, t.rows), q.idx(1)), k);
               t.visibleKeys =
-                  t.causal ? q.min(q.add(lastToken, q.idx(1)), keys) : keys;
+                  visibleKeys(q, t.firstRow, t.rows, k, keys, t.causal);
               t.qt = q.rows(query, t.firstRow, t.rows, h, t.b);
               t.ot = q.rows(out, t.firstRow, t.rows, h, t.b);
               t.dot = q.rows(dOut, t.firstRow, t.rows, h, t.b);

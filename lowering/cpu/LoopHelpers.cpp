@@ -78,6 +78,14 @@ std::pair<Value, Value> loops::softmaxStats(Emitter &e, Value buffer, Value row,
   return {maximum, sum};
 }
 
+Value loops::visibleKeys(Emitter &e, Value firstRow, Value rows, Value k,
+                         Value keys, bool causal) {
+  if (!causal)
+    return keys;
+  Value lastToken = e.div(e.sub(e.add(firstRow, rows), e.idx(1)), k);
+  return e.min(e.add(lastToken, e.idx(1)), keys);
+}
+
 Value loops::inRange(Emitter &e, Value v, Value lo, Value hi) {
   return e.andI(e.cmp(arith::CmpIPredicate::sge, v, lo),
                 e.cmp(arith::CmpIPredicate::slt, v, hi));

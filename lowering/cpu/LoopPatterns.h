@@ -46,6 +46,10 @@ Value loadScalar(TensorBoundary &tb, Value scalar);
 /// Maximum and sum of exp(v - maximum) of row `row` of a [rows, n] buffer.
 std::pair<Value, Value> softmaxStats(Emitter &e, Value buffer, Value row,
                                      Value n);
+/// Keys that (token, slot) rows [firstRow, firstRow + rows) of k slots may
+/// see: all `keys`, or when causal those up to the last row's token.
+Value visibleKeys(Emitter &e, Value firstRow, Value rows, Value k, Value keys,
+                  bool causal);
 /// True if index value `v` (i32 or index) lies in [lo, hi).
 Value inRange(Emitter &e, Value v, Value lo, Value hi);
 /// Whether every element of the flat index buffer `indices` ([count]) lies

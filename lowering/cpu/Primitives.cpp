@@ -513,28 +513,26 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
-      g.parallel(
-          {batch, g.ceilDiv(rowsPerBatch, tileRows)},
-          [&](Emitter &p, ValueRange ivs) {
-            AttentionTile t = tile;
-            t.b = ivs[0];
-            t.firstRow = p.mul(ivs[1], tileRows);
-            t.rows = p.min(tileRows, p.sub(rowsPerBatch, t.firstRow));
-            Value lastToken =
-                p.div(p.sub(p.add(t.firstRow, t.rows), p.idx(1)), k);
-            t.visibleKeys =
-                t.causal ? p.min(p.add(lastToken, p.idx(1)), keys) : keys;
-            t.q = p.rows(query, t.firstRow, t.rows, h, t.b);
-            t.o = p.rows(out, t.firstRow, t.rows, h, t.b);
-            t.start(p);
-            p.loop(p.idx(0), p.ceilDiv(t.visibleKeys, block),
-                   [&](Emitter &x, Value blk) {
-                     Value first = x.mul(blk, block);
-                     t.addKeyBlock(x, first,
-                                   x.min(block, x.sub(t.visibleKeys, first)));
-                   });
-            t.finish(p);
-          });
+      g.parallel({batch, g.ceilDiv(rowsPerBatch, tileRows)},
+                 [&](Emitter &p, ValueRange ivs) {
+                   AttentionTile t = tile;
+                   t.b = ivs[0];
+                   t.firstRow = p.mul(ivs[1], tileRows);
+                   t.rows = p.min(tileRows, p.sub(rowsPerBatch, t.firstRow));
+                   t.visibleKeys =
+                       visibleKeys(p, t.firstRow, t.rows, k, keys, t.causal);
+                   t.q = p.rows(query, t.firstRow, t.rows, h, t.b);
+                   t.o = p.rows(out, t.firstRow, t.rows, h, t.b);
+                   t.start(p);
+                   p.loop(p.idx(0), p.ceilDiv(t.visibleKeys, block),
+                          [&](Emitter &x, Value blk) {
+                            Value first = x.mul(blk, block);
+                            t.addKeyBlock(
+                                x, first,
+                                x.min(block, x.sub(t.visibleKeys, first)));
+                          });
+                   t.finish(p);
+                 });
     });
 
     rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));

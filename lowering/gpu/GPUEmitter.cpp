@@ -125,29 +125,20 @@ Value gpu_kernels::fromF32(Emitter &e, Value v, Type elementType) {
              : arith::TruncFOp::create(e.b, e.loc, elementType, v);
 }
 
-Value gpu_kernels::packWord(Emitter &e, Value low, Value high) {
-  Type i16 = e.b.getI16Type(), i32 = e.b.getI32Type();
-  auto widen = [&](Value v) {
-    return arith::ExtUIOp::create(e.b, e.loc, i32,
-                                  arith::BitcastOp::create(e.b, e.loc, i16, v));
-  };
-  Value shifted =
-      arith::ShLIOp::create(e.b, e.loc, widen(high),
-                            arith::ConstantIntOp::create(e.b, e.loc, 16, 32));
-  return e.orI(widen(low), shifted);
-}
-
-Value gpu_kernels::mmaOperand(Emitter &e, Value word, Type elementType) {
-  if (!elementType.isF16())
-    return word;
-  Value vector = vector::FromElementsOp::create(
-      e.b, e.loc, VectorType::get({1}, e.b.getI32Type()), ValueRange{word});
-  return vector::BitCastOp::create(e.b, e.loc,
-                                   VectorType::get({2}, elementType), vector);
+/// A vector<2 x f16|bf16> as the register mma.sync takes: itself for f16,
+/// its 32 bits as an i32 for bf16.
+static Value mmaRegister(Emitter &e, Value pair) {
+  if (cast<VectorType>(pair.getType()).getElementType().isF16())
+    return pair;
+  Value word = vector::BitCastOp::create(
+      e.b, e.loc, VectorType::get({1}, e.b.getI32Type()), pair);
+  return vector::ExtractOp::create(e.b, e.loc, word, 0);
 }
 
 Value gpu_kernels::pack16(Emitter &e, Value low, Value high) {
-  return mmaOperand(e, packWord(e, low, high), low.getType());
+  return mmaRegister(
+      e, vector::FromElementsOp::create(
+             e.b, e.loc, VectorType::get({2}, low.getType()), {low, high}));
 }
 
 /// bf16 on nvvm.mma.sync directly: LLVM 22's NVGPU-to-NVVM conversion
@@ -176,7 +167,7 @@ SmallVector<Value> gpu_kernels::mmaSync16816(Emitter &e, Type elementType,
     return nvvmMmaSyncBF16(e, a, b, c);
   // nvgpu's fragments: A vector<4x2xf16>, B vector<2x2xf16>, C and D
   // vector<2x2xf32>, each row one 32-bit register of the PTX layout (the
-  // operands come as vector<2xf16> registers, see mmaOperand).
+  // operands come as vector<2xf16> registers, see mmaRegister).
   auto fragment = [&](ValueRange registers, VectorType type) {
     Value v = arith::ConstantOp::create(e.b, e.loc, e.b.getZeroAttr(type));
     for (auto [i, reg] : llvm::enumerate(registers))
@@ -247,15 +238,9 @@ static SmallVector<Value> ldmatrixX4(Emitter &e, Value tile, Value lane,
       nvgpu::LdMatrixOp::create(e.b, e.loc, VectorType::get({4, 2}, element),
                                 tile, ValueRange{r, c}, transpose, 4);
   SmallVector<Value> registers;
-  for (int64_t i = 0; i < 4; ++i) {
-    Value pair = vector::ExtractOp::create(e.b, e.loc, x4, i);
-    if (element.isBF16()) { // nvvm.mma.sync takes bf16 pairs as i32
-      Value word = vector::BitCastOp::create(
-          e.b, e.loc, VectorType::get({1}, e.b.getI32Type()), pair);
-      pair = vector::ExtractOp::create(e.b, e.loc, word, 0);
-    }
-    registers.push_back(pair);
-  }
+  for (int64_t i = 0; i < 4; ++i)
+    registers.push_back(
+        mmaRegister(e, vector::ExtractOp::create(e.b, e.loc, x4, i)));
   return registers;
 }
 

@@ -92,13 +92,8 @@ void fail(Emitter &e, Value errorWord, ::moa::runtime::FailureCode code);
 /// An f16/bf16/f32 value as f32, and back.
 Value toF32(Emitter &e, Value v);
 Value fromF32(Emitter &e, Value v, Type elementType);
-/// Two 16-bit floats packed into an i32 word, `low` in the low half: how the
-/// kernels keep k-pairs in shared memory.
-Value packWord(Emitter &e, Value low, Value high);
-/// A packed word as the operand register nvvm.mma.sync takes for
-/// `elementType`: the i32 itself for bf16, vector<2xf16> for f16.
-Value mmaOperand(Emitter &e, Value word, Type elementType);
-/// packWord then mmaOperand.
+/// Two 16-bit floats (`low` first) as one operand register of mma.sync:
+/// vector<2xf16> for f16 (nvgpu.mma.sync), an i32 for bf16 (nvvm.mma.sync).
 Value pack16(Emitter &e, Value low, Value high);
 /// d = a * b + c on the tensor cores, one m16n8k16 tile (mma.sync, f32
 /// accumulation): a is 4 packed registers, b 2, c and the result 4 f32.

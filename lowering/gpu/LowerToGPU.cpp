@@ -126,6 +126,8 @@ private:
     const Kernel &ids;
     Value expert, weight, which, first, n0, aTile, bTile;
     Value warpRow, warpCol, group, quad;
+    /// Whether K and N are multiples of 8: rows of 16-byte copies.
+    Value kAligned, nAligned;
     SmallVector<Chunk> aChunks, bChunks;
   };
 
@@ -171,22 +173,18 @@ private:
   }
 
   /// Stage k0: A[source, k0 + col..] and weight[expert, k0 + row, n0 +
-  /// col..], zero outside the matrices; `convert` stores f32 (FMA path),
-  /// otherwise cp.async copies the 16-bit elements.
+  /// col..], zero outside the matrices: cp.async copies of the 16-bit
+  /// elements on the tensor-core path, widened f32 stores on the FMA path.
   void stage(Emitter &x, const Thread &t, Value k0, bool tensorCores) const {
     const int64_t threads = tiling.gemmThreads(), depth = tiling.gemmDepth,
                   cols = tiling.gemmCols;
-    Value kAligned =
-        isZero(x, arith::RemUIOp::create(x.b, x.loc, kDim, x.idx(8)));
-    Value nAligned =
-        isZero(x, arith::RemUIOp::create(x.b, x.loc, nDim, x.idx(8)));
     forChunks(x, t.aChunks, tiling.gemmRows, threads, depth / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [count, kk] = within(y, y.add(k0, c.col), kDim);
                 count = y.select(c.rowOk, count, y.idx(0));
                 if (tensorCores)
                   return copy8(y, t.aTile, {c.row, c.col}, input,
-                               {c.source, kk}, count, kAligned);
+                               {c.source, kk}, count, t.kAligned);
                 stageF32(y, t.aTile, {c.row, c.col}, input, {c.source, kk},
                          count, /*transposed=*/false);
               });
@@ -197,7 +195,7 @@ private:
                 count = y.select(isZero(y, kCount), y.idx(0), count);
                 if (tensorCores)
                   return copy8(y, t.bTile, {c.row, c.col}, t.weight,
-                               {t.expert, kk, n}, count, nAligned);
+                               {t.expert, kk, n}, count, t.nAligned);
                 stageF32(y, t.bTile, {c.row, c.col}, t.weight,
                          {t.expert, kk, n}, count, /*transposed=*/true);
               });
@@ -283,6 +281,12 @@ private:
             kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
       }
       t.bChunks = chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
+      auto multipleOf8 = [&](Value size) {
+        return isZero(kernel, arith::RemUIOp::create(kernel.b, kernel.loc, size,
+                                                     kernel.idx(8)));
+      };
+      t.kAligned = multipleOf8(kDim);
+      t.nAligned = multipleOf8(nDim);
 
       SmallVector<Value> zeros(32, kernel.f32(0));
       SmallVector<Value> acc = kernel.loop(
