@@ -131,6 +131,19 @@ bool writeFileAtomically(const std::string &path,
   return true;
 }
 
+std::string outputFileProblem(const std::string &path) {
+  if (path.empty())
+    return "cannot write '': the path is empty";
+  std::string why;
+  const std::string target = resolveTarget(path, why);
+  if (target.empty())
+    return "cannot write '" + path + "': " + why;
+  if (std::string problem = outputDirectoryProblem(directoryOf(target));
+      !problem.empty())
+    return "cannot write '" + path + "': " + problem;
+  return "";
+}
+
 std::string outputDirectoryProblem(const std::string &directory) {
   if (directory.empty())
     return "the output directory is empty";

@@ -1,5 +1,4 @@
-//===- AtomicFile.h - Writes that cannot lose data ---------------*- C++
-//-*-===//
+//===- AtomicFile.h - Writes that cannot lose data ---------*- C++ -*-===//
 //
 // Every file moa writes (results, checkpoints, reports) goes through
 // writeFileAtomically: the bytes go to a new file next to the target, every
@@ -30,6 +29,11 @@ using WriteBytes = std::function<bool(const void *data, size_t size)>;
 bool writeFileAtomically(const std::string &path,
                          const std::function<bool(const WriteBytes &)> &produce,
                          std::string &error);
+
+/// Why a file cannot be written at `path` ("" if it can): what
+/// writeFileAtomically would refuse, or a directory that is missing or not
+/// writable. For checks before a long computation.
+std::string outputFileProblem(const std::string &path);
 
 /// Why `directory` cannot take output files ("" if it can): it must exist
 /// and be a directory. For checks before a long computation.

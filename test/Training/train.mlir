@@ -52,6 +52,31 @@
 // RUN: not moa-train %t/layer.so --entry moa_layer 2>&1 | FileCheck %s --check-prefix=NOSTEP
 // NOSTEP: moa-train: module '{{.*}}layer.so' has no entry 'moa_layer_train_step' (compile it with --pre-pipeline='moa-generate-train-step{function=moa_layer}')
 
+// A checkpoint that cannot be written is refused before any training when
+// the path shows it (a directory, a device, a missing directory, a dangling
+// link); a link to a checkpoint is resumed from and written through, and
+// the link stays; a disk that fills up mid-write (a file size limit stands
+// in for it) fails the run and leaves the old checkpoint as it was.
+// RUN: rm -rf %t/out && mkdir -p %t/out/dir.safetensors
+// RUN: not moa-train %t/lm.so --checkpoint %t/out/dir.safetensors 2>&1 | FileCheck %s --check-prefix=CKDIR
+// RUN: not moa-train %t/lm.so --checkpoint /dev/full 2>&1 | FileCheck %s --check-prefix=CKDEV
+// RUN: not moa-train %t/lm.so --checkpoint %t/out/missing/c.safetensors 2>&1 | FileCheck %s --check-prefix=CKMISSING
+// RUN: not moa-train %t/lm.so --report %t/out/missing/r.svg 2>&1 | FileCheck %s --check-prefix=CKMISSING
+// CKDIR: moa-train: cannot write '{{.*}}dir.safetensors': it exists and is not a regular file
+// CKDEV: moa-train: cannot write '/dev/full': it exists and is not a regular file
+// CKMISSING: moa-train: cannot write '{{.*}}missing/{{.*}}': output directory '{{.*}}missing': No such file or directory
+// CKMISSING-NOT: step
+// RUN: cp %t/straight.safetensors %t/out/c.safetensors && cp %t/straight.safetensors %t/out/c.orig
+// RUN: ln -s c.safetensors %t/out/link.safetensors
+// RUN: moa-train %t/lm.so --steps 42 --resume %t/out/link.safetensors --checkpoint %t/out/link.safetensors --eval-batches 0 | FileCheck %s --check-prefix=CKLINK
+// RUN: test -L %t/out/link.safetensors
+// RUN: not cmp %t/out/c.safetensors %t/out/c.orig
+// CKLINK: trained steps 41..42
+// RUN: cp %t/out/c.safetensors %t/out/c.orig
+// RUN: not %python %S/limit_file_size.py 100000 moa-train %t/lm.so --steps 44 --resume %t/out/c.safetensors --checkpoint %t/out/c.safetensors --eval-batches 0 2>&1 | FileCheck %s --check-prefix=CKFULL
+// RUN: cmp %t/out/c.safetensors %t/out/c.orig
+// CKFULL: moa-train: cannot write checkpoint '{{.*}}c.safetensors': File too large
+
 // The gradient of the whole model, compiled, against finite differences of
 // its compiled forward pass, one parameter tensor at a time.
 // RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/lm_grad.so --pre-pipeline='moa-generate-gradients{functions=loss}'

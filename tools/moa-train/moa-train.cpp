@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/AtomicFile.h"
 #include "runtime/Numbers.h"
 #include "runtime/Runtime.h"
 #include "runtime/train/Trainer.h"
@@ -129,6 +130,12 @@ int run(int argc, char **argv) {
   if (positional.size() != 1)
     return fail(std::string("expected one MODULE\n") + kUsage);
   options.module = positional[0];
+  // Checked before training, so that a bad path costs no compute; the write
+  // itself checks again.
+  for (const std::string *output : {&options.checkpoint, &options.report})
+    if (!output->empty())
+      if (std::string why = runtime::outputFileProblem(*output); !why.empty())
+        return fail(why);
 
   std::unique_ptr<Dataset> data;
   std::string error;
