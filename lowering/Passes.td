@@ -47,6 +47,45 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoAOutlineKernels : Pass<"moa-outline-kernels", "::mlir::ModuleOp"> {
+  let summary = "Move each kernel op into a private function of its own";
+  let description = [{
+    Runs on the buffer form, before `moa-lower-to-loops`: every moa op and
+    every linalg op (the ops that become loop nests; not those whose region
+    reads a value from outside the op) is replaced by a
+    `func.call` of a private function that holds only that op. Ops of the
+    same name, attributes, operand and result types share one function, so
+    a model of N identical layers compiles its kernels once. The functions
+    are `no_inline`: LLVM then optimises one kernel at a time instead of one
+    function that grows with the model, which keeps compile time and memory
+    linear in depth. An op already alone in a private function is left
+    where it is, so the pass can run twice.
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect"
+  ];
+}
+
+def MoAHoistResultBuffers : Pass<"moa-hoist-result-buffers", "::mlir::ModuleOp"> {
+  let summary = "Let callers allocate the buffers private functions return";
+  let description = [{
+    Runs after `moa-lower-to-loops` and canonicalization (which folds the
+    casts of the lowered allocations into their types), on the functions
+    `moa-outline-kernels` made (any private function with one block and
+    only calls for uses qualifies): a returned
+    `memref.alloc` of the entry block whose sizes are computed from the
+    arguments by pure ops (`memref.dim`, arith, constants) becomes an out
+    parameter; every caller computes the sizes from its call operands and
+    allocates the buffer itself. Results that do not qualify stay results.
+    Buffer deallocation then sees plain allocations in the caller instead
+    of call results that might alias anything, which keeps
+    `buffer-deallocation-simplification` fast on deep models and lets it
+    free without run-time alias checks.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
   let summary = "Describe the public functions for the runtime";
   let description = [{

@@ -27,7 +27,10 @@ void mlir::moa::buildCPUTensorPipeline(OpPassManager &pm) {
 
 void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
   addPipeline(pm,
-              "moa-lower-to-loops,canonicalize,cse,"
+              // Each kernel in a function of its own: compile time linear
+              // in model depth.
+              "moa-outline-kernels,moa-lower-to-loops,canonicalize,cse,"
+              "moa-hoist-result-buffers,canonicalize,"
               "buffer-deallocation-pipeline,"
               "func.func(convert-linalg-to-loops),canonicalize,cse,"
               // scf.parallel becomes OpenMP; its bodies sit in
