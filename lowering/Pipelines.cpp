@@ -38,7 +38,10 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
               // still one block (before SCF becomes CF).
               "convert-scf-to-openmp,convert-bufferization-to-memref,"
               "expand-strided-metadata,lower-affine,"
-              "finalize-memref-to-llvm,convert-scf-to-cf,"
+              // Allocations through the runtime, which reports a failed
+              // one (runtime/KernelContext.h).
+              "finalize-memref-to-llvm{use-generic-functions},"
+              "convert-scf-to-cf,"
               "convert-math-to-llvm,convert-arith-to-llvm,"
               "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
               "reconcile-unrealized-casts,moa-emit-runtime-abi",

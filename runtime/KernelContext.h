@@ -1,5 +1,4 @@
-//===- KernelContext.h - State shared by generated code and runtime -*- C++
-//-*-===//
+//===- KernelContext.h - State shared by generated code and runtime -*- C++-*-//
 //
 // Compiled modules call the runtime functions of RuntimeABI.h. Generated code
 // cannot unwind, so moa_rt_fail records the first failure of a call here and
@@ -12,13 +11,23 @@
 // of the generated code (the sizes it passes were checked before), and a
 // failure on a worker thread would go unreported.
 //
+// Buffers come from the runtime's allocator (_mlir_memref_to_llvm_alloc,
+// finalize-memref-to-llvm's generic functions): generated code cannot check
+// an allocation, so when one fails the allocator records the error, frees
+// what the call had allocated and jumps back to callRecoverably, which
+// reports it. Generated code allocates and frees outside its parallel loops;
+// an allocation failing inside one (or on a thread without a context) ends
+// the process with a message instead.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef MOA_RUNTIME_KERNELCONTEXT_H
 #define MOA_RUNTIME_KERNELCONTEXT_H
 
+#include <csetjmp>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace moa::runtime {
@@ -27,7 +36,17 @@ struct KernelContext {
   std::string error;
   /// One entry per moa.route executed, in order: pairs routed to each expert.
   std::vector<std::vector<int64_t>> expertCounts;
+  /// Where a failed allocation jumps to (set by callRecoverably).
+  std::jmp_buf *recovery = nullptr;
+  /// Buffers of this call not freed yet, freed if an allocation fails.
+  std::unordered_set<void *> live;
 };
+
+/// Calls the packed entry `entry(args)` with `context` installed; false if
+/// an allocation failed (context.error says which size), in which case what
+/// the call had allocated is freed.
+bool callRecoverably(void (*entry)(void **), void **args,
+                     KernelContext &context);
 
 /// Installs `context` for the calling thread for the lifetime of the scope.
 class ScopedKernelContext {

@@ -13,7 +13,12 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
+
+// libomp's, when the module loaded it (always, for a CPU module).
+extern "C" int omp_in_parallel(void) __attribute__((weak));
 
 using namespace moa::runtime;
 
@@ -45,6 +50,26 @@ ScopedKernelContext::ScopedKernelContext(KernelContext *context)
 }
 ScopedKernelContext::~ScopedKernelContext() { tlsContext = previous; }
 
+bool callRecoverably(void (*entry)(void **), void **args,
+                     KernelContext &context) {
+  ScopedKernelContext scope(&context);
+  // Nothing here may change between setjmp and the longjmp back (locals
+  // would be indeterminate): the context lives outside this frame.
+  std::jmp_buf recovery;
+  context.recovery = &recovery;
+  if (setjmp(recovery) != 0) {
+    context.recovery = nullptr;
+    for (void *buffer : context.live)
+      std::free(buffer);
+    context.live.clear();
+    return false;
+  }
+  entry(args);
+  context.recovery = nullptr;
+  context.live.clear(); // the results now belong to the caller
+  return true;
+}
+
 const char *failureMessage(int64_t code) {
   switch (static_cast<FailureCode>(code)) {
   case FailureCode::DispatchIndexOutOfRange:
@@ -74,7 +99,68 @@ const char *failureMessage(int64_t code) {
 }
 } // namespace moa::runtime
 
+namespace {
+
+/// Tracks `buffer` for the calling thread's call (freed if a later
+/// allocation fails); untracked if even that bookkeeping has no memory.
+void *tracked(void *buffer) {
+  if (buffer && tlsContext && tlsContext->recovery) {
+    try {
+      tlsContext->live.insert(buffer);
+    } catch (const std::bad_alloc &) {
+    }
+  }
+  return buffer;
+}
+
+/// A buffer of `bytes` could not be allocated: back to callRecoverably with
+/// the error, or, where that is impossible, a message and the end.
+[[noreturn]] void allocationFailed(uint64_t bytes) {
+  char message[160];
+  std::snprintf(message, sizeof(message),
+                "out of memory: a buffer of %llu bytes could not be "
+                "allocated (are the batch and sequence sizes sensible?)",
+                static_cast<unsigned long long>(bytes));
+  const bool inParallel = omp_in_parallel && omp_in_parallel();
+  if (tlsContext && tlsContext->recovery && !inParallel) {
+    try {
+      if (tlsContext->error.empty())
+        tlsContext->error = message;
+    } catch (const std::bad_alloc &) {
+    }
+    std::longjmp(*tlsContext->recovery, 1);
+  }
+  std::fprintf(stderr, "moa runtime: %s\n", message);
+  std::abort();
+}
+
+} // namespace
+
 extern "C" {
+
+// finalize-memref-to-llvm{use-generic-functions}: every memref.alloc and
+// memref.dealloc of a CPU module.
+void *_mlir_memref_to_llvm_alloc(uint64_t bytes) {
+  void *buffer = std::malloc(bytes);
+  if (!buffer && bytes != 0)
+    allocationFailed(bytes);
+  return tracked(buffer);
+}
+
+void *_mlir_memref_to_llvm_aligned_alloc(uint64_t alignment, uint64_t bytes) {
+  void *buffer = nullptr;
+  if (::posix_memalign(&buffer, std::max<uint64_t>(alignment, sizeof(void *)),
+                       bytes) != 0 &&
+      bytes != 0)
+    allocationFailed(bytes);
+  return tracked(buffer);
+}
+
+void _mlir_memref_to_llvm_free(void *buffer) {
+  if (buffer && tlsContext && tlsContext->recovery)
+    tlsContext->live.erase(buffer);
+  std::free(buffer);
+}
 
 void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
                                StridedMemRefType<float, 2> *b,

@@ -176,9 +176,11 @@ bool Module::run(const std::string &name,
   }
 
   KernelContext context;
-  {
-    ScopedKernelContext scope(&context);
-    functions_[entry - manifest_.entries.data()](packed.data());
+  if (!callRecoverably(functions_[entry - manifest_.entries.data()],
+                       packed.data(), context)) {
+    error = "'" + name + "' failed: " + context.error;
+    outputs.clear();
+    return false;
   }
 
   // Copy every result out first (two results may share a buffer), then free

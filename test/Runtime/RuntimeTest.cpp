@@ -1,10 +1,14 @@
 //===- RuntimeTest.cpp - One module, many threads -------------------------===//
 //
-// usage: moa-runtime-test MODULE
+// usage: moa-runtime-test MODULE [ENTRIES]
 // Runs the entry `moa_layer` (examples/moa_layer.mlir) on four inputs of
 // different shapes, first one after another, then from four threads at once,
 // twenty times each, and checks every concurrent result is bit-identical to
 // the sequential one (kernels are deterministic whatever the threads).
+// With ENTRIES (test/Runtime/Inputs/entries.mlir compiled), then runs its
+// `outer` fifty times under an address-space limit so that each call fails
+// for memory after allocating 4 MB: the calls report it and the heap does
+// not grow (what a failed call had allocated is freed).
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,16 +16,52 @@
 
 #include <cstdio>
 #include <cstring>
+#include <malloc.h>
 #include <random>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
 using namespace moa;
 using namespace moa::runtime;
 
+/// The `outer` entry of `path` on two vectors of 10^6: 4 MB for x + x,
+/// then 4 TB for the product, which the limit makes fail every time.
+static int failingCallsFreeTheirBuffers(const char *path) {
+  std::string error;
+  std::unique_ptr<Module> module = Module::load(path, error);
+  if (!module) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < 2; ++i) {
+    Tensor &v = inputs.emplace_back(DType::F32, std::vector<int64_t>{1000000});
+    for (int64_t e = 0; e < v.numElements(); ++e)
+      v.set(e, 0.5f);
+  }
+  rlimit limit{size_t(8) << 30, size_t(8) << 30};
+  if (setrlimit(RLIMIT_AS, &limit) != 0) {
+    std::perror("setrlimit");
+    return 1;
+  }
+  std::vector<Tensor> out;
+  const size_t before = mallinfo2().uordblks;
+  int reported = 0;
+  for (int call = 0; call < 50; ++call)
+    reported += !module->run("outer", inputs, out, error) &&
+                error.find("out of memory") != std::string::npos;
+  const size_t grown =
+      mallinfo2().uordblks - std::min(before, mallinfo2().uordblks);
+  std::printf("outer: %d of 50 calls reported out of memory, heap grew by %s\n",
+              reported,
+              grown < (size_t(4) << 20) ? "less than 4 MB" : "4 MB or more");
+  return reported == 50 && grown < (size_t(4) << 20) ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s MODULE\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s MODULE [ENTRIES]\n", argv[0]);
     return 2;
   }
   std::string error;
@@ -83,5 +123,7 @@ int main(int argc, char **argv) {
     bad += failures[c] + mismatches[c];
   }
   std::printf("%s\n", bad ? "FAILED" : "all concurrent results identical");
-  return bad ? 1 : 0;
+  if (bad)
+    return 1;
+  return argc == 3 ? failingCallsFreeTheirBuffers(argv[2]) : 0;
 }

@@ -1,7 +1,8 @@
 // The runtime from C++ threads and from C.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
-// RUN: moa-runtime-test %t/layer.so | FileCheck %s --check-prefix=THREADS
+// RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
+// RUN: moa-runtime-test %t/layer.so %t/entries.so | FileCheck %s --check-prefix=THREADS
 // RUN: moa-runtime-capi-test %t/layer.so | FileCheck %s --check-prefix=CAPI
 
 // THREADS: thread 0, shape [1, 3, 256]: 0 runs failed, 0 differ
@@ -9,6 +10,7 @@
 // THREADS: thread 2, shape [3, 64, 256]: 0 runs failed, 0 differ
 // THREADS: thread 3, shape [4, 9, 256]: 0 runs failed, 0 differ
 // THREADS: all concurrent results identical
+// THREADS: outer: 50 of 50 calls reported out of memory, heap grew by less than 4 MB
 
 // CAPI: load error: cannot load module '/nonexistent/module.so'
 // CAPI: entry: moa_layer

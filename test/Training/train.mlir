@@ -73,7 +73,7 @@
 // RUN: not cmp %t/out/c.safetensors %t/out/c.orig
 // CKLINK: trained steps 41..42
 // RUN: cp %t/out/c.safetensors %t/out/c.orig
-// RUN: not %python %S/limit_file_size.py 100000 moa-train %t/lm.so --steps 44 --resume %t/out/c.safetensors --checkpoint %t/out/c.safetensors --eval-batches 0 2>&1 | FileCheck %s --check-prefix=CKFULL
+// RUN: not %python %S/../lib/limit.py file-size 100000 moa-train %t/lm.so --steps 44 --resume %t/out/c.safetensors --checkpoint %t/out/c.safetensors --eval-batches 0 2>&1 | FileCheck %s --check-prefix=CKFULL
 // RUN: cmp %t/out/c.safetensors %t/out/c.orig
 // CKFULL: moa-train: cannot write checkpoint '{{.*}}c.safetensors': File too large
 

@@ -58,3 +58,26 @@ func.func @adamw(%p: tensor<4xf32>, %g: tensor<4xf32>, %step: tensor<f32>, %norm
       : tensor<4xf32>
   return %p1 : tensor<4xf32>
 }
+
+// An outer product after an elementwise sum: the result grows as the product
+// of the inputs' sizes, so small inputs can ask for more memory than exists.
+#outer_x = affine_map<(i, j) -> (i)>
+#outer_y = affine_map<(i, j) -> (j)>
+#outer_r = affine_map<(i, j) -> (i, j)>
+func.func @outer(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?x?xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?xf32>
+  %m = tensor.dim %y, %c0 : tensor<?xf32>
+  %ex = tensor.empty(%n) : tensor<?xf32>
+  %x2 = linalg.add ins(%x, %x : tensor<?xf32>, tensor<?xf32>)
+      outs(%ex : tensor<?xf32>) -> tensor<?xf32>
+  %e = tensor.empty(%n, %m) : tensor<?x?xf32>
+  %r = linalg.generic {indexing_maps = [#outer_x, #outer_y, #outer_r],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x2, %y : tensor<?xf32>, tensor<?xf32>) outs(%e : tensor<?x?xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %p = arith.mulf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<?x?xf32>
+  return %r : tensor<?x?xf32>
+}
