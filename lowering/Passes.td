@@ -89,7 +89,8 @@ def MoAHoistResultBuffers : Pass<"moa-hoist-result-buffers", "::mlir::ModuleOp">
 def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
   let summary = "Describe the public functions for the runtime";
   let description = [{
-    Runs first, on tensors: every public `func.func` becomes an entry point.
+    Runs first, on tensors: every public `func.func` becomes an entry point
+    (a nested module is an error: its functions would not be compiled).
     Its name, argument and result element types and shapes (with dynamic
     dimensions) are written to the module attribute `moa.manifest`, the text
     the runtime reads to check a call, the function gets

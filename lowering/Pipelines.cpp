@@ -20,8 +20,11 @@ void mlir::moa::buildCPUTensorPipeline(OpPassManager &pm) {
               // linalg; moa ops then bufferize into their buffer form.
               "moa-export-entry-points,moa-decompose,moa-fuse,"
               "convert-elementwise-to-linalg,canonicalize,cse,"
+              // A tensor carried through scf.for may be a new buffer each
+              // iteration (buffer deallocation frees the old ones).
               "one-shot-bufferize{bufferize-function-boundaries "
-              "function-boundary-type-conversion=identity-layout-map}",
+              "function-boundary-type-conversion=identity-layout-map "
+              "allow-return-allocs-from-loops}",
               "CPU tensor");
 }
 

@@ -66,9 +66,30 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
   }
 };
 
+/// An upstream linalg op defined as a composition of others (linalg.softmax:
+/// max, sub, exp, sum, div) becomes those ops, which every lowering handles.
+struct DecomposeAggregatedOp
+    : public OpInterfaceRewritePattern<linalg::AggregatedOpInterface> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+  LogicalResult matchAndRewrite(linalg::AggregatedOpInterface op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<SmallVector<Value>> values = op.decomposeOperation(rewriter);
+    if (failed(values))
+      return rewriter.notifyMatchFailure(op, "cannot decompose");
+    rewriter.replaceOp(op, *values);
+    return success();
+  }
+};
+
 struct MoADecomposePass : public moa::impl::MoADecomposeBase<MoADecomposePass> {
   void runOnOperation() override {
     if (failed(decomposeMixtureAttention(getOperation())))
+      return signalPassFailure();
+    // Not part of decomposeMixtureAttention: moa-generate-gradients names
+    // the upstream op it has no rule for, not its pieces.
+    RewritePatternSet patterns(&getContext());
+    patterns.add<DecomposeAggregatedOp>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
 };

@@ -13,8 +13,11 @@ def MoADecompose : Pass<"moa-decompose"> {
     `moa.grouped_matmul` (gather by token, scatter per slot), the shared key
     and value projections (`linalg.contract`), `moa.multi_query_attention`,
     and the output `moa.grouped_matmul` with the gate-weighted combine. The
-    router logits result is the contraction's result. Works on any op that
-    holds such layers (usually a `func.func` or the module).
+    router logits result is the contraction's result. Upstream linalg ops
+    that are compositions of others (`linalg.softmax`, through
+    `AggregatedOpInterface`) become those ops too, which the lowerings
+    handle. Works on any op that holds such layers (usually a `func.func` or
+    the module).
   }];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect",

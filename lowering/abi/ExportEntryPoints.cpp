@@ -112,6 +112,13 @@ struct MoAExportEntryPointsPass
     : public mlir::moa::impl::MoAExportEntryPointsBase<
           MoAExportEntryPointsPass> {
   void runOnOperation() override {
+    // Entry points are the top level's functions: those of a nested module
+    // would silently not be compiled.
+    for (auto nested : getOperation().getOps<ModuleOp>()) {
+      nested.emitError("nested modules are not supported: moa compiles the "
+                       "functions of the top-level module; move them there");
+      return signalPassFailure();
+    }
     ::moa::Manifest manifest;
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (!func.isPublic() || func.isExternal())

@@ -66,3 +66,24 @@ func.func @primitives_untouched(%l: tensor<?x?x8xf32>) -> tensor<?x?x2xf32> {
   %i, %g = moa.route %l k(2) : tensor<?x?x8xf32>
   return %g : tensor<?x?x2xf32>
 }
+
+// -----
+
+// linalg.softmax becomes what it is made of: the row maximum, exp of the
+// difference, the row sum, the division.
+// CHECK-LABEL: func.func @softmax
+// CHECK-NOT: linalg.softmax
+// CHECK: linalg.generic
+// CHECK: arith.maxnumf
+// CHECK: linalg.generic
+// CHECK: math.exp
+// CHECK: linalg.generic
+// CHECK: arith.addf
+// CHECK: linalg.generic
+// CHECK: arith.divf
+func.func @softmax(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %s = linalg.softmax dimension(1) ins(%x : tensor<4x8xf32>)
+      outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %s : tensor<4x8xf32>
+}
