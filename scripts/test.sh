@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The README's test command: set up, build everything, run every test.
+# The README's test command: set up, build everything, run every test, then
+# the fuzz targets for a short fixed number of inputs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 moa_build
 cmake --build "$MOA_BUILD" --target check-moa
+# The fuzz targets of the readers, a few thousand inputs each (test/Fuzz).
+"$MOA_ROOT/scripts/fuzz.sh" 2000
