@@ -28,6 +28,33 @@ config.substitutions.append(("%cmake", config.cmake_command))
 if config.moa_plugin:
     config.available_features.add("shared-mlir")
 
+# A sanitizer build (MOA_SANITIZE): processes that are not ours (python3,
+# Debian's mlir-opt) load instrumented moa libraries, so the sanitizer
+# runtime is preloaded everywhere; any report fails the test.
+if config.moa_sanitize:
+    import subprocess
+    libraries = {"address": "libasan.so", "undefined": "libubsan.so"}
+    config.environment["LD_PRELOAD"] = " ".join(
+        os.path.realpath(subprocess.check_output(
+            ["gcc", "-print-file-name=" + libraries[name]], text=True).strip())
+        for name in config.moa_sanitize.split(",") if name in libraries)
+    config.environment["ASAN_OPTIONS"] = (
+        "detect_leaks=0:verify_asan_link_order=0:allocator_may_return_null=1:"
+        # Debian's LLVM is not instrumented: the poisoning that LLVM's
+        # allocators do in our (instrumented) inlined copies is not theirs.
+        "allow_user_poisoning=0")
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    config.available_features.add("sanitize")
+
+# Runs a command where allocations past 4 GB fail. Under AddressSanitizer,
+# whose shadow memory needs far more address space, its allocator's own
+# limit (1 TB, returning null) does that instead.
+config.substitutions.append(
+    ("%limit_memory", "" if config.moa_sanitize else
+     sys.executable + " " + os.path.join(config.moa_src_root, "test", "lib",
+                                         "limit.py") +
+     " address-space 4000000000"))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(

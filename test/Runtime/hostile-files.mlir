@@ -74,10 +74,10 @@
 // FEWDIMS: moa-run: argument 0 of 'twice' has shape [?, ?, 4]: --dims gives only 1, it needs 2 (its dynamic sizes, in order)
 
 // A buffer the machine cannot hold (4 TB for an outer product of two 10^6
-// vectors; the address-space limit makes it fail on any machine) is an
-// error naming its size, after the earlier buffers of the call are freed,
-// not a crash in the generated code.
+// vectors; an address-space limit, test/lib/limit.py, makes it fail on any
+// machine) is an error naming its size, after the earlier buffers of the
+// call are freed, not a crash in the generated code.
 // RUN: moa-run %t/entries.so outer --random --dims 3 | FileCheck %s --check-prefix=OUTER
-// RUN: not %python %S/../lib/limit.py address-space 4000000000 moa-run %t/entries.so outer --random --dims 1000000 2>&1 | FileCheck %s --check-prefix=NOMEM
+// RUN: not %limit_memory moa-run %t/entries.so outer --random --dims 1000000 2>&1 | FileCheck %s --check-prefix=NOMEM
 // OUTER: result 0: f32 [3, 3]
 // NOMEM: moa-run: 'outer' failed: out of memory: a buffer of {{4000000000[0-9]*}} bytes could not be allocated
