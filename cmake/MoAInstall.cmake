@@ -19,8 +19,16 @@ foreach(dir dialect passes lowering)
     FILES_MATCHING PATTERN "*.inc" PATTERN "CMakeFiles" EXCLUDE)
 endforeach()
 
-install(TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime MoATraining MoACAPI
-  MoACudaRuntime MoAMockCudaRuntime
+set(MOA_EXPORTED_TARGETS MoADialect MoAPasses MoALowering MoAManifest MoARuntime
+  MoATraining MoACAPI MoACudaRuntime MoAMockCudaRuntime)
+if(MOA_SANITIZE)
+  # Instrumented libraries: whoever links them needs the sanitizer runtimes.
+  foreach(target ${MOA_EXPORTED_TARGETS})
+    set_property(TARGET ${target} APPEND PROPERTY
+      INTERFACE_LINK_OPTIONS -fsanitize=${MOA_SANITIZE})
+  endforeach()
+endif()
+install(TARGETS ${MOA_EXPORTED_TARGETS}
   EXPORT MoATargets
   ARCHIVE DESTINATION lib
   LIBRARY DESTINATION lib

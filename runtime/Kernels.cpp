@@ -210,6 +210,14 @@ void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,
 
 void moa_rt_fail(int64_t code) { fail(code); }
 
+void _mlir_ciface_moa_rt_fail_in(int64_t code,
+                                 StridedMemRefType<char, 1> *where) {
+  if (tlsContext && tlsContext->error.empty())
+    tlsContext->error =
+        std::string(where->data + where->offset, size_t(where->sizes[0])) +
+        ": " + failureMessage(code);
+}
+
 void moa_rt_report_error(const char *message) {
   if (tlsContext) {
     if (tlsContext->error.empty())

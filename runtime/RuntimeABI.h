@@ -13,6 +13,8 @@
 //   moa_rt_fail(code)
 //       records that a kernel met invalid data (the call then returns an
 //       error naming it instead of reading out of bounds);
+//   moa_rt_fail_in(code, where)
+//       the same, the message prefixed by `where` (a memref<Nxi8>: the op);
 //   moa_rt_report_error(message)
 //       the same with a message, for the GPU host runtime (runtime/cuda);
 //   _mlir_memref_to_llvm_alloc / _aligned_alloc / _free

@@ -22,6 +22,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "runtime/RuntimeABI.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/xxhash.h"
 
 #include <limits>
 
@@ -240,6 +242,33 @@ public:
         {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64)});
   }
 
+  /// fail, with the message prefixed by `where` (e.g. the op's name).
+  void failIn(ModuleOp module, FailureCode code, StringRef where) {
+    call(module, "moa_rt_fail_in", /*cInterface=*/true,
+         {arith::ConstantIntOp::create(b, loc, static_cast<int64_t>(code), 64),
+          constantText(module, where)});
+  }
+
+  /// `text` as a memref<?xi8> of a constant global (one per distinct text).
+  Value constantText(ModuleOp module, StringRef text) {
+    std::string name = "__moa_text_" + llvm::utohexstr(llvm::xxh3_64bits(text));
+    auto type = MemRefType::get({int64_t(text.size())}, b.getI8Type());
+    if (!module.lookupSymbol(name)) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      auto bytes = RankedTensorType::get(type.getShape(), b.getI8Type());
+      memref::GlobalOp::create(
+          b, loc, name, b.getStringAttr("private"), type,
+          DenseElementsAttr::get(bytes,
+                                 llvm::ArrayRef(text.data(), text.size())),
+          /*constant=*/true, /*alignment=*/nullptr);
+    }
+    // One runtime declaration whatever the length.
+    return memref::CastOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+        memref::GetGlobalOp::create(b, loc, type, name));
+  }
+
   /// Counts the routing `indices` (a host memref<?x?x?xi32>) of
   /// `numExperts` (index) experts into the runtime's head-usage report.
   void recordRouting(ModuleOp module, Value indices, Value numExperts) {
@@ -274,10 +303,12 @@ public:
 class TensorBoundary {
 public:
   TensorBoundary(PatternRewriter &rewriter, Operation *op)
-      : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()) {}
+      : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()),
+        opName(op->getName().getStringRef()) {}
 
   Emitter e;
   ModuleOp module;
+  StringRef opName;
 
   static bool isBuffer(Value shaped) {
     return isa<MemRefType>(shaped.getType());
@@ -403,13 +434,22 @@ public:
   /// run `count` times then touch nothing.
   Value checkedCount(Value ok, Value count) {
     e.ifThen(e.notI(ok),
-             [&](Emitter &x) { x.fail(module, FailureCode::ShapeMismatch); });
+             [&](Emitter &x) { fail(x, FailureCode::ShapeMismatch); });
     return e.select(ok, count, e.idx(0));
   }
 
   /// Reports `code` unless `ok`, and runs `body` only if `ok`.
   void guard(Value ok, FailureCode code, function_ref<void(Emitter &)> body) {
-    e.ifThen(ok, body, [&](Emitter &x) { x.fail(module, code); });
+    e.ifThen(ok, body, [&](Emitter &x) { fail(x, code); });
+  }
+
+  /// Reports `code` from `x`; sizes that disagree name the op, since the
+  /// message alone does not say which of a model's ops met them.
+  void fail(Emitter &x, FailureCode code) {
+    if (code == FailureCode::ShapeMismatch)
+      x.failIn(module, code, opName);
+    else
+      x.fail(module, code);
   }
 };
 

@@ -194,9 +194,8 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
                   {tb.dim(gradTensor, 1), length},
                   {tb.dim(gradTensor, combine ? 2 : 3), nDim}});
     Value sizesOk = tb.agree(sizes);
-    e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
-      x.fail(tb.module, FailureCode::ShapeMismatch);
-    });
+    e.ifThen(e.notI(sizesOk),
+             [&](Emitter &x) { tb.fail(x, FailureCode::ShapeMismatch); });
     Value groupingOk = g.groupingSizesOk(tb, pairs);
     Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
           gates = g.gates;

@@ -284,9 +284,8 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     // Validate sizes and the grouping before any indexed access.
     Value sizesOk = tb.agree(g.sizeChecks(tb, k));
     Value permOk = g.groupingSizesOk(tb, pairs);
-    e.ifThen(e.notI(sizesOk), [&](Emitter &x) {
-      x.fail(tb.module, FailureCode::ShapeMismatch);
-    });
+    e.ifThen(e.notI(sizesOk),
+             [&](Emitter &x) { tb.fail(x, FailureCode::ShapeMismatch); });
     withPairPositions(
         tb, e.andI(sizesOk, permOk), perm, off, numExperts, pairs,
         [&](Emitter &v, Value position, Value dispatched) {

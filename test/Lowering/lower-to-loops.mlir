@@ -122,7 +122,9 @@ func.func @attention_bf16(%q: tensor<2x3x2x8xbf16>, %k: tensor<2x5x8xbf16>, %v: 
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f64
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
 // CHECK: scf.if
-// CHECK-NEXT: call @moa_rt_fail(%c3_i64)
+// CHECK-NEXT: memref.get_global @__moa_text_
+// CHECK-NEXT: memref.cast
+// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
 // CHECK: %[[MASK:.*]] = memref.collapse_shape %{{.*}} {{\[}}[0, 1]] : memref<?x?xi1> into memref<?xi1>
 // CHECK: %[[SUM:.*]] = memref.alloc(%c8) : memref<?xf64>
 // CHECK: scf.for

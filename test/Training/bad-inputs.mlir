@@ -6,10 +6,12 @@
 // RUN: moa-compile %S/Inputs/training_ops.mlir -o %t/ops.so
 // RUN: moa-run %t/ops.so route_grad %t/rl.npy %t/ri.npy %t/rg.npy -o %t > /dev/null
 // RUN: %python -c "import numpy as n, sys; d = n.load(sys.argv[1]); sys.exit(0 if n.isfinite(d).all() and abs(d[0, 0]).sum() > 0 and (d[0, 1] == 0).all() else 1)" %t/out0.npy
-// RUN: not moa-run %t/ops.so grouped_matmul_grad %t/gx.npy %t/gw.npy %t/gp.npy %t/go.npy %t/gdy.npy 2>&1 | FileCheck %s --check-prefix=SIZES
-// RUN: not moa-run %t/ops.so layer_norm %t/lx.npy %t/lg.npy %t/lb1.npy 2>&1 | FileCheck %s --check-prefix=SIZES
-// RUN: not moa-run %t/ops.so layer_norm_grad %t/lx.npy %t/lg.npy %t/ldy1.npy 2>&1 | FileCheck %s --check-prefix=SIZES
-// SIZES: operands with dynamic sizes do not agree
+// RUN: not moa-run %t/ops.so grouped_matmul_grad %t/gx.npy %t/gw.npy %t/gp.npy %t/go.npy %t/gdy.npy 2>&1 | FileCheck %s --check-prefix=GMGSIZES
+// RUN: not moa-run %t/ops.so layer_norm %t/lx.npy %t/lg.npy %t/lb1.npy 2>&1 | FileCheck %s --check-prefix=LNSIZES
+// RUN: not moa-run %t/ops.so layer_norm_grad %t/lx.npy %t/lg.npy %t/ldy1.npy 2>&1 | FileCheck %s --check-prefix=LNGSIZES
+// GMGSIZES: moa.grouped_matmul_grad: operands with dynamic sizes do not agree
+// LNSIZES: moa.layer_norm: operands with dynamic sizes do not agree
+// LNGSIZES: moa.layer_norm_grad: operands with dynamic sizes do not agree
 // RUN: moa-run %t/ops.so cross_entropy %t/cl.npy %t/ct.npy -o %t | FileCheck %s --check-prefix=EMPTY
 // EMPTY: result 0: f32 []
 // RUN: %python -c "import numpy as n, sys; sys.exit(0 if float(n.load(sys.argv[1])) == 0.0 else 1)" %t/out0.npy
