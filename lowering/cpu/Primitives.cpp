@@ -399,8 +399,7 @@ struct AttentionTile : AttentionOperands {
     p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
       x.store(negInf(x), runMax, {r});
       x.store(x.f32(0), runSum, {r});
-      x.loop(x.idx(0), h,
-             [&](Emitter &y, Value c) { y.store(y.f32(0), o, {r, c}); });
+      zeroRow(x, o, r, x.idx(0), h);
     });
   }
 
@@ -413,6 +412,12 @@ struct AttentionTile : AttentionOperands {
            [&](Emitter &y, Value r) { updateRow(y, r, first, count, s); });
     x.sgemm(module, s, x.rows(value, first, count, h, b), o, x.f32(1), 1.0f,
             /*transposeB=*/false);
+  }
+
+  /// buffer[r, j] = 0 for j in [from, to).
+  static void zeroRow(Emitter &x, Value buffer, Value r, Value from, Value to) {
+    auto zero = [&](Emitter &y, Value j) { y.store(y.f32(0), buffer, {r, j}); };
+    x.loop(from, to, zero);
   }
 
   /// s[r, j] = mask(j) ? 0 : v, or v without a padding mask.
@@ -437,15 +442,13 @@ struct AttentionTile : AttentionOperands {
           return SmallVector<Value>{
               arith::MaxNumFOp::create(z.b, z.loc, m[0], v)};
         })[0];
-    y.loop(valid, count,
-           [&](Emitter &z, Value j) { z.store(z.f32(0), s, {r, j}); });
+    zeroRow(y, s, r, valid, count);
     Value oldMax = y.load(runMax, {r});
     Value newMax = arith::MaximumFOp::create(y.b, y.loc, oldMax, blockMax);
     y.ifThen(
         y.cmpf(arith::CmpFPredicate::OEQ, newMax, negInf(y)),
         [&](Emitter &z) { // nothing visible yet: this block adds 0
-          z.loop(z.idx(0), valid,
-                 [&](Emitter &w, Value j) { w.store(w.f32(0), s, {r, j}); });
+          zeroRow(z, s, r, z.idx(0), valid);
         },
         [&](Emitter &z) { rescaleRow(z, r, first, valid, s, oldMax, newMax); });
   }

@@ -503,14 +503,13 @@ struct TokenRouter {
           y.store(gate, gates, {token, s});
           return SmallVector<Value>{y.addf(acc[0], gate)};
         })[0];
+    auto divideBySum = [&](Emitter &y) {
+      y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
+        v.store(v.divf(v.load(gates, {token, s}), sum), gates, {token, s});
+      });
+    };
     if (renormalize)
-      z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)),
-               [&](Emitter &y) {
-                 y.loop(y.idx(0), k, [&](Emitter &v, Value s) {
-                   v.store(v.divf(v.load(gates, {token, s}), sum), gates,
-                           {token, s});
-                 });
-               });
+      z.ifThen(z.cmpf(arith::CmpFPredicate::OGT, sum, z.f32(0)), divideBySum);
   }
 
   /// Softmax statistics over the warp, top-k, gates.
