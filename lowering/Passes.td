@@ -28,8 +28,11 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm`, the routing
     counts go to `moa_rt_record_routing` (through `moa.record_routing`, lowered
     here too), and invalid data (an expert index out
-    of range, a permutation that does not group the pairs, dynamic sizes that
-    disagree) calls `moa_rt_fail` instead of reading out of bounds (see
+    of range, a permutation that does not group the pairs) calls `moa_rt_fail`
+    instead of reading out of bounds; dynamic sizes that disagree call
+    `moa_rt_fail_sizes` with both sizes and the operands and dimensions they
+    come from, and a `cf.assert` (as `moa-decompose` emits) calls
+    `moa_rt_fail_message` with its message instead of aborting (see
     runtime/RuntimeABI.h). f16 and bf16 operands are widened to f32 (f32
     accumulation) and results narrowed back; `math.exp` on f32 is expanded to
     a polynomial. Run `moa-decompose` first; a layer left over is an error.
@@ -148,7 +151,7 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     needs a static head size. No kernel copies to the host: invalid data
     and sizes that disagree are recorded in a device error word (attribute
     `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry
-    returns; each routing is left as a `moa.record_routing` of the device
+    returns (a host `cf.assert` too, through a one-warp kernel); each routing is left as a `moa.record_routing` of the device
     indices for it. Other moa ops and linalg ops are located errors.
   }];
   let options = [

@@ -2,6 +2,7 @@
 
 #include "dialect/MoAOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
@@ -19,6 +20,26 @@ using namespace mlir::moa;
 
 namespace {
 
+/// Asserts at run time that dimension `dim` of `value` equals x's model
+/// dimension d, where the types cannot tell (the verifier checked static
+/// sizes); no op of the decomposition compares them.
+void assertModelDim(PatternRewriter &rewriter, Location loc, Value x,
+                    Value value, int64_t dim, StringRef what) {
+  int64_t d = cast<ShapedType>(x.getType()).getDimSize(2);
+  int64_t size = cast<ShapedType>(value.getType()).getDimSize(dim);
+  if (!ShapedType::isDynamic(d) && !ShapedType::isDynamic(size))
+    return;
+  Value got = tensor::DimOp::create(rewriter, loc, value, dim);
+  Value modelDim = tensor::DimOp::create(rewriter, loc, x, 2);
+  Value same = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                     got, modelDim);
+  cf::AssertOp::create(
+      rewriter, loc, same,
+      ("moa.mixture_attention: dimension " + Twine(dim) + " of '" + what +
+       "' differs from dimension 2 of 'x' (the model dimension d)")
+          .str());
+}
+
 struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -33,6 +54,9 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
     auto xType = cast<RankedTensorType>(op.getX().getType());
     Type elementType = xType.getElementType();
     Value memory = op.getMemory() ? op.getMemory() : op.getX();
+    if (op.getMemory())
+      assertModelDim(rewriter, loc, op.getX(), memory, 2, "memory");
+    assertModelDim(rewriter, loc, op.getX(), op.getWOut(), 2, "w_out");
 
     // Router in f32 whatever the activation type.
     Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),

@@ -13,16 +13,21 @@ def MoADecompose : Pass<"moa-decompose"> {
     `moa.grouped_matmul` (gather by token, scatter per slot), the shared key
     and value projections (`linalg.contract`), `moa.multi_query_attention`,
     and the output `moa.grouped_matmul` with the gate-weighted combine. The
-    router logits result is the contraction's result. Upstream linalg ops
+    router logits result is the contraction's result. Where x's model
+    dimension d and that of the memory or of `w_out` are not both static
+    (so the verifier could not compare them), a `cf.assert` checks them at
+    run time, since no op of the decomposition does (moa-lower-to-loops and
+    moa-lower-to-gpu turn it into a runtime error). Upstream linalg ops
     that are compositions of others (`linalg.softmax`, through
     `AggregatedOpInterface`) become those ops too, which the lowerings
     handle. Works on any op that holds such layers (usually a `func.func` or
     the module).
   }];
   let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
     "::mlir::linalg::LinalgDialect",
-    "::mlir::tensor::TensorDialect",
-    "::mlir::arith::ArithDialect"
+    "::mlir::tensor::TensorDialect"
   ];
 }
 

@@ -25,9 +25,18 @@ using namespace moa::runtime;
 namespace {
 thread_local KernelContext *tlsContext = nullptr;
 
-void fail(int64_t code) {
+/// Records `message` as the call's error unless one is recorded already
+/// (the first failure is the one to report).
+void recordError(const std::string &message) {
   if (tlsContext && tlsContext->error.empty())
-    tlsContext->error = failureMessage(code);
+    tlsContext->error = message;
+}
+
+void fail(int64_t code) { recordError(failureMessage(code)); }
+
+/// The characters of a memref<?xi8> (a constant text of the module).
+std::string text(const StridedMemRefType<char, 1> *chars) {
+  return std::string(chars->data + chars->offset, size_t(chars->sizes[0]));
 }
 
 [[maybe_unused]] const bool kRuntimeSetUp = [] {
@@ -212,16 +221,29 @@ void moa_rt_fail(int64_t code) { fail(code); }
 
 void _mlir_ciface_moa_rt_fail_in(int64_t code,
                                  StridedMemRefType<char, 1> *where) {
-  if (tlsContext && tlsContext->error.empty())
-    tlsContext->error =
-        std::string(where->data + where->offset, size_t(where->sizes[0])) +
-        ": " + failureMessage(code);
+  recordError(text(where) + ": " + failureMessage(code));
+}
+
+void _mlir_ciface_moa_rt_fail_sizes(StridedMemRefType<char, 1> *gotText,
+                                    int64_t got,
+                                    StridedMemRefType<char, 1> *expectedText,
+                                    int64_t expected) {
+  if (!tlsContext || !tlsContext->error.empty())
+    return;
+  std::string expectation = text(expectedText);
+  recordError(text(gotText) + " is " + std::to_string(got) + ", but " +
+              (expectation.empty() ? std::string("the op expects")
+                                   : expectation + " is") +
+              " " + std::to_string(expected));
+}
+
+void _mlir_ciface_moa_rt_fail_message(StridedMemRefType<char, 1> *message) {
+  recordError(text(message));
 }
 
 void moa_rt_report_error(const char *message) {
   if (tlsContext) {
-    if (tlsContext->error.empty())
-      tlsContext->error = message;
+    recordError(message);
   } else {
     std::fprintf(stderr, "moa: %s\n", message);
   }

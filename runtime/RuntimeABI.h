@@ -15,6 +15,12 @@
 //       error naming it instead of reading out of bounds);
 //   moa_rt_fail_in(code, where)
 //       the same, the message prefixed by `where` (a memref<Nxi8>: the op);
+//   moa_rt_fail_message(message)
+//       a cf.assert failed: `message` (a memref<?xi8>) is its text;
+//   moa_rt_fail_sizes(got_text, got, expected_text, expected)
+//       a dynamic size `got` differs from the size `expected` it must
+//       equal; the texts (memref<?xi8>) say which dimension of which operand
+//       each is;
 //   moa_rt_report_error(message)
 //       the same with a message, for the GPU host runtime (runtime/cuda);
 //   _mlir_memref_to_llvm_alloc / _aligned_alloc / _free

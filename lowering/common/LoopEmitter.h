@@ -249,6 +249,25 @@ public:
           constantText(module, where)});
   }
 
+  /// Reports `message` as it is (a failed cf.assert).
+  void failWith(ModuleOp module, StringRef message) {
+    call(module, "moa_rt_fail_message", /*cInterface=*/true,
+         {constantText(module, message)});
+  }
+
+  /// Reports that the size `got` (`gotText`, e.g. "moa.route: dimension 0
+  /// of 'query_padding_mask'") differs from `expected` (`expectedText`, ""
+  /// when it has no name): the message shows both values.
+  void failSizes(ModuleOp module, StringRef gotText, Value got,
+                 StringRef expectedText, Value expected) {
+    auto i64 = [&](Value v) {
+      return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+    };
+    call(module, "moa_rt_fail_sizes", /*cInterface=*/true,
+         {constantText(module, gotText), i64(got),
+          constantText(module, expectedText), i64(expected)});
+  }
+
   /// `text` as a memref<?xi8> of a constant global (one per distinct text).
   Value constantText(ModuleOp module, StringRef text) {
     std::string name = "__moa_text_" + llvm::utohexstr(llvm::xxh3_64bits(text));
@@ -304,22 +323,56 @@ class TensorBoundary {
 public:
   TensorBoundary(PatternRewriter &rewriter, Operation *op)
       : e(rewriter, op->getLoc()), module(op->getParentOfType<ModuleOp>()),
-        opName(op->getName().getStringRef()) {}
+        op(op), opName(op->getName().getStringRef()) {}
 
   Emitter e;
   ModuleOp module;
+  Operation *op;
   StringRef opName;
+
+  /// Names operands (as the op's definition does) in the messages
+  /// of checkSizes; unnamed operands are "operand #i".
+  void nameOperands(ArrayRef<std::pair<Value, StringRef>> names) {
+    for (auto [operand, name] : names)
+      if (operand)
+        operandNames[operand] = name;
+  }
 
   static bool isBuffer(Value shaped) {
     return isa<MemRefType>(shaped.getType());
   }
 
   Value dim(Value shaped, int64_t i) {
-    if (isBuffer(shaped))
-      return getValueOrCreateConstantIndexOp(
-          e.b, e.loc, memref::getMixedSize(e.b, e.loc, shaped, i));
-    return getValueOrCreateConstantIndexOp(
-        e.b, e.loc, tensor::getMixedSize(e.b, e.loc, shaped, i));
+    Value size = getValueOrCreateConstantIndexOp(
+        e.b, e.loc,
+        isBuffer(shaped) ? memref::getMixedSize(e.b, e.loc, shaped, i)
+                         : tensor::getMixedSize(e.b, e.loc, shaped, i));
+    sizeOrigins.try_emplace(size, shaped, i);
+    return size;
+  }
+
+  /// What the index `size` is in a message: "dimension i of 'name'" when it
+  /// is a dimension of one of the op's operands, else "".
+  std::string describeSize(Value size) const {
+    auto origin = sizeOrigins.find(size);
+    if (origin == sizeOrigins.end())
+      return "";
+    auto [shaped, i] = origin->second;
+    std::string operand;
+    for (;;) { // back through convert() to the operand
+      if (auto name = operandNames.find(shaped); name != operandNames.end())
+        operand = ("'" + name->second + "'").str();
+      auto converted = convertedFrom.find(shaped);
+      if (!operand.empty() || converted == convertedFrom.end())
+        break;
+      shaped = converted->second;
+    }
+    for (OpOperand &use : op->getOpOperands())
+      if (operand.empty() && use.get() == shaped)
+        operand = "operand #" + std::to_string(use.getOperandNumber());
+    if (operand.empty())
+      return "";
+    return "dimension " + std::to_string(i) + " of " + operand;
   }
 
   /// Elementwise extf/truncf of a float tensor or buffer to `elementType`
@@ -349,13 +402,16 @@ public:
       Value out = e.alloc(elementType, sizes);
       linalg::GenericOp::create(b, loc, TypeRange{}, shaped, out, maps,
                                 iterators, body);
+      convertedFrom[out] = shaped;
       return out;
     }
     Value init = tensor::EmptyOp::create(
         b, loc, tensor::getMixedSizes(b, loc, shaped), elementType);
-    return linalg::GenericOp::create(b, loc, init.getType(), shaped, init, maps,
-                                     iterators, body)
-        .getResult(0);
+    Value out = linalg::GenericOp::create(b, loc, init.getType(), shaped, init,
+                                          maps, iterators, body)
+                    .getResult(0);
+    convertedFrom[out] = shaped;
+    return out;
   }
   Value toF32(Value shaped) { return convert(shaped, e.b.getF32Type()); }
 
@@ -430,12 +486,25 @@ public:
     return ok;
   }
 
-  /// `count` if `ok`, else 0 after reporting a shape mismatch: the loops that
-  /// run `count` times then touch nothing.
-  Value checkedCount(Value ok, Value count) {
-    e.ifThen(e.notI(ok),
-             [&](Emitter &x) { fail(x, FailureCode::ShapeMismatch); });
-    return e.select(ok, count, e.idx(0));
+  /// agree, and each pair that disagrees is reported with both sizes and
+  /// where they come from (describeSize).
+  Value checkSizes(ArrayRef<std::pair<Value, Value>> sizes) {
+    Value ok = arith::ConstantIntOp::create(e.b, e.loc, 1, 1);
+    for (auto [got, expected] : sizes) {
+      Value same = e.cmp(arith::CmpIPredicate::eq, got, expected);
+      e.ifThen(e.notI(same), [&, got = got, expected = expected](Emitter &x) {
+        x.failSizes(module, (opName + ": " + describeSize(got)).str(), got,
+                    describeSize(expected), expected);
+      });
+      ok = e.andI(ok, same);
+    }
+    return ok;
+  }
+
+  /// `count` if the `sizes` agree (checkSizes), else 0: the loops that run
+  /// `count` times then touch nothing.
+  Value checkedCount(ArrayRef<std::pair<Value, Value>> sizes, Value count) {
+    return e.select(checkSizes(sizes), count, e.idx(0));
   }
 
   /// Reports `code` unless `ok`, and runs `body` only if `ok`.
@@ -451,6 +520,13 @@ public:
     else
       x.fail(module, code);
   }
+
+private:
+  /// Where the sizes dim() returned come from, which values convert() made
+  /// from which operands, and the names given with nameOperand.
+  llvm::DenseMap<Value, std::pair<Value, int64_t>> sizeOrigins;
+  llvm::DenseMap<Value, Value> convertedFrom;
+  llvm::DenseMap<Value, StringRef> operandNames;
 };
 
 } // namespace mlir::moa::loops

@@ -92,6 +92,11 @@ struct GroupedRows {
         weightTensor(widen ? tb.toF32(weightOperand) : weightOperand),
         gatesTensor(gatesOperand), permTensor(permutation), offTensor(offsets) {
     Emitter &e = tb.e;
+    tb.nameOperands({{inputTensor, "input"},
+                     {weightTensor, "weight"},
+                     {gatesTensor, "gates"},
+                     {permTensor, "permutation"},
+                     {offTensor, "offsets"}});
     batch = tb.dim(inputTensor, 0);
     length = tb.dim(inputTensor, 1);
     tokens = e.mul(batch, length);
@@ -169,6 +174,8 @@ struct LogitRows {
   LogitRows(TensorBoundary &tb, Value logitsTensor, Value maskTensor,
             ArrayRef<std::pair<Value, Value>> extraSizes = {}) {
     Emitter &e = tb.e;
+    tb.nameOperands(
+        {{logitsTensor, "logits"}, {maskTensor, "query_padding_mask"}});
     batch = tb.dim(logitsTensor, 0);
     length = tb.dim(logitsTensor, 1);
     experts = tb.dim(logitsTensor, 2);
@@ -176,7 +183,7 @@ struct LogitRows {
     if (maskTensor)
       sizes.append(
           {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), length}});
-    tokens = tb.checkedCount(tb.agree(sizes), e.mul(batch, length));
+    tokens = tb.checkedCount(sizes, e.mul(batch, length));
     logits = tb.collapse(tb.buffer(logitsTensor), {{0, 1}, {2}});
     mask = maskTensor ? tb.collapse(tb.buffer(maskTensor), {{0, 1}}) : Value();
   }

@@ -166,6 +166,7 @@ struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
     if (!op.getIndices().getType().getElementType().isInteger(32))
       return rewriter.notifyMatchFailure(op, "indices must be i32");
     TensorBoundary tb(rewriter, op);
+    tb.nameOperands({{op.getIndices(), "indices"}});
     Emitter &e = tb.e;
     Type f64Type = rewriter.getF64Type();
     LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(),
@@ -376,6 +377,7 @@ struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value indicesTensor = op.getIndices();
+    tb.nameOperands({{indicesTensor, "indices"}});
     TokenRows rows(tb, op.getLogits(), op.getQueryPaddingMask(),
                    {{tb.dim(indicesTensor, 0), tb.dim(op.getLogits(), 0)},
                     {tb.dim(indicesTensor, 1), tb.dim(op.getLogits(), 1)}});
@@ -449,11 +451,12 @@ struct Importance {
   Importance(TensorBoundary &tb, Value gatesTensor, Value indicesTensor,
              int64_t numExperts) {
     Emitter &e = tb.e;
+    tb.nameOperands({{gatesTensor, "gates"}, {indicesTensor, "indices"}});
     Value batch = tb.dim(gatesTensor, 0), length = tb.dim(gatesTensor, 1);
     Value k = tb.dim(gatesTensor, 2);
-    pairs = tb.checkedCount(tb.agree({{tb.dim(indicesTensor, 0), batch},
-                                      {tb.dim(indicesTensor, 1), length},
-                                      {tb.dim(indicesTensor, 2), k}}),
+    pairs = tb.checkedCount({{tb.dim(indicesTensor, 0), batch},
+                             {tb.dim(indicesTensor, 1), length},
+                             {tb.dim(indicesTensor, 2), k}},
                             e.mul(e.mul(batch, length), k));
     gates = tb.collapse(tb.buffer(gatesTensor), {{0, 1, 2}});
     indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});

@@ -30,13 +30,12 @@ struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
     Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
     Value experts = tb.dim(op.getLogits(), 2);
     Value k = tb.dim(op.getIndices(), 2);
-    Value tokens =
-        tb.checkedCount(tb.agree({{tb.dim(op.getIndices(), 0), batch},
-                                  {tb.dim(op.getIndices(), 1), length},
-                                  {tb.dim(op.getGatesGrad(), 0), batch},
-                                  {tb.dim(op.getGatesGrad(), 1), length},
-                                  {tb.dim(op.getGatesGrad(), 2), k}}),
-                        e.mul(batch, length));
+    Value tokens = tb.checkedCount({{tb.dim(op.getIndices(), 0), batch},
+                                    {tb.dim(op.getIndices(), 1), length},
+                                    {tb.dim(op.getGatesGrad(), 0), batch},
+                                    {tb.dim(op.getGatesGrad(), 1), length},
+                                    {tb.dim(op.getGatesGrad(), 2), k}},
+                                   e.mul(batch, length));
     Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
     Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
     Value dGates = tb.collapse(tb.buffer(op.getGatesGrad()), {{0, 1}, {2}});
@@ -193,9 +192,7 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
     sizes.append({{tb.dim(gradTensor, 0), batch},
                   {tb.dim(gradTensor, 1), length},
                   {tb.dim(gradTensor, combine ? 2 : 3), nDim}});
-    Value sizesOk = tb.agree(sizes);
-    e.ifThen(e.notI(sizesOk),
-             [&](Emitter &x) { tb.fail(x, FailureCode::ShapeMismatch); });
+    Value sizesOk = tb.checkSizes(sizes);
     Value groupingOk = g.groupingSizesOk(tb, pairs);
     Value input = g.input, weight = g.weight, perm = g.perm, off = g.off,
           gates = g.gates;
@@ -442,6 +439,9 @@ struct LowerMultiQueryAttentionGrad
     Value valueTensor = tb.toF32(op.getValue());
     Value outTensor = tb.toF32(op.getResult());
     Value dOutTensor = tb.toF32(op.getResultGrad());
+    tb.nameOperands({{queryTensor, "query"},
+                     {outTensor, "result"},
+                     {dOutTensor, "result_grad"}});
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
@@ -465,7 +465,7 @@ struct LowerMultiQueryAttentionGrad
     AttentionGradTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(),
                            k, h, op.getScale(), op.getCausal());
 
-    tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+    tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       // In parallel over the batch: dK and dV of a sequence have one writer.
@@ -543,10 +543,10 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
     Value initTensor = op.getOutputs()[0];
     Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
     Value cDim = tb.dim(initTensor, 0), nDim = tb.dim(initTensor, 1);
-    Value rows = tb.checkedCount(tb.agree({{tb.dim(gTensor, 0), batch},
-                                           {tb.dim(gTensor, 1), length},
-                                           {tb.dim(xTensor, 2), cDim},
-                                           {tb.dim(gTensor, 2), nDim}}),
+    Value rows = tb.checkedCount({{tb.dim(gTensor, 0), batch},
+                                  {tb.dim(gTensor, 1), length},
+                                  {tb.dim(xTensor, 2), cDim},
+                                  {tb.dim(gTensor, 2), nDim}},
                                  e.mul(batch, length));
     Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
     Value g = tb.collapse(tb.buffer(gTensor), {{0, 1}, {2}});

@@ -149,6 +149,9 @@ void loops::AttentionOperands::checkSizes(
     TensorBoundary &tb, Value keyTensor, Value valueTensor, Value maskTensor,
     Value batch, Value keys, Value h,
     SmallVectorImpl<std::pair<Value, Value>> &sizes) {
+  tb.nameOperands({{keyTensor, "key"},
+                   {valueTensor, "value"},
+                   {maskTensor, "key_padding_mask"}});
   sizes.append({{tb.dim(keyTensor, 0), batch},
                 {tb.dim(valueTensor, 0), batch},
                 {tb.dim(valueTensor, 1), keys},

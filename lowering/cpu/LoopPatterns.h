@@ -25,6 +25,8 @@ void populateBackwardLoopPatterns(RewritePatternSet &patterns);
 void populateModelOpLoopPatterns(RewritePatternSet &patterns);
 /// moa.global_norm and moa.adamw (Optimizer.cpp).
 void populateOptimizerLoopPatterns(RewritePatternSet &patterns);
+/// cf.assert as an error the runtime reports (Assertions.cpp).
+void populateAssertLoopPatterns(RewritePatternSet &patterns);
 
 /// Rows per parallel chunk for row-wise kernels (layer norm, losses).
 constexpr int64_t kRowChunk = 64;

@@ -39,22 +39,25 @@ std::pair<Value, Value> rowMoments(Emitter &e, Value x, Value r, Value d,
   return {mean, rstd};
 }
 
-/// Checks gamma's size against the rows' width; returns the row count.
 /// Checks gamma's (and `other`'s: beta [d], or the result gradient shaped
 /// like the input) sizes against the input's; returns the row count.
 Value layerNormRows(TensorBoundary &tb, Value input, Value gamma, Value other,
                     Value d) {
   Value rows = tb.e.idx(1);
   int64_t rank = cast<ShapedType>(input.getType()).getRank();
+  const bool otherIsBeta = cast<ShapedType>(other.getType()).getRank() == 1;
+  tb.nameOperands({{input, "input"},
+                   {gamma, "gamma"},
+                   {other, otherIsBeta ? "beta" : "result_grad"}});
   for (int64_t i = 0; i + 1 < rank; ++i)
     rows = tb.e.mul(rows, tb.dim(input, i));
   SmallVector<std::pair<Value, Value>> sizes = {{tb.dim(gamma, 0), d}};
-  if (cast<ShapedType>(other.getType()).getRank() == 1)
+  if (otherIsBeta)
     sizes.push_back({tb.dim(other, 0), d});
   else
     for (int64_t i = 0; i < rank; ++i)
       sizes.push_back({tb.dim(other, i), tb.dim(input, i)});
-  return tb.checkedCount(tb.agree(sizes), rows);
+  return tb.checkedCount(sizes, rows);
 }
 
 struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
@@ -206,11 +209,10 @@ struct LowerEmbeddingGrad : OpRewritePattern<EmbeddingGradOp> {
     Value batch = tb.dim(op.getIndices(), 0),
           length = tb.dim(op.getIndices(), 1);
     Value vocab = tb.dim(op.getTable(), 0), d = tb.dim(op.getTable(), 1);
-    Value rows =
-        tb.checkedCount(tb.agree({{tb.dim(op.getResultGrad(), 0), batch},
+    Value rows = tb.checkedCount({{tb.dim(op.getResultGrad(), 0), batch},
                                   {tb.dim(op.getResultGrad(), 1), length},
-                                  {tb.dim(op.getResultGrad(), 2), d}}),
-                        e.mul(batch, length));
+                                  {tb.dim(op.getResultGrad(), 2), d}},
+                                 e.mul(batch, length));
     Value ids = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}});
     Value dOut = tb.collapse(tb.buffer(op.getResultGrad()), {{0, 1}, {2}});
     Value result = e.alloc(rewriter.getF32Type(), {vocab, d});
@@ -240,11 +242,12 @@ struct LabelledRows {
 
   LabelledRows(TensorBoundary &tb, Value logitsTensor, Value targetsTensor) {
     Emitter &e = tb.e;
+    tb.nameOperands({{logitsTensor, "logits"}, {targetsTensor, "targets"}});
     Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
     vocab = tb.dim(logitsTensor, 2);
-    rows = tb.checkedCount(tb.agree({{tb.dim(targetsTensor, 0), batch},
-                                     {tb.dim(targetsTensor, 1), length}}),
-                           e.mul(batch, length));
+    rows = tb.checkedCount(
+        {{tb.dim(targetsTensor, 0), batch}, {tb.dim(targetsTensor, 1), length}},
+        e.mul(batch, length));
     logits = tb.collapse(tb.buffer(logitsTensor), {{0, 1}, {2}});
     targets = tb.collapse(tb.buffer(targetsTensor), {{0, 1}});
     labelled = e.loop(

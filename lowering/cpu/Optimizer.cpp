@@ -97,7 +97,7 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
     for (Value other :
          {op.getGrad(), op.getFirstMoment(), op.getSecondMoment()})
       sizes.push_back({numElements(tb, other), count});
-    count = tb.checkedCount(tb.agree(sizes), count);
+    count = tb.checkedCount(sizes, count);
     Value chunk = e.idx(kElementChunk);
     e.parallel({e.ceilDiv(count, chunk)}, [&](Emitter &p, ValueRange ivs) {
       Value first = p.mul(ivs[0], chunk);

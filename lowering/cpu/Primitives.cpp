@@ -127,6 +127,8 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value logitsTensor = op.getLogits();
+    tb.nameOperands({{logitsTensor, "logits"},
+                     {op.getQueryPaddingMask(), "query_padding_mask"}});
     Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
     TokenRouting routing;
     routing.experts = tb.dim(logitsTensor, 2);
@@ -137,9 +139,9 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     // k <= E (E may be dynamic) and the mask is [B, T].
     Value ok = e.cmp(arith::CmpIPredicate::sle, routing.k, routing.experts);
     if (mask)
-      ok =
-          e.andI(ok, tb.agree({{tb.dim(op.getQueryPaddingMask(), 0), batch},
-                               {tb.dim(op.getQueryPaddingMask(), 1), length}}));
+      ok = e.andI(
+          ok, tb.checkSizes({{tb.dim(op.getQueryPaddingMask(), 0), batch},
+                             {tb.dim(op.getQueryPaddingMask(), 1), length}}));
     routing.indices =
         e.alloc(rewriter.getI32Type(), {batch, length, routing.k});
     routing.gates = e.alloc(rewriter.getF32Type(), {batch, length, routing.k});
@@ -282,10 +284,8 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Value out = tb.collapse(result4, GroupedRows::rowGroups(combine));
 
     // Validate sizes and the grouping before any indexed access.
-    Value sizesOk = tb.agree(g.sizeChecks(tb, k));
+    Value sizesOk = tb.checkSizes(g.sizeChecks(tb, k));
     Value permOk = g.groupingSizesOk(tb, pairs);
-    e.ifThen(e.notI(sizesOk),
-             [&](Emitter &x) { tb.fail(x, FailureCode::ShapeMismatch); });
     withPairPositions(
         tb, e.andI(sizesOk, permOk), perm, off, numExperts, pairs,
         [&](Emitter &v, Value position, Value dispatched) {
@@ -499,6 +499,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Value queryTensor = tb.toF32(op.getQuery());
     Value keyTensor = tb.toF32(op.getKey());
     Value valueTensor = tb.toF32(op.getValue());
+    tb.nameOperands({{queryTensor, "query"}});
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
     Value k = tb.dim(queryTensor, 2), h = tb.dim(queryTensor, 3);
     Value keys = tb.dim(keyTensor, 1);
@@ -512,7 +513,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     AttentionTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(), k, h,
                        op.getScale(), op.getCausal());
 
-    tb.guard(tb.agree(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+    tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       g.parallel({batch, g.ceilDiv(rowsPerBatch, tileRows)},
@@ -584,10 +585,10 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
     Value initTensor = tb.toF32(op.getOutputs()[0]);
     Value batch = tb.dim(initTensor, 0), length = tb.dim(initTensor, 1);
     Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
-    Value rows = tb.checkedCount(tb.agree({{tb.dim(xTensor, 0), batch},
-                                           {tb.dim(xTensor, 1), length},
-                                           {tb.dim(wTensor, 0), kDim},
-                                           {tb.dim(initTensor, 2), nDim}}),
+    Value rows = tb.checkedCount({{tb.dim(xTensor, 0), batch},
+                                  {tb.dim(xTensor, 1), length},
+                                  {tb.dim(wTensor, 0), kDim},
+                                  {tb.dim(initTensor, 2), nDim}},
                                  e.mul(batch, length));
     Value x = tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}});
     Value init = tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}});
@@ -618,9 +619,9 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
     Value wKey = tb.toF32(op.getWKey()), wValue = tb.toF32(op.getWValue());
     Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
     Value kDim = tb.dim(inputTensor, 2), nDim = tb.dim(wKey, 1);
-    Value rows = tb.checkedCount(tb.agree({{tb.dim(wKey, 0), kDim},
-                                           {tb.dim(wValue, 0), kDim},
-                                           {tb.dim(wValue, 1), nDim}}),
+    Value rows = tb.checkedCount({{tb.dim(wKey, 0), kDim},
+                                  {tb.dim(wValue, 0), kDim},
+                                  {tb.dim(wValue, 1), nDim}},
                                  e.mul(batch, length));
     Value input = tb.collapse(tb.buffer(inputTensor), {{0, 1}, {2}});
     Type f32 = rewriter.getF32Type();
@@ -648,8 +649,8 @@ struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
     Value xTensor = tb.toF32(op.getX()), wTensor = tb.toF32(op.getWGate());
     Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
     Value kDim = tb.dim(xTensor, 2), experts = tb.dim(wTensor, 1);
-    Value rows = tb.checkedCount(tb.agree({{tb.dim(wTensor, 0), kDim}}),
-                                 e.mul(batch, length));
+    Value rows =
+        tb.checkedCount({{tb.dim(wTensor, 0), kDim}}, e.mul(batch, length));
     Value logits3 = e.alloc(rewriter.getF32Type(), {batch, length, experts});
     projectRowTiles(tb, tb.collapse(tb.buffer(xTensor), {{0, 1}, {2}}), rows,
                     kDim,

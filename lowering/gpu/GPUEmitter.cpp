@@ -217,7 +217,8 @@ std::string GPUTiling::invalid() const {
 
 MemRefType gpu_kernels::ldmatrixTile(int64_t rows, int64_t cols,
                                      Type elementType) {
-  return sharedBuffer({rows, llvm::alignTo(cols, 8) + 8}, elementType);
+  return sharedBuffer({rows, static_cast<int64_t>(llvm::alignTo(cols, 8) + 8)},
+                      elementType);
 }
 
 /// One ldmatrix.x4: lane l gives the address of row l % 8 of matrix l / 8,

@@ -26,6 +26,7 @@
 #include "dialect/MoAOps.h"
 #include "lowering/Passes.h"
 #include "lowering/gpu/GPUEmitter.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -1054,6 +1055,28 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// cf.assert
+//===----------------------------------------------------------------------===//
+
+/// A host cf.assert (a size check of moa-decompose): one thread records a
+/// shape mismatch in the error word, which the runtime reports after the
+/// entry, as it does the kernels' (upstream's lowering would abort).
+struct LowerAssert : OpRewritePattern<cf::AssertOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(cf::AssertOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e(rewriter, op.getLoc());
+    Value err = errorWord(rewriter, op);
+    launch(e, "moa_assert", e.idx(1), e.idx(1), kWarp, {},
+           [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             whenShapesAgree(kernel, ids, op.getArg(), err, [](Emitter &) {});
+           });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // The pass
 //===----------------------------------------------------------------------===//
 
@@ -1089,7 +1112,7 @@ struct MoALowerToGPUPass
     }
     RewritePatternSet patterns(ctx);
     patterns.add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>,
-                 LowerDispatch>(ctx);
+                 LowerDispatch, LowerAssert>(ctx);
     patterns
         .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
             ctx, tiling);

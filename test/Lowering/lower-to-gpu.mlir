@@ -210,3 +210,21 @@ func.func @row_projection_buffers(%x: memref<?x?x16xf32>, %w: memref<16x8xf32>) 
       ins(%x, %w : memref<?x?x16xf32>, memref<16x8xf32>) outs(%y : memref<?x?x8xf32>)
   return %y : memref<?x?x8xf32>
 }
+
+// -----
+
+// A cf.assert becomes a one-warp kernel that records a shape mismatch (code
+// 3) in the entry's error word when the condition is false.
+// CHECK-LABEL: func.func @assertion(
+// CHECK-SAME: %[[OK:.*]]: i1
+// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : i32
+// CHECK: %[[ERR:.*]] = gpu.alloc {{.*}}{moa.error_word} : memref<1xi32>
+// CHECK: gpu.launch {{.*}} function(@moa_assert)
+// CHECK-NEXT: scf.if %[[OK]] {
+// CHECK-NEXT: } else {
+// CHECK: memref.atomic_rmw maxs %[[C3]], %[[ERR]]
+// CHECK-NOT: cf.assert
+func.func @assertion(%ok: i1) {
+  cf.assert %ok, "sizes differ"
+  return
+}

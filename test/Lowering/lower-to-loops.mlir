@@ -122,9 +122,7 @@ func.func @attention_bf16(%q: tensor<2x3x2x8xbf16>, %k: tensor<2x5x8xbf16>, %v: 
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f64
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
 // CHECK: scf.if
-// CHECK-NEXT: memref.get_global @__moa_text_
-// CHECK-NEXT: memref.cast
-// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[MASK:.*]] = memref.collapse_shape %{{.*}} {{\[}}[0, 1]] : memref<?x?xi1> into memref<?xi1>
 // CHECK: %[[SUM:.*]] = memref.alloc(%c8) : memref<?xf64>
 // CHECK: scf.for
@@ -174,4 +172,22 @@ func.func @mutual_information_loss(%l: tensor<?x?x8xf32>, %m: tensor<?x?xi1>) ->
 func.func @mutual_information_loss_unmasked(%l: tensor<2x3x4xf32>) -> tensor<f32> {
   %0 = moa.mutual_information_loss %l : tensor<2x3x4xf32>
   return %0 : tensor<f32>
+}
+
+// -----
+
+// A cf.assert reports its message through the runtime instead of aborting.
+// CHECK-LABEL: func.func @assertion(
+// CHECK-SAME: %[[OK:.*]]: i1
+// CHECK: %[[TRUE:.*]] = arith.constant true
+// CHECK: %[[FAILED:.*]] = arith.xori %[[OK]], %[[TRUE]] : i1
+// CHECK: scf.if %[[FAILED]] {
+// CHECK-NEXT: %[[TEXT:.*]] = memref.get_global @__moa_text_{{.*}} : memref<12xi8>
+// CHECK-NEXT: %[[CAST:.*]] = memref.cast %[[TEXT]] : memref<12xi8> to memref<?xi8>
+// CHECK-NEXT: call @moa_rt_fail_message(%[[CAST]]) : (memref<?xi8>) -> ()
+// CHECK: }
+// CHECK-NOT: cf.assert
+func.func @assertion(%ok: i1) {
+  cf.assert %ok, "sizes differ"
+  return
 }

@@ -6,9 +6,7 @@
 // polynomial.
 // CHECK-LABEL: func.func @route_grad(
 // CHECK: scf.if
-// CHECK-NEXT: memref.get_global @__moa_text_
-// CHECK-NEXT: memref.cast
-// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[RESULT:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c8) : memref<?x?x?xf32>
 // CHECK: %[[OK:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1) {
 // CHECK: arith.cmpi sge, %{{.*}}, %c-1
@@ -49,7 +47,7 @@ func.func @route_grad_topk_softmax(%l: tensor<2x3x8xf32>, %i: tensor<2x3x2xindex
 // parallel over input rows the input gradient. A bad grouping reports
 // GroupedMatmulBadPermutation (2).
 // CHECK-LABEL: func.func @grouped_matmul_grad(
-// CHECK: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[DX:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c2, %c8) : memref<?x?x?x?xf32>
 // CHECK: %[[DW:.*]] = memref.alloc(%c4, %c8, %c16) : memref<?x?x?xf32>
 // CHECK: %[[DG:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c2) : memref<?x?x?xf32>
@@ -182,9 +180,7 @@ func.func @router_z_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>) -> tensor<
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f64
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: scf.if
-// CHECK-NEXT: memref.get_global @__moa_text_
-// CHECK-NEXT: memref.cast
-// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[MASK:.*]] = memref.collapse_shape %{{.*}} {{\[}}[0, 1]] : memref<?x?xi1> into memref<?xi1>
 // CHECK: %[[RESULT:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c8) : memref<?x?x?xf32>
 // CHECK: %[[ROWS:.*]] = memref.collapse_shape %[[RESULT]]
@@ -241,9 +237,7 @@ func.func @mutual_information_loss_grad(%l: tensor<?x?x8xf32>, %d: tensor<f32>, 
 // CHECK-DAG: %[[EM1:.*]] = arith.constant 7.000000e+00 : f64
 // CHECK-DAG: %[[E:.*]] = arith.constant 8.000000e+00 : f64
 // CHECK: scf.if
-// CHECK-NEXT: memref.get_global @__moa_text_
-// CHECK-NEXT: memref.cast
-// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[IMP:.*]] = memref.alloc(%c8) : memref<?xf64>
 // CHECK: %[[OK:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1) {
 // CHECK-DAG: arith.cmpi slt, %{{.*}}, %c8
@@ -279,9 +273,7 @@ func.func @importance_cv_loss(%g: tensor<?x?x2xf32>, %i: tensor<?x?x2xi32>) -> t
 // CHECK: %[[FLAT:.*]] = memref.collapse_shape %[[RESULT]]
 // CHECK: %[[DLOSS:.*]] = arith.extf %{{.*}} : f32 to f64
 // CHECK: scf.if
-// CHECK-NEXT: memref.get_global @__moa_text_
-// CHECK-NEXT: memref.cast
-// CHECK-NEXT: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[IMP:.*]] = memref.alloc(%c8) : memref<?xf64>
 // CHECK: %[[OK:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1) {
 // CHECK: arith.cmpi sge, %{{.*}}, %c-1
@@ -379,7 +371,7 @@ func.func @layer_norm_1d(%x: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<16xf3
 // CHECK-NEXT: scf.parallel
 // CHECK: } else {
 // CHECK-NEXT: call @moa_rt_fail(%c5_i64)
-// CHECK: call @moa_rt_fail_in(%c3_i64, %{{.*}}) : (i64, memref<?xi8>) -> ()
+// CHECK: call @moa_rt_fail_sizes(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (memref<?xi8>, i64, memref<?xi8>, i64) -> ()
 // CHECK: %[[DT:.*]] = memref.alloc(%c32, %c16) : memref<?x?xf32>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1)
 // CHECK: scf.if

@@ -7,6 +7,7 @@
 // CHECK-LABEL: func.func @self_attention
 // CHECK-SAME: (%[[X:.*]]: tensor<?x?x256xf32>, %[[WG:.*]]: tensor<256x8xf32>, %[[WQ:.*]]: tensor<8x256x64xf32>, %[[WK:.*]]: tensor<256x64xf32>, %[[WV:.*]]: tensor<256x64xf32>, %[[WO:.*]]: tensor<8x64x256xf32>)
 // CHECK-NOT: moa.mixture_attention
+// CHECK-NOT: cf.assert
 // CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[B:.*]] = tensor.dim %[[X]], %c0
 // CHECK: %[[T:.*]] = tensor.dim %[[X]], %c1
@@ -54,6 +55,33 @@ func.func @cross_attention_options(%x: tensor<2x5x32xbf16>, %wg: tensor<32x4xbf1
       : tensor<2x5x32xbf16>, tensor<32x4xbf16>, tensor<4x32x8xbf16>,
         tensor<32x8xbf16>, tensor<32x8xbf16>, tensor<4x8x32xbf16>
   return %y, %logits : tensor<2x5x32xbf16>, tensor<2x5x4xf32>
+}
+
+// -----
+
+// A dynamic model dimension: x's d is compared with the memory's and
+// w_out's at run time (w_gate, w_query and w_key meet x or the memory in a
+// contraction, whose lowering checks them), before anything reads them.
+// CHECK-LABEL: func.func @dynamic_model_dim
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x?x?xf32>, %[[MEM:[^:]*]]: tensor<?x?x?xf32>
+// CHECK-SAME: %[[WO:[^:]*]]: tensor<2x4x?xf32>)
+// CHECK: %[[MEMD:.*]] = tensor.dim %[[MEM]], %c2
+// CHECK: %[[XD:.*]] = tensor.dim %[[X]], %c2
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[MEMD]], %[[XD]] : index
+// CHECK: cf.assert %[[SAME]], "moa.mixture_attention: dimension 2 of 'memory' differs from dimension 2 of 'x' (the model dimension d)"
+// CHECK: %[[WOD:.*]] = tensor.dim %[[WO]], %c2
+// CHECK: %[[XD2:.*]] = tensor.dim %[[X]], %c2
+// CHECK: %[[SAME2:.*]] = arith.cmpi eq, %[[WOD]], %[[XD2]] : index
+// CHECK: cf.assert %[[SAME2]], "moa.mixture_attention: dimension 2 of 'w_out' differs from dimension 2 of 'x' (the model dimension d)"
+// CHECK: linalg.contract
+func.func @dynamic_model_dim(%x: tensor<?x?x?xf32>, %mem: tensor<?x?x?xf32>,
+    %wg: tensor<?x2xf32>, %wq: tensor<2x?x4xf32>, %wk: tensor<?x4xf32>,
+    %wv: tensor<?x4xf32>, %wo: tensor<2x4x?xf32>) -> tensor<?x?x?xf32> {
+  %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(1)
+      memory(%mem : tensor<?x?x?xf32>)
+      : tensor<?x?x?xf32>, tensor<?x2xf32>, tensor<2x?x4xf32>,
+        tensor<?x4xf32>, tensor<?x4xf32>, tensor<2x4x?xf32>
+  return %y : tensor<?x?x?xf32>
 }
 
 // -----

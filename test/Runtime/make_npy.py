@@ -88,6 +88,13 @@ def main():
     npy(out + "/w_2x8x4.npy", "<f4", (2, 8, 4))
     npy(out + "/perm_empty.npy", "<i4", (0,), values=[])
     npy(out + "/offsets_3.npy", "<i4", (3,), values=[0, 0, 0])
+    # Cross-attention: a memory of x_1x2x8's batch, and one of batch 2.
+    npy(out + "/mem_1x4x8.npy", "<f4", (1, 4, 8))
+    npy(out + "/mem_2x4x8.npy", "<f4", (2, 4, 8))
+    npy(out + "/wg_8x2.npy", "<f4", (8, 2))
+    npy(out + "/wo_2x4x8.npy", "<f4", (2, 4, 8))
+    npy(out + "/wo_2x4x16.npy", "<f4", (2, 4, 16))
+    npy(out + "/mem_1x4x16.npy", "<f4", (1, 4, 16))
     # Attention inputs: a mask whose "true" is byte 2 instead of 1, and
     # value rows with inf and NaN that are all padding.
     npy(out + "/q_1x2.npy", "<f4", (1, 2, 1, 4))

@@ -16,6 +16,12 @@
 // RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_1x1.npy 2>&1 | FileCheck %s --check-prefix=LBSIZES
 // RUN: not moa-run %t/entries.so route_dynamic_experts %t/logits_e2.npy 2>&1 | FileCheck %s --check-prefix=ROUTESIZES
 // RUN: not moa-run %t/entries.so project %t/x_1x2x8.npy %t/w_8x4.npy %t/init_1x3x4.npy 2>&1 | FileCheck %s --check-prefix=PROJSIZES
+// RUN: moa-run %t/entries.so cross_layer %t/x_1x2x8.npy %t/mem_1x4x8.npy %t/wg_8x2.npy %t/w_2x8x4.npy %t/w_8x4.npy %t/w_8x4.npy %t/wo_2x4x8.npy -o %t/a | FileCheck %s --check-prefix=CROSS
+// RUN: not moa-run %t/entries.so cross_layer %t/x_1x2x8.npy %t/mem_2x4x8.npy %t/wg_8x2.npy %t/w_2x8x4.npy %t/w_8x4.npy %t/w_8x4.npy %t/wo_2x4x8.npy -o %t/a 2>&1 | FileCheck %s --check-prefix=CROSSBATCH
+// RUN: moa-compile %S/Inputs/dynamic_model_dim.mlir -o %t/dynamic_model_dim.so
+// RUN: moa-run %t/dynamic_model_dim.so dynamic_model_dim %t/x_1x2x8.npy %t/mem_1x4x8.npy %t/wg_8x2.npy %t/w_2x8x4.npy %t/w_8x4.npy %t/w_8x4.npy %t/wo_2x4x8.npy -o %t/a | FileCheck %s --check-prefix=CROSS
+// RUN: not moa-run %t/dynamic_model_dim.so dynamic_model_dim %t/x_1x2x8.npy %t/mem_1x4x8.npy %t/wg_8x2.npy %t/w_2x8x4.npy %t/w_8x4.npy %t/w_8x4.npy %t/wo_2x4x16.npy -o %t/a 2>&1 | FileCheck %s --check-prefix=WOUTDIM
+// RUN: not moa-run %t/dynamic_model_dim.so dynamic_model_dim %t/x_1x2x8.npy %t/mem_1x4x16.npy %t/wg_8x2.npy %t/w_2x8x4.npy %t/w_8x4.npy %t/w_8x4.npy %t/wo_2x4x8.npy -o %t/a 2>&1 | FileCheck %s --check-prefix=MEMDIM
 // RUN: moa-run %t/entries.so grouped_dynamic_slots %t/x_0x5x8.npy %t/w_2x8x4.npy %t/perm_empty.npy %t/offsets_3.npy | FileCheck %s --check-prefix=EMPTY
 // RUN: not moa-run %t/entries.so identity %t/huge_digits.npy 2>&1 | FileCheck %s --check-prefix=DIGITS
 // RUN: not moa-run %t/entries.so identity %t/huge_product.npy 2>&1 | FileCheck %s --check-prefix=PRODUCT
@@ -29,9 +35,13 @@
 // RUN: python3 %S/npy_summary.py %t/a/out0.npy | FileCheck %s --check-prefix=ZEROS
 
 // CONST: result 0: f32 [4]
-// LBSIZES: failed: moa.load_balancing_loss: operands with dynamic sizes do not agree
+// LBSIZES: failed: moa.load_balancing_loss: dimension 0 of 'indices' is 1, but dimension 0 of 'logits' is 2{{$}}
 // ROUTESIZES: failed: moa.route: operands with dynamic sizes do not agree
-// PROJSIZES: failed: linalg.contract: operands with dynamic sizes do not agree
+// CROSS: result 0: f32 [1, 2, 8]
+// CROSSBATCH: moa-run: 'cross_layer' failed: moa.multi_query_attention: dimension 0 of 'key' is 2, but dimension 0 of 'query' is 1{{$}}
+// WOUTDIM: moa-run: 'dynamic_model_dim' failed: moa.mixture_attention: dimension 2 of 'w_out' differs from dimension 2 of 'x' (the model dimension d){{$}}
+// MEMDIM: moa-run: 'dynamic_model_dim' failed: moa.mixture_attention: dimension 2 of 'memory' differs from dimension 2 of 'x' (the model dimension d){{$}}
+// PROJSIZES: failed: linalg.contract: dimension 1 of operand #0 is 2, but dimension 1 of operand #2 is 3{{$}}
 // EMPTY: result 0: f32 [0, 5, 0, 4]
 // DIGITS: is not a valid .npy file: a dimension in the header's 'shape' is too large
 // PRODUCT: is not a valid .npy file: the shape has too many elements

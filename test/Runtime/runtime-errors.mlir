@@ -44,4 +44,4 @@
 // DIMS: moa-run: argument 0 of 'moa_layer' has shape [?, ?, 256]: --dims gives no sizes, it needs 2 (its dynamic sizes, in order)
 // REPEAT: moa-run: --repeat needs a positive integer
 // INDEX: moa-run: 'dispatch' failed: moa.dispatch: an expert index is outside [-1, E)
-// DYNAMIC: moa-run: 'moa_layer' failed: moa.multi_query_attention: operands with dynamic sizes do not agree
+// DYNAMIC: moa-run: 'moa_layer' failed: moa.multi_query_attention: dimension 1 of 'key_padding_mask' is 7, but dimension 1 of 'key' is 5{{$}}

@@ -81,3 +81,15 @@ func.func @outer(%x: tensor<?xf32>, %y: tensor<?xf32>) -> tensor<?x?xf32> {
   } -> tensor<?x?xf32>
   return %r : tensor<?x?xf32>
 }
+
+// Cross-attention with dynamic batch and lengths: x and the memory must
+// agree in their batch, which only the generated code can check.
+func.func @cross_layer(%x: tensor<?x?x8xf32>, %mem: tensor<?x?x8xf32>,
+    %wg: tensor<8x2xf32>, %wq: tensor<2x8x4xf32>, %wk: tensor<8x4xf32>,
+    %wv: tensor<8x4xf32>, %wo: tensor<2x4x8xf32>) -> tensor<?x?x8xf32> {
+  %y, %logits = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(1)
+      memory(%mem : tensor<?x?x8xf32>)
+      : tensor<?x?x8xf32>, tensor<8x2xf32>, tensor<2x8x4xf32>,
+        tensor<8x4xf32>, tensor<8x4xf32>, tensor<2x4x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
