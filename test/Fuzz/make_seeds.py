@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the fuzz targets (test/Fuzz/corpus), valid
+"""Writes the seed corpus of the reader fuzz targets (test/Fuzz/corpus), valid
 inputs of each format for libFuzzer to mutate. Run once; the files are
-committed. Usage: make_seeds.py [DIR]"""
+committed. (The pipeline target's seeds, corpus/pipeline, are modules copied
+from the examples and test inputs.) Usage: make_seeds.py [DIR]"""
 import json
 import os
 import struct
