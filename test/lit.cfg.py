@@ -10,7 +10,7 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moa_obj_root, "test")
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "corpus"]
 
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
 # The interpreter running lit (Debian's python3, with python3-numpy from
@@ -70,6 +70,7 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-runtime-test", unresolved="fatal"),
      ToolSubst("moa-runtime-capi-test", unresolved="fatal"),
      ToolSubst("moa-safetensors-test", unresolved="fatal"),
+     ToolSubst("moa-gemm-test", unresolved="fatal"),
      ToolSubst("moa-mgpu-abi-test", unresolved="fatal"),
      ToolSubst("moa-mgpu-abi-mock-test", unresolved="fatal")],
     [config.moa_tools_dir]
