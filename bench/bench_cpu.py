@@ -6,7 +6,8 @@ For each configuration: write the layer module (B and T dynamic), compile it
 with moa-compile, draw inputs once, run ours with `moa-run --repeat N` (its
 median), run PyTorch N times (median), check the outputs agree, print the
 ratio; then the E=64 / E=8 time ratios from interleaved rounds. Run through
-bench/run_cpu.sh, which installs and builds what it needs.
+bench/run_cpu.sh, which installs and builds what it needs and sets
+OMP_WAIT_POLICY=PASSIVE for both sides.
 """
 import argparse
 import os

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "runtime/Gemm.h"
 #include "runtime/KernelContext.h"
 #include "runtime/RuntimeABI.h"
 
@@ -186,21 +187,10 @@ void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
       b->sizes[1] != bCols || (aRows > 0 && a->strides[1] != 1) ||
       (m > 0 && c->strides[1] != 1) || (bRows > 0 && b->strides[1] != 1))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
-  if (m == 0 || n == 0)
-    return;
-  if (k == 0) { // BLAS would leave C alone for beta = 1 only
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        float &v = c->data[c->offset + i * c->strides[0] + j];
-        v = beta == 0.0f ? 0.0f : beta * v;
-      }
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, m, n, k, alpha,
-              a->data + a->offset, std::max<int64_t>(a->strides[0], 1),
-              b->data + b->offset, std::max<int64_t>(b->strides[0], 1), beta,
-              c->data + c->offset, std::max<int64_t>(c->strides[0], 1));
+  static const GemmBackend backend = defaultGemmBackend();
+  sgemm(backend, transposeA, transposeB, m, n, k, alpha, a->data + a->offset,
+        a->strides[0], b->data + b->offset, b->strides[0], beta,
+        c->data + c->offset, c->strides[0]);
 }
 
 void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,

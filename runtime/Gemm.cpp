@@ -1,0 +1,119 @@
+//===- Gemm.cpp - The runtime's single-threaded f32 GEMM ------------------===//
+//
+// libxsmm generates a kernel per (m, n, k, leading dimensions, beta) at run
+// time for the CPU it finds and keeps it in its registry; measured on the
+// 2-core AVX-512 Xeon of bench/RESULTS.md it runs the shapes moa's tiles
+// have (128 rows, K and N of 64 to 1024) at 125-170 GFLOP/s per core, where
+// OpenBLAS 0.3.21 runs 30 as it detects the CPU and 110-130 when told the
+// CPU (OPENBLAS_CORETYPE). Its kernels do not block for the cache, so a B
+// larger than L2 is cut into blocks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Gemm.h"
+
+#include <cblas.h>
+#include <libxsmm.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace moa::runtime {
+namespace {
+
+/// B blocks: up to this many floats (512 KiB) B is one block; larger ones
+/// are cut into kBlock x kBlock pieces.
+constexpr int64_t kUnblockedFloats = 128 * 1024;
+constexpr int64_t kBlock = 256;
+
+void openBlas(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
+              float alpha, const float *a, int64_t lda, const float *b,
+              int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+              transposeB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
+              std::max<int64_t>(lda, 1), b, std::max<int64_t>(ldb, 1), beta, c,
+              std::max<int64_t>(ldc, 1));
+}
+
+/// libxsmm's kernel for C (+)= op(A) B with B [k x n] (leading dimension
+/// ldb) in its column-major view, C^T = B^T op(A)^T; null if it has none.
+libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
+                               int64_t lda, int64_t ldb, int64_t ldc,
+                               float beta) {
+  const libxsmm_blasint mm = n, nn = m, kk = k, ldA = ldb, ldB = lda, ldC = ldc;
+  const float one = 1.0f;
+  const int flags = transposeA ? LIBXSMM_GEMM_FLAG_TRANS_B : 0;
+  return libxsmm_smmdispatch(mm, nn, kk, &ldA, &ldB, &ldC, &one, &beta, &flags,
+                             nullptr);
+}
+
+/// C = op(A) B + beta C with B [k x n] in blocks; false, C untouched, if
+/// libxsmm lacks a kernel for one of them.
+bool xsmmBlocked(bool transposeA, int64_t m, int64_t n, int64_t k,
+                 const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc) {
+  const bool oneBlock = k * n <= kUnblockedFloats;
+  const int64_t blockN = oneBlock ? n : std::min(n, kBlock);
+  const int64_t blockK = oneBlock ? k : std::min(k, kBlock);
+  // All kernels are looked up before any runs (the second lookup of each is
+  // a hash in libxsmm's registry).
+  for (bool run : {false, true})
+    for (int64_t j = 0; j < n; j += blockN)
+      for (int64_t p = 0; p < k; p += blockK) {
+        libxsmm_smmfunction kernel = xsmmKernel(
+            transposeA, m, std::min(blockN, n - j), std::min(blockK, k - p),
+            lda, ldb, ldc, p == 0 ? beta : 1.0f);
+        if (!kernel)
+          return false;
+        // A's block starts at column p (row p when A is transposed).
+        if (run)
+          kernel(b + p * ldb + j, transposeA ? a + p * lda : a + p, c + j);
+      }
+  return true;
+}
+
+} // namespace
+
+GemmBackend defaultGemmBackend() {
+  const char *choice = std::getenv("MOA_GEMM");
+  return choice && std::strcmp(choice, "openblas") == 0 ? GemmBackend::OpenBlas
+                                                        : GemmBackend::Xsmm;
+}
+
+void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
+           int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  if (m == 0 || n == 0)
+    return;
+  if (k == 0) { // BLAS would leave C alone for beta = 1 only
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= INT_MAX;
+  if (backend == GemmBackend::Xsmm && fits && (beta == 0.0f || beta == 1.0f)) {
+    // libxsmm's kernels take B as it is and alpha = 1: otherwise B becomes
+    // alpha * op(B), [k x n], in a scratch buffer of the thread.
+    if (transposeB || alpha != 1.0f) {
+      thread_local std::vector<float> scratch;
+      scratch.resize(k * n);
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j)
+          scratch[p * n + j] =
+              alpha * (transposeB ? b[j * ldb + p] : b[p * ldb + j]);
+      if (xsmmBlocked(transposeA, m, n, k, a, lda, scratch.data(), n, beta, c,
+                      ldc))
+        return;
+    } else if (xsmmBlocked(transposeA, m, n, k, a, lda, b, ldb, beta, c, ldc)) {
+      return;
+    }
+  }
+  openBlas(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c,
+           ldc);
+}
+
+} // namespace moa::runtime

@@ -1,0 +1,107 @@
+//===- GemmTest.cpp - The runtime's GEMM against a double reference ------===//
+//
+// usage: moa-gemm-test
+// Every case through both backends (libxsmm, OpenBLAS): the four transpose
+// combinations, alpha 1 and 0.5, beta 0, 1 and 0.25 (OpenBLAS' path), leading
+// dimensions wider than the rows, B small and large enough to be cut into
+// blocks (with edge blocks), k = 0. Each element must be within the
+// standard error bound of an f32 dot product, (k + 2) u sum |terms|
+// (u = 2^-24), of plain double loops; C is random before the call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/Gemm.h"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+using namespace moa::runtime;
+
+namespace {
+
+struct Case {
+  int64_t m, n, k;
+  bool transposeA, transposeB;
+  float alpha, beta;
+};
+
+/// Max over C of |error| / bound (> 1 fails).
+double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const int64_t aRows = t.transposeA ? t.k : t.m,
+                aCols = t.transposeA ? t.m : t.k;
+  const int64_t bRows = t.transposeB ? t.n : t.k,
+                bCols = t.transposeB ? t.k : t.n;
+  const int64_t lda = aCols + 3, ldb = bCols + 5, ldc = t.n + 2;
+  std::vector<float> a(aRows * lda), b(bRows * ldb), c(t.m * ldc);
+  for (std::vector<float> *v : {&a, &b, &c})
+    for (float &x : *v)
+      x = uniform(rng);
+  const std::vector<float> c0 = c;
+  sgemm(backend, t.transposeA, t.transposeB, t.m, t.n, t.k, t.alpha, a.data(),
+        lda, b.data(), ldb, t.beta, c.data(), ldc);
+  auto at = [](const std::vector<float> &x, int64_t ld, bool transposed,
+               int64_t i, int64_t j) {
+    return double(transposed ? x[j * ld + i] : x[i * ld + j]);
+  };
+  double worst = 0;
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t j = 0; j < t.n; ++j) {
+      double sum = 0, magnitude = 0;
+      for (int64_t p = 0; p < t.k; ++p) {
+        double term =
+            at(a, lda, t.transposeA, i, p) * at(b, ldb, t.transposeB, p, j);
+        sum += term;
+        magnitude += std::fabs(term);
+      }
+      double before = c0[i * ldc + j];
+      double expected = t.alpha * sum + t.beta * before;
+      double bound =
+          (t.k + 2) * std::ldexp(1.0, -24) *
+              (std::fabs(t.alpha) * magnitude + std::fabs(t.beta * before)) +
+          1e-30;
+      double error = std::fabs(c[i * ldc + j] - expected);
+      if (!(error <= bound * 1e6)) // NaN or wildly off
+        return INFINITY;
+      worst = std::max(worst, error / bound);
+    }
+  // Columns past n (the padding of ldc) are left alone.
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t j = t.n; j < ldc; ++j)
+      if (c[i * ldc + j] != c0[i * ldc + j])
+        return INFINITY;
+  return worst;
+}
+
+} // namespace
+
+int main() {
+  std::mt19937 rng(11);
+  const int64_t shapes[][3] = {{1, 1, 1},      {7, 5, 3},      {128, 64, 512},
+                               {128, 512, 64}, {33, 600, 300}, {64, 1024, 1024},
+                               {5, 9, 0}};
+  int failures = 0, cases = 0;
+  for (GemmBackend backend : {GemmBackend::Xsmm, GemmBackend::OpenBlas})
+    for (auto [m, n, k] : shapes)
+      for (int transposes = 0; transposes < 4; ++transposes)
+        for (float alpha : {1.0f, 0.5f})
+          for (float beta : {0.0f, 1.0f, 0.25f}) {
+            Case t{m,     n,   k, bool(transposes & 1), bool(transposes & 2),
+                   alpha, beta};
+            double worst = worstError(backend, t, rng);
+            ++cases;
+            if (worst <= 1.0)
+              continue;
+            ++failures;
+            std::printf("FAIL %s m=%lld n=%lld k=%lld transA=%d transB=%d "
+                        "alpha=%g beta=%g: error %g of the bound\n",
+                        backend == GemmBackend::Xsmm ? "xsmm" : "openblas",
+                        (long long)m, (long long)n, (long long)k, t.transposeA,
+                        t.transposeB, alpha, beta, worst);
+          }
+  std::printf("gemm: %d of %d cases within the f32 error bound\n",
+              cases - failures, cases);
+  return failures == 0 ? 0 : 1;
+}
