@@ -24,8 +24,8 @@
 namespace moa::runtime {
 namespace {
 
-/// B blocks: up to this many floats (512 KiB) B is one block; larger ones
-/// are cut into kBlock x kBlock pieces.
+/// B is cut into blocks of kBlock rows (K), and of kBlock columns (N) where
+/// a block of rows would hold more than kUnblockedFloats (512 KiB, L2).
 constexpr int64_t kUnblockedFloats = 128 * 1024;
 constexpr int64_t kBlock = 256;
 
@@ -55,9 +55,13 @@ libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
 bool xsmmBlocked(bool transposeA, int64_t m, int64_t n, int64_t k,
                  const float *a, int64_t lda, const float *b, int64_t ldb,
                  float beta, float *c, int64_t ldc) {
-  const bool oneBlock = k * n <= kUnblockedFloats;
-  const int64_t blockN = oneBlock ? n : std::min(n, kBlock);
-  const int64_t blockK = oneBlock ? k : std::min(k, kBlock);
+  // K in blocks whatever B's size: a kernel sums its K terms in one chain
+  // per element, and chains of 256 summed into C keep the rounding error
+  // at OpenBLAS' (whose kernels block K likewise); 4x the error at K = 2048
+  // otherwise (gradients against a float64 run, bench/RESULTS.md).
+  const int64_t blockK = std::min(k, kBlock);
+  const int64_t blockN =
+      blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock);
   // All kernels are looked up before any runs (the second lookup of each is
   // a hash in libxsmm's registry).
   for (bool run : {false, true})
@@ -73,6 +77,21 @@ bool xsmmBlocked(bool transposeA, int64_t m, int64_t n, int64_t k,
           kernel(b + p * ldb + j, transposeA ? a + p * lda : a + p, c + j);
       }
   return true;
+}
+
+/// out [k x n] = alpha * op(B), op(B) = B^T (B [n x k]) where `transposeB`.
+void copyScaled(bool transposeB, int64_t k, int64_t n, float alpha,
+                const float *b, int64_t ldb, float *out) {
+  if (transposeB) { // libxsmm's cache-blocked transposition, column-major
+    libxsmm_otrans(out, b, sizeof(float), k, n, ldb, n);
+    if (alpha == 1.0f)
+      return;
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const float *from = transposeB ? out + p * n : b + p * ldb;
+    for (int64_t j = 0; j < n; ++j)
+      out[p * n + j] = alpha * from[j];
+  }
 }
 
 } // namespace
@@ -101,10 +120,7 @@ void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
     if (transposeB || alpha != 1.0f) {
       thread_local std::vector<float> scratch;
       scratch.resize(k * n);
-      for (int64_t p = 0; p < k; ++p)
-        for (int64_t j = 0; j < n; ++j)
-          scratch[p * n + j] =
-              alpha * (transposeB ? b[j * ldb + p] : b[p * ldb + j]);
+      copyScaled(transposeB, k, n, alpha, b, ldb, scratch.data());
       if (xsmmBlocked(transposeA, m, n, k, a, lda, scratch.data(), n, beta, c,
                       ldc))
         return;
