@@ -24,8 +24,8 @@
 namespace moa::runtime {
 namespace {
 
-/// B is cut into blocks of kBlock rows (K), and of kBlock columns (N) where
-/// a block of rows would hold more than kUnblockedFloats (512 KiB, L2).
+/// K is cut into chunks of kBlock, N into blocks of kBlock columns where a
+/// chunk of B's rows would hold more than kUnblockedFloats (512 KiB, L2).
 constexpr int64_t kUnblockedFloats = 128 * 1024;
 constexpr int64_t kBlock = 256;
 
@@ -55,26 +55,37 @@ libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
 bool xsmmBlocked(bool transposeA, int64_t m, int64_t n, int64_t k,
                  const float *a, int64_t lda, const float *b, int64_t ldb,
                  float beta, float *c, int64_t ldc) {
-  // K in blocks whatever B's size: a kernel sums its K terms in one chain
-  // per element, and chains of 256 summed into C keep the rounding error
-  // at OpenBLAS' (whose kernels block K likewise); 4x the error at K = 2048
-  // otherwise (gradients against a float64 run, bench/RESULTS.md).
+  // A kernel sums its K terms in one chain per element, whose rounding error
+  // grows with sqrt(K) (4x OpenBLAS' at K = 2048). So K goes in chunks: the
+  // first into C, each further one into a scratch block added to C, which
+  // keeps the error at OpenBLAS' level for little more traffic.
   const int64_t blockK = std::min(k, kBlock);
   const int64_t blockN =
       blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock);
+  thread_local std::vector<float> partial;
+  if (k > blockK)
+    partial.resize(m * blockN);
   // All kernels are looked up before any runs (the second lookup of each is
   // a hash in libxsmm's registry).
   for (bool run : {false, true})
     for (int64_t j = 0; j < n; j += blockN)
       for (int64_t p = 0; p < k; p += blockK) {
-        libxsmm_smmfunction kernel = xsmmKernel(
-            transposeA, m, std::min(blockN, n - j), std::min(blockK, k - p),
-            lda, ldb, ldc, p == 0 ? beta : 1.0f);
+        const int64_t cols = std::min(blockN, n - j);
+        const bool first = p == 0;
+        libxsmm_smmfunction kernel =
+            xsmmKernel(transposeA, m, cols, std::min(blockK, k - p), lda, ldb,
+                       first ? ldc : cols, first ? beta : 0.0f);
         if (!kernel)
           return false;
+        if (!run)
+          continue;
         // A's block starts at column p (row p when A is transposed).
-        if (run)
-          kernel(b + p * ldb + j, transposeA ? a + p * lda : a + p, c + j);
+        kernel(b + p * ldb + j, transposeA ? a + p * lda : a + p,
+               first ? c + j : partial.data());
+        if (!first)
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t jj = 0; jj < cols; ++jj)
+              c[i * ldc + j + jj] += partial[i * cols + jj];
       }
   return true;
 }
