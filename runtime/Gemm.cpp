@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace moa::runtime {
@@ -38,6 +39,17 @@ void openBlas(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
               std::max<int64_t>(ldc, 1));
 }
 
+/// `buffer` with `size` elements; false (and no exception through the
+/// generated code that called sgemm) if there is no memory for it.
+bool resized(std::vector<float> &buffer, int64_t size) {
+  try {
+    buffer.resize(size);
+    return true;
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
+}
+
 /// libxsmm's kernel for C (+)= op(A) B with B [k x n] (leading dimension
 /// ldb) in its column-major view, C^T = B^T op(A)^T; null if it has none.
 libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
@@ -48,46 +60,6 @@ libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
   const int flags = transposeA ? LIBXSMM_GEMM_FLAG_TRANS_B : 0;
   return libxsmm_smmdispatch(mm, nn, kk, &ldA, &ldB, &ldC, &one, &beta, &flags,
                              nullptr);
-}
-
-/// C = op(A) B + beta C with B [k x n] in blocks; false, C untouched, if
-/// libxsmm lacks a kernel for one of them.
-bool xsmmBlocked(bool transposeA, int64_t m, int64_t n, int64_t k,
-                 const float *a, int64_t lda, const float *b, int64_t ldb,
-                 float beta, float *c, int64_t ldc) {
-  // A kernel sums its K terms in one chain per element, whose rounding error
-  // grows with sqrt(K) (4x OpenBLAS' at K = 2048). So K goes in chunks: the
-  // first into C, each further one into a scratch block added to C, which
-  // keeps the error at OpenBLAS' level for little more traffic.
-  const int64_t blockK = std::min(k, kBlock);
-  const int64_t blockN =
-      blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock);
-  thread_local std::vector<float> partial;
-  if (k > blockK)
-    partial.resize(m * blockN);
-  // All kernels are looked up before any runs (the second lookup of each is
-  // a hash in libxsmm's registry).
-  for (bool run : {false, true})
-    for (int64_t j = 0; j < n; j += blockN)
-      for (int64_t p = 0; p < k; p += blockK) {
-        const int64_t cols = std::min(blockN, n - j);
-        const bool first = p == 0;
-        libxsmm_smmfunction kernel =
-            xsmmKernel(transposeA, m, cols, std::min(blockK, k - p), lda, ldb,
-                       first ? ldc : cols, first ? beta : 0.0f);
-        if (!kernel)
-          return false;
-        if (!run)
-          continue;
-        // A's block starts at column p (row p when A is transposed).
-        kernel(b + p * ldb + j, transposeA ? a + p * lda : a + p,
-               first ? c + j : partial.data());
-        if (!first)
-          for (int64_t i = 0; i < m; ++i)
-            for (int64_t jj = 0; jj < cols; ++jj)
-              c[i * ldc + j + jj] += partial[i * cols + jj];
-      }
-  return true;
 }
 
 /// out [k x n] = alpha * op(B), op(B) = B^T (B [n x k]) where `transposeB`.
@@ -103,6 +75,58 @@ void copyScaled(bool transposeB, int64_t k, int64_t n, float alpha,
     for (int64_t j = 0; j < n; ++j)
       out[p * n + j] = alpha * from[j];
   }
+}
+
+/// C = alpha op(A) op(B) + beta C in blocks of B; false, C untouched, if
+/// libxsmm lacks a kernel for one of them (or there is no memory for the
+/// two scratch blocks of the thread).
+bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
+                 int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  // A kernel sums its K terms in one chain per element, whose rounding error
+  // grows with sqrt(K) (4x OpenBLAS' at K = 2048). So K goes in chunks: the
+  // first into C, each further one into a scratch block added to C, which
+  // keeps the error at OpenBLAS' level for little more traffic.
+  const int64_t blockK = std::min(k, kBlock);
+  const int64_t blockN =
+      blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock);
+  // libxsmm's kernels take B as it is and alpha = 1: otherwise each block of
+  // B becomes alpha * op(B) in a scratch block first.
+  const bool direct = !transposeB && alpha == 1.0f;
+  thread_local std::vector<float> partial, panel;
+  if ((k > blockK && !resized(partial, m * blockN)) ||
+      (!direct && !resized(panel, blockK * blockN)))
+    return false;
+  // All kernels are looked up before any runs (the second lookup of each is
+  // a hash in libxsmm's registry).
+  for (bool run : {false, true})
+    for (int64_t j = 0; j < n; j += blockN)
+      for (int64_t p = 0; p < k; p += blockK) {
+        const int64_t cols = std::min(blockN, n - j);
+        const int64_t depth = std::min(blockK, k - p);
+        const bool first = p == 0;
+        libxsmm_smmfunction kernel =
+            xsmmKernel(transposeA, m, cols, depth, lda, direct ? ldb : cols,
+                       first ? ldc : cols, first ? beta : 0.0f);
+        if (!kernel)
+          return false;
+        if (!run)
+          continue;
+        const float *bBlock = transposeB ? b + j * ldb + p : b + p * ldb + j;
+        if (!direct) {
+          copyScaled(transposeB, depth, cols, alpha, bBlock, ldb, panel.data());
+          bBlock = panel.data();
+        }
+        // A's block starts at column p (row p when A is transposed).
+        kernel(bBlock, transposeA ? a + p * lda : a + p,
+               first ? c + j : partial.data());
+        if (!first)
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t jj = 0; jj < cols; ++jj)
+              c[i * ldc + j + jj] += partial[i * cols + jj];
+      }
+  return true;
 }
 
 } // namespace
@@ -125,20 +149,10 @@ void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
     return;
   }
   const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= INT_MAX;
-  if (backend == GemmBackend::Xsmm && fits && (beta == 0.0f || beta == 1.0f)) {
-    // libxsmm's kernels take B as it is and alpha = 1: otherwise B becomes
-    // alpha * op(B), [k x n], in a scratch buffer of the thread.
-    if (transposeB || alpha != 1.0f) {
-      thread_local std::vector<float> scratch;
-      scratch.resize(k * n);
-      copyScaled(transposeB, k, n, alpha, b, ldb, scratch.data());
-      if (xsmmBlocked(transposeA, m, n, k, a, lda, scratch.data(), n, beta, c,
-                      ldc))
-        return;
-    } else if (xsmmBlocked(transposeA, m, n, k, a, lda, b, ldb, beta, c, ldc)) {
-      return;
-    }
-  }
+  if (backend == GemmBackend::Xsmm && fits && (beta == 0.0f || beta == 1.0f) &&
+      xsmmBlocked(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta,
+                  c, ldc))
+    return;
   openBlas(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c,
            ldc);
 }

@@ -7,6 +7,9 @@
 // blocks (with edge blocks), k = 0. Each element must be within the
 // standard error bound of an f32 dot product, (k + 2) u sum |terms|
 // (u = 2^-24), of plain double loops; C is random before the call.
+// With --no-memory-for-scratch: a scaled, transposed 256 MB B under an
+// address-space limit that leaves no room for a copy of it; sgemm copies
+// it a block at a time, so it must compute it all the same.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,7 +17,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <random>
+#include <sys/resource.h>
 #include <vector>
 
 using namespace moa::runtime;
@@ -75,10 +81,28 @@ double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
   return worst;
 }
 
+/// Limits this process' address space to what it maps now plus `bytes`.
+bool limitAddressSpace(int64_t bytes) {
+  int64_t pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = pages * 4096 + bytes;
+  return pages > 0 && setrlimit(RLIMIT_AS, &limit) == 0;
+}
+
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
   std::mt19937 rng(11);
+  if (argc == 2 && std::strcmp(argv[1], "--no-memory-for-scratch") == 0) {
+    // A, B and C fit in 400 MB more; B's 256 MB scratch copy does not.
+    if (!limitAddressSpace(int64_t(400) << 20))
+      return 2;
+    Case t{2, 8192, 8192, false, true, 0.5f, 0.0f};
+    double worst = worstError(GemmBackend::Xsmm, t, rng);
+    std::printf("no memory for the scratch: error %g of the bound\n", worst);
+    return worst <= 1.0 ? 0 : 1;
+  }
   const int64_t shapes[][3] = {{1, 1, 1},      {7, 5, 3},      {128, 64, 512},
                                {128, 512, 64}, {33, 600, 300}, {64, 1024, 1024},
                                {5, 9, 0}};
