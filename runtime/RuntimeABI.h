@@ -6,7 +6,7 @@
 //   moa_rt_sgemm(A, B, C, alpha, beta, transpose)
 //       C = alpha * op(A) * op(B) + beta * C on 2-D f32 views with unit inner
 //       stride, op transposing where `transpose` has kSgemmTransposeA/B set
-//       (OpenBLAS cblas_sgemm, single-threaded: the generated code
+//       (runtime/Gemm.h: libxsmm's kernels, single-threaded: the generated code
 //       runs the tiles of a kernel in parallel itself);
 //   moa_rt_record_routing(indices, num_experts)
 //       counts the (token, slot) pairs per expert for the head-usage summary;
