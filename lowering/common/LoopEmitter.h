@@ -478,7 +478,8 @@ public:
     return memref::CollapseShapeOp::create(e.b, e.loc, buffer, groups);
   }
 
-  /// True when each pair of index values is equal.
+  /// True when each pair of index values is equal, reporting nothing (the
+  /// GPU kernels record a mismatch themselves; the CPU code uses checkSizes).
   Value agree(ArrayRef<std::pair<Value, Value>> sizes) {
     Value ok = arith::ConstantIntOp::create(e.b, e.loc, 1, 1);
     for (auto [x, y] : sizes)
