@@ -20,24 +20,25 @@ using namespace mlir::moa;
 
 namespace {
 
-/// Asserts at run time that dimension `dim` of `value` equals x's model
-/// dimension d, where the types cannot tell (the verifier checked static
-/// sizes); no op of the decomposition compares them.
+/// Asserts at run time that dimension 2 of `value` (the memory [B, S, d] or
+/// w_out [E, h, d]) equals x's model dimension d, where the types cannot
+/// tell (the verifier checked static sizes); no op of the decomposition
+/// compares them.
 void assertModelDim(PatternRewriter &rewriter, Location loc, Value x,
-                    Value value, int64_t dim, StringRef what) {
+                    Value value, StringRef what) {
   int64_t d = cast<ShapedType>(x.getType()).getDimSize(2);
-  int64_t size = cast<ShapedType>(value.getType()).getDimSize(dim);
+  int64_t size = cast<ShapedType>(value.getType()).getDimSize(2);
   if (!ShapedType::isDynamic(d) && !ShapedType::isDynamic(size))
     return;
-  Value got = tensor::DimOp::create(rewriter, loc, value, dim);
+  Value got = tensor::DimOp::create(rewriter, loc, value, 2);
   Value modelDim = tensor::DimOp::create(rewriter, loc, x, 2);
   Value same = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
                                      got, modelDim);
-  cf::AssertOp::create(
-      rewriter, loc, same,
-      ("moa.mixture_attention: dimension " + Twine(dim) + " of '" + what +
-       "' differs from dimension 2 of 'x' (the model dimension d)")
-          .str());
+  cf::AssertOp::create(rewriter, loc, same,
+                       ("moa.mixture_attention: dimension 2 of '" + what +
+                        "' differs from dimension 2 of 'x' (the model "
+                        "dimension d)")
+                           .str());
 }
 
 struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
@@ -55,8 +56,8 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
     Type elementType = xType.getElementType();
     Value memory = op.getMemory() ? op.getMemory() : op.getX();
     if (op.getMemory())
-      assertModelDim(rewriter, loc, op.getX(), memory, 2, "memory");
-    assertModelDim(rewriter, loc, op.getX(), op.getWOut(), 2, "w_out");
+      assertModelDim(rewriter, loc, op.getX(), memory, "memory");
+    assertModelDim(rewriter, loc, op.getX(), op.getWOut(), "w_out");
 
     // Router in f32 whatever the activation type.
     Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),

@@ -2,11 +2,11 @@
 //
 // libxsmm generates a kernel per (m, n, k, leading dimensions, beta) at run
 // time for the CPU it finds and keeps it in its registry; measured on the
-// 2-core AVX-512 Xeon of bench/RESULTS.md it runs the shapes moa's tiles
-// have (128 rows, K and N of 64 to 1024) at 125-170 GFLOP/s per core, where
-// OpenBLAS 0.3.21 runs 30 as it detects the CPU and 110-130 when told the
-// CPU (OPENBLAS_CORETYPE). Its kernels do not block for the cache, so a B
-// larger than L2 is cut into blocks.
+// 2-core AVX-512 Xeon of bench/RESULTS.md it runs the projections of moa's
+// tiles (128 rows, K and N of 64 to 1024) at 145-168 GFLOP/s per core, where
+// OpenBLAS 0.3.21 runs 29-32 as it detects the CPU and 119-134 when told the
+// CPU (OPENBLAS_CORETYPE). Its kernels neither block for the cache nor split
+// the sum over K, so both are done here (xsmmBlocked).
 //
 //===----------------------------------------------------------------------===//
 

@@ -218,8 +218,6 @@ void _mlir_ciface_moa_rt_fail_sizes(StridedMemRefType<char, 1> *gotText,
                                     int64_t got,
                                     StridedMemRefType<char, 1> *expectedText,
                                     int64_t expected) {
-  if (!tlsContext || !tlsContext->error.empty())
-    return;
   std::string expectation = text(expectedText);
   recordError(text(gotText) + " is " + std::to_string(got) + ", but " +
               (expectation.empty() ? std::string("the op expects")

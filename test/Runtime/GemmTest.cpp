@@ -21,6 +21,7 @@
 #include <fstream>
 #include <random>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace moa::runtime;
@@ -86,7 +87,7 @@ bool limitAddressSpace(int64_t bytes) {
   int64_t pages = 0;
   std::ifstream("/proc/self/statm") >> pages;
   rlimit limit{};
-  limit.rlim_cur = limit.rlim_max = pages * 4096 + bytes;
+  limit.rlim_cur = limit.rlim_max = pages * sysconf(_SC_PAGESIZE) + bytes;
   return pages > 0 && setrlimit(RLIMIT_AS, &limit) == 0;
 }
 
