@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """CPU benchmark of a training step: forward + backward of the compiled MoA
-layer against PyTorch eager autograd (official algorithm) on the same inputs
-and the same output gradient dy, in the same run.
+layer against PyTorch autograd (official algorithm; eager, and torch.compile
+where this PyTorch has it) on the same inputs and the same output gradient
+dy, in the same run.
 
 For each configuration: write the layer module (B and T dynamic, returning y
 only), compile it with `moa-compile --pre-pipeline=moa-generate-gradients`,
@@ -11,8 +12,9 @@ the backward in one call. Inputs are drawn once (as bench/bench_cpu.py draws
 them, seed 0) with dy ~ N(0, 1). Ours: `moa-run --repeat N` on the .npy
 files (one untimed warm-up run, median of N timed calls of the entry; file
 I/O is outside the timed region). PyTorch: bench/moa_torch.py forward, then
-y.backward(dy), timed together (one warm-up step, gradients set to None
-before each step, outside the timer), median of N. Both are repeated in
+y.backward(dy), timed together (two warm-up steps, the compiled peer compiles
+there; gradients set to None before each step, outside the timer), median of
+N. Both are repeated in
 interleaved rounds; the table shows the median over rounds of each side's
 median and the median of the per-round ratios. Every gradient is checked:
 max |moa - torch| / max |torch| <= 1e-3 (a float64 PyTorch run is shown too,
@@ -44,7 +46,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layer_common import layer_inputs, module_text  # noqa: E402
-from moa_torch import moa_layer  # noqa: E402
+from moa_torch import moa_layer, peers  # noqa: E402
 
 CONFIGS = [
     # name, B, T, d, E, k, h (f32)
@@ -94,24 +96,18 @@ class Case:
                  for i in range(len(NAMES))]
         return ms, grads
 
-    def step(self):
-        for p in self.params:
-            p.grad = None
-        y = moa_layer(*self.params, self.k)
-        y.backward(self.dy_t)
-
-    def torch(self, repeat):
-        """Median ms of PyTorch forward + backward (one warm-up step), and
-        the gradients."""
-        self.step()
+    def torch(self, layer, repeat):
+        """Median ms of a PyTorch peer's forward + backward (two warm-up
+        steps), and the gradients."""
         times = []
-        for _ in range(repeat):
+        for step in range(2 + repeat):
             for p in self.params:  # outside the timer
                 p.grad = None
             start = time.perf_counter()
-            y = moa_layer(*self.params, self.k)
+            y = layer(*self.params, self.k)
             y.backward(self.dy_t)
-            times.append((time.perf_counter() - start) * 1e3)
+            if step >= 2:
+                times.append((time.perf_counter() - start) * 1e3)
         return statistics.median(times), [p.grad.numpy() for p in self.params]
 
     def float64_grads(self):
@@ -132,9 +128,13 @@ def main():
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved rounds (moa, torch, moa, ...)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="PyTorch eager only, no torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    layers = peers(compiled=not args.no_compile)
+    print(f"torch {torch.__version__} ({', '.join(layers)}), "
+          f"{torch.get_num_threads()} threads; "
           f"forward + backward; median of {args.repeat} runs each, "
           f"{args.rounds} interleaved rounds; OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average "
@@ -144,33 +144,41 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         cases = [Case(args.bin, work, *c) for c in CONFIGS]
         for case in cases:
-            ours, theirs, ratios = [], [], []
+            ours = []
+            theirs = {name: [] for name in layers}
+            ratios = {name: [] for name in layers}
+            errors = [0.0] * len(NAMES)
             for _ in range(args.rounds):
                 ms, grads = case.ours(args.repeat)
                 ours.append(ms)
-                ms, reference = case.torch(args.repeat)
-                theirs.append(ms)
-                ratios.append(theirs[-1] / ours[-1])
+                for name, layer in layers.items():
+                    ms, reference = case.torch(layer, args.repeat)
+                    theirs[name].append(ms)
+                    ratios[name].append(ms / ours[-1])
+                    errors = [max(e, rel(g, r)) for e, g, r in
+                              zip(errors, grads, reference)]
             exact = case.float64_grads()
-            errors = [rel(g, r) for g, r in zip(grads, reference)]
             errors64 = [rel(g, r) for g, r in zip(grads, exact)]
             torch64 = [rel(r, e) for r, e in zip(reference, exact)]
             rows.append((case, statistics.median(ours),
-                         statistics.median(theirs), statistics.median(ratios),
+                         {n: statistics.median(t) for n, t in theirs.items()},
+                         {n: statistics.median(r) for n, r in ratios.items()},
                          errors, errors64, torch64))
-    header = (f"{'config':28} {'moa ms':>9} {'torch ms':>9} {'torch/moa':>9}"
-              f"  max rel err vs torch f32 (" + ", ".join(NAMES) + ")")
+    header = f"{'config':28} {'moa ms':>9}" + "".join(
+        f" {name + ' ms':>12} {name + '/moa':>12}" for name in layers) + \
+        "  max rel err vs torch f32 (" + ", ".join(NAMES) + ")"
     print(header)
     print("-" * len(header))
-    for case, ours, theirs, ratio, errors, _, _ in rows:
+    for case, ours, theirs, ratios, errors, _, _ in rows:
         bad = [n for n, e in zip(NAMES, errors) if not e <= TOLERANCE]
         ok &= not bad
-        print(f"{case.name:28} {ours:9.2f} {theirs:9.2f} {ratio:9.2f}  "
-              + " ".join(f"{e:.1e}" for e in errors)
-              + (f"  DISAGREE: {', '.join(bad)}" if bad else ""))
+        print(f"{case.name:28} {ours:9.2f}" + "".join(
+            f" {theirs[n]:12.2f} {ratios[n]:12.2f}" for n in layers) + "  "
+            + " ".join(f"{e:.1e}" for e in errors)
+            + (f"  DISAGREE: {', '.join(bad)}" if bad else ""))
     print("load average at the end: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print("against a float64 PyTorch run (moa | torch f32):")
+    print("against a float64 PyTorch run (moa | torch f32, the last peer):")
     for case, _, _, _, _, errors64, torch64 in rows:
         print(f"  {case.name:28} " + "  ".join(
             f"{n} {m:.1e}|{t:.1e}" for n, m, t in zip(NAMES, errors64, torch64)))

@@ -42,3 +42,18 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     y = torch.zeros(B * T, d, dtype=x.dtype,
                     device=x.device).index_add_(0, token_of, y_sorted)
     return y.view(B, T, d)
+
+
+def peers(compiled=True):
+    """What a PyTorch user would run instead of moa: the layer in eager mode
+    and, where this PyTorch has it (2.0 and later) and `compiled`, under
+    torch.compile with static shapes (each benchmark shape compiled once,
+    warm-up outside the timer). The expert sizes' `tolist()` breaks the
+    graph there, as it would for the official code."""
+    found = {"eager": moa_layer}
+    if compiled and hasattr(torch, "compile"):
+        from torch import _dynamo
+        # One compiled graph per benchmark shape and dtype.
+        _dynamo.config.cache_size_limit = 64
+        found["compiled"] = torch.compile(moa_layer, dynamic=False)
+    return found

@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# CPU benchmark of the compiled MoA layer against PyTorch eager: installs
+# CPU benchmark of the compiled MoA layer against PyTorch: installs
 # python3-torch, python3-numpy and a tuned BLAS (libopenblas0-pthread) from
-# Debian, builds moa, and prints one table per BLAS setting, for the forward
-# (bench_cpu.py) and then for a training step, forward + backward
-# (bench_train_cpu.py). Record the results in bench/RESULTS.md.
+# Debian and a current PyTorch from PyPI into a virtual environment, builds
+# moa, and prints tables for the forward (bench_cpu.py) and then for a
+# training step, forward + backward (bench_train_cpu.py): against Debian's
+# PyTorch 1.13 eager, once per BLAS setting, then against PyPI's PyTorch,
+# eager and torch.compile. Record the results in bench/RESULTS.md.
 #
 # moa's GEMMs are libxsmm's JIT kernels (runtime/Gemm.cpp); MOA_GEMM=openblas
 # gives the OpenBLAS path they replaced. OpenBLAS 0.3.21 (Debian 12), which
-# PyTorch uses, does not recognise recent Xeons and falls back to its SSE3
-# 'Prescott' kernels, so every table is printed with OpenBLAS's default
-# detection and again with the kernel set the CPU supports forced through
-# OPENBLAS_CORETYPE, for both sides alike: moa's default must not depend on it.
+# Debian's PyTorch uses, does not recognise recent Xeons and falls back to
+# its SSE3 'Prescott' kernels, so its tables are printed with OpenBLAS's
+# default detection and again with the kernel set the CPU supports forced
+# through OPENBLAS_CORETYPE, for both sides alike: moa's default must not
+# depend on it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
-moa_install_packages python3-torch python3-numpy libopenblas0-pthread
+moa_install_packages python3-torch python3-numpy libopenblas0-pthread \
+  python3-venv python3-dev
 moa_build --target moa-compile moa-run moa-gemm-rates
+# A current PyTorch from PyPI (MKL and oneDNN, torch.compile: its C++ code
+# needs python3-dev) in a virtual environment of its own; Debian's
+# python3-torch stays as it is for the tests.
+venv="${MOA_TORCH_VENV:-$MOA_ROOT/.venv-torch}"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch numpy
+fi
+# $1: the python to run with; the rest: the script and its arguments.
 # Debian's python3-torch lives in /usr/bin/python3's dist-packages.
-bench() { /usr/bin/python3 "$MOA_ROOT/bench/bench_cpu.py" --bin "$MOA_BUILD/bin" "$@"; }
+run_py() { local py=$1 script=$2; shift 2; "$py" "$MOA_ROOT/bench/$script" --bin "$MOA_BUILD/bin" "$@"; }
+bench() { run_py /usr/bin/python3 bench_cpu.py --no-compile "$@"; }
 # bench_train_cpu.py sets OMP_WAIT_POLICY=PASSIVE (both sides) unless given.
-train() { /usr/bin/python3 "$MOA_ROOT/bench/bench_train_cpu.py" --bin "$MOA_BUILD/bin" "$@"; }
+train() { run_py /usr/bin/python3 bench_train_cpu.py --no-compile "$@"; }
 
 # Both sides' OpenMP threads sleep when idle, as the benchmark rules say
 # (bench_train_cpu.py explains what spinning costs PyTorch on 2 cores).
@@ -26,11 +40,13 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 coretype=""
 grep -qw avx512f /proc/cpuinfo && coretype=SkylakeX
 [ -z "$coretype" ] && grep -qw avx2 /proc/cpuinfo && coretype=Haswell
+# MOA_BENCH_GEMMS="libxsmm openblas" adds moa on OpenBLAS (the path libxsmm
+# replaced) to the Debian PyTorch tables.
 # $1: what runs (bench or train); the rest: its arguments.
 for_each_setting() {
   local what=$1
   shift
-  for gemm in libxsmm openblas; do
+  for gemm in ${MOA_BENCH_GEMMS:-libxsmm}; do
     local moa_gemm=""
     [ $gemm = openblas ] && moa_gemm=openblas
     echo "== $what: moa GEMMs by $gemm; OpenBLAS with its own CPU detection"
@@ -47,5 +63,11 @@ if [ -n "$coretype" ]; then
   echo "== The same, OPENBLAS_CORETYPE=$coretype"
   OPENBLAS_CORETYPE=$coretype "$MOA_BUILD/bin/moa-gemm-rates"
 fi
+echo "== Debian's PyTorch, eager"
 for_each_setting bench "$@"
 for_each_setting train "$@"
+# PyPI's PyTorch does not use OpenBLAS; moa's libxsmm GEMMs do not either.
+echo "== PyPI's PyTorch, eager and torch.compile; OPENBLAS_CORETYPE unset"
+(unset OPENBLAS_CORETYPE
+ run_py "$venv/bin/python" bench_cpu.py "$@"
+ run_py "$venv/bin/python" bench_train_cpu.py "$@")
