@@ -12,14 +12,19 @@
 
 #include "runtime/Gemm.h"
 
-#include <cblas.h>
+#include <dlfcn.h>
 #include <libxsmm.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
+#include <tuple>
 #include <vector>
 
 namespace moa::runtime {
@@ -30,13 +35,53 @@ namespace {
 constexpr int64_t kUnblockedFloats = 128 * 1024;
 constexpr int64_t kBlock = 256;
 
+/// cblas_sgemm of OpenBLAS, loaded on first use (most processes never need
+/// it: libxsmm does their GEMMs), then told to use one thread, since the
+/// generated code calls sgemm from each of its own; null if not installed.
+using CblasSgemm = void(int layout, int transA, int transB, int m, int n, int k,
+                        float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc);
+CblasSgemm *cblasSgemm() {
+  static CblasSgemm *sgemm = [] {
+    void *blas = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!blas)
+      return static_cast<CblasSgemm *>(nullptr);
+    if (auto *setThreads = reinterpret_cast<void (*)(int)>(
+            dlsym(blas, "openblas_set_num_threads")))
+      setThreads(1);
+    return reinterpret_cast<CblasSgemm *>(dlsym(blas, "cblas_sgemm"));
+  }();
+  return sgemm;
+}
+
+/// Row-major C = alpha op(A) op(B) + beta C in plain loops, for sizes past
+/// OpenBLAS' int or a system without it.
+void loopSgemm(bool transposeA, bool transposeB, int64_t m, int64_t n,
+               int64_t k, float alpha, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0;
+      for (int64_t p = 0; p < k; ++p)
+        sum += (transposeA ? a[p * lda + i] : a[i * lda + p]) *
+               (transposeB ? b[j * ldb + p] : b[p * ldb + j]);
+      float &out = c[i * ldc + j];
+      out = alpha * sum + (beta == 0.0f ? 0.0f : beta * out);
+    }
+}
+
 void openBlas(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b,
               int64_t ldb, float beta, float *c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-              transposeB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
-              std::max<int64_t>(lda, 1), b, std::max<int64_t>(ldb, 1), beta, c,
-              std::max<int64_t>(ldc, 1));
+  CblasSgemm *sgemm = cblasSgemm();
+  if (!sgemm || std::max({m, n, k, lda, ldb, ldc}) > INT_MAX)
+    return loopSgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb,
+                     beta, c, ldc);
+  constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112; // cblas.h
+  sgemm(kRowMajor, transposeA ? kTrans : kNoTrans,
+        transposeB ? kTrans : kNoTrans, int(m), int(n), int(k), alpha, a,
+        int(std::max<int64_t>(lda, 1)), b, int(std::max<int64_t>(ldb, 1)), beta,
+        c, int(std::max<int64_t>(ldc, 1)));
 }
 
 /// `buffer` with `size` elements; false (and no exception through the
@@ -129,17 +174,10 @@ bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
   return true;
 }
 
-} // namespace
-
-GemmBackend defaultGemmBackend() {
-  const char *choice = std::getenv("MOA_GEMM");
-  return choice && std::strcmp(choice, "openblas") == 0 ? GemmBackend::OpenBlas
-                                                        : GemmBackend::Xsmm;
-}
-
-void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
-           int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
+                     int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) { // BLAS would leave C alone for beta = 1 only
@@ -155,6 +193,95 @@ void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
     return;
   openBlas(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c,
            ldc);
+}
+
+/// MOA_GEMM_PROFILE=1: the time of every GEMM, summed per shape and printed
+/// to stderr at exit, most time first. The time is the calling thread's
+/// wall time inside sgemm, so a shape's rate is per thread, comparable with
+/// the single-thread ceiling of bench/GemmRates.cpp.
+class GemmProfile {
+public:
+  /// The process's profile; null unless MOA_GEMM_PROFILE is 1.
+  static GemmProfile *get() {
+    static GemmProfile *profile = [] {
+      const char *value = std::getenv("MOA_GEMM_PROFILE");
+      return value && std::strcmp(value, "1") == 0 ? new GemmProfile : nullptr;
+    }();
+    return profile;
+  }
+
+  void add(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
+           double seconds) {
+    std::lock_guard<std::mutex> lock(mutex);
+    Sum &sum = sums[{transposeA, transposeB, m, n, k}];
+    ++sum.calls;
+    sum.seconds += seconds;
+  }
+
+private:
+  using Shape = std::tuple<bool, bool, int64_t, int64_t, int64_t>;
+  struct Sum {
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+
+  GemmProfile() {
+    std::atexit([] { get()->print(); });
+  }
+
+  void print() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<std::pair<Shape, Sum>> rows(sums.begin(), sums.end());
+    std::sort(rows.begin(), rows.end(), [](const auto &x, const auto &y) {
+      return x.second.seconds > y.second.seconds;
+    });
+    std::fprintf(stderr,
+                 "moa GEMM profile, per shape (op: A and B, N or T):\n"
+                 "%8s %6s %6s %6s %3s %10s %10s %9s\n",
+                 "calls", "m", "n", "k", "op", "GFLOP", "ms", "GFLOP/s");
+    double flops = 0, seconds = 0;
+    for (const auto &[shape, sum] : rows) {
+      auto [transposeA, transposeB, m, n, k] = shape;
+      const double shapeFlops = 2.0 * m * n * k * sum.calls;
+      flops += shapeFlops;
+      seconds += sum.seconds;
+      std::fprintf(
+          stderr, "%8lld %6lld %6lld %6lld  %c%c %10.3f %10.3f %9.1f\n",
+          (long long)sum.calls, (long long)m, (long long)n, (long long)k,
+          transposeA ? 'T' : 'N', transposeB ? 'T' : 'N', shapeFlops / 1e9,
+          sum.seconds * 1e3, shapeFlops / sum.seconds / 1e9);
+    }
+    std::fprintf(stderr,
+                 "all GEMMs: %.3f GFLOP in %.3f ms of thread time, %.1f "
+                 "GFLOP/s per thread\n",
+                 flops / 1e9, seconds * 1e3,
+                 seconds > 0 ? flops / seconds / 1e9 : 0.0);
+  }
+
+  std::mutex mutex;
+  std::map<Shape, Sum> sums;
+};
+
+} // namespace
+
+GemmBackend defaultGemmBackend() {
+  const char *choice = std::getenv("MOA_GEMM");
+  return choice && std::strcmp(choice, "openblas") == 0 ? GemmBackend::OpenBlas
+                                                        : GemmBackend::Xsmm;
+}
+
+void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
+           int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  GemmProfile *profile = GemmProfile::get();
+  if (!profile)
+    return unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a,
+                           lda, b, ldb, beta, c, ldc);
+  auto start = std::chrono::steady_clock::now();
+  unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a, lda, b,
+                  ldb, beta, c, ldc);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  profile->add(transposeA, transposeB, m, n, k, took.count());
 }
 
 } // namespace moa::runtime

@@ -10,7 +10,6 @@
 #include "runtime/KernelContext.h"
 #include "runtime/RuntimeABI.h"
 
-#include <cblas.h>
 #include <malloc.h>
 
 #include <cstdio>
@@ -41,9 +40,6 @@ std::string text(const StridedMemRefType<char, 1> *chars) {
 }
 
 [[maybe_unused]] const bool kRuntimeSetUp = [] {
-  // Generated code parallelises over tiles and calls sgemm from each thread;
-  // OpenBLAS' own threads would spin against them.
-  openblas_set_num_threads(1);
   // Activations are allocated and freed on every call; above glibc's default
   // 128 KiB threshold each would be a fresh mmap whose pages fault in again
   // on every call (7% of a layer's time, and it grew with E).

@@ -37,9 +37,10 @@ std::string describeArgument(const EntrySpec &entry, size_t i) {
 std::unique_ptr<Module> Module::load(const std::string &path,
                                      std::string &error) {
   // Compiled loops run on LLVM's OpenMP runtime. Its idle threads would spin
-  // for 200 ms by default, against OpenBLAS and the caller's other work;
-  // sleep at once instead unless the user chose otherwise. libomp reads this
-  // when it first runs a parallel region.
+  // for 200 ms by default, against the caller's other work; they sleep at
+  // once instead, and stay awake only during a call (ThreadTeam), unless the
+  // user chose otherwise. libomp reads this when it first runs a region.
+  const bool userBlocktime = std::getenv("KMP_BLOCKTIME") != nullptr;
   setenv("KMP_BLOCKTIME", "0", /*overwrite=*/0);
   std::unique_ptr<Module> module(new Module());
   module->path_ = path;
@@ -74,6 +75,8 @@ std::unique_ptr<Module> Module::load(const std::string &path,
     }
     module->functions_.push_back(reinterpret_cast<void (*)(void **)>(symbol));
   }
+  if (!userBlocktime)
+    module->threads_ = ThreadTeam::forModule(module->handle_);
   return module;
 }
 
@@ -176,8 +179,13 @@ bool Module::run(const std::string &name,
   }
 
   KernelContext context;
-  if (!callRecoverably(functions_[entry - manifest_.entries.data()],
-                       packed.data(), context)) {
+  bool returned;
+  {
+    ThreadTeam::CallScope awake(threads_);
+    returned = callRecoverably(functions_[entry - manifest_.entries.data()],
+                               packed.data(), context);
+  }
+  if (!returned) {
     error = "'" + name + "' failed: " + context.error;
     outputs.clear();
     return false;

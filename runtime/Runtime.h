@@ -13,6 +13,7 @@
 
 #include "runtime/Manifest.h"
 #include "runtime/Tensor.h"
+#include "runtime/ThreadTeam.h"
 
 #include <memory>
 #include <string>
@@ -59,6 +60,7 @@ private:
   void *handle_ = nullptr;
   Manifest manifest_;
   std::vector<void (*)(void **)> functions_; // parallel to manifest_.entries
+  ThreadTeam threads_;
 };
 
 } // namespace moa::runtime

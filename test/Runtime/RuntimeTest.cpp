@@ -1,6 +1,7 @@
 //===- RuntimeTest.cpp - One module, many threads -------------------------===//
 //
 // usage: moa-runtime-test MODULE [ENTRIES]
+//        moa-runtime-test --idle MODULE
 // Runs the entry `moa_layer` (examples/moa_layer.mlir) on four inputs of
 // different shapes, first one after another, then from four threads at once,
 // twenty times each, and checks every concurrent result is bit-identical to
@@ -9,13 +10,19 @@
 // `outer` fifty times under an address-space limit so that each call fails
 // for memory after allocating 4 MB: the calls report it and the heap does
 // not grow (what a failed call had allocated is freed).
+// With --idle, runs `moa_layer` twenty times, each followed by 20 ms of
+// sleep, and checks that the module's threads spent under 5 ms of CPU time
+// in all the sleeps together (they sleep when a call returns; with
+// KMP_BLOCKTIME=50 in the environment they spin and it fails).
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Runtime.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <malloc.h>
 #include <random>
 #include <sys/resource.h>
@@ -62,13 +69,45 @@ static int failingCallsFreeTheirBuffers(const char *path) {
   return reported == 50 && !kept ? 0 : 1;
 }
 
+static double processCpuSeconds() {
+  timespec now;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return now.tv_sec + now.tv_nsec * 1e-9;
+}
+
+/// Twenty calls of `moa_layer` on `inputs`, each followed by 20 ms of sleep:
+/// the CPU time the process spends in the sleeps.
+static int threadsSleepBetweenCalls(const Module &module,
+                                    const std::vector<Tensor> &inputs) {
+  double idleCpu = 0;
+  for (int call = 0; call < 20; ++call) {
+    std::vector<Tensor> out;
+    std::string error;
+    if (!module.run("moa_layer", inputs, out, error)) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+    const double before = processCpuSeconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    idleCpu += processCpuSeconds() - before;
+  }
+  const bool asleep = idleCpu < 5e-3;
+  std::printf("between calls: %s\n",
+              asleep ? "threads asleep (under 5 ms of CPU in 400 ms)"
+                     : "threads spinning");
+  if (!asleep)
+    std::printf("  %.1f ms of CPU in 400 ms of sleep\n", idleCpu * 1e3);
+  return asleep ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  const bool idle = argc == 3 && std::strcmp(argv[1], "--idle") == 0;
   if (argc != 2 && argc != 3) {
-    std::fprintf(stderr, "usage: %s MODULE [ENTRIES]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--idle] MODULE [ENTRIES]\n", argv[0]);
     return 2;
   }
   std::string error;
-  std::unique_ptr<Module> module = Module::load(argv[1], error);
+  std::unique_ptr<Module> module = Module::load(argv[idle ? 2 : 1], error);
   if (!module) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 1;
@@ -99,6 +138,8 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (idle)
+    return threadsSleepBetweenCalls(*module, inputs[2]);
 
   std::vector<int> mismatches(4, 0), failures(4, 0);
   std::vector<std::thread> threads;

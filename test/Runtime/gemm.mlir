@@ -8,3 +8,10 @@
 // no room for a copy of it: computed block by block all the same.
 // RUN: moa-gemm-test --no-memory-for-scratch | FileCheck %s --check-prefix=NOMEM
 // NOMEM: no memory for the scratch: error {{.*}} of the bound
+// MOA_GEMM_PROFILE=1: every call counted per shape and transposes; the total
+// is the cases' 2 m n k summed (48 calls of each of the 7 shapes).
+// RUN: env MOA_GEMM_PROFILE=1 moa-gemm-test 2>&1 | FileCheck %s --check-prefix=PROFILE
+// PROFILE: calls m n k op GFLOP ms GFLOP/s
+// PROFILE-DAG: {{^}} 12 64 1024 1024 NN 1.611 
+// PROFILE-DAG: {{^}} 12 33 600 300 TT 0.143 
+// PROFILE: all GEMMs: 7.818 GFLOP in

@@ -4,6 +4,8 @@
 // RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
 // RUN: moa-runtime-test %t/layer.so %t/entries.so | FileCheck %s --check-prefix=THREADS
 // RUN: moa-runtime-capi-test %t/layer.so | FileCheck %s --check-prefix=CAPI
+// RUN: moa-runtime-test --idle %t/layer.so | FileCheck %s --check-prefix=IDLE
+// RUN: env KMP_BLOCKTIME=50 not moa-runtime-test --idle %t/layer.so | FileCheck %s --check-prefix=SPIN
 
 // THREADS: thread 0, shape [1, 3, 256]: 0 runs failed, 0 differ
 // THREADS: thread 1, shape [2, 17, 256]: 0 runs failed, 0 differ
@@ -11,6 +13,9 @@
 // THREADS: thread 3, shape [4, 9, 256]: 0 runs failed, 0 differ
 // THREADS: all concurrent results identical
 // THREADS: outer: 50 of 50 calls reported out of memory, heap grew by less than 4 MB
+
+// IDLE: between calls: threads asleep
+// SPIN: between calls: threads spinning
 
 // CAPI: load error: cannot load module '/nonexistent/module.so'
 // CAPI: entry: moa_layer
