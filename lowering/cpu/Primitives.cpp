@@ -26,35 +26,41 @@ namespace {
 struct TokenRouting {
   Value logits, indices, gates; // [B, T, E] f32; [B, T, k] i32 and f32
   Value experts, k, b, t;
+  int64_t topK; // k, as a constant
   bool topkSoftmax, renormalize;
 
-  /// Select on the logits (softmax is monotonic); a strict '>' keeps the
-  /// lower index on ties, NaN ranks below every number (as on the GPU).
+  /// Select on the logits (softmax is monotonic) in one pass over the
+  /// experts, the k best so far carried best first: an expert takes slot j
+  /// when it beats it strictly (so ties keep the lower index) or slot j is
+  /// still empty, and what was there moves down. NaN ranks below every
+  /// number (as on the GPU).
   void selectTopK(Emitter &r) const {
-    r.loop(r.idx(0), k, [&](Emitter &j, Value slot) {
-      SmallVector<Value> best = j.loop(
-          j.idx(0), experts, {j.idx(-1), negInf(j)},
-          [&](Emitter &x, Value expert, ValueRange acc) {
-            Value taken = x.loop(
-                x.idx(0), slot,
-                {x.cmp(arith::CmpIPredicate::ne, x.idx(0), x.idx(0))},
-                [&](Emitter &y, Value prev, ValueRange any) {
-                  Value chosen = y.toIndex(y.load(indices, {b, t, prev}));
-                  return SmallVector<Value>{y.orI(
-                      any[0], y.cmp(arith::CmpIPredicate::eq, chosen, expert))};
-                })[0];
-            Value raw = x.load(logits, {b, t, expert});
-            Value v = x.select(x.cmpf(arith::CmpFPredicate::UNO, raw, raw),
-                               negInf(x), raw);
-            Value better =
-                x.andI(x.notI(taken),
-                       x.orI(x.cmp(arith::CmpIPredicate::slt, acc[0], x.idx(0)),
-                             x.cmpf(arith::CmpFPredicate::OGT, v, acc[1])));
-            return SmallVector<Value>{x.select(better, expert, acc[0]),
-                                      x.select(better, v, acc[1])};
-          });
-      j.store(j.toI32(best[0]), indices, {b, t, slot});
-    });
+    SmallVector<Value> init(topK, r.idx(-1)); // indices, then their logits
+    init.append(topK, negInf(r));
+    SmallVector<Value> best = r.loop(
+        r.idx(0), experts, init, [&](Emitter &x, Value expert, ValueRange acc) {
+          Value raw = x.load(logits, {b, t, expert});
+          Value v = x.select(x.cmpf(arith::CmpFPredicate::UNO, raw, raw),
+                             negInf(x), raw);
+          SmallVector<Value> next(2 * topK);
+          Value aboveBeaten;
+          for (int64_t j = 0; j < topK; ++j) {
+            Value beaten =
+                x.orI(x.cmp(arith::CmpIPredicate::slt, acc[j], x.idx(0)),
+                      x.cmpf(arith::CmpFPredicate::OGT, v, acc[topK + j]));
+            next[j] = x.select(beaten, expert, acc[j]);
+            next[topK + j] = x.select(beaten, v, acc[topK + j]);
+            if (aboveBeaten) {
+              next[j] = x.select(aboveBeaten, acc[j - 1], next[j]);
+              next[topK + j] =
+                  x.select(aboveBeaten, acc[topK + j - 1], next[topK + j]);
+            }
+            aboveBeaten = beaten;
+          }
+          return next;
+        });
+    for (int64_t j = 0; j < topK; ++j)
+      r.store(r.toI32(best[j]), indices, {b, t, r.idx(j)});
   }
 
   Value selectedLogit(Emitter &x, Value slot) const {
@@ -77,22 +83,15 @@ struct TokenRouting {
     auto selected = [&](Emitter &x, Value slot) {
       return selectedLogit(x, slot);
     };
-    Value reference, denominator;
-    if (topkSoftmax) {
-      reference = selectedLogit(r, r.idx(0));
-      denominator = expSum(r, k, reference, selected);
-    } else {
-      reference =
-          r.loop(r.idx(0), experts, {negInf(r)},
-                 [&](Emitter &x, Value expert, ValueRange m) {
-                   return SmallVector<Value>{arith::MaximumFOp::create(
-                       x.b, x.loc, m[0], x.load(logits, {b, t, expert}))};
-                 })[0];
-      denominator =
-          expSum(r, experts, reference, [&](Emitter &x, Value expert) {
-            return x.load(logits, {b, t, expert});
-          });
-    }
+    // The best selected logit is the maximum (with a NaN logit the gates
+    // are NaN either way: it is in the sum over all E).
+    Value reference = selectedLogit(r, r.idx(0));
+    Value denominator =
+        topkSoftmax
+            ? expSum(r, k, reference, selected)
+            : expSum(r, experts, reference, [&](Emitter &x, Value expert) {
+                return x.load(logits, {b, t, expert});
+              });
     Value total = r.loop(
         r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value slot, ValueRange sum) {
           Value gate = x.divf(x.exp(x.subf(selectedLogit(x, slot), reference)),
@@ -132,7 +131,8 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
     TokenRouting routing;
     routing.experts = tb.dim(logitsTensor, 2);
-    routing.k = e.idx(op.getK());
+    routing.topK = op.getK();
+    routing.k = e.idx(routing.topK);
     routing.logits = tb.buffer(logitsTensor);
     Value mask = op.getQueryPaddingMask() ? tb.buffer(op.getQueryPaddingMask())
                                           : Value();
