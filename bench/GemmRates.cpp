@@ -63,6 +63,7 @@ int main() {
       {128, 64, 256, false, true, "attention scores, h=64, 256 keys"},
       {512, 128, 64, true, false, "weight gradient, X^T G"},
       {128, 64, 512, false, true, "input gradient, G W^T"},
+      {64, 2048, 32, true, false, "router weight gradient, E=32"},
   };
   std::printf("%-34s %5s %5s %5s %9s %9s\n", "GEMM (one thread)", "m", "k", "n",
               "libxsmm", "OpenBLAS");
