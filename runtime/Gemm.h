@@ -18,7 +18,8 @@ enum class GemmBackend {
   /// ...), blocked so that each block of B stays in the L2 cache; OpenBLAS
   /// where libxsmm has no kernel (a beta other than 0 and 1).
   Xsmm,
-  /// OpenBLAS' cblas_sgemm (whose CPU detection misses recent Xeons).
+  /// OpenBLAS' cblas_sgemm (whose CPU detection misses recent Xeons),
+  /// loaded on first use with one thread; plain loops without it.
   OpenBlas,
 };
 
