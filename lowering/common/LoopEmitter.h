@@ -397,11 +397,13 @@ public:
     };
     if (isBuffer(shaped)) {
       SmallVector<Value> sizes;
-      for (int64_t i = 0; i < type.getRank(); ++i)
+      Value count = e.idx(1);
+      for (int64_t i = 0; i < type.getRank(); ++i) {
         sizes.push_back(dim(shaped, i));
+        count = e.mul(count, sizes.back());
+      }
       Value out = e.alloc(elementType, sizes);
-      linalg::GenericOp::create(b, loc, TypeRange{}, shaped, out, maps,
-                                iterators, body);
+      convertElements(shaped, out, count, widen);
       convertedFrom[out] = shaped;
       return out;
     }
@@ -414,6 +416,32 @@ public:
     return out;
   }
   Value toF32(Value shaped) { return convert(shaped, e.b.getF32Type()); }
+
+  /// out[i] = extf or truncf of in[i] over the `count` elements of two
+  /// contiguous buffers of one shape, in parallel chunks that LLVM
+  /// vectorises (serial, the conversions around a bf16 layer took a quarter
+  /// of its time).
+  void convertElements(Value in, Value out, Value count, bool widen) {
+    ReassociationIndices all;
+    for (int64_t i = 0; i < cast<ShapedType>(in.getType()).getRank(); ++i)
+      all.push_back(i);
+    Value from = collapse(in, {all}), to = collapse(out, {all});
+    Type elementType = cast<ShapedType>(out.getType()).getElementType();
+    Value chunk = e.idx(16384);
+    e.parallel({e.ceilDiv(count, chunk)}, [&](Emitter &p, ValueRange ivs) {
+      Value first = p.mul(ivs[0], chunk);
+      Value n = p.min(chunk, p.sub(count, first));
+      p.loop(p.idx(0), n, [&](Emitter &x, Value i) {
+        Value at = x.add(first, i);
+        Value v = x.load(from, {at});
+        v = widen
+                ? arith::ExtFOp::create(x.b, x.loc, elementType, v).getResult()
+                : arith::TruncFOp::create(x.b, x.loc, elementType, v)
+                      .getResult();
+        x.store(v, to, {at});
+      });
+    });
+  }
 
   /// `shaped` as a read-only buffer with fully dynamic sizes. For a tensor,
   /// the buffer is read by code emitted right after, before anything else

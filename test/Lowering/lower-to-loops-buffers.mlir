@@ -21,14 +21,20 @@ func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>
 
 // -----
 
-// A bf16 result is computed in f32 and narrowed into a bf16 buffer; a row
-// projection on memrefs accumulates into its init buffer (copied back).
+// A bf16 result is computed in f32 and narrowed into a bf16 buffer, in
+// parallel chunks over its elements flattened; a row projection on memrefs
+// accumulates into its init buffer (copied back).
 // CHECK-LABEL: func.func @key_value_bf16
 // CHECK-NOT: bufferization.to_
 // CHECK: call @moa_rt_sgemm
 // CHECK: call @moa_rt_sgemm
-// CHECK: linalg.generic {{.*}} ins(%{{.*}} : memref<?x?x?xf32>) outs(%{{.*}} : memref<?x?x?xbf16>)
-// CHECK: arith.truncf
+// CHECK: %[[NARROW:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK: %[[WIDE:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2]] : memref<?x?x?xf32> into memref<?xf32>
+// CHECK: %[[TO:.*]] = memref.collapse_shape %[[NARROW]] {{\[\[}}0, 1, 2]] : memref<?x?x?xbf16> into memref<?xbf16>
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = memref.load %[[WIDE]]
+// CHECK: %[[T:.*]] = arith.truncf %[[V]] : f32 to bf16
+// CHECK: memref.store %[[T]], %[[TO]]
 // CHECK: return {{.*}} : memref<?x?x8xbf16>, memref<?x?x8xbf16>
 func.func @key_value_bf16(%x: tensor<?x?x16xbf16>, %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>)
     -> (tensor<?x?x8xbf16>, tensor<?x?x8xbf16>) {
