@@ -202,16 +202,23 @@ public:
                                      strides);
   }
 
-  /// buffer[0 : rows, first : first + count] of a 2-D buffer.
-  Value cols(Value buffer, Value first, Value count, Value rowCount) {
+  /// buffer[0 : rows, first : first + count] of a 2-D buffer, or of
+  /// buffer[batch] of a 3-D one.
+  Value cols(Value buffer, Value first, Value count, Value rowCount,
+             Value batch = nullptr) {
     auto resultType = MemRefType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic},
         cast<MemRefType>(buffer.getType()).getElementType(),
         StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
                                {ShapedType::kDynamic, 1}));
-    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0), first},
-                              sizes = {rowCount, count},
-                              strides(2, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> offsets, sizes,
+        strides(batch ? 3 : 2, b.getIndexAttr(1));
+    if (batch) {
+      offsets.push_back(batch);
+      sizes.push_back(b.getIndexAttr(1));
+    }
+    offsets.append({b.getIndexAttr(0), first});
+    sizes.append({rowCount, count});
     return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
                                      strides);
   }

@@ -303,11 +303,13 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
 /// thread), for each tile of kTileRows query rows: D = rowsum(dO * O), the
 /// row log-sum-exp from a first pass over the key blocks, then per block of
 /// kKeyBlock keys: P = exp(S - lse) (S recomputed), dP = dO V^T,
-/// dV += P^T dO, dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
+/// dV += P^T dO, dS = scale P (dP - D), dQ += dS K, dK += dS^T Q. K^T (scaled)
+/// and V^T are transposed once for all tiles.
 /// One tile of query rows of batch `b` in the attention backward.
 struct AttentionGradTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
-  Value dk, dv; // [S, h] views of batch b's key/value gradients
+  Value keysT, valuesT; // scaledKeysTransposed, valuesTransposed
+  Value dk, dv;         // [S, h] views of batch b's key/value gradients
   Value b, firstRow, rows, visibleKeys;
   Value qt, ot, dot, dqt;           // [rows, h] views
   Value probs, dScores, lse, delta; // per-batch scratch on the stack
@@ -333,8 +335,8 @@ struct AttentionGradTile : AttentionOperands {
       Value first = y.mul(blk, block);
       Value count = y.min(block, y.sub(visibleKeys, first));
       Value s = y.rows(probs, y.idx(0), rows, count);
-      y.sgemm(module, qt, y.rows(key, first, count, h, b), s, scale, 0.0f,
-              /*transposeB=*/true);
+      y.sgemm(module, qt, y.cols(keysT, first, count, h, b), s, y.f32(1), 0.0f,
+              /*transposeB=*/false);
       body(y, first, count, s);
     });
   }
@@ -382,7 +384,7 @@ struct AttentionGradTile : AttentionOperands {
   }
 
   /// Pass 2 on a block: P = exp(S - lse), dP = dO V^T, dV += P^T dO,
-  /// dS = P (dP - D), dQ += scale dS K, dK += scale dS^T Q.
+  /// dS = scale P (dP - D), dQ += dS K, dK += dS^T Q.
   void accumulateGradients(Emitter &x, Value first, Value count, Value s) {
     Value ds = x.rows(dScores, x.idx(0), rows, count);
     x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
@@ -393,8 +395,8 @@ struct AttentionGradTile : AttentionOperands {
         z.store(z.select(isVisible(z, first, j, v), pv, z.f32(0)), s, {r, j});
       });
     });
-    x.sgemm(module, dot, x.rows(value, first, count, h, b), ds, x.f32(1), 0.0f,
-            /*transposeB=*/true);
+    x.sgemm(module, dot, x.cols(valuesT, first, count, h, b), ds, x.f32(1),
+            0.0f, /*transposeB=*/false);
     x.sgemm(module, s, dot, x.rows(dv, first, count, h), x.f32(1), 1.0f,
             /*transposeB=*/false, /*transposeA=*/true);
     x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
@@ -402,15 +404,15 @@ struct AttentionGradTile : AttentionOperands {
       y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
         Value pv = z.load(s, {r, j});
         // Masked keys: exactly zero, whatever dP holds there.
-        Value g = z.mulf(pv, z.subf(z.load(ds, {r, j}), d));
+        Value g = z.mulf(z.mulf(scale, pv), z.subf(z.load(ds, {r, j}), d));
         z.store(z.select(z.cmpf(arith::CmpFPredicate::OEQ, pv, z.f32(0)),
                          z.f32(0), g),
                 ds, {r, j});
       });
     });
-    x.sgemm(module, ds, x.rows(key, first, count, h, b), dqt, scale, 1.0f,
+    x.sgemm(module, ds, x.rows(key, first, count, h, b), dqt, x.f32(1), 1.0f,
             /*transposeB=*/false);
-    x.sgemm(module, ds, qt, x.rows(dk, first, count, h), scale, 1.0f,
+    x.sgemm(module, ds, qt, x.rows(dk, first, count, h), x.f32(1), 1.0f,
             /*transposeB=*/false, /*transposeA=*/true);
   }
 };
@@ -466,6 +468,8 @@ struct LowerMultiQueryAttentionGrad
                            k, h, op.getScale(), op.getCausal());
 
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+      tile.keysT = tile.scaledKeysTransposed(g, batch, keys);
+      tile.valuesT = tile.valuesTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       // In parallel over the batch: dK and dV of a sequence have one writer.

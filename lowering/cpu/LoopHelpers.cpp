@@ -145,6 +145,36 @@ loops::AttentionOperands::AttentionOperands(TensorBoundary &tb, Value keyTensor,
       mask(maskTensor ? tb.buffer(maskTensor) : Value()), k(k), h(h),
       scale(attentionScale(tb.e, scale, h)), causal(causal) {}
 
+/// factor * rows[b]^T for each b of a [B, S, h] buffer, as a new [B, h, S]
+/// one; in parallel over blocks of keys, whose rows of `rows` and columns of
+/// the result stay in cache while they are transposed.
+static Value transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
+                                Value h, Value factor) {
+  Value result = e.alloc(e.b.getF32Type(), {batch, h, keys});
+  Value block = e.idx(64);
+  e.parallel({batch, e.ceilDiv(keys, block)}, [&](Emitter &p, ValueRange ivs) {
+    Value first = p.mul(ivs[1], block);
+    Value count = p.min(block, p.sub(keys, first));
+    p.loop(p.idx(0), h, [&](Emitter &x, Value c) {
+      x.loop(first, x.add(first, count), [&](Emitter &y, Value s) {
+        y.store(y.mulf(factor, y.load(rows, {ivs[0], s, c})), result,
+                {ivs[0], c, s});
+      });
+    });
+  });
+  return result;
+}
+
+Value loops::AttentionOperands::scaledKeysTransposed(Emitter &e, Value batch,
+                                                     Value keys) const {
+  return transposedPerBatch(e, key, batch, keys, h, scale);
+}
+
+Value loops::AttentionOperands::valuesTransposed(Emitter &e, Value batch,
+                                                 Value keys) const {
+  return transposedPerBatch(e, value, batch, keys, h, e.f32(1));
+}
+
 void loops::AttentionOperands::checkSizes(
     TensorBoundary &tb, Value keyTensor, Value valueTensor, Value maskTensor,
     Value batch, Value keys, Value h,

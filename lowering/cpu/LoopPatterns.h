@@ -80,6 +80,12 @@ struct AttentionOperands {
                          Value maskTensor, Value batch, Value keys, Value h,
                          SmallVectorImpl<std::pair<Value, Value>> &sizes);
 
+  /// scale * key^T and value^T as new [B, h, S] buffers, so that the GEMMs
+  /// against them read their B operand in place (sgemm copies a transposed
+  /// or scaled B on every call, and each tile would copy the same blocks).
+  Value scaledKeysTransposed(Emitter &e, Value batch, Value keys) const;
+  Value valuesTransposed(Emitter &e, Value batch, Value keys) const;
+
   ModuleOp module;
   Value key, value, mask;
   Value k, h, scale;

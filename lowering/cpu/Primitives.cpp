@@ -370,16 +370,18 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 //===----------------------------------------------------------------------===//
 
 /// In parallel over (batch, tile of kTileRows query rows), flash-style: for
-/// each block of kKeyBlock keys, scores = Q K^T for the tile (the k slots of
-/// a token share K and V), an online softmax (running maximum and sum per
-/// row, earlier output rescaled), out += P V. Memory per tile is one block of
-/// scores on the stack, whatever S is. A causal tile stops at its last
-/// visible key; a row with no visible key is all zeros.
-/// One tile of (token, slot) query rows of batch `b` in the blocked online
-/// softmax: per key block, scores by a GEMM, the running maximum and sum of
-/// each row updated, and P V accumulated into the output rows by a GEMM.
+/// each block of kKeyBlock keys, scores = Q (scale K^T) for the tile (K^T
+/// transposed once for all tiles; the k slots of a token share K and V), an
+/// online softmax (running maximum and sum per row, earlier output rescaled),
+/// out += P V. Memory per tile is one block of scores on the stack, whatever S
+/// is. A causal tile stops at its last visible key; a row with no visible key
+/// is all zeros. One tile of (token, slot) query rows of batch `b` in the
+/// blocked online softmax: per key block, scores by a GEMM, the running maximum
+/// and sum of each row updated, and P V accumulated into the output rows by a
+/// GEMM.
 struct AttentionTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
+  Value keysT; // scaledKeysTransposed
   Value b, firstRow, rows, visibleKeys;
   Value q, o;                   // [rows, h] views of query and output
   Value scores, runMax, runSum; // per-tile scratch on the stack
@@ -406,8 +408,8 @@ struct AttentionTile : AttentionOperands {
   /// Keys [first, first + count): scores, softmax update, P V.
   void addKeyBlock(Emitter &x, Value first, Value count) {
     Value s = x.rows(scores, x.idx(0), rows, count);
-    x.sgemm(module, q, x.rows(key, first, count, h, b), s, scale, 0.0f,
-            /*transposeB=*/true);
+    x.sgemm(module, q, x.cols(keysT, first, count, h, b), s, x.f32(1), 0.0f,
+            /*transposeB=*/false);
     x.loop(x.idx(0), rows,
            [&](Emitter &y, Value r) { updateRow(y, r, first, count, s); });
     x.sgemm(module, s, x.rows(value, first, count, h, b), o, x.f32(1), 1.0f,
@@ -514,6 +516,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                        op.getScale(), op.getCausal());
 
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
+      tile.keysT = tile.scaledKeysTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       g.parallel({batch, g.ceilDiv(rowsPerBatch, tileRows)},

@@ -83,11 +83,17 @@ func.func @grouped_matmul(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %p: te
 
 // -----
 
-// Attention: Q K^T as a GEMM with B transposed, softmax with the exponential
-// as a polynomial (no math.exp left), then P V.
+// Attention: K^T scaled and transposed once (in parallel over the batch and
+// blocks of keys), then per tile Q (scale K^T) as a GEMM with B read in place,
+// softmax with the exponential as a polynomial (no math.exp left), then P V.
 // CHECK-LABEL: func.func @attention
+// CHECK: %[[SCALE:.*]] = math.rsqrt
+// CHECK: scf.parallel (%[[B:.*]], %{{.*}}) =
+// CHECK: %[[K:.*]] = memref.load %{{.*}}[%[[B]], %[[S:.*]], %[[C:.*]]] : memref<?x?x8xf32>
+// CHECK: %[[SCALED:.*]] = arith.mulf %[[SCALE]], %[[K]]
+// CHECK: memref.store %[[SCALED]], %{{.*}}[%[[B]], %[[C]], %[[S]]]
 // CHECK: scf.parallel
-// CHECK: call @moa_rt_sgemm({{.*}}, %c1_i64{{.*}})
+// CHECK: call @moa_rt_sgemm({{.*}}, %c0_i64{{.*}})
 // CHECK-NOT: math.exp
 // CHECK: call @moa_rt_sgemm({{.*}}, %c0_i64{{.*}})
 func.func @attention(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8xf32>, %v: tensor<?x?x8xf32>)

@@ -91,20 +91,25 @@ func.func @grouped_matmul_grad_bf16(%x: tensor<2x3x16xbf16>, %w: tensor<4x16x8xb
 
 // -----
 
-// Attention backward: in parallel over the batch with stack scratch tiles;
-// S = scale Q K^T (B transposed) recomputed in both passes, dP = dO V^T,
-// dV += P^T dO (A transposed), dQ += scale dS K, dK += scale dS^T Q (A
-// transposed). The default scale is 1/sqrt(h).
+// Attention backward: scale K^T and V^T transposed once, then in parallel
+// over the batch with stack scratch tiles; S = Q (scale K^T) recomputed in
+// both passes, dP = dO V^T, dV += P^T dO (A transposed), dS = scale P (dP -
+// D), dQ += dS K, dK += dS^T Q (A transposed): no GEMM with a scaled or
+// transposed B, which sgemm would copy. The default scale is 1/sqrt(h).
 // CHECK-LABEL: func.func @multi_query_attention_grad(
 // CHECK: %[[SCALE:.*]] = math.rsqrt
 // CHECK: scf.parallel
+// CHECK: arith.mulf {{.*}}%[[SCALE]]
+// CHECK: scf.parallel
+// CHECK: scf.parallel
 // CHECK: memref.alloca() : memref<128x256xf32>
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}}, %c1_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}}, %c1_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst{{.*}}, %{{.*}}, %c1_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst{{.*}}, %{{.*}}, %c2_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}}, %c0_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}}, %c2_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE:.*]], %{{.*}}, %c0_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64)
+// CHECK: arith.mulf {{.*}}%[[SCALE]]
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64)
 // CHECK-NOT: math.exp
 // CHECK: } else {
 // CHECK-NEXT: memref.get_global @__moa_text_
@@ -120,11 +125,13 @@ func.func @multi_query_attention_grad(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8x
 
 // -----
 
-// An explicit scale is a constant operand of the score GEMMs.
+// An explicit scale is a constant that scales K^T and dS.
 // CHECK-LABEL: func.func @multi_query_attention_grad_scale(
 // CHECK-NOT: math.rsqrt
 // CHECK: %[[SCALE:.*]] = arith.constant 1.250000e-01 : f32
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[SCALE]], %{{.*}}, %c1_i64)
+// CHECK: arith.mulf {{.*}}%[[SCALE]]
+// CHECK: call @moa_rt_sgemm
+// CHECK: arith.mulf {{.*}}%[[SCALE]]
 func.func @multi_query_attention_grad_scale(%q: tensor<2x3x2x8xf32>, %k: tensor<2x5x8xf32>,
     %o: tensor<2x3x2x8xf32>) -> tensor<2x5x8xf32> {
   %0:3 = moa.multi_query_attention_grad %q, %k, %k, %o, %o {scale = 0.125 : f32}
