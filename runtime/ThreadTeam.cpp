@@ -3,6 +3,9 @@
 #include "runtime/ThreadTeam.h"
 
 #include <dlfcn.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 namespace moa::runtime {
 
@@ -29,15 +32,24 @@ ThreadTeam ThreadTeam::forModule(void *handle) {
 }
 
 ThreadTeam::CallScope::CallScope(const ThreadTeam &team) : team(team) {
+#if defined(__x86_64__)
+  // Flush-to-zero (bit 15) and denormals-are-zero (bit 6).
+  callerFloatMode = _mm_getcsr();
+  _mm_setcsr(callerFloatMode | 0x8040);
+#endif
   if (team.setBlocktime)
     team.setBlocktime(kAwakeMilliseconds);
 }
 
 ThreadTeam::CallScope::~CallScope() {
+#if defined(__x86_64__)
+  _mm_setcsr(callerFloatMode);
+#endif
   if (!team.setBlocktime)
     return;
-  // An empty region hands blocktime 0 to the threads, which then sleep at
-  // once instead of spinning for kAwakeMilliseconds after the call.
+  // An empty region hands blocktime 0 (and the caller's floating-point
+  // mode) to the threads, which then sleep at once instead of spinning for
+  // kAwakeMilliseconds after the call.
   team.setBlocktime(0);
   team.parallel(nothing, nullptr, 0, 0);
 }

@@ -10,6 +10,9 @@
 // `outer` fifty times under an address-space limit so that each call fails
 // for memory after allocating 4 MB: the calls report it and the heap does
 // not grow (what a failed call had allocated is freed).
+// With ENTRIES, first runs its `outer` on values whose products are
+// denormal: they come out as zeros (a call flushes denormals), and the
+// caller's floating-point mode is the same after the call as before.
 // With --idle, runs `moa_layer` twenty times, each followed by 20 ms of
 // sleep, and checks that the module's threads spent under 5 ms of CPU time
 // in all the sleeps together (they sleep when a call returns; with
@@ -28,19 +31,25 @@
 #include <sys/resource.h>
 #include <thread>
 #include <vector>
+#include <xmmintrin.h>
 
 using namespace moa;
 using namespace moa::runtime;
 
-/// The `outer` entry of `path` on two vectors of 10^6: 4 MB for x + x,
-/// then 4 TB for the product, which the limit makes fail every time.
-static int failingCallsFreeTheirBuffers(const char *path) {
+/// The module at `path`, or null with the error printed.
+static std::unique_ptr<Module> load(const char *path) {
   std::string error;
   std::unique_ptr<Module> module = Module::load(path, error);
-  if (!module) {
+  if (!module)
     std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
+  return module;
+}
+
+/// `outer` (of test/Runtime/Inputs/entries.mlir) on two vectors of 10^6: 4
+/// MB for x + x, then 4 TB for the product, which the limit makes fail every
+/// time.
+static int failingCallsFreeTheirBuffers(const Module &module) {
+  std::string error;
   std::vector<Tensor> inputs;
   for (int i = 0; i < 2; ++i) {
     Tensor &v = inputs.emplace_back(DType::F32, std::vector<int64_t>{1000000});
@@ -60,13 +69,42 @@ static int failingCallsFreeTheirBuffers(const char *path) {
   const size_t before = mallinfo2().uordblks;
   int reported = 0;
   for (int call = 0; call < 50; ++call)
-    reported += !module->run("outer", inputs, out, error) &&
+    reported += !module.run("outer", inputs, out, error) &&
                 error.find("out of memory") != std::string::npos;
   const size_t after = mallinfo2().uordblks;
   const bool kept = after > before && after - before >= (size_t(4) << 20);
   std::printf("outer: %d of 50 calls reported out of memory, heap grew by %s\n",
               reported, kept ? "4 MB or more" : "less than 4 MB");
   return reported == 50 && !kept ? 0 : 1;
+}
+
+/// `outer` on x = [1e-20, 1], y = [1e-20, 1]: 2e-40 (denormal) must come
+/// out as 0 and 2 as 2; the caller's MXCSR must be unchanged and still
+/// compute denormals after the call.
+static int denormalsFlushedWithinCalls(const Module &module) {
+  std::string error;
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < 2; ++i) {
+    Tensor &v = inputs.emplace_back(DType::F32, std::vector<int64_t>{2});
+    v.set(0, 1e-20f);
+    v.set(1, 1.0f);
+  }
+  std::vector<Tensor> out;
+  const unsigned before = _mm_getcsr();
+  if (!module.run("outer", inputs, out, error)) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  const unsigned after = _mm_getcsr();
+  volatile float tiny = 1e-20f;
+  const float product = tiny * 2e-20f;
+  const float *r = out[0].as<float>();
+  const bool flushed = r[0] == 0.0f && r[3] == 2.0f;
+  const bool restored = before == after && product != 0.0f;
+  std::printf("outer: denormal products %s; caller's floating-point mode %s\n",
+              flushed ? "flushed to zero" : "kept",
+              restored ? "unchanged" : "changed");
+  return flushed && restored ? 0 : 1;
 }
 
 static double processCpuSeconds() {
@@ -107,11 +145,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string error;
-  std::unique_ptr<Module> module = Module::load(argv[idle ? 2 : 1], error);
-  if (!module) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+  std::unique_ptr<Module> module = load(argv[idle ? 2 : 1]);
+  if (!module)
     return 1;
-  }
   const EntrySpec *entry = module->findEntry("moa_layer");
   if (!entry) {
     std::fprintf(stderr, "no moa_layer\n");
@@ -169,5 +205,10 @@ int main(int argc, char **argv) {
   std::printf("%s\n", bad ? "FAILED" : "all concurrent results identical");
   if (bad)
     return 1;
-  return argc == 3 ? failingCallsFreeTheirBuffers(argv[2]) : 0;
+  if (argc != 3)
+    return 0;
+  std::unique_ptr<Module> entries = load(argv[2]);
+  if (!entries || denormalsFlushedWithinCalls(*entries) != 0)
+    return 1;
+  return failingCallsFreeTheirBuffers(*entries);
 }

@@ -12,6 +12,7 @@
 // THREADS: thread 2, shape [3, 64, 256]: 0 runs failed, 0 differ
 // THREADS: thread 3, shape [4, 9, 256]: 0 runs failed, 0 differ
 // THREADS: all concurrent results identical
+// THREADS: outer: denormal products flushed to zero; caller's floating-point mode unchanged
 // THREADS: outer: 50 of 50 calls reported out of memory, heap grew by less than 4 MB
 
 // IDLE: between calls: threads asleep
