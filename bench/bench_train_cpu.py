@@ -14,9 +14,8 @@ files (one untimed warm-up run, median of N timed calls of the entry; file
 I/O is outside the timed region). PyTorch: bench/moa_torch.py forward, then
 y.backward(dy), timed together (two warm-up steps, the compiled peer compiles
 there; gradients set to None before each step, outside the timer), median of
-N. Both are repeated in
-interleaved rounds; the table shows the median over rounds of each side's
-median and the median of the per-round ratios. Every gradient is checked:
+N. Both are repeated in interleaved rounds; the table shows the median over
+rounds of each side's median and the median of the per-round ratios. Every gradient is checked:
 max |moa - torch| / max |torch| <= 1e-3 (a float64 PyTorch run is shown too,
 to tell which side is off when they disagree). Run through
 bench/run_cpu.sh, which installs and builds what it needs.

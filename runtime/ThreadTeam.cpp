@@ -1,4 +1,4 @@
-//===- ThreadTeam.cpp - OpenMP threads awake in a call, asleep after ------===//
+//===- ThreadTeam.cpp - OpenMP threads awake in a call -------------------===//
 
 #include "runtime/ThreadTeam.h"
 

@@ -1,5 +1,4 @@
-//===- ThreadTeam.h - OpenMP threads awake in a call, asleep after -*- C++
-//-*-===//
+//===- ThreadTeam.h - OpenMP threads awake in a call ----------*- C++ -*-===//
 //
 // A CPU module runs one OpenMP parallel region per kernel, a dozen per MoA
 // layer. With threads that sleep as soon as a region ends (KMP_BLOCKTIME=0,

@@ -396,11 +396,8 @@ public:
     bool widen = elementType.getIntOrFloatBitWidth() >
                  type.getElementType().getIntOrFloatBitWidth();
     auto body = [&](OpBuilder &nb, Location nloc, ValueRange args) {
-      Value v = widen ? arith::ExtFOp::create(nb, nloc, elementType, args[0])
-                            .getResult()
-                      : arith::TruncFOp::create(nb, nloc, elementType, args[0])
-                            .getResult();
-      linalg::YieldOp::create(nb, nloc, v);
+      linalg::YieldOp::create(
+          nb, nloc, convertScalar(nb, nloc, args[0], elementType, widen));
     };
     if (isBuffer(shaped)) {
       SmallVector<Value> sizes;
@@ -424,6 +421,14 @@ public:
   }
   Value toF32(Value shaped) { return convert(shaped, e.b.getF32Type()); }
 
+  /// extf (`widen`) or truncf of the float `v` to `elementType`.
+  static Value convertScalar(OpBuilder &b, Location loc, Value v,
+                             Type elementType, bool widen) {
+    if (widen)
+      return arith::ExtFOp::create(b, loc, elementType, v);
+    return arith::TruncFOp::create(b, loc, elementType, v);
+  }
+
   /// out[i] = extf or truncf of in[i] over the `count` elements of two
   /// contiguous buffers of one shape, in parallel chunks that LLVM
   /// vectorises (serial, the conversions around a bf16 layer took a quarter
@@ -440,12 +445,9 @@ public:
       Value n = p.min(chunk, p.sub(count, first));
       p.loop(p.idx(0), n, [&](Emitter &x, Value i) {
         Value at = x.add(first, i);
-        Value v = x.load(from, {at});
-        v = widen
-                ? arith::ExtFOp::create(x.b, x.loc, elementType, v).getResult()
-                : arith::TruncFOp::create(x.b, x.loc, elementType, v)
-                      .getResult();
-        x.store(v, to, {at});
+        x.store(
+            convertScalar(x.b, x.loc, x.load(from, {at}), elementType, widen),
+            to, {at});
       });
     });
   }

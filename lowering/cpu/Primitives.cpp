@@ -375,10 +375,11 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// online softmax (running maximum and sum per row, earlier output rescaled),
 /// out += P V. Memory per tile is one block of scores on the stack, whatever S
 /// is. A causal tile stops at its last visible key; a row with no visible key
-/// is all zeros. One tile of (token, slot) query rows of batch `b` in the
-/// blocked online softmax: per key block, scores by a GEMM, the running maximum
-/// and sum of each row updated, and P V accumulated into the output rows by a
-/// GEMM.
+/// is all zeros.
+///
+/// One tile of (token, slot) query rows of batch `b` in the blocked online
+/// softmax: per key block, scores by a GEMM, the running maximum and sum of
+/// each row updated, and P V accumulated into the output rows by a GEMM.
 struct AttentionTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
   Value keysT; // scaledKeysTransposed
