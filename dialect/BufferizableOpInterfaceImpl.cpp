@@ -12,6 +12,7 @@
 #include "dialect/MoAOps.h"
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/IR/DstBufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -102,6 +103,41 @@ struct BufferFormModel
   }
 };
 
+/// moa.cache_write is destination-style: its result is the cache's buffer,
+/// written in place (One-Shot Bufferize copies the cache first only where
+/// the old contents are still read afterwards).
+struct CacheWriteModel
+    : public DstBufferizableOpInterfaceExternalModel<CacheWriteModel,
+                                                     CacheWriteOp> {
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto write = cast<CacheWriteOp>(op);
+    SmallVector<Value> buffers;
+    for (Value operand : op->getOperands()) {
+      FailureOr<Value> buffer = getBuffer(rewriter, operand, options, state);
+      if (failed(buffer))
+        return failure();
+      buffers.push_back(*buffer);
+    }
+    // The cache is written where it is: a copy would lose the write.
+    if (!cast<MemRefType>(buffers[2].getType()).getLayout().isIdentity())
+      return write.emitOpError("the cache's buffer must have the identity "
+                               "layout (a whole buffer, not a strided view)");
+    for (Value &input : MutableArrayRef<Value>(buffers).take_front(2)) {
+      FailureOr<Value> identity =
+          withIdentityLayout(rewriter, op->getLoc(), input, options);
+      if (failed(identity))
+        return failure();
+      input = *identity;
+    }
+    CacheWriteOp::create(rewriter, op->getLoc(), Type(), buffers[0], buffers[1],
+                         buffers[2]);
+    replaceOpWithBufferizedValues(rewriter, op, buffers[2]);
+    return success();
+  }
+};
+
 template <typename... OpTys> void attach(MLIRContext *ctx) {
   (OpTys::template attachInterface<BufferFormModel<OpTys>>(*ctx), ...);
 }
@@ -116,5 +152,6 @@ void mlir::moa::attachBufferizableOpInterfaceModels(MLIRContext *ctx) {
          LoadBalancingLossGradOp, RouterZLossGradOp,
          MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
          LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
-         CrossEntropyGradOp, GlobalNormOp, AdamWOp>(ctx);
+         CrossEntropyGradOp, GlobalNormOp, AdamWOp, CachedAttentionOp>(ctx);
+  CacheWriteOp::attachInterface<CacheWriteModel>(*ctx);
 }

@@ -9,4 +9,15 @@
 
 #include "dialect/MoAOpsDialect.h.inc"
 
+namespace mlir::moa {
+/// Argument and result attributes of the functions moa compiles: what the
+/// manifest names a tensor (`moa.name`), a trained parameter and its
+/// initialisation (`moa.param`, `moa.init`), and a result returned in the
+/// buffer of a donated argument (`moa.tied`, the argument's index).
+constexpr llvm::StringLiteral kNameAttrName = "moa.name";
+constexpr llvm::StringLiteral kParamAttrName = "moa.param";
+constexpr llvm::StringLiteral kInitAttrName = "moa.init";
+constexpr llvm::StringLiteral kTiedAttrName = "moa.tied";
+} // namespace mlir::moa
+
 #endif // MOA_DIALECT_MOADIALECT_H

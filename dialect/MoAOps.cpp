@@ -323,17 +323,22 @@ LogicalResult MultiQueryAttentionOp::verify() {
                                  getKeyPaddingMask(), getScale());
 }
 
-OpCost MultiQueryAttentionOp::getCost() {
-  Type query = getQuery().getType();
+/// 2 k h MACs per (query token, key) pair of query [B, T, k, h] and keys
+/// [B, S, h].
+static OpCost attentionPairCost(Type query, Type keys) {
   int64_t pairs =
       mulDims(mulDims(dimOrDynamic(query, 0), dimOrDynamic(query, 1)),
-              dimOrDynamic(getKey().getType(), 1));
+              dimOrDynamic(keys, 1));
   OpCost cost;
   cost.terms.push_back(
       {kPair,
        mulDims(2, mulDims(dimOrDynamic(query, 2), dimOrDynamic(query, 3))),
        staticCount(pairs)});
   return cost;
+}
+
+OpCost MultiQueryAttentionOp::getCost() {
+  return attentionPairCost(getQuery().getType(), getKey().getType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -542,4 +547,86 @@ LogicalResult mlir::moa::verifyOneShapedForm(Operation *op) {
     return op->emitOpError("buffers must have the identity layout (copy a "
                            "strided view into a fresh buffer first)");
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Incremental decoding: moa.cache_write, moa.cached_attention
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// New tokens [B, T, ...] must fit a cache of S rows, where both are known.
+LogicalResult checkFitsCache(Operation *op, const ShapeBinder &shapes,
+                             StringRef what) {
+  int64_t t = shapes.get("T"), s = shapes.get("S");
+  if (ShapedType::isDynamic(t) || ShapedType::isDynamic(s) || t <= s)
+    return success();
+  return op->emitOpError() << "'" << what << "' has T = " << t
+                           << " tokens per sequence, more than the cache's "
+                              "S = "
+                           << s << " rows";
+}
+} // namespace
+
+LogicalResult CacheWriteOp::verify() {
+  if (failed(verifyOneShapedForm(*this)))
+    return failure();
+  ShapeBinder shapes(*this);
+  if (failed(shapes.bind("update", getUpdate().getType(), {"B", "T", "h"})) ||
+      failed(shapes.bind("offsets", getOffsets().getType(), {"B"})) ||
+      failed(shapes.bind("cache", getCache().getType(), {"B", "S", "h"})) ||
+      failed(shapes.checkPositive({"h"})) ||
+      failed(shapes.checkElementType(
+          "update", getUpdate().getType(),
+          cast<ShapedType>(getCache().getType()).getElementType(),
+          "the element type of 'cache'")))
+    return failure();
+  // (A result is a tensor: on memrefs OneShapedForm already refused one.)
+  if (isa<TensorType>(getCache().getType()) && !getResult())
+    return emitOpError("on tensors returns the updated cache");
+  if (getResult() && getResult().getType() != getCache().getType())
+    return emitOpError() << "result must have the type of 'cache' ("
+                         << getCache().getType() << ")";
+  return checkFitsCache(*this, shapes, "update");
+}
+
+void CacheWriteOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  if (!isa<MemRefType>(getCache().getType()))
+    return;
+  for (OpOperand *read : {&getUpdateMutable(), &getOffsetsMutable()})
+    effects.emplace_back(MemoryEffects::Read::get(), read,
+                         SideEffects::DefaultResource::get());
+  effects.emplace_back(MemoryEffects::Write::get(), &getCacheMutable(),
+                       SideEffects::DefaultResource::get());
+}
+
+LogicalResult
+CachedAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(adaptor.getQuery().getType());
+  return inBufferForm(adaptor.getOperands(), inferred);
+}
+
+LogicalResult CachedAttentionOp::verify() {
+  ShapeBinder shapes(*this);
+  Type query = getQuery().getType();
+  if (failed(shapes.bind("query", query, {"B", "T", "k", "h"})) ||
+      failed(
+          shapes.bind("key_cache", getKeyCache().getType(), {"B", "S", "h"})) ||
+      failed(shapes.bind("offsets", getOffsets().getType(), {"B"})) ||
+      failed(shapes.checkPositive({"h"})) ||
+      failed(shapes.checkElementType("key_cache", getKeyCache().getType(),
+                                     cast<ShapedType>(query).getElementType(),
+                                     "the element type of 'query'")) ||
+      failed(checkScale(*this, getScale())))
+    return failure();
+  return checkFitsCache(*this, shapes, "query");
+}
+
+OpCost CachedAttentionOp::getCost() {
+  // Every cache row counts: an upper bound, the rows past a token's
+  // position are not read.
+  return attentionPairCost(getQuery().getType(), getKeyCache().getType());
 }

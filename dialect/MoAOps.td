@@ -391,5 +391,6 @@ def MoA_RecordRoutingOp : MoA_Op<"record_routing", [MemoryEffects<[MemWrite]>]> 
 
 include "dialect/MoAFusedOps.td"
 include "dialect/MoATrainingOps.td"
+include "dialect/MoADecodeOps.td"
 
 #endif // MOA_DIALECT_MOAOPS_TD

@@ -103,8 +103,29 @@ def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
     use letters, digits, '_', '.' and '$' and do not start with 'moa_rt_';
     anything else is a located error. `moa.name` and `moa.init` string
     attributes of arguments and results go into the manifest (the runtime
-    and moa-train read them) and are then removed.
+    and moa-train read them) and are then removed. A result with
+    `moa.tied = i` (a decoder's cache, see `moa-generate-decode`) is
+    returned in the buffer of argument i, which the caller donates: the
+    manifest records `tied=i`, argument i is `bufferization.writable`, and
+    the result is materialized in it
+    (`bufferization.materialize_in_destination`, a copy only where
+    bufferization could not compute it in place).
   }];
+}
+
+def MoADropTiedResults : Pass<"moa-drop-tied-results", "::mlir::ModuleOp"> {
+  let summary = "Return tied results in their donated argument buffers";
+  let description = [{
+    Runs on the CPU path right after One-Shot Bufferize: a result of an
+    entry point marked `moa.tied = i` is by then argument i's buffer
+    (`moa-export-entry-points` materialized it there); it is removed from
+    the function's results, so that buffer deallocation does not clone it
+    on the way out, and the runtime hands the caller the donated argument
+    as that result (the manifest's `tied=i`). A returned value that is not
+    the argument itself is copied into it first. An entry point with tied
+    results that another function calls is an error.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
 def MoAEmitRuntimeABI : Pass<"moa-emit-runtime-abi", "::mlir::ModuleOp"> {

@@ -32,6 +32,7 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
   addPipeline(pm,
               // Each kernel in a function of its own: compile time linear
               // in model depth.
+              "moa-drop-tied-results,"
               "moa-outline-kernels,moa-lower-to-loops,canonicalize,cse,"
               "moa-hoist-result-buffers,canonicalize,"
               "buffer-deallocation-pipeline,"

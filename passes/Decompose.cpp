@@ -24,8 +24,8 @@ namespace {
 /// w_out [E, h, d]) equals x's model dimension d, where the types cannot
 /// tell (the verifier checked static sizes); no op of the decomposition
 /// compares them.
-void assertModelDim(PatternRewriter &rewriter, Location loc, Value x,
-                    Value value, StringRef what) {
+void assertModelDim(OpBuilder &rewriter, Location loc, Value x, Value value,
+                    StringRef what) {
   int64_t d = cast<ShapedType>(x.getType()).getDimSize(2);
   int64_t size = cast<ShapedType>(value.getType()).getDimSize(2);
   if (!ShapedType::isDynamic(d) && !ShapedType::isDynamic(size))
@@ -46,47 +46,10 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
 
   LogicalResult matchAndRewrite(MixtureAttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    auto gateType = cast<RankedTensorType>(op.getWGate().getType());
-    int64_t experts = gateType.getDimSize(1);
-    if (ShapedType::isDynamic(experts))
+    FailureOr<DecomposedLayer> layer = emitDecomposedLayer(rewriter, op);
+    if (failed(layer))
       return rewriter.notifyMatchFailure(op, "number of experts is dynamic");
-
-    Location loc = op.getLoc();
-    auto xType = cast<RankedTensorType>(op.getX().getType());
-    Type elementType = xType.getElementType();
-    Value memory = op.getMemory() ? op.getMemory() : op.getX();
-    if (op.getMemory())
-      assertModelDim(rewriter, loc, op.getX(), memory, "memory");
-    assertModelDim(rewriter, loc, op.getX(), op.getWOut(), "w_out");
-
-    // Router in f32 whatever the activation type.
-    Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),
-                               rewriter.getF32Type());
-    auto route = RouteOp::create(rewriter, loc, logits,
-                                 op.getQueryPaddingMask(), op.getKAttr(),
-                                 op.getGatingAttr(), op.getRenormalizeAttr());
-    auto dispatch = DispatchOp::create(rewriter, loc, route.getIndices(),
-                                       rewriter.getI64IntegerAttr(experts));
-
-    int64_t k = op.getK();
-    int64_t h = cast<RankedTensorType>(op.getWQuery().getType()).getDimSize(2);
-    auto queryType = RankedTensorType::get(
-        {xType.getDimSize(0), xType.getDimSize(1), k, h}, elementType);
-    Value query = GroupedMatmulOp::create(
-        rewriter, loc, queryType, op.getX(), op.getWQuery(),
-        dispatch.getPermutation(), dispatch.getOffsets(), /*gates=*/Value());
-
-    Value key = projectRows(rewriter, loc, memory, op.getWKey(), elementType);
-    Value value =
-        projectRows(rewriter, loc, memory, op.getWValue(), elementType);
-    Value attention = MultiQueryAttentionOp::create(
-        rewriter, loc, query, key, value, op.getKeyPaddingMask(),
-        op.getCausalAttr(), op.getScaleAttr());
-
-    Value y = GroupedMatmulOp::create(rewriter, loc, xType, attention,
-                                      op.getWOut(), dispatch.getPermutation(),
-                                      dispatch.getOffsets(), route.getGates());
-    rewriter.replaceOp(op, {y, logits});
+    rewriter.replaceOp(op, {layer->y, layer->routerLogits});
     return success();
   }
 };
@@ -120,6 +83,53 @@ struct MoADecomposePass : public moa::impl::MoADecomposeBase<MoADecomposePass> {
 };
 
 } // namespace
+
+FailureOr<DecomposedLayer>
+mlir::moa::emitDecomposedLayer(OpBuilder &rewriter, MixtureAttentionOp op,
+                               AttentionCoreBuilder core) {
+  auto gateType = cast<RankedTensorType>(op.getWGate().getType());
+  int64_t experts = gateType.getDimSize(1);
+  if (ShapedType::isDynamic(experts))
+    return failure();
+
+  Location loc = op.getLoc();
+  auto xType = cast<RankedTensorType>(op.getX().getType());
+  Type elementType = xType.getElementType();
+  Value memory = op.getMemory() ? op.getMemory() : op.getX();
+  if (op.getMemory())
+    assertModelDim(rewriter, loc, op.getX(), memory, "memory");
+  assertModelDim(rewriter, loc, op.getX(), op.getWOut(), "w_out");
+
+  // Router in f32 whatever the activation type.
+  Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),
+                             rewriter.getF32Type());
+  auto route = RouteOp::create(rewriter, loc, logits, op.getQueryPaddingMask(),
+                               op.getKAttr(), op.getGatingAttr(),
+                               op.getRenormalizeAttr());
+  auto dispatch = DispatchOp::create(rewriter, loc, route.getIndices(),
+                                     rewriter.getI64IntegerAttr(experts));
+
+  int64_t k = op.getK();
+  int64_t h = cast<RankedTensorType>(op.getWQuery().getType()).getDimSize(2);
+  auto queryType = RankedTensorType::get(
+      {xType.getDimSize(0), xType.getDimSize(1), k, h}, elementType);
+  Value query = GroupedMatmulOp::create(
+      rewriter, loc, queryType, op.getX(), op.getWQuery(),
+      dispatch.getPermutation(), dispatch.getOffsets(), /*gates=*/Value());
+
+  Value key = projectRows(rewriter, loc, memory, op.getWKey(), elementType);
+  Value value = projectRows(rewriter, loc, memory, op.getWValue(), elementType);
+  Value attention =
+      core ? core(rewriter, loc, query, key, value)
+           : MultiQueryAttentionOp::create(
+                 rewriter, loc, query, key, value, op.getKeyPaddingMask(),
+                 op.getCausalAttr(), op.getScaleAttr());
+
+  Value y = GroupedMatmulOp::create(rewriter, loc, xType, attention,
+                                    op.getWOut(), dispatch.getPermutation(),
+                                    dispatch.getOffsets(), route.getGates());
+  return DecomposedLayer{y, logits};
+}
 
 LogicalResult mlir::moa::decomposeMixtureAttention(Operation *root) {
   RewritePatternSet patterns(root->getContext());

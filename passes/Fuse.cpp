@@ -80,32 +80,54 @@ struct FuseProjectRoute : OpRewritePattern<RouteOp> {
 };
 
 /// attention(q, m w_k, m w_v) -> key_value_projection(m, w_k, w_v), at the
-/// earlier of the two projections.
+/// earlier of the two projections: `keyRows` and `valueRows` are what the
+/// attention `anchor` reads as its keys and values.
+LogicalResult fuseKeyValueProjection(PatternRewriter &rewriter,
+                                     Operation *anchor, Value keyRows,
+                                     Value valueRows) {
+  linalg::ContractOp key = plainProjection(keyRows);
+  linalg::ContractOp value = plainProjection(valueRows);
+  if (!key || !value || key == value || key->getBlock() != value->getBlock() ||
+      key.getInputs()[0] != value.getInputs()[0] ||
+      key.getInputs()[1].getType() != value.getInputs()[1].getType() ||
+      key.getResultTypes() != value.getResultTypes() ||
+      key.getResultTypes()[0] !=
+          projectionType(key.getInputs()[0], key.getInputs()[1]))
+    return rewriter.notifyMatchFailure(anchor, "no K/V projections");
+  bool keyFirst = key->isBeforeInBlock(value);
+  Operation *first = keyFirst ? key : value;
+  if (!allAvailableAt(keyFirst ? value.getInputs() : key.getInputs(), first))
+    return rewriter.notifyMatchFailure(anchor, "weights defined later");
+  rewriter.setInsertionPoint(first);
+  auto fused = KeyValueProjectionOp::create(
+      rewriter, anchor->getLoc(), key.getInputs()[0], key.getInputs()[1],
+      value.getInputs()[1]);
+  rewriter.replaceOp(key, fused.getKey());
+  rewriter.replaceOp(value, fused.getValue());
+  return success();
+}
+
 struct FuseKeyValueProjection : OpRewritePattern<MultiQueryAttentionOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MultiQueryAttentionOp attention,
                                 PatternRewriter &rewriter) const override {
-    linalg::ContractOp key = plainProjection(attention.getKey());
-    linalg::ContractOp value = plainProjection(attention.getValue());
-    if (!key || !value || key == value ||
-        key->getBlock() != value->getBlock() ||
-        key.getInputs()[0] != value.getInputs()[0] ||
-        key.getInputs()[1].getType() != value.getInputs()[1].getType() ||
-        key.getResultTypes() != value.getResultTypes() ||
-        key.getResultTypes()[0] !=
-            projectionType(key.getInputs()[0], key.getInputs()[1]))
-      return rewriter.notifyMatchFailure(attention, "no K/V projections");
-    bool keyFirst = key->isBeforeInBlock(value);
-    Operation *first = keyFirst ? key : value;
-    if (!allAvailableAt(keyFirst ? value.getInputs() : key.getInputs(), first))
-      return rewriter.notifyMatchFailure(attention, "weights defined later");
-    rewriter.setInsertionPoint(first);
-    auto fused = KeyValueProjectionOp::create(
-        rewriter, attention.getLoc(), key.getInputs()[0], key.getInputs()[1],
-        value.getInputs()[1]);
-    rewriter.replaceOp(key, fused.getKey());
-    rewriter.replaceOp(value, fused.getValue());
-    return success();
+    return fuseKeyValueProjection(rewriter, attention, attention.getKey(),
+                                  attention.getValue());
+  }
+};
+
+/// The same for a decoding step: the projections of the new token's key
+/// and value, each written into its cache.
+struct FuseCachedKeyValueProjection : OpRewritePattern<CachedAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CachedAttentionOp attention,
+                                PatternRewriter &rewriter) const override {
+    auto keys = attention.getKeyCache().getDefiningOp<CacheWriteOp>();
+    auto values = attention.getValueCache().getDefiningOp<CacheWriteOp>();
+    if (!keys || !values)
+      return rewriter.notifyMatchFailure(attention, "caches not written here");
+    return fuseKeyValueProjection(rewriter, attention, keys.getUpdate(),
+                                  values.getUpdate());
   }
 };
 
@@ -164,8 +186,8 @@ struct FuseGateCombine : OpRewritePattern<linalg::ContractOp> {
 struct MoAFusePass : public moa::impl::MoAFuseBase<MoAFusePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseProjectRoute, FuseKeyValueProjection, FuseGateCombine>(
-        &getContext());
+    patterns.add<FuseProjectRoute, FuseKeyValueProjection,
+                 FuseCachedKeyValueProjection, FuseGateCombine>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

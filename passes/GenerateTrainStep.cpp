@@ -17,10 +17,6 @@ using namespace mlir::moa;
 
 namespace {
 
-constexpr StringLiteral kParamAttr = "moa.param";
-constexpr StringLiteral kNameAttr = "moa.name";
-constexpr StringLiteral kInitAttr = "moa.init";
-
 struct MoAGenerateTrainStepPass
     : public moa::impl::MoAGenerateTrainStepBase<MoAGenerateTrainStepPass> {
   using MoAGenerateTrainStepBase::MoAGenerateTrainStepBase;
@@ -94,7 +90,7 @@ struct MoAGenerateTrainStepPass
     StepArguments arguments;
     llvm::StringMap<unsigned> argumentOf;
     for (unsigned i = 0; i < type.getNumInputs(); ++i) {
-      Attribute marker = func.getArgAttr(i, kParamAttr);
+      Attribute marker = func.getArgAttr(i, kParamAttrName);
       if (!marker) {
         arguments.data.push_back(i);
         continue;
@@ -134,14 +130,15 @@ struct MoAGenerateTrainStepPass
              n.starts_with("m.") || n.starts_with("v.");
     };
     for (unsigned i : arguments.data)
-      if (auto dataName = func.getArgAttrOfType<StringAttr>(i, kNameAttr);
+      if (auto dataName = func.getArgAttrOfType<StringAttr>(i, kNameAttrName);
           dataName && reserved(dataName.getValue()))
         return func.emitError()
                << "moa-generate-train-step: argument " << i << " is named '"
                << dataName.getValue()
                << "', a name the training step uses for its own arguments";
     for (unsigned r = 0; r < func.getNumResults(); ++r)
-      if (auto resultName = func.getResultAttrOfType<StringAttr>(r, kNameAttr);
+      if (auto resultName =
+              func.getResultAttrOfType<StringAttr>(r, kNameAttrName);
           resultName && reserved(resultName.getValue()))
         return func.emitError()
                << "moa-generate-train-step: result " << r << " is named '"
@@ -182,21 +179,21 @@ struct MoAGenerateTrainStepPass
     };
     for (auto [j, paramName] : llvm::enumerate(arguments.paramNames)) {
       for (auto [copy, prefix] : llvm::enumerate(kStatePrefixes)) {
-        step.setArgAttr(copy * n + j, kNameAttr, named(prefix, paramName));
-        step.setResultAttr(numResults + 1 + copy * n + j, kNameAttr,
+        step.setArgAttr(copy * n + j, kNameAttrName, named(prefix, paramName));
+        step.setResultAttr(numResults + 1 + copy * n + j, kNameAttrName,
                            named(prefix, paramName));
       }
-      if (Attribute init = func.getArgAttr(arguments.params[j], kInitAttr))
-        step.setArgAttr(j, kInitAttr, init);
+      if (Attribute init = func.getArgAttr(arguments.params[j], kInitAttrName))
+        step.setArgAttr(j, kInitAttrName, init);
     }
-    step.setArgAttr(3 * n, kNameAttr, b.getStringAttr("step"));
+    step.setArgAttr(3 * n, kNameAttrName, b.getStringAttr("step"));
     for (auto [k, i] : llvm::enumerate(arguments.data))
-      if (Attribute dataName = func.getArgAttr(i, kNameAttr))
-        step.setArgAttr(3 * n + 1 + k, kNameAttr, dataName);
+      if (Attribute dataName = func.getArgAttr(i, kNameAttrName))
+        step.setArgAttr(3 * n + 1 + k, kNameAttrName, dataName);
     for (unsigned r = 0; r < numResults; ++r)
-      if (Attribute resultName = func.getResultAttr(r, kNameAttr))
-        step.setResultAttr(r, kNameAttr, resultName);
-    step.setResultAttr(numResults, kNameAttr, b.getStringAttr("grad_norm"));
+      if (Attribute resultName = func.getResultAttr(r, kNameAttrName))
+        step.setResultAttr(r, kNameAttrName, resultName);
+    step.setResultAttr(numResults, kNameAttrName, b.getStringAttr("grad_norm"));
     return step;
   }
 

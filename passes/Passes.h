@@ -11,6 +11,26 @@
 
 namespace mlir::moa {
 
+class MixtureAttentionOp;
+
+/// What a moa.mixture_attention decomposes into: its two results.
+struct DecomposedLayer {
+  Value y, routerLogits;
+};
+
+/// Builds the attention core of a decomposed layer from query [B, T, k, h]
+/// and the shared key and value [B, S, h]; returns [B, T, k, h].
+using AttentionCoreBuilder = function_ref<Value(
+    OpBuilder &, Location, Value query, Value key, Value value)>;
+
+/// Emits the decomposition of `op` at the builder's insertion point (the
+/// rewrite of moa-decompose) without replacing `op`; `core`, if given,
+/// builds the attention instead of moa.multi_query_attention with `op`'s
+/// mask, causality and scale. Fails if the number of experts is dynamic.
+FailureOr<DecomposedLayer>
+emitDecomposedLayer(OpBuilder &builder, MixtureAttentionOp op,
+                    AttentionCoreBuilder core = nullptr);
+
 /// Decomposes every moa.mixture_attention under `root` into moa primitives
 /// (the rewrite of moa-decompose); fails with a diagnostic if one cannot be.
 LogicalResult decomposeMixtureAttention(Operation *root);

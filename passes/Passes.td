@@ -141,4 +141,53 @@ def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoAGenerateDecode : Pass<"moa-generate-decode", "::mlir::ModuleOp"> {
+  let summary = "Add a prefill and a one-token decode entry with key/value caches";
+  let description = [{
+    For a model written as its loss function `@f` (option `function`),
+    whose result named `logits` (`moa.name`) is [B, T, V], whose token ids
+    are the argument named `tokens` (i32 [B, T]) and, if it has one, whose
+    positions are the argument named `positions`, adds
+
+    - `@f_prefill(params..., tokens [B, T], positions [B, T], lengths [B])
+      -> (logits [B, V], caches...)`: the model on prompts right-padded to
+      T, `lengths` the number of real tokens of each (1 to T); the logits
+      are those of each prompt's last real token, and each causal
+      self-attention `moa.mixture_attention` leaves its keys and values in
+      a cache of `max-length` rows (`moa.cache_write`) while attending as
+      before (`moa.multi_query_attention`, flash-style);
+    - `@f_decode(params..., tokens [B, 1], positions [B, 1], caches...,
+      lengths [B]) -> (logits [B, V], caches...)`: one new token per
+      sequence, `lengths` the number of tokens each sequence already has in
+      its caches (where the new token's key and value go); each layer
+      writes its new key and value into its caches and attends over them
+      (`moa.cached_attention`). The caches are donated: each cache result
+      carries `moa.tied` (the argument it is returned in), so that they are
+      updated in place, never copied per step.
+
+    Each layer has two caches, keys and values [B, max-length, h] of the
+    activations' element type, named `cache.<i>.key` and `cache.<i>.value`
+    in layer order: MoA's one shared key/value head makes them k*h/h = E/k
+    times smaller than multi-head attention's of the same width. The loss,
+    the auxiliary losses and every op the logits do not depend on are left
+    out; parameters (`moa.param`) keep their order and are named
+    `p.<name>`, as in `moa-generate-train-step`'s checkpoints. Layers must
+    be causal self-attention without padding masks (a located error
+    otherwise); other data arguments must not feed the logits.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"loss\"",
+           "The model's loss function">,
+    Option<"maxLength", "max-length", "int64_t", /*default=*/"2048",
+           "Rows of each cache: the longest sequence (prompt and generated "
+           "tokens) it can hold">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // MOA_PASSES_PASSES_TD

@@ -97,6 +97,9 @@ const char *failureMessage(int64_t code) {
   case FailureCode::ExpertIndexOutOfRange:
     return "a routing index is outside [-1, E) (-1 marks an unrouted slot; "
            "0 to E-1 name the experts)";
+  case FailureCode::CacheOffsetOutOfRange:
+    return "a sequence does not fit its cache: each offset must lie in "
+           "[0, S - T] for T new tokens and a cache of S rows";
   case FailureCode::OptimizerStep:
     return "moa.adamw: the step count must be a number >= 1 (the bias "
            "corrections divide by 1 - beta^step)";

@@ -24,6 +24,26 @@ std::optional<DType> parseDType(const std::string &name) {
   return std::nullopt;
 }
 
+/// Each tied result names a distinct argument of its own dtype and shape.
+static bool checkTies(const EntrySpec &entry, std::string &error) {
+  std::vector<bool> taken(entry.arguments.size(), false);
+  for (size_t r = 0; r < entry.results.size(); ++r) {
+    int64_t arg = entry.results[r].tied;
+    if (arg < 0)
+      continue;
+    if (size_t(arg) >= entry.arguments.size() || taken[arg] ||
+        entry.arguments[arg].dtype != entry.results[r].dtype ||
+        entry.arguments[arg].shape != entry.results[r].shape) {
+      error = "result " + std::to_string(r) + " of entry '" + entry.name +
+              "' is tied to argument " + std::to_string(arg) +
+              ", which is not a distinct argument of its type";
+      return false;
+    }
+    taken[arg] = true;
+  }
+  return true;
+}
+
 std::string Manifest::print() const {
   std::ostringstream os;
   os << "moa-manifest 1\n";
@@ -39,6 +59,8 @@ std::string Manifest::print() const {
       os << " name=" << spec.name;
     if (!spec.init.empty())
       os << " init=" << spec.init;
+    if (spec.tied >= 0)
+      os << " tied=" << spec.tied;
     os << "\n";
   };
   for (const EntrySpec &entry : entries) {
@@ -96,7 +118,15 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
         spec.name = word.substr(5);
       else if (word.rfind("init=", 0) == 0)
         spec.init = word.substr(5);
-      else
+      else if (word.rfind("tied=", 0) == 0 && std::string(kind) == "result") {
+        try {
+          spec.tied = std::stoll(word.substr(5));
+        } catch (...) {
+          return false;
+        }
+        if (spec.tied < 0)
+          return false;
+      } else
         return false;
     }
     return true;
@@ -122,6 +152,8 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
         error = "malformed result of entry '" + entry.name + "'";
         return std::nullopt;
       }
+    if (!checkTies(entry, error))
+      return std::nullopt;
     manifest.entries.push_back(std::move(entry));
   }
   return manifest;

@@ -7,8 +7,10 @@
 //   moa-manifest 1
 //   entry <name> <number of arguments> <number of results>
 //   arg <dtype> <rank> <size or ?>... [name=<name>] [init=<init>]
-//   result <dtype> <rank> <size or ?>... [name=<name>]
+//   result <dtype> <rank> <size or ?>... [name=<name>] [tied=<argument>]
 //
+// A tied result is returned in the buffer of the argument it names, which
+// the caller donates: the entry updates it in place (moa.tied).
 // dtype is one of f32 f16 bf16 i32 i1. Written by moa-export-entry-points,
 // read by the runtime; both use these declarations.
 //
@@ -39,6 +41,8 @@ struct TensorSpec {
   /// never contain white space).
   std::string name;
   std::string init;
+  /// For a result: the argument whose buffer it is returned in, or -1.
+  int64_t tied = -1;
 };
 
 struct EntrySpec {

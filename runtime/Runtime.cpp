@@ -29,6 +29,14 @@ void fillDescriptor(int64_t *words, void *data,
   }
 }
 
+/// Whether the compiled function returns anything: tied results are not.
+bool returnsAnything(const std::vector<TensorSpec> &results) {
+  for (const TensorSpec &spec : results)
+    if (spec.tied < 0)
+      return true;
+  return false;
+}
+
 std::string describeArgument(const EntrySpec &entry, size_t i) {
   return "argument " + std::to_string(i) + " of '" + entry.name + "'";
 }
@@ -139,6 +147,23 @@ bool Module::run(const std::string &name,
                  const std::vector<const Tensor *> &inputs,
                  std::vector<Tensor> &outputs, std::string &error,
                  RunStats *stats) const {
+  return call(name, inputs, std::vector<Tensor *>(inputs.size(), nullptr),
+              outputs, error, stats);
+}
+
+bool Module::runDonating(const std::string &name,
+                         const std::vector<Tensor *> &inputs,
+                         std::vector<Tensor> &outputs, std::string &error,
+                         RunStats *stats) const {
+  return call(name, {inputs.begin(), inputs.end()}, inputs, outputs, error,
+              stats);
+}
+
+bool Module::call(const std::string &name,
+                  const std::vector<const Tensor *> &givenInputs,
+                  const std::vector<Tensor *> &donated,
+                  std::vector<Tensor> &outputs, std::string &error,
+                  RunStats *stats) const {
   const EntrySpec *entry = findEntry(name);
   if (!entry) {
     error = "no entry point '" + name + "' in '" + path_ + "' (entries:";
@@ -147,17 +172,40 @@ bool Module::run(const std::string &name,
     error += ")";
     return false;
   }
-  if (!check(*entry, inputs, error))
+  if (!check(*entry, givenInputs, error))
     return false;
+
+  // A tied argument is written: the caller's own tensor where it is
+  // donated, else a copy of it. The compiled entry does not return tied
+  // results; each becomes its argument after the call.
+  std::vector<const Tensor *> inputs = givenInputs;
+  std::vector<Tensor *> tiedArgs(entry->results.size(), nullptr);
+  std::vector<Tensor> copies;
+  copies.reserve(entry->results.size());
+  for (size_t r = 0; r < entry->results.size(); ++r) {
+    int64_t arg = entry->results[r].tied;
+    if (arg < 0)
+      continue;
+    if (!donated[arg]) {
+      Tensor &copy =
+          copies.emplace_back(inputs[arg]->dtype(), inputs[arg]->shape());
+      std::memcpy(copy.data(), inputs[arg]->data(), copy.byteSize());
+      tiedArgs[r] = &copy;
+    } else {
+      tiedArgs[r] = donated[arg];
+    }
+    inputs[arg] = tiedArgs[r];
+  }
 
   // Descriptors: results first (one block the callee fills), then arguments.
   size_t resultWords = 0;
   for (const TensorSpec &spec : entry->results)
-    resultWords += descriptorWords(spec.shape.size());
+    if (spec.tied < 0)
+      resultWords += descriptorWords(spec.shape.size());
   std::vector<int64_t> results(resultWords, 0);
   std::vector<std::vector<int64_t>> arguments(inputs.size());
   std::vector<void *> packed;
-  if (!entry->results.empty())
+  if (returnsAnything(entry->results))
     packed.push_back(results.data());
   // Compiled code loads i1 bytes as booleans; a byte other than 0 or 1 (as a
   // C caller or a viewed NumPy array may pass) would be undefined, so masks
@@ -201,6 +249,10 @@ bool Module::run(const std::string &name,
   outputs.clear();
   const int64_t *words = results.data();
   for (const TensorSpec &spec : entry->results) {
+    if (spec.tied >= 0) {
+      outputs.emplace_back(); // filled once the call has succeeded
+      continue;
+    }
     const size_t rank = spec.shape.size();
     auto *allocated = reinterpret_cast<void *>(words[0]);
     auto *aligned = reinterpret_cast<uint8_t *>(words[1]);
@@ -240,6 +292,9 @@ bool Module::run(const std::string &name,
     outputs.clear();
     return false;
   }
+  for (size_t r = 0; r < entry->results.size(); ++r)
+    if (tiedArgs[r])
+      outputs[r] = std::move(*tiedArgs[r]);
   return true;
 }
 

@@ -49,12 +49,27 @@ public:
            std::vector<Tensor> &outputs, std::string &error,
            RunStats *stats = nullptr) const;
 
+  /// The same, but the arguments that tied results are returned in (a
+  /// decoder's caches, `tied=` in the manifest) are donated: the entry
+  /// updates them in place and each tied result takes its argument's bytes,
+  /// without a copy, leaving that input empty. run() instead copies those
+  /// arguments first, so that it never writes an input.
+  bool runDonating(const std::string &entry,
+                   const std::vector<Tensor *> &inputs,
+                   std::vector<Tensor> &outputs, std::string &error,
+                   RunStats *stats = nullptr) const;
+
   /// Checks `inputs` against `entry` without running anything.
   bool check(const EntrySpec &entry, const std::vector<const Tensor *> &inputs,
              std::string &error) const;
 
 private:
   Module() = default;
+  /// run() and runDonating(): `donated[i]`, where not null, is the mutable
+  /// input i (inputs[i]) that a tied result may take.
+  bool call(const std::string &entry, const std::vector<const Tensor *> &inputs,
+            const std::vector<Tensor *> &donated, std::vector<Tensor> &outputs,
+            std::string &error, RunStats *stats) const;
 
   std::string path_;
   void *handle_ = nullptr;

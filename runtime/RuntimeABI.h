@@ -48,6 +48,7 @@ enum class FailureCode : int64_t {
   OptimizerStep = 6,
   ExpertIndexOutOfRange = 7,
   TargetOutOfRange = 8,
+  CacheOffsetOutOfRange = 9,
 };
 
 /// Bits of moa_rt_sgemm's `transpose` operand.

@@ -1,5 +1,6 @@
 //===- ExportEntryPoints.cpp - Describe public functions for the runtime --===//
 
+#include "dialect/MoADialect.h"
 #include "lowering/Passes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/Manifest.h"
@@ -69,9 +70,9 @@ LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
                        unsigned index, ::moa::TensorSpec &spec) {
   if (!attrs)
     return success();
-  for (auto [key, field] :
-       {std::pair<StringRef, std::string *>{"moa.name", &spec.name},
-        {"moa.init", &spec.init}}) {
+  for (auto [key, field] : {std::pair<StringRef, std::string *>{
+                                mlir::moa::kNameAttrName, &spec.name},
+                            {mlir::moa::kInitAttrName, &spec.init}}) {
     Attribute attr = attrs.get(key);
     if (!attr)
       continue;
@@ -88,13 +89,54 @@ LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
   return success();
 }
 
+/// The `moa.tied` of result `index`: an argument of the result's type that
+/// no other result is tied to (checked against `spec.tied` of the results
+/// before it in `entry`).
+LogicalResult readTie(func::FuncOp func, unsigned index,
+                      const ::moa::EntrySpec &entry, ::moa::TensorSpec &spec) {
+  Attribute attr = func.getResultAttr(index, mlir::moa::kTiedAttrName);
+  if (!attr)
+    return success();
+  auto arg = dyn_cast<IntegerAttr>(attr);
+  if (!arg || arg.getInt() < 0 || arg.getInt() >= func.getNumArguments() ||
+      func.getArgumentTypes()[arg.getInt()] != func.getResultTypes()[index] ||
+      llvm::any_of(entry.results, [&](const ::moa::TensorSpec &other) {
+        return other.tied == arg.getInt();
+      }))
+    return func.emitError()
+           << "entry point @" << func.getSymName() << " result " << index
+           << ": 'moa.tied' must be the index of an argument of the "
+              "result's type that no other result is tied to";
+  spec.tied = arg.getInt();
+  return success();
+}
+
+/// A tied result is materialized in its argument's buffer (One-Shot
+/// Bufferize copies into it only if the result was not computed there);
+/// the argument is writable, since the caller donates it.
+void materializeTiedResults(func::FuncOp func, const ::moa::EntrySpec &entry) {
+  func.walk([&](func::ReturnOp ret) {
+    OpBuilder b(ret);
+    for (auto [r, spec] : llvm::enumerate(entry.results)) {
+      if (spec.tied < 0)
+        continue;
+      Value arg = func.getArgument(spec.tied);
+      ret.setOperand(r, bufferization::MaterializeInDestinationOp::create(
+                            b, ret.getLoc(), ret.getOperand(r), arg)
+                            .getResult());
+    }
+  });
+}
+
 /// The manifest now holds them; LLVM translation would warn about them.
+/// `moa.tied` stays for moa-drop-tied-results, after bufferization.
 void stripMoAAttributes(func::FuncOp func) {
   auto strip = [](DictionaryAttr attrs, auto setter, unsigned i) {
     if (!attrs)
       return;
     for (NamedAttribute attr : attrs)
-      if (attr.getName().getValue().starts_with("moa."))
+      if (attr.getName().getValue().starts_with("moa.") &&
+          attr.getName() != mlir::moa::kTiedAttrName)
         setter(i, attr.getName());
   };
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
@@ -143,20 +185,27 @@ struct MoAExportEntryPointsPass
       }
       for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
         FailureOr<::moa::TensorSpec> spec = specOf(func, type, "result", i);
-        if (failed(spec) || failed(annotate(func, func.getResultAttrDict(i),
-                                            "result", i, *spec)))
+        if (failed(spec) ||
+            failed(annotate(func, func.getResultAttrDict(i), "result", i,
+                            *spec)) ||
+            failed(readTie(func, i, entry, *spec)))
           return signalPassFailure();
         entry.results.push_back(*spec);
       }
-      manifest.entries.push_back(std::move(entry));
+      materializeTiedResults(func, entry);
       stripMoAAttributes(func);
       func->setAttr("llvm.emit_c_interface", UnitAttr::get(&getContext()));
-      // The caller's tensors are read-only: bufferization must copy before
-      // writing into one.
-      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      // The caller's tensors are read-only (bufferization must copy before
+      // writing into one), but for those the caller donates.
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+        bool donated = llvm::any_of(entry.results, [&](auto &result) {
+          return result.tied == int64_t(i);
+        });
         func.setArgAttr(i,
                         bufferization::BufferizationDialect::kWritableAttrName,
-                        BoolAttr::get(&getContext(), false));
+                        BoolAttr::get(&getContext(), donated));
+      }
+      manifest.entries.push_back(std::move(entry));
     }
     getOperation()->setAttr("moa.manifest",
                             StringAttr::get(&getContext(), manifest.print()));

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/MoADialect.h"
 #include "lowering/Passes.h"
 #include "lowering/gpu/GPUEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -41,6 +42,11 @@ struct MoAGPUHostBoundaryPass
   }
 
   LogicalResult placeOnDevice(func::FuncOp func) {
+    for (unsigned r = 0; r < func.getNumResults(); ++r)
+      if (func.getResultAttr(r, mlir::moa::kTiedAttrName))
+        return func.emitError("results tied to donated arguments (moa.tied: "
+                              "a decoder's caches) are not supported on the "
+                              "GPU yet");
     bool usesDevice = false;
     func.walk([&](Operation *op) {
       usesDevice |= isa<gpu::LaunchOp, gpu::LaunchFuncOp, gpu::AllocOp>(op);

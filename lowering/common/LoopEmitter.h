@@ -553,7 +553,8 @@ public:
   /// Reports `code` from `x`; sizes that disagree name the op, since the
   /// message alone does not say which of a model's ops met them.
   void fail(Emitter &x, FailureCode code) {
-    if (code == FailureCode::ShapeMismatch)
+    if (code == FailureCode::ShapeMismatch ||
+        code == FailureCode::CacheOffsetOutOfRange)
       x.failIn(module, code, opName);
     else
       x.fail(module, code);

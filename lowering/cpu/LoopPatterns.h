@@ -25,6 +25,8 @@ void populateBackwardLoopPatterns(RewritePatternSet &patterns);
 void populateModelOpLoopPatterns(RewritePatternSet &patterns);
 /// moa.global_norm and moa.adamw (Optimizer.cpp).
 void populateOptimizerLoopPatterns(RewritePatternSet &patterns);
+/// moa.cache_write and moa.cached_attention (DecodeOps.cpp).
+void populateDecodeLoopPatterns(RewritePatternSet &patterns);
 /// cf.assert as an error the runtime reports (Assertions.cpp).
 void populateAssertLoopPatterns(RewritePatternSet &patterns);
 

@@ -29,6 +29,7 @@ void mlir::moa::populateMoAToLoopsPatterns(RewritePatternSet &patterns) {
   loops::populateBackwardLoopPatterns(patterns);
   loops::populateModelOpLoopPatterns(patterns);
   loops::populateOptimizerLoopPatterns(patterns);
+  loops::populateDecodeLoopPatterns(patterns);
   loops::populateAssertLoopPatterns(patterns);
 }
 

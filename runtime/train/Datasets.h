@@ -36,6 +36,26 @@ inline std::mt19937_64 streamRng(int64_t seed, uint64_t stream, int64_t step) {
   return std::mt19937_64(seq);
 }
 
+/// The bytes of a text corpus, or nullopt with `error`.
+inline std::optional<std::string> readCorpus(const std::string &path,
+                                             std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read corpus '" + path + "'";
+    return std::nullopt;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+/// The distinct characters of a corpus in sorted order: the text task's
+/// token id i is the character table[i].
+inline std::vector<unsigned char> characterTable(const std::string &text) {
+  std::set<unsigned char> chars(text.begin(), text.end());
+  return {chars.begin(), chars.end()};
+}
+
 /// Batches of (tokens, positions, targets), each i32 [B, T].
 class Dataset {
 public:
@@ -86,19 +106,14 @@ class StreamTask : public Dataset {
 public:
   static std::unique_ptr<StreamTask> fromText(const std::string &path,
                                               std::string &error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      error = "cannot read corpus '" + path + "'";
+    std::optional<std::string> text = readCorpus(path, error);
+    if (!text)
       return nullptr;
-    }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string text = buffer.str();
     std::map<unsigned char, int32_t> ids;
-    for (unsigned char c : std::set<unsigned char>(text.begin(), text.end()))
+    for (unsigned char c : characterTable(*text))
       ids.emplace(c, int32_t(ids.size()));
     auto task = std::unique_ptr<StreamTask>(new StreamTask("corpus"));
-    for (unsigned char c : text)
+    for (unsigned char c : *text)
       task->stream.push_back(ids.at(c));
     task->vocab = int64_t(ids.size());
     return task;
