@@ -111,6 +111,9 @@ def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
     (`bufferization.materialize_in_destination`, a copy only where
     bufferization could not compute it in place).
   }];
+  let dependentDialects = [
+    "::mlir::bufferization::BufferizationDialect"
+  ];
 }
 
 def MoADropTiedResults : Pass<"moa-drop-tied-results", "::mlir::ModuleOp"> {

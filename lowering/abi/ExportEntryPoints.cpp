@@ -121,9 +121,10 @@ void materializeTiedResults(func::FuncOp func, const ::moa::EntrySpec &entry) {
       if (spec.tied < 0)
         continue;
       Value arg = func.getArgument(spec.tied);
-      ret.setOperand(r, bufferization::MaterializeInDestinationOp::create(
-                            b, ret.getLoc(), ret.getOperand(r), arg)
-                            .getResult());
+      Value result = ret.getOperand(r);
+      auto materialized = bufferization::MaterializeInDestinationOp::create(
+          b, ret.getLoc(), result.getType(), result, arg);
+      ret.setOperand(r, materialized.getResult());
     }
   });
 }
