@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 moa_install_packages python3-torch python3-numpy libopenblas0-pthread \
   python3-venv python3-dev
-moa_build --target moa-compile moa-run moa-gemm-rates
+moa_build --target moa-compile moa-run moa-gemm-rates moa-generate
 # A current PyTorch from PyPI (MKL and oneDNN, torch.compile: its C++ code
 # needs python3-dev) in a virtual environment of its own; Debian's
 # python3-torch stays as it is for the tests.
@@ -71,3 +71,7 @@ echo "== PyPI's PyTorch, eager and torch.compile; OPENBLAS_CORETYPE unset"
 (unset OPENBLAS_CORETYPE
  run_py "$venv/bin/python" bench_cpu.py "$@"
  run_py "$venv/bin/python" bench_train_cpu.py "$@")
+# Decoding: moa-generate against PyPI's PyTorch eager decoding the same model
+# with a KV cache (the official torch.cat way and a preallocated cache).
+echo "== Decoding (bench_decode_cpu.py): PyPI's PyTorch eager"
+(unset OPENBLAS_CORETYPE; run_py "$venv/bin/python" bench_decode_cpu.py "$@")

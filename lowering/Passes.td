@@ -50,6 +50,24 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoAOmpParallelIf : Pass<"moa-omp-parallel-if", "::mlir::ModuleOp"> {
+  let summary = "Fork an OpenMP team only for loops of more than one iteration";
+  let description = [{
+    Runs after `convert-scf-to-openmp`: every `omp.parallel` around one
+    worksharing loop whose bounds are known before the region gets an `if`
+    clause, true when the loop has more than one iteration. A parallel
+    loop of one iteration (one tile of rows, one sequence of a decoding
+    step) then runs on the calling thread instead of waking the team: a
+    decoding step has a dozen such loops, and waking a sleeping thread for
+    each costs more than the step's arithmetic (PyTorch's grain size does
+    the same for small ops).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::omp::OpenMPDialect"
+  ];
+}
+
 def MoAOutlineKernels : Pass<"moa-outline-kernels", "::mlir::ModuleOp"> {
   let summary = "Move each kernel op into a private function of its own";
   let description = [{

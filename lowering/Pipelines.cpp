@@ -40,7 +40,8 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
               // scf.parallel becomes OpenMP; its bodies sit in
               // memref.alloca_scope, which must be lowered while they are
               // still one block (before SCF becomes CF).
-              "convert-scf-to-openmp,convert-bufferization-to-memref,"
+              "convert-scf-to-openmp,moa-omp-parallel-if,"
+              "convert-bufferization-to-memref,"
               "expand-strided-metadata,lower-affine,"
               // Allocations through the runtime, which reports a failed
               // one (runtime/KernelContext.h).

@@ -5,11 +5,12 @@
 # toolkit's ptxas; MOA_GPU=0 skips this) compile it for the GPU too, run it on
 # the same inputs and compare; then compile the training step of
 # examples/tiny_lm.mlir and train it briefly (copy task, then the
-# character-level demo on the project's own corpus).
+# character-level demo on the project's own corpus), and generate text from
+# the demo with its decoder (moa-generate-decode, moa-generate).
 #   scripts/run.sh [model.mlir [entry [B,T]]]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-moa_build --target moa-opt moa-compile moa-run moa-train
+moa_build --target moa-opt moa-compile moa-run moa-train moa-generate
 model="${1:-$MOA_ROOT/examples/moa_layer.mlir}"
 entry="${2:-moa_layer}"
 dims="${3:-4,256}"
@@ -49,4 +50,14 @@ echo "== train on the copy task (moa-train, 300 steps)"
   --checkpoint "$out/tiny_lm_copy.safetensors" --report "$out/tiny_lm_copy.svg"
 echo "== train the character-level demo on examples/data/corpus.txt (400 steps)"
 "$bin/moa-train" "$lm" --task text --text "$MOA_ROOT/examples/data/corpus.txt" \
-  --length 48 --steps 400 --log-every 100 --report "$out/tiny_lm_text.svg"
+  --length 48 --steps 400 --log-every 100 --report "$out/tiny_lm_text.svg" \
+  --checkpoint "$out/tiny_lm_text.safetensors"
+echo "== generate: compile the decoder of examples/tiny_lm.mlir (moa-generate-decode)"
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" -o "$out/tiny_lm_decode.so" \
+  --pre-pipeline='moa-generate-decode{max-length=64}'
+echo "== continue two prompts from the text demo's checkpoint (greedy)"
+printf 'her sister \nthe miller\n' > "$out/prompts.txt"
+"$bin/moa-generate" "$out/tiny_lm_decode.so" \
+  --checkpoint "$out/tiny_lm_text.safetensors" \
+  --text "$MOA_ROOT/examples/data/corpus.txt" --prompts "$out/prompts.txt" \
+  --max-new-tokens 40

@@ -33,6 +33,9 @@ using ::moa::runtime::FailureCode;
 
 /// Rows per unit of parallel work in the GEMM-based kernels.
 constexpr int64_t kTileRows = 128;
+/// Iterations below which a loop of per-row work (h to d elements) runs on
+/// the calling thread (Emitter::parallel's serialBelow).
+constexpr int64_t kSerialRows = 64;
 /// Keys per block of the attention's online softmax.
 constexpr int64_t kKeyBlock = 256;
 
@@ -151,15 +154,52 @@ public:
     });
   }
 
-  /// scf.parallel over [0, ub_i) for each i.
-  void parallel(ValueRange ubs,
-                function_ref<void(Emitter &, ValueRange)> body) {
-    SmallVector<Value> zeros(ubs.size(), idx(0)), ones(ubs.size(), idx(1));
-    scf::ParallelOp::create(b, loc, zeros, ubs, ones,
-                            [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
-                              Emitter inner(nb, nloc);
-                              body(inner, ivs);
-                            });
+  /// scf.parallel over [0, ub_i) for each i. With `serialBelow`, a loop of
+  /// fewer iterations than that (or whose `size`, if given, is smaller:
+  /// the rows its iterations share) runs as plain loops on the calling
+  /// thread: work too small to be worth waking a thread for (a decoding
+  /// step's few rows), as PyTorch's grain size does.
+  void parallel(ValueRange ubs, function_ref<void(Emitter &, ValueRange)> body,
+                int64_t serialBelow = 0, Value size = {}) {
+    auto parallelLoop = [&](Emitter &e) {
+      SmallVector<Value> zeros(ubs.size(), e.idx(0)),
+          ones(ubs.size(), e.idx(1));
+      scf::ParallelOp::create(
+          e.b, e.loc, zeros, ubs, ones,
+          [&](OpBuilder &nb, Location nloc, ValueRange ivs) {
+            Emitter inner(nb, nloc);
+            body(inner, ivs);
+          });
+    };
+    if (serialBelow <= 1)
+      return parallelLoop(*this);
+    Value total = size;
+    for (Value ub : size ? ValueRange() : ubs)
+      total = total ? mul(total, ub) : ub;
+    auto serial = [&](Emitter &s) { serialNest(s, ubs, {}, body); };
+    ifThen(cmp(arith::CmpIPredicate::ult, total, idx(serialBelow)), serial,
+           parallelLoop);
+  }
+
+  /// Nested loops over [0, ub_i), `ivs` the induction variables so far.
+  /// Each body is an alloca scope, as scf.parallel's become in OpenMP: its
+  /// stack scratch is freed every iteration.
+  static void serialNest(Emitter &e, ValueRange ubs, SmallVector<Value> ivs,
+                         function_ref<void(Emitter &, ValueRange)> body) {
+    if (ivs.size() == ubs.size()) {
+      auto scope = memref::AllocaScopeOp::create(e.b, e.loc, TypeRange());
+      OpBuilder::InsertionGuard guard(e.b);
+      e.b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
+      Emitter inner(e.b, e.loc);
+      body(inner, ivs);
+      memref::AllocaScopeReturnOp::create(e.b, e.loc);
+      return;
+    }
+    e.loop(e.idx(0), ubs[ivs.size()], [&](Emitter &x, Value iv) {
+      SmallVector<Value> inner(ivs);
+      inner.push_back(iv);
+      serialNest(x, ubs, inner, body);
+    });
   }
 
   /// if (cond) then() else otherwise().

@@ -19,6 +19,9 @@ using namespace mlir::moa::loops;
 
 namespace {
 
+/// Query-key pairs below which the split-KV loop runs on the calling thread.
+constexpr int64_t kSerialPairs = 4096;
+
 /// Checks that `offsets` ([B] i32, `batch` of them once the sizes agree)
 /// place T = `length` new tokens inside a cache of `slots` rows, then runs
 /// `body`. Sizes that disagree are reported first.
@@ -61,12 +64,16 @@ struct LowerCacheWrite : OpRewritePattern<CacheWriteOp> {
     }
 
     guardOffsets(tb, sizes, offsets, batch, length, slots, [&](Emitter &g) {
-      g.parallel({batch, length}, [&](Emitter &p, ValueRange ivs) {
-        Value row = p.add(p.toIndex(p.load(offsets, {ivs[0]})), ivs[1]);
-        p.loop(p.idx(0), h, [&](Emitter &x, Value c) {
-          x.store(x.load(update, {ivs[0], ivs[1], c}), cache, {ivs[0], row, c});
-        });
-      });
+      g.parallel(
+          {batch, length},
+          [&](Emitter &p, ValueRange ivs) {
+            Value row = p.add(p.toIndex(p.load(offsets, {ivs[0]})), ivs[1]);
+            p.loop(p.idx(0), h, [&](Emitter &x, Value c) {
+              x.store(x.load(update, {ivs[0], ivs[1], c}), cache,
+                      {ivs[0], row, c});
+            });
+          },
+          kSerialRows);
     });
 
     if (op.getResult())
@@ -192,13 +199,13 @@ struct LowerCachedAttention : OpRewritePattern<CachedAttentionOp> {
 
     guardOffsets(tb, sizes, offsets, batch, length, slots, [&](Emitter &g) {
       Value block = g.idx(kKeyBlock);
-      Value blocks =
-          g.ceilDiv(longestSequence(g, offsets, batch, length), block);
+      Value longest = longestSequence(g, offsets, batch, length);
+      Value blocks = g.ceilDiv(longest, block);
       Type f32 = g.b.getF32Type();
       attention.partMax = g.alloc(f32, {batch, blocks, rows});
       attention.partSum = g.alloc(f32, {batch, blocks, rows});
       attention.partOut = g.alloc(f32, {batch, blocks, rows, h});
-      g.parallel({batch, blocks}, [&](Emitter &p, ValueRange ivs) {
+      auto keyBlock = [&](Emitter &p, ValueRange ivs) {
         Value b = ivs[0], blk = ivs[1], first = p.mul(blk, block);
         Value offset = p.toIndex(p.load(offsets, {b}));
         Value scores = memref::AllocaOp::create(
@@ -211,11 +218,17 @@ struct LowerCachedAttention : OpRewritePattern<CachedAttentionOp> {
                                                   x.sub(visible, first)));
           attention.blockRow(x, b, blk, r, first, count, scores);
         });
-      });
+      };
+      // Fewer query-key pairs than this: not worth waking a thread for.
+      Value pairs = g.mul(g.mul(batch, rows), longest);
+      g.parallel({batch, blocks}, keyBlock, kSerialPairs, pairs);
       Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
-      g.parallel({batch, rows}, [&](Emitter &p, ValueRange ivs) {
-        attention.combineRow(p, ivs[0], ivs[1], blocks, out);
-      });
+      g.parallel(
+          {batch, rows},
+          [&](Emitter &p, ValueRange ivs) {
+            attention.combineRow(p, ivs[0], ivs[1], blocks, out);
+          },
+          kSerialRows);
     });
 
     rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));

@@ -75,15 +75,20 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     Value result = allocLike(tb, op.getInput());
     Value y = asRows(tb, result);
     Value epsilon = e.f32(op.getEpsilon().convertToFloat());
-    e.parallel({rows}, [&](Emitter &p, ValueRange ivs) {
-      Value r = ivs[0];
-      auto [mean, rstd] = rowMoments(p, x, r, d, epsilon);
-      p.loop(p.idx(0), d, [&, mean = mean, rstd = rstd](Emitter &z, Value c) {
-        Value v = z.mulf(z.subf(z.load(x, {r, c}), mean), rstd);
-        z.store(z.addf(z.mulf(v, z.load(gamma, {c})), z.load(beta, {c})), y,
-                {r, c});
-      });
-    });
+    e.parallel(
+        {rows},
+        [&](Emitter &p, ValueRange ivs) {
+          Value r = ivs[0];
+          auto [mean, rstd] = rowMoments(p, x, r, d, epsilon);
+          p.loop(p.idx(0), d,
+                 [&, mean = mean, rstd = rstd](Emitter &z, Value c) {
+                   Value v = z.mulf(z.subf(z.load(x, {r, c}), mean), rstd);
+                   z.store(
+                       z.addf(z.mulf(v, z.load(gamma, {c})), z.load(beta, {c})),
+                       y, {r, c});
+                 });
+        },
+        kSerialRows);
     rewriter.replaceOp(op, tb.result(result, op.getType()));
     return success();
   }
@@ -188,12 +193,15 @@ struct LowerEmbedding : OpRewritePattern<EmbeddingOp> {
     Value out = tb.collapse(result, {{0, 1}, {2}});
     fill(e, flatten(tb, result), e.mul(rows, d), e.f32(0));
     guardIndices(tb, ids, rows, e.idx(0), vocab, [&](Emitter &g) {
-      g.parallel({rows}, [&](Emitter &p, ValueRange ivs) {
-        Value id = p.toIndex(p.load(ids, {ivs[0]}));
-        p.loop(p.idx(0), d, [&](Emitter &z, Value c) {
-          z.store(z.load(table, {id, c}), out, {ivs[0], c});
-        });
-      });
+      g.parallel(
+          {rows},
+          [&](Emitter &p, ValueRange ivs) {
+            Value id = p.toIndex(p.load(ids, {ivs[0]}));
+            p.loop(p.idx(0), d, [&](Emitter &z, Value c) {
+              z.store(z.load(table, {id, c}), out, {ivs[0], c});
+            });
+          },
+          kSerialRows);
     });
     rewriter.replaceOp(op, tb.result(result, op.getType()));
     return success();

@@ -149,20 +149,23 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     routing.renormalize = op.getRenormalize();
 
     tb.guard(ok, FailureCode::ShapeMismatch, [&](Emitter &g) {
-      g.parallel({batch, length}, [&](Emitter &p, ValueRange bt) {
-        TokenRouting token = routing;
-        token.b = bt[0];
-        token.t = bt[1];
-        auto route = [&](Emitter &r) {
-          token.selectTopK(r);
-          token.writeGates(r);
-        };
-        if (!mask)
-          return route(p);
-        p.ifThen(
-            p.load(mask, {token.b, token.t}), [&](Emitter &x) { token.pad(x); },
-            route);
-      });
+      g.parallel(
+          {batch, length},
+          [&](Emitter &p, ValueRange bt) {
+            TokenRouting token = routing;
+            token.b = bt[0];
+            token.t = bt[1];
+            auto route = [&](Emitter &r) {
+              token.selectTopK(r);
+              token.writeGates(r);
+            };
+            if (!mask)
+              return route(p);
+            p.ifThen(
+                p.load(mask, {token.b, token.t}),
+                [&](Emitter &x) { token.pad(x); }, route);
+          },
+          kSerialRows);
     });
     RecordRoutingOp::create(rewriter, e.loc, routing.indices, routing.experts);
     rewriter.replaceOp(op,
@@ -319,7 +322,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
                  });
           Value sorted = v.alloc(f32, {dispatched, kDim});
           Value products = v.alloc(f32, {dispatched, nDim});
-          v.parallel({numTiles}, [&](Emitter &p, ValueRange ivs) {
+          auto tileProduct = [&](Emitter &p, ValueRange ivs) {
             Value ex = p.load(tiles, {ivs[0], p.idx(0)});
             Value first = p.load(tiles, {ivs[0], p.idx(1)});
             Value rows = p.load(tiles, {ivs[0], p.idx(2)});
@@ -334,30 +337,35 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
             p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
                     p.rows(weight, p.idx(0), kDim, nDim, ex),
                     p.rows(products, first, rows, nDim), p.f32(1), 0.0f, false);
-          });
-          v.parallel({outRows}, [&](Emitter &p, ValueRange ivs) {
-            Value i = ivs[0];
-            p.loop(p.idx(0), nDim, [&](Emitter &x, Value c) {
-              x.store(x.f32(0), out, {i, c});
-            });
-            Value slots = combine ? k : p.idx(1);
-            p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
-              Value pair = combine ? x.add(x.mul(i, k), j) : i;
-              Value row = x.load(position, {pair});
-              x.ifThen(
-                  x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
-                  [&](Emitter &y) {
-                    Value gate = combine ? y.load(gates, {pair}) : y.f32(1);
-                    y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
-                      Value product = arith::MulFOp::create(
-                          z.b, z.loc, gate, z.load(products, {row, c}));
-                      z.store(arith::AddFOp::create(
-                                  z.b, z.loc, z.load(out, {i, c}), product),
-                              out, {i, c});
-                    });
-                  });
-            });
-          });
+          };
+          // Tiles of a few rows (a decoding step) run on this thread.
+          v.parallel({numTiles}, tileProduct, kSerialRows, dispatched);
+          v.parallel(
+              {outRows},
+              [&](Emitter &p, ValueRange ivs) {
+                Value i = ivs[0];
+                p.loop(p.idx(0), nDim, [&](Emitter &x, Value c) {
+                  x.store(x.f32(0), out, {i, c});
+                });
+                Value slots = combine ? k : p.idx(1);
+                p.loop(p.idx(0), slots, [&](Emitter &x, Value j) {
+                  Value pair = combine ? x.add(x.mul(i, k), j) : i;
+                  Value row = x.load(position, {pair});
+                  x.ifThen(
+                      x.cmp(arith::CmpIPredicate::sge, row, x.idx(0)),
+                      [&](Emitter &y) {
+                        Value gate = combine ? y.load(gates, {pair}) : y.f32(1);
+                        y.loop(y.idx(0), nDim, [&](Emitter &z, Value c) {
+                          Value product = arith::MulFOp::create(
+                              z.b, z.loc, gate, z.load(products, {row, c}));
+                          z.store(arith::AddFOp::create(
+                                      z.b, z.loc, z.load(out, {i, c}), product),
+                                  out, {i, c});
+                        });
+                      });
+                });
+              },
+              kSerialRows);
         });
 
     rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));

@@ -218,10 +218,13 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
   out.cacheBytesPerToken = out.cacheBytes / (batch * slots);
 
   // Step s feeds each sequence's newest token at position length + s - 1.
+  // The first step is not timed: it compiles the GEMM kernels of its
+  // shapes (libxsmm's JIT) and wakes the threads.
   tokens = Tensor(DType::I32, {batch, 1});
   positions = Tensor(DType::I32, {batch, 1});
-  start = std::chrono::steady_clock::now();
   for (int64_t step = 1; step < newTokens; ++step) {
+    if (step == 2)
+      start = std::chrono::steady_clock::now();
     for (int64_t b = 0; b < batch; ++b) {
       const int32_t at = int32_t(prompts[b].size() + step - 1);
       tokens.as<int32_t>()[b] = out.tokens[b].back();
@@ -234,9 +237,11 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
     pickAll(results[0]);
     for (size_t c = 1; c < results.size(); ++c)
       caches[c - 1] = std::move(results[c]);
-    out.decodedTokens += batch;
+    if (step >= 2)
+      out.decodedTokens += batch;
   }
-  out.decodeSeconds = secondsSince(start);
+  if (out.decodedTokens > 0)
+    out.decodeSeconds = secondsSince(start);
   return true;
 }
 

@@ -39,6 +39,8 @@ int32_t pickToken(const float *logits, int64_t vocab, const Sampling &sampling,
 /// What a generation run did.
 struct Generation {
   std::vector<std::vector<int32_t>> tokens; // the new tokens of each prompt
+  /// decodedTokens and decodeSeconds leave out the first decoding step
+  /// (a warm-up: it compiles the GEMM kernels of the step's shapes).
   int64_t promptTokens = 0, decodedTokens = 0;
   double prefillSeconds = 0, decodeSeconds = 0;
   int64_t cacheBytes = 0, cacheBytesPerToken = 0;

@@ -369,12 +369,17 @@ func.func @layer_norm_1d(%x: tensor<16xf32>, %g: tensor<16xf32>) -> tensor<16xf3
 
 // -----
 
-// Embedding: ids checked in [0, V) before the parallel gather; its backward
-// adds rows serially (repeated ids), also after the check.
+// Embedding: ids checked in [0, V) before the gather, parallel over rows
+// from 64 rows on (fewer run on the calling thread); its backward adds rows
+// serially (repeated ids), also after the check.
 // CHECK-LABEL: func.func @embedding(
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %true) -> (i1)
 // CHECK: arith.cmpi slt, %{{.*}}, %c32
 // CHECK: scf.if
+// CHECK-NEXT: %[[FEW:.*]] = arith.cmpi ult, %{{.*}}, %c64 : index
+// CHECK-NEXT: scf.if %[[FEW]] {
+// CHECK-NEXT: scf.for
+// CHECK: } else {
 // CHECK-NEXT: scf.parallel
 // CHECK: } else {
 // CHECK-NEXT: call @moa_rt_fail(%c5_i64)

@@ -134,3 +134,22 @@ func.func @huge(%x: tensor<1x1073741824x65536xf32>, %wg: tensor<65536x4xf32>, %w
       : tensor<1x1073741824x65536xf32>, tensor<65536x4xf32>, tensor<4x65536x65536xf32>, tensor<65536x65536xf32>, tensor<65536x65536xf32>, tensor<4x65536x65536xf32>
   return %y : tensor<1x1073741824x65536xf32>
 }
+
+// -----
+
+// A decoding step: the cache write moves data (no MACs); the attention
+// counts every cache row, an upper bound (rows past a token's position are
+// not read): 4 sequences x 1 token x 2048 rows, 2 k h = 256 MACs each.
+// CHECK-LABEL: moa-cost @decode_step
+// CHECK-NEXT: moa.cache_write: macs 0, params 0
+// CHECK-NEXT: moa.cached_attention: macs 2097152 = 256/query-key pair x 8192, params 0
+// CHECK-NEXT: total: macs 2097152, params 0
+func.func @decode_step(%k: tensor<4x1x64xf32>, %kc: tensor<4x2048x64xf32>,
+    %vc: tensor<4x2048x64xf32>, %offsets: tensor<4xi32>,
+    %q: tensor<4x1x2x64xf32>) -> tensor<4x1x2x64xf32> {
+  %kc1 = moa.cache_write %k, %offsets into %kc
+      : tensor<4x1x64xf32>, tensor<4xi32> into tensor<4x2048x64xf32> -> tensor<4x2048x64xf32>
+  %o = moa.cached_attention %q, %kc1, %vc, %offsets
+      : tensor<4x1x2x64xf32>, tensor<4x2048x64xf32>, tensor<4xi32>
+  return %o : tensor<4x1x2x64xf32>
+}

@@ -248,7 +248,8 @@ int main(int argc, char **argv) {
               (long long)out.promptTokens, out.prefillSeconds * 1e3,
               out.promptTokens / out.prefillSeconds);
   if (out.decodedTokens > 0)
-    std::printf("decode: %lld tokens in %.3f ms (%.0f tokens/s)\n",
+    std::printf("decode: %lld tokens in %.3f ms (%.0f tokens/s; the first "
+                "step, a warm-up, not counted)\n",
                 (long long)out.decodedTokens, out.decodeSeconds * 1e3,
                 out.decodedTokens / out.decodeSeconds);
   std::printf("cache: %lld bytes (%lld per token of %lld rows x %zu "
