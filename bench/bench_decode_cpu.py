@@ -267,8 +267,8 @@ def moa_decode(build, module, ckpt, prompts, tmp):
     ids = [[int(v) for v in line.split(":")[1].split(",")]
            for line in out.splitlines() if line.startswith("generated ids:")]
     rate = float(out.split("decode:")[1].split("(")[1].split(" tokens/s")[0])
-    cache = int(out.split("cache:")[1].split(" bytes (")[1].split(" per")[0])
-    return ids, rate, cache
+    per_token = int(out.split("cache:")[1].split(" bytes (")[1].split(" per")[0])
+    return ids, rate, per_token
 
 
 def save_npy(path, array):
@@ -290,6 +290,8 @@ def check_agreement(build, module, params, model, tmp):
             [("tokens", tokens), ("positions", positions),
              ("lengths", np.array(lengths, np.int32))]]
     moa_run = os.path.join(build, "bin", "moa-run")
+    for out in ("prefill", "decode"):
+        os.makedirs(os.path.join(tmp, out), exist_ok=True)
     run([moa_run, module, "loss_prefill", *args, *data, "-o",
          os.path.join(tmp, "prefill")])
     moa_logits = np.load(os.path.join(tmp, "prefill", "out0.npy"))
@@ -372,14 +374,13 @@ def main():
           f"{'torch prealloc':>14} {'vs cat':>7} {'vs prealloc':>11}")
     for batch, cached in shapes:
         prompts = [list(rng.integers(0, VOCAB, cached)) for _ in range(batch)]
-        _, moa_rate, cache_bytes = moa_decode(
+        _, moa_rate, per_token = moa_decode(
             build, module, os.path.join(tmp, "ck.safetensors"), prompts, tmp)
         cat = torch_decode_rate(model, batch, cached, "cat", NEW_TOKENS - 1)
         pre = torch_decode_rate(model, batch, cached, "prealloc",
                                 NEW_TOKENS - 1)
         print(f"{batch:>5} {cached:>6} {moa_rate:>10.0f} {cat:>10.0f} "
               f"{pre:>14.0f} {moa_rate / cat:>6.2f}x {moa_rate / pre:>10.2f}x")
-    per_token = cache_bytes // (batch * POSITIONS)
     mha = 2 * D * 4 * LAYERS
     print(f"cache per token: moa {per_token} bytes (2 x h x 4 B x {LAYERS} "
           f"layers), multi-head attention of d={D}: {mha} bytes "
