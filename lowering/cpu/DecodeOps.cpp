@@ -93,6 +93,15 @@ struct SplitKeyAttention {
   Value query, keys, values, scale, k, h;
   Value partMax, partSum, partOut; // [B, blocks, rows] twice, [.., rows, h]
 
+  /// A cache element as f32: the caches stay in their element type (a
+  /// bf16 cache widened as a whole would cost a pass over it every step).
+  static Value widened(Emitter &z, Value cache, ValueRange indices) {
+    Value v = z.load(cache, indices);
+    return v.getType().isF32() ? v
+                               : TensorBoundary::convertScalar(
+                                     z.b, z.loc, v, z.b.getF32Type(), true);
+  }
+
   /// Row r (token r / k) of sequence b over the keys [first, first + count)
   /// of block blk that it sees; `scores` is the block's scratch.
   void blockRow(Emitter &x, Value b, Value blk, Value r, Value first,
@@ -104,7 +113,7 @@ struct SplitKeyAttention {
               y.loop(y.idx(0), h, {y.f32(0)},
                      [&](Emitter &z, Value c, ValueRange acc) {
                        Value q = z.load(query, {b, r, c});
-                       Value kv = z.load(keys, {b, key, c});
+                       Value kv = widened(z, keys, {b, key, c});
                        return SmallVector<Value>{z.sum(acc[0], z.mulf(q, kv))};
                      })[0];
           Value s = y.mulf(dot, scale);
@@ -126,7 +135,7 @@ struct SplitKeyAttention {
       Value w = y.load(scores, {j});
       Value key = y.add(first, j);
       y.loop(y.idx(0), h, [&](Emitter &z, Value c) {
-        Value v = z.load(values, {b, key, c});
+        Value v = widened(z, values, {b, key, c});
         Value acc = z.load(partOut, {b, blk, r, c});
         z.store(z.addf(acc, z.mulf(w, v)), partOut, {b, blk, r, c});
       });
@@ -173,8 +182,7 @@ struct LowerCachedAttention : OpRewritePattern<CachedAttentionOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value queryTensor = tb.toF32(op.getQuery());
-    Value keyTensor = tb.toF32(op.getKeyCache());
-    Value valueTensor = tb.toF32(op.getValueCache());
+    Value keyTensor = op.getKeyCache(), valueTensor = op.getValueCache();
     tb.nameOperands({{queryTensor, "query"},
                      {keyTensor, "key_cache"},
                      {valueTensor, "value_cache"},

@@ -502,7 +502,7 @@ int main(int argc, char **argv) {
   Checker check(0);
   checkTinyLM(check, argv[1], argv[2], argv[3]);
   checkLayered(check, argv[1], argv[2], 2, DType::F32, 1e-5);
-  checkLayered(check, argv[1], argv[2], 1, DType::BF16, 2e-2);
+  checkLayered(check, argv[1], argv[2], 2, DType::BF16, 2e-2);
   for (const std::string &failure : check.failures)
     std::printf("FAIL: %s\n", failure.c_str());
   std::printf("decode: %zu failed\n", check.failures.size());
