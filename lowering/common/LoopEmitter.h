@@ -182,19 +182,12 @@ public:
   }
 
   /// Nested loops over [0, ub_i), `ivs` the induction variables so far.
-  /// Each body is an alloca scope, as scf.parallel's become in OpenMP: its
-  /// stack scratch is freed every iteration.
+  /// A body that may run this way must not use memref.alloca: in a plain
+  /// loop each iteration's would stay on the stack.
   static void serialNest(Emitter &e, ValueRange ubs, SmallVector<Value> ivs,
                          function_ref<void(Emitter &, ValueRange)> body) {
-    if (ivs.size() == ubs.size()) {
-      auto scope = memref::AllocaScopeOp::create(e.b, e.loc, TypeRange());
-      OpBuilder::InsertionGuard guard(e.b);
-      e.b.setInsertionPointToStart(&scope.getBodyRegion().emplaceBlock());
-      Emitter inner(e.b, e.loc);
-      body(inner, ivs);
-      memref::AllocaScopeReturnOp::create(e.b, e.loc);
-      return;
-    }
+    if (ivs.size() == ubs.size())
+      return body(e, ivs);
     e.loop(e.idx(0), ubs[ivs.size()], [&](Emitter &x, Value iv) {
       SmallVector<Value> inner(ivs);
       inner.push_back(iv);

@@ -103,7 +103,7 @@ struct SplitKeyAttention {
   }
 
   /// Row r (token r / k) of sequence b over the keys [first, first + count)
-  /// of block blk that it sees; `scores` is the block's scratch.
+  /// of block blk that it sees; `scores` [B, blocks, kKeyBlock] is scratch.
   void blockRow(Emitter &x, Value b, Value blk, Value r, Value first,
                 Value count, Value scores) const {
     Value blockMax = x.loop(
@@ -117,22 +117,22 @@ struct SplitKeyAttention {
                        return SmallVector<Value>{z.sum(acc[0], z.mulf(q, kv))};
                      })[0];
           Value s = y.mulf(dot, scale);
-          y.store(s, scores, {j});
+          y.store(s, scores, {b, blk, j});
           return SmallVector<Value>{y.maxf(m[0], s)};
         })[0];
-    Value sum = x.loop(x.idx(0), count, {x.f32(0)},
-                       [&](Emitter &y, Value j, ValueRange acc) {
-                         Value w = y.exp(y.subf(y.load(scores, {j}), blockMax));
-                         y.store(w, scores, {j});
-                         return SmallVector<Value>{y.sum(acc[0], w)};
-                       })[0];
+    Value sum = x.loop(
+        x.idx(0), count, {x.f32(0)}, [&](Emitter &y, Value j, ValueRange acc) {
+          Value w = y.exp(y.subf(y.load(scores, {b, blk, j}), blockMax));
+          y.store(w, scores, {b, blk, j});
+          return SmallVector<Value>{y.sum(acc[0], w)};
+        })[0];
     x.store(blockMax, partMax, {b, blk, r});
     x.store(sum, partSum, {b, blk, r});
     x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
       y.store(y.f32(0), partOut, {b, blk, r, c});
     });
     x.loop(x.idx(0), count, [&](Emitter &y, Value j) {
-      Value w = y.load(scores, {j});
+      Value w = y.load(scores, {b, blk, j});
       Value key = y.add(first, j);
       y.loop(y.idx(0), h, [&](Emitter &z, Value c) {
         Value v = widened(z, values, {b, key, c});
@@ -213,11 +213,12 @@ struct LowerCachedAttention : OpRewritePattern<CachedAttentionOp> {
       attention.partMax = g.alloc(f32, {batch, blocks, rows});
       attention.partSum = g.alloc(f32, {batch, blocks, rows});
       attention.partOut = g.alloc(f32, {batch, blocks, rows, h});
+      // One block of scores per (sequence, block), on the heap: the loop
+      // may run serially, where a stack buffer per iteration would pile up.
+      Value scores = g.alloc(f32, {batch, blocks, block});
       auto keyBlock = [&](Emitter &p, ValueRange ivs) {
         Value b = ivs[0], blk = ivs[1], first = p.mul(blk, block);
         Value offset = p.toIndex(p.load(offsets, {b}));
-        Value scores = memref::AllocaOp::create(
-            p.b, p.loc, MemRefType::get({kKeyBlock}, f32));
         p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
           // Token r / k sees the keys up to its position offset + r / k.
           Value visible = x.add(x.add(offset, x.div(r, k)), x.idx(1));

@@ -55,8 +55,13 @@ func.func @cache_write_tensors(%new: tensor<?x1x8xf32>, %offsets: tensor<?xi32>,
 // BUFFERS: %[[MAX:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
 // BUFFERS: %[[SUM:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
 // BUFFERS: %[[PART:.*]] = memref.alloc({{.*}}) : memref<?x?x?x?xf32>
+// BUFFERS: %[[SCORES:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
+// Fewer than 4096 query-key pairs run on the calling thread.
+// BUFFERS: %[[FEW:.*]] = arith.cmpi ult, %{{.*}}, %c4096 : index
+// BUFFERS: scf.if %[[FEW]] {
+// BUFFERS: } else {
 // BUFFERS: scf.parallel
-// BUFFERS: memref.alloca() : memref<256xf32>
+// BUFFERS: memref.store %{{.*}}, %[[SCORES]]
 // BUFFERS: memref.store %{{.*}}, %[[MAX]]
 // BUFFERS: memref.store %{{.*}}, %[[SUM]]
 // BUFFERS: memref.store %{{.*}}, %[[PART]]
