@@ -6,6 +6,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/Operation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include "dialect/MoAOpsDialect.h.inc"
 
@@ -18,6 +19,13 @@ constexpr llvm::StringLiteral kNameAttrName = "moa.name";
 constexpr llvm::StringLiteral kParamAttrName = "moa.param";
 constexpr llvm::StringLiteral kInitAttrName = "moa.init";
 constexpr llvm::StringLiteral kTiedAttrName = "moa.tied";
+
+/// The argument result `index` of `func` is returned in (its `moa.tied`),
+/// or nullopt if it is not tied; a located error unless the attribute is
+/// the index of an argument of the result's type that no other result is
+/// tied to.
+FailureOr<std::optional<unsigned>> getTiedArgument(FunctionOpInterface func,
+                                                   unsigned index);
 } // namespace mlir::moa
 
 #endif // MOA_DIALECT_MOADIALECT_H

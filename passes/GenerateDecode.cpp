@@ -1,5 +1,4 @@
-//===- GenerateDecode.cpp - moa-generate-decode
-//----------------------------===//
+//===- GenerateDecode.cpp - moa-generate-decode ---------------------------===//
 //
 // Derives a model's decoder from its loss function: the ops the logits
 // depend on are cloned twice, once over a padded prompt (prefill) and once
@@ -50,6 +49,9 @@ InFlightDiagnostic error(Operation *at) {
 /// The result named "logits", [B, T, V].
 LogicalResult findLogits(Model &model) {
   func::FuncOp func = model.func;
+  if (!func.getBody().hasOneBlock())
+    return error(func) << "@" << func.getSymName()
+                       << " must have a body of one block";
   for (unsigned r = 0; r < func.getNumResults(); ++r) {
     auto name = func.getResultAttrOfType<StringAttr>(r, kNameAttrName);
     if (!name || name.getValue() != "logits")
@@ -92,14 +94,26 @@ LogicalResult classifyArguments(Model &model,
   for (BlockArgument arg : func.getArguments()) {
     unsigned i = arg.getArgNumber();
     auto name = func.getArgAttrOfType<StringAttr>(i, kNameAttrName);
-    if (func.getArgAttr(i, kParamAttrName)) {
+    if (Attribute param = func.getArgAttr(i, kParamAttrName)) {
+      auto paramName = dyn_cast<StringAttr>(param);
+      if (!paramName || paramName.getValue().empty())
+        return error(func) << "argument " << i
+                           << ": 'moa.param' must name the parameter (a "
+                              "non-empty string)";
       model.params.push_back(i);
     } else if (name && (name.getValue() == "tokens" ||
                         name.getValue() == "positions")) {
-      if (!tokenIds(arg.getType()))
+      // The decoder runs the model on one token: T must be dynamic.
+      auto ids = dyn_cast<RankedTensorType>(arg.getType());
+      if (!tokenIds(arg.getType()) || !ids.isDynamicDim(1))
         return error(func) << "argument " << i << " ('" << name.getValue()
-                           << "') must be i32 [B, T]";
-      (name.getValue() == "tokens" ? tokens : model.positions) = i;
+                           << "') must be i32 [B, T] with a dynamic T";
+      std::optional<unsigned> &slot =
+          name.getValue() == "tokens" ? tokens : model.positions;
+      if (slot)
+        return error(func) << "arguments " << *slot << " and " << i
+                           << " are both named '" << name.getValue() << "'";
+      slot = i;
     } else if (feedsLogits(arg, model, slice)) {
       return error(func) << "argument " << i
                          << (name ? " ('" + name.getValue() + "')" : Twine())
@@ -121,6 +135,7 @@ LogicalResult analyse(Model &model) {
   llvm::SetVector<Operation *> slice;
   BackwardSliceOptions options;
   options.inclusive = true;
+  options.omitUsesFromAbove = false; // what the ops' regions read too
   if (Operation *def = model.logits.getDefiningOp())
     (void)getBackwardSlice(def, &slice, options);
   if (failed(classifyArguments(model, slice)))
@@ -253,7 +268,7 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
                                      layer.getScaleAttr());
   }
   // Prefill: the prompt's own keys and values, written from row 0.
-  Value batch = tensor::DimOp::create(b, loc, key, 0);
+  OpFoldResult batch = tensor::getMixedSize(b, loc, key, 0);
   Value zero = arith::ConstantIntOp::create(b, loc, 0, 32);
   Value offsets =
       linalg::FillOp::create(
@@ -263,7 +278,12 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
           .getResult(0);
   RankedTensorType type = cacheType(layer, maxLength);
   for (Value rows : {key, value}) {
-    Value empty = tensor::EmptyOp::create(b, loc, type, ValueRange{batch});
+    Value empty = tensor::EmptyOp::create(
+        b, loc,
+        ArrayRef<OpFoldResult>{batch, b.getIndexAttr(type.getDimSize(1)),
+                               b.getIndexAttr(type.getDimSize(2))},
+        type.getElementType());
+    empty = tensor::CastOp::create(b, loc, type, empty);
     caches.push_back(
         CacheWriteOp::create(b, loc, type, rows, offsets, empty).getResult());
   }
@@ -272,80 +292,91 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
                                        layer.getScaleAttr());
 }
 
-/// For a prompt right-padded to T: the logits of each sequence's last real
-/// token, lengths[b] - 1, after checking 1 <= lengths[b] <= T.
-Value lastTokenLogits(OpBuilder &b, Location loc, Value logits, Value lengths) {
-  auto type = cast<RankedTensorType>(logits.getType());
-  Value batch = tensor::DimOp::create(b, loc, logits, 0);
-  Value length = tensor::DimOp::create(b, loc, logits, 1);
+/// Asserts at run time that 1 <= lengths[b] <= `length` for every b.
+static void assertLengths(OpBuilder &b, Location loc, Value lengths,
+                          Value length) {
   MLIRContext *ctx = b.getContext();
-  AffineMap id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
-  Value allTrue =
-      linalg::FillOp::create(
-          b, loc, arith::ConstantIntOp::create(b, loc, 1, 1).getResult(),
-          Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{},
-                                        b.getI1Type())))
-          .getResult(0);
+  Value allTrue = linalg::FillOp::create(
+                      b, loc, Value(arith::ConstantIntOp::create(b, loc, 1, 1)),
+                      Value(tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{},
+                                                    b.getI1Type())))
+                      .getResult(0);
+  auto allValid = [&](OpBuilder &nb, Location nloc, ValueRange args) {
+    Value n = arith::IndexCastOp::create(nb, nloc, nb.getIndexType(), args[0]);
+    Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+    Value ok = arith::AndIOp::create(
+        nb, nloc,
+        arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::sge, n, one),
+        arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::sle, n, length));
+    linalg::YieldOp::create(
+        nb, nloc, Value(arith::AndIOp::create(nb, nloc, ok, args[1])));
+  };
   Value valid =
       linalg::GenericOp::create(
           b, loc, allTrue.getType(), lengths, allTrue,
-          ArrayRef<AffineMap>{id1, AffineMap::get(1, 0, ctx)},
+          ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx),
+                              AffineMap::get(1, 0, ctx)},
           ArrayRef<utils::IteratorType>{utils::IteratorType::reduction},
-          [&](OpBuilder &nb, Location nloc, ValueRange args) {
-            Value n = arith::IndexCastOp::create(nb, nloc, nb.getIndexType(),
-                                                 args[0]);
-            Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
-            Value atLeastOne = arith::CmpIOp::create(
-                nb, nloc, arith::CmpIPredicate::sge, n, one);
-            Value atMostT = arith::CmpIOp::create(
-                nb, nloc, arith::CmpIPredicate::sle, n, length);
-            Value ok = arith::AndIOp::create(nb, nloc, atLeastOne, atMostT);
-            linalg::YieldOp::create(
-                nb, nloc, Value(arith::AndIOp::create(nb, nloc, ok, args[1])));
-          })
+          allValid)
           .getResult(0);
   cf::AssertOp::create(
       b, loc, tensor::ExtractOp::create(b, loc, valid, ValueRange{}),
       "moa-generate-decode: each prompt length must lie in [1, T], T the "
       "padded prompt length");
+}
 
+/// For a prompt right-padded to T: the logits of each sequence's last real
+/// token, lengths[b] - 1, after checking 1 <= lengths[b] <= T.
+static Value lastTokenLogits(OpBuilder &b, Location loc, Value logits,
+                             Value lengths) {
+  auto type = cast<RankedTensorType>(logits.getType());
+  Value length = tensor::DimOp::create(b, loc, logits, 1);
+  assertLengths(b, loc, lengths, length);
   Value empty = tensor::EmptyOp::create(
-      b, loc, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(type.getDimSize(2))},
+      b, loc,
+      ArrayRef<OpFoldResult>{tensor::getMixedSize(b, loc, logits, 0),
+                             b.getIndexAttr(type.getDimSize(2))},
       type.getElementType());
-  AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+  auto lastRow = [&](OpBuilder &nb, Location nloc, ValueRange args) {
+    // Clamped: a bad length was reported above, and must not read out of
+    // bounds.
+    Value n = arith::IndexCastOp::create(nb, nloc, nb.getIndexType(), args[0]);
+    Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+    Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
+    Value last = arith::MaxSIOp::create(
+        nb, nloc, zero,
+        arith::MinSIOp::create(nb, nloc,
+                               arith::SubIOp::create(nb, nloc, n, one),
+                               arith::SubIOp::create(nb, nloc, length, one)));
+    Value row = linalg::IndexOp::create(nb, nloc, 0);
+    Value column = linalg::IndexOp::create(nb, nloc, 1);
+    linalg::YieldOp::create(
+        nb, nloc,
+        Value(tensor::ExtractOp::create(nb, nloc, logits,
+                                        ValueRange{row, last, column})));
+  };
   return linalg::GenericOp::create(
              b, loc, empty.getType(), lengths, empty,
-             ArrayRef<AffineMap>{AffineMap::get(2, 0, b.getAffineDimExpr(0)),
-                                 id2},
+             ArrayRef<AffineMap>{
+                 AffineMap::get(2, 0, b.getAffineDimExpr(0)),
+                 AffineMap::getMultiDimIdentityMap(2, b.getContext())},
              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                            utils::IteratorType::parallel},
-             [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               // Clamped: a bad length was reported above, and must not
-               // read out of bounds.
-               Value n = arith::IndexCastOp::create(nb, nloc, nb.getIndexType(),
-                                                    args[0]);
-               Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
-               Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
-               Value last = arith::MaxSIOp::create(
-                   nb, nloc, zero,
-                   arith::MinSIOp::create(
-                       nb, nloc, arith::SubIOp::create(nb, nloc, n, one),
-                       arith::SubIOp::create(nb, nloc, length, one)));
-               Value row = linalg::IndexOp::create(nb, nloc, 0);
-               Value column = linalg::IndexOp::create(nb, nloc, 1);
-               linalg::YieldOp::create(
-                   nb, nloc,
-                   Value(tensor::ExtractOp::create(
-                       nb, nloc, logits, ValueRange{row, last, column})));
-             })
+             lastRow)
       .getResult(0);
 }
 
 Value EntryBuilder::entryLogits(OpBuilder &b, Location loc, Value logits) {
-  if (phase == Phase::Prefill)
-    return lastTokenLogits(b, loc, logits, entry.getArgument(lengthsArg));
-  return tensor::CollapseShapeOp::create(
-      b, loc, logits, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+  Value rows =
+      phase == Phase::Prefill
+          ? lastTokenLogits(b, loc, logits, entry.getArgument(lengthsArg))
+          : tensor::CollapseShapeOp::create(
+                b, loc, logits, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+  // [B, V] as declared (a static B is not known to the collapse).
+  Type declared = entry.getResultTypes()[0];
+  return rows.getType() == declared
+             ? rows
+             : tensor::CastOp::create(b, loc, declared, rows).getResult();
 }
 
 func::FuncOp EntryBuilder::build(OpBuilder &b, StringRef name) {
@@ -418,15 +449,18 @@ struct MoAGenerateDecodePass
     model.func = func;
     if (failed(analyse(model)))
       return signalPassFailure();
-    OpBuilder b(func);
-    b.setInsertionPointAfter(func);
-    for (auto [phase, suffix] : {std::pair{Phase::Prefill, "_prefill"},
-                                 std::pair{Phase::Decode, "_decode"}}) {
-      std::string name = (func.getSymName() + suffix).str();
-      if (symbols.lookup(name)) {
-        error(func) << "'@" << name << "' exists already";
+    constexpr std::pair<Phase, StringLiteral> kEntries[] = {
+        {Phase::Prefill, "_prefill"}, {Phase::Decode, "_decode"}};
+    for (auto [phase, suffix] : kEntries)
+      if (symbols.lookup((func.getSymName() + suffix).str())) {
+        error(func) << "'@" << func.getSymName() << suffix
+                    << "' exists already";
         return signalPassFailure();
       }
+    OpBuilder b(func);
+    b.setInsertionPointAfter(func);
+    for (auto [phase, suffix] : kEntries) {
+      std::string name = (func.getSymName() + suffix).str();
       func::FuncOp entry = EntryBuilder(model, phase, maxLength).build(b, name);
       if (!entry)
         return signalPassFailure();

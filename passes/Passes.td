@@ -167,8 +167,8 @@ def MoAGenerateDecode : Pass<"moa-generate-decode", "::mlir::ModuleOp"> {
 
     Each layer has two caches, keys and values [B, max-length, h] of the
     activations' element type, named `cache.<i>.key` and `cache.<i>.value`
-    in layer order: MoA's one shared key/value head makes them k*h/h = E/k
-    times smaller than multi-head attention's of the same width. The loss,
+    in layer order: MoA's one shared key/value head makes them d/h times
+    smaller than multi-head attention's of the same width d. The loss,
     the auxiliary losses and every op the logits do not depend on are left
     out; parameters (`moa.param`) keep their order and are named
     `p.<name>`, as in `moa-generate-train-step`'s checkpoints. Layers must

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -186,6 +187,12 @@ bool Module::call(const std::string &name,
     int64_t arg = entry->results[r].tied;
     if (arg < 0)
       continue;
+    if (donated[arg] &&
+        std::count(tiedArgs.begin(), tiedArgs.end(), donated[arg])) {
+      error = describeArgument(*entry, arg) +
+              " is donated twice (one tensor for two cache arguments)";
+      return false;
+    }
     if (!donated[arg]) {
       Tensor &copy =
           copies.emplace_back(inputs[arg]->dtype(), inputs[arg]->shape());
@@ -214,7 +221,13 @@ bool Module::call(const std::string &name,
   masks.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor *input = inputs[i];
-    if (input->dtype() == DType::I1) {
+    // A tied mask is the call's own (donated or copied): normalised in place.
+    bool tied = std::count(tiedArgs.begin(), tiedArgs.end(), input) != 0;
+    if (input->dtype() == DType::I1 && tied) {
+      auto *bytes = const_cast<uint8_t *>(input->as<uint8_t>());
+      for (int64_t e = 0; e < input->numElements(); ++e)
+        bytes[e] = bytes[e] != 0;
+    } else if (input->dtype() == DType::I1) {
       Tensor &mask = masks.emplace_back(DType::I1, input->shape());
       for (int64_t e = 0; e < mask.numElements(); ++e)
         mask.as<uint8_t>()[e] = input->as<uint8_t>()[e] != 0;

@@ -53,7 +53,8 @@ public:
   /// decoder's caches, `tied=` in the manifest) are donated: the entry
   /// updates them in place and each tied result takes its argument's bytes,
   /// without a copy, leaving that input empty. run() instead copies those
-  /// arguments first, so that it never writes an input.
+  /// arguments first, so that it never writes an input. A donated tensor
+  /// must be passed once; when the call fails it may have been written.
   bool runDonating(const std::string &entry,
                    const std::vector<Tensor *> &inputs,
                    std::vector<Tensor> &outputs, std::string &error,

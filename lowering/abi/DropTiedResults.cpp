@@ -1,4 +1,11 @@
 //===- DropTiedResults.cpp - tied results stay in their arguments ---------===//
+//
+// After bufferization a result tied to a donated argument (moa.tied) is that
+// argument's buffer; returning it would make buffer deallocation clone it.
+// The result is dropped instead and the runtime hands the caller the
+// argument (the manifest's tied=).
+//
+//===----------------------------------------------------------------------===//
 
 #include "dialect/MoADialect.h"
 #include "lowering/Passes.h"
@@ -19,8 +26,15 @@ namespace {
 /// Drops the tied results of `func`; fails if it is called.
 LogicalResult dropTiedResults(func::FuncOp func, ModuleOp module) {
   llvm::BitVector tied(func.getNumResults());
-  for (unsigned r = 0; r < func.getNumResults(); ++r)
-    tied[r] = bool(func.getResultAttr(r, mlir::moa::kTiedAttrName));
+  SmallVector<unsigned> argOf(func.getNumResults());
+  for (unsigned r = 0; r < func.getNumResults(); ++r) {
+    FailureOr<std::optional<unsigned>> arg =
+        mlir::moa::getTiedArgument(func, r);
+    if (failed(arg))
+      return failure();
+    tied[r] = arg->has_value();
+    argOf[r] = arg->value_or(0);
+  }
   if (tied.none())
     return success();
   if (!SymbolTable::symbolKnownUseEmpty(func, module))
@@ -30,9 +44,7 @@ LogicalResult dropTiedResults(func::FuncOp func, ModuleOp module) {
   WalkResult walk = func.walk([&](func::ReturnOp ret) {
     OpBuilder b(ret);
     for (int r : tied.set_bits()) {
-      auto arg =
-          cast<IntegerAttr>(func.getResultAttr(r, mlir::moa::kTiedAttrName));
-      Value buffer = func.getArgument(arg.getInt());
+      Value buffer = func.getArgument(argOf[r]);
       Value returned = ret.getOperand(r);
       if (!isa<MemRefType>(returned.getType())) {
         ret.emitError("moa-drop-tied-results runs after bufferization");

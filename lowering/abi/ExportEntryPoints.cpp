@@ -89,25 +89,15 @@ LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
   return success();
 }
 
-/// The `moa.tied` of result `index`: an argument of the result's type that
-/// no other result is tied to (checked against `spec.tied` of the results
-/// before it in `entry`).
+/// The `moa.tied` of result `index` (mlir::moa::getTiedArgument).
 LogicalResult readTie(func::FuncOp func, unsigned index,
-                      const ::moa::EntrySpec &entry, ::moa::TensorSpec &spec) {
-  Attribute attr = func.getResultAttr(index, mlir::moa::kTiedAttrName);
-  if (!attr)
-    return success();
-  auto arg = dyn_cast<IntegerAttr>(attr);
-  if (!arg || arg.getInt() < 0 || arg.getInt() >= func.getNumArguments() ||
-      func.getArgumentTypes()[arg.getInt()] != func.getResultTypes()[index] ||
-      llvm::any_of(entry.results, [&](const ::moa::TensorSpec &other) {
-        return other.tied == arg.getInt();
-      }))
-    return func.emitError()
-           << "entry point @" << func.getSymName() << " result " << index
-           << ": 'moa.tied' must be the index of an argument of the "
-              "result's type that no other result is tied to";
-  spec.tied = arg.getInt();
+                      ::moa::TensorSpec &spec) {
+  FailureOr<std::optional<unsigned>> arg =
+      mlir::moa::getTiedArgument(func, index);
+  if (failed(arg))
+    return failure();
+  if (*arg)
+    spec.tied = **arg;
   return success();
 }
 
@@ -189,7 +179,7 @@ struct MoAExportEntryPointsPass
         if (failed(spec) ||
             failed(annotate(func, func.getResultAttrDict(i), "result", i,
                             *spec)) ||
-            failed(readTie(func, i, entry, *spec)))
+            failed(readTie(func, i, *spec)))
           return signalPassFailure();
         entry.results.push_back(*spec);
       }

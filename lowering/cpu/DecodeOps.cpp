@@ -1,5 +1,4 @@
-//===- DecodeOps.cpp - the decoding ops to loops
-//---------------------------===//
+//===- DecodeOps.cpp - The decoding ops to loops -------------------------===//
 //
 // moa.cache_write copies the new tokens' rows into the cache in place;
 // moa.cached_attention is split-KV decoding: in parallel over (sequence,

@@ -1,4 +1,10 @@
 //===- OmpParallelIf.cpp - Fork a team only for more than one iteration ---===//
+//
+// An omp.parallel around a worksharing loop of one iteration (one tile of
+// rows, one sequence of a decoding step) gets `if(false)` at run time: the
+// loop runs on the calling thread instead of waking the team.
+//
+//===----------------------------------------------------------------------===//
 
 #include "lowering/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"

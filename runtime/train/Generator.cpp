@@ -79,16 +79,18 @@ std::unique_ptr<Generator> Generator::create(const Module &module,
   ok &= i + 1 == args.size() && args[i].name == "lengths" &&
         prefill->arguments.size() == args.size() - g->numCaches &&
         decode->results.size() == 1 + g->numCaches &&
-        decode->results[0].shape.size() == 2;
+        decode->results[0].shape.size() == 2 &&
+        decode->results[0].dtype == DType::F32;
   if (!ok) {
     error = "entries '" + g->prefill + "' and '" + g->decode +
-            "' are not those moa-generate-decode makes";
+            "' are not those moa-generate-decode makes (f32 logits [B, V])";
     return nullptr;
   }
   g->vocab = decode->results[0].shape[1];
+  // Without attention layers nothing bounds the length (0: no caches).
   g->slots = g->numCaches
                  ? args[g->paramNames.size() + 1 + g->hasPositions].shape[1]
-                 : INT64_MAX;
+                 : 0;
   return g;
 }
 
@@ -142,8 +144,9 @@ bool Generator::checkPrompts(const std::vector<std::vector<int32_t>> &prompts,
                 " is outside the vocabulary [0, " + std::to_string(vocab) + ")";
         return false;
       }
-    const int64_t needed = int64_t(prompts[p].size()) + newTokens;
-    if (needed > slots) {
+    // The last new token is never fed back: it needs no cache row.
+    const int64_t needed = int64_t(prompts[p].size()) + newTokens - 1;
+    if (slots > 0 && needed > slots) {
       error = which + ": " + std::to_string(prompts[p].size()) +
               " tokens and " + std::to_string(newTokens) + " new ones need " +
               std::to_string(needed) + " cache rows, the caches hold " +
@@ -175,6 +178,10 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
                          uint64_t seed, Generation &out, std::string &error) {
   if (params.size() != paramNames.size()) {
     error = "no parameters loaded";
+    return false;
+  }
+  if (newTokens < 1) {
+    error = "at least one new token per prompt";
     return false;
   }
   if (!checkPrompts(prompts, newTokens, error))
@@ -215,7 +222,7 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
     out.cacheBytes += results[c].byteSize();
     caches.push_back(std::move(results[c]));
   }
-  out.cacheBytesPerToken = out.cacheBytes / (batch * slots);
+  out.cacheBytesPerToken = slots ? out.cacheBytes / (batch * slots) : 0;
 
   // Step s feeds each sequence's newest token at position length + s - 1.
   // The first step is not timed: it compiles the GEMM kernels of its

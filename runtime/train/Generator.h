@@ -58,10 +58,11 @@ public:
   bool loadCheckpoint(const std::string &path, std::string &error);
 
   int64_t vocabulary() const { return vocab; }
-  /// The rows of each cache: prompt and new tokens together fit in them.
+  /// The rows of each cache (0 for a model without attention layers): a
+  /// prompt and its new tokens but the last fit in them.
   int64_t maxLength() const { return slots; }
 
-  /// `newTokens` tokens for each prompt (all prompts in one batch); false
+  /// `newTokens` (>= 1) tokens for each prompt (all in one batch); false
   /// with `error` for prompts that are empty, hold ids outside the
   /// vocabulary or do not fit the caches with the new tokens, or when a
   /// call fails.

@@ -23,7 +23,9 @@
 // RUN: not moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompt-ids 3,64 2>&1 | FileCheck %s --check-prefix=VOCAB
 // VOCAB: moa-generate: prompt 1: id 64 is outside the vocabulary [0, 64)
 // RUN: not moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60 --max-new-tokens 8 2>&1 | FileCheck %s --check-prefix=LONG
-// LONG: moa-generate: prompt 1: 60 tokens and 8 new ones need 68 cache rows, the caches hold 64 (compile with moa-generate-decode{max-length=N})
+// RUN: moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57 --max-new-tokens 8 | FileCheck %s --check-prefix=FULL
+// FULL: generated ids: {{[0-9]+(,[0-9]+){7}$}}
+// LONG: moa-generate: prompt 1: 60 tokens and 8 new ones need 67 cache rows, the caches hold 64 (compile with moa-generate-decode{max-length=N})
 // RUN: not moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompt-ids '' 2>&1 | FileCheck %s --check-prefix=EMPTY
 // EMPTY: moa-generate: bad value for --prompt-ids (an empty prompt)
 // RUN: printf '1,2\n\n' > %t/empty.txt

@@ -7,7 +7,7 @@
 // RUN: %python %S/Inputs/write_table.py %t/table.safetensors
 // RUN: moa-generate %t/known.so --checkpoint %t/table.safetensors --prompt-ids 3 --max-new-tokens 5 | FileCheck %s --check-prefix=GREEDY
 // GREEDY: generated ids: 0,0,0,0,0
-// GREEDY: cache: 0 bytes
+// GREEDY: cache: 0 bytes (the model has no attention layer)
 
 // RUN: printf '1\n2\n3\n4\n5\n0\n1\n2\n' > %t/prompts.txt
 // RUN: moa-generate %t/known.so --checkpoint %t/table.safetensors --prompts %t/prompts.txt --max-new-tokens 100 --temperature 1 --top-k 2 --seed 5 | %python %S/Inputs/check_samples.py 1 2 1 | FileCheck %s --check-prefix=TOPK

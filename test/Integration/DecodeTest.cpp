@@ -291,6 +291,21 @@ void checkErrors(Checker &check, DecodeModel &m, const Sequences &s) {
               "does not fit its cache");
   expectError(check, m, "loss_decode", decode(kMaxLength + 1, 0),
               "must have shape");
+  // One tensor donated as two caches.
+  std::vector<Tensor> args = decode(kMaxLength, 0);
+  std::vector<Tensor *> inputs;
+  for (Tensor &t : args)
+    inputs.push_back(&t);
+  const size_t firstCache = inputs.size() - 3;
+  inputs[firstCache + 1] = inputs[firstCache];
+  std::vector<Tensor> out;
+  std::string error;
+  if (m.module->runDonating("loss_decode", inputs, out, error) ||
+      error.find("is donated twice") == std::string::npos)
+    check.fail(m.name + ": a tensor donated twice was not refused: " + error);
+  else
+    std::printf("%s: runDonating rejected: %s\n", m.name.c_str(),
+                error.c_str());
 }
 
 /// A model of `layers` causal MoA layers (d=16, E=4, k=2, h=8) with

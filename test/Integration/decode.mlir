@@ -10,6 +10,7 @@
 // CHECK: loss_decode rejected: {{.*}}moa.cache_write: a sequence does not fit its cache
 // CHECK: loss_decode rejected: {{.*}}moa.cache_write: a sequence does not fit its cache
 // CHECK: loss_decode rejected: argument 18 of 'loss_decode' must have shape [?, 40, 16], got [3, 41, 16]
+// CHECK: runDonating rejected: argument 19 of 'loss_decode' is donated twice (one tensor for two cache arguments)
 // CHECK: 2-layer f32 vs compiled forward: prefill + 10 decode steps
 // CHECK: 2-layer bf16 vs compiled forward: prefill + 10 decode steps
 // CHECK: decode: 0 failed

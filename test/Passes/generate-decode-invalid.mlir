@@ -81,3 +81,41 @@ func.func @loss(%tokens: tensor<?x?xi32> {moa.name = "tokens"}, %emb: tensor<8x1
 func.func @loss_decode() {
   return
 }
+
+// -----
+
+// expected-error @+1 {{moa-generate-decode: argument 0 ('tokens') must be i32 [B, T] with a dynamic T}}
+func.func @loss(%tokens: tensor<2x8xi32> {moa.name = "tokens"}, %emb: tensor<8x16xf32> {moa.param = "emb"})
+    -> (tensor<2x8x16xf32> {moa.name = "logits"}) {
+  %x = moa.embedding %tokens, %emb : tensor<2x8xi32>, tensor<8x16xf32> -> tensor<2x8x16xf32>
+  return %x : tensor<2x8x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{moa-generate-decode: argument 1: 'moa.param' must name the parameter (a non-empty string)}}
+func.func @loss(%tokens: tensor<?x?xi32> {moa.name = "tokens"}, %emb: tensor<8x16xf32> {moa.param = 3 : i64})
+    -> (tensor<?x?x16xf32> {moa.name = "logits"}) {
+  %x = moa.embedding %tokens, %emb : tensor<?x?xi32>, tensor<8x16xf32> -> tensor<?x?x16xf32>
+  return %x : tensor<?x?x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{moa-generate-decode: arguments 0 and 1 are both named 'tokens'}}
+func.func @loss(%tokens: tensor<?x?xi32> {moa.name = "tokens"}, %again: tensor<?x?xi32> {moa.name = "tokens"},
+    %emb: tensor<8x16xf32> {moa.param = "emb"}) -> (tensor<?x?x16xf32> {moa.name = "logits"}) {
+  %x = moa.embedding %tokens, %emb : tensor<?x?xi32>, tensor<8x16xf32> -> tensor<?x?x16xf32>
+  return %x : tensor<?x?x16xf32>
+}
+
+// -----
+
+// expected-error @+1 {{moa-generate-decode: @loss must have a body of one block}}
+func.func @loss(%tokens: tensor<?x?xi32> {moa.name = "tokens"}, %emb: tensor<8x16xf32> {moa.param = "emb"})
+    -> (tensor<?x?x16xf32> {moa.name = "logits"}) {
+  %x = moa.embedding %tokens, %emb : tensor<?x?xi32>, tensor<8x16xf32> -> tensor<?x?x16xf32>
+  cf.br ^next
+^next:
+  return %x : tensor<?x?x16xf32>
+}

@@ -252,9 +252,12 @@ int main(int argc, char **argv) {
                 "step, a warm-up, not counted)\n",
                 (long long)out.decodedTokens, out.decodeSeconds * 1e3,
                 out.decodedTokens / out.decodeSeconds);
-  std::printf("cache: %lld bytes (%lld per token of %lld rows x %zu "
-              "sequences)\n",
-              (long long)out.cacheBytes, (long long)out.cacheBytesPerToken,
-              (long long)generator->maxLength(), prompts.size());
+  if (generator->maxLength() == 0)
+    std::printf("cache: 0 bytes (the model has no attention layer)\n");
+  else
+    std::printf("cache: %lld bytes (%lld per token of %lld rows x %zu "
+                "sequences)\n",
+                (long long)out.cacheBytes, (long long)out.cacheBytesPerToken,
+                (long long)generator->maxLength(), prompts.size());
   return 0;
 }
