@@ -41,6 +41,70 @@ bool returnsAnything(const std::vector<TensorSpec> &results) {
 std::string describeArgument(const EntrySpec &entry, size_t i) {
   return "argument " + std::to_string(i) + " of '" + entry.name + "'";
 }
+/// A tied argument is written: the caller's own tensor where it is donated,
+/// else a copy of it (in `copies`), which replaces it in `inputs`.
+/// tiedArgs[r] is the tensor result r is returned in (null if it is not
+/// tied): the compiled entry does not return tied results.
+bool bindTiedArguments(const EntrySpec &entry,
+                       const std::vector<Tensor *> &donated,
+                       std::vector<const Tensor *> &inputs,
+                       std::vector<Tensor *> &tiedArgs,
+                       std::vector<Tensor> &copies, std::string &error) {
+  tiedArgs.assign(entry.results.size(), nullptr);
+  copies.reserve(entry.results.size());
+  for (size_t r = 0; r < entry.results.size(); ++r) {
+    int64_t arg = entry.results[r].tied;
+    if (arg < 0)
+      continue;
+    if (donated[arg] &&
+        std::count(tiedArgs.begin(), tiedArgs.end(), donated[arg])) {
+      error = describeArgument(entry, arg) +
+              " is donated twice (one tensor for two cache arguments)";
+      return false;
+    }
+    if (!donated[arg]) {
+      Tensor &copy =
+          copies.emplace_back(inputs[arg]->dtype(), inputs[arg]->shape());
+      std::memcpy(copy.data(), inputs[arg]->data(), copy.byteSize());
+      tiedArgs[r] = &copy;
+    } else {
+      tiedArgs[r] = donated[arg];
+    }
+    inputs[arg] = tiedArgs[r];
+  }
+  return true;
+}
+
+/// The result described by the memref descriptor at `words` (which may be
+/// strided), copied into a tensor of its own.
+Tensor copyResult(const TensorSpec &spec, const int64_t *words) {
+  const size_t rank = spec.shape.size();
+  auto *aligned = reinterpret_cast<const uint8_t *>(words[1]);
+  std::vector<int64_t> shape(words + 3, words + 3 + rank);
+  const int64_t *strides = words + 3 + rank;
+  Tensor output(spec.dtype, shape);
+  const int64_t elementSize = dtypeSize(spec.dtype);
+  uint8_t *dst = static_cast<uint8_t *>(output.data());
+  bool contiguous = true;
+  for (int64_t d = int64_t(rank) - 1, expected = 1; d >= 0; --d) {
+    contiguous &= shape[d] <= 1 || strides[d] == expected;
+    expected *= shape[d];
+  }
+  if (contiguous && output.numElements() > 0) {
+    std::memcpy(dst, aligned + words[2] * elementSize, output.byteSize());
+    return output;
+  }
+  for (int64_t linear = 0, n = output.numElements(); linear < n; ++linear) {
+    int64_t offset = words[2], rest = linear;
+    for (size_t d = rank; d-- > 0;) {
+      offset += (rest % shape[d]) * strides[d];
+      rest /= shape[d];
+    }
+    std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
+                elementSize);
+  }
+  return output;
+}
 } // namespace
 
 std::unique_ptr<Module> Module::load(const std::string &path,
@@ -176,33 +240,11 @@ bool Module::call(const std::string &name,
   if (!check(*entry, givenInputs, error))
     return false;
 
-  // A tied argument is written: the caller's own tensor where it is
-  // donated, else a copy of it. The compiled entry does not return tied
-  // results; each becomes its argument after the call.
   std::vector<const Tensor *> inputs = givenInputs;
-  std::vector<Tensor *> tiedArgs(entry->results.size(), nullptr);
+  std::vector<Tensor *> tiedArgs;
   std::vector<Tensor> copies;
-  copies.reserve(entry->results.size());
-  for (size_t r = 0; r < entry->results.size(); ++r) {
-    int64_t arg = entry->results[r].tied;
-    if (arg < 0)
-      continue;
-    if (donated[arg] &&
-        std::count(tiedArgs.begin(), tiedArgs.end(), donated[arg])) {
-      error = describeArgument(*entry, arg) +
-              " is donated twice (one tensor for two cache arguments)";
-      return false;
-    }
-    if (!donated[arg]) {
-      Tensor &copy =
-          copies.emplace_back(inputs[arg]->dtype(), inputs[arg]->shape());
-      std::memcpy(copy.data(), inputs[arg]->data(), copy.byteSize());
-      tiedArgs[r] = &copy;
-    } else {
-      tiedArgs[r] = donated[arg];
-    }
-    inputs[arg] = tiedArgs[r];
-  }
+  if (!bindTiedArguments(*entry, donated, inputs, tiedArgs, copies, error))
+    return false;
 
   // Descriptors: results first (one block the callee fills), then arguments.
   size_t resultWords = 0;
@@ -266,35 +308,12 @@ bool Module::call(const std::string &name,
       outputs.emplace_back(); // filled once the call has succeeded
       continue;
     }
-    const size_t rank = spec.shape.size();
     auto *allocated = reinterpret_cast<void *>(words[0]);
-    auto *aligned = reinterpret_cast<uint8_t *>(words[1]);
-    std::vector<int64_t> shape(words + 3, words + 3 + rank);
-    const int64_t *strides = words + 3 + rank;
-    Tensor output(spec.dtype, shape);
-    const int64_t elementSize = dtypeSize(spec.dtype);
-    uint8_t *dst = static_cast<uint8_t *>(output.data());
-    bool contiguous = true;
-    for (int64_t d = int64_t(rank) - 1, expected = 1; d >= 0; --d) {
-      contiguous &= shape[d] <= 1 || strides[d] == expected;
-      expected *= shape[d];
-    }
-    if (contiguous && output.numElements() > 0)
-      std::memcpy(dst, aligned + words[2] * elementSize, output.byteSize());
-    else
-      for (int64_t linear = 0, n = output.numElements(); linear < n; ++linear) {
-        int64_t offset = words[2], rest = linear;
-        for (size_t d = rank; d-- > 0;) {
-          offset += (rest % shape[d]) * strides[d];
-          rest /= shape[d];
-        }
-        std::memcpy(dst + linear * elementSize, aligned + offset * elementSize,
-                    elementSize);
-      }
+    Tensor output = copyResult(spec, words);
     if (allocated && !inputBuffers.count(allocated))
       toFree.insert(allocated);
     outputs.push_back(std::move(output));
-    words += descriptorWords(rank);
+    words += descriptorWords(spec.shape.size());
   }
   for (void *buffer : toFree)
     std::free(buffer);
