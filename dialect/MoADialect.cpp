@@ -58,26 +58,28 @@ LogicalResult MoADialect::verifyOperationAttribute(Operation *op,
                          << "' on ops)";
 }
 
-FailureOr<std::optional<unsigned>>
-mlir::moa::getTiedArgument(FunctionOpInterface func, unsigned index) {
-  Attribute attr = func.getResultAttr(index, kTiedAttrName);
-  if (!attr)
-    return std::optional<unsigned>();
+LogicalResult mlir::moa::getTiedArgument(FunctionOpInterface func,
+                                         unsigned index,
+                                         std::optional<unsigned> &arg) {
+  arg.reset();
+  if (!func.getResultAttr(index, kTiedAttrName))
+    return success();
   auto tiedTo = [&](unsigned result) -> std::optional<int64_t> {
-    auto arg = dyn_cast_or_null<IntegerAttr>(
+    auto attr = dyn_cast_or_null<IntegerAttr>(
         func.getResultAttr(result, kTiedAttrName));
-    return arg ? std::optional(arg.getInt()) : std::nullopt;
+    return attr ? std::optional(attr.getInt()) : std::nullopt;
   };
-  std::optional<int64_t> arg = tiedTo(index);
-  bool valid = arg && *arg >= 0 && *arg < func.getNumArguments() &&
-               func.getArgumentTypes()[*arg] == func.getResultTypes()[index];
+  std::optional<int64_t> tied = tiedTo(index);
+  bool valid = tied && *tied >= 0 && *tied < func.getNumArguments() &&
+               func.getArgumentTypes()[*tied] == func.getResultTypes()[index];
   for (unsigned other = 0; valid && other < index; ++other)
-    valid = tiedTo(other) != arg;
+    valid = tiedTo(other) != tied;
   if (!valid)
     return func.emitError()
            << "@" << func.getName() << " result " << index << ": '"
            << kTiedAttrName
            << "' must be the index of an argument of the result's type that "
               "no other result is tied to";
-  return std::optional<unsigned>(*arg);
+  arg = unsigned(*tied);
+  return success();
 }

@@ -20,12 +20,12 @@ constexpr llvm::StringLiteral kParamAttrName = "moa.param";
 constexpr llvm::StringLiteral kInitAttrName = "moa.init";
 constexpr llvm::StringLiteral kTiedAttrName = "moa.tied";
 
-/// The argument result `index` of `func` is returned in (its `moa.tied`),
-/// or nullopt if it is not tied; a located error unless the attribute is
-/// the index of an argument of the result's type that no other result is
-/// tied to.
-FailureOr<std::optional<unsigned>> getTiedArgument(FunctionOpInterface func,
-                                                   unsigned index);
+/// Sets `arg` to the argument result `index` of `func` is returned in (its
+/// `moa.tied`), or nullopt if it is not tied; a located error unless the
+/// attribute is the index of an argument of the result's type that no other
+/// result is tied to.
+LogicalResult getTiedArgument(FunctionOpInterface func, unsigned index,
+                              std::optional<unsigned> &arg);
 } // namespace mlir::moa
 
 #endif // MOA_DIALECT_MOADIALECT_H

@@ -28,12 +28,11 @@ LogicalResult dropTiedResults(func::FuncOp func, ModuleOp module) {
   llvm::BitVector tied(func.getNumResults());
   SmallVector<unsigned> argOf(func.getNumResults());
   for (unsigned r = 0; r < func.getNumResults(); ++r) {
-    FailureOr<std::optional<unsigned>> arg =
-        mlir::moa::getTiedArgument(func, r);
-    if (failed(arg))
+    std::optional<unsigned> arg;
+    if (failed(mlir::moa::getTiedArgument(func, r, arg)))
       return failure();
-    tied[r] = arg->has_value();
-    argOf[r] = arg->value_or(0);
+    tied[r] = arg.has_value();
+    argOf[r] = arg.value_or(0);
   }
   if (tied.none())
     return success();

@@ -92,12 +92,11 @@ LogicalResult annotate(func::FuncOp func, DictionaryAttr attrs, StringRef kind,
 /// The `moa.tied` of result `index` (mlir::moa::getTiedArgument).
 LogicalResult readTie(func::FuncOp func, unsigned index,
                       ::moa::TensorSpec &spec) {
-  FailureOr<std::optional<unsigned>> arg =
-      mlir::moa::getTiedArgument(func, index);
-  if (failed(arg))
+  std::optional<unsigned> arg;
+  if (failed(mlir::moa::getTiedArgument(func, index, arg)))
     return failure();
-  if (*arg)
-    spec.tied = **arg;
+  if (arg)
+    spec.tied = *arg;
   return success();
 }
 
