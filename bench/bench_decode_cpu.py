@@ -38,6 +38,9 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from moa_torch import moa_attention  # noqa: E402
+
 D, E, K, H, FFN, VOCAB, LAYERS = 512, 8, 2, 64, 1024, 512, 2
 POSITIONS = 4160  # position table rows: the 4k prompts and what follows
 NEW_TOKENS = 33   # per sequence: the first from prefill, 32 decode steps
@@ -166,37 +169,17 @@ class TorchModel:
         return torch.nn.functional.layer_norm(x, (x.shape[-1],), g, b, 1e-5)
 
     def attention(self, i, x, keys, values, causal_offset):
-        """The official algorithm (bench/moa_torch.py's dispatch by expert)
-        for the query rows x [B, T, d] over keys and values [B, S, h]; query
-        t sits at position causal_offset + t."""
+        """The official algorithm (bench/moa_torch.py) for the query rows x
+        [B, T, d] over keys and values [B, S, h]; query t sits at position
+        causal_offset + t."""
         p = self.p
-        w_query, w_out = p[f"l{i}_w_query"], p[f"l{i}_w_out"]
-        B, T, d = x.shape
-        rows = x.reshape(B * T, d)
-        probs = torch.softmax(rows @ p[f"l{i}_w_gate"], dim=-1)
-        gates, index = probs.topk(K, dim=-1)
-        flat = index.reshape(-1)
-        _, order = flat.sort(stable=True)
-        token_of = order.div(K, rounding_mode="floor")
-        expert_size = torch.bincount(flat, minlength=E).tolist()
-        q_sorted = torch.cat([c @ w_query[e] for e, c in
-                              enumerate(rows[token_of].split(expert_size))])
-        q = torch.empty(B * T * K, H)
-        q[order] = q_sorted
-        q = q.view(B, T, K, H)
-        scores = torch.einsum("btkh,bsh->bkts", q, keys) * H ** -0.5
-        S = keys.shape[1]
+        T, S = x.shape[1], keys.shape[1]
+        masked = None
         if T > 1 or causal_offset + T < S:
             t_pos = torch.arange(T)[:, None] + causal_offset
-            scores = scores.masked_fill(torch.arange(S)[None, :] > t_pos,
-                                        float("-inf"))
-        att = torch.einsum("bkts,bsh->btkh", scores.softmax(-1), values)
-        a_sorted = att.reshape(B * T * K, H)[order]
-        y_sorted = torch.cat([c @ w_out[e] for e, c in
-                              enumerate(a_sorted.split(expert_size))])
-        y_sorted = y_sorted * gates.reshape(-1)[order, None]
-        return torch.zeros(B * T, d).index_add_(0, token_of, y_sorted).view(
-            B, T, d)
+            masked = torch.arange(S)[None, :] > t_pos
+        return moa_attention(x, p[f"l{i}_w_gate"], p[f"l{i}_w_query"],
+                             p[f"l{i}_w_out"], K, keys, values, masked)
 
     def step(self, tokens, positions, cache, length, mode):
         """Logits [B, V] of tokens [B, T] at positions; cache[i] holds layer

@@ -10,7 +10,10 @@ index_add-ed back to their tokens. The expert sizes go to the host
 import torch
 
 
-def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
+def moa_attention(x, w_gate, w_query, w_out, k, key, value, masked=None):
+    """The official algorithm for query rows x [B, T, d] over the shared
+    key and value [B, S, h]; `masked` [T, S] (True: hidden), if given, is
+    applied to every sequence's scores."""
     B, T, d = x.shape
     E, _, h = w_query.shape
     rows = x.reshape(B * T, d)
@@ -29,9 +32,9 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     q[order] = q_sorted
     q = q.view(B, T, k, h)
 
-    key = x @ w_key
-    value = x @ w_value
     scores = torch.einsum("btkh,bsh->bkts", q, key) * h ** -0.5
+    if masked is not None:
+        scores = scores.masked_fill(masked, float("-inf"))
     attention = torch.einsum("bkts,bsh->btkh", scores.softmax(-1), value)
 
     # reduce: per-expert output projection, gate-weighted, summed per token.
@@ -42,6 +45,11 @@ def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
     y = torch.zeros(B * T, d, dtype=x.dtype,
                     device=x.device).index_add_(0, token_of, y_sorted)
     return y.view(B, T, d)
+
+
+def moa_layer(x, w_gate, w_query, w_key, w_value, w_out, k):
+    return moa_attention(x, w_gate, w_query, w_out, k, x @ w_key,
+                         x @ w_value)
 
 
 def peers(compiled=True):
