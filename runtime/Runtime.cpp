@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace moa::runtime {
@@ -15,6 +16,20 @@ namespace {
 /// A memref descriptor as the MLIR C interface lays it out, in 64-bit words:
 /// allocated, aligned, offset, sizes[rank], strides[rank].
 int64_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
+
+/// Where each result's descriptor is in the block the callee fills (null for
+/// a tied result, which is not returned).
+std::vector<const int64_t *>
+resultDescriptors(const EntrySpec &entry, const std::vector<int64_t> &block) {
+  std::vector<const int64_t *> descriptors;
+  const int64_t *words = block.data();
+  for (const TensorSpec &spec : entry.results) {
+    descriptors.push_back(spec.tied >= 0 ? nullptr : words);
+    if (spec.tied < 0)
+      words += descriptorWords(spec.shape.size());
+  }
+  return descriptors;
+}
 
 void fillDescriptor(int64_t *words, void *data,
                     const std::vector<int64_t> &shape) {
@@ -75,21 +90,33 @@ bool bindTiedArguments(const EntrySpec &entry,
   return true;
 }
 
-/// The result described by the memref descriptor at `words` (which may be
-/// strided), copied into a tensor of its own.
-Tensor copyResult(const TensorSpec &spec, const int64_t *words) {
-  const size_t rank = spec.shape.size();
-  auto *aligned = reinterpret_cast<const uint8_t *>(words[1]);
-  std::vector<int64_t> shape(words + 3, words + 3 + rank);
-  const int64_t *strides = words + 3 + rank;
-  Tensor output(spec.dtype, shape);
-  const int64_t elementSize = dtypeSize(spec.dtype);
-  uint8_t *dst = static_cast<uint8_t *>(output.data());
+bool isContiguous(const std::vector<int64_t> &shape, const int64_t *strides) {
   bool contiguous = true;
-  for (int64_t d = int64_t(rank) - 1, expected = 1; d >= 0; --d) {
+  for (int64_t d = int64_t(shape.size()) - 1, expected = 1; d >= 0; --d) {
     contiguous &= shape[d] <= 1 || strides[d] == expected;
     expected *= shape[d];
   }
+  return contiguous;
+}
+
+/// The result described by the memref descriptor at `words` (which may be
+/// strided). A contiguous result whose buffer nothing else refers to
+/// (`adoptable`) becomes the tensor's own, without a copy; any other is
+/// copied into a tensor of its own.
+Tensor takeResult(const TensorSpec &spec, const int64_t *words,
+                  bool adoptable) {
+  const size_t rank = spec.shape.size();
+  auto *aligned = reinterpret_cast<uint8_t *>(words[1]);
+  std::vector<int64_t> shape(words + 3, words + 3 + rank);
+  const int64_t *strides = words + 3 + rank;
+  const int64_t elementSize = dtypeSize(spec.dtype);
+  const bool contiguous = isContiguous(shape, strides);
+  if (contiguous && adoptable)
+    return Tensor::adopt(spec.dtype, std::move(shape),
+                         aligned + words[2] * elementSize,
+                         reinterpret_cast<void *>(words[0]));
+  Tensor output(spec.dtype, shape);
+  uint8_t *dst = static_cast<uint8_t *>(output.data());
   if (contiguous && output.numElements() > 0) {
     std::memcpy(dst, aligned + words[2] * elementSize, output.byteSize());
     return output;
@@ -294,31 +321,42 @@ bool Module::call(const std::string &name,
     return false;
   }
 
-  // Copy every result out first (two results may share a buffer), then free
-  // what the module allocated: once each, never an input buffer.
+  // A buffer the module allocated for one result only becomes that result's
+  // tensor; the others are copied out first (two results may share a
+  // buffer), then freed: once each, never an input buffer.
   std::set<void *> inputBuffers, toFree;
   for (const Tensor *input : inputs)
     inputBuffers.insert(const_cast<void *>(input->data()));
   for (const Tensor &mask : masks)
     inputBuffers.insert(const_cast<void *>(mask.data()));
+  std::vector<const int64_t *> descriptors =
+      resultDescriptors(*entry, results);
+  std::map<void *, int> uses;
+  for (const int64_t *words : descriptors)
+    if (words)
+      ++uses[reinterpret_cast<void *>(words[0])];
   outputs.clear();
-  const int64_t *words = results.data();
-  for (const TensorSpec &spec : entry->results) {
-    if (spec.tied >= 0) {
-      outputs.emplace_back(); // filled once the call has succeeded
+  for (size_t r = 0; r < entry->results.size(); ++r) {
+    const int64_t *words = descriptors[r];
+    if (!words) {
+      outputs.emplace_back(); // tied: filled once the call has succeeded
       continue;
     }
     auto *allocated = reinterpret_cast<void *>(words[0]);
-    Tensor output = copyResult(spec, words);
-    if (allocated && !inputBuffers.count(allocated))
+    bool owned = allocated && !inputBuffers.count(allocated);
+    bool adoptable = owned && uses[allocated] == 1;
+    outputs.push_back(takeResult(entry->results[r], words, adoptable));
+    if (owned && !adoptable)
       toFree.insert(allocated);
-    outputs.push_back(std::move(output));
-    words += descriptorWords(spec.shape.size());
   }
   for (void *buffer : toFree)
     std::free(buffer);
-  if (stats)
+  if (stats) {
     stats->expertCounts = std::move(context.expertCounts);
+    stats->argumentData.clear();
+    for (const std::vector<int64_t> &words : arguments)
+      stats->argumentData.push_back(reinterpret_cast<const void *>(words[1]));
+  }
   if (!context.error.empty()) {
     error = "'" + name + "' failed: " + context.error;
     outputs.clear();

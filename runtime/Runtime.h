@@ -22,9 +22,12 @@
 namespace moa::runtime {
 
 /// What one call observed: per moa.route executed, the (token, slot) pairs
-/// routed to each expert.
+/// routed to each expert; and per argument, the address of the bytes the
+/// compiled entry read (the caller's own, except for masks and for tied
+/// arguments that are not donated, which it reads from copies).
 struct RunStats {
   std::vector<std::vector<int64_t>> expertCounts;
+  std::vector<const void *> argumentData;
 };
 
 class Module {

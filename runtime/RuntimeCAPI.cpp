@@ -3,14 +3,20 @@
 #include "runtime/Runtime.h"
 #include "runtime/moa_runtime.h"
 
+#include <optional>
+
 using namespace moa;
 using namespace moa::runtime;
 
 struct moa_module {
   std::unique_ptr<Module> module;
+  std::string manifest; // printed once, for moa_module_manifest
 };
 struct moa_tensor {
   Tensor tensor;
+};
+struct moa_run_stats {
+  RunStats stats;
 };
 
 namespace {
@@ -33,7 +39,12 @@ moa_module *moa_module_load(const char *path) {
     failWith(error);
     return nullptr;
   }
-  return new moa_module{std::move(module)};
+  std::string manifest = module->manifest().print();
+  return new moa_module{std::move(module), std::move(manifest)};
+}
+
+const char *moa_module_manifest(const moa_module *module) {
+  return module->manifest.c_str();
 }
 
 void moa_module_destroy(moa_module *module) { delete module; }
@@ -57,24 +68,59 @@ const char *moa_module_entry_name(const moa_module *module, size_t i) {
   return i < entries.size() ? entries[i].name.c_str() : nullptr;
 }
 
-moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
-                              size_t rank) {
+namespace {
+/// The shape as a vector, or nullopt (with the error set) if it is invalid.
+std::optional<std::vector<int64_t>> checkShape(moa_dtype dtype,
+                                               const int64_t *shape,
+                                               size_t rank) {
   if (dtype < MOA_F32 || dtype > MOA_I1) {
     failWith("unknown dtype " + std::to_string(int(dtype)));
-    return nullptr;
+    return std::nullopt;
   }
-  for (size_t i = 0; i < rank; ++i)
-    if (shape[i] < 0) {
-      failWith("negative dimension in tensor shape");
-      return nullptr;
+  if (rank && !shape) {
+    failWith("the shape of a tensor of rank " + std::to_string(rank) +
+             " is null");
+    return std::nullopt;
+  }
+  std::vector<int64_t> sizes(shape, shape + rank);
+  for (size_t d = 0; d < rank; ++d)
+    if (sizes[d] < 0) {
+      failWith("negative size " + std::to_string(sizes[d]) +
+               " in dimension " + std::to_string(d) + " of a tensor shape");
+      return std::nullopt;
     }
+  if (!checkedNumElements(sizes)) {
+    failWith("tensor shape " + formatShape(sizes) + " is too large");
+    return std::nullopt;
+  }
+  return sizes;
+}
+} // namespace
+
+moa_tensor *moa_tensor_create(moa_dtype dtype, const int64_t *shape,
+                              size_t rank) {
+  std::optional<std::vector<int64_t>> sizes = checkShape(dtype, shape, rank);
+  if (!sizes)
+    return nullptr;
   try {
-    return new moa_tensor{Tensor(static_cast<DType>(dtype),
-                                 std::vector<int64_t>(shape, shape + rank))};
+    return new moa_tensor{Tensor(static_cast<DType>(dtype), *sizes)};
   } catch (const std::bad_alloc &) {
     failWith("out of memory for a tensor of that shape");
     return nullptr;
   }
+}
+
+moa_tensor *moa_tensor_wrap(moa_dtype dtype, const int64_t *shape, size_t rank,
+                            void *data) {
+  std::optional<std::vector<int64_t>> sizes = checkShape(dtype, shape, rank);
+  if (!sizes)
+    return nullptr;
+  if (!data) {
+    failWith("moa_tensor_wrap: the data pointer is null");
+    return nullptr;
+  }
+  return new moa_tensor{
+      Tensor::borrow(static_cast<DType>(dtype), std::move(*sizes), data)};
 }
 
 void moa_tensor_destroy(moa_tensor *tensor) { delete tensor; }
@@ -93,8 +139,17 @@ int moa_module_run(const moa_module *module, const char *entry,
                    moa_tensor *const *inputs, size_t num_inputs,
                    moa_tensor **outputs, size_t max_outputs,
                    size_t *num_outputs) {
+  moa_run_stats ignored;
+  return moa_module_run_with_stats(module, entry, inputs, num_inputs, outputs,
+                                   max_outputs, num_outputs, &ignored);
+}
+
+int moa_module_run_with_stats(const moa_module *module, const char *entry,
+                              moa_tensor *const *inputs, size_t num_inputs,
+                              moa_tensor **outputs, size_t max_outputs,
+                              size_t *num_outputs, moa_run_stats *stats) {
   if (!module || !entry || (num_inputs && !inputs) || !num_outputs ||
-      (max_outputs && !outputs))
+      (max_outputs && !outputs) || !stats)
     return failWith("moa_module_run: a required pointer is null");
   const EntrySpec *spec = module->module->findEntry(entry);
   if (spec && spec->results.size() > max_outputs)
@@ -111,7 +166,7 @@ int moa_module_run(const moa_module *module, const char *entry,
   std::vector<Tensor> out;
   std::string error;
   try {
-    if (!module->module->run(entry, in, out, error))
+    if (!module->module->run(entry, in, out, error, &stats->stats))
       return failWith(error);
     for (size_t i = 0; i < out.size(); ++i)
       outputs[i] = new moa_tensor{std::move(out[i])};
@@ -120,6 +175,33 @@ int moa_module_run(const moa_module *module, const char *entry,
   }
   *num_outputs = out.size();
   return 1;
+}
+
+moa_run_stats *moa_run_stats_create(void) { return new moa_run_stats(); }
+void moa_run_stats_destroy(moa_run_stats *stats) { delete stats; }
+
+size_t moa_run_stats_num_routes(const moa_run_stats *stats) {
+  return stats->stats.expertCounts.size();
+}
+
+size_t moa_run_stats_num_experts(const moa_run_stats *stats, size_t route) {
+  const auto &counts = stats->stats.expertCounts;
+  return route < counts.size() ? counts[route].size() : 0;
+}
+
+const int64_t *moa_run_stats_expert_counts(const moa_run_stats *stats,
+                                           size_t route) {
+  const auto &counts = stats->stats.expertCounts;
+  return route < counts.size() ? counts[route].data() : nullptr;
+}
+
+size_t moa_run_stats_num_arguments(const moa_run_stats *stats) {
+  return stats->stats.argumentData.size();
+}
+
+const void *moa_run_stats_argument_data(const moa_run_stats *stats, size_t i) {
+  const auto &data = stats->stats.argumentData;
+  return i < data.size() ? data[i] : nullptr;
 }
 
 } // extern "C"

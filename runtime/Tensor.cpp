@@ -3,7 +3,9 @@
 #include "runtime/Tensor.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <new>
+#include <utility>
 
 namespace moa::runtime {
 
@@ -24,7 +26,31 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape)
   if (!checkedNumElements(shape_))
     throw std::bad_alloc();
   // Zero-initialised; at least one byte so data() is never null.
-  bytes_.reset(new uint8_t[std::max<int64_t>(byteSize(), 1)]());
+  data_ = new uint8_t[std::max<int64_t>(byteSize(), 1)]();
+  storage_ = {data_, [](void *p) { delete[] static_cast<uint8_t *>(p); }};
+}
+
+Tensor &Tensor::operator=(Tensor &&other) noexcept {
+  dtype_ = other.dtype_;
+  shape_ = std::exchange(other.shape_, {});
+  storage_ = std::move(other.storage_);
+  data_ = std::exchange(other.data_, nullptr);
+  return *this;
+}
+
+Tensor Tensor::borrow(DType dtype, std::vector<int64_t> shape, void *data) {
+  Tensor tensor;
+  tensor.dtype_ = dtype;
+  tensor.shape_ = std::move(shape);
+  tensor.data_ = data;
+  return tensor;
+}
+
+Tensor Tensor::adopt(DType dtype, std::vector<int64_t> shape, void *data,
+                     void *allocation) {
+  Tensor tensor = borrow(dtype, std::move(shape), data);
+  tensor.storage_ = {allocation, std::free};
+  return tensor;
 }
 
 int64_t Tensor::numElements() const {

@@ -24,3 +24,9 @@
 // CAPI: entry error: no entry point 'nope'
 // CAPI: dtype error: argument 0 of 'moa_layer' must be f32, got f16
 // CAPI: room error: entry 'moa_layer' has 1 results, room for 0
+// CAPI: wrapped input read in place: yes
+// CAPI: owned input read in place: yes
+// CAPI: routes 1, experts 8, pairs routed 12
+// CAPI: wrap error: moa_tensor_wrap: the data pointer is null
+// CAPI: shape error: negative size -3 in dimension 1 of a tensor shape
+// CAPI: manifest: moa-manifest 1

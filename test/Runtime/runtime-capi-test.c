@@ -56,6 +56,41 @@ int main(int argc, char **argv) {
   if (!moa_module_run(module, "moa_layer", in, 6, out, 0, &count))
     printf("room error: %s\n", moa_last_error());
 
+  /* The caller's own buffer, wrapped: the entry reads it in place. */
+  static float caller[2 * 3 * 256];
+  for (size_t i = 0; i < sizeof(caller) / sizeof(float); ++i)
+    caller[i] = ((const float *)moa_tensor_data(in[0]))[i];
+  moa_tensor *wrapped = moa_tensor_wrap(MOA_F32, x, 3, caller);
+  moa_tensor *borrowed[6] = {wrapped, in[1], in[2], in[3], in[4], in[5]};
+  moa_run_stats *stats = moa_run_stats_create();
+  if (!moa_module_run_with_stats(module, "moa_layer", borrowed, 6, out, 1,
+                                 &count, stats)) {
+    printf("run failed: %s\n", moa_last_error());
+    return 1;
+  }
+  printf("wrapped input read in place: %s\n",
+         moa_run_stats_argument_data(stats, 0) == (const void *)caller ? "yes"
+                                                                      : "no");
+  printf("owned input read in place: %s\n",
+         moa_run_stats_argument_data(stats, 1) == moa_tensor_data(in[1])
+             ? "yes"
+             : "no");
+  int64_t routed = 0;
+  for (size_t e = 0; e < moa_run_stats_num_experts(stats, 0); ++e)
+    routed += moa_run_stats_expert_counts(stats, 0)[e];
+  printf("routes %zu, experts %zu, pairs routed %lld\n",
+         moa_run_stats_num_routes(stats), moa_run_stats_num_experts(stats, 0),
+         (long long)routed);
+  moa_tensor_destroy(out[0]);
+  moa_run_stats_destroy(stats);
+  moa_tensor_destroy(wrapped);
+  if (!moa_tensor_wrap(MOA_F32, x, 3, NULL))
+    printf("wrap error: %s\n", moa_last_error());
+  const int64_t negative[] = {2, -3};
+  if (!moa_tensor_wrap(MOA_F32, negative, 2, caller))
+    printf("shape error: %s\n", moa_last_error());
+  printf("manifest: %.40s\n", moa_module_manifest(module));
+
   moa_tensor_destroy(wrong);
   for (int i = 0; i < 6; ++i)
     moa_tensor_destroy(in[i]);
