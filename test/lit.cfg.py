@@ -13,10 +13,22 @@ config.test_exec_root = os.path.join(config.moa_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "corpus"]
 
 config.substitutions.append(("%moa_src_root", config.moa_src_root))
-# The interpreter running lit (Debian's python3, with python3-numpy from
-# scripts/setup.sh), whatever python3 comes first on PATH.
+# The interpreter running lit (Debian's python3, with python3-numpy and
+# python3-torch from scripts/setup.sh), unless MOA_TEST_PYTHON names another
+# (e.g. a virtual environment with a current PyTorch from PyPI).
+import subprocess
 import sys
-config.substitutions.append(("%python", sys.executable))
+python = os.environ.get("MOA_TEST_PYTHON", sys.executable)
+config.substitutions.append(("%python", python))
+# The tests of python/moa's torch layer need PyTorch; those of its custom op
+# under torch.compile need PyTorch 2.4 or later (torch.library.custom_op).
+torch_probe = subprocess.run(
+    [python, "-c", "import torch; print(hasattr(torch.library, 'custom_op'))"],
+    capture_output=True, text=True)
+if torch_probe.returncode == 0:
+    config.available_features.add("torch")
+    if torch_probe.stdout.strip() == "True":
+        config.available_features.add("torch-custom-op")
 config.substitutions.append(("%moa_obj_root", config.moa_obj_root))
 config.substitutions.append(("%moa_lib", os.path.join(config.moa_obj_root, "lib")))
 config.substitutions.append(("%moa_tools", config.moa_tools_dir))
@@ -32,7 +44,6 @@ if config.moa_plugin:
 # Debian's mlir-opt) load instrumented moa libraries, so the sanitizer
 # runtime is preloaded everywhere; any report fails the test.
 if config.moa_sanitize:
-    import subprocess
     libraries = {"address": "libasan.so", "undefined": "libubsan.so"}
     config.environment["LD_PRELOAD"] = " ".join(
         os.path.realpath(subprocess.check_output(

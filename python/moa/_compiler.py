@@ -62,24 +62,25 @@ def compile(source, target="cpu", pre_pipeline=None, options=()):
     os.makedirs(directory, exist_ok=True)
     library = os.path.join(directory, key + ".so")
     if not os.path.exists(library):
-        _build(compiler, text, name or key + ".mlir", flags, directory,
-               library)
+        source = os.path.join(directory, key + (f"-{name}" if name else
+                                                 ".mlir"))
+        _build(compiler, text, source, flags, library)
     return Module(library)
 
 
-def _build(compiler, text, name, flags, directory, library):
+def _build(compiler, text, source, flags, library):
     # The source is kept next to the library so that diagnostics name a file
     # the user can open; the library appears atomically (rename).
-    source = os.path.join(directory, os.path.splitext(library)[0] + "-" + name)
     with open(source, "w", encoding="utf-8") as f:
         f.write(text)
-    fd, partial = tempfile.mkstemp(suffix=".so", dir=directory)
+    fd, partial = tempfile.mkstemp(suffix=".so",
+                                   dir=os.path.dirname(library))
     os.close(fd)
     try:
         result = subprocess.run([compiler, source, *flags, "-o", partial],
                                 capture_output=True, text=True)
         if result.returncode != 0:
-            raise MoAError(f"moa-compile failed on {name}:\n" +
+            raise MoAError(f"moa-compile failed on {source}:\n" +
                            (result.stderr or result.stdout).strip())
         os.replace(partial, library)
     finally:

@@ -53,7 +53,8 @@ def layer_mlir(d_model, num_experts, top_k, head_dim, dtype="f32",
     logits = f"tensor<?x?x{E}xf32>"
     return (f"func.func @moa_layer({signature}) -> ({x}, {logits}) {{\n"
             f"  %y, %logits = moa.mixture_attention {operands} k({top_k})"
-            f"{clauses} {{{', '.join(attrs)}}}\n      : {types}\n"
+            f"{clauses}{' {' + ', '.join(attrs) + '}' if attrs else ''}\n"
+            f"      : {types}\n"
             f"  return %y, %logits : {x}, {logits}\n}}\n")
 
 
