@@ -47,3 +47,13 @@ install(FILES
   ${PROJECT_BINARY_DIR}/MoAConfig.cmake
   ${PROJECT_BINARY_DIR}/MoAConfigVersion.cmake
   DESTINATION ${MOA_INSTALL_CMAKE_DIR})
+
+# The Python package in <prefix>/python_packages/moa (on PYTHONPATH), with
+# the prefix it finds moa-compile and libMoARuntime.so in.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/moa
+  DESTINATION python_packages
+  FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+install(CODE [[
+  file(WRITE "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/python_packages/moa/_prefix.py"
+       "PREFIX = '${CMAKE_INSTALL_PREFIX}'\n")
+]])
