@@ -71,6 +71,13 @@ echo "== PyPI's PyTorch, eager and torch.compile; OPENBLAS_CORETYPE unset"
 (unset OPENBLAS_CORETYPE
  run_py "$venv/bin/python" bench_cpu.py "$@"
  run_py "$venv/bin/python" bench_train_cpu.py "$@")
+# python/moa's PyTorch layer in a PyTorch training step, against the same
+# model with the layer in PyTorch: Debian's eager, then PyPI's eager and
+# torch.compile.
+echo "== PyTorch model with moa.torch.MixtureOfAttention (bench_torch_layer.py)"
+(unset OPENBLAS_CORETYPE
+ run_py /usr/bin/python3 bench_torch_layer.py --no-compile "$@"
+ run_py "$venv/bin/python" bench_torch_layer.py "$@")
 # Decoding: moa-generate against PyPI's PyTorch eager decoding the same model
 # with a KV cache (the official torch.cat way and a preallocated cache).
 echo "== Decoding (bench_decode_cpu.py): PyPI's PyTorch eager"

@@ -329,8 +329,7 @@ bool Module::call(const std::string &name,
     inputBuffers.insert(const_cast<void *>(input->data()));
   for (const Tensor &mask : masks)
     inputBuffers.insert(const_cast<void *>(mask.data()));
-  std::vector<const int64_t *> descriptors =
-      resultDescriptors(*entry, results);
+  std::vector<const int64_t *> descriptors = resultDescriptors(*entry, results);
   std::map<void *, int> uses;
   for (const int64_t *words : descriptors)
     if (words)

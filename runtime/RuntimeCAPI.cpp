@@ -70,9 +70,8 @@ const char *moa_module_entry_name(const moa_module *module, size_t i) {
 
 namespace {
 /// The shape as a vector, or nullopt (with the error set) if it is invalid.
-std::optional<std::vector<int64_t>> checkShape(moa_dtype dtype,
-                                               const int64_t *shape,
-                                               size_t rank) {
+std::optional<std::vector<int64_t>>
+checkShape(moa_dtype dtype, const int64_t *shape, size_t rank) {
   if (dtype < MOA_F32 || dtype > MOA_I1) {
     failWith("unknown dtype " + std::to_string(int(dtype)));
     return std::nullopt;
@@ -85,8 +84,8 @@ std::optional<std::vector<int64_t>> checkShape(moa_dtype dtype,
   std::vector<int64_t> sizes(shape, shape + rank);
   for (size_t d = 0; d < rank; ++d)
     if (sizes[d] < 0) {
-      failWith("negative size " + std::to_string(sizes[d]) +
-               " in dimension " + std::to_string(d) + " of a tensor shape");
+      failWith("negative size " + std::to_string(sizes[d]) + " in dimension " +
+               std::to_string(d) + " of a tensor shape");
       return std::nullopt;
     }
   if (!checkedNumElements(sizes)) {

@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
   }
   printf("wrapped input read in place: %s\n",
          moa_run_stats_argument_data(stats, 0) == (const void *)caller ? "yes"
-                                                                      : "no");
+                                                                       : "no");
   printf("owned input read in place: %s\n",
          moa_run_stats_argument_data(stats, 1) == moa_tensor_data(in[1])
              ? "yes"
