@@ -61,15 +61,18 @@ def layer_mlir(d_model, num_experts, top_k, head_dim, dtype="f32",
 @functools.lru_cache(maxsize=None)
 def _module(d_model, num_experts, top_k, head_dim, dtype, causal, gating,
             renormalize, cross, key_padding):
+    """The compiled layer: @moa_layer and, in f32, @moa_layer_grad
+    (moa-generate-gradients differentiates in f32 only)."""
     text = layer_mlir(d_model, num_experts, top_k, head_dim, dtype, causal,
                       gating, renormalize, cross, key_padding)
-    return _compile(text, pre_pipeline="moa-generate-gradients")
+    return _compile(text, pre_pipeline="moa-generate-gradients"
+                    if dtype == "f32" else None)
 
 
-def _module_for(x, w_query, memory, key_padding_mask, top_k, causal, gating,
-                renormalize):
+def _module_for(dtype, w_query, memory, key_padding_mask, top_k, causal,
+                gating, renormalize):
     E, d, h = w_query.shape
-    return _module(d, E, top_k, h, _DTYPES[x.dtype], causal, gating,
+    return _module(d, E, top_k, h, _DTYPES[dtype], causal, gating,
                    renormalize, memory is not None,
                    key_padding_mask is not None)
 
@@ -81,8 +84,8 @@ def _arguments(x, weights, memory, key_padding_mask):
 
 def _forward(x, w_gate, w_query, w_key, w_value, w_out, memory,
              key_padding_mask, top_k, causal, gating, renormalize):
-    module = _module_for(x, w_query, memory, key_padding_mask, top_k, causal,
-                         gating, renormalize)
+    module = _module_for(x.dtype, w_query, memory, key_padding_mask, top_k,
+                         causal, gating, renormalize)
     weights = (w_gate, w_query, w_key, w_value, w_out)
     return module.moa_layer(*_arguments(x, weights, memory, key_padding_mask))
 
@@ -99,13 +102,18 @@ def _adjoints(x, w_gate, d_y, d_logits):
 def _backward(x, w_gate, w_query, w_key, w_value, w_out, memory,
               key_padding_mask, d_y, d_logits, top_k, causal, gating,
               renormalize):
-    """Gradients of x, the five weights and (cross-attention) memory."""
-    module = _module_for(x, w_query, memory, key_padding_mask, top_k, causal,
-                         gating, renormalize)
-    weights = (w_gate, w_query, w_key, w_value, w_out)
+    """Gradients of x, the five weights and (cross-attention) memory. A bf16
+    layer is differentiated in f32 (moa's gradients are f32): its values are
+    widened, and the gradients rounded back to each input's dtype."""
+    module = _module_for(torch.float32, w_query, memory, key_padding_mask,
+                         top_k, causal, gating, renormalize)
     d_y, d_logits = _adjoints(x, w_gate, d_y, d_logits)
-    return module.moa_layer_grad(
-        *_arguments(x, weights, memory, key_padding_mask), d_y, d_logits)
+    inputs = _arguments(x, (w_gate, w_query, w_key, w_value, w_out), memory,
+                        None)
+    widened = [t.float() for t in inputs]
+    mask = [key_padding_mask] if key_padding_mask is not None else []
+    grads = module.moa_layer_grad(*widened, *mask, d_y.float(), d_logits)
+    return tuple(g.to(t.dtype) for g, t in zip(grads, inputs))
 
 
 def _grad_outputs(saved, grads):
@@ -202,7 +210,9 @@ class MixtureOfAttention(nn.Module):
     (every expert ties at first; ties go to the lower index), w_query
     [E, d, h] and w_out [E, h, d] uniform in +-1/fan_in (its ParallelExperts),
     w_key and w_value [d, h] Xavier-uniform with gain 1/sqrt(2). w_gate is
-    always f32 (the router runs in f32); the others have `dtype`.
+    always f32 (the router runs in f32); the others have `dtype` (float32,
+    or bfloat16: a bf16 forward, and a backward in f32 on the widened values
+    with gradients rounded to bf16).
 
     forward(x [B, T, d], key_padding_mask [B, S] bool (True: padding),
     memory [B, S, d] for cross-attention) -> y [B, T, d]; the router logits
@@ -250,6 +260,10 @@ class MixtureOfAttention(nn.Module):
                 f"renormalize={self.renormalize}, dtype={self.w_query.dtype}")
 
     def forward(self, x, key_padding_mask=None, memory=None):
+        for name, t in (("x", x), ("memory", memory)):
+            if t is not None and t.dtype != self.w_query.dtype:
+                raise TypeError(f"MixtureOfAttention: {name} is "
+                                f"{t.dtype}, the layer {self.w_query.dtype}")
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.to(torch.bool)
         y, self.router_logits = mixture_attention(

@@ -83,7 +83,7 @@ def expect_error(what, call):
     try:
         call()
         print(what, "error: none raised")
-    except (moa.MoAError, AttributeError, TypeError) as e:
+    except (moa.MoAError, AttributeError, TypeError, ValueError) as e:
         print(what, "error:", type(e).__name__, str(e))
 
 
@@ -114,6 +114,12 @@ expect_error("not a module", lambda: moa.load(
 # CHECK-NEXT: {{.*}}.mlir:2:17: error: 'moa.mixture_attention' op k = 9 must be in [1, E] with E = 8
 expect_error("compile", lambda: moa.compile(mt.layer_mlir(
     256, 8, 9, 64)))
+# CHECK: layer dtype error: TypeError MixtureOfAttention: x is torch.float64, the layer torch.float32
+expect_error("layer dtype", lambda: mt.MixtureOfAttention(d, E, k, h)(
+    torch.zeros(1, 2, d, dtype=torch.float64)))
+# CHECK: layer gating error: ValueError MixtureOfAttention: gating must be one of ('softmax_topk', 'topk_softmax'), got 'top2'
+expect_error("layer gating", lambda: mt.MixtureOfAttention(
+    d, E, k, h, gating="top2"))
 
 # bf16: torch.bfloat16 tensors, or NumPy uint16 arrays of bf16 bits.
 # CHECK: bf16 torch: torch.bfloat16, matches: True
