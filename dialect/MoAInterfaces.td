@@ -29,8 +29,9 @@ def MoA_GradientOpInterface : OpInterface<"GradientOpInterface"> {
     insertion point, the adjoints of its operands. moa's forward ops
     implement it (their rules create the moa backward ops); the upstream ops
     moa differentiates (row-projection `linalg.contract`, `linalg.add`,
-    `sub`, `mul`, `max`, scalar `arith.addf`, `subf`, `mulf`, and the
-    sources `linalg.fill`, `tensor.empty`, `arith.constant`) get external
+    `sub`, `mul`, `max`, scalar `arith.addf`, `subf`, `mulf`,
+    `linalg.transpose`, `tensor.expand_shape`, `tensor.collapse_shape`, and
+    the sources `linalg.fill`, `tensor.empty`, `arith.constant`) get external
     models (passes/GradientModels.cpp). An op without it stops
     differentiation with a located error naming it.
   }];

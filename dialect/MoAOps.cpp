@@ -83,27 +83,51 @@ MixtureAttentionOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
   return success();
 }
 
-LogicalResult MixtureAttentionOp::verify() {
-  ShapeBinder shapes(*this);
-  Type xType = getX().getType();
-  Type elementType = cast<ShapedType>(xType).getElementType();
-  if (failed(shapes.bind("x", xType, {"B", "T", "d"})))
+/// Binds B, T, d from `x` and S from `memory` (or S = T for
+/// self-attention), and checks the [B, S] key padding mask: the inputs the
+/// attention layers share.
+static LogicalResult bindLayerInputs(ShapeBinder &shapes, Value x, Value memory,
+                                     Value keyPaddingMask) {
+  if (failed(shapes.bind("x", x.getType(), {"B", "T", "d"})))
     return failure();
-  if (getMemory()) {
-    if (failed(shapes.bind("memory", getMemory().getType(), {"B", "S", "d"})))
+  if (memory) {
+    if (failed(shapes.bind("memory", memory.getType(), {"B", "S", "d"})))
       return failure();
   } else {
     shapes.set("S", shapes.get("T"));
   }
-  if (failed(shapes.bind("w_gate", getWGate().getType(), {"d", "E"})) ||
+  return success(!keyPaddingMask ||
+                 succeeded(shapes.bind("key_padding_mask",
+                                       keyPaddingMask.getType(), {"B", "S"})));
+}
+
+/// Checks that the memory (if any) and the four projection weights have the
+/// element type of `x`.
+static LogicalResult checkLikeX(ShapeBinder &shapes, Value x, Value memory,
+                                Value wQuery, Value wKey, Value wValue,
+                                Value wOut) {
+  Type elementType = cast<ShapedType>(x.getType()).getElementType();
+  for (auto [name, value] : {std::pair<StringRef, Value>{"memory", memory},
+                             {"w_query", wQuery},
+                             {"w_key", wKey},
+                             {"w_value", wValue},
+                             {"w_out", wOut}})
+    if (value &&
+        failed(shapes.checkElementType(name, value.getType(), elementType,
+                                       "the element type of 'x'")))
+      return failure();
+  return success();
+}
+
+LogicalResult MixtureAttentionOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(
+          bindLayerInputs(shapes, getX(), getMemory(), getKeyPaddingMask())) ||
+      failed(shapes.bind("w_gate", getWGate().getType(), {"d", "E"})) ||
       failed(shapes.bind("w_query", getWQuery().getType(), {"E", "d", "h"})) ||
       failed(shapes.bind("w_key", getWKey().getType(), {"d", "h"})) ||
       failed(shapes.bind("w_value", getWValue().getType(), {"d", "h"})) ||
       failed(shapes.bind("w_out", getWOut().getType(), {"E", "h", "d"})))
-    return failure();
-  if (getKeyPaddingMask() &&
-      failed(shapes.bind("key_padding_mask", getKeyPaddingMask().getType(),
-                         {"B", "S"})))
     return failure();
   if (getQueryPaddingMask() &&
       failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
@@ -112,19 +136,10 @@ LogicalResult MixtureAttentionOp::verify() {
   if (failed(shapes.checkPositive({"d", "h"})))
     return failure();
 
-  StringRef sameAsX = "the element type of 'x'";
-  if (getMemory() &&
-      failed(shapes.checkElementType("memory", getMemory().getType(),
-                                     elementType, sameAsX)))
+  if (failed(checkLikeX(shapes, getX(), getMemory(), getWQuery(), getWKey(),
+                        getWValue(), getWOut())))
     return failure();
-  for (auto [name, value] :
-       {std::pair<StringRef, Value>{"w_query", getWQuery()},
-        {"w_key", getWKey()},
-        {"w_value", getWValue()},
-        {"w_out", getWOut()}})
-    if (failed(shapes.checkElementType(name, value.getType(), elementType,
-                                       sameAsX)))
-      return failure();
+  Type elementType = cast<ShapedType>(getX().getType()).getElementType();
   Type gateElement = cast<ShapedType>(getWGate().getType()).getElementType();
   if (!gateElement.isF32() && failed(shapes.checkElementType(
                                   "w_gate", getWGate().getType(), elementType,
@@ -160,6 +175,53 @@ OpCost MixtureAttentionOp::getCost() {
   cost.terms.push_back(
       {kPair, mulDims(2 * k, h), staticCount(mulDims(mulDims(b, t), s))});
   cost.weights = {getWGate(), getWQuery(), getWKey(), getWValue(), getWOut()};
+  return cost;
+}
+
+//===----------------------------------------------------------------------===//
+// MultiHeadAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+MultiHeadAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                       Adaptor adaptor,
+                                       SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(adaptor.getX().getType());
+  return success();
+}
+
+LogicalResult MultiHeadAttentionOp::verify() {
+  ShapeBinder shapes(*this);
+  if (failed(
+          bindLayerInputs(shapes, getX(), getMemory(), getKeyPaddingMask())) ||
+      failed(shapes.bind("w_query", getWQuery().getType(), {"d", "H", "h"})) ||
+      failed(shapes.bind("w_key", getWKey().getType(), {"d", "H", "h"})) ||
+      failed(shapes.bind("w_value", getWValue().getType(), {"d", "H", "h"})) ||
+      failed(shapes.bind("w_out", getWOut().getType(), {"H", "h", "d"})) ||
+      failed(shapes.checkPositive({"d", "H", "h"})))
+    return failure();
+  if (failed(checkLikeX(shapes, getX(), getMemory(), getWQuery(), getWKey(),
+                        getWValue(), getWOut())))
+    return failure();
+  return checkScale(*this, getScale());
+}
+
+OpCost MultiHeadAttentionOp::getCost() {
+  int64_t b = dimOrDynamic(getX().getType(), 0);
+  int64_t t = dimOrDynamic(getX().getType(), 1);
+  int64_t s = getMemory() ? dimOrDynamic(getMemory().getType(), 1) : t;
+  int64_t d = dimOrDynamic(getX().getType(), 2);
+  int64_t width = mulDims(dimOrDynamic(getWQuery().getType(), 1),
+                          dimOrDynamic(getWQuery().getType(), 2));
+  // Q and O 2*d*H*h per query token, K and V 2*d*H*h per key token, scores
+  // and weighted values 2*H*h per (query, key) pair.
+  OpCost cost;
+  int64_t projections = mulDims(2, mulDims(d, width));
+  cost.terms.push_back({kQueryToken, projections, staticCount(mulDims(b, t))});
+  cost.terms.push_back({kKeyToken, projections, staticCount(mulDims(b, s))});
+  cost.terms.push_back(
+      {kPair, mulDims(2, width), staticCount(mulDims(mulDims(b, t), s))});
+  cost.weights = {getWQuery(), getWKey(), getWValue(), getWOut()};
   return cost;
 }
 

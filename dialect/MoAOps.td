@@ -78,6 +78,63 @@ def MoA_MixtureAttentionOp : MoA_Op<"mixture_attention", [
 }
 
 //===----------------------------------------------------------------------===//
+// moa.multi_head_attention
+//===----------------------------------------------------------------------===//
+
+def MoA_MultiHeadAttentionOp : MoA_Op<"multi_head_attention", [
+    Pure, AttrSizedOperandSegments, InferTypeOpAdaptor,
+    DeclareOpInterfaceMethods<MoA_CostOpInterface, ["getCost"]>]> {
+  let summary = "dense multi-head attention, the baseline MoA is measured against";
+  let description = [{
+    Ordinary multi-head attention (Vaswani et al.) with `H` heads of width
+    `h`: every head has its own query, key, value and output projection and
+    every token uses all heads,
+    `y = sum_i softmax(scale * (x W_q[:, i]) (M W_k[:, i])^T + mask)
+    (M W_v[:, i]) W_o[i]`, where `M` is `memory` (cross-attention) or `x`.
+
+    Shapes: `x` [B, T, d], `memory` [B, S, d], `w_query`, `w_key` and
+    `w_value` [d, H, h], `w_out` [H, h, d], `key_padding_mask` [B, S] (i1,
+    `true` marks padding). Result: `y` [B, T, d] with the element type of
+    `x`. Attributes: `causal` (query t sees keys s <= t) and `scale`
+    (default h^-0.5). A query whose keys are all masked contributes zero.
+    It costs `4 d H h` multiply-accumulates per token (4 d^2 when H h = d)
+    and `2 H h` per (query, key) pair, as moa-spec.md counts.
+
+    moa-decompose turns it into row projections, the heads folded into the
+    batch, and `moa.multi_query_attention` with one query slot per head, so
+    it runs on the kernels (and gradients) of the MoA layer.
+
+    ```mlir
+    %y = moa.multi_head_attention %x, %wq, %wk, %wv, %wo {causal}
+        : tensor<?x?x256xf32>, tensor<256x4x64xf32>, tensor<256x4x64xf32>,
+          tensor<256x4x64xf32>, tensor<4x64x256xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    MoA_FloatTensor:$x,
+    MoA_FloatTensor:$w_query,
+    MoA_FloatTensor:$w_key,
+    MoA_FloatTensor:$w_value,
+    MoA_FloatTensor:$w_out,
+    Optional<MoA_FloatTensor>:$memory,
+    Optional<MoA_MaskTensor>:$key_padding_mask,
+    UnitAttr:$causal,
+    OptionalAttr<F32Attr>:$scale
+  );
+  let results = (outs MoA_FloatTensor:$y);
+
+  let assemblyFormat = [{
+    $x `,` $w_query `,` $w_key `,` $w_value `,` $w_out
+    (`memory` `(` $memory^ `:` type($memory) `)`)?
+    (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
+    attr-dict `:` type($x) `,` type($w_query) `,` type($w_key) `,`
+    type($w_value) `,` type($w_out)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // moa.route
 //===----------------------------------------------------------------------===//
 

@@ -1,4 +1,4 @@
-//===- Decompose.cpp - moa.mixture_attention into primitives --------------===//
+//===- Decompose.cpp - Attention layers into primitives -------------------===//
 
 #include "dialect/MoAOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -25,7 +25,7 @@ namespace {
 /// tell (the verifier checked static sizes); no op of the decomposition
 /// compares them.
 void assertModelDim(OpBuilder &rewriter, Location loc, Value x, Value value,
-                    StringRef what) {
+                    StringRef what, StringRef opName) {
   int64_t d = cast<ShapedType>(x.getType()).getDimSize(2);
   int64_t size = cast<ShapedType>(value.getType()).getDimSize(2);
   if (!ShapedType::isDynamic(d) && !ShapedType::isDynamic(size))
@@ -35,7 +35,7 @@ void assertModelDim(OpBuilder &rewriter, Location loc, Value x, Value value,
   Value same = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
                                      got, modelDim);
   cf::AssertOp::create(rewriter, loc, same,
-                       ("moa.mixture_attention: dimension 2 of '" + what +
+                       (opName + ": dimension 2 of '" + what +
                         "' differs from dimension 2 of 'x' (the model "
                         "dimension d)")
                            .str());
@@ -50,6 +50,94 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
     if (failed(layer))
       return rewriter.notifyMatchFailure(op, "number of experts is dynamic");
     rewriter.replaceOp(op, {layer->y, layer->routerLogits});
+    return success();
+  }
+};
+
+/// The sizes of `value`, static or dynamic.
+SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value value) {
+  return tensor::getMixedSizes(b, loc, value);
+}
+
+/// rows [B, T, H*h] -> [B*H, T, h]: each head a batch entry of its own.
+Value foldHeads(OpBuilder &b, Location loc, Value rows, int64_t heads,
+                int64_t width) {
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, rows);
+  Value split = expandTensor(
+      b, loc, rows, {{0}, {1}, {2, 3}},
+      {sizes[0], sizes[1], b.getIndexAttr(heads), b.getIndexAttr(width)});
+  Value perHead = transposeTensor(b, loc, split, {0, 2, 1, 3});
+  return collapseTensor(b, loc, perHead, {{0, 1}, {2}, {3}});
+}
+
+/// The inverse of foldHeads: [B*H, T, h] -> [B, T, H*h], B from `like`.
+Value unfoldHeads(OpBuilder &b, Location loc, Value folded, Value like,
+                  int64_t heads) {
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, folded);
+  OpFoldResult batch = tensor::getMixedSize(b, loc, like, 0);
+  Value perHead =
+      expandTensor(b, loc, folded, {{0, 1}, {2}, {3}},
+                   {batch, b.getIndexAttr(heads), sizes[1], sizes[2]});
+  Value perToken = transposeTensor(b, loc, perHead, {0, 2, 1, 3});
+  return collapseTensor(b, loc, perToken, {{0}, {1}, {2, 3}});
+}
+
+/// moa.multi_head_attention as row projections and one
+/// moa.multi_query_attention over [B*H] sequences of one query slot: the
+/// heads folded into the batch, the key padding mask broadcast to them.
+struct DecomposeMultiHeadAttention
+    : public OpRewritePattern<MultiHeadAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MultiHeadAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto queryType = cast<RankedTensorType>(op.getWQuery().getType());
+    int64_t heads = queryType.getDimSize(1), width = queryType.getDimSize(2);
+    if (ShapedType::isDynamic(heads) || ShapedType::isDynamic(width))
+      return rewriter.notifyMatchFailure(op, "dynamic heads");
+    Location loc = op.getLoc();
+    StringRef name = op->getName().getStringRef();
+    Value x = op.getX();
+    Value memory = op.getMemory() ? op.getMemory() : x;
+    if (op.getMemory())
+      assertModelDim(rewriter, loc, x, memory, "memory", name);
+    assertModelDim(rewriter, loc, x, op.getWOut(), "w_out", name);
+    Type elementType = queryType.getElementType();
+
+    // [d, H, h] -> [d, H*h]: one row projection for all heads.
+    auto project = [&](Value in, Value weight) {
+      Value matrix = collapseTensor(rewriter, loc, weight, {{0}, {1, 2}});
+      return foldHeads(rewriter, loc,
+                       projectRows(rewriter, loc, in, matrix, elementType),
+                       heads, width);
+    };
+    Value query = project(x, op.getWQuery());
+    SmallVector<OpFoldResult> querySizes = sizesOf(rewriter, loc, query);
+    query = expandTensor(rewriter, loc, query, {{0}, {1}, {2, 3}},
+                         {querySizes[0], querySizes[1],
+                          rewriter.getIndexAttr(1), querySizes[2]});
+    Value key = project(memory, op.getWKey());
+    Value value = project(memory, op.getWValue());
+
+    Value mask = op.getKeyPaddingMask();
+    if (mask) {
+      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, mask);
+      Value init = tensor::EmptyOp::create(
+          rewriter, loc, {sizes[0], rewriter.getIndexAttr(heads), sizes[1]},
+          rewriter.getI1Type());
+      mask = linalg::BroadcastOp::create(rewriter, loc, mask, init,
+                                         ArrayRef<int64_t>{1})
+                 ->getResult(0);
+      mask = collapseTensor(rewriter, loc, mask, {{0, 1}, {2}});
+    }
+    Value attention =
+        MultiQueryAttentionOp::create(rewriter, loc, query, key, value, mask,
+                                      op.getCausalAttr(), op.getScaleAttr());
+    attention = collapseTensor(rewriter, loc, attention, {{0}, {1}, {2, 3}});
+    Value heads2d = unfoldHeads(rewriter, loc, attention, x, heads);
+    Value out = collapseTensor(rewriter, loc, op.getWOut(), {{0, 1}, {2}});
+    rewriter.replaceOp(op,
+                       projectRows(rewriter, loc, heads2d, out, elementType));
     return success();
   }
 };
@@ -71,9 +159,9 @@ struct DecomposeAggregatedOp
 
 struct MoADecomposePass : public moa::impl::MoADecomposeBase<MoADecomposePass> {
   void runOnOperation() override {
-    if (failed(decomposeMixtureAttention(getOperation())))
+    if (failed(decomposeAttentionLayers(getOperation())))
       return signalPassFailure();
-    // Not part of decomposeMixtureAttention: moa-generate-gradients names
+    // Not part of decomposeAttentionLayers: moa-generate-gradients names
     // the upstream op it has no rule for, not its pieces.
     RewritePatternSet patterns(&getContext());
     patterns.add<DecomposeAggregatedOp>(&getContext());
@@ -97,8 +185,10 @@ mlir::moa::emitDecomposedLayer(OpBuilder &rewriter, MixtureAttentionOp op,
   Type elementType = xType.getElementType();
   Value memory = op.getMemory() ? op.getMemory() : op.getX();
   if (op.getMemory())
-    assertModelDim(rewriter, loc, op.getX(), memory, "memory");
-  assertModelDim(rewriter, loc, op.getX(), op.getWOut(), "w_out");
+    assertModelDim(rewriter, loc, op.getX(), memory, "memory",
+                   op->getName().getStringRef());
+  assertModelDim(rewriter, loc, op.getX(), op.getWOut(), "w_out",
+                 op->getName().getStringRef());
 
   // Router in f32 whatever the activation type.
   Value logits = projectRows(rewriter, loc, op.getX(), op.getWGate(),
@@ -131,15 +221,22 @@ mlir::moa::emitDecomposedLayer(OpBuilder &rewriter, MixtureAttentionOp op,
   return DecomposedLayer{y, logits};
 }
 
-LogicalResult mlir::moa::decomposeMixtureAttention(Operation *root) {
+LogicalResult mlir::moa::decomposeAttentionLayers(Operation *root) {
   RewritePatternSet patterns(root->getContext());
-  patterns.add<DecomposeMixtureAttention>(root->getContext());
+  patterns.add<DecomposeMixtureAttention, DecomposeMultiHeadAttention>(
+      root->getContext());
   if (failed(applyPatternsGreedily(root, std::move(patterns))))
     return failure();
   // A layer left over cannot be lowered further: say why.
-  WalkResult leftOver = root->walk([](MixtureAttentionOp op) {
-    op.emitError("cannot decompose: the number of experts (dimension 1 of "
-                 "'w_gate') must be static");
+  WalkResult leftOver = root->walk([](Operation *op) {
+    if (isa<MixtureAttentionOp>(op))
+      op->emitError("cannot decompose: the number of experts (dimension 1 "
+                    "of 'w_gate') must be static");
+    else if (isa<MultiHeadAttentionOp>(op))
+      op->emitError("cannot decompose: the number of heads and the head "
+                    "size (dimensions 1 and 2 of 'w_query') must be static");
+    else
+      return WalkResult::advance();
     return WalkResult::interrupt();
   });
   return failure(leftOver.wasInterrupted());

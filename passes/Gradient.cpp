@@ -125,7 +125,7 @@ FailureOr<Gradient> mlir::moa::emitGradient(OpBuilder &b, func::FuncOp source,
 
 FailureOr<func::FuncOp> mlir::moa::decomposedCopy(func::FuncOp func) {
   func::FuncOp copy = func.clone();
-  if (failed(decomposeMixtureAttention(copy))) {
+  if (failed(decomposeAttentionLayers(copy))) {
     copy.erase();
     return failure();
   }

@@ -2,9 +2,10 @@
 //
 // GradientOpInterface external models for the linalg, tensor and arith ops
 // that moa models contain: row projections (linalg.contract), elementwise
-// linalg.add/sub/mul/max, scalar arith.addf/subf/mulf on 0-d tensors, and
-// the sources that nothing flows back through (linalg.fill, tensor.empty,
-// arith.constant).
+// linalg.add/sub/mul/max, scalar arith.addf/subf/mulf on 0-d tensors, the
+// head folding of multi-head attention (linalg.transpose,
+// tensor.expand_shape and tensor.collapse_shape), and the sources that
+// nothing flows back through (linalg.fill, tensor.empty, arith.constant).
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,6 +58,55 @@ struct RowProjectionModel
         projectRows(b, loc, g, transpose2D(b, loc, w), xElement);
     operandAdjoints[1] = weightGradient(b, loc, x, g);
     operandAdjoints[2] = g;
+    return success();
+  }
+};
+
+/// A permutation's adjoint is the inverse permutation of the gradient.
+struct TransposeModel
+    : GradientOpInterface::ExternalModel<TransposeModel, linalg::TransposeOp> {
+  LogicalResult emitAdjoints(Operation *op, OpBuilder &b,
+                             ArrayRef<Value> resultAdjoints,
+                             MutableArrayRef<Value> operandAdjoints) const {
+    auto transpose = cast<linalg::TransposeOp>(op);
+    if (!isa<RankedTensorType>(transpose.getInput().getType()))
+      return op->emitError("moa-generate-gradients: linalg.transpose on "
+                           "buffers is not differentiated");
+    ArrayRef<int64_t> permutation = transpose.getPermutation();
+    SmallVector<int64_t> inverse(permutation.size());
+    for (auto [i, dim] : llvm::enumerate(permutation))
+      inverse[dim] = i;
+    operandAdjoints[0] =
+        transposeTensor(b, op->getLoc(), resultAdjoints[0], inverse);
+    return success();
+  }
+};
+
+/// A reshape's adjoint is the opposite reshape of the gradient.
+struct ExpandShapeModel
+    : GradientOpInterface::ExternalModel<ExpandShapeModel,
+                                         tensor::ExpandShapeOp> {
+  LogicalResult emitAdjoints(Operation *op, OpBuilder &b,
+                             ArrayRef<Value> resultAdjoints,
+                             MutableArrayRef<Value> operandAdjoints) const {
+    auto expand = cast<tensor::ExpandShapeOp>(op);
+    operandAdjoints[0] = collapseTensor(b, op->getLoc(), resultAdjoints[0],
+                                        expand.getReassociationIndices());
+    return success();
+  }
+};
+
+struct CollapseShapeModel
+    : GradientOpInterface::ExternalModel<CollapseShapeModel,
+                                         tensor::CollapseShapeOp> {
+  LogicalResult emitAdjoints(Operation *op, OpBuilder &b,
+                             ArrayRef<Value> resultAdjoints,
+                             MutableArrayRef<Value> operandAdjoints) const {
+    auto collapse = cast<tensor::CollapseShapeOp>(op);
+    Location loc = op->getLoc();
+    operandAdjoints[0] = expandTensor(
+        b, loc, resultAdjoints[0], collapse.getReassociationIndices(),
+        tensor::getMixedSizes(b, loc, collapse.getSrc()));
     return success();
   }
 };
@@ -122,9 +172,12 @@ void mlir::moa::registerGradientExternalModels(DialectRegistry &registry) {
     linalg::MulOp::attachInterface<BinaryLinalgModel<linalg::MulOp>>(*ctx);
     linalg::MaxOp::attachInterface<BinaryLinalgModel<linalg::MaxOp>>(*ctx);
     linalg::FillOp::attachInterface<NoGradientModel<linalg::FillOp>>(*ctx);
+    linalg::TransposeOp::attachInterface<TransposeModel>(*ctx);
   });
   registry.addExtension(+[](MLIRContext *ctx, tensor::TensorDialect *) {
     tensor::EmptyOp::attachInterface<NoGradientModel<tensor::EmptyOp>>(*ctx);
+    tensor::ExpandShapeOp::attachInterface<ExpandShapeModel>(*ctx);
+    tensor::CollapseShapeOp::attachInterface<CollapseShapeModel>(*ctx);
   });
   registry.addExtension(+[](MLIRContext *ctx, arith::ArithDialect *) {
     arith::AddFOp::attachInterface<ScalarArithModel<arith::AddFOp>>(*ctx);

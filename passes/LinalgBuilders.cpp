@@ -112,13 +112,36 @@ Value mlir::moa::zerosLike(OpBuilder &b, Location loc, Value like) {
 }
 
 Value mlir::moa::transpose2D(OpBuilder &b, Location loc, Value matrix) {
-  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, matrix);
+  return transposeTensor(b, loc, matrix, {1, 0});
+}
+
+Value mlir::moa::transposeTensor(OpBuilder &b, Location loc, Value value,
+                                 ArrayRef<int64_t> permutation) {
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, value);
+  SmallVector<OpFoldResult> permuted;
+  for (int64_t dim : permutation)
+    permuted.push_back(sizes[dim]);
   Value init = tensor::EmptyOp::create(
-      b, loc, {sizes[1], sizes[0]},
-      cast<RankedTensorType>(matrix.getType()).getElementType());
-  return linalg::TransposeOp::create(b, loc, matrix, init,
-                                     ArrayRef<int64_t>{1, 0})
+      b, loc, permuted,
+      cast<RankedTensorType>(value.getType()).getElementType());
+  return linalg::TransposeOp::create(b, loc, value, init, permutation)
       ->getResult(0);
+}
+
+Value mlir::moa::expandTensor(OpBuilder &b, Location loc, Value value,
+                              ArrayRef<ReassociationIndices> groups,
+                              ArrayRef<OpFoldResult> sizes) {
+  SmallVector<int64_t> shape;
+  for (OpFoldResult size : sizes)
+    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  auto type = RankedTensorType::get(
+      shape, cast<RankedTensorType>(value.getType()).getElementType());
+  return tensor::ExpandShapeOp::create(b, loc, type, value, groups, sizes);
+}
+
+Value mlir::moa::collapseTensor(OpBuilder &b, Location loc, Value value,
+                                ArrayRef<ReassociationIndices> groups) {
+  return tensor::CollapseShapeOp::create(b, loc, value, groups);
 }
 
 Value mlir::moa::addTensors(OpBuilder &b, Location loc, Value x, Value y) {

@@ -44,6 +44,18 @@ Value emptyLike(OpBuilder &b, Location loc, Value like, Type elementType = {});
 Value zerosLike(OpBuilder &b, Location loc, Value like);
 /// The 2-D transpose of `matrix`.
 Value transpose2D(OpBuilder &b, Location loc, Value matrix);
+/// `value` with its dimensions permuted: result dimension i is dimension
+/// permutation[i] of `value` (linalg.transpose).
+Value transposeTensor(OpBuilder &b, Location loc, Value value,
+                      ArrayRef<int64_t> permutation);
+/// tensor.expand_shape of `value` into `sizes` (static or dynamic), grouped
+/// by `groups`, and tensor.collapse_shape of `value` by `groups`: the
+/// reshapes that fold attention heads into the batch.
+Value expandTensor(OpBuilder &b, Location loc, Value value,
+                   ArrayRef<ReassociationIndices> groups,
+                   ArrayRef<OpFoldResult> sizes);
+Value collapseTensor(OpBuilder &b, Location loc, Value value,
+                     ArrayRef<ReassociationIndices> groups);
 /// x + y, x - y and x * y elementwise (linalg named ops).
 Value addTensors(OpBuilder &b, Location loc, Value x, Value y);
 Value subTensors(OpBuilder &b, Location loc, Value x, Value y);

@@ -31,9 +31,10 @@ FailureOr<DecomposedLayer>
 emitDecomposedLayer(OpBuilder &builder, MixtureAttentionOp op,
                     AttentionCoreBuilder core = nullptr);
 
-/// Decomposes every moa.mixture_attention under `root` into moa primitives
-/// (the rewrite of moa-decompose); fails with a diagnostic if one cannot be.
-LogicalResult decomposeMixtureAttention(Operation *root);
+/// Decomposes every moa.mixture_attention and moa.multi_head_attention under
+/// `root` into moa primitives (the rewrite of moa-decompose); fails with a
+/// diagnostic if one cannot be.
+LogicalResult decomposeAttentionLayers(Operation *root);
 
 /// Attaches GradientOpInterface to the upstream ops moa differentiates
 /// (GradientModels.cpp); moa-generate-gradients needs them.

@@ -6,14 +6,21 @@
 include "mlir/Pass/PassBase.td"
 
 def MoADecompose : Pass<"moa-decompose"> {
-  let summary = "Decompose moa.mixture_attention into moa primitives and linalg";
+  let summary = "Decompose the attention layers into moa primitives and linalg";
   let description = [{
     Rewrites every `moa.mixture_attention` into the router projection
     (`linalg.contract` into f32), `moa.route`, `moa.dispatch`, the query
     `moa.grouped_matmul` (gather by token, scatter per slot), the shared key
     and value projections (`linalg.contract`), `moa.multi_query_attention`,
     and the output `moa.grouped_matmul` with the gate-weighted combine. The
-    router logits result is the contraction's result. Where x's model
+    router logits result is the contraction's result. Every
+    `moa.multi_head_attention` becomes row projections of all heads at once
+    (weights [d, H, h] collapsed to [d, H*h]), the heads folded into the
+    batch (`tensor.expand_shape`, `linalg.transpose`,
+    `tensor.collapse_shape`: [B, T, H*h] -> [B*H, T, h]), one
+    `moa.multi_query_attention` with one query slot over the [B*H] sequences
+    (the key padding mask broadcast to the heads), the heads unfolded and the
+    output projection. Where x's model
     dimension d and that of the memory or of `w_out` are not both static
     (so the verifier could not compare them), a `cf.assert` checks them at
     run time, since no op of the decomposition does (moa-lower-to-loops and
