@@ -3,8 +3,9 @@
 # the fuzz targets for a short fixed number of inputs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-# The tests of python/moa's PyTorch layer (test/Python) use Debian's PyTorch.
-moa_install_packages python3-torch
+# The tests of python/moa's PyTorch layer (test/Python) use Debian's
+# PyTorch; the fidelity benchmark's quick mode reads Debian's bible-kjv.
+moa_install_packages python3-torch bible-kjv
 moa_build
 cmake --build "$MOA_BUILD" --target check-moa
 # The fuzz targets of the readers, a few thousand inputs each (test/Fuzz).

@@ -16,6 +16,7 @@ config.substitutions.append(("%moa_src_root", config.moa_src_root))
 # The interpreter running lit (Debian's python3, with python3-numpy and
 # python3-torch from scripts/setup.sh), unless MOA_TEST_PYTHON names another
 # (e.g. a virtual environment with a current PyTorch from PyPI).
+import shutil
 import subprocess
 import sys
 python = os.environ.get("MOA_TEST_PYTHON", sys.executable)
@@ -94,10 +95,14 @@ config.excludes.append("consumer")
 config.excludes.append("FakeDriver")
 config.excludes.append("ABI")
 
+# The fidelity benchmark's corpus is Debian's bible-kjv (scripts/test.sh
+# installs it).
+if shutil.which("bible"):
+    config.available_features.add("bible-kjv")
+
 # GPU tests: compiling needs the CUDA toolkit's ptxas; running for real needs
 # a driver and a device.
 import ctypes
-import shutil
 
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):

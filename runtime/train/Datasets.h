@@ -104,17 +104,29 @@ private:
 /// numbered in sorted order) or an i32 .npy file of ids.
 class StreamTask : public Dataset {
 public:
-  static std::unique_ptr<StreamTask> fromText(const std::string &path,
-                                              std::string &error) {
+  /// Characters numbered by `numbering`'s table (a held-out corpus read
+  /// as its training corpus numbers them), else by this text's own.
+  static std::unique_ptr<StreamTask>
+  fromText(const std::string &path, std::string &error,
+           const StreamTask *numbering = nullptr) {
     std::optional<std::string> text = readCorpus(path, error);
     if (!text)
       return nullptr;
-    std::map<unsigned char, int32_t> ids;
-    for (unsigned char c : characterTable(*text))
-      ids.emplace(c, int32_t(ids.size()));
     auto task = std::unique_ptr<StreamTask>(new StreamTask("corpus"));
-    for (unsigned char c : *text)
-      task->stream.push_back(ids.at(c));
+    task->characters =
+        numbering ? numbering->characters : characterTable(*text);
+    std::map<unsigned char, int32_t> ids;
+    for (unsigned char c : task->characters)
+      ids.emplace(c, int32_t(ids.size()));
+    for (unsigned char c : *text) {
+      auto id = ids.find(c);
+      if (id == ids.end()) {
+        error = "'" + path + "' holds the character " + std::to_string(c) +
+                ", which its training corpus does not";
+        return nullptr;
+      }
+      task->stream.push_back(id->second);
+    }
     task->vocab = int64_t(ids.size());
     return task;
   }
@@ -173,6 +185,7 @@ public:
 private:
   explicit StreamTask(std::string kind) : kind(std::move(kind)) {}
   std::string kind;
+  std::vector<unsigned char> characters; // a text corpus's table
   std::vector<int32_t> stream;
   int64_t vocab = 0;
 };

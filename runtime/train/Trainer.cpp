@@ -301,13 +301,14 @@ bool Trainer::resume(const std::string &path, std::string &error) {
   return true;
 }
 
-void Trainer::makeBatch(uint64_t stream, int64_t batchStep) {
+void Trainer::makeBatch(const Dataset &source, uint64_t stream,
+                        int64_t batchStep) {
   const std::vector<int64_t> shape = {options.batch, options.length};
   tokens = Tensor(DType::I32, shape);
   targets = Tensor(DType::I32, shape);
   positions = Tensor(DType::I32, shape);
   std::mt19937_64 rng = streamRng(options.seed, stream, batchStep);
-  data.fill(rng, tokens, targets);
+  source.fill(rng, tokens, targets);
   for (int64_t b = 0; b < options.batch; ++b)
     for (int64_t j = 0; j < options.length; ++j)
       positions.as<int32_t>()[b * options.length + j] = int32_t(j);
@@ -331,17 +332,19 @@ bool Trainer::call(std::vector<Tensor> &results, RunStats &stats,
   return module.run(entry.name, inputs, results, error, &stats);
 }
 
-/// Held-out accuracy: the loss function's forward entry on batches of a
-/// stream training never sees.
-double Trainer::evaluate(std::string &error) {
+/// Held-out accuracy and cross-entropy: the loss function's forward entry
+/// on batches of a stream training never sees.
+Evaluation Trainer::evaluate(std::string &error) {
   const size_t n = layout.params.size();
   const std::string forward = options.entry;
   const EntrySpec *spec = module.findEntry(forward);
-  if (!spec)
-    return -1;
+  if (!spec || options.evalBatches == 0)
+    return {};
   int64_t correct = 0, labelled = 0;
+  double crossEntropy = 0;
+  bool hasCrossEntropy = false;
   for (int64_t i = 0; i < options.evalBatches; ++i) {
-    makeBatch(/*stream=*/2, i);
+    makeBatch(heldOut, /*stream=*/2, i);
     // The loss function's own argument order: data arguments by name, the
     // parameters (unnamed there) in the order the training step has them.
     std::vector<const Tensor *> inputs;
@@ -355,19 +358,43 @@ double Trainer::evaluate(std::string &error) {
     if (nextParam != n) {
       error = "the arguments of '" + forward +
               "' do not match the parameters of its training step";
-      return -1;
+      return {};
     }
     std::vector<Tensor> results;
     if (!module.run(forward, inputs, results, error))
-      return -1;
-    for (size_t r = 0; r < spec->results.size(); ++r)
+      return {};
+    for (size_t r = 0; r < spec->results.size(); ++r) {
       if (spec->results[r].name == "logits") {
         auto [c, l] = accuracy(results[r], targets);
         correct += c;
         labelled += l;
+      } else if (spec->results[r].name == "ce") {
+        crossEntropy += scalar(results[r]); // a mean over the batch
+        hasCrossEntropy = true;
       }
+    }
   }
-  return labelled ? double(correct) / double(labelled) : -1;
+  Evaluation evaluation;
+  if (labelled)
+    evaluation.accuracy = double(correct) / double(labelled);
+  if (hasCrossEntropy)
+    evaluation.crossEntropy = crossEntropy / double(options.evalBatches);
+  return evaluation;
+}
+
+bool Trainer::printEvaluation(std::string &error) {
+  Evaluation evaluation = evaluate(error);
+  if (!error.empty())
+    return false;
+  std::printf("held-out at step %lld:", (long long)step);
+  if (evaluation.crossEntropy >= 0)
+    std::printf(" cross-entropy %.4f nats, %.4f bits per token",
+                evaluation.crossEntropy, evaluation.crossEntropy / M_LN2);
+  if (evaluation.accuracy >= 0)
+    std::printf(" | accuracy %.4f", evaluation.accuracy);
+  std::printf("\n");
+  std::fflush(stdout);
+  return true;
 }
 
 int Trainer::run() {
@@ -385,7 +412,7 @@ int Trainer::run() {
   double lastLoss = NAN;
   const int64_t first = step;
   while (step < options.steps) {
-    makeBatch(/*stream=*/1, step);
+    makeBatch(data, /*stream=*/1, step);
     stepTensor.set(0, double(step + 1));
     std::vector<Tensor> results;
     RunStats stats;
@@ -440,6 +467,9 @@ int Trainer::run() {
     if (!options.checkpoint.empty() && options.saveEvery > 0 &&
         step % options.saveEvery == 0 && !save(options.checkpoint, error))
       return fail(error);
+    if (options.evalEvery > 0 && step % options.evalEvery == 0 &&
+        !printEvaluation(error))
+      return fail("evaluation: " + error);
   }
   if (tty && step > first)
     std::printf("\n");
@@ -468,12 +498,16 @@ int Trainer::run() {
       return fail(error);
     std::printf("report: %s\n", options.report.c_str());
   }
-  double heldOut = evaluate(error);
+  Evaluation evaluation = evaluate(error);
   if (!error.empty())
     return fail("evaluation: " + error);
+  const double heldOut = evaluation.accuracy;
   if (heldOut >= 0)
     std::printf("held-out accuracy %.4f on %lld batches\n", heldOut,
                 (long long)options.evalBatches);
+  if (evaluation.crossEntropy >= 0)
+    std::printf("held-out cross-entropy %.4f nats, %.4f bits per token\n",
+                evaluation.crossEntropy, evaluation.crossEntropy / M_LN2);
   if (options.minAccuracy >= 0 && heldOut < 0) {
     std::fprintf(stderr,
                  "moa-train: --min-accuracy needs an evaluation: "

@@ -28,10 +28,10 @@ using runtime::RunStats;
 
 /// What a training run does (moa-train's command line).
 struct Options {
-  std::string module, entry = "loss", task = "copy", text, checkpoint, resume,
-                      report;
+  std::string module, entry = "loss", task = "copy", text, heldOut, checkpoint,
+                      resume, report;
   int64_t symbols = 12, steps = 300, batch = 16, length = 16, seed = 1,
-          logEvery = 10, saveEvery = 0, evalBatches = 8;
+          logEvery = 10, saveEvery = 0, evalBatches = 8, evalEvery = 0;
   double minAccuracy = -1;
 };
 
@@ -49,12 +49,22 @@ struct StepLayout {
 /// names; false with `error` if it is not one.
 bool layoutOf(const EntrySpec &entry, StepLayout &layout, std::string &error);
 
+/// A held-out evaluation: accuracy and mean cross-entropy (nats) per
+/// labelled token, each -1 where the loss function has no such result.
+struct Evaluation {
+  double accuracy = -1, crossEntropy = -1;
+};
+
 class Trainer {
 public:
+  /// Evaluations draw from `heldOut` (a corpus training never reads), or
+  /// from a stream of `data` that training does not use.
   Trainer(const Options &options, const Module &module, const EntrySpec &entry,
-          StepLayout layout, const Dataset &data)
+          StepLayout layout, const Dataset &data,
+          const Dataset *heldOut = nullptr)
       : options(options), module(module), entry(entry),
-        layout(std::move(layout)), data(data) {}
+        layout(std::move(layout)), data(data),
+        heldOut(heldOut ? *heldOut : data) {}
 
   bool initialise(std::string &error);
   bool resume(const std::string &path, std::string &error);
@@ -69,10 +79,12 @@ public:
 
 private:
   /// The inputs of one call: state, step number and the batch of `step`
-  /// from data stream `stream`.
-  void makeBatch(uint64_t stream, int64_t step);
+  /// from data stream `stream` of `source`.
+  void makeBatch(const Dataset &source, uint64_t stream, int64_t step);
   bool call(std::vector<Tensor> &results, RunStats &stats, std::string &error);
-  double evaluate(std::string &error);
+  Evaluation evaluate(std::string &error);
+  /// "held-out at step N: ..." (--eval-every).
+  bool printEvaluation(std::string &error);
   /// The batch tensor a data argument named `name` takes, or null.
   const Tensor *dataFor(const std::string &name) const {
     return name == "tokens"      ? &tokens
@@ -86,6 +98,7 @@ private:
   const EntrySpec &entry;
   StepLayout layout;
   const Dataset &data;
+  const Dataset &heldOut;
   std::vector<Tensor> state; // params, m, v (argument order)
   Tensor stepTensor{DType::F32, {}};
   Tensor tokens, positions, targets;

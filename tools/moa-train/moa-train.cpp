@@ -41,6 +41,9 @@ const char *kUsage =
     "                      id of --text FILE.npy, a 1-D i32 array (default\n"
     "                      copy)\n"
     "  --text FILE         the corpus (text) or token ids (.npy) to train on\n"
+    "  --held-out FILE     a text corpus to evaluate on instead of unused\n"
+    "                      windows of --text (its characters numbered as\n"
+    "                      --text numbers them; --task text)\n"
     "  --symbols N         content symbols of the copy task (default 12)\n"
     "  --steps N           train until step N (default 300)\n"
     "  --batch B           sequences per step (default 16)\n"
@@ -54,6 +57,8 @@ const char *kUsage =
     "  --report FILE.svg   loss curve and head utilisation at the end\n"
     "  --eval-batches N    held-out batches for the final accuracy (default "
     "8)\n"
+    "  --eval-every N      evaluate on the held-out data every N steps\n"
+    "                      (cross-entropy in bits per token, accuracy)\n"
     "  --min-accuracy X    exit with status 3 if the final held-out accuracy\n"
     "                      is below X\n";
 
@@ -96,6 +101,8 @@ int run(int argc, char **argv) {
       options.task = value();
     else if (arg == "--text")
       options.text = value();
+    else if (arg == "--held-out")
+      options.heldOut = value();
     else if (arg == "--checkpoint")
       options.checkpoint = value();
     else if (arg == "--resume")
@@ -118,6 +125,8 @@ int run(int argc, char **argv) {
       ok = number(options.saveEvery, 1);
     else if (arg == "--eval-batches")
       ok = number(options.evalBatches, 0);
+    else if (arg == "--eval-every")
+      ok = number(options.evalEvery, 1);
     else if (arg == "--min-accuracy")
       ok = runtime::parseFinite(value(), options.minAccuracy);
     else if (!arg.empty() && arg[0] == '-')
@@ -138,8 +147,11 @@ int run(int argc, char **argv) {
         return fail(why);
 
   std::unique_ptr<Dataset> data;
+  std::unique_ptr<StreamTask> heldOut;
   std::string error;
   if (options.task == "copy") {
+    if (!options.heldOut.empty())
+      return fail("--held-out takes a text corpus (--task text)");
     data = std::make_unique<CopyTask>(options.symbols);
   } else if (options.task == "text" || options.task == "tokens") {
     if (options.text.empty())
@@ -154,6 +166,16 @@ int run(int argc, char **argv) {
     if (stream->size() < size_t(options.length) + 1)
       return fail("'" + options.text +
                   "' holds fewer than --length + 1 tokens");
+    if (!options.heldOut.empty()) {
+      if (options.task != "text")
+        return fail("--held-out takes a text corpus (--task text)");
+      heldOut = StreamTask::fromText(options.heldOut, error, stream.get());
+      if (!heldOut)
+        return fail(error);
+      if (heldOut->size() < size_t(options.length) + 1)
+        return fail("'" + options.heldOut +
+                    "' holds fewer than --length + 1 tokens");
+    }
     data = std::move(stream);
   } else {
     return fail("unknown --task '" + options.task + "' (copy, text or tokens)");
@@ -180,7 +202,8 @@ int run(int argc, char **argv) {
                   " token ids, the model's vocabulary is " +
                   std::to_string(vocab));
   }
-  Trainer trainer(options, *module, *entry, std::move(layout), *data);
+  Trainer trainer(options, *module, *entry, std::move(layout), *data,
+                  heldOut.get());
   if (!trainer.initialise(error))
     return fail(error);
   if (!options.resume.empty() && !trainer.resume(options.resume, error))
