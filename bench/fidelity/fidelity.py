@@ -41,7 +41,7 @@ FULL = dict(shape=["--layers", "2", "--d", "128", "--ffn", "512",
                     ("MoA E=8 k=4 h=42", ["--attention", "moa", "--experts",
                                           "8", "--top-k", "4",
                                           "--head-dim", "42"])],
-            length=128, batch=16, steps=1500, eval_every=150, eval_batches=16,
+            length=128, batch=16, steps=2500, eval_every=250, eval_batches=16,
             seeds=3)
 QUICK = dict(shape=["--layers", "1", "--d", "32", "--ffn", "64",
                     "--context", "32"],
