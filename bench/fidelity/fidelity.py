@@ -103,9 +103,12 @@ def train(bin_dir, work, config, library, name, seed, corpus, steps=None,
                "--save-every", str(config["eval_every"])]
     if os.path.exists(checkpoint):
         command += ["--resume", checkpoint]
-    output = run(command)
+    # The log grows as the run goes: a run resumed after an interruption
+    # keeps the curve of the part before it.
     with open(log, "a") as f:
-        f.write(output)
+        if subprocess.run(command, stdout=f, stderr=subprocess.PIPE,
+                          text=True).returncode != 0:
+            sys.exit(f"fidelity: {' '.join(command)} failed (see {log})")
     return open(log).read()
 
 

@@ -65,9 +65,11 @@ class Writer:
         a, d = self.a, self.a.d
         if a.attention == "mha":
             H, h = a.heads, a.head_dim
-            w = [self.param(f"l{i}_w_{n}", [d, H, h], "fan_in")
+            # The fan-in of [d, H, h] is d and of [H, h, d] H*h, which
+            # moa-train's plain fan_in (the next-to-last size) would miss.
+            w = [self.param(f"l{i}_w_{n}", [d, H, h], f"fan_in:{d}")
                  for n in ("query", "key", "value")]
-            wo = self.param(f"l{i}_w_out", [H, h, d], "fan_in")
+            wo = self.param(f"l{i}_w_out", [H, h, d], f"fan_in:{H * h}")
             self.emit(f"{out} = moa.multi_head_attention {x}, {w[0]}, {w[1]}, "
                       f"{w[2]}, {wo} {{causal}} : {act(d)}, "
                       f"tensor<{d}x{H}x{h}xf32>, tensor<{d}x{H}x{h}xf32>, "

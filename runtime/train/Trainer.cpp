@@ -41,12 +41,20 @@ bool initialise(Tensor &t, const std::string &init, std::mt19937_64 &rng,
       data[i] = float(normal(rng));
     return true;
   }
-  if (!init.empty() && init != "fan_in") {
-    error = "unknown init '" + init + "' (normal:<std>, ones, zeros, fan_in)";
+  // fan_in:<n> names the fan-in where the shape does not show it (a
+  // multi-head weight [d, H, h] has fan-in d, its output weight H*h).
+  const auto &shape = t.shape();
+  int64_t fanIn = shape.size() >= 2 ? shape[shape.size() - 2] : shape[0];
+  if (init.rfind("fan_in:", 0) == 0) {
+    if (!runtime::parseInteger(init.substr(7), fanIn) || fanIn < 1) {
+      error = "bad init '" + init + "'";
+      return false;
+    }
+  } else if (!init.empty() && init != "fan_in") {
+    error = "unknown init '" + init +
+            "' (normal:<std>, ones, zeros, fan_in, fan_in:<n>)";
     return false;
   }
-  const auto &shape = t.shape();
-  const int64_t fanIn = shape.size() >= 2 ? shape[shape.size() - 2] : shape[0];
   const double bound = 1.0 / std::sqrt(double(std::max<int64_t>(fanIn, 1)));
   std::uniform_real_distribution<double> uniform(-bound, bound);
   for (int64_t i = 0; i < n; ++i)
@@ -207,7 +215,8 @@ bool train::layoutOf(const EntrySpec &entry, StepLayout &layout,
 }
 
 /// Initial value of a parameter from its moa.init: normal:<std>, ones,
-/// zeros, or fan_in (uniform in +-1/sqrt(fan_in), the default).
+/// zeros, or fan_in (uniform in +-1/sqrt(fan_in), the default; fan_in is
+/// the next-to-last size) or fan_in:<n> (uniform in +-1/sqrt(n)).
 
 bool Trainer::initialise(std::string &error) {
   const size_t n = layout.params.size();
