@@ -31,6 +31,32 @@
 // RUN: moa-train %t/lm.so --task text --text %moa_src_root/examples/data/corpus.txt --length 32 --steps 20 --log-every 10 | FileCheck %s --check-prefix=TEXT
 // TEXT: step 20/20
 // TEXT: held-out accuracy
+// TEXT: held-out cross-entropy {{[0-9.]+}} nats, {{[0-9.]+}} bits per token
+
+// A held-out corpus of its own (the last 2000 characters before the file's
+// only newline, left out of the training text), evaluated every 10 steps;
+// characters its training text lacks are refused.
+// RUN: head -c -2001 %moa_src_root/examples/data/corpus.txt > %t/train.txt
+// RUN: tail -c 2001 %moa_src_root/examples/data/corpus.txt | head -c 2000 > %t/held.txt
+// RUN: moa-train %t/lm.so --task text --text %t/train.txt --held-out %t/held.txt --length 32 --steps 20 --log-every 10 --eval-every 10 --eval-batches 2 | FileCheck %s --check-prefix=HELD
+// HELD: held-out at step 10: cross-entropy {{[0-9.]+}} nats, {{[0-9.]+}} bits per token | accuracy {{[0-9.]+}}
+// HELD: held-out at step 20: cross-entropy
+// HELD: held-out cross-entropy
+// RUN: printf 'QQQ%%s' "$(head -c 100 %t/held.txt)" > %t/odd.txt
+// RUN: not moa-train %t/lm.so --task text --text %t/train.txt --held-out %t/odd.txt --length 32 2>&1 | FileCheck %s --check-prefix=HELDCHAR
+// HELDCHAR: moa-train: '{{.*}}odd.txt' holds the character 81, which its training corpus does not
+// RUN: not moa-train %t/lm.so --held-out %t/held.txt 2>&1 | FileCheck %s --check-prefix=HELDCOPY
+// HELDCOPY: moa-train: --held-out takes a text corpus (--task text)
+
+// moa.init fan_in:<n>: uniform in +-1/sqrt(n), and a bad n is refused.
+// RUN: sed 's/moa.param = "w_key", moa.init = "fan_in"/moa.param = "w_key", moa.init = "fan_in:10000"/' %moa_src_root/examples/tiny_lm.mlir > %t/fan_in.mlir
+// RUN: moa-compile %t/fan_in.mlir -o %t/fan_in.so --pre-pipeline='moa-generate-train-step{lr=3e-3 warmup-steps=50}'
+// RUN: moa-train %t/fan_in.so --steps 1 --eval-batches 0 --checkpoint %t/fan_in.safetensors > /dev/null
+// RUN: python3 %S/../Runtime/safetensors_check.py dump %t/fan_in.safetensors | python3 -c "import sys; values = [abs(float(v)) for l in sys.stdin if l.startswith('p.w_key ') for v in l.split(':')[1].split()]; sys.exit(0 if values and 0 < max(values) <= 0.0101 else 1)"
+// RUN: sed 's/moa.init = "fan_in:10000"/moa.init = "fan_in:0"/' %t/fan_in.mlir > %t/fan_in0.mlir
+// RUN: moa-compile %t/fan_in0.mlir -o %t/fan_in0.so --pre-pipeline='moa-generate-train-step{lr=3e-3 warmup-steps=50}'
+// RUN: not moa-train %t/fan_in0.so --steps 1 2>&1 | FileCheck %s --check-prefix=FANIN0
+// FANIN0: moa-train: parameter 'w_key': bad init 'fan_in:0'
 
 // Errors.
 // RUN: not moa-train %t/lm.so --seed 7 --resume %t/resumed.safetensors 2>&1 | FileCheck %s --check-prefix=SEED
