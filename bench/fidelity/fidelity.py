@@ -52,7 +52,8 @@ QUICK = dict(shape=["--layers", "1", "--d", "32", "--ffn", "64",
                                            "--head-dim", "16"])],
              length=32, batch=4, steps=20, eval_every=10, eval_batches=2,
              seeds=2)
-TRAIN_STEP = "moa-generate-train-step{lr=2e-3 warmup-steps=100 max-grad-norm=1}"
+TRAIN_STEP = ("moa-generate-train-step{{lr={lr} warmup-steps=100 "
+              "max-grad-norm=1}}")
 
 
 def run(command, **kwargs):
@@ -66,7 +67,7 @@ def slug(name):
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def prepare(bin_dir, work, config, name, flags):
+def prepare(bin_dir, work, config, name, flags, lr):
     """Compiles one model; returns (library, params, MACs per token)."""
     text = run([sys.executable, MAKE_LM, *config["shape"], *flags])
     source = os.path.join(work, slug(name) + ".mlir")
@@ -81,7 +82,7 @@ def prepare(bin_dir, work, config, name, flags):
     library = source[:-5] + ".so"
     if not os.path.exists(library):
         run([os.path.join(bin_dir, "moa-compile"), source, "-o", library,
-             f"--pre-pipeline={TRAIN_STEP}"])
+             f"--pre-pipeline={TRAIN_STEP.format(lr=lr)}"])
     return library, int(total.group(2)), int(total.group(1)) / config["length"]
 
 
@@ -197,15 +198,23 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--lr", default="2e-3",
+                        help="peak learning rate (a sweep's other points)")
+    parser.add_argument("--only", default="",
+                        help="the models whose names contain this")
+    parser.add_argument("--seeds", type=int, help="seeds 1..N (default: "
+                        "3, or 2 with --quick)")
     args = parser.parse_args()
     import time
     start = time.time()
-    config = QUICK if args.quick else FULL
+    config = dict(QUICK if args.quick else FULL)
+    config["seeds"] = args.seeds or config["seeds"]
+    config["models"] = [m for m in config["models"] if args.only in m[0]]
     os.makedirs(args.work, exist_ok=True)
     results = []
     for name, flags in config["models"]:
         library, params, macs = prepare(args.bin, args.work, config, name,
-                                        flags)
+                                        flags, args.lr)
         curves, speeds, finals, usage = [], [], [], []
         for seed in range(1, config["seeds"] + 1):
             curve, speed, heads = parse(train(args.bin, args.work, config,
