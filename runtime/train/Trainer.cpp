@@ -466,10 +466,12 @@ int Trainer::run() {
         std::printf(" | z %.3f", scalar(results[zAt]));
       if (labelled)
         std::printf(" | acc %.3f", double(correct) / double(labelled));
-      std::printf(" | %.0f tok/s | heads %.2f/%.2f bits%s",
-                  double(tokensSeen) / std::max(seconds, 1e-9),
-                  entropyBits(usage), std::log2(double(usage.size())),
-                  tty ? "   " : "\n");
+      std::printf(" | %.0f tok/s",
+                  double(tokensSeen) / std::max(seconds, 1e-9));
+      if (!usage.empty()) // a model without routing has no head usage
+        std::printf(" | heads %.2f/%.2f bits", entropyBits(usage),
+                    std::log2(double(usage.size())));
+      std::printf("%s", tty ? "   " : "\n");
       std::fflush(stdout);
       correct = labelled = 0;
     }
