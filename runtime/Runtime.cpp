@@ -111,7 +111,9 @@ Tensor takeResult(const TensorSpec &spec, const int64_t *words,
   const int64_t *strides = words + 3 + rank;
   const int64_t elementSize = dtypeSize(spec.dtype);
   const bool contiguous = isContiguous(shape, strides);
-  if (contiguous && adoptable)
+  // An empty result is copied: its buffer may be null, and data() never is.
+  const bool empty = !checkedNumElements(shape).value_or(0);
+  if (contiguous && adoptable && !empty)
     return Tensor::adopt(spec.dtype, std::move(shape),
                          aligned + words[2] * elementSize,
                          reinterpret_cast<void *>(words[0]));
