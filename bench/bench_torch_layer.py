@@ -34,17 +34,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 from moa_torch import moa_layer  # noqa: E402
 
 
-def _moa_home_from_arguments():
-    """--bin DIR (as bench/run_cpu.sh passes it) names the build to use."""
-    if "--bin" in sys.argv[:-1]:
-        bin_dir = sys.argv[sys.argv.index("--bin") + 1]
-        os.environ.setdefault("MOA_HOME", os.path.dirname(
-            os.path.abspath(bin_dir)))
-
-
-_moa_home_from_arguments()
-import moa.torch as mt  # noqa: E402
-
 CONFIGS = [
     # name, B, T, d, E, k, h (f32): bench_cpu.py's two configurations
     ("B4-T256-d512-E8-k2-h64", 4, 256, 512, 8, 2, 64),
@@ -109,9 +98,10 @@ class Variant:
         return statistics.median(times) * 1e3
 
 
-def variants(B, T, d, E, k, h, with_compile):
+def variants(layer_class, d, E, k, h, with_compile):
+    """The four models, from moa's layer (`layer_class`) and the peer."""
     torch.manual_seed(0)
-    layer = mt.MixtureOfAttention(d, E, k, h)
+    layer = layer_class(d, E, k, h)
     with torch.no_grad():  # a spread router: clear top-k choices
         layer.w_gate.normal_(0, 1)
     ours = Block(layer, d)
@@ -138,6 +128,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
     args = parser.parse_args()
+    if args.bin:  # the build moa.torch loads its runtime and compiler from
+        os.environ.setdefault("MOA_HOME",
+                              os.path.dirname(os.path.abspath(args.bin)))
+    import moa.torch as mt
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; training "
@@ -145,7 +139,8 @@ def main():
           f"median over {args.rounds} rounds")
     ok = True
     for name, B, T, d, E, k, h in CONFIGS:
-        models = variants(B, T, d, E, k, h, not args.no_compile)
+        models = variants(mt.MixtureOfAttention, d, E, k, h,
+                          not args.no_compile)
         gen = torch.Generator().manual_seed(1)
         x = torch.rand(B, T, d, generator=gen) * 2 - 1
         target = torch.randn(B, T, d, generator=gen)

@@ -54,15 +54,10 @@ struct DecomposeMixtureAttention : public OpRewritePattern<MixtureAttentionOp> {
   }
 };
 
-/// The sizes of `value`, static or dynamic.
-SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value value) {
-  return tensor::getMixedSizes(b, loc, value);
-}
-
 /// rows [B, T, H*h] -> [B*H, T, h]: each head a batch entry of its own.
 Value foldHeads(OpBuilder &b, Location loc, Value rows, int64_t heads,
                 int64_t width) {
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, rows);
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, rows);
   Value split = expandTensor(
       b, loc, rows, {{0}, {1}, {2, 3}},
       {sizes[0], sizes[1], b.getIndexAttr(heads), b.getIndexAttr(width)});
@@ -73,13 +68,24 @@ Value foldHeads(OpBuilder &b, Location loc, Value rows, int64_t heads,
 /// The inverse of foldHeads: [B*H, T, h] -> [B, T, H*h], B from `like`.
 Value unfoldHeads(OpBuilder &b, Location loc, Value folded, Value like,
                   int64_t heads) {
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, folded);
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, folded);
   OpFoldResult batch = tensor::getMixedSize(b, loc, like, 0);
   Value perHead =
       expandTensor(b, loc, folded, {{0, 1}, {2}, {3}},
                    {batch, b.getIndexAttr(heads), sizes[1], sizes[2]});
   Value perToken = transposeTensor(b, loc, perHead, {0, 2, 1, 3});
   return collapseTensor(b, loc, perToken, {{0}, {1}, {2, 3}});
+}
+
+/// The key padding mask [B, S] of every head: [B*H, S].
+Value maskOfHeads(OpBuilder &b, Location loc, Value mask, int64_t heads) {
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, mask);
+  Value init = tensor::EmptyOp::create(
+      b, loc, {sizes[0], b.getIndexAttr(heads), sizes[1]}, b.getI1Type());
+  Value perHead =
+      linalg::BroadcastOp::create(b, loc, mask, init, ArrayRef<int64_t>{1})
+          ->getResult(0);
+  return collapseTensor(b, loc, perHead, {{0, 1}, {2}});
 }
 
 /// moa.multi_head_attention as row projections and one
@@ -112,7 +118,8 @@ struct DecomposeMultiHeadAttention
                        heads, width);
     };
     Value query = project(x, op.getWQuery());
-    SmallVector<OpFoldResult> querySizes = sizesOf(rewriter, loc, query);
+    SmallVector<OpFoldResult> querySizes =
+        tensor::getMixedSizes(rewriter, loc, query);
     query = expandTensor(rewriter, loc, query, {{0}, {1}, {2, 3}},
                          {querySizes[0], querySizes[1],
                           rewriter.getIndexAttr(1), querySizes[2]});
@@ -120,24 +127,15 @@ struct DecomposeMultiHeadAttention
     Value value = project(memory, op.getWValue());
 
     Value mask = op.getKeyPaddingMask();
-    if (mask) {
-      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, mask);
-      Value init = tensor::EmptyOp::create(
-          rewriter, loc, {sizes[0], rewriter.getIndexAttr(heads), sizes[1]},
-          rewriter.getI1Type());
-      mask = linalg::BroadcastOp::create(rewriter, loc, mask, init,
-                                         ArrayRef<int64_t>{1})
-                 ->getResult(0);
-      mask = collapseTensor(rewriter, loc, mask, {{0, 1}, {2}});
-    }
+    if (mask)
+      mask = maskOfHeads(rewriter, loc, mask, heads);
     Value attention =
         MultiQueryAttentionOp::create(rewriter, loc, query, key, value, mask,
                                       op.getCausalAttr(), op.getScaleAttr());
     attention = collapseTensor(rewriter, loc, attention, {{0}, {1}, {2, 3}});
-    Value heads2d = unfoldHeads(rewriter, loc, attention, x, heads);
+    Value rows = unfoldHeads(rewriter, loc, attention, x, heads);
     Value out = collapseTensor(rewriter, loc, op.getWOut(), {{0, 1}, {2}});
-    rewriter.replaceOp(op,
-                       projectRows(rewriter, loc, heads2d, out, elementType));
+    rewriter.replaceOp(op, projectRows(rewriter, loc, rows, out, elementType));
     return success();
   }
 };

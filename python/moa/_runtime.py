@@ -125,7 +125,6 @@ class _Input:
         if address == 0:  # an empty tensor may have no storage
             self.empty = ctypes.c_int64(0)
             address = ctypes.addressof(self.empty)
-        self.address = address
         self.handle = lib.moa_tensor_wrap(_capi.DTYPE_NAMES[dtype],
                                           _capi.shape_array(shape), len(shape),
                                           address)
