@@ -146,10 +146,10 @@ template <typename... OpTys> void attach(MLIRContext *ctx) {
 
 void mlir::moa::attachBufferizableOpInterfaceModels(MLIRContext *ctx) {
   attach<RouteOp, DispatchOp, GroupedMatmulOp, MultiQueryAttentionOp,
-         LoadBalancingLossOp, RouterZLossOp, MutualInformationLossOp,
-         ImportanceCVLossOp, ProjectRouteOp, KeyValueProjectionOp, RouteGradOp,
-         GroupedMatmulGradOp, MultiQueryAttentionGradOp,
-         LoadBalancingLossGradOp, RouterZLossGradOp,
+         LoadBalancingLossOp, RoutingStatisticsOp, RouterZLossOp,
+         MutualInformationLossOp, ImportanceCVLossOp, ProjectRouteOp,
+         KeyValueProjectionOp, RouteGradOp, GroupedMatmulGradOp,
+         MultiQueryAttentionGradOp, LoadBalancingLossGradOp, RouterZLossGradOp,
          MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
          LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
          CrossEntropyGradOp, GlobalNormOp, AdamWOp, CachedAttentionOp>(ctx);

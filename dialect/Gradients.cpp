@@ -72,9 +72,9 @@ LogicalResult
 LoadBalancingLossOp::emitAdjoints(OpBuilder &b, ArrayRef<Value> resultAdjoints,
                                   MutableArrayRef<Value> operandAdjoints) {
   setAdjoint(*this, operandAdjoints, getLogitsMutable(),
-             LoadBalancingLossGradOp::create(b, getLoc(), getLogits(),
-                                             getIndices(), resultAdjoints[0],
-                                             getQueryPaddingMask()));
+             LoadBalancingLossGradOp::create(
+                 b, getLoc(), getLogits(), getIndices(), resultAdjoints[0],
+                 getQueryPaddingMask(), getStatistics()));
   return success();
 }
 

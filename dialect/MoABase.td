@@ -42,11 +42,14 @@ def MoA_Dialect : Dialect {
   // `moa.error_word` marks a function's device error word (a gpu.alloc of
   // memref<1xi32> that kernels write a runtime::FailureCode into and
   // moa-gpu-host-boundary reports), `moa.manifest` is the module's entry
-  // point description for the runtime (moa-export-entry-points). Both are
-  // checked by the dialect's verifier, as is any other `moa.` attribute.
+  // point description for the runtime (moa-export-entry-points),
+  // `moa.ranks` the number of MPI ranks a data-parallel module expects
+  // (moa-data-parallel). All are checked by the dialect's verifier, as is
+  // any other `moa.` attribute.
   let discardableAttrs = (ins
     "::mlir::UnitAttr":$error_word,
-    "::mlir::StringAttr":$manifest
+    "::mlir::StringAttr":$manifest,
+    "::mlir::IntegerAttr":$ranks
   );
   let hasOperationAttrVerify = 1;
 }

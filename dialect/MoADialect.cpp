@@ -50,11 +50,21 @@ LogicalResult MoADialect::verifyOperationAttribute(Operation *op,
                              << "' must be a string attribute of a module";
     return success();
   }
+  if (name == getRanksAttrHelper().getName()) {
+    auto ranks = dyn_cast<IntegerAttr>(attribute.getValue());
+    if (!isa<ModuleOp>(op) || !ranks || ranks.getInt() < 1)
+      return op->emitError() << "'" << name.getValue()
+                             << "' must be a positive integer attribute of a "
+                                "module";
+    return success();
+  }
   return op->emitError() << "unknown moa attribute '" << name.getValue()
                          << "' (moa defines '"
                          << getErrorWordAttrHelper().getName().getValue()
-                         << "' and '"
+                         << "', '"
                          << getManifestAttrHelper().getName().getValue()
+                         << "' and '"
+                         << getRanksAttrHelper().getName().getValue()
                          << "' on ops)";
 }
 

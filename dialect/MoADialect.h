@@ -19,6 +19,9 @@ constexpr llvm::StringLiteral kNameAttrName = "moa.name";
 constexpr llvm::StringLiteral kParamAttrName = "moa.param";
 constexpr llvm::StringLiteral kInitAttrName = "moa.init";
 constexpr llvm::StringLiteral kTiedAttrName = "moa.tied";
+/// On a module made data parallel (moa-data-parallel): the number of MPI
+/// ranks its collectives expect, which the manifest tells the runtime.
+constexpr llvm::StringLiteral kRanksAttrName = "moa.ranks";
 
 /// Sets `arg` to the argument result `index` of `func` is returned in (its
 /// `moa.tied`), or nullopt if it is not tied; a located error unless the

@@ -416,16 +416,24 @@ LoadBalancingLossOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
 }
 
 LogicalResult LoadBalancingLossOp::verify() {
-  ShapeBinder shapes(*this);
-  if (failed(shapes.bind("logits", getLogits().getType(), {"B", "T", "E"})) ||
-      failed(shapes.bind("indices", getIndices().getType(), {"B", "T", "k"})))
-    return failure();
-  if (getQueryPaddingMask() &&
-      failed(shapes.bind("query_padding_mask", getQueryPaddingMask().getType(),
-                         {"B", "T"})))
-    return failure();
-  int64_t k = shapes.get("k");
-  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+  return verifyLoadBalancing(*this, getLogits().getType(),
+                             getIndices().getType(), getQueryPaddingMask(),
+                             getStatistics());
+}
+
+LogicalResult
+RoutingStatisticsOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(
+      f32Tensor(ctx, {2, dimOrDynamic(adaptor.getLogits().getType(), 2)}));
+  return inBufferForm(adaptor.getOperands(), inferred);
+}
+
+LogicalResult RoutingStatisticsOp::verify() {
+  return verifyLoadBalancing(*this, getLogits().getType(),
+                             getIndices().getType(), getQueryPaddingMask(),
+                             getStatistics());
 }
 
 LogicalResult RouterZLossOp::inferReturnTypes(MLIRContext *ctx,

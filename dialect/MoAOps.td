@@ -300,8 +300,37 @@ def MoA_MultiQueryAttentionOp : MoA_BufferizableOp<"multi_query_attention", [
 // Auxiliary losses
 //===----------------------------------------------------------------------===//
 
+def MoA_RoutingStatisticsOp : MoA_BufferizableOp<"routing_statistics", [
+    InferTypeOpAdaptor, MoA_CostOpInterface]> {
+  let summary = "what the load-balancing loss needs of a batch, summable";
+  let description = [{
+    The statistics of `moa.load_balancing_loss` over the tokens of one
+    batch, as a [2, E] f32 tensor: row 0 holds `P_e`, the summed softmax
+    probability of expert e, row 1 `c_e`, the number of (token, slot)
+    pairs routed to e. Tokens marked in `query_padding_mask` count for
+    nothing. The statistics of a batch split into parts are the sum of the
+    parts' statistics: moa-data-parallel all-reduces them so that every rank
+    computes the loss of the global batch.
+
+    ```mlir
+    %s = moa.routing_statistics %logits, %idx : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+    ```
+  }];
+
+  let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$indices,
+                       Optional<MoA_MaskShaped>:$query_padding_mask);
+  let results = (outs MoA_F32Shaped:$statistics);
+
+  let assemblyFormat = [{
+    $logits `,` $indices
+    (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    attr-dict `:` type($logits) `,` type($indices)
+  }];
+  let hasVerifier = 1;
+}
+
 def MoA_LoadBalancingLossOp : MoA_BufferizableOp<"load_balancing_loss", [
-    InferTypeOpAdaptor, MoA_CostOpInterface,
+    InferTypeOpAdaptor, MoA_CostOpInterface, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<MoA_GradientOpInterface>]> {
   let summary = "switch-style load-balancing loss of a router";
   let description = [{
@@ -312,18 +341,24 @@ def MoA_LoadBalancingLossOp : MoA_BufferizableOp<"load_balancing_loss", [
     are excluded from P and c. Returns a 0-d f32 tensor (zero if every token
     is padded).
 
+    With `statistics` [2, E] (see `moa.routing_statistics`), P and c are
+    taken from it instead of from this batch: the loss of a larger batch
+    this one is part of (moa-data-parallel's global batch).
+
     ```mlir
     %l = moa.load_balancing_loss %logits, %idx : tensor<?x?x8xf32>, tensor<?x?x2xi32>
     ```
   }];
 
   let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$indices,
-                       Optional<MoA_MaskShaped>:$query_padding_mask);
+                       Optional<MoA_MaskShaped>:$query_padding_mask,
+                       Optional<MoA_F32Shaped>:$statistics);
   let results = (outs MoA_ScalarF32Shaped:$loss);
 
   let assemblyFormat = [{
     $logits `,` $indices
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    (`statistics` `(` $statistics^ `:` type($statistics) `)`)?
     attr-dict `:` type($logits) `,` type($indices)
   }];
   let hasVerifier = 1;

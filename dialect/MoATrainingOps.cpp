@@ -91,15 +91,9 @@ LogicalResult MultiQueryAttentionGradOp::verify() {
 }
 
 LogicalResult LoadBalancingLossGradOp::verify() {
-  ShapeBinder shapes(*this);
-  if (failed(bindAll(shapes,
-                     {{"logits", getLogits().getType(), {"B", "T", "E"}},
-                      {"indices", getIndices().getType(), {"B", "T", "k"}}})) ||
-      failed(bindMask(shapes, "query_padding_mask", getQueryPaddingMask(),
-                      {"B", "T"})))
-    return failure();
-  int64_t k = shapes.get("k");
-  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+  return verifyLoadBalancing(*this, getLogits().getType(),
+                             getIndices().getType(), getQueryPaddingMask(),
+                             getStatistics());
 }
 
 LogicalResult MutualInformationLossGradOp::verify() {

@@ -134,12 +134,14 @@ def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_gr
 }
 
 def MoA_LoadBalancingLossGradOp : MoA_BufferizableOp<"load_balancing_loss_grad", [
-    AllTypesMatch<["logits", "logits_grad"]>]> {
+    AllTypesMatch<["logits", "logits_grad"]>, AttrSizedOperandSegments]> {
   let summary = "gradient of moa.load_balancing_loss with respect to the logits";
   let description = [{
     `loss_grad` (0-d f32) times the derivative of the load-balancing loss
     with respect to the router logits; the counts c_e are constants (they
-    come from the top-k choice). Padded tokens get zero.
+    come from the top-k choice). Padded tokens get zero. With `statistics`
+    (as `moa.load_balancing_loss`), the derivative of the loss of the
+    larger batch they describe with respect to this batch's logits.
 
     ```mlir
     %dl = moa.load_balancing_loss_grad %logits, %idx, %dloss
@@ -148,11 +150,13 @@ def MoA_LoadBalancingLossGradOp : MoA_BufferizableOp<"load_balancing_loss_grad",
   }];
   let arguments = (ins MoA_F32Shaped:$logits, MoA_IndexShaped:$indices,
                        MoA_ScalarF32:$loss_grad,
-                       Optional<MoA_MaskShaped>:$query_padding_mask);
+                       Optional<MoA_MaskShaped>:$query_padding_mask,
+                       Optional<MoA_F32Shaped>:$statistics);
   let results = (outs MoA_F32Shaped:$logits_grad);
   let assemblyFormat = [{
     $logits `,` $indices `,` $loss_grad
     (`query_padding_mask` `(` $query_padding_mask^ `:` type($query_padding_mask) `)`)?
+    (`statistics` `(` $statistics^ `:` type($statistics) `)`)?
     attr-dict `:` type($logits) `,` type($indices)
     custom<ScalarF32Like>(type($loss_grad), ref(type($logits)))
   }];

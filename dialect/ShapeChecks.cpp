@@ -131,6 +131,22 @@ LogicalResult mlir::moa::verifyRouterLogits(Operation *op, Type logits,
               : success();
 }
 
+LogicalResult mlir::moa::verifyLoadBalancing(Operation *op, Type logits,
+                                             Type indices, Value mask,
+                                             Value statistics) {
+  ShapeBinder shapes(op);
+  shapes.set("2", 2);
+  if (failed(shapes.bind("logits", logits, {"B", "T", "E"})) ||
+      failed(shapes.bind("indices", indices, {"B", "T", "k"})) ||
+      (mask &&
+       failed(shapes.bind("query_padding_mask", mask.getType(), {"B", "T"}))) ||
+      (statistics &&
+       failed(shapes.bind("statistics", statistics.getType(), {"2", "E"}))))
+    return failure();
+  int64_t k = shapes.get("k");
+  return ShapedType::isDynamic(k) ? success() : shapes.checkTopK(k);
+}
+
 LogicalResult mlir::moa::verifyAttentionOperands(Operation *op, Type query,
                                                  Type key, Type value,
                                                  Value keyPaddingMask,

@@ -63,6 +63,12 @@ LogicalResult verifyAttentionOperands(Operation *op, Type query, Type key,
 /// z-loss, the MI loss and their gradients).
 LogicalResult verifyRouterLogits(Operation *op, Type logits, Value mask);
 
+/// Router logits [B, T, E], indices [B, T, k] with 1 <= k <= E, an optional
+/// [B, T] query padding mask and optional [2, E] routing statistics (the
+/// load-balancing loss, its gradient and moa.routing_statistics).
+LogicalResult verifyLoadBalancing(Operation *op, Type logits, Type indices,
+                                  Value mask, Value statistics);
+
 /// gates and indices [B, T, k] with 1 <= k <= num_experts (the importance
 /// CV^2 loss and its gradient).
 LogicalResult verifyImportanceCV(Operation *op, Type gates, Type indices,

@@ -149,6 +149,38 @@ def MoADropTiedResults : Pass<"moa-drop-tied-results", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def MoAFinalizeMPI : Pass<"moa-finalize-mpi", "::mlir::ModuleOp"> {
+  let summary = "Prepare upstream's MPI ops for moa's buffer and LLVM lowering";
+  let description = [{
+    Runs right after upstream's `convert-shard-to-mpi` on a module that
+    `moa-data-parallel` made data parallel (`moa.ranks`):
+    - a `mpi.comm_split` of `MPI_COMM_WORLD` with a color that is the same
+      on every rank is the world itself when the grid is the whole world,
+      which the runtime checks (the module's `moa.ranks` is the job's size);
+      upstream splits on every call, and MPI_Comm_split allocates a
+      communicator that nothing frees, so a training run would leak one per
+      step: the split is replaced by the world;
+    - the `shard.grid` symbols, referred to by nothing once the collectives
+      are MPI calls, are erased (they have no LLVM form);
+    - upstream's MPI ops declare no memory effects, which buffer
+      deallocation rejects: the pass attaches them to `mpi.allreduce`, the
+      one moa emits (it reads its send buffer and writes its receive
+      buffer), and registers upstream's MPI-to-LLVM conversion interface for
+      the final `convert-to-llvm{filter-dialects=mpi}`.
+  }];
+}
+
+def MoAOpenMPISymbols : Pass<"moa-open-mpi-symbols", "::mlir::ModuleOp"> {
+  let summary = "Name Open MPI's predefined reduction ops as Open MPI does";
+  let description = [{
+    Runs on the LLVM dialect after upstream's MPI-to-LLVM conversion, which
+    (in LLVM 22) refers to Open MPI's predefined reduction operations as
+    `ompi_mpi_<op>` (`ompi_mpi_sum`), where Open MPI's `mpi.h` and libmpi
+    name them `ompi_mpi_op_<op>` (`MPI_SUM` is `&ompi_mpi_op_sum`): a module
+    with the upstream names does not load. The external globals are renamed.
+  }];
+}
+
 def MoAEmitRuntimeABI : Pass<"moa-emit-runtime-abi", "::mlir::ModuleOp"> {
   let summary = "Emit the manifest global and packed entry wrappers";
   let description = [{

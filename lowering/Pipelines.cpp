@@ -20,6 +20,9 @@ void mlir::moa::buildCPUTensorPipeline(OpPassManager &pm) {
               // linalg; moa ops then bufferize into their buffer form.
               "moa-export-entry-points,moa-decompose,moa-fuse,"
               "convert-elementwise-to-linalg,canonicalize,cse,"
+              // Collectives of a data-parallel step (moa-data-parallel)
+              // become MPI calls.
+              "convert-shard-to-mpi,moa-finalize-mpi,canonicalize,"
               // A tensor carried through scf.for may be a new buffer each
               // iteration (buffer deallocation frees the old ones).
               "one-shot-bufferize{bufferize-function-boundaries "
@@ -46,6 +49,7 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
               // Allocations through the runtime, which reports a failed
               // one (runtime/KernelContext.h).
               "finalize-memref-to-llvm{use-generic-functions},"
+              "convert-to-llvm{filter-dialects=mpi},moa-open-mpi-symbols,"
               "convert-scf-to-cf,"
               "convert-math-to-llvm,convert-arith-to-llvm,"
               "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"

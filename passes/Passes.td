@@ -148,6 +148,41 @@ def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoADataParallel : Pass<"moa-data-parallel", "::mlir::ModuleOp"> {
+  let summary = "Make a training step data parallel over the ranks of an MPI job";
+  let description = [{
+    Rewrites `@<function>_train_step` (from moa-generate-train-step) so that
+    `axis-size` processes, each given its slice of the global batch, take
+    the same step as one process given all of it. With upstream's `shard`
+    dialect: a grid `@moa_data` of `axis-size` ranks, and
+    - the gradients of all parameters and the scalar f32 results (the loss
+      and its parts) packed into one flat bucket, summed over the grid by
+      one `shard.all_reduce` and divided by `axis-size` (the mean of the
+      per-rank gradients, as PyTorch's DistributedDataParallel) before the
+      global norm, the clip and AdamW; parameters stay replicated;
+    - the load-balancing loss made that of the global batch: each rank's
+      `moa.routing_statistics` are all-reduced and given to the loss and its
+      gradient (`statistics`), whose seed is scaled by `axis-size` so that
+      the mean of the ranks' gradients is the global loss's gradient.
+    The router's other batch-level losses (mutual information, importance
+    CV) are rejected: they would be per rank. The module is marked for the
+    runtime (`moa.ranks`) and for upstream's MPI lowering (the DLTI entry
+    `MPI:Implementation` = `"OpenMPI"`, Debian's MPI).
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"loss\"",
+           "The loss function whose training step is made data parallel">,
+    Option<"axisSize", "axis-size", "int64_t", /*default=*/"2",
+           "Ranks of the job (mpirun -np)">
+  ];
+  let dependentDialects = [
+    "::mlir::shard::ShardDialect",
+    "::mlir::DLTIDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
+
 def MoAGenerateDecode : Pass<"moa-generate-decode", "::mlir::ModuleOp"> {
   let summary = "Add a prefill and a one-token decode entry with key/value caches";
   let description = [{

@@ -47,6 +47,8 @@ static bool checkTies(const EntrySpec &entry, std::string &error) {
 std::string Manifest::print() const {
   std::ostringstream os;
   os << "moa-manifest 1\n";
+  if (ranks > 0)
+    os << "ranks " << ranks << "\n";
   auto printSpec = [&](const char *kind, const TensorSpec &spec) {
     os << kind << " " << dtypeName(spec.dtype) << " " << spec.shape.size();
     for (int64_t size : spec.shape) {
@@ -132,6 +134,13 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
     return true;
   };
   Manifest manifest;
+  if (in >> std::ws && in.peek() == 'r') {
+    if (!(in >> word >> manifest.ranks) || word != "ranks" ||
+        manifest.ranks < 1) {
+      error = "malformed ranks line";
+      return std::nullopt;
+    }
+  }
   while (in >> word) {
     EntrySpec entry;
     size_t numArgs = 0, numResults = 0;

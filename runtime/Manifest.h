@@ -5,12 +5,15 @@
 // embedded as the global `moa_manifest`:
 //
 //   moa-manifest 1
+//   [ranks <N>]
 //   entry <name> <number of arguments> <number of results>
 //   arg <dtype> <rank> <size or ?>... [name=<name>] [init=<init>]
 //   result <dtype> <rank> <size or ?>... [name=<name>] [tied=<argument>]
 //
 // A tied result is returned in the buffer of the argument it names, which
 // the caller donates: the entry updates it in place (moa.tied).
+// `ranks` marks a data-parallel module (moa-data-parallel): its entries
+// all-reduce over the N processes of an MPI job.
 // dtype is one of f32 f16 bf16 i32 i1. Written by moa-export-entry-points,
 // read by the runtime; both use these declarations.
 //
@@ -53,6 +56,8 @@ struct EntrySpec {
 
 struct Manifest {
   std::vector<EntrySpec> entries;
+  /// MPI ranks a data-parallel module's collectives expect; 0 if it has none.
+  int64_t ranks = 0;
 
   std::string print() const;
   /// Parses `text`; on failure returns nullopt and sets `error`.

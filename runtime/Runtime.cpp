@@ -168,6 +168,10 @@ std::unique_ptr<Module> Module::load(const std::string &path,
     return nullptr;
   }
   module->manifest_ = std::move(*manifest);
+  if (module->manifest_.ranks > 0 &&
+      !joinMPIJob(module->handle_, module->manifest_.ranks, path,
+                  module->mpiJob_, error))
+    return nullptr;
   for (const EntrySpec &entry : module->manifest_.entries) {
     void *symbol = dlsym(module->handle_, ("moa_entry_" + entry.name).c_str());
     if (!symbol) {

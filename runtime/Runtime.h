@@ -11,6 +11,7 @@
 #ifndef MOA_RUNTIME_RUNTIME_H
 #define MOA_RUNTIME_RUNTIME_H
 
+#include "runtime/MPIJob.h"
 #include "runtime/Manifest.h"
 #include "runtime/Tensor.h"
 #include "runtime/ThreadTeam.h"
@@ -40,6 +41,9 @@ public:
   Module &operator=(const Module &) = delete;
 
   const Manifest &manifest() const { return manifest_; }
+  /// The MPI job of a data-parallel module (the manifest's `ranks`): this
+  /// process's rank and the job's size; rank 0 of 1 otherwise.
+  const MPIJob &mpiJob() const { return mpiJob_; }
   const EntrySpec *findEntry(const std::string &name) const;
 
   /// Runs `entry` on `inputs`; fills `outputs` (and `stats` if given).
@@ -78,6 +82,7 @@ private:
   std::string path_;
   void *handle_ = nullptr;
   Manifest manifest_;
+  MPIJob mpiJob_;
   std::vector<void (*)(void **)> functions_; // parallel to manifest_.entries
   ThreadTeam threads_;
 };

@@ -8,7 +8,7 @@ MOA_BUILD="${MOA_BUILD:-$MOA_ROOT/build}"
 
 moa_packages=(cmake ninja-build g++ python3 python3-numpy llvm-22-dev libmlir-22-dev
               mlir-22-tools llvm-22-tools libopenblas-dev libopenblas0-pthread
-              libxsmm-dev libomp-22-dev)
+              libxsmm-dev libomp-22-dev libopenmpi-dev openmpi-bin)
 
 # Installs the packages named (default: moa_packages) that are missing.
 moa_install_packages() {

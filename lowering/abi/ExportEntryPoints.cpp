@@ -152,6 +152,9 @@ struct MoAExportEntryPointsPass
       return signalPassFailure();
     }
     ::moa::Manifest manifest;
+    if (auto ranks = getOperation()->getAttrOfType<IntegerAttr>(
+            mlir::moa::kRanksAttrName))
+      manifest.ranks = ranks.getInt();
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (!func.isPublic() || func.isExternal())
         continue;

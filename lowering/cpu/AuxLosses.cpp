@@ -159,84 +159,139 @@ struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
   }
 };
 
-struct LowerLoadBalancingLoss : OpRewritePattern<LoadBalancingLossOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LoadBalancingLossOp op,
-                                PatternRewriter &rewriter) const override {
+/// The ops of the load-balancing loss (the loss, its statistics, its
+/// gradient) read i32 indices [B, T, k] beside the logits [B, T, E]: the
+/// checks they share; `lower` builds the result, checking `indexSizes`.
+template <typename OpTy> struct LoadBalancingPattern : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  using Sizes = SmallVector<std::pair<Value, Value>, 2>;
+
+  virtual Value lower(OpTy op, TensorBoundary &tb,
+                      const Sizes &indexSizes) const = 0;
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const final {
     if (!op.getIndices().getType().getElementType().isInteger(32))
       return rewriter.notifyMatchFailure(op, "indices must be i32");
     TensorBoundary tb(rewriter, op);
     tb.nameOperands({{op.getIndices(), "indices"}});
-    Emitter &e = tb.e;
-    Type f64Type = rewriter.getF64Type();
-    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(),
-                 {{tb.dim(op.getIndices(), 0), tb.dim(op.getLogits(), 0)},
-                  {tb.dim(op.getIndices(), 1), tb.dim(op.getLogits(), 1)}});
-    Value tokens = in.tokens, experts = in.experts, logits = in.logits,
-          mask = in.mask;
-    Value k = tb.dim(op.getIndices(), 2);
-    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
-    checkExpertIndices(tb, tb.collapse(indices, {{0, 1}}), e.mul(tokens, k),
-                       experts);
-    // probability[e] = sum of softmax_e over tokens; count[e] = pairs to e.
-    Value probability = e.alloc(f64Type, {experts});
-    Value count = e.alloc(f64Type, {experts});
+    Sizes sizes = {{tb.dim(op.getIndices(), 0), tb.dim(op.getLogits(), 0)},
+                   {tb.dim(op.getIndices(), 1), tb.dim(op.getLogits(), 1)}};
+    rewriter.replaceOp(op, lower(op, tb, sizes));
+    return success();
+  }
+};
+
+/// P_e (summed softmax probability) and c_e (routed pairs) of
+/// moa.load_balancing_loss as f64 buffers [E]: from `statisticsTensor`
+/// [2, E] where given (a larger batch's), else over the non-padded tokens of
+/// `in` routed by `indicesTensor` [B, T, k].
+struct RoutingTotals {
+  Value probability, count;
+  /// sum_e P_e (the token count) and sum_e c_e.
+  Value probabilitySum, countSum;
+};
+
+RoutingTotals routingTotals(TensorBoundary &tb, const LogitRows &in,
+                            Value indicesTensor, Value statisticsTensor) {
+  Emitter &e = tb.e;
+  Type f64Type = e.b.getF64Type();
+  RoutingTotals totals;
+  totals.probability = e.alloc(f64Type, {in.experts});
+  totals.count = e.alloc(f64Type, {in.experts});
+  Value k = tb.dim(indicesTensor, 2);
+  Value indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1}, {2}});
+  checkExpertIndices(tb, tb.collapse(indices, {{0, 1}}), e.mul(in.tokens, k),
+                     in.experts);
+  fill(e, totals.probability, in.experts, e.f64(0));
+  fill(e, totals.count, in.experts, e.f64(0));
+  if (statisticsTensor) {
+    tb.nameOperands({{statisticsTensor, "statistics"}});
+    Value experts = tb.checkedCount({{tb.dim(statisticsTensor, 0), e.idx(2)},
+                                     {tb.dim(statisticsTensor, 1), in.experts}},
+                                    in.experts);
+    Value given = tb.buffer(statisticsTensor);
     e.loop(e.idx(0), experts, [&](Emitter &x, Value ex) {
-      x.store(x.f64(0.0), probability, {ex});
-      x.store(x.f64(0.0), count, {ex});
+      x.store(x.extf(x.load(given, {x.idx(0), ex})), totals.probability, {ex});
+      x.store(x.extf(x.load(given, {x.idx(1), ex})), totals.count, {ex});
     });
+  } else {
     SmallVector<Value> unused;
     forEachToken(
-        tb, logits, mask, tokens, experts, {},
+        tb, in.logits, in.mask, in.tokens, in.experts, {},
         [&](Emitter &x, Value t, Value lse, ValueRange) {
-          x.loop(x.idx(0), experts, [&](Emitter &y, Value ex) {
-            Value logit = arith::ExtFOp::create(y.b, y.loc, f64Type,
-                                                y.load(logits, {t, ex}));
-            Value p = math::ExpOp::create(
-                y.b, y.loc, arith::SubFOp::create(y.b, y.loc, logit, lse));
-            y.store(
-                arith::AddFOp::create(y.b, y.loc, y.load(probability, {ex}), p),
-                probability, {ex});
+          x.loop(x.idx(0), in.experts, [&](Emitter &y, Value ex) {
+            Value p = y.exp(y.subf(y.extf(y.load(in.logits, {t, ex})), lse));
+            y.store(y.addf(y.load(totals.probability, {ex}), p),
+                    totals.probability, {ex});
           });
           x.loop(x.idx(0), k, [&](Emitter &y, Value j) {
             Value ex = y.toIndex(y.load(indices, {t, j}));
-            Value valid = y.andI(y.cmp(arith::CmpIPredicate::sge, ex, y.idx(0)),
-                                 y.cmp(arith::CmpIPredicate::slt, ex, experts));
-            y.ifThen(valid, [&](Emitter &z) {
-              z.store(arith::AddFOp::create(z.b, z.loc, z.load(count, {ex}),
-                                            z.f64(1.0)),
-                      count, {ex});
+            y.ifThen(inRange(y, ex, y.idx(0), in.experts), [&](Emitter &z) {
+              z.store(z.addf(z.load(totals.count, {ex}), z.f64(1.0)),
+                      totals.count, {ex});
             });
           });
           return SmallVector<Value>();
         },
         unused);
-    SmallVector<Value> totals = e.loop(
-        e.idx(0), experts, {e.f64(0.0), e.f64(0.0)},
-        [&](Emitter &x, Value ex, ValueRange acc) {
-          return SmallVector<Value>{
-              arith::AddFOp::create(x.b, x.loc, acc[0],
-                                    x.load(probability, {ex})),
-              arith::AddFOp::create(x.b, x.loc, acc[1], x.load(count, {ex}))};
-        });
-    Value dot = e.loop(e.idx(0), experts, {e.f64(0.0)},
-                       [&](Emitter &x, Value ex, ValueRange acc) {
-                         Value p = arith::DivFOp::create(
-                             x.b, x.loc, x.load(probability, {ex}), totals[0]);
-                         Value c = arith::DivFOp::create(
-                             x.b, x.loc, x.load(count, {ex}), totals[1]);
-                         Value pc = arith::MulFOp::create(x.b, x.loc, p, c);
-                         return SmallVector<Value>{
-                             arith::AddFOp::create(x.b, x.loc, acc[0], pc)};
-                       })[0];
-    Value loss =
-        arith::MulFOp::create(rewriter, e.loc, e.indexToF64(experts), dot);
-    Value empty =
-        e.orI(e.cmpf(arith::CmpFPredicate::OLE, totals[0], e.f64(0.0)),
-              e.cmpf(arith::CmpFPredicate::OLE, totals[1], e.f64(0.0)));
-    loss = e.select(empty, e.f64(0.0), loss);
-    rewriter.replaceOp(op, scalarResult(tb, loss, op.getType()));
-    return success();
+  }
+  SmallVector<Value> sums =
+      e.loop(e.idx(0), in.experts, {e.f64(0.0), e.f64(0.0)},
+             [&](Emitter &x, Value ex, ValueRange acc) {
+               return SmallVector<Value>{
+                   x.addf(acc[0], x.load(totals.probability, {ex})),
+                   x.addf(acc[1], x.load(totals.count, {ex}))};
+             });
+  totals.probabilitySum = sums[0];
+  totals.countSum = sums[1];
+  return totals;
+}
+
+/// Whether the load-balancing loss is zero by definition: no token counted.
+Value noRoutedTokens(Emitter &e, const RoutingTotals &totals) {
+  return e.orI(
+      e.cmpf(arith::CmpFPredicate::OLE, totals.probabilitySum, e.f64(0.0)),
+      e.cmpf(arith::CmpFPredicate::OLE, totals.countSum, e.f64(0.0)));
+}
+
+struct LowerLoadBalancingLoss : LoadBalancingPattern<LoadBalancingLossOp> {
+  using LoadBalancingPattern::LoadBalancingPattern;
+  Value lower(LoadBalancingLossOp op, TensorBoundary &tb,
+              const Sizes &indexSizes) const override {
+    Emitter &e = tb.e;
+    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(), indexSizes);
+    RoutingTotals totals =
+        routingTotals(tb, in, op.getIndices(), op.getStatistics());
+    Value dot =
+        e.loop(e.idx(0), in.experts, {e.f64(0.0)},
+               [&](Emitter &x, Value ex, ValueRange acc) {
+                 Value p = x.divf(x.load(totals.probability, {ex}),
+                                  totals.probabilitySum);
+                 Value c = x.divf(x.load(totals.count, {ex}), totals.countSum);
+                 return SmallVector<Value>{x.addf(acc[0], x.mulf(p, c))};
+               })[0];
+    Value loss = e.select(noRoutedTokens(e, totals), e.f64(0.0),
+                          e.mulf(e.indexToF64(in.experts), dot));
+    return scalarResult(tb, loss, op.getType());
+  }
+};
+
+/// [2, E]: the P_e and c_e of routingTotals, as f32.
+struct LowerRoutingStatistics : LoadBalancingPattern<RoutingStatisticsOp> {
+  using LoadBalancingPattern::LoadBalancingPattern;
+  Value lower(RoutingStatisticsOp op, TensorBoundary &tb,
+              const Sizes &indexSizes) const override {
+    Emitter &e = tb.e;
+    LogitRows in(tb, op.getLogits(), op.getQueryPaddingMask(), indexSizes);
+    RoutingTotals totals = routingTotals(tb, in, op.getIndices(), Value());
+    Value result = e.alloc(e.b.getF32Type(), {e.idx(2), in.experts});
+    e.loop(e.idx(0), in.experts, [&](Emitter &x, Value ex) {
+      x.store(x.truncf(x.load(totals.probability, {ex})), result,
+              {x.idx(0), ex});
+      x.store(x.truncf(x.load(totals.count, {ex})), result, {x.idx(1), ex});
+    });
+    return tb.result(result, op.getType());
   }
 };
 
@@ -368,53 +423,24 @@ struct LowerMutualInformationLossGrad
   }
 };
 
-struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(LoadBalancingLossGradOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.getIndices().getType().getElementType().isInteger(32))
-      return rewriter.notifyMatchFailure(op, "indices must be i32");
-    TensorBoundary tb(rewriter, op);
+struct LowerLoadBalancingLossGrad
+    : LoadBalancingPattern<LoadBalancingLossGradOp> {
+  using LoadBalancingPattern::LoadBalancingPattern;
+  Value lower(LoadBalancingLossGradOp op, TensorBoundary &tb,
+              const Sizes &indexSizes) const override {
     Emitter &e = tb.e;
-    Value indicesTensor = op.getIndices();
-    tb.nameOperands({{indicesTensor, "indices"}});
-    TokenRows rows(tb, op.getLogits(), op.getQueryPaddingMask(),
-                   {{tb.dim(indicesTensor, 0), tb.dim(op.getLogits(), 0)},
-                    {tb.dim(indicesTensor, 1), tb.dim(op.getLogits(), 1)}});
-    Value k = tb.dim(indicesTensor, 2);
-    Value indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1}, {2}});
-    checkExpertIndices(tb, tb.collapse(indices, {{0, 1}}),
-                       e.mul(rows.tokens, k), rows.experts);
-    // Counts c_e over non-padded tokens (constants of the gradient).
-    Value counts = e.alloc(rewriter.getF64Type(), {rows.experts});
-    fill(e, counts, rows.experts, e.f64(0));
-    Value pairsCounted = e.loop(
-        e.idx(0), rows.tokens, {e.f64(0)},
-        [&](Emitter &x, Value t, ValueRange acc) {
-          Value keep = x.notI(rows.padded(x, t));
-          return x.loop(
-              x.idx(0), k, {acc[0]}, [&](Emitter &y, Value j, ValueRange a) {
-                Value ex = y.toIndex(y.load(indices, {t, j}));
-                Value valid =
-                    y.andI(keep, inRange(y, ex, y.idx(0), rows.experts));
-                y.ifThen(valid, [&](Emitter &z) {
-                  z.store(z.addf(z.load(counts, {ex}), z.f64(1)), counts, {ex});
-                });
-                return SmallVector<Value>{
-                    y.select(valid, y.addf(a[0], y.f64(1)), a[0])};
-              });
-        })[0];
-    Value tokensCounted = rows.counted(e);
+    TokenRows rows(tb, op.getLogits(), op.getQueryPaddingMask(), indexSizes);
+    // The counts c_e are constants of the gradient (the top-k choice).
+    RoutingTotals totals =
+        routingTotals(tb, rows, op.getIndices(), op.getStatistics());
+    Value counts = totals.count;
     // L = E sum_e P_e c_e / (sum P sum c) with sum P = the token count, so
     // dL/dl_{t,i} = p_i (w_i - sum_e w_e p_e), w_e = E c_e / (N sum c).
-    Value empty =
-        e.orI(e.cmpf(arith::CmpFPredicate::OLE, pairsCounted, e.f64(0)),
-              e.cmpf(arith::CmpFPredicate::OLE, tokensCounted, e.f64(0)));
     Value factor =
-        e.select(empty, e.f64(0),
+        e.select(noRoutedTokens(e, totals), e.f64(0),
                  e.divf(e.mulf(e.extf(loadScalar(tb, op.getLossGrad())),
                                e.indexToF64(rows.experts)),
-                        e.mulf(tokensCounted, pairsCounted)));
+                        e.mulf(totals.probabilitySum, totals.countSum)));
     rows.forEachToken(e, [&](Emitter &x, Value t, Value maximum, Value sum) {
       auto prob = [&](Emitter &y, Value i) {
         return y.extf(
@@ -432,8 +458,7 @@ struct LowerLoadBalancingLossGrad : OpRewritePattern<LoadBalancingLossGradOp> {
         y.store(y.truncf(g), rows.resultRows, {t, i});
       });
     });
-    rewriter.replaceOp(op, tb.result(rows.result, op.getType()));
-    return success();
+    return tb.result(rows.result, op.getType());
   }
 };
 
@@ -549,9 +574,10 @@ struct LowerImportanceCVLossGrad : OpRewritePattern<ImportanceCVLossGradOp> {
 
 void mlir::moa::loops::populateAuxLossLoopPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LowerRouterZLoss, LowerMutualInformationLoss,
-               LowerLoadBalancingLoss, LowerRouterZLossGrad,
-               LowerLoadBalancingLossGrad, LowerMutualInformationLossGrad,
-               LowerImportanceCVLoss, LowerImportanceCVLossGrad>(
-      patterns.getContext());
+  patterns
+      .add<LowerRouterZLoss, LowerMutualInformationLoss, LowerLoadBalancingLoss,
+           LowerRoutingStatistics, LowerRouterZLossGrad,
+           LowerLoadBalancingLossGrad, LowerMutualInformationLossGrad,
+           LowerImportanceCVLoss, LowerImportanceCVLossGrad>(
+          patterns.getContext());
 }

@@ -311,7 +311,7 @@ bool Trainer::resume(const std::string &path, std::string &error) {
 }
 
 void Trainer::makeBatch(const Dataset &source, uint64_t stream,
-                        int64_t batchStep) {
+                        int64_t batchStep, bool ownRows) {
   const std::vector<int64_t> shape = {options.batch, options.length};
   tokens = Tensor(DType::I32, shape);
   targets = Tensor(DType::I32, shape);
@@ -321,6 +321,17 @@ void Trainer::makeBatch(const Dataset &source, uint64_t stream,
   for (int64_t b = 0; b < options.batch; ++b)
     for (int64_t j = 0; j < options.length; ++j)
       positions.as<int32_t>()[b * options.length + j] = int32_t(j);
+  const MPIJob &job = module.mpiJob();
+  if (!ownRows || job.size == 1)
+    return;
+  // Every rank draws the same global batch and keeps its rows.
+  const int64_t rows = options.batch / job.size;
+  for (Tensor *t : {&tokens, &targets, &positions}) {
+    Tensor own(DType::I32, {rows, options.length});
+    std::memcpy(own.data(), t->as<int32_t>() + job.rank * rows * options.length,
+                own.byteSize());
+    *t = std::move(own);
+  }
 }
 
 bool Trainer::call(std::vector<Tensor> &results, RunStats &stats,
@@ -416,12 +427,16 @@ int Trainer::run() {
   const int64_t lossAt = 0, ceAt = resultIndex("ce"), lbAt = resultIndex("lb"),
                 zAt = resultIndex("z"), logitsAt = resultIndex("logits");
   std::string error;
+  if (const MPIJob &job = module.mpiJob(); options.batch % job.size != 0)
+    return fail("--batch " + std::to_string(options.batch) +
+                " does not split evenly over the " + std::to_string(job.size) +
+                " ranks of the job");
   auto start = std::chrono::steady_clock::now();
   int64_t tokensSeen = 0, correct = 0, labelled = 0;
   double lastLoss = NAN;
   const int64_t first = step;
   while (step < options.steps) {
-    makeBatch(data, /*stream=*/1, step);
+    makeBatch(data, /*stream=*/1, step, /*ownRows=*/true);
     stepTensor.set(0, double(step + 1));
     std::vector<Tensor> results;
     RunStats stats;
@@ -441,7 +456,7 @@ int Trainer::run() {
       return fail("step " + std::to_string(step) + ": the loss is " +
                   std::to_string(lastLoss));
     const bool record = step % options.logEvery == 0 || step == options.steps;
-    if (record) {
+    if (record && leader()) {
       std::vector<double> usage = usageFractions(stats);
       const double aux = (lbAt >= 0 ? 0.01 * scalar(results[lbAt]) : 0) +
                          (zAt >= 0 ? 0.001 * scalar(results[zAt]) : 0);
@@ -475,6 +490,8 @@ int Trainer::run() {
       std::fflush(stdout);
       correct = labelled = 0;
     }
+    if (!leader())
+      continue;
     if (!options.checkpoint.empty() && options.saveEvery > 0 &&
         step % options.saveEvery == 0 && !save(options.checkpoint, error))
       return fail(error);
@@ -482,15 +499,20 @@ int Trainer::run() {
         !printEvaluation(error))
       return fail("evaluation: " + error);
   }
-  if (tty && step > first)
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  if (tty && step > first && leader())
     std::printf("\n");
+  return leader() ? finish(first, seconds, lastLoss) : 0;
+}
+
+int Trainer::finish(int64_t first, double seconds, double lastLoss) {
+  std::string error;
   if (step == first) {
     std::printf("nothing to train: at step %lld of --steps %lld\n",
                 (long long)step, (long long)options.steps);
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
   if (step > first)
     std::printf("trained steps %lld..%lld in %.2f s (%.1f ms/step), final loss "
                 "%.6f\n",

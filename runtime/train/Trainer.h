@@ -79,8 +79,15 @@ public:
 
 private:
   /// The inputs of one call: state, step number and the batch of `step`
-  /// from data stream `stream` of `source`.
-  void makeBatch(const Dataset &source, uint64_t stream, int64_t step);
+  /// from data stream `stream` of `source`; with `ownRows`, only this
+  /// rank's rows of it (a data-parallel module's share of the batch).
+  void makeBatch(const Dataset &source, uint64_t stream, int64_t step,
+                 bool ownRows = false);
+  /// Rank 0 of a data-parallel job (or the only process) reports, saves
+  /// and evaluates; the others only train.
+  bool leader() const { return module.mpiJob().rank == 0; }
+  /// The rest of run() once the steps are taken, on the leader.
+  int finish(int64_t first, double seconds, double lastLoss);
   bool call(std::vector<Tensor> &results, RunStats &stats, std::string &error);
   Evaluation evaluate(std::string &error);
   /// "held-out at step N: ..." (--eval-every).

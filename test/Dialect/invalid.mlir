@@ -576,7 +576,13 @@ func.func @manifest_not_module() attributes {moa.manifest = "x"} {
 
 // -----
 
-// expected-error @+1 {{unknown moa attribute 'moa.error_words' (moa defines 'moa.error_word' and 'moa.manifest' on ops)}}
+// expected-error @+1 {{'moa.ranks' must be a positive integer attribute of a module}}
+module attributes {moa.ranks = 0 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{unknown moa attribute 'moa.error_words' (moa defines 'moa.error_word', 'moa.manifest' and 'moa.ranks' on ops)}}
 module attributes {moa.error_words} {
 }
 

@@ -400,7 +400,7 @@ func.func @lb_grad_mask_shape(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: 
 // The loss gradient is a 0-d f32 tensor.
 func.func @lb_grad_loss_grad_shape(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: tensor<1xf32>) {
   // expected-error @+1 {{operand #2 must be 0-d tensor or memref of f32}}
-  %0 = "moa.load_balancing_loss_grad"(%l, %i, %d) {operandSegmentSizes = array<i32: 1, 1, 1, 0>}
+  %0 = "moa.load_balancing_loss_grad"(%l, %i, %d) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}
       : (tensor<2x5x8xf32>, tensor<2x5x2xi32>, tensor<1xf32>) -> tensor<2x5x8xf32>
   return
 }
@@ -409,7 +409,7 @@ func.func @lb_grad_loss_grad_shape(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>,
 
 func.func @lb_grad_result_type(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: tensor<f32>) {
   // expected-error @+1 {{failed to verify that all of {logits, logits_grad} have same type}}
-  %0 = "moa.load_balancing_loss_grad"(%l, %i, %d) {operandSegmentSizes = array<i32: 1, 1, 1, 0>}
+  %0 = "moa.load_balancing_loss_grad"(%l, %i, %d) {operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}
       : (tensor<2x5x8xf32>, tensor<2x5x2xi32>, tensor<f32>) -> tensor<?x5x8xf32>
   return
 }

@@ -20,7 +20,11 @@
 //     gradient; query padding, every token padded, renormalised gates, one
 //     expert), and moa.mutual_information_loss of router logits (forward
 //     value and gradient; query padding, none, every token padded, one
-//     expert), against the reference (backward) functions (1e-4).
+//     expert), against the reference (backward) functions (1e-4); and a
+//     batch split in two halves as moa-data-parallel splits it:
+//     moa.routing_statistics of each half and of the whole, and each half's
+//     load-balancing loss and gradient given the whole's statistics, which
+//     are the whole batch's loss and that half's rows of its gradient.
 //  3. Directional finite differences on the compiled f32 code alone (no
 //     reference involved): <grad, u> against the central difference of
 //     F = sum(dy * y) + sum(dLogits * logits) computed with the compiled
@@ -734,6 +738,126 @@ void runAndCompare(
   results.report(what, errors, detail);
 }
 
+/// moa.routing_statistics and the load-balancing loss and gradient given
+/// statistics: compiled as they are (no gradients generated).
+std::string statisticsModule() {
+  const std::string logits = tensorType({"?", "?", std::to_string(kE)});
+  const std::string idx =
+      tensorType({"?", "?", std::to_string(kK)}, DType::I32);
+  const std::string mask = tensorType({"?", "?"}, DType::I1);
+  const std::string stats = tensorType({"2", std::to_string(kE)});
+  std::ostringstream os;
+  os << "func.func @stats(%l: " << logits << ", %i: " << idx << ", %m: " << mask
+     << ") -> " << stats << " {\n  %s = moa.routing_statistics %l, "
+     << "%i query_padding_mask(%m : " << mask << ") : " << logits << ", " << idx
+     << "\n  return %s : " << stats << "\n}\n";
+  os << "func.func @lb_given(%l: " << logits << ", %i: " << idx
+     << ", %m: " << mask << ", %s: " << stats << ") -> tensor<f32> {\n"
+     << "  %a = moa.load_balancing_loss %l, %i query_padding_mask(%m : " << mask
+     << ") statistics(%s : " << stats << ") : " << logits << ", " << idx
+     << "\n  return %a : tensor<f32>\n}\n";
+  os << "func.func @lb_given_grad(%l: " << logits << ", %i: " << idx
+     << ", %m: " << mask << ", %s: " << stats << ", %d: tensor<f32>) -> "
+     << logits << " {\n  %g = moa.load_balancing_loss_grad %l, %i, %d "
+     << "query_padding_mask(%m : " << mask << ") statistics(%s : " << stats
+     << ") : " << logits << ", " << idx << "\n  return %g : " << logits
+     << "\n}\n";
+  return os.str();
+}
+
+/// P_e (row 0) and c_e (row 1) of the load-balancing loss over rows
+/// [first, last) that are not padded: plain loops in f64.
+ref::Buffer routingStatistics(const ref::Buffer &logits,
+                              const std::vector<int> &indices,
+                              const ref::Mask &padding, int first, int last) {
+  ref::Buffer stats(2 * kE, 0.0);
+  for (int r = first; r < last; ++r) {
+    if (padding[r])
+      continue;
+    const double *row = &logits[size_t(r) * kE];
+    const double top = *std::max_element(row, row + kE);
+    double sum = 0;
+    for (int e = 0; e < kE; ++e)
+      sum += std::exp(row[e] - top);
+    for (int e = 0; e < kE; ++e)
+      stats[e] += std::exp(row[e] - top) / sum;
+    for (int j = 0; j < kK; ++j)
+      if (int e = indices[size_t(r) * kK + j]; e >= 0)
+        stats[kE + e] += 1;
+  }
+  return stats;
+}
+
+/// Rows [first, last) of a [rows, width] tensor, as a [n, length, width]
+/// tensor (width 0: a [n, length] one).
+Tensor rowsOf(const Tensor &t, int first, int last, int length, int width) {
+  std::vector<int64_t> shape = {(last - first) / length, length};
+  if (width)
+    shape.push_back(width);
+  Tensor part(t.dtype(), shape);
+  const int64_t rowBytes = dtypeSize(t.dtype()) * std::max(width, 1);
+  std::memcpy(part.data(),
+              static_cast<const char *>(t.data()) + first * rowBytes,
+              (last - first) * rowBytes);
+  return part;
+}
+
+/// A batch split in two halves by sequence (what moa-data-parallel gives
+/// two ranks): moa.routing_statistics of each half and of the whole, and
+/// each half's load-balancing loss and gradient given the whole batch's
+/// statistics, which must be the whole batch's loss and that half's rows
+/// of the whole batch's gradient.
+void checkSplitBatch(const Module &module, int batch, int length,
+                     std::mt19937_64 &rng, Results &results) {
+  const int rows = batch * length, half = rows / 2;
+  const std::string at = " split (B=" + std::to_string(batch) +
+                         " T=" + std::to_string(length) + ")";
+  ref::Buffer logits;
+  Tensor tLogits = routerLogits(rng, batch, length, logits);
+  ref::Mask padding;
+  Tensor tMask = randomMask(rng, {batch, length}, 0.25, padding);
+  ref::LayerOptions options;
+  options.k = kK;
+  const ref::Routing routing = ref::route(logits, rows, kE, options, &padding);
+  Tensor tIdx = intTensor({batch, length, kK}, routing.indices);
+  const ref::Buffer whole =
+      routingStatistics(logits, routing.indices, padding, 0, rows);
+  Tensor tWhole(DType::F32, {2, kE});
+  for (int i = 0; i < 2 * kE; ++i)
+    tWhole.set(i, whole[i]);
+  const double dLoss = 0.75;
+  Tensor tdLoss = scalar(dLoss);
+  const ref::Buffer lossGrad =
+      scaled(ref::loadBalancingLossBackward(logits, routing.indices, rows, kE,
+                                            kK, &padding),
+             dLoss);
+  const double loss =
+      ref::loadBalancingLoss(logits, routing.indices, rows, kE, kK, &padding);
+  runAndCompare(module, results, "routing_statistics" + at, "stats",
+                {&tLogits, &tIdx, &tMask}, {{"routing statistics", whole}});
+  for (int h = 0; h < 2; ++h) {
+    const int first = h * half, last = first + half;
+    Tensor l = rowsOf(tLogits, first, last, length, kE);
+    Tensor i = rowsOf(tIdx, first, last, length, kK);
+    Tensor m = rowsOf(tMask, first, last, length, 0);
+    const std::string part = " half " + std::to_string(h) + at;
+    runAndCompare(
+        module, results, "routing_statistics" + part, "stats", {&l, &i, &m},
+        {{"routing statistics",
+          routingStatistics(logits, routing.indices, padding, first, last)}});
+    runAndCompare(module, results,
+                  "load_balancing_loss given statistics" + part, "lb_given",
+                  {&l, &i, &m, &tWhole},
+                  {{"load_balancing_loss", ref::Buffer{loss}}});
+    runAndCompare(module, results,
+                  "load_balancing_loss_grad given statistics" + part,
+                  "lb_given_grad", {&l, &i, &m, &tWhole, &tdLoss},
+                  {{"load_balancing_loss dlogits",
+                    ref::Buffer(lossGrad.begin() + size_t(first) * kE,
+                                lossGrad.begin() + size_t(last) * kE)}});
+  }
+}
+
 void checkPrimitives(const Module &module, int batch, int length,
                      std::mt19937_64 &rng, Results &results) {
   const int rows = batch * length;
@@ -1354,16 +1478,19 @@ int main(int argc, char **argv) {
     std::string base, text, error;
     std::unique_ptr<Module> module;
   };
-  std::vector<Job> jobs(4);
+  std::vector<Job> jobs(5);
   jobs[0].base = workdir + "/layers0";
   jobs[1].base = workdir + "/layers1";
   jobs[2].base = workdir + "/primitives";
   jobs[3].base = workdir + "/tiny_lm";
+  jobs[4].base = workdir + "/statistics";
   for (size_t i = 0; i < selected.size(); ++i)
     jobs[i % 2].text += layerFunction(selected[i].second,
                                       "l" + std::to_string(selected[i].first));
-  if (primitives)
+  if (primitives) {
     jobs[2].text = primitivesModule();
+    jobs[4].text = statisticsModule();
+  }
   // The example model, read from the source tree (compiled as a copy).
   const bool tinyLM = filter.empty() || filter == "tiny_lm";
   if (tinyLM && !tinyLMPath.empty()) {
@@ -1384,7 +1511,8 @@ int main(int argc, char **argv) {
           job.module = compileModule(
               compiler, job.base, job.text, job.error,
               j == 3 ? "'--pre-pipeline=moa-generate-gradients{functions=loss}'"
-                     : "--pre-pipeline=moa-generate-gradients");
+              : j == 4 ? ""
+                       : "--pre-pipeline=moa-generate-gradients");
         });
     for (std::thread &t : threads)
       t.join();
@@ -1428,6 +1556,11 @@ int main(int argc, char **argv) {
     checkMutualInformation(*module, 2, 7, miRng, results);
     checkMutualInformation(*module, 3, 33, miRng, results);
     checkErrorPaths(*module, results);
+  }
+  if (const Module *module = jobs[4].module.get()) {
+    std::mt19937_64 rng(53);
+    checkSplitBatch(*module, 2, 7, rng, results);
+    checkSplitBatch(*module, 4, 33, rng, results);
   }
 
   // 5.

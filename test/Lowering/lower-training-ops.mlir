@@ -141,12 +141,15 @@ func.func @multi_query_attention_grad_scale(%q: tensor<2x3x2x8xf32>, %k: tensor<
 
 // -----
 
-// Load-balancing backward: expert counts c_e over the non-padded tokens,
-// serially in f64 (indices outside [0, E) are not counted), then in parallel
-// over tokens.
+// Load-balancing backward: the summed probabilities P_e and the expert
+// counts c_e over the non-padded tokens, serially in f64 (indices outside
+// [0, E) are not counted), then in parallel over tokens.
 // CHECK-LABEL: func.func @load_balancing_loss_grad(
+// CHECK: %[[PROBS:.*]] = memref.alloc(%c8) : memref<?xf64>
 // CHECK: %[[COUNTS:.*]] = memref.alloc(%c8) : memref<?xf64>
-// CHECK: scf.for {{.*}} -> (f64)
+// CHECK: scf.for {{.*}} -> (index)
+// CHECK: math.exp
+// CHECK: memref.store %{{.*}}, %[[PROBS]][%{{.*}}] : memref<?xf64>
 // CHECK: scf.if
 // CHECK: memref.store %{{.*}}, %[[COUNTS]][%{{.*}}] : memref<?xf64>
 // CHECK: scf.parallel

@@ -304,9 +304,10 @@ optimisedLLVMModule(ModuleOp module, llvm::LLVMContext &llvmContext,
   return llvmModule;
 }
 
-/// Links the object at `objectPath` with the runtime into the shared library
-/// `outputFile`; "" on success.
-std::string linkLibrary(llvm::StringRef objectPath) {
+/// Links the object at `objectPath` with the runtime (and MPI for a
+/// data-parallel module, `usesMPI`) into the shared library `outputFile`; ""
+/// on success.
+std::string linkLibrary(llvm::StringRef objectPath, bool usesMPI) {
   auto driver = llvm::sys::findProgramByName(linker);
   if (!driver)
     return "cannot find the linker driver '" + linker + "'";
@@ -320,12 +321,17 @@ std::string linkLibrary(llvm::StringRef objectPath) {
     args.push_back(emulateGpu ? "-lMoAGpuEmulator"
                    : mockGpu  ? "-lMoAMockCudaRuntime"
                               : "-lMoACudaRuntime");
+  if (usesMPI) // loaded with the module: moa-train itself does not need it
+    args.push_back("-lmpi");
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);
   if (status != 0)
     return "linking " + outputFile + " failed" +
-           (linkError.empty() ? "" : ": " + linkError);
+           (linkError.empty() ? "" : ": " + linkError) +
+           (usesMPI ? " (a data-parallel module links Open MPI's libmpi: "
+                      "install libopenmpi-dev)"
+                    : "");
   return "";
 }
 
@@ -374,6 +380,10 @@ int emitOutput(ModuleOp module, std::unique_ptr<llvm::ToolOutputFile> output) {
   } else {
     object = std::move(output);
   }
+  const bool usesMPI =
+      llvm::any_of(llvmModule->functions(), [](const llvm::Function &f) {
+        return f.isDeclaration() && f.getName().starts_with("MPI_");
+      });
   llvm::legacy::PassManager codegen;
   if (machine->addPassesToEmitFile(codegen, object->os(), nullptr,
                                    llvm::CodeGenFileType::ObjectFile))
@@ -384,7 +394,8 @@ int emitOutput(ModuleOp module, std::unique_ptr<llvm::ToolOutputFile> output) {
     object->keep();
     return 0;
   }
-  if (std::string linkError = linkLibrary(objectPath); !linkError.empty())
+  if (std::string linkError = linkLibrary(objectPath, usesMPI);
+      !linkError.empty())
     return fail(linkError);
   output->keep();
   return 0;

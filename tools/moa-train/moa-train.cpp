@@ -32,6 +32,9 @@ const char *kUsage =
     "entry.\n"
     "  The entry's data arguments are named tokens, positions and targets\n"
     "  (i32 [B, T]); a result named logits ([B, T, V]) gives the accuracy.\n"
+    "  A module made data parallel (--pre-pipeline='...,moa-data-parallel{\n"
+    "  axis-size=N}') runs as `mpirun -np N moa-train MODULE ...`: --batch is\n"
+    "  the global batch, each rank trains on its B/N rows, rank 0 reports.\n"
     "options:\n"
     "  --entry NAME        the loss function (default loss)\n"
     "  --task copy|text|tokens\n"
@@ -72,11 +75,17 @@ int fail(const std::string &message) {
 int run(int argc, char **argv);
 
 int main(int argc, char **argv) {
+  int code;
   try {
-    return run(argc, argv);
+    code = run(argc, argv);
   } catch (const std::bad_alloc &) {
-    return fail("out of memory (are --batch and --length sensible?)");
+    code = fail("out of memory (are --batch and --length sensible?)");
   }
+  // A failed rank of a data-parallel job ends the job: the other ranks
+  // would wait for it in their next all-reduce.
+  if (code != 0)
+    abortMPIJob(code);
+  return code;
 }
 
 int run(int argc, char **argv) {

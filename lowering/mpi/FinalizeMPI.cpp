@@ -1,0 +1,103 @@
+//===- FinalizeMPI.cpp - Upstream MPI ops ready for moa's lowering --------===//
+
+#include "dialect/MoADialect.h"
+#include "lowering/Passes.h"
+#include "mlir/Conversion/MPIToLLVM/MPIToLLVM.h"
+#include "mlir/Dialect/MPI/IR/MPI.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Matchers.h"
+
+namespace mlir::moa {
+#define GEN_PASS_DEF_MOAFINALIZEMPI
+#define GEN_PASS_DEF_MOAOPENMPISYMBOLS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::moa
+
+using namespace mlir;
+using namespace mlir::moa;
+
+namespace {
+
+/// mpi.allreduce reads its send buffer and writes its receive buffer.
+struct AllReduceEffects
+    : public MemoryEffectOpInterface::ExternalModel<AllReduceEffects,
+                                                    mpi::AllReduceOp> {
+  void
+  getEffects(Operation *op,
+             SmallVectorImpl<MemoryEffects::EffectInstance> &effects) const {
+    auto allReduce = cast<mpi::AllReduceOp>(op);
+    effects.emplace_back(MemoryEffects::Read::get(),
+                         &allReduce.getSendbufMutable());
+    effects.emplace_back(MemoryEffects::Write::get(),
+                         &allReduce.getRecvbufMutable());
+  }
+};
+
+struct MoAFinalizeMPIPass
+    : public mlir::moa::impl::MoAFinalizeMPIBase<MoAFinalizeMPIPass> {
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<mpi::MPIDialect>();
+    registry.addExtension(+[](MLIRContext *ctx, mpi::MPIDialect *) {
+      mpi::AllReduceOp::attachInterface<AllReduceEffects>(*ctx);
+    });
+    mpi::registerConvertMPIToLLVMInterface(registry);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<shard::GridOp> grids(module.getOps<shard::GridOp>());
+    if (grids.empty())
+      return;
+    // moa-data-parallel's one grid spans all ranks; the runtime checks that
+    // the job has moa.ranks of them.
+    if (grids.size() != 1 || grids.front().getRank() != 1 ||
+        !module->hasAttr(kRanksAttrName)) {
+      grids.front().emitError("moa-finalize-mpi: expected the one "
+                              "one-dimensional grid of moa-data-parallel");
+      return signalPassFailure();
+    }
+    module.walk([](mpi::CommSplitOp split) {
+      auto world = split.getComm().getDefiningOp<mpi::CommWorldOp>();
+      if (world && matchPattern(split.getColor(), m_Constant()))
+        split.getNewcomm().replaceAllUsesWith(world);
+      if (split.getNewcomm().use_empty())
+        split.erase();
+    });
+    if (!SymbolTable::symbolKnownUseEmpty(grids.front(), module)) {
+      grids.front().emitError("moa-finalize-mpi: the grid is still used "
+                              "(run convert-shard-to-mpi first)");
+      return signalPassFailure();
+    }
+    grids.front().erase();
+  }
+};
+
+/// ompi_mpi_<op> (upstream's name) -> ompi_mpi_op_<op> (Open MPI's).
+struct MoAOpenMPISymbolsPass
+    : public mlir::moa::impl::MoAOpenMPISymbolsBase<MoAOpenMPISymbolsPass> {
+  void runOnOperation() override {
+    static constexpr StringLiteral kOps[] = {
+        "sum",  "prod", "min",  "max",    "band",   "bor",     "bxor",
+        "land", "lor",  "lxor", "maxloc", "minloc", "replace", "no_op"};
+    ModuleOp module = getOperation();
+    for (StringRef op : kOps) {
+      auto global = dyn_cast_or_null<LLVM::GlobalOp>(
+          SymbolTable::lookupSymbolIn(module, ("ompi_mpi_" + op).str()));
+      if (!global || !global.getInitializerRegion().empty() ||
+          global.getValue())
+        continue;
+      auto name = StringAttr::get(&getContext(), "ompi_mpi_op_" + op);
+      if (SymbolTable::lookupSymbolIn(module, name)) {
+        global.emitError("moa-open-mpi-symbols: both ")
+            << global.getSymName() << " and " << name << " are defined";
+        return signalPassFailure();
+      }
+      if (failed(SymbolTable::replaceAllSymbolUses(global, name, module)))
+        return signalPassFailure();
+      global.setSymName(name);
+    }
+  }
+};
+
+} // namespace
