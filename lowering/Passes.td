@@ -160,6 +160,9 @@ def MoAFinalizeMPI : Pass<"moa-finalize-mpi", "::mlir::ModuleOp"> {
       upstream splits on every call, and MPI_Comm_split allocates a
       communicator that nothing frees, so a training run would leak one per
       step: the split is replaced by the world;
+    - upstream reduces a copy of the input into itself, which MPI forbids
+      (send and receive buffers must not overlap): the input is sent from
+      where it is into the fresh buffer, and the copy is dropped;
     - the `shard.grid` symbols, referred to by nothing once the collectives
       are MPI calls, are erased (they have no LLVM form);
     - upstream's MPI ops declare no memory effects, which buffer

@@ -34,6 +34,37 @@ struct AllReduceEffects
   }
 };
 
+/// Upstream copies the input into a fresh buffer and reduces that buffer
+/// into itself; MPI forbids overlapping send and receive buffers (short of
+/// MPI_IN_PLACE), so the input is sent as it is and the copy dropped. Only
+/// the communicator's ops (mpi, arith) may stand between the two.
+void sendFromSource(mpi::AllReduceOp allReduce) {
+  Value buffer = allReduce.getRecvbuf();
+  if (allReduce.getSendbuf() != buffer)
+    return;
+  // The buffer, or a collapse of it to one dimension.
+  auto collapse = buffer.getDefiningOp<memref::CollapseShapeOp>();
+  Value allocated = collapse ? collapse.getSrc() : buffer;
+  if (!allocated.getDefiningOp<memref::AllocOp>())
+    return;
+  Operation *op = allReduce->getPrevNode();
+  while (op && (isa<mpi::MPIDialect, arith::ArithDialect>(op->getDialect()) ||
+                op == collapse))
+    op = op->getPrevNode();
+  auto copy = dyn_cast_or_null<linalg::CopyOp>(op);
+  if (!copy || copy.getOutputs().front() != allocated ||
+      copy.getInputs().front().getType() != allocated.getType())
+    return;
+  Value source = copy.getInputs().front();
+  if (collapse) {
+    OpBuilder b(allReduce);
+    source = memref::CollapseShapeOp::create(
+        b, collapse.getLoc(), source, collapse.getReassociationIndices());
+  }
+  allReduce.getSendbufMutable().assign(source);
+  copy.erase();
+}
+
 struct MoAFinalizeMPIPass
     : public mlir::moa::impl::MoAFinalizeMPIBase<MoAFinalizeMPIPass> {
   void getDependentDialects(DialectRegistry &registry) const override {
@@ -57,6 +88,7 @@ struct MoAFinalizeMPIPass
                               "one-dimensional grid of moa-data-parallel");
       return signalPassFailure();
     }
+    module.walk([](mpi::AllReduceOp allReduce) { sendFromSource(allReduce); });
     module.walk([](mpi::CommSplitOp split) {
       auto world = split.getComm().getDefiningOp<mpi::CommWorldOp>();
       if (world && matchPattern(split.getColor(), m_Constant()))

@@ -415,6 +415,38 @@ func.func @load_balancing_mask(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %m:
 
 // -----
 
+func.func @load_balancing_statistics(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %s: tensor<2x4xf32>) {
+  // expected-error @+1 {{'statistics' must have shape [2, E] = [2, 8] but has type 'tensor<2x4xf32>'}}
+  %0 = moa.load_balancing_loss %l, %i statistics(%s : tensor<2x4xf32>) : tensor<2x5x8xf32>, tensor<2x5x2xi32>
+  return
+}
+
+// -----
+
+func.func @load_balancing_grad_statistics(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>, %d: tensor<f32>, %s: tensor<3x8xf32>) {
+  // expected-error @+1 {{'statistics' must have shape [2, E] = [2, 8] but has type 'tensor<3x8xf32>'}}
+  %0 = moa.load_balancing_loss_grad %l, %i, %d statistics(%s : tensor<3x8xf32>) : tensor<2x5x8xf32>, tensor<2x5x2xi32>
+  return
+}
+
+// -----
+
+func.func @routing_statistics_tokens(%l: tensor<2x5x8xf32>, %i: tensor<2x6x2xi32>) {
+  // expected-error @+1 {{'indices' must have shape [B, T, k] = [2, 5, ?] but has type 'tensor<2x6x2xi32>'}}
+  %0 = moa.routing_statistics %l, %i : tensor<2x5x8xf32>, tensor<2x6x2xi32>
+  return
+}
+
+// -----
+
+func.func @routing_statistics_result(%l: tensor<2x5x8xf32>, %i: tensor<2x5x2xi32>) {
+  // expected-error @+1 {{'statistics' must have shape [2, E] = [2, 8] but has type 'tensor<2x4xf32>'}}
+  %0 = "moa.routing_statistics"(%l, %i) : (tensor<2x5x8xf32>, tensor<2x5x2xi32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
 func.func @z_loss_rank(%l: tensor<10x8xf32>) {
   // expected-error @+1 {{'logits' must have rank 3 (shape [B, T, E] = [?, ?, ?]) but has type 'tensor<10x8xf32>'}}
   %0 = moa.router_z_loss %l : tensor<10x8xf32>

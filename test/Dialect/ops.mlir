@@ -127,6 +127,24 @@ func.func @multi_query_attention(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32
 
 // -----
 
+// The load-balancing loss of a larger batch: its routing statistics given.
+// CHECK-LABEL: func.func @routing_statistics
+// CHECK: %[[S:.*]] = moa.routing_statistics %arg0, %arg1 query_padding_mask(%arg2 : tensor<?x?xi1>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+// CHECK: moa.load_balancing_loss %arg0, %arg1 query_padding_mask(%arg2 : tensor<?x?xi1>) statistics(%[[S]] : tensor<2x8xf32>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+// CHECK: moa.load_balancing_loss_grad %arg0, %arg1, %arg3 statistics(%[[S]] : tensor<2x8xf32>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+func.func @routing_statistics(%logits: tensor<?x?x8xf32>, %idx: tensor<?x?x2xi32>, %qpm: tensor<?x?xi1>,
+    %d: tensor<f32>) -> (tensor<f32>, tensor<?x?x8xf32>) {
+  %s = moa.routing_statistics %logits, %idx query_padding_mask(%qpm : tensor<?x?xi1>)
+      : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  %0 = moa.load_balancing_loss %logits, %idx query_padding_mask(%qpm : tensor<?x?xi1>)
+      statistics(%s : tensor<2x8xf32>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  %1 = moa.load_balancing_loss_grad %logits, %idx, %d statistics(%s : tensor<2x8xf32>)
+      : tensor<?x?x8xf32>, tensor<?x?x2xi32>
+  return %0, %1 : tensor<f32>, tensor<?x?x8xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @aux_losses
 // CHECK: moa.load_balancing_loss %arg0, %arg1 : tensor<?x?x8xf32>, tensor<?x?x2xi32>
 // CHECK: moa.load_balancing_loss %arg0, %arg1 query_padding_mask(%arg2 : tensor<?x?xi1>) : tensor<?x?x8xf32>, tensor<?x?x2xi32>
