@@ -100,6 +100,14 @@ config.excludes.append("ABI")
 if shutil.which("bible"):
     config.available_features.add("bible-kjv")
 
+# Data-parallel training runs under Open MPI's mpirun (scripts/setup.sh
+# installs openmpi-bin); as root it must be allowed to, and two ranks share
+# this machine's cores.
+if shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", "mpirun --allow-run-as-root --oversubscribe"))
+
 # GPU tests: compiling needs the CUDA toolkit's ptxas; running for real needs
 # a driver and a device.
 import ctypes
