@@ -9,11 +9,13 @@
 #include "runtime/Gemm.h"
 #include "runtime/KernelContext.h"
 #include "runtime/RuntimeABI.h"
+#include "runtime/Tensor.h"
 
 #include <malloc.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -234,6 +236,18 @@ void moa_rt_report_error(const char *message) {
   } else {
     std::fprintf(stderr, "moa: %s\n", message);
   }
+}
+
+/// f32 -> bf16, rounded to nearest even: the compiler-rt builtin LLVM calls
+/// for a bf16 truncation on CPUs without AVX512-BF16, which Debian 12's
+/// libgcc (GCC 12) lacks; generated modules link the runtime and find it
+/// here. The bf16 result is returned in the low 16 bits of xmm0 (the
+/// x86-64 psABI's __bf16), which a float with those bits is.
+float __truncsfbf2(float value) {
+  const uint32_t bits = moa::runtime::floatToBf16(value);
+  float result;
+  std::memcpy(&result, &bits, sizeof(result));
+  return result;
 }
 
 } // extern "C"

@@ -26,7 +26,10 @@
 //   _mlir_memref_to_llvm_alloc / _aligned_alloc / _free
 //       every buffer of a CPU module (finalize-memref-to-llvm's generic
 //       functions): a failed allocation returns to the runtime with an
-//       error instead of handing null to the code (runtime/KernelContext.h).
+//       error instead of handing null to the code (runtime/KernelContext.h);
+//   __truncsfbf2(f32) -> bf16
+//       compiler-rt's rounding of f32 to bf16, which LLVM calls on CPUs
+//       without AVX512-BF16 and Debian 12's libgcc does not have.
 //
 // Both sides include this header, so the codes cannot drift apart.
 //
