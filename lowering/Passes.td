@@ -137,7 +137,9 @@ def MoAExportEntryPoints : Pass<"moa-export-entry-points", "::mlir::ModuleOp"> {
 def MoADropTiedResults : Pass<"moa-drop-tied-results", "::mlir::ModuleOp"> {
   let summary = "Return tied results in their donated argument buffers";
   let description = [{
-    Runs on the CPU path right after One-Shot Bufferize: a result of an
+    Runs on the CPU path right after One-Shot Bufferize (on the GPU path after
+    `moa-gpu-host-boundary`, which copies a tied result back into its
+    argument): a result of an
     entry point marked `moa.tied = i` is by then argument i's buffer
     (`moa-export-entry-points` materialized it there); it is removed from
     the function's results, so that buffer deallocation does not clone it
@@ -168,20 +170,25 @@ def MoAFinalizeMPI : Pass<"moa-finalize-mpi", "::mlir::ModuleOp"> {
     - upstream's MPI ops declare no memory effects, which buffer
       deallocation rejects: the pass attaches them to `mpi.allreduce`, the
       one moa emits (it reads its send buffer and writes its receive
-      buffer), and registers upstream's MPI-to-LLVM conversion interface for
-      the final `convert-to-llvm{filter-dialects=mpi}`.
+      buffer).
   }];
 }
 
-def MoAOpenMPISymbols : Pass<"moa-open-mpi-symbols", "::mlir::ModuleOp"> {
-  let summary = "Name Open MPI's predefined reduction ops as Open MPI does";
+def MoAConvertMPIToLLVM : Pass<"moa-convert-mpi-to-llvm", "::mlir::ModuleOp"> {
+  let summary = "Upstream's MPI-to-LLVM patterns, with Open MPI's names";
   let description = [{
-    Runs on the LLVM dialect after upstream's MPI-to-LLVM conversion, which
-    (in LLVM 22) refers to Open MPI's predefined reduction operations as
-    `ompi_mpi_<op>` (`ompi_mpi_sum`), where Open MPI's `mpi.h` and libmpi
-    name them `ompi_mpi_op_<op>` (`MPI_SUM` is `&ompi_mpi_op_sum`): a module
-    with the upstream names does not load. The external globals are renamed.
+    Runs after `finalize-memref-to-llvm` on the CPU path: upstream's
+    `mpi::populateMPIToLLVMConversionPatterns` turn the MPI ops into calls
+    of the MPI library (the implementation from the module's DLTI entry
+    `MPI:Implementation`); a module without MPI ops is left as it is (the
+    pass does not need the MPI dialect loaded, unlike
+    `convert-to-llvm{filter-dialects=mpi}`). Upstream (LLVM 22) refers to
+    Open MPI's predefined reduction operations as `ompi_mpi_<op>`
+    (`ompi_mpi_sum`), where Open MPI's `mpi.h` and libmpi name them
+    `ompi_mpi_op_<op>` (`MPI_SUM` is `&ompi_mpi_op_sum`): a module with the
+    upstream names does not load, so the external globals are renamed.
   }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def MoAEmitRuntimeABI : Pass<"moa-emit-runtime-abi", "::mlir::ModuleOp"> {
@@ -262,7 +269,9 @@ def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
   let description = [{
     Runs after bufferization on functions with GPU code: each memref argument
     is copied into a `gpu.alloc` on entry and used from there, each result is
-    copied into a fresh host buffer before the return, every device buffer is
+    copied into a fresh host buffer before the return (a result tied to a
+    donated argument, `moa.tied`, into that argument: `moa-drop-tied-results`
+    then drops it from the results), every device buffer is
     freed, the host waits once, and a non-zero device error word (the
     `gpu.alloc` marked `moa.error_word` by `moa-lower-to-gpu`) is reported
     through `moa_rt_fail`. Each `moa.record_routing` of device indices

@@ -49,7 +49,7 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
               // Allocations through the runtime, which reports a failed
               // one (runtime/KernelContext.h).
               "finalize-memref-to-llvm{use-generic-functions},"
-              "convert-to-llvm{filter-dialects=mpi},moa-open-mpi-symbols,"
+              "moa-convert-mpi-to-llvm,"
               "convert-scf-to-cf,"
               "convert-math-to-llvm,convert-arith-to-llvm,"
               "convert-openmp-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
@@ -76,7 +76,7 @@ void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
        // The deallocation pipeline rejects gpu ops (unknown side effects):
        // moa-gpu-host-boundary frees the device buffers.
        "canonicalize,cse,convert-bufferization-to-memref,"
-       "moa-gpu-host-boundary,gpu-kernel-outlining")
+       "moa-gpu-host-boundary,moa-drop-tied-results,gpu-kernel-outlining")
           .str();
   addPipeline(pm, pipeline, "GPU kernel");
 }

@@ -42,11 +42,6 @@ struct MoAGPUHostBoundaryPass
   }
 
   LogicalResult placeOnDevice(func::FuncOp func) {
-    for (unsigned r = 0; r < func.getNumResults(); ++r)
-      if (func.getResultAttr(r, mlir::moa::kTiedAttrName))
-        return func.emitError("results tied to donated arguments (moa.tied: "
-                              "a decoder's caches) are not supported on the "
-                              "GPU yet");
     bool usesDevice = false;
     func.walk([&](Operation *op) {
       usesDevice |= isa<gpu::LaunchOp, gpu::LaunchFuncOp, gpu::AllocOp>(op);
@@ -91,7 +86,9 @@ struct MoAGPUHostBoundaryPass
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     b.setInsertionPoint(ret);
     // Results: copied into fresh host buffers, all allocated first so that
-    // the copies follow each other on the stream.
+    // the copies follow each other on the stream; a result tied to a
+    // donated argument (a decoder's cache) back into that argument, which
+    // moa-drop-tied-results then leaves out of the results.
     SmallVector<std::pair<OpOperand *, Value>> copies;
     for (OpOperand &operand : ret->getOpOperands()) {
       auto type = dyn_cast<MemRefType>(operand.get().getType());
@@ -99,9 +96,16 @@ struct MoAGPUHostBoundaryPass
         continue;
       if (!type.getLayout().isIdentity())
         return ret.emitError("entry results need an identity layout");
+      std::optional<unsigned> tied;
+      if (failed(mlir::moa::getTiedArgument(func, operand.getOperandNumber(),
+                                            tied)))
+        return failure();
       copies.push_back(
-          {&operand, memref::AllocOp::create(
-                         b, loc, type, dynamicSizes(b, loc, operand.get()))});
+          {&operand,
+           tied ? Value(func.getArgument(*tied))
+                : memref::AllocOp::create(b, loc, type,
+                                          dynamicSizes(b, loc, operand.get()))
+                      .getResult()});
     }
     for (auto [operand, host] : copies) {
       gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand->get());

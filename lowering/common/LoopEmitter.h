@@ -153,6 +153,16 @@ public:
       return SmallVector<Value>();
     });
   }
+  /// for (iv = lb; iv < ub; iv += step): a GPU thread's share of a range.
+  void stridedLoop(Value lb, Value ub, Value step,
+                   function_ref<void(Emitter &, Value)> body) {
+    scf::ForOp::create(b, loc, lb, ub, step, ValueRange{},
+                       [&](OpBuilder &nb, Location nloc, Value iv, ValueRange) {
+                         Emitter inner(nb, nloc);
+                         body(inner, iv);
+                         scf::YieldOp::create(nb, nloc);
+                       });
+  }
 
   /// scf.parallel over [0, ub_i) for each i. With `serialBelow`, a loop of
   /// fewer iterations than that (or whose `size`, if given, is smaller:

@@ -2,9 +2,10 @@
 //
 // Part of moa-lower-to-gpu: flash-style multi-query attention in one kernel,
 // on the tensor cores for f16/bf16 (FlashAttention-2's scheme with
-// mma.sync) and on CUDA cores otherwise. A block's query rows are (token,
-// slot) pairs, so the k slots of its tokens share every tile of keys and
-// values staged in shared memory; no score matrix exists.
+// mma.sync) and on CUDA cores otherwise; and decoding: moa.cache_write and
+// split-KV moa.cached_attention (FlashDecoding), on the CUDA cores. A block's
+// query rows are (token, slot) pairs, so the k slots of its tokens share every
+// tile of keys and values staged in shared memory; no score matrix exists.
 //
 //===----------------------------------------------------------------------===//
 
@@ -569,13 +570,325 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Decoding: moa.cache_write and split-KV moa.cached_attention
+//===----------------------------------------------------------------------===//
+
+/// Cached keys per block of the split-KV kernel (4 tiles of kKeyTile): a
+/// sequence of 2048 cached tokens is 16 blocks per new token.
+constexpr int64_t kSplitKeys = 4 * kKeyTile;
+/// Query rows (the k slots of one token) a split-KV block can hold.
+constexpr int64_t kDecodeRows = kRowsPerWarp * kAttentionWarps;
+
+/// offsets[b] as an index, and whether it places `length` new tokens
+/// inside `slots` cache rows.
+std::pair<Value, Value> cacheOffset(Emitter &x, Value offsets, Value b,
+                                    Value length, Value slots) {
+  Value offset = arith::IndexCastOp::create(x.b, x.loc, x.b.getIndexType(),
+                                            x.load(offsets, {b}));
+  Value fits =
+      x.andI(arith::CmpIOp::create(x.b, x.loc, arith::CmpIPredicate::sge,
+                                   offset, x.idx(0)),
+             arith::CmpIOp::create(x.b, x.loc, arith::CmpIPredicate::sle,
+                                   x.add(offset, length), slots));
+  return {offset, fits};
+}
+
+/// cacheOffset, recording CacheOffsetOutOfRange where it does not fit.
+std::pair<Value, Value> checkedOffset(Emitter &x, Value offsets, Value b,
+                                      Value length, Value slots, Value err) {
+  auto [offset, fits] = cacheOffset(x, offsets, b, length, slots);
+  x.ifThen(x.notI(fits), [&](Emitter &y) {
+    fail(y, err, ::moa::runtime::FailureCode::CacheOffsetOutOfRange);
+  });
+  return {offset, fits};
+}
+
+/// moa.cache_write (buffer form: the cache written where it is): one block
+/// per new token, its threads over the h values of the row.
+struct LowerCacheWrite : OpRewritePattern<CacheWriteOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CacheWriteOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getResult())
+      return rewriter.notifyMatchFailure(op, "lowered in buffer form");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value update = op.getUpdate(), cache = op.getCache();
+    Value offsets = op.getOffsets();
+    Value batch = tb.dim(cache, 0), slots = tb.dim(cache, 1);
+    Value h = tb.dim(cache, 2), length = tb.dim(update, 1);
+    Value ok = tb.agree({{tb.dim(update, 0), batch},
+                         {tb.dim(offsets, 0), batch},
+                         {tb.dim(update, 2), h}});
+    constexpr int64_t threads = 4 * kWarp;
+    launch(e, "moa_cache_write", atLeastOne(e, e.mul(batch, length)), e.idx(1),
+           threads, {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+               Value tokens = g.mul(batch, length);
+               g.ifThen(g.cmp(arith::CmpIPredicate::ult, ids.bidX, tokens),
+                        [&](Emitter &x) {
+                          Value b = x.div(ids.bidX, length);
+                          Value t = arith::RemUIOp::create(x.b, x.loc, ids.bidX,
+                                                           length);
+                          auto [offset, fits] =
+                              checkedOffset(x, offsets, b, length, slots, err);
+                          Value row = x.add(offset, t);
+                          x.ifThen(fits, [&](Emitter &y) {
+                            y.stridedLoop(ids.tid, h, y.idx(threads),
+                                          [&](Emitter &z, Value c) {
+                                            z.store(z.load(update, {b, t, c}),
+                                                    cache, {b, row, c});
+                                          });
+                          });
+                        });
+             });
+           });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+/// Split-KV decoding (FlashDecoding): a block per (new token, kSplitKeys
+/// cached keys); its warps hold the token's k query slots as rows (the
+/// slots share each key tile staged in shared memory) and leave per row the
+/// block's maximum score, the sum of exp(score - maximum) and the
+/// exp-weighted values; a second kernel, a warp per row, rescales the
+/// blocks' partials to the row's overall maximum. Blocks past a token's
+/// position do nothing, so one sequence of many cached tokens fills the
+/// machine however small the batch.
+struct LowerCachedAttention : OpRewritePattern<CachedAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CachedAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (std::string why = unsupported(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    auto queryType = cast<ShapedType>(op.getQuery().getType());
+    const int64_t h = queryType.getDimSize(3);
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value batch = tb.dim(op.getQuery(), 0), length = tb.dim(op.getQuery(), 1);
+    Value k = tb.dim(op.getQuery(), 2), slots = tb.dim(op.getKeyCache(), 1);
+    Value ok = tb.agree({{tb.dim(op.getKeyCache(), 0), batch},
+                         {tb.dim(op.getValueCache(), 0), batch},
+                         {tb.dim(op.getValueCache(), 1), slots},
+                         {tb.dim(op.getKeyCache(), 2), e.idx(h)},
+                         {tb.dim(op.getValueCache(), 2), e.idx(h)},
+                         {tb.dim(op.getOffsets(), 0), batch}});
+    Value rows = e.mul(length, k);
+    Type element = queryType.getElementType();
+    Value result4 = deviceAlloc(e, element, {batch, length, k, e.idx(h)});
+    AttentionArgs a{err,
+                    ok,
+                    tb.collapse(op.getQuery(), {{0}, {1, 2}, {3}}),
+                    op.getKeyCache(),
+                    op.getValueCache(),
+                    Value(),
+                    tb.collapse(result4, {{0}, {1, 2}, {3}}),
+                    batch,
+                    slots,
+                    rows,
+                    k,
+                    h,
+                    op.getScale() ? op.getScale()->convertToFloat()
+                                  : 1.0f / std::sqrt(float(h)),
+                    /*causal=*/false,
+                    element};
+    Value splits = atLeastOne(e, e.ceilDiv(slots, e.idx(kSplitKeys)));
+    Type f32 = e.b.getF32Type();
+    Partials partials{deviceAlloc(e, f32, {batch, rows, splits}),
+                      deviceAlloc(e, f32, {batch, rows, splits}),
+                      deviceAlloc(e, f32, {batch, rows, splits, e.idx(h)})};
+    emitSplits(e, a, op.getOffsets(), length, splits, partials);
+    emitCombine(e, a, op.getOffsets(), length, splits, partials);
+    rewriter.replaceOp(op, tb.result(result4, op.getType()));
+    return success();
+  }
+
+  /// Per (sequence, row, split): maximum, sum, and the h weighted values.
+  struct Partials {
+    Value max, sum, out;
+  };
+
+  static void emitSplits(Emitter &e, const AttentionArgs &a, Value offsets,
+                         Value length, Value splits, const Partials &part) {
+    const int64_t h = a.h, perLane = (h + kWarp - 1) / kWarp;
+    Type keyElement = cast<MemRefType>(a.key.getType()).getElementType();
+    Type valueElement = cast<MemRefType>(a.value.getType()).getElementType();
+    launch(e, "moa_decode_split", atLeastOne(e, e.mul(a.batch, length)), splits,
+           kAttentionWarps * kWarp,
+           {sharedBuffer({kKeyTile, h}, keyElement),
+            sharedBuffer({kKeyTile, h}, valueElement)},
+           [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
+             whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
+               Value inBatch = g.cmp(arith::CmpIPredicate::ult, ids.bidX,
+                                     g.mul(a.batch, length));
+               g.ifThen(inBatch, [&](Emitter &x) {
+                 Value b = x.div(ids.bidX, length);
+                 Value t = arith::RemUIOp::create(x.b, x.loc, ids.bidX, length);
+                 auto [offset, fits] =
+                     checkedOffset(x, offsets, b, length, a.keys, a.err);
+                 // Token t sees the cached keys up to its position.
+                 Value first = x.mul(ids.bidY, x.idx(kSplitKeys));
+                 Value end = x.min(x.add(first, x.idx(kSplitKeys)),
+                                   x.add(x.add(offset, t), x.idx(1)));
+                 Value work =
+                     x.andI(fits, x.cmp(arith::CmpIPredicate::ult, first, end));
+                 x.ifThen(work, [&](Emitter &y) {
+                   splitBlock(y, a, ids, shared, b, t, first, end, part,
+                              perLane);
+                 });
+               });
+             });
+           });
+  }
+
+  /// One block's keys [first, end) for the rows of token t.
+  static void splitBlock(Emitter &g, const AttentionArgs &a, const Kernel &ids,
+                         ValueRange shared, Value b, Value t, Value first,
+                         Value end, const Partials &part, int64_t perLane) {
+    const int64_t stride = 2 + perLane;
+    Value row0 = g.add(g.mul(t, a.k), g.mul(ids.warp, g.idx(kRowsPerWarp)));
+    Value rowsEnd = g.mul(g.add(t, g.idx(1)), a.k);
+    SmallVector<Value> init;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      init.append({negInf(g), g.f32(0)});
+      init.append(perLane, g.f32(0));
+    }
+    SmallVector<Value> state = g.loop(
+        g.idx(0), g.ceilDiv(g.sub(end, first), g.idx(kKeyTile)), init,
+        [&](Emitter &x, Value tile, ValueRange carried) {
+          Value tileFirst = x.add(first, x.mul(tile, x.idx(kKeyTile)));
+          stageKeyValueTile(x, a, ids, b, tileFirst, shared[0], shared[1]);
+          barrier(x);
+          Value s = x.add(tileFirst, ids.lane);
+          Value keyOk = x.cmp(arith::CmpIPredicate::ult, s, end);
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < kRowsPerWarp; ++r)
+            next.append(attendTile(x, ids, carried.slice(r * stride, stride),
+                                   x.add(row0, x.idx(r)), rowsEnd,
+                                   atLeastOne(x, a.k), b, s, keyOk, a.query,
+                                   shared[0], shared[1], a.h, perLane, a.scale,
+                                   /*causal=*/false));
+          barrier(x);
+          return next;
+        });
+    Value split = ids.bidY;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      Value row = g.add(row0, g.idx(r));
+      g.ifThen(g.cmp(arith::CmpIPredicate::ult, row, rowsEnd), [&](Emitter &x) {
+        x.ifThen(isZero(x, ids.lane), [&](Emitter &y) {
+          y.store(state[r * stride], part.max, {b, row, split});
+          y.store(state[r * stride + 1], part.sum, {b, row, split});
+        });
+        for (int64_t i = 0; i < perLane; ++i) {
+          Value c = x.add(ids.lane, x.idx(i * kWarp));
+          x.ifThen(x.cmp(arith::CmpIPredicate::ult, c, x.idx(a.h)),
+                   [&](Emitter &y) {
+                     y.store(state[r * stride + 2 + i], part.out,
+                             {b, row, split, c});
+                   });
+        }
+      });
+    }
+  }
+
+  /// A warp per query row: the splits that saw keys, rescaled to their
+  /// overall maximum, normalised, written in the query's element type.
+  static void emitCombine(Emitter &e, const AttentionArgs &a, Value offsets,
+                          Value length, Value splits, const Partials &part) {
+    Value rows = e.mul(a.batch, a.rowsPerBatch);
+    launch(e, "moa_decode_combine", atLeastOne(e, rows), e.idx(1), kWarp, {},
+           [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             whenShapesAgree(kernel, ids, a.ok, a.err, [&](Emitter &g) {
+               g.ifThen(g.cmp(arith::CmpIPredicate::ult, ids.bidX, rows),
+                        [&](Emitter &x) {
+                          combineRow(x, a, ids, offsets, length, splits, part);
+                        });
+             });
+           });
+  }
+
+  static void combineRow(Emitter &x, const AttentionArgs &a, const Kernel &ids,
+                         Value offsets, Value length, Value splits,
+                         const Partials &part) {
+    Value b = x.div(ids.bidX, a.rowsPerBatch);
+    Value row = arith::RemUIOp::create(x.b, x.loc, ids.bidX, a.rowsPerBatch);
+    Value t = x.div(row, atLeastOne(x, a.k));
+    // Not a structured binding: the lambda below captures it (C++17).
+    Value offset, fits;
+    std::tie(offset, fits) = cacheOffset(x, offsets, b, length, a.keys);
+    x.ifThen(fits, [&](Emitter &y) {
+      // The splits that hold keys 0 .. offset + t.
+      Value used = y.min(splits, y.ceilDiv(y.add(y.add(offset, t), y.idx(1)),
+                                           y.idx(kSplitKeys)));
+      Value top = y.loop(y.idx(0), used, {negInf(y)},
+                         [&](Emitter &z, Value sp, ValueRange m) {
+                           return SmallVector<Value>{
+                               z.maxf(m[0], z.load(part.max, {b, row, sp}))};
+                         })[0];
+      Value total = y.loop(
+          y.idx(0), used, {y.f32(0)}, [&](Emitter &z, Value sp, ValueRange l) {
+            Value w = z.exp(z.subf(z.load(part.max, {b, row, sp}), top));
+            return SmallVector<Value>{
+                z.addf(l[0], z.mulf(w, z.load(part.sum, {b, row, sp})))};
+          })[0];
+      Value inverse = y.divf(y.f32(1), total);
+      y.stridedLoop(
+          ids.lane, y.idx(a.h), y.idx(kWarp), [&](Emitter &z, Value c) {
+            Value o = z.loop(z.idx(0), used, {z.f32(0)},
+                             [&](Emitter &w, Value sp, ValueRange acc) {
+                               Value scale = w.exp(
+                                   w.subf(w.load(part.max, {b, row, sp}), top));
+                               return SmallVector<Value>{math::FmaOp::create(
+                                   w.b, w.loc, scale,
+                                   w.load(part.out, {b, row, sp, c}), acc[0])};
+                             })[0];
+            z.store(fromF32(z, z.mulf(o, inverse), a.element), a.out,
+                    {b, row, c});
+          });
+    });
+  }
+
+  /// Why the kernels cannot run `op` ("" if they can): a static head size
+  /// whose key tiles fit in shared memory, and at most kDecodeRows slots.
+  static std::string unsupported(CachedAttentionOp op) {
+    auto queryType = cast<ShapedType>(op.getQuery().getType());
+    if (queryType.isDynamicDim(3) || queryType.isDynamicDim(2))
+      return "needs a static number of query slots k and head size h for "
+             "the GPU";
+    if (queryType.getDimSize(2) > kDecodeRows)
+      return "k = " + std::to_string(queryType.getDimSize(2)) +
+             " query slots per token; the GPU decoding kernel takes at most " +
+             std::to_string(kDecodeRows);
+    const int64_t bytes =
+        kKeyTile * queryType.getDimSize(3) * 2 *
+        cast<ShapedType>(op.getKeyCache().getType()).getElementTypeBitWidth() /
+        8;
+    if (bytes <= kMaxSharedBytes)
+      return "";
+    return "head size " + std::to_string(queryType.getDimSize(3)) + " needs " +
+           std::to_string(bytes) +
+           " bytes of shared memory per key tile on the GPU (at most " +
+           std::to_string(kMaxSharedBytes) + ")";
+  }
+};
+
 } // namespace
 
 void gpu_kernels::populateGPUAttentionPatterns(RewritePatternSet &patterns,
                                                const GPUTiling &tiling) {
   patterns.add<LowerMultiQueryAttention>(patterns.getContext(), tiling);
+  patterns.add<LowerCacheWrite, LowerCachedAttention>(patterns.getContext());
 }
 
 std::string gpu_kernels::gpuAttentionUnsupported(MultiQueryAttentionOp op) {
   return LowerMultiQueryAttention::unsupported(op);
+}
+
+std::string gpu_kernels::gpuDecodingUnsupported(CachedAttentionOp op) {
+  return LowerCachedAttention::unsupported(op);
 }

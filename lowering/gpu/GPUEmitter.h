@@ -150,11 +150,14 @@ Value isZero(Emitter &e, Value v);
 void whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok, Value err,
                      function_ref<void(Emitter &)> body);
 
-/// Adds the pattern of moa.multi_query_attention (GPUAttention.cpp).
+/// Adds the patterns of moa.multi_query_attention, moa.cache_write and
+/// moa.cached_attention (GPUAttention.cpp).
 void populateGPUAttentionPatterns(RewritePatternSet &patterns,
                                   const GPUTiling &tiling);
 /// Why the attention kernels cannot run `op` ("" if they can).
 std::string gpuAttentionUnsupported(MultiQueryAttentionOp op);
+/// Why the decoding kernels cannot run `op` ("" if they can).
+std::string gpuDecodingUnsupported(CachedAttentionOp op);
 
 } // namespace mlir::moa::gpu_kernels
 

@@ -1139,6 +1139,15 @@ struct MoALowerToGPUPass
         op->emitOpError(gpuAttentionUnsupported(attention));
         return WalkResult::interrupt();
       }
+      if (auto decode = dyn_cast<CachedAttentionOp>(op)) {
+        op->emitOpError(gpuDecodingUnsupported(decode));
+        return WalkResult::interrupt();
+      }
+      if (auto write = dyn_cast<CacheWriteOp>(op); write && write.getResult()) {
+        op->emitError("moa.cache_write is lowered to the GPU in buffer form "
+                      "(writing the cache in place): bufferize first");
+        return WalkResult::interrupt();
+      }
       if (isa<DispatchOp, GroupedMatmulOp>(op)) {
         op->emitError("cannot lower to the GPU: index operands (indices, "
                       "permutation, offsets) must be i32");
@@ -1148,8 +1157,9 @@ struct MoALowerToGPUPass
           (isa<linalg::LinalgOp>(op) && !isa<linalg::FillOp>(op))) {
         op->emitError("'") << op->getName()
                            << "' has no GPU lowering yet (only the forward "
-                              "MoA layer runs on the GPU so far): compile "
-                              "this module with --target=cpu";
+                              "MoA layer and the decoding cache ops run on "
+                              "the GPU so far): compile this module with "
+                              "--target=cpu";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

@@ -2,15 +2,17 @@
 
 #include "dialect/MoADialect.h"
 #include "lowering/Passes.h"
+#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Conversion/MPIToLLVM/MPIToLLVM.h"
 #include "mlir/Dialect/MPI/IR/MPI.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOAFINALIZEMPI
-#define GEN_PASS_DEF_MOAOPENMPISYMBOLS
+#define GEN_PASS_DEF_MOACONVERTMPITOLLVM
 #include "lowering/Passes.h.inc"
 } // namespace mlir::moa
 
@@ -72,7 +74,6 @@ struct MoAFinalizeMPIPass
     registry.addExtension(+[](MLIRContext *ctx, mpi::MPIDialect *) {
       mpi::AllReduceOp::attachInterface<AllReduceEffects>(*ctx);
     });
-    mpi::registerConvertMPIToLLVMInterface(registry);
   }
 
   void runOnOperation() override {
@@ -106,29 +107,45 @@ struct MoAFinalizeMPIPass
 };
 
 /// ompi_mpi_<op> (upstream's name) -> ompi_mpi_op_<op> (Open MPI's).
-struct MoAOpenMPISymbolsPass
-    : public mlir::moa::impl::MoAOpenMPISymbolsBase<MoAOpenMPISymbolsPass> {
+LogicalResult renameOpenMPIOps(ModuleOp module) {
+  static constexpr StringLiteral kOps[] = {
+      "sum",  "prod", "min",  "max",    "band",   "bor",     "bxor",
+      "land", "lor",  "lxor", "maxloc", "minloc", "replace", "no_op"};
+  for (StringRef op : kOps) {
+    auto global = dyn_cast_or_null<LLVM::GlobalOp>(
+        SymbolTable::lookupSymbolIn(module, ("ompi_mpi_" + op).str()));
+    if (!global || !global.getInitializerRegion().empty() || global.getValue())
+      continue;
+    auto name = StringAttr::get(module.getContext(), "ompi_mpi_op_" + op);
+    if (SymbolTable::lookupSymbolIn(module, name))
+      return global.emitError("moa-convert-mpi-to-llvm: both ")
+             << global.getSymName() << " and " << name << " are defined";
+    if (failed(SymbolTable::replaceAllSymbolUses(global, name, module)))
+      return failure();
+    global.setSymName(name);
+  }
+  return success();
+}
+
+struct MoAConvertMPIToLLVMPass
+    : public mlir::moa::impl::MoAConvertMPIToLLVMBase<MoAConvertMPIToLLVMPass> {
   void runOnOperation() override {
-    static constexpr StringLiteral kOps[] = {
-        "sum",  "prod", "min",  "max",    "band",   "bor",     "bxor",
-        "land", "lor",  "lxor", "maxloc", "minloc", "replace", "no_op"};
     ModuleOp module = getOperation();
-    for (StringRef op : kOps) {
-      auto global = dyn_cast_or_null<LLVM::GlobalOp>(
-          SymbolTable::lookupSymbolIn(module, ("ompi_mpi_" + op).str()));
-      if (!global || !global.getInitializerRegion().empty() ||
-          global.getValue())
-        continue;
-      auto name = StringAttr::get(&getContext(), "ompi_mpi_op_" + op);
-      if (SymbolTable::lookupSymbolIn(module, name)) {
-        global.emitError("moa-open-mpi-symbols: both ")
-            << global.getSymName() << " and " << name << " are defined";
-        return signalPassFailure();
-      }
-      if (failed(SymbolTable::replaceAllSymbolUses(global, name, module)))
-        return signalPassFailure();
-      global.setSymName(name);
-    }
+    WalkResult hasMPI = module.walk([](Operation *op) {
+      return isa<mpi::MPIDialect>(op->getDialect()) ? WalkResult::interrupt()
+                                                    : WalkResult::advance();
+    });
+    if (!hasMPI.wasInterrupted())
+      return;
+    LLVMTypeConverter converter(&getContext());
+    RewritePatternSet patterns(&getContext());
+    mpi::populateMPIToLLVMConversionPatterns(converter, patterns);
+    ConversionTarget target(getContext());
+    target.addIllegalDialect<mpi::MPIDialect>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(module, target, std::move(patterns))) ||
+        failed(renameOpenMPIOps(module)))
+      signalPassFailure();
   }
 };
 

@@ -11,7 +11,7 @@ func.func @layer_not_decomposed(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %
 // -----
 
 func.func @aux_loss(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xi32>) -> tensor<f32> {
-  // expected-error @+1 {{'moa.load_balancing_loss' has no GPU lowering yet (only the forward MoA layer runs on the GPU so far): compile this module with --target=cpu}}
+  // expected-error @+1 {{'moa.load_balancing_loss' has no GPU lowering yet (only the forward MoA layer and the decoding cache ops run on the GPU so far): compile this module with --target=cpu}}
   %a = moa.load_balancing_loss %l, %i : tensor<?x?x8xf32>, tensor<?x?x2xi32>
   return %a : tensor<f32>
 }
@@ -49,4 +49,20 @@ func.func @elementwise(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
   // expected-error @+1 {{'linalg.add' has no GPU lowering yet}}
   %c = linalg.add ins(%a, %b : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
   return %c : tensor<4xf32>
+}
+
+// -----
+
+func.func @decode_many_slots(%q: tensor<?x1x33x16xf32>, %c: tensor<?x64x16xf32>, %o: tensor<?xi32>) -> tensor<?x1x33x16xf32> {
+  // expected-error @+1 {{'moa.cached_attention' op k = 33 query slots per token; the GPU decoding kernel takes at most 32}}
+  %r = moa.cached_attention %q, %c, %c, %o : tensor<?x1x33x16xf32>, tensor<?x64x16xf32>, tensor<?xi32>
+  return %r : tensor<?x1x33x16xf32>
+}
+
+// -----
+
+func.func @cache_write_tensors(%u: tensor<?x1x16xf32>, %o: tensor<?xi32>, %c: tensor<?x64x16xf32>) -> tensor<?x64x16xf32> {
+  // expected-error @+1 {{moa.cache_write is lowered to the GPU in buffer form (writing the cache in place): bufferize first}}
+  %r = moa.cache_write %u, %o into %c : tensor<?x1x16xf32>, tensor<?xi32> into tensor<?x64x16xf32> -> tensor<?x64x16xf32>
+  return %r : tensor<?x64x16xf32>
 }

@@ -228,3 +228,24 @@ func.func @assertion(%ok: i1) {
   cf.assert %ok, "sizes differ"
   return
 }
+
+// -----
+
+// Decoding (buffer form): moa.cache_write is one block per new token
+// writing the cache in place; moa.cached_attention is split-KV: a block
+// per (token, 128 cached keys) with the token's k slots as rows, then a
+// warp per row combining the blocks' partials (maximum, sum, values).
+// CHECK-LABEL: func.func @decode(
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}}, %{{.*}} = %c1, %{{.*}} = %c1) threads({{.*}}) in (%{{.*}} = %c128, {{.*}} function(@moa_cache_write)
+// 256 cached rows: 2 blocks of 128 keys per token, partials [B, rows, 2].
+// CHECK: gpu.alloc (%{{.*}}, %c2, %c2) : memref<?x?x?xf32>
+// CHECK: gpu.alloc (%{{.*}}, %c2, %c2) : memref<?x?x?xf32>
+// CHECK: gpu.alloc (%{{.*}}, %c2, %c2, %c16) : memref<?x?x?x?xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}}, %{{.*}} = %c2, %{{.*}} = %c1) threads({{.*}}) in (%{{.*}} = %c128, {{.*}} function(@moa_decode_split) workgroup(%{{.*}} : memref<32x16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x16xf32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) threads({{.*}}) in (%{{.*}} = %c32, {{.*}} function(@moa_decode_combine)
+func.func @decode(%q: memref<?x1x2x16xf32>, %u: memref<?x1x16xf32>, %c: memref<?x256x16xf32>,
+    %o: memref<?xi32>) -> memref<?x1x2x16xf32> {
+  moa.cache_write %u, %o into %c : memref<?x1x16xf32>, memref<?xi32> into memref<?x256x16xf32>
+  %r = moa.cached_attention %q, %c, %c, %o : memref<?x1x2x16xf32>, memref<?x256x16xf32>, memref<?xi32>
+  return %r : memref<?x1x2x16xf32>
+}
