@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
-# with): builds moa, compiles the 29 test configurations and the benchmark
-# layers for sm_90a, prints the ptxas register/spill report, and copies the
+# with): builds moa, compiles the 29 test configurations, a decoding step
+# and the benchmark layers for sm_90a, prints the ptxas register/spill report, and copies the
 # binaries and the shared libraries they need. bench/gpu/run.sh then runs on
 # the GPU machine with the bundle carried:
 #   bench/gpu/bundle.sh
@@ -18,6 +18,12 @@ bin="$MOA_BUILD/bin"
 echo "== compile the 29 layer configurations for the GPU"
 "$bin/moa-layer-test" "$bin/moa-compile" "$bundle/tests" --cuda --compile-only |
   tail -1
+echo "== compile the decoding step (cache ops, split-KV), f32 and bf16"
+"$bin/moa-compile" "$MOA_ROOT/test/GPU/Inputs/decode-step.mlir" --target=cuda \
+  -o "$bundle/tests/decode.so"
+sed 's/f32/bf16/g' "$MOA_ROOT/test/GPU/Inputs/decode-step.mlir" >"$bundle/tests/decode-bf16.mlir"
+"$bin/moa-compile" "$bundle/tests/decode-bf16.mlir" --target=cuda \
+  -o "$bundle/tests/decode-bf16.so"
 echo "== compile the benchmark layers"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
   --models "$bundle/models"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
 # (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 27
-# layer configurations against the double-precision reference), then the
+# layer configurations and a decoding step against the double-precision
+# reference), then the
 # forward benchmark against PyTorch, one table. Results go to $OUT too when
 # it is set.
 set -uo pipefail
@@ -16,6 +17,14 @@ echo "== GPU tests: 29 layer configurations (f32 within 1e-5, bf16/f16 within 2e
 "$bundle/bin/moa-layer-test" - "$bundle/tests" --cuda --prebuilt 2>&1 |
   tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
+echo "== GPU tests: a decoding step (cache ops, split-KV) against float64"
+work=$(mktemp -d)
+for args in "1 1 0" "3 5 0,7,100" "1 1 298" "4 1 5,130,255,299"; do
+  python3 "$root/test/GPU/Inputs/decode_check.py" "$bundle/bin/moa-run" \
+    "$bundle/tests/decode.so" "$work" $args || tests=1
+done
+python3 "$root/test/GPU/Inputs/decode_check.py" "$bundle/bin/moa-run" \
+  "$bundle/tests/decode-bf16.so" "$work" 3 2 0,40,200 bf16 || tests=1
 
 echo "== forward: moa against PyTorch (official algorithm, and dense equal compute)"
 PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu.py" \

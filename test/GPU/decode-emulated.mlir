@@ -2,14 +2,18 @@
 // and its combine) run by the emulator against a float64 reference: one
 // step at the start of a cache, prompts of different lengths in one batch,
 // one token deep in a cache that spans several split blocks (the last
-// partial), and sequences at different depths; the caches are donated
-// (results tied to the arguments) and come back updated.
+// partial), and sequences at different depths, in f32 and bf16; the caches
+// are donated (results tied to the arguments) and come back updated.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: moa-compile %S/Inputs/decode-step.mlir --target=cuda --emulate-gpu -o %t/decode.so
 // RUN: %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode.so %t 1 1 0 | FileCheck %s
 // RUN: %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode.so %t 3 5 0,7,100 | FileCheck %s
 // RUN: %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode.so %t 1 1 298 | FileCheck %s
 // RUN: %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode.so %t 4 1 5,130,255,299 | FileCheck %s
+// The same step on bf16 tensors (f32 softmax and accumulation).
+// RUN: sed 's/f32/bf16/g' %S/Inputs/decode-step.mlir > %t/decode-bf16.mlir
+// RUN: moa-compile %t/decode-bf16.mlir --target=cuda --emulate-gpu -o %t/decode-bf16.so
+// RUN: %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode-bf16.so %t 3 2 0,40,200 bf16 | FileCheck %s
 // CHECK: PASS
 // A sequence whose new tokens do not fit its cache is an error.
 // RUN: not %python %S/Inputs/decode_check.py %moa_tools/moa-run %t/decode.so %t 2 2 0,299 \

@@ -5,6 +5,10 @@ definition: token t of sequence b sits at offsets[b] + t and attends to the
 cached keys 0 .. offsets[b] + t.
 
 usage: decode_check.py MOA_RUN MODULE WORKDIR B T OFFSETS (comma-separated)
+                       [bf16]
+With bf16 the module is the same step on bf16 tensors (uint16 bits in the
+.npy files): the reference takes the inputs as rounded to bf16, and the
+output, itself rounded to bf16, must agree within 2e-2 (1e-5 in f32).
 """
 import os
 import subprocess
@@ -29,18 +33,34 @@ def reference(q, kc, vc, offsets):
     return out
 
 
+def to_bf16_bits(a):
+    """float32 -> bf16 bits (uint16), rounded to nearest even."""
+    bits = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def from_bf16_bits(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
 def main():
     moa_run, module, work = sys.argv[1], sys.argv[2], sys.argv[3]
     batch, length = int(sys.argv[4]), int(sys.argv[5])
     offsets = np.array([int(x) for x in sys.argv[6].split(",")], dtype=np.int32)
+    bf16 = len(sys.argv) > 7 and sys.argv[7] == "bf16"
+    tolerance = 2e-2 if bf16 else 1e-5
     rng = np.random.default_rng(7 + batch * 100 + length)
-    f32 = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)
-    inputs = [f32(batch, length, K, H), f32(batch, length, H), f32(batch, length, H),
-              f32(batch, S, H), f32(batch, S, H), offsets]
+
+    def values(*shape):
+        a = rng.uniform(-1, 1, shape).astype(np.float32)
+        return from_bf16_bits(to_bf16_bits(a)) if bf16 else a
+
+    inputs = [values(batch, length, K, H), values(batch, length, H),
+              values(batch, length, H), values(batch, S, H), values(batch, S, H), offsets]
     paths = []
     for i, a in enumerate(inputs):
         paths.append(os.path.join(work, f"in{i}.npy"))
-        np.save(paths[-1], a)
+        np.save(paths[-1], to_bf16_bits(a) if bf16 and i < 5 else a)
     out_dir = os.path.join(work, "out")
     os.makedirs(out_dir, exist_ok=True)
     run = subprocess.run([moa_run, module, "decode_step", *paths, "-o", out_dir],
@@ -57,13 +77,15 @@ def main():
     worst = 0.0
     for i, e in enumerate(expected):
         got = np.load(os.path.join(out_dir, f"out{i}.npy"))
+        if bf16:
+            got = from_bf16_bits(got.view(np.uint16))
         if got.shape != e.shape:
             print(f"FAIL result {i}: shape {got.shape}, expected {e.shape}")
             return 1
         worst = max(worst, float(np.abs(got - e).max() / np.abs(e).max()))
-    status = "PASS" if worst <= 1e-5 else "FAIL"
-    print(f"{status} B={batch} T={length} offsets={sys.argv[6]}: "
-          f"worst relative error {worst:.1e} (<= 1e-5)")
+    status = "PASS" if worst <= tolerance else "FAIL"
+    print(f"{status} {'bf16' if bf16 else 'f32'} B={batch} T={length} offsets={sys.argv[6]}: "
+          f"worst relative error {worst:.1e} (<= {tolerance:g})")
     return 0 if status == "PASS" else 1
 
 

@@ -16,7 +16,8 @@ job=$!
 for _ in $(seq 300); do [ -f "$checkpoint" ] && break; sleep 0.1; done
 [ -f "$checkpoint" ] || { echo "no checkpoint was written"; kill -9 $job; exit 1; }
 victim=""
-for pid in $(pgrep -P $job); do
+# The ranks are mpirun's children (read from /proc: no procps needed).
+for pid in $(awk -v parent=$job '$4 == parent { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
   if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
     victim=$pid
   fi
