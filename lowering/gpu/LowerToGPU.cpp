@@ -1003,38 +1003,166 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
       return success();
     }
     auto alloc = out.getDefiningOp<memref::AllocOp>();
-    linalg::FillOp fill;
-    if (!alloc || !freshOutput(alloc, op, fill))
+    Operation *zeroing = nullptr;
+    if (!alloc || !freshOutput(alloc, op, zeroing))
       return rewriter.notifyMatchFailure(
           op, "the output buffer is not a fresh allocation");
     Value result = projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
                                    op.getInputs()[1], {Value()},
                                    {cast<ShapedType>(out.getType())})[0];
-    if (fill)
-      rewriter.eraseOp(fill);
+    if (zeroing)
+      rewriter.eraseOp(zeroing);
     rewriter.eraseOp(op);
     rewriter.replaceOp(alloc, result);
     return success();
   }
 
-  /// Whether `op` is the first to write `alloc` but for a zero fill (set in
-  /// `fill`) right in front of it, in the same block.
+  /// Whether `op` is the first to write `alloc` but for zeros written in
+  /// front of it in the same block (set in `zeroing`): a zero fill, or a
+  /// copy of a buffer that holds only a zero fill (bufferization's copy of
+  /// a zero init that CSE shared between projections).
   static bool freshOutput(memref::AllocOp alloc, linalg::ContractOp op,
-                          linalg::FillOp &fill) {
+                          Operation *&zeroing) {
     for (Operation *user : alloc->getUsers()) {
       if (user == op.getOperation())
         continue;
-      auto zero = dyn_cast<linalg::FillOp>(user);
-      if (zero && zero->getBlock() == op->getBlock() &&
-          zero->isBeforeInBlock(op) && !fill &&
-          matchPattern(zero.getInputs()[0], m_AnyZeroFloat())) {
-        fill = zero;
+      bool before =
+          user->getBlock() == op->getBlock() && user->isBeforeInBlock(op);
+      if (before && !zeroing && writesZeros(user, alloc)) {
+        zeroing = user;
         continue;
       }
-      if (user->getBlock() != op->getBlock() || user->isBeforeInBlock(op))
+      if (isa<memref::DimOp>(user))
+        continue;
+      if (user->getBlock() != op->getBlock() || before)
         return false;
     }
     return true;
+  }
+
+  /// `user` is a zero fill of `buffer`, or a copy into it of an allocation
+  /// that nothing but a zero fill wrote before the copy.
+  static bool writesZeros(Operation *user, Value buffer) {
+    if (auto fill = dyn_cast<linalg::FillOp>(user))
+      return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+    auto copy = dyn_cast<memref::CopyOp>(user);
+    if (!copy || copy.getTarget() != buffer)
+      return false;
+    auto source = copy.getSource().getDefiningOp<memref::AllocOp>();
+    if (!source)
+      return false;
+    bool zeroFilled = false;
+    for (Operation *other : source->getUsers()) {
+      if (other->getBlock() != copy->getBlock() ||
+          !other->isBeforeInBlock(copy))
+        continue;
+      if (auto fill = dyn_cast<linalg::FillOp>(other);
+          fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat())) {
+        zeroFilled = true;
+        continue;
+      }
+      auto read = dyn_cast<memref::CopyOp>(other);
+      if (!isa<memref::DimOp>(other) &&
+          !(read && read.getSource() == copy.getSource()))
+        return false;
+    }
+    return zeroFilled;
+  }
+};
+
+/// A linalg op that moves or maps elements (linalg.transpose, broadcast, an
+/// all-parallel generic: the head folding of moa.multi_head_attention, the
+/// mask broadcast to heads, elementwise arithmetic) in buffer form whose
+/// output is a fresh allocation: one thread per output element reads each
+/// input where its indexing map says and runs the op's payload; the
+/// kernel's device buffer replaces the allocation.
+struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp op,
+                                PatternRewriter &rewriter) const override {
+    if (isa<linalg::ContractOp, linalg::FillOp>(op) ||
+        !op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+        op.getNumParallelLoops() != op.getNumLoops() ||
+        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity() ||
+        op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)))
+      return rewriter.notifyMatchFailure(op, "not an elementwise map");
+    for (OpOperand *input : op.getDpsInputOperands())
+      if (!op.getMatchingIndexingMap(input).isProjectedPermutation())
+        return rewriter.notifyMatchFailure(op, "an input is not a projection");
+    Value out = op.getDpsInitOperand(0)->get();
+    auto alloc = out.getDefiningOp<memref::AllocOp>();
+    if (!alloc || !writtenFirstBy(alloc, op))
+      return rewriter.notifyMatchFailure(
+          op, "the output buffer is not a fresh allocation");
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    auto outType = cast<MemRefType>(out.getType());
+    SmallVector<Value> sizes;
+    Value total = e.idx(1);
+    for (int64_t i = 0; i < outType.getRank(); ++i) {
+      sizes.push_back(tb.dim(out, i));
+      total = e.mul(total, sizes.back());
+    }
+    Value result = deviceAlloc(e, outType.getElementType(), sizes);
+    constexpr int64_t threads = 8 * kWarp;
+    launch(e, "moa_elementwise",
+           atLeastOne(e, e.ceilDiv(total, e.idx(threads))), e.idx(1), threads,
+           {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+             Value element =
+                 kernel.add(kernel.mul(ids.bidX, kernel.idx(threads)), ids.tid);
+             kernel.ifThen(
+                 kernel.cmp(arith::CmpIPredicate::ult, element, total),
+                 [&](Emitter &x) {
+                   SmallVector<Value> at = delinearize(x, element, sizes);
+                   x.store(payload(x, op, at), result, at);
+                 });
+           });
+    Value typed = result;
+    if (result.getType() != outType)
+      typed = memref::CastOp::create(rewriter, op.getLoc(), outType, result);
+    rewriter.eraseOp(op);
+    rewriter.replaceOp(alloc, typed);
+    return success();
+  }
+
+  /// The row-major indices of `linear` in an array of `sizes`.
+  static SmallVector<Value> delinearize(Emitter &x, Value linear,
+                                        ArrayRef<Value> sizes) {
+    SmallVector<Value> indices(sizes.size());
+    for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
+      indices[i] = arith::RemUIOp::create(x.b, x.loc, linear, sizes[i]);
+      linear = x.div(linear, sizes[i]);
+    }
+    return indices;
+  }
+
+  /// The payload of `op` at loop indices `ivs`: its inputs loaded through
+  /// their indexing maps, its ops cloned, the yielded value.
+  static Value payload(Emitter &x, linalg::LinalgOp op, ValueRange ivs) {
+    Block *body = op.getBlock();
+    IRMapping mapping;
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      Value v = input->get();
+      if (isa<MemRefType>(v.getType())) {
+        SmallVector<Value> indices;
+        for (AffineExpr expr : op.getMatchingIndexingMap(input).getResults())
+          indices.push_back(ivs[cast<AffineDimExpr>(expr).getPosition()]);
+        v = x.load(v, indices);
+      }
+      mapping.map(body->getArgument(input->getOperandNumber()), v);
+    }
+    for (Operation &inner : body->without_terminator())
+      x.b.clone(inner, mapping);
+    return mapping.lookup(body->getTerminator()->getOperand(0));
+  }
+
+  /// Whether `op` writes `alloc` before anything else touches it.
+  static bool writtenFirstBy(memref::AllocOp alloc, Operation *op) {
+    return llvm::all_of(alloc->getUsers(), [&](Operation *user) {
+      return user == op ||
+             (user->getBlock() == op->getBlock() && op->isBeforeInBlock(user));
+    });
   }
 };
 
@@ -1122,6 +1250,7 @@ struct MoALowerToGPUPass
     patterns
         .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
             ctx, tiling);
+    patterns.add<LowerElementwise>(ctx);
     populateGPUAttentionPatterns(patterns, tiling);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();

@@ -249,3 +249,65 @@ func.func @decode(%q: memref<?x1x2x16xf32>, %u: memref<?x1x16xf32>, %c: memref<?
   %r = moa.cached_attention %q, %c, %c, %o : memref<?x1x2x16xf32>, memref<?x256x16xf32>, memref<?xi32>
   return %r : memref<?x1x2x16xf32>
 }
+
+// -----
+
+// Ops that move or map elements, in buffer form with fresh outputs: a
+// thread per output element reads each input through its indexing map and
+// runs the payload; the kernel's device buffer replaces the allocation.
+// CHECK-LABEL: func.func @fold_heads(
+// CHECK-NOT: memref.alloc
+// CHECK: %[[T:.*]] = gpu.alloc (%{{.*}}, %c4, %{{.*}}, %c8) : memref<?x?x?x?xf32>
+// CHECK: gpu.launch {{.*}} function(@moa_elementwise)
+// CHECK: %[[I:.*]] = memref.load %arg0[%[[B:.*]], %[[S:.*]], %[[H:.*]], %[[C:.*]]] : memref<?x?x4x8xf32>
+// CHECK: memref.store %[[I]], %[[T]][%[[B]], %[[H]], %[[S]], %[[C]]]
+// CHECK: %[[TC:.*]] = memref.cast %[[T]] : memref<?x?x?x?xf32> to memref<?x4x?x8xf32>
+// CHECK: %[[M:.*]] = gpu.alloc (%{{.*}}, %c4, %{{.*}}) : memref<?x?x?xi1>
+// CHECK: gpu.launch {{.*}} function(@moa_elementwise)
+// CHECK: %[[V:.*]] = memref.load %arg1[%[[MB:.*]], %[[MS:.*]]] : memref<?x?xi1>
+// CHECK: memref.store %[[V]], %[[M]][%[[MB]], %{{.*}}, %[[MS]]]
+// CHECK: %[[MC:.*]] = memref.cast %[[M]]
+// CHECK: return %[[TC]], %[[MC]]
+func.func @fold_heads(%x: memref<?x?x4x8xf32>, %mask: memref<?x?xi1>)
+    -> (memref<?x4x?x8xf32>, memref<?x4x?xi1>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %b = memref.dim %x, %c0 : memref<?x?x4x8xf32>
+  %t = memref.dim %x, %c1 : memref<?x?x4x8xf32>
+  %heads = memref.alloc(%b, %t) : memref<?x4x?x8xf32>
+  linalg.transpose ins(%x : memref<?x?x4x8xf32>) outs(%heads : memref<?x4x?x8xf32>) permutation = [0, 2, 1, 3]
+  %s = memref.dim %mask, %c1 : memref<?x?xi1>
+  %perHead = memref.alloc(%b, %s) : memref<?x4x?xi1>
+  linalg.broadcast ins(%mask : memref<?x?xi1>) outs(%perHead : memref<?x4x?xi1>) dimensions = [1]
+  return %heads, %perHead : memref<?x4x?x8xf32>, memref<?x4x?xi1>
+}
+
+// -----
+
+// Projections that share one zero init after CSE: bufferization gives each
+// a copy of the zero-filled buffer; the copies and the fill are dropped,
+// each kernel writes its own device buffer.
+// CHECK-LABEL: func.func @shared_zero_init(
+// CHECK-NOT: memref.copy
+// CHECK-NOT: linalg.fill
+// CHECK: function(@moa_projection)
+// CHECK: function(@moa_projection)
+// CHECK-NOT: memref.copy
+// CHECK: return
+func.func @shared_zero_init(%x: memref<?x?x32xf32>, %w1: memref<32x16xf32>, %w2: memref<32x16xf32>)
+    -> (memref<?x?x16xf32>, memref<?x?x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0.0 : f32
+  %b = memref.dim %x, %c0 : memref<?x?x32xf32>
+  %t = memref.dim %x, %c1 : memref<?x?x32xf32>
+  %init = memref.alloc(%b, %t) : memref<?x?x16xf32>
+  linalg.fill ins(%zero : f32) outs(%init : memref<?x?x16xf32>)
+  %first = memref.alloc(%b, %t) : memref<?x?x16xf32>
+  memref.copy %init, %first : memref<?x?x16xf32> to memref<?x?x16xf32>
+  linalg.contract indexing_maps = [affine_map<(b, t, n, c) -> (b, t, c)>, affine_map<(b, t, n, c) -> (c, n)>, affine_map<(b, t, n, c) -> (b, t, n)>]
+      ins(%x, %w1 : memref<?x?x32xf32>, memref<32x16xf32>) outs(%first : memref<?x?x16xf32>)
+  linalg.contract indexing_maps = [affine_map<(b, t, n, c) -> (b, t, c)>, affine_map<(b, t, n, c) -> (c, n)>, affine_map<(b, t, n, c) -> (b, t, n)>]
+      ins(%x, %w2 : memref<?x?x32xf32>, memref<32x16xf32>) outs(%init : memref<?x?x16xf32>)
+  return %first, %init : memref<?x?x16xf32>, memref<?x?x16xf32>
+}
