@@ -23,11 +23,6 @@ bindAll(ShapeBinder &shapes,
   return success();
 }
 
-/// An optional [B, T] padding mask.
-LogicalResult bindMask(ShapeBinder &shapes, StringRef name, Value mask,
-                       ArrayRef<StringRef> dims) {
-  return mask ? shapes.bind(name, mask.getType(), dims) : success();
-}
 } // namespace
 
 LogicalResult RouteGradOp::verify() {
