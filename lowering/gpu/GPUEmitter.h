@@ -154,6 +154,9 @@ void whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok, Value err,
 /// moa.cached_attention (GPUAttention.cpp).
 void populateGPUAttentionPatterns(RewritePatternSet &patterns,
                                   const GPUTiling &tiling);
+/// Adds the patterns of moa.embedding and moa.layer_norm (GPUModelOps.cpp).
+void populateGPUModelOpPatterns(RewritePatternSet &patterns);
+
 /// Why the attention kernels cannot run `op` ("" if they can).
 std::string gpuAttentionUnsupported(MultiQueryAttentionOp op);
 /// Why the decoding kernels cannot run `op` ("" if they can).

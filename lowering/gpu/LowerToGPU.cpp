@@ -1157,10 +1157,10 @@ struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
     return mapping.lookup(body->getTerminator()->getOperand(0));
   }
 
-  /// Whether `op` writes `alloc` before anything else touches it.
+  /// Whether `op` writes `alloc` before anything but its sizes reads it.
   static bool writtenFirstBy(memref::AllocOp alloc, Operation *op) {
     return llvm::all_of(alloc->getUsers(), [&](Operation *user) {
-      return user == op ||
+      return user == op || isa<memref::DimOp>(user) ||
              (user->getBlock() == op->getBlock() && op->isBeforeInBlock(user));
     });
   }
@@ -1252,6 +1252,7 @@ struct MoALowerToGPUPass
             ctx, tiling);
     patterns.add<LowerElementwise>(ctx);
     populateGPUAttentionPatterns(patterns, tiling);
+    populateGPUModelOpPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
@@ -1284,11 +1285,12 @@ struct MoALowerToGPUPass
       }
       if (isa<MoADialect>(op->getDialect()) ||
           (isa<linalg::LinalgOp>(op) && !isa<linalg::FillOp>(op))) {
-        op->emitError("'") << op->getName()
-                           << "' has no GPU lowering yet (only the forward "
-                              "MoA layer and the decoding cache ops run on "
-                              "the GPU so far): compile this module with "
-                              "--target=cpu";
+        op->emitError("'")
+            << op->getName()
+            << "' has no GPU lowering yet (the GPU runs the forward "
+               "MoA layer, decoding's cache ops, embedding, "
+               "layer norm and elementwise linalg ops so far): "
+               "compile this module with --target=cpu";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();
