@@ -314,9 +314,14 @@ std::string linkLibrary(llvm::StringRef objectPath, bool usesMPI) {
   std::string rpath = "-Wl,-rpath," + runtimeDir + ":" + openmpDir;
   std::string runtimeLibDir = "-L" + runtimeDir;
   std::string openmpLibDir = "-L" + openmpDir;
+  // -Bsymbolic-functions: the module's calls of its own functions (an entry
+  // point's C interface calling the entry) bind inside it, whatever the
+  // process has loaded before (an entry named `step` reached libc's step()).
   llvm::SmallVector<llvm::StringRef> args = {
-      *driver,       "-shared",      "-o",         outputFile, objectPath,
-      runtimeLibDir, "-lMoARuntime", openmpLibDir, "-lomp",    rpath};
+      *driver,       "-shared",      "-Wl,-Bsymbolic-functions",
+      "-o",          outputFile,     objectPath,
+      runtimeLibDir, "-lMoARuntime", openmpLibDir,
+      "-lomp",       rpath};
   if (target == Target::CUDA)
     args.push_back(emulateGpu ? "-lMoAGpuEmulator"
                    : mockGpu  ? "-lMoAMockCudaRuntime"
