@@ -166,17 +166,14 @@ struct MoADataParallelPass
   void globalRoutingStatistics(func::FuncOp step) const {
     using Key = std::tuple<Value, Value, Value>;
     llvm::MapVector<Key, SmallVector<Operation *>> groups;
+    auto group = [&](auto op) {
+      if (op && !op.getStatistics())
+        groups[{op.getLogits(), op.getIndices(), op.getQueryPaddingMask()}]
+            .push_back(op);
+    };
     step.walk([&](Operation *op) {
-      if (auto loss = dyn_cast<LoadBalancingLossOp>(op);
-          loss && !loss.getStatistics())
-        groups[{loss.getLogits(), loss.getIndices(),
-                loss.getQueryPaddingMask()}]
-            .push_back(op);
-      if (auto grad = dyn_cast<LoadBalancingLossGradOp>(op);
-          grad && !grad.getStatistics())
-        groups[{grad.getLogits(), grad.getIndices(),
-                grad.getQueryPaddingMask()}]
-            .push_back(op);
+      group(dyn_cast<LoadBalancingLossOp>(op));
+      group(dyn_cast<LoadBalancingLossGradOp>(op));
     });
     for (auto &[key, ops] : groups) {
       auto [logits, indices, mask] = key;

@@ -132,13 +132,13 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     Value n = arith::UIToFPOp::create(
         z.b, z.loc, z.b.getF32Type(),
         arith::IndexCastOp::create(z.b, z.loc, z.b.getI64Type(), d));
-    Value mean = z.divf(
-        rowSum([&](Emitter &w, Value c) { return w.load(x, {r, c}); }), n);
-    Value variance = z.divf(rowSum([&](Emitter &w, Value c) {
-                              Value centred = w.subf(w.load(x, {r, c}), mean);
-                              return w.mulf(centred, centred);
-                            }),
-                            n);
+    auto value = [&](Emitter &w, Value c) { return w.load(x, {r, c}); };
+    Value mean = z.divf(rowSum(value), n);
+    auto squaredDeviation = [&](Emitter &w, Value c) {
+      Value centred = w.subf(value(w, c), mean);
+      return w.mulf(centred, centred);
+    };
+    Value variance = z.divf(rowSum(squaredDeviation), n);
     Value rstd = z.divf(
         z.f32(1), math::SqrtOp::create(z.b, z.loc, z.addf(variance, epsilon)));
     z.stridedLoop(k.lane, d, z.idx(kWarp), [&](Emitter &w, Value c) {

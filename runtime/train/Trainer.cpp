@@ -447,7 +447,7 @@ int Trainer::run() {
     ++step;
     tokensSeen += options.batch * options.length;
     lastLoss = scalar(results[lossAt]);
-    if (logitsAt >= 0) {
+    if (logitsAt >= 0 && leader()) { // for rank 0's progress line
       auto [c, l] = accuracy(results[logitsAt], targets);
       correct += c;
       labelled += l;

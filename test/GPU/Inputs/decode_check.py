@@ -10,11 +10,10 @@ With bf16 the module is the same step on bf16 tensors (uint16 bits in the
 .npy files): the reference takes the inputs as rounded to bf16, and the
 output, itself rounded to bf16, must agree within 2e-2 (1e-5 in f32).
 """
-import os
-import subprocess
 import sys
 
 import numpy as np
+from moa_run import run_entry
 
 K, H, S = 2, 40, 300
 
@@ -57,16 +56,9 @@ def main():
 
     inputs = [values(batch, length, K, H), values(batch, length, H),
               values(batch, length, H), values(batch, S, H), values(batch, S, H), offsets]
-    paths = []
-    for i, a in enumerate(inputs):
-        paths.append(os.path.join(work, f"in{i}.npy"))
-        np.save(paths[-1], to_bf16_bits(a) if bf16 and i < 5 else a)
-    out_dir = os.path.join(work, "out")
-    os.makedirs(out_dir, exist_ok=True)
-    run = subprocess.run([moa_run, module, "decode_step", *paths, "-o", out_dir],
-                         capture_output=True, text=True)
-    if run.returncode != 0:
-        print(run.stdout + run.stderr)
+    saved = [to_bf16_bits(a) if bf16 and i < 5 else a for i, a in enumerate(inputs)]
+    results = run_entry(moa_run, module, "decode_step", work, saved, "in")
+    if results is None:
         return 1
     q, knew, vnew, kc, vc = inputs[:5]
     kc, vc = kc.copy(), vc.copy()
@@ -74,9 +66,11 @@ def main():
         kc[b, offsets[b] : offsets[b] + length] = knew[b]
         vc[b, offsets[b] : offsets[b] + length] = vnew[b]
     expected = [reference(q, kc, vc, offsets), kc, vc]
+    if len(results) != len(expected):
+        print(f"FAIL {len(results)} results, expected {len(expected)}")
+        return 1
     worst = 0.0
-    for i, e in enumerate(expected):
-        got = np.load(os.path.join(out_dir, f"out{i}.npy"))
+    for i, (e, got) in enumerate(zip(expected, results)):
         if bf16:
             got = from_bf16_bits(got.view(np.uint16))
         if got.shape != e.shape:
