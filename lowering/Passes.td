@@ -209,9 +209,16 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     The GPU counterpart of `moa-lower-to-loops`, on the forward MoA layer
     after `moa-decompose` (and `moa-fuse`), in buffer form after One-Shot
     Bufferize or on tensors: each primitive becomes `gpu.launch` kernels
-    whose results are device buffers (`gpu.alloc`; in buffer form an
-    unfused row projection's zero-filled output allocation is replaced by
-    one), and the module becomes a `gpu.container_module`. `moa.project_route` (from `moa-fuse`) is one
+    whose results are device buffers (`gpu.alloc`), and the module becomes a
+    `gpu.container_module`. In buffer form bufferization's buffers are
+    placed on the device first (`memref.alloc` becomes `gpu.alloc`,
+    `memref.copy` `gpu.memcpy`, globals are read from device copies and
+    constant scalars inlined), and linalg ops write their output buffers
+    where bufferization put them, in place or not: elementwise ops, fills,
+    copies, transposes and broadcasts as one kernel with a thread per
+    element (`linalg.fill` of 16/32-bit elements as `gpu.memset`), row
+    projections as tiled GEMMs that add to what the output holds unless
+    they are its first writer after a zero fill. `moa.project_route` (from `moa-fuse`) is one
     router kernel (one warp per token: logits in f32, softmax statistics and
     top-k by warp shuffles, ties to the lower index), as is `moa.route` on
     given logits. `moa.dispatch` is a histogram (atomics), an exclusive scan and a

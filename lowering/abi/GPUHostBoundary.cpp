@@ -20,18 +20,9 @@ namespace mlir::moa {
 
 using namespace mlir;
 using namespace mlir::moa;
+using gpu_kernels::dynamicSizes;
 
 namespace {
-
-/// Dynamic sizes of `buffer` for an allocation of its type.
-SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value buffer) {
-  SmallVector<Value> sizes;
-  auto type = cast<MemRefType>(buffer.getType());
-  for (int64_t i = 0; i < type.getRank(); ++i)
-    if (type.isDynamicDim(i))
-      sizes.push_back(memref::DimOp::create(b, loc, buffer, i));
-  return sizes;
-}
 
 struct MoAGPUHostBoundaryPass
     : public mlir::moa::impl::MoAGPUHostBoundaryBase<MoAGPUHostBoundaryPass> {

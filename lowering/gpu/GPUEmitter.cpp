@@ -298,6 +298,16 @@ void gpu_kernels::asyncWaitAll(Emitter &e) {
   nvgpu::DeviceAsyncWaitOp::create(e.b, e.loc, group, e.b.getI32IntegerAttr(0));
 }
 
+SmallVector<Value> gpu_kernels::dynamicSizes(OpBuilder &b, Location loc,
+                                             Value buffer) {
+  SmallVector<Value> sizes;
+  auto type = cast<MemRefType>(buffer.getType());
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(memref::DimOp::create(b, loc, buffer, i));
+  return sizes;
+}
+
 Value gpu_kernels::deviceAlloc(Emitter &e, Type elementType, ValueRange sizes) {
   auto type = MemRefType::get(
       SmallVector<int64_t>(sizes.size(), ShapedType::kDynamic), elementType);

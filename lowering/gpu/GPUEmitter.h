@@ -129,6 +129,8 @@ void copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
 /// all its groups (cp.async.commit_group; cp.async.wait_group 0).
 void asyncWaitAll(Emitter &e);
 
+/// The sizes of `buffer`'s dynamic dimensions, for an allocation of its type.
+SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value buffer);
 /// A device buffer (gpu.alloc) of `elementType` with fully dynamic sizes.
 Value deviceAlloc(Emitter &e, Type elementType, ValueRange sizes);
 /// Every element of a device buffer set to `value` (gpu.memset).
@@ -149,6 +151,12 @@ Value isZero(Emitter &e, Value v);
 /// records a shape mismatch.
 void whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok, Value err,
                      function_ref<void(Emitter &)> body);
+
+/// Makes bufferization's buffers in `func` device buffers (GPUBuffers.cpp):
+/// memref.alloc becomes gpu.alloc, memref.copy gpu.memcpy (or linalg.copy
+/// for strided views), and globals are read from device copies (constant
+/// scalars inlined), so kernels write their op's output buffer in place.
+LogicalResult placeBuffersOnDevice(func::FuncOp func);
 
 /// Adds the patterns of moa.multi_query_attention, moa.cache_write and
 /// moa.cached_attention (GPUAttention.cpp).

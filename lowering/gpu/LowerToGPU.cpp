@@ -909,12 +909,15 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 
 /// results[i] = inits[i] + x weights[i] ([B, T, K] x [K, N] -> [B, T, N]) as
 /// one tiled GEMM launch over all the weights (of one shape); a null init
-/// (or a zero fill) adds nothing.
+/// (or a zero fill) adds nothing. The results are new device buffers, or
+/// the given `outBuffers` (which may be the inits: each element is read
+/// and written by one thread).
 SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
                                    const GPUTiling &tiling, Operation *op,
                                    Value xTensor, ValueRange wTensors,
                                    ArrayRef<Value> initTensors,
-                                   ArrayRef<ShapedType> resultTypes) {
+                                   ArrayRef<ShapedType> resultTypes,
+                                   ArrayRef<Value> outBuffers = {}) {
   Value err = errorWord(rewriter, op);
   TensorBoundary tb(rewriter, op);
   Emitter &e = tb.e;
@@ -923,7 +926,8 @@ SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
   SmallVector<std::pair<Value, Value>> sizes;
   SmallVector<Value> inits, results, outs;
   TiledGemm gemm{tiling};
-  for (auto [w, given, type] : llvm::zip(wTensors, initTensors, resultTypes)) {
+  for (auto [i, w, given, type] :
+       llvm::enumerate(wTensors, initTensors, resultTypes)) {
     sizes.append({{tb.dim(w, 0), kDim}, {tb.dim(w, 1), nDim}});
     // A zero init is never read (nor kept alive by its sizes).
     Value initTensor = given && !isZeroFill(given) ? given : Value();
@@ -934,8 +938,11 @@ SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
     inits.push_back(initTensor
                         ? tb.collapse(tb.buffer(initTensor), {{0, 1}, {2}})
                         : Value());
-    results.push_back(
-        deviceAlloc(e, type.getElementType(), {batch, length, nDim}));
+    if (outBuffers.empty())
+      results.push_back(
+          deviceAlloc(e, type.getElementType(), {batch, length, nDim}));
+    else
+      results.push_back(outBuffers[i]);
     outs.push_back(tb.collapse(results.back(), {{0, 1}, {2}}));
     // One "expert": [K, N] viewed as [1, K, N].
     Value buffer = tb.buffer(w);
@@ -982,9 +989,9 @@ SmallVector<Value> projectOnDevice(PatternRewriter &rewriter,
   return tensors;
 }
 
-/// A row projection not fused into a moa op. In buffer form its output
-/// must be a fresh allocation (zero-filled or not yet written): the kernel's
-/// device buffer takes its place.
+/// A row projection not fused into a moa op. In buffer form the kernel
+/// writes the op's output buffer, adding what it holds unless the op is its
+/// first writer after a zero fill (which is then dropped).
 struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   LowerRowProjection(MLIRContext *ctx, const GPUTiling &tiling)
       : OpRewritePattern(ctx), tiling(tiling) {}
@@ -1002,99 +1009,114 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
                               {cast<ShapedType>(op.getResultTypes()[0])}));
       return success();
     }
-    auto alloc = out.getDefiningOp<memref::AllocOp>();
-    Operation *zeroing = nullptr;
-    if (!alloc || !freshOutput(alloc, op, zeroing))
-      return rewriter.notifyMatchFailure(
-          op, "the output buffer is not a fresh allocation");
-    Value result = projectOnDevice(rewriter, tiling, op, op.getInputs()[0],
-                                   op.getInputs()[1], {Value()},
-                                   {cast<ShapedType>(out.getType())})[0];
+    Operation *zeroing = zeroedFirst(out, op);
+    projectOnDevice(rewriter, tiling, op, op.getInputs()[0], op.getInputs()[1],
+                    {zeroing ? Value() : out},
+                    {cast<ShapedType>(out.getType())}, {out});
     if (zeroing)
       rewriter.eraseOp(zeroing);
     rewriter.eraseOp(op);
-    rewriter.replaceOp(alloc, result);
     return success();
   }
 
-  /// Whether `op` is the first to write `alloc` but for zeros written in
-  /// front of it in the same block (set in `zeroing`): a zero fill, or a
-  /// copy of a buffer that holds only a zero fill (bufferization's copy of
-  /// a zero init that CSE shared between projections).
-  static bool freshOutput(memref::AllocOp alloc, linalg::ContractOp op,
-                          Operation *&zeroing) {
-    for (Operation *user : alloc->getUsers()) {
-      if (user == op.getOperation())
+  /// The zero fill of `buffer` (an allocation) in front of `op` when
+  /// nothing else reads or writes the buffer before `op`: then `op` needs
+  /// neither the fill nor to read the buffer.
+  static Operation *zeroedFirst(Value buffer, linalg::ContractOp op) {
+    if (!buffer.getDefiningOp<gpu::AllocOp>())
+      return nullptr;
+    Operation *zeroing = nullptr;
+    for (Operation *user : buffer.getUsers()) {
+      if (user == op.getOperation() || isa<memref::DimOp>(user))
         continue;
-      bool before =
-          user->getBlock() == op->getBlock() && user->isBeforeInBlock(op);
-      if (before && !zeroing && writesZeros(user, alloc)) {
-        zeroing = user;
+      if (user->getBlock() != op->getBlock())
+        return nullptr;
+      if (!user->isBeforeInBlock(op))
         continue;
-      }
-      if (isa<memref::DimOp>(user))
-        continue;
-      if (user->getBlock() != op->getBlock() || before)
-        return false;
+      if (zeroing || !writesZeros(user, buffer))
+        return nullptr;
+      zeroing = user;
     }
-    return true;
+    return zeroing;
   }
 
-  /// `user` is a zero fill of `buffer`, or a copy into it of an allocation
-  /// that nothing but a zero fill wrote before the copy.
+  /// `user` is a zero fill of `buffer` (linalg.fill or, once lowered,
+  /// gpu.memset), or a copy into it of an allocation that nothing but a
+  /// zero fill wrote before the copy.
   static bool writesZeros(Operation *user, Value buffer) {
-    if (auto fill = dyn_cast<linalg::FillOp>(user))
-      return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
-    auto copy = dyn_cast<memref::CopyOp>(user);
-    if (!copy || copy.getTarget() != buffer)
+    if (isZeroFill(user))
+      return true;
+    auto copy = dyn_cast<gpu::MemcpyOp>(user);
+    if (!copy || copy.getDst() != buffer)
       return false;
-    auto source = copy.getSource().getDefiningOp<memref::AllocOp>();
-    if (!source)
+    Value source = copy.getSrc();
+    if (!source.getDefiningOp<gpu::AllocOp>())
       return false;
     bool zeroFilled = false;
-    for (Operation *other : source->getUsers()) {
+    for (Operation *other : source.getUsers()) {
       if (other->getBlock() != copy->getBlock() ||
           !other->isBeforeInBlock(copy))
         continue;
-      if (auto fill = dyn_cast<linalg::FillOp>(other);
-          fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat())) {
+      if (isZeroFill(other)) {
         zeroFilled = true;
         continue;
       }
-      auto read = dyn_cast<memref::CopyOp>(other);
-      if (!isa<memref::DimOp>(other) &&
-          !(read && read.getSource() == copy.getSource()))
+      auto read = dyn_cast<gpu::MemcpyOp>(other);
+      if (!isa<memref::DimOp>(other) && !(read && read.getSrc() == source))
         return false;
     }
     return zeroFilled;
   }
+
+  static bool isZeroFill(Operation *op) {
+    if (auto fill = dyn_cast<linalg::FillOp>(op))
+      return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+    auto memset = dyn_cast<gpu::MemsetOp>(op);
+    return memset && matchPattern(memset.getValue(), m_AnyZeroFloat());
+  }
 };
 
-/// A linalg op that moves or maps elements (linalg.transpose, broadcast, an
-/// all-parallel generic: the head folding of moa.multi_head_attention, the
-/// mask broadcast to heads, elementwise arithmetic) in buffer form whose
-/// output is a fresh allocation: one thread per output element reads each
-/// input where its indexing map says and runs the op's payload; the
-/// kernel's device buffer replaces the allocation.
+/// linalg.fill of a contiguous device buffer of 16- or 32-bit elements:
+/// gpu.memset (other fills are elementwise kernels).
+struct LowerFill : OpRewritePattern<linalg::FillOp> {
+  /// Before LowerElementwise, which takes any fill.
+  LowerFill(MLIRContext *ctx) : OpRewritePattern(ctx, /*benefit=*/2) {}
+  LogicalResult matchAndRewrite(linalg::FillOp op,
+                                PatternRewriter &rewriter) const override {
+    Value out = op.getOutputs()[0];
+    auto type = dyn_cast<MemRefType>(out.getType());
+    if (!type || !type.getLayout().isIdentity() ||
+        !llvm::is_contained({16u, 32u},
+                            type.getElementType().getIntOrFloatBitWidth()))
+      return rewriter.notifyMatchFailure(op, "not a contiguous 16/32-bit fill");
+    Emitter e(rewriter, op.getLoc());
+    deviceFill(e, out, op.getInputs()[0]);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+/// A linalg op that moves or maps elements (linalg.transpose, broadcast,
+/// fill, copy, an all-parallel generic: the head folding of
+/// moa.multi_head_attention, the mask broadcast to heads, elementwise
+/// arithmetic) in buffer form: one thread per output element reads each
+/// input where its indexing map says (the output too when the payload reads
+/// it: the same element, so in place is safe) and runs the op's payload
+/// into the output buffer.
 struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
-    if (isa<linalg::ContractOp, linalg::FillOp>(op) ||
-        !op.hasPureBufferSemantics() || op.getNumDpsInits() != 1 ||
+    if (isa<linalg::ContractOp>(op) || !op.hasPureBufferSemantics() ||
+        op.getNumDpsInits() != 1 ||
         op.getNumParallelLoops() != op.getNumLoops() ||
-        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity() ||
-        op.payloadUsesValueFromOperand(op.getDpsInitOperand(0)))
+        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
       return rewriter.notifyMatchFailure(op, "not an elementwise map");
     for (OpOperand *input : op.getDpsInputOperands())
       if (!op.getMatchingIndexingMap(input).isProjectedPermutation())
         return rewriter.notifyMatchFailure(op, "an input is not a projection");
     Value out = op.getDpsInitOperand(0)->get();
-    auto alloc = out.getDefiningOp<memref::AllocOp>();
-    if (!alloc || !writtenFirstBy(alloc, op))
-      return rewriter.notifyMatchFailure(
-          op, "the output buffer is not a fresh allocation");
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     auto outType = cast<MemRefType>(out.getType());
@@ -1104,7 +1126,6 @@ struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
       sizes.push_back(tb.dim(out, i));
       total = e.mul(total, sizes.back());
     }
-    Value result = deviceAlloc(e, outType.getElementType(), sizes);
     constexpr int64_t threads = 8 * kWarp;
     launch(e, "moa_elementwise",
            atLeastOne(e, e.ceilDiv(total, e.idx(threads))), e.idx(1), threads,
@@ -1115,14 +1136,10 @@ struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
                  kernel.cmp(arith::CmpIPredicate::ult, element, total),
                  [&](Emitter &x) {
                    SmallVector<Value> at = delinearize(x, element, sizes);
-                   x.store(payload(x, op, at), result, at);
+                   x.store(payload(x, op, at), out, at);
                  });
            });
-    Value typed = result;
-    if (result.getType() != outType)
-      typed = memref::CastOp::create(rewriter, op.getLoc(), outType, result);
     rewriter.eraseOp(op);
-    rewriter.replaceOp(alloc, typed);
     return success();
   }
 
@@ -1137,32 +1154,31 @@ struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
     return indices;
   }
 
-  /// The payload of `op` at loop indices `ivs`: its inputs loaded through
-  /// their indexing maps, its ops cloned, the yielded value.
+  /// The payload of `op` at loop indices `ivs`: its operands loaded through
+  /// their indexing maps, its ops cloned (linalg.index is the loop index),
+  /// the yielded value.
   static Value payload(Emitter &x, linalg::LinalgOp op, ValueRange ivs) {
     Block *body = op.getBlock();
     IRMapping mapping;
-    for (OpOperand *input : op.getDpsInputOperands()) {
-      Value v = input->get();
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!op.payloadUsesValueFromOperand(&operand))
+        continue;
+      Value v = operand.get();
       if (isa<MemRefType>(v.getType())) {
         SmallVector<Value> indices;
-        for (AffineExpr expr : op.getMatchingIndexingMap(input).getResults())
+        for (AffineExpr expr : op.getMatchingIndexingMap(&operand).getResults())
           indices.push_back(ivs[cast<AffineDimExpr>(expr).getPosition()]);
         v = x.load(v, indices);
       }
-      mapping.map(body->getArgument(input->getOperandNumber()), v);
+      mapping.map(op.getMatchingBlockArgument(&operand), v);
     }
-    for (Operation &inner : body->without_terminator())
-      x.b.clone(inner, mapping);
+    for (Operation &inner : body->without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(inner))
+        mapping.map(index.getResult(), ivs[index.getDim()]);
+      else
+        x.b.clone(inner, mapping);
+    }
     return mapping.lookup(body->getTerminator()->getOperand(0));
-  }
-
-  /// Whether `op` writes `alloc` before anything but its sizes reads it.
-  static bool writtenFirstBy(memref::AllocOp alloc, Operation *op) {
-    return llvm::all_of(alloc->getUsers(), [&](Operation *user) {
-      return user == op || isa<memref::DimOp>(user) ||
-             (user->getBlock() == op->getBlock() && op->isBeforeInBlock(user));
-    });
   }
 };
 
@@ -1244,13 +1260,16 @@ struct MoALowerToGPUPass
       emitError(module.getLoc(), "moa-lower-to-gpu: ") << why;
       return signalPassFailure();
     }
+    for (auto func : module.getOps<func::FuncOp>())
+      if (failed(placeBuffersOnDevice(func)))
+        return signalPassFailure();
     RewritePatternSet patterns(ctx);
     patterns.add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>,
                  LowerDispatch, LowerAssert>(ctx);
     patterns
         .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
             ctx, tiling);
-    patterns.add<LowerElementwise>(ctx);
+    patterns.add<LowerElementwise, LowerFill>(ctx);
     populateGPUAttentionPatterns(patterns, tiling);
     populateGPUModelOpPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))

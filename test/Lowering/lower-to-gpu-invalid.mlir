@@ -66,3 +66,15 @@ func.func @cache_write_tensors(%u: tensor<?x1x16xf32>, %o: tensor<?xi32>, %c: te
   %r = moa.cache_write %u, %o into %c : tensor<?x1x16xf32>, tensor<?xi32> into tensor<?x64x16xf32> -> tensor<?x64x16xf32>
   return %r : tensor<?x64x16xf32>
 }
+
+// -----
+
+func.func @buffer_in_loop(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    // expected-error @+1 {{a buffer allocated inside a loop or branch has no device placement yet: compile with --target=cpu}}
+    %a = memref.alloc() : memref<4xf32>
+  }
+  return
+}

@@ -192,12 +192,13 @@ func.func @row_projection(%x: tensor<?x?x64xbf16>, %w: tensor<64x32xbf16>) -> te
 }
 // CHECK-LABEL: func.func @row_projection_buffers
 // CHECK-NOT: memref.alloc
-// CHECK: %[[Y:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %c8) : memref<?x?x?xf32>
+// CHECK: %[[Y:.*]] = gpu.alloc (%{{.*}}, %{{.*}}) : memref<?x?x8xf32>
+// The zero fill is dropped: the kernel is the buffer's first writer.
+// CHECK-NOT: gpu.memset
 // CHECK-NOT: linalg.
 // CHECK: gpu.launch {{.*}} function(@moa_projection)
 // CHECK-NOT: linalg.
-// CHECK: %[[R:.*]] = memref.cast %[[Y]] : memref<?x?x?xf32> to memref<?x?x8xf32>
-// CHECK-NEXT: return %[[R]]
+// CHECK: return %[[Y]]
 func.func @row_projection_buffers(%x: memref<?x?x16xf32>, %w: memref<16x8xf32>) -> memref<?x?x8xf32> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -252,22 +253,20 @@ func.func @decode(%q: memref<?x1x2x16xf32>, %u: memref<?x1x16xf32>, %c: memref<?
 
 // -----
 
-// Ops that move or map elements, in buffer form with fresh outputs: a
-// thread per output element reads each input through its indexing map and
-// runs the payload; the kernel's device buffer replaces the allocation.
+// Ops that move or map elements, in buffer form: bufferization's
+// allocations become device buffers; a thread per output element reads
+// each input through its indexing map and runs the payload into them.
 // CHECK-LABEL: func.func @fold_heads(
 // CHECK-NOT: memref.alloc
-// CHECK: %[[T:.*]] = gpu.alloc (%{{.*}}, %c4, %{{.*}}, %c8) : memref<?x?x?x?xf32>
+// CHECK: %[[T:.*]] = gpu.alloc (%{{.*}}, %{{.*}}) : memref<?x4x?x8xf32>
 // CHECK: gpu.launch {{.*}} function(@moa_elementwise)
 // CHECK: %[[I:.*]] = memref.load %arg0[%[[B:.*]], %[[S:.*]], %[[H:.*]], %[[C:.*]]] : memref<?x?x4x8xf32>
 // CHECK: memref.store %[[I]], %[[T]][%[[B]], %[[H]], %[[S]], %[[C]]]
-// CHECK: %[[TC:.*]] = memref.cast %[[T]] : memref<?x?x?x?xf32> to memref<?x4x?x8xf32>
-// CHECK: %[[M:.*]] = gpu.alloc (%{{.*}}, %c4, %{{.*}}) : memref<?x?x?xi1>
+// CHECK: %[[M:.*]] = gpu.alloc (%{{.*}}, %{{.*}}) : memref<?x4x?xi1>
 // CHECK: gpu.launch {{.*}} function(@moa_elementwise)
 // CHECK: %[[V:.*]] = memref.load %arg1[%[[MB:.*]], %[[MS:.*]]] : memref<?x?xi1>
 // CHECK: memref.store %[[V]], %[[M]][%[[MB]], %{{.*}}, %[[MS]]]
-// CHECK: %[[MC:.*]] = memref.cast %[[M]]
-// CHECK: return %[[TC]], %[[MC]]
+// CHECK: return %[[T]], %[[M]]
 func.func @fold_heads(%x: memref<?x?x4x8xf32>, %mask: memref<?x?xi1>)
     -> (memref<?x4x?x8xf32>, memref<?x4x?xi1>) {
   %c0 = arith.constant 0 : index
@@ -284,16 +283,22 @@ func.func @fold_heads(%x: memref<?x?x4x8xf32>, %mask: memref<?x?xi1>)
 
 // -----
 
-// Projections that share one zero init after CSE: bufferization gives each
-// a copy of the zero-filled buffer; the copies and the fill are dropped,
-// each kernel writes its own device buffer.
+// Projections that share one zero init after CSE: bufferization gives the
+// first a copy of the zero-filled buffer; that copy is dropped (the kernel
+// is its first writer); the second accumulates into the filled buffer.
 // CHECK-LABEL: func.func @shared_zero_init(
-// CHECK-NOT: memref.copy
-// CHECK-NOT: linalg.fill
+// CHECK: %[[INIT:.*]] = gpu.alloc (%{{.*}}, %{{.*}}) : memref<?x?x16xf32>
+// CHECK-NEXT: gpu.memset %[[INIT]], %{{.*}} : memref<?x?x16xf32>, f32
+// CHECK: %[[FIRST:.*]] = gpu.alloc (%{{.*}}, %{{.*}}) : memref<?x?x16xf32>
+// CHECK-NOT: gpu.memcpy
 // CHECK: function(@moa_projection)
+// CHECK-NOT: memref.load %[[FIRST]]
+// CHECK: memref.store {{.*}} : memref<?x16xf32>
+// CHECK: %[[C:.*]] = memref.cast %[[INIT]] : memref<?x?x16xf32> to memref<?x?x?xf32>
+// CHECK: %[[ROWS:.*]] = memref.collapse_shape %[[C]]
 // CHECK: function(@moa_projection)
-// CHECK-NOT: memref.copy
-// CHECK: return
+// CHECK: memref.load %[[ROWS]][
+// CHECK: return %[[FIRST]], %[[INIT]]
 func.func @shared_zero_init(%x: memref<?x?x32xf32>, %w1: memref<32x16xf32>, %w2: memref<32x16xf32>)
     -> (memref<?x?x16xf32>, memref<?x?x16xf32>) {
   %c0 = arith.constant 0 : index
@@ -310,4 +315,65 @@ func.func @shared_zero_init(%x: memref<?x?x32xf32>, %w1: memref<32x16xf32>, %w2:
   linalg.contract indexing_maps = [affine_map<(b, t, n, c) -> (b, t, c)>, affine_map<(b, t, n, c) -> (c, n)>, affine_map<(b, t, n, c) -> (b, t, n)>]
       ins(%x, %w2 : memref<?x?x32xf32>, memref<32x16xf32>) outs(%init : memref<?x?x16xf32>)
   return %first, %init : memref<?x?x16xf32>, memref<?x?x16xf32>
+}
+
+// -----
+
+// Buffers bufferization reuses in place become device buffers the kernels
+// write where they are: a residual add into one of its inputs; a copy is
+// gpu.memcpy; a constant scalar a generic reads is inlined into the
+// kernel; another global is read from a device copy; linalg.index is the
+// element's position.
+// CHECK-LABEL: func.func @in_place(
+// CHECK-SAME: %[[X:.*]]: memref<?x8xf32>, %[[Y:.*]]: memref<?x8xf32>
+// CHECK: %[[HALF:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK: %[[A:.*]] = gpu.alloc (%{{.*}}) : memref<?x8xf32>
+// CHECK-NEXT: gpu.memcpy %[[A]], %[[X]] : memref<?x8xf32>, memref<?x8xf32>
+// CHECK: function(@moa_elementwise)
+// CHECK: %[[L:.*]] = memref.load %[[A]][%[[R:.*]], %[[C:.*]]]
+// CHECK: %[[R2:.*]] = memref.load %[[Y]][%[[R]], %[[C]]]
+// CHECK: %[[S:.*]] = arith.addf %[[L]], %[[R2]]
+// CHECK: memref.store %[[S]], %[[A]][%[[R]], %[[C]]]
+// CHECK: function(@moa_elementwise)
+// CHECK: %[[V:.*]] = memref.load %[[A]][%[[R:.*]], %[[C:.*]]]
+// CHECK: %[[P:.*]] = arith.index_cast %[[C]] : index to i32
+// CHECK: %[[F:.*]] = arith.sitofp %[[P]]
+// CHECK: %[[M:.*]] = arith.mulf %[[V]], %[[HALF]]
+// CHECK: arith.addf %[[M]], %[[F]]
+// CHECK: %[[G:.*]] = memref.get_global @table
+// CHECK-NEXT: %[[T:.*]] = gpu.alloc () : memref<8xf32>
+// CHECK-NEXT: gpu.memcpy %[[T]], %[[G]]
+// CHECK: function(@moa_elementwise)
+// CHECK: memref.load %[[T]][%{{.*}}]
+// CHECK-NOT: memref.get_global @scale
+// CHECK: return %[[A]]
+memref.global "private" constant @scale : memref<f32> = dense<5.000000e-01>
+memref.global "private" constant @table : memref<8xf32> = dense<[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]>
+func.func @in_place(%x: memref<?x8xf32>, %y: memref<?x8xf32>) -> memref<?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x8xf32>
+  %a = memref.alloc(%n) : memref<?x8xf32>
+  memref.copy %x, %a : memref<?x8xf32> to memref<?x8xf32>
+  linalg.add ins(%a, %y : memref<?x8xf32>, memref<?x8xf32>) outs(%a : memref<?x8xf32>)
+  %s = memref.get_global @scale : memref<f32>
+  linalg.generic {indexing_maps = [affine_map<(r, c) -> (r, c)>, affine_map<(r, c) -> ()>, affine_map<(r, c) -> (r, c)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%a, %s : memref<?x8xf32>, memref<f32>) outs(%a : memref<?x8xf32>) {
+  ^bb0(%v: f32, %h: f32, %o: f32):
+    %i = linalg.index 1 : index
+    %p = arith.index_cast %i : index to i32
+    %f = arith.sitofp %p : i32 to f32
+    %m = arith.mulf %v, %h : f32
+    %r = arith.addf %m, %f : f32
+    linalg.yield %r : f32
+  }
+  %t = memref.get_global @table : memref<8xf32>
+  linalg.generic {indexing_maps = [affine_map<(r, c) -> (c)>, affine_map<(r, c) -> (r, c)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%t : memref<8xf32>) outs(%a : memref<?x8xf32>) {
+  ^bb0(%w: f32, %o: f32):
+    %r = arith.addf %o, %w : f32
+    linalg.yield %r : f32
+  }
+  return %a : memref<?x8xf32>
 }
