@@ -67,7 +67,8 @@ void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
   // From moa on tensors to host code with outlined kernels, synchronous:
   // the kernels are built on the buffer form, as the CPU loops are.
   std::string pipeline =
-      ("moa-export-entry-points,moa-decompose,moa-fuse,canonicalize,cse,"
+      ("moa-export-entry-points,moa-decompose,moa-fuse,"
+       "convert-elementwise-to-linalg,canonicalize,cse,"
        "one-shot-bufferize{bufferize-function-boundaries "
        "function-boundary-type-conversion=identity-layout-map},"
        "moa-lower-to-gpu{" +

@@ -277,15 +277,20 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
                                         b.getI32Type())))
           .getResult(0);
   RankedTensorType type = cacheType(layer, maxLength);
+  // Rows past the prompt are zero, not whatever the memory held: the
+  // caches are results (defined contents, nothing of earlier calls leaks).
+  Value zeroRow = arith::ConstantOp::create(
+      b, loc, b.getZeroAttr(type.getElementType()));
   for (Value rows : {key, value}) {
     Value empty = tensor::EmptyOp::create(
         b, loc,
         ArrayRef<OpFoldResult>{batch, b.getIndexAttr(type.getDimSize(1)),
                                b.getIndexAttr(type.getDimSize(2))},
         type.getElementType());
-    empty = tensor::CastOp::create(b, loc, type, empty);
+    Value zeros = linalg::FillOp::create(b, loc, zeroRow, empty).getResult(0);
+    zeros = tensor::CastOp::create(b, loc, type, zeros);
     caches.push_back(
-        CacheWriteOp::create(b, loc, type, rows, offsets, empty).getResult());
+        CacheWriteOp::create(b, loc, type, rows, offsets, zeros).getResult());
   }
   return MultiQueryAttentionOp::create(b, loc, q, key, value, Value(),
                                        layer.getCausalAttr(),

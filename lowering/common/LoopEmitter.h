@@ -139,8 +139,15 @@ public:
   SmallVector<Value>
   loop(Value lb, Value ub, ValueRange init,
        function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
+    return stridedLoop(lb, ub, idx(1), init, body);
+  }
+  /// for (iv = lb; iv < ub; iv += step) body(iv, args) -> yielded values:
+  /// a GPU thread's share of a sum.
+  SmallVector<Value> stridedLoop(
+      Value lb, Value ub, Value step, ValueRange init,
+      function_ref<SmallVector<Value>(Emitter &, Value, ValueRange)> body) {
     auto op = scf::ForOp::create(
-        b, loc, lb, ub, idx(1), init,
+        b, loc, lb, ub, step, init,
         [&](OpBuilder &nb, Location nloc, Value iv, ValueRange args) {
           Emitter inner(nb, nloc);
           scf::YieldOp::create(nb, nloc, body(inner, iv, args));

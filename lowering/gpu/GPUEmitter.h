@@ -164,6 +164,12 @@ void populateGPUAttentionPatterns(RewritePatternSet &patterns,
                                   const GPUTiling &tiling);
 /// Adds the patterns of moa.embedding and moa.layer_norm (GPUModelOps.cpp).
 void populateGPUModelOpPatterns(RewritePatternSet &patterns);
+/// Adds the patterns of linalg ops in buffer form other than row projections
+/// (GPULinalg.cpp).
+void populateGPULinalgPatterns(RewritePatternSet &patterns);
+/// Adds the patterns of moa.cross_entropy, the router's auxiliary losses and
+/// moa.routing_statistics (GPULosses.cpp).
+void populateGPULossPatterns(RewritePatternSet &patterns);
 
 /// Why the attention kernels cannot run `op` ("" if they can).
 std::string gpuAttentionUnsupported(MultiQueryAttentionOp op);

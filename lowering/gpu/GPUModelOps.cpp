@@ -120,14 +120,12 @@ struct LowerLayerNorm : OpRewritePattern<LayerNormOp> {
     Value r = k.bidX;
     // The sum over the row of term(column), in every lane.
     auto rowSum = [&](function_ref<Value(Emitter &, Value)> term) {
-      auto lanePart = scf::ForOp::create(
-          z.b, z.loc, k.lane, d, z.idx(kWarp), ValueRange{z.f32(0)},
-          [&](OpBuilder &nb, Location nloc, Value c, ValueRange acc) {
-            Emitter w(nb, nloc);
-            scf::YieldOp::create(nb, nloc,
-                                 ValueRange{w.addf(acc[0], term(w, c))});
-          });
-      return warpSum(z, lanePart.getResult(0));
+      Value lanePart =
+          z.stridedLoop(k.lane, d, z.idx(kWarp), {z.f32(0)},
+                        [&](Emitter &w, Value c, ValueRange acc) {
+                          return SmallVector<Value>{w.addf(acc[0], term(w, c))};
+                        })[0];
+      return warpSum(z, lanePart);
     };
     Value n = arith::UIToFPOp::create(
         z.b, z.loc, z.b.getF32Type(),

@@ -1076,112 +1076,6 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   }
 };
 
-/// linalg.fill of a contiguous device buffer of 16- or 32-bit elements:
-/// gpu.memset (other fills are elementwise kernels).
-struct LowerFill : OpRewritePattern<linalg::FillOp> {
-  /// Before LowerElementwise, which takes any fill.
-  LowerFill(MLIRContext *ctx) : OpRewritePattern(ctx, /*benefit=*/2) {}
-  LogicalResult matchAndRewrite(linalg::FillOp op,
-                                PatternRewriter &rewriter) const override {
-    Value out = op.getOutputs()[0];
-    auto type = dyn_cast<MemRefType>(out.getType());
-    if (!type || !type.getLayout().isIdentity() ||
-        !llvm::is_contained({16u, 32u},
-                            type.getElementType().getIntOrFloatBitWidth()))
-      return rewriter.notifyMatchFailure(op, "not a contiguous 16/32-bit fill");
-    Emitter e(rewriter, op.getLoc());
-    deviceFill(e, out, op.getInputs()[0]);
-    rewriter.eraseOp(op);
-    return success();
-  }
-};
-
-/// A linalg op that moves or maps elements (linalg.transpose, broadcast,
-/// fill, copy, an all-parallel generic: the head folding of
-/// moa.multi_head_attention, the mask broadcast to heads, elementwise
-/// arithmetic) in buffer form: one thread per output element reads each
-/// input where its indexing map says (the output too when the payload reads
-/// it: the same element, so in place is safe) and runs the op's payload
-/// into the output buffer.
-struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
-  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
-
-  LogicalResult matchAndRewrite(linalg::LinalgOp op,
-                                PatternRewriter &rewriter) const override {
-    if (isa<linalg::ContractOp>(op) || !op.hasPureBufferSemantics() ||
-        op.getNumDpsInits() != 1 ||
-        op.getNumParallelLoops() != op.getNumLoops() ||
-        !op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity())
-      return rewriter.notifyMatchFailure(op, "not an elementwise map");
-    for (OpOperand *input : op.getDpsInputOperands())
-      if (!op.getMatchingIndexingMap(input).isProjectedPermutation())
-        return rewriter.notifyMatchFailure(op, "an input is not a projection");
-    Value out = op.getDpsInitOperand(0)->get();
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    auto outType = cast<MemRefType>(out.getType());
-    SmallVector<Value> sizes;
-    Value total = e.idx(1);
-    for (int64_t i = 0; i < outType.getRank(); ++i) {
-      sizes.push_back(tb.dim(out, i));
-      total = e.mul(total, sizes.back());
-    }
-    constexpr int64_t threads = 8 * kWarp;
-    launch(e, "moa_elementwise",
-           atLeastOne(e, e.ceilDiv(total, e.idx(threads))), e.idx(1), threads,
-           {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
-             Value element =
-                 kernel.add(kernel.mul(ids.bidX, kernel.idx(threads)), ids.tid);
-             kernel.ifThen(
-                 kernel.cmp(arith::CmpIPredicate::ult, element, total),
-                 [&](Emitter &x) {
-                   SmallVector<Value> at = delinearize(x, element, sizes);
-                   x.store(payload(x, op, at), out, at);
-                 });
-           });
-    rewriter.eraseOp(op);
-    return success();
-  }
-
-  /// The row-major indices of `linear` in an array of `sizes`.
-  static SmallVector<Value> delinearize(Emitter &x, Value linear,
-                                        ArrayRef<Value> sizes) {
-    SmallVector<Value> indices(sizes.size());
-    for (int64_t i = int64_t(sizes.size()) - 1; i >= 0; --i) {
-      indices[i] = arith::RemUIOp::create(x.b, x.loc, linear, sizes[i]);
-      linear = x.div(linear, sizes[i]);
-    }
-    return indices;
-  }
-
-  /// The payload of `op` at loop indices `ivs`: its operands loaded through
-  /// their indexing maps, its ops cloned (linalg.index is the loop index),
-  /// the yielded value.
-  static Value payload(Emitter &x, linalg::LinalgOp op, ValueRange ivs) {
-    Block *body = op.getBlock();
-    IRMapping mapping;
-    for (OpOperand &operand : op->getOpOperands()) {
-      if (!op.payloadUsesValueFromOperand(&operand))
-        continue;
-      Value v = operand.get();
-      if (isa<MemRefType>(v.getType())) {
-        SmallVector<Value> indices;
-        for (AffineExpr expr : op.getMatchingIndexingMap(&operand).getResults())
-          indices.push_back(ivs[cast<AffineDimExpr>(expr).getPosition()]);
-        v = x.load(v, indices);
-      }
-      mapping.map(op.getMatchingBlockArgument(&operand), v);
-    }
-    for (Operation &inner : body->without_terminator()) {
-      if (auto index = dyn_cast<linalg::IndexOp>(inner))
-        mapping.map(index.getResult(), ivs[index.getDim()]);
-      else
-        x.b.clone(inner, mapping);
-    }
-    return mapping.lookup(body->getTerminator()->getOperand(0));
-  }
-};
-
 /// moa.key_value_projection: one GEMM launch over both weights.
 struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
   LowerKeyValueProjection(MLIRContext *ctx, const GPUTiling &tiling)
@@ -1269,9 +1163,10 @@ struct MoALowerToGPUPass
     patterns
         .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
             ctx, tiling);
-    patterns.add<LowerElementwise, LowerFill>(ctx);
+    populateGPULinalgPatterns(patterns);
     populateGPUAttentionPatterns(patterns, tiling);
     populateGPUModelOpPatterns(patterns);
+    populateGPULossPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
@@ -1306,10 +1201,10 @@ struct MoALowerToGPUPass
           (isa<linalg::LinalgOp>(op) && !isa<linalg::FillOp>(op))) {
         op->emitError("'")
             << op->getName()
-            << "' has no GPU lowering yet (the GPU runs the forward "
-               "MoA layer, decoding's cache ops, embedding, "
-               "layer norm and elementwise linalg ops so far): "
-               "compile this module with --target=cpu";
+            << "' has no GPU lowering yet (the GPU runs forward "
+               "models: the MoA layer, decoding's cache ops, embedding, "
+               "layer norm, the losses and elementwise linalg ops; no "
+               "gradients so far): compile this module with --target=cpu";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

@@ -19,6 +19,14 @@
 // COPY-NEXT: cache: 24576 bytes (128 per token of 64 rows x 3 sequences)
 // ONE: generated ids: 3,1,4,1,5,9,2,6
 
+// The same decoder compiled for the GPU (run by the emulator) continues the
+// prompts the same way, greedily and when sampling with the same seed.
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/gen-gpu.so --target=cuda --emulate-gpu --pre-pipeline='moa-generate-decode{max-length=64}'
+// RUN: moa-generate %t/gen-gpu.so --checkpoint %t/copy.safetensors --prompts %t/prompts.txt --max-new-tokens 8 | FileCheck %s --check-prefix=COPY
+// RUN: moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompts %t/prompts.txt --max-new-tokens 8 --temperature 1.5 --seed 4 | grep ids > %t/sampled-cpu.txt
+// RUN: moa-generate %t/gen-gpu.so --checkpoint %t/copy.safetensors --prompts %t/prompts.txt --max-new-tokens 8 --temperature 1.5 --seed 4 | grep ids > %t/sampled-gpu.txt
+// RUN: diff %t/sampled-cpu.txt %t/sampled-gpu.txt
+
 // Bad inputs: located messages, nothing written.
 // RUN: not moa-generate %t/gen.so --checkpoint %t/copy.safetensors --prompt-ids 3,64 2>&1 | FileCheck %s --check-prefix=VOCAB
 // VOCAB: moa-generate: prompt 1: id 64 is outside the vocabulary [0, 64)

@@ -10,10 +10,10 @@ func.func @layer_not_decomposed(%x: tensor<?x?x16xf32>, %wg: tensor<16x4xf32>, %
 
 // -----
 
-func.func @aux_loss(%l: tensor<?x?x8xf32>, %i: tensor<?x?x2xi32>) -> tensor<f32> {
-  // expected-error @+1 {{'moa.load_balancing_loss' has no GPU lowering yet (the GPU runs the forward MoA layer, decoding's cache ops, embedding, layer norm and elementwise linalg ops so far): compile this module with --target=cpu}}
-  %a = moa.load_balancing_loss %l, %i : tensor<?x?x8xf32>, tensor<?x?x2xi32>
-  return %a : tensor<f32>
+func.func @aux_loss_grad(%l: tensor<?x?x8xf32>, %g: tensor<f32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'moa.router_z_loss_grad' has no GPU lowering yet (the GPU runs forward models: the MoA layer, decoding's cache ops, embedding, layer norm, the losses and elementwise linalg ops; no gradients so far): compile this module with --target=cpu}}
+  %d = moa.router_z_loss_grad %l, %g : tensor<?x?x8xf32>
+  return %d : tensor<?x?x8xf32>
 }
 
 // -----

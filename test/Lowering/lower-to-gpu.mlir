@@ -377,3 +377,46 @@ func.func @in_place(%x: memref<?x8xf32>, %y: memref<?x8xf32>) -> memref<?x8xf32>
   }
   return %a : memref<?x8xf32>
 }
+
+// -----
+
+// A reduction (moa-generate-decode's check that every length fits): a
+// thread per output element runs the reduction loop over its element.
+// CHECK-LABEL: func.func @all_in_range(
+// CHECK: %[[OUT:.*]] = gpu.alloc () : memref<i1>
+// CHECK: function(@moa_elementwise)
+// CHECK: function(@moa_reduction)
+// CHECK: %[[INIT:.*]] = memref.load %[[OUT]][] : memref<i1>
+// CHECK: %[[ALL:.*]] = scf.for {{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (i1)
+// CHECK: memref.load %arg0[
+// CHECK: arith.andi %[[ACC]]
+// CHECK: memref.store %[[ALL]], %[[OUT]][]
+func.func @all_in_range(%l: memref<?xi32>) -> memref<i1> {
+  %true = arith.constant true
+  %c64 = arith.constant 64 : i32
+  %r = memref.alloc() : memref<i1>
+  linalg.fill ins(%true : i1) outs(%r : memref<i1>)
+  linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> ()>], iterator_types = ["reduction"]}
+      ins(%l : memref<?xi32>) outs(%r : memref<i1>) {
+  ^bb0(%v: i32, %acc: i1):
+    %ok = arith.cmpi slt, %v, %c64 : i32
+    %a = arith.andi %acc, %ok : i1
+    linalg.yield %a : i1
+  }
+  return %r : memref<i1>
+}
+
+// -----
+
+// Cross-entropy: the targets' range, a warp per row for the softmax
+// statistics, one block summing the rows in f64 through shared memory.
+// CHECK-LABEL: func.func @cross_entropy(
+// CHECK: function(@moa_check_indices)
+// CHECK: function(@moa_softmax_statistics)
+// CHECK: gpu.alloc () : memref<f32>
+// CHECK: function(@moa_cross_entropy) workgroup(%{{.*}} : memref<2x256xf64, #gpu.address_space<workgroup>>)
+// CHECK-NOT: moa.cross_entropy
+func.func @cross_entropy(%l: memref<?x?x50xf32>, %t: memref<?x?xi32>) -> memref<f32> {
+  %loss = moa.cross_entropy %l, %t : memref<?x?x50xf32>, memref<?x?xi32>
+  return %loss : memref<f32>
+}

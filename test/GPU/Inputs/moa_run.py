@@ -1,6 +1,7 @@
 """Runs an entry of a compiled module with moa-run on NumPy arrays: the
 checkers of the GPU kernels (decode_check.py, embed_norm_check.py) share it."""
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -14,7 +15,8 @@ def run_entry(moa_run, module, entry, work, inputs, prefix):
         paths.append(os.path.join(work, f"{prefix}{i}.npy"))
         np.save(paths[-1], a)
     out = os.path.join(work, f"{prefix}_out")
-    os.makedirs(out, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
     run = subprocess.run([moa_run, module, entry, *paths, "-o", out],
                          capture_output=True, text=True)
     if run.returncode != 0:

@@ -1,0 +1,14 @@
+// Whole models on the emulated GPU against the same models on the CPU, on
+// the same random inputs: tiny_lm's loss (embeddings, layer norms, the MoA
+// layer, the FFN with bufferization's in-place buffers, cross-entropy and
+// the auxiliary losses, the logits) and its decoder's prefill (logits and
+// key/value caches).
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/cpu.so
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir --target=cuda --emulate-gpu -o %t/gpu.so
+// RUN: %python %S/Inputs/model_check.py %moa_tools/moa-run %t/cpu.so %t/gpu.so loss %t 3 29 1e-5 | FileCheck %s --check-prefix=LOSS
+// LOSS: PASS loss on the GPU against the CPU
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir --pre-pipeline='moa-generate-decode{max-length=64}' -o %t/gen-cpu.so
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir --pre-pipeline='moa-generate-decode{max-length=64}' --target=cuda --emulate-gpu -o %t/gen-gpu.so
+// RUN: %python %S/Inputs/model_check.py %moa_tools/moa-run %t/gen-cpu.so %t/gen-gpu.so loss_prefill %t 3 29 1e-5 | FileCheck %s --check-prefix=PREFILL
+// PREFILL: PASS loss_prefill on the GPU against the CPU
