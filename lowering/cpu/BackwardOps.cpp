@@ -15,6 +15,111 @@ using namespace mlir;
 using namespace mlir::moa;
 using namespace mlir::moa::loops;
 
+loops::RouteGradRows::RouteGradRows(TensorBoundary &tb, RouteGradOp op,
+                                    Value &tokens) {
+  Emitter &e = tb.e;
+  Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
+  experts = tb.dim(op.getLogits(), 2);
+  k = tb.dim(op.getIndices(), 2);
+  tokens = tb.checkedCount({{tb.dim(op.getIndices(), 0), batch},
+                            {tb.dim(op.getIndices(), 1), length},
+                            {tb.dim(op.getGatesGrad(), 0), batch},
+                            {tb.dim(op.getGatesGrad(), 1), length},
+                            {tb.dim(op.getGatesGrad(), 2), k}},
+                           e.mul(batch, length));
+  logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+  indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
+  dGates = tb.collapse(tb.buffer(op.getGatesGrad()), {{0, 1}, {2}});
+  topkSoftmax = op.getGating() == Gating::TopKSoftmax;
+  renormalize = op.getRenormalize();
+}
+
+void loops::RouteGradRows::token(Emitter &p, Value t) const {
+  p.loop(p.idx(0), experts,
+         [&](Emitter &x, Value i) { x.store(x.f32(0), dLogits, {t, i}); });
+  Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
+  // A padded token (index -1) has constant zero gates; a token with
+  // -1 in any slot is treated so (moa.route writes all or none).
+  Value routed =
+      p.loop(p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
+             [&](Emitter &x, Value j, ValueRange acc) {
+               Value ex = x.toIndex(x.load(indices, {t, j}));
+               return SmallVector<Value>{x.andI(
+                   acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
+             })[0];
+  p.ifThen(routed, [&](Emitter &r) {
+    auto expertOf = [&](Emitter &x, Value j) {
+      return x.toIndex(x.load(indices, {t, j}));
+    };
+    auto logit = [&](Emitter &x, Value i) { return x.load(logits, {t, i}); };
+    auto dGate = [&](Emitter &x, Value j) { return x.load(dGates, {t, j}); };
+    if (topkSoftmax) {
+      // g_j = softmax over the selected logits; the first slot
+      // holds the largest.
+      Value reference = logit(r, expertOf0);
+      Value denominator = r.loop(
+          r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+            return SmallVector<Value>{x.sum(
+                s[0], x.exp(x.subf(logit(x, expertOf(x, j)), reference)))};
+          })[0];
+      auto gate = [&](Emitter &x, Value j) {
+        return x.divf(x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
+                      denominator);
+      };
+      Value dot = r.loop(r.idx(0), k, {r.f32(0)},
+                         [&](Emitter &x, Value j, ValueRange s) {
+                           return SmallVector<Value>{
+                               x.addf(s[0], x.mulf(dGate(x, j), gate(x, j)))};
+                         })[0];
+      r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+        x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
+                {t, expertOf(x, j)});
+      });
+      return;
+    }
+    // softmax_topk: p over all E; the gradient of the selected
+    // probabilities (through the renormalisation if set), then
+    // through the softmax.
+    auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
+    auto prob = [&, maximum = maximum, denominator = denominator](Emitter &x,
+                                                                  Value i) {
+      return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
+    };
+    Value total =
+        r.loop(r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+          return SmallVector<Value>{x.addf(s[0], prob(x, expertOf(x, j)))};
+        })[0];
+    // The forward op renormalises only a positive total.
+    Value renorm = renormalize
+                       ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
+                       : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
+    Value scale = r.select(renorm, total, r.f32(1));
+    // sum_m dg_m g_m with g_m = p_m / scale.
+    Value gateDot =
+        r.loop(r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+          Value g = x.divf(prob(x, expertOf(x, j)), scale);
+          return SmallVector<Value>{x.addf(s[0], x.mulf(dGate(x, j), g))};
+        })[0];
+    // dL/dp of slot j.
+    auto dProb = [&](Emitter &x, Value j) {
+      Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
+      return x.select(renorm, renormed, dGate(x, j));
+    };
+    Value c =
+        r.loop(r.idx(0), k, {r.f32(0)}, [&](Emitter &x, Value j, ValueRange s) {
+          return SmallVector<Value>{
+              x.addf(s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
+        })[0];
+    r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
+      x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits, {t, i});
+    });
+    r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
+      Value i = expertOf(x, j);
+      x.store(x.addf(x.load(dLogits, {t, i}), x.mulf(prob(x, i), dProb(x, j))),
+              dLogits, {t, i});
+    });
+  });
+}
 namespace {
 
 //===----------------------------------------------------------------------===//
@@ -27,131 +132,19 @@ struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    Value experts = tb.dim(op.getLogits(), 2);
-    Value k = tb.dim(op.getIndices(), 2);
-    Value tokens = tb.checkedCount({{tb.dim(op.getIndices(), 0), batch},
-                                    {tb.dim(op.getIndices(), 1), length},
-                                    {tb.dim(op.getGatesGrad(), 0), batch},
-                                    {tb.dim(op.getGatesGrad(), 1), length},
-                                    {tb.dim(op.getGatesGrad(), 2), k}},
-                                   e.mul(batch, length));
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1}, {2}});
-    Value dGates = tb.collapse(tb.buffer(op.getGatesGrad()), {{0, 1}, {2}});
-    Value result = e.alloc(rewriter.getF32Type(), {batch, length, experts});
-    Value dLogits = tb.collapse(result, {{0, 1}, {2}});
-    const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
-    const bool renormalize = op.getRenormalize();
-
+    Value tokens;
+    RouteGradRows rows(tb, op, tokens);
+    Value result = e.alloc(
+        rewriter.getF32Type(),
+        {tb.dim(op.getLogits(), 0), tb.dim(op.getLogits(), 1), rows.experts});
+    rows.dLogits = tb.collapse(result, {{0, 1}, {2}});
     // Indices are checked serially: a bad one reads out of bounds.
-    Value pairs = e.mul(tokens, k);
-    Value flatIndices = tb.collapse(indices, {{0, 1}});
     guardIndices(
-        tb, flatIndices, pairs, e.idx(-1), experts,
+        tb, tb.collapse(rows.indices, {{0, 1}}), e.mul(tokens, rows.k),
+        e.idx(-1), rows.experts,
         [&](Emitter &g) {
           g.parallel({tokens}, [&](Emitter &p, ValueRange ivs) {
-            Value t = ivs[0];
-            p.loop(p.idx(0), experts, [&](Emitter &x, Value i) {
-              x.store(x.f32(0), dLogits, {t, i});
-            });
-            Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
-            // A padded token (index -1) has constant zero gates; a token with
-            // -1 in any slot is treated so (moa.route writes all or none).
-            Value routed = p.loop(
-                p.idx(0), k, {p.cmp(arith::CmpIPredicate::eq, k, k)},
-                [&](Emitter &x, Value j, ValueRange acc) {
-                  Value ex = x.toIndex(x.load(indices, {t, j}));
-                  return SmallVector<Value>{x.andI(
-                      acc[0], x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)))};
-                })[0];
-            p.ifThen(routed, [&](Emitter &r) {
-              auto expertOf = [&](Emitter &x, Value j) {
-                return x.toIndex(x.load(indices, {t, j}));
-              };
-              auto logit = [&](Emitter &x, Value i) {
-                return x.load(logits, {t, i});
-              };
-              auto dGate = [&](Emitter &x, Value j) {
-                return x.load(dGates, {t, j});
-              };
-              if (topkSoftmax) {
-                // g_j = softmax over the selected logits; the first slot
-                // holds the largest.
-                Value reference = logit(r, expertOf0);
-                Value denominator = r.loop(
-                    r.idx(0), k, {r.f32(0)},
-                    [&](Emitter &x, Value j, ValueRange s) {
-                      return SmallVector<Value>{x.sum(
-                          s[0],
-                          x.exp(x.subf(logit(x, expertOf(x, j)), reference)))};
-                    })[0];
-                auto gate = [&](Emitter &x, Value j) {
-                  return x.divf(
-                      x.exp(x.subf(logit(x, expertOf(x, j)), reference)),
-                      denominator);
-                };
-                Value dot =
-                    r.loop(r.idx(0), k, {r.f32(0)},
-                           [&](Emitter &x, Value j, ValueRange s) {
-                             return SmallVector<Value>{
-                                 x.addf(s[0], x.mulf(dGate(x, j), gate(x, j)))};
-                           })[0];
-                r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-                  x.store(x.mulf(gate(x, j), x.subf(dGate(x, j), dot)), dLogits,
-                          {t, expertOf(x, j)});
-                });
-                return;
-              }
-              // softmax_topk: p over all E; the gradient of the selected
-              // probabilities (through the renormalisation if set), then
-              // through the softmax.
-              auto [maximum, denominator] = softmaxStats(r, logits, t, experts);
-              auto prob = [&, maximum = maximum,
-                           denominator = denominator](Emitter &x, Value i) {
-                return x.divf(x.exp(x.subf(logit(x, i), maximum)), denominator);
-              };
-              Value total = r.loop(r.idx(0), k, {r.f32(0)},
-                                   [&](Emitter &x, Value j, ValueRange s) {
-                                     return SmallVector<Value>{
-                                         x.addf(s[0], prob(x, expertOf(x, j)))};
-                                   })[0];
-              // The forward op renormalises only a positive total.
-              Value renorm =
-                  renormalize
-                      ? r.cmpf(arith::CmpFPredicate::OGT, total, r.f32(0))
-                      : r.cmp(arith::CmpIPredicate::ne, r.idx(0), r.idx(0));
-              Value scale = r.select(renorm, total, r.f32(1));
-              // sum_m dg_m g_m with g_m = p_m / scale.
-              Value gateDot =
-                  r.loop(r.idx(0), k, {r.f32(0)},
-                         [&](Emitter &x, Value j, ValueRange s) {
-                           Value g = x.divf(prob(x, expertOf(x, j)), scale);
-                           return SmallVector<Value>{
-                               x.addf(s[0], x.mulf(dGate(x, j), g))};
-                         })[0];
-              // dL/dp of slot j.
-              auto dProb = [&](Emitter &x, Value j) {
-                Value renormed = x.divf(x.subf(dGate(x, j), gateDot), scale);
-                return x.select(renorm, renormed, dGate(x, j));
-              };
-              Value c = r.loop(
-                  r.idx(0), k, {r.f32(0)},
-                  [&](Emitter &x, Value j, ValueRange s) {
-                    return SmallVector<Value>{x.addf(
-                        s[0], x.mulf(dProb(x, j), prob(x, expertOf(x, j))))};
-                  })[0];
-              r.loop(r.idx(0), experts, [&](Emitter &x, Value i) {
-                x.store(x.mulf(x.f32(-1), x.mulf(prob(x, i), c)), dLogits,
-                        {t, i});
-              });
-              r.loop(r.idx(0), k, [&](Emitter &x, Value j) {
-                Value i = expertOf(x, j);
-                x.store(x.addf(x.load(dLogits, {t, i}),
-                               x.mulf(prob(x, i), dProb(x, j))),
-                        dLogits, {t, i});
-              });
-            });
+            rows.token(p, ivs[0]);
           });
         },
         FailureCode::ExpertIndexOutOfRange);

@@ -8,6 +8,7 @@
 #ifndef MOA_LOWERING_CPU_LOOPPATTERNS_H
 #define MOA_LOWERING_CPU_LOOPPATTERNS_H
 
+#include "dialect/MoAOps.h"
 #include "lowering/common/OperandRows.h"
 
 namespace mlir::moa::loops {
@@ -69,6 +70,20 @@ void guardIndices(TensorBoundary &tb, Value indices, Value count, Value lo,
 /// still skip the bad ones.
 void checkExpertIndices(TensorBoundary &tb, Value indices, Value count,
                         Value experts);
+
+/// moa.route_grad's operands as [tokens, *] buffers and the logits'
+/// gradient of one token: shared by the CPU loops (a parallel loop over
+/// tokens) and the GPU kernel (a thread per token).
+struct RouteGradRows {
+  /// Checks the sizes (`tokens` is 0 if they disagree) and views the
+  /// operands; dLogits is the caller's [tokens, E] result.
+  RouteGradRows(TensorBoundary &tb, RouteGradOp op, Value &tokens);
+  /// Writes row t of dLogits (zeros for a token with an unrouted slot).
+  void token(Emitter &p, Value t) const;
+
+  Value logits, indices, dGates, dLogits, k, experts;
+  bool topkSoftmax, renormalize;
+};
 
 /// What the attention forward and backward tiles share: the key and value
 /// (f32 buffers [B, S, h]), the optional key padding mask, k, h, the scale

@@ -298,6 +298,18 @@ void gpu_kernels::asyncWaitAll(Emitter &e) {
   nvgpu::DeviceAsyncWaitOp::create(e.b, e.loc, group, e.b.getI32IntegerAttr(0));
 }
 
+void gpu_kernels::forEachElement(Emitter &e, StringRef name, Value count,
+                                 function_ref<void(Emitter &, Value)> body) {
+  constexpr int64_t threads = 8 * kWarp;
+  launch(e, name, atLeastOne(e, e.ceilDiv(count, e.idx(threads))), e.idx(1),
+         threads, {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+           Value i =
+               kernel.add(kernel.mul(ids.bidX, kernel.idx(threads)), ids.tid);
+           kernel.ifThen(kernel.cmp(arith::CmpIPredicate::ult, i, count),
+                         [&](Emitter &x) { body(x, i); });
+         });
+}
+
 SmallVector<Value> gpu_kernels::dynamicSizes(OpBuilder &b, Location loc,
                                              Value buffer) {
   SmallVector<Value> sizes;
@@ -375,4 +387,77 @@ void gpu_kernels::whenShapesAgree(Emitter &kernel, const Kernel &ids, Value ok,
       fail(y, err, ::moa::runtime::FailureCode::ShapeMismatch);
     });
   });
+}
+
+void gpu_kernels::reduce(Emitter &e, StringRef name, Value blocks, Value count,
+                         int64_t numTerms, ReduceTerms terms,
+                         ReduceFinish finish) {
+  Type f64 = e.b.getF64Type();
+  launch(e, name, atLeastOne(e, blocks), e.idx(1), kReduceThreads,
+         {sharedBuffer({numTerms, kReduceThreads}, f64)},
+         [&](Emitter &x, const Kernel &k, ValueRange shared) {
+           SmallVector<Value> zeros(numTerms, x.f64(0));
+           SmallVector<Value> mine =
+               x.stridedLoop(k.tid, count, x.idx(kReduceThreads), zeros,
+                             [&](Emitter &w, Value i, ValueRange acc) {
+                               SmallVector<Value> sums,
+                                   values = terms(w, k.bidX, i);
+                               for (auto [a, v] : llvm::zip(acc, values))
+                                 sums.push_back(w.addf(a, v));
+                               return sums;
+                             });
+           for (auto [t, v] : llvm::enumerate(mine))
+             x.store(v, shared[0], {x.idx(t), k.tid});
+           barrier(x);
+           for (int64_t half = kReduceThreads / 2; half > 0; half /= 2) {
+             x.ifThen(x.cmp(arith::CmpIPredicate::ult, k.tid, x.idx(half)),
+                      [&](Emitter &y) {
+                        for (int64_t t = 0; t < numTerms; ++t) {
+                          Value other = y.load(
+                              shared[0], {y.idx(t), y.add(k.tid, y.idx(half))});
+                          y.store(y.addf(y.load(shared[0], {y.idx(t), k.tid}),
+                                         other),
+                                  shared[0], {y.idx(t), k.tid});
+                        }
+                      });
+             barrier(x);
+           }
+           x.ifThen(isZero(x, k.tid), [&](Emitter &y) {
+             SmallVector<Value> totals;
+             for (int64_t t = 0; t < numTerms; ++t)
+               totals.push_back(y.load(shared[0], {y.idx(t), y.idx(0)}));
+             finish(y, k.bidX, totals);
+           });
+         });
+}
+
+Value gpu_kernels::deviceTotals(
+    Emitter &e, StringRef name, Value count, int64_t numTerms,
+    function_ref<SmallVector<Value>(Emitter &, Value)> terms) {
+  Value totals = deviceAlloc(e, e.b.getF64Type(), {e.idx(numTerms)});
+  reduce(
+      e, name, e.idx(1), count, numTerms,
+      [&](Emitter &x, Value, Value i) { return terms(x, i); },
+      [&](Emitter &x, Value, ValueRange total) {
+        for (auto [t, v] : llvm::enumerate(total))
+          x.store(v, totals, {x.idx(t)});
+      });
+  return totals;
+}
+
+void gpu_kernels::checkRange(Emitter &e, Value err, Value indices, Value count,
+                             Value lo, Value hi,
+                             ::moa::runtime::FailureCode code) {
+  forEachElement(e, "moa_check_indices", count, [&](Emitter &x, Value i) {
+    Value v = x.toIndex(x.load(indices, {i}));
+    Value bad = x.orI(x.cmp(arith::CmpIPredicate::slt, v, lo),
+                      x.cmp(arith::CmpIPredicate::sge, v, hi));
+    x.ifThen(bad, [&](Emitter &y) { fail(y, err, code); });
+  });
+}
+
+Value gpu_kernels::scalarBuffer(Emitter &e) {
+  return gpu::AllocOp::create(e.b, e.loc, MemRefType::get({}, e.b.getF32Type()),
+                              Type(), ValueRange{}, ValueRange{}, ValueRange{})
+      .getMemref();
 }

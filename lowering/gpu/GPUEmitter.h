@@ -63,6 +63,33 @@ void launch(Emitter &e, StringRef name, Value gridX, Value gridY,
             int64_t threads, ArrayRef<MemRefType> shared,
             function_ref<void(Emitter &, const Kernel &, ValueRange)> body);
 
+/// Launches a thread per i in [0, count) (256 per block) running
+/// body(e, i).
+void forEachElement(Emitter &e, StringRef name, Value count,
+                    function_ref<void(Emitter &, Value)> body);
+
+/// Threads of a reducing block (reduce).
+constexpr int64_t kReduceThreads = 256;
+using ReduceTerms = function_ref<SmallVector<Value>(Emitter &, Value, Value)>;
+using ReduceFinish = function_ref<void(Emitter &, Value, ValueRange)>;
+/// Launches `blocks` blocks of kReduceThreads threads: block b sums, in
+/// f64, each of the `numTerms` values terms(x, b, i) over i in [0, count)
+/// (each thread a strided share, then a tree through shared memory: the
+/// same order on every run, no atomics), and its first thread runs
+/// finish(x, b, totals).
+void reduce(Emitter &e, StringRef name, Value blocks, Value count,
+            int64_t numTerms, ReduceTerms terms, ReduceFinish finish);
+/// The `numTerms` sums over i in [0, count) of terms(x, i), f64, in a new
+/// [numTerms] device buffer (one block of reduce).
+Value deviceTotals(Emitter &e, StringRef name, Value count, int64_t numTerms,
+                   function_ref<SmallVector<Value>(Emitter &, Value)> terms);
+/// Records `code` unless every i32 of `indices` [count] is in [lo, hi): a
+/// thread per index.
+void checkRange(Emitter &e, Value err, Value indices, Value count, Value lo,
+                Value hi, ::moa::runtime::FailureCode code);
+/// A new 0-d f32 device buffer.
+Value scalarBuffer(Emitter &e);
+
 /// A static shared-memory buffer type.
 MemRefType sharedBuffer(ArrayRef<int64_t> shape, Type elementType);
 
@@ -167,6 +194,12 @@ void populateGPUModelOpPatterns(RewritePatternSet &patterns);
 /// Adds the patterns of linalg ops in buffer form other than row projections
 /// (GPULinalg.cpp).
 void populateGPULinalgPatterns(RewritePatternSet &patterns);
+/// Adds the patterns of moa.route_grad, moa.grouped_matmul_grad and
+/// moa.multi_query_attention_grad (GPUBackward.cpp).
+void populateGPUBackwardPatterns(RewritePatternSet &patterns);
+/// Adds the patterns of moa.layer_norm_grad, moa.embedding_grad,
+/// moa.global_norm and moa.adamw (GPUTraining.cpp).
+void populateGPUTrainingPatterns(RewritePatternSet &patterns);
 /// Adds the patterns of moa.cross_entropy, the router's auxiliary losses and
 /// moa.routing_statistics (GPULosses.cpp).
 void populateGPULossPatterns(RewritePatternSet &patterns);

@@ -76,23 +76,15 @@ struct LowerByElement : OpInterfaceRewritePattern<linalg::LinalgOp> {
     }
     const bool reduces = op.getNumReductionLoops() > 0;
     const bool readsOut = reduces || op.payloadUsesValueFromOperand(init);
-    constexpr int64_t threads = 8 * kWarp;
-    launch(e, reduces ? "moa_reduction" : "moa_elementwise",
-           atLeastOne(e, e.ceilDiv(total, e.idx(threads))), e.idx(1), threads,
-           {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
-             Value element =
-                 kernel.add(kernel.mul(ids.bidX, kernel.idx(threads)), ids.tid);
-             kernel.ifThen(
-                 kernel.cmp(arith::CmpIPredicate::ult, element, total),
-                 [&](Emitter &x) {
-                   SmallVector<Value> at = delinearize(x, element, sizes);
-                   SmallVector<Value> ivs(op.getNumLoops());
-                   for (auto [i, index] : llvm::enumerate(at))
-                     ivs[outMap.getDimPosition(i)] = index;
-                   Value acc = readsOut ? x.load(out, at) : Value();
-                   x.store(reduceInto(x, op, ivs, loopSizes, acc), out, at);
-                 });
-           });
+    forEachElement(e, reduces ? "moa_reduction" : "moa_elementwise", total,
+                   [&](Emitter &x, Value element) {
+                     SmallVector<Value> at = delinearize(x, element, sizes);
+                     SmallVector<Value> ivs(op.getNumLoops());
+                     for (auto [i, index] : llvm::enumerate(at))
+                       ivs[outMap.getDimPosition(i)] = index;
+                     Value acc = readsOut ? x.load(out, at) : Value();
+                     x.store(reduceInto(x, op, ivs, loopSizes, acc), out, at);
+                   });
     rewriter.eraseOp(op);
     return success();
   }

@@ -25,55 +25,8 @@ using ::moa::runtime::FailureCode;
 
 namespace {
 
-/// Threads of a reducing block; warps per block of the row kernels.
-constexpr int64_t kReduceThreads = 256, kRowWarps = 4;
-
-using Terms = function_ref<SmallVector<Value>(Emitter &, Value, Value)>;
-using Finish = function_ref<void(Emitter &, Value, ValueRange)>;
-
-/// Launches `blocks` blocks of kReduceThreads threads: block b sums, in
-/// f64, each of the `numTerms` values terms(x, b, i) over i in [0, count),
-/// and its first thread runs finish(x, b, totals).
-void reduce(Emitter &e, StringRef name, Value blocks, Value count,
-            int64_t numTerms, Terms terms, Finish finish) {
-  Type f64 = e.b.getF64Type();
-  launch(e, name, atLeastOne(e, blocks), e.idx(1), kReduceThreads,
-         {sharedBuffer({numTerms, kReduceThreads}, f64)},
-         [&](Emitter &x, const Kernel &k, ValueRange shared) {
-           SmallVector<Value> zeros(numTerms, x.f64(0));
-           SmallVector<Value> mine =
-               x.stridedLoop(k.tid, count, x.idx(kReduceThreads), zeros,
-                             [&](Emitter &w, Value i, ValueRange acc) {
-                               SmallVector<Value> sums,
-                                   values = terms(w, k.bidX, i);
-                               for (auto [a, v] : llvm::zip(acc, values))
-                                 sums.push_back(w.addf(a, v));
-                               return sums;
-                             });
-           for (auto [t, v] : llvm::enumerate(mine))
-             x.store(v, shared[0], {x.idx(t), k.tid});
-           barrier(x);
-           for (int64_t half = kReduceThreads / 2; half > 0; half /= 2) {
-             x.ifThen(x.cmp(arith::CmpIPredicate::ult, k.tid, x.idx(half)),
-                      [&](Emitter &y) {
-                        for (int64_t t = 0; t < numTerms; ++t) {
-                          Value other = y.load(
-                              shared[0], {y.idx(t), y.add(k.tid, y.idx(half))});
-                          y.store(y.addf(y.load(shared[0], {y.idx(t), k.tid}),
-                                         other),
-                                  shared[0], {y.idx(t), k.tid});
-                        }
-                      });
-             barrier(x);
-           }
-           x.ifThen(isZero(x, k.tid), [&](Emitter &y) {
-             SmallVector<Value> totals;
-             for (int64_t t = 0; t < numTerms; ++t)
-               totals.push_back(y.load(shared[0], {y.idx(t), y.idx(0)}));
-             finish(y, k.bidX, totals);
-           });
-         });
-}
+/// Warps per block of the row kernels.
+constexpr int64_t kRowWarps = 4;
 
 /// [rows, 2]: the maximum of each row of `logits` [rows, width] and the sum
 /// of exp(logit - maximum), in f32, a warp per row.
@@ -115,31 +68,6 @@ Value softmaxStatistics(Emitter &e, Value logits, Value rows, Value width) {
 Value logSumExp(Emitter &x, Value stats, Value r) {
   return x.addf(x.extf(x.load(stats, {r, x.idx(0)})),
                 x.log(x.extf(x.load(stats, {r, x.idx(1)}))));
-}
-
-/// Records `code` unless every i32 of `indices` [count] is in [lo, hi): a
-/// thread per index.
-void checkRange(Emitter &e, Value err, Value indices, Value count, Value lo,
-                Value hi, FailureCode code) {
-  constexpr int64_t threads = 8 * kWarp;
-  launch(
-      e, "moa_check_indices", atLeastOne(e, e.ceilDiv(count, e.idx(threads))),
-      e.idx(1), threads, {}, [&](Emitter &x, const Kernel &k, ValueRange) {
-        Value i = x.add(x.mul(k.bidX, x.idx(threads)), k.tid);
-        x.ifThen(x.cmp(arith::CmpIPredicate::ult, i, count), [&](Emitter &y) {
-          Value v = y.toIndex(y.load(indices, {i}));
-          Value bad = y.orI(y.cmp(arith::CmpIPredicate::slt, v, lo),
-                            y.cmp(arith::CmpIPredicate::sge, v, hi));
-          y.ifThen(bad, [&](Emitter &z) { fail(z, err, code); });
-        });
-      });
-}
-
-/// A new 0-d f32 device buffer.
-Value scalarBuffer(Emitter &e) {
-  return gpu::AllocOp::create(e.b, e.loc, MemRefType::get({}, e.b.getF32Type()),
-                              Type(), ValueRange{}, ValueRange{}, ValueRange{})
-      .getMemref();
 }
 
 /// 1.0 or 0.0 (f64).
@@ -276,7 +204,8 @@ template <typename OpTy> struct LoadBalancingPattern : OpRewritePattern<OpTy> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     tb.nameOperands({{op.getIndices(), "indices"}});
-    // Given statistics (moa-data-parallel's) need no softmax of this batch.
+    // The loss on given statistics (moa-data-parallel's) needs no softmax
+    // of this batch; its gradient does.
     bool given = false;
     if constexpr (std::is_same_v<OpTy, LoadBalancingLossOp>)
       given = op.getStatistics() != nullptr;
@@ -293,23 +222,29 @@ template <typename OpTy> struct LoadBalancingPattern : OpRewritePattern<OpTy> {
   }
 };
 
+/// The [2, E] statistics of a load-balancing op (its operand where given,
+/// else this batch's) and the number of experts to read from them.
+template <typename OpTy>
+std::pair<Value, Value> statisticsOf(OpTy op, Emitter &e, TensorBoundary &tb,
+                                     const RouterRows &in, Value indices,
+                                     Value k) {
+  Value given = op.getStatistics();
+  if (!given)
+    return {routingTotals(e, in, indices, k), in.experts};
+  tb.nameOperands({{given, "statistics"}});
+  Value experts = tb.checkedCount(
+      {{tb.dim(given, 0), e.idx(2)}, {tb.dim(given, 1), in.experts}},
+      in.experts);
+  return {tb.buffer(given), experts};
+}
+
 /// L = E * sum_e (P_e / sum P) (c_e / sum c), from the statistics operand
 /// where given.
 struct LowerLoadBalancingLoss : LoadBalancingPattern<LoadBalancingLossOp> {
   using LoadBalancingPattern::LoadBalancingPattern;
   Value lower(LoadBalancingLossOp op, Emitter &e, TensorBoundary &tb,
               const RouterRows &in, Value indices, Value k) const override {
-    Value totals;
-    Value experts = in.experts;
-    if (Value given = op.getStatistics()) {
-      tb.nameOperands({{given, "statistics"}});
-      experts = tb.checkedCount(
-          {{tb.dim(given, 0), e.idx(2)}, {tb.dim(given, 1), in.experts}},
-          in.experts);
-      totals = tb.buffer(given);
-    } else {
-      totals = routingTotals(e, in, indices, k);
-    }
+    auto [totals, experts] = statisticsOf(op, e, tb, in, indices, k);
     Value loss = scalarBuffer(e);
     reduce(
         e, "moa_load_balancing_loss", e.idx(1), experts, 3,
@@ -383,35 +318,37 @@ struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
   }
 };
 
-/// var(importance) / (mean(importance)^2 + 1e-10), the variance unbiased:
-/// a block per expert sums its gates, the first thread of a last launch
-/// the moments.
-struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(ImportanceCVLossOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.getIndices().getType().getElementType().isInteger(32))
-      return rewriter.notifyMatchFailure(op, "indices must be i32");
-    Value err = errorWord(rewriter, op);
-    TensorBoundary tb(rewriter, op);
-    Emitter &e = tb.e;
-    tb.nameOperands({{op.getGates(), "gates"}, {op.getIndices(), "indices"}});
+/// The 0-d f32 `lossGrad` as f64, read in a kernel.
+Value lossGradIn(Emitter &x, TensorBoundary &tb, Value lossGrad) {
+  return x.extf(x.load(tb.buffer(lossGrad), {}));
+}
+
+/// The experts' importance (summed gates, a block per expert) of
+/// moa.importance_cv_loss(_grad) and its moments: [mean, unbiased variance]
+/// (f64, one thread; the variance zero for E = 1).
+struct Importance {
+  Value gates, indices, pairs, importance, moments;
+  int64_t numExperts;
+
+  Importance(Emitter &e, TensorBoundary &tb, Operation *op, Value err,
+             Value gatesTensor, Value indicesTensor, int64_t experts)
+      : numExperts(experts) {
+    tb.nameOperands({{gatesTensor, "gates"}, {indicesTensor, "indices"}});
     SmallVector<std::pair<Value, Value>> sizes;
-    Value pairs = e.idx(1);
+    pairs = e.idx(1);
     for (int64_t i = 0; i < 3; ++i) {
-      sizes.push_back({tb.dim(op.getIndices(), i), tb.dim(op.getGates(), i)});
+      sizes.push_back({tb.dim(indicesTensor, i), tb.dim(gatesTensor, i)});
       pairs = e.mul(pairs, sizes.back().second);
     }
     pairs = tb.checkedCount(sizes, pairs);
-    Value gates = tb.collapse(tb.buffer(op.getGates()), {{0, 1, 2}});
-    Value indices = tb.collapse(tb.buffer(op.getIndices()), {{0, 1, 2}});
-    const int64_t numExperts = op.getNumExperts();
-    Value experts = e.idx(numExperts);
-    checkRange(e, err, indices, pairs, e.idx(-1), experts,
+    gates = tb.collapse(tb.buffer(gatesTensor), {{0, 1, 2}});
+    indices = tb.collapse(tb.buffer(indicesTensor), {{0, 1, 2}});
+    Value count = e.idx(numExperts);
+    checkRange(e, err, indices, pairs, e.idx(-1), count,
                FailureCode::ExpertIndexOutOfRange);
-    Value importance = deviceAlloc(e, e.b.getF64Type(), {experts});
+    importance = deviceAlloc(e, e.b.getF64Type(), {count});
     reduce(
-        e, "moa_expert_importance", experts, pairs, 1,
+        e, "moa_expert_importance", count, pairs, 1,
         [&](Emitter &x, Value ex, Value i) {
           Value to = x.toIndex(x.load(indices, {i}));
           return SmallVector<Value>{
@@ -421,31 +358,294 @@ struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
         [&](Emitter &x, Value ex, ValueRange total) {
           x.store(total[0], importance, {ex});
         });
+    moments = deviceAlloc(e, e.b.getF64Type(), {e.idx(2)});
+    forEachElement(
+        e, "moa_importance_moments", e.idx(1), [&](Emitter &x, Value) {
+          auto sum = [&](auto term) {
+            return x.loop(x.idx(0), count, {x.f64(0)},
+                          [&](Emitter &w, Value ex, ValueRange acc) {
+                            return SmallVector<Value>{w.addf(
+                                acc[0], term(w, w.load(importance, {ex})))};
+                          })[0];
+          };
+          Value mean = x.divf(sum([](Emitter &, Value v) { return v; }),
+                              x.f64(double(numExperts)));
+          Value squares = sum([&](Emitter &w, Value v) {
+            Value d = w.subf(v, mean);
+            return w.mulf(d, d);
+          });
+          Value variance = numExperts > 1
+                               ? x.divf(squares, x.f64(double(numExperts - 1)))
+                               : x.f64(0);
+          x.store(mean, moments, {x.idx(0)});
+          x.store(variance, moments, {x.idx(1)});
+        });
+  }
+
+  Value mean(Emitter &x) const { return x.load(moments, {x.idx(0)}); }
+  Value variance(Emitter &x) const { return x.load(moments, {x.idx(1)}); }
+  /// mean^2 + 1e-10.
+  Value norm(Emitter &x) const {
+    Value m = mean(x);
+    return x.addf(x.mulf(m, m), x.f64(1e-10));
+  }
+};
+
+/// var(importance) / (mean(importance)^2 + 1e-10), zero for E = 1.
+struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ImportanceCVLossOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getIndices().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "indices must be i32");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Importance in(e, tb, op, err, op.getGates(), op.getIndices(),
+                  op.getNumExperts());
     Value loss = scalarBuffer(e);
-    reduce(
-        e, "moa_importance_cv_loss", e.idx(1), experts, 1,
-        [&](Emitter &x, Value, Value ex) {
-          return SmallVector<Value>{x.load(importance, {ex})};
-        },
-        [&](Emitter &x, Value, ValueRange total) {
-          if (numExperts == 1) {
-            x.store(x.f32(0), loss, {});
-            return;
-          }
-          Value mean = x.divf(total[0], x.f64(double(numExperts)));
-          Value squares =
-              x.loop(x.idx(0), experts, {x.f64(0)},
-                     [&](Emitter &w, Value ex, ValueRange acc) {
-                       Value d = w.subf(w.load(importance, {ex}), mean);
-                       return SmallVector<Value>{w.addf(acc[0], w.mulf(d, d))};
-                     })[0];
-          Value variance = x.divf(squares, x.f64(double(numExperts - 1)));
-          x.store(x.truncf(x.divf(variance,
-                                  x.addf(x.mulf(mean, mean), x.f64(1e-10)))),
-                  loss, {});
+    forEachElement(
+        e, "moa_importance_cv_loss", e.idx(1), [&](Emitter &x, Value) {
+          x.store(x.truncf(x.divf(in.variance(x), in.norm(x))), loss, {});
         });
     rewriter.replaceOp(op, tb.result(loss, op.getType()));
     return success();
+  }
+};
+
+/// dL/dI_e = 2 (I_e - mean) / ((E - 1) n) - 2 var mean / (E n^2), n =
+/// mean^2 + 1e-10: each routed pair's gate gets its expert's, a thread per
+/// pair.
+struct LowerImportanceCVLossGrad : OpRewritePattern<ImportanceCVLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ImportanceCVLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getIndices().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "indices must be i32");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    const int64_t experts = op.getNumExperts();
+    Importance in(e, tb, op, err, op.getGates(), op.getIndices(), experts);
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < 3; ++i)
+      sizes.push_back(tb.dim(op.getGates(), i));
+    Value result = deviceAlloc(e, e.b.getF32Type(), sizes);
+    Value out = tb.collapse(result, {{0, 1, 2}});
+    forEachElement(
+        e, "moa_importance_cv_loss_grad", in.pairs, [&](Emitter &x, Value p) {
+          Value ex = x.toIndex(x.load(in.indices, {p}));
+          Value routed =
+              x.andI(x.cmp(arith::CmpIPredicate::sge, ex, x.idx(0)),
+                     x.cmp(arith::CmpIPredicate::slt, ex, x.idx(experts)));
+          Value g = x.f64(0);
+          if (experts > 1) {
+            Value n = in.norm(x), mean = in.mean(x);
+            Value a = x.divf(x.f64(2), x.mulf(x.f64(double(experts - 1)), n));
+            Value b = x.divf(x.mulf(x.f64(2), x.mulf(in.variance(x), mean)),
+                             x.mulf(x.f64(double(experts)), x.mulf(n, n)));
+            Value importance =
+                x.load(in.importance, {x.select(routed, ex, x.idx(0))});
+            g = x.subf(x.mulf(a, x.subf(importance, mean)), b);
+            g = x.mulf(lossGradIn(x, tb, op.getLossGrad()), g);
+          }
+          x.store(x.truncf(x.select(routed, g, x.f64(0))), out, {p});
+        });
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Gradients: the softmax statistics and the counts the loss divides by,
+// then a thread per logit.
+//===----------------------------------------------------------------------===//
+
+/// A new f32 device buffer shaped as `like` ([B, T, width]) and its
+/// [rows, width] view.
+std::pair<Value, Value> rowsResult(TensorBoundary &tb, Value like) {
+  Value buffer =
+      deviceAlloc(tb.e, tb.e.b.getF32Type(),
+                  {tb.dim(like, 0), tb.dim(like, 1), tb.dim(like, 2)});
+  return {buffer, tb.collapse(buffer, {{0, 1}, {2}})};
+}
+
+/// The number of unpadded tokens of `in` (f64 [1] device buffer).
+Value countTokens(Emitter &e, const RouterRows &in) {
+  return deviceTotals(
+      e, "moa_count_tokens", in.tokens, 1, [&](Emitter &x, Value t) {
+        return SmallVector<Value>{oneIf(x, x.notI(in.padded(x, t)))};
+      });
+}
+
+struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CrossEntropyGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getTargets().getType().getElementType().isInteger(32))
+      return rewriter.notifyMatchFailure(op, "targets must be i32");
+    Value err = errorWord(rewriter, op);
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    tb.nameOperands({{op.getLogits(), "logits"}, {op.getTargets(), "targets"}});
+    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
+    Value vocab = tb.dim(op.getLogits(), 2);
+    Value rows = tb.checkedCount({{tb.dim(op.getTargets(), 0), batch},
+                                  {tb.dim(op.getTargets(), 1), length}},
+                                 e.mul(batch, length));
+    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
+    Value targets = tb.collapse(tb.buffer(op.getTargets()), {{0, 1}});
+    checkRange(e, err, targets, rows, e.idx(-1), vocab,
+               FailureCode::TargetOutOfRange);
+    Value stats = softmaxStatistics(e, logits, rows, vocab);
+    Value labelled = deviceTotals(
+        e, "moa_count_labelled", rows, 1, [&](Emitter &x, Value r) {
+          Value t = x.toIndex(x.load(targets, {r}));
+          return SmallVector<Value>{
+              oneIf(x, x.cmp(arith::CmpIPredicate::sge, t, x.idx(0)))};
+        });
+    auto [result, grad] = rowsResult(tb, op.getLogits());
+    forEachElement(
+        e, "moa_cross_entropy_grad", e.mul(rows, vocab),
+        [&](Emitter &x, Value i) {
+          Value r = x.div(i, vocab);
+          Value c = arith::RemUIOp::create(x.b, x.loc, i, vocab);
+          Value t = x.toIndex(x.load(targets, {r}));
+          Value factor = x.divf(lossGradIn(x, tb, op.getLossGrad()),
+                                x.maxf(x.load(labelled, {x.idx(0)}), x.f64(1)));
+          Value p = x.exp(
+              x.subf(x.extf(x.load(logits, {r, c})), logSumExp(x, stats, r)));
+          Value hot = oneIf(x, x.cmp(arith::CmpIPredicate::eq, c, t));
+          Value value = x.mulf(factor, x.subf(p, hot));
+          Value counted = x.cmp(arith::CmpIPredicate::sge, t, x.idx(0));
+          x.store(x.truncf(x.select(counted, value, x.f64(0))), grad, {r, c});
+        });
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+/// The gradients of the router losses: a thread per (token, expert) of
+/// `in`, zero for padded tokens, else body(x, t, expert, lse) (f64).
+Value routerGrad(TensorBoundary &tb, StringRef name, Value logitsTensor,
+                 const RouterRows &in,
+                 function_ref<Value(Emitter &, Value, Value, Value)> body) {
+  auto [result, grad] = rowsResult(tb, logitsTensor);
+  forEachElement(
+      tb.e, name, tb.e.mul(in.tokens, in.experts), [&](Emitter &x, Value i) {
+        Value t = x.div(i, in.experts);
+        Value ex = arith::RemUIOp::create(x.b, x.loc, i, in.experts);
+        auto ifOp = scf::IfOp::create(
+            x.b, x.loc, in.padded(x, t),
+            [&](OpBuilder &nb, Location nloc) {
+              scf::YieldOp::create(nb, nloc, Emitter(nb, nloc).f64(0));
+            },
+            [&](OpBuilder &nb, Location nloc) {
+              Emitter y(nb, nloc);
+              scf::YieldOp::create(nb, nloc,
+                                   body(y, t, ex, logSumExp(y, in.stats, t)));
+            });
+        x.store(x.truncf(ifOp.getResult(0)), grad, {t, ex});
+      });
+  return result;
+}
+
+/// 2 g lse_t p(e|t) / N.
+struct LowerRouterZLossGrad : OpRewritePattern<RouterZLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RouterZLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    RouterRows in(tb, op.getLogits(), op.getQueryPaddingMask());
+    Value count = countTokens(e, in);
+    Value result = routerGrad(
+        tb, "moa_router_z_loss_grad", op.getLogits(), in,
+        [&](Emitter &x, Value t, Value ex, Value lse) {
+          Value factor =
+              x.divf(x.mulf(x.f64(2), lossGradIn(x, tb, op.getLossGrad())),
+                     x.maxf(x.load(count, {x.idx(0)}), x.f64(1)));
+          return x.mulf(x.mulf(factor, lse), in.probability(x, t, ex));
+        });
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+/// g p(e|t) (w_e - sum_e' p(e'|t) w_e') / N with w_e = log p(e) -
+/// log p(e|t), p(e) from routingTotals.
+struct LowerMutualInformationLossGrad
+    : OpRewritePattern<MutualInformationLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MutualInformationLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    RouterRows in(tb, op.getLogits(), op.getQueryPaddingMask());
+    Value totals = routingTotals(e, in, Value(), Value());
+    Value count = countTokens(e, in);
+    Value result = routerGrad(
+        tb, "moa_mutual_information_loss_grad", op.getLogits(), in,
+        [&](Emitter &x, Value t, Value ex, Value lse) {
+          Value n = x.maxf(x.load(count, {x.idx(0)}), x.f64(1));
+          auto logP = [&](Emitter &y, Value i) {
+            return y.subf(y.extf(y.load(in.logits, {t, i})), lse);
+          };
+          auto w = [&](Emitter &y, Value i) {
+            Value mean = y.divf(y.extf(y.load(totals, {y.idx(0), i})), n);
+            return y.subf(y.log(y.maxf(mean, y.f64(1e-300))), logP(y, i));
+          };
+          Value expected =
+              x.loop(x.idx(0), in.experts, {x.f64(0)},
+                     [&](Emitter &y, Value i, ValueRange acc) {
+                       return SmallVector<Value>{
+                           y.addf(acc[0], y.mulf(y.exp(logP(y, i)), w(y, i)))};
+                     })[0];
+          Value scale = x.divf(lossGradIn(x, tb, op.getLossGrad()), n);
+          return x.mulf(scale,
+                        x.mulf(x.exp(logP(x, ex)), x.subf(w(x, ex), expected)));
+        });
+    rewriter.replaceOp(op, tb.result(result, op.getType()));
+    return success();
+  }
+};
+
+/// g p_i (c_i - sum_e c_e p_e) E / (sum P sum c), the counts constants.
+struct LowerLoadBalancingLossGrad
+    : LoadBalancingPattern<LoadBalancingLossGradOp> {
+  using LoadBalancingPattern::LoadBalancingPattern;
+  Value lower(LoadBalancingLossGradOp op, Emitter &e, TensorBoundary &tb,
+              const RouterRows &in, Value indices, Value k) const override {
+    auto [totals, experts] = statisticsOf(op, e, tb, in, indices, k);
+    Value sums = deviceTotals(
+        e, "moa_routing_sums", experts, 2, [&](Emitter &x, Value ex) {
+          return SmallVector<Value>{x.extf(x.load(totals, {x.idx(0), ex})),
+                                    x.extf(x.load(totals, {x.idx(1), ex}))};
+        });
+    Value result = routerGrad(
+        tb, "moa_load_balancing_loss_grad", op.getLogits(), in,
+        [&](Emitter &x, Value t, Value ex, Value) {
+          Value sumP = x.load(sums, {x.idx(0)});
+          Value sumC = x.load(sums, {x.idx(1)});
+          Value none = x.orI(x.cmpf(arith::CmpFPredicate::OLE, sumP, x.f64(0)),
+                             x.cmpf(arith::CmpFPredicate::OLE, sumC, x.f64(0)));
+          Value factor = x.divf(x.mulf(lossGradIn(x, tb, op.getLossGrad()),
+                                       x.indexToF64(in.experts)),
+                                x.mulf(sumP, sumC));
+          auto count = [&](Emitter &y, Value i) {
+            return y.extf(y.load(totals, {y.idx(1), i}));
+          };
+          Value mean = x.loop(
+              x.idx(0), in.experts, {x.f64(0)},
+              [&](Emitter &y, Value i, ValueRange acc) {
+                return SmallVector<Value>{y.addf(
+                    acc[0], y.mulf(count(y, i), in.probability(y, t, i)))};
+              })[0];
+          Value g = x.mulf(factor, x.mulf(in.probability(x, t, ex),
+                                          x.subf(count(x, ex), mean)));
+          return x.select(none, x.f64(0), g);
+        });
+    return tb.result(result, op.getType());
   }
 };
 
@@ -454,5 +654,8 @@ struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
 void gpu_kernels::populateGPULossPatterns(RewritePatternSet &patterns) {
   patterns.add<LowerCrossEntropy, LowerRouterZLoss, LowerLoadBalancingLoss,
                LowerRoutingStatistics, LowerMutualInformationLoss,
-               LowerImportanceCVLoss>(patterns.getContext());
+               LowerImportanceCVLoss, LowerCrossEntropyGrad,
+               LowerRouterZLossGrad, LowerMutualInformationLossGrad,
+               LowerLoadBalancingLossGrad, LowerImportanceCVLossGrad>(
+      patterns.getContext());
 }

@@ -1076,6 +1076,61 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   }
 };
 
+/// A weight gradient of a row projection in buffer form (linalg.contract as
+/// moa-generate-gradients emits it): out[c, n] (+)= sum_rows x[rows, c]
+/// g[rows, n]. x is transposed into a [c, rows] device buffer (a thread per
+/// element) so that the tiled GEMM reads it as its row operand, with g as
+/// the one-expert weight [rows, n].
+struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
+  LowerWeightGradient(MLIRContext *ctx, const GPUTiling &tiling)
+      : OpRewritePattern(ctx), tiling(tiling) {}
+  const GPUTiling &tiling;
+
+  LogicalResult matchAndRewrite(linalg::ContractOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() ||
+        op.getIndexingMapsArray() !=
+            ArrayRef<AffineMap>(weightGradientMaps(op.getContext())))
+      return rewriter.notifyMatchFailure(op, "not a weight gradient");
+    Value x = op.getInputs()[0], g = op.getInputs()[1];
+    Value out = op.getOutputs()[0];
+    TensorBoundary tb(rewriter, op);
+    Emitter &e = tb.e;
+    Value rows = e.mul(tb.dim(x, 0), tb.dim(x, 1));
+    Value c = tb.dim(x, 2);
+    Value xRows = tb.collapse(x, {{0, 1}, {2}});
+    Type element = cast<MemRefType>(x.getType()).getElementType();
+    Value xT = deviceAlloc(e, element, {e.idx(1), c, rows});
+    forEachElement(e, "moa_transpose", e.mul(rows, c),
+                   [&](Emitter &y, Value i) {
+                     Value r = y.div(i, c);
+                     Value col = arith::RemUIOp::create(y.b, y.loc, i, c);
+                     y.store(y.load(xRows, {r, col}), xT, {y.idx(0), col, r});
+                   });
+    auto expand = [&](Value buffer) {
+      auto type = cast<MemRefType>(buffer.getType());
+      return memref::ExpandShapeOp::create(
+          rewriter, e.loc,
+          MemRefType::get({1, type.getDimSize(0), type.getDimSize(1)},
+                          type.getElementType()),
+          buffer, ArrayRef<ReassociationIndices>{{0, 1}, {2}},
+          ArrayRef<OpFoldResult>{
+              rewriter.getIndexAttr(1),
+              memref::getMixedSize(rewriter, e.loc, buffer, 0),
+              memref::getMixedSize(rewriter, e.loc, buffer, 1)});
+    };
+    Value out3 = expand(out);
+    Operation *zeroing = LowerRowProjection::zeroedFirst(out, op);
+    projectOnDevice(rewriter, tiling, op, xT, tb.collapse(g, {{0, 1}, {2}}),
+                    {zeroing ? Value() : out3},
+                    {cast<ShapedType>(out3.getType())}, {out3});
+    if (zeroing)
+      rewriter.eraseOp(zeroing);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// moa.key_value_projection: one GEMM launch over both weights.
 struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
   LowerKeyValueProjection(MLIRContext *ctx, const GPUTiling &tiling)
@@ -1160,13 +1215,14 @@ struct MoALowerToGPUPass
     RewritePatternSet patterns(ctx);
     patterns.add<LowerRouting<RouteOp>, LowerRouting<ProjectRouteOp>,
                  LowerDispatch, LowerAssert>(ctx);
-    patterns
-        .add<LowerGroupedMatmul, LowerRowProjection, LowerKeyValueProjection>(
-            ctx, tiling);
+    patterns.add<LowerGroupedMatmul, LowerRowProjection, LowerWeightGradient,
+                 LowerKeyValueProjection>(ctx, tiling);
     populateGPULinalgPatterns(patterns);
     populateGPUAttentionPatterns(patterns, tiling);
     populateGPUModelOpPatterns(patterns);
     populateGPULossPatterns(patterns);
+    populateGPUTrainingPatterns(patterns);
+    populateGPUBackwardPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
 
@@ -1201,10 +1257,11 @@ struct MoALowerToGPUPass
           (isa<linalg::LinalgOp>(op) && !isa<linalg::FillOp>(op))) {
         op->emitError("'")
             << op->getName()
-            << "' has no GPU lowering yet (the GPU runs forward "
-               "models: the MoA layer, decoding's cache ops, embedding, "
-               "layer norm, the losses and elementwise linalg ops; no "
-               "gradients so far): compile this module with --target=cpu";
+            << "' has no GPU lowering yet (the GPU runs the moa ops of "
+               "models, their gradients and AdamW, and linalg's "
+               "elementwise ops, small reductions, row projections and "
+               "their weight gradients): compile this module with "
+               "--target=cpu";
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

@@ -1443,19 +1443,25 @@ void checkTinyLM(const Module &module, int batch, int length,
 
 int main(int argc, char **argv) {
   // Positional arguments, and --tiny-lm=PATH anywhere.
+  // --compile-flags=FLAGS: moa-compile's target options for every module
+  // (e.g. "--target=cuda --emulate-gpu": the GPU kernels against the same
+  // references).
   std::vector<std::string> positional;
-  std::string tinyLMPath;
+  std::string tinyLMPath, compileFlags;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--tiny-lm=", 0) == 0)
       tinyLMPath = arg.substr(std::strlen("--tiny-lm="));
+    else if (arg.rfind("--compile-flags=", 0) == 0)
+      compileFlags = arg.substr(std::strlen("--compile-flags="));
     else
       positional.push_back(arg);
   }
   if (positional.size() < 2 || positional.size() > 3) {
     std::fprintf(stderr,
                  "usage: %s MOA_COMPILE WORKDIR [FILTER] "
-                 "[--tiny-lm=PATH/examples/tiny_lm.mlir]\n",
+                 "[--tiny-lm=PATH/examples/tiny_lm.mlir] "
+                 "[--compile-flags=FLAGS]\n",
                  argv[0]);
     return 2;
   }
@@ -1507,12 +1513,14 @@ int main(int argc, char **argv) {
     std::vector<std::thread> threads;
     for (size_t j = 0; j < jobs.size(); ++j)
       if (!jobs[j].text.empty())
-        threads.emplace_back([&compiler, &job = jobs[j], j] {
+        threads.emplace_back([&compiler, &compileFlags, &job = jobs[j], j] {
           job.module = compileModule(
               compiler, job.base, job.text, job.error,
-              j == 3 ? "'--pre-pipeline=moa-generate-gradients{functions=loss}'"
-              : j == 4 ? ""
-                       : "--pre-pipeline=moa-generate-gradients");
+              compileFlags + " " +
+                  (j == 3 ? "'--pre-pipeline=moa-generate-gradients{functions="
+                            "loss}'"
+                   : j == 4 ? ""
+                            : "--pre-pipeline=moa-generate-gradients"));
         });
     for (std::thread &t : threads)
       t.join();
