@@ -243,7 +243,17 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     and sizes that disagree are recorded in a device error word (attribute
     `moa.error_word`) that `moa-gpu-host-boundary` reports when the entry
     returns (a host `cf.assert` too, through a one-warp kernel); each routing is left as a `moa.record_routing` of the device
-    indices for it. Other moa ops and linalg ops are located errors.
+    indices for it.
+
+    Whole models and their training steps: `moa.embedding` and
+    `moa.layer_norm` (and their gradients), `moa.cross_entropy`, the four
+    auxiliary losses and `moa.routing_statistics` (deterministic f64 block
+    reductions, no atomics) and their gradients, `moa.route_grad`,
+    `moa.grouped_matmul_grad`, `moa.multi_query_attention_grad` (scores
+    recomputed from each query row's log-sum-exp), `moa.global_norm`,
+    `moa.adamw`, and the weight gradients of row projections
+    (`linalg.contract` as `moa-generate-gradients` emits it). Other moa ops
+    and linalg ops are located errors.
   }];
   let options = [
     Option<"gemmRows", "gemm-rows", "int64_t", "64",

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
-# with): builds moa, compiles the 29 test configurations, a decoding step
-# and the benchmark layers for sm_90a, prints the ptxas register/spill report, and copies the
+# with): builds moa, compiles the 29 test configurations, a decoding step,
+# tiny_lm's training step and the benchmark layers for sm_90a, prints the ptxas register/spill report, and copies the
 # binaries and the shared libraries they need. bench/gpu/run.sh then runs on
 # the GPU machine with the bundle carried:
 #   bench/gpu/bundle.sh
 #   device run, carry bench/gpu/bundle:  bench/gpu/run.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/setup.sh"
-moa_build --target moa-compile moa-run moa-layer-test MoACudaRuntime
+moa_build --target moa-compile moa-run moa-train moa-layer-test MoACudaRuntime
 bundle="$MOA_ROOT/bench/gpu/bundle"
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests" "$bundle/models"
@@ -24,6 +24,15 @@ echo "== compile the decoding step (cache ops, split-KV), f32 and bf16"
 sed 's/f32/bf16/g' "$MOA_ROOT/test/GPU/Inputs/decode-step.mlir" >"$bundle/tests/decode-bf16.mlir"
 "$bin/moa-compile" "$bundle/tests/decode-bf16.mlir" --target=cuda \
   -o "$bundle/tests/decode-bf16.so"
+echo "== tiny_lm's training step for the GPU, and the CPU's run to compare with"
+step='moa-generate-train-step{lr=3e-3 warmup-steps=50 max-grad-norm=1.0}'
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" --target=cuda \
+  --pre-pipeline="$step" -o "$bundle/tests/tiny_lm_train.cuda.so"
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" --pre-pipeline="$step" \
+  -o "$bundle/tests/tiny_lm_train.so"
+"$bin/moa-train" "$bundle/tests/tiny_lm_train.so" --task copy --steps 300 \
+  --log-every 1 --seed 3 --checkpoint "$bundle/tests/tiny_lm_cpu.safetensors" |
+  tail -3 | tee "$bundle/tests/tiny_lm_cpu.txt"
 echo "== compile the benchmark layers"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
   --models "$bundle/models"
@@ -31,7 +40,7 @@ echo "== ptxas: registers and spills of the benchmark kernels"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/ptxas_report.py" "$bin/moa-compile" \
   "$bundle"/models/*.mlir --chips sm_90a
 
-cp "$bin/moa-run" "$bin/moa-layer-test" "$bundle/bin/"
+cp "$bin/moa-run" "$bin/moa-train" "$bin/moa-layer-test" "$bundle/bin/"
 cp "$MOA_BUILD/lib/libMoARuntime.so" "$MOA_BUILD/lib/libMoACudaRuntime.so" \
   "$bundle/lib/"
 # libMoARuntime's own dependencies, which that machine's image lacks.

@@ -2,7 +2,7 @@
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
 # (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 27
 # layer configurations and a decoding step against the double-precision
-# reference), then the
+# reference, tiny_lm trained on the GPU against the CPU's run), then the
 # forward benchmark against PyTorch, one table. Results go to $OUT too when
 # it is set.
 set -uo pipefail
@@ -25,6 +25,15 @@ for args in "1 1 0" "3 5 0,7,100" "1 1 298" "4 1 5,130,255,299"; do
 done
 python3 "$root/test/GPU/Inputs/decode_check.py" "$bundle/bin/moa-run" \
   "$bundle/tests/decode-bf16.so" "$work" 3 2 0,40,200 bf16 || tests=1
+
+echo "== GPU training: tiny_lm, 300 steps of the copy task, against the CPU's run"
+"$bundle/bin/moa-train" "$bundle/tests/tiny_lm_train.cuda.so" --task copy \
+  --steps 300 --log-every 1 --seed 3 --checkpoint "$work/tiny_lm_gpu.safetensors" |
+  tail -3 | tee "$out/train.txt"
+echo "CPU (bundle.sh):"; cat "$bundle/tests/tiny_lm_cpu.txt"
+python3 "$root/test/Training/Inputs/compare_runs.py" \
+  "$bundle/tests/tiny_lm_cpu.safetensors" "$work/tiny_lm_gpu.safetensors" 20 1e-4 1e-2 |
+  tee -a "$out/train.txt" || tests=1
 
 echo "== forward: moa against PyTorch (official algorithm, and dense equal compute)"
 PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu.py" \

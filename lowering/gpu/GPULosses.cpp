@@ -75,26 +75,39 @@ Value oneIf(Emitter &x, Value cond) {
   return x.select(cond, x.f64(1), x.f64(0));
 }
 
+/// moa.cross_entropy(_grad)'s [rows, V] logits and [rows] targets, the
+/// targets checked in [-1, V), the rows' softmax statistics.
+struct LabelledLogits {
+  Value rows, vocab, logits, targets, stats;
+  LabelledLogits(TensorBoundary &tb, Value err, Value logitsTensor,
+                 Value targetsTensor) {
+    Emitter &e = tb.e;
+    tb.nameOperands({{logitsTensor, "logits"}, {targetsTensor, "targets"}});
+    Value batch = tb.dim(logitsTensor, 0), length = tb.dim(logitsTensor, 1);
+    vocab = tb.dim(logitsTensor, 2);
+    rows = tb.checkedCount(
+        {{tb.dim(targetsTensor, 0), batch}, {tb.dim(targetsTensor, 1), length}},
+        e.mul(batch, length));
+    logits = tb.collapse(tb.buffer(logitsTensor), {{0, 1}, {2}});
+    targets = tb.collapse(tb.buffer(targetsTensor), {{0, 1}});
+    checkRange(e, err, targets, rows, e.idx(-1), vocab,
+               FailureCode::TargetOutOfRange);
+    stats = softmaxStatistics(e, logits, rows, vocab);
+  }
+};
+
 struct LowerCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(CrossEntropyOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.getTargets().getType().getElementType().isInteger(32))
       return rewriter.notifyMatchFailure(op, "targets must be i32");
-    Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    tb.nameOperands({{op.getLogits(), "logits"}, {op.getTargets(), "targets"}});
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    Value vocab = tb.dim(op.getLogits(), 2);
-    Value rows = tb.checkedCount({{tb.dim(op.getTargets(), 0), batch},
-                                  {tb.dim(op.getTargets(), 1), length}},
-                                 e.mul(batch, length));
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value targets = tb.collapse(tb.buffer(op.getTargets()), {{0, 1}});
-    checkRange(e, err, targets, rows, e.idx(-1), vocab,
-               FailureCode::TargetOutOfRange);
-    Value stats = softmaxStatistics(e, logits, rows, vocab);
+    LabelledLogits in(tb, errorWord(rewriter, op), op.getLogits(),
+                      op.getTargets());
+    Value rows = in.rows, vocab = in.vocab, logits = in.logits,
+          targets = in.targets, stats = in.stats;
     Value loss = scalarBuffer(e);
     reduce(
         e, "moa_cross_entropy", e.idx(1), rows, 2,
@@ -484,20 +497,12 @@ struct LowerCrossEntropyGrad : OpRewritePattern<CrossEntropyGradOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.getTargets().getType().getElementType().isInteger(32))
       return rewriter.notifyMatchFailure(op, "targets must be i32");
-    Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    tb.nameOperands({{op.getLogits(), "logits"}, {op.getTargets(), "targets"}});
-    Value batch = tb.dim(op.getLogits(), 0), length = tb.dim(op.getLogits(), 1);
-    Value vocab = tb.dim(op.getLogits(), 2);
-    Value rows = tb.checkedCount({{tb.dim(op.getTargets(), 0), batch},
-                                  {tb.dim(op.getTargets(), 1), length}},
-                                 e.mul(batch, length));
-    Value logits = tb.collapse(tb.buffer(op.getLogits()), {{0, 1}, {2}});
-    Value targets = tb.collapse(tb.buffer(op.getTargets()), {{0, 1}});
-    checkRange(e, err, targets, rows, e.idx(-1), vocab,
-               FailureCode::TargetOutOfRange);
-    Value stats = softmaxStatistics(e, logits, rows, vocab);
+    LabelledLogits in(tb, errorWord(rewriter, op), op.getLogits(),
+                      op.getTargets());
+    Value rows = in.rows, vocab = in.vocab, logits = in.logits,
+          targets = in.targets, stats = in.stats;
     Value labelled = deviceTotals(
         e, "moa_count_labelled", rows, 1, [&](Emitter &x, Value r) {
           Value t = x.toIndex(x.load(targets, {r}));

@@ -77,7 +77,7 @@ cl::opt<Target>
            cl::init(Target::CPU),
            cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (default)"),
                       clEnumValN(Target::CUDA, "cuda",
-                                 "NVIDIA GPUs (the forward MoA layer)")));
+                                 "NVIDIA GPUs (layers, models and training steps)")));
 cl::opt<std::string> cudaChip(cl::cat(moaCategory), "cuda-chip",
                               cl::desc("GPU architecture for --target=cuda"),
                               cl::init("sm_90a"));
