@@ -44,12 +44,16 @@ def MoA_Dialect : Dialect {
   // moa-gpu-host-boundary reports), `moa.manifest` is the module's entry
   // point description for the runtime (moa-export-entry-points),
   // `moa.ranks` the number of MPI ranks a data-parallel module expects
-  // (moa-data-parallel). All are checked by the dialect's verifier, as is
-  // any other `moa.` attribute.
+  // (moa-data-parallel), `moa.assertion` = [code, message] on the kernel
+  // of a host assertion moved to the GPU (moa-lower-to-gpu), whose failure
+  // writes that code (kAssertionCodeBase and up) into the error word and
+  // which moa-gpu-host-boundary reports with the message. All are checked
+  // by the dialect's verifier, as is any other `moa.` attribute.
   let discardableAttrs = (ins
     "::mlir::UnitAttr":$error_word,
     "::mlir::StringAttr":$manifest,
-    "::mlir::IntegerAttr":$ranks
+    "::mlir::IntegerAttr":$ranks,
+    "::mlir::ArrayAttr":$assertion
   );
   let hasOperationAttrVerify = 1;
 }

@@ -50,6 +50,15 @@ LogicalResult MoADialect::verifyOperationAttribute(Operation *op,
                              << "' must be a string attribute of a module";
     return success();
   }
+  if (name == getAssertionAttrHelper().getName()) {
+    auto pair = dyn_cast<ArrayAttr>(attribute.getValue());
+    if (!pair || pair.size() != 2 || !isa<IntegerAttr>(pair[0]) ||
+        !isa<StringAttr>(pair[1]))
+      return op->emitError() << "'" << name.getValue()
+                             << "' must be [code, message]: an integer and "
+                                "a string";
+    return success();
+  }
   if (name == getRanksAttrHelper().getName()) {
     auto ranks = dyn_cast<IntegerAttr>(attribute.getValue());
     if (!isa<ModuleOp>(op) || !ranks || ranks.getInt() < 1)

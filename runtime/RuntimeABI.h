@@ -54,6 +54,11 @@ enum class FailureCode : int64_t {
   CacheOffsetOutOfRange = 9,
 };
 
+/// Codes from here on in a GPU entry's error word are the entry's host
+/// assertions moved to the device (moa-lower-to-gpu), reported with their
+/// messages by the entry itself.
+constexpr int64_t kAssertionCodeBase = 1000;
+
 /// Bits of moa_rt_sgemm's `transpose` operand.
 constexpr int64_t kSgemmTransposeB = 1;
 constexpr int64_t kSgemmTransposeA = 2;

@@ -26,6 +26,36 @@ namespace {
 
 struct MoAGPUHostBoundaryPass
     : public mlir::moa::impl::MoAGPUHostBoundaryBase<MoAGPUHostBoundaryPass> {
+  /// A non-zero code in the host copy of the error word fails the call: an
+  /// assertion's code with its message, any other through moa_rt_fail.
+  void reportError(OpBuilder &b, Location loc, func::FuncOp func,
+                   Value hostError) {
+    loops::Emitter e(b, loc);
+    Value code = e.load(hostError, {e.idx(0)});
+    auto i32 = [&](loops::Emitter &x, int64_t v) {
+      return arith::ConstantIntOp::create(x.b, x.loc, v, 32);
+    };
+    MoADialect::AssertionAttrHelper assertion(&getContext());
+    func.walk([&](gpu::LaunchOp launch) {
+      ArrayAttr pair = assertion.getAttr(launch);
+      if (!pair)
+        return;
+      int64_t value = cast<IntegerAttr>(pair[0]).getInt();
+      e.ifThen(e.cmp(arith::CmpIPredicate::eq, code, i32(e, value)),
+               [&](loops::Emitter &x) {
+                 x.failWith(getOperation(), cast<StringAttr>(pair[1]));
+               });
+    });
+    Value set = e.cmp(arith::CmpIPredicate::ne, code, i32(e, 0));
+    Value fromKernel = e.cmp(arith::CmpIPredicate::slt, code,
+                             i32(e, ::moa::runtime::kAssertionCodeBase));
+    Value other = e.andI(set, fromKernel);
+    e.ifThen(other, [&](loops::Emitter &x) {
+      x.call(getOperation(), "moa_rt_fail", /*cInterface=*/false,
+             {arith::ExtSIOp::create(x.b, x.loc, x.b.getI64Type(), code)});
+    });
+  }
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal() && failed(placeOnDevice(func)))
@@ -139,17 +169,8 @@ struct MoAGPUHostBoundaryPass
       e.recordRouting(getOperation(), host, experts);
       memref::DeallocOp::create(b, loc, host);
     }
-    if (hostError) {
-      loops::Emitter e(b, loc);
-      Value code = e.load(hostError, {e.idx(0)});
-      e.ifThen(e.cmp(arith::CmpIPredicate::ne, code,
-                     arith::ConstantIntOp::create(b, loc, 0, 32)),
-               [&](loops::Emitter &x) {
-                 x.call(getOperation(), "moa_rt_fail", /*cInterface=*/false,
-                        {arith::ExtSIOp::create(x.b, x.loc, x.b.getI64Type(),
-                                                code)});
-               });
-    }
+    if (hostError)
+      reportError(b, loc, func, hostError);
     return success();
   }
 };

@@ -343,8 +343,8 @@ struct Importance {
   Value gates, indices, pairs, importance, moments;
   int64_t numExperts;
 
-  Importance(Emitter &e, TensorBoundary &tb, Operation *op, Value err,
-             Value gatesTensor, Value indicesTensor, int64_t experts)
+  Importance(Emitter &e, TensorBoundary &tb, Value err, Value gatesTensor,
+             Value indicesTensor, int64_t experts)
       : numExperts(experts) {
     tb.nameOperands({{gatesTensor, "gates"}, {indicesTensor, "indices"}});
     SmallVector<std::pair<Value, Value>> sizes;
@@ -414,7 +414,7 @@ struct LowerImportanceCVLoss : OpRewritePattern<ImportanceCVLossOp> {
     Value err = errorWord(rewriter, op);
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Importance in(e, tb, op, err, op.getGates(), op.getIndices(),
+    Importance in(e, tb, err, op.getGates(), op.getIndices(),
                   op.getNumExperts());
     Value loss = scalarBuffer(e);
     forEachElement(
@@ -439,7 +439,7 @@ struct LowerImportanceCVLossGrad : OpRewritePattern<ImportanceCVLossGradOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     const int64_t experts = op.getNumExperts();
-    Importance in(e, tb, op, err, op.getGates(), op.getIndices(), experts);
+    Importance in(e, tb, err, op.getGates(), op.getIndices(), experts);
     SmallVector<Value> sizes;
     for (int64_t i = 0; i < 3; ++i)
       sizes.push_back(tb.dim(op.getGates(), i));

@@ -1151,20 +1151,37 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
 // cf.assert
 //===----------------------------------------------------------------------===//
 
-/// A host cf.assert (a size check of moa-decompose): one thread records a
-/// shape mismatch in the error word, which the runtime reports after the
-/// entry, as it does the kernels' (upstream's lowering would abort).
+/// A host cf.assert (a size check of moa-decompose, moa-generate-decode's
+/// length check): one thread records the function's next assertion code
+/// (kAssertionCodeBase and up) in the error word when the condition is
+/// false; the launch carries [code, message] (`moa.assertion`) for
+/// moa-gpu-host-boundary's report. A condition loaded from a buffer (a
+/// reduction's result, on the device) is loaded by the kernel.
 struct LowerAssert : OpRewritePattern<cf::AssertOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(cf::AssertOp op,
                                 PatternRewriter &rewriter) const override {
     Emitter e(rewriter, op.getLoc());
     Value err = errorWord(rewriter, op);
-    launch(e, "moa_assert", e.idx(1), e.idx(1), kWarp, {},
-           [&](Emitter &kernel, const Kernel &ids, ValueRange) {
-             whenShapesAgree(kernel, ids, op.getArg(), err, [](Emitter &) {});
+    MoADialect::AssertionAttrHelper assertion(rewriter.getContext());
+    int64_t code = ::moa::runtime::kAssertionCodeBase;
+    op->getParentOfType<func::FuncOp>().walk(
+        [&](gpu::LaunchOp launch) { code += assertion.isAttrPresent(launch); });
+    auto load = op.getArg().getDefiningOp<memref::LoadOp>();
+    launch(e, "moa_assert", e.idx(1), e.idx(1), 1, {},
+           [&](Emitter &kernel, const Kernel &, ValueRange) {
+             Value ok = load ? kernel.load(load.getMemref(), load.getIndices())
+                             : op.getArg();
+             kernel.ifThen(kernel.notI(ok), [&](Emitter &x) {
+               fail(x, err, static_cast<FailureCode>(code));
+             });
            });
+    assertion.setAttr(&*std::prev(rewriter.getInsertionPoint()),
+                      rewriter.getArrayAttr(
+                          {rewriter.getI64IntegerAttr(code), op.getMsgAttr()}));
     rewriter.eraseOp(op);
+    if (load && load->use_empty())
+      rewriter.eraseOp(load);
     return success();
   }
 };

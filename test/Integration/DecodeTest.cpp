@@ -367,6 +367,9 @@ std::string layeredModel(int layers, DType dt, int vocab) {
   return os.str();
 }
 
+/// moa-compile's target options (--compile-flags), before the pipeline.
+std::string compileFlags;
+
 void checkLayered(Checker &check, const std::string &compiler,
                   const std::string &dir, int layers, DType dt,
                   double tolerance) {
@@ -377,7 +380,8 @@ void checkLayered(Checker &check, const std::string &compiler,
   std::string error;
   m.module = compileModule(compiler, dir + "/layered_" + dtypeName(dt),
                            layeredModel(layers, dt, m.vocab), error,
-                           "--pre-pipeline='moa-generate-decode{max-length=" +
+                           compileFlags +
+                               "--pre-pipeline='moa-generate-decode{max-length=" +
                                std::to_string(kMaxLength) + "}'");
   if (!m.module) {
     check.fail(m.name + ": " + error);
@@ -443,7 +447,8 @@ void checkTinyLM(Checker &check, const std::string &compiler,
     std::fclose(f);
   }
   m.module = compileModule(compiler, dir + "/tiny_lm", text, error,
-                           "--pre-pipeline='moa-generate-decode{max-length=" +
+                           compileFlags +
+                               "--pre-pipeline='moa-generate-decode{max-length=" +
                                std::to_string(kMaxLength) + "}'");
   if (!m.module) {
     check.fail("tiny_lm: " + error);
@@ -509,9 +514,15 @@ void checkTinyLM(Checker &check, const std::string &compiler,
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    std::fprintf(stderr,
-                 "usage: moa-decode-test MOA_COMPILE TMPDIR TINY_LM.mlir\n");
+  // --compile-flags=FLAGS: moa-compile's target options for every module
+  // (e.g. "--target=cuda --emulate-gpu": the GPU kernels against the same
+  // references).
+  const std::string flagsOption = "--compile-flags=";
+  if (argc == 5 && std::string(argv[4]).rfind(flagsOption, 0) == 0)
+    compileFlags = std::string(argv[4]).substr(flagsOption.size()) + " ";
+  else if (argc != 4) {
+    std::fprintf(stderr, "usage: moa-decode-test MOA_COMPILE TMPDIR "
+                         "TINY_LM.mlir [--compile-flags=FLAGS]\n");
     return 2;
   }
   Checker check(0);

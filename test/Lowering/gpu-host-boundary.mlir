@@ -22,9 +22,11 @@
 // CHECK-DAG: gpu.dealloc  %[[Y]]
 // CHECK: gpu.wait
 // CHECK: %[[CODE:.*]] = memref.load %[[HERR]][%{{.*}}]
-// CHECK: %[[BAD:.*]] = arith.cmpi ne, %[[CODE]]
+// CHECK: %[[SET:.*]] = arith.cmpi ne, %[[CODE]]
+// CHECK: %[[KERNEL:.*]] = arith.cmpi slt, %[[CODE]], %c1000_i32
+// CHECK: %[[BAD:.*]] = arith.andi %[[SET]], %[[KERNEL]]
 // CHECK: scf.if %[[BAD]]
-// CHECK: call @moa_rt_fail
+// CHECK: call @moa_rt_fail(
 // CHECK: return %[[HOST]]
 func.func @entry(%x: memref<?x4xf32>) -> memref<?x4xf32> {
   %c0 = arith.constant 0 : index
@@ -72,4 +74,30 @@ func.func @routing(%n: index) {
 // CHECK-NOT: gpu.
 func.func @host_only(%x: memref<4xf32>) -> memref<4xf32> {
   return %x : memref<4xf32>
+}
+
+// -----
+
+// An assertion moved to the device (moa-lower-to-gpu): its code in the error
+// word fails the call with its message.
+// CHECK-LABEL: func.func @assertion
+// CHECK: gpu.wait
+// CHECK: %[[CODE:.*]] = memref.load
+// CHECK: %[[IS:.*]] = arith.cmpi eq, %[[CODE]], %c1000_i32
+// CHECK: scf.if %[[IS]] {
+// CHECK: call @moa_rt_fail_message
+// CHECK: arith.cmpi slt, %[[CODE]], %c1000_i32
+func.func @assertion(%x: memref<4xf32>) {
+  %c1 = arith.constant 1 : index
+  %code = arith.constant 1000 : i32
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0 : i32
+  %err = gpu.alloc () {moa.error_word} : memref<1xi32>
+  gpu.memset %err, %zero : memref<1xi32>, i32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    %old = memref.atomic_rmw maxs %code, %err[%c0] : (i32, memref<1xi32>) -> i32
+    gpu.terminator
+  } {moa.assertion = [1000, "lengths must be positive"]}
+  return
 }

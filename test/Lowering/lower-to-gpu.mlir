@@ -214,19 +214,29 @@ func.func @row_projection_buffers(%x: memref<?x?x16xf32>, %w: memref<16x8xf32>) 
 
 // -----
 
-// A cf.assert becomes a one-warp kernel that records a shape mismatch (code
-// 3) in the entry's error word when the condition is false.
+// A cf.assert becomes a one-thread kernel that records the function's next
+// assertion code (1000 and up) in the entry's error word when the condition
+// is false; the launch carries the code and the message. A condition
+// loaded from a buffer (a reduction's result, on the device) is loaded by
+// the kernel.
 // CHECK-LABEL: func.func @assertion(
-// CHECK-SAME: %[[OK:.*]]: i1
-// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : i32
+// CHECK-SAME: %[[OK:.*]]: i1, %[[FLAG:.*]]: memref<i1>
 // CHECK: %[[ERR:.*]] = gpu.alloc {{.*}}{moa.error_word} : memref<1xi32>
 // CHECK: gpu.launch {{.*}} function(@moa_assert)
-// CHECK-NEXT: scf.if %[[OK]] {
-// CHECK-NEXT: } else {
-// CHECK: memref.atomic_rmw maxs %[[C3]], %[[ERR]]
+// CHECK: %[[NOT:.*]] = arith.xori %[[OK]]
+// CHECK: scf.if %[[NOT]] {
+// CHECK: memref.atomic_rmw maxs %[[CODE1:c100[01]_i32]], %[[ERR]]
+// CHECK: } {moa.assertion = [{{100[01]}}, "sizes differ"]}
+// CHECK: gpu.launch {{.*}} function(@moa_assert)
+// CHECK: %[[V:.*]] = memref.load %[[FLAG]][]
+// CHECK-NOT: %[[CODE1]]
+// CHECK: memref.atomic_rmw maxs %c100{{[01]}}_i32, %[[ERR]]
+// CHECK: } {moa.assertion = [{{100[01]}}, "lengths fit"]}
 // CHECK-NOT: cf.assert
-func.func @assertion(%ok: i1) {
+func.func @assertion(%ok: i1, %flag: memref<i1>) {
   cf.assert %ok, "sizes differ"
+  %v = memref.load %flag[] : memref<i1>
+  cf.assert %v, "lengths fit"
   return
 }
 
