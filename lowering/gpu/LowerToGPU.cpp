@@ -1190,6 +1190,27 @@ struct LowerAssert : OpRewritePattern<cf::AssertOp> {
 // The pass
 //===----------------------------------------------------------------------===//
 
+/// A host load or store of a buffer that lives on the device (a gpu.alloc,
+/// or a view of one): it would fault on a real GPU (the emulator shares
+/// memory, so only this check catches it).
+bool readsDeviceOnHost(Operation *op) {
+  Value buffer;
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    buffer = load.getMemref();
+  else if (auto store = dyn_cast<memref::StoreOp>(op))
+    buffer = store.getMemref();
+  while (buffer) {
+    Operation *def = buffer.getDefiningOp();
+    if (!def)
+      return false;
+    if (isa<gpu::AllocOp>(def))
+      return true;
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    buffer = view ? view.getViewSource() : Value();
+  }
+  return false;
+}
+
 struct MoALowerToGPUPass
     : public mlir::moa::impl::MoALowerToGPUBase<MoALowerToGPUPass> {
   using MoALowerToGPUBase::MoALowerToGPUBase;
@@ -1248,6 +1269,11 @@ struct MoALowerToGPUPass
       // Kernels, and the routing record moa-gpu-host-boundary takes over.
       if (isa<RecordRoutingOp>(op) || op->getParentOfType<gpu::LaunchOp>())
         return WalkResult::advance();
+      if (readsDeviceOnHost(op)) {
+        op->emitError("the host would access a device buffer here: this "
+                      "op has no GPU lowering yet (compile with --target=cpu)");
+        return WalkResult::interrupt();
+      }
       if (isa<MixtureAttentionOp>(op)) {
         op->emitError("run moa-decompose before moa-lower-to-gpu");
         return WalkResult::interrupt();

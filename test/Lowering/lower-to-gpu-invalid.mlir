@@ -70,3 +70,14 @@ func.func @buffer_in_loop(%n: index) {
   }
   return
 }
+
+// -----
+
+func.func @host_read(%x: memref<4xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %a = memref.alloc() : memref<4xf32>
+  memref.copy %x, %a : memref<4xf32> to memref<4xf32>
+  // expected-error @+1 {{the host would access a device buffer here: this op has no GPU lowering yet (compile with --target=cpu)}}
+  %v = memref.load %a[%c0] : memref<4xf32>
+  return %v : f32
+}
