@@ -32,6 +32,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "passes/LinalgBuilders.h"
 #include "passes/Passes.h"
 
@@ -1190,6 +1191,17 @@ struct LowerAssert : OpRewritePattern<cf::AssertOp> {
 // The pass
 //===----------------------------------------------------------------------===//
 
+/// The op that allocated `buffer` (through views), or null (an argument).
+Operation *allocationOf(Value buffer) {
+  while (Operation *def = buffer.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      return def;
+    buffer = view.getViewSource();
+  }
+  return nullptr;
+}
+
 /// A host load or store of a buffer that lives on the device (a gpu.alloc,
 /// or a view of one): it would fault on a real GPU (the emulator shares
 /// memory, so only this check catches it).
@@ -1199,16 +1211,22 @@ bool readsDeviceOnHost(Operation *op) {
     buffer = load.getMemref();
   else if (auto store = dyn_cast<memref::StoreOp>(op))
     buffer = store.getMemref();
-  while (buffer) {
-    Operation *def = buffer.getDefiningOp();
-    if (!def)
-      return false;
-    if (isa<gpu::AllocOp>(def))
-      return true;
-    auto view = dyn_cast<ViewLikeOpInterface>(def);
-    buffer = view ? view.getViewSource() : Value();
+  return buffer && isa_and_nonnull<gpu::AllocOp>(allocationOf(buffer));
+}
+
+/// A host buffer (an allocation, alloca or global: not an entry argument,
+/// which moa-gpu-host-boundary copies over) that kernel `launch` reads.
+Operation *hostBufferIn(gpu::LaunchOp launch) {
+  SetVector<Value> captured;
+  getUsedValuesDefinedAbove(launch.getBody(), captured);
+  for (Value v : captured) {
+    Operation *allocation =
+        isa<MemRefType>(v.getType()) ? allocationOf(v) : nullptr;
+    if (isa_and_nonnull<memref::AllocOp, memref::AllocaOp, memref::GetGlobalOp>(
+            allocation))
+      return allocation;
   }
-  return false;
+  return nullptr;
 }
 
 struct MoALowerToGPUPass
@@ -1266,6 +1284,13 @@ struct MoALowerToGPUPass
 
     // What is left would run on the host over device buffers: say what.
     WalkResult leftOver = module->walk([](Operation *op) {
+      if (auto launch = dyn_cast<gpu::LaunchOp>(op)) {
+        if (Operation *host = hostBufferIn(launch)) {
+          host->emitError("a kernel reads this host buffer: it has no device "
+                          "placement (compile with --target=cpu)");
+          return WalkResult::interrupt();
+        }
+      }
       // Kernels, and the routing record moa-gpu-host-boundary takes over.
       if (isa<RecordRoutingOp>(op) || op->getParentOfType<gpu::LaunchOp>())
         return WalkResult::advance();

@@ -2,7 +2,8 @@
 // reported when the entry returns, with the CPU path's messages: an expert
 // index out of range (moa_dispatch_count), a key mask whose length disagrees
 // with the keys (checked on the host, reported by the kernel), an output
-// projection whose d is not x's (moa-decompose's cf.assert). Run on the
+// projection whose d is not x's (moa-decompose's cf.assert, its message
+// carried by the assertion's code). Run on the
 // emulator; with the mock it is the same host code.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: python3 %moa_src_root/test/Runtime/make_npy.py %t
@@ -15,7 +16,7 @@
 
 // INDEX: moa-run: 'dispatch' failed: moa.dispatch: an expert index is outside [-1, E)
 // SIZES: moa-run: 'moa_layer' failed: operands with dynamic sizes do not agree
-// MODELDIM: moa-run: 'dynamic_model_dim' failed: operands with dynamic sizes do not agree
+// MODELDIM: moa-run: 'dynamic_model_dim' failed: moa.mixture_attention: dimension 2 of 'w_out' differs from dimension 2 of 'x' (the model dimension d)
 // Every key padded: zeros, not NaN.
 // RUN: %python -c "import numpy as np; np.save('%t/padded.npy', np.ones((2, 5), dtype=bool))"
 // RUN: moa-run %t/padding.so moa_layer %t/x.npy %t/wg.npy %t/wq.npy %t/wk.npy %t/wv.npy %t/wo.npy %t/padded.npy -o %t | FileCheck %s --check-prefix=OK

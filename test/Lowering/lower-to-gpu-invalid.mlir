@@ -81,3 +81,12 @@ func.func @host_read(%x: memref<4xf32>) -> f32 {
   %v = memref.load %a[%c0] : memref<4xf32>
   return %v : f32
 }
+
+// -----
+
+func.func @host_alloca(%x: memref<4xf32>) {
+  // expected-error @+1 {{a kernel reads this host buffer: it has no device placement (compile with --target=cpu)}}
+  %a = memref.alloca() : memref<4xf32>
+  linalg.copy ins(%a : memref<4xf32>) outs(%x : memref<4xf32>)
+  return
+}
