@@ -279,8 +279,8 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
   RankedTensorType type = cacheType(layer, maxLength);
   // Rows past the prompt are zero, not whatever the memory held: the
   // caches are results (defined contents, nothing of earlier calls leaks).
-  Value zeroRow = arith::ConstantOp::create(
-      b, loc, b.getZeroAttr(type.getElementType()));
+  Value zeroRow =
+      arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()));
   for (Value rows : {key, value}) {
     Value empty = tensor::EmptyOp::create(
         b, loc,

@@ -41,10 +41,8 @@ Value narrowed(TensorBoundary &tb, Value buffer32, ShapedType type) {
     all.push_back(i);
   }
   Value result = deviceAlloc(e, element, sizes);
-  Value from = tb.collapse(buffer32, {all}), to = tb.collapse(result, {all});
-  forEachElement(e, "moa_narrow", count, [&](Emitter &x, Value i) {
-    x.store(fromF32(x, x.load(from, {i}), element), to, {i});
-  });
+  emitNarrow(e, tb.collapse(buffer32, {all}), tb.collapse(result, {all}),
+             count);
   return tb.result(result, type);
 }
 
@@ -124,14 +122,13 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
     }
     /// The expert whose offsets range holds `row`.
     Value expertOf(Emitter &x, Value row) const {
-      Value later = x.loop(
-          x.idx(1), g.numExperts, {x.idx(0)},
-          [&](Emitter &y, Value ex, ValueRange acc) {
-            Value start = loops::offsetAt(y, g.off, ex);
-            return SmallVector<Value>{y.select(
-                y.cmp(arith::CmpIPredicate::sle, start, row), ex, acc[0])};
-          })[0];
-      return later;
+      return x.loop(x.idx(1), g.numExperts, {x.idx(0)},
+                    [&](Emitter &y, Value ex, ValueRange acc) {
+                      Value start = loops::offsetAt(y, g.off, ex);
+                      return SmallVector<Value>{
+                          y.select(y.cmp(arith::CmpIPredicate::sle, start, row),
+                                   ex, acc[0])};
+                    })[0];
     }
     Value sourceRow(Emitter &x, Value pair) const {
       return g.tokenRows ? x.div(pair, k) : pair;

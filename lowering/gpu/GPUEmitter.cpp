@@ -310,6 +310,13 @@ void gpu_kernels::forEachElement(Emitter &e, StringRef name, Value count,
          });
 }
 
+void gpu_kernels::emitNarrow(Emitter &e, Value from, Value to, Value count) {
+  Type elementType = cast<MemRefType>(to.getType()).getElementType();
+  forEachElement(e, "moa_narrow", count, [&](Emitter &x, Value i) {
+    x.store(fromF32(x, x.load(from, {i}), elementType), to, {i});
+  });
+}
+
 SmallVector<Value> gpu_kernels::dynamicSizes(OpBuilder &b, Location loc,
                                              Value buffer) {
   SmallVector<Value> sizes;

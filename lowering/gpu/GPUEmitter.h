@@ -90,6 +90,10 @@ void checkRange(Emitter &e, Value err, Value indices, Value count, Value lo,
 /// A new 0-d f32 device buffer.
 Value scalarBuffer(Emitter &e);
 
+/// Element-wise f32 -> `to`'s element type copy of `count` values of
+/// `from` (results accumulated in f32), a thread per element.
+void emitNarrow(Emitter &e, Value from, Value to, Value count);
+
 /// A static shared-memory buffer type.
 MemRefType sharedBuffer(ArrayRef<int64_t> shape, Type elementType);
 

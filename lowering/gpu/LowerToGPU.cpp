@@ -366,21 +366,6 @@ private:
   }
 };
 
-/// Element-wise f32 -> `elementType` copy of `count` values (the combine
-/// output accumulates in f32).
-void emitNarrow(Emitter &e, Value from, Value to, Value count) {
-  Type elementType = cast<MemRefType>(to.getType()).getElementType();
-  launch(e, "moa_narrow", atLeastOne(e, e.ceilDiv(count, e.idx(256))), e.idx(1),
-         256, {}, [&](Emitter &kernel, const Kernel &ids, ValueRange) {
-           Value i = kernel.add(kernel.mul(ids.bidX, kernel.idx(256)), ids.tid);
-           kernel.ifThen(kernel.cmp(arith::CmpIPredicate::ult, i, count),
-                         [&](Emitter &x) {
-                           x.store(fromF32(x, x.load(from, {i}), elementType),
-                                   to, {i});
-                         });
-         });
-}
-
 //===----------------------------------------------------------------------===//
 // moa.route (with the router projection fused when it feeds the op)
 //===----------------------------------------------------------------------===//

@@ -378,11 +378,11 @@ void checkLayered(Checker &check, const std::string &compiler,
   m.positions = false;
   m.vocab = 40;
   std::string error;
-  m.module = compileModule(compiler, dir + "/layered_" + dtypeName(dt),
-                           layeredModel(layers, dt, m.vocab), error,
-                           compileFlags +
-                               "--pre-pipeline='moa-generate-decode{max-length=" +
-                               std::to_string(kMaxLength) + "}'");
+  m.module = compileModule(
+      compiler, dir + "/layered_" + dtypeName(dt),
+      layeredModel(layers, dt, m.vocab), error,
+      compileFlags + "--pre-pipeline='moa-generate-decode{max-length=" +
+          std::to_string(kMaxLength) + "}'");
   if (!m.module) {
     check.fail(m.name + ": " + error);
     return;
@@ -446,10 +446,10 @@ void checkTinyLM(Checker &check, const std::string &compiler,
       text.append(buffer, n);
     std::fclose(f);
   }
-  m.module = compileModule(compiler, dir + "/tiny_lm", text, error,
-                           compileFlags +
-                               "--pre-pipeline='moa-generate-decode{max-length=" +
-                               std::to_string(kMaxLength) + "}'");
+  m.module = compileModule(
+      compiler, dir + "/tiny_lm", text, error,
+      compileFlags + "--pre-pipeline='moa-generate-decode{max-length=" +
+          std::to_string(kMaxLength) + "}'");
   if (!m.module) {
     check.fail("tiny_lm: " + error);
     return;

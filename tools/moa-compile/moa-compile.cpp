@@ -72,12 +72,12 @@ cl::opt<Emit>
              clEnumValN(Emit::Obj, "obj", "object file"),
              clEnumValN(Emit::Lib, "lib", "shared library (default)")));
 enum class Target { CPU, CUDA };
-cl::opt<Target>
-    target(cl::cat(moaCategory), "target", cl::desc("What to compile for"),
-           cl::init(Target::CPU),
-           cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (default)"),
-                      clEnumValN(Target::CUDA, "cuda",
-                                 "NVIDIA GPUs (layers, models and training steps)")));
+cl::opt<Target> target(
+    cl::cat(moaCategory), "target", cl::desc("What to compile for"),
+    cl::init(Target::CPU),
+    cl::values(clEnumValN(Target::CPU, "cpu", "the host CPU (default)"),
+               clEnumValN(Target::CUDA, "cuda",
+                          "NVIDIA GPUs (layers, models and training steps)")));
 cl::opt<std::string> cudaChip(cl::cat(moaCategory), "cuda-chip",
                               cl::desc("GPU architecture for --target=cuda"),
                               cl::init("sm_90a"));
