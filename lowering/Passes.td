@@ -282,20 +282,25 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
 }
 
 def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
-  let summary = "Copy entry arguments to the device and results back";
+  let summary = "Split GPU entries into a device entry and a host entry "
+                "that copies around it";
   let description = [{
-    Runs after bufferization on functions with GPU code: each memref argument
-    is copied into a `gpu.alloc` on entry and used from there, each result is
-    copied into a fresh host buffer before the return (a result tied to a
-    donated argument, `moa.tied`, into that argument: `moa-drop-tied-results`
-    then drops it from the results), every device buffer is
-    freed, the host waits once, and a non-zero device error word (the
-    `gpu.alloc` marked `moa.error_word` by `moa-lower-to-gpu`) is reported
-    through `moa_rt_fail`. Each `moa.record_routing` of device indices
-    becomes a copy to the host with the results and, after the wait, the
-    runtime's `moa_rt_record_routing`. A host
-    `memref.alloc` left in such a function (a value no kernel produces) is a
-    located error.
+    Runs after bufferization on functions with GPU code. Each such entry
+    `F` becomes two. `F__moa_device` (runtime/RuntimeABI.h's suffix) is the
+    computation on device buffers, for callers that keep tensors on the
+    device: a result tied to a donated argument (`moa.tied`) is written into
+    that argument and dropped from its results, every other result is a
+    device buffer of its own that the caller frees (a buffer the body
+    allocated, else a copy), every other device buffer is freed, the host
+    waits once, and a non-zero device error word (the `gpu.alloc` marked
+    `moa.error_word` by `moa-lower-to-gpu`) is reported through
+    `moa_rt_fail`. Each `moa.record_routing` of device indices becomes,
+    when `moa_rt_wants_routing()` says the caller wants the head-usage
+    record, a copy to the host and the runtime's `moa_rt_record_routing`.
+    `F` itself copies the arguments the device entry reads to the device,
+    calls it, copies its results (and tied arguments) back into host
+    buffers and frees the device ones. A host `memref.alloc` left in such a
+    function (a value no kernel produces) is a located error.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

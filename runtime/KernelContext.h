@@ -36,6 +36,9 @@ struct KernelContext {
   std::string error;
   /// One entry per moa.route executed, in order: pairs routed to each expert.
   std::vector<std::vector<int64_t>> expertCounts;
+  /// Whether the caller wants expertCounts (a GPU entry copies its routing
+  /// indices to the host only then).
+  bool wantsRouting = true;
   /// Where a failed allocation jumps to (set by callRecoverably).
   std::jmp_buf *recovery = nullptr;
   /// Buffers of this call not freed yet, freed if an allocation fails.

@@ -208,6 +208,8 @@ void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,
   tlsContext->expertCounts.push_back(std::move(counts));
 }
 
+bool moa_rt_wants_routing() { return tlsContext && tlsContext->wantsRouting; }
+
 void moa_rt_fail(int64_t code) { fail(code); }
 
 void _mlir_ciface_moa_rt_fail_in(int64_t code,

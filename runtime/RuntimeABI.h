@@ -21,6 +21,9 @@
 //       a dynamic size `got` differs from the size `expected` it must
 //       equal; the texts (memref<?xi8>) say which dimension of which operand
 //       each is;
+//   moa_rt_wants_routing() -> i1
+//       whether the caller asked for the head-usage record (RunStats): a GPU
+//       entry copies its routing indices to the host only then;
 //   moa_rt_report_error(message)
 //       the same with a message, for the GPU host runtime (runtime/cuda);
 //   _mlir_memref_to_llvm_alloc / _aligned_alloc / _free
@@ -58,6 +61,11 @@ enum class FailureCode : int64_t {
 /// assertions moved to the device (moa-lower-to-gpu), reported with their
 /// messages by the entry itself.
 constexpr int64_t kAssertionCodeBase = 1000;
+
+/// A GPU module exports, per entry F, also `F` + this suffix
+/// (moa-gpu-host-boundary): the same computation on device buffers, which
+/// returns its results on the device (runtime/Device.h).
+constexpr const char *kDeviceEntrySuffix = "__moa_device";
 
 /// Bits of moa_rt_sgemm's `transpose` operand.
 constexpr int64_t kSgemmTransposeB = 1;

@@ -2,8 +2,10 @@
 //
 // After bufferization, the kernels of moa-lower-to-gpu read and write device
 // buffers while the entry point's arguments and results are host memory.
-// This pass copies each argument to the device on entry, each result back on
-// return, frees every device buffer, and reports the device error word.
+// This pass makes each such entry F two: F + kDeviceEntrySuffix, the
+// computation on device buffers that returns its results on the device (for
+// callers that keep tensors there, runtime/Device.h), and F itself, which
+// copies the arguments over, calls it, and copies the results back.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +14,9 @@
 #include "lowering/gpu/GPUEmitter.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOAGPUHOSTBOUNDARY
@@ -57,7 +62,7 @@ struct MoAGPUHostBoundaryPass
   }
 
   void runOnOperation() override {
-    for (auto func : getOperation().getOps<func::FuncOp>())
+    for (auto func : llvm::to_vector(getOperation().getOps<func::FuncOp>()))
       if (!func.isExternal() && failed(placeOnDevice(func)))
         return signalPassFailure();
   }
@@ -71,10 +76,6 @@ struct MoAGPUHostBoundaryPass
       return success();
     if (!func.getBody().hasOneBlock())
       return func.emitError("moa-gpu-host-boundary needs a single-block body");
-    Block &body = func.getBody().front();
-    OpBuilder b(&getContext());
-    Location loc = func.getLoc();
-
     // Host allocations left by bufferization would be read by kernels.
     WalkResult hostBuffers = func.walk([](memref::AllocOp alloc) {
       alloc.emitError("a host buffer in GPU code: this op's value has no "
@@ -83,76 +84,79 @@ struct MoAGPUHostBoundaryPass
     });
     if (hostBuffers.wasInterrupted())
       return failure();
+    auto checkLayout = [&](TypeRange types, StringRef what) -> LogicalResult {
+      for (Type type : types)
+        if (auto memref = dyn_cast<MemRefType>(type);
+            memref && !memref.getLayout().isIdentity())
+          return func.emitError("entry ") << what << " need an identity layout";
+      return success();
+    };
+    if (failed(checkLayout(func.getArgumentTypes(), "arguments")) ||
+        failed(checkLayout(func.getResultTypes(), "results")))
+      return failure();
 
-    // Arguments: a device copy each, used instead of the host buffer.
-    b.setInsertionPointToStart(&body);
-    for (BlockArgument arg : func.getArguments()) {
-      auto type = dyn_cast<MemRefType>(arg.getType());
-      if (!type || arg.use_empty())
-        continue;
-      if (!type.getLayout().isIdentity())
-        return func.emitError("entry arguments need an identity layout");
-      SmallVector<Value> sizes = dynamicSizes(b, loc, arg);
-      auto device = gpu::AllocOp::create(b, loc, type, Type(), ValueRange{},
-                                         sizes, ValueRange{});
-      auto copy = gpu::MemcpyOp::create(b, loc, Type(), ValueRange{},
-                                        device.getMemref(), arg);
-      // Everything after the copy reads the device buffer.
-      arg.replaceUsesWithIf(device.getMemref(), [&](OpOperand &use) {
-        return copy->isBeforeInBlock(
-            body.findAncestorOpInBlock(*use.getOwner()));
-      });
-    }
+    // The computation becomes the device entry; `func` copies around it.
+    func::FuncOp device = func.clone();
+    device.setSymName(
+        (func.getSymName() + ::moa::runtime::kDeviceEntrySuffix).str());
+    SymbolTable(getOperation()).insert(device, std::next(func->getIterator()));
+    if (failed(finishDeviceEntry(device)))
+      return failure();
+    return buildHostEntry(func, device);
+  }
 
+  /// The device entry takes and returns device buffers: a tied result is
+  /// written into its argument (and dropped from the results), every other
+  /// result is a buffer of its own that the caller frees; all else is freed
+  /// here, after which the host waits once and reports errors.
+  LogicalResult finishDeviceEntry(func::FuncOp func) {
+    Block &body = func.getBody().front();
+    OpBuilder b(&getContext());
+    Location loc = func.getLoc();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     b.setInsertionPoint(ret);
-    // Results: copied into fresh host buffers, all allocated first so that
-    // the copies follow each other on the stream; a result tied to a
-    // donated argument (a decoder's cache) back into that argument, which
-    // moa-drop-tied-results then leaves out of the results.
-    SmallVector<std::pair<OpOperand *, Value>> copies;
+    llvm::BitVector tied(ret.getNumOperands());
+    DenseSet<Value> handedOver;
     for (OpOperand &operand : ret->getOpOperands()) {
-      auto type = dyn_cast<MemRefType>(operand.get().getType());
-      if (!type)
+      Value value = operand.get();
+      if (!isa<MemRefType>(value.getType()))
         continue;
-      if (!type.getLayout().isIdentity())
-        return ret.emitError("entry results need an identity layout");
-      std::optional<unsigned> tied;
+      std::optional<unsigned> arg;
       if (failed(mlir::moa::getTiedArgument(func, operand.getOperandNumber(),
-                                            tied)))
+                                            arg)))
         return failure();
-      copies.push_back(
-          {&operand,
-           tied ? Value(func.getArgument(*tied))
-                : memref::AllocOp::create(b, loc, type,
-                                          dynamicSizes(b, loc, operand.get()))
-                      .getResult()});
+      if (arg) {
+        if (value != func.getArgument(*arg))
+          gpu::MemcpyOp::create(b, loc, Type(), ValueRange{},
+                                func.getArgument(*arg), value);
+        tied.set(operand.getOperandNumber());
+        continue;
+      }
+      // A buffer the body allocated goes to the caller as it is, once.
+      if (value.getDefiningOp<gpu::AllocOp>() &&
+          handedOver.insert(value).second)
+        continue;
+      auto copy = gpu::AllocOp::create(
+          b, loc, cast<MemRefType>(value.getType()), Type(), ValueRange{},
+          dynamicSizes(b, loc, value), ValueRange{});
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, copy.getMemref(),
+                            value);
+      operand.set(copy.getMemref());
+      handedOver.insert(copy.getMemref());
     }
-    for (auto [operand, host] : copies) {
-      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, operand->get());
-      operand->set(host);
-    }
-    // Routing indices for the head-usage report: copied back with the
-    // results, recorded after the wait.
-    SmallVector<std::pair<Value, Value>> routing; // host indices, E
-    SmallVector<RecordRoutingOp> records;
-    func.walk([&](RecordRoutingOp record) { records.push_back(record); });
-    for (RecordRoutingOp record : records) {
-      Value indices = record.getIndices();
-      auto type = cast<MemRefType>(indices.getType());
-      Value host =
-          memref::AllocOp::create(b, loc, type, dynamicSizes(b, loc, indices));
-      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, indices);
-      routing.push_back({host, record.getNumExperts()});
-      record.erase();
-    }
-    // The error word, then every device buffer freed.
+    ret->eraseOperands(tied);
+    if (failed(func.eraseResults(tied)))
+      return failure();
+
+    recordRouting(b, loc, func);
+    // The error word, then every device buffer not handed over freed.
     Value errorWord;
-    SmallVector<gpu::AllocOp> allocations;
+    SmallVector<Value> buffers;
     func.walk([&](gpu::AllocOp alloc) {
-      allocations.push_back(alloc);
       if (alloc->hasAttr(MoADialect::ErrorWordAttrHelper::getNameStr()))
         errorWord = alloc.getMemref();
+      if (!handedOver.contains(alloc.getMemref()))
+        buffers.push_back(alloc.getMemref());
     });
     Value hostError;
     if (errorWord) {
@@ -160,17 +164,108 @@ struct MoAGPUHostBoundaryPass
           b, loc, cast<MemRefType>(errorWord.getType()));
       gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, hostError, errorWord);
     }
-    for (gpu::AllocOp alloc : allocations)
-      gpu::DeallocOp::create(b, loc, Type(), ValueRange{}, alloc.getMemref());
+    for (Value buffer : buffers)
+      gpu::DeallocOp::create(b, loc, Type(), ValueRange{}, buffer);
     // One host synchronisation per call, here.
     gpu::WaitOp::create(b, loc, Type(), ValueRange{});
-    for (auto [host, experts] : routing) {
-      loops::Emitter e(b, loc);
+    if (hostError)
+      reportError(b, loc, func, hostError);
+    return success();
+  }
+
+  /// Each moa.record_routing of device indices becomes, where the caller
+  /// wants the head-usage record, a copy to the host and the runtime's
+  /// moa_rt_record_routing: no bytes cross the bus otherwise.
+  void recordRouting(OpBuilder &b, Location loc, func::FuncOp func) {
+    SmallVector<RecordRoutingOp> records;
+    func.walk([&](RecordRoutingOp record) { records.push_back(record); });
+    if (records.empty())
+      return;
+    Value wanted;
+    {
+      // First, before any GPU op: a call is a host synchronisation point.
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&func.getBody().front());
+      wanted = loops::Emitter(b, loc).wantsRouting(getOperation());
+    }
+    auto ifOp = scf::IfOp::create(b, loc, wanted, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    SmallVector<std::pair<Value, Value>> copies; // host indices, E
+    for (RecordRoutingOp record : records) {
+      Value indices = record.getIndices();
+      Value host =
+          memref::AllocOp::create(b, loc, cast<MemRefType>(indices.getType()),
+                                  dynamicSizes(b, loc, indices));
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, indices);
+      copies.push_back({host, record.getNumExperts()});
+      record.erase();
+    }
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{});
+    loops::Emitter e(b, loc);
+    for (auto [host, experts] : copies) {
       e.recordRouting(getOperation(), host, experts);
       memref::DeallocOp::create(b, loc, host);
     }
-    if (hostError)
-      reportError(b, loc, func, hostError);
+  }
+
+  /// The host entry: each argument the device entry reads copied to the
+  /// device, the device entry called, its results (and the tied arguments)
+  /// copied back, every device buffer freed, one wait.
+  LogicalResult buildHostEntry(func::FuncOp func, func::FuncOp device) {
+    Block &body = func.getBody().front();
+    body.dropAllDefinedValueUses();
+    body.clear();
+    OpBuilder b = OpBuilder::atBlockEnd(&body);
+    Location loc = func.getLoc();
+    SmallVector<Value> operands, deviceBuffers;
+    for (auto [arg, deviceArg] :
+         llvm::zip(func.getArguments(), device.getArguments())) {
+      auto type = dyn_cast<MemRefType>(arg.getType());
+      if (!type || deviceArg.use_empty()) {
+        operands.push_back(arg); // never read
+        continue;
+      }
+      auto buffer =
+          gpu::AllocOp::create(b, loc, type, Type(), ValueRange{},
+                               dynamicSizes(b, loc, arg), ValueRange{});
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, buffer.getMemref(),
+                            arg);
+      operands.push_back(buffer.getMemref());
+      deviceBuffers.push_back(buffer.getMemref());
+    }
+    auto call = func::CallOp::create(b, loc, device, operands);
+    // Host buffers for the results, all allocated before the copies so that
+    // the copies follow each other on the stream.
+    SmallVector<Value> results;
+    SmallVector<std::pair<Value, Value>> copies; // host, device
+    unsigned next = 0;
+    for (unsigned r = 0; r < func.getNumResults(); ++r) {
+      std::optional<unsigned> arg;
+      if (failed(mlir::moa::getTiedArgument(func, r, arg)))
+        return failure();
+      Value fromDevice = arg ? operands[*arg] : call.getResult(next++);
+      if (!isa<MemRefType>(fromDevice.getType())) {
+        results.push_back(fromDevice);
+        continue;
+      }
+      Value host = arg ? Value(func.getArgument(*arg))
+                       : memref::AllocOp::create(
+                             b, loc, cast<MemRefType>(fromDevice.getType()),
+                             dynamicSizes(b, loc, fromDevice))
+                             .getResult();
+      results.push_back(host);
+      if (host != fromDevice)
+        copies.push_back({host, fromDevice});
+      if (!arg)
+        deviceBuffers.push_back(fromDevice);
+    }
+    for (auto [host, fromDevice] : copies)
+      gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, fromDevice);
+    for (Value buffer : deviceBuffers)
+      gpu::DeallocOp::create(b, loc, Type(), ValueRange{}, buffer);
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{});
+    func::ReturnOp::create(b, loc, results);
     return success();
   }
 };

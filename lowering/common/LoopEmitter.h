@@ -353,20 +353,29 @@ public:
           arith::IndexCastOp::create(b, loc, b.getI64Type(), numExperts)});
   }
 
-  /// Calls the runtime function `name`, declaring it on first use.
-  void call(ModuleOp module, StringRef name, bool cInterface,
-            ValueRange operands) {
+  /// Whether the caller of the entry wants the head-usage record
+  /// (moa_rt_wants_routing): an i1.
+  Value wantsRouting(ModuleOp module) {
+    return call(module, "moa_rt_wants_routing", /*cInterface=*/false, {},
+                b.getI1Type());
+  }
+
+  /// Calls the runtime function `name`, declaring it on first use; returns
+  /// its result if it has one.
+  Value call(ModuleOp module, StringRef name, bool cInterface,
+             ValueRange operands, TypeRange results = {}) {
     auto callee = module.lookupSymbol<func::FuncOp>(name);
     if (!callee) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(module.getBody());
-      callee = func::FuncOp::create(b, loc, name,
-                                    b.getFunctionType(operands.getTypes(), {}));
+      callee = func::FuncOp::create(
+          b, loc, name, b.getFunctionType(operands.getTypes(), results));
       callee.setPrivate();
       if (cInterface)
         callee->setAttr("llvm.emit_c_interface", b.getUnitAttr());
     }
-    func::CallOp::create(b, loc, callee, operands);
+    auto op = func::CallOp::create(b, loc, callee, operands);
+    return results.empty() ? Value() : op.getResult(0);
   }
 };
 

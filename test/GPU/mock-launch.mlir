@@ -1,8 +1,9 @@
 // The CUDA path up to the launch, on a machine without a GPU: a gpu dialect
 // kernel is compiled by ptxas for sm_90a and sm_80, the host code runs
 // against the recording mock of the mgpu* ABI, and the launch sequence is
-// checked: the argument goes to the device, the kernel runs on one stream
-// with no host synchronisation before the result comes back.
+// checked: the host entry copies the argument to the device and calls the
+// device entry, which runs its kernel on one stream with no host
+// synchronisation before its result is ready.
 // REQUIRES: cuda-toolkit
 // RUN: rm -f %t.log
 // RUN: moa-compile %S/Inputs/scale.mlir --target=cuda --mock-gpu -o %t.so
@@ -14,6 +15,9 @@
 // CHECK-NEXT: stream-create
 // CHECK-NEXT: alloc 1200 bytes
 // CHECK-NEXT: memcpy H2D 1200 bytes
+// CHECK-NEXT: stream-synchronize
+// CHECK-NEXT: stream-destroy
+// CHECK-NEXT: stream-create
 // CHECK-NEXT: alloc 1200 bytes
 // CHECK-NEXT: memcpy D2D 1200 bytes
 // CHECK-NEXT: get-function scale

@@ -1,25 +1,33 @@
 // RUN: moa-opt %s -split-input-file -moa-gpu-host-boundary | FileCheck %s
 
-// The argument is copied to the device and used from there, the result
-// copied back into a host buffer, every device buffer freed, one wait, and
-// the device error word reported.
+// The host entry copies the argument to the device, calls the device entry,
+// copies its result back into a host buffer, frees the device buffers and
+// waits. The device entry works on the device buffers, hands its result over
+// (not freed), frees the rest, waits once and reports the device error word.
 // CHECK-LABEL: func.func @entry(
 // CHECK-SAME: %[[X:.*]]: memref<?x4xf32>) -> memref<?x4xf32>
 // CHECK: %[[N:.*]] = memref.dim %[[X]], %c0
 // CHECK: %[[DX:.*]] = gpu.alloc  (%[[N]]) : memref<?x4xf32>
 // CHECK: gpu.memcpy  %[[DX]], %[[X]]
+// CHECK: %[[DY:.*]] = call @entry__moa_device(%[[DX]])
+// CHECK: %[[HOST:.*]] = memref.alloc(%{{.*}}) : memref<?x4xf32>
+// CHECK: gpu.memcpy  %[[HOST]], %[[DY]]
+// CHECK: gpu.dealloc  %[[DX]]
+// CHECK: gpu.dealloc  %[[DY]]
+// CHECK: gpu.wait
+// CHECK: return %[[HOST]]
+// CHECK-LABEL: func.func @entry__moa_device(
+// CHECK-SAME: %[[A:.*]]: memref<?x4xf32>) -> memref<?x4xf32>
+// CHECK-NOT: moa_rt_wants_routing
 // CHECK: %[[ERR:.*]] = gpu.alloc  () {moa.error_word} : memref<1xi32>
-// CHECK: memref.dim %[[DX]]
 // CHECK: %[[Y:.*]] = gpu.alloc
 // CHECK: gpu.launch
-// CHECK: memref.load %[[DX]]
-// CHECK: %[[HOST:.*]] = memref.alloc(%{{.*}}) : memref<?x4xf32>
-// CHECK: gpu.memcpy  %[[HOST]], %[[Y]]
+// CHECK: memref.load %[[A]]
 // CHECK: %[[HERR:.*]] = memref.alloca() : memref<1xi32>
 // CHECK: gpu.memcpy  %[[HERR]], %[[ERR]]
-// CHECK-DAG: gpu.dealloc  %[[DX]]
-// CHECK-DAG: gpu.dealloc  %[[ERR]]
-// CHECK-DAG: gpu.dealloc  %[[Y]]
+// CHECK-NOT: gpu.dealloc  %[[Y]]
+// CHECK: gpu.dealloc  %[[ERR]]
+// CHECK-NOT: gpu.dealloc  %[[Y]]
 // CHECK: gpu.wait
 // CHECK: %[[CODE:.*]] = memref.load %[[HERR]][%{{.*}}]
 // CHECK: %[[SET:.*]] = arith.cmpi ne, %[[CODE]]
@@ -27,7 +35,7 @@
 // CHECK: %[[BAD:.*]] = arith.andi %[[SET]], %[[KERNEL]]
 // CHECK: scf.if %[[BAD]]
 // CHECK: call @moa_rt_fail(
-// CHECK: return %[[HOST]]
+// CHECK: return %[[Y]]
 func.func @entry(%x: memref<?x4xf32>) -> memref<?x4xf32> {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -47,17 +55,25 @@ func.func @entry(%x: memref<?x4xf32>) -> memref<?x4xf32> {
 
 // -----
 
-// A routing record: the device indices are copied back with the results and
-// counted by the runtime after the one wait.
-// CHECK-LABEL: func.func @routing
+// A routing record: the device entry asks the runtime first whether the
+// caller wants the head usage, and only then copies the device indices to
+// the host and counts them, before the frees and the wait.
+// CHECK-LABEL: func.func @routing(
+// CHECK: call @routing__moa_device
+// CHECK-LABEL: func.func @routing__moa_device
+// CHECK: %[[WANT:.*]] = call @moa_rt_wants_routing() : () -> i1
 // CHECK: %[[IDX:.*]] = gpu.alloc
 // CHECK-NOT: moa.record_routing
+// CHECK: scf.if %[[WANT]] {
 // CHECK: %[[HOST:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xi32>
 // CHECK: gpu.memcpy  %[[HOST]], %[[IDX]]
 // CHECK: gpu.wait
 // CHECK: %[[E:.*]] = arith.index_cast %{{.*}} : index to i64
 // CHECK: call @moa_rt_record_routing(%[[HOST]], %[[E]]) : (memref<?x?x?xi32>, i64) -> ()
 // CHECK: memref.dealloc %[[HOST]]
+// CHECK: }
+// CHECK: gpu.dealloc  %[[IDX]]
+// CHECK: gpu.wait
 func.func @routing(%n: index) {
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index
@@ -80,7 +96,8 @@ func.func @host_only(%x: memref<4xf32>) -> memref<4xf32> {
 
 // An assertion moved to the device (moa-lower-to-gpu): its code in the error
 // word fails the call with its message.
-// CHECK-LABEL: func.func @assertion
+// CHECK-LABEL: func.func @assertion(
+// CHECK-LABEL: func.func @assertion__moa_device
 // CHECK: gpu.wait
 // CHECK: %[[CODE:.*]] = memref.load
 // CHECK: %[[IS:.*]] = arith.cmpi eq, %[[CODE]], %c1000_i32
@@ -100,4 +117,39 @@ func.func @assertion(%x: memref<4xf32>) {
     gpu.terminator
   } {moa.assertion = [1000, "lengths must be positive"]}
   return
+}
+
+// -----
+
+// A result tied to a donated argument is written into it on the device (and
+// dropped from the device entry's results); the host entry copies that
+// argument back. A result that is an argument, and a buffer returned twice,
+// are handed over as copies of their own.
+// CHECK-LABEL: func.func @tied(
+// CHECK-SAME: %[[C:.*]]: memref<4xf32>, %[[X:.*]]: memref<4xf32>)
+// CHECK: %[[DC:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: gpu.memcpy  %[[DC]], %[[C]]
+// CHECK: %[[DX:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: gpu.memcpy  %[[DX]], %[[X]]
+// CHECK: %[[R:.*]]:3 = call @tied__moa_device(%[[DC]], %[[DX]]) : (memref<4xf32>, memref<4xf32>) -> (memref<4xf32>, memref<4xf32>, memref<4xf32>)
+// CHECK: gpu.memcpy  %[[C]], %[[DC]]
+// CHECK: gpu.wait
+// CHECK: return %{{.*}}, %{{.*}}, %{{.*}}, %[[C]]
+// CHECK-LABEL: func.func @tied__moa_device(
+// CHECK-SAME: %[[A:.*]]: memref<4xf32>, %[[B:.*]]: memref<4xf32>) -> (memref<4xf32>, memref<4xf32>, memref<4xf32>)
+// CHECK-NOT: moa_rt_wants_routing
+// CHECK: %[[Y:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: %[[Y2:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: gpu.memcpy  %[[Y2]], %[[Y]]
+// CHECK: %[[B2:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: gpu.memcpy  %[[B2]], %[[B]]
+// CHECK: gpu.memcpy  %[[A]], %[[Y]]
+// CHECK-NOT: gpu.dealloc
+// CHECK: gpu.wait
+// CHECK: return %[[Y]], %[[Y2]], %[[B2]]
+func.func @tied(%cache: memref<4xf32>, %x: memref<4xf32>)
+    -> (memref<4xf32>, memref<4xf32>, memref<4xf32>,
+        memref<4xf32> {moa.tied = 0 : i64}) {
+  %y = gpu.alloc () : memref<4xf32>
+  return %y, %y, %x, %y : memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<4xf32>
 }
