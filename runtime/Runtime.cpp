@@ -2,11 +2,13 @@
 
 #include "runtime/Runtime.h"
 #include "runtime/KernelContext.h"
+#include "runtime/RuntimeABI.h"
 
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -57,14 +59,16 @@ std::string describeArgument(const EntrySpec &entry, size_t i) {
   return "argument " + std::to_string(i) + " of '" + entry.name + "'";
 }
 /// A tied argument is written: the caller's own tensor where it is donated,
-/// else a copy of it (in `copies`), which replaces it in `inputs`.
-/// tiedArgs[r] is the tensor result r is returned in (null if it is not
-/// tied): the compiled entry does not return tied results.
-bool bindTiedArguments(const EntrySpec &entry,
-                       const std::vector<Tensor *> &donated,
-                       std::vector<const Tensor *> &inputs,
-                       std::vector<Tensor *> &tiedArgs,
-                       std::vector<Tensor> &copies, std::string &error) {
+/// else a copy of it (in `copies`, made by `duplicate`), which replaces it
+/// in `inputs`. tiedArgs[r] is the tensor result r is returned in (null if
+/// it is not tied): the compiled entry does not return tied results.
+bool bindTiedArguments(
+    const EntrySpec &entry, const std::vector<Tensor *> &donated,
+    std::vector<const Tensor *> &inputs, std::vector<Tensor *> &tiedArgs,
+    std::vector<Tensor> &copies,
+    const std::function<bool(const Tensor &, Tensor &, std::string &)>
+        &duplicate,
+    std::string &error) {
   tiedArgs.assign(entry.results.size(), nullptr);
   copies.reserve(entry.results.size());
   for (size_t r = 0; r < entry.results.size(); ++r) {
@@ -78,9 +82,9 @@ bool bindTiedArguments(const EntrySpec &entry,
       return false;
     }
     if (!donated[arg]) {
-      Tensor &copy =
-          copies.emplace_back(inputs[arg]->dtype(), inputs[arg]->shape());
-      std::memcpy(copy.data(), inputs[arg]->data(), copy.byteSize());
+      Tensor &copy = copies.emplace_back();
+      if (!duplicate(*inputs[arg], copy, error))
+        return false;
       tiedArgs[r] = &copy;
     } else {
       tiedArgs[r] = donated[arg];
@@ -88,6 +92,53 @@ bool bindTiedArguments(const EntrySpec &entry,
     inputs[arg] = tiedArgs[r];
   }
   return true;
+}
+
+/// The packed arguments of a compiled entry: first the block the callee
+/// fills with the result descriptors (if it returns anything), then one
+/// descriptor per input.
+struct PackedCall {
+  PackedCall(const EntrySpec &entry,
+             const std::vector<const Tensor *> &inputs) {
+    size_t resultWords = 0;
+    for (const TensorSpec &spec : entry.results)
+      if (spec.tied < 0)
+        resultWords += descriptorWords(spec.shape.size());
+    results.assign(resultWords, 0);
+    if (returnsAnything(entry.results))
+      pointers.push_back(results.data());
+    arguments.resize(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      arguments[i].resize(descriptorWords(inputs[i]->shape().size()));
+      fillDescriptor(arguments[i].data(), const_cast<void *>(inputs[i]->data()),
+                     inputs[i]->shape());
+      pointers.push_back(arguments[i].data());
+    }
+  }
+  /// Where the entry read each argument.
+  std::vector<const void *> argumentData() const {
+    std::vector<const void *> data;
+    for (const std::vector<int64_t> &words : arguments)
+      data.push_back(reinterpret_cast<const void *>(words[1]));
+    return data;
+  }
+
+  std::vector<int64_t> results;
+  std::vector<std::vector<int64_t>> arguments;
+  std::vector<void *> pointers;
+};
+
+/// outputs[r] = take(spec of r, descriptor of r) for each result the entry
+/// returned; an empty tensor for a tied one, filled once the call has
+/// succeeded.
+void takeResults(
+    const EntrySpec &entry, const std::vector<const int64_t *> &descriptors,
+    std::vector<Tensor> &outputs,
+    const std::function<Tensor(const TensorSpec &, const int64_t *)> &take) {
+  outputs.clear();
+  for (size_t r = 0; r < entry.results.size(); ++r)
+    outputs.push_back(descriptors[r] ? take(entry.results[r], descriptors[r])
+                                     : Tensor());
 }
 
 bool isContiguous(const std::vector<int64_t> &shape, const int64_t *strides) {
@@ -181,9 +232,27 @@ std::unique_ptr<Module> Module::load(const std::string &path,
     }
     module->functions_.push_back(reinterpret_cast<void (*)(void **)>(symbol));
   }
+  if (!module->loadDeviceEntries(file, error))
+    return nullptr;
   if (!userBlocktime)
     module->threads_ = ThreadTeam::forModule(module->handle_);
   return module;
+}
+
+bool Module::loadDeviceEntries(const std::string &file, std::string &error) {
+  for (const EntrySpec &entry : manifest_.entries) {
+    void *symbol = dlsym(
+        handle_, ("moa_entry_" + entry.name + kDeviceEntrySuffix).c_str());
+    if (!symbol) // a CPU module; a GPU module has them all
+      return deviceFunctions_.empty();
+    deviceFunctions_.push_back(reinterpret_cast<void (*)(void **)>(symbol));
+  }
+  if (deviceFunctions_.empty())
+    return true;
+  device_ = Device::forModule(file);
+  if (!device_)
+    error = "'" + path_ + "' has device entries but no mgpu* functions";
+  return device_ != nullptr;
 }
 
 Module::~Module() {
@@ -258,7 +327,7 @@ bool Module::runDonating(const std::string &name,
 }
 
 bool Module::call(const std::string &name,
-                  const std::vector<const Tensor *> &givenInputs,
+                  const std::vector<const Tensor *> &inputs,
                   const std::vector<Tensor *> &donated,
                   std::vector<Tensor> &outputs, std::string &error,
                   RunStats *stats) const {
@@ -270,62 +339,76 @@ bool Module::call(const std::string &name,
     error += ")";
     return false;
   }
-  if (!check(*entry, givenInputs, error))
+  if (!check(*entry, inputs, error))
     return false;
+  const bool onDevice =
+      std::any_of(inputs.begin(), inputs.end(),
+                  [](const Tensor *input) { return input->isOnDevice(); });
+  return onDevice ? callOnDevice(*entry, inputs, donated, outputs, error, stats)
+                  : callOnHost(*entry, inputs, donated, outputs, error, stats);
+}
 
-  std::vector<const Tensor *> inputs = givenInputs;
+bool Module::invoke(const EntrySpec &entry, bool onDevice,
+                    std::vector<void *> &packed, KernelContext &context,
+                    RunStats *stats, std::vector<Tensor> &outputs,
+                    std::string &error) const {
+  context.wantsRouting = stats != nullptr;
+  const auto &functions = onDevice ? deviceFunctions_ : functions_;
+  bool returned;
+  {
+    ThreadTeam::CallScope awake(threads_);
+    returned = callRecoverably(functions[&entry - manifest_.entries.data()],
+                               packed.data(), context);
+  }
+  if (returned)
+    return true;
+  error = "'" + entry.name + "' failed: " + context.error;
+  outputs.clear();
+  return false;
+}
+
+bool Module::callOnHost(const EntrySpec &entry,
+                        std::vector<const Tensor *> inputs,
+                        const std::vector<Tensor *> &donated,
+                        std::vector<Tensor> &outputs, std::string &error,
+                        RunStats *stats) const {
   std::vector<Tensor *> tiedArgs;
   std::vector<Tensor> copies;
-  if (!bindTiedArguments(*entry, donated, inputs, tiedArgs, copies, error))
+  auto duplicate = [](const Tensor &from, Tensor &to, std::string &) {
+    to = Tensor(from.dtype(), from.shape());
+    std::memcpy(to.data(), from.data(), to.byteSize());
+    return true;
+  };
+  if (!bindTiedArguments(entry, donated, inputs, tiedArgs, copies, duplicate,
+                         error))
     return false;
 
-  // Descriptors: results first (one block the callee fills), then arguments.
-  size_t resultWords = 0;
-  for (const TensorSpec &spec : entry->results)
-    if (spec.tied < 0)
-      resultWords += descriptorWords(spec.shape.size());
-  std::vector<int64_t> results(resultWords, 0);
-  std::vector<std::vector<int64_t>> arguments(inputs.size());
-  std::vector<void *> packed;
-  if (returnsAnything(entry->results))
-    packed.push_back(results.data());
   // Compiled code loads i1 bytes as booleans; a byte other than 0 or 1 (as a
   // C caller or a viewed NumPy array may pass) would be undefined, so masks
   // go in as normalised copies.
   std::vector<Tensor> masks;
   masks.reserve(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor *input = inputs[i];
+  for (const Tensor *&input : inputs) {
+    if (input->dtype() != DType::I1)
+      continue;
     // A tied mask is the call's own (donated or copied): normalised in place.
-    bool tied = std::count(tiedArgs.begin(), tiedArgs.end(), input) != 0;
-    if (input->dtype() == DType::I1 && tied) {
+    if (std::count(tiedArgs.begin(), tiedArgs.end(), input)) {
       auto *bytes = const_cast<uint8_t *>(input->as<uint8_t>());
       for (int64_t e = 0; e < input->numElements(); ++e)
         bytes[e] = bytes[e] != 0;
-    } else if (input->dtype() == DType::I1) {
-      Tensor &mask = masks.emplace_back(DType::I1, input->shape());
-      for (int64_t e = 0; e < mask.numElements(); ++e)
-        mask.as<uint8_t>()[e] = input->as<uint8_t>()[e] != 0;
-      input = &mask;
+      continue;
     }
-    arguments[i].resize(descriptorWords(input->shape().size()));
-    fillDescriptor(arguments[i].data(), const_cast<void *>(input->data()),
-                   input->shape());
-    packed.push_back(arguments[i].data());
+    Tensor &mask = masks.emplace_back(DType::I1, input->shape());
+    for (int64_t e = 0; e < mask.numElements(); ++e)
+      mask.as<uint8_t>()[e] = input->as<uint8_t>()[e] != 0;
+    input = &mask;
   }
 
+  PackedCall packed(entry, inputs);
   KernelContext context;
-  bool returned;
-  {
-    ThreadTeam::CallScope awake(threads_);
-    returned = callRecoverably(functions_[entry - manifest_.entries.data()],
-                               packed.data(), context);
-  }
-  if (!returned) {
-    error = "'" + name + "' failed: " + context.error;
-    outputs.clear();
+  if (!invoke(entry, /*onDevice=*/false, packed.pointers, context, stats,
+              outputs, error))
     return false;
-  }
 
   // A buffer the module allocated for one result only becomes that result's
   // tensor; the others are copied out first (two results may share a
@@ -333,44 +416,148 @@ bool Module::call(const std::string &name,
   std::set<void *> inputBuffers, toFree;
   for (const Tensor *input : inputs)
     inputBuffers.insert(const_cast<void *>(input->data()));
-  for (const Tensor &mask : masks)
-    inputBuffers.insert(const_cast<void *>(mask.data()));
-  std::vector<const int64_t *> descriptors = resultDescriptors(*entry, results);
+  std::vector<const int64_t *> descriptors =
+      resultDescriptors(entry, packed.results);
   std::map<void *, int> uses;
   for (const int64_t *words : descriptors)
     if (words)
       ++uses[reinterpret_cast<void *>(words[0])];
-  outputs.clear();
-  for (size_t r = 0; r < entry->results.size(); ++r) {
-    const int64_t *words = descriptors[r];
-    if (!words) {
-      outputs.emplace_back(); // tied: filled once the call has succeeded
-      continue;
-    }
-    auto *allocated = reinterpret_cast<void *>(words[0]);
-    bool owned = allocated && !inputBuffers.count(allocated);
-    bool adoptable = owned && uses[allocated] == 1;
-    outputs.push_back(takeResult(entry->results[r], words, adoptable));
-    if (owned && !adoptable)
-      toFree.insert(allocated);
-  }
+  takeResults(entry, descriptors, outputs,
+              [&](const TensorSpec &spec, const int64_t *words) {
+                auto *allocated = reinterpret_cast<void *>(words[0]);
+                bool owned = allocated && !inputBuffers.count(allocated);
+                bool adoptable = owned && uses[allocated] == 1;
+                if (owned && !adoptable)
+                  toFree.insert(allocated);
+                return takeResult(spec, words, adoptable);
+              });
   for (void *buffer : toFree)
     std::free(buffer);
+  return finishCall(entry, context, packed.argumentData(), tiedArgs, outputs,
+                    error, stats);
+}
+
+bool Module::callOnDevice(const EntrySpec &entry,
+                          std::vector<const Tensor *> inputs,
+                          std::vector<Tensor *> donated,
+                          std::vector<Tensor> &outputs, std::string &error,
+                          RunStats *stats) const {
+  if (!device_) {
+    error = "'" + entry.name + "' of '" + path_ +
+            "' runs on the CPU and takes host tensors only (device tensors "
+            "need a module compiled with --target=cuda)";
+    return false;
+  }
+  // Host inputs go over once; those copies are the call's own, so a tied
+  // result may always take one.
+  std::vector<Tensor> uploads;
+  uploads.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i]->isOnDevice())
+      continue;
+    Tensor &copy = uploads.emplace_back();
+    if (!upload(*inputs[i], copy, error))
+      return false;
+    inputs[i] = &copy;
+    donated[i] = &copy;
+  }
+  std::vector<Tensor *> tiedArgs;
+  std::vector<Tensor> copies;
+  auto duplicate = [&](const Tensor &from, Tensor &to, std::string &why) {
+    return allocateOnDevice(from.dtype(), from.shape(), to, why) &&
+           device_->copy(to.data(), from.data(), from.byteSize(), why);
+  };
+  if (!bindTiedArguments(entry, donated, inputs, tiedArgs, copies, duplicate,
+                         error))
+    return false;
+
+  PackedCall packed(entry, inputs);
+  KernelContext context;
+  if (!invoke(entry, /*onDevice=*/true, packed.pointers, context, stats,
+              outputs, error))
+    return false;
+  // Each result is a device buffer of its own (moa-gpu-host-boundary).
+  std::vector<const int64_t *> descriptors =
+      resultDescriptors(entry, packed.results);
+  takeResults(
+      entry, descriptors, outputs,
+      [&](const TensorSpec &spec, const int64_t *words) {
+        const size_t rank = spec.shape.size();
+        auto *aligned = reinterpret_cast<uint8_t *>(words[1]);
+        return Tensor::onDevice(
+            spec.dtype, std::vector<int64_t>(words + 3, words + 3 + rank),
+            aligned + words[2] * dtypeSize(spec.dtype),
+            reinterpret_cast<void *>(words[0]),
+            [device = device_](void *buffer) { device->release(buffer); });
+      });
+  return finishCall(entry, context, packed.argumentData(), tiedArgs, outputs,
+                    error, stats);
+}
+
+bool Module::finishCall(const EntrySpec &entry, KernelContext &context,
+                        std::vector<const void *> argumentData,
+                        const std::vector<Tensor *> &tiedArgs,
+                        std::vector<Tensor> &outputs, std::string &error,
+                        RunStats *stats) const {
   if (stats) {
     stats->expertCounts = std::move(context.expertCounts);
-    stats->argumentData.clear();
-    for (const std::vector<int64_t> &words : arguments)
-      stats->argumentData.push_back(reinterpret_cast<const void *>(words[1]));
+    stats->argumentData = std::move(argumentData);
   }
   if (!context.error.empty()) {
-    error = "'" + name + "' failed: " + context.error;
+    error = "'" + entry.name + "' failed: " + context.error;
     outputs.clear();
     return false;
   }
-  for (size_t r = 0; r < entry->results.size(); ++r)
+  for (size_t r = 0; r < entry.results.size(); ++r)
     if (tiedArgs[r])
       outputs[r] = std::move(*tiedArgs[r]);
   return true;
+}
+
+bool Module::allocateOnDevice(DType dtype, const std::vector<int64_t> &shape,
+                              Tensor &tensor, std::string &error) const {
+  std::optional<int64_t> elements = checkedNumElements(shape);
+  if (!elements) {
+    error = "cannot allocate a tensor of shape " + formatShape(shape);
+    return false;
+  }
+  void *buffer = device_->allocate(*elements * dtypeSize(dtype), error);
+  if (!buffer)
+    return false;
+  tensor = Tensor::onDevice(
+      dtype, shape, buffer, buffer,
+      [device = device_](void *data) { device->release(data); });
+  return true;
+}
+
+bool Module::upload(const Tensor &host, Tensor &device,
+                    std::string &error) const {
+  if (!device_) {
+    error = "'" + path_ + "' runs on the CPU: it has no device to copy to";
+    return false;
+  }
+  if (host.isOnDevice()) {
+    error = "upload of a tensor that is on the device already";
+    return false;
+  }
+  if (!allocateOnDevice(host.dtype(), host.shape(), device, error))
+    return false;
+  if (host.dtype() != DType::I1)
+    return device_->copy(device.data(), host.data(), host.byteSize(), error);
+  Tensor mask(DType::I1, host.shape()); // bytes made 0 or 1, as on the host
+  for (int64_t e = 0; e < mask.numElements(); ++e)
+    mask.as<uint8_t>()[e] = host.as<uint8_t>()[e] != 0;
+  return device_->copy(device.data(), mask.data(), mask.byteSize(), error);
+}
+
+bool Module::download(const Tensor &device, Tensor &host,
+                      std::string &error) const {
+  if (!device.isOnDevice()) {
+    error = "download of a tensor that is not on the device";
+    return false;
+  }
+  host = Tensor(device.dtype(), device.shape());
+  return device_->copy(host.data(), device.data(), host.byteSize(), error);
 }
 
 } // namespace moa::runtime

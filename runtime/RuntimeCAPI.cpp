@@ -134,6 +134,41 @@ const int64_t *moa_tensor_shape(const moa_tensor *tensor) {
   return tensor->tensor.shape().data();
 }
 
+int moa_module_has_device(const moa_module *module) {
+  return module->module->device() != nullptr;
+}
+
+int moa_tensor_is_on_device(const moa_tensor *tensor) {
+  return tensor->tensor.isOnDevice();
+}
+
+moa_tensor *moa_tensor_upload(const moa_module *module,
+                              const moa_tensor *host) {
+  Tensor device;
+  std::string error;
+  if (!module->module->upload(host->tensor, device, error)) {
+    failWith("moa_tensor_upload: " + error);
+    return nullptr;
+  }
+  return new moa_tensor{std::move(device)};
+}
+
+moa_tensor *moa_tensor_download(const moa_module *module,
+                                const moa_tensor *device) {
+  Tensor host;
+  std::string error;
+  try {
+    if (!module->module->download(device->tensor, host, error)) {
+      failWith("moa_tensor_download: " + error);
+      return nullptr;
+    }
+  } catch (const std::bad_alloc &) {
+    failWith("moa_tensor_download: out of host memory");
+    return nullptr;
+  }
+  return new moa_tensor{std::move(host)};
+}
+
 int moa_module_run(const moa_module *module, const char *entry,
                    moa_tensor *const *inputs, size_t num_inputs,
                    moa_tensor **outputs, size_t max_outputs,

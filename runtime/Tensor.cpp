@@ -35,6 +35,7 @@ Tensor &Tensor::operator=(Tensor &&other) noexcept {
   shape_ = std::exchange(other.shape_, {});
   storage_ = std::move(other.storage_);
   data_ = std::exchange(other.data_, nullptr);
+  onDevice_ = std::exchange(other.onDevice_, false);
   return *this;
 }
 
@@ -50,6 +51,14 @@ Tensor Tensor::adopt(DType dtype, std::vector<int64_t> shape, void *data,
                      void *allocation) {
   Tensor tensor = borrow(dtype, std::move(shape), data);
   tensor.storage_ = {allocation, std::free};
+  return tensor;
+}
+
+Tensor Tensor::onDevice(DType dtype, std::vector<int64_t> shape, void *data,
+                        void *allocation, std::function<void(void *)> release) {
+  Tensor tensor = borrow(dtype, std::move(shape), data);
+  tensor.storage_ = {allocation, std::move(release)};
+  tensor.onDevice_ = true;
   return tensor;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +19,13 @@ namespace moa::runtime {
 /// the count is absurdly large (it would overflow).
 std::optional<int64_t> checkedNumElements(const std::vector<int64_t> &shape);
 
-/// A dense, row-major host tensor. It usually owns its bytes; borrow() makes
-/// one over memory the caller keeps alive (NumPy arrays, torch tensors), and
-/// adopt() one that takes a malloc'd buffer (a compiled entry's result).
-/// Constructing one of a shape checkedNumElements rejects throws
-/// std::bad_alloc.
+/// A dense, row-major tensor, in host memory unless onDevice(). It usually
+/// owns its bytes; borrow() makes one over memory the caller keeps alive
+/// (NumPy arrays, torch tensors), adopt() one that takes a malloc'd buffer
+/// (a compiled entry's result), and onDevice() one in a GPU's memory
+/// (runtime/Device.h; its data() is a device address, which only the
+/// module's code and the device's copies may read). Constructing one of a
+/// shape checkedNumElements rejects throws std::bad_alloc.
 class Tensor {
 public:
   Tensor() = default;
@@ -38,6 +41,12 @@ public:
   static Tensor adopt(DType dtype, std::vector<int64_t> shape, void *data,
                       void *allocation);
 
+  /// A tensor at `data` in device memory that owns `allocation` (holding
+  /// `data`) and gives it to `release`.
+  static Tensor onDevice(DType dtype, std::vector<int64_t> shape, void *data,
+                         void *allocation, std::function<void(void *)> release);
+
+  bool isOnDevice() const { return onDevice_; }
   DType dtype() const { return dtype_; }
   const std::vector<int64_t> &shape() const { return shape_; }
   int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
@@ -53,16 +62,20 @@ public:
     return static_cast<const T *>(data());
   }
 
-  /// Elements converted to/from double (f16 and bf16 included).
+  /// Elements converted to/from double (f16 and bf16 included); host
+  /// tensors only.
   double at(int64_t i) const;
   void set(int64_t i, double value);
 
 private:
   DType dtype_ = DType::F32;
   std::vector<int64_t> shape_;
-  /// Frees the bytes (delete[] or free); null when they are borrowed.
-  std::unique_ptr<void, void (*)(void *)> storage_{nullptr, [](void *) {}};
+  /// Frees the bytes (delete[], free or the device's); null when they are
+  /// borrowed.
+  std::unique_ptr<void, std::function<void(void *)>> storage_{nullptr,
+                                                              [](void *) {}};
   void *data_ = nullptr;
+  bool onDevice_ = false;
 };
 
 /// "[4, ?, 256]" for a manifest shape (-1 is dynamic), "[4, 3, 256]" for a

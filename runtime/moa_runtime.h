@@ -2,7 +2,8 @@
 |*                                                                            *|
 |* Load a module compiled by moa-compile, list its entry points, and run one  *|
 |* on host tensors (used in place, not copied): the runtime's own or the      *|
-|* caller's memory (moa_tensor_wrap). Functions that can fail                 *|
+|* caller's memory (moa_tensor_wrap); a GPU module also on device tensors     *|
+|* (moa_tensor_upload). Functions that can fail                               *|
 |* return 0 or NULL and leave a message for moa_last_error() (per thread).    *|
 |* Module and tensor handles must be valid (not NULL) where one is taken.     *|
 |*                                                                            *|
@@ -54,6 +55,22 @@ void *moa_tensor_data(moa_tensor *tensor);
 moa_dtype moa_tensor_dtype(const moa_tensor *tensor);
 size_t moa_tensor_rank(const moa_tensor *tensor);
 const int64_t *moa_tensor_shape(const moa_tensor *tensor);
+
+/// Device tensors, for a module compiled for the GPU (--target=cuda): its
+/// entries take host and device tensors; given any device tensor, an entry
+/// runs on the tensors where they are (host ones copied over once) and its
+/// results are device tensors, so that weights and state stay on the GPU
+/// from call to call. moa_tensor_data of a device tensor is a device
+/// address. A device tensor may outlive its module.
+/// Whether the module runs on a GPU (1) or on the CPU (0).
+int moa_module_has_device(const moa_module *module);
+/// A new device tensor of the module's GPU holding a copy of `host`, or
+/// NULL (a CPU module, a tensor on the device already, no memory).
+moa_tensor *moa_tensor_upload(const moa_module *module, const moa_tensor *host);
+/// A new host tensor holding a copy of the device tensor `device`, or NULL.
+moa_tensor *moa_tensor_download(const moa_module *module,
+                                const moa_tensor *device);
+int moa_tensor_is_on_device(const moa_tensor *tensor);
 
 /// Runs `entry`; on success stores num_outputs new tensors (the caller
 /// destroys them) in outputs, which must have room for the entry's results.

@@ -83,6 +83,7 @@ llvm_config.add_tool_substitutions(
      ToolSubst("moa-reference-grad-test", unresolved="fatal"),
      ToolSubst("moa-runtime-test", unresolved="fatal"),
      ToolSubst("moa-runtime-capi-test", unresolved="fatal"),
+     ToolSubst("moa-device-test", unresolved="fatal"),
      ToolSubst("moa-safetensors-test", unresolved="fatal"),
      ToolSubst("moa-gemm-test", unresolved="fatal"),
      ToolSubst("moa-mgpu-abi-test", unresolved="fatal"),

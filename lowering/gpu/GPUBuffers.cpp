@@ -10,8 +10,9 @@
 //   memref.copy      -> gpu.memcpy (a copy kernel, linalg.copy, for strided
 //                       views)
 //   memref.get_global of a constant splat read as a scalar by a generic
-//                    -> the scalar itself (no copy per call); any other
-//                       global -> a device copy of it
+//                    -> the scalar itself (no copy per call); another
+//                       constant splat -> a device buffer filled with it
+//                       (gpu.memset); any other global -> a device copy
 // moa-gpu-host-boundary later frees the device buffers.
 //
 //===----------------------------------------------------------------------===//
@@ -53,8 +54,9 @@ void inlineScalarConstants(memref::GetGlobalOp get) {
   }
 }
 
-/// Reads of `get` (a global in host memory) read a device copy of it, made
-/// where it is read from.
+/// Reads of `get` (a global in host memory) read a device buffer made where
+/// it is read from: a constant splat of 16- or 32-bit elements filled on
+/// the device (no bytes cross the bus), any other global a copy.
 void placeGlobal(memref::GetGlobalOp get) {
   OpBuilder b(get->getContext());
   b.setInsertionPointAfter(get);
@@ -62,6 +64,15 @@ void placeGlobal(memref::GetGlobalOp get) {
   auto device = gpu::AllocOp::create(
       b, loc, get.getType(), Type(), ValueRange{},
       gpu_kernels::dynamicSizes(b, loc, get), ValueRange{});
+  TypedAttr splat = splatConstant(get);
+  unsigned bits = get.getType().getElementTypeBitWidth();
+  if (splat && (bits == 16 || bits == 32)) {
+    gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, device.getMemref(),
+                          arith::ConstantOp::create(b, loc, splat));
+    get.getResult().replaceAllUsesWith(device.getMemref());
+    get.erase();
+    return;
+  }
   auto copy = gpu::MemcpyOp::create(b, loc, Type(), ValueRange{},
                                     device.getMemref(), get);
   get.getResult().replaceAllUsesExcept(device.getMemref(), copy);

@@ -232,8 +232,28 @@ bool Trainer::initialise(std::string &error) {
     } else {
       std::memset(t.data(), 0, t.byteSize());
     }
-    state.push_back(std::move(t));
+    state.emplace_back();
+    if (!setState(i, std::move(t), error))
+      return false;
   }
+  return true;
+}
+
+bool Trainer::setState(size_t i, Tensor host, std::string &error) {
+  if (!module.device()) {
+    state[i] = std::move(host);
+    return true;
+  }
+  return module.upload(host, state[i], error);
+}
+
+bool Trainer::toHost(Tensor &tensor, std::string &error) const {
+  if (!tensor.isOnDevice())
+    return true;
+  Tensor host;
+  if (!module.download(tensor, host, error))
+    return false;
+  tensor = std::move(host);
   return true;
 }
 
@@ -241,7 +261,12 @@ bool Trainer::save(const std::string &path, std::string &error) const {
   std::vector<NamedTensor> tensors;
   for (size_t i = 0; i < state.size(); ++i) {
     Tensor copy(state[i].dtype(), state[i].shape());
-    std::memcpy(copy.data(), state[i].data(), state[i].byteSize());
+    if (state[i].isOnDevice()) {
+      if (!module.download(state[i], copy, error))
+        return false;
+    } else {
+      std::memcpy(copy.data(), state[i].data(), state[i].byteSize());
+    }
     tensors.push_back({entry.arguments[i].name, std::move(copy)});
   }
   for (NamedTensor &t : historyTensors(history))
@@ -294,7 +319,10 @@ bool Trainer::resume(const std::string &path, std::string &error) {
               formatShape(state[i].shape());
       return false;
     }
-    std::memcpy(state[i].data(), it->second->data(), state[i].byteSize());
+    Tensor value(DType::F32, state[i].shape());
+    std::memcpy(value.data(), it->second->data(), value.byteSize());
+    if (!setState(i, std::move(value), error))
+      return false;
   }
   int64_t saved = 0;
   if (!runtime::parseInteger(metadata["step"], saved) || saved < 0) {
@@ -334,7 +362,7 @@ void Trainer::makeBatch(const Dataset &source, uint64_t stream,
   }
 }
 
-bool Trainer::call(std::vector<Tensor> &results, RunStats &stats,
+bool Trainer::call(std::vector<Tensor> &results, RunStats *stats,
                    std::string &error) {
   std::vector<const Tensor *> inputs;
   for (const Tensor &t : state)
@@ -349,7 +377,7 @@ bool Trainer::call(std::vector<Tensor> &results, RunStats &stats,
       return false;
     }
   }
-  return module.run(entry.name, inputs, results, error, &stats);
+  return module.run(entry.name, inputs, results, error, stats);
 }
 
 /// Held-out accuracy and cross-entropy: the loss function's forward entry
@@ -384,6 +412,9 @@ Evaluation Trainer::evaluate(std::string &error) {
     if (!module.run(forward, inputs, results, error))
       return {};
     for (size_t r = 0; r < spec->results.size(); ++r) {
+      const std::string &name = spec->results[r].name;
+      if ((name == "logits" || name == "ce") && !toHost(results[r], error))
+        return {};
       if (spec->results[r].name == "logits") {
         auto [c, l] = accuracy(results[r], targets);
         correct += c;
@@ -432,30 +463,36 @@ int Trainer::run() {
                 " does not split evenly over the " + std::to_string(job.size) +
                 " ranks of the job");
   auto start = std::chrono::steady_clock::now();
-  int64_t tokensSeen = 0, correct = 0, labelled = 0;
+  int64_t tokensSeen = 0;
   double lastLoss = NAN;
   const int64_t first = step;
   while (step < options.steps) {
     makeBatch(data, /*stream=*/1, step, /*ownRows=*/true);
     stepTensor.set(0, double(step + 1));
+    // What a logged step reports comes back from the device then only.
+    const bool record =
+        (step + 1) % options.logEvery == 0 || step + 1 == options.steps;
     std::vector<Tensor> results;
     RunStats stats;
-    if (!call(results, stats, error))
+    if (!call(results, record ? &stats : nullptr, error))
       return fail("step " + std::to_string(step + 1) + ": " + error);
     for (size_t i = 0; i < 3 * n; ++i)
       state[i] = std::move(results[layout.firstNewParam + i]);
     ++step;
     tokensSeen += options.batch * options.length;
+    if (!toHost(results[lossAt], error))
+      return fail("step " + std::to_string(step) + ": " + error);
     lastLoss = scalar(results[lossAt]);
-    if (logitsAt >= 0 && leader()) { // for rank 0's progress line
-      auto [c, l] = accuracy(results[logitsAt], targets);
-      correct += c;
-      labelled += l;
-    }
+    if (record && leader())
+      for (int64_t at : {ceAt, lbAt, zAt, logitsAt})
+        if (at >= 0 && !toHost(results[at], error))
+          return fail("step " + std::to_string(step) + ": " + error);
+    int64_t correct = 0, labelled = 0;
+    if (record && logitsAt >= 0 && leader()) // of the logged step's batch
+      std::tie(correct, labelled) = accuracy(results[logitsAt], targets);
     if (!std::isfinite(lastLoss))
       return fail("step " + std::to_string(step) + ": the loss is " +
                   std::to_string(lastLoss));
-    const bool record = step % options.logEvery == 0 || step == options.steps;
     if (record && leader()) {
       std::vector<double> usage = usageFractions(stats);
       const double aux = (lbAt >= 0 ? 0.01 * scalar(results[lbAt]) : 0) +
@@ -488,7 +525,6 @@ int Trainer::run() {
                     std::log2(double(usage.size())));
       std::printf("%s", tty ? "   " : "\n");
       std::fflush(stdout);
-      correct = labelled = 0;
     }
     if (!leader())
       continue;

@@ -88,7 +88,13 @@ private:
   bool leader() const { return module.mpiJob().rank == 0; }
   /// The rest of run() once the steps are taken, on the leader.
   int finish(int64_t first, double seconds, double lastLoss);
-  bool call(std::vector<Tensor> &results, RunStats &stats, std::string &error);
+  /// One step; `stats`, where given, gets the head usage.
+  bool call(std::vector<Tensor> &results, RunStats *stats, std::string &error);
+  /// State tensor i set to `host`: uploaded once on a GPU module, where
+  /// the state then stays from step to step.
+  bool setState(size_t i, Tensor host, std::string &error);
+  /// `tensor` brought to the host if it is on the device.
+  bool toHost(Tensor &tensor, std::string &error) const;
   Evaluation evaluate(std::string &error);
   /// "held-out at step N: ..." (--eval-every).
   bool printEvaluation(std::string &error);
@@ -106,7 +112,8 @@ private:
   StepLayout layout;
   const Dataset &data;
   const Dataset &heldOut;
-  std::vector<Tensor> state; // params, m, v (argument order)
+  /// Params, m, v (argument order): on the device of a GPU module.
+  std::vector<Tensor> state;
   Tensor stepTensor{DType::F32, {}};
   Tensor tokens, positions, targets;
   int64_t step = 0; // steps taken

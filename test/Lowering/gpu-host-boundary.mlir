@@ -85,9 +85,21 @@ func.func @routing(%n: index) {
 
 // -----
 
-// Functions without GPU code are left alone.
-// CHECK-LABEL: func.func @host_only
+// A private function without GPU code is left alone; a public one is an
+// entry and gets its device form too, which returns a copy of its own of
+// the argument.
+// CHECK-LABEL: func.func private @helper
 // CHECK-NOT: gpu.
+// CHECK-LABEL: func.func @host_only(
+// CHECK: call @host_only__moa_device
+// CHECK-LABEL: func.func @host_only__moa_device(
+// CHECK-SAME: %[[X:.*]]: memref<4xf32>)
+// CHECK: %[[COPY:.*]] = gpu.alloc  () : memref<4xf32>
+// CHECK: gpu.memcpy  %[[COPY]], %[[X]]
+// CHECK: return %[[COPY]]
+func.func private @helper(%x: memref<4xf32>) -> memref<4xf32> {
+  return %x : memref<4xf32>
+}
 func.func @host_only(%x: memref<4xf32>) -> memref<4xf32> {
   return %x : memref<4xf32>
 }

@@ -390,6 +390,33 @@ func.func @in_place(%x: memref<?x8xf32>, %y: memref<?x8xf32>) -> memref<?x8xf32>
 
 // -----
 
+// A constant splat global read as an array is filled on the device: no
+// bytes cross the bus on a call.
+// CHECK-LABEL: func.func @splat_global(
+// CHECK-NOT: memref.get_global
+// CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: %[[ONES:.*]] = gpu.alloc () : memref<8xf32>
+// CHECK-NEXT: gpu.memset %[[ONES]], %[[ONE]] : memref<8xf32>, f32
+// CHECK-NOT: gpu.memcpy
+// CHECK: function(@moa_elementwise)
+// CHECK: memref.load %[[ONES]][%{{.*}}]
+memref.global "private" constant @ones : memref<8xf32> = dense<1.000000e+00>
+func.func @splat_global(%x: memref<?x8xf32>) -> memref<?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x8xf32>
+  %a = memref.alloc(%n) : memref<?x8xf32>
+  %t = memref.get_global @ones : memref<8xf32>
+  linalg.generic {indexing_maps = [affine_map<(r, c) -> (c)>, affine_map<(r, c) -> (r, c)>],
+                  iterator_types = ["parallel", "parallel"]}
+      ins(%t : memref<8xf32>) outs(%a : memref<?x8xf32>) {
+  ^bb0(%w: f32, %o: f32):
+    linalg.yield %w : f32
+  }
+  return %a : memref<?x8xf32>
+}
+
+// -----
+
 // A reduction (moa-generate-decode's check that every length fits): a
 // thread per output element runs the reduction loop over its element.
 // CHECK-LABEL: func.func @all_in_range(

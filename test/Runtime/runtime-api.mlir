@@ -3,7 +3,8 @@
 // RUN: moa-compile %moa_src_root/examples/moa_layer.mlir -o %t/layer.so
 // RUN: moa-compile %S/Inputs/entries.mlir -o %t/entries.so
 // RUN: moa-runtime-test %t/layer.so %t/entries.so | FileCheck %s --check-prefix=THREADS
-// RUN: moa-runtime-capi-test %t/layer.so | FileCheck %s --check-prefix=CAPI
+// RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emulate-gpu -o %t/layer-gpu.so
+// RUN: moa-runtime-capi-test %t/layer.so %t/layer-gpu.so | FileCheck %s --check-prefix=CAPI
 // RUN: moa-runtime-test --idle %t/layer.so | FileCheck %s --check-prefix=IDLE
 // RUN: env KMP_BLOCKTIME=50 not moa-runtime-test --idle %t/layer.so | FileCheck %s --check-prefix=SPIN
 
@@ -27,6 +28,10 @@
 // CAPI: wrapped input read in place: yes
 // CAPI: owned input read in place: yes
 // CAPI: routes 1, experts 8, pairs routed 12
+// CAPI: device: has device 1, result on device 1, max |gpu - cpu| below 1e-4
+// CAPI: download error: moa_tensor_download: download of a tensor that is not on the device
+// CAPI: upload error: moa_tensor_upload: '{{.*}}layer.so' runs on the CPU: it has no device to copy to
+// CAPI: has device: 0
 // CAPI: wrap error: moa_tensor_wrap: the data pointer is null
 // CAPI: shape error: negative size -3 in dimension 1 of a tensor shape
 // CAPI: manifest: moa-manifest 1

@@ -1,5 +1,8 @@
 /*===- runtime-capi-test.c - The runtime's C interface from plain C -------===*\
-|* usage: moa-runtime-capi-test MODULE (examples/moa_layer.mlir compiled)     *|
+|* usage: moa-runtime-capi-test MODULE [GPU_MODULE] *|
+|* MODULE is examples/moa_layer.mlir compiled for the CPU, GPU_MODULE the     *|
+|* same for the GPU (on the emulator): run on device tensors, it must give    *|
+|* the CPU's result.                                                          *|
 \*===----------------------------------------------------------------------===*/
 
 #include "runtime/moa_runtime.h"
@@ -18,8 +21,46 @@ static moa_tensor *filled(moa_dtype dtype, const int64_t *shape, size_t rank) {
   return t;
 }
 
+/// The layer on device tensors of `gpu`: its result, downloaded, against
+/// `expected` (the CPU module's).
+static void onDevice(const char *path, moa_tensor *const *in,
+                     const moa_tensor *expected) {
+  moa_module *gpu = moa_module_load(path);
+  if (!gpu) {
+    printf("%s\n", moa_last_error());
+    return;
+  }
+  moa_tensor *device[6];
+  for (int i = 0; i < 6; ++i)
+    device[i] = moa_tensor_upload(gpu, in[i]);
+  moa_tensor *out[1] = {NULL};
+  size_t count = 0;
+  if (!moa_module_run(gpu, "moa_layer", device, 6, out, 1, &count)) {
+    printf("device run: %s\n", moa_last_error());
+    return;
+  }
+  moa_tensor *host = moa_tensor_download(gpu, out[0]);
+  const float *got = (const float *)moa_tensor_data(host);
+  const float *want = (const float *)moa_tensor_data((moa_tensor *)expected);
+  float worst = 0;
+  for (size_t i = 0; i < 2 * 3 * 256; ++i) {
+    float d = got[i] > want[i] ? got[i] - want[i] : want[i] - got[i];
+    worst = d > worst ? d : worst;
+  }
+  printf("device: has device %d, result on device %d, max |gpu - cpu| %s\n",
+         moa_module_has_device(gpu), moa_tensor_is_on_device(out[0]),
+         worst < 1e-4f ? "below 1e-4" : "TOO LARGE");
+  if (!moa_tensor_download(gpu, host))
+    printf("download error: %s\n", moa_last_error());
+  moa_tensor_destroy(host);
+  moa_tensor_destroy(out[0]);
+  for (int i = 0; i < 6; ++i)
+    moa_tensor_destroy(device[i]);
+  moa_module_destroy(gpu);
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2)
+  if (argc != 2 && argc != 3)
     return 2;
   if (moa_module_load("/nonexistent/module.so") == NULL)
     printf("load error: %s\n", moa_last_error());
@@ -81,6 +122,11 @@ int main(int argc, char **argv) {
   printf("routes %zu, experts %zu, pairs routed %lld\n",
          moa_run_stats_num_routes(stats), moa_run_stats_num_experts(stats, 0),
          (long long)routed);
+  if (argc == 3)
+    onDevice(argv[2], in, out[0]);
+  if (!moa_tensor_upload(module, in[0]))
+    printf("upload error: %s\n", moa_last_error());
+  printf("has device: %d\n", moa_module_has_device(module));
   moa_tensor_destroy(out[0]);
   moa_run_stats_destroy(stats);
   moa_tensor_destroy(wrapped);

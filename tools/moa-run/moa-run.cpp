@@ -31,6 +31,10 @@ const char *kUsage =
     "                in order (e.g. --dims 4,256 for x of shape [?, ?, 256])\n"
     "  --repeat N    run N times (after one untimed warm-up run when N > 1)\n"
     "                and print the median time\n"
+    "  --device      (a GPU module) keep the inputs on the device across the\n"
+    "                calls and print two medians: the call on device tensors\n"
+    "                (kernels, launches and the one wait) and the whole call\n"
+    "                from host tensors (copies both ways included)\n"
     "  --list        list the entry points and their signatures\n";
 
 int fail(const std::string &message) {
@@ -74,7 +78,7 @@ void printHeadUsage(const RunStats &stats) {
 int run(int argc, char **argv) {
   std::vector<std::string> positional;
   std::string outDir;
-  bool random = false, list = false;
+  bool random = false, list = false, onDevice = false;
   int64_t seed = 0, repeat = 1;
   std::vector<int64_t> dims;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +101,8 @@ int run(int argc, char **argv) {
         return fail(why);
     } else if (arg == "--random") {
       random = true;
+    } else if (arg == "--device") {
+      onDevice = true;
     } else if (arg == "--list") {
       list = true;
     } else if (arg == "--seed") {
@@ -206,17 +212,36 @@ int run(int argc, char **argv) {
 
   std::vector<Tensor> outputs;
   RunStats stats;
-  std::vector<double> times;
-  if (repeat > 1 && !module->run(entryName, inputs, outputs, error, &stats))
-    return fail(error);
-  for (int64_t r = 0; r < repeat; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    if (!module->run(entryName, inputs, outputs, error, &stats))
+  std::vector<double> times, deviceTimes;
+  std::vector<Tensor> deviceInputs;
+  if (onDevice && !module->device())
+    return fail("--device needs a module compiled with --target=cuda");
+  for (size_t i = 0; onDevice && i < inputs.size(); ++i)
+    if (!module->upload(inputs[i], deviceInputs.emplace_back(), error))
       return fail(error);
-    times.push_back(std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
+  auto timed = [&](const std::vector<Tensor> &in, std::vector<double> &into) {
+    auto start = std::chrono::steady_clock::now();
+    if (!module->run(entryName, in, outputs, error, &stats))
+      return false;
+    into.push_back(std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
+    return true;
+  };
+  for (int64_t r = repeat > 1 ? -1 : 0; r < repeat; ++r) {
+    std::vector<double> warmUp;
+    if (!timed(inputs, r < 0 ? warmUp : times) ||
+        (onDevice && !timed(deviceInputs, r < 0 ? warmUp : deviceTimes)))
+      return fail(error);
   }
+  // The results of the last call (on device tensors with --device).
+  for (Tensor &output : outputs)
+    if (output.isOnDevice()) {
+      Tensor host;
+      if (!module->download(output, host, error))
+        return fail(error);
+      output = std::move(host);
+    }
 
   for (size_t i = 0; i < inputs.size(); ++i)
     std::printf("input %zu: %s %s\n", i, dtypeName(inputs[i].dtype()),
@@ -224,9 +249,18 @@ int run(int argc, char **argv) {
   for (size_t i = 0; i < outputs.size(); ++i)
     std::printf("result %zu: %s %s\n", i, dtypeName(outputs[i].dtype()),
                 formatShape(outputs[i].shape()).c_str());
-  std::sort(times.begin(), times.end());
-  std::printf("time: %.3f ms (median of %lld)\n", times[times.size() / 2],
-              static_cast<long long>(repeat));
+  auto median = [](std::vector<double> &t) {
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  if (onDevice)
+    std::printf("time on device tensors: %.3f ms, whole call from host "
+                "tensors: %.3f ms (medians of %lld)\n",
+                median(deviceTimes), median(times),
+                static_cast<long long>(repeat));
+  else
+    std::printf("time: %.3f ms (median of %lld)\n", median(times),
+                static_cast<long long>(repeat));
   printHeadUsage(stats);
 
   if (!outDir.empty())
