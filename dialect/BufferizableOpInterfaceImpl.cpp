@@ -3,8 +3,10 @@
 // A moa op with tensor semantics bufferizes into the same op on memrefs: its
 // operands become (identity-layout) buffers that it only reads, and its
 // results fresh buffers that it allocates and writes (nothing aliases, so
-// One-Shot Bufferize never needs a copy for it). The lowerings then run on
-// that buffer form (lowering/cpu) and buffer deallocation frees the results.
+// One-Shot Bufferize never needs a copy for it). moa.cache_write and
+// moa.adamw instead write into operand buffers (their results on tensors). The
+// lowerings then run on that buffer form (lowering/cpu) and buffer deallocation
+// frees the results.
 //
 //===----------------------------------------------------------------------===//
 
@@ -138,6 +140,67 @@ struct CacheWriteModel
   }
 };
 
+/// moa.adamw updates its parameter and moments in place: result k is
+/// written into the buffer of updated operand k (One-Shot Bufferize copies
+/// that operand first only where its old value is still read afterwards,
+/// or where it is not writable, such as an argument the caller keeps).
+struct AdamWModel
+    : public BufferizableOpInterface::ExternalModel<AdamWModel, AdamWOp> {
+  static int updatedIndex(Operation *op, OpOperand &operand) {
+    SmallVector<OpOperand *, 3> updated =
+        cast<AdamWOp>(op).getUpdatedOperands();
+    auto it = llvm::find(updated, &operand);
+    return it == updated.end() ? -1 : int(it - updated.begin());
+  }
+  bool bufferizesToMemoryRead(Operation *, OpOperand &,
+                              const AnalysisState &) const {
+    return true;
+  }
+  bool bufferizesToMemoryWrite(Operation *op, OpOperand &operand,
+                               const AnalysisState &) const {
+    return updatedIndex(op, operand) >= 0;
+  }
+  AliasingValueList getAliasingValues(Operation *op, OpOperand &operand,
+                                      const AnalysisState &) const {
+    int k = updatedIndex(op, operand);
+    if (k < 0)
+      return {};
+    return {{op->getResult(k), BufferRelation::Equivalent}};
+  }
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    SmallVector<Value> buffers;
+    for (OpOperand &operand : op->getOpOperands()) {
+      FailureOr<Value> buffer =
+          getBuffer(rewriter, operand.get(), options, state);
+      if (failed(buffer))
+        return failure();
+      // An updated buffer is written where it is: a copy would lose it.
+      bool updated = updatedIndex(op, operand) >= 0;
+      if (updated &&
+          !cast<MemRefType>(buffer->getType()).getLayout().isIdentity())
+        return op->emitOpError("the parameter's and moments' buffers must "
+                               "have the identity layout");
+      FailureOr<Value> identity =
+          updated
+              ? buffer
+              : withIdentityLayout(rewriter, op->getLoc(), *buffer, options);
+      if (failed(identity))
+        return failure();
+      buffers.push_back(*identity);
+    }
+    auto adamw = cast<AdamWOp>(op);
+    auto onBuffers = AdamWOp::create(rewriter, op->getLoc(), TypeRange(),
+                                     buffers, adamw->getAttrs());
+    SmallVector<Value> updated;
+    for (OpOperand *operand : onBuffers.getUpdatedOperands())
+      updated.push_back(operand->get());
+    replaceOpWithBufferizedValues(rewriter, op, updated);
+    return success();
+  }
+};
+
 template <typename... OpTys> void attach(MLIRContext *ctx) {
   (OpTys::template attachInterface<BufferFormModel<OpTys>>(*ctx), ...);
 }
@@ -152,6 +215,7 @@ void mlir::moa::attachBufferizableOpInterfaceModels(MLIRContext *ctx) {
          MultiQueryAttentionGradOp, LoadBalancingLossGradOp, RouterZLossGradOp,
          MutualInformationLossGradOp, ImportanceCVLossGradOp, LayerNormOp,
          LayerNormGradOp, EmbeddingOp, EmbeddingGradOp, CrossEntropyOp,
-         CrossEntropyGradOp, GlobalNormOp, AdamWOp, CachedAttentionOp>(ctx);
+         CrossEntropyGradOp, GlobalNormOp, CachedAttentionOp>(ctx);
   CacheWriteOp::attachInterface<CacheWriteModel>(*ctx);
+  AdamWOp::attachInterface<AdamWModel>(*ctx);
 }

@@ -26,6 +26,16 @@ static ParseResult parseScalarF32Like(OpAsmParser &parser, Type &scalar,
 }
 static void printScalarF32Like(OpAsmPrinter &, Operation *, Type, Type) {}
 
+/// Neither are moa.adamw's results: three of the type of `param` on
+/// tensors, none on memrefs (where it updates its operands).
+static ParseResult parseUpdatedLike(OpAsmParser &, SmallVectorImpl<Type> &types,
+                                    Type param) {
+  if (isa<TensorType>(param))
+    types.assign(3, param);
+  return success();
+}
+static void printUpdatedLike(OpAsmPrinter &, Operation *, TypeRange, Type) {}
+
 #define GET_OP_CLASSES
 #include "dialect/MoAOps.cpp.inc"
 

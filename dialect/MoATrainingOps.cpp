@@ -193,7 +193,35 @@ LogicalResult AdamWOp::verify() {
   // I64Attr's accessor returns uint64_t: compare the signed value.
   if (getWarmupStepsAttr().getInt() < 0)
     return emitOpError("'warmup_steps' must be non-negative");
+  // (On memrefs OneShapedForm already refused a tensor result.)
+  if (isa<TensorType>(getParam().getType()) &&
+      (getUpdated().size() != 3 ||
+       llvm::any_of(getUpdated().getTypes(),
+                    [&](Type t) { return t != getParam().getType(); })))
+    return emitOpError("on tensors returns the new parameter and moments, "
+                       "three results of the type of 'param'");
   return success();
+}
+
+void AdamWOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  static constexpr const char *kNames[] = {"new_param", "new_m", "new_v"};
+  for (auto [result, name] : llvm::zip(getUpdated(), kNames))
+    setNameFn(result, name);
+}
+
+void AdamWOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  if (!isa<MemRefType>(getParam().getType()))
+    return;
+  SmallVector<OpOperand *, 3> updated = getUpdatedOperands();
+  for (OpOperand &operand : getOperation()->getOpOperands()) {
+    effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                         SideEffects::DefaultResource::get());
+    if (llvm::is_contained(updated, &operand))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  }
 }
 
 /// A 0-d f32 result, in the form of the operands.

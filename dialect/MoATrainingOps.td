@@ -393,10 +393,11 @@ def MoA_GlobalNormOp : MoA_BufferizableOp<"global_norm", [InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
-def MoA_AdamWOp : MoA_BufferizableOp<"adamw", [
-    AllTypesMatch<["param", "grad", "first_moment", "second_moment",
-                         "new_param", "new_first_moment",
-                         "new_second_moment"]>]> {
+def MoA_AdamWOp : MoA_Op<"adamw", [
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+    DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>,
+    NativeOpTrait<"moa::OneShapedForm">,
+    AllTypesMatch<["param", "grad", "first_moment", "second_moment"]>]> {
   let summary = "one AdamW update of a parameter";
   let description = [{
     One step of AdamW (Loshchilov and Hutter, as `torch.optim.AdamW`) for
@@ -411,6 +412,13 @@ def MoA_AdamWOp : MoA_BufferizableOp<"adamw", [
     `param = param (1 - lr weight_decay) - lr m_hat / (sqrt(v_hat) + epsilon)`
     with the bias-corrected moments. Defaults are the official MoA betas
     (0.9, 0.98).
+
+    In place, like a destination-style op: on tensors the results are the
+    new parameter and moments, and One-Shot Bufferize writes them into the
+    buffers of `param`, `first_moment` and `second_moment` (copying one
+    first only where its old value is still read afterwards); on memrefs
+    the op has no results and updates those three buffers. A training step
+    thus holds one copy of the model and its moments.
 
     ```mlir
     %p1, %m1, %v1 = moa.adamw %p, %g, %m, %v step(%step) norm(%n)
@@ -432,16 +440,25 @@ def MoA_AdamWOp : MoA_BufferizableOp<"adamw", [
     DefaultValuedAttr<I64Attr, "0">:$warmup_steps,
     DefaultValuedAttr<F32Attr, "0.0">:$max_grad_norm
   );
-  let results = (outs MoA_F32Shaped:$new_param,
-                      MoA_F32Shaped:$new_first_moment,
-                      MoA_F32Shaped:$new_second_moment);
+  // new_param, new_first_moment, new_second_moment on tensors; none on
+  // memrefs.
+  let results = (outs Variadic<MoA_F32Tensor>:$updated);
   let assemblyFormat = [{
     $param `,` $grad `,` $first_moment `,` $second_moment
     `step` `(` $step `)` `norm` `(` $grad_norm `)` attr-dict `:` type($param)
     custom<ScalarF32Like>(type($step), ref(type($param)))
     custom<ScalarF32Like>(type($grad_norm), ref(type($param)))
+    custom<UpdatedLike>(type($updated), ref(type($param)))
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The buffers the op updates (param, first and second moment), in
+    /// the order of its results on tensors.
+    ::llvm::SmallVector<::mlir::OpOperand *, 3> getUpdatedOperands() {
+      return {&getParamMutable(), &getFirstMomentMutable(),
+              &getSecondMomentMutable()};
+    }
+  }];
 }
 
 #endif // MOA_DIALECT_MOATRAININGOPS_TD

@@ -180,8 +180,12 @@ struct MoAGenerateTrainStepPass
     for (auto [j, paramName] : llvm::enumerate(arguments.paramNames)) {
       for (auto [copy, prefix] : llvm::enumerate(kStatePrefixes)) {
         step.setArgAttr(copy * n + j, kNameAttrName, named(prefix, paramName));
-        step.setResultAttr(numResults + 1 + copy * n + j, kNameAttrName,
-                           named(prefix, paramName));
+        unsigned result = numResults + 1 + copy * n + j;
+        step.setResultAttr(result, kNameAttrName, named(prefix, paramName));
+        // Updated in place: the caller donates its state (no second copy
+        // of the model and its moments).
+        step.setResultAttr(result, kTiedAttrName,
+                           b.getI64IntegerAttr(copy * n + j));
       }
       if (Attribute init = func.getArgAttr(arguments.params[j], kInitAttrName))
         step.setArgAttr(j, kInitAttrName, init);
@@ -229,18 +233,18 @@ struct MoAGenerateTrainStepPass
     returned.push_back(norm);
     SmallVector<Value> updated[3]; // params, m, v
     for (unsigned j = 0; j < n; ++j) {
+      Value param = entry->getArgument(j);
       auto update = AdamWOp::create(
-          b, loc, entry->getArgument(j), grads[j], entry->getArgument(n + j),
-          entry->getArgument(2 * n + j), entry->getArgument(3 * n), norm,
-          b.getF32FloatAttr(lr), b.getF32FloatAttr(beta1),
-          b.getF32FloatAttr(beta2), b.getF32FloatAttr(epsilon),
-          b.getF32FloatAttr(weightDecay), b.getI64IntegerAttr(warmupSteps),
-          b.getF32FloatAttr(maxGradNorm));
+          b, loc, SmallVector<Type>(3, param.getType()), param, grads[j],
+          entry->getArgument(n + j), entry->getArgument(2 * n + j),
+          entry->getArgument(3 * n), norm, b.getF32FloatAttr(lr),
+          b.getF32FloatAttr(beta1), b.getF32FloatAttr(beta2),
+          b.getF32FloatAttr(epsilon), b.getF32FloatAttr(weightDecay),
+          b.getI64IntegerAttr(warmupSteps), b.getF32FloatAttr(maxGradNorm));
       if (failed(update.verify()))
         return failure();
-      updated[0].push_back(update.getNewParam());
-      updated[1].push_back(update.getNewFirstMoment());
-      updated[2].push_back(update.getNewSecondMoment());
+      for (int k = 0; k < 3; ++k)
+        updated[k].push_back(update.getUpdated()[k]);
     }
     for (auto &values : updated)
       llvm::append_range(returned, values);

@@ -545,6 +545,18 @@ public:
     return tensor::CastOp::create(e.b, e.loc, type, tensor);
   }
 
+  /// Replaces the op by `buffers`, one per result (as tensors where its
+  /// results are tensors); erases an op without results, which wrote its
+  /// operands in place.
+  void replaceOp(PatternRewriter &rewriter, ValueRange buffers) {
+    if (op->getNumResults() == 0)
+      return rewriter.eraseOp(op);
+    SmallVector<Value> values;
+    for (auto [buffer, type] : llvm::zip(buffers, op->getResultTypes()))
+      values.push_back(result(buffer, type));
+    rewriter.replaceOp(op, values);
+  }
+
   /// The f32 `buffer` (written by the emitted code) as a result of `type`,
   /// narrowed to its element type first if that is not f32.
   Value narrowedResult(Value buffer, Type type) {

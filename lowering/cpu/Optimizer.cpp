@@ -88,11 +88,14 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
     Value grad = flatten(tb, tb.buffer(op.getGrad()));
     Value m = flatten(tb, tb.buffer(op.getFirstMoment()));
     Value v = flatten(tb, tb.buffer(op.getSecondMoment()));
-    Value newParam = allocLike(tb, op.getParam());
-    Value newM = allocLike(tb, op.getParam()),
-          newV = allocLike(tb, op.getParam());
-    Value p1 = flatten(tb, newParam), m1 = flatten(tb, newM),
-          v1 = flatten(tb, newV);
+    // In place on buffers (each element is read before it is written),
+    // into fresh buffers on tensors.
+    SmallVector<Value, 3> updated;
+    for (OpOperand *operand : op.getUpdatedOperands())
+      updated.push_back(op.getUpdated().empty() ? tb.buffer(operand->get())
+                                                : allocLike(tb, op.getParam()));
+    Value p1 = flatten(tb, updated[0]), m1 = flatten(tb, updated[1]),
+          v1 = flatten(tb, updated[2]);
     SmallVector<std::pair<Value, Value>> sizes;
     for (Value other :
          {op.getGrad(), op.getFirstMoment(), op.getSecondMoment()})
@@ -115,9 +118,7 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
                x.store(vi, v1, {i});
              });
     });
-    ShapedType type = op.getParam().getType();
-    rewriter.replaceOp(op, {tb.result(newParam, type), tb.result(newM, type),
-                            tb.result(newV, type)});
+    tb.replaceOp(rewriter, updated);
     return success();
   }
 };

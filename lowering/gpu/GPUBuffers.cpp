@@ -8,7 +8,7 @@
 // place or not:
 //   memref.alloc     -> gpu.alloc of the same type and sizes
 //   memref.copy      -> gpu.memcpy (a copy kernel, linalg.copy, for strided
-//                       views)
+//                       views; nothing for a copy of a buffer onto itself)
 //   memref.get_global of a constant splat read as a scalar by a generic
 //                    -> the scalar itself (no copy per call); another
 //                       constant splat -> a device buffer filled with it
@@ -96,6 +96,10 @@ LogicalResult placeAllocation(memref::AllocOp alloc, Block &entry) {
 }
 
 void placeCopy(memref::CopyOp copy) {
+  // A buffer updated in place (moa.adamw into its argument) copied onto
+  // itself.
+  if (copy.getSource() == copy.getTarget())
+    return copy.erase();
   OpBuilder b(copy);
   auto identity = [](Value v) {
     return cast<MemRefType>(v.getType()).getLayout().isIdentity();

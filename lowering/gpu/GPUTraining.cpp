@@ -252,11 +252,15 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
     Value ok =
         tb.agree({{sizes[0], count}, {sizes[1], count}, {sizes[2], count}});
     Value step = tb.buffer(op.getStep()), norm = tb.buffer(op.getGradNorm());
-    Value results[3];
-    for (int i = 0; i < 3; ++i) {
-      results[i] = deviceLike(tb, op.getParam());
+    // In place on buffers (each element is read before it is written),
+    // into fresh device buffers on tensors.
+    SmallVector<Value, 3> updated;
+    for (auto [i, operand] : llvm::enumerate(op.getUpdatedOperands())) {
+      updated.push_back(op.getUpdated().empty()
+                            ? tb.buffer(operand->get())
+                            : deviceLike(tb, op.getParam()));
       Value unused;
-      others[i] = flat(tb, results[i], unused);
+      others[i] = flat(tb, updated.back(), unused);
     }
     forEachElement(e, "moa_adamw", count, [&](Emitter &x, Value i) {
       x.ifThen(
@@ -271,10 +275,7 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
             });
           });
     });
-    ShapedType type = op.getParam().getType();
-    rewriter.replaceOp(op, {tb.result(results[0], type),
-                            tb.result(results[1], type),
-                            tb.result(results[2], type)});
+    tb.replaceOp(rewriter, updated);
     return success();
   }
 

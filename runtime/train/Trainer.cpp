@@ -364,8 +364,8 @@ void Trainer::makeBatch(const Dataset &source, uint64_t stream,
 
 bool Trainer::call(std::vector<Tensor> &results, RunStats *stats,
                    std::string &error) {
-  std::vector<const Tensor *> inputs;
-  for (const Tensor &t : state)
+  std::vector<Tensor *> inputs;
+  for (Tensor &t : state)
     inputs.push_back(&t);
   inputs.push_back(&stepTensor);
   inputs.resize(entry.arguments.size(), nullptr);
@@ -377,7 +377,8 @@ bool Trainer::call(std::vector<Tensor> &results, RunStats *stats,
       return false;
     }
   }
-  return module.run(entry.name, inputs, results, error, stats);
+  // The state is donated: the step updates it in place (moa.tied).
+  return module.runDonating(entry.name, inputs, results, error, stats);
 }
 
 /// Held-out accuracy and cross-entropy: the loss function's forward entry

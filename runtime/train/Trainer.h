@@ -18,6 +18,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moa::train {
@@ -104,6 +105,9 @@ private:
            : name == "targets"   ? &targets
            : name == "positions" ? &positions
                                  : nullptr;
+  }
+  Tensor *dataFor(const std::string &name) {
+    return const_cast<Tensor *>(std::as_const(*this).dataFor(name));
   }
 
   const Options &options;

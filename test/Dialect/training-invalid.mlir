@@ -937,10 +937,29 @@ func.func @adamw_warmup_negative(%p: tensor<8xf32>, %s: tensor<f32>) {
 // -----
 
 func.func @adamw_grad_type(%p: tensor<8xf32>, %g: tensor<?xf32>, %s: tensor<f32>) {
-  // expected-error @+1 {{failed to verify that all of {param, grad, first_moment, second_moment, new_param, new_first_moment, new_second_moment} have same type}}
+  // expected-error @+1 {{failed to verify that all of {param, grad, first_moment, second_moment} have same type}}
   %0:3 = "moa.adamw"(%p, %g, %p, %p, %s, %s) {lr = 1.0e-3 : f32}
       : (tensor<8xf32>, tensor<?xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>)
         -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_result_type(%p: tensor<8xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{on tensors returns the new parameter and moments, three results of the type of 'param'}}
+  %0:3 = "moa.adamw"(%p, %p, %p, %p, %s, %s) {lr = 1.0e-3 : f32}
+      : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>)
+        -> (tensor<8xf32>, tensor<?xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_no_results_on_tensors(%p: tensor<8xf32>, %s: tensor<f32>) {
+  // expected-error @+1 {{on tensors returns the new parameter and moments, three results of the type of 'param'}}
+  "moa.adamw"(%p, %p, %p, %p, %s, %s) {lr = 1.0e-3 : f32}
+      : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<f32>, tensor<f32>) -> ()
   return
 }
 

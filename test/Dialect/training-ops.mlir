@@ -252,7 +252,7 @@ func.func @global_norm(%a: tensor<8x64xf32>, %b: tensor<64xf32>, %c: tensor<f32>
 
 // Only lr is required; defaults are not printed, every other attribute is.
 // CHECK-LABEL: func.func @adamw
-// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = moa.adamw %arg0, %arg1, %arg2, %arg3 step(%arg4) norm(%arg5) {lr = 1.000000e-03 : f32} : tensor<8x64xf32>
+// CHECK: %new_param, %new_m, %new_v = moa.adamw %arg0, %arg1, %arg2, %arg3 step(%arg4) norm(%arg5) {lr = 1.000000e-03 : f32} : tensor<8x64xf32>
 // CHECK: moa.adamw %arg0, %arg1, %arg2, %arg3 step(%arg4) norm(%arg5) {beta1 = 8.000000e-01 : f32, beta2 = 9.990000e-01 : f32, epsilon = 9.99999997E-7 : f32, lr = 7.000000e-04 : f32, max_grad_norm = 1.000000e+00 : f32, warmup_steps = 4000 : i64, weight_decay = 0.00999999977 : f32} : tensor<8x64xf32>
 // CHECK: moa.adamw %arg6, %arg6, %arg6, %arg6 step(%arg4) norm(%arg5) {beta1 = 0.000000e+00 : f32, lr = 1.000000e+00 : f32} : tensor<?xf32>
 func.func @adamw(%p: tensor<8x64xf32>, %g: tensor<8x64xf32>, %m: tensor<8x64xf32>,
@@ -290,6 +290,6 @@ func.func @scalar_operands_in_buffer_form(%logits: memref<?x?x8xf32>, %idx: memr
   %2 = moa.mutual_information_loss_grad %logits, %dloss : memref<?x?x8xf32>
   %3 = moa.importance_cv_loss_grad %gates, %idx, %dloss experts(8) : memref<?x?x2xf32>, memref<?x?x2xi32>
   %4 = moa.cross_entropy_grad %logits, %targets, %dloss : memref<?x?x8xf32>, memref<?x?xi32>
-  %5:3 = moa.adamw %p, %p, %p, %p step(%dloss) norm(%dloss) {lr = 1.0e-3 : f32} : memref<4xf32>
+  moa.adamw %p, %p, %p, %p step(%dloss) norm(%dloss) {lr = 1.0e-3 : f32} : memref<4xf32>
   return
 }

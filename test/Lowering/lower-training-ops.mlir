@@ -507,3 +507,25 @@ func.func @adamw_scalar(%p: tensor<f32>, %s: tensor<f32>) -> tensor<f32> {
   %0:3 = moa.adamw %p, %p, %p, %p step(%s) norm(%s) {lr = 1.0e-3 : f32} : tensor<f32>
   return %0#0 : tensor<f32>
 }
+
+// -----
+
+// AdamW on buffers (as One-Shot Bufferize leaves it): no result buffers;
+// each element of the parameter and both moments is read, then overwritten.
+// CHECK-LABEL: func.func @adamw_in_place(
+// CHECK-SAME: %[[P:[^:]*]]: memref<8xf32>, %[[G:[^:]*]]: memref<8xf32>, %[[M:[^:]*]]: memref<8xf32>, %[[V:[^:]*]]: memref<8xf32>
+// CHECK-NOT: memref.alloc(
+// CHECK: scf.parallel
+// CHECK: memref.load %[[M]][%[[I:.*]]]
+// CHECK: memref.load %[[V]][%[[I]]]
+// CHECK: memref.load %[[P]][%[[I]]]
+// CHECK: memref.store %{{.*}}, %[[P]][%[[I]]]
+// CHECK-NEXT: memref.store %{{.*}}, %[[M]][%[[I]]]
+// CHECK-NEXT: memref.store %{{.*}}, %[[V]][%[[I]]]
+// CHECK-NOT: moa.adamw
+// CHECK: return
+func.func @adamw_in_place(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf32>,
+    %v: memref<8xf32>, %s: memref<f32>) {
+  moa.adamw %p, %g, %m, %v step(%s) norm(%s) {lr = 1.0e-3 : f32} : memref<8xf32>
+  return
+}

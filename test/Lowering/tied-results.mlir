@@ -43,3 +43,24 @@ func.func @fresh(%cache: tensor<4x8xf32>) -> (tensor<4x8xf32> {moa.tied = 0 : i6
   %f = linalg.fill ins(%one : f32) outs(%e : tensor<4x8xf32>) -> tensor<4x8xf32>
   return %f : tensor<4x8xf32>
 }
+
+// -----
+
+// moa.adamw updates its parameter and moments in place: tied to donated
+// arguments (a train step's state), it writes their buffers, no copy; the
+// parameter is read afterwards by nothing. A moment the caller keeps (not
+// donated, so not writable) is copied first and the copy updated.
+// DROP-LABEL: func.func @update
+// DROP-SAME: (%[[P:.*]]: memref<8xf32>, %[[G:.*]]: memref<8xf32>, %[[M:.*]]: memref<8xf32>, %[[V:.*]]: memref<8xf32>, %[[S:.*]]: memref<f32>)
+// DROP: %[[COPY:.*]] = memref.alloc() {{.*}} : memref<8xf32>
+// DROP: memref.copy %[[V]], %[[COPY]]
+// DROP: moa.adamw %[[P]], %[[G]], %[[M]], %[[COPY]] step(%[[S]]) norm(%[[S]]) {lr = 1.000000e-03 : f32} : memref<8xf32>
+// DROP-NOT: memref.copy
+// DROP: return %[[COPY]] : memref<8xf32>
+func.func @update(%p: tensor<8xf32>, %g: tensor<8xf32>, %m: tensor<8xf32>,
+    %v: tensor<8xf32>, %s: tensor<f32>)
+    -> (tensor<8xf32> {moa.tied = 0 : i64}, tensor<8xf32> {moa.tied = 2 : i64},
+        tensor<8xf32>) {
+  %p1, %m1, %v1 = moa.adamw %p, %g, %m, %v step(%s) norm(%s) {lr = 1.0e-3 : f32} : tensor<8xf32>
+  return %p1, %m1, %v1 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
+}

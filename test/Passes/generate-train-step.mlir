@@ -4,7 +4,8 @@
 
 // Parameters (moa.param) come first, then their first and second moments,
 // the step, and the other arguments in order. The results are those of the
-// loss function, the gradient norm, then the new parameters and moments.
+// loss function, the gradient norm, then the new parameters and moments,
+// each tied to (returned in the buffer of) its argument: updated in place.
 // CHECK-LABEL: func.func @loss(
 // CHECK-LABEL: func.func @loss_train_step(
 // CHECK-SAME: %[[PE:[^:]*]]: tensor<32x16xf32> {moa.init = "normal", moa.name = "p.embed"}, %[[PO:[^:]*]]: tensor<16x32xf32> {moa.name = "p.out"},
@@ -13,9 +14,9 @@
 // CHECK-SAME: %[[STEP:[^:]*]]: tensor<f32> {moa.name = "step"},
 // CHECK-SAME: %[[IDS:[^:]*]]: tensor<?x?xi32> {moa.name = "ids"}, %[[TGT:[^:]*]]: tensor<?x?xi32> {moa.name = "targets"})
 // CHECK-SAME: -> (tensor<f32> {moa.name = "loss"}, tensor<?x?x32xf32>, tensor<f32> {moa.name = "grad_norm"},
-// CHECK-SAME: tensor<32x16xf32> {moa.name = "p.embed"}, tensor<16x32xf32> {moa.name = "p.out"},
-// CHECK-SAME: tensor<32x16xf32> {moa.name = "m.embed"}, tensor<16x32xf32> {moa.name = "m.out"},
-// CHECK-SAME: tensor<32x16xf32> {moa.name = "v.embed"}, tensor<16x32xf32> {moa.name = "v.out"})
+// CHECK-SAME: tensor<32x16xf32> {moa.name = "p.embed", moa.tied = 0 : i64}, tensor<16x32xf32> {moa.name = "p.out", moa.tied = 1 : i64},
+// CHECK-SAME: tensor<32x16xf32> {moa.name = "m.embed", moa.tied = 2 : i64}, tensor<16x32xf32> {moa.name = "m.out", moa.tied = 3 : i64},
+// CHECK-SAME: tensor<32x16xf32> {moa.name = "v.embed", moa.tied = 4 : i64}, tensor<16x32xf32> {moa.name = "v.out", moa.tied = 5 : i64})
 // The loss is seeded with 1.
 // CHECK: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : tensor<f32>
 // CHECK: %[[X:.*]] = moa.embedding %[[IDS]], %[[PE]]
@@ -25,9 +26,9 @@
 // CHECK: %[[GO:.*]] = linalg.contract {{.*}} ins(%[[X]], %[[DLOGITS]]
 // CHECK: %[[GE:.*]] = moa.embedding_grad %[[IDS]], %[[PE]]
 // CHECK: %[[NORM:.*]] = moa.global_norm %[[GE]], %[[GO]] : tensor<32x16xf32>, tensor<16x32xf32>
-// CHECK: %[[PE1:[^,]*]], %[[ME1:[^,]*]], %[[VE1:[^ ]*]] = moa.adamw %[[PE]], %[[GE]], %[[ME]], %[[VE]] step(%[[STEP]]) norm(%[[NORM]])
+// CHECK: %[[PE1:new_param[^,]*]], %[[ME1:new_m[^,]*]], %[[VE1:new_v[^ ]*]] = moa.adamw %[[PE]], %[[GE]], %[[ME]], %[[VE]] step(%[[STEP]]) norm(%[[NORM]])
 // CHECK-SAME: {lr = 1.000000e-03 : f32, max_grad_norm = 1.000000e+00 : f32, warmup_steps = 100 : i64, weight_decay = 0.00999999977 : f32} : tensor<32x16xf32>
-// CHECK: %[[PO1:[^,]*]], %[[MO1:[^,]*]], %[[VO1:[^ ]*]] = moa.adamw %[[PO]], %[[GO]], %[[MO]], %[[VO]] step(%[[STEP]]) norm(%[[NORM]])
+// CHECK: %[[PO1:new_param[^,]*]], %[[MO1:new_m[^,]*]], %[[VO1:new_v[^ ]*]] = moa.adamw %[[PO]], %[[GO]], %[[MO]], %[[VO]] step(%[[STEP]]) norm(%[[NORM]])
 // CHECK-SAME: {lr = 1.000000e-03 : f32, max_grad_norm = 1.000000e+00 : f32, warmup_steps = 100 : i64, weight_decay = 0.00999999977 : f32} : tensor<16x32xf32>
 // CHECK-NOT: moa.adamw
 // CHECK: return %[[LOSS]], %[[LOGITS]], %[[NORM]], %[[PE1]], %[[PO1]], %[[ME1]], %[[MO1]], %[[VE1]], %[[VO1]] :
@@ -80,7 +81,7 @@ func.func @other(%a: tensor<f32>, %w: tensor<4xf32> {moa.param = "w"}) -> tensor
 // OTHER-SAME: %{{[^:]*}}: tensor<16x4xf32> {moa.name = "v.wg"}, %{{[^:]*}}: tensor<4x8x16xf32> {moa.name = "v.wo"}, %{{[^:]*}}: tensor<3xf32> {moa.name = "v.unused"},
 // OTHER-SAME: %[[STEP:[^:]*]]: tensor<f32> {moa.name = "step"}, %[[X:[^:]*]]: tensor<2x5x16xf32>, %[[A:[^:]*]]: tensor<f32>, %{{[^:]*}}: tensor<2x5xi32>,
 // OTHER-SAME: %{{[^:]*}}: tensor<4x16x8xf32>, %{{[^:]*}}: tensor<16x8xf32>, %{{[^:]*}}: tensor<16x8xf32>)
-// OTHER-SAME: -> (tensor<f32>, tensor<f32> {moa.name = "grad_norm"}, tensor<16x4xf32> {moa.name = "p.wg"}, tensor<4x8x16xf32> {moa.name = "p.wo"}, tensor<3xf32> {moa.name = "p.unused"},
+// OTHER-SAME: -> (tensor<f32>, tensor<f32> {moa.name = "grad_norm"}, tensor<16x4xf32> {moa.name = "p.wg", moa.tied = 0 : i64}, tensor<4x8x16xf32> {moa.name = "p.wo", moa.tied = 1 : i64}, tensor<3xf32> {moa.name = "p.unused", moa.tied = 2 : i64},
 // OTHER: moa.route
 // OTHER: moa.router_z_loss_grad
 // OTHER: moa.cross_entropy_grad
