@@ -124,6 +124,10 @@ def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
     step is a single call. Arguments and results get `moa.name` attributes
     (`p.<name>`, `m.<name>`, `v.<name>`, `step`, `grad_norm`) that the
     manifest carries to the runtime; `moa.init` on a parameter is passed on.
+    Each new parameter and moment is tied (`moa.tied`) to its argument: a
+    caller that donates its state (`Module::runDonating`, as `moa-train`
+    does) has it updated in place, one copy of the model and its moments on
+    the CPU or the GPU; `Module::run` copies the state first instead.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"loss\"",

@@ -186,6 +186,16 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
   }
   if (!checkPrompts(prompts, newTokens, error))
     return false;
+  // On a GPU module the parameters go over once, and the caches the prefill
+  // returns stay on the device, updated in place by each decoding step:
+  // per step only the new tokens go in and the logits come back.
+  for (Tensor &p : params)
+    if (module.device() && !p.isOnDevice()) {
+      Tensor device;
+      if (!module.upload(p, device, error))
+        return false;
+      p = std::move(device);
+    }
   const int64_t batch = int64_t(prompts.size());
   int64_t longest = 0;
   for (const auto &p : prompts)
@@ -207,17 +217,25 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
 
   std::vector<Tensor> caches, results;
   std::mt19937_64 rng(seed);
-  auto pickAll = [&](const Tensor &logits) {
+  auto pickAll = [&](Tensor &logits) {
+    if (logits.isOnDevice()) {
+      Tensor host;
+      if (!module.download(logits, host, error))
+        return false;
+      logits = std::move(host);
+    }
     for (int64_t b = 0; b < batch; ++b)
       out.tokens[b].push_back(
           pickToken(logits.as<float>() + b * vocab, vocab, sampling, rng));
+    return true;
   };
   auto start = std::chrono::steady_clock::now();
   if (!module.runDonating(prefill, inputs(tokens, positions, caches, lengths),
                           results, error))
     return false;
   out.prefillSeconds = secondsSince(start);
-  pickAll(results[0]);
+  if (!pickAll(results[0]))
+    return false;
   for (size_t c = 1; c < results.size(); ++c) {
     out.cacheBytes += results[c].byteSize();
     caches.push_back(std::move(results[c]));
@@ -241,7 +259,8 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
     if (!module.runDonating(decode, inputs(tokens, positions, caches, lengths),
                             results, error))
       return false;
-    pickAll(results[0]);
+    if (!pickAll(results[0]))
+      return false;
     for (size_t c = 1; c < results.size(); ++c)
       caches[c - 1] = std::move(results[c]);
     if (step >= 2)
