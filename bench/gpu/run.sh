@@ -2,8 +2,9 @@
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
 # (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 27
 # layer configurations and a decoding step against the double-precision
-# reference, tiny_lm trained on the GPU against the CPU's run), then the
-# forward benchmark against PyTorch, one table. Results go to $OUT too when
+# reference, tiny_lm trained on the GPU against the CPU's run, its state on
+# the device), the layer's call on device tensors against its whole call,
+# then the forward benchmark against PyTorch, one table. Results go to $OUT too when
 # it is set.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -34,6 +35,15 @@ echo "CPU (bundle.sh):"; cat "$bundle/tests/tiny_lm_cpu.txt"
 python3 "$root/test/Training/Inputs/compare_runs.py" \
   "$bundle/tests/tiny_lm_cpu.safetensors" "$work/tiny_lm_gpu.safetensors" 20 1e-4 1e-2 |
   tee -a "$out/train.txt" || tests=1
+
+echo "== the layer on device tensors (moa-run --device): the call vs the whole call"
+for so in "$bundle"/models/*.so; do
+  name=$(basename "$so" .so)
+  dims=$(echo "$name" | sed -E 's/.*-B([0-9]+)-T([0-9]+)-.*/\1,\2/')
+  "$bundle/bin/moa-run" "$so" moa_layer --random --dims "$dims" --repeat 20 \
+    --device | grep "time on device" | sed "s/^/$name: /" |
+    tee -a "$out/device.txt"
+done
 
 echo "== forward: moa against PyTorch (official algorithm, and dense equal compute)"
 PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu.py" \
