@@ -61,7 +61,8 @@ MultiQueryAttentionOp::emitAdjoints(OpBuilder &b,
                                     MutableArrayRef<Value> operandAdjoints) {
   auto grad = MultiQueryAttentionGradOp::create(
       b, getLoc(), getQuery(), getKey(), getValue(), getResult(),
-      resultAdjoints[0], getKeyPaddingMask(), getCausalAttr(), getScaleAttr());
+      resultAdjoints[0], getKeyPaddingMask(), getLse(), getCausalAttr(),
+      getScaleAttr());
   setAdjoint(*this, operandAdjoints, getQueryMutable(), grad.getQueryGrad());
   setAdjoint(*this, operandAdjoints, getKeyMutable(), grad.getKeyGrad());
   setAdjoint(*this, operandAdjoints, getValueMutable(), grad.getValueGrad());

@@ -386,6 +386,19 @@ MultiQueryAttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &inferred) {
   inferred.push_back(adaptor.getQuery().getType());
+  // The parser infers before it moves attr-dict's inherent attributes into
+  // the properties: look in both.
+  DictionaryAttr attributes = adaptor.getAttributes();
+  if (adaptor.getWithLse() ||
+      (attributes &&
+       attributes.get(getWithLseAttrName(OperationName(
+           getOperationName(), adaptor.getQuery().getContext()))))) {
+    auto query = cast<ShapedType>(adaptor.getQuery().getType());
+    if (!query.hasRank() || query.getRank() != 4)
+      return failure(); // the verifier says what is wrong
+    inferred.push_back(RankedTensorType::get(
+        query.getShape().take_front(3), Float32Type::get(query.getContext())));
+  }
   return inBufferForm(adaptor.getOperands(), inferred);
 }
 

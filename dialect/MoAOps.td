@@ -273,8 +273,17 @@ def MoA_MultiQueryAttentionOp : MoA_BufferizableOp<"multi_query_attention", [
     keys. A row whose keys are all masked yields zeros, never NaN. `scale`
     defaults to h^-0.5. Softmax statistics are kept in f32.
 
+    With `with_lse`, a second result `lse` [B, T, k] (f32) holds each row's
+    log-sum-exp, `log sum_s exp(scale * query . key[s])` over its visible
+    keys (-inf for a row that sees none): what
+    `moa.multi_query_attention_grad` needs to rebuild the probabilities
+    without a second pass over the keys (FlashAttention-2's backward; the
+    gradient passes ask for it).
+
     ```mlir
     %o = moa.multi_query_attention %q, %key, %value {causal}
+        : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+    %o2, %lse = moa.multi_query_attention %q, %key, %value {with_lse}
         : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
     ```
   }];
@@ -285,9 +294,10 @@ def MoA_MultiQueryAttentionOp : MoA_BufferizableOp<"multi_query_attention", [
     MoA_FloatShaped:$value,
     Optional<MoA_MaskShaped>:$key_padding_mask,
     UnitAttr:$causal,
-    OptionalAttr<F32Attr>:$scale
+    OptionalAttr<F32Attr>:$scale,
+    UnitAttr:$with_lse
   );
-  let results = (outs MoA_FloatShaped:$result);
+  let results = (outs MoA_FloatShaped:$result, Optional<MoA_F32Shaped>:$lse);
 
   let assemblyFormat = [{
     $query `,` $key `,` $value

@@ -80,9 +80,17 @@ LogicalResult GroupedMatmulGradOp::verify() {
 }
 
 LogicalResult MultiQueryAttentionGradOp::verify() {
-  return verifyAttentionOperands(*this, getQuery().getType(),
-                                 getKey().getType(), getValue().getType(),
-                                 getKeyPaddingMask(), getScale());
+  if (failed(verifyAttentionOperands(*this, getQuery().getType(),
+                                     getKey().getType(), getValue().getType(),
+                                     getKeyPaddingMask(), getScale())))
+    return failure();
+  if (!getLse())
+    return success();
+  ShapeBinder shapes(*this);
+  return failure(
+      failed(
+          shapes.bind("query", getQuery().getType(), {"B", "T", "k", "h"})) ||
+      failed(shapes.bind("lse", getLse().getType(), {"B", "T", "k"})));
 }
 
 LogicalResult LoadBalancingLossGradOp::verify() {

@@ -97,6 +97,7 @@ def MoA_GroupedMatmulGradOp : MoA_BufferizableOp<"grouped_matmul_grad", [
 }
 
 def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_grad", [
+    AttrSizedOperandSegments,
     AllTypesMatch<["query", "result", "result_grad", "query_grad"]>,
     AllTypesMatch<["key", "key_grad"]>,
     AllTypesMatch<["value", "value_grad"]>]> {
@@ -107,9 +108,15 @@ def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_gr
     Flash-style: the scores are recomputed block by block from the query and
     key (never stored), the key and value gradients accumulate over all k
     slots of every query. Rows with no visible key get zero gradients.
+    `lse` [B, T, k], the forward's row log-sum-exp (its `with_lse` result),
+    saves the backward its first pass over the keys; without it the
+    backward computes it.
 
     ```mlir
     %dq, %dk, %dv = moa.multi_query_attention_grad %q, %key, %value, %o, %do {causal}
+        : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+    %dq2, %dk2, %dv2 = moa.multi_query_attention_grad %q, %key, %value, %o, %do
+        lse(%lse : tensor<?x?x2xf32>)
         : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
     ```
   }];
@@ -120,6 +127,7 @@ def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_gr
     MoA_FloatShaped:$result,
     MoA_FloatShaped:$result_grad,
     Optional<MoA_MaskShaped>:$key_padding_mask,
+    Optional<MoA_F32Shaped>:$lse,
     UnitAttr:$causal,
     OptionalAttr<F32Attr>:$scale
   );
@@ -128,6 +136,7 @@ def MoA_MultiQueryAttentionGradOp : MoA_BufferizableOp<"multi_query_attention_gr
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $result `,` $result_grad
     (`key_padding_mask` `(` $key_padding_mask^ `:` type($key_padding_mask) `)`)?
+    (`lse` `(` $lse^ `:` type($lse) `)`)?
     attr-dict `:` type($query) `,` type($key) `,` type($value)
   }];
   let hasVerifier = 1;

@@ -131,7 +131,9 @@ struct DecomposeMultiHeadAttention
       mask = maskOfHeads(rewriter, loc, mask, heads);
     Value attention =
         MultiQueryAttentionOp::create(rewriter, loc, query, key, value, mask,
-                                      op.getCausalAttr(), op.getScaleAttr());
+                                      op.getCausalAttr(), op.getScaleAttr(),
+                                      /*with_lse=*/UnitAttr())
+            .getResult();
     attention = collapseTensor(rewriter, loc, attention, {{0}, {1}, {2, 3}});
     Value rows = unfoldHeads(rewriter, loc, attention, x, heads);
     Value out = collapseTensor(rewriter, loc, op.getWOut(), {{0, 1}, {2}});
@@ -211,7 +213,8 @@ mlir::moa::emitDecomposedLayer(OpBuilder &rewriter, MixtureAttentionOp op,
       core ? core(rewriter, loc, query, key, value)
            : MultiQueryAttentionOp::create(
                  rewriter, loc, query, key, value, op.getKeyPaddingMask(),
-                 op.getCausalAttr(), op.getScaleAttr());
+                 op.getCausalAttr(), op.getScaleAttr(), /*with_lse=*/UnitAttr())
+                 .getResult();
 
   Value y = GroupedMatmulOp::create(rewriter, loc, xType, attention,
                                     op.getWOut(), dispatch.getPermutation(),

@@ -294,7 +294,9 @@ Value EntryBuilder::attend(OpBuilder &b, Location loc, MixtureAttentionOp layer,
   }
   return MultiQueryAttentionOp::create(b, loc, q, key, value, Value(),
                                        layer.getCausalAttr(),
-                                       layer.getScaleAttr());
+                                       layer.getScaleAttr(),
+                                       /*with_lse=*/UnitAttr())
+      .getResult();
 }
 
 /// Asserts at run time that 1 <= lengths[b] <= `length` for every b.

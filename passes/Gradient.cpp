@@ -93,6 +93,24 @@ LogicalResult AdjointBuilder::differentiate(Operation *op) {
   return success();
 }
 
+/// A copy of `op` for the forward pass that the gradient follows; an
+/// attention also returns its rows' log-sum-exp (with_lse), which its
+/// backward then reads instead of recomputing.
+Operation *replay(OpBuilder &b, Operation &op, IRMapping &mapping) {
+  auto attention = dyn_cast<MultiQueryAttentionOp>(op);
+  if (!attention || attention.getWithLse())
+    return b.clone(op, mapping);
+  Value mask = attention.getKeyPaddingMask();
+  auto copy = MultiQueryAttentionOp::create(
+      b, attention.getLoc(), mapping.lookupOrDefault(attention.getQuery()),
+      mapping.lookupOrDefault(attention.getKey()),
+      mapping.lookupOrDefault(attention.getValue()),
+      mask ? mapping.lookupOrDefault(mask) : Value(), attention.getCausalAttr(),
+      attention.getScaleAttr(), b.getUnitAttr());
+  mapping.map(attention.getResult(), copy.getResult());
+  return copy;
+}
+
 } // namespace
 
 FailureOr<Gradient> mlir::moa::emitGradient(OpBuilder &b, func::FuncOp source,
@@ -106,7 +124,7 @@ FailureOr<Gradient> mlir::moa::emitGradient(OpBuilder &b, func::FuncOp source,
   mapping.map(body.getArguments(), arguments);
   SmallVector<Operation *> replayed;
   for (Operation &op : body.without_terminator())
-    replayed.push_back(b.clone(op, mapping));
+    replayed.push_back(replay(b, op, mapping));
 
   Gradient gradient;
   for (Value v : body.getTerminator()->getOperands())

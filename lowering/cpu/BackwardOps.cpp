@@ -448,6 +448,13 @@ struct LowerMultiQueryAttentionGrad
     for (Value t : {outTensor, dOutTensor})
       for (auto [i, size] : llvm::enumerate(querySizes))
         sizes.push_back({tb.dim(t, i), size});
+    // The forward's log-sum-exp, where given: no first pass over the keys.
+    Value givenLse;
+    if (op.getLse()) {
+      for (int i = 0; i < 3; ++i)
+        sizes.push_back({tb.dim(op.getLse(), i), querySizes[i]});
+      givenLse = tb.collapse(tb.buffer(op.getLse()), {{0}, {1, 2}});
+    }
 
     auto perRow = [&](Value tensor) {
       return tb.collapse(tb.buffer(tensor), {{0}, {1, 2}, {3}});
@@ -481,27 +488,34 @@ struct LowerMultiQueryAttentionGrad
             y.store(y.f32(0), t.dv, {s, c});
           });
         });
-        p.loop(
-            p.idx(0), p.ceilDiv(rowsPerBatch, tileRows),
-            [&](Emitter &q, Value ti) {
-              t.firstRow = q.mul(ti, tileRows);
-              t.rows = q.min(tileRows, q.sub(rowsPerBatch, t.firstRow));
-              t.visibleKeys =
-                  visibleKeys(q, t.firstRow, t.rows, k, keys, t.causal);
-              t.qt = q.rows(query, t.firstRow, t.rows, h, t.b);
-              t.ot = q.rows(out, t.firstRow, t.rows, h, t.b);
-              t.dot = q.rows(dOut, t.firstRow, t.rows, h, t.b);
-              t.dqt = q.rows(dQuery, t.firstRow, t.rows, h, t.b);
-              t.start(q);
-              t.forEachBlock(
-                  q, block, [&](Emitter &x, Value first, Value count, Value s) {
-                    t.accumulateLse(x, first, count, s);
-                  });
-              t.forEachBlock(
-                  q, block, [&](Emitter &x, Value first, Value count, Value s) {
-                    t.accumulateGradients(x, first, count, s);
-                  });
-            });
+        p.loop(p.idx(0), p.ceilDiv(rowsPerBatch, tileRows),
+               [&](Emitter &q, Value ti) {
+                 t.firstRow = q.mul(ti, tileRows);
+                 t.rows = q.min(tileRows, q.sub(rowsPerBatch, t.firstRow));
+                 t.visibleKeys =
+                     visibleKeys(q, t.firstRow, t.rows, k, keys, t.causal);
+                 t.qt = q.rows(query, t.firstRow, t.rows, h, t.b);
+                 t.ot = q.rows(out, t.firstRow, t.rows, h, t.b);
+                 t.dot = q.rows(dOut, t.firstRow, t.rows, h, t.b);
+                 t.dqt = q.rows(dQuery, t.firstRow, t.rows, h, t.b);
+                 t.start(q);
+                 if (givenLse)
+                   q.loop(q.idx(0), t.rows, [&](Emitter &x, Value r) {
+                     x.store(x.load(givenLse, {t.b, x.add(t.firstRow, r)}),
+                             t.lse, {r});
+                   });
+                 else
+                   t.forEachBlock(
+                       q, block,
+                       [&](Emitter &x, Value first, Value count, Value s) {
+                         t.accumulateLse(x, first, count, s);
+                       });
+                 t.forEachBlock(
+                     q, block,
+                     [&](Emitter &x, Value first, Value count, Value s) {
+                       t.accumulateGradients(x, first, count, s);
+                     });
+               });
       });
     });
 

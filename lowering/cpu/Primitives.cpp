@@ -394,6 +394,7 @@ struct AttentionTile : AttentionOperands {
   Value b, firstRow, rows, visibleKeys;
   Value q, o;                   // [rows, h] views of query and output
   Value scores, runMax, runSum; // per-tile scratch on the stack
+  Value lse;                    // [B, T k] row log-sum-exp, or null
 
   /// Scratch allocation and zero output rows.
   void start(Emitter &p) {
@@ -488,11 +489,16 @@ struct AttentionTile : AttentionOperands {
   /// scaled by zero: the P V products may have met inf or NaN in padded
   /// value rows (0 * inf), and the spec wants zeros for such rows. A NaN
   /// sum (a NaN score among the visible keys) stays NaN, as IEEE says.
+  /// The log-sum-exp (with_lse) is max + log(sum), -inf for such a row.
   void finish(Emitter &p) {
     p.loop(p.idx(0), rows, [&](Emitter &x, Value r) {
       Value sum = x.load(runSum, {r});
       Value seen = x.cmpf(arith::CmpFPredicate::UGT, sum, x.f32(0));
       Value inverse = x.divf(x.f32(1), sum);
+      if (lse)
+        x.store(
+            x.select(seen, x.addf(x.load(runMax, {r}), x.log(sum)), negInf(x)),
+            lse, {b, x.add(firstRow, r)});
       x.loop(x.idx(0), h, [&](Emitter &y, Value c) {
         Value scaled = y.mulf(y.load(o, {r, c}), inverse);
         y.store(y.select(seen, scaled, y.f32(0)), o, {r, c});
@@ -523,6 +529,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
     AttentionTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(), k, h,
                        op.getScale(), op.getCausal());
+    Value lse3 = op.getWithLse()
+                     ? e.alloc(rewriter.getF32Type(), {batch, length, k})
+                     : Value();
+    if (lse3)
+      tile.lse = tb.collapse(lse3, {{0}, {1, 2}});
 
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       tile.keysT = tile.scaledKeysTransposed(g, batch, keys);
@@ -550,7 +561,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                  });
     });
 
-    rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));
+    SmallVector<Value> results = {
+        tb.narrowedResult(result4, op.getResult().getType())};
+    if (lse3)
+      results.push_back(tb.result(lse3, op.getLse().getType()));
+    rewriter.replaceOp(op, results);
     return success();
   }
 };

@@ -57,6 +57,7 @@ struct AttentionArgs {
   float scale;
   bool causal;
   Type element;
+  Value lse = {}; // [B, rows] row log-sum-exp (with_lse), or null
 };
 
 /// Query rows per warp of the tensor-core kernel (its keys per tile are
@@ -69,6 +70,14 @@ constexpr int64_t kMmaRows = 16;
 bool attentionOnTensorCores(Type query, Type key, Type value, int64_t h) {
   return query == key && key == value && (query.isF16() || query.isBF16()) &&
          h % 16 == 0 && h <= 128;
+}
+
+/// lse[b, row] = max + log(sum) of a row's online softmax, -inf for a row
+/// that saw no key (as the backward expects).
+void storeLogSumExp(Emitter &x, const AttentionArgs &a, Value b, Value row,
+                    Value max, Value sum) {
+  Value seen = x.cmpf(arith::CmpFPredicate::UGT, sum, x.f32(0));
+  x.store(x.select(seen, x.addf(max, x.log(sum)), negInf(x)), a.lse, {b, row});
 }
 
 /// One warp of the tensor-core attention kernel: 16 query rows (token,
@@ -253,8 +262,17 @@ struct TensorCoreAttentionWarp {
     return next;
   }
 
-  /// Normalise; a row that saw no key writes zeros.
+  /// Normalise; a row that saw no key writes zeros. The first lane of a
+  /// quad writes its rows' log-sum-exp (with_lse).
   void writeOutput(Emitter &g, ArrayRef<Value> state) const {
+    if (a.lse)
+      for (int64_t half = 0; half < 2; ++half)
+        g.ifThen(g.andI(half ? okB : okA,
+                        g.cmp(arith::CmpIPredicate::eq, quad, g.idx(0))),
+                 [&](Emitter &y) {
+                   storeLogSumExp(y, a, b, half ? rowB : rowA, state[half],
+                                  state[2 + half]);
+                 });
     for (int64_t nd = 0; nd < dimTiles(); ++nd)
       for (int64_t c = 0; c < 4; ++c) {
         Value row = c < 2 ? rowA : rowB;
@@ -345,7 +363,8 @@ void stageKeyValueTile(Emitter &x, const AttentionArgs &a, const Kernel &ids,
 }
 
 /// Normalise a warp's rows (state per row: maximum, sum, then perLane
-/// output values); a row that saw no key writes zeros.
+/// output values); a row that saw no key writes zeros. Lane 0 writes the
+/// rows' log-sum-exp (with_lse).
 void writeAttentionRows(Emitter &g, const AttentionArgs &a, const Kernel &ids,
                         Value b, Value row0, ArrayRef<Value> state,
                         int64_t perLane) {
@@ -355,6 +374,11 @@ void writeAttentionRows(Emitter &g, const AttentionArgs &a, const Kernel &ids,
     g.ifThen(
         g.cmp(arith::CmpIPredicate::ult, row, a.rowsPerBatch), [&](Emitter &x) {
           Value sum = state[r * stride + 1];
+          if (a.lse)
+            x.ifThen(x.cmp(arith::CmpIPredicate::eq, ids.lane, x.idx(0)),
+                     [&](Emitter &y) {
+                       storeLogSumExp(y, a, b, row, state[r * stride], sum);
+                     });
           Value seen = x.cmpf(arith::CmpFPredicate::UGT, sum, x.f32(0));
           Value inverse = x.divf(x.f32(1), sum);
           for (int64_t i = 0; i < perLane; ++i) {
@@ -530,22 +554,24 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     Type element = queryType.getElementType();
     Value result4 = deviceAlloc(e, element, {batch, length, k, e.idx(h)});
     Value out = tb.collapse(result4, {{0}, {1, 2}, {3}});
+    Value lse3 = op.getWithLse()
+                     ? deviceAlloc(e, rewriter.getF32Type(), {batch, length, k})
+                     : Value();
+    Value lse = lse3 ? tb.collapse(lse3, {{0}, {1, 2}}) : Value();
     const float scale = op.getScale() ? op.getScale()->convertToFloat()
                                       : 1.0f / std::sqrt(float(h));
+    AttentionArgs args{err,   ok,     query,   key,          value, mask,
+                       out,   batch,  keys,    rowsPerBatch, k,     h,
+                       scale, causal, element, lse};
     if (attentionOnTensorCores(element, keyType.getElementType(),
-                               valueType.getElementType(), h)) {
-      emitTensorCoreAttention(e,
-                              AttentionArgs{err, ok, query, key, value, mask,
-                                            out, batch, keys, rowsPerBatch, k,
-                                            h, scale, causal, element},
-                              tiling.attentionKeys);
-      rewriter.replaceOp(op, tb.result(result4, op.getType()));
-      return success();
-    }
-    emitCudaCoreAttention(e, AttentionArgs{err, ok, query, key, value, mask,
-                                           out, batch, keys, rowsPerBatch, k, h,
-                                           scale, causal, element});
-    rewriter.replaceOp(op, tb.result(result4, op.getType()));
+                               valueType.getElementType(), h))
+      emitTensorCoreAttention(e, args, tiling.attentionKeys);
+    else
+      emitCudaCoreAttention(e, args);
+    SmallVector<Value> results = {tb.result(result4, op.getResult().getType())};
+    if (lse3)
+      results.push_back(tb.result(lse3, op.getLse().getType()));
+    rewriter.replaceOp(op, results);
     return success();
   }
 

@@ -313,9 +313,10 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
 // moa.multi_query_attention_grad
 //===----------------------------------------------------------------------===//
 
-/// A thread per query row for its log-sum-exp and D = rowsum(dO * O), a
-/// thread per query row for dQ, a thread per key for dK and dV; each
-/// recomputes the scores it needs (S = scale Q K^T, P = exp(S - lse)).
+/// A thread per query row for D = rowsum(dO * O) and (unless the forward
+/// gave it) its log-sum-exp, a thread per query row for dQ, a thread per key
+/// for dK and dV; each recomputes the scores it needs (S = scale Q K^T,
+/// P = exp(S - lse)).
 struct LowerMultiQueryAttentionGrad
     : OpRewritePattern<MultiQueryAttentionGradOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -367,6 +368,9 @@ struct LowerMultiQueryAttentionGrad
     for (Value t : {op.getResult(), op.getResultGrad()})
       for (auto [i, size] : llvm::enumerate(querySizes))
         sizes.push_back({tb.dim(t, i), size});
+    if (op.getLse())
+      for (int i = 0; i < 3; ++i)
+        sizes.push_back({tb.dim(op.getLse(), i), querySizes[i]});
     Value ok = tb.agree(sizes);
     auto perRow = [&](Value tensor) {
       return tb.collapse(tb.buffer(tensor), {{0}, {1, 2}, {3}});
@@ -391,13 +395,16 @@ struct LowerMultiQueryAttentionGrad
                      });
                    });
     Type f32 = e.b.getF32Type();
-    Value lse = deviceAlloc(e, f32, {batch, rows});
+    // The forward's log-sum-exp where given, else a pass over the keys.
+    Value lse = op.getLse() ? tb.collapse(tb.buffer(op.getLse()), {{0}, {1, 2}})
+                            : deviceAlloc(e, f32, {batch, rows});
     Value delta = deviceAlloc(e, f32, {batch, rows});
     forEachElement(
         e, "moa_attention_grad_rows", queryRows, [&](Emitter &x, Value i) {
           Value b = x.div(i, rows);
           Value r = arith::RemUIOp::create(x.b, x.loc, i, rows);
-          x.store(rowLogSumExp(x, in, b, r), lse, {b, r});
+          if (!op.getLse())
+            x.store(rowLogSumExp(x, in, b, r), lse, {b, r});
           x.store(dot(x, in.dOut, {b, r}, in.out, {b, r}, in.h), delta, {b, r});
         });
     Value dQuery = deviceAlloc(e, f32, {batch, length, in.k, in.h});

@@ -342,7 +342,7 @@ func.func @mqa_grad_scale_zero(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>,
 func.func @mqa_grad_result_grad_type(%q: tensor<2x3x2x8xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x8xf32>,
     %o: tensor<2x3x2x8xf32>, %do: tensor<2x3x1x8xf32>) {
   // expected-error @+1 {{failed to verify that all of {query, result, result_grad, query_grad} have same type}}
-  %0:3 = "moa.multi_query_attention_grad"(%q, %k, %v, %o, %do) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>}
+  %0:3 = "moa.multi_query_attention_grad"(%q, %k, %v, %o, %do) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0>}>
       : (tensor<2x3x2x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x3x2x8xf32>, tensor<2x3x1x8xf32>)
         -> (tensor<2x3x2x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>)
   return
@@ -350,9 +350,20 @@ func.func @mqa_grad_result_grad_type(%q: tensor<2x3x2x8xf32>, %k: tensor<2x5x8xf
 
 // -----
 
+// The forward's log-sum-exp has the query's [B, T, k].
+func.func @mqa_grad_lse_shape(%q: tensor<2x3x2x8xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x8xf32>,
+    %lse: tensor<2x3x1xf32>) {
+  // expected-error @+1 {{'lse' must have shape [B, T, k] = [2, 3, 2] but has type 'tensor<2x3x1xf32>'}}
+  %0:3 = moa.multi_query_attention_grad %q, %k, %v, %q, %q lse(%lse : tensor<2x3x1xf32>)
+      : tensor<2x3x2x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
 func.func @mqa_grad_key_grad_type(%q: tensor<2x3x2x8xf32>, %k: tensor<2x5x8xf32>, %v: tensor<2x5x8xf32>) {
   // expected-error @+1 {{failed to verify that all of {key, key_grad} have same type}}
-  %0:3 = "moa.multi_query_attention_grad"(%q, %k, %v, %q, %q) {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0>}
+  %0:3 = "moa.multi_query_attention_grad"(%q, %k, %v, %q, %q) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0>}>
       : (tensor<2x3x2x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x3x2x8xf32>, tensor<2x3x2x8xf32>)
         -> (tensor<2x3x2x8xf32>, tensor<2x?x8xf32>, tensor<2x5x8xf32>)
   return

@@ -86,6 +86,23 @@ func.func @multi_query_attention_grad(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x6
 
 // -----
 
+// The forward's row log-sum-exp (with_lse), handed to the backward.
+// CHECK-LABEL: func.func @attention_with_lse
+// CHECK: %[[O:.*]], %[[LSE:.*]] = moa.multi_query_attention %arg0, %arg1, %arg2 key_padding_mask(%arg4 : tensor<?x?xi1>) {causal, with_lse} : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+// CHECK: moa.multi_query_attention_grad %arg0, %arg1, %arg2, %[[O]], %arg3 key_padding_mask(%arg4 : tensor<?x?xi1>) lse(%[[LSE]] : tensor<?x?x2xf32>) {causal} : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+func.func @attention_with_lse(%q: tensor<?x?x2x64xf32>, %k: tensor<?x?x64xf32>,
+    %v: tensor<?x?x64xf32>, %do: tensor<?x?x2x64xf32>, %kpm: tensor<?x?xi1>)
+    -> (tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>) {
+  %o, %lse = moa.multi_query_attention %q, %k, %v key_padding_mask(%kpm : tensor<?x?xi1>)
+      {causal, with_lse} : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  %dq, %dk, %dv = moa.multi_query_attention_grad %q, %k, %v, %o, %do
+      key_padding_mask(%kpm : tensor<?x?xi1>) lse(%lse : tensor<?x?x2xf32>) {causal}
+      : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return %dq, %dk, %dv : tensor<?x?x2x64xf32>, tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}
+
+// -----
+
 // Cross-attention (S != T), static, bf16.
 // CHECK-LABEL: func.func @multi_query_attention_grad_static
 // CHECK: moa.multi_query_attention_grad %arg0, %arg1, %arg2, %arg3, %arg4 key_padding_mask(%arg5 : tensor<2x7xi1>) : tensor<2x5x3x8xbf16>, tensor<2x7x8xbf16>, tensor<2x7x8xbf16>

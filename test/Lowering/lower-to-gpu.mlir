@@ -457,3 +457,39 @@ func.func @cross_entropy(%l: memref<?x?x50xf32>, %t: memref<?x?xi32>) -> memref<
   %loss = moa.cross_entropy %l, %t : memref<?x?x50xf32>, memref<?x?xi32>
   return %loss : memref<f32>
 }
+
+// -----
+
+// The tensor-core attention with `with_lse`: the first lane of each quad
+// writes its two rows' log-sum-exp, max + log(sum) or -inf for a row that
+// saw no key, into the second result.
+// CHECK-LABEL: func.func @attention_lse(
+// CHECK: %[[LSE:.*]] = gpu.alloc  (%{{.*}}, %{{.*}}, %c2) : memref<?x?x?xf32>
+// CHECK: %[[ROWS:.*]] = memref.collapse_shape %[[LSE]] {{\[}}[0], [1, 2]]
+// CHECK: function(@moa_attention)
+// CHECK-COUNT-2: math.log
+// CHECK: memref.store %{{.*}}, %[[ROWS]]
+// CHECK: %[[C:.*]] = memref.cast %[[LSE]] : memref<?x?x?xf32> to memref<?x?x2xf32>
+// CHECK: return %{{.*}}, %[[C]]
+func.func @attention_lse(%q: memref<?x?x2x64xbf16>, %k: memref<?x?x64xbf16>, %v: memref<?x?x64xbf16>)
+    -> (memref<?x?x2x64xbf16>, memref<?x?x2xf32>) {
+  %o, %lse = moa.multi_query_attention %q, %k, %v {with_lse} : memref<?x?x2x64xbf16>, memref<?x?x64xbf16>, memref<?x?x64xbf16>
+  return %o, %lse : memref<?x?x2x64xbf16>, memref<?x?x2xf32>
+}
+
+// -----
+
+// Given the forward's log-sum-exp, the backward's row kernel only computes
+// D = rowsum(dO O): no logarithm anywhere.
+// CHECK-LABEL: func.func @attention_grad_lse(
+// CHECK-NOT: math.log
+// CHECK: function(@moa_attention_grad_rows)
+// CHECK-NOT: math.log
+// CHECK: return
+func.func @attention_grad_lse(%q: memref<?x?x2x8xf32>, %k: memref<?x?x8xf32>,
+    %v: memref<?x?x8xf32>, %o: memref<?x?x2x8xf32>, %do: memref<?x?x2x8xf32>, %lse: memref<?x?x2xf32>)
+    -> (memref<?x?x2x8xf32>, memref<?x?x8xf32>, memref<?x?x8xf32>) {
+  %dq, %dk, %dv = moa.multi_query_attention_grad %q, %k, %v, %o, %do lse(%lse : memref<?x?x2xf32>)
+      : memref<?x?x2x8xf32>, memref<?x?x8xf32>, memref<?x?x8xf32>
+  return %dq, %dk, %dv : memref<?x?x2x8xf32>, memref<?x?x8xf32>, memref<?x?x8xf32>
+}

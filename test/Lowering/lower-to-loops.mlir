@@ -197,3 +197,26 @@ func.func @assertion(%ok: i1) {
   cf.assert %ok, "sizes differ"
   return
 }
+
+// -----
+
+// With `with_lse` each row's log-sum-exp, max + log(sum) or -inf where the
+// row saw no key, is written with the normalised output: the second result.
+// CHECK-LABEL: func.func @multi_query_attention_lse(
+// CHECK: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: %[[LSE:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c2) : memref<?x?x?xf32>
+// CHECK: %[[ROWS:.*]] = memref.collapse_shape %[[LSE]] {{\[}}[0], [1, 2]]
+// CHECK: %[[SEEN:.*]] = arith.cmpf ugt, %[[SUM:.*]], %{{.*}} : f32
+// CHECK: %[[LOG:.*]] = math.log %[[SUM]] : f32
+// CHECK: %[[MAX:.*]] = memref.load
+// CHECK: %[[VALUE:.*]] = arith.addf %[[MAX]], %[[LOG]] : f32
+// CHECK: %[[OUT:.*]] = arith.select %[[SEEN]], %[[VALUE]], %[[NEGINF]] : f32
+// CHECK: memref.store %[[OUT]], %[[ROWS]]
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[LSE]]
+// CHECK: %[[C:.*]] = tensor.cast %[[T]] : tensor<?x?x?xf32> to tensor<?x?x2xf32>
+// CHECK: return %{{.*}}, %[[C]]
+func.func @multi_query_attention_lse(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8xf32>, %v: tensor<?x?x8xf32>)
+    -> (tensor<?x?x2x8xf32>, tensor<?x?x2xf32>) {
+  %o, %lse = moa.multi_query_attention %q, %k, %v {with_lse} : tensor<?x?x2x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+  return %o, %lse : tensor<?x?x2x8xf32>, tensor<?x?x2xf32>
+}

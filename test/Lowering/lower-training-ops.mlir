@@ -529,3 +529,22 @@ func.func @adamw_in_place(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf32
   moa.adamw %p, %g, %m, %v step(%s) norm(%s) {lr = 1.0e-3 : f32} : memref<8xf32>
   return
 }
+
+// -----
+
+// Given the forward's log-sum-exp, the backward reads it instead of making
+// its first pass over the keys: five GEMMs per key block (S, dP, dV, dQ,
+// dK) instead of six, and no logarithm.
+// CHECK-LABEL: func.func @multi_query_attention_grad_lse(
+// CHECK-NOT: math.log
+// CHECK-COUNT-5: call @moa_rt_sgemm
+// CHECK-NOT: call @moa_rt_sgemm
+// CHECK-NOT: math.log
+// CHECK: return
+func.func @multi_query_attention_grad_lse(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8xf32>,
+    %v: tensor<?x?x8xf32>, %o: tensor<?x?x2x8xf32>, %do: tensor<?x?x2x8xf32>, %lse: tensor<?x?x2xf32>)
+    -> (tensor<?x?x2x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
+  %0:3 = moa.multi_query_attention_grad %q, %k, %v, %o, %do lse(%lse : tensor<?x?x2xf32>)
+      {causal} : tensor<?x?x2x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<?x?x2x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+}

@@ -22,11 +22,12 @@
 // CHECK: %[[Q:.*]] = moa.grouped_matmul %[[X]], %[[WQ]], %[[PERM]], %[[OFF]] :
 // CHECK: %[[K:.*]] = linalg.contract {{.*}} ins(%[[X]], %[[WK]]
 // CHECK: %[[V:.*]] = linalg.contract {{.*}} ins(%[[X]], %[[WV]]
-// CHECK: %[[ATT:.*]] = moa.multi_query_attention %[[Q]], %[[K]], %[[V]]
+// CHECK: %[[ATT:[^,]*]], %[[LSE:.*]] = moa.multi_query_attention %[[Q]], %[[K]], %[[V]] {with_lse}
 // CHECK: moa.grouped_matmul %[[ATT]], %[[WO]], %[[PERM]], %[[OFF]] gates(%[[GATES]]
 // The output projection with its gate gradient, then attention.
 // CHECK: %[[DATT:.*]], %[[DWO:.*]], %[[DGATES:.*]] = moa.grouped_matmul_grad %[[ATT]], %[[WO]], %[[PERM]], %[[OFF]], %[[DY]] gates(%[[GATES]] : tensor<2x5x2xf32>) : {{.*}} -> tensor<2x5x2xf32>
-// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moa.multi_query_attention_grad %[[Q]], %[[K]], %[[V]], %[[ATT]], %[[DATT]] :
+// The attention backward reads the forward's row log-sum-exp.
+// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moa.multi_query_attention_grad %[[Q]], %[[K]], %[[V]], %[[ATT]], %[[DATT]] lse(%[[LSE]] : tensor<2x5x2xf32>) :
 // Value and key projections: dx = dV Wv^T (+ dK Wk^T), dWv = x^T dV.
 // CHECK: %[[WVT:.*]] = linalg.transpose ins(%[[WV]] : tensor<16x8xf32>) outs(%{{.*}} : tensor<8x16xf32>) permutation = [1, 0]
 // CHECK: %[[DXV:.*]] = linalg.contract indexing_maps = [#[[ROWS]], #[[WEIGHT]], #[[OUT]]] ins(%[[DV]], %[[WVT]] : tensor<2x5x8xf32>, tensor<8x16xf32>)
@@ -63,7 +64,7 @@ func.func @layer(%x: tensor<2x5x16xf32>, %wg: tensor<16x4xf32>, %wq: tensor<4x16
 // CHECK-SAME: %[[X:[^:]*]]: tensor<?x?x16xf32>, %{{[^:]*}}: tensor<16x4xf32>, %{{[^:]*}}: tensor<4x16x8xf32>, %{{[^:]*}}: tensor<16x8xf32>, %{{[^:]*}}: tensor<16x8xf32>, %{{[^:]*}}: tensor<4x8x16xf32>, %[[MEM:[^:]*]]: tensor<?x?x16xf32>, %[[KPM:[^:]*]]: tensor<?x?xi1>, %[[QPM:[^:]*]]: tensor<?x?xi1>, %[[DY:[^:]*]]: tensor<?x?x16xf32>)
 // CHECK-SAME: -> (tensor<?x?x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<4x8x16xf32>, tensor<?x?x16xf32>) {
 // CHECK: moa.route %{{.*}} k(3) query_padding_mask(%[[QPM]] : tensor<?x?xi1>) {gating = #moa.gating<topk_softmax>, renormalize}
-// CHECK: moa.multi_query_attention_grad {{.*}} key_padding_mask(%[[KPM]] : tensor<?x?xi1>) {causal, scale = 2.500000e-01 : f32} : tensor<?x?x3x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+// CHECK: moa.multi_query_attention_grad {{.*}} key_padding_mask(%[[KPM]] : tensor<?x?xi1>) lse(%{{.*}} : tensor<?x?x3xf32>) {causal, scale = 2.500000e-01 : f32} : tensor<?x?x3x8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
 // CHECK: linalg.contract {{.*}} ins(%[[MEM]], %{{.*}} : tensor<?x?x16xf32>, tensor<?x?x8xf32>) outs(%{{.*}} : tensor<16x8xf32>)
 // CHECK: moa.route_grad {{.*}} {gating = #moa.gating<topk_softmax>, renormalize} : tensor<?x?x4xf32>, tensor<?x?x3xi32>, tensor<?x?x3xf32>
 // CHECK: return
