@@ -134,9 +134,12 @@ struct MoAGPUHostBoundaryPass
         tied.set(operand.getOperandNumber());
         continue;
       }
-      // A buffer the body allocated goes to the caller as it is, once.
-      if (value.getDefiningOp<gpu::AllocOp>() &&
-          handedOver.insert(value).second)
+      // A buffer the body allocated goes to the caller as it is (through
+      // the casts to the result's type), once.
+      Value root = value;
+      while (auto cast = root.getDefiningOp<memref::CastOp>())
+        root = cast.getSource();
+      if (root.getDefiningOp<gpu::AllocOp>() && handedOver.insert(root).second)
         continue;
       auto copy = gpu::AllocOp::create(
           b, loc, cast<MemRefType>(value.getType()), Type(), ValueRange{},

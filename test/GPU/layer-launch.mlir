@@ -1,8 +1,8 @@
 // examples/moa_layer.mlir compiled for the GPU and run on the recording mock
 // (B=2, T=100, d=256, E=8, k=2, h=64): one module, the arguments copied in,
 // then the kernels of the layer in order on one stream, and nothing copied to
-// the host until they are all launched (routing, dispatch and the per-tile
-// expert map stay on the device).
+// the host and no wait until they are all launched (routing, dispatch and the
+// per-tile expert map stay on the device).
 // REQUIRES: cuda-toolkit
 // RUN: rm -f %t.log
 // RUN: moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --mock-gpu -o %t.so
@@ -11,13 +11,15 @@
 
 // CHECK: module-load {{[0-9]+}} bytes
 // CHECK-NOT: module-load
-// x [2, 100, 256] and the five weights.
+// x [2, 100, 256] and the five weights; the host entry waits for them once
+// before it calls the device entry.
 // CHECK: memcpy H2D 204800 bytes
 // CHECK: memcpy H2D 8192 bytes
 // CHECK: memcpy H2D 524288 bytes
 // CHECK: memcpy H2D 65536 bytes
 // CHECK: memcpy H2D 65536 bytes
 // CHECK: memcpy H2D 524288 bytes
+// CHECK-NEXT: stream-synchronize
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
 // 200 tokens, 4 per block of 4 warps.
@@ -51,13 +53,17 @@
 // CHECK: memset32 51200
 // CHECK: launch moa_grouped_matmul_combine grid=(15,4,1) block=(128,1,1)
 // CHECK-NOT: launch
+// The device entry: after one wait the routing indices (moa-run asks for
+// the head usage) and the device error word come back; its 11 buffers are
+// freed (logits, indices, gates, permutation, offsets, counts, Q, K, V,
+// attention, the error word) and y, the result, is handed over; one wait.
 // CHECK: stream-synchronize
-// CHECK: memcpy D2H 204800 bytes
-// The routing indices (head usage) and the device error word.
 // CHECK: memcpy D2H 1600 bytes
 // CHECK: memcpy D2H 4 bytes
-// 6 arguments; logits, indices, gates, permutation, offsets, counts, Q, K,
-// V, attention and y; the error word.
-// CHECK-COUNT-18: free
+// CHECK-COUNT-11: free
+// CHECK-NEXT: stream-synchronize
+// The host entry: y back, then the 6 arguments' buffers and y freed.
+// CHECK: memcpy D2H 204800 bytes
+// CHECK-COUNT-7: free
 // CHECK-NOT: free
 // CHECK: stream-synchronize

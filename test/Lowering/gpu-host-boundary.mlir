@@ -165,3 +165,19 @@ func.func @tied(%cache: memref<4xf32>, %x: memref<4xf32>)
   %y = gpu.alloc () : memref<4xf32>
   return %y, %y, %x, %y : memref<4xf32>, memref<4xf32>, memref<4xf32>, memref<4xf32>
 }
+
+// -----
+
+// A buffer returned through a cast to the result's type is handed over as
+// it is: no copy, not freed.
+// CHECK-LABEL: func.func @cast_result__moa_device(
+// CHECK: %[[Y:.*]] = gpu.alloc  (%{{.*}}) : memref<?xf32>
+// CHECK: %[[C:.*]] = memref.cast %[[Y]] : memref<?xf32> to memref<4xf32>
+// CHECK-NOT: gpu.memcpy
+// CHECK-NOT: gpu.dealloc
+// CHECK: return %[[C]]
+func.func @cast_result(%n: index) -> memref<4xf32> {
+  %y = gpu.alloc (%n) : memref<?xf32>
+  %c = memref.cast %y : memref<?xf32> to memref<4xf32>
+  return %c : memref<4xf32>
+}
