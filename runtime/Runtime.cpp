@@ -550,6 +550,26 @@ bool Module::upload(const Tensor &host, Tensor &device,
   return device_->copy(device.data(), mask.data(), mask.byteSize(), error);
 }
 
+bool Module::toDevice(Tensor &tensor, std::string &error) const {
+  if (!device_ || tensor.isOnDevice())
+    return true;
+  Tensor moved;
+  if (!upload(tensor, moved, error))
+    return false;
+  tensor = std::move(moved);
+  return true;
+}
+
+bool Module::toHost(Tensor &tensor, std::string &error) const {
+  if (!tensor.isOnDevice())
+    return true;
+  Tensor moved;
+  if (!download(tensor, moved, error))
+    return false;
+  tensor = std::move(moved);
+  return true;
+}
+
 bool Module::download(const Tensor &device, Tensor &host,
                       std::string &error) const {
   if (!device.isOnDevice()) {

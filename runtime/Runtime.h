@@ -20,7 +20,6 @@
 #define MOA_RUNTIME_RUNTIME_H
 
 #include "runtime/Device.h"
-#include "runtime/KernelContext.h"
 #include "runtime/MPIJob.h"
 #include "runtime/Manifest.h"
 #include "runtime/Tensor.h"
@@ -31,6 +30,8 @@
 #include <vector>
 
 namespace moa::runtime {
+
+struct KernelContext;
 
 /// What one call observed: per moa.route executed, the (token, slot) pairs
 /// routed to each expert; and per argument, the address of the bytes the
@@ -63,6 +64,12 @@ public:
   bool upload(const Tensor &host, Tensor &device, std::string &error) const;
   /// A host copy of the device tensor `device`.
   bool download(const Tensor &device, Tensor &host, std::string &error) const;
+  /// `tensor` moved to where the module computes: uploaded (its host bytes
+  /// freed) by a GPU module, left as it is by a CPU module or if it is on
+  /// the device already.
+  bool toDevice(Tensor &tensor, std::string &error) const;
+  /// `tensor` brought to the host if it is on the device.
+  bool toHost(Tensor &tensor, std::string &error) const;
 
   /// Runs `entry` on `inputs`; fills `outputs` (and `stats` if given: a GPU
   /// entry copies its routing to the host only for it).

@@ -35,8 +35,8 @@ loops::RouteGradRows::RouteGradRows(TensorBoundary &tb, RouteGradOp op,
 }
 
 void loops::RouteGradRows::token(Emitter &p, Value t) const {
-  p.loop(p.idx(0), experts,
-         [&](Emitter &x, Value i) { x.store(x.f32(0), dLogits, {t, i}); });
+  auto zero = [&](Emitter &x, Value i) { x.store(x.f32(0), dLogits, {t, i}); };
+  p.loop(p.idx(0), experts, zero);
   Value expertOf0 = p.toIndex(p.load(indices, {t, p.idx(0)}));
   // A padded token (index -1) has constant zero gates; a token with
   // -1 in any slot is treated so (moa.route writes all or none).

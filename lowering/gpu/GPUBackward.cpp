@@ -458,8 +458,8 @@ struct LowerMultiQueryAttentionGrad
   /// dQ of query row r of batch b: the sum of dS K over the keys it sees.
   static void queryGrad(Emitter &x, const Rows &in, Value b, Value r, Value dq,
                         Value lse, Value delta) {
-    x.loop(x.idx(0), in.h,
-           [&](Emitter &y, Value c) { y.store(y.f32(0), dq, {b, r, c}); });
+    auto zero = [&](Emitter &y, Value c) { y.store(y.f32(0), dq, {b, r, c}); };
+    x.loop(x.idx(0), in.h, zero);
     x.loop(x.idx(0), in.keys, [&](Emitter &y, Value j) {
       y.ifThen(in.sees(y, b, r, j), [&](Emitter &z) {
         Value ds = in.probability(z, b, r, j, lse, delta).second;

@@ -302,26 +302,24 @@ struct LowerMutualInformationLoss : OpRewritePattern<MutualInformationLossOp> {
         [&](Emitter &x, Value, Value t) {
           Value counted = x.notI(in.padded(x, t));
           Value lse = logSumExp(x, in.stats, t);
-          Value entropy = x.loop(x.idx(0), in.experts, {x.f64(0)},
-                                 [&](Emitter &w, Value ex, ValueRange h) {
-                                   Value logP = w.subf(
-                                       w.extf(w.load(in.logits, {t, ex})), lse);
-                                   return SmallVector<Value>{
-                                       w.subf(h[0], w.mulf(w.exp(logP), logP))};
-                                 })[0];
+          auto minusPLogP = [&](Emitter &w, Value ex, ValueRange h) {
+            Value logP = w.subf(w.extf(w.load(in.logits, {t, ex})), lse);
+            return SmallVector<Value>{w.subf(h[0], w.mulf(w.exp(logP), logP))};
+          };
+          Value entropy =
+              x.loop(x.idx(0), in.experts, {x.f64(0)}, minusPLogP)[0];
           return SmallVector<Value>{x.select(counted, entropy, x.f64(0)),
                                     oneIf(x, counted)};
         },
         [&](Emitter &x, Value, ValueRange total) {
           Value n = x.maxf(total[1], x.f64(1));
+          auto minusPLogP = [&](Emitter &w, Value ex, ValueRange h) {
+            Value p = w.divf(w.extf(w.load(totals, {w.idx(0), ex})), n);
+            Value term = w.mulf(p, w.log(w.maxf(p, w.f64(1e-300))));
+            return SmallVector<Value>{w.subf(h[0], term)};
+          };
           Value marginal =
-              x.loop(x.idx(0), in.experts, {x.f64(0)},
-                     [&](Emitter &w, Value ex, ValueRange h) {
-                       Value p =
-                           w.divf(w.extf(w.load(totals, {w.idx(0), ex})), n);
-                       Value term = w.mulf(p, w.log(w.maxf(p, w.f64(1e-300))));
-                       return SmallVector<Value>{w.subf(h[0], term)};
-                     })[0];
+              x.loop(x.idx(0), in.experts, {x.f64(0)}, minusPLogP)[0];
           Value value = x.subf(x.divf(total[0], n), marginal);
           Value none = x.cmpf(arith::CmpFPredicate::OLE, total[1], x.f64(0));
           x.store(x.truncf(x.select(none, x.f64(0), value)), loss, {});

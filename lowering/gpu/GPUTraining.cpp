@@ -132,8 +132,8 @@ struct LowerLayerNormGrad : OpRewritePattern<LayerNormGradOp> {
     Value n = arith::UIToFPOp::create(
         z.b, z.loc, z.b.getF32Type(),
         arith::IndexCastOp::create(z.b, z.loc, z.b.getI64Type(), d));
-    Value mean = z.divf(
-        rowSum([&](Emitter &w, Value c) { return w.load(x, {r, c}); }), n);
+    auto value = [&](Emitter &w, Value c) { return w.load(x, {r, c}); };
+    Value mean = z.divf(rowSum(value), n);
     Value variance = z.divf(rowSum([&](Emitter &w, Value c) {
                               Value centred = w.subf(w.load(x, {r, c}), mean);
                               return w.mulf(centred, centred);

@@ -190,12 +190,8 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
   // returns stay on the device, updated in place by each decoding step:
   // per step only the new tokens go in and the logits come back.
   for (Tensor &p : params)
-    if (module.device() && !p.isOnDevice()) {
-      Tensor device;
-      if (!module.upload(p, device, error))
-        return false;
-      p = std::move(device);
-    }
+    if (!module.toDevice(p, error))
+      return false;
   const int64_t batch = int64_t(prompts.size());
   int64_t longest = 0;
   for (const auto &p : prompts)
@@ -218,12 +214,8 @@ bool Generator::generate(const std::vector<std::vector<int32_t>> &prompts,
   std::vector<Tensor> caches, results;
   std::mt19937_64 rng(seed);
   auto pickAll = [&](Tensor &logits) {
-    if (logits.isOnDevice()) {
-      Tensor host;
-      if (!module.download(logits, host, error))
-        return false;
-      logits = std::move(host);
-    }
+    if (!module.toHost(logits, error))
+      return false;
     for (int64_t b = 0; b < batch; ++b)
       out.tokens[b].push_back(
           pickToken(logits.as<float>() + b * vocab, vocab, sampling, rng));

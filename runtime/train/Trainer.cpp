@@ -240,21 +240,8 @@ bool Trainer::initialise(std::string &error) {
 }
 
 bool Trainer::setState(size_t i, Tensor host, std::string &error) {
-  if (!module.device()) {
-    state[i] = std::move(host);
-    return true;
-  }
-  return module.upload(host, state[i], error);
-}
-
-bool Trainer::toHost(Tensor &tensor, std::string &error) const {
-  if (!tensor.isOnDevice())
-    return true;
-  Tensor host;
-  if (!module.download(tensor, host, error))
-    return false;
-  tensor = std::move(host);
-  return true;
+  state[i] = std::move(host);
+  return module.toDevice(state[i], error);
 }
 
 bool Trainer::save(const std::string &path, std::string &error) const {
@@ -414,7 +401,8 @@ Evaluation Trainer::evaluate(std::string &error) {
       return {};
     for (size_t r = 0; r < spec->results.size(); ++r) {
       const std::string &name = spec->results[r].name;
-      if ((name == "logits" || name == "ce") && !toHost(results[r], error))
+      if ((name == "logits" || name == "ce") &&
+          !module.toHost(results[r], error))
         return {};
       if (spec->results[r].name == "logits") {
         auto [c, l] = accuracy(results[r], targets);
@@ -481,12 +469,12 @@ int Trainer::run() {
       state[i] = std::move(results[layout.firstNewParam + i]);
     ++step;
     tokensSeen += options.batch * options.length;
-    if (!toHost(results[lossAt], error))
+    if (!module.toHost(results[lossAt], error))
       return fail("step " + std::to_string(step) + ": " + error);
     lastLoss = scalar(results[lossAt]);
     if (record && leader())
       for (int64_t at : {ceAt, lbAt, zAt, logitsAt})
-        if (at >= 0 && !toHost(results[at], error))
+        if (at >= 0 && !module.toHost(results[at], error))
           return fail("step " + std::to_string(step) + ": " + error);
     int64_t correct = 0, labelled = 0;
     if (record && logitsAt >= 0 && leader()) // of the logged step's batch

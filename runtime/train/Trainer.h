@@ -94,8 +94,7 @@ private:
   /// State tensor i set to `host`: uploaded once on a GPU module, where
   /// the state then stays from step to step.
   bool setState(size_t i, Tensor host, std::string &error);
-  /// `tensor` brought to the host if it is on the device.
-  bool toHost(Tensor &tensor, std::string &error) const;
+
   Evaluation evaluate(std::string &error);
   /// "held-out at step N: ..." (--eval-every).
   bool printEvaluation(std::string &error);

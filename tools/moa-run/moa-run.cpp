@@ -236,12 +236,8 @@ int run(int argc, char **argv) {
   }
   // The results of the last call (on device tensors with --device).
   for (Tensor &output : outputs)
-    if (output.isOnDevice()) {
-      Tensor host;
-      if (!module->download(output, host, error))
-        return fail(error);
-      output = std::move(host);
-    }
+    if (!module->toHost(output, error))
+      return fail(error);
 
   for (size_t i = 0; i < inputs.size(); ++i)
     std::printf("input %zu: %s %s\n", i, dtypeName(inputs[i].dtype()),
