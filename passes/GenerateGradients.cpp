@@ -21,7 +21,8 @@ bool isFloatTensorType(Type type) {
   return tensor && isa<FloatType>(tensor.getElementType());
 }
 
-LogicalResult generateGradient(func::FuncOp func, SymbolTable &symbols) {
+LogicalResult generateGradient(func::FuncOp func, SymbolTable &symbols,
+                               FloatType lowPrecision) {
   std::string name = (func.getSymName() + "_grad").str();
   if (symbols.lookup(name))
     return func.emitError()
@@ -36,7 +37,7 @@ LogicalResult generateGradient(func::FuncOp func, SymbolTable &symbols) {
     if (isFloatTensorType(input))
       outputs.push_back(input);
 
-  FailureOr<func::FuncOp> source = decomposedCopy(func);
+  FailureOr<func::FuncOp> source = decomposedCopy(func, lowPrecision);
   if (failed(source))
     return failure();
   OpBuilder b(func->getContext());
@@ -101,8 +102,12 @@ struct MoAGenerateGradientsPass
         targets.push_back(func);
       }
     }
+    FailureOr<FloatType> lowPrecision =
+        parseMixedPrecision(module, mixedPrecision);
+    if (failed(lowPrecision))
+      return signalPassFailure();
     for (func::FuncOp func : targets)
-      if (failed(generateGradient(func, symbols)))
+      if (failed(generateGradient(func, symbols, *lowPrecision)))
         return signalPassFailure();
   }
 };

@@ -61,7 +61,11 @@ struct MoAGenerateTrainStepPass
     FailureOr<StepArguments> arguments = classifyArguments(func);
     if (failed(arguments) || failed(checkReservedNames(func, *arguments)))
       return failure();
-    FailureOr<func::FuncOp> source = decomposedCopy(func);
+    FailureOr<FloatType> lowPrecision =
+        parseMixedPrecision(func, mixedPrecision);
+    if (failed(lowPrecision))
+      return failure();
+    FailureOr<func::FuncOp> source = decomposedCopy(func, *lowPrecision);
     if (failed(source))
       return failure();
     OpBuilder b(ctx);

@@ -27,27 +27,32 @@ bool isFloatTensor(Value v) {
   return type && isa<FloatType>(type.getElementType());
 }
 
+/// Adjoints of bf16/f16 values accumulate in f32.
+Type accumulationType(Type element) {
+  return element.getIntOrFloatBitWidth() < 32
+             ? Float32Type::get(element.getContext())
+             : element;
+}
+
 class AdjointBuilder {
 public:
   AdjointBuilder(OpBuilder &b) : b(b) {}
 
-  /// adjoint(v) += g. A gradient of another static/dynamic shape is cast;
-  /// one of another element type (a bf16 weight under an f32 contraction)
-  /// cannot be used: that is reported and differentiation fails.
+  /// adjoint(v) += g. Adjoints accumulate in f32 at least (that of a bf16
+  /// value is kept in f32, see adjointOf); a gradient of another
+  /// static/dynamic shape is cast.
   void add(Value v, Value g) {
     if (!g || !isFloatTensor(v))
       return;
-    if (g.getType() != v.getType()) {
-      auto want = cast<RankedTensorType>(v.getType());
-      auto have = cast<RankedTensorType>(g.getType());
-      if (want.getElementType() != have.getElementType() ||
-          !tensor::CastOp::areCastCompatible(have, want)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    auto want = type.clone(accumulationType(type.getElementType()));
+    g = convertElements(b, v.getLoc(), g, want.getElementType());
+    if (g.getType() != want) {
+      if (!tensor::CastOp::areCastCompatible(g.getType(), want)) {
         if (!failed_)
           emitError(v.getLoc())
               << "moa-generate-gradients: the gradient of a value of type "
-              << want << " has type " << have
-              << " (differentiation is in f32: use f32 parameters and "
-                 "activations)";
+              << type << " has the shape of " << g.getType();
         failed_ = true;
         return;
       }
@@ -57,10 +62,18 @@ public:
     if (!inserted)
       it->second = addTensors(b, v.getLoc(), it->second, g);
   }
-  Value lookup(Value v) const { return adjoints.lookup(v); }
+  /// The adjoint of `v` in `v`'s type (rounded where `v` is bf16: the
+  /// rounding point of a low-precision backward op's input), or null.
+  Value adjointOf(Value v) {
+    Value g = adjoints.lookup(v);
+    if (!g)
+      return g;
+    return convertElements(
+        b, v.getLoc(), g, cast<RankedTensorType>(v.getType()).getElementType());
+  }
   /// The adjoint of `v`, zeros if nothing flowed to it.
   Value orZeros(Value v) {
-    Value g = lookup(v);
+    Value g = adjointOf(v);
     return g ? g : zerosLike(b, v.getLoc(), v);
   }
 
@@ -75,10 +88,18 @@ private:
 };
 
 LogicalResult AdjointBuilder::differentiate(Operation *op) {
+  // Precision casts (mixed precision) pass the adjoint, accumulated in f32,
+  // straight through: no rounding on the way.
+  if (isa<arith::TruncFOp, arith::ExtFOp>(op)) {
+    if (isFloatTensor(op->getResult(0)))
+      add(op->getOperand(0), adjoints.lookup(op->getResult(0)));
+    return success();
+  }
   // Nothing to do unless a float result has an adjoint.
   SmallVector<Value> resultAdjoints;
   for (Value result : op->getResults())
-    resultAdjoints.push_back(isFloatTensor(result) ? lookup(result) : Value());
+    resultAdjoints.push_back(isFloatTensor(result) ? adjointOf(result)
+                                                   : Value());
   if (llvm::all_of(resultAdjoints, [](Value g) { return !g; }))
     return success();
   auto rule = dyn_cast<GradientOpInterface>(op);
@@ -141,9 +162,11 @@ FailureOr<Gradient> mlir::moa::emitGradient(OpBuilder &b, func::FuncOp source,
   return gradient;
 }
 
-FailureOr<func::FuncOp> mlir::moa::decomposedCopy(func::FuncOp func) {
+FailureOr<func::FuncOp> mlir::moa::decomposedCopy(func::FuncOp func,
+                                                  FloatType lowPrecision) {
   func::FuncOp copy = func.clone();
-  if (failed(decomposeAttentionLayers(copy))) {
+  if (failed(decomposeAttentionLayers(copy)) ||
+      (lowPrecision && failed(castToMixedPrecision(copy, lowPrecision)))) {
     copy.erase();
     return failure();
   }

@@ -34,8 +34,20 @@ FailureOr<Gradient> emitGradient(OpBuilder &b, func::FuncOp source,
                                  ValueRange arguments, ArrayRef<Value> seeds);
 
 /// A copy of `func` in which every moa.mixture_attention is decomposed into
-/// moa primitives, ready for emitGradient. The caller erases it.
-FailureOr<func::FuncOp> decomposedCopy(func::FuncOp func);
+/// moa primitives, ready for emitGradient, in mixed precision if
+/// `lowPrecision` is set (castToMixedPrecision). The caller erases it.
+FailureOr<func::FuncOp> decomposedCopy(func::FuncOp func,
+                                       FloatType lowPrecision = {});
+
+/// The value of a pass's mixed-precision option: none (a null type) or
+/// bf16; anything else is reported at `anchor`.
+FailureOr<FloatType> parseMixedPrecision(Operation *anchor, StringRef option);
+
+/// Rewrites `func`'s body so that its GEMM-like ops (row projections other
+/// than the router's, moa.grouped_matmul, moa.multi_query_attention) read
+/// and write `low` values and every other op stays in f32
+/// (MixedPrecision.cpp).
+LogicalResult castToMixedPrecision(func::FuncOp func, FloatType low);
 
 } // namespace mlir::moa
 

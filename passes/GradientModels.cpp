@@ -45,19 +45,15 @@ struct RowProjectionModel
                            "(x[b, t, c] w[c, n]) are differentiated among "
                            "linalg.contract ops");
     Location loc = op->getLoc();
-    Value g = resultAdjoints[0];
     Value x = contract.getInputs()[0], w = contract.getInputs()[1];
     Type xElement = cast<RankedTensorType>(x.getType()).getElementType();
-    if (g.getType() !=
-        RankedTensorType::get(cast<RankedTensorType>(g.getType()).getShape(),
-                              xElement))
-      return op->emitError("moa-generate-gradients: a projection whose result "
-                           "type differs from its input's is not "
-                           "differentiated");
+    // A projection to another precision (the f32 router logits of bf16
+    // rows) is differentiated in the rows' precision.
+    Value g = convertElements(b, loc, resultAdjoints[0], xElement);
     operandAdjoints[0] =
         projectRows(b, loc, g, transpose2D(b, loc, w), xElement);
     operandAdjoints[1] = weightGradient(b, loc, x, g);
-    operandAdjoints[2] = g;
+    operandAdjoints[2] = resultAdjoints[0];
     return success();
   }
 };

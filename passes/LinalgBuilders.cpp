@@ -144,6 +144,18 @@ Value mlir::moa::collapseTensor(OpBuilder &b, Location loc, Value value,
   return tensor::CollapseShapeOp::create(b, loc, value, groups);
 }
 
+Value mlir::moa::convertElements(OpBuilder &b, Location loc, Value value,
+                                 Type elementType) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getElementType() == elementType)
+    return value;
+  RankedTensorType converted = type.clone(elementType);
+  if (type.getElementType().getIntOrFloatBitWidth() <
+      elementType.getIntOrFloatBitWidth())
+    return arith::ExtFOp::create(b, loc, converted, value);
+  return arith::TruncFOp::create(b, loc, converted, value);
+}
+
 Value mlir::moa::addTensors(OpBuilder &b, Location loc, Value x, Value y) {
   return linalg::AddOp::create(b, loc, ValueRange{x, y},
                                ValueRange{emptyLike(b, loc, x)})

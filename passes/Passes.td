@@ -95,13 +95,26 @@ def MoAGenerateGradients : Pass<"moa-generate-gradients", "::mlir::ModuleOp"> {
     (`linalg.contract` as moa-decompose emits them), `linalg.add`,
     `linalg.sub`, `linalg.mul`, `linalg.max`, and `arith.addf`, `arith.subf`,
     `arith.mulf` on tensors, and the model ops `moa.layer_norm`,
-    `moa.embedding`, `moa.cross_entropy`; constants and fills have no
-    gradient. Differentiation is in f32. Any other
-    op on a path to a result is an error naming it.
+    `moa.embedding`, `moa.cross_entropy`, and `arith.truncf` / `arith.extf`
+    on tensors; constants and fills have no gradient. Adjoints accumulate
+    in f32 (those of bf16 values too). Any other op on a path to a result is
+    an error naming it.
+
+    With `mixed-precision=bf16` the function is first rewritten as PyTorch's
+    autocast would run it: row projections (except the router's, whose
+    result feeds `moa.route`), `moa.grouped_matmul` and
+    `moa.multi_query_attention` read bf16 operands and write bf16 results
+    (accumulating in f32); every other op, the parameters and the returned
+    values stay f32. The backward rounds to bf16 only at the inputs and
+    outputs of the bf16 backward ops; row-projection weight gradients stay
+    f32, grouped-matmul weight gradients are rounded to bf16.
   }];
   let options = [
     ListOption<"functions", "functions", "std::string",
-               "Functions to differentiate (default: every public function)">
+               "Functions to differentiate (default: every public function)">,
+    Option<"mixedPrecision", "mixed-precision", "std::string",
+           /*default=*/"\"none\"",
+           "none, or bf16: GEMMs and attention in bf16, the rest in f32">
   ];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect",
@@ -128,6 +141,8 @@ def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
     caller that donates its state (`Module::runDonating`, as `moa-train`
     does) has it updated in place, one copy of the model and its moments on
     the CPU or the GPU; `Module::run` copies the state first instead.
+    `mixed-precision=bf16` differentiates the loss in mixed precision (as
+    moa-generate-gradients does); parameters, moments and AdamW stay f32.
   }];
   let options = [
     Option<"function", "function", "std::string", /*default=*/"\"loss\"",
@@ -143,7 +158,11 @@ def MoAGenerateTrainStep : Pass<"moa-generate-train-step", "::mlir::ModuleOp"> {
     Option<"warmupSteps", "warmup-steps", "int64_t", /*default=*/"4000",
            "Inverse square-root schedule warm-up (0: constant rate)">,
     Option<"maxGradNorm", "max-grad-norm", "float", /*default=*/"0.0",
-           "Clip gradients to this global norm (0: no clipping)">
+           "Clip gradients to this global norm (0: no clipping)">,
+    Option<"mixedPrecision", "mixed-precision", "std::string",
+           /*default=*/"\"none\"",
+           "none, or bf16: GEMMs and attention in bf16 over f32 master "
+           "weights and optimizer state (see moa-generate-gradients)">
   ];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect",

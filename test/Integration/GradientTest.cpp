@@ -35,6 +35,10 @@
 //     --tiny-lm=PATH) compiled with moa-generate-gradients{functions=loss};
 //     @loss against reference::tinyLMForward and @loss_grad against
 //     reference::tinyLMBackward for all 16 parameters (1e-4), at two shapes.
+//  6. The same in mixed precision (mixed-precision=bf16) against the
+//     reference with the same bf16 rounding points (TinyLMConfig::rounding,
+//     2^-7), which must be more than twice that far from the unrounded
+//     reference.
 //
 // Routing is not differentiable where two router probabilities tie, and the
 // compiled f32 logits differ from the reference's f64 ones by ~1e-6: every
@@ -79,6 +83,12 @@ namespace ref = moa::reference;
 namespace {
 
 constexpr double kTolerance = 1e-4;
+/// Mixed precision against the reference of the same rounding points: where
+/// an f32 result and the f64 one lie on two sides of a bf16 rounding
+/// boundary they round one bf16 step apart (up to 2^-7 relative), and the
+/// step travels on; measured up to 6.1e-3 (logits) and 1.9e-3 (gradients),
+/// against 6.5e-2 and more from the unrounded reference.
+constexpr double kMixedTolerance = 0x1p-7;
 constexpr double kMinGap = 0.25;
 
 //===----------------------------------------------------------------------===//
@@ -1254,15 +1264,16 @@ void checkErrorPaths(const Module &module, Results &results) {
 }
 
 //===----------------------------------------------------------------------===//
-// 5: the example model
+// 5 and 6: the example model, in f32 and in mixed precision
 //===----------------------------------------------------------------------===//
 
-/// Check 5: examples/tiny_lm.mlir compiled with moa-generate-gradients
-/// {functions=loss}; @loss against reference::tinyLMForward (loss, ce, lb, z,
-/// logits, and the experts every moa.route of the compiled forward counted)
-/// and @loss_grad (seeds 1 for loss, 0 for ce, lb, z and logits) against
-/// reference::tinyLMBackward, parameter by parameter (f32 compiled code
-/// against the f64 reference, 1e-4 relative).
+/// Checks 5 and 6: examples/tiny_lm.mlir compiled with
+/// moa-generate-gradients{functions=loss} (with `mixed`, also
+/// mixed-precision=bf16 and the reference rounds where it does); @loss against
+/// reference::tinyLMForward (loss, ce, lb, z, logits, and the experts every
+/// moa.route of the compiled forward counted) and @loss_grad (seeds 1 for loss,
+/// 0 for ce, lb, z and logits) against reference::tinyLMBackward, parameter by
+/// parameter (f32 compiled code against the f64 reference, 1e-4 relative).
 ///
 /// Inputs: embeddings uniform in [-1, 1], layer-norm gains 1 + [-0.5, 0.5]
 /// and shifts [-0.5, 0.5], w_gate [-1, 1] (router logits spread over a few
@@ -1274,16 +1285,19 @@ void checkErrorPaths(const Module &module, Results &results) {
 /// so that the compiled code and the reference route alike. The smallest
 /// |ReLU input| of the reference is printed: an input within f32 noise
 /// (~1e-6) of 0 could switch a unit between the two.
-void checkTinyLM(const Module &module, int batch, int length,
+void checkTinyLM(const Module &module, int batch, int length, bool mixed,
                  std::mt19937_64 &rng, Results &results) {
   ref::TinyLMConfig config;
+  config.rounding.bf16 = mixed;
+  const double tolerance = mixed ? kMixedTolerance : kTolerance;
   // The module's f32 constants, exactly.
   config.epsilon = double(1e-5f);
   config.lbWeight = double(0.01f);
   config.zWeight = double(0.001f);
   const int rows = batch * length, d = config.d, E = config.experts;
   char what[96];
-  std::snprintf(what, sizeof(what), "tiny_lm (B=%d T=%d)", batch, length);
+  std::snprintf(what, sizeof(what), "tiny_lm%s (B=%d T=%d)",
+                mixed ? " bf16" : "", batch, length);
 
   ref::TinyLMParameters params;
   std::vector<Tensor> paramTensors;
@@ -1384,7 +1398,7 @@ void checkTinyLM(const Module &module, int batch, int length,
     std::string forwardDetail = ":";
     for (size_t i = 0; i < values.size(); ++i) {
       const double r = compare(results, "tiny_lm " + values[i].first, out[i],
-                               values[i].second, forwardErrors);
+                               values[i].second, forwardErrors, tolerance);
       forwardDetail += " " + values[i].first + " " + format("%.1e", r);
     }
     // Every moa.route the compiled forward ran chose what the reference
@@ -1430,9 +1444,29 @@ void checkTinyLM(const Module &module, int batch, int length,
   const auto expectedGrads = grads.list();
   for (int i = 0; i < ref::TinyLMParameters::kCount; ++i) {
     const std::string name = ref::TinyLMParameters::names()[i];
-    const double r =
-        compare(results, "tiny_lm d" + name, out[i], *expectedGrads[i], errors);
+    const double r = compare(results, "tiny_lm d" + name, out[i],
+                             *expectedGrads[i], errors, tolerance);
     detail += " " + name + " " + format("%.1e", r);
+  }
+  if (mixed) {
+    // How far the same gradients are from the unrounded model: what the
+    // rounding points account for.
+    ref::TinyLMConfig exact = config;
+    exact.rounding.bf16 = false;
+    const ref::TinyLMParameters exactGrads =
+        ref::tinyLMBackward(exact, params, data, nullptr);
+    const auto unrounded = exactGrads.list();
+    double farthest = 0;
+    std::vector<std::string> ignored;
+    Results scratch;
+    for (int i = 0; i < ref::TinyLMParameters::kCount; ++i)
+      farthest = std::max(farthest, compare(scratch, "", out[i], *unrounded[i],
+                                            ignored, INFINITY));
+    detail += " (unrounded reference: up to " + format("%.1e", farthest) + ")";
+    // Else these inputs could not tell rounding points from none.
+    if (!(farthest > 2 * tolerance))
+      errors.push_back("the unrounded reference is as close as the rounded "
+                       "one");
   }
   detail += " (" + std::to_string(redrawn) +
             " token redraws, min |ReLU input| " + format("%.1e", margin) + ")";
@@ -1484,12 +1518,13 @@ int main(int argc, char **argv) {
     std::string base, text, error;
     std::unique_ptr<Module> module;
   };
-  std::vector<Job> jobs(5);
+  std::vector<Job> jobs(6);
   jobs[0].base = workdir + "/layers0";
   jobs[1].base = workdir + "/layers1";
   jobs[2].base = workdir + "/primitives";
   jobs[3].base = workdir + "/tiny_lm";
   jobs[4].base = workdir + "/statistics";
+  jobs[5].base = workdir + "/tiny_lm_bf16";
   for (size_t i = 0; i < selected.size(); ++i)
     jobs[i % 2].text += layerFunction(selected[i].second,
                                       "l" + std::to_string(selected[i].first));
@@ -1503,7 +1538,7 @@ int main(int argc, char **argv) {
     std::ifstream file(tinyLMPath);
     std::ostringstream text;
     text << file.rdbuf();
-    jobs[3].text = text.str();
+    jobs[3].text = jobs[5].text = text.str();
     if (!file || jobs[3].text.empty())
       results.report("read " + tinyLMPath, {"cannot read the file"}, "");
   } else if (tinyLM) {
@@ -1519,6 +1554,9 @@ int main(int argc, char **argv) {
               compileFlags + " " +
                   (j == 3 ? "'--pre-pipeline=moa-generate-gradients{functions="
                             "loss}'"
+                   : j == 5
+                       ? "'--pre-pipeline=moa-generate-gradients{functions="
+                         "loss mixed-precision=bf16}'"
                    : j == 4 ? ""
                             : "--pre-pipeline=moa-generate-gradients"));
         });
@@ -1574,8 +1612,14 @@ int main(int argc, char **argv) {
   // 5.
   if (const Module *module = jobs[3].module.get()) {
     std::mt19937_64 rng(57);
-    checkTinyLM(*module, 2, 7, rng, results);
-    checkTinyLM(*module, 4, 64, rng, results);
+    checkTinyLM(*module, 2, 7, /*mixed=*/false, rng, results);
+    checkTinyLM(*module, 4, 64, /*mixed=*/false, rng, results);
+  }
+  // 6.
+  if (const Module *module = jobs[5].module.get()) {
+    std::mt19937_64 rng(59);
+    checkTinyLM(*module, 2, 7, /*mixed=*/true, rng, results);
+    checkTinyLM(*module, 4, 64, /*mixed=*/true, rng, results);
   }
 
   std::printf("worst relative errors:");

@@ -52,18 +52,6 @@ func.func @matmul_contract(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) -> tensor<4
 
 // -----
 
-// Differentiation is in f32: a bf16 weight's gradient would be f32.
-// expected-error @+1 {{moa-generate-gradients: the gradient of a value of type 'tensor<16x8xbf16>' has type 'tensor<16x8xf32>' (differentiation is in f32: use f32 parameters and activations)}}
-func.func @bf16_layer(%x: tensor<2x5x16xbf16>, %wg: tensor<16x4xbf16>, %wq: tensor<4x16x8xbf16>,
-    %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>, %wo: tensor<4x8x16xbf16>) -> tensor<2x5x16xbf16> {
-  %y, %l = moa.mixture_attention %x, %wg, %wq, %wk, %wv, %wo k(2)
-      : tensor<2x5x16xbf16>, tensor<16x4xbf16>, tensor<4x16x8xbf16>, tensor<16x8xbf16>,
-        tensor<16x8xbf16>, tensor<4x8x16xbf16>
-  return %y : tensor<2x5x16xbf16>
-}
-
-// -----
-
 // expected-error @+1 {{moa-generate-gradients: '@f_grad' exists already}}
 func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {
   return %a : tensor<4xf32>

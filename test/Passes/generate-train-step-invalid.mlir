@@ -9,6 +9,7 @@
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options beta2=1.0" 2>&1 | FileCheck %s --check-prefix=BETA
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options epsilon=0" 2>&1 | FileCheck %s --check-prefix=EPS
 // RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options weight-decay=-0.1" 2>&1 | FileCheck %s --check-prefix=DECAY
+// RUN: not moa-opt %s -split-input-file -moa-generate-train-step="function=options mixed-precision=fp8" 2>&1 | FileCheck %s --check-prefix=MIXED
 //
 // A missing loss function is reported for the module, without printing the
 // whole module after the message:
@@ -120,6 +121,8 @@ func.func @loss(%a: tensor<f32>, %w: tensor<4xf32> {moa.param = "w"}) -> tensor<
 func.func @loss(%a: tensor<f32>, %w: tensor<4xf32> {moa.param = "w"}) -> tensor<f32> {
   return %a : tensor<f32>
 }
+// MIXED: generate-train-step-invalid.mlir:[[@LINE+9]]:1: error: mixed-precision must be 'none' or 'bf16', not 'fp8'
+// MIXED-NOT: see current operation
 // LR: generate-train-step-invalid.mlir:[[@LINE+7]]:1: error: 'moa.adamw' op 'lr' must be a positive finite number
 // WARMUP: generate-train-step-invalid.mlir:[[@LINE+6]]:1: error: 'moa.adamw' op 'warmup_steps' must be non-negative
 // CLIP: generate-train-step-invalid.mlir:[[@LINE+5]]:1: error: 'moa.adamw' op 'max_grad_norm' must be non-negative and finite (0 turns clipping off)

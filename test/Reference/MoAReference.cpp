@@ -3,9 +3,27 @@
 #include "MoAReference.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace moa::reference {
+
+Buffer Rounding::operator()(Buffer values) const {
+  if (!bf16)
+    return values;
+  for (double &v : values) {
+    const float f = float(v);
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    if (std::isfinite(f)) // nearest, ties to even, on the upper 16 bits
+      bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+    float rounded;
+    std::memcpy(&rounded, &bits, sizeof(bits));
+    v = rounded;
+  }
+  return values;
+}
 
 std::vector<double> softmax(const double *v, int n) {
   double m = -std::numeric_limits<double>::infinity();
@@ -176,19 +194,23 @@ LayerOutputs mixtureAttention(const LayerInputs &in,
             h = in.h, k = options.k;
   const Buffer &memory = in.memory ? *in.memory : in.x;
   const int S = in.memory ? in.keyLength : T;
+  const Rounding &round = options.rounding;
   LayerOutputs out;
+  // The router reads x as it is (f32 even in mixed precision).
   out.logits = matmul(in.x, in.wGate, B * T, d, E);
   out.routing = route(out.logits, B * T, E, options, in.queryPadding);
+  const Buffer x = round(in.x), m = round(memory);
   const Buffer query =
-      groupedMatmul(in.x, /*perPairInput=*/false, in.wQuery, B * T, k, d, h,
-                    out.routing.indices, nullptr);
-  const Buffer key = matmul(memory, in.wKey, B * S, d, h);
-  const Buffer value = matmul(memory, in.wValue, B * S, d, h);
-  const Buffer attended = multiQueryAttention(
+      round(groupedMatmul(x, /*perPairInput=*/false, round(in.wQuery), B * T, k,
+                          d, h, out.routing.indices, nullptr));
+  const Buffer key = round(matmul(m, round(in.wKey), B * S, d, h));
+  const Buffer value = round(matmul(m, round(in.wValue), B * S, d, h));
+  const Buffer attended = round(multiQueryAttention(
       query, key, value, B, T, S, k, h, options.causal, in.keyPadding,
-      options.scale ? *options.scale : 1.0 / std::sqrt(h));
-  out.y = groupedMatmul(attended, /*perPairInput=*/true, in.wOut, B * T, k, h,
-                        d, out.routing.indices, &out.routing.gates);
+      options.scale ? *options.scale : 1.0 / std::sqrt(h)));
+  out.y = round(groupedMatmul(attended, /*perPairInput=*/true, round(in.wOut),
+                              B * T, k, h, d, out.routing.indices,
+                              &out.routing.gates));
   return out;
 }
 

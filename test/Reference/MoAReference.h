@@ -17,8 +17,18 @@ namespace moa::reference {
 using Buffer = std::vector<double>;
 using Mask = std::vector<char>;
 
+/// The rounding points of mixed precision (moa-generate-gradients
+/// mixed-precision=bf16): with `bf16` set, a value the compiled code keeps
+/// in bf16 is rounded as it would be (to f32, then to bf16, each to nearest
+/// even); without it nothing is rounded.
+struct Rounding {
+  bool bf16 = false;
+  Buffer operator()(Buffer values) const;
+};
+
 struct LayerOptions {
   int k = 1;
+  Rounding rounding;        // bf16: the layer's GEMMs and attention in bf16
   bool topkSoftmax = false; // false: official softmax over E, then top-k
   bool renormalize = false;
   bool causal = false;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
 namespace moa::reference {
 
@@ -45,6 +46,14 @@ void accumulateMatmulTransposedRight(const Buffer &dOut, const Buffer &weight,
         s += dOut[size_t(r) * nDim + j] * weight[size_t(c) * nDim + j];
       dIn[size_t(r) * kDim + c] += s;
     }
+}
+
+/// into += round(values): a bf16 backward op's gradient (rounded) added to
+/// an adjoint (summed in f32).
+void addRounded(const Rounding &round, const Buffer &values, Buffer &into) {
+  const Buffer rounded = round(values);
+  for (size_t i = 0; i < into.size(); ++i)
+    into[i] += rounded[i];
 }
 
 [[noreturn]] void fail(const char *what) {
@@ -109,7 +118,8 @@ void multiQueryAttentionBackward(const Buffer &query, const Buffer &key,
                                  int k, int h, bool causal,
                                  const Mask *keyPadding, double scale,
                                  const Buffer &dOut, Buffer &dQuery,
-                                 Buffer &dKey, Buffer &dValue) {
+                                 Buffer &dKey, Buffer &dValue,
+                                 const Buffer *out) {
   dQuery.assign(size_t(B) * T * k * h, 0.0);
   dKey.assign(size_t(B) * S * h, 0.0);
   dValue.assign(size_t(B) * S * h, 0.0);
@@ -154,6 +164,11 @@ void multiQueryAttentionBackward(const Buffer &query, const Buffer &key,
             dA[s] += dO[i] * v[i];
           dot += a[s] * dA[s];
         }
+        if (out) { // <a, dA> = <dO, O>, with O as the caller has it
+          dot = 0;
+          for (int i = 0; i < h; ++i)
+            dot += dO[i] * (*out)[row * h + i];
+        }
         double *dq = &dQuery[row * h];
         for (int s = 0; s < S; ++s) {
           if (!visible[s])
@@ -181,16 +196,24 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
   const int S = in.memory ? in.keyLength : T;
   const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(h);
 
-  // Forward intermediates, from the forward reference itself.
+  // Forward intermediates, from the forward reference itself; in mixed
+  // precision (options.rounding) rounded where the compiled code keeps bf16:
+  // the expert path's operands and results, and each gradient a bf16
+  // backward op reads or writes (the router and the adjoint sums stay f32).
+  const Rounding &round = options.rounding;
   const Buffer logits = matmul(in.x, in.wGate, N, d, E);
   const Routing routing = route(logits, N, E, options, in.queryPadding);
   const std::vector<int> &idx = routing.indices;
-  const Buffer query = groupedMatmul(in.x, /*perPairInput=*/false, in.wQuery, N,
-                                     k, d, h, idx, nullptr);
-  const Buffer key = matmul(memory, in.wKey, B * S, d, h);
-  const Buffer value = matmul(memory, in.wValue, B * S, d, h);
-  const Buffer attended = multiQueryAttention(
-      query, key, value, B, T, S, k, h, options.causal, in.keyPadding, scale);
+  const Buffer x = round(in.x), m = round(memory);
+  const Buffer wQuery = round(in.wQuery), wKey = round(in.wKey),
+               wValue = round(in.wValue), wOut = round(in.wOut);
+  const Buffer query = round(groupedMatmul(x, /*perPairInput=*/false, wQuery, N,
+                                           k, d, h, idx, nullptr));
+  const Buffer key = round(matmul(m, wKey, B * S, d, h));
+  const Buffer value = round(matmul(m, wValue, B * S, d, h));
+  const Buffer attended = round(multiQueryAttention(
+      query, key, value, B, T, S, k, h, options.causal, in.keyPadding, scale));
+  const Buffer dyRounded = round(dy);
 
   LayerGradients g;
   g.dx.assign(size_t(N) * d, 0.0);
@@ -206,10 +229,10 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
       if (e < 0)
         continue;
       const double gate = routing.gates[p];
-      const double *dyRow = &dy[size_t(t) * d];
+      const double *dyRow = &dyRounded[size_t(t) * d];
       const double *att = &attended[p * h];
       for (int i = 0; i < h; ++i) {
-        const double *wRow = &in.wOut[(size_t(e) * h + i) * d];
+        const double *wRow = &wOut[(size_t(e) * h + i) * d];
         double *dwRow = &g.dWOut[(size_t(e) * h + i) * d];
         double s = 0;
         for (int n = 0; n < d; ++n) {
@@ -220,42 +243,54 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
         dAttended[p * h + i] = gate * s;
       }
     }
+  g.dWOut = round(std::move(g.dWOut));
+  dAttended = round(std::move(dAttended));
 
   Buffer dQuery, dKey, dValue;
   multiQueryAttentionBackward(query, key, value, B, T, S, k, h, options.causal,
                               in.keyPadding, scale, dAttended, dQuery, dKey,
-                              dValue);
+                              dValue, &attended);
+  dQuery = round(std::move(dQuery));
+  dKey = round(std::move(dKey));
+  dValue = round(std::move(dValue));
 
   // q_p = x_t W_q[e]: only dispatched pairs have a query.
+  Buffer dxQuery(size_t(N) * d, 0.0);
   for (int t = 0; t < N; ++t)
     for (int j = 0; j < k; ++j) {
       const size_t p = size_t(t) * k + j;
       const int e = idx[p];
       if (e < 0)
         continue;
-      const double *xRow = &in.x[size_t(t) * d];
+      const double *xRow = &x[size_t(t) * d];
       const double *dq = &dQuery[p * h];
       for (int c = 0; c < d; ++c) {
-        const double *wRow = &in.wQuery[(size_t(e) * d + c) * h];
+        const double *wRow = &wQuery[(size_t(e) * d + c) * h];
         double *dwRow = &g.dWQuery[(size_t(e) * d + c) * h];
         double s = 0;
         for (int i = 0; i < h; ++i) {
           s += dq[i] * wRow[i];
           dwRow[i] += xRow[c] * dq[i];
         }
-        g.dx[size_t(t) * d + c] += s;
+        dxQuery[size_t(t) * d + c] += s;
       }
     }
+  g.dWQuery = round(std::move(g.dWQuery));
+  addRounded(round, dxQuery, g.dx);
 
   // K = M W_k, V = M W_v: the memory path goes to dMemory, or to dx when the
   // memory is x itself.
-  g.dWKey = matmulTransposedLeft(memory, dKey, B * S, d, h);
-  g.dWValue = matmulTransposedLeft(memory, dValue, B * S, d, h);
+  g.dWKey = matmulTransposedLeft(m, dKey, B * S, d, h);
+  g.dWValue = matmulTransposedLeft(m, dValue, B * S, d, h);
   Buffer &dMemory = in.memory ? g.dMemory : g.dx;
   if (in.memory)
     dMemory.assign(size_t(B) * S * d, 0.0);
-  accumulateMatmulTransposedRight(dKey, in.wKey, B * S, d, h, dMemory);
-  accumulateMatmulTransposedRight(dValue, in.wValue, B * S, d, h, dMemory);
+  for (auto [dProjected, weight] :
+       {std::pair{&dKey, &wKey}, std::pair{&dValue, &wValue}}) {
+    Buffer dm(size_t(B) * S * d, 0.0);
+    accumulateMatmulTransposedRight(*dProjected, *weight, B * S, d, h, dm);
+    addRounded(round, dm, dMemory);
+  }
 
   // logits = x W_g, reached from the gates and from dLogits.
   Buffer dLogitsTotal = routeBackward(logits, routing, dGates, N, E, options);

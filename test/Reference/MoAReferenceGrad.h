@@ -69,13 +69,17 @@ Buffer routeBackward(const Buffer &logits, const Routing &routing,
 /// Backward of multiQueryAttention with the same arguments and dOut
 /// [B, T, k, h]: dQuery [B, T, k, h], dKey and dValue [B, S, h] (all
 /// overwritten). A query row with no visible key has a constant zero output,
-/// so it gets a zero dQuery row and adds nothing to dKey and dValue.
+/// so it gets a zero dQuery row and adds nothing to dKey and dValue. With
+/// `out`, the forward result as the caller keeps it (rounded to bf16 in
+/// mixed precision), <dO, out> stands for <softmax, dO V> per row, as the
+/// compiled backward computes it.
 void multiQueryAttentionBackward(const Buffer &query, const Buffer &key,
                                  const Buffer &value, int batch,
                                  int queryLength, int keyLength, int k, int h,
                                  bool causal, const Mask *keyPadding,
                                  double scale, const Buffer &dOut,
-                                 Buffer &dQuery, Buffer &dKey, Buffer &dValue);
+                                 Buffer &dQuery, Buffer &dKey, Buffer &dValue,
+                                 const Buffer *out = nullptr);
 
 /// d loadBalancingLoss / d logits [tokens, E]. The assignment counts c_e come
 /// from indices and are constants; sum_e P_e is differentiated as written

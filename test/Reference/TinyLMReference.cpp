@@ -85,13 +85,14 @@ LayerOptions layerOptions(const TinyLMConfig &c) {
   LayerOptions o;
   o.k = c.k;
   o.causal = true; // official gating, no renormalisation, scale h^-0.5
+  o.rounding = c.rounding;
   return o;
 }
 
 /// Every intermediate of the forward pass that the backward needs.
 struct Activations {
   int rows = 0;
-  Buffer x0, h1, x1, h2, u, r, x2, hf;
+  Buffer x0, h1, x1, h2, u, r, x2, hf; // h2, hf as the GEMMs read them
   LayerInputs layer;
   TinyLMOutputs out;
 };
@@ -150,17 +151,18 @@ Activations forward(const TinyLMConfig &c, const TinyLMParameters &p,
   a.x1 = add(a.x0, layer.y);
 
   // ReLU FFN, pre-LN, residual.
-  a.h2 = layerNorm(a.x1, p.ln2G, p.ln2B, N, d, c.epsilon);
-  a.u = matmul(a.h2, p.wFf1, N, d, c.ffn);
+  const Rounding &round = c.rounding;
+  a.h2 = round(layerNorm(a.x1, p.ln2G, p.ln2B, N, d, c.epsilon));
+  a.u = round(matmul(a.h2, round(p.wFf1), N, d, c.ffn));
   a.r = a.u;
   for (double &v : a.r)
     v = v > 0 ? v : 0.0;
-  a.x2 = add(a.x1, matmul(a.r, p.wFf2, N, c.ffn, d));
+  a.x2 = add(a.x1, round(matmul(a.r, round(p.wFf2), N, c.ffn, d)));
 
   // Output projection and losses.
-  a.hf = layerNorm(a.x2, p.lnfG, p.lnfB, N, d, c.epsilon);
+  a.hf = round(layerNorm(a.x2, p.lnfG, p.lnfB, N, d, c.epsilon));
   TinyLMOutputs &out = a.out;
-  out.logits = matmul(a.hf, p.wVocab, N, d, c.vocab);
+  out.logits = round(matmul(a.hf, round(p.wVocab), N, d, c.vocab));
   out.ce = crossEntropy(out.logits, data.targets, N, c.vocab);
   out.routerLogits = std::move(layer.logits);
   // moa.route on the router logits: the same choice mixtureAttention made
@@ -189,14 +191,16 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
                                 TinyLMOutputs *forwardOut) {
   const Activations a = forward(c, p, data);
   const int N = a.rows, d = c.d;
+  const Rounding &round = c.rounding;
   TinyLMParameters g;
 
   // loss = ce + lbWeight lb + zWeight z, seeded with d loss = 1.
   // logits = hf W_vocab.
   const Buffer dLogits =
-      crossEntropyBackward(a.out.logits, data.targets, N, c.vocab);
+      round(crossEntropyBackward(a.out.logits, data.targets, N, c.vocab));
   g.wVocab = matmulTransposedLeft(a.hf, dLogits, N, d, c.vocab);
-  const Buffer dHf = inputGradient(dLogits, p.wVocab, N, d, c.vocab);
+  const Buffer dHf =
+      round(inputGradient(dLogits, round(p.wVocab), N, d, c.vocab));
 
   // hf = layer_norm(x2).
   Buffer dX2;
@@ -204,13 +208,14 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
 
   // x2 = x1 + relu(u) W_ff2, u = h2 W_ff1.
   Buffer dX1 = dX2;
-  g.wFf2 = matmulTransposedLeft(a.r, dX2, N, c.ffn, d);
-  Buffer dU = inputGradient(dX2, p.wFf2, N, c.ffn, d);
+  const Buffer dF = round(dX2);
+  g.wFf2 = matmulTransposedLeft(a.r, dF, N, c.ffn, d);
+  Buffer dU = round(inputGradient(dF, round(p.wFf2), N, c.ffn, d));
   for (size_t i = 0; i < dU.size(); ++i)
     if (!(a.u[i] > 0))
       dU[i] = 0;
   g.wFf1 = matmulTransposedLeft(a.h2, dU, N, d, c.ffn);
-  const Buffer dH2 = inputGradient(dU, p.wFf1, N, d, c.ffn);
+  const Buffer dH2 = round(inputGradient(dU, round(p.wFf1), N, d, c.ffn));
 
   // h2 = layer_norm(x1).
   Buffer dX1Norm;

@@ -22,6 +22,11 @@
 //   loss = ce + 0.01 lb + 0.001 z
 // with every layer_norm at epsilon 1e-5.
 //
+// In mixed precision (TinyLMConfig::rounding) the FFN's and the output
+// projection's operands and results, and the gradients their backward reads
+// and writes, are rounded to bf16 as in the layer (MoAReferenceGrad.cpp);
+// row-projection weight gradients are not.
+//
 // The backward has the conventions of MoAReferenceGrad.h: no gradient through
 // the top-k indices (the routing the forward chose is held fixed), and the
 // ReLU's derivative is 1 where its input is > 0 and 0 elsewhere.
@@ -46,6 +51,10 @@ struct TinyLMConfig {
   int ffn = 64; // hidden width of the ReLU FFN
   double epsilon = 1e-5;
   double lbWeight = 0.01, zWeight = 0.001;
+  /// bf16: the model in mixed precision (moa-generate-gradients
+  /// mixed-precision=bf16): the GEMMs and the attention read and write
+  /// bf16, the rest stays f32; see Rounding.
+  Rounding rounding;
 };
 
 /// The 16 parameters (or their gradients), in the argument order of @loss.

@@ -1,5 +1,6 @@
 // Trains examples/tiny_lm.mlir with compiled code alone: the copy task must
-// reach 95% held-out accuracy within 300 steps; a run stopped and resumed
+// reach 95% held-out accuracy within 300 steps, in f32 and in mixed
+// precision; a run stopped and resumed
 // from its checkpoint ends bit-identical to an uninterrupted one; the report
 // is well-formed SVG; bad checkpoints, options and modules are rejected with
 // a message naming the problem.
@@ -12,6 +13,17 @@
 // CHECK: step 300/300
 // CHECK: trained steps 1..300
 // CHECK: held-out accuracy {{0\.9[5-9][0-9]*|1\.0+}} on 8 batches
+
+// Mixed precision (bf16 GEMMs and attention over f32 master weights,
+// router and moments) learns the copy task as well; its state stays f32.
+// RUN: moa-compile %moa_src_root/examples/tiny_lm.mlir -o %t/lm_bf16.so --pre-pipeline='moa-generate-train-step{lr=3e-3 warmup-steps=50 mixed-precision=bf16}'
+// RUN: moa-train %t/lm_bf16.so --steps 300 --log-every 100 --min-accuracy 0.95 --checkpoint %t/bf16.safetensors | FileCheck %s --check-prefix=BF16
+// RUN: python3 %S/../Runtime/safetensors_check.py dump %t/bf16.safetensors | FileCheck %s --check-prefix=BF16-CKPT
+// BF16: step 300/300
+// BF16: held-out accuracy {{0\.9[5-9][0-9]*|1\.0+}} on 8 batches
+// BF16-CKPT-DAG: p.w_query F32 [4, 32, 16]
+// BF16-CKPT-DAG: m.w_query F32 [4, 32, 16]
+// BF16-CKPT-DAG: v.w_vocab F32 [32, 64]
 
 // Exact resume: 40 steps straight, or 20 + 20 from the checkpoint.
 // RUN: moa-train %t/lm.so --steps 40 --checkpoint %t/straight.safetensors --eval-batches 0 > /dev/null
