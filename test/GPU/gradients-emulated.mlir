@@ -4,7 +4,14 @@
 // differences) of the configurations with key padding and fully masked
 // rows, causal masks, cross-attention, both gate conventions and k = E.
 // (The whole set takes the emulator ~40 minutes; these cover each kind.)
-// RUN: rm -rf %t && mkdir -p %t/p %t/m %t/t %t/c
+// And the example model's gradient in f32 and in mixed precision (bf16; its
+// reference also rounds the tensor-core attention's probabilities).
+// RUN: rm -rf %t && mkdir -p %t/p %t/m %t/t %t/c %t/lm
+// RUN: moa-gradient-test %moa_tools/moa-compile %t/lm tiny_lm --tiny-lm=%moa_src_root/examples/tiny_lm.mlir \
+// RUN:   "--compile-flags=--target=cuda --emulate-gpu" | FileCheck %s --check-prefix=TINY
+// TINY-NOT: FAIL
+// TINY: {{^}}PASS tiny_lm bf16 (B=4 T=64) gradients:
+// TINY: {{^}}8 checks, 0 failed{{$}}
 // RUN: moa-gradient-test %moa_tools/moa-compile %t/p primitives \
 // RUN:   "--compile-flags=--target=cuda --emulate-gpu" | FileCheck %s --check-prefix=PRIM
 // PRIM-NOT: FAIL

@@ -9,19 +9,21 @@
 
 namespace moa::reference {
 
+double roundToBF16(double v) {
+  const float f = float(v);
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  if (std::isfinite(f)) // nearest, ties to even, on the upper 16 bits
+    bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, sizeof(bits));
+  return rounded;
+}
+
 Buffer Rounding::operator()(Buffer values) const {
-  if (!bf16)
-    return values;
-  for (double &v : values) {
-    const float f = float(v);
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    if (std::isfinite(f)) // nearest, ties to even, on the upper 16 bits
-      bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
-    float rounded;
-    std::memcpy(&rounded, &bits, sizeof(bits));
-    v = rounded;
-  }
+  if (bf16)
+    for (double &v : values)
+      v = roundToBF16(v);
   return values;
 }
 
@@ -152,7 +154,7 @@ Buffer groupedMatmul(const Buffer &input, bool perPairInput,
 Buffer multiQueryAttention(const Buffer &query, const Buffer &key,
                            const Buffer &value, int B, int T, int S, int k,
                            int h, bool causal, const Mask *keyPadding,
-                           double scale) {
+                           double scale, const Rounding &rounding) {
   Buffer out(size_t(B) * T * k * h, 0.0);
   for (int b = 0; b < B; ++b)
     for (int t = 0; t < T; ++t)
@@ -180,7 +182,10 @@ Buffer multiQueryAttention(const Buffer &query, const Buffer &key,
         for (int s = 0; s < S; ++s) {
           if (!visible[s])
             continue;
-          const double a = std::exp(score[s] - m) / z;
+          const double p = std::exp(score[s] - m);
+          const double a =
+              (rounding.bf16 && rounding.probabilities ? roundToBF16(p) : p) /
+              z;
           for (int i = 0; i < h; ++i)
             o[i] += a * value[(size_t(b) * S + s) * h + i];
         }
@@ -207,7 +212,7 @@ LayerOutputs mixtureAttention(const LayerInputs &in,
   const Buffer value = round(matmul(m, round(in.wValue), B * S, d, h));
   const Buffer attended = round(multiQueryAttention(
       query, key, value, B, T, S, k, h, options.causal, in.keyPadding,
-      options.scale ? *options.scale : 1.0 / std::sqrt(h)));
+      options.scale ? *options.scale : 1.0 / std::sqrt(h), round));
   out.y = round(groupedMatmul(attended, /*perPairInput=*/true, round(in.wOut),
                               B * T, k, h, d, out.routing.indices,
                               &out.routing.gates));

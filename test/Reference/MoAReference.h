@@ -17,12 +17,20 @@ namespace moa::reference {
 using Buffer = std::vector<double>;
 using Mask = std::vector<char>;
 
+/// `v` rounded as the compiled code rounds an f32 result to bf16 (to f32,
+/// then to bf16, each to nearest even).
+double roundToBF16(double v);
+
 /// The rounding points of mixed precision (moa-generate-gradients
 /// mixed-precision=bf16): with `bf16` set, a value the compiled code keeps
-/// in bf16 is rounded as it would be (to f32, then to bf16, each to nearest
-/// even); without it nothing is rounded.
+/// in bf16 is rounded (roundToBF16); without it nothing is rounded. With
+/// `probabilities` too, the attention's unnormalised probabilities
+/// exp(s - max) are rounded before they weight the values, as the GPU's
+/// tensor-core attention rounds its P operand (exactly so while a row's keys
+/// fit in one of its key tiles).
 struct Rounding {
   bool bf16 = false;
+  bool probabilities = false;
   Buffer operator()(Buffer values) const;
 };
 
@@ -69,7 +77,8 @@ Buffer groupedMatmul(const Buffer &input, bool perPairInput,
 Buffer multiQueryAttention(const Buffer &query, const Buffer &key,
                            const Buffer &value, int batch, int queryLength,
                            int keyLength, int k, int h, bool causal,
-                           const Mask *keyPadding, double scale);
+                           const Mask *keyPadding, double scale,
+                           const Rounding &rounding = {});
 
 /// rows [n, K] times weight [K, N].
 Buffer matmul(const Buffer &rows, const Buffer &weight, int n, int kDim,

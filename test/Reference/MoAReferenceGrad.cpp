@@ -211,8 +211,9 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
                                            k, d, h, idx, nullptr));
   const Buffer key = round(matmul(m, wKey, B * S, d, h));
   const Buffer value = round(matmul(m, wValue, B * S, d, h));
-  const Buffer attended = round(multiQueryAttention(
-      query, key, value, B, T, S, k, h, options.causal, in.keyPadding, scale));
+  const Buffer attended =
+      round(multiQueryAttention(query, key, value, B, T, S, k, h,
+                                options.causal, in.keyPadding, scale, round));
   const Buffer dyRounded = round(dy);
 
   LayerGradients g;
