@@ -27,6 +27,13 @@ times longer when anything else runs, which would flatter moa. moa's libomp
 already runs with KMP_BLOCKTIME=0 (what PASSIVE means there; moa's times
 are the same either way). It applies to both sides. OMP_WAIT_POLICY=default
 runs both as they come, without it.
+
+--mixed: mixed precision on both sides: moa-generate-gradients
+{mixed-precision=bf16} against the PyTorch peers under
+torch.autocast("cpu", torch.bfloat16) (router in f32 on both), inputs and
+weights f32. The two round at different points (autocast keeps bf16
+activations between ops that moa keeps in f32), so each side's gradients
+are measured against the float64 run and they must agree within 5e-2.
 """
 import os
 # Before torch loads libgomp.
@@ -54,12 +61,13 @@ CONFIGS = [
 ]
 NAMES = ["dx", "dw_gate", "dw_query", "dw_key", "dw_value", "dw_out"]
 TOLERANCE = 1e-3
+MIXED_TOLERANCE = 5e-2
 
 
 class Case:
     """One configuration: compiled module and inputs, prepared once."""
 
-    def __init__(self, bin_dir, work, name, B, T, d, E, k, h):
+    def __init__(self, bin_dir, work, mixed, name, B, T, d, E, k, h):
         self.bin_dir, self.name, self.k = bin_dir, name, k
         # The forward benchmark's inputs, then dy from the same generator.
         rng = np.random.default_rng(0)
@@ -69,9 +77,10 @@ class Case:
         self.base = os.path.join(work, name)
         with open(self.base + ".mlir", "w") as f:
             f.write(module_text(d, E, k, h, "f32"))
+        gradients = "moa-generate-gradients" + (
+            "{mixed-precision=bf16}" if mixed else "")
         subprocess.run([os.path.join(bin_dir, "moa-compile"),
-                        self.base + ".mlir",
-                        "--pre-pipeline=moa-generate-gradients",
+                        self.base + ".mlir", "--pre-pipeline=" + gradients,
                         "-o", self.base + ".so"], check=True)
         self.paths = []
         for i, a in enumerate(self.inputs + [self.dy]):
@@ -117,6 +126,14 @@ class Case:
         return [p.grad.numpy() for p in params]
 
 
+def autocast(layer):
+    """`layer` as a PyTorch user runs it in mixed precision on the CPU."""
+    def run(*args):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return layer(*args)
+    return run
+
+
 def rel(a, b):
     return float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
 
@@ -129,11 +146,21 @@ def main():
                         help="interleaved rounds (moa, torch, moa, ...)")
     parser.add_argument("--no-compile", action="store_true",
                         help="PyTorch eager only, no torch.compile")
+    parser.add_argument("--mixed", action="store_true",
+                        help="mixed precision (bf16) on both sides")
+    parser.add_argument("--configs", default="",
+                        help="comma-separated configuration names (all)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     layers = peers(compiled=not args.no_compile)
+    if args.mixed:
+        layers = {name: autocast(layer) for name, layer in layers.items()}
+    tolerance = MIXED_TOLERANCE if args.mixed else TOLERANCE
+    configs = [c for c in CONFIGS
+               if not args.configs or c[0] in args.configs.split(",")]
     print(f"torch {torch.__version__} ({', '.join(layers)}), "
           f"{torch.get_num_threads()} threads; "
+          f"{'mixed precision (bf16), ' if args.mixed else ''}"
           f"forward + backward; median of {args.repeat} runs each, "
           f"{args.rounds} interleaved rounds; OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average "
@@ -141,7 +168,7 @@ def main():
     ok = True
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        cases = [Case(args.bin, work, *c) for c in CONFIGS]
+        cases = [Case(args.bin, work, args.mixed, *c) for c in configs]
         for case in cases:
             ours = []
             theirs = {name: [] for name in layers}
@@ -165,11 +192,12 @@ def main():
                          errors, errors64, torch64))
     header = f"{'config':28} {'moa ms':>9}" + "".join(
         f" {name + ' ms':>12} {name + '/moa':>12}" for name in layers) + \
-        "  max rel err vs torch f32 (" + ", ".join(NAMES) + ")"
+        f"  max rel err vs torch {'autocast bf16' if args.mixed else 'f32'} (" \
+        + ", ".join(NAMES) + ")"
     print(header)
     print("-" * len(header))
     for case, ours, theirs, ratios, errors, _, _ in rows:
-        bad = [n for n, e in zip(NAMES, errors) if not e <= TOLERANCE]
+        bad = [n for n, e in zip(NAMES, errors) if not e <= tolerance]
         ok &= not bad
         print(f"{case.name:28} {ours:9.2f}" + "".join(
             f" {theirs[n]:12.2f} {ratios[n]:12.2f}" for n in layers) + "  "
@@ -177,7 +205,8 @@ def main():
             + (f"  DISAGREE: {', '.join(bad)}" if bad else ""))
     print("load average at the end: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print("against a float64 PyTorch run (moa | torch f32, the last peer):")
+    print("against a float64 PyTorch run (moa | torch "
+          f"{'autocast bf16' if args.mixed else 'f32'}, the last peer):")
     for case, _, _, _, _, errors64, torch64 in rows:
         print(f"  {case.name:28} " + "  ".join(
             f"{n} {m:.1e}|{t:.1e}" for n, m, t in zip(NAMES, errors64, torch64)))

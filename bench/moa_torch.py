@@ -17,8 +17,10 @@ def moa_attention(x, w_gate, w_query, w_out, k, key, value, masked=None):
     B, T, d = x.shape
     E, _, h = w_query.shape
     rows = x.reshape(B * T, d)
-    # The router in the router weight's precision (f32, as moa does).
-    probs = torch.softmax(rows.to(w_gate.dtype) @ w_gate, dim=-1)
+    # The router in the router weight's precision (f32, as moa does), under
+    # autocast too.
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        probs = torch.softmax(rows.to(w_gate.dtype) @ w_gate, dim=-1)
     gates, index = probs.topk(k, dim=-1)
     flat = index.reshape(-1)
     _, order = flat.sort(stable=True)
@@ -28,7 +30,7 @@ def moa_attention(x, w_gate, w_query, w_out, k, key, value, masked=None):
     # map: per-expert query projection over gathered rows, scattered per slot.
     q_sorted = torch.cat([chunk @ w_query[e] for e, chunk in
                           enumerate(rows[token_of].split(expert_size))])
-    q = torch.empty(B * T * k, h, dtype=x.dtype, device=x.device)
+    q = torch.empty(B * T * k, h, dtype=q_sorted.dtype, device=x.device)
     q[order] = q_sorted
     q = q.view(B, T, k, h)
 

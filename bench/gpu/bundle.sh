@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
 # with): builds moa, compiles the 29 test configurations, a decoding step,
-# tiny_lm's training step and the benchmark layers for sm_90a, prints the ptxas register/spill report, and copies the
+# tiny_lm's training step and the benchmark layers (forward, and training
+# step) for sm_90a, prints the ptxas register/spill report, and copies the
 # binaries and the shared libraries they need. bench/gpu/run.sh then runs on
 # the GPU machine with the bundle carried:
 #   bench/gpu/bundle.sh
@@ -11,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/setup.sh"
 moa_build --target moa-compile moa-run moa-train moa-layer-test MoACudaRuntime
 bundle="$MOA_ROOT/bench/gpu/bundle"
 rm -rf "$bundle"
-mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests" "$bundle/models"
+mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests" "$bundle/models" "$bundle/train"
 export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 bin="$MOA_BUILD/bin"
 
@@ -36,6 +37,9 @@ step='moa-generate-train-step{lr=3e-3 warmup-steps=50 max-grad-norm=1.0}'
 echo "== compile the benchmark layers"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
   --models "$bundle/models"
+echo "== compile the benchmark layers' training steps"
+/usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu_train.py" --compile "$bin/moa-compile" \
+  --models "$bundle/train"
 echo "== ptxas: registers and spills of the benchmark kernels"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/ptxas_report.py" "$bin/moa-compile" \
   "$bundle"/models/*.mlir --chips sm_90a

@@ -4,8 +4,8 @@
 # layer configurations and a decoding step against the double-precision
 # reference, tiny_lm trained on the GPU against the CPU's run, its state on
 # the device), the layer's call on device tensors against its whole call,
-# then the forward benchmark against PyTorch, one table. Results go to $OUT too when
-# it is set.
+# then the forward and the training-step benchmarks against PyTorch, a table
+# each. Results go to $OUT too when it is set.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bundle="$root/bench/gpu/bundle"
@@ -50,4 +50,10 @@ PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu.py" \
   --run "$bundle/bin/moa-run" --models "$bundle/models" "$@" 2>&1 |
   tee "$out/bench.txt"
 bench=${PIPESTATUS[0]}
-exit $((tests || bench))
+
+echo "== training step: moa against PyTorch (official algorithm, and dense equal compute)"
+PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu_train.py" \
+  --run "$bundle/bin/moa-run" --models "$bundle/train" 2>&1 |
+  tee "$out/bench-train.txt"
+train=${PIPESTATUS[0]}
+exit $((tests || bench || train))
