@@ -174,7 +174,9 @@ def run_models(moa_run, models, repeat, configs, device_name):
     return 0 if ok else 1
 
 
-def main():
+def two_step_main(configs, small, compile_models, run_models):
+    """The command line of a GPU benchmark: --compile where LLVM is, --run
+    on the GPU machine, --small for a dry run of both without a GPU."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--compile", help="moa-compile, to compile the models")
     parser.add_argument("--run", help="moa-run, to run the benchmark")
@@ -184,16 +186,16 @@ def main():
                         help="a dry run without a GPU: small layers, kernels "
                         "emulated, PyTorch on the CPU")
     args = parser.parse_args()
-    configs = SMALL if args.small else CONFIGS
+    chosen = small if args.small else configs
     if args.compile:
-        compile_models(args.compile, args.models, configs,
+        compile_models(args.compile, args.models, chosen,
                        ["--emulate-gpu"] if args.small else [])
         return 0
     if args.run:
-        return run_models(args.run, args.models, args.repeat, configs,
+        return run_models(args.run, args.models, args.repeat, chosen,
                           "cpu" if args.small else "cuda")
     parser.error("give --compile or --run")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(two_step_main(CONFIGS, SMALL, compile_models, run_models))

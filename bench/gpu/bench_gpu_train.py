@@ -25,7 +25,6 @@ Two steps, on two machines:
 Goals from the issue (GPU, bf16): moa >= 3x faster than (a), within 1.5x
 of (b).
 """
-import argparse
 import os
 import re
 import subprocess
@@ -35,6 +34,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_gpu import two_step_main  # noqa: E402
 from layer_common import layer_inputs, macs  # noqa: E402
 
 CONFIGS = [
@@ -201,26 +201,5 @@ def run_models(moa_run, models, repeat, configs, device_name):
     return 0 if ok else 1
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--compile", help="moa-compile, to compile the models")
-    parser.add_argument("--run", help="moa-run, to run the benchmark")
-    parser.add_argument("--models", required=True)
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--small", action="store_true",
-                        help="a dry run without a GPU: small layers, kernels "
-                        "emulated, PyTorch on the CPU")
-    args = parser.parse_args()
-    configs = SMALL if args.small else CONFIGS
-    if args.compile:
-        compile_models(args.compile, args.models, configs,
-                       ["--emulate-gpu"] if args.small else [])
-        return 0
-    if args.run:
-        return run_models(args.run, args.models, args.repeat, configs,
-                          "cpu" if args.small else "cuda")
-    parser.error("give --compile or --run")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(two_step_main(CONFIGS, SMALL, compile_models, run_models))
