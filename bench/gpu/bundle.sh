@@ -34,6 +34,10 @@ step='moa-generate-train-step{lr=3e-3 warmup-steps=50 max-grad-norm=1.0}'
 "$bin/moa-train" "$bundle/tests/tiny_lm_train.so" --task copy --steps 300 \
   --log-every 1 --seed 3 --checkpoint "$bundle/tests/tiny_lm_cpu.safetensors" |
   tail -3 | tee "$bundle/tests/tiny_lm_cpu.txt"
+echo "== tiny_lm's training step in mixed precision (bf16) for the GPU"
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" --target=cuda \
+  --pre-pipeline="${step%\}} mixed-precision=bf16}" \
+  -o "$bundle/tests/tiny_lm_train_bf16.cuda.so"
 echo "== compile the benchmark layers"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
   --models "$bundle/models"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
-# (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 27
+# (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 29
 # layer configurations and a decoding step against the double-precision
-# reference, tiny_lm trained on the GPU against the CPU's run, its state on
-# the device), the layer's call on device tensors against its whole call,
-# then the forward and the training-step benchmarks against PyTorch, a table
-# each. Results go to $OUT too when it is set.
+# reference, tiny_lm trained on the GPU against the CPU's run and in mixed
+# precision, its state on the device), the layer's call on device tensors
+# against its whole call, then the forward and the training-step benchmarks
+# against PyTorch, a table each. Results go to $OUT too when it is set.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 bundle="$root/bench/gpu/bundle"
@@ -35,6 +35,12 @@ echo "CPU (bundle.sh):"; cat "$bundle/tests/tiny_lm_cpu.txt"
 python3 "$root/test/Training/Inputs/compare_runs.py" \
   "$bundle/tests/tiny_lm_cpu.safetensors" "$work/tiny_lm_gpu.safetensors" 20 1e-4 1e-2 |
   tee -a "$out/train.txt" || tests=1
+
+echo "== GPU training in mixed precision (bf16): tiny_lm, 300 steps, >= 95% held out"
+"$bundle/bin/moa-train" "$bundle/tests/tiny_lm_train_bf16.cuda.so" --task copy \
+  --steps 300 --log-every 100 --seed 3 --min-accuracy 0.95 |
+  tail -3 | tee -a "$out/train.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || tests=1
 
 echo "== the layer on device tensors (moa-run --device): the call vs the whole call"
 for so in "$bundle"/models/*.so; do

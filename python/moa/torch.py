@@ -61,8 +61,9 @@ def layer_mlir(d_model, num_experts, top_k, head_dim, dtype="f32",
 @functools.lru_cache(maxsize=None)
 def _module(d_model, num_experts, top_k, head_dim, dtype, causal, gating,
             renormalize, cross, key_padding):
-    """The compiled layer: @moa_layer and, in f32, @moa_layer_grad
-    (moa-generate-gradients differentiates in f32 only)."""
+    """The compiled layer: @moa_layer and, in f32, @moa_layer_grad (a bf16
+    layer's backward runs the f32 module on widened values: gradients as
+    accurate as f32's, rounded once)."""
     text = layer_mlir(d_model, num_experts, top_k, head_dim, dtype, causal,
                       gating, renormalize, cross, key_padding)
     return _compile(text, pre_pipeline="moa-generate-gradients"
@@ -103,8 +104,8 @@ def _backward(x, w_gate, w_query, w_key, w_value, w_out, memory,
               key_padding_mask, d_y, d_logits, top_k, causal, gating,
               renormalize):
     """Gradients of x, the five weights and (cross-attention) memory. A bf16
-    layer is differentiated in f32 (moa's gradients are f32): its values are
-    widened, and the gradients rounded back to each input's dtype."""
+    layer is differentiated in f32: its values are widened, and the
+    gradients rounded back to each input's dtype."""
     module = _module_for(torch.float32, w_query, memory, key_padding_mask,
                          top_k, causal, gating, renormalize)
     d_y, d_logits = _adjoints(x, w_gate, d_y, d_logits)
