@@ -68,6 +68,19 @@ def MoAOmpParallelIf : Pass<"moa-omp-parallel-if", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoAExpandBF16 : Pass<"moa-expand-bf16", "::mlir::ModuleOp"> {
+  let summary = "bf16 conversions as integer arithmetic";
+  let description = [{
+    Runs on the CPU's loops, before `convert-arith-to-llvm`: every
+    `arith.extf` from bf16 and `arith.truncf` to bf16 (round to nearest
+    even, NaN kept quiet) becomes shifts, adds and bitcasts on integers
+    (upstream's bf16 expansion patterns), which LLVM vectorises. Left as
+    they are, a CPU without native bf16 conversion calls `__truncsfbf2`
+    once per element: a third of a mixed-precision training step's time.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def MoAOutlineKernels : Pass<"moa-outline-kernels", "::mlir::ModuleOp"> {
   let summary = "Move each kernel op into a private function of its own";
   let description = [{

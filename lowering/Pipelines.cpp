@@ -40,6 +40,7 @@ void mlir::moa::buildCPUBufferPipeline(OpPassManager &pm) {
               "moa-hoist-result-buffers,canonicalize,"
               "buffer-deallocation-pipeline,"
               "func.func(convert-linalg-to-loops),canonicalize,cse,"
+              "moa-expand-bf16,"
               // scf.parallel becomes OpenMP; its bodies sit in
               // memref.alloca_scope, which must be lowered while they are
               // still one block (before SCF becomes CF).

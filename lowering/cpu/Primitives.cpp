@@ -635,6 +635,41 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   }
 };
 
+/// A linalg.generic in buffer form that only converts floats (arith.extf
+/// or arith.truncf of its one input, identity maps on contiguous buffers:
+/// mixed precision's casts): in parallel chunks, as the kernels convert
+/// their operands (upstream's loops would be serial and scalar).
+struct LowerFloatConversion : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 1 ||
+        op.getNumDpsInits() != 1 ||
+        op.getNumParallelLoops() != op.getNumLoops() ||
+        !llvm::all_of(op.getIndexingMapsArray(),
+                      [](AffineMap map) { return map.isIdentity(); }) ||
+        !llvm::all_of(op->getOperandTypes(), [](Type type) {
+          return cast<MemRefType>(type).getLayout().isIdentity();
+        }))
+      return rewriter.notifyMatchFailure(op, "not elementwise on buffers");
+    Block &body = op.getRegion().front();
+    Operation &convert = body.front();
+    if (!isa<arith::ExtFOp, arith::TruncFOp>(convert) ||
+        convert.getOperand(0) != body.getArgument(0) ||
+        body.getTerminator()->getOperand(0) != convert.getResult(0))
+      return rewriter.notifyMatchFailure(op, "not a float conversion");
+    TensorBoundary tb(rewriter, op);
+    Value in = op.getDpsInputs()[0], out = op.getDpsInits()[0];
+    Value count = tb.e.idx(1);
+    for (int64_t i = 0; i < op.getNumLoops(); ++i)
+      count = tb.e.mul(count, tb.dim(in, i));
+    tb.convertElements(tb.buffer(in), tb.buffer(out), count,
+                       isa<arith::ExtFOp>(convert));
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 /// moa.key_value_projection: both GEMMs on each tile of input rows.
 struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -696,8 +731,9 @@ struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
 
 void mlir::moa::loops::populatePrimitiveLoopPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LowerRoute, LowerRecordRouting, LowerDispatch,
-               LowerGroupedMatmul, LowerMultiQueryAttention, LowerRowProjection,
-               LowerKeyValueProjection, LowerProjectRoute>(
-      patterns.getContext());
+  patterns
+      .add<LowerRoute, LowerRecordRouting, LowerDispatch, LowerGroupedMatmul,
+           LowerMultiQueryAttention, LowerRowProjection,
+           LowerKeyValueProjection, LowerProjectRoute, LowerFloatConversion>(
+          patterns.getContext());
 }

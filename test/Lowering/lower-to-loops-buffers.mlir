@@ -58,3 +58,31 @@ func.func @projection(%x: tensor<2x5x16xf32>, %w: tensor<16x8xf32>, %init: tenso
       ins(%x, %w : tensor<2x5x16xf32>, tensor<16x8xf32>) outs(%init : tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
   return %y : tensor<2x5x8xf32>
 }
+
+// -----
+
+// A precision cast of mixed precision (arith.truncf on a tensor, as
+// convert-elementwise-to-linalg makes it a linalg.generic) runs in parallel
+// chunks, like the kernels' own conversions.
+// CHECK-LABEL: func.func @precision_cast
+// CHECK-SAME: (%[[X:.*]]: memref<4x8xf32>) -> memref<4x8xbf16>
+// CHECK: %[[OUT:.*]] = memref.alloc() {{.*}}: memref<4x8xbf16>
+// CHECK: %[[FROM:.*]] = memref.collapse_shape {{.*}} into memref<?xf32>
+// CHECK: %[[TO:.*]] = memref.collapse_shape {{.*}} into memref<?xbf16>
+// CHECK: scf.parallel
+// CHECK: %[[V:.*]] = memref.load %[[FROM]]
+// CHECK: %[[T:.*]] = arith.truncf %[[V]] : f32 to bf16
+// CHECK: memref.store %[[T]], %[[TO]]
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[OUT]]
+func.func @precision_cast(%x: tensor<4x8xf32>) -> tensor<4x8xbf16> {
+  %e = tensor.empty() : tensor<4x8xbf16>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+      iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xbf16>) {
+  ^bb0(%in: f32, %out: bf16):
+    %t = arith.truncf %in : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<4x8xbf16>
+  return %y : tensor<4x8xbf16>
+}

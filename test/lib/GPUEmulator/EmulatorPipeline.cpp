@@ -10,7 +10,7 @@ void mlir::moa::test::buildCUDAEmulatorPipeline(OpPassManager &pm,
   buildGPUKernelsPipeline(pm, loweringOptions);
   static constexpr const char *kEmulation =
       "moa-gpu-emulate,canonicalize,"
-      "func.func(convert-linalg-to-loops),"
+      "func.func(convert-linalg-to-loops),moa-expand-bf16,"
       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
       "convert-arith-to-llvm,convert-openmp-to-llvm,convert-func-to-llvm,"
