@@ -118,7 +118,7 @@ private:
         continue;
       Value &wide = widened[operand.get()];
       if (!wide) {
-        OpBuilder b = OpBuilder::atBlockBegin(op.getBlock());
+        OpBuilder b(op.getContext());
         b.setInsertionPointAfterValue(operand.get());
         wide = convertElements(b, operand.get().getLoc(), operand.get(),
                                b.getF32Type());
