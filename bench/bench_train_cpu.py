@@ -158,6 +158,9 @@ def main():
     tolerance = MIXED_TOLERANCE if args.mixed else TOLERANCE
     configs = [c for c in CONFIGS
                if not args.configs or c[0] in args.configs.split(",")]
+    if not configs:
+        parser.error(f"--configs {args.configs}: none of "
+                     + ", ".join(c[0] for c in CONFIGS))
     print(f"torch {torch.__version__} ({', '.join(layers)}), "
           f"{torch.get_num_threads()} threads; "
           f"{'mixed precision (bf16), ' if args.mixed else ''}"

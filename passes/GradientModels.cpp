@@ -47,11 +47,13 @@ struct RowProjectionModel
     Location loc = op->getLoc();
     Value x = contract.getInputs()[0], w = contract.getInputs()[1];
     Type xElement = cast<RankedTensorType>(x.getType()).getElementType();
-    // A projection to another precision (the f32 router logits of bf16
-    // rows) is differentiated in the rows' precision.
+    // The gradient is read in the rows' precision (rounded where they are
+    // bf16: mixed precision's rounding point of a bf16 GEMM's input) and
+    // both products accumulate in f32; the rows' gradient is rounded to
+    // their precision once.
     Value g = convertElements(b, loc, resultAdjoints[0], xElement);
-    operandAdjoints[0] =
-        projectRows(b, loc, g, transpose2D(b, loc, w), xElement);
+    Value dx = projectRows(b, loc, g, transpose2D(b, loc, w), b.getF32Type());
+    operandAdjoints[0] = convertElements(b, loc, dx, xElement);
     operandAdjoints[1] = weightGradient(b, loc, x, g);
     operandAdjoints[2] = resultAdjoints[0];
     return success();

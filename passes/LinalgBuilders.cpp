@@ -147,13 +147,16 @@ Value mlir::moa::collapseTensor(OpBuilder &b, Location loc, Value value,
 Value mlir::moa::convertElements(OpBuilder &b, Location loc, Value value,
                                  Type elementType) {
   auto type = cast<RankedTensorType>(value.getType());
-  if (type.getElementType() == elementType)
+  Type from = type.getElementType();
+  if (from == elementType)
     return value;
-  RankedTensorType converted = type.clone(elementType);
-  if (type.getElementType().getIntOrFloatBitWidth() <
-      elementType.getIntOrFloatBitWidth())
-    return arith::ExtFOp::create(b, loc, converted, value);
-  return arith::TruncFOp::create(b, loc, converted, value);
+  unsigned fromWidth = from.getIntOrFloatBitWidth(),
+           toWidth = elementType.getIntOrFloatBitWidth();
+  if (fromWidth == toWidth) // f16 <-> bf16: through f32
+    value = convertElements(b, loc, value, b.getF32Type());
+  if (fromWidth < toWidth)
+    return arith::ExtFOp::create(b, loc, type.clone(elementType), value);
+  return arith::TruncFOp::create(b, loc, type.clone(elementType), value);
 }
 
 Value mlir::moa::addTensors(OpBuilder &b, Location loc, Value x, Value y) {

@@ -56,12 +56,12 @@ Value expandTensor(OpBuilder &b, Location loc, Value value,
                    ArrayRef<OpFoldResult> sizes);
 Value collapseTensor(OpBuilder &b, Location loc, Value value,
                      ArrayRef<ReassociationIndices> groups);
-/// x + y, x - y and x * y elementwise (linalg named ops).
 /// `value` with its elements converted to `elementType` (arith.extf or
 /// arith.truncf on the tensor; itself if it has that type already).
 Value convertElements(OpBuilder &b, Location loc, Value value,
                       Type elementType);
 
+/// x + y, x - y and x * y elementwise (linalg named ops).
 Value addTensors(OpBuilder &b, Location loc, Value x, Value y);
 Value subTensors(OpBuilder &b, Location loc, Value x, Value y);
 Value mulTensors(OpBuilder &b, Location loc, Value x, Value y);

@@ -43,7 +43,8 @@ bool isRouterProjection(linalg::ContractOp contract) {
 }
 
 /// The operands and results an op reads and writes in the low precision;
-/// none for ops that stay in f32 (a row projection is built anew instead).
+/// none for ops that stay in f32 (a row projection's result is rounded
+/// after it instead: see rebuild).
 struct LowPrecisionSignature {
   SmallVector<OpOperand *> operands;
   SmallVector<OpResult> results;
@@ -54,7 +55,9 @@ LowPrecisionSignature lowPrecisionSignature(Operation *op) {
   if (auto contract = dyn_cast<linalg::ContractOp>(op)) {
     if (!isRowProjection(contract) || isRouterProjection(contract))
       return s;
-    for (OpOperand &operand : op->getOpOperands())
+    // The rows and the weight; the accumulator (a zero fill, or what is
+    // added to the product) stays f32.
+    for (OpOperand &operand : contract.getInputsMutable())
       s.operands.push_back(&operand);
   } else if (auto matmul = dyn_cast<GroupedMatmulOp>(op)) {
     // The gates are the router's and stay f32.
@@ -72,15 +75,15 @@ LowPrecisionSignature lowPrecisionSignature(Operation *op) {
 /// Rewrites a function body in place, op by op in order.
 class MixedPrecisionCaster {
 public:
-  MixedPrecisionCaster(FloatType low) : low(low) {}
+  explicit MixedPrecisionCaster(FloatType low) : low(low) {}
 
   void run(Block &body) {
     for (Operation &op : llvm::make_early_inc_range(body)) {
       LowPrecisionSignature s = lowPrecisionSignature(&op);
-      if (s.operands.empty()) {
-        widenOperands(op);
+      // Operands outside the signature (gates, accumulators) read f32.
+      widenOperands(op, s.operands);
+      if (s.operands.empty())
         continue;
-      }
       OpBuilder b(&op);
       for (OpOperand *operand : s.operands)
         if (isF32Tensor(operand->get()))
@@ -99,22 +102,26 @@ public:
   }
 
 private:
-  /// A linalg op's region is typed by its operands': the contraction on
-  /// narrowed operands is built anew.
+  /// A linalg op's region is typed by its operands': the contraction of the
+  /// narrowed rows and weight is built anew, accumulating into its f32
+  /// init, and its result rounded once.
   void rebuild(OpBuilder &b, linalg::ContractOp op) {
-    Value result = linalg::ContractOp::create(
-                       b, op.getLoc(), TypeRange{op.getOutputs()[0].getType()},
-                       op.getInputs(), op.getOutputs(), op.getIndexingMaps())
-                       .getResult(0);
+    Value sum = linalg::ContractOp::create(b, op.getLoc(), op.getResultTypes(),
+                                           op.getInputs(), op.getOutputs(),
+                                           op.getIndexingMaps())
+                    .getResult(0);
+    Value result = convertElements(b, op.getLoc(), sum, low);
     op.getResult(0).replaceAllUsesWith(result);
     op.erase();
     narrowed.insert(result);
   }
 
-  /// An op that stays in f32 reads the narrowed values as f32 again.
-  void widenOperands(Operation &op) {
+  /// An op that stays in f32 reads the narrowed values as f32 again (but
+  /// for the operands in `lowPrecision`).
+  void widenOperands(Operation &op, ArrayRef<OpOperand *> lowPrecision) {
     for (OpOperand &operand : op.getOpOperands()) {
-      if (!narrowed.contains(operand.get()))
+      if (!narrowed.contains(operand.get()) ||
+          llvm::is_contained(lowPrecision, &operand))
         continue;
       Value &wide = widened[operand.get()];
       if (!wide) {
@@ -127,26 +134,18 @@ private:
     }
   }
 
-  /// `v` (f32) rounded to the low precision, once per value: a widened
-  /// low-precision value is used as it was, a zero fill is filled anew.
+  /// `v` (f32) rounded to the low precision, once per value (a widened
+  /// low-precision value is used as it was).
   Value narrow(OpBuilder &b, Value v) {
     if (auto extend = v.getDefiningOp<arith::ExtFOp>();
         extend && extend.getIn().getType() ==
                       cast<RankedTensorType>(v.getType()).clone(low))
       return extend.getIn();
     Value &result = narrowedCopy[v];
-    if (result)
-      return result;
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointAfterValue(v);
-    Location loc = v.getLoc();
-    if (auto fill = v.getDefiningOp<linalg::FillOp>();
-        fill && isa<FloatType>(fill.getInputs()[0].getType())) {
-      Value scalar = arith::TruncFOp::create(b, loc, low, fill.getInputs()[0]);
-      result = linalg::FillOp::create(b, loc, scalar, emptyLike(b, loc, v, low))
-                   .getResult(0);
-    } else {
-      result = convertElements(b, loc, v, low);
+    if (!result) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(v);
+      result = convertElements(b, v.getLoc(), v, low);
     }
     return result;
   }

@@ -59,7 +59,7 @@ bench=${PIPESTATUS[0]}
 
 echo "== training step: moa against PyTorch (official algorithm, and dense equal compute)"
 PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/bench_gpu_train.py" \
-  --run "$bundle/bin/moa-run" --models "$bundle/train" 2>&1 |
+  --run "$bundle/bin/moa-run" --models "$bundle/train" "$@" 2>&1 |
   tee "$out/bench-train.txt"
 train=${PIPESTATUS[0]}
 exit $((tests || bench || train))

@@ -654,10 +654,17 @@ struct LowerFloatConversion : OpRewritePattern<linalg::GenericOp> {
       return rewriter.notifyMatchFailure(op, "not elementwise on buffers");
     Block &body = op.getRegion().front();
     Operation &convert = body.front();
-    if (!isa<arith::ExtFOp, arith::TruncFOp>(convert) ||
+    auto truncate = dyn_cast<arith::TruncFOp>(&convert);
+    if (!(truncate || isa<arith::ExtFOp>(convert)) ||
         convert.getOperand(0) != body.getArgument(0) ||
         body.getTerminator()->getOperand(0) != convert.getResult(0))
       return rewriter.notifyMatchFailure(op, "not a float conversion");
+    // convertElements rounds to nearest even, with default fastmath.
+    if (truncate &&
+        (truncate.getRoundingmodeAttr() ||
+         truncate.getFastmath().value_or(arith::FastMathFlags::none) !=
+             arith::FastMathFlags::none))
+      return rewriter.notifyMatchFailure(op, "a non-default rounding");
     TensorBoundary tb(rewriter, op);
     Value in = op.getDpsInputs()[0], out = op.getDpsInits()[0];
     Value count = tb.e.idx(1);

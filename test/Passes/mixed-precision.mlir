@@ -2,9 +2,10 @@
 // RUN: not moa-opt %s -moa-generate-gradients=mixed-precision=f16 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Mixed precision: the gradient function differentiates the loss as
-// autocast runs it. The FFN's GEMMs read and write bf16 (f32 master weights
-// rounded where a GEMM reads them), the ReLU runs in f32, the router's
-// projection (it feeds moa.route) stays f32. The backward rounds the
+// autocast runs it. The FFN's GEMMs read bf16 (f32 master weights rounded
+// where a GEMM reads them), accumulate into an f32 init and round their
+// result once; the ReLU runs in f32, the router's projection (it feeds
+// moa.route) stays f32. The backward rounds the
 // gradient a bf16 GEMM reads; weight gradients accumulate in f32 from the
 // bf16 operands and are returned as they are. The function itself is left
 // in f32.
@@ -20,14 +21,18 @@
 // CHECK-DAG: %[[W2B:.*]] = arith.truncf %[[W2]] : tensor<16x8xf32> to tensor<16x8xbf16>
 // CHECK-DAG: %[[W1B:.*]] = arith.truncf %[[W1]] : tensor<8x16xf32> to tensor<8x16xbf16>
 // CHECK-DAG: %[[XB:.*]] = arith.truncf %[[X]] : tensor<2x3x8xf32> to tensor<2x3x8xbf16>
-// CHECK: %[[U:.*]] = linalg.contract {{.*}} ins(%[[XB]], %[[W1B]] : tensor<2x3x8xbf16>, tensor<8x16xbf16>) outs(%{{.*}} : tensor<2x3x16xbf16>)
+// CHECK: %[[U32:.*]] = linalg.contract {{.*}} ins(%[[XB]], %[[W1B]] : tensor<2x3x8xbf16>, tensor<8x16xbf16>) outs(%{{.*}} : tensor<2x3x16xf32>)
+// CHECK: %[[U:.*]] = arith.truncf %[[U32]] : tensor<2x3x16xf32> to tensor<2x3x16xbf16>
 // CHECK: %[[UW:.*]] = arith.extf %[[U]] : tensor<2x3x16xbf16> to tensor<2x3x16xf32>
 // CHECK: %[[R:.*]] = linalg.max ins(%[[UW]], %{{.*}} : tensor<2x3x16xf32>, tensor<2x3x16xf32>)
 // CHECK: %[[RB:.*]] = arith.truncf %[[R]] : tensor<2x3x16xf32> to tensor<2x3x16xbf16>
-// CHECK: linalg.contract {{.*}} ins(%[[RB]], %[[W2B]] : tensor<2x3x16xbf16>, tensor<16x8xbf16>) outs(%{{.*}} : tensor<2x3x8xbf16>)
+// CHECK: %[[Y32:.*]] = linalg.contract {{.*}} ins(%[[RB]], %[[W2B]] : tensor<2x3x16xbf16>, tensor<16x8xbf16>) outs(%{{.*}} : tensor<2x3x8xf32>)
+// CHECK: arith.truncf %[[Y32]] : tensor<2x3x8xf32> to tensor<2x3x8xbf16>
 // CHECK: %[[L:.*]] = linalg.contract {{.*}} ins(%[[X]], %[[WG]] : tensor<2x3x8xf32>, tensor<8x4xf32>) outs(%{{.*}} : tensor<2x3x4xf32>)
 // CHECK: moa.route %[[L]]
 // CHECK: %[[DYB:.*]] = arith.truncf %[[DY]] : tensor<2x3x8xf32> to tensor<2x3x8xbf16>
+// CHECK: %[[DR32:.*]] = linalg.contract {{.*}} ins(%[[DYB]], %{{.*}} : tensor<2x3x8xbf16>, tensor<8x16xbf16>) outs(%{{.*}} : tensor<2x3x16xf32>)
+// CHECK: arith.truncf %[[DR32]] : tensor<2x3x16xf32> to tensor<2x3x16xbf16>
 // CHECK: %[[DW2:.*]] = linalg.contract {{.*}} ins(%[[RB]], %[[DYB]] : tensor<2x3x16xbf16>, tensor<2x3x8xbf16>) outs(%{{.*}} : tensor<16x8xf32>)
 // CHECK: return %{{.*}}, %{{.*}}, %[[DW2]], %{{.*}} : tensor<2x3x8xf32>, tensor<8x16xf32>, tensor<16x8xf32>, tensor<8x4xf32>
 func.func @loss(%x: tensor<2x3x8xf32>, %w1: tensor<8x16xf32>, %w2: tensor<16x8xf32>,

@@ -199,23 +199,23 @@ LayerOutputs mixtureAttention(const LayerInputs &in,
             h = in.h, k = options.k;
   const Buffer &memory = in.memory ? *in.memory : in.x;
   const int S = in.memory ? in.keyLength : T;
-  const Rounding &round = options.rounding;
+  const Rounding &rounding = options.rounding;
   LayerOutputs out;
   // The router reads x as it is (f32 even in mixed precision).
   out.logits = matmul(in.x, in.wGate, B * T, d, E);
   out.routing = route(out.logits, B * T, E, options, in.queryPadding);
-  const Buffer x = round(in.x), m = round(memory);
+  const Buffer x = rounding(in.x), m = rounding(memory);
   const Buffer query =
-      round(groupedMatmul(x, /*perPairInput=*/false, round(in.wQuery), B * T, k,
-                          d, h, out.routing.indices, nullptr));
-  const Buffer key = round(matmul(m, round(in.wKey), B * S, d, h));
-  const Buffer value = round(matmul(m, round(in.wValue), B * S, d, h));
-  const Buffer attended = round(multiQueryAttention(
+      rounding(groupedMatmul(x, /*perPairInput=*/false, rounding(in.wQuery),
+                             B * T, k, d, h, out.routing.indices, nullptr));
+  const Buffer key = rounding(matmul(m, rounding(in.wKey), B * S, d, h));
+  const Buffer value = rounding(matmul(m, rounding(in.wValue), B * S, d, h));
+  const Buffer attended = rounding(multiQueryAttention(
       query, key, value, B, T, S, k, h, options.causal, in.keyPadding,
-      options.scale ? *options.scale : 1.0 / std::sqrt(h), round));
-  out.y = round(groupedMatmul(attended, /*perPairInput=*/true, round(in.wOut),
-                              B * T, k, h, d, out.routing.indices,
-                              &out.routing.gates));
+      options.scale ? *options.scale : 1.0 / std::sqrt(h), rounding));
+  out.y = rounding(groupedMatmul(attended, /*perPairInput=*/true,
+                                 rounding(in.wOut), B * T, k, h, d,
+                                 out.routing.indices, &out.routing.gates));
   return out;
 }
 

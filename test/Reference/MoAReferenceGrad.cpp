@@ -48,10 +48,10 @@ void accumulateMatmulTransposedRight(const Buffer &dOut, const Buffer &weight,
     }
 }
 
-/// into += round(values): a bf16 backward op's gradient (rounded) added to
+/// into += rounding(values): a bf16 backward op's gradient (rounded) added to
 /// an adjoint (summed in f32).
-void addRounded(const Rounding &round, const Buffer &values, Buffer &into) {
-  const Buffer rounded = round(values);
+void addRounded(const Rounding &rounding, const Buffer &values, Buffer &into) {
+  const Buffer rounded = rounding(values);
   for (size_t i = 0; i < into.size(); ++i)
     into[i] += rounded[i];
 }
@@ -200,21 +200,21 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
   // precision (options.rounding) rounded where the compiled code keeps bf16:
   // the expert path's operands and results, and each gradient a bf16
   // backward op reads or writes (the router and the adjoint sums stay f32).
-  const Rounding &round = options.rounding;
+  const Rounding &rounding = options.rounding;
   const Buffer logits = matmul(in.x, in.wGate, N, d, E);
   const Routing routing = route(logits, N, E, options, in.queryPadding);
   const std::vector<int> &idx = routing.indices;
-  const Buffer x = round(in.x), m = round(memory);
-  const Buffer wQuery = round(in.wQuery), wKey = round(in.wKey),
-               wValue = round(in.wValue), wOut = round(in.wOut);
-  const Buffer query = round(groupedMatmul(x, /*perPairInput=*/false, wQuery, N,
-                                           k, d, h, idx, nullptr));
-  const Buffer key = round(matmul(m, wKey, B * S, d, h));
-  const Buffer value = round(matmul(m, wValue, B * S, d, h));
-  const Buffer attended =
-      round(multiQueryAttention(query, key, value, B, T, S, k, h,
-                                options.causal, in.keyPadding, scale, round));
-  const Buffer dyRounded = round(dy);
+  const Buffer x = rounding(in.x), m = rounding(memory);
+  const Buffer wQuery = rounding(in.wQuery), wKey = rounding(in.wKey),
+               wValue = rounding(in.wValue), wOut = rounding(in.wOut);
+  const Buffer query = rounding(groupedMatmul(x, /*perPairInput=*/false, wQuery,
+                                              N, k, d, h, idx, nullptr));
+  const Buffer key = rounding(matmul(m, wKey, B * S, d, h));
+  const Buffer value = rounding(matmul(m, wValue, B * S, d, h));
+  const Buffer attended = rounding(
+      multiQueryAttention(query, key, value, B, T, S, k, h, options.causal,
+                          in.keyPadding, scale, rounding));
+  const Buffer dyRounded = rounding(dy);
 
   LayerGradients g;
   g.dx.assign(size_t(N) * d, 0.0);
@@ -244,16 +244,16 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
         dAttended[p * h + i] = gate * s;
       }
     }
-  g.dWOut = round(std::move(g.dWOut));
-  dAttended = round(std::move(dAttended));
+  g.dWOut = rounding(std::move(g.dWOut));
+  dAttended = rounding(std::move(dAttended));
 
   Buffer dQuery, dKey, dValue;
   multiQueryAttentionBackward(query, key, value, B, T, S, k, h, options.causal,
                               in.keyPadding, scale, dAttended, dQuery, dKey,
                               dValue, &attended);
-  dQuery = round(std::move(dQuery));
-  dKey = round(std::move(dKey));
-  dValue = round(std::move(dValue));
+  dQuery = rounding(std::move(dQuery));
+  dKey = rounding(std::move(dKey));
+  dValue = rounding(std::move(dValue));
 
   // q_p = x_t W_q[e]: only dispatched pairs have a query.
   Buffer dxQuery(size_t(N) * d, 0.0);
@@ -276,8 +276,8 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
         dxQuery[size_t(t) * d + c] += s;
       }
     }
-  g.dWQuery = round(std::move(g.dWQuery));
-  addRounded(round, dxQuery, g.dx);
+  g.dWQuery = rounding(std::move(g.dWQuery));
+  addRounded(rounding, dxQuery, g.dx);
 
   // K = M W_k, V = M W_v: the memory path goes to dMemory, or to dx when the
   // memory is x itself.
@@ -290,7 +290,7 @@ LayerGradients mixtureAttentionBackward(const LayerInputs &in,
        {std::pair{&dKey, &wKey}, std::pair{&dValue, &wValue}}) {
     Buffer dm(size_t(B) * S * d, 0.0);
     accumulateMatmulTransposedRight(*dProjected, *weight, B * S, d, h, dm);
-    addRounded(round, dm, dMemory);
+    addRounded(rounding, dm, dMemory);
   }
 
   // logits = x W_g, reached from the gates and from dLogits.

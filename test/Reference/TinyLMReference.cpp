@@ -151,18 +151,18 @@ Activations forward(const TinyLMConfig &c, const TinyLMParameters &p,
   a.x1 = add(a.x0, layer.y);
 
   // ReLU FFN, pre-LN, residual.
-  const Rounding &round = c.rounding;
-  a.h2 = round(layerNorm(a.x1, p.ln2G, p.ln2B, N, d, c.epsilon));
-  a.u = round(matmul(a.h2, round(p.wFf1), N, d, c.ffn));
+  const Rounding &rounding = c.rounding;
+  a.h2 = rounding(layerNorm(a.x1, p.ln2G, p.ln2B, N, d, c.epsilon));
+  a.u = rounding(matmul(a.h2, rounding(p.wFf1), N, d, c.ffn));
   a.r = a.u;
   for (double &v : a.r)
     v = v > 0 ? v : 0.0;
-  a.x2 = add(a.x1, round(matmul(a.r, round(p.wFf2), N, c.ffn, d)));
+  a.x2 = add(a.x1, rounding(matmul(a.r, rounding(p.wFf2), N, c.ffn, d)));
 
   // Output projection and losses.
-  a.hf = round(layerNorm(a.x2, p.lnfG, p.lnfB, N, d, c.epsilon));
+  a.hf = rounding(layerNorm(a.x2, p.lnfG, p.lnfB, N, d, c.epsilon));
   TinyLMOutputs &out = a.out;
-  out.logits = round(matmul(a.hf, round(p.wVocab), N, d, c.vocab));
+  out.logits = rounding(matmul(a.hf, rounding(p.wVocab), N, d, c.vocab));
   out.ce = crossEntropy(out.logits, data.targets, N, c.vocab);
   out.routerLogits = std::move(layer.logits);
   // moa.route on the router logits: the same choice mixtureAttention made
@@ -191,16 +191,16 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
                                 TinyLMOutputs *forwardOut) {
   const Activations a = forward(c, p, data);
   const int N = a.rows, d = c.d;
-  const Rounding &round = c.rounding;
+  const Rounding &rounding = c.rounding;
   TinyLMParameters g;
 
   // loss = ce + lbWeight lb + zWeight z, seeded with d loss = 1.
   // logits = hf W_vocab.
   const Buffer dLogits =
-      round(crossEntropyBackward(a.out.logits, data.targets, N, c.vocab));
+      rounding(crossEntropyBackward(a.out.logits, data.targets, N, c.vocab));
   g.wVocab = matmulTransposedLeft(a.hf, dLogits, N, d, c.vocab);
   const Buffer dHf =
-      round(inputGradient(dLogits, round(p.wVocab), N, d, c.vocab));
+      rounding(inputGradient(dLogits, rounding(p.wVocab), N, d, c.vocab));
 
   // hf = layer_norm(x2).
   Buffer dX2;
@@ -208,14 +208,14 @@ TinyLMParameters tinyLMBackward(const TinyLMConfig &c,
 
   // x2 = x1 + relu(u) W_ff2, u = h2 W_ff1.
   Buffer dX1 = dX2;
-  const Buffer dF = round(dX2);
+  const Buffer dF = rounding(dX2);
   g.wFf2 = matmulTransposedLeft(a.r, dF, N, c.ffn, d);
-  Buffer dU = round(inputGradient(dF, round(p.wFf2), N, c.ffn, d));
+  Buffer dU = rounding(inputGradient(dF, rounding(p.wFf2), N, c.ffn, d));
   for (size_t i = 0; i < dU.size(); ++i)
     if (!(a.u[i] > 0))
       dU[i] = 0;
   g.wFf1 = matmulTransposedLeft(a.h2, dU, N, d, c.ffn);
-  const Buffer dH2 = round(inputGradient(dU, round(p.wFf1), N, d, c.ffn));
+  const Buffer dH2 = rounding(inputGradient(dU, rounding(p.wFf1), N, d, c.ffn));
 
   // h2 = layer_norm(x1).
   Buffer dX1Norm;
