@@ -94,16 +94,33 @@ def dense_layer(x, w_query, w_key, w_value, w_out, k):
     return attention.transpose(1, 2).reshape(B, T, k * h) @ w_out
 
 
-def run_models(moa_run, models, repeat, configs, device_name):
+def dense_weights(w_query, w_out, k):
+    """The dense peer's Q [d, k*h] and O [k*h, d]: k of the E experts'
+    (equal compute); torch tensors or NumPy arrays."""
+    _, d, h = w_query.shape
+    q = w_query[:k]
+    q = q.permute(1, 0, 2) if hasattr(q, "permute") else q.transpose(1, 0, 2)
+    return q.reshape(d, k * h), w_out[:k].reshape(k * h, d)
+
+
+def torch_device(device_name):
+    """PyTorch's device for a benchmark (TF32 off: f32 means f32), and how
+    to name it in the table's title."""
     import torch
-    from moa_torch import moa_layer
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device(device_name)
     where = (torch.cuda.get_device_name() if device.type == "cuda"
              else "CPU (dry run: times mean nothing)")
-    print(f"torch {torch.__version__}, {where}; median of {repeat} runs "
-          f"each; forward only (no GPU backward yet)")
+    return device, f"torch {torch.__version__}, {where}"
+
+
+def run_models(moa_run, models, repeat, configs, device_name):
+    import torch
+    from moa_torch import moa_layer
+    device, where = torch_device(device_name)
+    print(f"{where}; median of {repeat} runs each; forward only (the "
+          f"training step: bench_gpu_train.py)")
     header = (f"{'config':34} {'moa ms':>8} {'call ms':>8} {'(a) ms':>8} "
               f"{'(b) ms':>8} {'moa TF/s':>8} {'a/moa':>6} {'moa/b':>6} "
               f"{'rel err':>8}")
@@ -152,9 +169,7 @@ def run_models(moa_run, models, repeat, configs, device_name):
                 reference = moa_layer(*tensors, k)
                 a_ms = device_ms(lambda: moa_layer(*tensors, k), repeat,
                                  device)
-                # Dense weights of equal compute: k of the E experts' Q and O.
-                wq_dense = w_query[:k].permute(1, 0, 2).reshape(d, k * h)
-                wo_dense = w_out[:k].reshape(k * h, d)
+                wq_dense, wo_dense = dense_weights(w_query, w_out, k)
                 b_ms = device_ms(lambda: dense_layer(x, wq_dense, w_key,
                                                      w_value, wo_dense, k),
                                  repeat, device)

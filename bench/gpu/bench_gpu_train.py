@@ -132,15 +132,11 @@ def torch_step(layer, params, x, targets, d, mixed, device):
 
 def run_models(moa_run, models, repeat, configs, device_name):
     import torch
-    from bench_gpu import dense_layer, device_ms
+    from bench_gpu import dense_layer, dense_weights, device_ms, torch_device
     from moa_torch import moa_layer
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    device = torch.device(device_name)
-    where = (torch.cuda.get_device_name() if device.type == "cuda"
-             else "CPU (dry run: times mean nothing)")
-    print(f"torch {torch.__version__}, {where}; training step (forward, "
-          f"backward, AdamW); median of {repeat} steps each")
+    device, where = torch_device(device_name)
+    print(f"{where}; training step (forward, backward, AdamW); median of "
+          f"{repeat} steps each")
     header = (f"{'config':34} {'moa ms':>8} {'(a) ms':>8} {'(b) ms':>8} "
               f"{'moa TF/s':>8} {'a/moa':>6} {'moa/b':>6} {'grad err':>8}")
     print(header)
@@ -179,12 +175,11 @@ def run_models(moa_run, models, repeat, configs, device_name):
                       np.abs(p.grad.float().cpu().numpy()).max())
                 for g, p in zip(grads, params))
             a_ms = device_ms(official, repeat, device)
-            # Dense weights of equal compute: k of the E experts' Q and O.
-            w_gate, w_query, w_key, w_value, w_out = weights
+            _, w_query, w_key, w_value, w_out = weights
+            wq_dense, wo_dense = dense_weights(w_query, w_out, k)
             dense = [torch.from_numpy(np.ascontiguousarray(a)).to(device)
-                     .requires_grad_() for a in (
-                         w_query[:k].transpose(1, 0, 2).reshape(d, k * h),
-                         w_key, w_value, w_out[:k].reshape(k * h, d))]
+                     .requires_grad_()
+                     for a in (wq_dense, w_key, w_value, wo_dense)]
             b_ms = device_ms(torch_step(
                 lambda xx, *p: dense_layer(xx, *p, k), dense, tx, tt, d,
                 mixed, device), repeat, device)
