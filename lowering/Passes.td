@@ -204,6 +204,28 @@ def MoAConvertMPIToLLVM : Pass<"moa-convert-mpi-to-llvm", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def MoAConvertMPIToGPURuntime
+    : Pass<"moa-convert-mpi-to-gpu-runtime", "::mlir::ModuleOp"> {
+  let summary = "All-reduces of device buffers as calls of the GPU runtime";
+  let description = [{
+    Runs on the GPU path after `moa-gpu-host-boundary`, where the buffers of
+    a data-parallel step's `mpi.allreduce` (from `convert-shard-to-mpi` and
+    `moa-finalize-mpi`) are device buffers, which MPI does not read. Each
+    becomes a call of `moa_gpu_all_reduce_sum_f32(send, receive)` (C
+    interface, one-dimensional f32 views): NCCL's all-reduce on CUDA
+    (`runtime/cuda/Nccl.cpp`, its communicator made once from a unique id
+    that rank 0 broadcasts over MPI), `MPI_Allreduce` on the host memory of
+    the emulator and the mock. Upstream has no NCCL dialect; `gpu-async-region`
+    makes the host wait for the kernels before the call, and the runtime
+    waits for the all-reduce before it returns. Only sums of f32 buffers are
+    supported (what `moa-data-parallel` emits); anything else is an error.
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
 def MoAEmitRuntimeABI : Pass<"moa-emit-runtime-abi", "::mlir::ModuleOp"> {
   let summary = "Emit the manifest global and packed entry wrappers";
   let description = [{

@@ -70,6 +70,9 @@ void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
   std::string pipeline =
       ("moa-export-entry-points,moa-decompose,moa-fuse,"
        "convert-elementwise-to-linalg,canonicalize,cse,"
+       // A data-parallel step's collectives as on the CPU; their buffers
+       // are device buffers, all-reduced by the GPU runtime (below).
+       "convert-shard-to-mpi,moa-finalize-mpi,canonicalize,"
        "one-shot-bufferize{bufferize-function-boundaries "
        "function-boundary-type-conversion=identity-layout-map},"
        "moa-lower-to-gpu{" +
@@ -78,7 +81,8 @@ void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
        // The deallocation pipeline rejects gpu ops (unknown side effects):
        // moa-gpu-host-boundary frees the device buffers.
        "canonicalize,cse,convert-bufferization-to-memref,"
-       "moa-gpu-host-boundary,moa-drop-tied-results,gpu-kernel-outlining")
+       "moa-gpu-host-boundary,moa-drop-tied-results,"
+       "moa-convert-mpi-to-gpu-runtime,gpu-kernel-outlining")
           .str();
   addPipeline(pm, pipeline, "GPU kernel");
 }

@@ -2,8 +2,12 @@
 
 #include "runtime/MPIJob.h"
 
+#include "runtime/RuntimeABI.h"
+
+#include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
+#include <limits>
 #include <mutex>
 
 namespace moa::runtime {
@@ -21,12 +25,15 @@ struct MPI {
   int (*commRank)(Comm, int *) = nullptr;
   int (*commSize)(Comm, int *) = nullptr;
   int (*abort)(Comm, int) = nullptr;
+  int (*allReduce)(const void *, void *, int, void *, void *, Comm) = nullptr;
+  int (*broadcast)(void *, int, void *, int, Comm) = nullptr;
   Comm world = nullptr;
+  void *floatType = nullptr, *byteType = nullptr, *sum = nullptr;
 };
 
 MPI mpi;
 bool joined = false;
-int jobSize = 1;
+int jobRank = 0, jobSize = 1;
 std::mutex joining;
 
 template <typename F> bool find(void *handle, const char *name, F &out) {
@@ -51,7 +58,12 @@ bool bind(void *handle, std::string &error) {
                find(handle, "MPI_Comm_rank", mpi.commRank) &&
                find(handle, "MPI_Comm_size", mpi.commSize) &&
                find(handle, "MPI_Abort", mpi.abort) &&
-               (mpi.world = dlsym(handle, "ompi_mpi_comm_world")) != nullptr;
+               find(handle, "MPI_Allreduce", mpi.allReduce) &&
+               find(handle, "MPI_Bcast", mpi.broadcast) &&
+               (mpi.world = dlsym(handle, "ompi_mpi_comm_world")) &&
+               (mpi.floatType = dlsym(handle, "ompi_mpi_float")) &&
+               (mpi.byteType = dlsym(handle, "ompi_mpi_byte")) &&
+               (mpi.sum = dlsym(handle, "ompi_mpi_op_sum"));
   Dl_info info;
   if (!found || !dladdr(reinterpret_cast<void *>(mpi.init), &info) ||
       !dlopen(info.dli_fname,
@@ -90,6 +102,7 @@ bool joinMPIJob(void *moduleHandle, int64_t ranks, const std::string &path,
     error = what + "MPI does not tell this process's rank";
     return false;
   }
+  jobRank = job.rank;
   jobSize = job.size;
   if (job.size != ranks) {
     error = what + "this job has " + std::to_string(job.size) +
@@ -110,3 +123,41 @@ void abortMPIJob(int code) {
 }
 
 } // namespace moa::runtime
+
+using namespace moa::runtime;
+
+extern "C" {
+// The job's collectives, for the GPU runtimes (RuntimeABI.h). MPI counts
+// are ints: larger buffers go in int-sized pieces.
+
+int moa_rt_job_rank() { return jobRank; }
+int moa_rt_job_size() { return jobSize; }
+
+int moa_rt_job_all_reduce_sum_f32(const float *send, float *recv,
+                                  int64_t count) {
+  if (!joined) {
+    moa_rt_report_error("an all-reduce outside an MPI job");
+    return 1;
+  }
+  constexpr int64_t kPiece = std::numeric_limits<int>::max();
+  for (int64_t done = 0; done < count; done += kPiece) {
+    const int n = static_cast<int>(std::min(kPiece, count - done));
+    if (mpi.allReduce(send + done, recv + done, n, mpi.floatType, mpi.sum,
+                      mpi.world) != 0) {
+      moa_rt_report_error("MPI_Allreduce failed");
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int moa_rt_job_broadcast(void *bytes, int64_t size) {
+  if (!joined || size > std::numeric_limits<int>::max() ||
+      mpi.broadcast(bytes, static_cast<int>(size), mpi.byteType, /*root=*/0,
+                    mpi.world) != 0) {
+    moa_rt_report_error("MPI_Bcast from rank 0 failed");
+    return 1;
+  }
+  return 0;
+}
+} // extern "C"

@@ -26,6 +26,11 @@
 //       entry copies its routing indices to the host only then;
 //   moa_rt_report_error(message)
 //       the same with a message, for the GPU host runtime (runtime/cuda);
+//   moa_rt_job_rank() / moa_rt_job_size() / moa_rt_job_broadcast(bytes, n) /
+//   moa_rt_job_all_reduce_sum_f32(send, recv, count)
+//       the MPI job of a data-parallel module (runtime/MPIJob.h), for the
+//       GPU runtimes' all-reduce (rank 0 and size 1 outside a job; the
+//       collectives return non-zero after reporting an error);
 //   _mlir_memref_to_llvm_alloc / _aligned_alloc / _free
 //       every buffer of a CPU module (finalize-memref-to-llvm's generic
 //       functions): a failed allocation returns to the runtime with an
@@ -67,6 +72,12 @@ constexpr int64_t kAssertionCodeBase = 1000;
 /// returns its results on the device (runtime/Device.h).
 constexpr const char *kDeviceEntrySuffix = "__moa_device";
 
+/// The GPU runtime's sum of a one-dimensional f32 buffer over the ranks of
+/// a data-parallel job, which a GPU module calls through its C interface,
+/// `_mlir_ciface_` + this (send, receive): NCCL on CUDA (runtime/cuda), MPI
+/// on the host memory of the emulator and the mock.
+constexpr const char *kGpuAllReduceSymbol = "moa_gpu_all_reduce_sum_f32";
+
 /// Bits of moa_rt_sgemm's `transpose` operand.
 constexpr int64_t kSgemmTransposeB = 1;
 constexpr int64_t kSgemmTransposeA = 2;
@@ -75,5 +86,14 @@ constexpr int64_t kSgemmTransposeA = 2;
 const char *failureMessage(int64_t code);
 
 } // namespace moa::runtime
+
+extern "C" {
+void moa_rt_report_error(const char *message);
+int moa_rt_job_rank();
+int moa_rt_job_size();
+int moa_rt_job_broadcast(void *bytes, int64_t size);
+int moa_rt_job_all_reduce_sum_f32(const float *send, float *recv,
+                                  int64_t count);
+}
 
 #endif // MOA_RUNTIME_RUNTIMEABI_H

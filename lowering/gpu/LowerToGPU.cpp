@@ -1237,12 +1237,6 @@ struct MoALowerToGPUPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    if (module->hasAttr(kRanksAttrName)) {
-      emitError(module.getLoc(), "moa-lower-to-gpu: a data-parallel module "
-                                 "(moa-data-parallel) runs on the CPU only "
-                                 "so far: compile it with --target=cpu");
-      return signalPassFailure();
-    }
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(ctx));
     tiling = tilingOptions();

@@ -91,6 +91,7 @@ struct Driver {
   // Optional: the clusters, TMA and host-registration entry points, and
   // MOA_CUDA_TIMING's; a call that needs a missing one says so.
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*cuDeviceGetCount)(int *);
   CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *, CUfunction, void **,
                                void **);
   CUresult (*cuTensorMapEncodeTiled)(CUtensorMap *, int, unsigned, void *,
@@ -165,6 +166,7 @@ Driver &driver() {
       return d;
     }
     bind(library, d->cuEventElapsedTime, "cuEventElapsedTime");
+    bind(library, d->cuDeviceGetCount, "cuDeviceGetCount");
     bind(library, d->cuLaunchKernelEx, "cuLaunchKernelEx");
     bind(library, d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
     bind(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
@@ -200,6 +202,18 @@ template <typename F> bool available(F slot, const char *name) {
   return false;
 }
 
+/// The device this process uses: under mpirun, one rank per GPU (Open MPI's
+/// local rank modulo the GPUs it sees, so CUDA_VISIBLE_DEVICES per rank
+/// works too); else mgpuSetDefaultDevice's, 0 by default.
+int deviceOrdinal(Driver &d) {
+  const char *local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  int count = 0;
+  if (!local || !d.cuDeviceGetCount || d.cuDeviceGetCount(&count) != 0 ||
+      count < 1)
+    return defaultDevice.load();
+  return std::atoi(local) % count;
+}
+
 /// The driver, initialised, with the device's primary context current on
 /// this thread; null, after reporting why (on every call, so a failure in
 /// the module's constructor before main is seen by the first entry call
@@ -216,7 +230,7 @@ Driver *ready() {
     CUresult result = d.cuInit(0);
     const char *call = "cuInit";
     if (result == 0) {
-      result = d.cuDeviceGet(&device, defaultDevice.load());
+      result = d.cuDeviceGet(&device, deviceOrdinal(d));
       call = "cuDeviceGet";
     }
     if (result == 0) {

@@ -1,13 +1,15 @@
 //===- MgpuMock.cpp - A recording mock of the mgpu* host ABI --------------===//
 //
-// For CPU-only machines: device memory is host memory, copies and memsets
-// happen, kernels do not run. Every call is appended to the file named by
-// MOA_MOCK_CUDA_LOG (stderr if unset), one line each, so tests can check
-// what the compiled host code launches and in which order; copies say their
-// direction (H2D, D2H, D2D), known from the blocks mgpuMemAlloc handed out.
+// For CPU-only machines: device memory is host memory, copies, memsets and
+// all-reduces (over MPI) happen, kernels do not run. Every call is appended to
+// the file named by MOA_MOCK_CUDA_LOG (stderr if unset), one line each, so
+// tests can check what the compiled host code launches and in which order;
+// copies say their direction (H2D, D2H, D2D), known from the blocks
+// mgpuMemAlloc handed out.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/cuda/AllReduceABI.h"
 #include "runtime/cuda/MgpuABI.h"
 
 #include <cstdarg>
@@ -155,6 +157,12 @@ void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *, int64_t dataType,
          static_cast<long long>(swizzle));
   static char descriptor[128];
   return descriptor;
+}
+
+void _mlir_ciface_moa_gpu_all_reduce_sum_f32(moa::runtime::FloatView *send,
+                                             moa::runtime::FloatView *recv) {
+  record("allReduce sum f32 %lld", static_cast<long long>(send->sizes[0]));
+  moa::runtime::sumOverHostMemory(send, recv);
 }
 
 } // extern "C"

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialect/MoADialect.h"
 #include "lowering/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -326,8 +327,10 @@ std::string linkLibrary(llvm::StringRef objectPath, bool usesMPI) {
     args.push_back(emulateGpu ? "-lMoAGpuEmulator"
                    : mockGpu  ? "-lMoAMockCudaRuntime"
                               : "-lMoACudaRuntime");
-  if (usesMPI) // loaded with the module: moa-train itself does not need it
-    args.push_back("-lmpi");
+  // Loaded with the module (moa-train itself does not need it), even by a
+  // GPU module that calls no MPI function itself.
+  if (usesMPI)
+    args.append({"-Wl,--no-as-needed", "-lmpi"});
   std::string linkError;
   int status = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
                                          &linkError);
@@ -385,10 +388,9 @@ int emitOutput(ModuleOp module, std::unique_ptr<llvm::ToolOutputFile> output) {
   } else {
     object = std::move(output);
   }
-  const bool usesMPI =
-      llvm::any_of(llvmModule->functions(), [](const llvm::Function &f) {
-        return f.isDeclaration() && f.getName().starts_with("MPI_");
-      });
+  // A data-parallel module joins an MPI job through its libmpi, whether it
+  // calls MPI itself (CPU) or through the GPU runtime (NCCL's id exchange).
+  const bool usesMPI = module->hasAttr(moa::kRanksAttrName);
   llvm::legacy::PassManager codegen;
   if (machine->addPassesToEmitFile(codegen, object->os(), nullptr,
                                    llvm::CodeGenFileType::ObjectFile))

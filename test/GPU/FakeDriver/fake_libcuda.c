@@ -4,7 +4,8 @@
 |* exact (versioned) names. Device memory is host memory; a launch runs the   *|
 |* test kernel test/GPU/Inputs/scale.mlir on the CPU (buffer *= factor).      *|
 |* FAKE_CUDA_INIT_ERROR / FAKE_CUDA_LOAD_ERROR make cuInit / cuModuleLoadData *|
-|* fail with that CUresult; calls with flags are logged to FAKE_CUDA_LOG.     *|
+|* fail with that CUresult; FAKE_CUDA_DEVICES is the device count (1); calls  *|
+|* with flags or ordinals are logged to FAKE_CUDA_LOG.                        *|
 \*===----------------------------------------------------------------------===*/
 
 #include <stdint.h>
@@ -29,8 +30,14 @@ static void logCall(const char *text, unsigned value) {
 static int context, stream, module;
 
 int cuInit(unsigned flags) { return envInt("FAKE_CUDA_INIT_ERROR"); }
+int cuDeviceGetCount(int *count) {
+  const char *devices = getenv("FAKE_CUDA_DEVICES");
+  *count = devices ? atoi(devices) : 1;
+  return 0;
+}
 int cuDeviceGet(int *device, int ordinal) {
   *device = ordinal;
+  logCall("cuDeviceGet ordinal", ordinal);
   return 0;
 }
 int cuDevicePrimaryCtxRetain(void **ctx, int device) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""write F N: a 1-D f32 .npy of N values 0.5, 1.5, ...; check-double X Y:
-prints 'N elements doubled' if Y == 2 * X elementwise (no NumPy needed)."""
+"""write F N [S]: a 1-D f32 .npy of N values 0.5, 1.5, ... (times S);
+check-double X Y: prints 'N elements doubled' if Y == 2 * X elementwise;
+check-sum X Y Z: 'N elements summed' if Z == X + Y (no NumPy needed)."""
 import ast
 import struct
 import sys
@@ -24,7 +25,13 @@ if sys.argv[1] == "write":
     with open(sys.argv[2], "wb") as f:
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)))
         f.write(header.encode("latin1"))
-        f.write(struct.pack("<%df" % n, *[i + 0.5 for i in range(n)]))
+        scale = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
+        f.write(struct.pack("<%df" % n, *[(i + 0.5) * scale for i in range(n)]))
+elif sys.argv[1] == "check-sum":
+    x, y, z = read(sys.argv[2]), read(sys.argv[3]), read(sys.argv[4])
+    ok = len(x) == len(y) == len(z) and all(
+        c == a + b for a, b, c in zip(x, y, z))
+    print("%d elements summed" % len(x) if ok else "MISMATCH")
 else:
     x, y = read(sys.argv[2]), read(sys.argv[3])
     ok = len(x) == len(y) and all(b == 2 * a for a, b in zip(x, y))
