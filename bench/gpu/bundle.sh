@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares bench/gpu/bundle/ HERE (the GPU machine has no LLVM to compile
 # with): builds moa, compiles the 29 test configurations, a decoding step,
-# tiny_lm's training step and the benchmark layers (forward, and training
-# step) for sm_90a, prints the ptxas register/spill report, and copies the
+# tiny_lm's training step (also data parallel over one rank) and the
+# benchmark layers (forward, and training step) for sm_90a, prints the ptxas register/spill report, and copies the
 # binaries and the shared libraries they need. bench/gpu/run.sh then runs on
 # the GPU machine with the bundle carried:
 #   bench/gpu/bundle.sh
@@ -34,6 +34,10 @@ step='moa-generate-train-step{lr=3e-3 warmup-steps=50 max-grad-norm=1.0}'
 "$bin/moa-train" "$bundle/tests/tiny_lm_train.so" --task copy --steps 300 \
   --log-every 1 --seed 3 --checkpoint "$bundle/tests/tiny_lm_cpu.safetensors" |
   tail -3 | tee "$bundle/tests/tiny_lm_cpu.txt"
+echo "== tiny_lm's training step made data parallel (1 rank, NCCL) for the GPU"
+"$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" --target=cuda \
+  --pre-pipeline="$step,moa-data-parallel{axis-size=1}" \
+  -o "$bundle/tests/tiny_lm_train_dp1.cuda.so"
 echo "== tiny_lm's training step in mixed precision (bf16) for the GPU"
 "$bin/moa-compile" "$MOA_ROOT/examples/tiny_lm.mlir" --target=cuda \
   --pre-pipeline="${step%\}} mixed-precision=bf16}" \

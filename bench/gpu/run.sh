@@ -2,8 +2,8 @@
 # The one GPU script, for the device machine, with bench/gpu/bundle carried
 # (bench/gpu/bundle.sh prepares it where LLVM is): the GPU tests (the 29
 # layer configurations and a decoding step against the double-precision
-# reference, tiny_lm trained on the GPU against the CPU's run and in mixed
-# precision, its state on the device), the layer's call on device tensors
+# reference, tiny_lm trained on the GPU against the CPU's run, over NCCL
+# where mpirun exists and in mixed precision, its state on the device), the layer's call on device tensors
 # against its whole call, then the forward and the training-step benchmarks
 # against PyTorch, a table each. Results go to $OUT too when it is set.
 set -uo pipefail
@@ -41,6 +41,23 @@ echo "== GPU training in mixed precision (bf16): tiny_lm, 300 steps, >= 95% held
   --steps 300 --log-every 100 --seed 3 --min-accuracy 0.95 |
   tail -3 | tee -a "$out/train.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || tests=1
+
+echo "== GPU data parallel: tiny_lm's step over NCCL (1 rank) against the run above"
+# NCCL from the library path, else PyTorch's (pip's nvidia-nccl), which the
+# bundle does not carry (200 MiB); the module needs Open MPI (mpirun).
+nccl=$(python3 -c 'import nvidia.nccl, os
+print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+if command -v mpirun >/dev/null; then
+  MOA_NCCL_LIBRARY="${MOA_NCCL_LIBRARY:-$nccl}" mpirun --allow-run-as-root -np 1 \
+    "$bundle/bin/moa-train" "$bundle/tests/tiny_lm_train_dp1.cuda.so" --task copy \
+    --steps 300 --log-every 100 --seed 3 --checkpoint "$work/tiny_lm_dp1.safetensors" |
+    tail -2 | tee -a "$out/train.txt"
+  python3 "$root/test/Training/Inputs/compare_runs.py" "$work/tiny_lm_gpu.safetensors" \
+    "$work/tiny_lm_dp1.safetensors" 300 1e-5 1e-5 | tee -a "$out/train.txt" || tests=1
+else
+  echo "no mpirun on this machine: the NCCL all-reduce is not checked" |
+    tee -a "$out/train.txt"
+fi
 
 echo "== the layer on device tensors (moa-run --device): the call vs the whole call"
 for so in "$bundle"/models/*.so; do
