@@ -13,6 +13,9 @@ Two steps, on two machines:
       compute (a Q projection to k*h, scaled_dot_product_attention with k
       query heads sharing one K/V head, an O projection from k*h), checks that
       moa and (a) agree, and prints time, TFLOP/s and ratios as one table.
+  --model --compile MOA_COMPILE --run MOA_RUN --models DIR   (where LLVM is)
+      the emulator's kernel profile of each configuration as an H200
+      roofline model (profile_model.py): a model, not a measurement.
 Goals from the issue: moa at least 3x faster than (a), and within 1.25x of (b).
 """
 import argparse
@@ -189,12 +192,18 @@ def run_models(moa_run, models, repeat, configs, device_name):
     return 0 if ok else 1
 
 
-def two_step_main(configs, small, compile_models, run_models):
+def two_step_main(configs, small, compile_models, run_models, model=None):
     """The command line of a GPU benchmark: --compile where LLVM is, --run
-    on the GPU machine, --small for a dry run of both without a GPU."""
+    on the GPU machine, --small for a dry run of both without a GPU;
+    --model with both, where LLVM is, for `model`'s estimate."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--compile", help="moa-compile, to compile the models")
     parser.add_argument("--run", help="moa-run, to run the benchmark")
+    if model:
+        parser.add_argument("--model", action="store_true",
+                            help="with --compile and --run: the emulator's "
+                            "profile of each configuration as an H200 "
+                            "roofline MODEL (profile_model.py)")
     parser.add_argument("--models", required=True)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--small", action="store_true",
@@ -202,6 +211,10 @@ def two_step_main(configs, small, compile_models, run_models):
                         "emulated, PyTorch on the CPU")
     args = parser.parse_args()
     chosen = small if args.small else configs
+    if model and args.model:
+        if not (args.compile and args.run):
+            parser.error("--model needs --compile and --run")
+        return model(args.compile, args.run, args.models, chosen)
     if args.compile:
         compile_models(args.compile, args.models, chosen,
                        ["--emulate-gpu"] if args.small else [])
@@ -213,4 +226,6 @@ def two_step_main(configs, small, compile_models, run_models):
 
 
 if __name__ == "__main__":
-    sys.exit(two_step_main(CONFIGS, SMALL, compile_models, run_models))
+    from profile_model import model_tables
+    sys.exit(two_step_main(CONFIGS, SMALL, compile_models, run_models,
+                           model=model_tables))

@@ -108,6 +108,13 @@ cl::opt<bool> emulateGpu(
     cl::desc("Run the GPU kernels on the CPU through the emulator (tests of "
              "the kernels on machines without a GPU; slow)"),
     cl::init(false));
+cl::opt<bool> emulateGpuProfile(
+    cl::cat(moaCategory), "emulate-gpu-profile",
+    cl::desc("With --emulate-gpu: report each launch's memory traffic "
+             "(bytes, 32-byte sectors, shared-memory wavefronts), "
+             "tensor-core work and barriers when it runs (to the file "
+             "MOA_EMU_PROFILE names, else stderr)"),
+    cl::init(false));
 cl::opt<std::string> prePipeline(
     cl::cat(moaCategory), "pre-pipeline",
     cl::desc("Passes run before the target pipeline, in moa-opt's textual "
@@ -243,6 +250,8 @@ std::string checkOptions() {
   if (emulateGpu && (target != Target::CUDA || mockGpu || emit == Emit::PTX))
     return "--emulate-gpu needs --target=cuda, without --mock-gpu or "
            "--emit=ptx";
+  if (emulateGpuProfile && !emulateGpu)
+    return "--emulate-gpu-profile needs --emulate-gpu";
   if (emit == Emit::PTX && target != Target::CUDA)
     return "--emit=ptx needs --target=cuda";
   if (!gpuTiling.empty() && target != Target::CUDA)
@@ -277,7 +286,7 @@ std::string buildPipeline(PassManager &pm) {
   if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
     setenv("CUDA_HOME", "/usr/local/cuda", 0);
   if (emulateGpu)
-    moa::test::buildCUDAEmulatorPipeline(pm, gpuTiling);
+    moa::test::buildCUDAEmulatorPipeline(pm, gpuTiling, emulateGpuProfile);
   else
     moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
                            emit == Emit::PTX ? "isa" : "fatbin", gpuTiling);

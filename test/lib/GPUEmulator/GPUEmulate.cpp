@@ -33,6 +33,10 @@ using namespace mlir::moa;
 
 namespace {
 
+/// Device and shared buffers are aligned as cudaMalloc's are, so that the
+/// profile's sectors and banks are the GPU's.
+constexpr int64_t kDeviceAlignment = 256;
+
 /// Leading arguments of an emulated kernel: block x, block y, thread, grid
 /// x, grid y, block size.
 constexpr unsigned kIdArguments = 6;
@@ -65,6 +69,8 @@ Value i32Constant(OpBuilder &b, Location loc, int64_t v) {
 
 struct MoAGPUEmulatePass
     : public mlir::moa::test::impl::MoAGPUEmulateBase<MoAGPUEmulatePass> {
+  using MoAGPUEmulateBase::MoAGPUEmulateBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     DenseMap<Operation *, func::FuncOp> emulated;
@@ -123,10 +129,14 @@ struct MoAGPUEmulatePass
     Value bx = entry->getArgument(0), by = entry->getArgument(1),
           tid = entry->getArgument(2), gx = entry->getArgument(3),
           gy = entry->getArgument(4), bdim = entry->getArgument(5);
-    callEmulator(b, loc, module, "moa_emu_thread_begin", {},
-                 {arith::IndexCastOp::create(b, loc, b.getI64Type(), tid)});
+    Value tid64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), tid);
+    callEmulator(b, loc, module, "moa_emu_thread_begin", {}, {tid64});
+    if (profile)
+      callEmulator(b, loc, module, "moa_emu_profile_thread", {}, {tid64});
     for (Operation &op : body)
       b.clone(op, mapping);
+    if (profile)
+      instrument(function, kIdArguments + kernel.getNumArguments(), tid);
 
     // The GPU-only operations, in the clone, last first: an async-copy
     // group goes before the copies it names.
@@ -150,6 +160,94 @@ struct MoAGPUEmulatePass
       op->erase();
     }
     return function;
+  }
+
+  /// Whether `memref` is (a view of) one of `function`'s shared buffers,
+  /// its arguments from `firstShared` on; nullopt if it is neither those
+  /// nor a kernel argument (a buffer of the thread's own).
+  static std::optional<bool> isShared(Value memref, func::FuncOp function,
+                                      unsigned firstShared) {
+    while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
+      memref = view.getViewSource();
+    auto arg = dyn_cast<BlockArgument>(memref);
+    if (!arg || arg.getOwner() != &function.getBody().front())
+      return std::nullopt;
+    return arg.getArgNumber() >= firstShared;
+  }
+
+  /// Bytes of a value of `type` in memory (an element of a memref of
+  /// `type`; index as 64 bits).
+  static int64_t byteSize(Type type) {
+    if (auto shaped = dyn_cast<ShapedType>(type))
+      return shaped.getNumElements() * byteSize(shaped.getElementType());
+    if (type.isIndex())
+      return 8;
+    return (type.getIntOrFloatBitWidth() + 7) / 8;
+  }
+
+  /// profile: a report of each memory access of the kernel (address and
+  /// width), each mma.sync and each barrier, made before the GPU-only ops
+  /// are emulated (the emulation's own loads are not the kernel's).
+  void instrument(func::FuncOp function, unsigned firstShared, Value tid) {
+    int32_t site = 0;
+    auto access = [&](OpBuilder &b, Location loc, bool store, Value memref,
+                      ValueRange indices, Value bytes) {
+      std::optional<bool> shared = isShared(memref, function, firstShared);
+      if (!shared)
+        return;
+      int64_t kind = (*shared ? 2 : 0) + (store ? 1 : 0);
+      call(b, loc, "moa_emu_profile_access", {},
+           {i32Constant(b, loc, kind), i32Constant(b, loc, site++),
+            addressOf(b, loc, memref, indices),
+            arith::IndexCastOp::create(b, loc, b.getI64Type(), bytes)});
+    };
+    auto bytesOf = [](OpBuilder &b, Location loc, Type type, int64_t count) {
+      return arith::ConstantIndexOp::create(b, loc, count * byteSize(type));
+    };
+    SmallVector<Operation *> ops;
+    function.walk([&](Operation *op) { ops.push_back(op); });
+    for (Operation *op : ops) {
+      OpBuilder b(op);
+      Location loc = op->getLoc();
+      if (auto load = dyn_cast<memref::LoadOp>(op))
+        access(b, loc, false, load.getMemref(), load.getIndices(),
+               bytesOf(b, loc, load.getType(), 1));
+      else if (auto store = dyn_cast<memref::StoreOp>(op))
+        access(b, loc, true, store.getMemref(), store.getIndices(),
+               bytesOf(b, loc, store.getValueToStore().getType(), 1));
+      else if (auto load = dyn_cast<vector::LoadOp>(op))
+        access(b, loc, false, load.getBase(), load.getIndices(),
+               bytesOf(b, loc, load.getType(), 1));
+      else if (auto store = dyn_cast<vector::StoreOp>(op))
+        access(b, loc, true, store.getBase(), store.getIndices(),
+               bytesOf(b, loc, store.getValueToStore().getType(), 1));
+      else if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op)) {
+        // Lanes 8i..8i+7 give the 16-byte rows of matrix i; others nothing.
+        Value lane = arith::RemUIOp::create(
+            b, loc, tid, arith::ConstantIndexOp::create(b, loc, 32));
+        Value gives = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::ult, lane,
+            arith::ConstantIndexOp::create(b, loc, 8 * load.getNumTiles()));
+        access(b, loc, false, load.getSrcMemref(), load.getIndices(),
+               arith::SelectOp::create(
+                   b, loc, gives, arith::ConstantIndexOp::create(b, loc, 16),
+                   arith::ConstantIndexOp::create(b, loc, 0)));
+      } else if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
+        Value bytesPer =
+            bytesOf(b, loc, copy.getDst().getType().getElementType(), 1);
+        Value total = arith::ConstantIndexOp::create(
+            b, loc, copy.getDstElements().getZExtValue());
+        Value read = copy.getSrcElements() ? copy.getSrcElements() : total;
+        access(b, loc, false, copy.getSrc(), copy.getSrcIndices(),
+               arith::MulIOp::create(b, loc, read, bytesPer));
+        access(b, loc, true, copy.getDst(), copy.getDstIndices(),
+               arith::MulIOp::create(b, loc, total, bytesPer));
+      } else if (isa<nvgpu::MmaSyncOp, NVVM::MmaOp>(op)) {
+        call(b, loc, "moa_emu_profile_mma", {}, {});
+      } else if (isa<gpu::BarrierOp>(op)) {
+        call(b, loc, "moa_emu_profile_barrier", {}, {});
+      }
+    }
   }
 
   /// The emulated function's ids, and index constants 0 and 1.
@@ -315,8 +413,8 @@ struct MoAGPUEmulatePass
     for (auto [index, stride] : llvm::zip(indices, metadata.getStrides()))
       offset = arith::AddIOp::create(
           b, loc, offset, arith::MulIOp::create(b, loc, index, stride));
-    unsigned bytes =
-        cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+    int64_t bytes =
+        byteSize(cast<MemRefType>(memref.getType()).getElementType());
     Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
     Value address = arith::AddIOp::create(
         b, loc, base,
@@ -411,12 +509,21 @@ struct MoAGPUEmulatePass
     Value gx = launch.getGridSizeX(), gy = launch.getGridSizeY();
     Value bdim = launch.getBlockSizeX();
     SmallVector<Value> operands(launch.getKernelOperands());
+    if (profile) {
+      auto i64 = [&](Value v) {
+        return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+      };
+      e.call(getOperation(), "moa_emu_profile_launch", /*cInterface=*/true,
+             {e.constantText(getOperation(), kernel.getName()), i64(gx),
+              i64(gy), i64(bdim)});
+    }
     e.loop(e.idx(0), gx, [&](loops::Emitter &x, Value bx) {
       x.loop(x.idx(0), gy, [&](loops::Emitter &y, Value by) {
         SmallVector<Value> shared;
         for (BlockArgument buffer : kernel.getWorkgroupAttributions())
           shared.push_back(memref::AllocOp::create(
-              y.b, loc, withoutAddressSpace(buffer.getType())));
+              y.b, loc, withoutAddressSpace(buffer.getType()), ValueRange{},
+              ValueRange{}, y.b.getI64IntegerAttr(kDeviceAlignment)));
         callEmulator(
             y.b, loc, getOperation(), "moa_emu_block_begin", {},
             {arith::IndexCastOp::create(y.b, loc, y.b.getI64Type(), bdim)});
@@ -440,8 +547,14 @@ struct MoAGPUEmulatePass
         }
         for (Value buffer : shared)
           memref::DeallocOp::create(y.b, loc, buffer);
+        if (profile)
+          callEmulator(y.b, loc, getOperation(), "moa_emu_profile_block_end",
+                       {}, {});
       });
     });
+    if (profile)
+      callEmulator(b, loc, getOperation(), "moa_emu_profile_launch_end", {},
+                   {});
     launch.erase();
   }
 
@@ -460,8 +573,9 @@ struct MoAGPUEmulatePass
       if (async && async.getAsyncToken())
         return op->emitError("moa-gpu-emulate needs synchronous GPU ops");
       if (auto alloc = dyn_cast<gpu::AllocOp>(op)) {
-        Value buffer = memref::AllocOp::create(b, loc, alloc.getType(),
-                                               alloc.getDynamicSizes());
+        Value buffer = memref::AllocOp::create(
+            b, loc, alloc.getType(), alloc.getDynamicSizes(), ValueRange{},
+            b.getI64IntegerAttr(kDeviceAlignment));
         alloc.getMemref().replaceAllUsesWith(buffer);
       } else if (auto dealloc = dyn_cast<gpu::DeallocOp>(op)) {
         memref::DeallocOp::create(b, loc, dealloc.getMemref());

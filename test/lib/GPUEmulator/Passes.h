@@ -23,8 +23,11 @@ namespace mlir::moa::test {
 /// A module with the forward MoA layer to the LLVM dialect with its kernels
 /// run on the CPU by moa-gpu-emulate (OpenMP threads, libMoAGpuEmulator).
 /// `loweringOptions` as for buildCUDAPipeline.
+/// The CUDA pipeline with the kernels run by the emulator, which profiles
+/// every launch if `profile` (moa-gpu-emulate's option).
 void buildCUDAEmulatorPipeline(OpPassManager &pm,
-                               StringRef loweringOptions = "");
+                               StringRef loweringOptions = "",
+                               bool profile = false);
 
 /// Registers moa-gpu-emulate.
 inline void registerTestPasses() { registerMoATestPasses(); }

@@ -20,7 +20,20 @@ def MoAGPUEmulate : Pass<"moa-gpu-emulate", "::mlir::ModuleOp"> {
     `gpu.dealloc`, `gpu.memcpy`, `gpu.memset` and `gpu.wait` become memref
     and linalg ops. This tests the kernels' logic against a reference on
     machines without a GPU; it says nothing about their speed.
+
+    With `profile`, each kernel also reports what a GPU's cost depends on
+    (test/lib/GPUEmulator/Profile.cpp): every global and shared memory
+    access (loads, stores, `vector` loads and stores, `nvgpu.ldmatrix`,
+    `nvgpu.device_async_copy`) with its address and width, every `mma.sync`
+    and every barrier; the emulator groups the accesses by warp and
+    instruction into 32-byte sectors and shared-memory wavefronts and
+    writes one line per launch.
   }];
+  let options = [
+    Option<"profile", "profile", "bool", /*default=*/"false",
+           "Count each launch's memory traffic, tensor-core work and "
+           "barriers (MOA_EMU_PROFILE names the file, else stderr)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",

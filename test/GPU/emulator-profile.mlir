@@ -1,0 +1,31 @@
+// The emulator's kernel profile (moa-compile --emulate-gpu-profile) on small
+// kernels whose counts are known by hand (Inputs/profile-kernels.mlir;
+// buffers 256-byte aligned, as cudaMalloc's):
+// - coalesced: 8 warps each load and store 32 consecutive f32 (128 bytes,
+//   4 sectors; the launch touches 32 distinct sectors);
+// - strided: lanes 32 bytes apart load 32 sectors in one request; the
+//   store back is coalesced; one barrier;
+// - banks: a store of consecutive words (1 wavefront), a column of words
+//   128 bytes apart (all in bank 0: 32 wavefronts), a broadcast (1) and
+//   16-byte vector loads (4 phases of 8 lanes, 1 wavefront each): 37
+//   wavefronts where 6 would do; a global load of one word by every lane
+//   asks for 128 bytes, 4 distinct, in one sector;
+// - fragments (2 blocks of one warp): ldmatrix x4 over rows 128 bytes apart
+//   (each matrix's 8 rows in the same banks: 32 wavefronts) and over packed
+//   rows (4), and one m16n8k16 mma.sync per warp, 2*16*8*16 = 4096 flops.
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: %python %S/Inputs/npy.py write %t/x.npy 256
+// RUN: moa-compile %S/Inputs/profile-kernels.mlir --target=cuda --emulate-gpu --emulate-gpu-profile -o %t/profile.so
+// RUN: env MOA_EMU_PROFILE=%t/profile.txt moa-run %t/profile.so profile %t/x.npy
+// RUN: FileCheck %s < %t/profile.txt
+
+// CHECK: launch coalesced grid 2x1 block 128 | tensor-core flop 0 | global load: requests 8, bytes 1024 (distinct 1024), sectors 32 | global store: requests 8, bytes 1024 (distinct 1024), sectors 32 | global distinct sectors 32 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0
+// CHECK-NEXT: launch strided grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 32 | global store: requests 1, bytes 128 (distinct 128), sectors 4 | global distinct sectors 32 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 1
+// CHECK-NEXT: launch banks grid 1x1 block 32 | tensor-core flop 0 | global load: requests 2, bytes 256 (distinct 132), sectors 5 | global store: requests 1, bytes 128 (distinct 128), sectors 4 | global distinct sectors 4 | shared load: requests 3, bytes 768, wavefronts 37 (ideal 6) | shared store: requests 1, bytes 128, wavefronts 1 (ideal 1) | barriers per block 1
+// CHECK-NEXT: launch fragments grid 2x1 block 32 | tensor-core flop 8192 | global load: requests 0, bytes 0 (distinct 0), sectors 0 | global store: requests 2, bytes 256 (distinct 256), sectors 8 | global distinct sectors 8 | shared load: requests 4, bytes 2048, wavefronts 72 (ideal 16) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0
+// CHECK-NOT: launch
+
+// Without --emulate-gpu the option is an error.
+// RUN: not moa-compile %S/Inputs/profile-kernels.mlir --target=cuda --emulate-gpu-profile -o %t/no.so 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=ALONE
+// ALONE: --emulate-gpu-profile needs --emulate-gpu

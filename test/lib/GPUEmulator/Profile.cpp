@@ -1,0 +1,222 @@
+//===- Profile.cpp - What each emulated launch would cost a GPU -----------===//
+//
+// moa-gpu-emulate{profile=1} reports every memory access of a kernel with
+// its address and width, every mma.sync and every barrier. The emulator
+// runs a block's threads as OS threads, each at its own pace, so a warp's
+// instruction is rebuilt here: the n-th execution of an access site by the
+// lanes of one warp is one warp-wide request (exact for code that does not
+// diverge, as the GEMM and attention main loops do not). Per request:
+// - global memory: the bytes asked for, the distinct ones among them, and
+//   the 32-byte sectors they touch (a coalesced warp-wide f32 access is 4
+//   sectors, one lane per sector 32); per launch also the distinct sectors
+//   of all its requests, the least it can move from DRAM;
+// - shared memory: the wavefronts it takes: lanes are served in phases of
+//   128 bytes (all 32 lanes for accesses of up to 4 bytes, 16 for 8 bytes,
+//   8 for 16), and a phase takes as many wavefronts as the most distinct
+//   4-byte words that fall in one of the 32 banks (the same word is a
+//   broadcast); a phase above one wavefront is a bank conflict.
+// One line per launch goes to the file MOA_EMU_PROFILE names (appended),
+// else to stderr.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+enum Kind { GlobalLoad, GlobalStore, SharedLoad, SharedStore, kKinds };
+
+struct Access {
+  int32_t site;
+  uint32_t seq; // the thread's n-th execution of `site`
+  int32_t kind;
+  int64_t address, bytes;
+};
+
+struct ThreadLog {
+  std::vector<Access> accesses;
+  std::unordered_map<int32_t, uint32_t> executions;
+  int64_t mmas = 0, barriers = 0;
+};
+
+struct Counts {
+  std::array<int64_t, kKinds> requests{}, bytes{};
+  int64_t globalSectors[2] = {}, distinctBytes[2] = {}; // loads, stores
+  std::set<int64_t> launchSectors; // every global sector the launch touched
+  int64_t wavefronts[2] = {}, idealWavefronts[2] = {};
+  int64_t mmas = 0, barriers = 0;
+};
+
+struct Launch {
+  std::string kernel;
+  int64_t gridX = 0, gridY = 0, threads = 0;
+  bool active = false;
+  std::vector<ThreadLog> logs; // by thread of the running block
+  Counts counts;
+};
+
+Launch launch;
+thread_local int64_t profiledThread = 0;
+
+/// Adds a warp's global request of `kind` to `c`: its sectors (also to the
+/// launch's) and its distinct bytes.
+void countGlobal(Counts &c, int kind,
+                 const std::map<int64_t, const Access *> &byLane) {
+  std::set<int64_t> touched;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const auto &[lane, a] : byLane) {
+    for (int64_t s = a->address / 32; s <= (a->address + a->bytes - 1) / 32;
+         ++s)
+      touched.insert(s);
+    ranges.push_back({a->address, a->address + a->bytes});
+  }
+  std::sort(ranges.begin(), ranges.end());
+  int64_t distinct = 0, end = INT64_MIN;
+  for (auto [begin, stop] : ranges) {
+    distinct += std::max<int64_t>(0, stop - std::max(begin, end));
+    end = std::max(end, stop);
+  }
+  c.globalSectors[kind] += static_cast<int64_t>(touched.size());
+  c.distinctBytes[kind] += distinct;
+  c.launchSectors.insert(touched.begin(), touched.end());
+}
+
+/// Wavefronts of a warp's shared request (by lane), and the fewest it could
+/// take (one per phase with an active lane).
+std::pair<int64_t, int64_t>
+wavefronts(const std::map<int64_t, const Access *> &byLane) {
+  int64_t width = 0;
+  for (const auto &[lane, a] : byLane)
+    width = std::max(width, a->bytes);
+  const int64_t lanesPerPhase =
+      width <= 4 ? 32 : 128 / std::min<int64_t>(width, 16);
+  std::map<int64_t, std::array<std::set<int64_t>, 32>> phases;
+  for (const auto &[lane, a] : byLane) {
+    auto &banks = phases[lane / lanesPerPhase];
+    for (int64_t word = a->address / 4; word <= (a->address + a->bytes - 1) / 4;
+         ++word)
+      banks[word % 32].insert(word);
+  }
+  int64_t total = 0;
+  for (const auto &[phase, banks] : phases) {
+    size_t most = 1;
+    for (const auto &words : banks)
+      most = std::max(most, words.size());
+    total += static_cast<int64_t>(most);
+  }
+  return {total, static_cast<int64_t>(phases.size())};
+}
+
+/// Adds the block's accesses, grouped into warp-wide requests, to the
+/// launch's counts and forgets them.
+void countBlock() {
+  using Key =
+      std::tuple<int64_t, int32_t, uint32_t, int32_t>; // warp, site, seq, kind
+  std::map<Key, std::map<int64_t, const Access *>> requests;
+  Counts &c = launch.counts;
+  for (int64_t tid = 0; tid < int64_t(launch.logs.size()); ++tid) {
+    const ThreadLog &log = launch.logs[tid];
+    for (const Access &a : log.accesses)
+      if (a.bytes > 0)
+        requests[{tid / 32, a.site, a.seq, a.kind}][tid % 32] = &a;
+    c.mmas += log.mmas;
+    c.barriers = std::max(c.barriers, log.barriers); // per block, below
+  }
+  for (const auto &[key, byLane] : requests) {
+    const int32_t kind = std::get<3>(key);
+    c.requests[kind] += 1;
+    for (const auto &[lane, a] : byLane)
+      c.bytes[kind] += a->bytes;
+    if (kind == GlobalLoad || kind == GlobalStore) {
+      countGlobal(c, kind - GlobalLoad, byLane);
+    } else {
+      auto [total, ideal] = wavefronts(byLane);
+      c.wavefronts[kind - SharedLoad] += total;
+      c.idealWavefronts[kind - SharedLoad] += ideal;
+    }
+  }
+  for (ThreadLog &log : launch.logs)
+    log = ThreadLog();
+}
+
+void report() {
+  const Counts &c = launch.counts;
+  const char *path = std::getenv("MOA_EMU_PROFILE");
+  FILE *out = path && *path ? std::fopen(path, "a") : stderr;
+  if (!out)
+    out = stderr;
+  auto ll = [](int64_t v) { return static_cast<long long>(v); };
+  std::fprintf(out,
+               "launch %s grid %lldx%lld block %lld | tensor-core flop %lld",
+               launch.kernel.c_str(), ll(launch.gridX), ll(launch.gridY),
+               ll(launch.threads), ll(c.mmas * 2 * 16 * 8 * 16 / 32));
+  for (int store = 0; store < 2; ++store)
+    std::fprintf(out,
+                 " | global %s: requests %lld, bytes %lld (distinct %lld), "
+                 "sectors %lld",
+                 store ? "store" : "load", ll(c.requests[GlobalLoad + store]),
+                 ll(c.bytes[GlobalLoad + store]), ll(c.distinctBytes[store]),
+                 ll(c.globalSectors[store]));
+  std::fprintf(out, " | global distinct sectors %lld",
+               ll(c.launchSectors.size()));
+  for (int store = 0; store < 2; ++store)
+    std::fprintf(out,
+                 " | shared %s: requests %lld, bytes %lld, wavefronts %lld "
+                 "(ideal %lld)",
+                 store ? "store" : "load", ll(c.requests[SharedLoad + store]),
+                 ll(c.bytes[SharedLoad + store]), ll(c.wavefronts[store]),
+                 ll(c.idealWavefronts[store]));
+  std::fprintf(out, " | barriers per block %lld\n", ll(c.barriers));
+  if (out != stderr)
+    std::fclose(out);
+}
+
+ThreadLog &thisThread() { return launch.logs[profiledThread]; }
+
+} // namespace
+
+extern "C" {
+
+void _mlir_ciface_moa_emu_profile_launch(StridedMemRefType<char, 1> *kernel,
+                                         int64_t gridX, int64_t gridY,
+                                         int64_t threads) {
+  launch = Launch();
+  launch.kernel.assign(kernel->data + kernel->offset, kernel->sizes[0]);
+  launch.gridX = gridX;
+  launch.gridY = gridY;
+  launch.threads = threads;
+  launch.logs.assign(threads, ThreadLog());
+  launch.active = true;
+}
+
+void moa_emu_profile_thread(int64_t tid) { profiledThread = tid; }
+
+void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
+                            int64_t bytes) {
+  ThreadLog &log = thisThread();
+  log.accesses.push_back({site, log.executions[site]++, kind, address, bytes});
+}
+
+void moa_emu_profile_mma() { ++thisThread().mmas; }
+void moa_emu_profile_barrier() { ++thisThread().barriers; }
+void moa_emu_profile_block_end() { countBlock(); }
+
+void moa_emu_profile_launch_end() {
+  report();
+  launch.active = false;
+}
+
+} // extern "C"
