@@ -203,8 +203,8 @@ std::string GPUTiling::invalid() const {
   if (gemmThreads() > 1024)
     return bad("gemm-rows x gemm-cols", gemmRows * gemmCols,
                "needs more than 1024 threads (a warp per 32x32)");
-  // The FMA path stages both operands as f32.
-  if ((gemmRows + gemmCols) * gemmDepth * 4 > kMaxSharedBytes)
+  // The FMA path stages both operands as f32, A's rows padded by a word.
+  if ((gemmRows * (gemmDepth + 1) + gemmDepth * gemmCols) * 4 > kMaxSharedBytes)
     return bad("gemm-depth", gemmDepth,
                "overflows 48 KiB of shared memory with these rows and cols");
   // K and V tiles for the largest head size, h = 128.

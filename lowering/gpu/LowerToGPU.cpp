@@ -67,10 +67,15 @@ constexpr int64_t kDispatchThreads = 256, kDispatchItems = 16;
 /// mma.sync (32 f32). f16/bf16 operands go through the tensor cores: cp.async
 /// fills A as [row][k] and the weight as [k][n] (16 bytes per copy, element
 /// by element when K or N is not a multiple of 8), ldmatrix reads the
-/// fragments. f32 (or mixed) operands are widened into f32 tiles (the
-/// weight as [n][k]) and go through FMAs on the same fragment layout, so the
-/// epilogue is one piece of code. Several weights of one shape (K and V)
-/// share a launch: grid y covers the column tiles of each in turn.
+/// fragments. f32 (or mixed) operands are widened into f32 tiles, A as
+/// [row][k] with rows padded by one word, the weight as [k][n], and go
+/// through FMAs on the same fragment layout, so the epilogue is one piece
+/// of code; a warp stages 32 consecutive elements of a row (coalesced), and
+/// neither its staging stores nor its fragment reads (8 rows of A at one k,
+/// 8 columns of the weight at one k) meet bank conflicts (the emulator's
+/// profile: 1.00 of the fewest wavefronts, from 5.5). Several weights of
+/// one shape (K and V) share a launch: grid y covers the column tiles of
+/// each in turn.
 struct TiledGemm {
   const GPUTiling &tiling;
   /// The kernel's name.
@@ -102,8 +107,8 @@ struct TiledGemm {
         tensorCores
             ? SmallVector<MemRefType>{ldmatrixTile(rows, depth, inputType),
                                       ldmatrixTile(depth, cols, inputType)}
-            : SmallVector<MemRefType>{sharedBuffer({rows, depth}, f32),
-                                      sharedBuffer({cols, depth}, f32)};
+            : SmallVector<MemRefType>{sharedBuffer({rows, depth + 1}, f32),
+                                      sharedBuffer({depth, cols}, f32)};
     Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
     launch(e, name, atLeastOne(e, rowTiles),
            e.mul(colTiles, e.idx(weights.size())), tiling.gemmThreads(), tiles,
@@ -126,7 +131,7 @@ private:
   /// What a thread of the block knows.
   struct Thread {
     const Kernel &ids;
-    Value expert, weight, which, first, n0, aTile, bTile;
+    Value expert, weight, which, first, rows, n0, aTile, bTile;
     Value warpRow, warpCol, group, quad;
     /// Whether K and N are multiples of 8: rows of 16-byte copies.
     Value kAligned, nAligned;
@@ -175,52 +180,80 @@ private:
   }
 
   /// Stage k0: A[source, k0 + col..] and weight[expert, k0 + row, n0 +
-  /// col..], zero outside the matrices: cp.async copies of the 16-bit
-  /// elements on the tensor-core path, widened f32 stores on the FMA path.
+  /// col..], zero outside the matrices: cp.async copies of 8 16-bit
+  /// elements per chunk on the tensor-core path, one widened f32 per chunk
+  /// on the FMA path (the weight stored [n][k]).
   void stage(Emitter &x, const Thread &t, Value k0, bool tensorCores) const {
+    if (!tensorCores)
+      return stageElements(x, t, k0);
     const int64_t threads = tiling.gemmThreads(), depth = tiling.gemmDepth,
                   cols = tiling.gemmCols;
     forChunks(x, t.aChunks, tiling.gemmRows, threads, depth / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [count, kk] = within(y, y.add(k0, c.col), kDim);
                 count = y.select(c.rowOk, count, y.idx(0));
-                if (tensorCores)
-                  return copy8(y, t.aTile, {c.row, c.col}, input,
-                               {c.source, kk}, count, t.kAligned);
-                stageF32(y, t.aTile, {c.row, c.col}, input, {c.source, kk},
-                         count, /*transposed=*/false);
+                copy8(y, t.aTile, {c.row, c.col}, input, {c.source, kk}, count,
+                      t.kAligned);
               });
     forChunks(x, t.bChunks, depth, threads, cols / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [kCount, kk] = within(y, y.add(k0, c.row), kDim);
                 auto [count, n] = within(y, y.add(t.n0, c.col), nDim);
                 count = y.select(isZero(y, kCount), y.idx(0), count);
-                if (tensorCores)
-                  return copy8(y, t.bTile, {c.row, c.col}, t.weight,
-                               {t.expert, kk, n}, count, t.nAligned);
-                stageF32(y, t.bTile, {c.row, c.col}, t.weight,
-                         {t.expert, kk, n}, count, /*transposed=*/true);
+                copy8(y, t.bTile, {c.row, c.col}, t.weight, {t.expert, kk, n},
+                      count, t.nAligned);
               });
-    if (tensorCores)
-      asyncWaitAll(x);
+    asyncWaitAll(x);
   }
 
-  /// FMA path: the first `count` of 8 elements from src[from] on, widened,
-  /// into tile[at] on (or, `transposed`, down the column at[1], at[0]). A
-  /// loop, not unrolled: 8 loads in flight per chunk cost registers the
-  /// FMAs need.
-  static void stageF32(Emitter &x, Value tile, ArrayRef<Value> at, Value src,
-                       ArrayRef<Value> from, Value count, bool transposed) {
+  /// The FMA path's stage: element e = i * threads + tid of each tile, so
+  /// that a warp's lanes take consecutive elements of a row, in a loop over
+  /// i (the places of 16 elements per operand kept over the k loop, or the
+  /// loop unrolled, take the registers the accumulators need).
+  void stageElements(Emitter &x, const Thread &t, Value k0) const {
+    const int64_t depth = tiling.gemmDepth, cols = tiling.gemmCols;
+    forElements(
+        x, t.ids.tid, tiling.gemmRows, depth,
+        [&](Emitter &y, Value row, Value col) {
+          Value rowOk = y.cmp(arith::CmpIPredicate::ult, row, t.rows);
+          Value source =
+              sourceRow(y, y.add(t.first, y.select(rowOk, row, y.idx(0))));
+          Value kk = y.add(k0, col);
+          stageF32(y, t.aTile, {row, col}, input, {source, kk},
+                   y.andI(rowOk, y.cmp(arith::CmpIPredicate::ult, kk, kDim)));
+        });
+    forElements(x, t.ids.tid, depth, cols,
+                [&](Emitter &y, Value row, Value col) {
+                  Value kk = y.add(k0, row), n = y.add(t.n0, col);
+                  stageF32(y, t.bTile, {row, col}, t.weight, {t.expert, kk, n},
+                           y.andI(y.cmp(arith::CmpIPredicate::ult, kk, kDim),
+                                  y.cmp(arith::CmpIPredicate::ult, n, nDim)));
+                });
+  }
+
+  /// body(row, col) for the elements of a rows x cols tile thread `tid`
+  /// takes: tid, tid + threads, ...
+  void forElements(Emitter &x, Value tid, int64_t rows, int64_t cols,
+                   function_ref<void(Emitter &, Value, Value)> body) const {
+    const int64_t threads = tiling.gemmThreads();
+    x.loop(x.idx(0), x.idx(llvm::divideCeil(rows * cols, threads)),
+           [&](Emitter &y, Value i) {
+             Value e = y.add(tid, y.mul(i, y.idx(threads)));
+             Value row = y.div(e, y.idx(cols));
+             Value col = arith::RemUIOp::create(y.b, y.loc, e, y.idx(cols));
+             if ((rows * cols) % threads == 0)
+               return body(y, row, col);
+             y.ifThen(y.cmp(arith::CmpIPredicate::ult, row, y.idx(rows)),
+                      [&](Emitter &z) { body(z, row, col); });
+           });
+  }
+
+  /// FMA path: tile[at] = src[from] widened to f32, or 0 unless `inside`.
+  static void stageF32(Emitter &x, Value tile, ValueRange at, Value src,
+                       ValueRange from, Value inside) {
     Type element = cast<MemRefType>(src.getType()).getElementType();
-    x.loop(x.idx(0), x.idx(8), [&](Emitter &y, Value j) {
-      SmallVector<Value> index(from);
-      index.back() = y.add(index.back(), j);
-      Value v = toF32(y, loadIf(y, y.cmp(arith::CmpIPredicate::ult, j, count),
-                                src, index, zeroOf(y, element)));
-      Value along = y.add(at[1], j);
-      y.store(v, tile,
-              transposed ? ValueRange{along, at[0]} : ValueRange{at[0], along});
-    });
+    x.store(toF32(x, loadIf(x, inside, src, from, zeroOf(x, element))), tile,
+            at);
   }
 
   /// Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
@@ -254,6 +287,7 @@ private:
       Thread t{ids};
       t.expert = expert;
       t.first = first;
+      t.rows = rows;
       t.aTile = aTile;
       t.bTile = bTile;
       t.which = kernel.div(ids.bidY, colTiles);
@@ -274,15 +308,19 @@ private:
       t.quad =
           arith::RemUIOp::create(kernel.b, kernel.loc, ids.lane, kernel.idx(4));
       // A's chunks keep their rows over the stages: find the source rows
-      // once.
-      t.aChunks = chunksOf(kernel, ids.tid, tiling.gemmRows, tiling.gemmDepth);
-      for (Chunk &c : t.aChunks) {
-        c.rowOk = kernel.cmp(arith::CmpIPredicate::ult, c.row, rows);
-        c.source = sourceRow(
-            kernel,
-            kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
+      // once (tensor-core path; the FMA path finds its elements per stage).
+      if (tensorCores) {
+        t.aChunks =
+            chunksOf(kernel, ids.tid, tiling.gemmRows, tiling.gemmDepth);
+        for (Chunk &c : t.aChunks) {
+          c.rowOk = kernel.cmp(arith::CmpIPredicate::ult, c.row, rows);
+          c.source = sourceRow(
+              kernel,
+              kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
+        }
+        t.bChunks =
+            chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
       }
-      t.bChunks = chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
       auto multipleOf8 = [&](Value size) {
         return isZero(kernel, arith::RemUIOp::create(kernel.b, kernel.loc, size,
                                                      kernel.idx(8)));
@@ -350,10 +388,9 @@ private:
                    kk});
           for (int64_t ni = 0; ni < 4; ++ni)
             for (int64_t j = 0; j < 2; ++j)
-              b[ni][j] = y.load(t.bTile,
-                                {y.add(t.warpCol, y.add(y.mul(t.quad, y.idx(2)),
-                                                        y.idx(ni * 8 + j))),
-                                 kk});
+              b[ni][j] = y.load(
+                  t.bTile, {kk, y.add(t.warpCol, y.add(y.mul(t.quad, y.idx(2)),
+                                                       y.idx(ni * 8 + j)))});
           for (int64_t mi = 0; mi < 2; ++mi)
             for (int64_t ni = 0; ni < 4; ++ni)
               for (int64_t c = 0; c < 4; ++c) {

@@ -3,14 +3,15 @@
 // A kernel with shared memory, a barrier, a shuffle and an mma.sync becomes a
 // host function calling the emulator; its launch a loop over blocks, each
 // block's threads one OpenMP parallel region; host GPU ops become memref and
-// linalg ops, and the gpu.module goes.
+// linalg ops (device and shared buffers 256-byte aligned, as cudaMalloc's),
+// and the gpu.module goes.
 // CHECK-LABEL: func.func @entry(
-// CHECK: %[[BUF:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK: %[[BUF:.*]] = memref.alloc(%{{.*}}) {alignment = 256 : i64} : memref<?xf32>
 // CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[BUF]] : memref<?xf32>)
 // CHECK: memref.copy %{{.*}}, %[[BUF]]
 // CHECK: scf.for %[[BX:[^ ]*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK: scf.for %[[BY:[^ ]*]] = %{{.*}} to %c1 step %{{.*}} {
-// CHECK: %[[SHARED:.*]] = memref.alloc() : memref<32xf32>
+// CHECK: %[[SHARED:.*]] = memref.alloc() {alignment = 256 : i64} : memref<32xf32>
 // CHECK: call @moa_emu_block_begin
 // CHECK: omp.parallel num_threads(%{{.*}} : i32) {
 // CHECK: %[[TID:.*]] = func.call @moa_emu_thread_index() : () -> i64

@@ -85,10 +85,11 @@ func.func @grouped_combine_bf16(%x: tensor<?x?x2x16xbf16>, %w: tensor<4x16x32xbf
 
 // -----
 
-// f32 operands: the same tiles and fragment layout on FMAs, no tensor cores;
-// the scatter writes each pair's row in place.
+// f32 operands: the same fragment layout on FMAs, no tensor cores, over A's
+// tile with rows padded by a word and the weight's as [k][n]; the scatter
+// writes each pair's row in place.
 // CHECK-LABEL: func.func @grouped_scatter_f32
-// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul) workgroup(%{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<64x32xf32, #gpu.address_space<workgroup>>
+// CHECK: gpu.launch {{.*}} function(@moa_grouped_matmul) workgroup(%{{.*}} : memref<64x33xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x64xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: nvvm.mma.sync
 // CHECK-NOT: nvgpu.
 // CHECK: math.fma
