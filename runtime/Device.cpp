@@ -3,6 +3,7 @@
 #include "runtime/Device.h"
 #include "runtime/KernelContext.h"
 #include "runtime/RuntimeABI.h"
+#include "runtime/Symbols.h"
 
 #include <dlfcn.h>
 
@@ -11,13 +12,6 @@
 #include <cstring>
 
 namespace moa::runtime {
-
-namespace {
-template <typename F> bool bind(void *library, F &function, const char *name) {
-  function = reinterpret_cast<F>(dlsym(library, name));
-  return function != nullptr;
-}
-} // namespace
 
 std::shared_ptr<Device> Device::forModule(const std::string &path) {
   // Our own reference: the module is loaded, so this only counts it.
@@ -28,11 +22,12 @@ std::shared_ptr<Device> Device::forModule(const std::string &path) {
   device->library = library;
   // The mgpu* functions of the module's own dependencies (dlsym on a
   // handle searches them); an emulated module has none.
-  if (bind(library, device->memAlloc, "mgpuMemAlloc") &&
-      !(bind(library, device->memFree, "mgpuMemFree") &&
-        bind(library, device->memcpy, "mgpuMemcpy") &&
-        bind(library, device->streamCreate, "mgpuStreamCreate") &&
-        bind(library, device->streamSynchronize, "mgpuStreamSynchronize")))
+  if (bindSymbol(library, device->memAlloc, "mgpuMemAlloc") &&
+      !(bindSymbol(library, device->memFree, "mgpuMemFree") &&
+        bindSymbol(library, device->memcpy, "mgpuMemcpy") &&
+        bindSymbol(library, device->streamCreate, "mgpuStreamCreate") &&
+        bindSymbol(library, device->streamSynchronize,
+                   "mgpuStreamSynchronize")))
     return nullptr;
   return device;
 }

@@ -3,6 +3,7 @@
 #include "runtime/MPIJob.h"
 
 #include "runtime/RuntimeABI.h"
+#include "runtime/Symbols.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -36,11 +37,6 @@ bool joined = false;
 int jobRank = 0, jobSize = 1;
 std::mutex joining;
 
-template <typename F> bool find(void *handle, const char *name, F &out) {
-  out = reinterpret_cast<F>(dlsym(handle, name));
-  return out != nullptr;
-}
-
 void finalizeAtExit() {
   int done = 0;
   if (mpi.finalized && mpi.finalized(&done) == 0 && !done)
@@ -51,15 +47,15 @@ void finalizeAtExit() {
 /// library loaded for good (Open MPI cannot be unloaded, and its plugins
 /// look its symbols up globally).
 bool bind(void *handle, std::string &error) {
-  bool found = find(handle, "MPI_Initialized", mpi.initialized) &&
-               find(handle, "MPI_Finalized", mpi.finalized) &&
-               find(handle, "MPI_Init", mpi.init) &&
-               find(handle, "MPI_Finalize", mpi.finalize) &&
-               find(handle, "MPI_Comm_rank", mpi.commRank) &&
-               find(handle, "MPI_Comm_size", mpi.commSize) &&
-               find(handle, "MPI_Abort", mpi.abort) &&
-               find(handle, "MPI_Allreduce", mpi.allReduce) &&
-               find(handle, "MPI_Bcast", mpi.broadcast) &&
+  bool found = bindSymbol(handle, mpi.initialized, "MPI_Initialized") &&
+               bindSymbol(handle, mpi.finalized, "MPI_Finalized") &&
+               bindSymbol(handle, mpi.init, "MPI_Init") &&
+               bindSymbol(handle, mpi.finalize, "MPI_Finalize") &&
+               bindSymbol(handle, mpi.commRank, "MPI_Comm_rank") &&
+               bindSymbol(handle, mpi.commSize, "MPI_Comm_size") &&
+               bindSymbol(handle, mpi.abort, "MPI_Abort") &&
+               bindSymbol(handle, mpi.allReduce, "MPI_Allreduce") &&
+               bindSymbol(handle, mpi.broadcast, "MPI_Bcast") &&
                (mpi.world = dlsym(handle, "ompi_mpi_comm_world")) &&
                (mpi.floatType = dlsym(handle, "ompi_mpi_float")) &&
                (mpi.byteType = dlsym(handle, "ompi_mpi_byte")) &&

@@ -77,7 +77,6 @@ def profile(runner, module, tokens):
             if not m:
                 continue
             counts = kernels.setdefault(m.group(1), dict.fromkeys(FIELDS, 0))
-            counts["launches"] = counts.get("launches", 0) + 1
             for field, value in zip(FIELDS, m.groups()[1:]):
                 counts[field] += int(value)
     return kernels

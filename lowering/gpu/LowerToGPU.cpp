@@ -181,8 +181,8 @@ private:
 
   /// Stage k0: A[source, k0 + col..] and weight[expert, k0 + row, n0 +
   /// col..], zero outside the matrices: cp.async copies of 8 16-bit
-  /// elements per chunk on the tensor-core path, one widened f32 per chunk
-  /// on the FMA path (the weight stored [n][k]).
+  /// elements per chunk on the tensor-core path, stageElements on the FMA
+  /// path.
   void stage(Emitter &x, const Thread &t, Value k0, bool tensorCores) const {
     if (!tensorCores)
       return stageElements(x, t, k0);

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Symbols.h"
 #include "runtime/cuda/MgpuABI.h"
 
 #include <dlfcn.h>
@@ -26,6 +27,8 @@
 extern "C" void moa_rt_report_error(const char *message);
 
 namespace {
+
+using moa::runtime::bindSymbol;
 
 using CUresult = int;
 using CUdevice = int;
@@ -118,11 +121,6 @@ struct Driver {
 
 std::atomic<int> defaultDevice{0};
 
-template <typename F> bool bind(void *library, F &slot, const char *name) {
-  slot = reinterpret_cast<F>(dlsym(library, name));
-  return slot != nullptr;
-}
-
 // Never destroyed: generated code unloads its module from a global
 // destructor that may run after ours.
 Driver &driver() {
@@ -136,42 +134,43 @@ Driver &driver() {
                  (why ? std::string(" (") + why + ")" : "");
       return d;
     }
-    bool ok = bind(library, d->cuInit, "cuInit") &&
-              bind(library, d->cuDeviceGet, "cuDeviceGet") &&
-              bind(library, d->cuDevicePrimaryCtxRetain,
+    bool ok =
+        bindSymbol(library, d->cuInit, "cuInit") &&
+        bindSymbol(library, d->cuDeviceGet, "cuDeviceGet") &&
+        bindSymbol(library, d->cuDevicePrimaryCtxRetain,
                    "cuDevicePrimaryCtxRetain") &&
-              bind(library, d->cuCtxSetCurrent, "cuCtxSetCurrent") &&
-              bind(library, d->cuGetErrorName, "cuGetErrorName") &&
-              bind(library, d->cuModuleLoadData, "cuModuleLoadData") &&
-              bind(library, d->cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
-              bind(library, d->cuModuleUnload, "cuModuleUnload") &&
-              bind(library, d->cuModuleGetFunction, "cuModuleGetFunction") &&
-              bind(library, d->cuFuncSetAttribute, "cuFuncSetAttribute") &&
-              bind(library, d->cuLaunchKernel, "cuLaunchKernel") &&
-              bind(library, d->cuStreamCreate, "cuStreamCreate") &&
-              bind(library, d->cuStreamSynchronize, "cuStreamSynchronize") &&
-              bind(library, d->cuStreamWaitEvent, "cuStreamWaitEvent") &&
-              bind(library, d->cuEventCreate, "cuEventCreate") &&
-              bind(library, d->cuEventDestroy, "cuEventDestroy_v2") &&
-              bind(library, d->cuEventSynchronize, "cuEventSynchronize") &&
-              bind(library, d->cuEventRecord, "cuEventRecord") &&
-              bind(library, d->cuMemAlloc, "cuMemAlloc_v2") &&
-              bind(library, d->cuMemAllocManaged, "cuMemAllocManaged") &&
-              bind(library, d->cuMemFree, "cuMemFree_v2") &&
-              bind(library, d->cuMemcpyAsync, "cuMemcpyAsync") &&
-              bind(library, d->cuMemsetD32Async, "cuMemsetD32Async") &&
-              bind(library, d->cuMemsetD16Async, "cuMemsetD16Async");
+        bindSymbol(library, d->cuCtxSetCurrent, "cuCtxSetCurrent") &&
+        bindSymbol(library, d->cuGetErrorName, "cuGetErrorName") &&
+        bindSymbol(library, d->cuModuleLoadData, "cuModuleLoadData") &&
+        bindSymbol(library, d->cuModuleLoadDataEx, "cuModuleLoadDataEx") &&
+        bindSymbol(library, d->cuModuleUnload, "cuModuleUnload") &&
+        bindSymbol(library, d->cuModuleGetFunction, "cuModuleGetFunction") &&
+        bindSymbol(library, d->cuFuncSetAttribute, "cuFuncSetAttribute") &&
+        bindSymbol(library, d->cuLaunchKernel, "cuLaunchKernel") &&
+        bindSymbol(library, d->cuStreamCreate, "cuStreamCreate") &&
+        bindSymbol(library, d->cuStreamSynchronize, "cuStreamSynchronize") &&
+        bindSymbol(library, d->cuStreamWaitEvent, "cuStreamWaitEvent") &&
+        bindSymbol(library, d->cuEventCreate, "cuEventCreate") &&
+        bindSymbol(library, d->cuEventDestroy, "cuEventDestroy_v2") &&
+        bindSymbol(library, d->cuEventSynchronize, "cuEventSynchronize") &&
+        bindSymbol(library, d->cuEventRecord, "cuEventRecord") &&
+        bindSymbol(library, d->cuMemAlloc, "cuMemAlloc_v2") &&
+        bindSymbol(library, d->cuMemAllocManaged, "cuMemAllocManaged") &&
+        bindSymbol(library, d->cuMemFree, "cuMemFree_v2") &&
+        bindSymbol(library, d->cuMemcpyAsync, "cuMemcpyAsync") &&
+        bindSymbol(library, d->cuMemsetD32Async, "cuMemsetD32Async") &&
+        bindSymbol(library, d->cuMemsetD16Async, "cuMemsetD16Async");
     if (!ok) {
       d->error = "the CUDA driver lacks a required entry point";
       return d;
     }
-    bind(library, d->cuEventElapsedTime, "cuEventElapsedTime");
-    bind(library, d->cuDeviceGetCount, "cuDeviceGetCount");
-    bind(library, d->cuLaunchKernelEx, "cuLaunchKernelEx");
-    bind(library, d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
-    bind(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
-    bind(library, d->cuMemHostUnregister, "cuMemHostUnregister");
-    bind(library, d->cuMemcpy, "cuMemcpy");
+    bindSymbol(library, d->cuEventElapsedTime, "cuEventElapsedTime");
+    bindSymbol(library, d->cuDeviceGetCount, "cuDeviceGetCount");
+    bindSymbol(library, d->cuLaunchKernelEx, "cuLaunchKernelEx");
+    bindSymbol(library, d->cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
+    bindSymbol(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
+    bindSymbol(library, d->cuMemHostUnregister, "cuMemHostUnregister");
+    bindSymbol(library, d->cuMemcpy, "cuMemcpy");
     return d;
   }();
   return d;

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Symbols.h"
 #include "runtime/cuda/AllReduceABI.h"
 #include "runtime/cuda/MgpuABI.h"
 
@@ -24,6 +25,8 @@
 #include <string>
 
 namespace {
+
+using moa::runtime::bindSymbol;
 
 // nccl.h (NCCL 2.x).
 using ncclResult_t = int;
@@ -43,11 +46,6 @@ struct Nccl {
   ncclComm_t comm = nullptr;
   std::string error; // why this rank has no communicator, if it has none
 };
-
-template <typename F> bool bind(void *library, F &slot, const char *name) {
-  slot = reinterpret_cast<F>(dlsym(library, name));
-  return slot != nullptr;
-}
 
 /// MOA_NCCL_LIBRARY if set, else libnccl.so.2 from the library path or
 /// $CUDA_HOME (default /usr/local/cuda); null with `error` if none loads.
@@ -83,10 +81,11 @@ std::string describe(const Nccl &nccl, ncclResult_t result, const char *call) {
 /// broadcast, whatever happened before it.
 void join(Nccl &nccl) {
   void *library = openNccl(nccl.error);
-  if (library && !(bind(library, nccl.getUniqueId, "ncclGetUniqueId") &&
-                   bind(library, nccl.commInitRank, "ncclCommInitRank") &&
-                   bind(library, nccl.allReduce, "ncclAllReduce") &&
-                   bind(library, nccl.getErrorString, "ncclGetErrorString")))
+  if (library &&
+      !(bindSymbol(library, nccl.getUniqueId, "ncclGetUniqueId") &&
+        bindSymbol(library, nccl.commInitRank, "ncclCommInitRank") &&
+        bindSymbol(library, nccl.allReduce, "ncclAllReduce") &&
+        bindSymbol(library, nccl.getErrorString, "ncclGetErrorString")))
     nccl.error = "libnccl.so.2 lacks a required entry point (NCCL 2 needed)";
   const int rank = moa_rt_job_rank();
   // [0] says whether rank 0 made the id, [1..] is the id.

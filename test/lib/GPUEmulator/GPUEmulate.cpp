@@ -129,10 +129,8 @@ struct MoAGPUEmulatePass
     Value bx = entry->getArgument(0), by = entry->getArgument(1),
           tid = entry->getArgument(2), gx = entry->getArgument(3),
           gy = entry->getArgument(4), bdim = entry->getArgument(5);
-    Value tid64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), tid);
-    callEmulator(b, loc, module, "moa_emu_thread_begin", {}, {tid64});
-    if (profile)
-      callEmulator(b, loc, module, "moa_emu_profile_thread", {}, {tid64});
+    callEmulator(b, loc, module, "moa_emu_thread_begin", {},
+                 {arith::IndexCastOp::create(b, loc, b.getI64Type(), tid)});
     for (Operation &op : body)
       b.clone(op, mapping);
     if (profile)
@@ -201,8 +199,8 @@ struct MoAGPUEmulatePass
             addressOf(b, loc, memref, indices),
             arith::IndexCastOp::create(b, loc, b.getI64Type(), bytes)});
     };
-    auto bytesOf = [](OpBuilder &b, Location loc, Type type, int64_t count) {
-      return arith::ConstantIndexOp::create(b, loc, count * byteSize(type));
+    auto bytesOf = [](OpBuilder &b, Location loc, Type type) {
+      return arith::ConstantIndexOp::create(b, loc, byteSize(type));
     };
     SmallVector<Operation *> ops;
     function.walk([&](Operation *op) { ops.push_back(op); });
@@ -211,37 +209,26 @@ struct MoAGPUEmulatePass
       Location loc = op->getLoc();
       if (auto load = dyn_cast<memref::LoadOp>(op))
         access(b, loc, false, load.getMemref(), load.getIndices(),
-               bytesOf(b, loc, load.getType(), 1));
+               bytesOf(b, loc, load.getType()));
       else if (auto store = dyn_cast<memref::StoreOp>(op))
         access(b, loc, true, store.getMemref(), store.getIndices(),
-               bytesOf(b, loc, store.getValueToStore().getType(), 1));
+               bytesOf(b, loc, store.getValueToStore().getType()));
       else if (auto load = dyn_cast<vector::LoadOp>(op))
         access(b, loc, false, load.getBase(), load.getIndices(),
-               bytesOf(b, loc, load.getType(), 1));
+               bytesOf(b, loc, load.getType()));
       else if (auto store = dyn_cast<vector::StoreOp>(op))
         access(b, loc, true, store.getBase(), store.getIndices(),
-               bytesOf(b, loc, store.getValueToStore().getType(), 1));
-      else if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op)) {
-        // Lanes 8i..8i+7 give the 16-byte rows of matrix i; others nothing.
-        Value lane = arith::RemUIOp::create(
-            b, loc, tid, arith::ConstantIndexOp::create(b, loc, 32));
-        Value gives = arith::CmpIOp::create(
-            b, loc, arith::CmpIPredicate::ult, lane,
-            arith::ConstantIndexOp::create(b, loc, 8 * load.getNumTiles()));
+               bytesOf(b, loc, store.getValueToStore().getType()));
+      else if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op))
         access(b, loc, false, load.getSrcMemref(), load.getIndices(),
                arith::SelectOp::create(
-                   b, loc, gives, arith::ConstantIndexOp::create(b, loc, 16),
+                   b, loc, givesRow(b, loc, tid, load.getNumTiles()),
+                   arith::ConstantIndexOp::create(b, loc, 16),
                    arith::ConstantIndexOp::create(b, loc, 0)));
-      } else if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
-        Value bytesPer =
-            bytesOf(b, loc, copy.getDst().getType().getElementType(), 1);
-        Value total = arith::ConstantIndexOp::create(
-            b, loc, copy.getDstElements().getZExtValue());
-        Value read = copy.getSrcElements() ? copy.getSrcElements() : total;
-        access(b, loc, false, copy.getSrc(), copy.getSrcIndices(),
-               arith::MulIOp::create(b, loc, read, bytesPer));
-        access(b, loc, true, copy.getDst(), copy.getDstIndices(),
-               arith::MulIOp::create(b, loc, total, bytesPer));
+      else if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
+        auto [read, total] = copyBytes(b, copy);
+        access(b, loc, false, copy.getSrc(), copy.getSrcIndices(), read);
+        access(b, loc, true, copy.getDst(), copy.getDstIndices(), total);
       } else if (isa<nvgpu::MmaSyncOp, NVVM::MmaOp>(op)) {
         call(b, loc, "moa_emu_profile_mma", {}, {});
       } else if (isa<gpu::BarrierOp>(op)) {
@@ -436,11 +423,7 @@ struct MoAGPUEmulatePass
       return load.emitError("moa-gpu-emulate runs ldmatrix of 16-bit 8x8 "
                             "matrices only");
     // Lanes past the matrices' rows give no address: they load nothing.
-    Value lane = arith::RemUIOp::create(
-        b, loc, tid, arith::ConstantIndexOp::create(b, loc, 32));
-    Value gives = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ult, lane,
-        arith::ConstantIndexOp::create(b, loc, 8 * tiles));
+    Value gives = givesRow(b, loc, tid, tiles);
     VectorType words = VectorType::get({4}, b.getI32Type());
     auto row = scf::IfOp::create(b, loc, TypeRange{words}, gives,
                                  /*withElseRegion=*/true);
@@ -479,24 +462,42 @@ struct MoAGPUEmulatePass
     return success();
   }
 
+  /// Whether ldmatrix lane `tid` % 32 gives a row address: lanes 8i..8i+7
+  /// give the 16-byte rows of matrix i of `tiles`.
+  static Value givesRow(OpBuilder &b, Location loc, Value tid, int64_t tiles) {
+    Value lane = arith::RemUIOp::create(
+        b, loc, tid, arith::ConstantIndexOp::create(b, loc, 32));
+    return arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::ult, lane,
+        arith::ConstantIndexOp::create(b, loc, 8 * tiles));
+  }
+
+  /// The bytes a cp.async reads and writes (it zero-fills past what it
+  /// reads), as index values.
+  static std::pair<Value, Value> copyBytes(OpBuilder &b,
+                                           nvgpu::DeviceAsyncCopyOp copy) {
+    Location loc = copy.getLoc();
+    Value bytesPer = arith::ConstantIndexOp::create(
+        b, loc, byteSize(copy.getDst().getType().getElementType()));
+    Value total = arith::ConstantIndexOp::create(
+        b, loc, copy.getDstElements().getZExtValue());
+    Value read = copy.getSrcElements() ? copy.getSrcElements() : total;
+    return {arith::MulIOp::create(b, loc, read, bytesPer),
+            arith::MulIOp::create(b, loc, total, bytesPer)};
+  }
+
   /// cp.async: queued by the emulator and done when a wait covers its
   /// group, so a kernel that reads before waiting reads stale data.
   LogicalResult emulateAsyncCopy(OpBuilder &b, nvgpu::DeviceAsyncCopyOp copy) {
     Location loc = copy.getLoc();
-    unsigned bits = copy.getDst().getType().getElementTypeBitWidth();
-    Value bytesPer = arith::ConstantIndexOp::create(b, loc, bits / 8);
-    Value total = arith::ConstantIndexOp::create(
-        b, loc, copy.getDstElements().getZExtValue());
-    Value read = copy.getSrcElements() ? copy.getSrcElements() : total;
-    auto bytes = [&](Value elements) {
-      return arith::IndexCastOp::create(
-          b, loc, b.getI64Type(),
-          arith::MulIOp::create(b, loc, elements, bytesPer));
+    auto [read, total] = copyBytes(b, copy);
+    auto i64 = [&](Value bytes) {
+      return arith::IndexCastOp::create(b, loc, b.getI64Type(), bytes);
     };
     call(b, loc, "moa_emu_async_copy", {},
          {addressOf(b, loc, copy.getDst(), copy.getDstIndices()),
-          addressOf(b, loc, copy.getSrc(), copy.getSrcIndices()), bytes(total),
-          bytes(read)});
+          addressOf(b, loc, copy.getSrc(), copy.getSrcIndices()), i64(total),
+          i64(read)});
     return success();
   }
 

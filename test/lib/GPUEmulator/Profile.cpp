@@ -63,13 +63,11 @@ struct Counts {
 struct Launch {
   std::string kernel;
   int64_t gridX = 0, gridY = 0, threads = 0;
-  bool active = false;
   std::vector<ThreadLog> logs; // by thread of the running block
   Counts counts;
 };
 
 Launch launch;
-thread_local int64_t profiledThread = 0;
 
 /// Adds a warp's global request of `kind` to `c`: its sectors (also to the
 /// launch's) and its distinct bytes.
@@ -184,8 +182,15 @@ void report() {
     std::fclose(out);
 }
 
-ThreadLog &thisThread() { return launch.logs[profiledThread]; }
+} // namespace
 
+extern "C" {
+// A GPU thread is the OpenMP thread of the same number (moa-gpu-emulate).
+int omp_get_thread_num();
+}
+
+namespace {
+ThreadLog &thisThread() { return launch.logs[omp_get_thread_num()]; }
 } // namespace
 
 extern "C" {
@@ -199,10 +204,7 @@ void _mlir_ciface_moa_emu_profile_launch(StridedMemRefType<char, 1> *kernel,
   launch.gridY = gridY;
   launch.threads = threads;
   launch.logs.assign(threads, ThreadLog());
-  launch.active = true;
 }
-
-void moa_emu_profile_thread(int64_t tid) { profiledThread = tid; }
 
 void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
                             int64_t bytes) {
@@ -214,9 +216,6 @@ void moa_emu_profile_mma() { ++thisThread().mmas; }
 void moa_emu_profile_barrier() { ++thisThread().barriers; }
 void moa_emu_profile_block_end() { countBlock(); }
 
-void moa_emu_profile_launch_end() {
-  report();
-  launch.active = false;
-}
+void moa_emu_profile_launch_end() { report(); }
 
 } // extern "C"
