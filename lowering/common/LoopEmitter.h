@@ -102,6 +102,16 @@ public:
   Value truncf(Value x) {
     return arith::TruncFOp::create(b, loc, b.getF32Type(), x);
   }
+  /// The float `v` as `type`: itself, widened or rounded (to nearest even).
+  Value castFloat(Value v, Type type) {
+    unsigned from = v.getType().getIntOrFloatBitWidth();
+    unsigned to = type.getIntOrFloatBitWidth();
+    if (v.getType() == type)
+      return v;
+    if (to > from)
+      return arith::ExtFOp::create(b, loc, type, v);
+    return arith::TruncFOp::create(b, loc, type, v);
+  }
   /// An index count as f64.
   Value indexToF64(Value index) {
     return arith::UIToFPOp::create(
@@ -271,6 +281,20 @@ public:
     sizes.append({rowCount, count});
     return memref::SubViewOp::create(b, loc, resultType, buffer, offsets, sizes,
                                      strides);
+  }
+
+  /// dst[first + r, c] = src[first + r, c] in dst's element type, for r <
+  /// count and c < cols of two 2-D buffers: one tile's share of a
+  /// conversion, done while the tile is in cache (a separate pass over the
+  /// whole operand would read and write it once more).
+  void convertRows(Value src, Value dst, Value first, Value count, Value cols) {
+    Type type = cast<MemRefType>(dst.getType()).getElementType();
+    loop(idx(0), count, [&](Emitter &x, Value r) {
+      Value row = x.add(first, r);
+      x.loop(x.idx(0), cols, [&](Emitter &y, Value c) {
+        y.store(y.castFloat(y.load(src, {row, c}), type), dst, {row, c});
+      });
+    });
   }
 
   /// c = alpha * op(a) * op(b) + beta * c.
@@ -452,11 +476,9 @@ public:
     SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
     SmallVector<utils::IteratorType> iterators(type.getRank(),
                                                utils::IteratorType::parallel);
-    bool widen = elementType.getIntOrFloatBitWidth() >
-                 type.getElementType().getIntOrFloatBitWidth();
     auto body = [&](OpBuilder &nb, Location nloc, ValueRange args) {
       linalg::YieldOp::create(
-          nb, nloc, convertScalar(nb, nloc, args[0], elementType, widen));
+          nb, nloc, Emitter(nb, nloc).castFloat(args[0], elementType));
     };
     if (isBuffer(shaped)) {
       SmallVector<Value> sizes;
@@ -466,7 +488,7 @@ public:
         count = e.mul(count, sizes.back());
       }
       Value out = e.alloc(elementType, sizes);
-      convertElements(shaped, out, count, widen);
+      convertElements(shaped, out, count);
       convertedFrom[out] = shaped;
       return out;
     }
@@ -480,19 +502,11 @@ public:
   }
   Value toF32(Value shaped) { return convert(shaped, e.b.getF32Type()); }
 
-  /// extf (`widen`) or truncf of the float `v` to `elementType`.
-  static Value convertScalar(OpBuilder &b, Location loc, Value v,
-                             Type elementType, bool widen) {
-    if (widen)
-      return arith::ExtFOp::create(b, loc, elementType, v);
-    return arith::TruncFOp::create(b, loc, elementType, v);
-  }
-
-  /// out[i] = extf or truncf of in[i] over the `count` elements of two
-  /// contiguous buffers of one shape, in parallel chunks that LLVM
-  /// vectorises (serial, the conversions around a bf16 layer took a quarter
-  /// of its time).
-  void convertElements(Value in, Value out, Value count, bool widen) {
+  /// out[i] = in[i] in out's element type (castFloat) over the `count`
+  /// elements of two contiguous buffers of one shape, in parallel chunks
+  /// that LLVM vectorises (serial, the conversions around a bf16 layer took
+  /// a quarter of its time).
+  void convertElements(Value in, Value out, Value count) {
     ReassociationIndices all;
     for (int64_t i = 0; i < cast<ShapedType>(in.getType()).getRank(); ++i)
       all.push_back(i);
@@ -504,9 +518,7 @@ public:
       Value n = p.min(chunk, p.sub(count, first));
       p.loop(p.idx(0), n, [&](Emitter &x, Value i) {
         Value at = x.add(first, i);
-        x.store(
-            convertScalar(x.b, x.loc, x.load(from, {at}), elementType, widen),
-            to, {at});
+        x.store(x.castFloat(x.load(from, {at}), elementType), to, {at});
       });
     });
   }

@@ -81,15 +81,21 @@ withPairPositions(TensorBoundary &tb, Value ok, Value perm, Value off,
 /// The operands of moa.grouped_matmul and moa.grouped_matmul_grad as
 /// buffers, rows first ([B*T, K] per token or [B*T*k, K] per pair), with the
 /// sizes and checks their lowerings share: f32 (widened) for the CPU loops,
-/// in their own element types for the GPU kernels (`widen` false).
+/// in their own element types for the GPU kernels.
 struct GroupedRows {
+  /// Which operands become f32 buffers first. The CPU forward widens the
+  /// input's rows as it gathers them, the GPU kernels as they load tiles.
+  enum class Widen { Nothing, Weight, InputAndWeight };
+
   GroupedRows(TensorBoundary &tb, Value inputOperand, Value weightOperand,
               Value permutation, Value offsets, Value gatesOperand,
-              bool widen = true)
+              Widen widen = Widen::InputAndWeight)
       : combine(bool(gatesOperand)),
         tokenRows(cast<ShapedType>(inputOperand.getType()).getRank() == 3),
-        inputTensor(widen ? tb.toF32(inputOperand) : inputOperand),
-        weightTensor(widen ? tb.toF32(weightOperand) : weightOperand),
+        inputTensor(widen == Widen::InputAndWeight ? tb.toF32(inputOperand)
+                                                   : inputOperand),
+        weightTensor(widen != Widen::Nothing ? tb.toF32(weightOperand)
+                                             : weightOperand),
         gatesTensor(gatesOperand), permTensor(permutation), offTensor(offsets) {
     Emitter &e = tb.e;
     tb.nameOperands({{inputTensor, "input"},

@@ -95,10 +95,7 @@ struct SplitKeyAttention {
   /// A cache element as f32: the caches stay in their element type (a
   /// bf16 cache widened as a whole would cost a pass over it every step).
   static Value widened(Emitter &z, Value cache, ValueRange indices) {
-    Value v = z.load(cache, indices);
-    return v.getType().isF32() ? v
-                               : TensorBoundary::convertScalar(
-                                     z.b, z.loc, v, z.b.getF32Type(), true);
+    return z.castFloat(z.load(cache, indices), z.b.getF32Type());
   }
 
   /// Row r (token r / k) of sequence b over the keys [first, first + count)

@@ -254,10 +254,12 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 
 /// The dispatched pairs are cut into tiles of at most kTileRows rows of one
 /// expert (the per-tile expert map). In parallel over tiles: gather the
-/// tile's rows into expert order, one GEMM with the expert's weight. Then in
-/// parallel over output rows: each pair (scatter) or token (gate-weighted
-/// combine, slots summed in order) reads its product rows back, so no two
-/// threads write the same row.
+/// tile's rows into expert order (widened to f32 as they are copied: the
+/// gather is the packing of the GEMM's left operand), one GEMM with the
+/// expert's weight. Then in parallel over output rows: each pair (scatter)
+/// or token (gate-weighted combine, slots summed in order) reads its product
+/// rows back, so no two threads write the same row, and narrows the row
+/// into a bf16 or f16 result.
 struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
@@ -268,7 +270,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
     GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
-                  op.getOffsets(), op.getGates());
+                  op.getOffsets(), op.getGates(), GroupedRows::Widen::Weight);
     const bool combine = g.combine, tokenRows = g.tokenRows;
     Value batch = g.batch, length = g.length, tokens = g.tokens;
     Value kDim = g.kDim, nDim = g.nDim, numExperts = g.numExperts;
@@ -278,13 +280,18 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
           gates = g.gates;
     Value outRows = combine ? tokens : pairs;
     // The result in its own shape, [B, T, N] or [B, T, k, N], written
-    // through a 2-D view [rows, N].
+    // through a 2-D view [rows, N]: in f32, and each row then narrowed into
+    // the result where that is bf16 or f16.
     SmallVector<Value> resultSizes = {batch, length};
     if (!combine)
       resultSizes.push_back(k);
     resultSizes.push_back(nDim);
     Value result4 = e.alloc(f32, resultSizes);
     Value out = tb.collapse(result4, GroupedRows::rowGroups(combine));
+    Type resultType = getElementTypeOrSelf(op.getResult().getType());
+    Value narrow4 =
+        resultType == f32 ? result4 : e.alloc(resultType, resultSizes);
+    Value narrowOut = tb.collapse(narrow4, GroupedRows::rowGroups(combine));
 
     // Validate sizes and the grouping before any indexed access.
     Value sizesOk = tb.checkSizes(g.sizeChecks(tb, k));
@@ -331,7 +338,8 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
               Value pair = x.toIndex(x.load(perm, {row}));
               Value source = tokenRows ? x.div(pair, k) : pair;
               x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
-                y.store(y.load(input, {source, c}), sorted, {row, c});
+                y.store(y.castFloat(y.load(input, {source, c}), f32), sorted,
+                        {row, c});
               });
             });
             p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
@@ -364,11 +372,13 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
                         });
                       });
                 });
+                if (narrow4 != result4)
+                  p.convertRows(out, narrowOut, i, p.idx(1), nDim);
               },
               kSerialRows);
         });
 
-    rewriter.replaceOp(op, tb.narrowedResult(result4, op.getType()));
+    rewriter.replaceOp(op, tb.result(narrow4, op.getType()));
     return success();
   }
 };
@@ -574,25 +584,40 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
 // Row projections (linalg.contract as moa-decompose emits it)
 //===----------------------------------------------------------------------===//
 
-/// For each (w, out) of `products`: out[r, :] (+)= x[r, :] w over `rows` rows
-/// of x [rows, K], in parallel over tiles of rows, one GEMM per weight on
-/// each tile (so a tile of x is read while it is in cache). `prologue` runs
-/// first on each tile (first row, row count); `beta` 1 accumulates into out.
+/// One GEMM of projectRowTiles: out[r, :] (+)= x[r, :] w, with out f32;
+/// where `narrowed` is given (a bf16 or f16 buffer of out's shape), each
+/// tile's rows of out are narrowed into it after the GEMM.
+struct RowProduct {
+  Value w, out, narrowed = {};
+};
+
+/// The `products` over `rows` rows of x [rows, K], in parallel over tiles of
+/// rows, one GEMM per weight on each tile (so a tile of x is read while it
+/// is in cache). An x not in f32 is widened a tile at a time into f32
+/// scratch. `prologue` runs first on each tile (first row, row count); `beta`
+/// 1 accumulates into out.
 void projectRowTiles(
     TensorBoundary &tb, Value x, Value rows, Value kDim,
-    ArrayRef<std::pair<Value, Value>> products, float beta,
+    ArrayRef<RowProduct> products, float beta,
     function_ref<void(Emitter &, Value, Value)> prologue = {}) {
   Emitter &e = tb.e;
+  Type f32 = e.b.getF32Type();
+  bool widen = cast<MemRefType>(x.getType()).getElementType() != f32;
+  Value wide = widen ? e.alloc(f32, {rows, kDim}) : x;
   Value tile = e.idx(kTileRows);
   e.parallel({e.ceilDiv(rows, tile)}, [&](Emitter &p, ValueRange ivs) {
     Value first = p.mul(ivs[0], tile);
     Value count = p.min(tile, p.sub(rows, first));
     if (prologue)
       prologue(p, first, count);
-    for (auto [w, out] : products) {
-      Value nDim = memref::DimOp::create(p.b, p.loc, out, 1);
-      p.sgemm(tb.module, p.rows(x, first, count, kDim), w,
-              p.rows(out, first, count, nDim), p.f32(1), beta, false);
+    if (widen)
+      p.convertRows(x, wide, first, count, kDim);
+    for (const RowProduct &product : products) {
+      Value nDim = memref::DimOp::create(p.b, p.loc, product.out, 1);
+      p.sgemm(tb.module, p.rows(wide, first, count, kDim), product.w,
+              p.rows(product.out, first, count, nDim), p.f32(1), beta, false);
+      if (product.narrowed)
+        p.convertRows(product.out, product.narrowed, first, count, nDim);
     }
   });
 }
@@ -607,7 +632,7 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
       return rewriter.notifyMatchFailure(op, "not a row projection");
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value xTensor = tb.toF32(op.getInputs()[0]);
+    Value xTensor = op.getInputs()[0];
     Value wTensor = tb.toF32(op.getInputs()[1]);
     Value initTensor = tb.toF32(op.getOutputs()[0]);
     Value batch = tb.dim(initTensor, 0), length = tb.dim(initTensor, 1);
@@ -670,8 +695,7 @@ struct LowerFloatConversion : OpRewritePattern<linalg::GenericOp> {
     Value count = tb.e.idx(1);
     for (int64_t i = 0; i < op.getNumLoops(); ++i)
       count = tb.e.mul(count, tb.dim(in, i));
-    tb.convertElements(tb.buffer(in), tb.buffer(out), count,
-                       isa<arith::ExtFOp>(convert));
+    tb.convertElements(tb.buffer(in), tb.buffer(out), count);
     rewriter.eraseOp(op);
     return success();
   }
@@ -684,7 +708,7 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value inputTensor = tb.toF32(op.getInput());
+    Value inputTensor = op.getInput();
     Value wKey = tb.toF32(op.getWKey()), wValue = tb.toF32(op.getWValue());
     Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
     Value kDim = tb.dim(inputTensor, 2), nDim = tb.dim(wKey, 1);
@@ -693,29 +717,36 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
                                   {tb.dim(wValue, 1), nDim}},
                                  e.mul(batch, length));
     Value input = tb.collapse(tb.buffer(inputTensor), {{0, 1}, {2}});
+    // Each result in f32, narrowed a tile at a time where it is not f32.
     Type f32 = rewriter.getF32Type();
-    Value key3 = e.alloc(f32, {batch, length, nDim});
-    Value value3 = e.alloc(f32, {batch, length, nDim});
-    projectRowTiles(tb, input, rows, kDim,
-                    {{tb.buffer(wKey), tb.collapse(key3, {{0, 1}, {2}})},
-                     {tb.buffer(wValue), tb.collapse(value3, {{0, 1}, {2}})}},
-                    /*beta=*/0.0f);
-    rewriter.replaceOp(op,
-                       {tb.narrowedResult(key3, op.getKey().getType()),
-                        tb.narrowedResult(value3, op.getValue().getType())});
+    SmallVector<RowProduct> products;
+    SmallVector<Value> narrowed;
+    for (auto [w, result] :
+         {std::pair(wKey, op.getKey()), std::pair(wValue, op.getValue())}) {
+      Type type = getElementTypeOrSelf(result.getType());
+      Value wide = e.alloc(f32, {batch, length, nDim});
+      narrowed.push_back(type == f32 ? wide
+                                     : e.alloc(type, {batch, length, nDim}));
+      products.push_back({tb.buffer(w), tb.collapse(wide, {{0, 1}, {2}})});
+      if (narrowed.back() != wide)
+        products.back().narrowed = tb.collapse(narrowed.back(), {{0, 1}, {2}});
+    }
+    projectRowTiles(tb, input, rows, kDim, products, /*beta=*/0.0f);
+    rewriter.replaceOp(op, {tb.result(narrowed[0], op.getKey().getType()),
+                            tb.result(narrowed[1], op.getValue().getType())});
     return success();
   }
 };
 
-/// moa.project_route on the CPU: the projection's GEMMs (OpenBLAS, in
-/// parallel over row tiles), then moa.route on the logits, lowered next.
+/// moa.project_route on the CPU: the projection's GEMMs (in parallel over
+/// row tiles), then moa.route on the logits, lowered next.
 struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ProjectRouteOp op,
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value xTensor = tb.toF32(op.getX()), wTensor = tb.toF32(op.getWGate());
+    Value xTensor = op.getX(), wTensor = tb.toF32(op.getWGate());
     Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
     Value kDim = tb.dim(xTensor, 2), experts = tb.dim(wTensor, 1);
     Value rows =

@@ -149,7 +149,8 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     loops::GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
-                         op.getOffsets(), op.getGates(), /*widen=*/false);
+                         op.getOffsets(), op.getGates(),
+                         loops::GroupedRows::Widen::Nothing);
     Value k =
         g.combine ? tb.dim(op.getGates(), 2) : tb.dim(op.getResultGrad(), 2);
     Grouping in{g,

@@ -807,7 +807,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Type resultElement = resultType.getElementType();
     loops::GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
                          op.getOffsets(), op.getGates(),
-                         /*widen=*/false);
+                         loops::GroupedRows::Widen::Nothing);
     const bool combine = g.combine, tokenRows = g.tokenRows;
     Value batch = g.batch, length = g.length, tokens = g.tokens;
     Value numExperts = g.numExperts, kDim = g.kDim, nDim = g.nDim;

@@ -21,21 +21,35 @@ func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>
 
 // -----
 
-// A bf16 result is computed in f32 and narrowed into a bf16 buffer, in
-// parallel chunks over its elements flattened; a row projection on memrefs
-// accumulates into its init buffer (copied back).
+// A bf16 layer is computed in f32 a tile of rows at a time: the tile's input
+// rows are widened into f32 scratch, the GEMMs run on them, and each result's
+// rows are narrowed into its bf16 buffer while still in cache (no pass over
+// a whole operand, but for the weights).
 // CHECK-LABEL: func.func @key_value_bf16
+// CHECK-SAME: (%[[X:[^:]*]]: memref<?x?x16xbf16>
 // CHECK-NOT: bufferization.to_
-// CHECK: call @moa_rt_sgemm
-// CHECK: call @moa_rt_sgemm
-// CHECK: %[[NARROW:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
-// CHECK: %[[WIDE:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2]] : memref<?x?x?xf32> into memref<?xf32>
-// CHECK: %[[TO:.*]] = memref.collapse_shape %[[NARROW]] {{\[\[}}0, 1, 2]] : memref<?x?x?xbf16> into memref<?xbf16>
+// CHECK: %[[XROWS:.*]] = memref.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : memref<?x?x?xbf16> into memref<?x?xbf16>
+// CHECK: %[[KWIDE:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
+// CHECK: %[[KNARROW:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK: %[[KW:.*]] = memref.collapse_shape %[[KWIDE]]
+// CHECK: %[[KN:.*]] = memref.collapse_shape %[[KNARROW]]
+// CHECK: %[[VNARROW:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK: %[[SCRATCH:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
 // CHECK: scf.parallel
-// CHECK: %[[V:.*]] = memref.load %[[WIDE]]
-// CHECK: %[[T:.*]] = arith.truncf %[[V]] : f32 to bf16
-// CHECK: memref.store %[[T]], %[[TO]]
-// CHECK: return {{.*}} : memref<?x?x8xbf16>, memref<?x?x8xbf16>
+// CHECK: %[[XV:.*]] = memref.load %[[XROWS]]
+// CHECK: %[[XF:.*]] = arith.extf %[[XV]] : bf16 to f32
+// CHECK: memref.store %[[XF]], %[[SCRATCH]]
+// CHECK: %[[A:.*]] = memref.subview %[[SCRATCH]]
+// CHECK: call @moa_rt_sgemm(%[[A]],
+// CHECK: %[[KV:.*]] = memref.load %[[KW]]
+// CHECK: %[[KT:.*]] = arith.truncf %[[KV]] : f32 to bf16
+// CHECK: memref.store %[[KT]], %[[KN]]
+// CHECK: call @moa_rt_sgemm
+// CHECK: arith.truncf
+// CHECK: scf.reduce
+// CHECK: %[[K:.*]] = memref.cast %[[KNARROW]]
+// CHECK: %[[V:.*]] = memref.cast %[[VNARROW]]
+// CHECK: return %[[K]], %[[V]] : memref<?x?x8xbf16>, memref<?x?x8xbf16>
 func.func @key_value_bf16(%x: tensor<?x?x16xbf16>, %wk: tensor<16x8xbf16>, %wv: tensor<16x8xbf16>)
     -> (tensor<?x?x8xbf16>, tensor<?x?x8xbf16>) {
   %k, %v = moa.key_value_projection %x, %wk, %wv : tensor<?x?x16xbf16>, tensor<16x8xbf16>
