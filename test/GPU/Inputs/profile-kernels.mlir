@@ -1,7 +1,8 @@
 // Small kernels whose memory traffic, tensor-core work and barriers are
 // known by hand (test/GPU/emulator-profile.mlir): coalesced and strided
 // global accesses, shared-memory bank conflicts and broadcasts, ldmatrix
-// over a conflicting and a conflict-free layout, and one mma.sync per warp.
+// over a conflicting and a conflict-free layout, one mma.sync per warp, and
+// instructions of each class in a loop and a branch.
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     // 2 blocks of 128 threads: buf[i] *= 2 with i = block * 128 + thread.
@@ -76,6 +77,32 @@ module attributes {gpu.container_module} {
       memref.store %d00, %buf[%i] : memref<?xf32>
       gpu.return
     }
+    // One warp: 4 iterations of an exp, a multiply and an add, and a
+    // shuffle; a round trip through f16; a store on odd lanes only.
+    gpu.func @arithmetic(%buf: memref<?xf32>) kernel {
+      %tid = gpu.thread_id x
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c4 = arith.constant 4 : index
+      %one = arith.constant 1 : i32
+      %width = arith.constant 32 : i32
+      %x = memref.load %buf[%tid] : memref<?xf32>
+      %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%acc = %x) -> f32 {
+        %e = math.exp %acc : f32
+        %m = arith.mulf %e, %acc : f32
+        %a = arith.addf %m, %acc : f32
+        %s, %valid = gpu.shuffle xor %a, %one, %width : f32
+        scf.yield %s : f32
+      }
+      %h = arith.truncf %r : f32 to f16
+      %w = arith.extf %h : f16 to f32
+      %bit = arith.andi %tid, %c1 : index
+      %odd = arith.cmpi ne, %bit, %c0 : index
+      scf.if %odd {
+        memref.store %w, %buf[%tid] : memref<?xf32>
+      }
+      gpu.return
+    }
   }
   func.func @profile(%x: tensor<256xf32>) -> tensor<?xf32> {
     %c1 = arith.constant 1 : index
@@ -94,6 +121,8 @@ module attributes {gpu.container_module} {
     gpu.launch_func @kernels::@banks blocks in (%c1, %c1, %c1)
         threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
     gpu.launch_func @kernels::@fragments blocks in (%c2, %c1, %c1)
+        threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
+    gpu.launch_func @kernels::@arithmetic blocks in (%c1, %c1, %c1)
         threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
     %y = bufferization.to_tensor %dev restrict writable : memref<?xf32> to tensor<?xf32>
     return %y : tensor<?xf32>

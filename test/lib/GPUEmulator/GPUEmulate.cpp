@@ -16,6 +16,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -133,8 +134,10 @@ struct MoAGPUEmulatePass
                  {arith::IndexCastOp::create(b, loc, b.getI64Type(), tid)});
     for (Operation &op : body)
       b.clone(op, mapping);
-    if (profile)
+    if (profile) {
+      countInstructions(function);
       instrument(function, kIdArguments + kernel.getNumArguments(), tid);
+    }
 
     // The GPU-only operations, in the clone, last first: an async-copy
     // group goes before the copies it names.
@@ -181,6 +184,75 @@ struct MoAGPUEmulatePass
     if (type.isIndex())
       return 8;
     return (type.getIntOrFloatBitWidth() + 7) / 8;
+  }
+
+  /// The profile's classes of a thread's instructions (Profile.cpp's
+  /// order), counted on the kernel as the GPU dialect has it, before LLVM
+  /// and ptxas: an estimate of the work that is not memory or tensor cores.
+  enum InstructionClass {
+    Float,
+    Integer,
+    Special,
+    Conversion,
+    Shuffle,
+    Branch
+  };
+  static constexpr int kInstructionClasses = 6;
+
+  /// The class of `op`, or none for what needs no instruction of its own
+  /// (constants, bitcasts, views, moves between vectors and scalars, index
+  /// casts, which the GPU folds into address arithmetic; memory accesses,
+  /// mma and barriers are counted apart).
+  static std::optional<InstructionClass> classOf(Operation *op) {
+    if (isa<math::ExpOp, math::Exp2Op, math::LogOp, math::Log2Op, math::SqrtOp,
+            math::RsqrtOp, math::TanhOp, math::PowFOp, math::ErfOp,
+            arith::DivFOp>(op))
+      return Special; // MUFU (a division is a reciprocal and FMAs)
+    if (isa<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp, arith::UIToFPOp,
+            arith::FPToSIOp, arith::FPToUIOp>(op))
+      return Conversion;
+    if (isa<gpu::ShuffleOp>(op))
+      return Shuffle;
+    if (isa<scf::IfOp>(op))
+      return Branch;
+    if (isa<arith::ConstantOp, arith::BitcastOp, arith::IndexCastOp,
+            arith::IndexCastUIOp>(op) ||
+        !isa<arith::ArithDialect, math::MathDialect>(op->getDialect()))
+      return std::nullopt;
+    bool isFloat = llvm::any_of(op->getOperandTypes(), [](Type type) {
+      return isa<FloatType>(getElementTypeOrSelf(type));
+    });
+    return isFloat ? Float : Integer;
+  }
+
+  /// profile: per block of the kernel's body (a loop's body, a branch),
+  /// its thread instructions by class, reported each time it ends; a loop
+  /// iteration adds its increment, compare and branch.
+  void countInstructions(func::FuncOp function) {
+    function.walk([&](Block *block) {
+      std::array<int64_t, kInstructionClasses> counts{};
+      for (Operation &op : *block)
+        if (std::optional<InstructionClass> c = classOf(&op)) {
+          auto vector = op.getNumResults() == 1
+                            ? dyn_cast<VectorType>(op.getResult(0).getType())
+                            : VectorType();
+          counts[*c] += vector ? vector.getNumElements() : 1;
+        }
+      if (isa<scf::ForOp>(block->getParentOp())) {
+        counts[Integer] += 2;
+        counts[Branch] += 1;
+      }
+      if (llvm::all_of(counts, [](int64_t n) { return n == 0; }) ||
+          !block->mightHaveTerminator())
+        return;
+      OpBuilder b(block->getTerminator());
+      SmallVector<Value> operands;
+      for (int64_t n : counts)
+        operands.push_back(arith::ConstantIntOp::create(
+            b, block->getTerminator()->getLoc(), n, 64));
+      call(b, block->getTerminator()->getLoc(), "moa_emu_profile_instructions",
+           {}, operands);
+    });
   }
 
   /// profile: a report of each memory access of the kernel (address and

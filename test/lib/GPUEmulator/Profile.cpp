@@ -15,6 +15,9 @@
 //   8 for 16), and a phase takes as many wavefronts as the most distinct
 //   4-byte words that fall in one of the 32 banks (the same word is a
 //   broadcast); a phase above one wavefront is a bank conflict.
+// And every thread's instructions by class (float, integer, special
+// function, conversion, shuffle, branch), as moa-gpu-emulate counts them on
+// the GPU dialect, summed over the launch's threads.
 // One line per launch goes to the file MOA_EMU_PROFILE names (appended),
 // else to stderr.
 //
@@ -28,6 +31,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -38,6 +42,12 @@
 namespace {
 
 enum Kind { GlobalLoad, GlobalStore, SharedLoad, SharedStore, kKinds };
+
+/// Instruction classes, in moa-gpu-emulate's order.
+constexpr const char *kClassNames[] = {"float",      "integer", "special",
+                                       "conversion", "shuffle", "branch"};
+constexpr int kClasses = std::size(kClassNames);
+using Instructions = std::array<int64_t, kClasses>;
 
 struct Access {
   int32_t site;
@@ -50,6 +60,7 @@ struct ThreadLog {
   std::vector<Access> accesses;
   std::unordered_map<int32_t, uint32_t> executions;
   int64_t mmas = 0, barriers = 0;
+  Instructions instructions{};
 };
 
 struct Counts {
@@ -58,6 +69,7 @@ struct Counts {
   std::set<int64_t> launchSectors; // every global sector the launch touched
   int64_t wavefronts[2] = {}, idealWavefronts[2] = {};
   int64_t mmas = 0, barriers = 0;
+  Instructions instructions{};
 };
 
 struct Launch {
@@ -131,6 +143,8 @@ void countBlock() {
       if (a.bytes > 0)
         requests[{tid / 32, a.site, a.seq, a.kind}][tid % 32] = &a;
     c.mmas += log.mmas;
+    for (int i = 0; i < kClasses; ++i)
+      c.instructions[i] += log.instructions[i];
     c.barriers = std::max(c.barriers, log.barriers); // per block, below
   }
   for (const auto &[key, byLane] : requests) {
@@ -177,7 +191,12 @@ void report() {
                  store ? "store" : "load", ll(c.requests[SharedLoad + store]),
                  ll(c.bytes[SharedLoad + store]), ll(c.wavefronts[store]),
                  ll(c.idealWavefronts[store]));
-  std::fprintf(out, " | barriers per block %lld\n", ll(c.barriers));
+  std::fprintf(
+      out, " | barriers per block %lld | thread instructions:", ll(c.barriers));
+  for (int i = 0; i < kClasses; ++i)
+    std::fprintf(out, "%s %s %lld", i ? "," : "", kClassNames[i],
+                 ll(c.instructions[i]));
+  std::fprintf(out, "\n");
   if (out != stderr)
     std::fclose(out);
 }
@@ -214,6 +233,15 @@ void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
 
 void moa_emu_profile_mma() { ++thisThread().mmas; }
 void moa_emu_profile_barrier() { ++thisThread().barriers; }
+void moa_emu_profile_instructions(int64_t floats, int64_t integers,
+                                  int64_t special, int64_t conversions,
+                                  int64_t shuffles, int64_t branches) {
+  Instructions &n = thisThread().instructions;
+  const Instructions add = {floats,      integers, special,
+                            conversions, shuffles, branches};
+  for (int i = 0; i < kClasses; ++i)
+    n[i] += add[i];
+}
 void moa_emu_profile_block_end() { countBlock(); }
 
 void moa_emu_profile_launch_end() { report(); }
