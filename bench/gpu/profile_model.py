@@ -13,14 +13,26 @@ shape: the largest of
                      (HBM3e; each sector from DRAM once: perfect caching,
                      a lower bound),
   shared-memory time wavefronts * 128 B / (132 SMs * 128 B/clk * 1.98 GHz),
-labelled a MODEL wherever it is printed: CUDA-core arithmetic, latency,
-occupancy and launch overheads are not counted, and a small T_RUN fills
-expert tiles worse than the full shape. docs/gpu-profile.md has the figures'
-sources. The columns that need no model: coalescing, the distinct bytes each
-warp asked for over the bytes of the 32-byte sectors it touched (1 is
-perfect), the sectors' bytes (L1 traffic),
-and shared-memory wavefronts over the fewest the requests could take (1:
-no bank conflicts).
+  each pipe's time   thread instructions of its class / (132 SMs * its
+                     lanes per SM * 1.98 GHz): float 128, special functions
+                     and conversions 16, shuffles 32,
+  issue time         warp instructions (thread instructions / 32, plus
+                     memory requests and mma.sync) / (132 SMs * 4
+                     schedulers * 1.98 GHz),
+except integer instructions: counted as the GPU dialect writes index
+arithmetic, before LLVM hoists and strength-reduces it, they are an upper
+bound and printed apart (with the integer pipe's 64 lanes per SM as a time),
+not taken as a bound.
+labelled a MODEL wherever it is printed: latency, occupancy's effect and
+launch overheads are not counted, instructions are counted on the GPU
+dialect (not SASS), and a small T_RUN fills expert tiles worse than the
+full shape. Registers and static shared memory come from ptxas for sm_90a
+(when the CUDA toolkit is there), and the occupancy they allow (warps
+resident per SM over 64) is printed beside the estimate. docs/gpu-profile.md
+has the figures' sources. The columns that need no model: coalescing, the
+distinct bytes each warp asked for over the bytes of the 32-byte sectors it
+touched (1 is perfect), the sectors' bytes (L1 traffic), and shared-memory
+wavefronts over the fewest the requests could take (1: no bank conflicts).
 
 usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN] [--small]
 (or bench_gpu.py --model --compile MOA_COMPILE --run MOA_RUN --models DIR)
@@ -37,19 +49,27 @@ from layer_common import module_text  # noqa: E402
 
 TC_FLOPS = 989.5e12  # H200 SXM, dense BF16 tensor core
 HBM_BYTES = 4.8e12  # H200 SXM, HBM3e
-SMEM_BYTES = 132 * 128 * 1.98e9  # SMs * bytes per clock * boost clock
+SMS, CLOCK = 132, 1.98e9  # H100/H200 SXM5: SMs, maximum boost clock
+SMEM_BYTES = SMS * 128 * CLOCK  # bytes per clock per SM
+CLASSES = ["float", "integer", "special", "conversion", "shuffle", "branch"]
+# Results per clock per SM of each class's pipe (compute capability 9.0);
+# branches are counted in the issue bound only.
+LANES = {"float": 128, "special": 16, "conversion": 16, "shuffle": 32}
+INTEGER_LANES = 64
+SCHEDULERS = 4  # warp instructions issued per clock per SM
 
 GLOBAL = r"requests (\d+), bytes (\d+) \(distinct (\d+)\), sectors (\d+)"
 SHARED = r"requests (\d+), bytes (\d+), wavefronts (\d+) \(ideal (\d+)\)"
+INSTRUCTIONS = ", ".join(rf"{c} (\d+)" for c in CLASSES)
 LINE = re.compile(
-    r"launch (\S+) grid \d+x\d+ block \d+ \| tensor-core flop (\d+) \| "
+    r"launch (\S+) grid \d+x\d+ block (\d+) \| tensor-core flop (\d+) \| "
     rf"global load: {GLOBAL} \| global store: {GLOBAL} \| "
     r"global distinct sectors (\d+) \| "
     rf"shared load: {SHARED} \| shared store: {SHARED} \| "
-    r"barriers per block \d+")
+    rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS}")
 FIELDS = ["flop", "gld_r", "gld_b", "gld_d", "gld_s", "gst_r", "gst_b",
           "gst_d", "gst_s", "distinct_s", "shl_r", "shl_b", "shl_w", "shl_i",
-          "shs_r", "shs_b", "shs_w", "shs_i"]
+          "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES
 
 
 def compile_profiled(compiler, work, name, d, E, k, h, dtype):
@@ -77,37 +97,79 @@ def profile(runner, module, tokens):
             if not m:
                 continue
             counts = kernels.setdefault(m.group(1), dict.fromkeys(FIELDS, 0))
-            for field, value in zip(FIELDS, m.groups()[1:]):
+            counts["block"] = int(m.group(2))
+            for field, value in zip(FIELDS, m.groups()[2:]):
                 counts[field] += int(value)
     return kernels
 
 
-def table(name, tokens, kernels):
+def occupancy(registers, smem, threads):
+    """Warps resident per SM over 64 on sm_90 (CUDA C++ Programming Guide,
+    compute capability 9.0: 65536 registers, allocated per warp in units of
+    256; 228 KB of shared memory, 1 KB of it reserved per block; 2048
+    threads and 32 blocks per SM)."""
+    warps = -(-threads // 32)
+    per_warp = -(-max(registers, 1) * 32 // 256) * 256
+    blocks = min(65536 // (per_warp * warps), 233472 // (smem + 1024),
+                 2048 // threads, 32)
+    return blocks * warps / 64
+
+
+def ptxas_resources(module_mlir, compiler):
+    """{kernel: (registers, static shared bytes)} for sm_90a, or {} without
+    the CUDA toolkit's ptxas."""
+    from ptxas_report import ptxas_path, report
+    if not os.path.exists(ptxas_path()):
+        return {}
+    return {row["name"]: (row.get("registers", 0), row["smem"])
+            for row in report(compiler, module_mlir, "sm_90a", ptxas_path())}
+
+
+def estimate(c):
+    """Each bound's time in seconds for the counts `c` of one kernel."""
+    warp_instructions = (sum(c[k] for k in CLASSES if k != "integer") / 32 +
+                         c["gld_r"] +
+                         c["gst_r"] + c["shl_r"] + c["shs_r"] +
+                         c["flop"] / 4096)
+    times = {"tensor cores": c["flop"] / TC_FLOPS,
+             "memory": c["distinct_s"] * 32 / HBM_BYTES,
+             "shared memory": (c["shl_w"] + c["shs_w"]) * 128 / SMEM_BYTES,
+             "issue": warp_instructions / (SMS * SCHEDULERS * CLOCK)}
+    for k, lanes in LANES.items():
+        times[f"{k} pipe"] = c[k] / (SMS * lanes * CLOCK)
+    return times
+
+
+def table(name, tokens, kernels, resources):
     print(f"\n{name} at 1x{tokens} tokens: MODEL (the emulator's profile as an "
           "H200 roofline, not a measurement)")
     print("| kernel | tc GFLOP | DRAM MB (least) | L1 sectors MB | coalescing | "
-          "shared wavefronts / fewest | model us | bound by |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+          "shared wavefronts / fewest | warp instr (k) | integer us (at most) | "
+          "regs | occupancy | model us | bound by |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     total = 0.0
     for kernel, c in kernels.items():
-        flop = c["flop"]
         sectors = c["gld_s"] + c["gst_s"]
-        dram = c["distinct_s"] * 32
         used = c["gld_d"] + c["gst_d"]
-        touched = 32 * sectors
         wavefronts = c["shl_w"] + c["shs_w"]
         ideal = c["shl_i"] + c["shs_i"]
-        times = {"tensor cores": flop / TC_FLOPS,
-                 "memory": dram / HBM_BYTES,
-                 "shared memory": wavefronts * 128 / SMEM_BYTES}
+        times = estimate(c)
         bound = max(times, key=times.get)
         total += times[bound]
-        print(f"| {kernel} | {flop / 1e9:.3f} | {dram / 1e6:.2f} | "
+        registers, smem = resources.get(kernel, (None, None))
+        regs = "n/a" if registers is None else str(registers)
+        occ = ("n/a" if registers is None else
+               f"{occupancy(registers, smem, c['block']):.2f}")
+        instructions = sum(c[k] for k in CLASSES if k != "integer") / 32
+        integer_us = c["integer"] / (SMS * INTEGER_LANES * CLOCK) * 1e6
+        print(f"| {kernel} | {c['flop'] / 1e9:.3f} | "
+              f"{c['distinct_s'] * 32 / 1e6:.2f} | "
               f"{sectors * 32 / 1e6:.2f} | "
-              f"{used / max(touched, 1):.2f} | "
-              f"{wavefronts / max(ideal, 1):.2f} | {times[bound] * 1e6:.2f} | "
-              f"{bound} |")
-    print(f"| total | | | | | | {total * 1e6:.2f} | |")
+              f"{used / max(32 * sectors, 1):.2f} | "
+              f"{wavefronts / max(ideal, 1):.2f} | "
+              f"{instructions / 1e3:.1f} | {integer_us:.2f} | {regs} | {occ} | "
+              f"{times[bound] * 1e6:.2f} | {bound} |")
+    print(f"| total | | | | | | | | | | {total * 1e6:.2f} | |")
 
 
 def model_tables(compiler, runner, work, configs, tokens=256):
@@ -116,7 +178,8 @@ def model_tables(compiler, runner, work, configs, tokens=256):
     for name, B, T, d, E, k, h, dtype in configs:
         run_tokens = min(tokens, T)
         module = compile_profiled(compiler, work, name, d, E, k, h, dtype)
-        table(name, run_tokens, profile(runner, module, run_tokens))
+        resources = ptxas_resources(module[:-len(".so")] + ".mlir", compiler)
+        table(name, run_tokens, profile(runner, module, run_tokens), resources)
     return 0
 
 
