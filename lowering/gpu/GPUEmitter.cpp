@@ -203,8 +203,12 @@ std::string GPUTiling::invalid() const {
   if (gemmThreads() > 1024)
     return bad("gemm-rows x gemm-cols", gemmRows * gemmCols,
                "needs more than 1024 threads (a warp per 32x32)");
-  // The FMA path stages both operands as f32, A's rows padded by a word.
-  if ((gemmRows * (gemmDepth + 1) + gemmDepth * gemmCols) * 4 > kMaxSharedBytes)
+  // The FMA path stages both operands as f32, A's rows padded by a word;
+  // the tensor-core path two slots of 16-bit tiles, rows padded by 8.
+  if ((gemmRows * (gemmDepth + 1) + gemmDepth * gemmCols) * 4 >
+          kMaxSharedBytes ||
+      2 * (gemmRows * (gemmDepth + 8) + gemmDepth * (gemmCols + 8)) * 2 >
+          kMaxSharedBytes)
     return bad("gemm-depth", gemmDepth,
                "overflows 48 KiB of shared memory with these rows and cols");
   // K and V tiles for the largest head size, h = 128.
@@ -289,13 +293,14 @@ void gpu_kernels::copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
   });
 }
 
-void gpu_kernels::asyncWaitAll(Emitter &e) {
+void gpu_kernels::asyncCommitAndWait(Emitter &e, int32_t pending) {
   // commit_group takes every copy the thread issued since the last one; the
   // copies' own tokens are not needed for that.
   Value group = nvgpu::DeviceAsyncCreateGroupOp::create(
       e.b, e.loc, nvgpu::DeviceAsyncTokenType::get(e.b.getContext()),
       ValueRange{});
-  nvgpu::DeviceAsyncWaitOp::create(e.b, e.loc, group, e.b.getI32IntegerAttr(0));
+  nvgpu::DeviceAsyncWaitOp::create(e.b, e.loc, group,
+                                   e.b.getI32IntegerAttr(pending));
 }
 
 void gpu_kernels::forEachElement(Emitter &e, StringRef name, Value count,

@@ -156,9 +156,14 @@ std::array<SmallVector<Value>, 2> loadFragmentsB(Emitter &e, Value tile,
 /// is 0. Complete after asyncWaitAll.
 void copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
            ValueRange srcIndices, Value count, Value aligned);
-/// Commits this thread's asynchronous copies as one group and waits for
-/// all its groups (cp.async.commit_group; cp.async.wait_group 0).
-void asyncWaitAll(Emitter &e);
+/// Commits this thread's asynchronous copies since its last commit as one
+/// group, then waits until at most `pending` of its latest groups are still
+/// in flight (cp.async.commit_group; cp.async.wait_group pending). A commit
+/// is never emitted alone: nvgpu's group op has no side effects, and one
+/// whose token nothing waits on is erased as dead.
+void asyncCommitAndWait(Emitter &e, int32_t pending);
+/// The same, waiting for all its groups (cp.async.wait_group 0).
+inline void asyncWaitAll(Emitter &e) { asyncCommitAndWait(e, 0); }
 
 /// The sizes of `buffer`'s dynamic dimensions, for an allocation of its type.
 SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value buffer);

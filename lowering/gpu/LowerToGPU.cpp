@@ -67,15 +67,16 @@ constexpr int64_t kDispatchThreads = 256, kDispatchItems = 16;
 /// mma.sync (32 f32). f16/bf16 operands go through the tensor cores: cp.async
 /// fills A as [row][k] and the weight as [k][n] (16 bytes per copy, element
 /// by element when K or N is not a multiple of 8), ldmatrix reads the
-/// fragments. f32 (or mixed) operands are widened into f32 tiles, A as
-/// [row][k] with rows padded by one word, the weight as [k][n], and go
-/// through FMAs on the same fragment layout, so the epilogue is one piece
-/// of code; a warp stages 32 consecutive elements of a row (coalesced), and
-/// neither its staging stores nor its fragment reads (8 rows of A at one k,
-/// 8 columns of the weight at one k) meet bank conflicts (the emulator's
-/// profile: 1.00 of the fewest wavefronts, from 5.5). Several weights of
-/// one shape (K and V) share a launch: grid y covers the column tiles of
-/// each in turn.
+/// fragments, and the tiles have two slots: the copies of the next stage
+/// are in flight while the tensor cores work on this one. f32 (or mixed)
+/// operands are widened into f32 tiles, A as [row][k] with rows padded by one
+/// word, the weight as [k][n], and go through FMAs on the same fragment layout,
+/// so the epilogue is one piece of code; a warp stages 32 consecutive elements
+/// of a row (coalesced), and neither its staging stores nor its fragment reads
+/// (8 rows of A at one k, 8 columns of the weight at one k) meet bank conflicts
+/// (the emulator's profile: 1.00 of the fewest wavefronts, from 5.5). Several
+/// weights of one shape (K and V) share a launch: grid y covers the column
+/// tiles of each in turn.
 struct TiledGemm {
   const GPUTiling &tiling;
   /// The kernel's name.
@@ -105,8 +106,8 @@ struct TiledGemm {
     Type f32 = e.b.getF32Type();
     SmallVector<MemRefType> tiles =
         tensorCores
-            ? SmallVector<MemRefType>{ldmatrixTile(rows, depth, inputType),
-                                      ldmatrixTile(depth, cols, inputType)}
+            ? SmallVector<MemRefType>{ldmatrixTile(2 * rows, depth, inputType),
+                                      ldmatrixTile(2 * depth, cols, inputType)}
             : SmallVector<MemRefType>{sharedBuffer({rows, depth + 1}, f32),
                                       sharedBuffer({depth, cols}, f32)};
     Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
@@ -179,31 +180,59 @@ private:
             x.select(in, at, x.idx(0))};
   }
 
-  /// Stage k0: A[source, k0 + col..] and weight[expert, k0 + row, n0 +
-  /// col..], zero outside the matrices: cp.async copies of 8 16-bit
-  /// elements per chunk on the tensor-core path, stageElements on the FMA
-  /// path.
-  void stage(Emitter &x, const Thread &t, Value k0, bool tensorCores) const {
-    if (!tensorCores)
-      return stageElements(x, t, k0);
+  /// The tensor-core path's stage k0 into tile slot `slot` (0 or 1):
+  /// A[source, k0 + col..] and weight[expert, k0 + row, n0 + col..], zero
+  /// outside the matrices, by cp.async copies of 8 16-bit elements per
+  /// chunk, left in flight (the caller commits and waits).
+  void stageAsync(Emitter &x, const Thread &t, Value k0, Value slot) const {
     const int64_t threads = tiling.gemmThreads(), depth = tiling.gemmDepth,
-                  cols = tiling.gemmCols;
-    forChunks(x, t.aChunks, tiling.gemmRows, threads, depth / 8,
+                  rows = tiling.gemmRows, cols = tiling.gemmCols;
+    Value aFirst = x.mul(slot, x.idx(rows)), bFirst = x.mul(slot, x.idx(depth));
+    forChunks(x, t.aChunks, rows, threads, depth / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [count, kk] = within(y, y.add(k0, c.col), kDim);
                 count = y.select(c.rowOk, count, y.idx(0));
-                copy8(y, t.aTile, {c.row, c.col}, input, {c.source, kk}, count,
-                      t.kAligned);
+                copy8(y, t.aTile, {y.add(aFirst, c.row), c.col}, input,
+                      {c.source, kk}, count, t.kAligned);
               });
     forChunks(x, t.bChunks, depth, threads, cols / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [kCount, kk] = within(y, y.add(k0, c.row), kDim);
                 auto [count, n] = within(y, y.add(t.n0, c.col), nDim);
                 count = y.select(isZero(y, kCount), y.idx(0), count);
-                copy8(y, t.bTile, {c.row, c.col}, t.weight, {t.expert, kk, n},
-                      count, t.nAligned);
+                copy8(y, t.bTile, {y.add(bFirst, c.row), c.col}, t.weight,
+                      {t.expert, kk, n}, count, t.nAligned);
               });
-    asyncWaitAll(x);
+  }
+
+  /// The tensor-core main loop, two stages deep: stage s + 1's copies go
+  /// out into the other slot before stage s's are waited for, so global
+  /// latency overlaps the mma.sync of the stage before. The barrier after
+  /// each stage's mma keeps its slot from being refilled while a warp
+  /// still reads it.
+  SmallVector<Value> pipelinedLoop(Emitter &kernel, const Thread &t,
+                                   Value steps) const {
+    Value depth = kernel.idx(tiling.gemmDepth);
+    stageAsync(kernel, t, kernel.idx(0), kernel.idx(0));
+    asyncCommitAndWait(kernel, /*pending=*/1); // waits for nothing yet
+    SmallVector<Value> zeros(32, kernel.f32(0));
+    return kernel.loop(
+        kernel.idx(0), steps, zeros,
+        [&](Emitter &x, Value step, ValueRange carried) {
+          Value slot = arith::RemUIOp::create(x.b, x.loc, step, x.idx(2));
+          Value next = x.add(step, x.idx(1));
+          x.ifThen(
+              x.cmp(arith::CmpIPredicate::ult, next, steps),
+              [&](Emitter &y) {
+                stageAsync(y, t, y.mul(next, depth), y.sub(y.idx(1), slot));
+                asyncCommitAndWait(y, /*pending=*/1);
+              },
+              [&](Emitter &y) { asyncWaitAll(y); });
+          barrier(x);
+          SmallVector<Value> out = mmaStage(x, t, carried, slot);
+          barrier(x);
+          return out;
+        });
   }
 
   /// The FMA path's stage: element e = i * threads + tid of each tile, so
@@ -328,14 +357,16 @@ private:
       t.kAligned = multipleOf8(kDim);
       t.nAligned = multipleOf8(nDim);
 
+      Value steps = kernel.ceilDiv(kDim, kernel.idx(tiling.gemmDepth));
+      if (tensorCores)
+        return storeTile(kernel, t, pipelinedLoop(kernel, t, steps), rows);
       SmallVector<Value> zeros(32, kernel.f32(0));
       SmallVector<Value> acc = kernel.loop(
-          kernel.idx(0), kernel.ceilDiv(kDim, kernel.idx(tiling.gemmDepth)),
-          zeros, [&](Emitter &x, Value step, ValueRange carried) {
-            stage(x, t, x.mul(step, x.idx(tiling.gemmDepth)), tensorCores);
+          kernel.idx(0), steps, zeros,
+          [&](Emitter &x, Value step, ValueRange carried) {
+            stageElements(x, t, x.mul(step, x.idx(tiling.gemmDepth)));
             barrier(x);
-            SmallVector<Value> next =
-                tensorCores ? mmaStage(x, t, carried) : fmaStage(x, t, carried);
+            SmallVector<Value> next = fmaStage(x, t, carried);
             barrier(x);
             return next;
           });
@@ -343,20 +374,23 @@ private:
     });
   }
 
-  /// gemmDepth / 16 m16n8k16 steps; per step each warp loads A's two m16
-  /// fragments and the weight's four n8 fragments by ldmatrix.
-  SmallVector<Value> mmaStage(Emitter &x, const Thread &t,
-                              ValueRange carried) const {
+  /// gemmDepth / 16 m16n8k16 steps on tile slot `slot`; per step each warp
+  /// loads A's two m16 fragments and the weight's four n8 fragments by
+  /// ldmatrix.
+  SmallVector<Value> mmaStage(Emitter &x, const Thread &t, ValueRange carried,
+                              Value slot) const {
     SmallVector<Value> acc(carried.begin(), carried.end());
     Type element = cast<MemRefType>(t.aTile.getType()).getElementType();
+    Value aFirst = x.add(x.mul(slot, x.idx(tiling.gemmRows)), t.warpRow);
+    Value bFirst = x.mul(slot, x.idx(tiling.gemmDepth));
     for (int64_t ks = 0; ks < tiling.gemmDepth; ks += 16) {
       SmallVector<Value> a[2], b[4];
       for (int64_t mi = 0; mi < 2; ++mi)
         a[mi] = loadFragmentA(x, t.aTile, t.ids.lane,
-                              x.add(t.warpRow, x.idx(mi * 16)), x.idx(ks));
+                              x.add(aFirst, x.idx(mi * 16)), x.idx(ks));
       for (int64_t nj = 0; nj < 2; ++nj) {
         auto pair =
-            loadFragmentsB(x, t.bTile, t.ids.lane, x.idx(ks),
+            loadFragmentsB(x, t.bTile, t.ids.lane, x.add(bFirst, x.idx(ks)),
                            x.add(t.warpCol, x.idx(nj * 16)), /*kMajor=*/true);
         b[2 * nj] = pair[0];
         b[2 * nj + 1] = pair[1];

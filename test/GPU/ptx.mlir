@@ -6,7 +6,12 @@
 // O += P V, 64). Their shared-memory operands come by ldmatrix (per GEMM
 // stage 2 k-steps x (2 A + 2 weight) x4 loads, 24; attention 16 for K and 16
 // for V, transposed) and are filled by cp.async (16 bytes; per GEMM stage 2
-// A and 2 weight chunks a thread, 12; attention 4 rounds of K and V, 8).
+// A and 2 weight chunks a thread, issued before the k loop for the first
+// stage and in it for the next, 24; attention 4 rounds of K and V, 8). The
+// GEMMs' copies are two stages deep: the first stage's group is committed
+// before the loop (a commit that nothing waited on was once erased as dead,
+// which the emulator, running before that, could not see), each next
+// stage's waited for one group behind.
 // The f32 layer uses none of them, and the Ampere target gets the same code.
 // REQUIRES: cuda-toolkit
 // RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --emit=ptx > %t.bf16.ptx
@@ -36,14 +41,20 @@
 // RUN: grep -c "cp.async.cg.shared.global \[%rd[0-9]*\], \[%rd[0-9]*\], 16, %r" %t.bf16.ptx | FileCheck %s --check-prefix=CPASYNC
 // LDMATRIX: 28
 // TRANS: 28
-// CPASYNC: 20
+// CPASYNC: 32
 // RUN: FileCheck %s --check-prefix=GROUP < %t.bf16.ptx
 // GROUP: .entry moa_grouped_matmul(
+// GROUP-NOT: ldmatrix
 // GROUP: cp.async.cg.shared.global
+// GROUP-NOT: ldmatrix
+// GROUP: cp.async.commit_group
+// GROUP-NEXT: cp.async.wait_group 1
+// GROUP: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// GROUP: cp.async.commit_group
+// GROUP-NEXT: cp.async.wait_group 1
 // GROUP: cp.async.commit_group
 // GROUP-NEXT: cp.async.wait_group 0
-// GROUP-NEXT: bar.sync 0
-// GROUP: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// GROUP: .entry
 
 // SM80: .target sm_80
 // SM80: cp.async.cg.shared.global

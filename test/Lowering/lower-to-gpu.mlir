@@ -55,17 +55,32 @@ func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
 // bf16 grouped matmul with the gate-weighted combine: A ([row][k], 64x32)
 // and the weight ([k][n], 32x64) staged in shared memory by cp.async (16
 // bytes, element by element when K or N is not a multiple of 8; rows padded
-// by 8), fragments read by ldmatrix (the weight's transposed), mma.sync on
-// the tensor cores, f32 atomics into a zeroed accumulator, then narrowed to
-// bf16. With the second tiling, 32x64x16 tiles on 2 warps.
+// by 8) into two slots each (128x40, 64x72): stage 0's copies go out and are
+// committed before the k loop (with a wait for all groups but one, which
+// waits for nothing but keeps the commit from being erased); each iteration sends the next stage's copies
+// into the other slot, commits them and waits for all groups but that one
+// (the last iteration, for all), so that a stage's copies are in flight
+// while the stage before is multiplied. Fragments are read by ldmatrix (the
+// weight's transposed), mma.sync on the tensor cores, f32 atomics into a
+// zeroed accumulator, then narrowed to bf16. With the second tiling,
+// 32x64x16 tiles on 2 warps.
 // CHECK-LABEL: func.func @grouped_combine_bf16
 // CHECK: %[[ACC:.*]] = gpu.alloc (%{{.*}}, %{{.*}}, %{{.*}}) : memref<?x?x?xf32>
 // CHECK: gpu.memset  %[[ACC]]
-// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%[[A:.*]] : memref<64x40xbf16, #gpu.address_space<workgroup>>, %[[B:.*]] : memref<32x72xbf16, #gpu.address_space<workgroup>>) {
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%[[A:.*]] : memref<128x40xbf16, #gpu.address_space<workgroup>>, %[[B:.*]] : memref<64x72xbf16, #gpu.address_space<workgroup>>) {
 // CHECK: nvgpu.device_async_copy %{{.*}}, %[[A]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
 // CHECK: nvgpu.device_async_copy %{{.*}}, %[[B]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
 // CHECK: nvgpu.device_async_create_group
+// CHECK-NEXT: nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// CHECK-NEXT: scf.for
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[A]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK: nvgpu.device_async_copy %{{.*}}, %[[B]][%{{.*}}, %{{.*}}], 8, %{{.*}} {bypassL1}
+// CHECK: nvgpu.device_async_create_group
+// CHECK-NEXT: nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// CHECK-NEXT: } else {
+// CHECK-NEXT: nvgpu.device_async_create_group
 // CHECK-NEXT: nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// CHECK-NEXT: }
 // CHECK-NEXT: gpu.barrier
 // CHECK: nvgpu.ldmatrix %[[A]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK: nvgpu.ldmatrix %[[B]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true}
@@ -75,7 +90,7 @@ func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
 // CHECK: memref.atomic_rmw addf
 // CHECK: gpu.launch {{.*}} function(@moa_narrow) {
 // TILES-LABEL: func.func @grouped_combine_bf16
-// TILES: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c64, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<32x24xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x72xbf16, #gpu.address_space<workgroup>>) {
+// TILES: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c64, {{.*}} function(@moa_grouped_matmul_combine) workgroup(%{{.*}} : memref<64x24xbf16, #gpu.address_space<workgroup>>, %{{.*}} : memref<32x72xbf16, #gpu.address_space<workgroup>>) {
 func.func @grouped_combine_bf16(%x: tensor<?x?x2x16xbf16>, %w: tensor<4x16x32xbf16>, %p: tensor<?xi32>,
     %o: tensor<5xi32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x32xbf16> {
   %y = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x2xf32>)
