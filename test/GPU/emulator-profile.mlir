@@ -15,9 +15,10 @@
 //   rows (4), and one m16n8k16 mma.sync per warp, 2*16*8*16 = 4096 flops;
 // - arithmetic (one warp): per thread 4 loop iterations of an exp (special),
 //   a multiply and an add (float), a shuffle, and the loop's increment and
-//   compare (integer) and branch; then f32 -> f16 -> f32 (2 conversions), a
-//   lane-parity test (2 integer) and an if (branch): float 8, integer 10,
-//   special 4, conversion 2, shuffle 4, branch 5, times 32 threads; only
+//   compare (integer) and branch; then f32 -> f16 -> f32 (2 conversions),
+//   f32 -> bf16 (a conversion) -> f32 (a shift: integer), their sum (float),
+//   a lane-parity test (2 integer) and an if (branch): float 9, integer 11,
+//   special 4, conversion 3, shuffle 4, branch 5, times 32 threads; only
 //   the odd lanes store (64 bytes over 4 sectors).
 // Thread instructions elsewhere: an index multiply and add per thread
 // (coalesced, fragments), a multiply (strided), two multiplies and three
@@ -32,7 +33,7 @@
 // CHECK-NEXT: launch strided grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 32 | global store: requests 1, bytes 128 (distinct 128), sectors 4 | global distinct sectors 32 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 1 | thread instructions: float 0, integer 32, special 0, conversion 0, shuffle 0, branch 0
 // CHECK-NEXT: launch banks grid 1x1 block 32 | tensor-core flop 0 | global load: requests 2, bytes 256 (distinct 132), sectors 5 | global store: requests 1, bytes 128 (distinct 128), sectors 4 | global distinct sectors 4 | shared load: requests 3, bytes 768, wavefronts 37 (ideal 6) | shared store: requests 1, bytes 128, wavefronts 1 (ideal 1) | barriers per block 1 | thread instructions: float 96, integer 64, special 0, conversion 0, shuffle 0, branch 0
 // CHECK-NEXT: launch fragments grid 2x1 block 32 | tensor-core flop 8192 | global load: requests 0, bytes 0 (distinct 0), sectors 0 | global store: requests 2, bytes 256 (distinct 256), sectors 8 | global distinct sectors 8 | shared load: requests 4, bytes 2048, wavefronts 72 (ideal 16) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 0, integer 128, special 0, conversion 0, shuffle 0, branch 0
-// CHECK-NEXT: launch arithmetic grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 4 | global store: requests 1, bytes 64 (distinct 64), sectors 4 | global distinct sectors 4 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 256, integer 320, special 128, conversion 64, shuffle 128, branch 160
+// CHECK-NEXT: launch arithmetic grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 4 | global store: requests 1, bytes 64 (distinct 64), sectors 4 | global distinct sectors 4 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 288, integer 352, special 128, conversion 96, shuffle 128, branch 160
 // CHECK-NOT: launch
 
 // Without --emulate-gpu the option is an error.

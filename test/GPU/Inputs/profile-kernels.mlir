@@ -78,7 +78,8 @@ module attributes {gpu.container_module} {
       gpu.return
     }
     // One warp: 4 iterations of an exp, a multiply and an add, and a
-    // shuffle; a round trip through f16; a store on odd lanes only.
+    // shuffle; round trips through f16 and bf16 added; a store on odd lanes
+    // only.
     gpu.func @arithmetic(%buf: memref<?xf32>) kernel {
       %tid = gpu.thread_id x
       %c0 = arith.constant 0 : index
@@ -96,10 +97,13 @@ module attributes {gpu.container_module} {
       }
       %h = arith.truncf %r : f32 to f16
       %w = arith.extf %h : f16 to f32
+      %hb = arith.truncf %r : f32 to bf16
+      %wb = arith.extf %hb : bf16 to f32
+      %both = arith.addf %w, %wb : f32
       %bit = arith.andi %tid, %c1 : index
       %odd = arith.cmpi ne, %bit, %c0 : index
       scf.if %odd {
-        memref.store %w, %buf[%tid] : memref<?xf32>
+        memref.store %both, %buf[%tid] : memref<?xf32>
       }
       gpu.return
     }

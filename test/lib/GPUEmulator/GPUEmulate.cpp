@@ -208,6 +208,11 @@ struct MoAGPUEmulatePass
             math::RsqrtOp, math::TanhOp, math::PowFOp, math::ErfOp,
             arith::DivFOp>(op))
       return Special; // MUFU (a division is a reciprocal and FMAs)
+    // bf16 is the upper half of an f32: compilers widen it by a shift or a
+    // byte permute (an integer instruction), not a conversion.
+    if (auto extf = dyn_cast<arith::ExtFOp>(op);
+        extf && getElementTypeOrSelf(extf.getIn().getType()).isBF16())
+      return Integer;
     if (isa<arith::ExtFOp, arith::TruncFOp, arith::SIToFPOp, arith::UIToFPOp,
             arith::FPToSIOp, arith::FPToUIOp>(op))
       return Conversion;
