@@ -189,6 +189,8 @@ def run_models(moa_run, models, repeat, configs, device_name):
     print("moa ms: span of the layer's kernels (CUDA events); call ms: the "
           "whole moa-run call with its host-device copies; goals: a/moa >= 3, "
           "moa/b <= 1.25")
+    from profile_model import calibrate
+    calibrate(moa_run, models, repeat)
     return 0 if ok else 1
 
 

@@ -45,6 +45,11 @@ echo "== tiny_lm's training step in mixed precision (bf16) for the GPU"
 echo "== compile the benchmark layers"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --compile "$bin/moa-compile" \
   --models "$bundle/models"
+echo "== the emulator's MODEL of the benchmark layers (run.sh sets it against the device)"
+/usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu.py" --model --compile "$bin/moa-compile" \
+  --run "$bin/moa-run" --models "$bundle/model-work"
+cp "$bundle/model-work/model.json" "$bundle/models/"
+rm -rf "$bundle/model-work"
 echo "== compile the benchmark layers' training steps"
 /usr/bin/python3 "$MOA_ROOT/bench/gpu/bench_gpu_train.py" --compile "$bin/moa-compile" \
   --models "$bundle/train"

@@ -38,8 +38,10 @@ usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN] [--small]
 (or bench_gpu.py --model --compile MOA_COMPILE --run MOA_RUN --models DIR)
 """
 import argparse
+import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -141,13 +143,14 @@ def estimate(c):
 
 
 def table(name, tokens, kernels, resources):
+    """Prints the configuration's table; returns {kernel: model us}."""
     print(f"\n{name} at 1x{tokens} tokens: MODEL (the emulator's profile as an "
           "H200 roofline, not a measurement)")
     print("| kernel | tc GFLOP | DRAM MB (least) | L1 sectors MB | coalescing | "
           "shared wavefronts / fewest | warp instr (k) | integer us (at most) | "
           "regs | occupancy | model us | bound by |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    total = 0.0
+    estimates = {}
     for kernel, c in kernels.items():
         sectors = c["gld_s"] + c["gst_s"]
         used = c["gld_d"] + c["gst_d"]
@@ -155,7 +158,7 @@ def table(name, tokens, kernels, resources):
         ideal = c["shl_i"] + c["shs_i"]
         times = estimate(c)
         bound = max(times, key=times.get)
-        total += times[bound]
+        estimates[kernel] = times[bound] * 1e6
         registers, smem = resources.get(kernel, (None, None))
         regs = "n/a" if registers is None else str(registers)
         occ = ("n/a" if registers is None else
@@ -169,18 +172,65 @@ def table(name, tokens, kernels, resources):
               f"{wavefronts / max(ideal, 1):.2f} | "
               f"{instructions / 1e3:.1f} | {integer_us:.2f} | {regs} | {occ} | "
               f"{times[bound] * 1e6:.2f} | {bound} |")
-    print(f"| total | | | | | | | | | | {total * 1e6:.2f} | |")
+    print(f"| total | | | | | | | | | | {sum(estimates.values()):.2f} | |")
+    return estimates
 
 
 def model_tables(compiler, runner, work, configs, tokens=256):
-    """Profiles each configuration on the emulator and prints its table."""
+    """Profiles each configuration on the emulator, prints its table and
+    writes the estimates to WORK/model.json for calibrate()."""
     os.makedirs(work, exist_ok=True)
+    saved = {}
     for name, B, T, d, E, k, h, dtype in configs:
         run_tokens = min(tokens, T)
         module = compile_profiled(compiler, work, name, d, E, k, h, dtype)
         resources = ptxas_resources(module[:-len(".so")] + ".mlir", compiler)
-        table(name, run_tokens, profile(runner, module, run_tokens), resources)
+        kernels = table(name, run_tokens,
+                        profile(runner, module, run_tokens), resources)
+        saved[name] = {"tokens": run_tokens, "kernels": kernels}
+    with open(os.path.join(work, "model.json"), "w") as f:
+        json.dump(saved, f, indent=1)
     return 0
+
+
+def calibrate(runner, models, repeat):
+    """The model's estimate (MODELS/model.json, from model_tables) against
+    the layer's measured kernel span on the same shape, 1 x tokens, for
+    each configuration compiled in MODELS: the ratio is the calibration."""
+    path = os.path.join(models, "model.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    print("\nThe MODEL against the device, same shape (one sequence): "
+          "measured / model is the model's calibration")
+    print("| config | tokens | model us | measured us | measured / model |")
+    print("|---|---:|---:|---:|---:|")
+    for name, entry in saved.items():
+        module = os.path.join(models, name + ".so")
+        if not os.path.exists(module):
+            continue
+        timing = os.path.join(models, name + ".calibration")
+        if os.path.exists(timing):
+            os.remove(timing)
+        result = subprocess.run(
+            [runner, module, "moa_layer", "--random", "--dims",
+             f"1,{entry['tokens']}", "--repeat", str(repeat)],
+            env=dict(os.environ, MOA_CUDA_TIMING=timing),
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"| {name} | moa-run failed: {result.stderr.strip()} |")
+            continue
+        if os.path.exists(timing):  # the kernels' span, by CUDA events
+            with open(timing) as f:
+                spans = [float(line.split()[1]) for line in f]
+            measured = statistics.median(spans[1:] or spans) * 1e3
+        else:  # not the CUDA runtime (a dry run): the whole call
+            measured = float(re.search(r"time: ([0-9.]+) ms",
+                                       result.stdout).group(1)) * 1e3
+        model = sum(entry["kernels"].values())
+        print(f"| {name} | {entry['tokens']} | {model:.2f} | {measured:.2f} | "
+              f"{measured / model:.1f} |")
 
 
 def main():
