@@ -118,6 +118,27 @@ def torch_device(device_name):
     return device, f"torch {torch.__version__}, {where}"
 
 
+def timed_moa_run(moa_run, args, timing):
+    """moa-run with `args`, its CUDA timing written to `timing`: (result,
+    moa ms, call ms), moa ms the median span of the layer's kernels by CUDA
+    events (the first call, a warm-up, left out), or the whole call where
+    there are no events (not the CUDA runtime: a dry run); the times are
+    None if moa-run failed."""
+    if os.path.exists(timing):
+        os.remove(timing)
+    result = subprocess.run([moa_run, *args],
+                            env=dict(os.environ, MOA_CUDA_TIMING=timing),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return result, None, None
+    call_ms = float(re.search(r"time: ([0-9.]+) ms", result.stdout).group(1))
+    if not os.path.exists(timing):
+        return result, call_ms, call_ms
+    with open(timing) as f:
+        spans = [float(line.split()[1]) for line in f]
+    return result, statistics.median(spans[1:] or spans), call_ms
+
+
 def run_models(moa_run, models, repeat, configs, device_name):
     import torch
     from moa_torch import moa_layer
@@ -143,23 +164,14 @@ def run_models(moa_run, models, repeat, configs, device_name):
                 np.save(paths[-1], to_bf16_bits(a) if bf16 and i != 1 else a)
             out_dir = os.path.join(work, name + ".out")
             os.makedirs(out_dir, exist_ok=True)
-            timing = os.path.join(work, name + ".timing")
-            result = subprocess.run(
-                [moa_run, os.path.join(models, name + ".so"), "moa_layer",
-                 *paths, "--repeat", str(repeat), "-o", out_dir],
-                env=dict(os.environ, MOA_CUDA_TIMING=timing),
-                capture_output=True, text=True)
+            result, moa_ms, call_ms = timed_moa_run(
+                moa_run, [os.path.join(models, name + ".so"), "moa_layer",
+                          *paths, "--repeat", str(repeat), "-o", out_dir],
+                os.path.join(work, name + ".timing"))
             if result.returncode != 0:
                 print(f"{name}: moa-run failed: {result.stderr.strip()}")
                 ok = False
                 continue
-            call_ms = float(re.search(r"time: ([0-9.]+) ms",
-                                      result.stdout).group(1))
-            if os.path.exists(timing):
-                spans = [float(line.split()[1]) for line in open(timing)]
-                moa_ms = statistics.median(spans[1:] or spans)  # no warm-up
-            else:  # not the CUDA runtime (the dry run): the whole call
-                moa_ms = call_ms
             out = np.load(os.path.join(out_dir, "out0.npy"))
             out = from_bf16_bits(out) if bf16 else out
 

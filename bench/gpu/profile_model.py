@@ -41,7 +41,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 
@@ -127,12 +126,17 @@ def ptxas_resources(module_mlir, compiler):
             for row in report(compiler, module_mlir, "sm_90a", ptxas_path())}
 
 
+def arithmetic_warp_instructions(c):
+    """The warp instructions of every class but integer (an upper bound,
+    printed apart) in the counts `c` of one kernel."""
+    return sum(c[k] for k in CLASSES if k != "integer") / 32
+
+
 def estimate(c):
     """Each bound's time in seconds for the counts `c` of one kernel."""
-    warp_instructions = (sum(c[k] for k in CLASSES if k != "integer") / 32 +
-                         c["gld_r"] +
+    warp_instructions = (arithmetic_warp_instructions(c) + c["gld_r"] +
                          c["gst_r"] + c["shl_r"] + c["shs_r"] +
-                         c["flop"] / 4096)
+                         c["flop"] / 4096)  # a warp's mma.sync: 4096 flop
     times = {"tensor cores": c["flop"] / TC_FLOPS,
              "memory": c["distinct_s"] * 32 / HBM_BYTES,
              "shared memory": (c["shl_w"] + c["shs_w"]) * 128 / SMEM_BYTES,
@@ -163,7 +167,7 @@ def table(name, tokens, kernels, resources):
         regs = "n/a" if registers is None else str(registers)
         occ = ("n/a" if registers is None else
                f"{occupancy(registers, smem, c['block']):.2f}")
-        instructions = sum(c[k] for k in CLASSES if k != "integer") / 32
+        instructions = arithmetic_warp_instructions(c)
         integer_us = c["integer"] / (SMS * INTEGER_LANES * CLOCK) * 1e6
         print(f"| {kernel} | {c['flop'] / 1e9:.3f} | "
               f"{c['distinct_s'] * 32 / 1e6:.2f} | "
@@ -206,28 +210,19 @@ def calibrate(runner, models, repeat):
           "measured / model is the model's calibration")
     print("| config | tokens | model us | measured us | measured / model |")
     print("|---|---:|---:|---:|---:|")
+    from bench_gpu import timed_moa_run
     for name, entry in saved.items():
         module = os.path.join(models, name + ".so")
         if not os.path.exists(module):
             continue
-        timing = os.path.join(models, name + ".calibration")
-        if os.path.exists(timing):
-            os.remove(timing)
-        result = subprocess.run(
-            [runner, module, "moa_layer", "--random", "--dims",
-             f"1,{entry['tokens']}", "--repeat", str(repeat)],
-            env=dict(os.environ, MOA_CUDA_TIMING=timing),
-            capture_output=True, text=True)
+        result, moa_ms, _ = timed_moa_run(
+            runner, [module, "moa_layer", "--random", "--dims",
+                     f"1,{entry['tokens']}", "--repeat", str(repeat)],
+            os.path.join(models, name + ".calibration"))
         if result.returncode != 0:
             print(f"| {name} | moa-run failed: {result.stderr.strip()} |")
             continue
-        if os.path.exists(timing):  # the kernels' span, by CUDA events
-            with open(timing) as f:
-                spans = [float(line.split()[1]) for line in f]
-            measured = statistics.median(spans[1:] or spans) * 1e3
-        else:  # not the CUDA runtime (a dry run): the whole call
-            measured = float(re.search(r"time: ([0-9.]+) ms",
-                                       result.stdout).group(1)) * 1e3
+        measured = moa_ms * 1e3
         model = sum(entry["kernels"].values())
         print(f"| {name} | {entry['tokens']} | {model:.2f} | {measured:.2f} | "
               f"{measured / model:.1f} |")

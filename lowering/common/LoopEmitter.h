@@ -104,11 +104,9 @@ public:
   }
   /// The float `v` as `type`: itself, widened or rounded (to nearest even).
   Value castFloat(Value v, Type type) {
-    unsigned from = v.getType().getIntOrFloatBitWidth();
-    unsigned to = type.getIntOrFloatBitWidth();
     if (v.getType() == type)
       return v;
-    if (to > from)
+    if (type.getIntOrFloatBitWidth() > v.getType().getIntOrFloatBitWidth())
       return arith::ExtFOp::create(b, loc, type, v);
     return arith::TruncFOp::create(b, loc, type, v);
   }

@@ -289,9 +289,11 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     Value result4 = e.alloc(f32, resultSizes);
     Value out = tb.collapse(result4, GroupedRows::rowGroups(combine));
     Type resultType = getElementTypeOrSelf(op.getResult().getType());
-    Value narrow4 =
-        resultType == f32 ? result4 : e.alloc(resultType, resultSizes);
-    Value narrowOut = tb.collapse(narrow4, GroupedRows::rowGroups(combine));
+    Value narrow4 = result4, narrowOut = out;
+    if (resultType != f32) {
+      narrow4 = e.alloc(resultType, resultSizes);
+      narrowOut = tb.collapse(narrow4, GroupedRows::rowGroups(combine));
+    }
 
     // Validate sizes and the grouping before any indexed access.
     Value sizesOk = tb.checkSizes(g.sizeChecks(tb, k));

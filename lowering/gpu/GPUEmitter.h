@@ -153,7 +153,7 @@ std::array<SmallVector<Value>, 2> loadFragmentsB(Emitter &e, Value tile,
 /// 8) 16-bit elements from src[srcIndices] on, zeros after: one cp.async
 /// of 16 bytes when `aligned` (the source is 16-byte aligned; null: always),
 /// element by element otherwise. src must be addressable even when count
-/// is 0. Complete after asyncWaitAll.
+/// is 0. Complete after a wait that covers its group (asyncCommitAndWait).
 void copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
            ValueRange srcIndices, Value count, Value aligned);
 /// Commits this thread's asynchronous copies since its last commit as one

@@ -37,6 +37,7 @@
 #include "passes/Passes.h"
 
 #include <cmath>
+#include <tuple>
 
 namespace mlir::moa {
 #define GEN_PASS_DEF_MOALOWERTOGPU
@@ -187,7 +188,8 @@ private:
   void stageAsync(Emitter &x, const Thread &t, Value k0, Value slot) const {
     const int64_t threads = tiling.gemmThreads(), depth = tiling.gemmDepth,
                   rows = tiling.gemmRows, cols = tiling.gemmCols;
-    Value aFirst = x.mul(slot, x.idx(rows)), bFirst = x.mul(slot, x.idx(depth));
+    Value aFirst, bFirst;
+    std::tie(aFirst, bFirst) = slotRows(x, slot);
     forChunks(x, t.aChunks, rows, threads, depth / 8,
               [&](Emitter &y, const Chunk &c) {
                 auto [count, kk] = within(y, y.add(k0, c.col), kDim);
@@ -203,6 +205,13 @@ private:
                 copy8(y, t.bTile, {y.add(bFirst, c.row), c.col}, t.weight,
                       {t.expert, kk, n}, count, t.nAligned);
               });
+  }
+
+  /// The first rows of tile slot `slot` in A's tile and in the weight's: the
+  /// slots lie one after the other.
+  std::pair<Value, Value> slotRows(Emitter &x, Value slot) const {
+    return {x.mul(slot, x.idx(tiling.gemmRows)),
+            x.mul(slot, x.idx(tiling.gemmDepth))};
   }
 
   /// The tensor-core main loop, two stages deep: stage s + 1's copies go
@@ -381,13 +390,14 @@ private:
                               Value slot) const {
     SmallVector<Value> acc(carried.begin(), carried.end());
     Type element = cast<MemRefType>(t.aTile.getType()).getElementType();
-    Value aFirst = x.add(x.mul(slot, x.idx(tiling.gemmRows)), t.warpRow);
-    Value bFirst = x.mul(slot, x.idx(tiling.gemmDepth));
+    Value aFirst, bFirst;
+    std::tie(aFirst, bFirst) = slotRows(x, slot);
+    Value warpRow = x.add(aFirst, t.warpRow);
     for (int64_t ks = 0; ks < tiling.gemmDepth; ks += 16) {
       SmallVector<Value> a[2], b[4];
       for (int64_t mi = 0; mi < 2; ++mi)
         a[mi] = loadFragmentA(x, t.aTile, t.ids.lane,
-                              x.add(aFirst, x.idx(mi * 16)), x.idx(ks));
+                              x.add(warpRow, x.idx(mi * 16)), x.idx(ks));
       for (int64_t nj = 0; nj < 2; ++nj) {
         auto pair =
             loadFragmentsB(x, t.bTile, t.ids.lane, x.add(bFirst, x.idx(ks)),
