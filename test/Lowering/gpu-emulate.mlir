@@ -3,16 +3,20 @@
 // A kernel with shared memory, a barrier, a shuffle and an mma.sync becomes a
 // host function calling the emulator; its launch a loop over blocks, each
 // block's threads one OpenMP parallel region; host GPU ops become memref and
-// linalg ops (device and shared buffers 256-byte aligned, as cudaMalloc's),
-// and the gpu.module goes.
+// linalg ops (device and shared buffers 256-byte aligned, as cudaMalloc's;
+// each shared buffer told to the emulator with its declared alignment, none
+// here), and the gpu.module goes.
 // CHECK-LABEL: func.func @entry(
 // CHECK: %[[BUF:.*]] = memref.alloc(%{{.*}}) {alignment = 256 : i64} : memref<?xf32>
 // CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[BUF]] : memref<?xf32>)
 // CHECK: memref.copy %{{.*}}, %[[BUF]]
 // CHECK: scf.for %[[BX:[^ ]*]] = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK: scf.for %[[BY:[^ ]*]] = %{{.*}} to %c1 step %{{.*}} {
-// CHECK: %[[SHARED:.*]] = memref.alloc() {alignment = 256 : i64} : memref<32xf32>
 // CHECK: call @moa_emu_block_begin
+// CHECK: %[[SHARED:.*]] = memref.alloc() {alignment = 256 : i64} : memref<32xf32>
+// CHECK: %[[ADDRESS:.*]] = memref.extract_aligned_pointer_as_index %[[SHARED]]
+// CHECK: %[[A64:.*]] = arith.index_cast %[[ADDRESS]] : index to i64
+// CHECK: call @moa_emu_shared_buffer(%[[A64]], %c128_i64, %c0_i64)
 // CHECK: omp.parallel num_threads(%{{.*}} : i32) {
 // CHECK: %[[TID:.*]] = func.call @moa_emu_thread_index() : () -> i64
 // CHECK: %[[T:.*]] = arith.index_cast %[[TID]] : i64 to index
@@ -136,6 +140,108 @@ module attributes {gpu.container_module} {
     %c32 = arith.constant 32 : index
     gpu.launch_func @kernels::@tensor_cores blocks in (%c1, %c1, %c1) threads in (%c32, %c1, %c1)
         args(%a : memref<?x?xf16>, %n : index, %out : memref<?xf32>)
+    return
+  }
+}
+
+// -----
+
+// The Hopper ops: the host's tensor map is the emulator's, made from the
+// ranked memref behind the unranked one; in the kernel the map, the
+// mbarrier group and the wgmma descriptors are i64 handles, the 64 x 64
+// accumulator each thread's 32 floats (loop-carried as such), and the
+// warpgroup mma one wgmma per 16-deep k-step (A advancing 32 bytes, 2 in
+// the descriptor's 16-byte units; B 16 rows of 128 bytes, 128), then
+// plain stores of the fragment; wgmma's waits are no-ops.
+!tile = memref<64x64xbf16, 3>
+!map = !nvgpu.tensormap.descriptor<tensor = !tile, swizzle = swizzle_128b,
+    l2promo = none, oob = zero, interleave = none>
+!barriers = !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>>
+!acc = !nvgpu.warpgroup.accumulator<fragmented = vector<64x64xf32>>
+!desc = !nvgpu.warpgroup.descriptor<tensor = !tile>
+// CHECK-LABEL: func.func @hopper(
+// CHECK: %[[CAST:.*]] = memref.cast %{{.*}} : memref<64x64xbf16> to memref<*xbf16>
+// CHECK: %[[MAP:.*]] = call @moa_emu_tma_descriptor(%c2_i64, %c2_i64{{.*}}, %c3_i64, %c0_i64
+// CHECK: call @moa_emu_shared_buffer(%{{.*}}, %c8192_i64, %c1024_i64)
+// CHECK: call @__moa_emu_kernels_hopper(%{{.*}}, %[[MAP]], %{{.*}}) : (index, index, index, index, index, index, i64, memref<64x64xf32>, memref<64x64xbf16>) -> ()
+// CHECK-LABEL: func.func private @__moa_emu_kernels_hopper(
+// CHECK-SAME: %[[ARG_MAP:[^:]*]]: i64, %[[OUT:[^:]*]]: memref<64x64xf32>, %[[TILE:[^:]*]]: memref<64x64xbf16>)
+// CHECK: %[[BARS:.*]] = call @moa_emu_mbarrier_create(%c0_i64, %c1_i64) : (i64, i64) -> i64
+// CHECK: call @moa_emu_mbarrier_init(%[[BARS]],
+// CHECK: scf.if
+// CHECK: call @moa_emu_mbarrier_arrive_expect_tx(%[[BARS]], %{{.*}}, %{{.*}}) : (i64, i64, i64) -> ()
+// CHECK: scf.if
+// CHECK: call @moa_emu_tma_load(%[[ARG_MAP]], %{{.*}}, %[[BARS]], %{{.*}}) : (i64, i64, i64, i64, i64, i64, i64, i64, i64) -> ()
+// CHECK: call @moa_emu_mbarrier_wait_parity(%[[BARS]], %{{.*}}, %{{.*}}) : (i64, i64, i64) -> ()
+// CHECK: %[[DESC:.*]] = call @moa_emu_wgmma_descriptor(%{{.*}}, %c3_i64, %c8192_i64, %c1024_i64) : (i64, i64, i64, i64) -> i64
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (vector<32xf32>)
+// CHECK: vector.store %[[ACC]], %[[SCRATCH:[a-z_0-9]+]][%{{.*}}] : memref<32xf32>, vector<32xf32>
+// CHECK: %[[A0:.*]] = arith.addi %[[DESC]], %c0_i64
+// CHECK: call @moa_emu_wgmma(%[[A0]], %{{.*}}, %c1_i32, %c0_i32, %c1_i32{{.*}}, %c64_i32, %{{.*}})
+// CHECK: arith.addi %[[DESC]], %c2_i64
+// CHECK: arith.addi %[[DESC]], %c128_i64
+// CHECK-COUNT-2: call @moa_emu_wgmma(
+// CHECK: vector.load %[[SCRATCH]][%{{.*}}] : memref<32xf32>, vector<32xf32>
+// CHECK-COUNT-32: memref.store %{{.*}}, %[[OUT]][%{{.*}}, %{{.*}}] : memref<64x64xf32>
+// CHECK: call @moa_emu_thread_end()
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @hopper(%map: !map, %out: memref<64x64xf32>)
+        workgroup(%tile: !tile {llvm.align = 1024 : i64}) kernel {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %bytes = arith.constant 8192 : index
+      %tid = gpu.thread_id x
+      %leader = arith.cmpi eq, %tid, %c0 : index
+      %bar = nvgpu.mbarrier.create -> !barriers
+      nvgpu.mbarrier.init %bar[%c0], %c1, predicate = %leader : !barriers
+      gpu.barrier
+      nvgpu.mbarrier.arrive.expect_tx %bar[%c0], %bytes, predicate = %leader : !barriers
+      nvgpu.tma.async.load %map[%c0, %c0], %bar[%c0] to %tile, predicate = %leader
+          : !map, !barriers -> !tile
+      %false = arith.constant false
+      %ticks = arith.constant 1000 : index
+      nvgpu.mbarrier.try_wait.parity %bar[%c0], %false, %ticks : !barriers
+      %d = nvgpu.warpgroup.generate.descriptor %tile, %map : !tile, !map -> !desc
+      %init = nvgpu.warpgroup.mma.init.accumulator -> !acc
+      %sum = scf.for %i = %c0 to %c2 step %c1 iter_args(%acc = %init) -> (!acc) {
+        %next = nvgpu.warpgroup.mma %d, %d, %acc {transposeB}
+            : !desc, !desc, !acc -> !acc
+        scf.yield %next : !acc
+      }
+      nvvm.wgmma.wait.group.sync.aligned 0
+      nvgpu.warpgroup.mma.store %sum, %out : !acc to memref<64x64xf32>
+      gpu.return
+    }
+  }
+  func.func @hopper(%buffer: memref<64x64xbf16>, %out: memref<64x64xf32>) {
+    %c1 = arith.constant 1 : index
+    %c64 = arith.constant 64 : index
+    %c128 = arith.constant 128 : index
+    %unranked = memref.cast %buffer : memref<64x64xbf16> to memref<*xbf16>
+    %map = nvgpu.tma.create.descriptor %unranked box[%c64, %c64] : memref<*xbf16> -> !map
+    gpu.launch_func @kernels::@hopper blocks in (%c1, %c1, %c1) threads in (%c128, %c1, %c1)
+        args(%map : !map, %out : memref<64x64xf32>)
+    return
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @prefetch(%map: !nvgpu.tensormap.descriptor<tensor = memref<64x64xbf16, 3>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>) kernel {
+      gpu.return
+    }
+  }
+  func.func @unranked(%buffer: memref<*xbf16>) {
+    %c1 = arith.constant 1 : index
+    %c64 = arith.constant 64 : index
+    // expected-error @+1 {{moa-gpu-emulate needs the tensor map's memref cast from a ranked memref of rank 1 to 5}}
+    %map = nvgpu.tma.create.descriptor %buffer box[%c64, %c64] : memref<*xbf16> -> !nvgpu.tensormap.descriptor<tensor = memref<64x64xbf16, 3>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>
+    gpu.launch_func @kernels::@prefetch blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
+        args(%map : !nvgpu.tensormap.descriptor<tensor = memref<64x64xbf16, 3>, swizzle = swizzle_128b, l2promo = none, oob = zero, interleave = none>)
     return
   }
 }

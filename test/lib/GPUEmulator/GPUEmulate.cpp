@@ -42,6 +42,55 @@ constexpr int64_t kDeviceAlignment = 256;
 /// x, grid y, block size.
 constexpr unsigned kIdArguments = 6;
 
+MemRefType withoutAddressSpace(Type type) {
+  auto memref = cast<MemRefType>(type);
+  return MemRefType::get(memref.getShape(), memref.getElementType(),
+                         memref.getLayout());
+}
+
+/// The type of an emulated kernel's value: shared memory is host memory;
+/// tensor maps, mbarrier groups and wgmma descriptors are i64 handles; a
+/// warpgroup accumulator is the thread's fragment, (M / 64) x (N / 2) f32
+/// (wgmma-64N16-D per m64 tile).
+Type emulatedType(Type type) {
+  MLIRContext *context = type.getContext();
+  if (auto memref = dyn_cast<MemRefType>(type))
+    return memref.getMemorySpace() ? withoutAddressSpace(memref) : type;
+  if (isa<nvgpu::TensorMapDescriptorType, nvgpu::MBarrierGroupType,
+          nvgpu::WarpgroupMatrixDescriptorType>(type))
+    return IntegerType::get(context, 64);
+  if (auto acc = dyn_cast<nvgpu::WarpgroupAccumulatorType>(type)) {
+    VectorType matrix = acc.getFragmented();
+    return VectorType::get(
+        {matrix.getDimSize(0) / 64 * (matrix.getDimSize(1) / 2)},
+        matrix.getElementType());
+  }
+  return type;
+}
+
+/// Gives the emulated kernel's values their emulated types: views of shared
+/// memory, and the Hopper values left (arguments, loop-carried
+/// accumulators).
+void retypeHopperValues(func::FuncOp function) {
+  auto retype = [](Value v) { v.setType(emulatedType(v.getType())); };
+  function.walk([&](Operation *op) {
+    for (Value result : op->getResults())
+      retype(result);
+    for (Region &region : op->getRegions())
+      for (Block &block : region)
+        for (BlockArgument arg : block.getArguments())
+          retype(arg);
+  });
+  // The emulation's stand-ins for values it had yet to replace.
+  function.walk([](UnrealizedConversionCastOp cast) {
+    if (cast->getNumOperands() == 1 && cast->getNumResults() == 1 &&
+        cast.getOperand(0).getType() == cast.getResult(0).getType()) {
+      cast.getResult(0).replaceAllUsesWith(cast.getOperand(0));
+      cast->erase();
+    }
+  });
+}
+
 /// Calls the emulator's `name` (declared on first use) and returns its
 /// result, if any.
 Value callEmulator(OpBuilder &b, Location loc, ModuleOp module, StringRef name,
@@ -51,17 +100,13 @@ Value callEmulator(OpBuilder &b, Location loc, ModuleOp module, StringRef name,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
     callee = func::FuncOp::create(
-        b, loc, name, b.getFunctionType(operands.getTypes(), results));
+        b, loc, name,
+        b.getFunctionType(
+            llvm::map_to_vector(operands.getTypes(), emulatedType), results));
     callee.setPrivate();
   }
   auto call = func::CallOp::create(b, loc, callee, operands);
   return results.empty() ? Value() : call.getResult(0);
-}
-
-MemRefType withoutAddressSpace(Type type) {
-  auto memref = cast<MemRefType>(type);
-  return MemRefType::get(memref.getShape(), memref.getElementType(),
-                         memref.getLayout());
 }
 
 Value i32Constant(OpBuilder &b, Location loc, int64_t v) {
@@ -113,8 +158,9 @@ struct MoAGPUEmulatePass
     Type index = b.getIndexType();
     SmallVector<Type> types(kIdArguments, index);
     llvm::append_range(types, kernel.getArgumentTypes());
-    for (BlockArgument shared : kernel.getWorkgroupAttributions())
-      types.push_back(withoutAddressSpace(shared.getType()));
+    SmallVector<SharedDecl> shared = sharedBuffersOf(kernel);
+    for (const SharedDecl &buffer : shared)
+      types.push_back(buffer.type);
     auto parent = kernel->getParentOfType<gpu::GPUModuleOp>();
     auto function = func::FuncOp::create(
         b, loc,
@@ -134,6 +180,17 @@ struct MoAGPUEmulatePass
                  {arith::IndexCastOp::create(b, loc, b.getI64Type(), tid)});
     for (Operation &op : body)
       b.clone(op, mapping);
+    replaceSharedGlobals(function, shared,
+                         kIdArguments + kernel.getNumArguments());
+    // Plain stores, which the profile sees as the kernel's.
+    SmallVector<nvgpu::WarpgroupMmaStoreOp> stores;
+    function.walk([&](nvgpu::WarpgroupMmaStoreOp op) { stores.push_back(op); });
+    for (nvgpu::WarpgroupMmaStoreOp store : stores) {
+      b.setInsertionPoint(store);
+      emulateWgmmaStore(b, store, entry->getArgument(2));
+      store->erase();
+    }
+    b.setInsertionPointToEnd(entry);
     if (profile) {
       countInstructions(function);
       instrument(function, kIdArguments + kernel.getNumArguments(), tid);
@@ -160,7 +217,69 @@ struct MoAGPUEmulatePass
         return nullptr;
       op->erase();
     }
+    // Last, as the emulation of an op reads the nvgpu types of its operands.
+    retypeHopperValues(function);
+    function.setFunctionType(b.getFunctionType(entry->getArgumentTypes(), {}));
     return function;
+  }
+
+  /// A shared buffer of a block: a workgroup attribution, or a
+  /// workgroup-space memref.global the kernel takes by memref.get_global
+  /// (static shared memory as upstream's lowerings declare it), with its
+  /// alignment (0: none declared).
+  struct SharedDecl {
+    MemRefType type;
+    int64_t alignment;
+    StringAttr global;
+  };
+
+  static bool isWorkgroup(MemRefType type) {
+    if (auto space =
+            dyn_cast_or_null<gpu::AddressSpaceAttr>(type.getMemorySpace()))
+      return space.getValue() == gpu::AddressSpace::Workgroup;
+    return type.getMemorySpaceAsInt() == 3;
+  }
+
+  /// The attributions, then the workgroup globals in order of first use.
+  static SmallVector<SharedDecl> sharedBuffersOf(gpu::GPUFuncOp kernel) {
+    SmallVector<SharedDecl> buffers;
+    for (auto [i, buffer] :
+         llvm::enumerate(kernel.getWorkgroupAttributions())) {
+      auto align =
+          dyn_cast_or_null<IntegerAttr>(kernel.getWorkgroupAttributionAttr(
+              i, LLVM::LLVMDialect::getAlignAttrName()));
+      buffers.push_back({withoutAddressSpace(buffer.getType()),
+                         align ? align.getInt() : 0, StringAttr()});
+    }
+    kernel.walk([&](memref::GetGlobalOp get) {
+      StringAttr name = get.getNameAttr().getAttr();
+      if (!isWorkgroup(get.getType()) ||
+          llvm::any_of(buffers,
+                       [&](const SharedDecl &d) { return d.global == name; }))
+        return;
+      auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(
+          get, get.getNameAttr());
+      std::optional<uint64_t> align =
+          global ? global.getAlignment() : std::nullopt;
+      buffers.push_back({withoutAddressSpace(get.getType()),
+                         int64_t(align.value_or(0)), name});
+    });
+    return buffers;
+  }
+
+  /// The emulated kernel's workgroup globals are its shared-buffer
+  /// arguments (`shared`'s, from argument `first` on).
+  static void replaceSharedGlobals(func::FuncOp function,
+                                   ArrayRef<SharedDecl> shared,
+                                   unsigned first) {
+    function.walk([&](memref::GetGlobalOp get) {
+      for (auto [i, decl] : llvm::enumerate(shared))
+        if (decl.global && decl.global == get.getNameAttr().getAttr()) {
+          get.getResult().replaceAllUsesWith(function.getArgument(first + i));
+          get->erase();
+          return;
+        }
+    });
   }
 
   /// Whether `memref` is (a view of) one of `function`'s shared buffers,
@@ -306,6 +425,21 @@ struct MoAGPUEmulatePass
         auto [read, total] = copyBytes(b, copy);
         access(b, loc, false, copy.getSrc(), copy.getSrcIndices(), read);
         access(b, loc, true, copy.getDst(), copy.getDstIndices(), total);
+      } else if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
+        SmallVector<Value> operands = {i32Constant(b, loc, site++),
+                                       load.getTensorMapDescriptor()};
+        for (Value c : load.getCoordinates())
+          operands.push_back(toI64(b, loc, c));
+        while (operands.size() < 7)
+          operands.push_back(i64Constant(b, loc, 0));
+        callIf(b, loc, load.getPredicate(), "moa_emu_profile_tma_load",
+               operands);
+      } else if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op)) {
+        MemRefType a = mma.getDescriptorA().getType().getTensor();
+        int64_t n = mma.getDescriptorB().getType().getTensor().getDimSize(1);
+        call(b, loc, "moa_emu_profile_wgmma", {},
+             {arith::ConstantIntOp::create(
+                 b, loc, 2 * a.getDimSize(0) * n * a.getDimSize(1) / 128, 64)});
       } else if (isa<nvgpu::MmaSyncOp, NVVM::MmaOp>(op)) {
         call(b, loc, "moa_emu_profile_mma", {}, {});
       } else if (isa<gpu::BarrierOp>(op)) {
@@ -313,6 +447,9 @@ struct MoAGPUEmulatePass
       }
     }
   }
+
+  /// The next mbarrier.create's site: its group is the block's one.
+  int64_t mbarrierSites = 0;
 
   /// The emulated function's ids, and index constants 0 and 1.
   struct ThreadIds {
@@ -357,8 +494,217 @@ struct MoAGPUEmulatePass
            {i32Constant(b, loc, wait.getNumGroups().value_or(0))});
       return success();
     }
+    if (isa<nvgpu::NVGPUDialect>(op->getDialect()) ||
+        isa<NVVM::WgmmaFenceAlignedOp, NVVM::WgmmaGroupSyncAlignedOp,
+            NVVM::WgmmaWaitGroupSyncOp, NVVM::FenceProxyOp>(op))
+      return emulateHopperOp(b, op, ids);
     return op->emitError("moa-gpu-emulate cannot run '")
            << op->getName() << "' on the CPU";
+  }
+
+  /// `v` as the emulator sees it. Ops are emulated last first, so an
+  /// operand may still be the nvgpu value an earlier op is yet to replace:
+  /// a cast stands for it, an identity once everything is emulated.
+  static Value asEmulated(OpBuilder &b, Location loc, Value v) {
+    Type type = emulatedType(v.getType());
+    if (type == v.getType())
+      return v;
+    return UnrealizedConversionCastOp::create(b, loc, type, v).getResult(0);
+  }
+
+  Value toI64(OpBuilder &b, Location loc, Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+  }
+  Value i64Constant(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, v, 64);
+  }
+
+  /// Calls `name` with `operands`, where `predicate` (if any) holds.
+  void callIf(OpBuilder &b, Location loc, Value predicate, StringRef name,
+              ValueRange operands) {
+    if (!predicate) {
+      call(b, loc, name, {}, operands);
+      return;
+    }
+    auto branch = scf::IfOp::create(b, loc, predicate, /*withElse=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(branch.thenBlock()->getTerminator());
+    call(b, loc, name, {}, operands);
+  }
+
+  /// TMA, mbarriers and wgmma (Hopper.cpp); wgmma runs when issued, so its
+  /// fences, commits and waits are no-ops, as are proxy fences (the
+  /// emulator's shared memory is one coherent host memory).
+  LogicalResult emulateHopperOp(OpBuilder &b, Operation *op,
+                                const ThreadIds &ids) {
+    Location loc = op->getLoc();
+    Type i64 = b.getI64Type();
+    if (isa<NVVM::WgmmaFenceAlignedOp, NVVM::WgmmaGroupSyncAlignedOp,
+            NVVM::WgmmaWaitGroupSyncOp, NVVM::FenceProxyOp,
+            nvgpu::TmaPrefetchOp, nvgpu::TmaFenceOp>(op))
+      return success();
+    if (auto create = dyn_cast<nvgpu::MBarrierCreateOp>(op))
+      return replace(
+          op,
+          call(b, loc, "moa_emu_mbarrier_create", {i64},
+               {i64Constant(b, loc, mbarrierSites++),
+                i64Constant(b, loc,
+                            create.getBarriers().getType().getNumBarriers())}));
+    if (auto init = dyn_cast<nvgpu::MBarrierInitOp>(op))
+      return callIf(b, loc, init.getPredicate(), "moa_emu_mbarrier_init",
+                    {init.getBarriers(), toI64(b, loc, init.getMbarId()),
+                     toI64(b, loc, init.getCount())}),
+             success();
+    if (auto arrive = dyn_cast<nvgpu::MBarrierArriveExpectTxOp>(op))
+      return callIf(b, loc, arrive.getPredicate(),
+                    "moa_emu_mbarrier_arrive_expect_tx",
+                    {arrive.getBarriers(), toI64(b, loc, arrive.getMbarId()),
+                     toI64(b, loc, arrive.getTxcount())}),
+             success();
+    if (auto wait = dyn_cast<nvgpu::MBarrierTryWaitParityOp>(op))
+      return call(b, loc, "moa_emu_mbarrier_wait_parity", {},
+                  {wait.getBarriers(), toI64(b, loc, wait.getMbarId()),
+                   arith::ExtUIOp::create(b, loc, i64, wait.getPhaseParity())}),
+             success();
+    if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op))
+      return emulateTmaLoad(b, load);
+    if (auto descriptor = dyn_cast<nvgpu::WarpgroupGenerateDescriptorOp>(op))
+      return emulateWgmmaDescriptor(b, descriptor);
+    if (auto init = dyn_cast<nvgpu::WarpgroupMmaInitAccumulatorOp>(op)) {
+      Type type = emulatedType(init.getType());
+      return replace(op,
+                     arith::ConstantOp::create(b, loc, b.getZeroAttr(type)));
+    }
+    if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op))
+      return emulateWgmma(b, mma);
+    return op->emitError("moa-gpu-emulate cannot run '")
+           << op->getName() << "' on the CPU";
+  }
+
+  LogicalResult emulateTmaLoad(OpBuilder &b, nvgpu::TmaAsyncLoadOp load) {
+    Location loc = load.getLoc();
+    if (load.getMulticastMask() || load.getCoordinates().size() > 5)
+      return load.emitError("moa-gpu-emulate runs TMA loads of up to 5 "
+                            "dimensions without multicast");
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    SmallVector<Value> zeros(
+        cast<MemRefType>(load.getDst().getType()).getRank(), zero);
+    SmallVector<Value> operands = {
+        load.getTensorMapDescriptor(), addressOf(b, loc, load.getDst(), zeros),
+        load.getBarriers(), toI64(b, loc, load.getMbarId())};
+    for (Value c : load.getCoordinates())
+      operands.push_back(toI64(b, loc, c));
+    while (operands.size() < 9)
+      operands.push_back(i64Constant(b, loc, 0));
+    callIf(b, loc, load.getPredicate(), "moa_emu_tma_load", operands);
+    return success();
+  }
+
+  /// As nvgpu-to-nvvm encodes it: rows of the swizzle span, 8-row groups a
+  /// stride of 8 spans apart, blocks of the tensor map's box rows a
+  /// leading offset apart.
+  LogicalResult
+  emulateWgmmaDescriptor(OpBuilder &b,
+                         nvgpu::WarpgroupGenerateDescriptorOp descriptor) {
+    Location loc = descriptor.getLoc();
+    nvgpu::TensorMapDescriptorType map = descriptor.getTensorMap().getType();
+    int64_t kind = static_cast<int64_t>(map.getSwizzle());
+    int64_t span = 16 << kind; // 32, 64, 128 bytes (none: 16, unemulated)
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    SmallVector<Value> zeros(
+        cast<MemRefType>(descriptor.getTensor().getType()).getRank(), zero);
+    return replace(
+        descriptor,
+        call(b, loc, "moa_emu_wgmma_descriptor", {b.getI64Type()},
+             {addressOf(b, loc, descriptor.getTensor(), zeros),
+              i64Constant(b, loc, kind),
+              i64Constant(b, loc, map.getTensor().getDimSize(0) * span),
+              i64Constant(b, loc, 8 * span)}));
+  }
+
+  /// nvgpu.warpgroup.mma as nvgpu-to-nvvm expands it: per m64 tile i and
+  /// k16 step k one wgmma m64nNk16, A's descriptor advanced by i 64-row
+  /// tiles and k 16-element steps along its rows, B's by k 16-row steps.
+  LogicalResult emulateWgmma(OpBuilder &b, nvgpu::WarpgroupMmaOp mma) {
+    Location loc = mma.getLoc();
+    MemRefType a = mma.getDescriptorA().getType().getTensor();
+    MemRefType bType = mma.getDescriptorB().getType().getTensor();
+    Type element = a.getElementType();
+    if (!(element.isF16() || element.isBF16()) ||
+        !mma.getMatrixC().getType().getFragmented().getElementType().isF32())
+      return mma.emitError("moa-gpu-emulate runs f16/bf16 wgmma with f32 "
+                           "accumulators only");
+    const int64_t m = a.getDimSize(0), k = a.getDimSize(1),
+                  n = bType.getDimSize(1), bytes = 2;
+    auto fragment = cast<VectorType>(emulatedType(mma.getType()));
+    // The thread's fragment goes through memory to the emulator.
+    Value scratch;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(
+          &mma->getParentOfType<func::FuncOp>().getBody().front());
+      scratch = memref::AllocaOp::create(
+          b, loc, MemRefType::get({fragment.getNumElements()}, b.getF32Type()));
+    }
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    vector::StoreOp::create(b, loc, asEmulated(b, loc, mma.getMatrixC()),
+                            scratch, zero);
+    Value base =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, scratch);
+    Value descriptorA = asEmulated(b, loc, mma.getDescriptorA());
+    Value descriptorB = asEmulated(b, loc, mma.getDescriptorB());
+    for (int64_t i = 0; i < m / 64; ++i) {
+      for (int64_t step = 0; step < k / 16; ++step) {
+        int64_t advanceA = (16 * step + k * a.getDimSize(1) * i) * bytes >> 4;
+        int64_t advanceB = bType.getDimSize(0) * 16 * step * bytes >> 4;
+        Value acc = arith::AddIOp::create(
+            b, loc, base,
+            arith::ConstantIndexOp::create(b, loc, i * (n / 2) * 4));
+        call(b, loc, "moa_emu_wgmma", {},
+             {arith::AddIOp::create(b, loc, descriptorA,
+                                    i64Constant(b, loc, advanceA)),
+              arith::AddIOp::create(b, loc, descriptorB,
+                                    i64Constant(b, loc, advanceB)),
+              i32Constant(b, loc, element.isF16() ? 0 : 1),
+              i32Constant(b, loc, mma.getTransposeA().value_or(false)),
+              i32Constant(b, loc, mma.getTransposeB().value_or(false)),
+              i32Constant(b, loc, n), toI64(b, loc, acc)});
+      }
+    }
+    return replace(mma,
+                   vector::LoadOp::create(b, loc, fragment, scratch, zero));
+  }
+
+  /// As nvgpu-to-nvvm stores it: thread t (lane l, warp w = t / 32 of the
+  /// block) writes d[4 j + 2 h + e] of m64 tile i to row 64 i + 16 w + l / 4
+  /// + 8 h, column 8 j + 2 (l % 4) + e.
+  void emulateWgmmaStore(OpBuilder &b, nvgpu::WarpgroupMmaStoreOp store,
+                         Value tid) {
+    Location loc = store.getLoc();
+    VectorType matrix = store.getMatrixD().getType().getFragmented();
+    const int64_t m = matrix.getDimSize(0), n = matrix.getDimSize(1);
+    auto index = [&](int64_t v) {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value lane = arith::RemUIOp::create(b, loc, tid, index(32));
+    Value warp = arith::DivUIOp::create(b, loc, tid, index(32));
+    Value row0 = arith::AddIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, lane, index(4)),
+        arith::MulIOp::create(b, loc, warp, index(16)));
+    Value col0 = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, lane, index(4)), index(2));
+    Value fragment = asEmulated(b, loc, store.getMatrixD());
+    for (int64_t i = 0; i < m / 64; ++i)
+      for (int64_t j = 0; j < n / 8; ++j)
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t e = 0; e < 2; ++e) {
+            Value v = vector::ExtractOp::create(
+                b, loc, fragment, i * (n / 2) + 4 * j + 2 * h + e);
+            memref::StoreOp::create(
+                b, loc, v, store.getDstMemref(),
+                {arith::AddIOp::create(b, loc, row0, index(64 * i + 8 * h)),
+                 arith::AddIOp::create(b, loc, col0, index(8 * j + e))});
+          }
   }
 
   static LogicalResult replace(Operation *op, Value value) {
@@ -597,14 +943,25 @@ struct MoAGPUEmulatePass
     }
     e.loop(e.idx(0), gx, [&](loops::Emitter &x, Value bx) {
       x.loop(x.idx(0), gy, [&](loops::Emitter &y, Value by) {
-        SmallVector<Value> shared;
-        for (BlockArgument buffer : kernel.getWorkgroupAttributions())
-          shared.push_back(memref::AllocOp::create(
-              y.b, loc, withoutAddressSpace(buffer.getType()), ValueRange{},
-              ValueRange{}, y.b.getI64IntegerAttr(kDeviceAlignment)));
         callEmulator(
             y.b, loc, getOperation(), "moa_emu_block_begin", {},
             {arith::IndexCastOp::create(y.b, loc, y.b.getI64Type(), bdim)});
+        SmallVector<Value> shared;
+        for (const SharedDecl &buffer : sharedBuffersOf(kernel)) {
+          auto type = buffer.type;
+          int64_t alignment = buffer.alignment;
+          shared.push_back(memref::AllocOp::create(
+              y.b, loc, type, ValueRange{}, ValueRange{},
+              y.b.getI64IntegerAttr(std::max(kDeviceAlignment, alignment))));
+          callEmulator(
+              y.b, loc, getOperation(), "moa_emu_shared_buffer", {},
+              {arith::IndexCastOp::create(
+                   y.b, loc, y.b.getI64Type(),
+                   memref::ExtractAlignedPointerAsIndexOp::create(
+                       y.b, loc, shared.back())),
+               arith::ConstantIntOp::create(y.b, loc, byteSize(type), 64),
+               arith::ConstantIntOp::create(y.b, loc, alignment, 64)});
+        }
         // One OpenMP thread per GPU thread, all running at once.
         omp::ParallelOperands clauses;
         clauses.numThreads =
@@ -636,17 +993,67 @@ struct MoAGPUEmulatePass
     launch.erase();
   }
 
+  /// nvgpu.tma.create.descriptor as the emulator's tensor map of the ranked
+  /// memref its unranked operand was cast from.
+  LogicalResult replaceTensorMap(OpBuilder &b,
+                                 nvgpu::TmaCreateDescriptorOp create) {
+    Location loc = create.getLoc();
+    auto cast = create.getTensor().getDefiningOp<memref::CastOp>();
+    auto ranked =
+        cast ? dyn_cast<MemRefType>(cast.getSource().getType()) : MemRefType();
+    if (!ranked || ranked.getRank() > 5)
+      return create.emitError("moa-gpu-emulate needs the tensor map's memref "
+                              "cast from a ranked memref of rank 1 to 5");
+    nvgpu::TensorMapDescriptorType map = create.getTensorMap().getType();
+    auto metadata =
+        memref::ExtractStridedMetadataOp::create(b, loc, cast.getSource());
+    int64_t bytes = byteSize(ranked.getElementType());
+    Value base = arith::AddIOp::create(
+        b, loc,
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc,
+                                                       cast.getSource()),
+        arith::MulIOp::create(b, loc, metadata.getOffset(),
+                              arith::ConstantIndexOp::create(b, loc, bytes)));
+    auto i64 = [&](Value v) {
+      return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+    };
+    auto constant = [&](int64_t v) {
+      return arith::ConstantIntOp::create(b, loc, v, 64);
+    };
+    SmallVector<Value> operands = {
+        constant(ranked.getRank()), constant(bytes),
+        constant(static_cast<int64_t>(map.getSwizzle())),
+        constant(static_cast<int64_t>(map.getOob())), i64(base)};
+    for (ValueRange values :
+         {ValueRange(metadata.getSizes()), ValueRange(metadata.getStrides()),
+          ValueRange(create.getBoxDimensions())}) {
+      for (Value v : values)
+        operands.push_back(i64(v));
+      for (size_t i = values.size(); i < 5; ++i)
+        operands.push_back(constant(1));
+    }
+    create.getTensorMap().replaceAllUsesWith(
+        call(b, loc, "moa_emu_tma_descriptor", {b.getI64Type()}, operands));
+    return success();
+  }
+
   /// Host gpu.alloc/dealloc/memcpy/memset/wait as memref and linalg ops.
   LogicalResult replaceHostOps() {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
       if (isa<gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp, gpu::MemsetOp,
-              gpu::WaitOp>(op))
+              gpu::WaitOp, nvgpu::TmaCreateDescriptorOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
       OpBuilder b(op);
       Location loc = op->getLoc();
+      if (auto map = dyn_cast<nvgpu::TmaCreateDescriptorOp>(op)) {
+        if (failed(replaceTensorMap(b, map)))
+          return failure();
+        op->erase();
+        continue;
+      }
       auto async = dyn_cast<gpu::AsyncOpInterface>(op);
       if (async && async.getAsyncToken())
         return op->emitError("moa-gpu-emulate needs synchronous GPU ops");

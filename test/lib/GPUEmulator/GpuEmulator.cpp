@@ -14,81 +14,61 @@
 
 #include "runtime/Tensor.h"
 #include "runtime/cuda/AllReduceABI.h"
+#include "test/lib/GPUEmulator/EmulatorState.h"
 
 #include <algorithm>
-#include <atomic>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <sched.h>
 #include <vector>
 
+namespace moa::emu {
+
+Block current;
+thread_local int64_t threadId = 0;
+
+void Block::start(int n) {
+  threads = n;
+  block.reset(n);
+  auto barriers = [&](std::vector<std::unique_ptr<Barrier>> &group, int width) {
+    group.clear();
+    for (int first = 0; first < n; first += width) {
+      group.push_back(std::make_unique<Barrier>());
+      group.back()->reset(std::min(width, n - first));
+    }
+  };
+  barriers(warps, kWarp);
+  barriers(warpgroups, kWarpgroup);
+  exchange.assign(n, 0);
+  mma.assign(n, MmaOperands{});
+  rows.assign(n, MatrixRow{});
+  shared.clear();
+  sharedEnd = 0;
+  mbarriers.clear();
+}
+
+void fail(const char *format, ...) {
+  // One report: the other failing threads wait here for the abort.
+  static std::mutex reporting;
+  reporting.lock();
+  std::fputs("moa GPU emulator: ", stderr);
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
+  std::abort();
+}
+
+} // namespace moa::emu
+
+using namespace moa::emu;
+
 namespace {
-
-constexpr int kWarp = 32;
-
-/// Reusable barrier for a fixed number of threads. Waiting threads yield the
-/// CPU rather than sleep: a block has far more threads than the machine has
-/// cores, and each must run to reach the barrier.
-class Barrier {
-public:
-  void reset(int threads) {
-    expected = threads;
-    arrived.store(0);
-  }
-  void wait() {
-    const unsigned generation = passed.load(std::memory_order_acquire);
-    if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == expected) {
-      arrived.store(0, std::memory_order_relaxed);
-      passed.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    while (passed.load(std::memory_order_acquire) == generation)
-      sched_yield();
-  }
-
-private:
-  int expected = 0;
-  std::atomic<int> arrived{0};
-  std::atomic<unsigned> passed{0};
-};
-
-/// What one lane contributes to a warp's mma.sync.
-struct MmaOperands {
-  uint32_t a[4], b[2];
-  float c[4];
-};
-
-/// The row (8 16-bit elements) one lane gives ldmatrix.
-struct MatrixRow {
-  uint32_t words[4];
-};
-
-struct Block {
-  int threads = 0;
-  Barrier block;
-  std::vector<std::unique_ptr<Barrier>> warps;
-  std::vector<uint32_t> exchange;
-  std::vector<MmaOperands> mma;
-  std::vector<MatrixRow> rows;
-
-  void start(int n) {
-    threads = n;
-    block.reset(n);
-    const int numWarps = (n + kWarp - 1) / kWarp;
-    warps.clear();
-    for (int w = 0; w < numWarps; ++w) {
-      warps.push_back(std::make_unique<Barrier>());
-      warps.back()->reset(std::min(kWarp, n - w * kWarp));
-    }
-    exchange.assign(n, 0);
-    mma.assign(n, MmaOperands{});
-    rows.assign(n, MatrixRow{});
-  }
-};
 
 /// One cp.async: `bytes` to `dst`, the first `read` of them from `src`, the
 /// rest zeros.
@@ -102,8 +82,6 @@ struct AsyncCopy {
   }
 };
 
-Block current;
-thread_local int64_t threadId = 0;
 thread_local float mmaResult[4];
 thread_local uint32_t ldmatrixResult[4];
 /// This thread's copies not yet in a group, and its committed groups.
@@ -185,6 +163,16 @@ int64_t moa_emu_thread_index() {
     std::abort();
   }
   return omp_get_thread_num();
+}
+
+/// A shared buffer of the block about to run, placed in the shared window
+/// as the GPU places static shared memory: in order, each aligned as
+/// declared (16 bytes at least).
+void moa_emu_shared_buffer(int64_t host, int64_t bytes, int64_t alignment) {
+  const int64_t align = std::max<int64_t>(alignment, 16);
+  const int64_t window = (current.sharedEnd + align - 1) / align * align;
+  current.shared.push_back({reinterpret_cast<char *>(host), bytes, window});
+  current.sharedEnd = window + bytes;
 }
 
 void moa_emu_thread_begin(int64_t tid) { threadId = tid; }

@@ -59,7 +59,7 @@ struct Access {
 struct ThreadLog {
   std::vector<Access> accesses;
   std::unordered_map<int32_t, uint32_t> executions;
-  int64_t mmas = 0, barriers = 0;
+  int64_t tensorFlops = 0, barriers = 0;
   Instructions instructions{};
 };
 
@@ -68,7 +68,7 @@ struct Counts {
   int64_t globalSectors[2] = {}, distinctBytes[2] = {}; // loads, stores
   std::set<int64_t> launchSectors; // every global sector the launch touched
   int64_t wavefronts[2] = {}, idealWavefronts[2] = {};
-  int64_t mmas = 0, barriers = 0;
+  int64_t tensorFlops = 0, barriers = 0;
   Instructions instructions{};
 };
 
@@ -142,7 +142,7 @@ void countBlock() {
     for (const Access &a : log.accesses)
       if (a.bytes > 0)
         requests[{tid / 32, a.site, a.seq, a.kind}][tid % 32] = &a;
-    c.mmas += log.mmas;
+    c.tensorFlops += log.tensorFlops;
     for (int i = 0; i < kClasses; ++i)
       c.instructions[i] += log.instructions[i];
     c.barriers = std::max(c.barriers, log.barriers); // per block, below
@@ -174,7 +174,7 @@ void report() {
   std::fprintf(out,
                "launch %s grid %lldx%lld block %lld | tensor-core flop %lld",
                launch.kernel.c_str(), ll(launch.gridX), ll(launch.gridY),
-               ll(launch.threads), ll(c.mmas * 2 * 16 * 8 * 16 / 32));
+               ll(launch.threads), ll(c.tensorFlops));
   for (int store = 0; store < 2; ++store)
     std::fprintf(out,
                  " | global %s: requests %lld, bytes %lld (distinct %lld), "
@@ -231,7 +231,10 @@ void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
   log.accesses.push_back({site, log.executions[site]++, kind, address, bytes});
 }
 
-void moa_emu_profile_mma() { ++thisThread().mmas; }
+/// A lane's share of a warp's m16n8k16 mma.sync.
+void moa_emu_profile_mma() { thisThread().tensorFlops += 2 * 16 * 8 * 16 / 32; }
+/// A thread's share of its warpgroup's wgmma flops.
+void moa_emu_profile_wgmma(int64_t flops) { thisThread().tensorFlops += flops; }
 void moa_emu_profile_barrier() { ++thisThread().barriers; }
 void moa_emu_profile_instructions(int64_t floats, int64_t integers,
                                   int64_t special, int64_t conversions,
