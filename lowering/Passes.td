@@ -303,7 +303,11 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
            "GEMM k per shared-memory stage (a multiple of 16)">,
     Option<"attentionKeys", "attention-keys", "int64_t", "64",
            "keys per shared-memory tile of the tensor-core attention "
-           "(a multiple of 16, at most 80)">
+           "(a multiple of 16, at most 80)">,
+    Option<"warpgroupMma", "warpgroup-mma", "bool", "false",
+           "sm_90a: run the f16/bf16 GEMMs of 64x64 tiles on wgmma, their "
+           "weights' tiles brought by TMA (weights whose last dimension is "
+           "a static multiple of 8; others keep mma.sync)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -348,6 +352,23 @@ def MoAGPUHostBoundary : Pass<"moa-gpu-host-boundary", "::mlir::ModuleOp"> {
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"
   ];
+}
+
+def MoAGPUTensorMapArguments
+    : Pass<"moa-gpu-tensor-map-arguments", "::mlir::ModuleOp"> {
+  let summary = "Pass TMA tensor maps to outlined kernels as pointers";
+  let description = [{
+    Upstream's `convert-gpu-to-nvvm` cannot convert a `gpu.func` signature
+    holding an `!nvgpu.tensormap.descriptor`: it fails to legalize the
+    function (LLVM 22; `gpu-lower-to-nvvm-pipeline` only works for tensor
+    maps captured by a `gpu.launch` it outlines itself, after
+    `convert-nvgpu-to-nvvm` has made them pointers). This pass makes each
+    such kernel argument the `!llvm.ptr` the map becomes, casts it back to
+    the map at the kernel's entry, and casts each launch's operand to the
+    pointer; `convert-nvgpu-to-nvvm` then leaves casts between pointers that
+    `reconcile-unrealized-casts` removes. Run before that pipeline.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // MOA_LOWERING_PASSES_TD

@@ -82,7 +82,10 @@ void mlir::moa::buildGPUKernelsPipeline(OpPassManager &pm,
        // moa-gpu-host-boundary frees the device buffers.
        "canonicalize,cse,convert-bufferization-to-memref,"
        "moa-gpu-host-boundary,moa-drop-tied-results,"
-       "moa-convert-mpi-to-gpu-runtime,gpu-kernel-outlining")
+       "moa-convert-mpi-to-gpu-runtime,gpu-kernel-outlining,"
+       // The outliner copies the kernels' shared-memory globals into their
+       // gpu.module and leaves the host's, unused.
+       "symbol-dce")
           .str();
   addPipeline(pm, pipeline, "GPU kernel");
 }
@@ -94,7 +97,7 @@ void mlir::moa::buildCUDAPipeline(OpPassManager &pm, StringRef chip,
   // Launches, copies and frees on one stream, ordered by tokens: the host
   // waits once, at the end of each entry.
   std::string pipeline =
-      (Twine("func.func(gpu-async-region),"
+      (Twine("func.func(gpu-async-region),moa-gpu-tensor-map-arguments,"
              "gpu-lower-to-nvvm-pipeline{cubin-chip=") +
        chip + " cubin-features=" + features +
        " opt-level=3 cubin-format=" + format + "},moa-emit-runtime-abi")

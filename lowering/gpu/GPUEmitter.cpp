@@ -473,3 +473,66 @@ Value gpu_kernels::scalarBuffer(Emitter &e) {
                               Type(), ValueRange{}, ValueRange{}, ValueRange{})
       .getMemref();
 }
+
+//===----------------------------------------------------------------------===//
+// sm_90a: TMA and wgmma
+//===----------------------------------------------------------------------===//
+
+/// Shared memory as nvgpu's TMA and wgmma lowerings take it: address space
+/// 3 as an integer (convert-nvgpu-to-nvvm fails on #gpu.address_space).
+static MemRefType sharedTile(ArrayRef<int64_t> shape, Type element) {
+  return MemRefType::get(
+      shape, element, MemRefLayoutAttrInterface(),
+      IntegerAttr::get(IntegerType::get(element.getContext(), 64), 3));
+}
+
+nvgpu::TensorMapDescriptorType hopper::weightMapType(Type element) {
+  MLIRContext *ctx = element.getContext();
+  return nvgpu::TensorMapDescriptorType::get(
+      ctx, sharedTile({1, kTile, kTile}, element),
+      nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+      nvgpu::TensorMapL2PromoKind::L2PROMO_128B,
+      nvgpu::TensorMapOOBKind::OOB_ZERO,
+      nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+}
+
+Value hopper::createWeightMap(Emitter &e, Value weight) {
+  Type element = cast<MemRefType>(weight.getType()).getElementType();
+  Value unranked = memref::CastOp::create(
+      e.b, e.loc, UnrankedMemRefType::get(element, 0), weight);
+  return nvgpu::TmaCreateDescriptorOp::create(
+      e.b, e.loc, weightMapType(element), unranked,
+      ValueRange{e.idx(1), e.idx(kTile), e.idx(kTile)});
+}
+
+Value hopper::sharedView(Emitter &e, Value region, Value offset,
+                         ArrayRef<int64_t> shape, Type element) {
+  return memref::ViewOp::create(e.b, e.loc, sharedTile(shape, element), region,
+                                offset, ValueRange{});
+}
+
+Value hopper::swizzledColumn(Emitter &e, Value row, Value col) {
+  Value chunk = e.div(col, e.idx(8));
+  Value phase = arith::RemUIOp::create(e.b, e.loc, row, e.idx(8));
+  return e.mul(arith::XOrIOp::create(e.b, e.loc, chunk, phase), e.idx(8));
+}
+
+Type hopper::accumulatorType(MLIRContext *ctx) {
+  return nvgpu::WarpgroupAccumulatorType::get(
+      ctx, VectorType::get({kTile, kTile}, Float32Type::get(ctx)));
+}
+
+Value hopper::warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc) {
+  MLIRContext *ctx = e.b.getContext();
+  Type element = cast<MemRefType>(a.getType()).getElementType();
+  auto descriptorType = nvgpu::WarpgroupMatrixDescriptorType::get(
+      ctx, sharedTile({kTile, kTile}, element));
+  Value descA = nvgpu::WarpgroupGenerateDescriptorOp::create(
+      e.b, e.loc, descriptorType, a, map);
+  Value descB = nvgpu::WarpgroupGenerateDescriptorOp::create(
+      e.b, e.loc, descriptorType, b, map);
+  auto mma = nvgpu::WarpgroupMmaOp::create(
+      e.b, e.loc, acc.getType(), descA, descB, /*waitGroup=*/uint64_t(0),
+      /*transposeA=*/nullptr, /*transposeB=*/e.b.getUnitAttr(), acc);
+  return mma.getMatrixD();
+}

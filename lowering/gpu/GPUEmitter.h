@@ -17,6 +17,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 
 #include <array>
 #include <string>
@@ -36,6 +37,9 @@ struct GPUTiling {
   int64_t gemmRows = 64, gemmCols = 64, gemmDepth = 32;
   /// Tensor-core attention: keys per tile staged in shared memory.
   int64_t attentionKeys = 64;
+  /// sm_90a: the tensor-core GEMMs of 64 x 64 tiles run on wgmma (one
+  /// warpgroup per tile), the weight's tiles brought by TMA.
+  bool warpgroupMma = false;
 
   static constexpr int64_t kWarpTile = 32;
   int64_t gemmThreads() const {
@@ -164,6 +168,31 @@ void copy8(Emitter &e, Value dst, ValueRange dstIndices, Value src,
 void asyncCommitAndWait(Emitter &e, int32_t pending);
 /// The same, waiting for all its groups (cp.async.wait_group 0).
 inline void asyncWaitAll(Emitter &e) { asyncCommitAndWait(e, 0); }
+
+/// sm_90a: wgmma on 64 x 64 x 64 stages of 16-bit operands in shared
+/// memory, 128-byte rows in the 128-byte swizzle (16-byte chunk c of row r
+/// at chunk c ^ (r % 8), the pattern repeating every 8 rows, so tiles start
+/// 1024-byte aligned), the weight's stage brought by TMA.
+namespace hopper {
+constexpr int64_t kTile = 64;
+/// Bytes of one 64 x 64 16-bit tile.
+constexpr int64_t kTileBytes = kTile * kTile * 2;
+/// The map type of a [E][K][N] weight read in 1 x 64 x 64 boxes, zeros past
+/// its bounds.
+nvgpu::TensorMapDescriptorType weightMapType(Type element);
+/// Host code: the tensor map of `weight` (its rows 16-byte aligned).
+Value createWeightMap(Emitter &e, Value weight);
+/// A `shape` view of `element` at byte `offset` of the i8 shared `region`.
+Value sharedView(Emitter &e, Value region, Value offset,
+                 ArrayRef<int64_t> shape, Type element);
+/// The column where chunk `col` (a multiple of 8) of tile row `row` lies.
+Value swizzledColumn(Emitter &e, Value row, Value col);
+/// acc += a b on a [64][64] K-major `a` and a [64][64] N-major `b` tile
+/// (their descriptors carry `map`'s swizzle), then waits for it.
+Value warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc);
+/// The accumulator type of a 64 x 64 f32 tile.
+Type accumulatorType(MLIRContext *ctx);
+} // namespace hopper
 
 /// The sizes of `buffer`'s dynamic dimensions, for an allocation of its type.
 SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value buffer);

@@ -105,15 +105,29 @@ struct TiledGemm {
     const int64_t rows = tiling.gemmRows, cols = tiling.gemmCols,
                   depth = tiling.gemmDepth;
     Type f32 = e.b.getF32Type();
+    Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
+    Value gridX = atLeastOne(e, rowTiles),
+          gridY = e.mul(colTiles, e.idx(weights.size()));
+    if (usesWarpgroupMma(tensorCores)) {
+      SmallVector<Value> maps;
+      for (Value weight : weights)
+        maps.push_back(hopper::createWeightMap(e, weight));
+      declareSharedRegion(e);
+      launch(e, name, gridX, gridY, tiling.gemmThreads(), {},
+             [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+               whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+                 hopperBody(g, ids, colTiles, maps);
+               });
+             });
+      return;
+    }
     SmallVector<MemRefType> tiles =
         tensorCores
             ? SmallVector<MemRefType>{ldmatrixTile(2 * rows, depth, inputType),
                                       ldmatrixTile(2 * depth, cols, inputType)}
             : SmallVector<MemRefType>{sharedBuffer({rows, depth + 1}, f32),
                                       sharedBuffer({depth, cols}, f32)};
-    Value colTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(cols)));
-    launch(e, name, atLeastOne(e, rowTiles),
-           e.mul(colTiles, e.idx(weights.size())), tiling.gemmThreads(), tiles,
+    launch(e, name, gridX, gridY, tiling.gemmThreads(), tiles,
            [&](Emitter &kernel, const Kernel &ids, ValueRange shared) {
              whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
                body(g, ids, colTiles, shared[0], shared[1], tensorCores);
@@ -214,29 +228,48 @@ private:
             x.mul(slot, x.idx(tiling.gemmDepth))};
   }
 
+  /// Stage `step` into slot `slot`: its copies issued, not committed.
+  using StageFn = function_ref<void(Emitter &, Value step, Value slot)>;
+  /// The work of a stage on slot `slot`, once its copies are waited for.
+  using ComputeFn = function_ref<SmallVector<Value>(
+      Emitter &, Value step, Value slot, ValueRange carried)>;
+
   /// The tensor-core main loop, two stages deep: stage s + 1's copies go
   /// out into the other slot before stage s's are waited for, so global
-  /// latency overlaps the mma.sync of the stage before. The barrier after
-  /// each stage's mma keeps its slot from being refilled while a warp
-  /// still reads it.
+  /// latency overlaps the tensor cores' work on the stage before; `compute`
+  /// ends with a barrier, so that no warp still reads a slot being refilled.
+  static SmallVector<Value> twoStageLoop(Emitter &kernel, Value steps,
+                                         ValueRange init, StageFn stage,
+                                         ComputeFn compute) {
+    stage(kernel, kernel.idx(0), kernel.idx(0));
+    asyncCommitAndWait(kernel, /*pending=*/1); // waits for nothing yet
+    return kernel.loop(kernel.idx(0), steps, init,
+                       [&](Emitter &x, Value step, ValueRange carried) {
+                         Value slot =
+                             arith::RemUIOp::create(x.b, x.loc, step, x.idx(2));
+                         Value next = x.add(step, x.idx(1));
+                         x.ifThen(
+                             x.cmp(arith::CmpIPredicate::ult, next, steps),
+                             [&](Emitter &y) {
+                               stage(y, next, y.sub(y.idx(1), slot));
+                               asyncCommitAndWait(y, /*pending=*/1);
+                             },
+                             [&](Emitter &y) { asyncWaitAll(y); });
+                         return compute(x, step, slot, carried);
+                       });
+  }
+
+  /// The mma.sync path's main loop.
   SmallVector<Value> pipelinedLoop(Emitter &kernel, const Thread &t,
                                    Value steps) const {
     Value depth = kernel.idx(tiling.gemmDepth);
-    stageAsync(kernel, t, kernel.idx(0), kernel.idx(0));
-    asyncCommitAndWait(kernel, /*pending=*/1); // waits for nothing yet
     SmallVector<Value> zeros(32, kernel.f32(0));
-    return kernel.loop(
-        kernel.idx(0), steps, zeros,
-        [&](Emitter &x, Value step, ValueRange carried) {
-          Value slot = arith::RemUIOp::create(x.b, x.loc, step, x.idx(2));
-          Value next = x.add(step, x.idx(1));
-          x.ifThen(
-              x.cmp(arith::CmpIPredicate::ult, next, steps),
-              [&](Emitter &y) {
-                stageAsync(y, t, y.mul(next, depth), y.sub(y.idx(1), slot));
-                asyncCommitAndWait(y, /*pending=*/1);
-              },
-              [&](Emitter &y) { asyncWaitAll(y); });
+    return twoStageLoop(
+        kernel, steps, zeros,
+        [&](Emitter &x, Value step, Value slot) {
+          stageAsync(x, t, x.mul(step, depth), slot);
+        },
+        [&](Emitter &x, Value, Value slot, ValueRange carried) {
           barrier(x);
           SmallVector<Value> out = mmaStage(x, t, carried, slot);
           barrier(x);
@@ -294,78 +327,92 @@ private:
             at);
   }
 
-  /// Epilogue: fragment element c of tile (mi, ni) is at row g + 8*(c/2),
-  /// column 2*quad + c%2 of that m16n8 tile.
-  void storeTile(Emitter &kernel, const Thread &t, ArrayRef<Value> acc,
-                 Value rows) const {
+  /// fn(row, col, i) for the thread's accumulator i of the mma.sync
+  /// fragment layout, at (row, col) of the block's tile: element c of m16n8
+  /// tile (mi, ni) of the warp's square is at row g + 8*(c/2), column
+  /// 2*quad + c%2 of that tile.
+  static void forFragments(Emitter &x, const Thread &t,
+                           function_ref<void(Value, Value, int64_t)> fn) {
     for (int64_t mi = 0; mi < 2; ++mi)
       for (int64_t ni = 0; ni < 4; ++ni)
-        for (int64_t c = 0; c < 4; ++c) {
-          Value row = kernel.add(
-              t.warpRow,
-              kernel.add(t.group, kernel.idx(mi * 16 + 8 * (c / 2))));
-          Value col = kernel.add(
-              t.n0, kernel.add(t.warpCol,
-                               kernel.add(kernel.mul(t.quad, kernel.idx(2)),
-                                          kernel.idx(ni * 8 + c % 2))));
-          Value inside =
-              kernel.andI(kernel.cmp(arith::CmpIPredicate::ult, row, rows),
-                          kernel.cmp(arith::CmpIPredicate::ult, col, nDim));
-          kernel.ifThen(inside, [&](Emitter &y) {
-            store(y, t.which, y.add(t.first, row), col,
-                  acc[(mi * 4 + ni) * 4 + c]);
-          });
-        }
+        for (int64_t c = 0; c < 4; ++c)
+          fn(x.add(t.warpRow, x.add(t.group, x.idx(mi * 16 + 8 * (c / 2)))),
+             x.add(t.warpCol,
+                   x.add(x.mul(t.quad, x.idx(2)), x.idx(ni * 8 + c % 2))),
+             (mi * 4 + ni) * 4 + c);
+  }
+
+  /// Epilogue: each accumulator through `store`, inside the matrices.
+  void storeTile(Emitter &kernel, const Thread &t, ArrayRef<Value> acc,
+                 Value rows) const {
+    forFragments(kernel, t, [&](Value row, Value tileCol, int64_t i) {
+      Value col = kernel.add(t.n0, tileCol);
+      Value inside =
+          kernel.andI(kernel.cmp(arith::CmpIPredicate::ult, row, rows),
+                      kernel.cmp(arith::CmpIPredicate::ult, col, nDim));
+      kernel.ifThen(inside, [&](Emitter &y) {
+        store(y, t.which, y.add(t.first, row), col, acc[i]);
+      });
+    });
+  }
+
+  /// What thread `ids` of the block for tile (first, rows) of `expert`
+  /// knows; with `depth`, the chunks of A (and the weight) of stages that
+  /// deep it stages by cp.async.
+  Thread threadOf(Emitter &kernel, const Kernel &ids, Value colTiles,
+                  Value expert, Value first, Value rows,
+                  std::optional<int64_t> depth) const {
+    Thread t{ids};
+    t.expert = expert;
+    t.first = first;
+    t.rows = rows;
+    t.which = kernel.div(ids.bidY, colTiles);
+    t.weight = weights[0];
+    for (size_t w = 1; w < weights.size(); ++w)
+      t.weight = kernel.select(
+          kernel.cmp(arith::CmpIPredicate::eq, t.which, kernel.idx(w)),
+          weights[w], t.weight);
+    t.n0 = kernel.mul(
+        arith::RemUIOp::create(kernel.b, kernel.loc, ids.bidY, colTiles),
+        kernel.idx(tiling.gemmCols));
+    Value warpsAcross = kernel.idx(tiling.gemmCols / GPUTiling::kWarpTile);
+    t.warpRow = kernel.mul(kernel.div(ids.warp, warpsAcross), kernel.idx(32));
+    t.warpCol = kernel.mul(
+        arith::RemUIOp::create(kernel.b, kernel.loc, ids.warp, warpsAcross),
+        kernel.idx(32));
+    t.group = kernel.div(ids.lane, kernel.idx(4));
+    t.quad =
+        arith::RemUIOp::create(kernel.b, kernel.loc, ids.lane, kernel.idx(4));
+    // A's chunks keep their rows over the stages: find the source rows
+    // once (tensor-core paths; the FMA path finds its elements per stage).
+    if (depth) {
+      t.aChunks = chunksOf(kernel, ids.tid, tiling.gemmRows, *depth);
+      for (Chunk &c : t.aChunks) {
+        c.rowOk = kernel.cmp(arith::CmpIPredicate::ult, c.row, rows);
+        c.source = sourceRow(
+            kernel,
+            kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
+      }
+      t.bChunks = chunksOf(kernel, ids.tid, *depth, tiling.gemmCols);
+    }
+    auto multipleOf8 = [&](Value size) {
+      return isZero(kernel, arith::RemUIOp::create(kernel.b, kernel.loc, size,
+                                                   kernel.idx(8)));
+    };
+    t.kAligned = multipleOf8(kDim);
+    t.nAligned = multipleOf8(nDim);
+    return t;
   }
 
   void body(Emitter &g, const Kernel &ids, Value colTiles, Value aTile,
             Value bTile, bool tensorCores) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
     g.ifThen(valid, [&](Emitter &kernel) {
-      Thread t{ids};
-      t.expert = expert;
-      t.first = first;
-      t.rows = rows;
+      Thread t = threadOf(kernel, ids, colTiles, expert, first, rows,
+                          tensorCores ? std::optional<int64_t>(tiling.gemmDepth)
+                                      : std::nullopt);
       t.aTile = aTile;
       t.bTile = bTile;
-      t.which = kernel.div(ids.bidY, colTiles);
-      t.weight = weights[0];
-      for (size_t w = 1; w < weights.size(); ++w)
-        t.weight = kernel.select(
-            kernel.cmp(arith::CmpIPredicate::eq, t.which, kernel.idx(w)),
-            weights[w], t.weight);
-      t.n0 = kernel.mul(
-          arith::RemUIOp::create(kernel.b, kernel.loc, ids.bidY, colTiles),
-          kernel.idx(tiling.gemmCols));
-      Value warpsAcross = kernel.idx(tiling.gemmCols / GPUTiling::kWarpTile);
-      t.warpRow = kernel.mul(kernel.div(ids.warp, warpsAcross), kernel.idx(32));
-      t.warpCol = kernel.mul(
-          arith::RemUIOp::create(kernel.b, kernel.loc, ids.warp, warpsAcross),
-          kernel.idx(32));
-      t.group = kernel.div(ids.lane, kernel.idx(4));
-      t.quad =
-          arith::RemUIOp::create(kernel.b, kernel.loc, ids.lane, kernel.idx(4));
-      // A's chunks keep their rows over the stages: find the source rows
-      // once (tensor-core path; the FMA path finds its elements per stage).
-      if (tensorCores) {
-        t.aChunks =
-            chunksOf(kernel, ids.tid, tiling.gemmRows, tiling.gemmDepth);
-        for (Chunk &c : t.aChunks) {
-          c.rowOk = kernel.cmp(arith::CmpIPredicate::ult, c.row, rows);
-          c.source = sourceRow(
-              kernel,
-              kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
-        }
-        t.bChunks =
-            chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
-      }
-      auto multipleOf8 = [&](Value size) {
-        return isZero(kernel, arith::RemUIOp::create(kernel.b, kernel.loc, size,
-                                                     kernel.idx(8)));
-      };
-      t.kAligned = multipleOf8(kDim);
-      t.nAligned = multipleOf8(nDim);
-
       Value steps = kernel.ceilDiv(kDim, kernel.idx(tiling.gemmDepth));
       if (tensorCores)
         return storeTile(kernel, t, pipelinedLoop(kernel, t, steps), rows);
@@ -381,6 +428,176 @@ private:
           });
       storeTile(kernel, t, acc, rows);
     });
+  }
+
+  //===--------------------------------------------------------------------===//
+  // sm_90a: wgmma and TMA
+  //===--------------------------------------------------------------------===//
+
+  /// GPUTiling::warpgroupMma: one warpgroup per 64 x 64 tile; the weights'
+  /// tiles come by TMA, whose maps need rows 16-byte aligned.
+  bool usesWarpgroupMma(bool tensorCores) const {
+    return tensorCores && tiling.warpgroupMma &&
+           tiling.gemmRows == hopper::kTile &&
+           tiling.gemmCols == hopper::kTile &&
+           llvm::all_of(weights, [](Value weight) {
+             int64_t n = staticLastDim(weight);
+             return !ShapedType::isDynamic(n) && n % 8 == 0;
+           });
+  }
+
+  /// The last size of `buffer` where its type or the buffer it is a cast
+  /// or expansion of (the kernels take fully dynamic buffers) has it.
+  static int64_t staticLastDim(Value buffer) {
+    for (;;) {
+      auto type = cast<MemRefType>(buffer.getType());
+      if (!type.isDynamicDim(type.getRank() - 1))
+        return type.getDimSize(type.getRank() - 1);
+      if (auto cast = buffer.getDefiningOp<memref::CastOp>())
+        buffer = cast.getSource();
+      else if (auto expand = buffer.getDefiningOp<memref::ExpandShapeOp>())
+        buffer = expand.getSrc();
+      else
+        return ShapedType::kDynamic;
+    }
+  }
+
+  /// Shared memory of the sm_90a kernels, 1024-byte aligned for the
+  /// swizzle: A's two stage slots, then the weight's two; after the loop,
+  /// over the first ones, the f32 tile the epilogue reads (rows padded by 4
+  /// words against bank conflicts). A global, not an attribution, since
+  /// gpu.launch cannot align those.
+  static constexpr StringLiteral kSharedRegion = "moa_gemm_tiles";
+  static constexpr int64_t kEpiloguePitch = hopper::kTile + 4;
+  static MemRefType sharedRegionType(Builder &b) {
+    return MemRefType::get({4 * hopper::kTileBytes}, b.getI8Type(),
+                           MemRefLayoutAttrInterface(), b.getI64IntegerAttr(3));
+  }
+  static void declareSharedRegion(Emitter &e) {
+    auto module = e.b.getBlock()->getParentOp()->getParentOfType<ModuleOp>();
+    if (module.lookupSymbol(kSharedRegion))
+      return;
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToStart(module.getBody());
+    memref::GlobalOp::create(e.b, e.loc, kSharedRegion,
+                             e.b.getStringAttr("private"),
+                             sharedRegionType(e.b), Attribute(),
+                             /*constant=*/false, e.b.getI64IntegerAttr(1024));
+  }
+
+  /// The sm_90a kernel: per 64-deep stage, A's rows by cp.async into the
+  /// swizzled layout and the weight's tile by one TMA load (thread 0) that
+  /// completes the slot's mbarrier, then one wgmma over the stage while
+  /// the next stage's copies are in flight. The accumulator goes through
+  /// shared memory to the mma.sync path's epilogue.
+  void hopperBody(Emitter &g, const Kernel &ids, Value colTiles,
+                  ArrayRef<Value> maps) const {
+    auto [valid, expert, first, rows] = tileOf(g, ids);
+    g.ifThen(valid, [&](Emitter &kernel) {
+      Thread t =
+          threadOf(kernel, ids, colTiles, expert, first, rows, hopper::kTile);
+      t.bChunks.clear(); // the weight comes by TMA
+      Value region = memref::GetGlobalOp::create(
+          kernel.b, kernel.loc, sharedRegionType(kernel.b), kSharedRegion);
+      MLIRContext *ctx = kernel.b.getContext();
+      Value barriers = nvgpu::MBarrierCreateOp::create(
+          kernel.b, kernel.loc,
+          nvgpu::MBarrierGroupType::get(
+              ctx,
+              gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup),
+              2));
+      Value leader =
+          kernel.cmp(arith::CmpIPredicate::eq, ids.tid, kernel.idx(0));
+      for (int64_t slot = 0; slot < 2; ++slot)
+        nvgpu::MBarrierInitOp::create(kernel.b, kernel.loc, barriers,
+                                      kernel.idx(1), kernel.idx(slot), leader);
+      barrier(kernel);
+      Value steps = kernel.ceilDiv(kDim, kernel.idx(hopper::kTile));
+      Value init = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
+          kernel.b, kernel.loc, hopper::accumulatorType(ctx));
+      auto compute = [&](Emitter &x, Value step, Value slot,
+                         ValueRange carried) {
+        Value parity = arith::IndexCastOp::create(
+            x.b, x.loc, x.b.getI1Type(),
+            arith::RemUIOp::create(x.b, x.loc, x.div(step, x.idx(2)),
+                                   x.idx(2)));
+        nvgpu::MBarrierTryWaitParityOp::create(x.b, x.loc, barriers, parity,
+                                               x.idx(10000000), slot);
+        // A's cp.async writes are the generic proxy's; wgmma reads through
+        // the async proxy.
+        NVVM::FenceProxyOp::create(
+            x.b, x.loc,
+            NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+            NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+        barrier(x);
+        Value out = hopper::warpgroupMma(x, hopperSlot(x, region, 0, slot, 2),
+                                         hopperSlot(x, region, 2, slot, 2),
+                                         maps[0], carried[0]);
+        barrier(x);
+        return SmallVector<Value>{out};
+      };
+      Value acc = twoStageLoop(
+          kernel, steps, ValueRange{init},
+          [&](Emitter &x, Value step, Value slot) {
+            hopperStage(x, t, maps, region, barriers, step, slot);
+          },
+          compute)[0];
+      Value tile = hopper::sharedView(kernel, region, kernel.idx(0),
+                                      {hopper::kTile, kEpiloguePitch},
+                                      kernel.b.getF32Type());
+      Value square = memref::SubViewOp::create(
+          kernel.b, kernel.loc, tile, ArrayRef<int64_t>{0, 0},
+          ArrayRef<int64_t>{hopper::kTile, hopper::kTile},
+          ArrayRef<int64_t>{1, 1});
+      nvgpu::WarpgroupMmaStoreOp::create(kernel.b, kernel.loc, acc, square);
+      barrier(kernel);
+      SmallVector<Value> fragments;
+      forFragments(kernel, t, [&](Value row, Value col, int64_t) {
+        fragments.push_back(kernel.load(tile, {row, col}));
+      });
+      storeTile(kernel, t, fragments, rows);
+    });
+  }
+
+  /// Stage `step` into slot `slot`: A's rows (swizzled; issued, not
+  /// committed) and, by thread 0, the weight's tile on the slot's mbarrier.
+  void hopperStage(Emitter &x, const Thread &t, ArrayRef<Value> maps,
+                   Value region, Value barriers, Value step, Value slot) const {
+    Value k0 = x.mul(step, x.idx(hopper::kTile));
+    Value a = hopperSlot(x, region, 0, slot, 2);
+    forChunks(x, t.aChunks, hopper::kTile, tiling.gemmThreads(),
+              hopper::kTile / 8, [&](Emitter &y, const Chunk &c) {
+                auto [count, kk] = within(y, y.add(k0, c.col), kDim);
+                count = y.select(c.rowOk, count, y.idx(0));
+                copy8(y, a, {c.row, hopper::swizzledColumn(y, c.row, c.col)},
+                      input, {c.source, kk}, count, t.kAligned);
+              });
+    Value leader = x.cmp(arith::CmpIPredicate::eq, t.ids.tid, x.idx(0));
+    x.ifThen(leader, [&](Emitter &y) {
+      nvgpu::MBarrierArriveExpectTxOp::create(
+          y.b, y.loc, barriers, y.idx(hopper::kTileBytes), slot, Value());
+      Value b = hopperSlot(y, region, 2, slot, 3);
+      for (auto [w, map] : llvm::enumerate(maps))
+        y.ifThen(y.cmp(arith::CmpIPredicate::eq, t.which, y.idx(w)),
+                 [&](Emitter &z) {
+                   nvgpu::TmaAsyncLoadOp::create(z.b, z.loc, b, barriers, map,
+                                                 ValueRange{t.n0, k0, t.expert},
+                                                 slot, Value(), Value());
+                 });
+    });
+  }
+
+  /// Slot `slot` of the pair of 64 x 64 tiles from tile `first` of the
+  /// shared region, as a 2-D view (wgmma) or a 3-D one (a weight's TMA box).
+  Value hopperSlot(Emitter &x, Value region, int64_t first, Value slot,
+                   int64_t rank) const {
+    Value offset = x.mul(x.add(slot, x.idx(first)), x.idx(hopper::kTileBytes));
+    SmallVector<int64_t> shape(rank, hopper::kTile);
+    if (rank == 3)
+      shape[0] = 1;
+    return hopper::sharedView(
+        x, region, offset, shape,
+        cast<MemRefType>(input.getType()).getElementType());
   }
 
   /// gemmDepth / 16 m16n8k16 steps on tile slot `slot`; per step each warp
@@ -1302,7 +1519,7 @@ struct MoALowerToGPUPass
   GPUTiling tiling;
 
   GPUTiling tilingOptions() const {
-    return {gemmRows, gemmCols, gemmDepth, attentionKeys};
+    return {gemmRows, gemmCols, gemmDepth, attentionKeys, warpgroupMma};
   }
 
   /// Tile sizes the kernels cannot use are an error of the pipeline text.

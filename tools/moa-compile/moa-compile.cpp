@@ -285,11 +285,19 @@ std::string buildPipeline(PassManager &pm) {
   // gpu-module-to-binary finds ptxas through CUDA_HOME or PATH.
   if (!getenv("CUDA_HOME") && llvm::sys::fs::exists("/usr/local/cuda"))
     setenv("CUDA_HOME", "/usr/local/cuda", 0);
+  // sm_90a's GEMMs run on wgmma unless --gpu-tiling says otherwise; the
+  // emulator runs what the chip would.
+  std::string loweringOptions = gpuTiling;
+  if (cudaChip == "sm_90a" &&
+      StringRef(gpuTiling).find("warpgroup-mma") == StringRef::npos)
+    loweringOptions += " warpgroup-mma=1";
   if (emulateGpu)
-    moa::test::buildCUDAEmulatorPipeline(pm, gpuTiling, emulateGpuProfile);
+    moa::test::buildCUDAEmulatorPipeline(pm, loweringOptions,
+                                         emulateGpuProfile);
   else
     moa::buildCUDAPipeline(pm, cudaChip, cudaFeatures,
-                           emit == Emit::PTX ? "isa" : "fatbin", gpuTiling);
+                           emit == Emit::PTX ? "isa" : "fatbin",
+                           loweringOptions);
   return "";
 }
 
