@@ -345,14 +345,20 @@ private:
   /// Epilogue: each accumulator through `store`, inside the matrices.
   void storeTile(Emitter &kernel, const Thread &t, ArrayRef<Value> acc,
                  Value rows) const {
-    forFragments(kernel, t, [&](Value row, Value tileCol, int64_t i) {
-      Value col = kernel.add(t.n0, tileCol);
-      Value inside =
-          kernel.andI(kernel.cmp(arith::CmpIPredicate::ult, row, rows),
-                      kernel.cmp(arith::CmpIPredicate::ult, col, nDim));
-      kernel.ifThen(inside, [&](Emitter &y) {
-        store(y, t.which, y.add(t.first, row), col, acc[i]);
-      });
+    forFragments(kernel, t, [&](Value row, Value col, int64_t i) {
+      storeElement(kernel, t, row, col, acc[i], rows);
+    });
+  }
+
+  /// Element (row, col) of the block's tile through `store`, if inside the
+  /// matrices.
+  void storeElement(Emitter &x, const Thread &t, Value row, Value tileCol,
+                    Value acc, Value rows) const {
+    Value col = x.add(t.n0, tileCol);
+    Value inside = x.andI(x.cmp(arith::CmpIPredicate::ult, row, rows),
+                          x.cmp(arith::CmpIPredicate::ult, col, nDim));
+    x.ifThen(inside, [&](Emitter &y) {
+      store(y, t.which, y.add(t.first, row), col, acc);
     });
   }
 
@@ -489,7 +495,8 @@ private:
   /// swizzled layout and the weight's tile by one TMA load (thread 0) that
   /// completes the slot's mbarrier, then one wgmma over the stage while
   /// the next stage's copies are in flight. The accumulator goes through
-  /// shared memory to the mma.sync path's epilogue.
+  /// shared memory (nvgpu's fragment store: 2-way bank conflicts whatever
+  /// the pitch) to the epilogue's `store`.
   void hopperBody(Emitter &g, const Kernel &ids, Value colTiles,
                   ArrayRef<Value> maps) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
@@ -551,11 +558,18 @@ private:
           ArrayRef<int64_t>{1, 1});
       nvgpu::WarpgroupMmaStoreOp::create(kernel.b, kernel.loc, acc, square);
       barrier(kernel);
-      SmallVector<Value> fragments;
-      forFragments(kernel, t, [&](Value row, Value col, int64_t) {
-        fragments.push_back(kernel.load(tile, {row, col}));
-      });
-      storeTile(kernel, t, fragments, rows);
+      // A warp takes 32 consecutive columns of a row: no bank conflicts
+      // reading, coalesced stores.
+      kernel.loop(
+          kernel.idx(0),
+          kernel.idx(hopper::kTile * hopper::kTile / tiling.gemmThreads()),
+          [&](Emitter &x, Value i) {
+            Value e = x.add(ids.tid, x.mul(i, x.idx(tiling.gemmThreads())));
+            Value row = x.div(e, x.idx(hopper::kTile));
+            Value col =
+                arith::RemUIOp::create(x.b, x.loc, e, x.idx(hopper::kTile));
+            storeElement(x, t, row, col, x.load(tile, {row, col}), rows);
+          });
     });
   }
 

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -547,9 +548,24 @@ void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
   }
   for (int64_t i = 0; i + 1 < rank; ++i)
     byteStrides[i] = strides[rank - 2 - i] * elementBytes;
-  CUtensorMap map;
   char *data =
       reinterpret_cast<char **>(descriptor)[1] + fields[2] * elementBytes;
+  // A layer makes its weights' maps on every call: one device copy per
+  // distinct map (the same arguments encode the same map), kept, since
+  // kernels may still read it when this returns.
+  std::string key(reinterpret_cast<const char *>(&data), sizeof(data));
+  for (int64_t v : {rank, dataType, interleave, swizzle, l2Promotion, oobFill})
+    key.append(reinterpret_cast<const char *>(&v), sizeof(v));
+  for (int64_t i = 0; i < rank; ++i)
+    for (int64_t v :
+         {int64_t(dims[i]), int64_t(box[i]), int64_t(byteStrides[i])})
+      key.append(reinterpret_cast<const char *>(&v), sizeof(v));
+  static std::mutex mapsMutex;
+  static std::map<std::string, CUdeviceptr> maps;
+  std::lock_guard<std::mutex> lock(mapsMutex);
+  if (auto it = maps.find(key); it != maps.end())
+    return reinterpret_cast<void *>(it->second);
+  CUtensorMap map;
   if (!check(d->cuTensorMapEncodeTiled(
                  &map, int(dataType), unsigned(rank), data, dims, byteStrides,
                  box, elementStrides, int(interleave), int(swizzle),
@@ -563,6 +579,7 @@ void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
           d->cuMemcpy(device, reinterpret_cast<CUdeviceptr>(&map), sizeof(map)),
           "cuMemcpy"))
     return nullptr;
+  maps.emplace(std::move(key), device);
   return reinterpret_cast<void *>(device);
 }
 

@@ -32,6 +32,13 @@ int main() {
   int64_t box[2] = {2, 4};
   void *map = mgpuTensorMapEncodeTiledMemref(2, &matrix, /*FLOAT32=*/7, 0,
                                              /*SWIZZLE_128B=*/3, 0, 0, box);
+  // The same map again is the same device copy; another box is another.
+  void *again = mgpuTensorMapEncodeTiledMemref(2, &matrix, 7, 0, 3, 0, 0, box);
+  int64_t otherBox[2] = {1, 4};
+  void *other =
+      mgpuTensorMapEncodeTiledMemref(2, &matrix, 7, 0, 3, 0, 0, otherBox);
+  std::printf("tensor map again: %s, another: %s\n",
+              again == map ? "same" : "new", other != map ? "new" : "same");
   mgpuMemHostUnregisterMemRef(2, &matrix, sizeof(float));
   mgpuStreamSynchronize(stream);
   std::printf("tensor map %s\n", map ? "made" : "missing");
