@@ -249,12 +249,12 @@ void moa_emu_mbarrier_arrive(int64_t group, int64_t index) {
 
 /// mbarrier.try_wait.parity in a loop: until the phase of that parity is
 /// complete. A phase that cannot complete hangs a GPU; here it fails after
-/// MOA_EMU_HANG_SECONDS (30).
+/// MOA_EMU_HANG_SECONDS (120: a loaded host runs a block's threads slowly).
 void moa_emu_mbarrier_wait_parity(int64_t group, int64_t index,
                                   int64_t parity) {
   static const int64_t patience = [] {
     const char *seconds = std::getenv("MOA_EMU_HANG_SECONDS");
-    return seconds && std::atoll(seconds) > 0 ? std::atoll(seconds) : 30;
+    return seconds && std::atoll(seconds) > 0 ? std::atoll(seconds) : 120;
   }();
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
