@@ -716,16 +716,34 @@ struct TokenRouter {
         });
   }
 
-  /// The router projection of this token's own experts, in f32.
+  /// The router projection of this token's own experts, in f32: the sum in
+  /// model order, 4 terms per iteration (a third of the loop's overhead,
+  /// the token's 4 inputs in one load), then the rest one by one.
   void project(Emitter &w) const {
+    auto term = [&](Emitter &z, Value input, Value c, Value expert, Value acc) {
+      return z.addf(acc,
+                    z.mulf(toF32(z, input), toF32(z, z.load(wg, {c, expert}))));
+    };
+    Type element = cast<MemRefType>(x.getType()).getElementType();
     forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
-      Value dot = y.loop(y.idx(0), model, {y.f32(0)},
-                         [&](Emitter &z, Value c, ValueRange acc) {
-                           Value prod =
-                               z.mulf(toF32(z, z.load(x, {token, c})),
-                                      toF32(z, z.load(wg, {c, expert})));
-                           return SmallVector<Value>{z.addf(acc[0], prod)};
-                         })[0];
+      Value whole = y.mul(y.div(model, y.idx(4)), y.idx(4));
+      Value dot = y.stridedLoop(
+          y.idx(0), whole, y.idx(4), {y.f32(0)},
+          [&](Emitter &z, Value c, ValueRange acc) {
+            Value inputs = vector::LoadOp::create(z.b, z.loc,
+                                                  VectorType::get({4}, element),
+                                                  x, ValueRange{token, c});
+            Value sum = acc[0];
+            for (int64_t i = 0; i < 4; ++i)
+              sum = term(z, vector::ExtractOp::create(z.b, z.loc, inputs, i),
+                         z.add(c, z.idx(i)), expert, sum);
+            return SmallVector<Value>{sum};
+          })[0];
+      dot =
+          y.loop(whole, model, {dot}, [&](Emitter &z, Value c, ValueRange acc) {
+            return SmallVector<Value>{
+                term(z, z.load(x, {token, c}), c, expert, acc[0])};
+          })[0];
       y.store(dot, logits, {token, expert});
       return SmallVector<Value>();
     });
