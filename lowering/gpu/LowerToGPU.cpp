@@ -363,8 +363,8 @@ private:
   }
 
   /// What thread `ids` of the block for tile (first, rows) of `expert`
-  /// knows; with `depth`, the chunks of A (and the weight) of stages that
-  /// deep it stages by cp.async.
+  /// knows; with `depth`, the chunks of A of stages that deep it stages by
+  /// cp.async.
   Thread threadOf(Emitter &kernel, const Kernel &ids, Value colTiles,
                   Value expert, Value first, Value rows,
                   std::optional<int64_t> depth) const {
@@ -399,7 +399,6 @@ private:
             kernel,
             kernel.add(first, kernel.select(c.rowOk, c.row, kernel.idx(0))));
       }
-      t.bChunks = chunksOf(kernel, ids.tid, *depth, tiling.gemmCols);
     }
     auto multipleOf8 = [&](Value size) {
       return isZero(kernel, arith::RemUIOp::create(kernel.b, kernel.loc, size,
@@ -419,6 +418,9 @@ private:
                                       : std::nullopt);
       t.aTile = aTile;
       t.bTile = bTile;
+      if (tensorCores)
+        t.bChunks =
+            chunksOf(kernel, ids.tid, tiling.gemmDepth, tiling.gemmCols);
       Value steps = kernel.ceilDiv(kDim, kernel.idx(tiling.gemmDepth));
       if (tensorCores)
         return storeTile(kernel, t, pipelinedLoop(kernel, t, steps), rows);
@@ -503,7 +505,6 @@ private:
     g.ifThen(valid, [&](Emitter &kernel) {
       Thread t =
           threadOf(kernel, ids, colTiles, expert, first, rows, hopper::kTile);
-      t.bChunks.clear(); // the weight comes by TMA
       Value region = memref::GetGlobalOp::create(
           kernel.b, kernel.loc, sharedRegionType(kernel.b), kSharedRegion);
       MLIRContext *ctx = kernel.b.getContext();

@@ -112,6 +112,12 @@ Value callEmulator(OpBuilder &b, Location loc, ModuleOp module, StringRef name,
 Value i32Constant(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIntOp::create(b, loc, v, 32);
 }
+Value i64Constant(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIntOp::create(b, loc, v, 64);
+}
+Value toI64(OpBuilder &b, Location loc, Value index) {
+  return arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+}
 
 struct MoAGPUEmulatePass
     : public mlir::moa::test::impl::MoAGPUEmulateBase<MoAGPUEmulatePass> {
@@ -426,14 +432,10 @@ struct MoAGPUEmulatePass
         access(b, loc, false, copy.getSrc(), copy.getSrcIndices(), read);
         access(b, loc, true, copy.getDst(), copy.getDstIndices(), total);
       } else if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
-        SmallVector<Value> operands = {i32Constant(b, loc, site++),
-                                       load.getTensorMapDescriptor()};
-        for (Value c : load.getCoordinates())
-          operands.push_back(toI64(b, loc, c));
-        while (operands.size() < 7)
-          operands.push_back(i64Constant(b, loc, 0));
         callIf(b, loc, load.getPredicate(), "moa_emu_profile_tma_load",
-               operands);
+               withCoordinates(b, load,
+                               {i32Constant(b, loc, site++),
+                                load.getTensorMapDescriptor()}));
       } else if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op)) {
         MemRefType a = mma.getDescriptorA().getType().getTensor();
         int64_t n = mma.getDescriptorB().getType().getTensor().getDimSize(1);
@@ -512,11 +514,23 @@ struct MoAGPUEmulatePass
     return UnrealizedConversionCastOp::create(b, loc, type, v).getResult(0);
   }
 
-  Value toI64(OpBuilder &b, Location loc, Value index) {
-    return arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+  /// The address of `memref`'s first element, as an i64.
+  static Value baseAddress(OpBuilder &b, Location loc, Value memref) {
+    SmallVector<Value> zeros(cast<MemRefType>(memref.getType()).getRank(),
+                             arith::ConstantIndexOp::create(b, loc, 0));
+    return addressOf(b, loc, memref, zeros);
   }
-  Value i64Constant(OpBuilder &b, Location loc, int64_t v) {
-    return arith::ConstantIntOp::create(b, loc, v, 64);
+
+  /// A TMA load's coordinates as i64, padded with zeros to 5 after
+  /// `operands`.
+  static SmallVector<Value> withCoordinates(OpBuilder &b,
+                                            nvgpu::TmaAsyncLoadOp load,
+                                            SmallVector<Value> operands) {
+    for (Value c : load.getCoordinates())
+      operands.push_back(toI64(b, load.getLoc(), c));
+    for (size_t i = load.getCoordinates().size(); i < 5; ++i)
+      operands.push_back(i64Constant(b, load.getLoc(), 0));
+    return operands;
   }
 
   /// Calls `name` with `operands`, where `predicate` (if any) holds.
@@ -586,17 +600,12 @@ struct MoAGPUEmulatePass
     if (load.getMulticastMask() || load.getCoordinates().size() > 5)
       return load.emitError("moa-gpu-emulate runs TMA loads of up to 5 "
                             "dimensions without multicast");
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    SmallVector<Value> zeros(
-        cast<MemRefType>(load.getDst().getType()).getRank(), zero);
-    SmallVector<Value> operands = {
-        load.getTensorMapDescriptor(), addressOf(b, loc, load.getDst(), zeros),
-        load.getBarriers(), toI64(b, loc, load.getMbarId())};
-    for (Value c : load.getCoordinates())
-      operands.push_back(toI64(b, loc, c));
-    while (operands.size() < 9)
-      operands.push_back(i64Constant(b, loc, 0));
-    callIf(b, loc, load.getPredicate(), "moa_emu_tma_load", operands);
+    callIf(
+        b, loc, load.getPredicate(), "moa_emu_tma_load",
+        withCoordinates(b, load,
+                        {load.getTensorMapDescriptor(),
+                         baseAddress(b, loc, load.getDst()), load.getBarriers(),
+                         toI64(b, loc, load.getMbarId())}));
     return success();
   }
 
@@ -610,13 +619,10 @@ struct MoAGPUEmulatePass
     nvgpu::TensorMapDescriptorType map = descriptor.getTensorMap().getType();
     int64_t kind = static_cast<int64_t>(map.getSwizzle());
     int64_t span = 16 << kind; // 32, 64, 128 bytes (none: 16, unemulated)
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    SmallVector<Value> zeros(
-        cast<MemRefType>(descriptor.getTensor().getType()).getRank(), zero);
     return replace(
         descriptor,
         call(b, loc, "moa_emu_wgmma_descriptor", {b.getI64Type()},
-             {addressOf(b, loc, descriptor.getTensor(), zeros),
+             {baseAddress(b, loc, descriptor.getTensor()),
               i64Constant(b, loc, kind),
               i64Constant(b, loc, map.getTensor().getDimSize(0) * span),
               i64Constant(b, loc, 8 * span)}));
@@ -914,9 +920,7 @@ struct MoAGPUEmulatePass
   LogicalResult emulateAsyncCopy(OpBuilder &b, nvgpu::DeviceAsyncCopyOp copy) {
     Location loc = copy.getLoc();
     auto [read, total] = copyBytes(b, copy);
-    auto i64 = [&](Value bytes) {
-      return arith::IndexCastOp::create(b, loc, b.getI64Type(), bytes);
-    };
+    auto i64 = [&](Value bytes) { return toI64(b, loc, bytes); };
     call(b, loc, "moa_emu_async_copy", {},
          {addressOf(b, loc, copy.getDst(), copy.getDstIndices()),
           addressOf(b, loc, copy.getSrc(), copy.getSrcIndices()), i64(total),
@@ -934,9 +938,7 @@ struct MoAGPUEmulatePass
     Value bdim = launch.getBlockSizeX();
     SmallVector<Value> operands(launch.getKernelOperands());
     if (profile) {
-      auto i64 = [&](Value v) {
-        return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
-      };
+      auto i64 = [&](Value v) { return toI64(b, loc, v); };
       e.call(getOperation(), "moa_emu_profile_launch", /*cInterface=*/true,
              {e.constantText(getOperation(), kernel.getName()), i64(gx),
               i64(gy), i64(bdim)});
@@ -953,14 +955,10 @@ struct MoAGPUEmulatePass
           shared.push_back(memref::AllocOp::create(
               y.b, loc, type, ValueRange{}, ValueRange{},
               y.b.getI64IntegerAttr(std::max(kDeviceAlignment, alignment))));
-          callEmulator(
-              y.b, loc, getOperation(), "moa_emu_shared_buffer", {},
-              {arith::IndexCastOp::create(
-                   y.b, loc, y.b.getI64Type(),
-                   memref::ExtractAlignedPointerAsIndexOp::create(
-                       y.b, loc, shared.back())),
-               arith::ConstantIntOp::create(y.b, loc, byteSize(type), 64),
-               arith::ConstantIntOp::create(y.b, loc, alignment, 64)});
+          callEmulator(y.b, loc, getOperation(), "moa_emu_shared_buffer", {},
+                       {baseAddress(y.b, loc, shared.back()),
+                        i64Constant(y.b, loc, byteSize(type)),
+                        i64Constant(y.b, loc, alignment)});
         }
         // One OpenMP thread per GPU thread, all running at once.
         omp::ParallelOperands clauses;
@@ -1007,30 +1005,19 @@ struct MoAGPUEmulatePass
     nvgpu::TensorMapDescriptorType map = create.getTensorMap().getType();
     auto metadata =
         memref::ExtractStridedMetadataOp::create(b, loc, cast.getSource());
-    int64_t bytes = byteSize(ranked.getElementType());
-    Value base = arith::AddIOp::create(
-        b, loc,
-        memref::ExtractAlignedPointerAsIndexOp::create(b, loc,
-                                                       cast.getSource()),
-        arith::MulIOp::create(b, loc, metadata.getOffset(),
-                              arith::ConstantIndexOp::create(b, loc, bytes)));
-    auto i64 = [&](Value v) {
-      return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
-    };
-    auto constant = [&](int64_t v) {
-      return arith::ConstantIntOp::create(b, loc, v, 64);
-    };
     SmallVector<Value> operands = {
-        constant(ranked.getRank()), constant(bytes),
-        constant(static_cast<int64_t>(map.getSwizzle())),
-        constant(static_cast<int64_t>(map.getOob())), i64(base)};
+        i64Constant(b, loc, ranked.getRank()),
+        i64Constant(b, loc, byteSize(ranked.getElementType())),
+        i64Constant(b, loc, static_cast<int64_t>(map.getSwizzle())),
+        i64Constant(b, loc, static_cast<int64_t>(map.getOob())),
+        baseAddress(b, loc, cast.getSource())};
     for (ValueRange values :
          {ValueRange(metadata.getSizes()), ValueRange(metadata.getStrides()),
           ValueRange(create.getBoxDimensions())}) {
       for (Value v : values)
-        operands.push_back(i64(v));
+        operands.push_back(toI64(b, loc, v));
       for (size_t i = values.size(); i < 5; ++i)
-        operands.push_back(constant(1));
+        operands.push_back(i64Constant(b, loc, 1));
     }
     create.getTensorMap().replaceAllUsesWith(
         call(b, loc, "moa_emu_tma_descriptor", {b.getI64Type()}, operands));

@@ -243,10 +243,6 @@ void moa_emu_mbarrier_arrive_expect_tx(int64_t group, int64_t index,
   completeIfDone(m);
 }
 
-void moa_emu_mbarrier_arrive(int64_t group, int64_t index) {
-  moa_emu_mbarrier_arrive_expect_tx(group, index, 0);
-}
-
 /// mbarrier.try_wait.parity in a loop: until the phase of that parity is
 /// complete. A phase that cannot complete hangs a GPU; here it fails after
 /// MOA_EMU_HANG_SECONDS (120: a loaded host runs a block's threads slowly).
