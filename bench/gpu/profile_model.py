@@ -12,7 +12,8 @@ shape: the largest of
   memory time        the launch's distinct 32-byte sectors * 32 B / 4.8 TB/s
                      (HBM3e; each sector from DRAM once: perfect caching,
                      a lower bound),
-  shared-memory time wavefronts * 128 B / (132 SMs * 128 B/clk * 1.98 GHz),
+  shared-memory time (wavefronts * 128 B + the bytes wgmma reads as A and B)
+                     / (132 SMs * 128 B/clk * 1.98 GHz),
   each pipe's time   thread instructions of its class / (132 SMs * its
                      lanes per SM * 1.98 GHz): float 128, special functions
                      and conversions 16, shuffles 32,
@@ -67,10 +68,11 @@ LINE = re.compile(
     rf"global load: {GLOBAL} \| global store: {GLOBAL} \| "
     r"global distinct sectors (\d+) \| "
     rf"shared load: {SHARED} \| shared store: {SHARED} \| "
-    rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS}")
+    rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS} \| "
+    r"wgmma operand bytes from shared (\d+)")
 FIELDS = ["flop", "gld_r", "gld_b", "gld_d", "gld_s", "gst_r", "gst_b",
           "gst_d", "gst_s", "distinct_s", "shl_r", "shl_b", "shl_w", "shl_i",
-          "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES
+          "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES + ["tc_shared"]
 
 
 def compile_profiled(compiler, work, name, d, E, k, h, dtype):
@@ -139,7 +141,8 @@ def estimate(c):
                          c["flop"] / 4096)  # a warp's mma.sync: 4096 flop
     times = {"tensor cores": c["flop"] / TC_FLOPS,
              "memory": c["distinct_s"] * 32 / HBM_BYTES,
-             "shared memory": (c["shl_w"] + c["shs_w"]) * 128 / SMEM_BYTES,
+             "shared memory": ((c["shl_w"] + c["shs_w"]) * 128 +
+                               c["tc_shared"]) / SMEM_BYTES,
              "issue": warp_instructions / (SMS * SCHEDULERS * CLOCK)}
     for k, lanes in LANES.items():
         times[f"{k} pipe"] = c[k] / (SMS * lanes * CLOCK)

@@ -87,7 +87,7 @@ struct TensorCoreAttentionWarp {
   const AttentionArgs &a;
   const Kernel &ids;
   Value b, kTile, vTile;
-  Value group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
+  Value blockRow, group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
   int64_t h, keysPerTile;
   Type element;
 
@@ -141,12 +141,10 @@ struct TensorCoreAttentionWarp {
     asyncWaitAll(x);
   }
 
-  /// S = Q K^T of the tile, one m16n8 tile per 8 keys, scaled, with
-  /// invisible keys (beyond the sequence, padded, or after the token) at
-  /// -inf; `visible` says which. K's fragments: ldmatrix of [key][dim].
-  SmallVector<Value> scores(Emitter &x, Value first,
-                            ArrayRef<SmallVector<Value>> qFrags,
-                            SmallVectorImpl<Value> &visible) const {
+  /// S = Q K^T of the tile on mma.sync, one m16n8 tile per 8 keys (their
+  /// fragments in order). K's fragments: ldmatrix of [key][dim].
+  SmallVector<Value> rawScores(Emitter &x,
+                               ArrayRef<SmallVector<Value>> qFrags) const {
     SmallVector<SmallVector<Value>> acc(keysPerTile / 8,
                                         SmallVector<Value>(4, x.f32(0)));
     for (int64_t ks = 0; ks < h / 16; ++ks)
@@ -158,6 +156,17 @@ struct TensorCoreAttentionWarp {
           tile = mmaSync16816(x, element, qFrags[ks], bFrags[half], tile);
         }
       }
+    SmallVector<Value> flat;
+    for (ArrayRef<Value> tile : acc)
+      flat.append(tile.begin(), tile.end());
+    return flat;
+  }
+
+  /// S's fragments (raw Q K^T, m16n8 tiles in order) scaled, with invisible
+  /// keys (beyond the sequence, padded, or after the token) at -inf;
+  /// `visible` says which.
+  SmallVector<Value> maskedScores(Emitter &x, Value first, ArrayRef<Value> raw,
+                                  SmallVectorImpl<Value> &visible) const {
     SmallVector<Value> result;
     for (int64_t ni = 0; ni < keysPerTile / 8; ++ni) {
       for (int64_t c = 0; c < 4; ++c) {
@@ -175,7 +184,7 @@ struct TensorCoreAttentionWarp {
                                     c < 2 ? tokenA : tokenB));
         visible.push_back(seen);
         result.push_back(
-            x.select(seen, x.mulf(acc[ni][c], x.f32(a.scale)), negInf(x)));
+            x.select(seen, x.mulf(raw[ni * 4 + c], x.f32(a.scale)), negInf(x)));
       }
     }
     return result;
@@ -219,7 +228,7 @@ struct TensorCoreAttentionWarp {
   /// O += P V: S's accumulator fragments are P's A fragments; V's are
   /// ldmatrix (transposed) of [key][dim].
   void accumulateValues(Emitter &x, ArrayRef<Value> probs,
-                        SmallVectorImpl<Value> &out) const {
+                        MutableArrayRef<Value> out) const {
     auto p16 = [&](size_t i) { return fromF32(x, probs[i], element); };
     for (int64_t j = 0; j < keysPerTile / 16; ++j) {
       size_t t0 = 2 * j * 4, t1 = (2 * j + 1) * 4;
@@ -240,6 +249,20 @@ struct TensorCoreAttentionWarp {
     }
   }
 
+  /// The online softmax's step on a tile's scores: the new state (maxima,
+  /// sums, then the output fragments rescaled to the new maxima), the
+  /// tile's probabilities in `probs`.
+  SmallVector<Value> rescale(Emitter &x, ArrayRef<Value> scoreFrags,
+                             ArrayRef<Value> visible, ValueRange carried,
+                             SmallVector<Value> &probs) const {
+    SmallVector<Value> next(carried.begin(), carried.end());
+    Value alpha[2];
+    probs = softmax(x, scoreFrags, visible, carried, next, alpha);
+    for (size_t i = 4; i < next.size(); ++i)
+      next[i] = x.mulf(next[i], alpha[((i - 4) % 4) / 2]);
+    return next;
+  }
+
   /// One key tile: stage, S, softmax, O += P V; returns the new state.
   SmallVector<Value> keyTile(Emitter &x, Value tile,
                              ArrayRef<SmallVector<Value>> qFrags,
@@ -247,18 +270,12 @@ struct TensorCoreAttentionWarp {
     Value first = x.mul(tile, x.idx(keysPerTile));
     stageTile(x, first);
     barrier(x);
-    SmallVector<Value> visible;
-    SmallVector<Value> scoreFrags = scores(x, first, qFrags, visible);
-    SmallVector<Value> next(carried.begin(), carried.end());
-    Value alpha[2];
-    SmallVector<Value> probs =
-        softmax(x, scoreFrags, visible, carried, next, alpha);
-    SmallVector<Value> out(carried.begin() + 4, carried.end());
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = x.mulf(out[i], alpha[(i % 4) / 2]);
-    accumulateValues(x, probs, out);
+    SmallVector<Value> visible, probs;
+    SmallVector<Value> scores =
+        maskedScores(x, first, rawScores(x, qFrags), visible);
+    SmallVector<Value> next = rescale(x, scores, visible, carried, probs);
+    accumulateValues(x, probs, MutableArrayRef<Value>(next).drop_front(4));
     barrier(x);
-    std::copy(out.begin(), out.end(), next.begin() + 4);
     return next;
   }
 
@@ -287,6 +304,52 @@ struct TensorCoreAttentionWarp {
   }
 };
 
+/// Launches the tensor-core attention: blocks of 4 warps, 16 query rows
+/// (token, slot) each, A = group and B = group + 8 of the m16n8 fragment
+/// layout (wgmma's m64 accumulator has the same); body(g, w, tiles, init)
+/// runs the block's loop over `tiles` key tiles from `init` (max and sum of
+/// rows A and B, then the output fragments) and returns the final state.
+void launchTensorCoreAttention(
+    Emitter &e, const AttentionArgs &a, int64_t keysPerTile,
+    ArrayRef<MemRefType> shared,
+    function_ref<SmallVector<Value>(Emitter &, TensorCoreAttentionWarp &, Value,
+                                    ValueRange)>
+        body) {
+  const int64_t rowsPerBlock = kMmaRows * 4;
+  launchAttention(
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp, shared, a.ok, a.err,
+      [&](Emitter &g, const Kernel &ids, ValueRange buffers, Value b,
+          Value blockRow) {
+        Value kTile = buffers.empty() ? Value() : buffers[0];
+        Value vTile = buffers.empty() ? Value() : buffers[1];
+        TensorCoreAttentionWarp w{a, ids, b, kTile, vTile};
+        w.h = a.h;
+        w.keysPerTile = keysPerTile;
+        w.element = a.element;
+        w.blockRow = blockRow;
+        w.group = g.div(ids.lane, g.idx(4));
+        w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+        w.rowA =
+            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), w.group);
+        w.rowB = g.add(w.rowA, g.idx(8));
+        w.okA = g.cmp(arith::CmpIPredicate::ult, w.rowA, a.rowsPerBatch);
+        w.okB = g.cmp(arith::CmpIPredicate::ult, w.rowB, a.rowsPerBatch);
+        // k = 0 leaves no rows; divide by at least 1.
+        Value slots = atLeastOne(g, a.k);
+        Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+                              g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
+        Value visibleKeys =
+            a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
+                     : a.keys;
+        w.tokenA = g.div(w.rowA, slots);
+        w.tokenB = g.div(w.rowB, slots);
+        SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
+        init.append(w.dimTiles() * 4, g.f32(0));
+        w.writeOutput(
+            g, body(g, w, g.ceilDiv(visibleKeys, g.idx(keysPerTile)), init));
+      });
+}
+
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
 /// mma.sync m16n8k16): a block's 4 warps take 16 query rows (token, slot)
 /// each; per tile of `keysPerTile` keys staged in shared memory by cp.async
@@ -298,43 +361,173 @@ struct TensorCoreAttentionWarp {
 /// operand of O += P V. f32 accumulation throughout.
 void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
                              int64_t keysPerTile) {
-  const int64_t rowsPerBlock = kMmaRows * 4;
   MemRefType tile = ldmatrixTile(keysPerTile, a.h, a.element);
-  launchAttention(
-      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp, {tile, tile}, a.ok,
-      a.err,
-      [&](Emitter &g, const Kernel &ids, ValueRange shared, Value b,
-          Value blockRow) {
-        TensorCoreAttentionWarp w{a, ids, b, shared[0], shared[1]};
-        w.h = a.h;
-        w.keysPerTile = keysPerTile;
-        w.element = a.element;
-        w.group = g.div(ids.lane, g.idx(4));
-        w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
-        w.rowA =
-            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), w.group);
-        w.rowB = g.add(w.rowA, g.idx(8));
-        w.okA = g.cmp(arith::CmpIPredicate::ult, w.rowA, a.rowsPerBatch);
-        w.okB = g.cmp(arith::CmpIPredicate::ult, w.rowB, a.rowsPerBatch);
+  launchTensorCoreAttention(
+      e, a, keysPerTile, {tile, tile},
+      [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
+          ValueRange init) {
         SmallVector<SmallVector<Value>> qFrags = w.queryFragments(g);
-        // k = 0 leaves no rows; divide by at least 1.
-        Value slots = atLeastOne(g, a.k);
-        Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
-                              g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
-        Value visibleKeys =
-            a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
-                     : a.keys;
-        w.tokenA = g.div(w.rowA, slots);
-        w.tokenB = g.div(w.rowB, slots);
-        // Carried: max and sum of rows A and B, then the output fragments.
-        SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
-        init.append(w.dimTiles() * 4, g.f32(0));
-        SmallVector<Value> state =
-            g.loop(g.idx(0), g.ceilDiv(visibleKeys, g.idx(keysPerTile)), init,
-                   [&](Emitter &x, Value tile, ValueRange carried) {
-                     return w.keyTile(x, tile, qFrags, carried);
-                   });
-        w.writeOutput(g, state);
+        return g.loop(g.idx(0), tiles, init,
+                      [&](Emitter &x, Value tile, ValueRange carried) {
+                        return w.keyTile(x, tile, qFrags, carried);
+                      });
+      });
+}
+
+/// sm_90a: the GEMMs of FlashAttention-3 on wgmma, the block one
+/// warpgroup whose 64 query rows are wgmma's M. In shared memory, in the
+/// 128-byte swizzle, [64][64] tiles per 64 dimensions: Q (staged once), and
+/// per tile of 64 keys K and V by cp.async. S = Q K^T is one wgmma
+/// m64n64k16 per 16 dimensions (K the K-major B); its fragments are the
+/// mma.sync kernel's, so the masking and online softmax are that kernel's;
+/// P, rounded to the 16-bit type, goes to shared memory over K's first
+/// tile (nvgpu's wgmma reads A from shared memory only), and O += P V is a
+/// wgmma per 64 dimensions (V the N-major B). Shared memory: 3 h / 64
+/// tiles of 8 KiB (48 KiB at h = 128).
+struct WarpgroupAttention {
+  TensorCoreAttentionWarp &w;
+  Value region, map;
+
+  int64_t chunks() const { return w.h / hopper::kTile; }
+  /// Tile c of operand `which` (0: Q, 1: K, 2: V) as a `shape` view of the
+  /// 16-bit elements `skip` bytes into it.
+  Value view(Emitter &x, int64_t which, int64_t c, int64_t skip,
+             ArrayRef<int64_t> shape) const {
+    int64_t offset = (which * chunks() + c) * hopper::kTileBytes + skip;
+    return hopper::sharedView(x, region, x.idx(offset), shape, w.element);
+  }
+
+  /// Rows [first, first + 64) of src[b] (those below `limit`; zeros for the
+  /// others) into the tiles of operand `which`: 16-byte cp.async copies
+  /// into the swizzled columns. Issued, not waited for.
+  void stage(Emitter &x, int64_t which, Value src, Value first,
+             Value limit) const {
+    const int64_t perRow = w.h / 8, threads = 4 * kWarp;
+    Value tiles = hopper::sharedView(
+        x, region, x.idx(which * chunks() * hopper::kTileBytes),
+        {chunks(), hopper::kTile, hopper::kTile}, w.element);
+    for (int64_t it = 0; it < hopper::kTile * perRow / threads; ++it) {
+      Value i = x.add(w.ids.tid, x.idx(it * threads));
+      Value row = x.div(i, x.idx(perRow));
+      Value dim =
+          x.mul(arith::RemUIOp::create(x.b, x.loc, i, x.idx(perRow)), x.idx(8));
+      Value s = x.add(first, row);
+      Value in = x.cmp(arith::CmpIPredicate::ult, s, limit);
+      Value count = x.select(in, x.idx(8), x.idx(0));
+      Value source = x.select(in, s, x.idx(0));
+      Value col = arith::RemUIOp::create(x.b, x.loc, dim, x.idx(hopper::kTile));
+      copy8(x, tiles,
+            {x.div(dim, x.idx(hopper::kTile)), row,
+             hopper::swizzledColumn(x, row, col)},
+            src, {w.b, source, dim}, count, Value());
+    }
+  }
+
+  /// Waits for this thread's copies, makes everyone's visible to wgmma.
+  void publish(Emitter &x) const {
+    asyncWaitAll(x);
+    hopper::fenceProxyAsync(x);
+    barrier(x);
+  }
+
+  /// S = Q K^T: per 16 dimensions one wgmma m64n64k16 on views 32 bytes
+  /// further along the swizzled rows of Q's and K's tiles.
+  SmallVector<Value> rawScores(Emitter &x) const {
+    Value acc = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
+        x.b, x.loc, hopper::accumulatorType(x.b.getContext()));
+    const int64_t steps = w.h / 16;
+    for (int64_t s = 0; s < steps; ++s) {
+      int64_t c = s / 4, skip = (s % 4) * 32;
+      acc = hopper::warpgroupMma(x, view(x, 0, c, skip, {hopper::kTile, 16}),
+                                 view(x, 1, c, skip, {16, hopper::kTile}), map,
+                                 acc, /*bKMajor=*/true,
+                                 /*pending=*/s + 1 < steps ? 1 : 0);
+    }
+    return hopper::fragment(x, acc);
+  }
+
+  /// P's fragments, rounded to the 16-bit type, into the [64 rows][64
+  /// keys] swizzled tile over K's first: a 32-bit store per pair of keys
+  /// (the 4 lanes of a quad and the 8 rows of a warp's half fill the 32
+  /// banks).
+  void storeProbabilities(Emitter &x, ArrayRef<Value> probs) const {
+    Value pairs = hopper::sharedView(
+        x, region, x.idx(chunks() * hopper::kTileBytes),
+        {hopper::kTile, hopper::kTile / 2}, x.b.getI32Type());
+    Value rowA = x.add(x.mul(w.ids.warp, x.idx(kMmaRows)), w.group);
+    for (int64_t j = 0; j < hopper::kTile / 8; ++j)
+      for (int64_t half = 0; half < 2; ++half) {
+        Value row = x.add(rowA, x.idx(8 * half));
+        Value col =
+            x.add(x.div(hopper::swizzledColumn(x, row, x.idx(8 * j)), x.idx(2)),
+                  w.quad);
+        size_t i = 4 * j + 2 * half;
+        x.store(packBits(x, probs[i], probs[i + 1]), pairs, {row, col});
+      }
+  }
+
+  /// Two f32 as their 16-bit roundings in one i32, `low` first.
+  Value packBits(Emitter &x, Value low, Value high) const {
+    Type i16 = x.b.getI16Type(), i32 = x.b.getI32Type();
+    auto bits = [&](Value v) {
+      Value narrow =
+          arith::BitcastOp::create(x.b, x.loc, i16, fromF32(x, v, w.element));
+      return arith::ExtUIOp::create(x.b, x.loc, i32, narrow).getResult();
+    };
+    Value shifted =
+        arith::ShLIOp::create(x.b, x.loc, bits(high),
+                              arith::ConstantIntOp::create(x.b, x.loc, 16, 32));
+    return arith::OrIOp::create(x.b, x.loc, shifted, bits(low));
+  }
+
+  /// One key tile: stage K and V, S, softmax, P to shared memory, O += P V.
+  SmallVector<Value> keyTile(Emitter &x, Value tile, ValueRange carried) const {
+    Value first = x.mul(tile, x.idx(hopper::kTile));
+    stage(x, 1, w.a.key, first, w.a.keys);
+    stage(x, 2, w.a.value, first, w.a.keys);
+    publish(x);
+    SmallVector<Value> visible, probs;
+    SmallVector<Value> scores = w.maskedScores(x, first, rawScores(x), visible);
+    SmallVector<Value> next = w.rescale(x, scores, visible, carried, probs);
+    barrier(x); // every warp's S read K before P overwrites it
+    storeProbabilities(x, probs);
+    hopper::fenceProxyAsync(x);
+    barrier(x);
+    Value p = view(x, 1, 0, 0, {hopper::kTile, hopper::kTile});
+    for (int64_t c = 0; c < chunks(); ++c) {
+      MutableArrayRef<Value> out =
+          MutableArrayRef<Value>(next).slice(4 + c * 32, 32);
+      Value acc = hopper::warpgroupMma(
+          x, p, view(x, 2, c, 0, {hopper::kTile, hopper::kTile}), map,
+          hopper::accumulator(x, out));
+      llvm::copy(hopper::fragment(x, acc), out.begin());
+    }
+    barrier(x); // before the next tile's copies overwrite K, V and P
+    return next;
+  }
+};
+
+/// Whether the sm_90a kernel runs the tensor-core attention: h a multiple
+/// of 64 (its tiles are 64 wide).
+bool attentionOnWarpgroups(const GPUTiling &tiling, int64_t h) {
+  return tiling.warpgroupMma && h % hopper::kTile == 0;
+}
+
+void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
+  const int64_t bytes = 3 * (a.h / hopper::kTile) * hopper::kTileBytes;
+  std::string name = "moa_attention_tiles_" + std::to_string(bytes);
+  launchTensorCoreAttention(
+      e, a, hopper::kTile, {},
+      [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
+          ValueRange init) {
+        WarpgroupAttention wg{w, hopper::sharedRegion(g, name, bytes),
+                              hopper::layoutOnlyMap(g, a.element)};
+        wg.stage(g, 0, a.query, w.blockRow, a.rowsPerBatch);
+        wg.publish(g);
+        return g.loop(g.idx(0), tiles, init,
+                      [&](Emitter &x, Value tile, ValueRange carried) {
+                        return wg.keyTile(x, tile, carried);
+                      });
       });
 }
 
@@ -563,8 +756,11 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     AttentionArgs args{err,   ok,     query,   key,          value, mask,
                        out,   batch,  keys,    rowsPerBatch, k,     h,
                        scale, causal, element, lse};
-    if (attentionOnTensorCores(element, keyType.getElementType(),
-                               valueType.getElementType(), h))
+    const bool tensorCores = attentionOnTensorCores(
+        element, keyType.getElementType(), valueType.getElementType(), h);
+    if (tensorCores && attentionOnWarpgroups(tiling, h))
+      emitWarpgroupAttention(e, args);
+    else if (tensorCores)
       emitTensorCoreAttention(e, args, tiling.attentionKeys);
     else
       emitCudaCoreAttention(e, args);

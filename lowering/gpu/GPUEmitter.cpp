@@ -522,17 +522,88 @@ Type hopper::accumulatorType(MLIRContext *ctx) {
       ctx, VectorType::get({kTile, kTile}, Float32Type::get(ctx)));
 }
 
-Value hopper::warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc) {
+Value hopper::warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc,
+                           bool bKMajor, int64_t pending) {
   MLIRContext *ctx = e.b.getContext();
-  Type element = cast<MemRefType>(a.getType()).getElementType();
-  auto descriptorType = nvgpu::WarpgroupMatrixDescriptorType::get(
-      ctx, sharedTile({kTile, kTile}, element));
-  Value descA = nvgpu::WarpgroupGenerateDescriptorOp::create(
-      e.b, e.loc, descriptorType, a, map);
-  Value descB = nvgpu::WarpgroupGenerateDescriptorOp::create(
-      e.b, e.loc, descriptorType, b, map);
+  auto descriptor = [&](Value tile) {
+    return nvgpu::WarpgroupGenerateDescriptorOp::create(
+        e.b, e.loc,
+        nvgpu::WarpgroupMatrixDescriptorType::get(
+            ctx, cast<MemRefType>(tile.getType())),
+        tile, map);
+  };
+  // nvgpu's transposeB means B N-major (PTX's imm-trans-b).
   auto mma = nvgpu::WarpgroupMmaOp::create(
-      e.b, e.loc, acc.getType(), descA, descB, /*waitGroup=*/uint64_t(0),
-      /*transposeA=*/nullptr, /*transposeB=*/e.b.getUnitAttr(), acc);
+      e.b, e.loc, acc.getType(), descriptor(a), descriptor(b),
+      uint64_t(pending), /*transposeA=*/nullptr,
+      bKMajor ? UnitAttr() : e.b.getUnitAttr(), acc);
   return mma.getMatrixD();
+}
+
+/// The LLVM struct nvgpu-to-nvvm gives a 64 x 64 f32 accumulator: one
+/// member per m64 tile, of n / 2 f32.
+static LLVM::LLVMStructType accumulatorStruct(MLIRContext *ctx) {
+  SmallVector<Type> members(hopper::kTile / 2, Float32Type::get(ctx));
+  return LLVM::LLVMStructType::getLiteral(
+      ctx, {LLVM::LLVMStructType::getLiteral(ctx, members)});
+}
+
+SmallVector<Value> hopper::fragment(Emitter &e, Value acc) {
+  Value bits = UnrealizedConversionCastOp::create(
+                   e.b, e.loc, accumulatorStruct(e.b.getContext()), acc)
+                   .getResult(0);
+  SmallVector<Value> values;
+  for (int64_t i = 0; i < kTile / 2; ++i)
+    values.push_back(LLVM::ExtractValueOp::create(e.b, e.loc, bits,
+                                                  ArrayRef<int64_t>{0, i}));
+  return values;
+}
+
+Value hopper::accumulator(Emitter &e, ArrayRef<Value> values) {
+  MLIRContext *ctx = e.b.getContext();
+  // Over a fresh accumulator, not llvm.mlir.undef: constants leave the
+  // launch body, and an LLVM struct would become a kernel argument.
+  Value bits = UnrealizedConversionCastOp::create(
+                   e.b, e.loc, accumulatorStruct(ctx),
+                   Value(nvgpu::WarpgroupMmaInitAccumulatorOp::create(
+                       e.b, e.loc, accumulatorType(ctx))))
+                   .getResult(0);
+  for (auto [i, v] : llvm::enumerate(values))
+    bits = LLVM::InsertValueOp::create(e.b, e.loc, bits, v,
+                                       ArrayRef<int64_t>{0, int64_t(i)});
+  return UnrealizedConversionCastOp::create(e.b, e.loc, accumulatorType(ctx),
+                                            bits)
+      .getResult(0);
+}
+
+Value hopper::layoutOnlyMap(Emitter &e, Type element) {
+  // A cast, not ub.poison: constants leave the launch body and would reach
+  // the kernel as a host tensor map. Nothing reads it after the
+  // descriptors are lowered.
+  return UnrealizedConversionCastOp::create(
+             e.b, e.loc, weightMapType(element),
+             Value(arith::ConstantIntOp::create(e.b, e.loc, 0, 64)))
+      .getResult(0);
+}
+
+Value hopper::sharedRegion(Emitter &e, StringRef name, int64_t bytes) {
+  auto type =
+      MemRefType::get({bytes}, e.b.getI8Type(), MemRefLayoutAttrInterface(),
+                      e.b.getI64IntegerAttr(3));
+  auto module = e.b.getBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  if (!module.lookupSymbol(name)) {
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToStart(module.getBody());
+    memref::GlobalOp::create(e.b, e.loc, name, e.b.getStringAttr("private"),
+                             type, Attribute(), /*constant=*/false,
+                             e.b.getI64IntegerAttr(1024));
+  }
+  return memref::GetGlobalOp::create(e.b, e.loc, type, name);
+}
+
+void hopper::fenceProxyAsync(Emitter &e) {
+  MLIRContext *ctx = e.b.getContext();
+  NVVM::FenceProxyOp::create(
+      e.b, e.loc, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
 }

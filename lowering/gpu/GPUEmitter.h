@@ -187,11 +187,30 @@ Value sharedView(Emitter &e, Value region, Value offset,
                  ArrayRef<int64_t> shape, Type element);
 /// The column where chunk `col` (a multiple of 8) of tile row `row` lies.
 Value swizzledColumn(Emitter &e, Value row, Value col);
-/// acc += a b on a [64][64] K-major `a` and a [64][64] N-major `b` tile
-/// (their descriptors carry `map`'s swizzle), then waits for it.
-Value warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc);
+/// acc += a b on a K-major [64][k] view `a` and a [k][n] view `b`, N-major
+/// (`bKMajor` false: [k][n] in memory) or K-major ([n][k] in memory), both
+/// in the swizzle of `map`'s type, k a multiple of 16; then waits until at
+/// most `pending` wgmma groups are in flight.
+Value warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc,
+                   bool bKMajor = false, int64_t pending = 0);
 /// The accumulator type of a 64 x 64 f32 tile.
 Type accumulatorType(MLIRContext *ctx);
+/// A 64 x 64 accumulator's 32 f32 values in this thread, in wgmma's
+/// fragment order: d[4 j + 2 h + e] is D(16 warp + lane / 4 + 8 h,
+/// 8 j + 2 (lane % 4) + e), the order of 8 mma.sync m16n8 fragments.
+SmallVector<Value> fragment(Emitter &e, Value acc);
+/// The accumulator holding `values` (fragment's order).
+Value accumulator(Emitter &e, ArrayRef<Value> values);
+/// A map of `element` in the 128-byte swizzle for descriptors of tiles no
+/// TMA load fills: generate.descriptor reads only its type.
+Value layoutOnlyMap(Emitter &e, Type element);
+/// The i8 shared-memory global `name` of `bytes` bytes, 1024-byte aligned
+/// for the swizzle (declared on first use). A global, not an attribution,
+/// since gpu.launch cannot align those.
+Value sharedRegion(Emitter &e, StringRef name, int64_t bytes);
+/// Makes the generic proxy's shared-memory writes (stores, cp.async)
+/// visible to wgmma, which reads through the async proxy.
+void fenceProxyAsync(Emitter &e);
 } // namespace hopper
 
 /// The sizes of `buffer`'s dynamic dimensions, for an allocation of its type.

@@ -112,7 +112,6 @@ struct TiledGemm {
       SmallVector<Value> maps;
       for (Value weight : weights)
         maps.push_back(hopper::createWeightMap(e, weight));
-      declareSharedRegion(e);
       launch(e, name, gridX, gridY, tiling.gemmThreads(), {},
              [&](Emitter &kernel, const Kernel &ids, ValueRange) {
                whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
@@ -470,28 +469,11 @@ private:
     }
   }
 
-  /// Shared memory of the sm_90a kernels, 1024-byte aligned for the
-  /// swizzle: A's two stage slots, then the weight's two; after the loop,
-  /// over the first ones, the f32 tile the epilogue reads (rows padded by 4
-  /// words against bank conflicts). A global, not an attribution, since
-  /// gpu.launch cannot align those.
+  /// Shared memory of the sm_90a kernels: A's two stage slots, then the
+  /// weight's two; after the loop, over the first ones, the f32 tile the
+  /// epilogue reads (rows padded by 4 words against bank conflicts).
   static constexpr StringLiteral kSharedRegion = "moa_gemm_tiles";
   static constexpr int64_t kEpiloguePitch = hopper::kTile + 4;
-  static MemRefType sharedRegionType(Builder &b) {
-    return MemRefType::get({4 * hopper::kTileBytes}, b.getI8Type(),
-                           MemRefLayoutAttrInterface(), b.getI64IntegerAttr(3));
-  }
-  static void declareSharedRegion(Emitter &e) {
-    auto module = e.b.getBlock()->getParentOp()->getParentOfType<ModuleOp>();
-    if (module.lookupSymbol(kSharedRegion))
-      return;
-    OpBuilder::InsertionGuard guard(e.b);
-    e.b.setInsertionPointToStart(module.getBody());
-    memref::GlobalOp::create(e.b, e.loc, kSharedRegion,
-                             e.b.getStringAttr("private"),
-                             sharedRegionType(e.b), Attribute(),
-                             /*constant=*/false, e.b.getI64IntegerAttr(1024));
-  }
 
   /// The sm_90a kernel: per 64-deep stage, A's rows by cp.async into the
   /// swizzled layout and the weight's tile by one TMA load (thread 0) that
@@ -505,8 +487,8 @@ private:
     g.ifThen(valid, [&](Emitter &kernel) {
       Thread t =
           threadOf(kernel, ids, colTiles, expert, first, rows, hopper::kTile);
-      Value region = memref::GetGlobalOp::create(
-          kernel.b, kernel.loc, sharedRegionType(kernel.b), kSharedRegion);
+      Value region =
+          hopper::sharedRegion(kernel, kSharedRegion, 4 * hopper::kTileBytes);
       MLIRContext *ctx = kernel.b.getContext();
       Value barriers = nvgpu::MBarrierCreateOp::create(
           kernel.b, kernel.loc,
@@ -531,12 +513,7 @@ private:
                                    x.idx(2)));
         nvgpu::MBarrierTryWaitParityOp::create(x.b, x.loc, barriers, parity,
                                                x.idx(10000000), slot);
-        // A's cp.async writes are the generic proxy's; wgmma reads through
-        // the async proxy.
-        NVVM::FenceProxyOp::create(
-            x.b, x.loc,
-            NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
-            NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+        hopper::fenceProxyAsync(x); // A's cp.async writes
         barrier(x);
         Value out = hopper::warpgroupMma(x, hopperSlot(x, region, 0, slot, 2),
                                          hopperSlot(x, region, 2, slot, 2),

@@ -4,9 +4,10 @@
 // projections being one) runs a 64-deep stage as one warpgroup mma, 4
 // wgmma m64n64k16, on tiles that A's rows reach by cp.async (swizzled),
 // the weight's by a 3-D TMA load completing an mbarrier, with a proxy
-// fence between the two: 12 wgmma; attention keeps mma.sync (for h = 64, 8
-// key tiles x 4 k-steps for S = Q K^T plus 4 k-steps x 8 dimension tiles
-// for O += P V, 64) and its ldmatrix (16 for K, 16 for V, transposed).
+// fence between the two: 12 wgmma; attention too (h = 64): per key tile
+// S = Q K^T as 4 wgmma m64n64k16 with K the K-major B (imm-trans-b 0), P
+// stored to shared memory, a proxy fence, then O += P V as 4 with V the
+// N-major B (imm-trans-b 1): 20 in all, no mma.sync or ldmatrix.
 // On sm_80 the GEMMs use mma.sync (2 k-steps x 2 x 4 tiles per stage, 48)
 // with ldmatrix (per stage 2 k-steps x (2 A + 2 weight) x4 loads, 24) and
 // cp.async (16 bytes; per GEMM stage 2 A and 2 weight chunks a thread,
@@ -37,13 +38,10 @@
 // KERNELS-DAG: .visible .entry moa_grouped_matmul_combine(
 // KERNELS-DAG: .visible .entry moa_narrow(
 // KERNELS-NOT: .entry moa_projection_0(
-// BF16-COUNT-12: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
-// BF16-NOT: wgmma.mma_async
-// RUN: grep -c "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" %t.bf16.ptx | FileCheck %s --check-prefix=ATTENTION
-// RUN: grep -c "ldmatrix.sync.aligned.m8n8.x4" %t.bf16.ptx | FileCheck %s --check-prefix=ATTENTION-LDMATRIX
-// ATTENTION: 64
-// ATTENTION-LDMATRIX: 32
-// F16-COUNT-12: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// BF16-NOT: {{mma.sync|ldmatrix}}
+// BF16-COUNT-20: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// BF16-NOT: {{wgmma.mma_async|mma.sync|ldmatrix}}
+// F16-COUNT-20: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
 // F16-NOT: wgmma.mma_async
 
 // HOPPER-LABEL: .entry moa_grouped_matmul(
@@ -62,7 +60,17 @@
 // HOPPER: cp.async.bulk.tensor.3d
 // HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
 // HOPPER-LABEL: .entry moa_attention(
-// HOPPER-NOT: wgmma
+// HOPPER-NOT: {{ldmatrix|mma.sync}}
+// HOPPER-DAG: cp.async.cg.shared.global
+// HOPPER-DAG: fence.proxy.async.shared::cta
+// HOPPER-DAG: st.shared.b32
+// HOPPER-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, 1, 0, 0;
+// HOPPER-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, 1, 0, 1;
+// HOPPER-NOT: {{ldmatrix|mma.sync}}
+// RUN: grep -c "wgmma.mma_async.* 1, 0, *0;" %t.bf16.ptx | FileCheck %s --check-prefix=KMAJOR
+// RUN: grep -c "wgmma.mma_async.* 1, 0, *1;" %t.bf16.ptx | FileCheck %s --check-prefix=NMAJOR
+// KMAJOR: 4
+// NMAJOR: 16
 // HOPPER-LABEL: .entry moa_grouped_matmul_combine(
 // HOPPER: cp.async.bulk.tensor.3d
 // HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16

@@ -202,6 +202,8 @@ struct MoAGPUEmulatePass
       instrument(function, kIdArguments + kernel.getNumArguments(), tid);
     }
 
+    expandAccumulatorCasts(b, function);
+
     // The GPU-only operations, in the clone, last first: an async-copy
     // group goes before the copies it names.
     SmallVector<Operation *> gpuOps;
@@ -227,6 +229,53 @@ struct MoAGPUEmulatePass
     retypeHopperValues(function);
     function.setFunctionType(b.getFunctionType(entry->getArgumentTypes(), {}));
     return function;
+  }
+
+  /// hopper::fragment's and hopper::accumulator's casts between a wgmma
+  /// accumulator and nvgpu-to-nvvm's struct of it (a member per m64 tile)
+  /// as element moves from and to the emulated fragment.
+  static void expandAccumulatorCasts(OpBuilder &b, func::FuncOp function) {
+    SmallVector<UnrealizedConversionCastOp> casts;
+    function.walk([&](UnrealizedConversionCastOp op) {
+      if (op->getNumOperands() == 1 && op->getNumResults() == 1 &&
+          (isa<LLVM::LLVMStructType>(op.getOperand(0).getType()) ||
+           isa<LLVM::LLVMStructType>(op.getResult(0).getType())))
+        casts.push_back(op);
+    });
+    for (UnrealizedConversionCastOp op : casts) {
+      b.setInsertionPoint(op);
+      Location loc = op.getLoc();
+      Value in = op.getOperand(0);
+      Type out = op.getResult(0).getType();
+      auto structType = dyn_cast<LLVM::LLVMStructType>(out);
+      if (!structType)
+        structType = cast<LLVM::LLVMStructType>(in.getType());
+      // (member, position) pairs in fragment order.
+      SmallVector<std::array<int64_t, 2>> positions;
+      for (auto [m, member] : llvm::enumerate(structType.getBody()))
+        for (size_t i = 0;
+             i < cast<LLVM::LLVMStructType>(member).getBody().size(); ++i)
+          positions.push_back({int64_t(m), int64_t(i)});
+      Value replacement;
+      if (out == structType) {
+        Value fragment = asEmulated(b, loc, in);
+        replacement = LLVM::UndefOp::create(b, loc, structType);
+        for (auto [i, at] : llvm::enumerate(positions))
+          replacement = LLVM::InsertValueOp::create(
+              b, loc, replacement,
+              vector::ExtractOp::create(b, loc, fragment, int64_t(i)), at);
+      } else {
+        SmallVector<Value> elements;
+        for (std::array<int64_t, 2> at : positions)
+          elements.push_back(LLVM::ExtractValueOp::create(b, loc, in, at));
+        Value fragment = vector::FromElementsOp::create(
+            b, loc, cast<VectorType>(emulatedType(out)), elements);
+        replacement = UnrealizedConversionCastOp::create(b, loc, out, fragment)
+                          .getResult(0);
+      }
+      op.getResult(0).replaceAllUsesWith(replacement);
+      op->erase();
+    }
   }
 
   /// A shared buffer of a block: a workgroup attribution, or a
@@ -438,10 +487,15 @@ struct MoAGPUEmulatePass
                                 load.getTensorMapDescriptor()}));
       } else if (auto mma = dyn_cast<nvgpu::WarpgroupMmaOp>(op)) {
         MemRefType a = mma.getDescriptorA().getType().getTensor();
-        int64_t n = mma.getDescriptorB().getType().getTensor().getDimSize(1);
+        const int64_t m = a.getDimSize(0), k = a.getDimSize(1),
+                      n = mma.getDescriptorB().getType().getTensor().getDimSize(
+                          1),
+                      bytes = a.getElementTypeBitWidth() / 8;
+        // Per thread of the warpgroup: its flops, and A and B once per m64
+        // tile (wgmma m64nNk16 reads both).
         call(b, loc, "moa_emu_profile_wgmma", {},
-             {arith::ConstantIntOp::create(
-                 b, loc, 2 * a.getDimSize(0) * n * a.getDimSize(1) / 128, 64)});
+             {i64Constant(b, loc, 2 * m * n * k / 128),
+              i64Constant(b, loc, m / 64 * (64 + n) * k * bytes / 128)});
       } else if (isa<nvgpu::MmaSyncOp, NVVM::MmaOp>(op)) {
         call(b, loc, "moa_emu_profile_mma", {}, {});
       } else if (isa<gpu::BarrierOp>(op)) {

@@ -15,6 +15,8 @@
 //   8 for 16), and a phase takes as many wavefronts as the most distinct
 //   4-byte words that fall in one of the 32 banks (the same word is a
 //   broadcast); a phase above one wavefront is a bank conflict.
+// - wgmma: its flops and the bytes of A and B it reads from shared memory
+//   (tensor-core traffic on the same banks, counted apart).
 // And every thread's instructions by class (float, integer, special
 // function, conversion, shuffle, branch), as moa-gpu-emulate counts them on
 // the GPU dialect, summed over the launch's threads.
@@ -59,7 +61,7 @@ struct Access {
 struct ThreadLog {
   std::vector<Access> accesses;
   std::unordered_map<int32_t, uint32_t> executions;
-  int64_t tensorFlops = 0, barriers = 0;
+  int64_t tensorFlops = 0, tensorSharedBytes = 0, barriers = 0;
   Instructions instructions{};
 };
 
@@ -68,7 +70,7 @@ struct Counts {
   int64_t globalSectors[2] = {}, distinctBytes[2] = {}; // loads, stores
   std::set<int64_t> launchSectors; // every global sector the launch touched
   int64_t wavefronts[2] = {}, idealWavefronts[2] = {};
-  int64_t tensorFlops = 0, barriers = 0;
+  int64_t tensorFlops = 0, tensorSharedBytes = 0, barriers = 0;
   Instructions instructions{};
 };
 
@@ -143,6 +145,7 @@ void countBlock() {
       if (a.bytes > 0)
         requests[{tid / 32, a.site, a.seq, a.kind}][tid % 32] = &a;
     c.tensorFlops += log.tensorFlops;
+    c.tensorSharedBytes += log.tensorSharedBytes;
     for (int i = 0; i < kClasses; ++i)
       c.instructions[i] += log.instructions[i];
     c.barriers = std::max(c.barriers, log.barriers); // per block, below
@@ -196,7 +199,8 @@ void report() {
   for (int i = 0; i < kClasses; ++i)
     std::fprintf(out, "%s %s %lld", i ? "," : "", kClassNames[i],
                  ll(c.instructions[i]));
-  std::fprintf(out, "\n");
+  std::fprintf(out, " | wgmma operand bytes from shared %lld\n",
+               ll(c.tensorSharedBytes));
   if (out != stderr)
     std::fclose(out);
 }
@@ -233,8 +237,12 @@ void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
 
 /// A lane's share of a warp's m16n8k16 mma.sync.
 void moa_emu_profile_mma() { thisThread().tensorFlops += 2 * 16 * 8 * 16 / 32; }
-/// A thread's share of its warpgroup's wgmma flops.
-void moa_emu_profile_wgmma(int64_t flops) { thisThread().tensorFlops += flops; }
+/// A thread's share of its warpgroup's wgmma flops and of the operand bytes
+/// the tensor cores read from shared memory.
+void moa_emu_profile_wgmma(int64_t flops, int64_t sharedBytes) {
+  thisThread().tensorFlops += flops;
+  thisThread().tensorSharedBytes += sharedBytes;
+}
 void moa_emu_profile_barrier() { ++thisThread().barriers; }
 void moa_emu_profile_instructions(int64_t floats, int64_t integers,
                                   int64_t special, int64_t conversions,
