@@ -12,8 +12,8 @@ shape: the largest of
   memory time        the launch's distinct 32-byte sectors * 32 B / 4.8 TB/s
                      (HBM3e; each sector from DRAM once: perfect caching,
                      a lower bound),
-  shared-memory time (wavefronts * 128 B + the bytes wgmma reads as A and B)
-                     / (132 SMs * 128 B/clk * 1.98 GHz),
+  shared-memory time (wavefronts * 128 B + the bytes wgmma reads as A and B
+                     and TMA writes) / (132 SMs * 128 B/clk * 1.98 GHz),
   each pipe's time   thread instructions of its class / (132 SMs * its
                      lanes per SM * 1.98 GHz): float 128, special functions
                      and conversions 16, shuffles 32,
@@ -36,6 +36,8 @@ touched (1 is perfect), the sectors' bytes (L1 traffic), and shared-memory
 wavefronts over the fewest the requests could take (1: no bank conflicts).
 
 usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN] [--small]
+       profile_model.py MOA_COMPILE MOA_RUN WORKDIR --attention T
+         (the attention kernel alone on one sequence of T tokens)
 (or bench_gpu.py --model --compile MOA_COMPILE --run MOA_RUN --models DIR)
 """
 import argparse
@@ -69,10 +71,11 @@ LINE = re.compile(
     r"global distinct sectors (\d+) \| "
     rf"shared load: {SHARED} \| shared store: {SHARED} \| "
     rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS} \| "
-    r"wgmma operand bytes from shared (\d+)")
+    r"async shared bytes: wgmma reads (\d+), TMA writes (\d+)")
 FIELDS = ["flop", "gld_r", "gld_b", "gld_d", "gld_s", "gst_r", "gst_b",
           "gst_d", "gst_s", "distinct_s", "shl_r", "shl_b", "shl_w", "shl_i",
-          "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES + ["tc_shared"]
+          "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES + ["tc_shared",
+                                                        "tma_shared"]
 
 
 def compile_profiled(compiler, work, name, d, E, k, h, dtype):
@@ -118,14 +121,14 @@ def occupancy(registers, smem, threads):
     return blocks * warps / 64
 
 
-def ptxas_resources(module_mlir, compiler):
-    """{kernel: (registers, static shared bytes)} for sm_90a, or {} without
+def ptxas_resources(module_mlir, compiler, chip="sm_90a"):
+    """{kernel: (registers, static shared bytes)} for `chip`, or {} without
     the CUDA toolkit's ptxas."""
     from ptxas_report import ptxas_path, report
     if not os.path.exists(ptxas_path()):
         return {}
     return {row["name"]: (row.get("registers", 0), row["smem"])
-            for row in report(compiler, module_mlir, "sm_90a", ptxas_path())}
+            for row in report(compiler, module_mlir, chip, ptxas_path())}
 
 
 def arithmetic_warp_instructions(c):
@@ -142,7 +145,7 @@ def estimate(c):
     times = {"tensor cores": c["flop"] / TC_FLOPS,
              "memory": c["distinct_s"] * 32 / HBM_BYTES,
              "shared memory": ((c["shl_w"] + c["shs_w"]) * 128 +
-                               c["tc_shared"]) / SMEM_BYTES,
+                               c["tc_shared"] + c["tma_shared"]) / SMEM_BYTES,
              "issue": warp_instructions / (SMS * SCHEDULERS * CLOCK)}
     for k, lanes in LANES.items():
         times[f"{k} pipe"] = c[k] / (SMS * lanes * CLOCK)
@@ -200,6 +203,51 @@ def model_tables(compiler, runner, work, configs, tokens=256):
     return 0
 
 
+def attention_module(T, k, h, dtype):
+    """moa.multi_query_attention alone: the issue's attention goal's shape."""
+    q = f"tensor<?x?x{k}x{h}x{dtype}>"
+    kv = f"tensor<?x?x{h}x{dtype}>"
+    return (f"func.func @attention(%q: {q}, %k: {kv}, %v: {kv}) -> {q} {{\n"
+            f"  %o = moa.multi_query_attention %q, %k, %v : {q}, {kv}, {kv}\n"
+            f"  return %o : {q}\n}}\n")
+
+
+def attention_table(compiler, runner, work, T, k, h, dtype, chip="sm_90a"):
+    """The attention kernel alone on one sequence of T tokens (k query slots
+    each): its MODEL time and the tensor cores' share of it (the fraction
+    of dense peak the model credits it with)."""
+    os.makedirs(work, exist_ok=True)
+    base = os.path.join(work, f"attention-{dtype}-T{T}-k{k}-h{h}-{chip}")
+    with open(base + ".mlir", "w") as f:
+        f.write(attention_module(T, k, h, dtype))
+    subprocess.run([compiler, base + ".mlir", "--target=cuda", "--emulate-gpu",
+                    "--emulate-gpu-profile", f"--cuda-chip={chip}", "-o",
+                    base + ".so"], check=True)
+    out = base + ".profile"
+    if os.path.exists(out):
+        os.remove(out)
+    subprocess.run([runner, base + ".so", "attention", "--random", "--dims",
+                    f"1,{T}"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, MOA_EMU_PROFILE=out))
+    with open(out) as f:
+        counts = [m for m in map(LINE.match, f) if m]
+    c = dict(zip(FIELDS, map(int, counts[0].groups()[2:])))
+    times = estimate(c)
+    bound = max(times, key=times.get)
+    resources = ptxas_resources(base + ".mlir", compiler, chip)
+    regs = resources.get("moa_attention", ("n/a",))[0]
+    print(f"\nmoa_attention alone, {dtype}, 1 sequence of {T} tokens, k = {k}, "
+          f"h = {h}, compiled for {chip}: MODEL (not a measurement)")
+    print("| tc GFLOP | shared MB (requests + wgmma + TMA) | regs | model us | "
+          "bound by | tensor cores / model (share of dense peak) |")
+    print("|---:|---:|---:|---:|---|---:|")
+    shared = (c["shl_w"] + c["shs_w"]) * 128 + c["tc_shared"] + c["tma_shared"]
+    print(f"| {c['flop'] / 1e9:.2f} | {shared / 1e6:.1f} | {regs} | "
+          f"{times[bound] * 1e6:.2f} | {bound} | "
+          f"{times['tensor cores'] / times[bound]:.2f} |")
+    return 0
+
+
 def calibrate(runner, models, repeat):
     """The model's estimate (MODELS/model.json, from model_tables) against
     the layer's measured kernel span on the same shape, 1 x tokens, for
@@ -242,7 +290,15 @@ def main():
                         help="the small dry-run configurations")
     parser.add_argument("--only", default="",
                         help="the configurations whose name contains this")
+    parser.add_argument("--attention", type=int, default=0, metavar="T",
+                        help="instead, the attention kernel alone at T tokens "
+                        "(bf16, k = 4, h = 128)")
+    parser.add_argument("--chip", default="sm_90a",
+                        help="with --attention: the chip to compile for")
     args = parser.parse_args()
+    if args.attention:
+        return attention_table(args.compiler, args.runner, args.work,
+                               args.attention, 4, 128, "bf16", args.chip)
     configs = [c for c in (SMALL if args.small else CONFIGS) if args.only in c[0]]
     return model_tables(args.compiler, args.runner, args.work, configs,
                         args.tokens)

@@ -11,7 +11,8 @@
 // sectors each: 4096); each of A's and B's 128 KiB read by two blocks
 // (4096 distinct sectors, with C's 2048: 6144); the tensor cores read A's
 // and B's 64 x 16 bf16 slices from shared memory per k-step (4 blocks x 4
-// tiles x 4 steps x 4 KiB: 256 KiB).
+// tiles x 4 steps x 4 KiB: 256 KiB), as much as TMA wrote there (4 blocks x
+// 4 tiles x 2 boxes x 8 KiB).
 // RUN: rm -rf %t && mkdir -p %t/out
 // RUN: %python %S/Inputs/gemm_check.py make %t/a.npy %t/b.npy 128 256 128
 // RUN: moa-compile %S/Inputs/wgmma-gemm.mlir --target=cuda --emulate-gpu --emulate-gpu-profile -o %t/gemm.so
@@ -42,4 +43,4 @@
 // OUTSIDE: moa GPU emulator: shared-memory address 0x{{[0-9a-f]+}} (2 bytes) is outside the block's shared buffers
 // HANG: moa GPU emulator: thread {{[0-9]+}} waits on an mbarrier phase that never completes (parity 0)
 // PROFILE: launch gemm grid 2x2 block 128 | tensor-core flop 8388608 | global load: requests 2048, bytes 262144 (distinct 262144), sectors 8192 | global store: requests 512, bytes 65536 (distinct 65536), sectors 4096 | global distinct sectors 6144 |
-// PROFILE-SAME: | wgmma operand bytes from shared 262144
+// PROFILE-SAME: | async shared bytes: wgmma reads 262144, TMA writes 262144

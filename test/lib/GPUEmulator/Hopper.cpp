@@ -300,8 +300,11 @@ void moa_emu_tma_load(int64_t mapHandle, int64_t dst, int64_t group,
 void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
                             int64_t bytes);
 
+void moa_emu_profile_tma_shared(int64_t bytes);
+
 /// profile: a TMA load's reads of global memory, a request per row of its
-/// box (the part inside the tensor).
+/// box (the part inside the tensor), and its writes of the box to shared
+/// memory.
 void moa_emu_profile_tma_load(int32_t site, int64_t mapHandle, int64_t c0,
                               int64_t c1, int64_t c2, int64_t c3, int64_t c4) {
   const TensorMap &map = *reinterpret_cast<const TensorMap *>(mapHandle);
@@ -311,6 +314,7 @@ void moa_emu_profile_tma_load(int32_t site, int64_t mapHandle, int64_t c0,
   int64_t rows = 1;
   for (int i = 1; i < map.rank; ++i)
     rows *= map.box[i];
+  moa_emu_profile_tma_shared(rows * map.box[0] * map.elementBytes);
   for (int64_t r = 0; r < rows && first < end; ++r) {
     auto [offset, inside] = boxElement(map, coordinates, 1, r);
     if (inside)

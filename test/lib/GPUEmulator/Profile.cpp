@@ -15,8 +15,9 @@
 //   8 for 16), and a phase takes as many wavefronts as the most distinct
 //   4-byte words that fall in one of the 32 banks (the same word is a
 //   broadcast); a phase above one wavefront is a bank conflict.
-// - wgmma: its flops and the bytes of A and B it reads from shared memory
-//   (tensor-core traffic on the same banks, counted apart).
+// - wgmma: its flops and the bytes of A and B it reads from shared memory,
+//   and TMA the bytes its boxes write there (traffic on the same banks,
+//   outside the per-warp request model, counted apart).
 // And every thread's instructions by class (float, integer, special
 // function, conversion, shuffle, branch), as moa-gpu-emulate counts them on
 // the GPU dialect, summed over the launch's threads.
@@ -61,7 +62,8 @@ struct Access {
 struct ThreadLog {
   std::vector<Access> accesses;
   std::unordered_map<int32_t, uint32_t> executions;
-  int64_t tensorFlops = 0, tensorSharedBytes = 0, barriers = 0;
+  int64_t tensorFlops = 0, tensorSharedBytes = 0, tmaSharedBytes = 0;
+  int64_t barriers = 0;
   Instructions instructions{};
 };
 
@@ -70,7 +72,8 @@ struct Counts {
   int64_t globalSectors[2] = {}, distinctBytes[2] = {}; // loads, stores
   std::set<int64_t> launchSectors; // every global sector the launch touched
   int64_t wavefronts[2] = {}, idealWavefronts[2] = {};
-  int64_t tensorFlops = 0, tensorSharedBytes = 0, barriers = 0;
+  int64_t tensorFlops = 0, tensorSharedBytes = 0, tmaSharedBytes = 0;
+  int64_t barriers = 0;
   Instructions instructions{};
 };
 
@@ -146,6 +149,7 @@ void countBlock() {
         requests[{tid / 32, a.site, a.seq, a.kind}][tid % 32] = &a;
     c.tensorFlops += log.tensorFlops;
     c.tensorSharedBytes += log.tensorSharedBytes;
+    c.tmaSharedBytes += log.tmaSharedBytes;
     for (int i = 0; i < kClasses; ++i)
       c.instructions[i] += log.instructions[i];
     c.barriers = std::max(c.barriers, log.barriers); // per block, below
@@ -199,8 +203,9 @@ void report() {
   for (int i = 0; i < kClasses; ++i)
     std::fprintf(out, "%s %s %lld", i ? "," : "", kClassNames[i],
                  ll(c.instructions[i]));
-  std::fprintf(out, " | wgmma operand bytes from shared %lld\n",
-               ll(c.tensorSharedBytes));
+  std::fprintf(out,
+               " | async shared bytes: wgmma reads %lld, TMA writes %lld\n",
+               ll(c.tensorSharedBytes), ll(c.tmaSharedBytes));
   if (out != stderr)
     std::fclose(out);
 }
@@ -242,6 +247,10 @@ void moa_emu_profile_mma() { thisThread().tensorFlops += 2 * 16 * 8 * 16 / 32; }
 void moa_emu_profile_wgmma(int64_t flops, int64_t sharedBytes) {
   thisThread().tensorFlops += flops;
   thisThread().tensorSharedBytes += sharedBytes;
+}
+/// The bytes a TMA load writes to shared memory (its whole box).
+void moa_emu_profile_tma_shared(int64_t bytes) {
+  thisThread().tmaSharedBytes += bytes;
 }
 void moa_emu_profile_barrier() { ++thisThread().barriers; }
 void moa_emu_profile_instructions(int64_t floats, int64_t integers,
