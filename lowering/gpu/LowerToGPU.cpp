@@ -51,8 +51,10 @@ using ::moa::runtime::FailureCode;
 
 namespace {
 
-/// The router runs one warp per token, 4 warps per block.
+/// The router runs 4 warps per block.
 constexpr int64_t kRouterWarps = 4;
+/// Tokens a router warp projects together (each weight value loaded once).
+constexpr int64_t kRouterTokens = 4;
 /// Experts per lane are tracked in an i64 bit mask.
 constexpr int64_t kMaxRouterExperts = 64 * kWarp;
 /// Dispatch: threads per block and pairs per thread of the scatter.
@@ -96,6 +98,11 @@ struct TiledGemm {
   /// weights[which].
   std::function<void(Emitter &, Value which, Value row, Value col, Value acc)>
       store;
+  /// sm_90a: store from the accumulator's registers rather than through
+  /// shared memory a row per warp, which coalesces plain stores but costs
+  /// a 64 x 64 f32 round trip per tile; for atomic adds, whose partial
+  /// sectors the L2 merges.
+  bool epilogueFromRegisters = false;
 
   void emit(Emitter &e, Value ok, Value err) const {
     Type inputType = cast<MemRefType>(input.getType()).getElementType();
@@ -480,7 +487,8 @@ private:
   /// completes the slot's mbarrier, then one wgmma over the stage while
   /// the next stage's copies are in flight. The accumulator goes through
   /// shared memory (nvgpu's fragment store: 2-way bank conflicts whatever
-  /// the pitch) to the epilogue's `store`.
+  /// the pitch) to the epilogue's `store`, or straight from its fragments
+  /// (epilogueFromRegisters).
   void hopperBody(Emitter &g, const Kernel &ids, Value colTiles,
                   ArrayRef<Value> maps) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
@@ -527,6 +535,17 @@ private:
             hopperStage(x, t, maps, region, barriers, step, slot);
           },
           compute)[0];
+      if (epilogueFromRegisters) {
+        // Fragment value i: row 16 warp + lane / 4 + 8 ((i / 2) % 2),
+        // column 8 (i / 4) + 2 (lane % 4) + i % 2.
+        Value row = kernel.add(kernel.mul(ids.warp, kernel.idx(16)), t.group);
+        Value col = kernel.mul(t.quad, kernel.idx(2));
+        for (auto [i, v] : llvm::enumerate(hopper::fragment(kernel, acc)))
+          storeElement(
+              kernel, t, kernel.add(row, kernel.idx(8 * ((i / 2) % 2))),
+              kernel.add(col, kernel.idx(8 * (i / 4) + i % 2)), v, rows);
+        return;
+      }
       Value tile = hopper::sharedView(kernel, region, kernel.idx(0),
                                       {hopper::kTile, kEpiloguePitch},
                                       kernel.b.getF32Type());
@@ -694,35 +713,58 @@ struct TokenRouter {
         });
   }
 
-  /// The router projection of this token's own experts, in f32: the sum in
-  /// model order, 4 terms per iteration (a third of the loop's overhead,
-  /// the token's 4 inputs in one load), then the rest one by one.
-  void project(Emitter &w) const {
-    auto term = [&](Emitter &z, Value input, Value c, Value expert, Value acc) {
-      return z.addf(acc,
-                    z.mulf(toF32(z, input), toF32(z, z.load(wg, {c, expert}))));
-    };
+  /// The router projection of the warp's tokens [first, first +
+  /// kRouterTokens) below `count` (at least `first` + 1), in f32, each
+  /// lane its own experts: per token the sum in model order, 4 terms per
+  /// iteration (the token's 4 inputs in one load), then the rest one by
+  /// one; each weight value is loaded once for all the tokens.
+  void project(Emitter &w, Value first, Value count) const {
     Type element = cast<MemRefType>(x.getType()).getElementType();
+    SmallVector<Value> rows;
+    for (int64_t r = 0; r < kRouterTokens; ++r)
+      rows.push_back(w.min(w.add(first, w.idx(r)), w.sub(count, w.idx(1))));
+    auto weight = [&](Emitter &z, Value c, Value expert) {
+      return toF32(z, z.load(wg, {c, expert}));
+    };
+    auto term = [&](Emitter &z, Value acc, Value input, Value weight) {
+      return z.addf(acc, z.mulf(toF32(z, input), weight));
+    };
     forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
       Value whole = y.mul(y.div(model, y.idx(4)), y.idx(4));
-      Value dot = y.stridedLoop(
-          y.idx(0), whole, y.idx(4), {y.f32(0)},
+      SmallVector<Value> dots = y.stridedLoop(
+          y.idx(0), whole, y.idx(4),
+          SmallVector<Value>(kRouterTokens, y.f32(0)),
           [&](Emitter &z, Value c, ValueRange acc) {
-            Value inputs = vector::LoadOp::create(z.b, z.loc,
-                                                  VectorType::get({4}, element),
-                                                  x, ValueRange{token, c});
-            Value sum = acc[0];
+            SmallVector<Value> weights;
             for (int64_t i = 0; i < 4; ++i)
-              sum = term(z, vector::ExtractOp::create(z.b, z.loc, inputs, i),
-                         z.add(c, z.idx(i)), expert, sum);
-            return SmallVector<Value>{sum};
-          })[0];
-      dot =
-          y.loop(whole, model, {dot}, [&](Emitter &z, Value c, ValueRange acc) {
-            return SmallVector<Value>{
-                term(z, z.load(x, {token, c}), c, expert, acc[0])};
-          })[0];
-      y.store(dot, logits, {token, expert});
+              weights.push_back(weight(z, z.add(c, z.idx(i)), expert));
+            SmallVector<Value> sums;
+            for (auto [row, sum] : llvm::zip(rows, acc)) {
+              Value inputs = vector::LoadOp::create(
+                  z.b, z.loc, VectorType::get({4}, element), x,
+                  ValueRange{row, c});
+              for (int64_t i = 0; i < 4; ++i)
+                sum = term(z, sum,
+                           vector::ExtractOp::create(z.b, z.loc, inputs, i),
+                           weights[i]);
+              sums.push_back(sum);
+            }
+            return sums;
+          });
+      dots =
+          y.loop(whole, model, dots, [&](Emitter &z, Value c, ValueRange acc) {
+            Value v = weight(z, c, expert);
+            SmallVector<Value> sums;
+            for (auto [row, sum] : llvm::zip(rows, acc))
+              sums.push_back(term(z, sum, z.load(x, {row, c}), v));
+            return sums;
+          });
+      for (int64_t r = 0; r < kRouterTokens; ++r) {
+        Value token = y.add(first, y.idx(r));
+        y.ifThen(
+            y.cmp(arith::CmpIPredicate::ult, token, count),
+            [&](Emitter &z) { z.store(dots[r], logits, {token, expert}); });
+      }
       return SmallVector<Value>();
     });
   }
@@ -826,11 +868,9 @@ struct TokenRouter {
              [&](Emitter &z) { writeGates(z, maximum, total); });
   }
 
-  /// The whole token: projection (if fused), then routing, or index -1 and
-  /// gate 0 in every slot for a padded token.
+  /// The token's routing, or index -1 and gate 0 in every slot for a
+  /// padded token.
   void run(Emitter &w) const {
-    if (x)
-      project(w);
     if (!mask)
       return route(w);
     w.ifThen(
@@ -849,7 +889,8 @@ struct TokenRouter {
 };
 
 /// moa.route (given logits: kernel moa_route) and moa.project_route (the
-/// router projection fused in: kernel moa_router), one warp per token.
+/// router projection fused in: kernel moa_router), one warp per
+/// kRouterTokens tokens: their projection, then each one's routing.
 template <typename OpTy> struct LowerRouting : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   static constexpr bool kFused = std::is_same_v<OpTy, ProjectRouteOp>;
@@ -898,20 +939,29 @@ template <typename OpTy> struct LowerRouting : OpRewritePattern<OpTy> {
     const bool topkSoftmax = op.getGating() == Gating::TopKSoftmax;
     const bool renormalize = op.getRenormalize();
 
-    Value blocks = atLeastOne(e, e.ceilDiv(tokens, e.idx(kRouterWarps)));
+    Value blocks =
+        atLeastOne(e, e.ceilDiv(tokens, e.idx(kRouterWarps * kRouterTokens)));
     launch(e, kFused ? "moa_router" : "moa_route", blocks, e.idx(1),
            kRouterWarps * kWarp, {},
            [&](Emitter &kernel, const Kernel &ids, ValueRange) {
              whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
-               Value token =
-                   g.add(g.mul(ids.bidX, g.idx(kRouterWarps)), ids.warp);
-               g.ifThen(g.cmp(arith::CmpIPredicate::ult, token, tokens),
+               Value first =
+                   g.mul(g.add(g.mul(ids.bidX, g.idx(kRouterWarps)), ids.warp),
+                         g.idx(kRouterTokens));
+               TokenRouter router{ids,   first,       x,          wg,   model,
+                                  rows,  experts,     k,          mask, indices,
+                                  gates, topkSoftmax, renormalize};
+               g.ifThen(g.cmp(arith::CmpIPredicate::ult, first, tokens),
                         [&](Emitter &w) {
-                          TokenRouter{ids,        token,   x,       wg,
-                                      model,      rows,    experts, k,
-                                      mask,       indices, gates,   topkSoftmax,
-                                      renormalize}
-                              .run(w);
+                          if (x)
+                            router.project(w, first, tokens);
+                          Value end =
+                              w.min(w.add(first, w.idx(kRouterTokens)), tokens);
+                          w.loop(first, end, [&](Emitter &y, Value token) {
+                            TokenRouter one = router;
+                            one.token = token;
+                            one.run(y);
+                          });
                         });
              });
            });
@@ -1129,6 +1179,7 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
       Value pair = pairOf(x, row).first;
       return tokenRows ? x.div(pair, k) : pair;
     };
+    gemm.epilogueFromRegisters = combine;
     gemm.store = [&](Emitter &x, Value, Value row, Value col, Value acc) {
       auto [pair, valid] = pairOf(x, row);
       x.ifThen(valid, [&](Emitter &y) {

@@ -22,8 +22,8 @@
 // CHECK-NEXT: stream-synchronize
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
-// 200 tokens, 4 per block of 4 warps.
-// CHECK: launch moa_router grid=(50,1,1) block=(128,1,1)
+// 200 tokens, 16 per block of 4 warps (4 per warp).
+// CHECK: launch moa_router grid=(13,1,1) block=(128,1,1)
 // CHECK-NOT: D2H
 // CHECK-NOT: stream-synchronize
 // 400 (token, slot) pairs; one scatter block per expert and one for -1.
