@@ -714,7 +714,7 @@ struct TokenRouter {
   }
 
   /// The router projection of the warp's tokens [first, first +
-  /// kRouterTokens) below `count` (at least `first` + 1), in f32, each
+  /// kRouterTokens) below `count` (at least `first` + 1), in f32 FMAs, each
   /// lane its own experts: per token the sum in model order, 4 terms per
   /// iteration (the token's 4 inputs in one load), then the rest one by
   /// one; each weight value is loaded once for all the tokens.
@@ -726,8 +726,11 @@ struct TokenRouter {
     auto weight = [&](Emitter &z, Value c, Value expert) {
       return toF32(z, z.load(wg, {c, expert}));
     };
+    // One rounding per term (an FMA: half the instructions of a multiply
+    // and an add, which the GPU would not fuse on its own).
     auto term = [&](Emitter &z, Value acc, Value input, Value weight) {
-      return z.addf(acc, z.mulf(toF32(z, input), weight));
+      return math::FmaOp::create(z.b, z.loc, toF32(z, input), weight, acc)
+          .getResult();
     };
     forOwnExperts(w, {}, [&](Emitter &y, Value, Value expert, ValueRange) {
       Value whole = y.mul(y.div(model, y.idx(4)), y.idx(4));
