@@ -20,7 +20,7 @@ def MoA_ProjectRouteOp : MoA_BufferizableOp<"project_route", [
     `moa.route` on those logits with the same `k`, `gating`, `renormalize`
     and `query_padding_mask`. The logits are a result too (the auxiliary
     losses read them). One op, so that a lowering can route each token
-    while its logits are still in registers (one warp per token on the GPU).
+    while its logits are still in registers (a warp per 4 tokens on the GPU).
 
     ```mlir
     %logits, %idx, %gates = moa.project_route %x, %w_gate k(2)

@@ -258,7 +258,7 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
     element (`linalg.fill` of 16/32-bit elements as `gpu.memset`), row
     projections as tiled GEMMs that add to what the output holds unless
     they are its first writer after a zero fill. `moa.project_route` (from `moa-fuse`) is one
-    router kernel (one warp per token: logits in f32, softmax statistics and
+    router kernel (a warp per 4 tokens: logits in f32, softmax statistics and
     top-k by warp shuffles, ties to the lower index), as is `moa.route` on
     given logits. `moa.dispatch` is a histogram (atomics), an exclusive scan and a
     stable scatter with one block per expert, all on the device.

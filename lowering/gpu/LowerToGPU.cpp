@@ -9,7 +9,7 @@
 // returns.
 //
 // Kernels:
-//   router    one warp per token: the router projection (f32), softmax
+//   router    a warp per 4 tokens: the router projection (f32), softmax
 //             statistics and top-k by warp shuffles (ties to the lower index)
 //   dispatch  histogram (atomics), exclusive scan, and a stable scatter of the
 //             (token, slot) pairs with one block per expert
