@@ -495,8 +495,9 @@ struct WarpgroupAttention {
     barrier(x);
     Value p = view(x, 1, 0, 0, {hopper::kTile, hopper::kTile});
     for (int64_t c = 0; c < chunks(); ++c) {
+      const int64_t size = hopper::kTile / 2; // a thread's fragment
       MutableArrayRef<Value> out =
-          MutableArrayRef<Value>(next).slice(4 + c * 32, 32);
+          MutableArrayRef<Value>(next).slice(4 + c * size, size);
       Value acc = hopper::warpgroupMma(
           x, p, view(x, 2, c, 0, {hopper::kTile, hopper::kTile}), map,
           hopper::accumulator(x, out));

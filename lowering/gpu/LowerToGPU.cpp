@@ -764,9 +764,10 @@ struct TokenRouter {
           });
       for (int64_t r = 0; r < kRouterTokens; ++r) {
         Value token = y.add(first, y.idx(r));
-        y.ifThen(
-            y.cmp(arith::CmpIPredicate::ult, token, count),
-            [&](Emitter &z) { z.store(dots[r], logits, {token, expert}); });
+        Value inside = y.cmp(arith::CmpIPredicate::ult, token, count);
+        y.ifThen(inside, [&](Emitter &z) {
+          z.store(dots[r], logits, {token, expert});
+        });
       }
       return SmallVector<Value>();
     });
