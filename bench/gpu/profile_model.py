@@ -28,8 +28,9 @@ labelled a MODEL wherever it is printed: latency, occupancy's effect and
 launch overheads are not counted, instructions are counted on the GPU
 dialect (not SASS), and a small T_RUN fills expert tiles worse than the
 full shape. Registers and static shared memory come from ptxas for sm_90a
-(when the CUDA toolkit is there), and the occupancy they allow (warps
-resident per SM over 64) is printed beside the estimate. docs/gpu-profile.md
+(when the CUDA toolkit is there), dynamic shared memory from the profile,
+and the occupancy they allow (warps resident per SM over 64) is printed
+beside the estimate. docs/gpu-profile.md
 has the figures' sources. The columns that need no model: coalescing, the
 distinct bytes each warp asked for over the bytes of the 32-byte sectors it
 touched (1 is perfect), the sectors' bytes (L1 traffic), and shared-memory
@@ -71,7 +72,8 @@ LINE = re.compile(
     r"global distinct sectors (\d+) \| "
     rf"shared load: {SHARED} \| shared store: {SHARED} \| "
     rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS} \| "
-    r"async shared bytes: wgmma reads (\d+), TMA writes (\d+)")
+    r"async shared bytes: wgmma reads (\d+), TMA writes (\d+) \| "
+    r"dynamic shared bytes (\d+)")
 FIELDS = ["flop", "gld_r", "gld_b", "gld_d", "gld_s", "gst_r", "gst_b",
           "gst_d", "gst_s", "distinct_s", "shl_r", "shl_b", "shl_w", "shl_i",
           "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES + ["tc_shared",
@@ -104,7 +106,8 @@ def profile(runner, module, tokens):
                 continue
             counts = kernels.setdefault(m.group(1), dict.fromkeys(FIELDS, 0))
             counts["block"] = int(m.group(2))
-            for field, value in zip(FIELDS, m.groups()[2:]):
+            counts["dynamic_smem"] = int(m.groups()[-1])
+            for field, value in zip(FIELDS, m.groups()[2:-1]):
                 counts[field] += int(value)
     return kernels
 
@@ -172,7 +175,7 @@ def table(name, tokens, kernels, resources):
         registers, smem = resources.get(kernel, (None, None))
         regs = "n/a" if registers is None else str(registers)
         occ = ("n/a" if registers is None else
-               f"{occupancy(registers, smem, c['block']):.2f}")
+               f"{occupancy(registers, smem + c['dynamic_smem'], c['block']):.2f}")
         instructions = arithmetic_warp_instructions(c)
         integer_us = c["integer"] / (SMS * INTEGER_LANES * CLOCK) * 1e6
         print(f"| {kernel} | {c['flop'] / 1e9:.3f} | "

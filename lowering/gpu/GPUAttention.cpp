@@ -33,7 +33,8 @@ void launchAttention(
     Emitter &e, Value batch, Value rowsPerBatch, int64_t rowsPerBlock,
     int64_t threads, ArrayRef<MemRefType> shared, Value ok, Value err,
     function_ref<void(Emitter &, const Kernel &, ValueRange, Value, Value)>
-        body) {
+        body,
+    int64_t dynamicSharedBytes = 0) {
   Value rowTiles = atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock)));
   launch(
       e, "moa_attention", atLeastOne(e, e.mul(rowTiles, batch)), e.idx(1),
@@ -46,7 +47,8 @@ void launchAttention(
             body(x, ids, buffers, b, x.mul(tile, x.idx(rowsPerBlock)));
           });
         });
-      });
+      },
+      dynamicSharedBytes);
 }
 
 /// What both attention kernels read and write.
@@ -314,7 +316,8 @@ void launchTensorCoreAttention(
     ArrayRef<MemRefType> shared,
     function_ref<SmallVector<Value>(Emitter &, TensorCoreAttentionWarp &, Value,
                                     ValueRange)>
-        body) {
+        body,
+    int64_t dynamicSharedBytes = 0) {
   const int64_t rowsPerBlock = kMmaRows * 4;
   launchAttention(
       e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp, shared, a.ok, a.err,
@@ -347,7 +350,8 @@ void launchTensorCoreAttention(
         init.append(w.dimTiles() * 4, g.f32(0));
         w.writeOutput(
             g, body(g, w, g.ceilDiv(visibleKeys, g.idx(keysPerTile)), init));
-      });
+      },
+      dynamicSharedBytes);
 }
 
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
@@ -516,12 +520,11 @@ bool attentionOnWarpgroups(const GPUTiling &tiling, int64_t h) {
 
 void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
   const int64_t bytes = 3 * (a.h / hopper::kTile) * hopper::kTileBytes;
-  std::string name = "moa_attention_tiles_" + std::to_string(bytes);
   launchTensorCoreAttention(
       e, a, hopper::kTile, {},
       [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
           ValueRange init) {
-        WarpgroupAttention wg{w, hopper::sharedRegion(g, name, bytes),
+        WarpgroupAttention wg{w, hopper::sharedRegion(g, bytes),
                               hopper::layoutOnlyMap(g, a.element)};
         wg.stage(g, 0, a.query, w.blockRow, a.rowsPerBatch);
         wg.publish(g);
@@ -529,7 +532,8 @@ void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
                       [&](Emitter &x, Value tile, ValueRange carried) {
                         return wg.keyTile(x, tile, carried);
                       });
-      });
+      },
+      hopper::dynamicSharedBytes(bytes));
 }
 
 /// The keys and values [first, first + kKeyTile) of sequence b into shared

@@ -12,12 +12,17 @@ using namespace mlir::moa::gpu_kernels;
 void gpu_kernels::launch(
     Emitter &e, StringRef name, Value gridX, Value gridY, int64_t threads,
     ArrayRef<MemRefType> shared,
-    function_ref<void(Emitter &, const Kernel &, ValueRange)> body) {
+    function_ref<void(Emitter &, const Kernel &, ValueRange)> body,
+    int64_t dynamicSharedBytes) {
   SmallVector<Type> sharedTypes(shared.begin(), shared.end());
   Value one = e.idx(1);
+  Value dynamicShared =
+      dynamicSharedBytes
+          ? arith::ConstantIntOp::create(e.b, e.loc, dynamicSharedBytes, 32)
+                .getResult()
+          : Value();
   auto op = gpu::LaunchOp::create(
-      e.b, e.loc, gridX, gridY, one, e.idx(threads), one, one,
-      /*dynamicSharedMemorySize=*/nullptr,
+      e.b, e.loc, gridX, gridY, one, e.idx(threads), one, one, dynamicShared,
       /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/{}, sharedTypes,
       /*privateAttributions=*/{},
@@ -486,14 +491,19 @@ static MemRefType sharedTile(ArrayRef<int64_t> shape, Type element) {
       IntegerAttr::get(IntegerType::get(element.getContext(), 64), 3));
 }
 
-nvgpu::TensorMapDescriptorType hopper::weightMapType(Type element) {
-  MLIRContext *ctx = element.getContext();
+/// A 128-byte-swizzled map type of `box`, zeros past the tensor's bounds.
+static nvgpu::TensorMapDescriptorType mapType(ArrayRef<int64_t> box,
+                                              Type element) {
   return nvgpu::TensorMapDescriptorType::get(
-      ctx, sharedTile({1, kTile, kTile}, element),
+      element.getContext(), sharedTile(box, element),
       nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
       nvgpu::TensorMapL2PromoKind::L2PROMO_128B,
       nvgpu::TensorMapOOBKind::OOB_ZERO,
       nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+}
+
+nvgpu::TensorMapDescriptorType hopper::weightMapType(Type element) {
+  return mapType({1, kTile, kTile}, element);
 }
 
 Value hopper::createWeightMap(Emitter &e, Value weight) {
@@ -517,9 +527,9 @@ Value hopper::swizzledColumn(Emitter &e, Value row, Value col) {
   return e.mul(arith::XOrIOp::create(e.b, e.loc, chunk, phase), e.idx(8));
 }
 
-Type hopper::accumulatorType(MLIRContext *ctx) {
+Type hopper::accumulatorType(MLIRContext *ctx, int64_t n) {
   return nvgpu::WarpgroupAccumulatorType::get(
-      ctx, VectorType::get({kTile, kTile}, Float32Type::get(ctx)));
+      ctx, VectorType::get({kTile, n}, Float32Type::get(ctx)));
 }
 
 Value hopper::warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc,
@@ -540,20 +550,28 @@ Value hopper::warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc,
   return mma.getMatrixD();
 }
 
-/// The LLVM struct nvgpu-to-nvvm gives a 64 x 64 f32 accumulator: one
+/// The LLVM struct nvgpu-to-nvvm gives a 64 x n f32 accumulator: one
 /// member per m64 tile, of n / 2 f32.
-static LLVM::LLVMStructType accumulatorStruct(MLIRContext *ctx) {
-  SmallVector<Type> members(hopper::kTile / 2, Float32Type::get(ctx));
+static LLVM::LLVMStructType accumulatorStruct(MLIRContext *ctx, int64_t n) {
+  SmallVector<Type> members(n / 2, Float32Type::get(ctx));
   return LLVM::LLVMStructType::getLiteral(
       ctx, {LLVM::LLVMStructType::getLiteral(ctx, members)});
 }
 
+/// N of a 64 x N accumulator.
+static int64_t accumulatorColumns(Value acc) {
+  return cast<nvgpu::WarpgroupAccumulatorType>(acc.getType())
+      .getFragmented()
+      .getDimSize(1);
+}
+
 SmallVector<Value> hopper::fragment(Emitter &e, Value acc) {
+  const int64_t n = accumulatorColumns(acc);
   Value bits = UnrealizedConversionCastOp::create(
-                   e.b, e.loc, accumulatorStruct(e.b.getContext()), acc)
+                   e.b, e.loc, accumulatorStruct(e.b.getContext(), n), acc)
                    .getResult(0);
   SmallVector<Value> values;
-  for (int64_t i = 0; i < kTile / 2; ++i)
+  for (int64_t i = 0; i < n / 2; ++i)
     values.push_back(LLVM::ExtractValueOp::create(e.b, e.loc, bits,
                                                   ArrayRef<int64_t>{0, i}));
   return values;
@@ -561,17 +579,18 @@ SmallVector<Value> hopper::fragment(Emitter &e, Value acc) {
 
 Value hopper::accumulator(Emitter &e, ArrayRef<Value> values) {
   MLIRContext *ctx = e.b.getContext();
+  const int64_t n = 2 * int64_t(values.size());
   // Over a fresh accumulator, not llvm.mlir.undef: constants leave the
   // launch body, and an LLVM struct would become a kernel argument.
   Value bits = UnrealizedConversionCastOp::create(
-                   e.b, e.loc, accumulatorStruct(ctx),
+                   e.b, e.loc, accumulatorStruct(ctx, n),
                    Value(nvgpu::WarpgroupMmaInitAccumulatorOp::create(
-                       e.b, e.loc, accumulatorType(ctx))))
+                       e.b, e.loc, accumulatorType(ctx, n))))
                    .getResult(0);
   for (auto [i, v] : llvm::enumerate(values))
     bits = LLVM::InsertValueOp::create(e.b, e.loc, bits, v,
                                        ArrayRef<int64_t>{0, int64_t(i)});
-  return UnrealizedConversionCastOp::create(e.b, e.loc, accumulatorType(ctx),
+  return UnrealizedConversionCastOp::create(e.b, e.loc, accumulatorType(ctx, n),
                                             bits)
       .getResult(0);
 }
@@ -581,24 +600,46 @@ Value hopper::layoutOnlyMap(Emitter &e, Type element) {
   // the kernel as a host tensor map. Nothing reads it after the
   // descriptors are lowered.
   return UnrealizedConversionCastOp::create(
-             e.b, e.loc, weightMapType(element),
+             e.b, e.loc, mapType({kTile, kTile}, element),
              Value(arith::ConstantIntOp::create(e.b, e.loc, 0, 64)))
       .getResult(0);
 }
 
-Value hopper::sharedRegion(Emitter &e, StringRef name, int64_t bytes) {
-  auto type =
-      MemRefType::get({bytes}, e.b.getI8Type(), MemRefLayoutAttrInterface(),
-                      e.b.getI64IntegerAttr(3));
-  auto module = e.b.getBlock()->getParentOp()->getParentOfType<ModuleOp>();
-  if (!module.lookupSymbol(name)) {
-    OpBuilder::InsertionGuard guard(e.b);
-    e.b.setInsertionPointToStart(module.getBody());
-    memref::GlobalOp::create(e.b, e.loc, name, e.b.getStringAttr("private"),
-                             type, Attribute(), /*constant=*/false,
-                             e.b.getI64IntegerAttr(1024));
-  }
-  return memref::GetGlobalOp::create(e.b, e.loc, type, name);
+/// The region's alignment (the 128-byte swizzle's pattern), and a bound on
+/// the static shared variables of a kernel that has one (its mbarriers).
+static constexpr int64_t kRegionAlignment = 1024, kStaticSharedBound = 64;
+
+int64_t hopper::dynamicSharedBytes(int64_t bytes) {
+  return bytes + kStaticSharedBound + kRegionAlignment - 1;
+}
+
+Value hopper::sharedRegion(Emitter &e, int64_t bytes) {
+  MLIRContext *ctx = e.b.getContext();
+  Type i8 = e.b.getI8Type();
+  Value dynamic = gpu::DynamicSharedMemoryOp::create(
+      e.b, e.loc,
+      MemRefType::get({ShapedType::kDynamic}, i8, MemRefLayoutAttrInterface(),
+                      gpu::AddressSpaceAttr::get(
+                          ctx, gpu::GPUDialect::getWorkgroupAddressSpace())));
+  Value memory = memref::MemorySpaceCastOp::create(
+      e.b, e.loc,
+      MemRefType::get({ShapedType::kDynamic}, i8, MemRefLayoutAttrInterface(),
+                      e.b.getI64IntegerAttr(3)),
+      dynamic);
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(e.b, e.loc, memory);
+  // The first aligned address past the static variables (within
+  // kStaticSharedBound of the region's symbol); the launch's extra bytes
+  // keep the region inside the dynamic memory.
+  Value start =
+      e.mul(e.div(e.add(base, e.idx(kStaticSharedBound + kRegionAlignment - 1)),
+                  e.idx(kRegionAlignment)),
+            e.idx(kRegionAlignment));
+  return memref::ViewOp::create(e.b, e.loc,
+                                MemRefType::get({bytes}, i8,
+                                                MemRefLayoutAttrInterface(),
+                                                e.b.getI64IntegerAttr(3)),
+                                memory, e.sub(start, base), ValueRange{});
 }
 
 void hopper::fenceProxyAsync(Emitter &e) {

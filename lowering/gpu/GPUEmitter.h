@@ -61,11 +61,13 @@ struct Kernel {
 
 /// Emits `gpu.launch` of kernel `name` (outlined into gpu.module
 /// @moa_kernels) with a grid of (gridX, gridY) blocks of `threads` threads
-/// and the given shared-memory buffers (workgroup attributions);
+/// and the given shared-memory buffers (workgroup attributions), plus
+/// `dynamicSharedBytes` of dynamic shared memory (hopper::sharedRegion);
 /// body(e, ids, shared) builds the kernel.
 void launch(Emitter &e, StringRef name, Value gridX, Value gridY,
             int64_t threads, ArrayRef<MemRefType> shared,
-            function_ref<void(Emitter &, const Kernel &, ValueRange)> body);
+            function_ref<void(Emitter &, const Kernel &, ValueRange)> body,
+            int64_t dynamicSharedBytes = 0);
 
 /// Launches a thread per i in [0, count) (256 per block) running
 /// body(e, i).
@@ -193,21 +195,28 @@ Value swizzledColumn(Emitter &e, Value row, Value col);
 /// most `pending` wgmma groups are in flight.
 Value warpgroupMma(Emitter &e, Value a, Value b, Value map, Value acc,
                    bool bKMajor = false, int64_t pending = 0);
-/// The accumulator type of a 64 x 64 f32 tile.
-Type accumulatorType(MLIRContext *ctx);
-/// A 64 x 64 accumulator's 32 f32 values in this thread, in wgmma's
+/// The accumulator type of a 64 x n f32 tile.
+Type accumulatorType(MLIRContext *ctx, int64_t n = kTile);
+/// A 64 x n accumulator's n / 2 f32 values in this thread, in wgmma's
 /// fragment order: d[4 j + 2 h + e] is D(16 warp + lane / 4 + 8 h,
-/// 8 j + 2 (lane % 4) + e), the order of 8 mma.sync m16n8 fragments.
+/// 8 j + 2 (lane % 4) + e), the order of n / 8 mma.sync m16n8 fragments.
 SmallVector<Value> fragment(Emitter &e, Value acc);
 /// The accumulator holding `values` (fragment's order).
 Value accumulator(Emitter &e, ArrayRef<Value> values);
-/// A map of `element` in the 128-byte swizzle for descriptors of tiles no
-/// TMA load fills: generate.descriptor reads only its type.
+/// A map of `element` in the 128-byte swizzle for the descriptors of
+/// operands in [64][64] tiles (generate.descriptor reads only its type:
+/// an N-major B wider than 64 continues in the next tile).
 Value layoutOnlyMap(Emitter &e, Type element);
-/// The i8 shared-memory global `name` of `bytes` bytes, 1024-byte aligned
-/// for the swizzle (declared on first use). A global, not an attribution,
-/// since gpu.launch cannot align those.
-Value sharedRegion(Emitter &e, StringRef name, int64_t bytes);
+/// The dynamic shared memory a launch asks for a sharedRegion of `bytes`:
+/// the region and the room to align it.
+int64_t dynamicSharedBytes(int64_t bytes);
+/// The kernel's dynamic shared memory as an i8 region of `bytes` bytes,
+/// 1024-byte aligned for the swizzle (gpu.launch cannot align attributions)
+/// and past the kernel's static shared variables (its mbarriers): the
+/// region upstream's lowering names is one of those, not an extern array,
+/// so ptxas may place it before them. Its launch asks
+/// dynamicSharedBytes(bytes).
+Value sharedRegion(Emitter &e, int64_t bytes);
 /// Makes the generic proxy's shared-memory writes (stores, cp.async)
 /// visible to wgmma, which reads through the async proxy.
 void fenceProxyAsync(Emitter &e);

@@ -119,12 +119,16 @@ struct TiledGemm {
       SmallVector<Value> maps;
       for (Value weight : weights)
         maps.push_back(hopper::createWeightMap(e, weight));
-      launch(e, name, gridX, gridY, tiling.gemmThreads(), {},
-             [&](Emitter &kernel, const Kernel &ids, ValueRange) {
-               whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
-                 hopperBody(g, ids, colTiles, maps);
-               });
-             });
+      Value hopperColTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(kHopperCols)));
+      launch(
+          e, name, gridX, e.mul(hopperColTiles, e.idx(weights.size())),
+          tiling.gemmThreads(), {},
+          [&](Emitter &kernel, const Kernel &ids, ValueRange) {
+            whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
+              hopperBody(g, ids, hopperColTiles, maps);
+            });
+          },
+          hopper::dynamicSharedBytes(kHopperRegionBytes));
       return;
     }
     SmallVector<MemRefType> tiles =
@@ -372,7 +376,7 @@ private:
   /// knows; with `depth`, the chunks of A of stages that deep it stages by
   /// cp.async.
   Thread threadOf(Emitter &kernel, const Kernel &ids, Value colTiles,
-                  Value expert, Value first, Value rows,
+                  int64_t cols, Value expert, Value first, Value rows,
                   std::optional<int64_t> depth) const {
     Thread t{ids};
     t.expert = expert;
@@ -386,7 +390,7 @@ private:
           weights[w], t.weight);
     t.n0 = kernel.mul(
         arith::RemUIOp::create(kernel.b, kernel.loc, ids.bidY, colTiles),
-        kernel.idx(tiling.gemmCols));
+        kernel.idx(cols));
     Value warpsAcross = kernel.idx(tiling.gemmCols / GPUTiling::kWarpTile);
     t.warpRow = kernel.mul(kernel.div(ids.warp, warpsAcross), kernel.idx(32));
     t.warpCol = kernel.mul(
@@ -419,9 +423,10 @@ private:
             Value bTile, bool tensorCores) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
     g.ifThen(valid, [&](Emitter &kernel) {
-      Thread t = threadOf(kernel, ids, colTiles, expert, first, rows,
-                          tensorCores ? std::optional<int64_t>(tiling.gemmDepth)
-                                      : std::nullopt);
+      Thread t =
+          threadOf(kernel, ids, colTiles, tiling.gemmCols, expert, first, rows,
+                   tensorCores ? std::optional<int64_t>(tiling.gemmDepth)
+                               : std::nullopt);
       t.aTile = aTile;
       t.bTile = bTile;
       if (tensorCores)
@@ -476,27 +481,33 @@ private:
     }
   }
 
-  /// Shared memory of the sm_90a kernels: A's two stage slots, then the
-  /// weight's two; after the loop, over the first ones, the f32 tile the
-  /// epilogue reads (rows padded by 4 words against bank conflicts).
-  static constexpr StringLiteral kSharedRegion = "moa_gemm_tiles";
-  static constexpr int64_t kEpiloguePitch = hopper::kTile + 4;
+  /// The sm_90a kernel's tile: 64 rows (wgmma's M, one warpgroup) by 128
+  /// columns. Against 64 x 64, the bytes staged and read from shared memory
+  /// per flop fall by a quarter (the model's bound for these GEMMs).
+  static constexpr int64_t kHopperCols = 2 * hopper::kTile;
+  /// Its shared memory (dynamic: past the 48 KiB of static memory): A's two
+  /// stage slots (a 64 x 64 tile each), then the weight's two (two tiles
+  /// each, 64 k x 64 n, one TMA box apiece); after the loop, over the
+  /// first ones, the f32 tile the epilogue reads (rows padded by 4 words
+  /// against bank conflicts).
+  static constexpr int64_t kHopperRegionBytes = 6 * hopper::kTileBytes;
+  static constexpr int64_t kEpiloguePitch = kHopperCols + 4;
+  static_assert(hopper::kTile * kEpiloguePitch * 4 <= kHopperRegionBytes);
 
   /// The sm_90a kernel: per 64-deep stage, A's rows by cp.async into the
-  /// swizzled layout and the weight's tile by one TMA load (thread 0) that
-  /// completes the slot's mbarrier, then one wgmma over the stage while
-  /// the next stage's copies are in flight. The accumulator goes through
-  /// shared memory (nvgpu's fragment store: 2-way bank conflicts whatever
-  /// the pitch) to the epilogue's `store`, or straight from its fragments
+  /// swizzled layout and the weight's two tiles by TMA (thread 0) on the
+  /// slot's mbarrier, then one wgmma m64n128 over the stage while the next
+  /// stage's copies are in flight. The accumulator goes through shared
+  /// memory (nvgpu's fragment store: 2-way bank conflicts whatever the
+  /// pitch) to the epilogue's `store`, or straight from its fragments
   /// (epilogueFromRegisters).
   void hopperBody(Emitter &g, const Kernel &ids, Value colTiles,
                   ArrayRef<Value> maps) const {
     auto [valid, expert, first, rows] = tileOf(g, ids);
     g.ifThen(valid, [&](Emitter &kernel) {
-      Thread t =
-          threadOf(kernel, ids, colTiles, expert, first, rows, hopper::kTile);
-      Value region =
-          hopper::sharedRegion(kernel, kSharedRegion, 4 * hopper::kTileBytes);
+      Thread t = threadOf(kernel, ids, colTiles, kHopperCols, expert, first,
+                          rows, hopper::kTile);
+      Value region = hopper::sharedRegion(kernel, kHopperRegionBytes);
       MLIRContext *ctx = kernel.b.getContext();
       Value barriers = nvgpu::MBarrierCreateOp::create(
           kernel.b, kernel.loc,
@@ -512,7 +523,9 @@ private:
       barrier(kernel);
       Value steps = kernel.ceilDiv(kDim, kernel.idx(hopper::kTile));
       Value init = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
-          kernel.b, kernel.loc, hopper::accumulatorType(ctx));
+          kernel.b, kernel.loc, hopper::accumulatorType(ctx, kHopperCols));
+      Type element = cast<MemRefType>(input.getType()).getElementType();
+      Value layout = hopper::layoutOnlyMap(kernel, element);
       auto compute = [&](Emitter &x, Value step, Value slot,
                          ValueRange carried) {
         Value parity = arith::IndexCastOp::create(
@@ -523,9 +536,11 @@ private:
                                                x.idx(10000000), slot);
         hopper::fenceProxyAsync(x); // A's cp.async writes
         barrier(x);
-        Value out = hopper::warpgroupMma(x, hopperSlot(x, region, 0, slot, 2),
-                                         hopperSlot(x, region, 2, slot, 2),
-                                         maps[0], carried[0]);
+        Value out = hopper::warpgroupMma(
+            x, hopperTile(x, region, slot, {hopper::kTile, hopper::kTile}),
+            hopperTile(x, region, weightTile(x, slot, 0),
+                       {hopper::kTile, kHopperCols}),
+            layout, carried[0]);
         barrier(x);
         return SmallVector<Value>{out};
       };
@@ -551,7 +566,7 @@ private:
                                       kernel.b.getF32Type());
       Value square = memref::SubViewOp::create(
           kernel.b, kernel.loc, tile, ArrayRef<int64_t>{0, 0},
-          ArrayRef<int64_t>{hopper::kTile, hopper::kTile},
+          ArrayRef<int64_t>{hopper::kTile, kHopperCols},
           ArrayRef<int64_t>{1, 1});
       nvgpu::WarpgroupMmaStoreOp::create(kernel.b, kernel.loc, acc, square);
       barrier(kernel);
@@ -559,23 +574,24 @@ private:
       // reading, coalesced stores.
       kernel.loop(
           kernel.idx(0),
-          kernel.idx(hopper::kTile * hopper::kTile / tiling.gemmThreads()),
+          kernel.idx(hopper::kTile * kHopperCols / tiling.gemmThreads()),
           [&](Emitter &x, Value i) {
             Value e = x.add(ids.tid, x.mul(i, x.idx(tiling.gemmThreads())));
-            Value row = x.div(e, x.idx(hopper::kTile));
+            Value row = x.div(e, x.idx(kHopperCols));
             Value col =
-                arith::RemUIOp::create(x.b, x.loc, e, x.idx(hopper::kTile));
+                arith::RemUIOp::create(x.b, x.loc, e, x.idx(kHopperCols));
             storeElement(x, t, row, col, x.load(tile, {row, col}), rows);
           });
     });
   }
 
   /// Stage `step` into slot `slot`: A's rows (swizzled; issued, not
-  /// committed) and, by thread 0, the weight's tile on the slot's mbarrier.
+  /// committed) and, by thread 0, the weight's two tiles on the slot's
+  /// mbarrier.
   void hopperStage(Emitter &x, const Thread &t, ArrayRef<Value> maps,
                    Value region, Value barriers, Value step, Value slot) const {
     Value k0 = x.mul(step, x.idx(hopper::kTile));
-    Value a = hopperSlot(x, region, 0, slot, 2);
+    Value a = hopperTile(x, region, slot, {hopper::kTile, hopper::kTile});
     forChunks(x, t.aChunks, hopper::kTile, tiling.gemmThreads(),
               hopper::kTile / 8, [&](Emitter &y, const Chunk &c) {
                 auto [count, kk] = within(y, y.add(k0, c.col), kDim);
@@ -585,29 +601,46 @@ private:
               });
     Value leader = x.cmp(arith::CmpIPredicate::eq, t.ids.tid, x.idx(0));
     x.ifThen(leader, [&](Emitter &y) {
+      // A box wholly past N is not loaded: the columns it would give are
+      // never stored.
+      Value second = y.add(t.n0, y.idx(hopper::kTile));
+      Value both = y.cmp(arith::CmpIPredicate::ult, second, nDim);
       nvgpu::MBarrierArriveExpectTxOp::create(
-          y.b, y.loc, barriers, y.idx(hopper::kTileBytes), slot, Value());
-      Value b = hopperSlot(y, region, 2, slot, 3);
+          y.b, y.loc, barriers,
+          y.select(both, y.idx(2 * hopper::kTileBytes),
+                   y.idx(hopper::kTileBytes)),
+          slot, Value());
       for (auto [w, map] : llvm::enumerate(maps))
         y.ifThen(y.cmp(arith::CmpIPredicate::eq, t.which, y.idx(w)),
                  [&](Emitter &z) {
-                   nvgpu::TmaAsyncLoadOp::create(z.b, z.loc, b, barriers, map,
-                                                 ValueRange{t.n0, k0, t.expert},
-                                                 slot, Value(), Value());
+                   auto load = [&, map = map](Emitter &u, int64_t box,
+                                              Value n) {
+                     nvgpu::TmaAsyncLoadOp::create(
+                         u.b, u.loc,
+                         hopperTile(u, region, weightTile(u, slot, box),
+                                    {1, hopper::kTile, hopper::kTile}),
+                         barriers, map, ValueRange{n, k0, t.expert}, slot,
+                         Value(), Value());
+                   };
+                   load(z, 0, t.n0);
+                   z.ifThen(both, [&](Emitter &u) { load(u, 1, second); });
                  });
     });
   }
 
-  /// Slot `slot` of the pair of 64 x 64 tiles from tile `first` of the
-  /// shared region, as a 2-D view (wgmma) or a 3-D one (a weight's TMA box).
-  Value hopperSlot(Emitter &x, Value region, int64_t first, Value slot,
-                   int64_t rank) const {
-    Value offset = x.mul(x.add(slot, x.idx(first)), x.idx(hopper::kTileBytes));
-    SmallVector<int64_t> shape(rank, hopper::kTile);
-    if (rank == 3)
-      shape[0] = 1;
+  /// The region's 64 x 64 tile holding the weight's `box`th box of stage
+  /// slot `slot` (A's slot s is tile s; a slot's boxes lie one after the
+  /// other, as wgmma's N-major B expects them).
+  static Value weightTile(Emitter &x, Value slot, int64_t box) {
+    return x.add(x.mul(slot, x.idx(2)), x.idx(2 + box));
+  }
+
+  /// A `shape` view of the operands' type from 64 x 64 tile `tile` of the
+  /// region on.
+  Value hopperTile(Emitter &x, Value region, Value tile,
+                   ArrayRef<int64_t> shape) const {
     return hopper::sharedView(
-        x, region, offset, shape,
+        x, region, x.mul(tile, x.idx(hopper::kTileBytes)), shape,
         cast<MemRefType>(input.getType()).getElementType());
   }
 

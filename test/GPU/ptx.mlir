@@ -1,10 +1,12 @@
 // The kernels of the MoA layer in PTX: every kernel exists, and the f16 and
 // bf16 GEMMs and attention run on the tensor cores with f32 accumulation.
 // On sm_90a (the default) each of the three GEMM kernels (the K and V
-// projections being one) runs a 64-deep stage as one warpgroup mma, 4
-// wgmma m64n64k16, on tiles that A's rows reach by cp.async (swizzled),
-// the weight's by a 3-D TMA load completing an mbarrier, with a proxy
-// fence between the two: 12 wgmma; attention too (h = 64): per key tile
+// projections being one) runs a 64-deep stage of its 64 x 128 tile as one
+// warpgroup mma, 4 wgmma m64n128k16, on tiles that A's rows reach by
+// cp.async (swizzled), the weight's by two 3-D TMA loads completing an
+// mbarrier, with a proxy fence between the two: 12 wgmma, in dynamic
+// shared memory aligned to 1024 bytes at run time; attention too (h = 64,
+// its tiles in dynamic shared memory as well): per key tile
 // S = Q K^T as 4 wgmma m64n64k16 with K the K-major B (imm-trans-b 0), P
 // stored to shared memory, a proxy fence, then O += P V as 4 with V the
 // N-major B (imm-trans-b 1): 20 in all, no mma.sync or ldmatrix.
@@ -39,26 +41,27 @@
 // KERNELS-DAG: .visible .entry moa_narrow(
 // KERNELS-NOT: .entry moa_projection_0(
 // BF16-NOT: {{mma.sync|ldmatrix}}
-// BF16-COUNT-20: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// BF16-COUNT-20: wgmma.mma_async.sync.aligned.m64n{{64|128}}k16.f32.bf16.bf16
 // BF16-NOT: {{wgmma.mma_async|mma.sync|ldmatrix}}
-// F16-COUNT-20: wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16
+// F16-COUNT-20: wgmma.mma_async.sync.aligned.m64n{{64|128}}k16.f32.f16.f16
 // F16-NOT: wgmma.mma_async
 
 // HOPPER-LABEL: .entry moa_grouped_matmul(
 // HOPPER-NOT: {{ldmatrix|mma.sync}}
+// HOPPER: mov.b64 %rd{{[0-9]+}}, __dynamic_shmem__0;
 // HOPPER: mbarrier.init.shared.b64
 // HOPPER: cp.async.cg.shared.global
 // HOPPER: cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 // HOPPER: mbarrier.try_wait.parity.shared.b64
 // HOPPER: fence.proxy.async.shared::cta
 // HOPPER: wgmma.fence.sync.aligned
-// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // HOPPER: wgmma.commit_group.sync.aligned
 // HOPPER-NEXT: wgmma.wait_group.sync.aligned 0
 // HOPPER-NOT: {{ldmatrix|mma.sync}}
 // HOPPER-LABEL: .entry moa_projection(
 // HOPPER: cp.async.bulk.tensor.3d
-// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // HOPPER-LABEL: .entry moa_attention(
 // HOPPER-NOT: {{ldmatrix|mma.sync}}
 // HOPPER-DAG: cp.async.cg.shared.global
@@ -73,7 +76,7 @@
 // NMAJOR: 16
 // HOPPER-LABEL: .entry moa_grouped_matmul_combine(
 // HOPPER: cp.async.bulk.tensor.3d
-// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 
 // RUN: grep -c "ldmatrix.sync.aligned.m8n8.x4.shared.b16" %t.sm80.ptx | FileCheck %s --check-prefix=LDMATRIX
 // RUN: grep -c "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16" %t.sm80.ptx | FileCheck %s --check-prefix=TRANS

@@ -3,9 +3,11 @@
 // For testing the kernels on machines without a GPU: every gpu.func becomes
 // a host function of (block, thread, kernel arguments, shared buffers), every
 // launch a loop over blocks whose threads are the threads of one OpenMP
-// parallel region (one OS thread each), and the GPU-only operations
-// (barrier, shuffle, mma.sync, ldmatrix, cp.async and its groups) calls into
-// test/lib/GPUEmulator/GpuEmulator.cpp. nvgpu ops are emulated as written
+// parallel region (one OS thread each); shared buffers (attributions,
+// workgroup globals, dynamic shared memory of the launch's size) are host
+// buffers placed in a block-wide window of GPU addresses; the GPU-only
+// operations (barrier, shuffle, mma.sync, ldmatrix, cp.async and its
+// groups) calls into test/lib/GPUEmulator/GpuEmulator.cpp. nvgpu ops are emulated as written
 // (before convert-nvgpu-to-nvvm), nvvm.mma.sync as the bf16 kernels emit it.
 // Host gpu.alloc/memcpy/memset/dealloc become their memref counterparts.
 //
@@ -186,8 +188,8 @@ struct MoAGPUEmulatePass
                  {arith::IndexCastOp::create(b, loc, b.getI64Type(), tid)});
     for (Operation &op : body)
       b.clone(op, mapping);
-    replaceSharedGlobals(function, shared,
-                         kIdArguments + kernel.getNumArguments());
+    replaceSharedMemory(function, shared,
+                        kIdArguments + kernel.getNumArguments());
     // Plain stores, which the profile sees as the kernel's.
     SmallVector<nvgpu::WarpgroupMmaStoreOp> stores;
     function.walk([&](nvgpu::WarpgroupMmaStoreOp op) { stores.push_back(op); });
@@ -286,6 +288,9 @@ struct MoAGPUEmulatePass
     MemRefType type;
     int64_t alignment;
     StringAttr global;
+    /// The kernel's dynamic shared memory (gpu.dynamic_shared_memory), of
+    /// the size its launches give.
+    bool dynamic = false;
   };
 
   static bool isWorkgroup(MemRefType type) {
@@ -295,7 +300,8 @@ struct MoAGPUEmulatePass
     return type.getMemorySpaceAsInt() == 3;
   }
 
-  /// The attributions, then the workgroup globals in order of first use.
+  /// The attributions, then the workgroup globals in order of first use,
+  /// then the dynamic shared memory (after the static, as on the GPU).
   static SmallVector<SharedDecl> sharedBuffersOf(gpu::GPUFuncOp kernel) {
     SmallVector<SharedDecl> buffers;
     for (auto [i, buffer] :
@@ -319,14 +325,24 @@ struct MoAGPUEmulatePass
       buffers.push_back({withoutAddressSpace(get.getType()),
                          int64_t(align.value_or(0)), name});
     });
+    if (kernel
+            .walk([](gpu::DynamicSharedMemoryOp) {
+              return WalkResult::interrupt();
+            })
+            .wasInterrupted())
+      buffers.push_back(
+          {MemRefType::get({ShapedType::kDynamic},
+                           IntegerType::get(kernel.getContext(), 8)),
+           0, StringAttr(), /*dynamic=*/true});
     return buffers;
   }
 
-  /// The emulated kernel's workgroup globals are its shared-buffer
-  /// arguments (`shared`'s, from argument `first` on).
-  static void replaceSharedGlobals(func::FuncOp function,
-                                   ArrayRef<SharedDecl> shared,
-                                   unsigned first) {
+  /// The emulated kernel's workgroup globals and dynamic shared memory are
+  /// its shared-buffer arguments (`shared`'s, from argument `first` on);
+  /// casts between shared address spaces go (the emulation has none), and
+  /// the address of a shared buffer is its place in the block's window.
+  void replaceSharedMemory(func::FuncOp function, ArrayRef<SharedDecl> shared,
+                           unsigned first) {
     function.walk([&](memref::GetGlobalOp get) {
       for (auto [i, decl] : llvm::enumerate(shared))
         if (decl.global && decl.global == get.getNameAttr().getAttr()) {
@@ -334,6 +350,31 @@ struct MoAGPUEmulatePass
           get->erase();
           return;
         }
+    });
+    function.walk([&](gpu::DynamicSharedMemoryOp op) {
+      auto decl =
+          llvm::find_if(shared, [](const SharedDecl &d) { return d.dynamic; });
+      op.getResult().replaceAllUsesWith(
+          function.getArgument(first + (decl - shared.begin())));
+      op->erase();
+    });
+    function.walk([&](memref::MemorySpaceCastOp cast) {
+      cast.getResult().replaceAllUsesWith(cast.getSource());
+      cast->erase();
+    });
+    function.walk([&](memref::ExtractAlignedPointerAsIndexOp op) {
+      if (!isShared(op.getSource(), function, first).value_or(false))
+        return;
+      OpBuilder b(op->getContext());
+      b.setInsertionPointAfter(op);
+      Location loc = op.getLoc();
+      Value host = toI64(b, loc, op.getResult());
+      Value window =
+          callEmulator(b, loc, getOperation(), "moa_emu_shared_window",
+                       {b.getI64Type()}, {host});
+      op.getResult().replaceAllUsesExcept(
+          arith::IndexCastOp::create(b, loc, b.getIndexType(), window),
+          host.getDefiningOp());
     });
   }
 
@@ -990,12 +1031,16 @@ struct MoAGPUEmulatePass
     loops::Emitter e(b, loc);
     Value gx = launch.getGridSizeX(), gy = launch.getGridSizeY();
     Value bdim = launch.getBlockSizeX();
+    Value dynamicShared = launch.getDynamicSharedMemorySize();
+    if (!dynamicShared)
+      dynamicShared = i32Constant(b, loc, 0);
     SmallVector<Value> operands(launch.getKernelOperands());
     if (profile) {
       auto i64 = [&](Value v) { return toI64(b, loc, v); };
       e.call(getOperation(), "moa_emu_profile_launch", /*cInterface=*/true,
              {e.constantText(getOperation(), kernel.getName()), i64(gx),
-              i64(gy), i64(bdim)});
+              i64(gy), i64(bdim),
+              arith::ExtUIOp::create(b, loc, b.getI64Type(), dynamicShared)});
     }
     e.loop(e.idx(0), gx, [&](loops::Emitter &x, Value bx) {
       x.loop(x.idx(0), gy, [&](loops::Emitter &y, Value by) {
@@ -1006,12 +1051,19 @@ struct MoAGPUEmulatePass
         for (const SharedDecl &buffer : sharedBuffersOf(kernel)) {
           auto type = buffer.type;
           int64_t alignment = buffer.alignment;
+          Value bytes = i64Constant(y.b, loc, byteSize(type));
+          SmallVector<Value, 1> sizes;
+          if (buffer.dynamic) {
+            bytes = arith::ExtUIOp::create(y.b, loc, y.b.getI64Type(),
+                                           dynamicShared);
+            sizes.push_back(arith::IndexCastOp::create(
+                y.b, loc, y.b.getIndexType(), bytes));
+          }
           shared.push_back(memref::AllocOp::create(
-              y.b, loc, type, ValueRange{}, ValueRange{},
+              y.b, loc, type, sizes, ValueRange{},
               y.b.getI64IntegerAttr(std::max(kDeviceAlignment, alignment))));
           callEmulator(y.b, loc, getOperation(), "moa_emu_shared_buffer", {},
-                       {baseAddress(y.b, loc, shared.back()),
-                        i64Constant(y.b, loc, byteSize(type)),
+                       {baseAddress(y.b, loc, shared.back()), bytes,
                         i64Constant(y.b, loc, alignment)});
         }
         // One OpenMP thread per GPU thread, all running at once.

@@ -325,6 +325,10 @@ void moa_emu_profile_tma_load(int32_t site, int64_t mapHandle, int64_t c0,
   }
 }
 
+/// The address of shared memory at `host`: its place in the block's window
+/// (memref.extract_aligned_pointer_as_index of a shared buffer).
+int64_t moa_emu_shared_window(int64_t host) { return windowOf(host); }
+
 /// nvgpu.warpgroup.generate.descriptor: the matrix at `host` in shared
 /// memory as a wgmma descriptor: start address, leading and stride byte
 /// offsets (all >> 4), swizzle (layout type 1: 128, 2: 64, 3: 32 bytes).

@@ -80,6 +80,7 @@ struct Counts {
 struct Launch {
   std::string kernel;
   int64_t gridX = 0, gridY = 0, threads = 0;
+  int64_t dynamicShared = 0;   // bytes of dynamic shared memory a block
   std::vector<ThreadLog> logs; // by thread of the running block
   Counts counts;
 };
@@ -204,8 +205,10 @@ void report() {
     std::fprintf(out, "%s %s %lld", i ? "," : "", kClassNames[i],
                  ll(c.instructions[i]));
   std::fprintf(out,
-               " | async shared bytes: wgmma reads %lld, TMA writes %lld\n",
-               ll(c.tensorSharedBytes), ll(c.tmaSharedBytes));
+               " | async shared bytes: wgmma reads %lld, TMA writes %lld"
+               " | dynamic shared bytes %lld\n",
+               ll(c.tensorSharedBytes), ll(c.tmaSharedBytes),
+               ll(launch.dynamicShared));
   if (out != stderr)
     std::fclose(out);
 }
@@ -225,12 +228,14 @@ extern "C" {
 
 void _mlir_ciface_moa_emu_profile_launch(StridedMemRefType<char, 1> *kernel,
                                          int64_t gridX, int64_t gridY,
-                                         int64_t threads) {
+                                         int64_t threads,
+                                         int64_t dynamicShared) {
   launch = Launch();
   launch.kernel.assign(kernel->data + kernel->offset, kernel->sizes[0]);
   launch.gridX = gridX;
   launch.gridY = gridY;
   launch.threads = threads;
+  launch.dynamicShared = dynamicShared;
   launch.logs.assign(threads, ThreadLog());
 }
 
