@@ -164,19 +164,28 @@ private:
     SmallVector<Chunk> aChunks, bChunks;
   };
 
-  /// The chunks of a rows x cols tile (cols a multiple of 8) thread `tid`
-  /// stages; those past the tile have row >= rows and must be skipped.
+  /// The chunks of a rows x cols tile (rows a multiple of 8, cols of 8)
+  /// thread `tid` stages; those past the tile have row >= rows and must be
+  /// skipped. Consecutive threads take one chunk of 8 consecutive rows, then
+  /// the next chunk of those rows: the 8 lanes of a 16-byte store's phase
+  /// write 8 rows at one column, which the tiles' padding (rows 16 bytes
+  /// past a multiple of 128) or swizzle puts in 8 distinct groups of banks,
+  /// whatever the row's length (8 lanes along a row of 64 bytes would meet
+  /// the next row's banks); a warp still reads whole 32-byte sectors.
   SmallVector<Chunk> chunksOf(Emitter &kernel, Value tid, int64_t rows,
                               int64_t cols) const {
     const int64_t perRow = cols / 8, threads = tiling.gemmThreads();
     SmallVector<Chunk> chunks;
     for (int64_t it = 0; it * threads < rows * perRow; ++it) {
       Value c = kernel.add(tid, kernel.idx(it * threads));
+      Value group = kernel.div(c, kernel.idx(8 * perRow));
+      Value within = arith::RemUIOp::create(kernel.b, kernel.loc, c,
+                                            kernel.idx(8 * perRow));
       chunks.push_back(
-          {kernel.div(c, kernel.idx(perRow)),
-           kernel.mul(arith::RemUIOp::create(kernel.b, kernel.loc, c,
-                                             kernel.idx(perRow)),
-                      kernel.idx(8)),
+          {kernel.add(kernel.mul(group, kernel.idx(8)),
+                      arith::RemUIOp::create(kernel.b, kernel.loc, within,
+                                             kernel.idx(8))),
+           kernel.mul(kernel.div(within, kernel.idx(8)), kernel.idx(8)),
            Value(), Value()});
     }
     return chunks;
@@ -248,25 +257,29 @@ private:
   /// out into the other slot before stage s's are waited for, so global
   /// latency overlaps the tensor cores' work on the stage before; `compute`
   /// ends with a barrier, so that no warp still reads a slot being refilled.
+  /// The loop's location is named "main loop" (the emulator's profile names
+  /// access sites by it).
   static SmallVector<Value> twoStageLoop(Emitter &kernel, Value steps,
                                          ValueRange init, StageFn stage,
                                          ComputeFn compute) {
     stage(kernel, kernel.idx(0), kernel.idx(0));
     asyncCommitAndWait(kernel, /*pending=*/1); // waits for nothing yet
-    return kernel.loop(kernel.idx(0), steps, init,
-                       [&](Emitter &x, Value step, ValueRange carried) {
-                         Value slot =
-                             arith::RemUIOp::create(x.b, x.loc, step, x.idx(2));
-                         Value next = x.add(step, x.idx(1));
-                         x.ifThen(
-                             x.cmp(arith::CmpIPredicate::ult, next, steps),
-                             [&](Emitter &y) {
-                               stage(y, next, y.sub(y.idx(1), slot));
-                               asyncCommitAndWait(y, /*pending=*/1);
-                             },
-                             [&](Emitter &y) { asyncWaitAll(y); });
-                         return compute(x, step, slot, carried);
-                       });
+    Emitter named(kernel.b, NameLoc::get(kernel.b.getStringAttr("main loop"),
+                                         kernel.loc));
+    return named.loop(named.idx(0), steps, init,
+                      [&](Emitter &x, Value step, ValueRange carried) {
+                        Value slot =
+                            arith::RemUIOp::create(x.b, x.loc, step, x.idx(2));
+                        Value next = x.add(step, x.idx(1));
+                        x.ifThen(
+                            x.cmp(arith::CmpIPredicate::ult, next, steps),
+                            [&](Emitter &y) {
+                              stage(y, next, y.sub(y.idx(1), slot));
+                              asyncCommitAndWait(y, /*pending=*/1);
+                            },
+                            [&](Emitter &y) { asyncWaitAll(y); });
+                        return compute(x, step, slot, carried);
+                      });
   }
 
   /// The mma.sync path's main loop.

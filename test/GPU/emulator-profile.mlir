@@ -36,6 +36,58 @@
 // CHECK-NEXT: launch arithmetic grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 4 | global store: requests 1, bytes 64 (distinct 64), sectors 4 | global distinct sectors 4 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 288, integer 352, special 128, conversion 96, shuffle 128, branch 160
 // CHECK-NOT: launch
 
+// MOA_EMU_PROFILE_SITES adds a line per access site under its launch: the
+// same requests, by site (the op, and the loop it runs in where the lowering
+// named one, else how many loops), with
+// coalescing (distinct bytes over the bytes of the sectors touched) and
+// wavefronts over the fewest.
+// RUN: env MOA_EMU_PROFILE=%t/sites.txt MOA_EMU_PROFILE_SITES=1 moa-run %t/profile.so profile %t/x.npy
+// RUN: FileCheck %s --check-prefix=SITES < %t/sites.txt
+// SITES-LABEL: launch coalesced
+// SITES-NEXT: site 0 memref.load in 0 loops, global load: requests 8, bytes 1024, sectors 32, coalescing 1.00
+// SITES-NEXT: site 1 memref.store in 0 loops, global store: requests 8, bytes 1024, sectors 32, coalescing 1.00
+// SITES-LABEL: launch strided
+// SITES-NEXT: site 0 memref.load in 0 loops, global load: requests 1, bytes 128, sectors 32, coalescing 0.12
+// SITES-NEXT: site 1 memref.store in 0 loops, global store: requests 1, bytes 128, sectors 4, coalescing 1.00
+// SITES-LABEL: launch banks
+// SITES-NEXT: site 0 memref.load in 0 loops, global load: requests 1, bytes 128, sectors 4, coalescing 1.00
+// SITES-NEXT: site 1 memref.store in 0 loops, shared store: requests 1, bytes 128, wavefronts 1 (ideal 1), conflicts 1.00
+// SITES-NEXT: site 2 memref.load in 0 loops, shared load: requests 1, bytes 128, wavefronts 32 (ideal 1), conflicts 32.00
+// SITES-NEXT: site 3 memref.load in 0 loops, shared load: requests 1, bytes 128, wavefronts 1 (ideal 1), conflicts 1.00
+// SITES-NEXT: site 4 vector.load in 0 loops, shared load: requests 1, bytes 512, wavefronts 4 (ideal 4), conflicts 1.00
+// SITES-NEXT: site 5 memref.load in 0 loops, global load: requests 1, bytes 128, sectors 1, coalescing 0.12
+// SITES-LABEL: launch fragments
+// SITES-NEXT: site 0 nvgpu.ldmatrix in 0 loops, shared load: requests 2, bytes 1024, wavefronts 64 (ideal 8), conflicts 8.00
+// SITES-NEXT: site 1 nvgpu.ldmatrix in 0 loops, shared load: requests 2, bytes 1024, wavefronts 8 (ideal 8), conflicts 1.00
+// SITES-LABEL: launch arithmetic
+// SITES-NEXT: site 0 memref.load in 0 loops, global load: requests 1, bytes 128, sectors 4, coalescing 1.00
+// SITES-NEXT: site 1 memref.store in 0 loops, global store: requests 1, bytes 64, sectors 4, coalescing 0.50
+
+// The bf16 layer's GEMM main loops, by site: every global request they make
+// is fully coalesced (cp.async of A's rows, TMA boxes of the weight on
+// sm_90a; cp.async of both on sm_80) and every shared one takes the fewest
+// wavefronts (cp.async's swizzled or padded writes, ldmatrix's reads); only
+// the epilogues, outside the loop, are not (nvgpu's fragment store: 2-way).
+// RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --emulate-gpu --emulate-gpu-profile -o %t/layer90.so
+// RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --cuda-chip=sm_80 --emulate-gpu --emulate-gpu-profile -o %t/layer80.so
+// RUN: env MOA_EMU_PROFILE=%t/layer90.txt MOA_EMU_PROFILE_SITES=1 moa-run %t/layer90.so layer_bf16 --random --dims 2,150 > /dev/null
+// RUN: env MOA_EMU_PROFILE=%t/layer80.txt MOA_EMU_PROFILE_SITES=1 moa-run %t/layer80.so layer_bf16 --random --dims 2,150 > /dev/null
+// RUN: awk '/^launch/ { k = $2 } /^  site/ && k ~ /^moa_(grouped_matmul|projection)/ && / in main loop/' %t/layer90.txt > %t/loops90.txt
+// RUN: awk '/^launch/ { k = $2 } /^  site/ && k ~ /^moa_(grouped_matmul|projection)/ && / in main loop/' %t/layer80.txt > %t/loops80.txt
+// RUN: FileCheck %s --check-prefix=LOOPS90 < %t/loops90.txt
+// RUN: FileCheck %s --check-prefix=LOOPS80 < %t/loops80.txt
+// RUN: not grep -E "coalescing 0|conflicts ([2-9]|1[.]0[1-9]|1[.][1-9])" %t/loops90.txt %t/loops80.txt
+// LOOPS90-DAG: nvgpu.device_async_copy in main loop, global load: {{.*}}, coalescing 1.00
+// LOOPS90-DAG: nvgpu.device_async_copy in main loop, shared store: {{.*}}, conflicts 1.00
+// LOOPS90-DAG: nvgpu.tma.async.load in main loop, global load: {{.*}}, coalescing 1.00
+// LOOPS80-DAG: nvgpu.device_async_copy in main loop, global load: {{.*}}, coalescing 1.00
+// LOOPS80-DAG: nvgpu.device_async_copy in main loop, shared store: {{.*}}, conflicts 1.00
+// LOOPS80-DAG: nvgpu.ldmatrix in main loop, shared load: {{.*}}, conflicts 1.00
+// The epilogue's fragment store, for contrast: 2 wavefronts where 1 would do.
+// RUN: FileCheck %s --check-prefix=EPILOGUE < %t/layer90.txt
+// EPILOGUE-LABEL: launch moa_grouped_matmul grid
+// EPILOGUE: memref.store in 0 loops, shared store: {{.*}}, conflicts 2.00
+
 // Without --emulate-gpu the option is an error.
 // RUN: not moa-compile %S/Inputs/profile-kernels.mlir --target=cuda --emulate-gpu-profile -o %t/no.so 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=ALONE

@@ -7,9 +7,10 @@
 // workgroup globals, dynamic shared memory of the launch's size) are host
 // buffers placed in a block-wide window of GPU addresses; the GPU-only
 // operations (barrier, shuffle, mma.sync, ldmatrix, cp.async and its
-// groups) calls into test/lib/GPUEmulator/GpuEmulator.cpp. nvgpu ops are emulated as written
-// (before convert-nvgpu-to-nvvm), nvvm.mma.sync as the bf16 kernels emit it.
-// Host gpu.alloc/memcpy/memset/dealloc become their memref counterparts.
+// groups) calls into test/lib/GPUEmulator/GpuEmulator.cpp. nvgpu ops are
+// emulated as written (before convert-nvgpu-to-nvvm), nvvm.mma.sync as the bf16
+// kernels emit it. Host gpu.alloc/memcpy/memset/dealloc become their memref
+// counterparts.
 //
 //===----------------------------------------------------------------------===//
 
@@ -480,11 +481,33 @@ struct MoAGPUEmulatePass
   /// are emulated (the emulation's own loads are not the kernel's).
   void instrument(func::FuncOp function, unsigned firstShared, Value tid) {
     int32_t site = 0;
-    auto access = [&](OpBuilder &b, Location loc, bool store, Value memref,
+    std::vector<std::string> &names = siteNames[function];
+    // A site's name: the op, and the innermost loop around it that the
+    // lowering named by its location (the GEMMs' "main loop"), else how
+    // deep in loops it runs.
+    auto nameSite = [&](Operation *op) {
+      int depth = 0;
+      std::string where;
+      for (Operation *parent = op->getParentOp(); parent != function;
+           parent = parent->getParentOp()) {
+        if (!isa<scf::ForOp>(parent))
+          continue;
+        ++depth;
+        if (auto name = dyn_cast<NameLoc>(parent->getLoc());
+            name && where.empty())
+          where = name.getName().str();
+      }
+      if (where.empty())
+        where = (Twine(depth) + (depth == 1 ? " loop" : " loops")).str();
+      names.push_back((op->getName().getStringRef() + " in " + where).str());
+    };
+    auto access = [&](OpBuilder &b, Operation *op, bool store, Value memref,
                       ValueRange indices, Value bytes) {
       std::optional<bool> shared = isShared(memref, function, firstShared);
       if (!shared)
         return;
+      nameSite(op);
+      Location loc = op->getLoc();
       int64_t kind = (*shared ? 2 : 0) + (store ? 1 : 0);
       call(b, loc, "moa_emu_profile_access", {},
            {i32Constant(b, loc, kind), i32Constant(b, loc, site++),
@@ -500,28 +523,29 @@ struct MoAGPUEmulatePass
       OpBuilder b(op);
       Location loc = op->getLoc();
       if (auto load = dyn_cast<memref::LoadOp>(op))
-        access(b, loc, false, load.getMemref(), load.getIndices(),
+        access(b, op, false, load.getMemref(), load.getIndices(),
                bytesOf(b, loc, load.getType()));
       else if (auto store = dyn_cast<memref::StoreOp>(op))
-        access(b, loc, true, store.getMemref(), store.getIndices(),
+        access(b, op, true, store.getMemref(), store.getIndices(),
                bytesOf(b, loc, store.getValueToStore().getType()));
       else if (auto load = dyn_cast<vector::LoadOp>(op))
-        access(b, loc, false, load.getBase(), load.getIndices(),
+        access(b, op, false, load.getBase(), load.getIndices(),
                bytesOf(b, loc, load.getType()));
       else if (auto store = dyn_cast<vector::StoreOp>(op))
-        access(b, loc, true, store.getBase(), store.getIndices(),
+        access(b, op, true, store.getBase(), store.getIndices(),
                bytesOf(b, loc, store.getValueToStore().getType()));
       else if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op))
-        access(b, loc, false, load.getSrcMemref(), load.getIndices(),
+        access(b, op, false, load.getSrcMemref(), load.getIndices(),
                arith::SelectOp::create(
                    b, loc, givesRow(b, loc, tid, load.getNumTiles()),
                    arith::ConstantIndexOp::create(b, loc, 16),
                    arith::ConstantIndexOp::create(b, loc, 0)));
       else if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
         auto [read, total] = copyBytes(b, copy);
-        access(b, loc, false, copy.getSrc(), copy.getSrcIndices(), read);
-        access(b, loc, true, copy.getDst(), copy.getDstIndices(), total);
+        access(b, op, false, copy.getSrc(), copy.getSrcIndices(), read);
+        access(b, op, true, copy.getDst(), copy.getDstIndices(), total);
       } else if (auto load = dyn_cast<nvgpu::TmaAsyncLoadOp>(op)) {
+        nameSite(op);
         callIf(b, loc, load.getPredicate(), "moa_emu_profile_tma_load",
                withCoordinates(b, load,
                                {i32Constant(b, loc, site++),
@@ -547,6 +571,8 @@ struct MoAGPUEmulatePass
 
   /// The next mbarrier.create's site: its group is the block's one.
   int64_t mbarrierSites = 0;
+  /// profile: the names of each emulated kernel's access sites, by number.
+  DenseMap<Operation *, std::vector<std::string>> siteNames;
 
   /// The emulated function's ids, and index constants 0 and 1.
   struct ThreadIds {
@@ -1041,6 +1067,10 @@ struct MoAGPUEmulatePass
              {e.constantText(getOperation(), kernel.getName()), i64(gx),
               i64(gy), i64(bdim),
               arith::ExtUIOp::create(b, loc, b.getI64Type(), dynamicShared)});
+      for (auto [site, name] : llvm::enumerate(siteNames[function]))
+        e.call(
+            getOperation(), "moa_emu_profile_site", /*cInterface=*/true,
+            {i64Constant(b, loc, site), e.constantText(getOperation(), name)});
     }
     e.loop(e.idx(0), gx, [&](loops::Emitter &x, Value bx) {
       x.loop(x.idx(0), gy, [&](loops::Emitter &y, Value by) {

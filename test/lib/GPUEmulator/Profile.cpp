@@ -22,7 +22,8 @@
 // function, conversion, shuffle, branch), as moa-gpu-emulate counts them on
 // the GPU dialect, summed over the launch's threads.
 // One line per launch goes to the file MOA_EMU_PROFILE names (appended),
-// else to stderr.
+// else to stderr; with MOA_EMU_PROFILE_SITES set, one more per access site
+// (the op, its loop depth, and that site's requests).
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,8 +78,18 @@ struct Counts {
   Instructions instructions{};
 };
 
+/// One access site's requests (MOA_EMU_PROFILE_SITES): global ones' sectors
+/// and distinct bytes, or shared ones' wavefronts.
+struct Site {
+  std::string name;
+  int32_t kind = GlobalLoad;
+  int64_t requests = 0, bytes = 0, distinct = 0, sectors = 0;
+  int64_t wavefronts = 0, idealWavefronts = 0;
+};
+
 struct Launch {
   std::string kernel;
+  std::map<int32_t, Site> sites;
   int64_t gridX = 0, gridY = 0, threads = 0;
   int64_t dynamicShared = 0;   // bytes of dynamic shared memory a block
   std::vector<ThreadLog> logs; // by thread of the running block
@@ -88,9 +99,10 @@ struct Launch {
 Launch launch;
 
 /// Adds a warp's global request of `kind` to `c`: its sectors (also to the
-/// launch's) and its distinct bytes.
-void countGlobal(Counts &c, int kind,
-                 const std::map<int64_t, const Access *> &byLane) {
+/// launch's) and its distinct bytes; returns both.
+std::pair<int64_t, int64_t>
+countGlobal(Counts &c, int kind,
+            const std::map<int64_t, const Access *> &byLane) {
   std::set<int64_t> touched;
   std::vector<std::pair<int64_t, int64_t>> ranges;
   for (const auto &[lane, a] : byLane) {
@@ -108,6 +120,7 @@ void countGlobal(Counts &c, int kind,
   c.globalSectors[kind] += static_cast<int64_t>(touched.size());
   c.distinctBytes[kind] += distinct;
   c.launchSectors.insert(touched.begin(), touched.end());
+  return {static_cast<int64_t>(touched.size()), distinct};
 }
 
 /// Wavefronts of a warp's shared request (by lane), and the fewest it could
@@ -157,19 +170,53 @@ void countBlock() {
   }
   for (const auto &[key, byLane] : requests) {
     const int32_t kind = std::get<3>(key);
+    Site &site = launch.sites[std::get<1>(key)];
+    site.kind = kind;
     c.requests[kind] += 1;
-    for (const auto &[lane, a] : byLane)
+    site.requests += 1;
+    for (const auto &[lane, a] : byLane) {
       c.bytes[kind] += a->bytes;
+      site.bytes += a->bytes;
+    }
     if (kind == GlobalLoad || kind == GlobalStore) {
-      countGlobal(c, kind - GlobalLoad, byLane);
+      auto [sectors, distinct] = countGlobal(c, kind - GlobalLoad, byLane);
+      site.sectors += sectors;
+      site.distinct += distinct;
     } else {
       auto [total, ideal] = wavefronts(byLane);
       c.wavefronts[kind - SharedLoad] += total;
       c.idealWavefronts[kind - SharedLoad] += ideal;
+      site.wavefronts += total;
+      site.idealWavefronts += ideal;
     }
   }
   for (ThreadLog &log : launch.logs)
     log = ThreadLog();
+}
+
+/// A line per access site that made requests: coalescing (distinct bytes
+/// over those of the sectors touched) for global ones, wavefronts over the
+/// fewest for shared ones.
+void reportSites(FILE *out) {
+  constexpr const char *kKindNames[] = {"global load", "global store",
+                                        "shared load", "shared store"};
+  for (const auto &[number, site] : launch.sites) {
+    if (site.requests == 0)
+      continue;
+    std::fprintf(out, "  site %d %s, %s: requests %lld, bytes %lld, ", number,
+                 site.name.c_str(), kKindNames[site.kind],
+                 static_cast<long long>(site.requests),
+                 static_cast<long long>(site.bytes));
+    if (site.kind == GlobalLoad || site.kind == GlobalStore)
+      std::fprintf(out, "sectors %lld, coalescing %.2f\n",
+                   static_cast<long long>(site.sectors),
+                   double(site.distinct) / double(32 * site.sectors));
+    else
+      std::fprintf(out, "wavefronts %lld (ideal %lld), conflicts %.2f\n",
+                   static_cast<long long>(site.wavefronts),
+                   static_cast<long long>(site.idealWavefronts),
+                   double(site.wavefronts) / double(site.idealWavefronts));
+  }
 }
 
 void report() {
@@ -209,6 +256,9 @@ void report() {
                " | dynamic shared bytes %lld\n",
                ll(c.tensorSharedBytes), ll(c.tmaSharedBytes),
                ll(launch.dynamicShared));
+  const char *sites = std::getenv("MOA_EMU_PROFILE_SITES");
+  if (sites && *sites)
+    reportSites(out);
   if (out != stderr)
     std::fclose(out);
 }
@@ -237,6 +287,13 @@ void _mlir_ciface_moa_emu_profile_launch(StridedMemRefType<char, 1> *kernel,
   launch.threads = threads;
   launch.dynamicShared = dynamicShared;
   launch.logs.assign(threads, ThreadLog());
+}
+
+/// The name of access site `site` of the launch's kernel.
+void _mlir_ciface_moa_emu_profile_site(int64_t site,
+                                       StridedMemRefType<char, 1> *name) {
+  launch.sites[int32_t(site)].name.assign(name->data + name->offset,
+                                          name->sizes[0]);
 }
 
 void moa_emu_profile_access(int32_t kind, int32_t site, int64_t address,
