@@ -385,10 +385,14 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
 /// m64n64k16 per 16 dimensions (K the K-major B); its fragments are the
 /// mma.sync kernel's, so the masking and online softmax are that kernel's;
 /// P, rounded to the 16-bit type, goes to shared memory over K's first
-/// tile (nvgpu's wgmma reads A from shared memory only), and O += P V is a
-/// wgmma per 64 dimensions (V the N-major B). Shared memory: 3 h / 64
-/// tiles of 8 KiB (48 KiB at h = 128).
+/// tile (nvgpu's wgmma reads A from shared memory only), and O += P V is
+/// one wgmma m64nhk16 per 16 keys (V the N-major B; h <= 256, else pieces
+/// of 256), which reads P once. Shared memory: 3 h / 64 tiles of 8 KiB
+/// (48 KiB at h = 128).
 struct WarpgroupAttention {
+  /// 64-wide tiles of V one wgmma of O += P V covers (N = 256 at most).
+  static constexpr int64_t kPieceTiles = 256 / hopper::kTile;
+
   TensorCoreAttentionWarp &w;
   Value region, map;
 
@@ -497,13 +501,16 @@ struct WarpgroupAttention {
     storeProbabilities(x, probs);
     hopper::fenceProxyAsync(x);
     barrier(x);
+    // O += P V over as many dimensions as one wgmma takes (N <= 256): V's
+    // tiles lie side by side as an N-major B expects, and the m64nN
+    // accumulator's fragments are those of its 64-wide tiles in order.
     Value p = view(x, 1, 0, 0, {hopper::kTile, hopper::kTile});
-    for (int64_t c = 0; c < chunks(); ++c) {
-      const int64_t size = hopper::kTile / 2; // a thread's fragment
-      MutableArrayRef<Value> out =
-          MutableArrayRef<Value>(next).slice(4 + c * size, size);
+    for (int64_t c = 0; c < chunks(); c += kPieceTiles) {
+      const int64_t tiles = std::min(kPieceTiles, chunks() - c);
+      MutableArrayRef<Value> out = MutableArrayRef<Value>(next).slice(
+          4 + c * hopper::kTile / 2, tiles * hopper::kTile / 2);
       Value acc = hopper::warpgroupMma(
-          x, p, view(x, 2, c, 0, {hopper::kTile, hopper::kTile}), map,
+          x, p, view(x, 2, c, 0, {hopper::kTile, tiles * hopper::kTile}), map,
           hopper::accumulator(x, out));
       llvm::copy(hopper::fragment(x, acc), out.begin());
     }
