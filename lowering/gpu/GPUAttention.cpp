@@ -306,8 +306,8 @@ struct TensorCoreAttentionWarp {
   }
 };
 
-/// Launches the tensor-core attention: blocks of 4 warps, 16 query rows
-/// (token, slot) each, A = group and B = group + 8 of the m16n8 fragment
+/// Launches the tensor-core attention: blocks of `warps` warps, 16 query
+/// rows (token, slot) each, A = group and B = group + 8 of the m16n8 fragment
 /// layout (wgmma's m64 accumulator has the same); body(g, w, tiles, init)
 /// runs the block's loop over `tiles` key tiles from `init` (max and sum of
 /// rows A and B, then the output fragments) and returns the final state.
@@ -317,10 +317,11 @@ void launchTensorCoreAttention(
     function_ref<SmallVector<Value>(Emitter &, TensorCoreAttentionWarp &, Value,
                                     ValueRange)>
         body,
-    int64_t dynamicSharedBytes = 0) {
-  const int64_t rowsPerBlock = kMmaRows * 4;
+    int64_t dynamicSharedBytes = 0, int64_t warps = 4) {
+  const int64_t rowsPerBlock = kMmaRows * warps;
   launchAttention(
-      e, a.batch, a.rowsPerBatch, rowsPerBlock, 4 * kWarp, shared, a.ok, a.err,
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, warps * kWarp, shared, a.ok,
+      a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange buffers, Value b,
           Value blockRow) {
         Value kTile = buffers.empty() ? Value() : buffers[0];
@@ -378,43 +379,68 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
       });
 }
 
-/// sm_90a: the GEMMs of FlashAttention-3 on wgmma, the block one
-/// warpgroup whose 64 query rows are wgmma's M. In shared memory, in the
-/// 128-byte swizzle, [64][64] tiles per 64 dimensions: Q (staged once), and
-/// per tile of 64 keys K and V by cp.async. S = Q K^T is one wgmma
-/// m64n64k16 per 16 dimensions (K the K-major B); its fragments are the
-/// mma.sync kernel's, so the masking and online softmax are that kernel's;
-/// P, rounded to the 16-bit type, goes to shared memory over K's first
-/// tile (nvgpu's wgmma reads A from shared memory only), and O += P V is
-/// one wgmma m64nhk16 per 16 keys (V the N-major B; h <= 256, else pieces
-/// of 256), which reads P once. Shared memory: 3 h / 64 tiles of 8 KiB
-/// (48 KiB at h = 128).
+/// sm_90a: the GEMMs of FlashAttention-3 on wgmma, a block of
+/// kWarpgroups warpgroups, each one's 64 query rows wgmma's M, sharing each
+/// tile of K and V (half the copies per flop of one warpgroup a block). In
+/// shared memory, in the 128-byte swizzle, [64][64] tiles per 64 dimensions:
+/// Q (staged once), and per tile of 64 keys K and V by cp.async. S = Q K^T
+/// is one wgmma m64n64k16 per 16 dimensions (K the K-major B); its
+/// fragments are the mma.sync kernel's, so the masking and online softmax
+/// are that kernel's; P, rounded to the 16-bit type, goes to a tile of its
+/// warpgroup's (nvgpu's wgmma reads A from shared memory only), and O += P
+/// V is one wgmma m64nhk16 per 16 keys (V the N-major B; h <= 256, else
+/// pieces of 256), which reads P once. Shared memory: (kWarpgroups + 2) h
+/// / 64 + kWarpgroups tiles of 8 KiB (80 KiB at h = 128).
 struct WarpgroupAttention {
+  /// Warpgroups a block (FlashAttention-3's consumers).
+  static constexpr int64_t kWarpgroups = 2;
   /// 64-wide tiles of V one wgmma of O += P V covers (N = 256 at most).
   static constexpr int64_t kPieceTiles = 256 / hopper::kTile;
 
   TensorCoreAttentionWarp &w;
   Value region, map;
+  /// This thread's warpgroup, and its first tile of Q and its tile of P.
+  Value warpgroup, qTile, pTile;
 
-  int64_t chunks() const { return w.h / hopper::kTile; }
-  /// Tile c of operand `which` (0: Q, 1: K, 2: V) as a `shape` view of the
-  /// 16-bit elements `skip` bytes into it.
-  Value view(Emitter &x, int64_t which, int64_t c, int64_t skip,
-             ArrayRef<int64_t> shape) const {
-    int64_t offset = (which * chunks() + c) * hopper::kTileBytes + skip;
-    return hopper::sharedView(x, region, x.idx(offset), shape, w.element);
+  WarpgroupAttention(Emitter &x, TensorCoreAttentionWarp &w, Value region,
+                     Value map)
+      : w(w), region(region), map(map) {
+    warpgroup = x.div(w.ids.warp, x.idx(4));
+    qTile = x.mul(warpgroup, x.idx(chunks()));
+    pTile = x.add(x.idx(tiles(3)), warpgroup);
   }
 
-  /// Rows [first, first + 64) of src[b] (those below `limit`; zeros for the
-  /// others) into the tiles of operand `which`: 16-byte cp.async copies
-  /// into the swizzled columns. Issued, not waited for.
-  void stage(Emitter &x, int64_t which, Value src, Value first,
+  int64_t chunks() const { return w.h / hopper::kTile; }
+  /// The first tile of operand `which` (0: Q, 1: K, 2: V, 3: P).
+  int64_t tiles(int64_t which) const {
+    return std::min<int64_t>(which, 1) * kWarpgroups * chunks() +
+           std::max<int64_t>(which - 1, 0) * chunks();
+  }
+  /// A `shape` view of the 16-bit elements `skip` bytes into tile `tile`.
+  Value view(Emitter &x, Value tile, int64_t skip,
+             ArrayRef<int64_t> shape) const {
+    return hopper::sharedView(
+        x, region, x.add(x.mul(tile, x.idx(hopper::kTileBytes)), x.idx(skip)),
+        shape, w.element);
+  }
+  /// Bytes of shared memory for head size h.
+  static int64_t bytes(int64_t h) {
+    return ((kWarpgroups + 2) * (h / hopper::kTile) + kWarpgroups) *
+           hopper::kTileBytes;
+  }
+
+  /// Rows [first, first + rows) of src[b] (those below `limit`; zeros for
+  /// the others) into operand `which`'s tiles, [rows / 64][h / 64] of them:
+  /// 16-byte cp.async copies into the swizzled columns. Issued, not waited
+  /// for.
+  void stage(Emitter &x, int64_t which, int64_t rows, Value src, Value first,
              Value limit) const {
-    const int64_t perRow = w.h / 8, threads = 4 * kWarp;
+    const int64_t perRow = w.h / 8, threads = kWarpgroups * 4 * kWarp;
     Value tiles = hopper::sharedView(
-        x, region, x.idx(which * chunks() * hopper::kTileBytes),
-        {chunks(), hopper::kTile, hopper::kTile}, w.element);
-    for (int64_t it = 0; it < hopper::kTile * perRow / threads; ++it) {
+        x, region, x.idx(this->tiles(which) * hopper::kTileBytes),
+        {rows / hopper::kTile, chunks(), hopper::kTile, hopper::kTile},
+        w.element);
+    for (int64_t it = 0; it < rows * perRow / threads; ++it) {
       Value i = x.add(w.ids.tid, x.idx(it * threads));
       Value row = x.div(i, x.idx(perRow));
       Value dim =
@@ -424,9 +450,11 @@ struct WarpgroupAttention {
       Value count = x.select(in, x.idx(8), x.idx(0));
       Value source = x.select(in, s, x.idx(0));
       Value col = arith::RemUIOp::create(x.b, x.loc, dim, x.idx(hopper::kTile));
+      Value inTile =
+          arith::RemUIOp::create(x.b, x.loc, row, x.idx(hopper::kTile));
       copy8(x, tiles,
-            {x.div(dim, x.idx(hopper::kTile)), row,
-             hopper::swizzledColumn(x, row, col)},
+            {x.div(row, x.idx(hopper::kTile)), x.div(dim, x.idx(hopper::kTile)),
+             inTile, hopper::swizzledColumn(x, inTile, col)},
             src, {w.b, source, dim}, count, Value());
     }
   }
@@ -438,31 +466,32 @@ struct WarpgroupAttention {
     barrier(x);
   }
 
-  /// S = Q K^T: per 16 dimensions one wgmma m64n64k16 on views 32 bytes
-  /// further along the swizzled rows of Q's and K's tiles.
+  /// S = Q K^T for this warpgroup's rows: per 16 dimensions one wgmma
+  /// m64n64k16 on views 32 bytes further along the swizzled rows of Q's and
+  /// K's tiles.
   SmallVector<Value> rawScores(Emitter &x) const {
     Value acc = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
         x.b, x.loc, hopper::accumulatorType(x.b.getContext()));
     const int64_t steps = w.h / 16;
     for (int64_t s = 0; s < steps; ++s) {
       int64_t c = s / 4, skip = (s % 4) * 32;
-      acc = hopper::warpgroupMma(x, view(x, 0, c, skip, {hopper::kTile, 16}),
-                                 view(x, 1, c, skip, {16, hopper::kTile}), map,
-                                 acc, /*bKMajor=*/true,
-                                 /*pending=*/s + 1 < steps ? 1 : 0);
+      acc = hopper::warpgroupMma(
+          x, view(x, x.add(qTile, x.idx(c)), skip, {hopper::kTile, 16}),
+          view(x, x.idx(tiles(1) + c), skip, {16, hopper::kTile}), map, acc,
+          /*bKMajor=*/true, /*pending=*/s + 1 < steps ? 1 : 0);
     }
     return hopper::fragment(x, acc);
   }
 
-  /// P's fragments, rounded to the 16-bit type, into the [64 rows][64
-  /// keys] swizzled tile over K's first: a 32-bit store per pair of keys
-  /// (the 4 lanes of a quad and the 8 rows of a warp's half fill the 32
-  /// banks).
+  /// P's fragments, rounded to the 16-bit type, into the warpgroup's [64
+  /// rows][64 keys] swizzled tile: a 32-bit store per pair of keys (the 4
+  /// lanes of a quad and the 8 rows of a warp's half fill the 32 banks).
   void storeProbabilities(Emitter &x, ArrayRef<Value> probs) const {
     Value pairs = hopper::sharedView(
-        x, region, x.idx(chunks() * hopper::kTileBytes),
+        x, region, x.mul(pTile, x.idx(hopper::kTileBytes)),
         {hopper::kTile, hopper::kTile / 2}, x.b.getI32Type());
-    Value rowA = x.add(x.mul(w.ids.warp, x.idx(kMmaRows)), w.group);
+    Value warp = arith::RemUIOp::create(x.b, x.loc, w.ids.warp, x.idx(4));
+    Value rowA = x.add(x.mul(warp, x.idx(kMmaRows)), w.group);
     for (int64_t j = 0; j < hopper::kTile / 8; ++j)
       for (int64_t half = 0; half < 2; ++half) {
         Value row = x.add(rowA, x.idx(8 * half));
@@ -491,27 +520,28 @@ struct WarpgroupAttention {
   /// One key tile: stage K and V, S, softmax, P to shared memory, O += P V.
   SmallVector<Value> keyTile(Emitter &x, Value tile, ValueRange carried) const {
     Value first = x.mul(tile, x.idx(hopper::kTile));
-    stage(x, 1, w.a.key, first, w.a.keys);
-    stage(x, 2, w.a.value, first, w.a.keys);
+    stage(x, 1, hopper::kTile, w.a.key, first, w.a.keys);
+    stage(x, 2, hopper::kTile, w.a.value, first, w.a.keys);
     publish(x);
     SmallVector<Value> visible, probs;
     SmallVector<Value> scores = w.maskedScores(x, first, rawScores(x), visible);
     SmallVector<Value> next = w.rescale(x, scores, visible, carried, probs);
-    barrier(x); // every warp's S read K before P overwrites it
     storeProbabilities(x, probs);
     hopper::fenceProxyAsync(x);
     barrier(x);
     // O += P V over as many dimensions as one wgmma takes (N <= 256): V's
     // tiles lie side by side as an N-major B expects, and the m64nN
     // accumulator's fragments are those of its 64-wide tiles in order.
-    Value p = view(x, 1, 0, 0, {hopper::kTile, hopper::kTile});
+    Value p = view(x, pTile, 0, {hopper::kTile, hopper::kTile});
     for (int64_t c = 0; c < chunks(); c += kPieceTiles) {
       const int64_t tiles = std::min(kPieceTiles, chunks() - c);
       MutableArrayRef<Value> out = MutableArrayRef<Value>(next).slice(
           4 + c * hopper::kTile / 2, tiles * hopper::kTile / 2);
-      Value acc = hopper::warpgroupMma(
-          x, p, view(x, 2, c, 0, {hopper::kTile, tiles * hopper::kTile}), map,
-          hopper::accumulator(x, out));
+      Value acc =
+          hopper::warpgroupMma(x, p,
+                               view(x, x.idx(this->tiles(2) + c), 0,
+                                    {hopper::kTile, tiles * hopper::kTile}),
+                               map, hopper::accumulator(x, out));
       llvm::copy(hopper::fragment(x, acc), out.begin());
     }
     barrier(x); // before the next tile's copies overwrite K, V and P
@@ -526,21 +556,23 @@ bool attentionOnWarpgroups(const GPUTiling &tiling, int64_t h) {
 }
 
 void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
-  const int64_t bytes = 3 * (a.h / hopper::kTile) * hopper::kTileBytes;
+  using WA = WarpgroupAttention;
+  const int64_t bytes = WA::bytes(a.h);
   launchTensorCoreAttention(
       e, a, hopper::kTile, {},
       [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
           ValueRange init) {
-        WarpgroupAttention wg{w, hopper::sharedRegion(g, bytes),
-                              hopper::layoutOnlyMap(g, a.element)};
-        wg.stage(g, 0, a.query, w.blockRow, a.rowsPerBatch);
+        WA wg(g, w, hopper::sharedRegion(g, bytes),
+              hopper::layoutOnlyMap(g, a.element));
+        wg.stage(g, 0, WA::kWarpgroups * hopper::kTile, a.query, w.blockRow,
+                 a.rowsPerBatch);
         wg.publish(g);
         return g.loop(g.idx(0), tiles, init,
                       [&](Emitter &x, Value tile, ValueRange carried) {
                         return wg.keyTile(x, tile, carried);
                       });
       },
-      hopper::dynamicSharedBytes(bytes));
+      hopper::dynamicSharedBytes(bytes), WA::kWarpgroups * 4);
 }
 
 /// The keys and values [first, first + kKeyTile) of sequence b into shared
