@@ -305,9 +305,10 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
            "keys per shared-memory tile of the tensor-core attention "
            "(a multiple of 16, at most 80)">,
     Option<"warpgroupMma", "warpgroup-mma", "bool", "false",
-           "sm_90a: run the f16/bf16 GEMMs of 64x64 tiles on wgmma, their "
-           "weights' tiles brought by TMA (weights whose last dimension is "
-           "a static multiple of 8; others keep mma.sync)">
+           "sm_90a: run the f16/bf16 GEMMs (with the 64x64 tiling) on wgmma "
+           "in 64x128 tiles, their weights' tiles brought by TMA (weights "
+           "whose last dimension is a static multiple of 8; others keep "
+           "mma.sync), and attention with h a multiple of 64 on wgmma">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
