@@ -67,3 +67,20 @@
 // CHECK-COUNT-7: free
 // CHECK-NOT: free
 // CHECK: stream-synchronize
+
+// The bf16 layer (d = 256, E = 8, k = 2, h = 64) on sm_90a, 2 x 150 tokens:
+// the GEMMs (64 x 128 tiles, one warpgroup) and attention (two warpgroups,
+// 128 query rows: 3 row blocks of 300 (token, slot) rows per sequence) ask
+// for dynamic shared memory: 48 KiB of tiles (GEMMs: two stages of 8 + 16
+// KiB; attention: 2 Q + K + V + 2 P tiles of 8 KiB) and 1087 bytes to align
+// them past the static mbarriers.
+// RUN: rm -f %t.bf16.log
+// RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --mock-gpu -o %t.bf16.so
+// RUN: env MOA_MOCK_CUDA_LOG=%t.bf16.log moa-run %t.bf16.so layer_bf16 --random --dims 2,150
+// RUN: FileCheck %s --check-prefix=HOPPER < %t.bf16.log
+// HOPPER: launch moa_router {{.*}} smem=0
+// HOPPER: launch moa_grouped_matmul grid=(18,1,1) block=(128,1,1) smem=50239
+// HOPPER: launch moa_projection grid=(5,2,1) block=(128,1,1) smem=50239
+// HOPPER: launch moa_attention grid=(6,1,1) block=(256,1,1) smem=50239
+// HOPPER: launch moa_grouped_matmul_combine grid=(18,2,1) block=(128,1,1) smem=50239
+// HOPPER: launch moa_narrow {{.*}} smem=0
