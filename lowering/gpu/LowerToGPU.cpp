@@ -501,18 +501,17 @@ private:
   /// Its shared memory (dynamic: past the 48 KiB of static memory): A's two
   /// stage slots (a 64 x 64 tile each), then the weight's two (two tiles
   /// each, 64 k x 64 n, one TMA box apiece); after the loop, over the
-  /// first ones, the f32 tile the epilogue reads (rows padded by 4 words
+  /// first ones, the f32 tile the epilogue reads (rows padded by 8 words
   /// against bank conflicts).
   static constexpr int64_t kHopperRegionBytes = 6 * hopper::kTileBytes;
-  static constexpr int64_t kEpiloguePitch = kHopperCols + 4;
+  static constexpr int64_t kEpiloguePitch = kHopperCols + 8;
   static_assert(hopper::kTile * kEpiloguePitch * 4 <= kHopperRegionBytes);
 
   /// The sm_90a kernel: per 64-deep stage, A's rows by cp.async into the
   /// swizzled layout and the weight's two tiles by TMA (thread 0) on the
   /// slot's mbarrier, then one wgmma m64n128 over the stage while the next
   /// stage's copies are in flight. The accumulator goes through shared
-  /// memory (nvgpu's fragment store: 2-way bank conflicts whatever the
-  /// pitch) to the epilogue's `store`, or straight from its fragments
+  /// memory to the epilogue's `store`, or straight from its fragments
   /// (epilogueFromRegisters).
   void hopperBody(Emitter &g, const Kernel &ids, Value colTiles,
                   ArrayRef<Value> maps) const {
@@ -564,24 +563,32 @@ private:
           },
           compute)[0];
       if (epilogueFromRegisters) {
-        // Fragment value i: row 16 warp + lane / 4 + 8 ((i / 2) % 2),
-        // column 8 (i / 4) + 2 (lane % 4) + i % 2.
-        Value row = kernel.add(kernel.mul(ids.warp, kernel.idx(16)), t.group);
-        Value col = kernel.mul(t.quad, kernel.idx(2));
-        for (auto [i, v] : llvm::enumerate(hopper::fragment(kernel, acc)))
-          storeElement(
-              kernel, t, kernel.add(row, kernel.idx(8 * ((i / 2) % 2))),
-              kernel.add(col, kernel.idx(8 * (i / 4) + i % 2)), v, rows);
+        forAccumulatorPairs(
+            kernel, t, acc,
+            [&](Value row, Value col, Value first, Value second) {
+              storeElement(kernel, t, row, col, first, rows);
+              storeElement(kernel, t, row, kernel.add(col, kernel.idx(1)),
+                           second, rows);
+            });
         return;
       }
+      // The fragments' pairs as 8-byte stores: a phase's 16 lanes write 4
+      // rows of 32 bytes, which the pitch (8 banks past a multiple of 32)
+      // puts in distinct banks. (nvgpu's fragment store writes single f32
+      // at a stride of 2 words: 2-way conflicts at any pitch.)
       Value tile = hopper::sharedView(kernel, region, kernel.idx(0),
                                       {hopper::kTile, kEpiloguePitch},
                                       kernel.b.getF32Type());
-      Value square = memref::SubViewOp::create(
-          kernel.b, kernel.loc, tile, ArrayRef<int64_t>{0, 0},
-          ArrayRef<int64_t>{hopper::kTile, kHopperCols},
-          ArrayRef<int64_t>{1, 1});
-      nvgpu::WarpgroupMmaStoreOp::create(kernel.b, kernel.loc, acc, square);
+      auto pair = VectorType::get({2}, kernel.b.getF32Type());
+      forAccumulatorPairs(
+          kernel, t, acc, [&](Value row, Value col, Value first, Value second) {
+            vector::StoreOp::create(
+                kernel.b, kernel.loc,
+                vector::FromElementsOp::create(kernel.b, kernel.loc, pair,
+                                               ValueRange{first, second}),
+                tile, ValueRange{row, col}, /*nontemporal=*/false,
+                llvm::Align(8));
+          });
       barrier(kernel);
       // A warp takes 32 consecutive columns of a row: no bank conflicts
       // reading, coalesced stores.
@@ -596,6 +603,20 @@ private:
             storeElement(x, t, row, col, x.load(tile, {row, col}), rows);
           });
     });
+  }
+
+  /// fn(row, col, d[i], d[i + 1]) for the even i of the thread's fragment
+  /// of the 64 x N accumulator: d[4 j + 2 h + e] is element (16 warp +
+  /// lane / 4 + 8 h, 8 j + 2 (lane % 4) + e).
+  static void
+  forAccumulatorPairs(Emitter &x, const Thread &t, Value acc,
+                      function_ref<void(Value, Value, Value, Value)> fn) {
+    Value row = x.add(x.mul(t.ids.warp, x.idx(16)), t.group);
+    Value col = x.mul(t.quad, x.idx(2));
+    SmallVector<Value> d = hopper::fragment(x, acc);
+    for (size_t i = 0; i < d.size(); i += 2)
+      fn(x.add(row, x.idx(8 * ((i / 2) % 2))), x.add(col, x.idx(8 * (i / 4))),
+         d[i], d[i + 1]);
   }
 
   /// Stage `step` into slot `slot`: A's rows (swizzled; issued, not

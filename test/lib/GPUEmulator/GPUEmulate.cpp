@@ -517,6 +517,23 @@ struct MoAGPUEmulatePass
     auto bytesOf = [](OpBuilder &b, Location loc, Type type) {
       return arith::ConstantIndexOp::create(b, loc, byteSize(type));
     };
+    // A vector access is one access of its width when aligned to it, else
+    // one per element (what LLVM's NVPTX backend emits for it).
+    auto vectorAccess = [&](OpBuilder &b, Operation *op, bool store,
+                            Value memref, ValueRange indices, VectorType type,
+                            std::optional<uint64_t> alignment) {
+      Location loc = op->getLoc();
+      const int64_t width = byteSize(type);
+      if (alignment.value_or(0) >= uint64_t(width) || type.getRank() != 1)
+        return access(b, op, store, memref, indices, bytesOf(b, loc, type));
+      SmallVector<Value> at(indices.begin(), indices.end());
+      for (int64_t i = 0; i < type.getNumElements(); ++i) {
+        at.back() = arith::AddIOp::create(
+            b, loc, indices.back(), arith::ConstantIndexOp::create(b, loc, i));
+        access(b, op, store, memref, at,
+               bytesOf(b, loc, type.getElementType()));
+      }
+    };
     SmallVector<Operation *> ops;
     function.walk([&](Operation *op) { ops.push_back(op); });
     for (Operation *op : ops) {
@@ -529,11 +546,11 @@ struct MoAGPUEmulatePass
         access(b, op, true, store.getMemref(), store.getIndices(),
                bytesOf(b, loc, store.getValueToStore().getType()));
       else if (auto load = dyn_cast<vector::LoadOp>(op))
-        access(b, op, false, load.getBase(), load.getIndices(),
-               bytesOf(b, loc, load.getType()));
+        vectorAccess(b, op, false, load.getBase(), load.getIndices(),
+                     load.getVectorType(), load.getAlignment());
       else if (auto store = dyn_cast<vector::StoreOp>(op))
-        access(b, op, true, store.getBase(), store.getIndices(),
-               bytesOf(b, loc, store.getValueToStore().getType()));
+        vectorAccess(b, op, true, store.getBase(), store.getIndices(),
+                     store.getVectorType(), store.getAlignment());
       else if (auto load = dyn_cast<nvgpu::LdMatrixOp>(op))
         access(b, op, false, load.getSrcMemref(), load.getIndices(),
                arith::SelectOp::create(
