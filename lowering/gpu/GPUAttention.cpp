@@ -411,10 +411,10 @@ struct WarpgroupAttention {
   }
 
   int64_t chunks() const { return w.h / hopper::kTile; }
-  /// The first tile of operand `which` (0: Q, 1: K, 2: V, 3: P).
+  /// The first tile of operand `which` (0: Q, 1: K, 2: V, 3: P): Q's
+  /// kWarpgroups x chunks() tiles, then K's and V's chunks() each, then P's.
   int64_t tiles(int64_t which) const {
-    return std::min<int64_t>(which, 1) * kWarpgroups * chunks() +
-           std::max<int64_t>(which - 1, 0) * chunks();
+    return which == 0 ? 0 : (kWarpgroups + which - 1) * chunks();
   }
   /// A `shape` view of the 16-bit elements `skip` bytes into tile `tile`.
   Value view(Emitter &x, Value tile, int64_t skip,

@@ -622,10 +622,7 @@ Value hopper::sharedRegion(Emitter &e, int64_t bytes) {
                       gpu::AddressSpaceAttr::get(
                           ctx, gpu::GPUDialect::getWorkgroupAddressSpace())));
   Value memory = memref::MemorySpaceCastOp::create(
-      e.b, e.loc,
-      MemRefType::get({ShapedType::kDynamic}, i8, MemRefLayoutAttrInterface(),
-                      e.b.getI64IntegerAttr(3)),
-      dynamic);
+      e.b, e.loc, sharedTile({ShapedType::kDynamic}, i8), dynamic);
   Value base =
       memref::ExtractAlignedPointerAsIndexOp::create(e.b, e.loc, memory);
   // The first aligned address past the static variables (within
@@ -635,11 +632,8 @@ Value hopper::sharedRegion(Emitter &e, int64_t bytes) {
       e.mul(e.div(e.add(base, e.idx(kStaticSharedBound + kRegionAlignment - 1)),
                   e.idx(kRegionAlignment)),
             e.idx(kRegionAlignment));
-  return memref::ViewOp::create(e.b, e.loc,
-                                MemRefType::get({bytes}, i8,
-                                                MemRefLayoutAttrInterface(),
-                                                e.b.getI64IntegerAttr(3)),
-                                memory, e.sub(start, base), ValueRange{});
+  return memref::ViewOp::create(e.b, e.loc, sharedTile({bytes}, i8), memory,
+                                e.sub(start, base), ValueRange{});
 }
 
 void hopper::fenceProxyAsync(Emitter &e) {

@@ -23,7 +23,7 @@
 // the GPU dialect, summed over the launch's threads.
 // One line per launch goes to the file MOA_EMU_PROFILE names (appended),
 // else to stderr; with MOA_EMU_PROFILE_SITES set, one more per access site
-// (the op, its loop depth, and that site's requests).
+// (the op, the loop it runs in, and that site's requests).
 //
 //===----------------------------------------------------------------------===//
 
