@@ -122,6 +122,50 @@ void copyScaled(bool transposeB, int64_t k, int64_t n, float alpha,
   }
 }
 
+/// The blocks of B [k x n] (see kBlock).
+struct Blocking {
+  int64_t blockK, blockN;
+  Blocking(int64_t k, int64_t n)
+      : blockK(std::min(k, kBlock)),
+        blockN(blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock)) {}
+};
+
+/// C = sum over the blocks (j, p) of B (column j, row p, cols x depth) of
+/// A's columns p.. times the block, + beta C, with the kernels that
+/// `block(run, j, p, cols, depth, out, ldOut, betaOut)` looks up (run
+/// false; false if there is none) and runs (run true). False, C untouched,
+/// if a kernel is missing or there is no memory for the scratch block.
+template <typename Block>
+bool blockedProduct(int64_t m, int64_t n, int64_t k, float beta, float *c,
+                    int64_t ldc, Block block) {
+  // A kernel sums its K terms in one chain per element, whose rounding error
+  // grows with sqrt(K) (4x OpenBLAS' at K = 2048). So K goes in chunks: the
+  // first into C, each further one into a scratch block added to C, which
+  // keeps the error at OpenBLAS' level for little more traffic.
+  const Blocking blocks(k, n);
+  const int64_t blockK = blocks.blockK;
+  thread_local std::vector<float> partial;
+  if (k > blockK && !resized(partial, m * blocks.blockN))
+    return false;
+  // All kernels are looked up before any runs (the second lookup of each is
+  // a hash in libxsmm's registry).
+  for (bool run : {false, true})
+    for (int64_t j = 0; j < n; j += blocks.blockN)
+      for (int64_t p = 0; p < k; p += blockK) {
+        const int64_t cols = std::min(blocks.blockN, n - j);
+        const bool first = p == 0;
+        float *out = first ? c + j : partial.data();
+        if (!block(run, j, p, cols, std::min(blockK, k - p), out,
+                   first ? ldc : cols, first ? beta : 0.0f))
+          return false;
+        if (run && !first)
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t jj = 0; jj < cols; ++jj)
+              c[i * ldc + j + jj] += partial[i * cols + jj];
+      }
+  return true;
+}
+
 /// C = alpha op(A) op(B) + beta C in blocks of B; false, C untouched, if
 /// libxsmm lacks a kernel for one of them (or there is no memory for the
 /// two scratch blocks of the thread).
@@ -129,48 +173,108 @@ bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
                  int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc) {
-  // A kernel sums its K terms in one chain per element, whose rounding error
-  // grows with sqrt(K) (4x OpenBLAS' at K = 2048). So K goes in chunks: the
-  // first into C, each further one into a scratch block added to C, which
-  // keeps the error at OpenBLAS' level for little more traffic.
-  const int64_t blockK = std::min(k, kBlock);
-  const int64_t blockN =
-      blockK * n <= kUnblockedFloats ? n : std::min(n, kBlock);
   // libxsmm's kernels take B as it is and alpha = 1: otherwise each block of
   // B becomes alpha * op(B) in a scratch block first.
   const bool direct = !transposeB && alpha == 1.0f;
-  thread_local std::vector<float> partial, panel;
-  if ((k > blockK && !resized(partial, m * blockN)) ||
-      (!direct && !resized(panel, blockK * blockN)))
+  const Blocking blocks(k, n);
+  thread_local std::vector<float> panel;
+  if (!direct && !resized(panel, blocks.blockK * blocks.blockN))
     return false;
-  // All kernels are looked up before any runs (the second lookup of each is
-  // a hash in libxsmm's registry).
-  for (bool run : {false, true})
-    for (int64_t j = 0; j < n; j += blockN)
-      for (int64_t p = 0; p < k; p += blockK) {
-        const int64_t cols = std::min(blockN, n - j);
-        const int64_t depth = std::min(blockK, k - p);
-        const bool first = p == 0;
+  return blockedProduct(
+      m, n, k, beta, c, ldc,
+      [&](bool run, int64_t j, int64_t p, int64_t cols, int64_t depth,
+          float *out, int64_t ldOut, float betaOut) {
         libxsmm_smmfunction kernel =
             xsmmKernel(transposeA, m, cols, depth, lda, direct ? ldb : cols,
-                       first ? ldc : cols, first ? beta : 0.0f);
-        if (!kernel)
-          return false;
-        if (!run)
-          continue;
+                       ldOut, betaOut);
+        if (!kernel || !run)
+          return kernel != nullptr;
         const float *bBlock = transposeB ? b + j * ldb + p : b + p * ldb + j;
         if (!direct) {
           copyScaled(transposeB, depth, cols, alpha, bBlock, ldb, panel.data());
           bBlock = panel.data();
         }
         // A's block starts at column p (row p when A is transposed).
-        kernel(bBlock, transposeA ? a + p * lda : a + p,
-               first ? c + j : partial.data());
-        if (!first)
-          for (int64_t i = 0; i < m; ++i)
-            for (int64_t jj = 0; jj < cols; ++jj)
-              c[i * ldc + j + jj] += partial[i * cols + jj];
-      }
+        kernel(bBlock, transposeA ? a + p * lda : a + p, out);
+        return true;
+      });
+}
+
+float bf16ToFloat(uint16_t bits) {
+  const uint32_t wide = uint32_t(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof(value));
+  return value;
+}
+
+/// Where packBf16's Native form keeps W's row p, column j: in pair p / 2 of
+/// rows, which holds (row p, row p + 1) per column.
+int64_t vnniIndex(int64_t n, int64_t p, int64_t j) {
+  return p / 2 * 2 * n + 2 * j + p % 2;
+}
+
+/// W's element (p, j) as packBf16 packed it in `mode`.
+float packedAt(Bf16Gemm mode, const float *packed, int64_t n, int64_t p,
+               int64_t j) {
+  return mode == Bf16Gemm::Widened
+             ? packed[p * n + j]
+             : bf16ToFloat(reinterpret_cast<const uint16_t *>(
+                   packed)[vnniIndex(n, p, j)]);
+}
+
+/// bf16Gemm in plain loops, where there is no memory for scratch.
+void loopBf16(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
+              const uint16_t *a, int64_t lda, const float *packed, float beta,
+              float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0;
+      for (int64_t p = 0; p < k; ++p)
+        sum += bf16ToFloat(a[i * lda + p]) * packedAt(mode, packed, n, p, j);
+      float &out = c[i * ldc + j];
+      out = sum + (beta == 0.0f ? 0.0f : out);
+    }
+}
+
+/// C = A W + beta C on libxsmm's AVX512-BF16 kernels, W packed in pairs of
+/// rows (`vnni`, see vnniIndex); false, C
+/// untouched, if libxsmm has no kernel. The kernels take K in pairs, so an
+/// odd K's last row is added after them; they read A in pairs too, and an
+/// odd lda gives wrong sums (measured), so that is no kernel either.
+bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+              const uint16_t *vnni, float beta, float *c, int64_t ldc) {
+  const int64_t pairs = k / 2 * 2;
+  if (lda % 2 != 0)
+    return false;
+  if (pairs > 0 &&
+      !blockedProduct(
+          m, n, pairs, beta, c, ldc, // chunks of 256 rows: whole pairs
+          [&](bool run, int64_t j, int64_t p, int64_t cols, int64_t depth,
+              float *out, int64_t ldOut, float betaOut) {
+            // Column-major, as xsmmKernel: C^T = W^T A^T, W^T in VNNI form.
+            const libxsmm_blasint mm = cols, nn = m, kk = depth, ldA = n,
+                                  ldB = lda, ldC = ldOut;
+            const float one = 1.0f;
+            const int flags = LIBXSMM_GEMM_FLAG_VNNI_A;
+            libxsmm_bsmmfunction kernel = libxsmm_bsmmdispatch(
+                mm, nn, kk, &ldA, &ldB, &ldC, &one, &betaOut, &flags, nullptr);
+            if (!kernel || !run)
+              return kernel != nullptr;
+            kernel(reinterpret_cast<const libxsmm_bfloat16 *>(vnni + p * n +
+                                                               2 * j),
+                   reinterpret_cast<const libxsmm_bfloat16 *>(a + p), out);
+            return true;
+          }))
+    return false;
+  if (pairs == k)
+    return true;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float &out = c[i * ldc + j];
+      const float product = bf16ToFloat(a[i * lda + pairs]) *
+                            bf16ToFloat(vnni[vnniIndex(n, pairs, j)]);
+      out = (pairs == 0 && beta == 0.0f ? 0.0f : out) + product;
+    }
   return true;
 }
 
@@ -210,16 +314,17 @@ public:
     return profile;
   }
 
-  void add(bool transposeA, bool transposeB, int64_t m, int64_t n, int64_t k,
-           double seconds) {
+  /// One call of `op` ("NN", "NT", "TN", "TT": sgemm's transposes of A
+  /// and B; "BF": bf16Gemm).
+  void add(std::string op, int64_t m, int64_t n, int64_t k, double seconds) {
     std::lock_guard<std::mutex> lock(mutex);
-    Sum &sum = sums[{transposeA, transposeB, m, n, k}];
+    Sum &sum = sums[{std::move(op), m, n, k}];
     ++sum.calls;
     sum.seconds += seconds;
   }
 
 private:
-  using Shape = std::tuple<bool, bool, int64_t, int64_t, int64_t>;
+  using Shape = std::tuple<std::string, int64_t, int64_t, int64_t>;
   struct Sum {
     int64_t calls = 0;
     double seconds = 0;
@@ -236,19 +341,20 @@ private:
       return x.second.seconds > y.second.seconds;
     });
     std::fprintf(stderr,
-                 "moa GEMM profile, per shape (op: A and B, N or T):\n"
+                 "moa GEMM profile, per shape (op: A and B, N or T; BF: "
+                 "bf16):\n"
                  "%8s %6s %6s %6s %3s %10s %10s %9s\n",
                  "calls", "m", "n", "k", "op", "GFLOP", "ms", "GFLOP/s");
     double flops = 0, seconds = 0;
     for (const auto &[shape, sum] : rows) {
-      auto [transposeA, transposeB, m, n, k] = shape;
+      const auto &[op, m, n, k] = shape;
       const double shapeFlops = 2.0 * m * n * k * sum.calls;
       flops += shapeFlops;
       seconds += sum.seconds;
       std::fprintf(
-          stderr, "%8lld %6lld %6lld %6lld  %c%c %10.3f %10.3f %9.1f\n",
+          stderr, "%8lld %6lld %6lld %6lld  %s %10.3f %10.3f %9.1f\n",
           (long long)sum.calls, (long long)m, (long long)n, (long long)k,
-          transposeA ? 'T' : 'N', transposeB ? 'T' : 'N', shapeFlops / 1e9,
+          op.c_str(), shapeFlops / 1e9,
           sum.seconds * 1e3, shapeFlops / sum.seconds / 1e9);
     }
     std::fprintf(stderr,
@@ -270,18 +376,80 @@ GemmBackend defaultGemmBackend() {
                                                         : GemmBackend::Xsmm;
 }
 
+/// `gemm()`, timed into the profile as `op` where there is one.
+template <typename Gemm>
+void profiled(const char *op, int64_t m, int64_t n, int64_t k, Gemm gemm) {
+  GemmProfile *profile = GemmProfile::get();
+  if (!profile)
+    return gemm();
+  auto start = std::chrono::steady_clock::now();
+  gemm();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  profile->add(op, m, n, k, took.count());
+}
+
 void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
            const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  GemmProfile *profile = GemmProfile::get();
-  if (!profile)
-    return unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a,
-                           lda, b, ldb, beta, c, ldc);
-  auto start = std::chrono::steady_clock::now();
-  unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a, lda, b,
-                  ldb, beta, c, ldc);
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  profile->add(transposeA, transposeB, m, n, k, took.count());
+  const char *ops[2][2] = {{"NN", "NT"}, {"TN", "TT"}};
+  profiled(ops[transposeA][transposeB], m, n, k, [&] {
+    unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a, lda, b,
+                    ldb, beta, c, ldc);
+  });
+}
+
+Bf16Gemm defaultBf16Gemm() {
+  const char *choice = std::getenv("MOA_GEMM_BF16");
+  const bool widen = (choice && std::strcmp(choice, "widen") == 0) ||
+                     defaultGemmBackend() == GemmBackend::OpenBlas;
+  return !widen && libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CPX
+             ? Bf16Gemm::Native
+             : Bf16Gemm::Widened;
+}
+
+void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
+              int64_t first, int64_t count, float *packed) {
+  if (mode == Bf16Gemm::Widened) {
+    for (int64_t p = first; p < first + count; ++p)
+      for (int64_t j = 0; j < n; ++j)
+        packed[p * n + j] = bf16ToFloat(w[p * ldw + j]);
+    return;
+  }
+  // The second row of an odd K's last pair is 0.
+  uint16_t *vnni = reinterpret_cast<uint16_t *>(packed);
+  for (int64_t p = first; p < first + count; ++p)
+    for (int64_t j = 0; j < n; ++j)
+      vnni[vnniIndex(n, p, j)] = w[p * ldw + j];
+  if ((first + count) % 2 == 1)
+    for (int64_t j = 0; j < n; ++j)
+      vnni[vnniIndex(n, first + count, j)] = 0;
+}
+
+void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
+              int64_t k, const uint16_t *a, int64_t lda, const float *packed,
+              float beta, float *c, int64_t ldc) {
+  profiled("BF", m, n, k, [&] {
+    if (mode == Bf16Gemm::Native && std::max({m, n, k, lda, ldc}) <= INT_MAX &&
+        xsmmBf16(m, n, k, a, lda, reinterpret_cast<const uint16_t *>(packed),
+                 beta, c, ldc))
+      return;
+    // Widened (or no kernel): A in f32 scratch, W as packBf16 widened it,
+    // or widened here from the pairs.
+    thread_local std::vector<float> wideA, wideW;
+    const bool unpack = mode == Bf16Gemm::Native;
+    if (!resized(wideA, m * k) || (unpack && !resized(wideW, k * n)))
+      return loopBf16(mode, m, n, k, a, lda, packed, beta, c, ldc);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t p = 0; p < k; ++p)
+        wideA[i * k + p] = bf16ToFloat(a[i * lda + p]);
+    if (unpack)
+      for (int64_t p = 0; p < k; ++p)
+        for (int64_t j = 0; j < n; ++j)
+          wideW[p * n + j] = packedAt(mode, packed, n, p, j);
+    const float *w = unpack ? wideW.data() : packed;
+    unprofiledSgemm(backend, false, false, m, n, k, 1.0f, wideA.data(), k, w,
+                    n, beta, c, ldc);
+  });
 }
 
 } // namespace moa::runtime

@@ -1,7 +1,8 @@
-//===- Gemm.h - The runtime's single-threaded f32 GEMM ----------*- C++ -*-===//
+//===- Gemm.h - The runtime's single-threaded GEMMs -------------*- C++ -*-===//
 //
-// Every GEMM of a CPU module goes through moa_rt_sgemm to here. The
-// generated code runs its tiles in parallel, so this is single-threaded.
+// Every GEMM of a CPU module goes through moa_rt_sgemm or moa_rt_bf16_gemm
+// to here. The generated code runs its tiles in parallel, so these are
+// single-threaded.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,36 @@ GemmBackend defaultGemmBackend();
 void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
            const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/// How a GEMM of bf16 operands runs, chosen once per process.
+enum class Bf16Gemm {
+  /// libxsmm's AVX512-BF16 kernels (vdpbf16ps: bf16 pairs, f32 sums) on
+  /// the weight packed with pairs of rows interleaved (VNNI).
+  Native,
+  /// Both operands widened to f32 for sgemm: CPUs without AVX512-BF16
+  /// (libxsmm emulates bf16 there at half its f32 rate).
+  Widened,
+};
+
+/// Native where the CPU has AVX512-BF16, unless MOA_GEMM_BF16=widen (for
+/// comparisons) or MOA_GEMM=openblas.
+Bf16Gemm defaultBf16Gemm();
+
+/// Rows [first, first + count) of the bf16 weight W [k x n] (row-major,
+/// leading dimension ldw; `first` even) into `packed`, which has room for
+/// k x n floats and is what bf16Gemm reads: pairs of rows interleaved, in
+/// bf16, for Native; widened to f32 (row-major, leading dimension n) for
+/// Widened. Ranges that start at even rows may be packed by different
+/// threads; the last, where k is odd, ends the last pair with a 0.
+void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
+              int64_t first, int64_t count, float *packed);
+
+/// Row-major C[m x n] = A W + beta C (beta 0 or 1) with A bf16 [m x k]
+/// (leading dimension lda) and W packed by packBf16 in the same mode; sums
+/// in f32 (the products of bf16 numbers are exact in f32).
+void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
+              int64_t k, const uint16_t *a, int64_t lda, const float *packed,
+              float beta, float *c, int64_t ldc);
 
 } // namespace moa::runtime
 

@@ -36,6 +36,13 @@ void recordError(const std::string &message) {
 
 void fail(int64_t code) { recordError(failureMessage(code)); }
 
+/// The mode of every bf16 GEMM of the process: the packing and the GEMM
+/// must agree.
+Bf16Gemm bf16Mode() {
+  static const Bf16Gemm mode = defaultBf16Gemm();
+  return mode;
+}
+
 /// The characters of a memref<?xi8> (a constant text of the module).
 std::string text(const StridedMemRefType<char, 1> *chars) {
   return std::string(chars->data + chars->offset, size_t(chars->sizes[0]));
@@ -192,6 +199,37 @@ void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
   sgemm(backend, transposeA, transposeB, m, n, k, alpha, a->data + a->offset,
         a->strides[0], b->data + b->offset, b->strides[0], beta,
         c->data + c->offset, c->strides[0]);
+}
+
+void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,
+                                   StridedMemRefType<float, 2> *packed,
+                                   int64_t first, int64_t count) {
+  const int64_t k = w->sizes[0], n = w->sizes[1];
+  if (packed->sizes[0] != k || packed->sizes[1] != n ||
+      (k > 0 && n > 0 &&
+       (w->strides[1] != 1 || packed->strides[0] != n ||
+        packed->strides[1] != 1)) ||
+      first < 0 || count < 0 || first % 2 != 0 || first + count > k)
+    return fail(static_cast<int64_t>(FailureCode::GemmLayout));
+  packBf16(bf16Mode(), n, w->data + w->offset, w->strides[0], first, count,
+           packed->data + packed->offset);
+}
+
+void _mlir_ciface_moa_rt_bf16_gemm(StridedMemRefType<uint16_t, 2> *a,
+                                   StridedMemRefType<float, 2> *packed,
+                                   StridedMemRefType<float, 2> *c,
+                                   float beta) {
+  const int64_t m = c->sizes[0], n = c->sizes[1], k = a->sizes[1];
+  if (a->sizes[0] != m || packed->sizes[0] != k || packed->sizes[1] != n ||
+      (m > 0 && k > 0 && a->strides[1] != 1) ||
+      (m > 0 && n > 0 && c->strides[1] != 1) ||
+      (k > 0 && n > 0 && (packed->strides[0] != n || packed->strides[1] != 1)) ||
+      (beta != 0.0f && beta != 1.0f))
+    return fail(static_cast<int64_t>(FailureCode::GemmLayout));
+  static const GemmBackend backend = defaultGemmBackend();
+  bf16Gemm(bf16Mode(), backend, m, n, k, a->data + a->offset, a->strides[0],
+           packed->data + packed->offset, beta, c->data + c->offset,
+           c->strides[0]);
 }
 
 void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,

@@ -7,6 +7,11 @@
 // blocks (with edge blocks), k = 0. Each element must be within the
 // standard error bound of an f32 dot product, (k + 2) u sum |terms|
 // (u = 2^-24), of plain double loops; C is random before the call.
+// bf16Gemm in both modes (libxsmm's AVX512-BF16 kernels on pairs of rows,
+// and widened to f32), the weight packed in two ranges of rows: odd and
+// even K, K past one chunk of 256, N cut into blocks, beta 0 and 1, to the
+// same bound on bf16 inputs (their products are exact in f32); an odd
+// leading dimension of A, which the kernels cannot take, in one shape.
 // With --no-memory-for-scratch: a scaled, transposed 256 MB B under an
 // address-space limit that leaves no room for a copy of it; sgemm copies
 // it a block at a time, so it must compute it all the same.
@@ -82,6 +87,64 @@ double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
   return worst;
 }
 
+uint16_t toBf16(float value) { // inputs are bf16: truncation is exact
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return uint16_t(bits >> 16);
+}
+
+double fromBf16(uint16_t bits) {
+  const uint32_t wide = uint32_t(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof(value));
+  return value;
+}
+
+/// Max over C of |error| / bound for bf16Gemm in `mode` (> 1 fails).
+double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
+                      float beta, bool oddLda, std::mt19937 &rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  const int64_t lda = k + 2 + k % 2 + oddLda, ldw = n + 5, ldc = n + 2;
+  std::vector<uint16_t> a(m * lda), w(k * ldw);
+  for (std::vector<uint16_t> *v : {&a, &w})
+    for (uint16_t &x : *v)
+      x = toBf16(uniform(rng));
+  std::vector<float> c(m * ldc), packed(k * n);
+  for (float &x : c)
+    x = uniform(rng);
+  const std::vector<float> c0 = c;
+  const int64_t half = k / 4 * 2; // two ranges, the second from an even row
+  packBf16(mode, n, w.data(), ldw, 0, half, packed.data());
+  packBf16(mode, n, w.data(), ldw, half, k - half, packed.data());
+  bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda, packed.data(),
+           beta, c.data(), ldc);
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const double before = c0[i * ldc + j];
+      if (j >= n) { // the padding of ldc is left alone
+        if (c[i * ldc + j] != before)
+          return INFINITY;
+        continue;
+      }
+      double sum = 0, magnitude = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const double term = fromBf16(a[i * lda + p]) * fromBf16(w[p * ldw + j]);
+        sum += term;
+        magnitude += std::fabs(term);
+      }
+      const double expected = sum + beta * before;
+      const double bound = (k + 2) * std::ldexp(1.0, -24) *
+                               (magnitude + std::fabs(beta * before)) +
+                           1e-30;
+      const double error = std::fabs(c[i * ldc + j] - expected);
+      if (!(error <= bound * 1e6))
+        return INFINITY;
+      worst = std::max(worst, error / bound);
+    }
+  return worst;
+}
+
 /// Limits this process' address space to what it maps now plus `bytes`.
 bool limitAddressSpace(int64_t bytes) {
   int64_t pages = 0;
@@ -128,5 +191,26 @@ int main(int argc, char **argv) {
           }
   std::printf("gemm: %d of %d cases within the f32 error bound\n",
               cases - failures, cases);
-  return failures == 0 ? 0 : 1;
+  const int64_t bf16Shapes[][3] = {{1, 1, 1},      {7, 5, 3},
+                                   {128, 64, 512}, {33, 600, 301},
+                                   {64, 1024, 1024}, {32, 96, 2}};
+  int bf16Failures = 0, bf16Cases = 0;
+  for (Bf16Gemm mode : {Bf16Gemm::Native, Bf16Gemm::Widened})
+    for (auto [m, n, k] : bf16Shapes)
+      for (float beta : {0.0f, 1.0f}) {
+        // An odd lda (no kernel: the widened path) in one case of each.
+        const bool oddLda = m == 7;
+        const double worst = worstBf16Error(mode, m, n, k, beta, oddLda, rng);
+        ++bf16Cases;
+        if (worst <= 1.0)
+          continue;
+        ++bf16Failures;
+        std::printf("FAIL bf16 %s m=%lld n=%lld k=%lld beta=%g: error %g of "
+                    "the bound\n",
+                    mode == Bf16Gemm::Native ? "native" : "widened",
+                    (long long)m, (long long)n, (long long)k, beta, worst);
+      }
+  std::printf("bf16 gemm: %d of %d cases within the f32 error bound\n",
+              bf16Cases - bf16Failures, bf16Cases);
+  return failures + bf16Failures == 0 ? 0 : 1;
 }
