@@ -223,9 +223,9 @@ float packedAt(Bf16Gemm mode, const float *packed, int64_t n, int64_t p,
 }
 
 /// bf16Gemm in plain loops, where there is no memory for scratch.
-void loopBf16(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
-              const uint16_t *a, int64_t lda, const float *packed, float beta,
-              float *c, int64_t ldc) {
+void loopBf16(Bf16Gemm mode, int64_t m, int64_t n, int64_t k, const uint16_t *a,
+              int64_t lda, const float *packed, float beta, float *c,
+              int64_t ldc) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float sum = 0;
@@ -261,7 +261,7 @@ bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
             if (!kernel || !run)
               return kernel != nullptr;
             kernel(reinterpret_cast<const libxsmm_bfloat16 *>(vnni + p * n +
-                                                               2 * j),
+                                                              2 * j),
                    reinterpret_cast<const libxsmm_bfloat16 *>(a + p), out);
             return true;
           }))
@@ -351,11 +351,10 @@ private:
       const double shapeFlops = 2.0 * m * n * k * sum.calls;
       flops += shapeFlops;
       seconds += sum.seconds;
-      std::fprintf(
-          stderr, "%8lld %6lld %6lld %6lld  %s %10.3f %10.3f %9.1f\n",
-          (long long)sum.calls, (long long)m, (long long)n, (long long)k,
-          op.c_str(), shapeFlops / 1e9,
-          sum.seconds * 1e3, shapeFlops / sum.seconds / 1e9);
+      std::fprintf(stderr, "%8lld %6lld %6lld %6lld  %s %10.3f %10.3f %9.1f\n",
+                   (long long)sum.calls, (long long)m, (long long)n,
+                   (long long)k, op.c_str(), shapeFlops / 1e9,
+                   sum.seconds * 1e3, shapeFlops / sum.seconds / 1e9);
     }
     std::fprintf(stderr,
                  "all GEMMs: %.3f GFLOP in %.3f ms of thread time, %.1f "
@@ -447,8 +446,8 @@ void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
         for (int64_t j = 0; j < n; ++j)
           wideW[p * n + j] = packedAt(mode, packed, n, p, j);
     const float *w = unpack ? wideW.data() : packed;
-    unprofiledSgemm(backend, false, false, m, n, k, 1.0f, wideA.data(), k, w,
-                    n, beta, c, ldc);
+    unprofiledSgemm(backend, false, false, m, n, k, 1.0f, wideA.data(), k, w, n,
+                    beta, c, ldc);
   });
 }
 

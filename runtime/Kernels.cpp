@@ -217,13 +217,13 @@ void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,
 
 void _mlir_ciface_moa_rt_bf16_gemm(StridedMemRefType<uint16_t, 2> *a,
                                    StridedMemRefType<float, 2> *packed,
-                                   StridedMemRefType<float, 2> *c,
-                                   float beta) {
+                                   StridedMemRefType<float, 2> *c, float beta) {
   const int64_t m = c->sizes[0], n = c->sizes[1], k = a->sizes[1];
   if (a->sizes[0] != m || packed->sizes[0] != k || packed->sizes[1] != n ||
       (m > 0 && k > 0 && a->strides[1] != 1) ||
       (m > 0 && n > 0 && c->strides[1] != 1) ||
-      (k > 0 && n > 0 && (packed->strides[0] != n || packed->strides[1] != 1)) ||
+      (k > 0 && n > 0 &&
+       (packed->strides[0] != n || packed->strides[1] != 1)) ||
       (beta != 0.0f && beta != 1.0f))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   static const GemmBackend backend = defaultGemmBackend();

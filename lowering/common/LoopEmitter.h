@@ -295,24 +295,42 @@ public:
     });
   }
 
+  /// `m` as the runtime's GEMMs take a matrix: a 2-D view with unit inner
+  /// stride (one declaration of each function for all callers).
+  Value gemmView(Value m) {
+    auto view = MemRefType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic},
+        cast<MemRefType>(m.getType()).getElementType(),
+        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
+                               {ShapedType::kDynamic, 1}));
+    return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
+  }
+
   /// c = alpha * op(a) * op(b) + beta * c.
   void sgemm(ModuleOp module, Value a, Value bMatrix, Value c, Value alpha,
              float beta, bool transposeB, bool transposeA = false) {
-    // One declaration for all: 2-D views with unit inner stride.
-    auto view = MemRefType::get(
-        {ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type(),
-        StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic,
-                               {ShapedType::kDynamic, 1}));
-    auto asView = [&](Value m) -> Value {
-      return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
-    };
     call(module, "moa_rt_sgemm", /*cInterface=*/true,
-         {asView(a), asView(bMatrix), asView(c), alpha, f32(beta),
+         {gemmView(a), gemmView(bMatrix), gemmView(c), alpha, f32(beta),
           arith::ConstantIntOp::create(
               b, loc,
               (transposeB ? ::moa::runtime::kSgemmTransposeB : 0) |
                   (transposeA ? ::moa::runtime::kSgemmTransposeA : 0),
               64)});
+  }
+
+  /// Rows [first, first + count) (first even) of the bf16 weight w [K, N]
+  /// into `packed` (f32 [K, N], dense), in the form bf16Gemm reads.
+  void packBf16(ModuleOp module, Value w, Value packed, Value first,
+                Value count) {
+    call(module, "moa_rt_pack_bf16", /*cInterface=*/true,
+         {gemmView(w), gemmView(packed), first, count});
+  }
+
+  /// c = a * w + beta * c (beta 0 or 1) for a bf16 and c f32, w as packBf16
+  /// packed it.
+  void bf16Gemm(ModuleOp module, Value a, Value packed, Value c, float beta) {
+    call(module, "moa_rt_bf16_gemm", /*cInterface=*/true,
+         {gemmView(a), gemmView(packed), gemmView(c), f32(beta)});
   }
 
   void fail(ModuleOp module, FailureCode code) {

@@ -249,17 +249,56 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// bf16 weights
+//===----------------------------------------------------------------------===//
+
+/// Rows of a weight packed per task (even: moa_rt_pack_bf16's ranges start
+/// at even rows).
+constexpr int64_t kPackRows = 64;
+
+/// Whether a GEMM of `a` and `w` runs on bf16 operands (moa_rt_bf16_gemm:
+/// the CPU's AVX512-BF16 kernels where it has them) rather than widened.
+bool isBf16Product(Value a, Value w) {
+  return getElementTypeOrSelf(a.getType()).isBF16() &&
+         getElementTypeOrSelf(w.getType()).isBF16();
+}
+
+/// The bf16 weight buffer w ([K, N] or [E, K, N]) as moa_rt_bf16_gemm reads
+/// it, packed into an f32 buffer of its shape once per call, in parallel
+/// over experts and ranges of rows.
+Value packedBf16Weight(Emitter &e, ModuleOp module, Value w) {
+  const int64_t rank = cast<MemRefType>(w.getType()).getRank();
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < rank; ++i)
+    sizes.push_back(memref::DimOp::create(e.b, e.loc, w, i));
+  Value packed = e.alloc(e.b.getF32Type(), sizes);
+  Value kDim = sizes[rank - 2], nDim = sizes[rank - 1];
+  Value chunk = e.idx(kPackRows);
+  SmallVector<Value> tasks(sizes.begin(), sizes.end() - 2);
+  tasks.push_back(e.ceilDiv(kDim, chunk));
+  e.parallel(tasks, [&](Emitter &p, ValueRange ivs) {
+    Value expert = rank == 3 ? ivs[0] : Value();
+    Value first = p.mul(ivs.back(), chunk);
+    p.packBf16(module, p.rows(w, p.idx(0), kDim, nDim, expert),
+               p.rows(packed, p.idx(0), kDim, nDim, expert), first,
+               p.min(chunk, p.sub(kDim, first)));
+  });
+  return packed;
+}
+
+//===----------------------------------------------------------------------===//
 // moa.grouped_matmul
 //===----------------------------------------------------------------------===//
 
 /// The dispatched pairs are cut into tiles of at most kTileRows rows of one
 /// expert (the per-tile expert map). In parallel over tiles: gather the
-/// tile's rows into expert order (widened to f32 as they are copied: the
-/// gather is the packing of the GEMM's left operand), one GEMM with the
-/// expert's weight. Then in parallel over output rows: each pair (scatter)
-/// or token (gate-weighted combine, slots summed in order) reads its product
-/// rows back, so no two threads write the same row, and narrows the row
-/// into a bf16 or f16 result.
+/// tile's rows into expert order (the gather is the packing of the GEMM's
+/// left operand: widened to f32 as they are copied, or kept in bf16 where
+/// input and weight are bf16 and the weights are packed for
+/// moa_rt_bf16_gemm first), one GEMM with the expert's weight. Then in parallel
+/// over output rows: each pair (scatter) or token (gate-weighted combine, slots
+/// summed in order) reads its product rows back, so no two threads write the
+/// same row, and narrows the row into a bf16 or f16 result.
 struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(GroupedMatmulOp op,
@@ -269,8 +308,11 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
+    const bool bf16 = isBf16Product(op.getInput(), op.getWeight());
     GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
-                  op.getOffsets(), op.getGates(), GroupedRows::Widen::Weight);
+                  op.getOffsets(), op.getGates(),
+                  bf16 ? GroupedRows::Widen::Nothing
+                       : GroupedRows::Widen::Weight);
     const bool combine = g.combine, tokenRows = g.tokenRows;
     Value batch = g.batch, length = g.length, tokens = g.tokens;
     Value kDim = g.kDim, nDim = g.nDim, numExperts = g.numExperts;
@@ -329,8 +371,11 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
                    });
                    return SmallVector<Value>{x.add(next[0], count)};
                  });
-          Value sorted = v.alloc(f32, {dispatched, kDim});
+          Type sortedType = bf16 ? rewriter.getBF16Type() : f32;
+          Value sorted = v.alloc(sortedType, {dispatched, kDim});
           Value products = v.alloc(f32, {dispatched, nDim});
+          Value packed =
+              bf16 ? packedBf16Weight(v, tb.module, weight) : Value();
           auto tileProduct = [&](Emitter &p, ValueRange ivs) {
             Value ex = p.load(tiles, {ivs[0], p.idx(0)});
             Value first = p.load(tiles, {ivs[0], p.idx(1)});
@@ -340,13 +385,19 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
               Value pair = x.toIndex(x.load(perm, {row}));
               Value source = tokenRows ? x.div(pair, k) : pair;
               x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
-                y.store(y.castFloat(y.load(input, {source, c}), f32), sorted,
-                        {row, c});
+                y.store(y.castFloat(y.load(input, {source, c}), sortedType),
+                        sorted, {row, c});
               });
             });
-            p.sgemm(tb.module, p.rows(sorted, first, rows, kDim),
-                    p.rows(weight, p.idx(0), kDim, nDim, ex),
-                    p.rows(products, first, rows, nDim), p.f32(1), 0.0f, false);
+            Value tileRows = p.rows(sorted, first, rows, kDim);
+            Value tileProducts = p.rows(products, first, rows, nDim);
+            if (bf16)
+              return p.bf16Gemm(tb.module, tileRows,
+                                p.rows(packed, p.idx(0), kDim, nDim, ex),
+                                tileProducts, 0.0f);
+            p.sgemm(tb.module, tileRows,
+                    p.rows(weight, p.idx(0), kDim, nDim, ex), tileProducts,
+                    p.f32(1), 0.0f, false);
           };
           // Tiles of a few rows (a decoding step) run on this thread.
           v.parallel({numTiles}, tileProduct, kSerialRows, dispatched);
@@ -595,16 +646,24 @@ struct RowProduct {
 
 /// The `products` over `rows` rows of x [rows, K], in parallel over tiles of
 /// rows, one GEMM per weight on each tile (so a tile of x is read while it
-/// is in cache). An x not in f32 is widened a tile at a time into f32
-/// scratch. `prologue` runs first on each tile (first row, row count); `beta`
-/// 1 accumulates into out.
+/// is in cache). A bf16 weight with a bf16 x is packed once and multiplied
+/// in bf16 (moa_rt_bf16_gemm); for the other weights an x not in f32 is
+/// widened a tile at a time into f32 scratch. `prologue` runs first on each
+/// tile (first row, row count); `beta` 1 accumulates into out.
 void projectRowTiles(
     TensorBoundary &tb, Value x, Value rows, Value kDim,
     ArrayRef<RowProduct> products, float beta,
     function_ref<void(Emitter &, Value, Value)> prologue = {}) {
   Emitter &e = tb.e;
   Type f32 = e.b.getF32Type();
-  bool widen = cast<MemRefType>(x.getType()).getElementType() != f32;
+  // Each weight packed for moa_rt_bf16_gemm (bf16 x and w), or null.
+  SmallVector<Value> packed;
+  for (const RowProduct &product : products)
+    packed.push_back(isBf16Product(x, product.w)
+                         ? packedBf16Weight(e, tb.module, product.w)
+                         : Value());
+  bool widen = cast<MemRefType>(x.getType()).getElementType() != f32 &&
+               llvm::is_contained(packed, Value());
   Value wide = widen ? e.alloc(f32, {rows, kDim}) : x;
   Value tile = e.idx(kTileRows);
   e.parallel({e.ceilDiv(rows, tile)}, [&](Emitter &p, ValueRange ivs) {
@@ -614,14 +673,25 @@ void projectRowTiles(
       prologue(p, first, count);
     if (widen)
       p.convertRows(x, wide, first, count, kDim);
-    for (const RowProduct &product : products) {
+    for (auto [product, packedW] : llvm::zip_equal(products, packed)) {
       Value nDim = memref::DimOp::create(p.b, p.loc, product.out, 1);
-      p.sgemm(tb.module, p.rows(wide, first, count, kDim), product.w,
-              p.rows(product.out, first, count, nDim), p.f32(1), beta, false);
+      Value out = p.rows(product.out, first, count, nDim);
+      if (packedW)
+        p.bf16Gemm(tb.module, p.rows(x, first, count, kDim), packedW, out,
+                   beta);
+      else
+        p.sgemm(tb.module, p.rows(wide, first, count, kDim), product.w, out,
+                p.f32(1), beta, false);
       if (product.narrowed)
         p.convertRows(product.out, product.narrowed, first, count, nDim);
     }
   });
+}
+
+/// `w` as projectRowTiles takes the weight of a GEMM with `x`: in bf16 where
+/// both are (moa_rt_bf16_gemm), else widened to f32.
+Value rowProjectionWeight(TensorBoundary &tb, Value x, Value w) {
+  return isBf16Product(x, w) ? w : tb.toF32(w);
 }
 
 /// out[b,t,n] = init[b,t,n] + sum_c x[b,t,c] w[c,n]: in parallel over tiles
@@ -635,7 +705,7 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value xTensor = op.getInputs()[0];
-    Value wTensor = tb.toF32(op.getInputs()[1]);
+    Value wTensor = rowProjectionWeight(tb, xTensor, op.getInputs()[1]);
     Value initTensor = tb.toF32(op.getOutputs()[0]);
     Value batch = tb.dim(initTensor, 0), length = tb.dim(initTensor, 1);
     Value kDim = tb.dim(xTensor, 2), nDim = tb.dim(wTensor, 1);
@@ -711,7 +781,8 @@ struct LowerKeyValueProjection : OpRewritePattern<KeyValueProjectionOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Value inputTensor = op.getInput();
-    Value wKey = tb.toF32(op.getWKey()), wValue = tb.toF32(op.getWValue());
+    Value wKey = rowProjectionWeight(tb, inputTensor, op.getWKey()),
+          wValue = rowProjectionWeight(tb, inputTensor, op.getWValue());
     Value batch = tb.dim(inputTensor, 0), length = tb.dim(inputTensor, 1);
     Value kDim = tb.dim(inputTensor, 2), nDim = tb.dim(wKey, 1);
     Value rows = tb.checkedCount({{tb.dim(wKey, 0), kDim},

@@ -21,10 +21,10 @@ func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>
 
 // -----
 
-// A bf16 layer is computed in f32 a tile of rows at a time: the tile's input
-// rows are widened into f32 scratch, the GEMMs run on them, and each result's
-// rows are narrowed into its bf16 buffer while still in cache (no pass over
-// a whole operand, but for the weights).
+// A bf16 projection multiplies bf16 rows by bf16 weights with f32 sums: each
+// weight is packed once for moa_rt_bf16_gemm (in parallel over ranges of its
+// rows), the GEMMs read the tile's input rows where they are, and each
+// result's rows are narrowed into its bf16 buffer while still in cache.
 // CHECK-LABEL: func.func @key_value_bf16
 // CHECK-SAME: (%[[X:[^:]*]]: memref<?x?x16xbf16>
 // CHECK-NOT: bufferization.to_
@@ -34,17 +34,20 @@ func.func @route(%l: tensor<?x?x8xf32>) -> (tensor<?x?x2xi32>, tensor<?x?x2xf32>
 // CHECK: %[[KW:.*]] = memref.collapse_shape %[[KWIDE]]
 // CHECK: %[[KN:.*]] = memref.collapse_shape %[[KNARROW]]
 // CHECK: %[[VNARROW:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
-// CHECK: %[[SCRATCH:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
+// CHECK: %[[KPACKED:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
 // CHECK: scf.parallel
-// CHECK: %[[XV:.*]] = memref.load %[[XROWS]]
-// CHECK: %[[XF:.*]] = arith.extf %[[XV]] : bf16 to f32
-// CHECK: memref.store %[[XF]], %[[SCRATCH]]
-// CHECK: %[[A:.*]] = memref.subview %[[SCRATCH]]
-// CHECK: call @moa_rt_sgemm(%[[A]],
+// CHECK: call @moa_rt_pack_bf16({{.*}}) : (memref<?x?xbf16, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, index, index)
+// CHECK: %[[VPACKED:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
+// CHECK: call @moa_rt_pack_bf16
+// CHECK: scf.parallel
+// CHECK-NOT: arith.extf
+// CHECK: %[[A:.*]] = memref.subview %[[XROWS]][
+// CHECK: %[[P:.*]] = memref.cast %[[KPACKED]]
+// CHECK: call @moa_rt_bf16_gemm(%[[A]], %[[P]],
 // CHECK: %[[KV:.*]] = memref.load %[[KW]]
 // CHECK: %[[KT:.*]] = arith.truncf %[[KV]] : f32 to bf16
 // CHECK: memref.store %[[KT]], %[[KN]]
-// CHECK: call @moa_rt_sgemm
+// CHECK: call @moa_rt_bf16_gemm
 // CHECK: arith.truncf
 // CHECK: scf.reduce
 // CHECK: %[[K:.*]] = memref.cast %[[KNARROW]]

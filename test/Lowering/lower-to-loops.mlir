@@ -83,6 +83,31 @@ func.func @grouped_matmul(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %p: te
 
 // -----
 
+// bf16 input and weights: each expert's weight packed once (in parallel over
+// experts and ranges of rows), the tile's rows gathered in bf16, one
+// moa_rt_bf16_gemm per tile with the expert's packed weight.
+// CHECK-LABEL: func.func @grouped_matmul_bf16
+// CHECK: %[[SORTED:.*]] = memref.alloc({{.*}}) : memref<?x?xbf16>
+// CHECK: %[[PACKED:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
+// CHECK: scf.parallel
+// CHECK: call @moa_rt_pack_bf16
+// CHECK: scf.parallel
+// CHECK-NOT: arith.extf
+// CHECK: memref.store %{{.*}}, %[[SORTED]]
+// CHECK: %[[A:.*]] = memref.subview %[[SORTED]][
+// CHECK: %[[W:.*]] = memref.subview %[[PACKED]][
+// CHECK: call @moa_rt_bf16_gemm(%[[A]], %[[W]], %{{.*}}, %{{.*}}) : (memref<?x?xbf16, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, f32) -> ()
+// CHECK-NOT: call @moa_rt_sgemm
+// CHECK: return
+func.func @grouped_matmul_bf16(%x: tensor<?x?x16xbf16>, %w: tensor<4x16x8xbf16>, %p: tensor<?xi32>,
+    %o: tensor<5xi32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x8xbf16> {
+  %y = moa.grouped_matmul %x, %w, %p, %o gates(%g : tensor<?x?x2xf32>)
+      : (tensor<?x?x16xbf16>, tensor<4x16x8xbf16>, tensor<?xi32>, tensor<5xi32>) -> tensor<?x?x8xbf16>
+  return %y : tensor<?x?x8xbf16>
+}
+
+// -----
+
 // Attention: K^T scaled and transposed once (in parallel over the batch and
 // blocks of keys), then per tile Q (scale K^T) as a GEMM with B read in place,
 // softmax with the exponential as a polynomial (no math.exp left), then P V.

@@ -116,8 +116,8 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
   const int64_t half = k / 4 * 2; // two ranges, the second from an even row
   packBf16(mode, n, w.data(), ldw, 0, half, packed.data());
   packBf16(mode, n, w.data(), ldw, half, k - half, packed.data());
-  bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda, packed.data(),
-           beta, c.data(), ldc);
+  bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda, packed.data(), beta,
+           c.data(), ldc);
   double worst = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
@@ -191,8 +191,8 @@ int main(int argc, char **argv) {
           }
   std::printf("gemm: %d of %d cases within the f32 error bound\n",
               cases - failures, cases);
-  const int64_t bf16Shapes[][3] = {{1, 1, 1},      {7, 5, 3},
-                                   {128, 64, 512}, {33, 600, 301},
+  const int64_t bf16Shapes[][3] = {{1, 1, 1},        {7, 5, 3},
+                                   {128, 64, 512},   {33, 600, 301},
                                    {64, 1024, 1024}, {32, 96, 2}};
   int bf16Failures = 0, bf16Cases = 0;
   for (Bf16Gemm mode : {Bf16Gemm::Native, Bf16Gemm::Widened})
