@@ -278,6 +278,93 @@ bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
   return true;
 }
 
+/// B of at most this many columns (the router's logits: N = E) is
+/// multiplied by narrowSgemm: libxsmm's kernels span C's columns with their
+/// vectors and run such shapes at 9-11 GFLOP/s (measured, N = 8, K = 512).
+constexpr int64_t kNarrowColumns = 16;
+/// Columns of C one pass of dotRows computes.
+constexpr int64_t kDotColumns = 8;
+using Floats16 = float __attribute__((vector_size(64)));
+using Lanes16 = int32_t __attribute__((vector_size(64)));
+
+/// out[j] = the sum of the 16 lanes of v[j], j < 8: halving the lanes of
+/// two vectors at a time into one.
+inline void laneSums(const Floats16 *v, float *out) {
+  auto fold = [](Floats16 x, Floats16 y, Lanes16 lower, Lanes16 upper) {
+    return __builtin_shuffle(x, y, lower) + __builtin_shuffle(x, y, upper);
+  };
+  Floats16 halves[4], quarters[2];
+  for (int i = 0; i < 4; ++i) // lanes 0-7: v[2i] halved, 8-15: v[2i + 1]
+    halves[i] = fold(
+        v[2 * i], v[2 * i + 1],
+        Lanes16{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+        Lanes16{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+  for (int i = 0; i < 2; ++i) // four lanes each of v[4i .. 4i + 3]
+    quarters[i] = fold(
+        halves[2 * i], halves[2 * i + 1],
+        Lanes16{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+        Lanes16{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
+  Floats16 pairs = fold( // two lanes each of v[0 .. 7]
+      quarters[0], quarters[1],
+      Lanes16{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+      Lanes16{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31});
+  Floats16 sums = fold(
+      pairs, pairs, Lanes16{0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0},
+      Lanes16{1, 3, 5, 7, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0});
+  std::memcpy(out, &sums, kDotColumns * sizeof(float));
+}
+
+/// sums[i][j] = A's row i . row j of bt ([8 x k]), i < m: 16 terms of a dot
+/// product per vector, then the lanes summed (FMA-bound: bt stays in L1).
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3",
+                             "default"))) void
+dotRows(int64_t m, int64_t k, const float *a, int64_t lda, const float *bt,
+        float *sums) {
+  const int64_t vectorTerms = k / 16 * 16;
+  for (int64_t i = 0; i < m; ++i) {
+    const float *row = a + i * lda;
+    Floats16 acc[kDotColumns] = {};
+    for (int64_t p = 0; p < vectorTerms; p += 16) {
+      Floats16 x, w;
+      std::memcpy(&x, row + p, sizeof(x));
+      for (int64_t j = 0; j < kDotColumns; ++j) {
+        std::memcpy(&w, bt + j * k + p, sizeof(w));
+        acc[j] += x * w;
+      }
+    }
+    float *out = sums + i * kDotColumns;
+    laneSums(acc, out);
+    for (int64_t p = vectorTerms; p < k; ++p)
+      for (int64_t j = 0; j < kDotColumns; ++j)
+        out[j] += row[p] * bt[j * k + p];
+  }
+}
+
+/// Row-major C = alpha A B + beta C for B [k x n] with n <= kNarrowColumns,
+/// as dot products along K with B transposed (eight columns at a time, in
+/// the thread's scratch); false, C untouched, without memory for that.
+bool narrowSgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  thread_local std::vector<float> bt, sums;
+  if (!resized(bt, kDotColumns * k) || !resized(sums, m * kDotColumns))
+    return false;
+  for (int64_t j0 = 0; j0 < n; j0 += kDotColumns) {
+    const int64_t cols = std::min(kDotColumns, n - j0);
+    for (int64_t j = 0; j < kDotColumns; ++j) // zero rows past n
+      for (int64_t p = 0; p < k; ++p)
+        bt[j * k + p] = j < cols ? b[p * ldb + j0 + j] : 0.0f;
+    dotRows(m, k, a, lda, bt.data(), sums.data());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        float &out = c[i * ldc + j0 + j];
+        out = alpha * sums[i * kDotColumns + j] +
+              (beta == 0.0f ? 0.0f : beta * out);
+      }
+  }
+  return true;
+}
+
 void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
                      int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -290,6 +377,10 @@ void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
         c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
     return;
   }
+  if (backend == GemmBackend::Xsmm && !transposeA && !transposeB &&
+      n <= kNarrowColumns &&
+      narrowSgemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+    return;
   const bool fits = std::max({m, n, k, lda, ldb, ldc}) <= INT_MAX;
   if (backend == GemmBackend::Xsmm && fits && (beta == 0.0f || beta == 1.0f) &&
       xsmmBlocked(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta,

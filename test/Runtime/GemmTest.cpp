@@ -167,9 +167,12 @@ int main(int argc, char **argv) {
     std::printf("no memory for the scratch: error %g of the bound\n", worst);
     return worst <= 1.0 ? 0 : 1;
   }
+  // B of few columns (n <= 16, the router) takes the dot-product path in
+  // the NN cases: {128, 8, 512}, {33, 16, 301} and {9, 11, 40}.
   const int64_t shapes[][3] = {{1, 1, 1},      {7, 5, 3},      {128, 64, 512},
                                {128, 512, 64}, {33, 600, 300}, {64, 1024, 1024},
-                               {5, 9, 0}};
+                               {5, 9, 0},      {128, 8, 512},  {33, 16, 301},
+                               {9, 11, 40}};
   int failures = 0, cases = 0;
   for (GemmBackend backend : {GemmBackend::Xsmm, GemmBackend::OpenBlas})
     for (auto [m, n, k] : shapes)
