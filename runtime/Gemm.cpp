@@ -213,37 +213,49 @@ int64_t vnniIndex(int64_t n, int64_t p, int64_t j) {
   return p / 2 * 2 * n + 2 * j + p % 2;
 }
 
-/// W's element (p, j) as packBf16 packed it in `mode`.
-float packedAt(Bf16Gemm mode, const float *packed, int64_t n, int64_t p,
-               int64_t j) {
+/// The block's first element in packBf16's Native form: pair
+/// firstRow / 2 of rows starts at firstRow * columns (firstRow is even).
+const uint16_t *vnniBase(const PackedBf16 &w) {
+  return reinterpret_cast<const uint16_t *>(w.packed) + w.firstRow * w.columns +
+         2 * w.firstColumn;
+}
+
+/// The block's first element in the Widened form (leading dimension
+/// columns).
+const float *wideBase(const PackedBf16 &w) {
+  return w.packed + w.firstRow * w.columns + w.firstColumn;
+}
+
+/// The block's element (p, j) as packBf16 packed it in `mode`.
+float packedAt(Bf16Gemm mode, const PackedBf16 &w, int64_t p, int64_t j) {
   return mode == Bf16Gemm::Widened
-             ? packed[p * n + j]
-             : bf16ToFloat(reinterpret_cast<const uint16_t *>(
-                   packed)[vnniIndex(n, p, j)]);
+             ? wideBase(w)[p * w.columns + j]
+             : bf16ToFloat(vnniBase(w)[vnniIndex(w.columns, p, j)]);
 }
 
 /// bf16Gemm in plain loops, where there is no memory for scratch.
 void loopBf16(Bf16Gemm mode, int64_t m, int64_t n, int64_t k, const uint16_t *a,
-              int64_t lda, const float *packed, float beta, float *c,
+              int64_t lda, const PackedBf16 &w, float beta, float *c,
               int64_t ldc) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float sum = 0;
       for (int64_t p = 0; p < k; ++p)
-        sum += bf16ToFloat(a[i * lda + p]) * packedAt(mode, packed, n, p, j);
+        sum += bf16ToFloat(a[i * lda + p]) * packedAt(mode, w, p, j);
       float &out = c[i * ldc + j];
       out = sum + (beta == 0.0f ? 0.0f : out);
     }
 }
 
-/// C = A W + beta C on libxsmm's AVX512-BF16 kernels, W packed in pairs of
-/// rows (`vnni`, see vnniIndex); false, C
-/// untouched, if libxsmm has no kernel. The kernels take K in pairs, so an
-/// odd K's last row is added after them; they read A in pairs too, and an
-/// odd lda gives wrong sums (measured), so that is no kernel either.
+/// C = A W + beta C on libxsmm's AVX512-BF16 kernels, W a block of a weight
+/// in pairs of rows (see vnniIndex); false, C untouched, if libxsmm has no
+/// kernel. The kernels take K in pairs, so an odd K's last row is added
+/// after them; they read A in pairs too, and an odd lda gives wrong sums
+/// (measured), so that is no kernel either.
 bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
-              const uint16_t *vnni, float beta, float *c, int64_t ldc) {
-  const int64_t pairs = k / 2 * 2;
+              const PackedBf16 &w, float beta, float *c, int64_t ldc) {
+  const int64_t pairs = k / 2 * 2, ldw = w.columns;
+  const uint16_t *vnni = vnniBase(w);
   if (lda % 2 != 0)
     return false;
   if (pairs > 0 &&
@@ -252,7 +264,7 @@ bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
           [&](bool run, int64_t j, int64_t p, int64_t cols, int64_t depth,
               float *out, int64_t ldOut, float betaOut) {
             // Column-major, as xsmmKernel: C^T = W^T A^T, W^T in VNNI form.
-            const libxsmm_blasint mm = cols, nn = m, kk = depth, ldA = n,
+            const libxsmm_blasint mm = cols, nn = m, kk = depth, ldA = ldw,
                                   ldB = lda, ldC = ldOut;
             const float one = 1.0f;
             const int flags = LIBXSMM_GEMM_FLAG_VNNI_A;
@@ -260,7 +272,7 @@ bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                 mm, nn, kk, &ldA, &ldB, &ldC, &one, &betaOut, &flags, nullptr);
             if (!kernel || !run)
               return kernel != nullptr;
-            kernel(reinterpret_cast<const libxsmm_bfloat16 *>(vnni + p * n +
+            kernel(reinterpret_cast<const libxsmm_bfloat16 *>(vnni + p * ldw +
                                                               2 * j),
                    reinterpret_cast<const libxsmm_bfloat16 *>(a + p), out);
             return true;
@@ -272,7 +284,7 @@ bool xsmmBf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
     for (int64_t j = 0; j < n; ++j) {
       float &out = c[i * ldc + j];
       const float product = bf16ToFloat(a[i * lda + pairs]) *
-                            bf16ToFloat(vnni[vnniIndex(n, pairs, j)]);
+                            bf16ToFloat(vnni[vnniIndex(ldw, pairs, j)]);
       out = (pairs == 0 && beta == 0.0f ? 0.0f : out) + product;
     }
   return true;
@@ -516,28 +528,28 @@ void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
 }
 
 void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
-              int64_t k, const uint16_t *a, int64_t lda, const float *packed,
+              int64_t k, const uint16_t *a, int64_t lda, const PackedBf16 &w,
               float beta, float *c, int64_t ldc) {
   profiled("BF", m, n, k, [&] {
-    if (mode == Bf16Gemm::Native && std::max({m, n, k, lda, ldc}) <= INT_MAX &&
-        xsmmBf16(m, n, k, a, lda, reinterpret_cast<const uint16_t *>(packed),
-                 beta, c, ldc))
+    if (mode == Bf16Gemm::Native &&
+        std::max({m, n, k, lda, ldc, w.columns}) <= INT_MAX &&
+        xsmmBf16(m, n, k, a, lda, w, beta, c, ldc))
       return;
     // Widened (or no kernel): A in f32 scratch, W as packBf16 widened it,
     // or widened here from the pairs.
     thread_local std::vector<float> wideA, wideW;
     const bool unpack = mode == Bf16Gemm::Native;
     if (!resized(wideA, m * k) || (unpack && !resized(wideW, k * n)))
-      return loopBf16(mode, m, n, k, a, lda, packed, beta, c, ldc);
+      return loopBf16(mode, m, n, k, a, lda, w, beta, c, ldc);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t p = 0; p < k; ++p)
         wideA[i * k + p] = bf16ToFloat(a[i * lda + p]);
     if (unpack)
       for (int64_t p = 0; p < k; ++p)
         for (int64_t j = 0; j < n; ++j)
-          wideW[p * n + j] = packedAt(mode, packed, n, p, j);
-    const float *w = unpack ? wideW.data() : packed;
-    unprofiledSgemm(backend, false, false, m, n, k, 1.0f, wideA.data(), k, w, n,
+          wideW[p * n + j] = packedAt(mode, w, p, j);
+    unprofiledSgemm(backend, false, false, m, n, k, 1.0f, wideA.data(), k,
+                    unpack ? wideW.data() : wideBase(w), unpack ? n : w.columns,
                     beta, c, ldc);
   });
 }

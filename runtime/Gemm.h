@@ -58,11 +58,20 @@ Bf16Gemm defaultBf16Gemm();
 void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
               int64_t first, int64_t count, float *packed);
 
+/// A block of a weight W packed by packBf16: its rows from `firstRow`
+/// (even) and columns from `firstColumn`, W having `columns` columns.
+struct PackedBf16 {
+  const float *packed;
+  int64_t columns;
+  int64_t firstRow = 0, firstColumn = 0;
+};
+
 /// Row-major C[m x n] = A W + beta C (beta 0 or 1) with A bf16 [m x k]
-/// (leading dimension lda) and W packed by packBf16 in the same mode; sums
-/// in f32 (the products of bf16 numbers are exact in f32).
+/// (leading dimension lda) and W [k x n] a block of a weight packed by
+/// packBf16 in the same mode; sums in f32 (the products of bf16 numbers are
+/// exact in f32).
 void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
-              int64_t k, const uint16_t *a, int64_t lda, const float *packed,
+              int64_t k, const uint16_t *a, int64_t lda, const PackedBf16 &w,
               float beta, float *c, int64_t ldc);
 
 } // namespace moa::runtime

@@ -217,19 +217,22 @@ void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,
 
 void _mlir_ciface_moa_rt_bf16_gemm(StridedMemRefType<uint16_t, 2> *a,
                                    StridedMemRefType<float, 2> *packed,
-                                   StridedMemRefType<float, 2> *c, float beta) {
+                                   StridedMemRefType<float, 2> *c, float beta,
+                                   int64_t firstRow, int64_t firstColumn) {
   const int64_t m = c->sizes[0], n = c->sizes[1], k = a->sizes[1];
-  if (a->sizes[0] != m || packed->sizes[0] != k || packed->sizes[1] != n ||
+  const int64_t rows = packed->sizes[0], columns = packed->sizes[1];
+  if (a->sizes[0] != m || firstRow < 0 || firstRow % 2 != 0 ||
+      firstColumn < 0 || firstRow + k > rows || firstColumn + n > columns ||
       (m > 0 && k > 0 && a->strides[1] != 1) ||
       (m > 0 && n > 0 && c->strides[1] != 1) ||
-      (k > 0 && n > 0 &&
-       (packed->strides[0] != n || packed->strides[1] != 1)) ||
+      (rows > 0 && columns > 0 &&
+       (packed->strides[0] != columns || packed->strides[1] != 1)) ||
       (beta != 0.0f && beta != 1.0f))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   static const GemmBackend backend = defaultGemmBackend();
   bf16Gemm(bf16Mode(), backend, m, n, k, a->data + a->offset, a->strides[0],
-           packed->data + packed->offset, beta, c->data + c->offset,
-           c->strides[0]);
+           {packed->data + packed->offset, columns, firstRow, firstColumn},
+           beta, c->data + c->offset, c->strides[0]);
 }
 
 void _mlir_ciface_moa_rt_record_routing(StridedMemRefType<int32_t, 3> *indices,

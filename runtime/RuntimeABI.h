@@ -14,9 +14,10 @@
 //       moa_rt_bf16_gemm reads: pairs of rows interleaved for the CPU's
 //       AVX512-BF16 kernels, or widened to f32 where it has none (chosen at
 //       run time, runtime/Gemm.h);
-//   moa_rt_bf16_gemm(A, packed, C, beta)
+//   moa_rt_bf16_gemm(A, packed, C, beta, first_row, first_column)
 //       C = A W + beta C (beta 0 or 1) for A bf16 [M x K] and C f32 [M x N]
-//       with unit inner stride, W as moa_rt_pack_bf16 packed it;
+//       with unit inner stride, W the block [K x N] from (first_row (even),
+//       first_column) of the weight moa_rt_pack_bf16 packed;
 //   moa_rt_record_routing(indices, num_experts)
 //       counts the (token, slot) pairs per expert for the head-usage summary;
 //   moa_rt_fail(code)

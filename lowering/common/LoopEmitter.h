@@ -326,11 +326,14 @@ public:
          {gemmView(w), gemmView(packed), first, count});
   }
 
-  /// c = a * w + beta * c (beta 0 or 1) for a bf16 and c f32, w as packBf16
-  /// packed it.
-  void bf16Gemm(ModuleOp module, Value a, Value packed, Value c, float beta) {
+  /// c = a * w + beta * c (beta 0 or 1) for a bf16 and c f32, w the block
+  /// of `packed` (as packBf16 packed it) from row `firstRow` (even) and
+  /// column `firstColumn` (0 for both where none is given).
+  void bf16Gemm(ModuleOp module, Value a, Value packed, Value c, float beta,
+                Value firstRow = {}, Value firstColumn = {}) {
     call(module, "moa_rt_bf16_gemm", /*cInterface=*/true,
-         {gemmView(a), gemmView(packed), gemmView(c), f32(beta)});
+         {gemmView(a), gemmView(packed), gemmView(c), f32(beta),
+          firstRow ? firstRow : idx(0), firstColumn ? firstColumn : idx(0)});
   }
 
   void fail(ModuleOp module, FailureCode code) {

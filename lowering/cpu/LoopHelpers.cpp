@@ -145,20 +145,22 @@ loops::AttentionOperands::AttentionOperands(TensorBoundary &tb, Value keyTensor,
       mask(maskTensor ? tb.buffer(maskTensor) : Value()), k(k), h(h),
       scale(attentionScale(tb.e, scale, h)), causal(causal) {}
 
-/// factor * rows[b]^T for each b of a [B, S, h] buffer, as a new [B, h, S]
-/// one; in parallel over blocks of keys, whose rows of `rows` and columns of
-/// the result stay in cache while they are transposed.
+/// factor * rows[b]^T (rows[b]^T without a factor) for each b of a [B, S,
+/// h] buffer, as a new [B, h, S] one of its element type; in parallel over
+/// blocks of keys, whose rows of `rows` and columns of the result stay in
+/// cache while they are transposed.
 static Value transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
                                 Value h, Value factor) {
-  Value result = e.alloc(e.b.getF32Type(), {batch, h, keys});
+  Value result =
+      e.alloc(getElementTypeOrSelf(rows.getType()), {batch, h, keys});
   Value block = e.idx(64);
   e.parallel({batch, e.ceilDiv(keys, block)}, [&](Emitter &p, ValueRange ivs) {
     Value first = p.mul(ivs[1], block);
     Value count = p.min(block, p.sub(keys, first));
     p.loop(p.idx(0), h, [&](Emitter &x, Value c) {
       x.loop(first, x.add(first, count), [&](Emitter &y, Value s) {
-        y.store(y.mulf(factor, y.load(rows, {ivs[0], s, c})), result,
-                {ivs[0], c, s});
+        Value v = y.load(rows, {ivs[0], s, c});
+        y.store(factor ? y.mulf(factor, v) : v, result, {ivs[0], c, s});
       });
     });
   });
@@ -168,6 +170,11 @@ static Value transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
 Value loops::AttentionOperands::scaledKeysTransposed(Emitter &e, Value batch,
                                                      Value keys) const {
   return transposedPerBatch(e, key, batch, keys, h, scale);
+}
+
+Value loops::AttentionOperands::keysTransposed(Emitter &e, Value batch,
+                                               Value keys) const {
+  return transposedPerBatch(e, key, batch, keys, h, Value());
 }
 
 Value loops::AttentionOperands::valuesTransposed(Emitter &e, Value batch,

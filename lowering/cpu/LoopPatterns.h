@@ -86,8 +86,9 @@ struct RouteGradRows {
 };
 
 /// What the attention forward and backward tiles share: the key and value
-/// (f32 buffers [B, S, h]), the optional key padding mask, k, h, the scale
-/// and causality, and the size checks of those operands against the query.
+/// (buffers [B, S, h]: f32, or a bf16 key for the forward's bf16 scores), the
+/// optional key padding mask, k, h, the scale and causality, and the size
+/// checks of those operands against the query.
 struct AttentionOperands {
   AttentionOperands(TensorBoundary &tb, Value keyTensor, Value valueTensor,
                     Value maskTensor, Value k, Value h,
@@ -101,6 +102,9 @@ struct AttentionOperands {
   /// against them read their B operand in place (sgemm copies a transposed
   /// or scaled B on every call, and each tile would copy the same blocks).
   Value scaledKeysTransposed(Emitter &e, Value batch, Value keys) const;
+  /// key^T, unscaled, in the key's element type (for bf16 GEMMs, which
+  /// scale the scores instead).
+  Value keysTransposed(Emitter &e, Value batch, Value keys) const;
   Value valuesTransposed(Emitter &e, Value batch, Value keys) const;
 
   ModuleOp module;

@@ -453,7 +453,15 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 /// each row updated, and P V accumulated into the output rows by a GEMM.
 struct AttentionTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
-  Value keysT; // scaledKeysTransposed
+  /// scaledKeysTransposed; or, for a bf16 query and key (`bf16Scores`),
+  /// keysTransposed packed per batch for moa_rt_bf16_gemm, the scores
+  /// scaled after their GEMM. P V stays in f32: P rounded to bf16 (as
+  /// FlashAttention does) would be a rounding point that moa-spec.md's
+  /// mixed-precision gradients do not have (measured: tiny_lm's bf16
+  /// gradients then miss the rounded reference by 1-9%).
+  Value keysT;
+  bool bf16Scores = false;
+  Value keys;
   Value b, firstRow, rows, visibleKeys;
   Value q, o;                   // [rows, h] views of query and output
   Value scores, runMax, runSum; // per-tile scratch on the stack
@@ -481,10 +489,19 @@ struct AttentionTile : AttentionOperands {
   /// Keys [first, first + count): scores, softmax update, P V.
   void addKeyBlock(Emitter &x, Value first, Value count) {
     Value s = x.rows(scores, x.idx(0), rows, count);
-    x.sgemm(module, q, x.cols(keysT, first, count, h, b), s, x.f32(1), 0.0f,
-            /*transposeB=*/false);
-    x.loop(x.idx(0), rows,
-           [&](Emitter &y, Value r) { updateRow(y, r, first, count, s); });
+    if (bf16Scores)
+      x.bf16Gemm(module, q, x.rows(keysT, x.idx(0), h, keys, b), s, 0.0f,
+                 x.idx(0), first);
+    else
+      x.sgemm(module, q, x.cols(keysT, first, count, h, b), s, x.f32(1), 0.0f,
+              /*transposeB=*/false);
+    x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
+      if (bf16Scores)
+        y.loop(y.idx(0), count, [&](Emitter &z, Value j) {
+          z.store(z.mulf(scale, z.load(s, {r, j})), s, {r, j});
+        });
+      updateRow(y, r, first, count, s);
+    });
     x.sgemm(module, s, x.rows(value, first, count, h, b), o, x.f32(1), 1.0f,
             /*transposeB=*/false);
   }
@@ -576,8 +593,12 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
                                 PatternRewriter &rewriter) const override {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value queryTensor = tb.toF32(op.getQuery());
-    Value keyTensor = tb.toF32(op.getKey());
+    // A bf16 query and key stay bf16 for the scores' moa_rt_bf16_gemm; the
+    // rest is widened.
+    const bool bf16Scores = isBf16Product(op.getQuery(), op.getKey());
+    auto operand = [&](Value v) { return bf16Scores ? v : tb.toF32(v); };
+    Value queryTensor = operand(op.getQuery());
+    Value keyTensor = operand(op.getKey());
     Value valueTensor = tb.toF32(op.getValue());
     tb.nameOperands({{queryTensor, "query"}});
     Value batch = tb.dim(queryTensor, 0), length = tb.dim(queryTensor, 1);
@@ -599,7 +620,12 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
       tile.lse = tb.collapse(lse3, {{0}, {1, 2}});
 
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
-      tile.keysT = tile.scaledKeysTransposed(g, batch, keys);
+      tile.keys = keys;
+      tile.bf16Scores = bf16Scores;
+      tile.keysT = bf16Scores
+                       ? packedBf16Weight(g, tb.module,
+                                          tile.keysTransposed(g, batch, keys))
+                       : tile.scaledKeysTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       g.parallel({batch, g.ceilDiv(rowsPerBatch, tileRows)},

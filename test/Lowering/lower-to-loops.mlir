@@ -96,7 +96,7 @@ func.func @grouped_matmul(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %p: te
 // CHECK: memref.store %{{.*}}, %[[SORTED]]
 // CHECK: %[[A:.*]] = memref.subview %[[SORTED]][
 // CHECK: %[[W:.*]] = memref.subview %[[PACKED]][
-// CHECK: call @moa_rt_bf16_gemm(%[[A]], %[[W]], %{{.*}}, %{{.*}}) : (memref<?x?xbf16, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, f32) -> ()
+// CHECK: call @moa_rt_bf16_gemm(%[[A]], %[[W]], %{{.*}}, %{{.*}}, %c0, %c0) : (memref<?x?xbf16, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, f32, index, index) -> ()
 // CHECK-NOT: call @moa_rt_sgemm
 // CHECK: return
 func.func @grouped_matmul_bf16(%x: tensor<?x?x16xbf16>, %w: tensor<4x16x8xbf16>, %p: tensor<?xi32>,
@@ -129,9 +129,20 @@ func.func @attention(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8xf32>, %v: tensor<
 
 // -----
 
-// bf16 operands are widened to f32 around the code and the result narrowed.
+// bf16 query and key: K^T (unscaled, in bf16) packed per batch once; per
+// key block, the scores by moa_rt_bf16_gemm from the block's first column of
+// K^T, then scaled; the softmax and P V in f32 (V widened); the result
+// narrowed.
 // CHECK-LABEL: func.func @attention_bf16
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[KT:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK: %[[KTP:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
+// CHECK: call @moa_rt_pack_bf16
+// CHECK: scf.parallel
+// CHECK: scf.for %[[BLOCK:.*]] = %{{.*}} to
+// CHECK: %[[FIRST:.*]] = arith.muli %[[BLOCK]]
+// CHECK: %[[KTB:.*]] = memref.subview %[[KTP]]
+// CHECK: call @moa_rt_bf16_gemm(%{{.*}}, %[[KTB]], %{{.*}}, %{{.*}}, %{{.*}}, %[[FIRST]])
+// CHECK: arith.mulf
 // CHECK: call @moa_rt_sgemm
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 func.func @attention_bf16(%q: tensor<2x3x2x8xbf16>, %k: tensor<2x5x8xbf16>, %v: tensor<2x5x8xbf16>)

@@ -11,7 +11,8 @@
 // and widened to f32), the weight packed in two ranges of rows: odd and
 // even K, K past one chunk of 256, N cut into blocks, beta 0 and 1, to the
 // same bound on bf16 inputs (their products are exact in f32); an odd
-// leading dimension of A, which the kernels cannot take, in one shape.
+// leading dimension of A, which the kernels cannot take, in one shape; W a
+// block of a larger packed weight (from row 2, column 3) where beta is 1.
 // With --no-memory-for-scratch: a scaled, transposed 256 MB B under an
 // address-space limit that leaves no room for a copy of it; sgemm copies
 // it a block at a time, so it must compute it all the same.
@@ -100,24 +101,28 @@ double fromBf16(uint16_t bits) {
   return value;
 }
 
-/// Max over C of |error| / bound for bf16Gemm in `mode` (> 1 fails).
+/// Max over C of |error| / bound for bf16Gemm in `mode` (> 1 fails), W [k
+/// x n] the block from (firstRow, firstColumn) of a packed weight.
 double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
-                      float beta, bool oddLda, std::mt19937 &rng) {
+                      float beta, bool oddLda, int64_t firstRow,
+                      int64_t firstColumn, std::mt19937 &rng) {
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-  const int64_t lda = k + 2 + k % 2 + oddLda, ldw = n + 5, ldc = n + 2;
-  std::vector<uint16_t> a(m * lda), w(k * ldw);
+  const int64_t rows = firstRow + k + 1, columns = firstColumn + n + 3;
+  const int64_t lda = k + 2 + k % 2 + oddLda, ldw = columns + 5, ldc = n + 2;
+  std::vector<uint16_t> a(m * lda), w(rows * ldw);
   for (std::vector<uint16_t> *v : {&a, &w})
     for (uint16_t &x : *v)
       x = toBf16(uniform(rng));
-  std::vector<float> c(m * ldc), packed(k * n);
+  std::vector<float> c(m * ldc), packed(rows * columns);
   for (float &x : c)
     x = uniform(rng);
   const std::vector<float> c0 = c;
-  const int64_t half = k / 4 * 2; // two ranges, the second from an even row
-  packBf16(mode, n, w.data(), ldw, 0, half, packed.data());
-  packBf16(mode, n, w.data(), ldw, half, k - half, packed.data());
-  bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda, packed.data(), beta,
-           c.data(), ldc);
+  const int64_t half = rows / 4 * 2; // two ranges, the second from an even row
+  packBf16(mode, columns, w.data(), ldw, 0, half, packed.data());
+  packBf16(mode, columns, w.data(), ldw, half, rows - half, packed.data());
+  bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda,
+           {packed.data(), columns, firstRow, firstColumn}, beta, c.data(),
+           ldc);
   double worst = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < ldc; ++j) {
@@ -129,7 +134,8 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
       }
       double sum = 0, magnitude = 0;
       for (int64_t p = 0; p < k; ++p) {
-        const double term = fromBf16(a[i * lda + p]) * fromBf16(w[p * ldw + j]);
+        const double term = fromBf16(a[i * lda + p]) *
+                            fromBf16(w[(firstRow + p) * ldw + firstColumn + j]);
         sum += term;
         magnitude += std::fabs(term);
       }
@@ -201,9 +207,11 @@ int main(int argc, char **argv) {
   for (Bf16Gemm mode : {Bf16Gemm::Native, Bf16Gemm::Widened})
     for (auto [m, n, k] : bf16Shapes)
       for (float beta : {0.0f, 1.0f}) {
-        // An odd lda (no kernel: the widened path) in one case of each.
-        const bool oddLda = m == 7;
-        const double worst = worstBf16Error(mode, m, n, k, beta, oddLda, rng);
+        // An odd lda (no kernel: the widened path) in one case of each;
+        // a block from row 2 and column 3 of the weight in the beta 1 cases.
+        const bool oddLda = m == 7, block = beta == 1.0f;
+        const double worst = worstBf16Error(mode, m, n, k, beta, oddLda,
+                                            block ? 2 : 0, block ? 3 : 0, rng);
         ++bf16Cases;
         if (worst <= 1.0)
           continue;
