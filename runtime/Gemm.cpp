@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -402,6 +403,51 @@ void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
            ldc);
 }
 
+/// How much faster bf16Gemm's Native mode must multiply than f32 to be
+/// chosen.
+constexpr double kNativeBf16Margin = 1.3;
+
+} // namespace
+
+double bf16KernelSpeedup() {
+  constexpr int64_t m = 64, n = 128, k = 256;
+  std::vector<float> a(m * k), w(k * n), c(m * n), packed(k * n);
+  std::vector<uint16_t> a16(m * k), w16(k * n);
+  for (int64_t i = 0; i < m * k; ++i)
+    a16[i] = uint16_t(0x3f00 + (i * 37 % 251)); // 0.5 to 1.0
+  for (int64_t i = 0; i < k * n; ++i)
+    w16[i] = uint16_t(0x3f00 + (i * 53 % 241));
+  for (int64_t i = 0; i < m * k; ++i)
+    a[i] = bf16ToFloat(a16[i]);
+  for (int64_t i = 0; i < k * n; ++i)
+    w[i] = bf16ToFloat(w16[i]);
+  packBf16(Bf16Gemm::Native, n, w16.data(), n, 0, k, packed.data());
+  auto best = [](auto product) -> double {
+    double fastest = INFINITY;
+    for (int round = 0; round < 5; ++round) {
+      auto start = std::chrono::steady_clock::now();
+      for (int call = 0; call < 8; ++call)
+        if (!product())
+          return INFINITY;
+      std::chrono::duration<double> took =
+          std::chrono::steady_clock::now() - start;
+      fastest = std::min(fastest, took.count());
+    }
+    return fastest;
+  };
+  const double f32 = best([&] {
+    return xsmmBlocked(false, false, m, n, k, 1.0f, a.data(), k, w.data(), n,
+                       0.0f, c.data(), n);
+  });
+  const double bf16 = best([&] {
+    return xsmmBf16(m, n, k, a16.data(), k, {packed.data(), n}, 0.0f, c.data(),
+                    n);
+  });
+  return std::isfinite(f32) && std::isfinite(bf16) ? f32 / bf16 : 0.0;
+}
+
+namespace {
+
 /// MOA_GEMM_PROFILE=1: the time of every GEMM, summed per shape and printed
 /// to stderr at exit, most time first. The time is the calling thread's
 /// wall time inside sgemm, so a shape's rate is per thread, comparable with
@@ -502,11 +548,19 @@ void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
 
 Bf16Gemm defaultBf16Gemm() {
   const char *choice = std::getenv("MOA_GEMM_BF16");
-  const bool widen = (choice && std::strcmp(choice, "widen") == 0) ||
-                     defaultGemmBackend() == GemmBackend::OpenBlas;
-  return !widen && libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CPX
-             ? Bf16Gemm::Native
-             : Bf16Gemm::Widened;
+  if (defaultGemmBackend() == GemmBackend::OpenBlas ||
+      libxsmm_get_target_archid() < LIBXSMM_X86_AVX512_CPX ||
+      (choice && std::strcmp(choice, "widen") == 0))
+    return Bf16Gemm::Widened;
+  if (choice && std::strcmp(choice, "native") == 0)
+    return Bf16Gemm::Native;
+  // CPUs with AVX512-BF16 differ: on the Xeons measured vdpbf16ps retires at
+  // half the rate of f32 FMAs (libxsmm's bf16 kernels 87 GFLOP/s against
+  // 151-175), on AMD Zen 4 at twice it (225 against 106). So the kernels
+  // race once per process, and bf16 runs natively only by a clear margin,
+  // which keeps the choice the same from run to run on either kind.
+  return bf16KernelSpeedup() >= kNativeBf16Margin ? Bf16Gemm::Native
+                                                  : Bf16Gemm::Widened;
 }
 
 void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,

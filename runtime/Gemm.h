@@ -45,9 +45,16 @@ enum class Bf16Gemm {
   Widened,
 };
 
-/// Native where the CPU has AVX512-BF16, unless MOA_GEMM_BF16=widen (for
-/// comparisons) or MOA_GEMM=openblas.
+/// Native where the CPU has AVX512-BF16 and libxsmm's bf16 kernel, raced
+/// once against its f32 one, multiplies at least 1.3x faster (twice on AMD
+/// Zen 4; half as fast on the Xeons measured); MOA_GEMM_BF16=native or
+/// widen decides instead (for comparisons), MOA_GEMM=openblas widens.
 Bf16Gemm defaultBf16Gemm();
+
+/// The rate of libxsmm's bf16 kernel over its f32 one at a tile shape of
+/// the layers (C [64 x 128] = A [64 x 256] W), each the best of 5 rounds of
+/// 8 calls (about 5 ms in all); 0 if either has no kernel.
+double bf16KernelSpeedup();
 
 /// Rows [first, first + count) of the bf16 weight W [k x n] (row-major,
 /// leading dimension ldw; `first` even) into `packed`, which has room for
