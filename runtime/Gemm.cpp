@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/Gemm.h"
+#include "runtime/Tensor.h"
 
 #include <dlfcn.h>
 #include <libxsmm.h>
@@ -199,13 +200,6 @@ bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
         kernel(bBlock, transposeA ? a + p * lda : a + p, out);
         return true;
       });
-}
-
-float bf16ToFloat(uint16_t bits) {
-  const uint32_t wide = uint32_t(bits) << 16;
-  float value;
-  std::memcpy(&value, &wide, sizeof(value));
-  return value;
 }
 
 /// Where packBf16's Native form keeps W's row p, column j: in pair p / 2 of

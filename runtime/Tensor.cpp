@@ -157,13 +157,6 @@ uint16_t floatToHalf(float value) {
          static_cast<uint16_t>(mantissa);
 }
 
-float bf16ToFloat(uint16_t bits) {
-  uint32_t x = static_cast<uint32_t>(bits) << 16;
-  float value;
-  std::memcpy(&value, &x, 4);
-  return value;
-}
-
 uint16_t floatToBf16(float value) {
   uint32_t x;
   std::memcpy(&x, &value, 4);

@@ -85,8 +85,14 @@ std::string formatShape(const std::vector<int64_t> &shape);
 /// IEEE half and bfloat16 conversions (round to nearest even).
 float halfToFloat(uint16_t bits);
 uint16_t floatToHalf(float value);
-float bf16ToFloat(uint16_t bits);
 uint16_t floatToBf16(float value);
+/// Exact; inline, since the bf16 GEMMs' packing widens with it per element.
+inline float bf16ToFloat(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof(value));
+  return value;
+}
 
 } // namespace moa::runtime
 

@@ -179,7 +179,7 @@ Value loops::AttentionOperands::keysTransposed(Emitter &e, Value batch,
 
 Value loops::AttentionOperands::valuesTransposed(Emitter &e, Value batch,
                                                  Value keys) const {
-  return transposedPerBatch(e, value, batch, keys, h, e.f32(1));
+  return transposedPerBatch(e, value, batch, keys, h, Value());
 }
 
 void loops::AttentionOperands::checkSizes(

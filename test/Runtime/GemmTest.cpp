@@ -40,6 +40,26 @@ struct Case {
   float alpha, beta;
 };
 
+/// |got - expected| over the standard error bound of an f32 dot product of
+/// k terms, (k + 2) u `magnitude` (u = 2^-24, `magnitude` the sum of the
+/// terms' and beta C's absolute values); infinite for NaN or wildly off.
+double errorOverBound(double got, double expected, int64_t k,
+                      double magnitude) {
+  const double bound = (k + 2) * std::ldexp(1.0, -24) * magnitude + 1e-30;
+  const double error = std::fabs(got - expected);
+  return error <= bound * 1e6 ? error / bound : INFINITY;
+}
+
+/// Whether the columns past n of C [m x ldc] (the padding) are as before.
+bool paddingUntouched(const std::vector<float> &c, const std::vector<float> &c0,
+                      int64_t m, int64_t n, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n; j < ldc; ++j)
+      if (c[i * ldc + j] != c0[i * ldc + j])
+        return false;
+  return true;
+}
+
 /// Max over C of |error| / bound (> 1 fails).
 double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
@@ -69,23 +89,14 @@ double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
         sum += term;
         magnitude += std::fabs(term);
       }
-      double before = c0[i * ldc + j];
-      double expected = t.alpha * sum + t.beta * before;
-      double bound =
-          (t.k + 2) * std::ldexp(1.0, -24) *
-              (std::fabs(t.alpha) * magnitude + std::fabs(t.beta * before)) +
-          1e-30;
-      double error = std::fabs(c[i * ldc + j] - expected);
-      if (!(error <= bound * 1e6)) // NaN or wildly off
-        return INFINITY;
-      worst = std::max(worst, error / bound);
+      const double before = c0[i * ldc + j];
+      worst =
+          std::max(worst, errorOverBound(c[i * ldc + j],
+                                         t.alpha * sum + t.beta * before, t.k,
+                                         std::fabs(t.alpha) * magnitude +
+                                             std::fabs(t.beta * before)));
     }
-  // Columns past n (the padding of ldc) are left alone.
-  for (int64_t i = 0; i < t.m; ++i)
-    for (int64_t j = t.n; j < ldc; ++j)
-      if (c[i * ldc + j] != c0[i * ldc + j])
-        return INFINITY;
-  return worst;
+  return paddingUntouched(c, c0, t.m, t.n, ldc) ? worst : INFINITY;
 }
 
 uint16_t toBf16(float value) { // inputs are bf16: truncation is exact
@@ -125,13 +136,7 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
            ldc);
   double worst = 0;
   for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < ldc; ++j) {
-      const double before = c0[i * ldc + j];
-      if (j >= n) { // the padding of ldc is left alone
-        if (c[i * ldc + j] != before)
-          return INFINITY;
-        continue;
-      }
+    for (int64_t j = 0; j < n; ++j) {
       double sum = 0, magnitude = 0;
       for (int64_t p = 0; p < k; ++p) {
         const double term = fromBf16(a[i * lda + p]) *
@@ -139,16 +144,12 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
         sum += term;
         magnitude += std::fabs(term);
       }
-      const double expected = sum + beta * before;
-      const double bound = (k + 2) * std::ldexp(1.0, -24) *
-                               (magnitude + std::fabs(beta * before)) +
-                           1e-30;
-      const double error = std::fabs(c[i * ldc + j] - expected);
-      if (!(error <= bound * 1e6))
-        return INFINITY;
-      worst = std::max(worst, error / bound);
+      const double before = c0[i * ldc + j];
+      worst =
+          std::max(worst, errorOverBound(c[i * ldc + j], sum + beta * before, k,
+                                         magnitude + std::fabs(beta * before)));
     }
-  return worst;
+  return paddingUntouched(c, c0, m, n, ldc) ? worst : INFINITY;
 }
 
 /// Limits this process' address space to what it maps now plus `bytes`.
