@@ -558,18 +558,26 @@ Bf16Gemm defaultBf16Gemm() {
 }
 
 void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
-              int64_t first, int64_t count, float *packed) {
-  if (mode == Bf16Gemm::Widened) {
-    for (int64_t p = first; p < first + count; ++p)
+              int64_t first, int64_t count, float *packed, bool transposed) {
+  // W's element (p, j); w is read along its rows either way round.
+  auto packEach = [&](auto store) {
+    if (transposed)
       for (int64_t j = 0; j < n; ++j)
-        packed[p * n + j] = bf16ToFloat(w[p * ldw + j]);
-    return;
-  }
+        for (int64_t p = first; p < first + count; ++p)
+          store(p, j, w[j * ldw + p]);
+    else
+      for (int64_t p = first; p < first + count; ++p)
+        for (int64_t j = 0; j < n; ++j)
+          store(p, j, w[p * ldw + j]);
+  };
+  if (mode == Bf16Gemm::Widened)
+    return packEach([&](int64_t p, int64_t j, uint16_t x) {
+      packed[p * n + j] = bf16ToFloat(x);
+    });
   // The second row of an odd K's last pair is 0.
   uint16_t *vnni = reinterpret_cast<uint16_t *>(packed);
-  for (int64_t p = first; p < first + count; ++p)
-    for (int64_t j = 0; j < n; ++j)
-      vnni[vnniIndex(n, p, j)] = w[p * ldw + j];
+  packEach(
+      [&](int64_t p, int64_t j, uint16_t x) { vnni[vnniIndex(n, p, j)] = x; });
   if ((first + count) % 2 == 1)
     for (int64_t j = 0; j < n; ++j)
       vnni[vnniIndex(n, first + count, j)] = 0;

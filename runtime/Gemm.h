@@ -61,9 +61,12 @@ double bf16KernelSpeedup();
 /// k x n floats and is what bf16Gemm reads: pairs of rows interleaved, in
 /// bf16, for Native; widened to f32 (row-major, leading dimension n) for
 /// Widened. Ranges that start at even rows may be packed by different
-/// threads; the last, where k is odd, ends the last pair with a 0.
+/// threads; the last, where k is odd, ends the last pair with a 0. With
+/// `transposed`, W is the transpose of w [n x k] (a weight read as W^T in a
+/// backward GEMM): W's row p is w's column p.
 void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
-              int64_t first, int64_t count, float *packed);
+              int64_t first, int64_t count, float *packed,
+              bool transposed = false);
 
 /// A block of a weight W packed by packBf16: its rows from `firstRow`
 /// (even) and columns from `firstColumn`, W having `columns` columns.

@@ -203,8 +203,10 @@ void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
 
 void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,
                                    StridedMemRefType<float, 2> *packed,
-                                   int64_t first, int64_t count) {
-  const int64_t k = w->sizes[0], n = w->sizes[1];
+                                   int64_t first, int64_t count,
+                                   int64_t transposed) {
+  const int64_t k = w->sizes[transposed ? 1 : 0];
+  const int64_t n = w->sizes[transposed ? 0 : 1];
   if (packed->sizes[0] != k || packed->sizes[1] != n ||
       (k > 0 && n > 0 &&
        (w->strides[1] != 1 || packed->strides[0] != n ||
@@ -212,7 +214,7 @@ void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,
       first < 0 || count < 0 || first % 2 != 0 || first + count > k)
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   packBf16(bf16Mode(), n, w->data + w->offset, w->strides[0], first, count,
-           packed->data + packed->offset);
+           packed->data + packed->offset, transposed != 0);
 }
 
 void _mlir_ciface_moa_rt_bf16_gemm(StridedMemRefType<uint16_t, 2> *a,

@@ -8,12 +8,12 @@
 //       stride, op transposing where `transpose` has kSgemmTransposeA/B set
 //       (runtime/Gemm.h: libxsmm's kernels, single-threaded: the generated code
 //       runs the tiles of a kernel in parallel itself);
-//   moa_rt_pack_bf16(W, packed, first, count)
-//       rows [first, first + count) of a bf16 weight W [K x N] into
-//       `packed` (an f32 buffer [K x N], dense), in the form
-//       moa_rt_bf16_gemm reads: pairs of rows interleaved for the CPU's
-//       AVX512-BF16 kernels, or widened to f32 where it has none (chosen at
-//       run time, runtime/Gemm.h);
+//   moa_rt_pack_bf16(W, packed, first, count, transposed)
+//       rows [first, first + count) of a bf16 weight W [K x N] (with
+//       `transposed` non-zero, of W^T for W [N x K]) into `packed` (an f32
+//       buffer [K x N], dense), in the form moa_rt_bf16_gemm reads: pairs
+//       of rows interleaved for the CPU's AVX512-BF16 kernels, or widened
+//       to f32 where it has none (chosen at run time, runtime/Gemm.h);
 //   moa_rt_bf16_gemm(A, packed, C, beta, first_row, first_column)
 //       C = A W + beta C (beta 0 or 1) for A bf16 [M x K] and C f32 [M x N]
 //       with unit inner stride, W the block [K x N] from (first_row (even),

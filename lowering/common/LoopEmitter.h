@@ -36,6 +36,9 @@ constexpr int64_t kTileRows = 128;
 /// Iterations below which a loop of per-row work (h to d elements) runs on
 /// the calling thread (Emitter::parallel's serialBelow).
 constexpr int64_t kSerialRows = 64;
+/// Elements per unit of parallel work in elementwise loops (conversions,
+/// fills, linalg's elementwise ops): 64 KiB of f32.
+constexpr int64_t kElementChunk = 16384;
 /// Keys per block of the attention's online softmax.
 constexpr int64_t kKeyBlock = 256;
 
@@ -206,6 +209,37 @@ public:
            parallelLoop);
   }
 
+  /// body(i) for each i in [0, count): elementwise work on contiguous
+  /// buffers, in parallel chunks of kElementChunk whose loops LLVM
+  /// vectorises (a single chunk runs on the calling thread:
+  /// moa-omp-parallel-if).
+  void parallelElements(Value count,
+                        function_ref<void(Emitter &, Value)> body) {
+    if (std::optional<int64_t> n = staticProduct(count);
+        n && *n <= kElementChunk)
+      return loop(idx(0), count, body); // one chunk: no parallel loop
+    Value chunk = idx(kElementChunk);
+    parallel({ceilDiv(count, chunk)}, [&](Emitter &p, ValueRange ivs) {
+      Value first = p.mul(ivs[0], chunk);
+      Value n = p.min(chunk, p.sub(count, first));
+      p.loop(p.idx(0), n,
+             [&](Emitter &x, Value i) { body(x, x.add(first, i)); });
+    });
+  }
+
+  /// `v` where it is a constant or a product of constants (a static
+  /// shape's element count).
+  static std::optional<int64_t> staticProduct(Value v) {
+    if (std::optional<int64_t> c = getConstantIntValue(v))
+      return c;
+    auto product = v.getDefiningOp<arith::MulIOp>();
+    if (!product)
+      return std::nullopt;
+    std::optional<int64_t> x = staticProduct(product.getLhs());
+    std::optional<int64_t> y = staticProduct(product.getRhs());
+    return x && y ? std::optional<int64_t>(*x * *y) : std::nullopt;
+  }
+
   /// Nested loops over [0, ub_i), `ivs` the induction variables so far.
   /// A body that may run this way must not use memref.alloca: in a plain
   /// loop each iteration's would stay on the stack.
@@ -319,11 +353,13 @@ public:
   }
 
   /// Rows [first, first + count) (first even) of the bf16 weight w [K, N]
-  /// into `packed` (f32 [K, N], dense), in the form bf16Gemm reads.
+  /// (or of w^T, w [N, K], where `transposed`) into `packed` (f32 [K, N],
+  /// dense), in the form bf16Gemm reads.
   void packBf16(ModuleOp module, Value w, Value packed, Value first,
-                Value count) {
+                Value count, bool transposed = false) {
     call(module, "moa_rt_pack_bf16", /*cInterface=*/true,
-         {gemmView(w), gemmView(packed), first, count});
+         {gemmView(w), gemmView(packed), first, count,
+          arith::ConstantIntOp::create(b, loc, transposed, 64)});
   }
 
   /// c = a * w + beta * c (beta 0 or 1) for a bf16 and c f32, w the block
@@ -531,14 +567,8 @@ public:
       all.push_back(i);
     Value from = collapse(in, {all}), to = collapse(out, {all});
     Type elementType = cast<ShapedType>(out.getType()).getElementType();
-    Value chunk = e.idx(16384);
-    e.parallel({e.ceilDiv(count, chunk)}, [&](Emitter &p, ValueRange ivs) {
-      Value first = p.mul(ivs[0], chunk);
-      Value n = p.min(chunk, p.sub(count, first));
-      p.loop(p.idx(0), n, [&](Emitter &x, Value i) {
-        Value at = x.add(first, i);
-        x.store(x.castFloat(x.load(from, {at}), elementType), to, {at});
-      });
+    e.parallelElements(count, [&](Emitter &x, Value at) {
+      x.store(x.castFloat(x.load(from, {at}), elementType), to, {at});
     });
   }
 

@@ -162,6 +162,9 @@ struct LowerRouteGrad : OpRewritePattern<RouteGradOp> {
 /// and the result-gradient rows G, U = G W[e]^T, the gate gradient
 /// <X, U> per pair, then G and U scaled by the gates, dW[e] += X^T G. Then in
 /// parallel over input rows, the input gradient reads U back per pair.
+/// Where G and W are bf16 (mixed precision), U is a bf16 GEMM on W^T packed
+/// once per call (moa_rt_bf16_gemm) and G is gathered in bf16 for it; dW's
+/// GEMM stays f32, since its G is scaled by the gates.
 struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(GroupedMatmulGradOp op,
@@ -171,11 +174,14 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
     Type f32 = rewriter.getF32Type();
+    const bool bf16 = isBf16Product(op.getResultGrad(), op.getWeight());
     GroupedRows g(tb, op.getInput(), op.getWeight(), op.getPermutation(),
-                  op.getOffsets(), op.getGates());
+                  op.getOffsets(), op.getGates(),
+                  bf16 ? GroupedRows::Widen::Nothing
+                       : GroupedRows::Widen::InputAndWeight);
     const bool combine = g.combine, tokenRows = g.tokenRows;
     Value inputTensor = g.inputTensor, weightTensor = g.weightTensor;
-    Value gradTensor = tb.toF32(op.getResultGrad());
+    Value gradTensor = bf16 ? op.getResultGrad() : tb.toF32(op.getResultGrad());
     Value batch = g.batch, length = g.length, tokens = g.tokens;
     Value numExperts = g.numExperts, kDim = g.kDim, nDim = g.nDim;
     Value k = combine ? tb.dim(op.getGates(), 2) : tb.dim(gradTensor, 2);
@@ -212,6 +218,12 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
           Value xs = v.alloc(f32, {dispatched, kDim});
           Value gs = v.alloc(f32, {dispatched, nDim});
           Value us = v.alloc(f32, {dispatched, kDim});
+          Value gsBf16, packedT;
+          if (bf16) {
+            gsBf16 = v.alloc(rewriter.getBF16Type(), {dispatched, nDim});
+            packedT = packedBf16Weight(v, tb.module, weight,
+                                       /*transposed=*/true);
+          }
           Value tile = v.idx(kTileRows);
           v.parallel({numExperts}, [&](Emitter &p, ValueRange ivs) {
             Value ex = ivs[0];
@@ -225,18 +237,27 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
                 Value source = tokenRows ? x.div(pair, k) : pair;
                 Value gradRow = combine ? x.div(pair, k) : pair;
                 x.loop(x.idx(0), kDim, [&](Emitter &y, Value c) {
-                  y.store(y.load(input, {source, c}), xs, {row, c});
+                  y.store(y.castFloat(y.load(input, {source, c}), f32), xs,
+                          {row, c});
                 });
                 x.loop(x.idx(0), nDim, [&](Emitter &y, Value c) {
-                  y.store(y.load(grad, {gradRow, c}), gs, {row, c});
+                  Value gradient = y.load(grad, {gradRow, c});
+                  y.store(y.castFloat(gradient, f32), gs, {row, c});
+                  if (bf16)
+                    y.store(gradient, gsBf16, {row, c});
                 });
               });
               Value xTile = q.rows(xs, start, count, kDim);
               Value gTile = q.rows(gs, start, count, nDim);
               Value uTile = q.rows(us, start, count, kDim);
-              q.sgemm(tb.module, gTile,
-                      q.rows(weight, q.idx(0), kDim, nDim, ex), uTile, q.f32(1),
-                      0.0f, /*transposeB=*/true);
+              if (bf16)
+                q.bf16Gemm(tb.module, q.rows(gsBf16, start, count, nDim),
+                           q.rows(packedT, q.idx(0), nDim, kDim, ex), uTile,
+                           0.0f);
+              else
+                q.sgemm(tb.module, gTile,
+                        q.rows(weight, q.idx(0), kDim, nDim, ex), uTile,
+                        q.f32(1), 0.0f, /*transposeB=*/true);
               if (combine)
                 q.loop(start, q.add(start, count), [&](Emitter &x, Value row) {
                   Value pair = x.toIndex(x.load(perm, {row}));

@@ -56,8 +56,8 @@ Value loops::allocLike(TensorBoundary &tb, Value tensor) {
 }
 
 void loops::fill(Emitter &e, Value buffer, Value count, Value value) {
-  e.loop(e.idx(0), count,
-         [&](Emitter &x, Value i) { x.store(value, buffer, {i}); });
+  e.parallelElements(count,
+                     [&](Emitter &x, Value i) { x.store(value, buffer, {i}); });
 }
 
 Value loops::loadScalar(TensorBoundary &tb, Value scalar) {
@@ -197,4 +197,39 @@ void loops::AttentionOperands::checkSizes(
   if (maskTensor)
     sizes.append(
         {{tb.dim(maskTensor, 0), batch}, {tb.dim(maskTensor, 1), keys}});
+}
+
+/// Rows of a weight packed per task (even: moa_rt_pack_bf16's ranges start
+/// at even rows).
+static constexpr int64_t kPackRows = 64;
+
+bool loops::isBf16Product(Value a, Value w) {
+  return getElementTypeOrSelf(a.getType()).isBF16() &&
+         getElementTypeOrSelf(w.getType()).isBF16();
+}
+
+Value loops::packedBf16Weight(Emitter &e, ModuleOp module, Value w,
+                              bool transposed) {
+  const int64_t rank = cast<MemRefType>(w.getType()).getRank();
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < rank; ++i)
+    sizes.push_back(memref::DimOp::create(e.b, e.loc, w, i));
+  Value wRows = sizes[rank - 2], wColumns = sizes[rank - 1];
+  // The packed matrix [K, N]: w, or w^T.
+  Value kDim = transposed ? wColumns : wRows;
+  Value nDim = transposed ? wRows : wColumns;
+  SmallVector<Value> tasks(sizes.begin(), sizes.end() - 2);
+  SmallVector<Value> packedSizes(tasks);
+  packedSizes.append({kDim, nDim});
+  Value packed = e.alloc(e.b.getF32Type(), packedSizes);
+  Value chunk = e.idx(kPackRows);
+  tasks.push_back(e.ceilDiv(kDim, chunk));
+  e.parallel(tasks, [&](Emitter &p, ValueRange ivs) {
+    Value expert = rank == 3 ? ivs[0] : Value();
+    Value first = p.mul(ivs.back(), chunk);
+    p.packBf16(module, p.rows(w, p.idx(0), wRows, wColumns, expert),
+               p.rows(packed, p.idx(0), kDim, nDim, expert), first,
+               p.min(chunk, p.sub(kDim, first)), transposed);
+  });
+  return packed;
 }

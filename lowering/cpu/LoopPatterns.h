@@ -33,8 +33,6 @@ void populateAssertLoopPatterns(RewritePatternSet &patterns);
 
 /// Rows per parallel chunk for row-wise kernels (layer norm, losses).
 constexpr int64_t kRowChunk = 64;
-/// Elements per parallel chunk of the optimizer.
-constexpr int64_t kElementChunk = 16384;
 
 /// Collapses all dimensions of `buffer` but the last into one: [rows, d].
 Value asRows(TensorBoundary &tb, Value buffer);
@@ -44,7 +42,16 @@ Value flatten(TensorBoundary &tb, Value buffer);
 Value numElements(TensorBoundary &tb, Value tensor);
 /// A fresh f32 buffer shaped like `tensor`.
 Value allocLike(TensorBoundary &tb, Value tensor);
-/// buffer[0 : count] = value.
+/// Whether a GEMM of `a` and `w` runs on bf16 operands (moa_rt_bf16_gemm:
+/// the CPU's AVX512-BF16 kernels where it has them) rather than widened.
+bool isBf16Product(Value a, Value w);
+/// The bf16 weight buffer w ([K, N] or [E, K, N]) as moa_rt_bf16_gemm reads
+/// it (or its transpose, per expert, where `transposed`: a backward GEMM's
+/// W^T), packed into an f32 buffer of the packed matrix's shape once per
+/// call, in parallel over experts and ranges of rows.
+Value packedBf16Weight(Emitter &e, ModuleOp module, Value w,
+                       bool transposed = false);
+/// buffer[0 : count] = value, in parallel chunks (Emitter::parallelElements).
 void fill(Emitter &e, Value buffer, Value count, Value value);
 /// The 0-d f32 tensor `scalar` as an f32 value.
 Value loadScalar(TensorBoundary &tb, Value scalar);

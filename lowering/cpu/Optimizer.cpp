@@ -101,22 +101,16 @@ struct LowerAdamW : OpRewritePattern<AdamWOp> {
          {op.getGrad(), op.getFirstMoment(), op.getSecondMoment()})
       sizes.push_back({numElements(tb, other), count});
     count = tb.checkedCount(sizes, count);
-    Value chunk = e.idx(kElementChunk);
-    e.parallel({e.ceilDiv(count, chunk)}, [&](Emitter &p, ValueRange ivs) {
-      Value first = p.mul(ivs[0], chunk);
-      p.loop(first, p.min(count, p.add(first, chunk)),
-             [&](Emitter &x, Value i) {
-               Value g = x.mulf(x.load(grad, {i}), clip32);
-               Value mi = x.addf(x.mulf(b1, x.load(m, {i})), x.mulf(c1, g));
-               Value vi =
-                   x.addf(x.mulf(b2, x.load(v, {i})), x.mulf(c2, x.mulf(g, g)));
-               Value denom = x.addf(x.divf(x.sqrt(vi), rootCorrection2), eps);
-               Value pi = x.subf(x.mulf(x.load(param, {i}), decayFactor),
-                                 x.mulf(stepSize, x.divf(mi, denom)));
-               x.store(pi, p1, {i});
-               x.store(mi, m1, {i});
-               x.store(vi, v1, {i});
-             });
+    e.parallelElements(count, [&](Emitter &x, Value i) {
+      Value g = x.mulf(x.load(grad, {i}), clip32);
+      Value mi = x.addf(x.mulf(b1, x.load(m, {i})), x.mulf(c1, g));
+      Value vi = x.addf(x.mulf(b2, x.load(v, {i})), x.mulf(c2, x.mulf(g, g)));
+      Value denom = x.addf(x.divf(x.sqrt(vi), rootCorrection2), eps);
+      Value pi = x.subf(x.mulf(x.load(param, {i}), decayFactor),
+                        x.mulf(stepSize, x.divf(mi, denom)));
+      x.store(pi, p1, {i});
+      x.store(mi, m1, {i});
+      x.store(vi, v1, {i});
     });
     tb.replaceOp(rewriter, updated);
     return success();

@@ -10,6 +10,7 @@
 #include "dialect/MoAOps.h"
 #include "lowering/cpu/LoopPatterns.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/IR/IRMapping.h"
 #include "passes/LinalgBuilders.h"
 
 using namespace mlir;
@@ -247,44 +248,6 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
     return success();
   }
 };
-
-//===----------------------------------------------------------------------===//
-// bf16 weights
-//===----------------------------------------------------------------------===//
-
-/// Rows of a weight packed per task (even: moa_rt_pack_bf16's ranges start
-/// at even rows).
-constexpr int64_t kPackRows = 64;
-
-/// Whether a GEMM of `a` and `w` runs on bf16 operands (moa_rt_bf16_gemm:
-/// the CPU's AVX512-BF16 kernels where it has them) rather than widened.
-bool isBf16Product(Value a, Value w) {
-  return getElementTypeOrSelf(a.getType()).isBF16() &&
-         getElementTypeOrSelf(w.getType()).isBF16();
-}
-
-/// The bf16 weight buffer w ([K, N] or [E, K, N]) as moa_rt_bf16_gemm reads
-/// it, packed into an f32 buffer of its shape once per call, in parallel
-/// over experts and ranges of rows.
-Value packedBf16Weight(Emitter &e, ModuleOp module, Value w) {
-  const int64_t rank = cast<MemRefType>(w.getType()).getRank();
-  SmallVector<Value> sizes;
-  for (int64_t i = 0; i < rank; ++i)
-    sizes.push_back(memref::DimOp::create(e.b, e.loc, w, i));
-  Value packed = e.alloc(e.b.getF32Type(), sizes);
-  Value kDim = sizes[rank - 2], nDim = sizes[rank - 1];
-  Value chunk = e.idx(kPackRows);
-  SmallVector<Value> tasks(sizes.begin(), sizes.end() - 2);
-  tasks.push_back(e.ceilDiv(kDim, chunk));
-  e.parallel(tasks, [&](Emitter &p, ValueRange ivs) {
-    Value expert = rank == 3 ? ivs[0] : Value();
-    Value first = p.mul(ivs.back(), chunk);
-    p.packBf16(module, p.rows(w, p.idx(0), kDim, nDim, expert),
-               p.rows(packed, p.idx(0), kDim, nDim, expert), first,
-               p.min(chunk, p.sub(kDim, first)));
-  });
-  return packed;
-}
 
 //===----------------------------------------------------------------------===//
 // moa.grouped_matmul
@@ -758,42 +721,62 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
   }
 };
 
-/// A linalg.generic in buffer form that only converts floats (arith.extf
-/// or arith.truncf of its one input, identity maps on contiguous buffers:
-/// mixed precision's casts): in parallel chunks, as the kernels convert
-/// their operands (upstream's loops would be serial and scalar).
-struct LowerFloatConversion : OpRewritePattern<linalg::GenericOp> {
-  using OpRewritePattern::OpRewritePattern;
-  LogicalResult matchAndRewrite(linalg::GenericOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 1 ||
-        op.getNumDpsInits() != 1 ||
+/// An elementwise linalg op in buffer form (identity maps or scalars, every
+/// loop parallel, contiguous buffers, a payload without side effects or
+/// indices): mixed precision's casts, the adjoints' sums, fills. Its payload
+/// runs per element in parallel chunks (Emitter::parallelElements), where
+/// upstream's loops would run serially on one thread while the team waits.
+struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  static bool isElementwiseOnBuffers(linalg::LinalgOp op) {
+    if (!op.hasPureBufferSemantics() || op.getNumLoops() == 0 ||
         op.getNumParallelLoops() != op.getNumLoops() ||
-        !llvm::all_of(op.getIndexingMapsArray(),
-                      [](AffineMap map) { return map.isIdentity(); }) ||
-        !llvm::all_of(op->getOperandTypes(), [](Type type) {
-          return cast<MemRefType>(type).getLayout().isIdentity();
-        }))
+        op->getNumRegions() != 1)
+      return false;
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      AffineMap map = op.getMatchingIndexingMap(&operand);
+      if (type ? !type.getLayout().isIdentity() || !map.isIdentity()
+               : map.getNumResults() != 0)
+        return false;
+    }
+    return llvm::all_of(op.getBlock()->without_terminator(), [](Operation &x) {
+      return x.getNumRegions() == 0 && !isa<linalg::IndexOp>(x) &&
+             isMemoryEffectFree(&x);
+    });
+  }
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isElementwiseOnBuffers(op))
       return rewriter.notifyMatchFailure(op, "not elementwise on buffers");
-    Block &body = op.getRegion().front();
-    Operation &convert = body.front();
-    auto truncate = dyn_cast<arith::TruncFOp>(&convert);
-    if (!(truncate || isa<arith::ExtFOp>(convert)) ||
-        convert.getOperand(0) != body.getArgument(0) ||
-        body.getTerminator()->getOperand(0) != convert.getResult(0))
-      return rewriter.notifyMatchFailure(op, "not a float conversion");
-    // convertElements rounds to nearest even, with default fastmath.
-    if (truncate &&
-        (truncate.getRoundingmodeAttr() ||
-         truncate.getFastmath().value_or(arith::FastMathFlags::none) !=
-             arith::FastMathFlags::none))
-      return rewriter.notifyMatchFailure(op, "a non-default rounding");
     TensorBoundary tb(rewriter, op);
-    Value in = op.getDpsInputs()[0], out = op.getDpsInits()[0];
-    Value count = tb.e.idx(1);
+    Emitter &e = tb.e;
+    Value shape = op.getDpsInits()[0];
+    Value count = e.idx(1);
     for (int64_t i = 0; i < op.getNumLoops(); ++i)
-      count = tb.e.mul(count, tb.dim(in, i));
-    tb.convertElements(tb.buffer(in), tb.buffer(out), count);
+      count = e.mul(count, tb.dim(shape, i));
+    // Each buffer as a 1-D view; scalars stay as they are.
+    SmallVector<Value> flat;
+    for (Value operand : op->getOperands())
+      flat.push_back(isa<MemRefType>(operand.getType()) ? flatten(tb, operand)
+                                                        : operand);
+    Block *payload = op.getBlock();
+    e.parallelElements(count, [&](Emitter &x, Value at) {
+      IRMapping values;
+      for (auto [arg, operand] : llvm::zip(payload->getArguments(), flat))
+        if (!arg.use_empty())
+          values.map(arg, isa<MemRefType>(operand.getType())
+                              ? x.load(operand, {at})
+                              : operand);
+      for (Operation &inner : payload->without_terminator())
+        x.b.clone(inner, values);
+      for (auto [yielded, init] :
+           llvm::zip(payload->getTerminator()->getOperands(),
+                     ArrayRef<Value>(flat).drop_front(op.getNumDpsInputs())))
+        x.store(values.lookupOrDefault(yielded), init, {at});
+    });
     rewriter.eraseOp(op);
     return success();
   }
@@ -868,9 +851,8 @@ struct LowerProjectRoute : OpRewritePattern<ProjectRouteOp> {
 
 void mlir::moa::loops::populatePrimitiveLoopPatterns(
     RewritePatternSet &patterns) {
-  patterns
-      .add<LowerRoute, LowerRecordRouting, LowerDispatch, LowerGroupedMatmul,
-           LowerMultiQueryAttention, LowerRowProjection,
-           LowerKeyValueProjection, LowerProjectRoute, LowerFloatConversion>(
-          patterns.getContext());
+  patterns.add<LowerRoute, LowerRecordRouting, LowerDispatch,
+               LowerGroupedMatmul, LowerMultiQueryAttention, LowerRowProjection,
+               LowerKeyValueProjection, LowerProjectRoute, LowerElementwise>(
+      patterns.getContext());
 }

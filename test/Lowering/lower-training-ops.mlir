@@ -72,12 +72,15 @@ func.func @grouped_matmul_grad(%a: tensor<?x?x2x8xf32>, %w: tensor<4x8x16xf32>, 
 
 // -----
 
-// Gather form in bf16: widened to f32, the weight gradient GEMM transposes A,
+// Gather form in bf16: W^T packed once per call (moa_rt_pack_bf16,
+// transposed), the rows gathered widened to f32 and G also in bf16 for
+// U = G W^T on bf16 operands; the weight gradient GEMM (f32) transposes A;
 // the results are narrowed back.
 // CHECK-LABEL: func.func @grouped_matmul_grad_bf16(
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: call @moa_rt_pack_bf16({{.*}}, %c1_i64)
 // CHECK: scf.parallel
-// CHECK: call @moa_rt_sgemm({{.*}}, %c1_i64)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: call @moa_rt_bf16_gemm(
 // CHECK: call @moa_rt_sgemm({{.*}}, %c2_i64)
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 // CHECK: arith.truncf %{{.*}} : f32 to bf16

@@ -113,14 +113,20 @@ double fromBf16(uint16_t bits) {
 }
 
 /// Max over C of |error| / bound for bf16Gemm in `mode` (> 1 fails), W [k
-/// x n] the block from (firstRow, firstColumn) of a packed weight.
+/// x n] the block from (firstRow, firstColumn) of a packed weight, packed
+/// from its transpose where `transposed`.
 double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
                       float beta, bool oddLda, int64_t firstRow,
-                      int64_t firstColumn, std::mt19937 &rng) {
+                      int64_t firstColumn, bool transposed, std::mt19937 &rng) {
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   const int64_t rows = firstRow + k + 1, columns = firstColumn + n + 3;
-  const int64_t lda = k + 2 + k % 2 + oddLda, ldw = columns + 5, ldc = n + 2;
-  std::vector<uint16_t> a(m * lda), w(rows * ldw);
+  const int64_t lda = k + 2 + k % 2 + oddLda, ldc = n + 2;
+  // W [rows x columns], stored as it is or as its transpose.
+  const int64_t ldw = (transposed ? rows : columns) + 5;
+  auto at = [&](int64_t p, int64_t j) {
+    return transposed ? j * ldw + p : p * ldw + j;
+  };
+  std::vector<uint16_t> a(m * lda), w((transposed ? columns : rows) * ldw);
   for (std::vector<uint16_t> *v : {&a, &w})
     for (uint16_t &x : *v)
       x = toBf16(uniform(rng));
@@ -129,8 +135,9 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
     x = uniform(rng);
   const std::vector<float> c0 = c;
   const int64_t half = rows / 4 * 2; // two ranges, the second from an even row
-  packBf16(mode, columns, w.data(), ldw, 0, half, packed.data());
-  packBf16(mode, columns, w.data(), ldw, half, rows - half, packed.data());
+  packBf16(mode, columns, w.data(), ldw, 0, half, packed.data(), transposed);
+  packBf16(mode, columns, w.data(), ldw, half, rows - half, packed.data(),
+           transposed);
   bf16Gemm(mode, GemmBackend::Xsmm, m, n, k, a.data(), lda,
            {packed.data(), columns, firstRow, firstColumn}, beta, c.data(),
            ldc);
@@ -140,7 +147,7 @@ double worstBf16Error(Bf16Gemm mode, int64_t m, int64_t n, int64_t k,
       double sum = 0, magnitude = 0;
       for (int64_t p = 0; p < k; ++p) {
         const double term = fromBf16(a[i * lda + p]) *
-                            fromBf16(w[(firstRow + p) * ldw + firstColumn + j]);
+                            fromBf16(w[at(firstRow + p, firstColumn + j)]);
         sum += term;
         magnitude += std::fabs(term);
       }
@@ -207,21 +214,24 @@ int main(int argc, char **argv) {
   int bf16Failures = 0, bf16Cases = 0;
   for (Bf16Gemm mode : {Bf16Gemm::Native, Bf16Gemm::Widened})
     for (auto [m, n, k] : bf16Shapes)
-      for (float beta : {0.0f, 1.0f}) {
-        // An odd lda (no kernel: the widened path) in one case of each;
-        // a block from row 2 and column 3 of the weight in the beta 1 cases.
-        const bool oddLda = m == 7, block = beta == 1.0f;
-        const double worst = worstBf16Error(mode, m, n, k, beta, oddLda,
-                                            block ? 2 : 0, block ? 3 : 0, rng);
-        ++bf16Cases;
-        if (worst <= 1.0)
-          continue;
-        ++bf16Failures;
-        std::printf("FAIL bf16 %s m=%lld n=%lld k=%lld beta=%g: error %g of "
-                    "the bound\n",
-                    mode == Bf16Gemm::Native ? "native" : "widened",
-                    (long long)m, (long long)n, (long long)k, beta, worst);
-      }
+      for (float beta : {0.0f, 1.0f})
+        for (bool transposed : {false, true}) {
+          // An odd lda (no kernel: the widened path) in one case of each; a
+          // block from row 2 and column 3 of the weight in the beta 1 cases.
+          const bool oddLda = m == 7, block = beta == 1.0f;
+          const double worst =
+              worstBf16Error(mode, m, n, k, beta, oddLda, block ? 2 : 0,
+                             block ? 3 : 0, transposed, rng);
+          ++bf16Cases;
+          if (worst <= 1.0)
+            continue;
+          ++bf16Failures;
+          std::printf("FAIL bf16 %s m=%lld n=%lld k=%lld beta=%g%s: error %g "
+                      "of the bound\n",
+                      mode == Bf16Gemm::Native ? "native" : "widened",
+                      (long long)m, (long long)n, (long long)k, beta,
+                      transposed ? " (W packed from W^T)" : "", worst);
+        }
   std::printf("bf16 gemm: %d of %d cases within the f32 error bound\n",
               bf16Cases - bf16Failures, bf16Cases);
   return failures + bf16Failures == 0 ? 0 : 1;

@@ -6,19 +6,20 @@
 // RUN: moa-gemm-test | FileCheck %s
 // CHECK: gemm: 480 of 480 cases within the f32 error bound
 // bf16Gemm, in both modes (AVX512-BF16 kernels where the CPU has them, else
-// libxsmm's emulation or f32), 6 shapes x 2 betas x 2 modes.
-// CHECK: bf16 gemm: 24 of 24 cases within the f32 error bound
+// libxsmm's emulation or f32), 6 shapes x 2 betas x 2 modes x the weight
+// packed as it is or from its transpose.
+// CHECK: bf16 gemm: 48 of 48 cases within the f32 error bound
 // A scaled, transposed B of 256 MB under an address-space limit that leaves
 // no room for a copy of it: computed block by block all the same.
 // RUN: moa-gemm-test --no-memory-for-scratch | FileCheck %s --check-prefix=NOMEM
 // NOMEM: no memory for the scratch: error {{.*}} of the bound
 // MOA_GEMM_PROFILE=1: every call counted per shape and transposes (BF:
-// bf16Gemm, 4 calls per shape); the total
+// bf16Gemm, 8 calls per shape); the total
 // is the cases' 2 m n k summed (48 calls of each of the 10 shapes).
 // RUN: env MOA_GEMM_PROFILE=1 moa-gemm-test 2>&1 | FileCheck %s --check-prefix=PROFILE
 // PROFILE: calls m n k op GFLOP ms GFLOP/s
 // PROFILE-DAG: {{^}} 12 64 1024 1024 NN 1.611 
 // PROFILE-DAG: {{^}} 12 33 600 300 TT 0.143 
-// PROFILE-DAG: {{^}} 4 64 1024 1024 BF 0.537 
+// PROFILE-DAG: {{^}} 8 64 1024 1024 BF 1.074 
 // PROFILE-DAG: {{^}} 12 128 8 512 NN 0.013 
-// PROFILE: all GEMMs: 8.502 GFLOP in
+// PROFILE: all GEMMs: 9.120 GFLOP in
