@@ -318,14 +318,21 @@ struct LowerGroupedMatmulGrad : OpRewritePattern<GroupedMatmulGradOp> {
 /// row log-sum-exp from a first pass over the key blocks, then per block of
 /// kKeyBlock keys: P = exp(S - lse) (S recomputed), dP = dO V^T,
 /// dV += P^T dO, dS = scale P (dP - D), dQ += dS K, dK += dS^T Q. K^T (scaled)
-/// and V^T are transposed once for all tiles.
+/// and V^T are transposed once for all tiles. Where Q and K (dO and V) are
+/// bf16, S (dP) is a bf16 GEMM on K^T (V^T) packed once per call, as the
+/// forward computes S (scaled after the GEMM); the GEMMs with P or dS stay
+/// f32.
 /// One tile of query rows of batch `b` in the attention backward.
 struct AttentionGradTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
-  Value keysT, valuesT; // scaledKeysTransposed, valuesTransposed
-  Value dk, dv;         // [S, h] views of batch b's key/value gradients
+  // scaledKeysTransposed and valuesTransposed, or where bf16Scores
+  // (bf16Products) K^T (V^T) packed per batch for moa_rt_bf16_gemm.
+  Value keysT, valuesT;
+  bool bf16Scores = false, bf16Products = false;
+  Value dk, dv; // [S, h] views of batch b's key/value gradients
   Value b, firstRow, rows, visibleKeys;
-  Value qt, ot, dot, dqt;           // [rows, h] views
+  Value qt, ot, dot, dqt; // [rows, h] views
+  Value qt16, dot16;      // the same rows of Q and dO in bf16, where read so
   Value probs, dScores, lse, delta; // per-batch scratch on the stack
 
   /// D = rowsum(dO * O), dQ = 0, lse = -inf.
@@ -349,8 +356,18 @@ struct AttentionGradTile : AttentionOperands {
       Value first = y.mul(blk, block);
       Value count = y.min(block, y.sub(visibleKeys, first));
       Value s = y.rows(probs, y.idx(0), rows, count);
-      y.sgemm(module, qt, y.cols(keysT, first, count, h, b), s, y.f32(1), 0.0f,
-              /*transposeB=*/false);
+      if (bf16Scores) {
+        y.bf16Gemm(module, qt16, y.rows(keysT, y.idx(0), h, keys, b), s, 0.0f,
+                   y.idx(0), first);
+        y.loop(y.idx(0), rows, [&](Emitter &z, Value r) {
+          z.loop(z.idx(0), count, [&](Emitter &w, Value j) {
+            w.store(w.mulf(scale, w.load(s, {r, j})), s, {r, j});
+          });
+        });
+      } else {
+        y.sgemm(module, qt, y.cols(keysT, first, count, h, b), s, y.f32(1),
+                0.0f, /*transposeB=*/false);
+      }
       body(y, first, count, s);
     });
   }
@@ -409,8 +426,12 @@ struct AttentionGradTile : AttentionOperands {
         z.store(z.select(isVisible(z, first, j, v), pv, z.f32(0)), s, {r, j});
       });
     });
-    x.sgemm(module, dot, x.cols(valuesT, first, count, h, b), ds, x.f32(1),
-            0.0f, /*transposeB=*/false);
+    if (bf16Products)
+      x.bf16Gemm(module, dot16, x.rows(valuesT, x.idx(0), h, keys, b), ds, 0.0f,
+                 x.idx(0), first);
+    else
+      x.sgemm(module, dot, x.cols(valuesT, first, count, h, b), ds, x.f32(1),
+              0.0f, /*transposeB=*/false);
     x.sgemm(module, s, dot, x.rows(dv, first, count, h), x.f32(1), 1.0f,
             /*transposeB=*/false, /*transposeA=*/true);
     x.loop(x.idx(0), rows, [&](Emitter &y, Value r) {
@@ -488,9 +509,21 @@ struct LowerMultiQueryAttentionGrad
     AttentionGradTile tile(tb, keyTensor, valueTensor, op.getKeyPaddingMask(),
                            k, h, op.getScale(), op.getCausal());
 
+    tile.keys = keys;
+    tile.bf16Scores = isBf16Product(op.getQuery(), op.getKey());
+    tile.bf16Products = isBf16Product(op.getResultGrad(), op.getValue());
+    Value query16 = tile.bf16Scores ? perRow(op.getQuery()) : Value();
+    Value dOut16 = tile.bf16Products ? perRow(op.getResultGrad()) : Value();
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
-      tile.keysT = tile.scaledKeysTransposed(g, batch, keys);
-      tile.valuesT = tile.valuesTransposed(g, batch, keys);
+      tile.keysT = tile.bf16Scores
+                       ? packedBf16Weight(g, tb.module, tb.buffer(op.getKey()),
+                                          /*transposed=*/true)
+                       : tile.scaledKeysTransposed(g, batch, keys);
+      tile.valuesT =
+          tile.bf16Products
+              ? packedBf16Weight(g, tb.module, tb.buffer(op.getValue()),
+                                 /*transposed=*/true)
+              : tile.valuesTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       // In parallel over the batch: dK and dV of a sequence have one writer.
@@ -519,6 +552,10 @@ struct LowerMultiQueryAttentionGrad
                  t.ot = q.rows(out, t.firstRow, t.rows, h, t.b);
                  t.dot = q.rows(dOut, t.firstRow, t.rows, h, t.b);
                  t.dqt = q.rows(dQuery, t.firstRow, t.rows, h, t.b);
+                 if (query16)
+                   t.qt16 = q.rows(query16, t.firstRow, t.rows, h, t.b);
+                 if (dOut16)
+                   t.dot16 = q.rows(dOut16, t.firstRow, t.rows, h, t.b);
                  t.start(q);
                  if (givenLse)
                    q.loop(q.idx(0), t.rows, [&](Emitter &x, Value r) {

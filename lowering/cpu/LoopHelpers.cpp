@@ -172,11 +172,6 @@ Value loops::AttentionOperands::scaledKeysTransposed(Emitter &e, Value batch,
   return transposedPerBatch(e, key, batch, keys, h, scale);
 }
 
-Value loops::AttentionOperands::keysTransposed(Emitter &e, Value batch,
-                                               Value keys) const {
-  return transposedPerBatch(e, key, batch, keys, h, Value());
-}
-
 Value loops::AttentionOperands::valuesTransposed(Emitter &e, Value batch,
                                                  Value keys) const {
   return transposedPerBatch(e, value, batch, keys, h, Value());

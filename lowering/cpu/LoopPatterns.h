@@ -109,13 +109,11 @@ struct AttentionOperands {
   /// against them read their B operand in place (sgemm copies a transposed
   /// or scaled B on every call, and each tile would copy the same blocks).
   Value scaledKeysTransposed(Emitter &e, Value batch, Value keys) const;
-  /// key^T, unscaled, in the key's element type (for bf16 GEMMs, which
-  /// scale the scores instead).
-  Value keysTransposed(Emitter &e, Value batch, Value keys) const;
   Value valuesTransposed(Emitter &e, Value batch, Value keys) const;
 
   ModuleOp module;
   Value key, value, mask;
+  Value keys; // S, set by the lowering
   Value k, h, scale;
   bool causal;
 };

@@ -417,14 +417,13 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
 struct AttentionTile : AttentionOperands {
   using AttentionOperands::AttentionOperands;
   /// scaledKeysTransposed; or, for a bf16 query and key (`bf16Scores`),
-  /// keysTransposed packed per batch for moa_rt_bf16_gemm, the scores
+  /// K^T packed per batch for moa_rt_bf16_gemm, the scores
   /// scaled after their GEMM. P V stays in f32: P rounded to bf16 (as
   /// FlashAttention does) would be a rounding point that moa-spec.md's
   /// mixed-precision gradients do not have (measured: tiny_lm's bf16
   /// gradients then miss the rounded reference by 1-9%).
   Value keysT;
   bool bf16Scores = false;
-  Value keys;
   Value b, firstRow, rows, visibleKeys;
   Value q, o;                   // [rows, h] views of query and output
   Value scores, runMax, runSum; // per-tile scratch on the stack
@@ -585,10 +584,9 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
       tile.keys = keys;
       tile.bf16Scores = bf16Scores;
-      tile.keysT = bf16Scores
-                       ? packedBf16Weight(g, tb.module,
-                                          tile.keysTransposed(g, batch, keys))
-                       : tile.scaledKeysTransposed(g, batch, keys);
+      tile.keysT = bf16Scores ? packedBf16Weight(g, tb.module, tile.key,
+                                                 /*transposed=*/true)
+                              : tile.scaledKeysTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);
       g.parallel({batch, g.ceilDiv(rowsPerBatch, tileRows)},

@@ -129,14 +129,14 @@ func.func @attention(%q: tensor<?x?x2x8xf32>, %k: tensor<?x?x8xf32>, %v: tensor<
 
 // -----
 
-// bf16 query and key: K^T (unscaled, in bf16) packed per batch once; per
-// key block, the scores by moa_rt_bf16_gemm from the block's first column of
-// K^T, then scaled; the softmax and P V in f32 (V widened); the result
-// narrowed.
+// bf16 query and key: K^T (unscaled) packed per batch once, straight from K
+// (moa_rt_pack_bf16, transposed); per key block, the scores by
+// moa_rt_bf16_gemm from the block's first column of K^T, then scaled; the
+// softmax and P V in f32 (V widened); the result narrowed.
 // CHECK-LABEL: func.func @attention_bf16
-// CHECK: %[[KT:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK-NOT: memref.alloc({{.*}}) : memref<?x?x?xbf16>
 // CHECK: %[[KTP:.*]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
-// CHECK: call @moa_rt_pack_bf16
+// CHECK: call @moa_rt_pack_bf16({{.*}}, %c1_i64)
 // CHECK: scf.parallel
 // CHECK: scf.for %[[BLOCK:.*]] = %{{.*}} to
 // CHECK: %[[FIRST:.*]] = arith.muli %[[BLOCK]]
