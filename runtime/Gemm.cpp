@@ -586,28 +586,48 @@ Bf16Gemm defaultBf16Gemm() {
 
 void packBf16(Bf16Gemm mode, int64_t n, const uint16_t *w, int64_t ldw,
               int64_t first, int64_t count, float *packed, bool transposed) {
-  // W's element (p, j); w is read along its rows either way round.
-  auto packEach = [&](auto store) {
-    if (transposed)
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t p = first; p < first + count; ++p)
-          store(p, j, w[j * ldw + p]);
-    else
-      for (int64_t p = first; p < first + count; ++p)
+  const int64_t end = first + count;
+  auto at = [&](int64_t p, int64_t j) -> uint32_t {
+    return transposed ? w[j * ldw + p] : w[p * ldw + j];
+  };
+  // visit(p, j) for W's rows p in [first, end) by `step`, in an order that
+  // reads w along its rows and writes `packed` in runs: where W is w^T, in
+  // tiles of kRows rows of w (their cache lines stay in L1 while the tile's
+  // columns are written out one run of kRows per W row). Column by column
+  // it cost 3.6 ns per element (the writes kRows apart in one cache set),
+  // 7% of the mixed-precision training step.
+  constexpr int64_t kRows = 16;
+  auto forEach = [&](int64_t step, auto visit) {
+    if (!transposed) {
+      for (int64_t p = first; p < end; p += step)
         for (int64_t j = 0; j < n; ++j)
-          store(p, j, w[p * ldw + j]);
+          visit(p, j);
+      return;
+    }
+    for (int64_t j0 = 0; j0 < n; j0 += kRows)
+      for (int64_t p = first; p < end; p += step)
+        for (int64_t j = j0; j < std::min(j0 + kRows, n); ++j)
+          visit(p, j);
   };
   if (mode == Bf16Gemm::Widened)
-    return packEach([&](int64_t p, int64_t j, uint16_t x) {
-      packed[p * n + j] = bf16ToFloat(x);
+    return forEach(1, [&](int64_t p, int64_t j) {
+      packed[p * n + j] = bf16ToFloat(uint16_t(at(p, j)));
     });
-  // The second row of an odd K's last pair is 0.
-  uint16_t *vnni = reinterpret_cast<uint16_t *>(packed);
-  packEach(
-      [&](int64_t p, int64_t j, uint16_t x) { vnni[vnniIndex(n, p, j)] = x; });
-  if ((first + count) % 2 == 1)
-    for (int64_t j = 0; j < n; ++j)
-      vnni[vnniIndex(n, first + count, j)] = 0;
+  // Pairs of rows (p, p + 1) as one 32-bit word per column (vnniIndex);
+  // the second row of an odd K's last pair is 0.
+  auto *pairs = reinterpret_cast<uint32_t *>(packed);
+  const int64_t evenEnd = first + count / 2 * 2;
+  if (transposed) // the pair is two adjacent bf16 of w's row j: one word
+    forEach(2, [&](int64_t p, int64_t j) {
+      uint32_t word = at(p, j);
+      if (p < evenEnd)
+        std::memcpy(&word, w + j * ldw + p, sizeof(word));
+      pairs[p / 2 * n + j] = word;
+    });
+  else
+    forEach(2, [&](int64_t p, int64_t j) {
+      pairs[p / 2 * n + j] = at(p, j) | (p < evenEnd ? at(p + 1, j) << 16 : 0);
+    });
 }
 
 void bf16Gemm(Bf16Gemm mode, GemmBackend backend, int64_t m, int64_t n,
