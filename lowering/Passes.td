@@ -33,12 +33,16 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     `moa_rt_fail_sizes` with both sizes and the operands and dimensions they
     come from, and a `cf.assert` (as `moa-decompose` emits) calls
     `moa_rt_fail_message` with its message instead of aborting (see
-    runtime/RuntimeABI.h). A forward GEMM of bf16 operands (projections,
-    grouped GEMMs, attention scores) packs its weight once per call
-    (`moa_rt_pack_bf16`) and multiplies bf16 rows by it with f32 sums
-    (`moa_rt_bf16_gemm`, natively where the CPU's bf16 kernels are faster);
-    other f16 and bf16 operands are widened to f32 (f32 accumulation) and
-    results narrowed back; `math.exp` on f32 is expanded to a polynomial. Run `moa-decompose` first; a layer left over is an error.
+    runtime/RuntimeABI.h). A GEMM of bf16 operands (projections, grouped
+    GEMMs, attention scores; in the backward the input gradients G W^T and
+    attention's S and dO V^T) packs its weight, or the weight's transpose,
+    once per call (`moa_rt_pack_bf16`) and multiplies bf16 rows by it with
+    f32 sums (`moa_rt_bf16_gemm`, natively where the CPU's bf16 kernels are
+    faster); other f16 and bf16 operands are widened to f32 (f32
+    accumulation) and results narrowed back. Elementwise linalg ops on
+    contiguous buffers (casts, sums, fills) run their payload in parallel
+    chunks; `math.exp` on f32 is expanded to a polynomial. Run
+    `moa-decompose` first; a layer left over is an error.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
