@@ -591,6 +591,51 @@ struct LowerMultiQueryAttentionGrad
 // g[b,t,n].
 //===----------------------------------------------------------------------===//
 
+/// out[c0:c1] = init[c0:c1] + (x[:, c0:c1]^T g) for bf16 x [B, T, C] and g
+/// [B, T, N], as its transpose sum_b g[b]^T x[b][:, c0:c1]: bf16 GEMMs on
+/// g^T (transposed per batch) and x packed per batch (pairs of rows along
+/// T), into dWT [N, C] f32, read back transposed. Packing x costs one pass
+/// over it, where x^T would be a transpose of the larger operand. `batch`
+/// is 0 where the sizes disagree: then only init is copied.
+struct Bf16WeightGradient {
+  ModuleOp module;
+  Value batch, length, cDim, nDim;
+  Value gT, xPacked, dWT; // [B, N, T] bf16, [B, T, C] packed, [N, C] f32
+
+  Bf16WeightGradient(TensorBoundary &tb, Value x, Value g, Value batch,
+                     Value length, Value cDim, Value nDim)
+      : module(tb.module), batch(batch), length(length), cDim(cDim),
+        nDim(nDim) {
+    Emitter &e = tb.e;
+    gT = transposedPerBatch(e, g, batch, length, nDim);
+    xPacked = packedBf16Weight(e, module, x);
+    dWT = e.alloc(e.b.getF32Type(), {nDim, cDim});
+    fill(e, flatten(tb, dWT), e.mul(nDim, cDim), e.f32(0)); // for B T = 0
+  }
+
+  void chunk(Emitter &p, Value init, Value out, Value first, Value count) {
+    Value block = p.cols(dWT, first, count, nDim);
+    p.loop(p.idx(0), batch, [&](Emitter &x, Value b) {
+      // The first batch writes the block, the others add to it.
+      x.ifThen(
+          x.cmp(arith::CmpIPredicate::eq, b, x.idx(0)),
+          [&](Emitter &y) { product(y, b, block, 0.0f, first); },
+          [&](Emitter &y) { product(y, b, block, 1.0f, first); });
+    });
+    p.loop(first, p.add(first, count), [&](Emitter &y, Value c) {
+      y.loop(y.idx(0), nDim, [&](Emitter &z, Value n) {
+        z.store(z.addf(z.load(init, {c, n}), z.load(dWT, {n, c})), out, {c, n});
+      });
+    });
+  }
+
+  void product(Emitter &y, Value b, Value block, float beta, Value first) {
+    y.bf16Gemm(module, y.rows(gT, y.idx(0), nDim, length, b),
+               y.rows(xPacked, y.idx(0), length, cDim, b), block, beta,
+               y.idx(0), first);
+  }
+};
+
 struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(linalg::ContractOp op,
@@ -607,8 +652,10 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
 
     TensorBoundary tb(rewriter, op);
     Emitter &e = tb.e;
-    Value xTensor = tb.toF32(op.getInputs()[0]);
-    Value gTensor = tb.toF32(op.getInputs()[1]);
+    const bool bf16 = isBf16Product(op.getInputs()[0], op.getInputs()[1]);
+    auto operand = [&](Value v) { return bf16 ? v : tb.toF32(v); };
+    Value xTensor = operand(op.getInputs()[0]);
+    Value gTensor = operand(op.getInputs()[1]);
     Value initTensor = op.getOutputs()[0];
     Value batch = tb.dim(xTensor, 0), length = tb.dim(xTensor, 1);
     Value cDim = tb.dim(initTensor, 0), nDim = tb.dim(initTensor, 1);
@@ -622,10 +669,19 @@ struct LowerWeightGradient : OpRewritePattern<linalg::ContractOp> {
     Value init = tb.buffer(initTensor);
     Value out = e.alloc(rewriter.getF32Type(), {cDim, nDim});
     Value chunk = e.idx(kRowChunk);
+    std::optional<Bf16WeightGradient> bf16Product;
+    if (bf16) // no batch (nothing read) where the sizes disagree
+      bf16Product.emplace(
+          tb, tb.buffer(xTensor), tb.buffer(gTensor),
+          e.select(e.cmp(arith::CmpIPredicate::ne, rows, e.idx(0)), batch,
+                   e.idx(0)),
+          length, cDim, nDim);
     // In parallel over chunks of output rows c: out[c0:c1] = x[:, c0:c1]^T g.
     e.parallel({e.ceilDiv(cDim, chunk)}, [&](Emitter &p, ValueRange ivs) {
       Value first = p.mul(ivs[0], chunk);
       Value count = p.min(chunk, p.sub(cDim, first));
+      if (bf16Product)
+        return bf16Product->chunk(p, init, out, first, count);
       p.loop(first, p.add(first, count), [&](Emitter &y, Value r) {
         y.loop(y.idx(0), nDim, [&](Emitter &z, Value col) {
           z.store(z.load(init, {r, col}), out, {r, col});

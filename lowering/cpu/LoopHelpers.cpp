@@ -145,11 +145,7 @@ loops::AttentionOperands::AttentionOperands(TensorBoundary &tb, Value keyTensor,
       mask(maskTensor ? tb.buffer(maskTensor) : Value()), k(k), h(h),
       scale(attentionScale(tb.e, scale, h)), causal(causal) {}
 
-/// factor * rows[b]^T (rows[b]^T without a factor) for each b of a [B, S,
-/// h] buffer, as a new [B, h, S] one of its element type; in parallel over
-/// blocks of keys, whose rows of `rows` and columns of the result stay in
-/// cache while they are transposed.
-static Value transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
+Value loops::transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
                                 Value h, Value factor) {
   Value result =
       e.alloc(getElementTypeOrSelf(rows.getType()), {batch, h, keys});

@@ -51,6 +51,12 @@ bool isBf16Product(Value a, Value w);
 /// call, in parallel over experts and ranges of rows.
 Value packedBf16Weight(Emitter &e, ModuleOp module, Value w,
                        bool transposed = false);
+/// factor * rows[b]^T (rows[b]^T without a factor) for each b of a [B, S,
+/// h] buffer, as a new [B, h, S] one of its element type; in parallel over
+/// blocks of S, whose rows of `rows` and columns of the result stay in
+/// cache while they are transposed.
+Value transposedPerBatch(Emitter &e, Value rows, Value batch, Value keys,
+                         Value h, Value factor = {});
 /// buffer[0 : count] = value, in parallel chunks (Emitter::parallelElements).
 void fill(Emitter &e, Value buffer, Value count, Value value);
 /// The 0-d f32 tensor `scalar` as an f32 value.

@@ -502,6 +502,33 @@ func.func @weight_gradient(%x: tensor<?x?x16xf32>, %g: tensor<?x?x8xf32>) -> ten
 
 // -----
 
+// The same on bf16 x and g: g^T per batch (bf16) and x packed per batch, then
+// per chunk of rows c the sum over batches of bf16 GEMMs g[b]^T x[b][:, c0:c1]
+// (the first writes, the others add) into dW^T, read back transposed.
+// CHECK-LABEL: func.func @weight_gradient_bf16(
+// CHECK-NOT: linalg.contract
+// CHECK: %[[GT:.*]] = memref.alloc({{.*}}) : memref<?x?x?xbf16>
+// CHECK: call @moa_rt_pack_bf16({{.*}}, %c0_i64)
+// CHECK: %[[DWT:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
+// CHECK: scf.parallel
+// CHECK: scf.for
+// CHECK: call @moa_rt_bf16_gemm({{.*}}, %cst{{.*}}, %c0, %{{.*}})
+// CHECK: call @moa_rt_bf16_gemm({{.*}}, %cst{{.*}}, %c0, %{{.*}})
+// CHECK: memref.load %[[DWT]]
+// CHECK-NOT: moa_rt_sgemm
+func.func @weight_gradient_bf16(%x: tensor<?x?x16xbf16>, %g: tensor<?x?x8xbf16>) -> tensor<16x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<16x8xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<16x8xf32>) -> tensor<16x8xf32>
+  %0 = linalg.contract indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>,
+                                        affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>,
+                                        affine_map<(d0, d1, d2, d3) -> (d2, d3)>]
+      ins(%x, %g : tensor<?x?x16xbf16>, tensor<?x?x8xbf16>) outs(%f : tensor<16x8xf32>) -> tensor<16x8xf32>
+  return %0 : tensor<16x8xf32>
+}
+
+// -----
+
 // A 0-d parameter is updated through a [1] view.
 // CHECK-LABEL: func.func @adamw_scalar(
 // CHECK: memref.expand_shape {{.*}} [] output_shape [1] : memref<f32> into memref<1xf32>
