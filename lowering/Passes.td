@@ -34,8 +34,9 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     come from, and a `cf.assert` (as `moa-decompose` emits) calls
     `moa_rt_fail_message` with its message instead of aborting (see
     runtime/RuntimeABI.h). A GEMM of bf16 operands (projections, grouped
-    GEMMs, attention scores; in the backward the input gradients G W^T and
-    attention's S and dO V^T) packs its weight, or the weight's transpose,
+    GEMMs, attention scores; in the backward the input gradients G W^T, the
+    projections' weight gradients and attention's S and dO V^T) packs its
+    weight (or its transpose, or the input of a weight gradient),
     once per call (`moa_rt_pack_bf16`) and multiplies bf16 rows by it with
     f32 sums (`moa_rt_bf16_gemm`, natively where the CPU's bf16 kernels are
     faster); other f16 and bf16 operands are widened to f32 (f32
