@@ -473,7 +473,9 @@ struct LowerMultiQueryAttentionGrad
     TensorBoundary tb(rewriter, op);
     Value queryTensor = tb.toF32(op.getQuery());
     Value keyTensor = tb.toF32(op.getKey());
-    Value valueTensor = tb.toF32(op.getValue());
+    // V is only read by bf16 GEMMs where dO and V are bf16 (packed V^T).
+    const bool bf16Products = isBf16Product(op.getResultGrad(), op.getValue());
+    Value valueTensor = bf16Products ? op.getValue() : tb.toF32(op.getValue());
     Value outTensor = tb.toF32(op.getResult());
     Value dOutTensor = tb.toF32(op.getResultGrad());
     tb.nameOperands({{queryTensor, "query"},
@@ -511,7 +513,7 @@ struct LowerMultiQueryAttentionGrad
 
     tile.keys = keys;
     tile.bf16Scores = isBf16Product(op.getQuery(), op.getKey());
-    tile.bf16Products = isBf16Product(op.getResultGrad(), op.getValue());
+    tile.bf16Products = bf16Products;
     Value query16 = tile.bf16Scores ? perRow(op.getQuery()) : Value();
     Value dOut16 = tile.bf16Products ? perRow(op.getResultGrad()) : Value();
     tb.guard(tb.checkSizes(sizes), FailureCode::ShapeMismatch, [&](Emitter &g) {
@@ -521,8 +523,7 @@ struct LowerMultiQueryAttentionGrad
                        : tile.scaledKeysTransposed(g, batch, keys);
       tile.valuesT =
           tile.bf16Products
-              ? packedBf16Weight(g, tb.module, tb.buffer(op.getValue()),
-                                 /*transposed=*/true)
+              ? packedBf16Weight(g, tb.module, tile.value, /*transposed=*/true)
               : tile.valuesTransposed(g, batch, keys);
       Value rowsPerBatch = g.mul(length, k);
       Value tileRows = g.idx(kTileRows), block = g.idx(kKeyBlock);

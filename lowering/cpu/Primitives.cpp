@@ -724,6 +724,8 @@ struct LowerRowProjection : OpRewritePattern<linalg::ContractOp> {
 /// indices): mixed precision's casts, the adjoints' sums, fills. Its payload
 /// runs per element in parallel chunks (Emitter::parallelElements), where
 /// upstream's loops would run serially on one thread while the team waits.
+/// Distinct buffers are assumed not to overlap (one buffer may be both an
+/// input and the result: each element is read before it is written).
 struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
 
@@ -755,6 +757,16 @@ struct LowerElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
     Value count = e.idx(1);
     for (int64_t i = 0; i < op.getNumLoops(); ++i)
       count = e.mul(count, tb.dim(shape, i));
+    // Dynamic sizes that disagree with the first result's report and run
+    // nothing (static ones agree: linalg's verifier).
+    SmallVector<std::pair<Value, Value>> sizes;
+    for (Value operand : op->getOperands())
+      if (auto type = dyn_cast<MemRefType>(operand.getType()))
+        for (int64_t i = 0; i < type.getRank(); ++i)
+          if (operand != shape && type.isDynamicDim(i))
+            sizes.push_back({tb.dim(operand, i), tb.dim(shape, i)});
+    if (!sizes.empty())
+      count = tb.checkedCount(sizes, count);
     // Each buffer as a 1-D view; scalars stay as they are.
     SmallVector<Value> flat;
     for (Value operand : op->getOperands())

@@ -182,7 +182,8 @@ int main(int argc, char **argv) {
     return worst <= 1.0 ? 0 : 1;
   }
   // B of few columns (n <= 16, the router) takes the dot-product path in
-  // the NN cases: {128, 8, 512}, {33, 16, 301} and {9, 11, 40}.
+  // the NN cases and C^T = B^T A in the TN ones: {128, 8, 512},
+  // {33, 16, 301} and {9, 11, 40}.
   const int64_t shapes[][3] = {{1, 1, 1},      {7, 5, 3},      {128, 64, 512},
                                {128, 512, 64}, {33, 600, 300}, {64, 1024, 1024},
                                {5, 9, 0},      {128, 8, 512},  {33, 16, 301},

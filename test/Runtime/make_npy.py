@@ -78,6 +78,7 @@ def main():
     npy(out + "/mask_7.npy", "|b1", (2, 7))
     # Entries of Inputs/entries.mlir.
     npy(out + "/v4.npy", "<f4", (4,), values=None)
+    npy(out + "/v3.npy", "<f4", (3,), values=None)
     npy(out + "/logits_2x3.npy", "<f4", (2, 3, 4))
     npy(out + "/indices_1x1.npy", "<i4", (1, 1, 2), values=[0, 1])
     npy(out + "/logits_e2.npy", "<f4", (1, 3, 2))

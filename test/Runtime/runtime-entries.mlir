@@ -13,6 +13,7 @@
 // RUN: moa-run %t/entries.so add_into %t/v4.npy %t/v4.npy -o %t/a
 // RUN: moa-run %t/entries.so add_into %t/v4.npy %t/v4.npy --repeat 3 -o %t/b
 // RUN: cmp %t/a/out0.npy %t/b/out0.npy
+// RUN: not moa-run %t/entries.so add_into %t/v4.npy %t/v3.npy 2>&1 | FileCheck %s --check-prefix=ADDSIZES
 // RUN: not moa-run %t/entries.so losses %t/logits_2x3.npy %t/indices_1x1.npy 2>&1 | FileCheck %s --check-prefix=LBSIZES
 // RUN: not moa-run %t/entries.so route_dynamic_experts %t/logits_e2.npy 2>&1 | FileCheck %s --check-prefix=ROUTESIZES
 // RUN: not moa-run %t/entries.so project %t/x_1x2x8.npy %t/w_8x4.npy %t/init_1x3x4.npy 2>&1 | FileCheck %s --check-prefix=PROJSIZES
@@ -42,6 +43,8 @@
 // WOUTDIM: moa-run: 'dynamic_model_dim' failed: moa.mixture_attention: dimension 2 of 'w_out' differs from dimension 2 of 'x' (the model dimension d){{$}}
 // MEMDIM: moa-run: 'dynamic_model_dim' failed: moa.mixture_attention: dimension 2 of 'memory' differs from dimension 2 of 'x' (the model dimension d){{$}}
 // PROJSIZES: failed: linalg.contract: dimension 1 of operand #0 is 2, but dimension 1 of operand #2 is 3{{$}}
+// An elementwise op's dynamic sizes are checked before its parallel loop.
+// ADDSIZES: failed: linalg.add: dimension 0 of operand #1 is 3, but dimension 0 of operand #2 is 4{{$}}
 // EMPTY: result 0: f32 [0, 5, 0, 4]
 // DIGITS: is not a valid .npy file: a dimension in the header's 'shape' is too large
 // PRODUCT: is not a valid .npy file: the shape has too many elements
