@@ -99,14 +99,18 @@ bool resized(std::vector<float> &buffer, int64_t size) {
 
 /// libxsmm's kernel for C (+)= op(A) B with B [k x n] (leading dimension
 /// ldb) in its column-major view, C^T = B^T op(A)^T; null if it has none.
+/// With `prefetchB` the kernel takes three more pointers and, as it reads
+/// B, prefetches the first of them into L2 (libxsmm's AL2 strategy).
 libxsmm_smmfunction xsmmKernel(bool transposeA, int64_t m, int64_t n, int64_t k,
                                int64_t lda, int64_t ldb, int64_t ldc,
-                               float beta) {
+                               float beta, bool prefetchB = false) {
   const libxsmm_blasint mm = n, nn = m, kk = k, ldA = ldb, ldB = lda, ldC = ldc;
   const float one = 1.0f;
   const int flags = transposeA ? LIBXSMM_GEMM_FLAG_TRANS_B : 0;
+  const int prefetch =
+      prefetchB ? LIBXSMM_GEMM_PREFETCH_AL2 : LIBXSMM_GEMM_PREFETCH_NONE;
   return libxsmm_smmdispatch(mm, nn, kk, &ldA, &ldB, &ldC, &one, &beta, &flags,
-                             nullptr);
+                             &prefetch);
 }
 
 /// out [k x n] = alpha * op(B), op(B) = B^T (B [n x k]) where `transposeB`.
@@ -170,14 +174,16 @@ bool blockedProduct(int64_t m, int64_t n, int64_t k, float beta, float *c,
 
 /// C = alpha op(A) op(B) + beta C in blocks of B; false, C untouched, if
 /// libxsmm lacks a kernel for one of them (or there is no memory for the
-/// two scratch blocks of the thread).
+/// two scratch blocks of the thread). `nextB` as sgemm's.
 bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
                  int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c,
-                 int64_t ldc) {
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                 const float *nextB = nullptr) {
   // libxsmm's kernels take B as it is and alpha = 1: otherwise each block of
   // B becomes alpha * op(B) in a scratch block first.
   const bool direct = !transposeB && alpha == 1.0f;
+  // Each block of B read in place prefetches the same block of nextB.
+  const bool prefetch = direct && nextB && nextB != b;
   const Blocking blocks(k, n);
   thread_local std::vector<float> panel;
   if (!direct && !resized(panel, blocks.blockK * blocks.blockN))
@@ -188,16 +194,21 @@ bool xsmmBlocked(bool transposeA, bool transposeB, int64_t m, int64_t n,
           float *out, int64_t ldOut, float betaOut) {
         libxsmm_smmfunction kernel =
             xsmmKernel(transposeA, m, cols, depth, lda, direct ? ldb : cols,
-                       ldOut, betaOut);
+                       ldOut, betaOut, prefetch);
         if (!kernel || !run)
           return kernel != nullptr;
-        const float *bBlock = transposeB ? b + j * ldb + p : b + p * ldb + j;
+        const int64_t bOffset = transposeB ? j * ldb + p : p * ldb + j;
+        const float *bBlock = b + bOffset;
         if (!direct) {
           copyScaled(transposeB, depth, cols, alpha, bBlock, ldb, panel.data());
           bBlock = panel.data();
         }
         // A's block starts at column p (row p when A is transposed).
-        kernel(bBlock, transposeA ? a + p * lda : a + p, out);
+        const float *aBlock = transposeA ? a + p * lda : a + p;
+        if (prefetch)
+          kernel(bBlock, aBlock, out, nextB + bOffset, aBlock, out);
+        else
+          kernel(bBlock, aBlock, out);
         return true;
       });
 }
@@ -401,7 +412,8 @@ bool narrowTransposedA(int64_t m, int64_t n, int64_t k, float alpha,
 void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
                      int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc) {
+                     float beta, float *c, int64_t ldc,
+                     const float *nextB = nullptr) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) { // BLAS would leave C alone for beta = 1 only
@@ -418,7 +430,7 @@ void unprofiledSgemm(GemmBackend backend, bool transposeA, bool transposeB,
     return;
   if (backend == GemmBackend::Xsmm && fits && (beta == 0.0f || beta == 1.0f) &&
       xsmmBlocked(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta,
-                  c, ldc))
+                  c, ldc, nextB))
     return;
   openBlas(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c,
            ldc);
@@ -559,11 +571,12 @@ void profiled(const char *op, int64_t m, int64_t n, int64_t k, Gemm gemm) {
 
 void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+           const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+           const float *nextB) {
   const char *ops[2][2] = {{"NN", "NT"}, {"TN", "TT"}};
   profiled(ops[transposeA][transposeB], m, n, k, [&] {
     unprofiledSgemm(backend, transposeA, transposeB, m, n, k, alpha, a, lda, b,
-                    ldb, beta, c, ldc);
+                    ldb, beta, c, ldc, nextB);
   });
 }
 

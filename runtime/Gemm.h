@@ -31,9 +31,15 @@ GemmBackend defaultGemmBackend();
 /// Row-major C[m x n] = alpha * op(A) op(B) + beta * C, op(X) = X^T where
 /// `transpose...`; leading dimensions as BLAS's (A is [k x m] when
 /// transposed, B [n x k]). k = 0 gives beta * C (0 for beta = 0).
+/// `nextB`, where not null, is the B (same shape and ldb) of the GEMM the
+/// thread runs next: it is prefetched into L2 as B is read, so that a
+/// grouped GEMM streaming one weight per expert from memory overlaps the
+/// next expert's reads with this one's arithmetic (a hint: never
+/// dereferenced as data, and ignored where B is not read in place).
 void sgemm(GemmBackend backend, bool transposeA, bool transposeB, int64_t m,
            int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-           const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+           const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+           const float *nextB = nullptr);
 
 /// How a GEMM of bf16 operands runs, chosen once per process.
 enum class Bf16Gemm {

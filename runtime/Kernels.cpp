@@ -183,7 +183,8 @@ void _mlir_memref_to_llvm_free(void *buffer) {
 void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
                                StridedMemRefType<float, 2> *b,
                                StridedMemRefType<float, 2> *c, float alpha,
-                               float beta, int64_t transpose) {
+                               float beta, int64_t transpose,
+                               StridedMemRefType<float, 2> *nextB) {
   const bool transposeA = transpose & kSgemmTransposeA;
   const bool transposeB = transpose & kSgemmTransposeB;
   const int64_t m = c->sizes[0], n = c->sizes[1];
@@ -193,12 +194,15 @@ void _mlir_ciface_moa_rt_sgemm(StridedMemRefType<float, 2> *a,
   const int64_t aCols = transposeA ? m : k;
   if (a->sizes[0] != aRows || a->sizes[1] != aCols || b->sizes[0] != bRows ||
       b->sizes[1] != bCols || (aRows > 0 && a->strides[1] != 1) ||
-      (m > 0 && c->strides[1] != 1) || (bRows > 0 && b->strides[1] != 1))
+      (m > 0 && c->strides[1] != 1) || (bRows > 0 && b->strides[1] != 1) ||
+      nextB->sizes[0] != bRows || nextB->sizes[1] != bCols ||
+      (bRows > 0 && (nextB->strides[0] != b->strides[0] ||
+                     nextB->strides[1] != b->strides[1])))
     return fail(static_cast<int64_t>(FailureCode::GemmLayout));
   static const GemmBackend backend = defaultGemmBackend();
   sgemm(backend, transposeA, transposeB, m, n, k, alpha, a->data + a->offset,
         a->strides[0], b->data + b->offset, b->strides[0], beta,
-        c->data + c->offset, c->strides[0]);
+        c->data + c->offset, c->strides[0], nextB->data + nextB->offset);
 }
 
 void _mlir_ciface_moa_rt_pack_bf16(StridedMemRefType<uint16_t, 2> *w,

@@ -340,16 +340,21 @@ public:
     return m.getType() == view ? m : memref::CastOp::create(b, loc, view, m);
   }
 
-  /// c = alpha * op(a) * op(b) + beta * c.
+  /// c = alpha * op(a) * op(b) + beta * c; `nextB` (bMatrix's shape), where
+  /// given, is the B of the thread's next GEMM, which the runtime prefetches
+  /// while it reads bMatrix.
   void sgemm(ModuleOp module, Value a, Value bMatrix, Value c, Value alpha,
-             float beta, bool transposeB, bool transposeA = false) {
+             float beta, bool transposeB, bool transposeA = false,
+             Value nextB = {}) {
+    Value bView = gemmView(bMatrix);
     call(module, "moa_rt_sgemm", /*cInterface=*/true,
-         {gemmView(a), gemmView(bMatrix), gemmView(c), alpha, f32(beta),
+         {gemmView(a), bView, gemmView(c), alpha, f32(beta),
           arith::ConstantIntOp::create(
               b, loc,
               (transposeB ? ::moa::runtime::kSgemmTransposeB : 0) |
                   (transposeA ? ::moa::runtime::kSgemmTransposeA : 0),
-              64)});
+              64),
+          nextB ? gemmView(nextB) : bView});
   }
 
   /// Rows [first, first + count) (first even) of the bf16 weight w [K, N]

@@ -358,9 +358,15 @@ struct LowerGroupedMatmul : OpRewritePattern<GroupedMatmulOp> {
               return p.bf16Gemm(tb.module, tileRows,
                                 p.rows(packed, p.idx(0), kDim, nDim, ex),
                                 tileProducts, 0.0f);
+            // With the static schedule a thread's next tile is the next
+            // one: its expert's weight streams in while this tile computes.
+            Value next =
+                p.min(p.add(ivs[0], p.idx(1)), p.sub(numTiles, p.idx(1)));
+            Value nextEx = p.load(tiles, {next, p.idx(0)});
             p.sgemm(tb.module, tileRows,
                     p.rows(weight, p.idx(0), kDim, nDim, ex), tileProducts,
-                    p.f32(1), 0.0f, false);
+                    p.f32(1), 0.0f, false, false,
+                    p.rows(weight, p.idx(0), kDim, nDim, nextEx));
           };
           // Tiles of a few rows (a decoding step) run on this thread.
           v.parallel({numTiles}, tileProduct, kSerialRows, dispatched);

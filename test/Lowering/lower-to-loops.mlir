@@ -68,11 +68,19 @@ func.func @dispatch(%i: tensor<?x?x2xi32>) -> (tensor<?xi32>, tensor<9xi32>) {
 
 // -----
 
-// Grouped matmul: tiles in parallel, one GEMM per tile on 2-D views.
+// Grouped matmul: tiles in parallel, one GEMM per tile on 2-D views, which
+// names the weight of the next tile's expert for the runtime to prefetch
+// (the last tile names its own).
 // CHECK-LABEL: func.func @grouped_matmul
-// CHECK: scf.parallel
-// CHECK: memref.subview
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c0_i64{{.*}}) : (memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, f32, f32, i64) -> ()
+// CHECK: scf.parallel (%[[TILE:.*]]) = (%c0) to (%[[TILES:.*]]) step
+// CHECK: %[[EX:.*]] = memref.load %[[MAP:.*]][%[[TILE]], %c0] : memref<?x?xindex>
+// CHECK-DAG: %[[LAST:.*]] = arith.subi %[[TILES]], %c1 : index
+// CHECK-DAG: %[[AFTER:.*]] = arith.addi %[[TILE]], %c1 : index
+// CHECK: %[[NEXT:.*]] = arith.minsi %[[AFTER]], %[[LAST]] : index
+// CHECK: %[[NEXTEX:.*]] = memref.load %[[MAP]][%[[NEXT]], %c0]
+// CHECK: %[[NEXTW:.*]] = memref.subview %[[W:.*]][%[[NEXTEX]], %c0, 0]
+// CHECK: %[[WEX:.*]] = memref.subview %[[W]][%[[EX]], %c0, 0]
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %[[WEX]], %{{.*}}, %{{.*}}, %{{.*}}, %c0_i64, %[[NEXTW]]) : (memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, memref<?x?xf32, strided<[?, 1], offset: ?>>, f32, f32, i64, memref<?x?xf32, strided<[?, 1], offset: ?>>) -> ()
 // CHECK: scf.parallel
 func.func @grouped_matmul(%x: tensor<?x?x16xf32>, %w: tensor<4x16x8xf32>, %p: tensor<?xi32>,
     %o: tensor<5xi32>, %g: tensor<?x?x2xf32>) -> tensor<?x?x8xf32> {

@@ -53,8 +53,8 @@ func.func @route_grad_topk_softmax(%l: tensor<2x3x8xf32>, %i: tensor<2x3x2xindex
 // CHECK: %[[DG:.*]] = memref.alloc(%{{.*}}, %{{.*}}, %c2) : memref<?x?x?xf32>
 // CHECK: scf.for %{{.*}} = %c0 to %c512 step %c1 {
 // CHECK: scf.parallel (%{{.*}}) = (%c0) to (%c4) step (%c1) {
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst_0, %c1_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst, %c2_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst_0, %c1_i64, %{{.*}})
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst, %c2_i64, %{{.*}})
 // CHECK: scf.reduce
 // CHECK: scf.parallel
 // CHECK: call @moa_rt_fail(%c2_i64)
@@ -81,7 +81,7 @@ func.func @grouped_matmul_grad(%a: tensor<?x?x2x8xf32>, %w: tensor<4x8x16xf32>, 
 // CHECK: scf.parallel
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: call @moa_rt_bf16_gemm(
-// CHECK: call @moa_rt_sgemm({{.*}}, %c2_i64)
+// CHECK: call @moa_rt_sgemm({{.*}}, %c2_i64, %{{.*}})
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
 func.func @grouped_matmul_grad_bf16(%x: tensor<2x3x16xbf16>, %w: tensor<4x16x8xbf16>,
@@ -106,13 +106,13 @@ func.func @grouped_matmul_grad_bf16(%x: tensor<2x3x16xbf16>, %w: tensor<4x16x8xb
 // CHECK: scf.parallel
 // CHECK: scf.parallel
 // CHECK: memref.alloca() : memref<128x256xf32>
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE:.*]], %{{.*}}, %c0_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE:.*]], %{{.*}}, %c0_i64, %{{.*}})
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64, %{{.*}})
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64, %{{.*}})
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64, %{{.*}})
 // CHECK: arith.mulf {{.*}}%[[SCALE]]
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64)
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c0_i64, %{{.*}})
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %[[ONE]], %{{.*}}, %c2_i64, %{{.*}})
 // CHECK-NOT: math.exp
 // CHECK: } else {
 // CHECK-NEXT: memref.get_global @__moa_text_
@@ -487,7 +487,7 @@ func.func @adamw_plain(%p: tensor<8xf32>, %s: tensor<f32>) -> tensor<8xf32> {
 // CHECK-NOT: linalg.contract
 // CHECK: %[[OUT:.*]] = memref.alloc(%c16, %c8) : memref<?x?xf32>
 // CHECK: scf.parallel
-// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst, %c2_i64)
+// CHECK: call @moa_rt_sgemm(%{{.*}}, %{{.*}}, %{{.*}}, %cst, %cst, %c2_i64, %{{.*}})
 // CHECK: bufferization.to_tensor %[[OUT]]
 func.func @weight_gradient(%x: tensor<?x?x16xf32>, %g: tensor<?x?x8xf32>) -> tensor<16x8xf32> {
   %zero = arith.constant 0.0 : f32

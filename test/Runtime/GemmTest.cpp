@@ -4,7 +4,9 @@
 // Every case through both backends (libxsmm, OpenBLAS): the four transpose
 // combinations, alpha 1 and 0.5, beta 0, 1 and 0.25 (OpenBLAS' path), leading
 // dimensions wider than the rows, B small and large enough to be cut into
-// blocks (with edge blocks), k = 0. Each element must be within the
+// blocks (with edge blocks), k = 0, with and without another B named as the
+// next one to prefetch (libxsmm's prefetching kernels take it as a fourth
+// pointer: read as B, it would change C). Each element must be within the
 // standard error bound of an f32 dot product, (k + 2) u sum |terms|
 // (u = 2^-24), of plain double loops; C is random before the call.
 // bf16Gemm in both modes (libxsmm's AVX512-BF16 kernels on pairs of rows,
@@ -38,6 +40,8 @@ struct Case {
   int64_t m, n, k;
   bool transposeA, transposeB;
   float alpha, beta;
+  /// Whether the call names another random B as the next one to prefetch.
+  bool prefetchNext = false;
 };
 
 /// |got - expected| over the standard error bound of an f32 dot product of
@@ -68,13 +72,15 @@ double worstError(GemmBackend backend, const Case &t, std::mt19937 &rng) {
   const int64_t bRows = t.transposeB ? t.n : t.k,
                 bCols = t.transposeB ? t.k : t.n;
   const int64_t lda = aCols + 3, ldb = bCols + 5, ldc = t.n + 2;
-  std::vector<float> a(aRows * lda), b(bRows * ldb), c(t.m * ldc);
-  for (std::vector<float> *v : {&a, &b, &c})
+  std::vector<float> a(aRows * lda), b(bRows * ldb), c(t.m * ldc),
+      nextB(t.prefetchNext ? b.size() : 0);
+  for (std::vector<float> *v : {&a, &b, &c, &nextB})
     for (float &x : *v)
       x = uniform(rng);
   const std::vector<float> c0 = c;
   sgemm(backend, t.transposeA, t.transposeB, t.m, t.n, t.k, t.alpha, a.data(),
-        lda, b.data(), ldb, t.beta, c.data(), ldc);
+        lda, b.data(), ldb, t.beta, c.data(), ldc,
+        t.prefetchNext ? nextB.data() : nullptr);
   auto at = [](const std::vector<float> &x, int64_t ld, bool transposed,
                int64_t i, int64_t j) {
     return double(transposed ? x[j * ld + i] : x[i * ld + j]);
@@ -193,20 +199,22 @@ int main(int argc, char **argv) {
     for (auto [m, n, k] : shapes)
       for (int transposes = 0; transposes < 4; ++transposes)
         for (float alpha : {1.0f, 0.5f})
-          for (float beta : {0.0f, 1.0f, 0.25f}) {
-            Case t{m,     n,   k, bool(transposes & 1), bool(transposes & 2),
-                   alpha, beta};
-            double worst = worstError(backend, t, rng);
-            ++cases;
-            if (worst <= 1.0)
-              continue;
-            ++failures;
-            std::printf("FAIL %s m=%lld n=%lld k=%lld transA=%d transB=%d "
-                        "alpha=%g beta=%g: error %g of the bound\n",
-                        backend == GemmBackend::Xsmm ? "xsmm" : "openblas",
-                        (long long)m, (long long)n, (long long)k, t.transposeA,
-                        t.transposeB, alpha, beta, worst);
-          }
+          for (float beta : {0.0f, 1.0f, 0.25f})
+            for (bool prefetch : {false, true}) {
+              const bool transA = transposes & 1, transB = transposes & 2;
+              const Case t{m, n, k, transA, transB, alpha, beta, prefetch};
+              double worst = worstError(backend, t, rng);
+              ++cases;
+              if (worst <= 1.0)
+                continue;
+              ++failures;
+              std::printf("FAIL %s m=%lld n=%lld k=%lld transA=%d transB=%d "
+                          "alpha=%g beta=%g%s: error %g of the bound\n",
+                          backend == GemmBackend::Xsmm ? "xsmm" : "openblas",
+                          (long long)m, (long long)n, (long long)k,
+                          t.transposeA, t.transposeB, alpha, beta,
+                          prefetch ? " (next B named)" : "", worst);
+            }
   std::printf("gemm: %d of %d cases within the f32 error bound\n",
               cases - failures, cases);
   const int64_t bf16Shapes[][3] = {{1, 1, 1},        {7, 5, 3},
