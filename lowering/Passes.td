@@ -25,7 +25,9 @@ def MoALowerToLoops : Pass<"moa-lower-to-loops", "::mlir::ModuleOp"> {
     writable`, so for those nothing may run between this pass and
     bufferization.
     Independent work (tokens; tiles of 128 rows of one expert or of one batch)
-    is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm`, the routing
+    is an `scf.parallel`. GEMMs on 2-D views call `moa_rt_sgemm` (a grouped
+    GEMM's tile names the weight of the next tile's expert, which the
+    runtime prefetches while it multiplies), the routing
     counts go to `moa_rt_record_routing` (through `moa.record_routing`, lowered
     here too), and invalid data (an expert index out
     of range, a permutation that does not group the pairs) calls `moa_rt_fail`
