@@ -7,6 +7,8 @@
 // reference (test/Reference) on random inputs:
 //   f32: relative error <= 1e-5 (max abs error / max abs reference value),
 //   f16/bf16: <= 1e-2; top-k indices, permutation and offsets identical.
+// On the CPU each shape runs once more with new weights written into the
+// same buffers (a weight cached or prefetched by address would go stale).
 //
 // usage: moa-layer-test MOA_COMPILE WORKDIR [CONFIG-NAME-FILTER] [--cuda]
 //                       [--mock-gpu] [--emulate-gpu]
@@ -165,6 +167,22 @@ bool runShape(const Module &module, const Config &c, const Shape &shape,
     ref::LayerOutputs expected = ref::mixtureAttention(in, options);
     check.close("y", out[0], expected.y);
     check.close("router logits", out[1], expected.logits);
+  }
+  // The same buffers with new weights (as an optimizer updates them in
+  // place) must give the new layer: nothing may be kept per buffer address
+  // (a packed weight, a prefetch of a stale one) between calls.
+  if (!mode.cuda && !mode.mock && !mode.emulate) {
+    randomize(rng, args[2], w, in.wQuery);
+    randomize(rng, args[3], w, in.wKey);
+    randomize(rng, args[4], w, in.wValue);
+    randomize(rng, args[5], 1.0 / std::sqrt(double(c.h)), in.wOut);
+    std::vector<Tensor> again;
+    if (!module.run("layer", args, again, error)) {
+      check.fail("layer with new weights: " + error);
+      return false;
+    }
+    ref::LayerOutputs expected = ref::mixtureAttention(in, options);
+    check.close("y with the weights changed in place", again[0], expected.y);
   }
 
   // Routing on the compiled logits: indices must be identical.

@@ -70,16 +70,24 @@ public:
   std::vector<std::string> failures;
 };
 
-inline Tensor randomTensor(std::mt19937_64 &rng, DType dtype,
-                           std::vector<int64_t> shape, double amplitude,
-                           reference::Buffer &values) {
+/// Fills `tensor` in place with uniform values in [-amplitude, amplitude],
+/// and `values` with the same numbers as they were stored (rounded to the
+/// tensor's dtype).
+inline void randomize(std::mt19937_64 &rng, Tensor &tensor, double amplitude,
+                      reference::Buffer &values) {
   std::uniform_real_distribution<double> uniform(-amplitude, amplitude);
-  Tensor tensor(dtype, std::move(shape));
   values.resize(tensor.numElements());
   for (int64_t i = 0; i < tensor.numElements(); ++i) {
     tensor.set(i, uniform(rng));
     values[i] = tensor.at(i);
   }
+}
+
+inline Tensor randomTensor(std::mt19937_64 &rng, DType dtype,
+                           std::vector<int64_t> shape, double amplitude,
+                           reference::Buffer &values) {
+  Tensor tensor(dtype, std::move(shape));
+  randomize(rng, tensor, amplitude, values);
   return tensor;
 }
 
