@@ -17,9 +17,12 @@ void mlir::moa::buildCPUTensorPipeline(OpPassManager &pm) {
   // Textual so that each stage reads as it would on the moa-opt command line.
   addPipeline(pm,
               // Arithmetic on tensors (a loss = ce + 0.01 * aux) becomes
-              // linalg; moa ops then bufferize into their buffer form.
+              // linalg, its elementwise chains (an adjoint's casts and
+              // sums) one loop each; moa ops then bufferize into their
+              // buffer form.
               "moa-export-entry-points,moa-decompose,moa-fuse,"
               "convert-elementwise-to-linalg,canonicalize,cse,"
+              "moa-fuse-elementwise,canonicalize,"
               // Collectives of a data-parallel step (moa-data-parallel)
               // become MPI calls.
               "convert-shard-to-mpi,moa-finalize-mpi,canonicalize,"

@@ -59,6 +59,23 @@ def MoAFuse : Pass<"moa-fuse"> {
   }];
 }
 
+def MoAFuseElementwise : Pass<"moa-fuse-elementwise"> {
+  let summary = "Fuse chains of elementwise linalg ops on tensors into one";
+  let description = [{
+    Named elementwise linalg ops whose operands all span the iteration
+    space (identity indexing maps: `linalg.add`, `linalg.copy`, ...; not
+    `linalg.fill`) become `linalg.generic`, and upstream's elementwise
+    fusion then merges each producer of such a generic into its consumer
+    (a producer with other uses stays a result of the fused op). A
+    mixed-precision adjoint, a cast to bf16 and back at each rounding point
+    and then the sums, becomes one loop that reads its inputs once and
+    writes once, instead of one pass over memory per op; each element is
+    computed by the same operations in the same order. The CPU pipeline
+    runs it on tensors after `convert-elementwise-to-linalg`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def MoACost : Pass<"moa-cost", "::mlir::ModuleOp"> {
   let summary = "Report multiply-accumulates and parameters per op and function";
   let description = [{
