@@ -32,12 +32,19 @@ bool isIdentityElementwise(linalg::LinalgOp op) {
                       [](AffineMap map) { return map.isIdentity(); });
 }
 
-/// Whether `op` and `other` (the producer of one of op's operands, or a
-/// user of its result) would fuse.
-bool fusesWith(linalg::LinalgOp op, Operation *other) {
-  auto linalgOther = dyn_cast_or_null<linalg::LinalgOp>(other);
-  return linalgOther && !isa<linalg::FillOp>(other) &&
-         isIdentityElementwise(op) && isIdentityElementwise(linalgOther);
+/// Whether the producer of `operand` fuses into its owner: both elementwise
+/// with identity maps (not fills), in one block (not into a loop's body), the
+/// operand an input of the owner and the producer's only use (fusing a
+/// producer that has other uses would compute it once more per consumer).
+bool fusible(OpOperand &operand) {
+  auto consumer = dyn_cast<linalg::LinalgOp>(operand.getOwner());
+  auto producer = operand.get().getDefiningOp<linalg::LinalgOp>();
+  return consumer && producer &&
+         !isa<linalg::FillOp>(consumer.getOperation()) &&
+         !isa<linalg::FillOp>(producer.getOperation()) &&
+         consumer.isDpsInput(&operand) && producer->hasOneUse() &&
+         producer->getBlock() == consumer->getBlock() &&
+         isIdentityElementwise(producer) && isIdentityElementwise(consumer);
 }
 
 /// A named elementwise op (linalg.add, linalg.copy, ...) that would fuse
@@ -47,15 +54,38 @@ struct GeneralizeElementwise : OpInterfaceRewritePattern<linalg::LinalgOp> {
   using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
-    if (isa<linalg::GenericOp, linalg::FillOp>(op) ||
-        !op.hasPureTensorSemantics())
+    if (isa<linalg::GenericOp>(op) || !op.hasPureTensorSemantics())
       return failure();
-    auto fuses = [&](Operation *other) { return fusesWith(op, other); };
-    if (llvm::none_of(op.getDpsInputs(),
-                      [&](Value in) { return fuses(in.getDefiningOp()); }) &&
-        llvm::none_of(op->getUsers(), fuses))
+    bool withProducer = llvm::any_of(op->getOpOperands(), fusible);
+    bool withConsumer = op->hasOneUse() && fusible(*op->getUses().begin());
+    if (!withProducer && !withConsumer)
       return failure();
     return linalg::generalizeNamedOp(rewriter, op);
+  }
+};
+
+/// A linalg.generic with the producer of one of its operands, where
+/// `fusible` allows it (upstream's FuseElementwiseOps with that control,
+/// without the other rewrites populateElementwiseOpsFusionPatterns adds).
+struct FuseWithProducer : OpRewritePattern<linalg::GenericOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(linalg::GenericOp consumer,
+                                PatternRewriter &rewriter) const override {
+    for (OpOperand &operand : consumer->getOpOperands()) {
+      if (!fusible(operand) || !linalg::areElementwiseOpsFusable(&operand))
+        continue;
+      Operation *producer = operand.get().getDefiningOp();
+      FailureOr<linalg::ElementwiseOpFusionResult> fused =
+          linalg::fuseElementwiseOps(rewriter, &operand);
+      if (failed(fused))
+        return rewriter.notifyMatchFailure(consumer, "fusion failed");
+      for (auto [original, replacement] : fused->replacements)
+        rewriter.replaceAllUsesWith(original, replacement);
+      rewriter.eraseOp(consumer);
+      rewriter.eraseOp(producer); // its only use was the consumer
+      return success();
+    }
+    return failure();
   }
 };
 
@@ -63,13 +93,7 @@ struct MoAFuseElementwise
     : moa::impl::MoAFuseElementwiseBase<MoAFuseElementwise> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<GeneralizeElementwise>(&getContext());
-    linalg::populateElementwiseOpsFusionPatterns(
-        patterns, [](OpOperand *operand) {
-          auto consumer = dyn_cast<linalg::LinalgOp>(operand->getOwner());
-          return consumer &&
-                 fusesWith(consumer, operand->get().getDefiningOp());
-        });
+    patterns.add<GeneralizeElementwise, FuseWithProducer>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -62,11 +62,13 @@ def MoAFuse : Pass<"moa-fuse"> {
 def MoAFuseElementwise : Pass<"moa-fuse-elementwise"> {
   let summary = "Fuse chains of elementwise linalg ops on tensors into one";
   let description = [{
-    Named elementwise linalg ops whose operands all span the iteration
-    space (identity indexing maps: `linalg.add`, `linalg.copy`, ...; not
-    `linalg.fill`) become `linalg.generic`, and upstream's elementwise
-    fusion then merges each producer of such a generic into its consumer
-    (a producer with other uses stays a result of the fused op). A
+    Elementwise linalg ops whose operands all span the iteration space
+    (identity indexing maps; not `linalg.fill`) are fused, producer into
+    consumer, by upstream's `fuseElementwiseOps` where the producer's
+    result is an input of the consumer and its only use, in the same block
+    (so nothing is computed twice or moved into a loop); named ones
+    (`linalg.add`, ...) become `linalg.generic` first where they would
+    fuse, and keep their names otherwise. A
     mixed-precision adjoint, a cast to bf16 and back at each rounding point
     and then the sums, becomes one loop that reads its inputs once and
     writes once, instead of one pass over memory per op; each element is

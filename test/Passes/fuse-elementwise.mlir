@@ -10,10 +10,10 @@
 // CHECK: %[[SUM:.*]] = linalg.generic
 // CHECK-SAME: ins(%[[D]], %[[A]], %[[B]], %[[C]] : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xbf16>)
 // CHECK: ^bb0(%[[ID:.*]]: f32, %[[IA:.*]]: f32, %[[IB:.*]]: f32, %[[IC:.*]]: bf16, %{{.*}}: f32):
-// CHECK: %[[RB:.*]] = arith.truncf %[[IB]] : f32 to bf16
-// CHECK: %[[WB:.*]] = arith.extf %[[RB]] : bf16 to f32
-// CHECK: %[[RA:.*]] = arith.truncf %[[IA]] : f32 to bf16
-// CHECK: %[[WA:.*]] = arith.extf %[[RA]] : bf16 to f32
+// CHECK-DAG: %[[RA:.*]] = arith.truncf %[[IA]] : f32 to bf16
+// CHECK-DAG: %[[RB:.*]] = arith.truncf %[[IB]] : f32 to bf16
+// CHECK-DAG: %[[WA:.*]] = arith.extf %[[RA]] : bf16 to f32
+// CHECK-DAG: %[[WB:.*]] = arith.extf %[[RB]] : bf16 to f32
 // CHECK: %[[AB:.*]] = arith.addf %[[WA]], %[[WB]] : f32
 // CHECK: %[[WC:.*]] = arith.extf %[[IC]] : bf16 to f32
 // CHECK: %[[ABC:.*]] = arith.addf %[[AB]], %[[WC]] : f32
@@ -61,4 +61,52 @@ func.func @not_elementwise(%x: tensor<4x4xf32>, %w: tensor<4x4xf32>) -> tensor<4
       ins(%x, %w : tensor<4x4xf32>, tensor<4x4xf32>) outs(%fill : tensor<4x4xf32>) -> tensor<4x4xf32>
   %sum = linalg.add ins(%p, %t : tensor<4x4xf32>, tensor<4x4xf32>) outs(%e : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %sum : tensor<4x4xf32>
+}
+
+// -----
+
+// A producer with two consumers is not fused into either (it would run once
+// per consumer); the adds, with no neighbour to fuse, keep their names.
+// CHECK-LABEL: func.func @fan_out
+// CHECK: %[[EXP:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: linalg.add ins(%[[EXP]], %{{.*}} :
+// CHECK: linalg.add ins(%[[EXP]], %{{.*}} :
+// CHECK-NOT: math.exp
+// CHECK: return
+func.func @fan_out(%a: tensor<8xf32>, %b: tensor<8xf32>, %c: tensor<8xf32>)
+    -> (tensor<8xf32>, tensor<8xf32>) {
+  %e = tensor.empty() : tensor<8xf32>
+  %x = math.exp %a : tensor<8xf32>
+  %s = linalg.add ins(%x, %b : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %t = linalg.add ins(%x, %c : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  return %s, %t : tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// Nothing moves into a loop's body (it would run every iteration), and a
+// result that is another op's init (outs), not an input, is not fused.
+// CHECK-LABEL: func.func @loop_and_init
+// CHECK: %[[EXP:.*]] = linalg.generic
+// CHECK: math.exp
+// CHECK: scf.for
+// CHECK-NOT: math.exp
+// CHECK: linalg.add ins(%{{.*}}, %[[EXP]] :
+// CHECK: scf.yield
+// CHECK: %[[SUM:.*]] = linalg.add ins(%{{.*}}, %{{.*}} : tensor<8xf32>, tensor<8xf32>) outs(%{{.*}} :
+// CHECK: linalg.mul ins(%{{.*}}, %{{.*}} : tensor<8xf32>, tensor<8xf32>) outs(%[[SUM]] :
+func.func @loop_and_init(%a: tensor<8xf32>, %b: tensor<8xf32>, %n: index)
+    -> (tensor<8xf32>, tensor<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %e = tensor.empty() : tensor<8xf32>
+  %x = math.exp %a : tensor<8xf32>
+  %r = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %b) -> tensor<8xf32> {
+    %next = linalg.add ins(%acc, %x : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+    scf.yield %next : tensor<8xf32>
+  }
+  %s = linalg.add ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) -> tensor<8xf32>
+  %m = linalg.mul ins(%a, %b : tensor<8xf32>, tensor<8xf32>) outs(%s : tensor<8xf32>) -> tensor<8xf32>
+  return %r, %m : tensor<8xf32>, tensor<8xf32>
 }
