@@ -46,7 +46,7 @@ static bool checkTies(const EntrySpec &entry, std::string &error) {
 
 std::string Manifest::print() const {
   std::ostringstream os;
-  os << "moa-manifest 1\n";
+  os << "moa-manifest " << kManifestVersion << "\n";
   if (ranks > 0)
     os << "ranks " << ranks << "\n";
   auto printSpec = [&](const char *kind, const TensorSpec &spec) {
@@ -81,8 +81,17 @@ std::optional<Manifest> Manifest::parse(const std::string &text,
   std::istringstream in(text);
   std::string word;
   int version = 0;
-  if (!(in >> word >> version) || word != "moa-manifest" || version != 1) {
-    error = "not a moa manifest (version 1)";
+  if (!(in >> word >> version) || word != "moa-manifest" || version < 1 ||
+      version > kManifestVersion) {
+    error =
+        "not a moa manifest (version " + std::to_string(kManifestVersion) + ")";
+    return std::nullopt;
+  }
+  if (version < kManifestVersion) {
+    error = "compiled by an older moa (manifest version " +
+            std::to_string(version) + ", this runtime's is " +
+            std::to_string(kManifestVersion) +
+            ", whose calls from generated code differ): compile it again";
     return std::nullopt;
   }
   // A spec is one line: the fixed fields, then optional key=value words.

@@ -4,7 +4,7 @@
 // A compiled module describes its public functions in a small text format,
 // embedded as the global `moa_manifest`:
 //
-//   moa-manifest 1
+//   moa-manifest 2
 //   [ranks <N>]
 //   entry <name> <number of arguments> <number of results>
 //   arg <dtype> <rank> <size or ?>... [name=<name>] [init=<init>]
@@ -28,6 +28,12 @@
 #include <vector>
 
 namespace moa {
+
+/// The manifest's version, raised whenever what generated code calls in the
+/// runtime changes, so that a module compiled earlier is refused with a
+/// message rather than called with the wrong arguments (2: moa_rt_sgemm
+/// takes next_B).
+constexpr int kManifestVersion = 2;
 
 enum class DType { F32, F16, BF16, I32, I1 };
 

@@ -51,11 +51,11 @@ put("safetensors", "two.safetensors", safetensors(
 put("safetensors", "empty.safetensors", safetensors([], {}))
 
 put("manifest", "layer.txt",
-    "moa-manifest 1\nentry moa_layer 6 1\narg f32 3 ? ? 256\n"
+    "moa-manifest 2\nentry moa_layer 6 1\narg f32 3 ? ? 256\n"
     "arg f32 2 256 8\narg f32 3 8 256 64\narg f32 2 256 64\n"
     "arg f32 2 256 64\narg f32 3 8 64 256\nresult f32 3 ? ? 256\n")
 put("manifest", "named.txt",
-    "moa-manifest 1\nentry loss 2 1\narg f32 2 64 32 init=normal:0.1\n"
+    "moa-manifest 2\nentry loss 2 1\narg f32 2 64 32 init=normal:0.1\n"
     "arg i32 2 ? ? name=tokens\nresult f32 0 name=loss\n")
 
 for i, text in enumerate(["42", "-7", "1e-3", "0.5", "9223372036854775807"]):

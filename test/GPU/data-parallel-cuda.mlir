@@ -13,7 +13,7 @@
 // CHECK-COUNT-2: llvm.call @moa_gpu_all_reduce_sum_f32(
 // CHECK-NOT: llvm.call @moa_gpu_all_reduce_sum_f32(
 // CHECK-NOT: llvm.call @MPI_
-// CHECK: llvm.mlir.global external constant @moa_manifest("moa-manifest 1\0Aranks 2\0A
+// CHECK: llvm.mlir.global external constant @moa_manifest("moa-manifest 2\0Aranks 2\0A
 
 // WAIT: llvm.call @mgpuStreamSynchronize
 // WAIT-NEXT: llvm.call @mgpuStreamDestroy

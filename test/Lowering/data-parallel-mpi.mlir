@@ -18,7 +18,7 @@
 // CHECK: llvm.call @MPI_Allreduce(
 // CHECK: llvm.call @MPI_Allreduce(
 // CHECK-NOT: llvm.call @MPI_
-// CHECK: llvm.mlir.global external constant @moa_manifest("moa-manifest 1\0Aranks 2\0A
+// CHECK: llvm.mlir.global external constant @moa_manifest("moa-manifest 2\0Aranks 2\0A
 
 // Before the buffer lowering: the split of the world is the world, and
 // each input is sent from where it is into a fresh buffer (MPI forbids

@@ -5,7 +5,7 @@
 // says tied=1, the argument is writable and the result is materialized in
 // it; after bufferization the cache is written in place and the result is
 // no longer returned (the runtime hands the caller the donated argument).
-// EXPORT: moa.manifest = "moa-manifest 1\0Aentry step 3 2\0Aarg f32 3 ? 1 8\0Aarg f32 3 ? 16 8 name=cache\0Aarg i32 1 ?\0Aresult f32 3 ? 1 8\0Aresult f32 3 ? 16 8 name=cache tied=1\0A"
+// EXPORT: moa.manifest = "moa-manifest 2\0Aentry step 3 2\0Aarg f32 3 ? 1 8\0Aarg f32 3 ? 16 8 name=cache\0Aarg i32 1 ?\0Aresult f32 3 ? 1 8\0Aresult f32 3 ? 16 8 name=cache tied=1\0A"
 // EXPORT-LABEL: func.func @step
 // EXPORT-SAME: %{{.*}}: tensor<?x1x8xf32> {bufferization.writable = false}, %[[CACHE:.*]]: tensor<?x16x8xf32> {bufferization.writable = true}, %{{.*}}: tensor<?xi32> {bufferization.writable = false}
 // EXPORT-SAME: -> (tensor<?x1x8xf32>, tensor<?x16x8xf32> {moa.tied = 1 : i64})

@@ -19,6 +19,13 @@
 // DUPLICATE: moa-run: '{{.*}}duplicate_key.npy' is not a valid .npy file: repeated 'shape' in the header
 // UNKNOWN: moa-run: '{{.*}}unknown_key.npy' is not a valid .npy file: unknown key 'order' in the header
 
+// A module compiled by an older moa (its manifest's version is older) is
+// refused before anything is called, with what to do about it.
+// RUN: printf 'const char moa_manifest[] = "moa-manifest 1\\nentry f 0 0\\n";\n' > %t/old.c
+// RUN: cc -shared -fPIC %t/old.c -o %t/old.so
+// RUN: not moa-run %t/old.so f 2>&1 | FileCheck %s --check-prefix=OLD
+// OLD: moa-run: {{.*}}old.so': compiled by an older moa (manifest version 1, this runtime's is 2, whose calls from generated code differ): compile it again
+
 // Output directories: empty, missing, a file; checked before running.
 // RUN: not moa-run %t/entries.so identity %t/v4.npy -o '' 2>&1 | FileCheck %s --check-prefix=EMPTY
 // RUN: not moa-run %t/entries.so identity %t/v4.npy -o %t/missing 2>&1 | FileCheck %s --check-prefix=MISSING

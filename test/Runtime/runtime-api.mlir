@@ -34,4 +34,4 @@
 // CAPI: has device: 0
 // CAPI: wrap error: moa_tensor_wrap: the data pointer is null
 // CAPI: shape error: negative size -3 in dimension 1 of a tensor shape
-// CAPI: manifest: moa-manifest 1
+// CAPI: manifest: moa-manifest 2
