@@ -89,7 +89,8 @@ struct TensorCoreAttentionWarp {
   const AttentionArgs &a;
   const Kernel &ids;
   Value b, kTile, vTile;
-  Value blockRow, group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
+  /// The warp's index among the block's row warps, its first row's.
+  Value warp, blockRow, group, quad, rowA, rowB, okA, okB, tokenA, tokenB;
   int64_t h, keysPerTile;
   Type element;
 
@@ -306,53 +307,72 @@ struct TensorCoreAttentionWarp {
   }
 };
 
-/// Launches the tensor-core attention: blocks of `warps` warps, 16 query
-/// rows (token, slot) each, A = group and B = group + 8 of the m16n8 fragment
-/// layout (wgmma's m64 accumulator has the same); body(g, w, tiles, init)
-/// runs the block's loop over `tiles` key tiles from `init` (max and sum of
-/// rows A and B, then the output fragments) and returns the final state.
+/// A block of the tensor-core attention: its sequence, its first query
+/// row and its number of key tiles.
+struct AttentionBlock {
+  Value b, blockRow, tiles;
+};
+
+/// Launches the tensor-core attention: blocks of `threads` threads whose
+/// `rowWarps` row warps take 16 query rows (token, slot) each;
+/// block(g, ids, shared, blk) builds a block.
 void launchTensorCoreAttention(
-    Emitter &e, const AttentionArgs &a, int64_t keysPerTile,
-    ArrayRef<MemRefType> shared,
-    function_ref<SmallVector<Value>(Emitter &, TensorCoreAttentionWarp &, Value,
-                                    ValueRange)>
-        body,
-    int64_t dynamicSharedBytes = 0, int64_t warps = 4) {
-  const int64_t rowsPerBlock = kMmaRows * warps;
+    Emitter &e, const AttentionArgs &a, int64_t keysPerTile, int64_t rowWarps,
+    int64_t threads, ArrayRef<MemRefType> shared,
+    function_ref<void(Emitter &, const Kernel &, ValueRange,
+                      const AttentionBlock &)>
+        block,
+    int64_t dynamicSharedBytes = 0) {
+  const int64_t rowsPerBlock = kMmaRows * rowWarps;
   launchAttention(
-      e, a.batch, a.rowsPerBatch, rowsPerBlock, warps * kWarp, shared, a.ok,
-      a.err,
+      e, a.batch, a.rowsPerBatch, rowsPerBlock, threads, shared, a.ok, a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange buffers, Value b,
           Value blockRow) {
-        Value kTile = buffers.empty() ? Value() : buffers[0];
-        Value vTile = buffers.empty() ? Value() : buffers[1];
-        TensorCoreAttentionWarp w{a, ids, b, kTile, vTile};
-        w.h = a.h;
-        w.keysPerTile = keysPerTile;
-        w.element = a.element;
-        w.blockRow = blockRow;
-        w.group = g.div(ids.lane, g.idx(4));
-        w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
-        w.rowA =
-            g.add(g.add(blockRow, g.mul(ids.warp, g.idx(kMmaRows))), w.group);
-        w.rowB = g.add(w.rowA, g.idx(8));
-        w.okA = g.cmp(arith::CmpIPredicate::ult, w.rowA, a.rowsPerBatch);
-        w.okB = g.cmp(arith::CmpIPredicate::ult, w.rowB, a.rowsPerBatch);
         // k = 0 leaves no rows; divide by at least 1.
-        Value slots = atLeastOne(g, a.k);
         Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
                               g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
         Value visibleKeys =
-            a.causal ? g.min(g.add(g.div(lastRow, slots), g.idx(1)), a.keys)
-                     : a.keys;
-        w.tokenA = g.div(w.rowA, slots);
-        w.tokenB = g.div(w.rowB, slots);
-        SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
-        init.append(w.dimTiles() * 4, g.f32(0));
-        w.writeOutput(
-            g, body(g, w, g.ceilDiv(visibleKeys, g.idx(keysPerTile)), init));
+            a.causal
+                ? g.min(g.add(g.div(lastRow, atLeastOne(g, a.k)), g.idx(1)),
+                        a.keys)
+                : a.keys;
+        block(g, ids, buffers,
+              {b, blockRow, g.ceilDiv(visibleKeys, g.idx(keysPerTile))});
       },
       dynamicSharedBytes);
+}
+
+/// Row warp `warp` of block `blk`: A = group and B = group + 8 of the m16n8
+/// fragment layout (wgmma's m64 accumulator has the same).
+TensorCoreAttentionWarp rowWarp(Emitter &g, const AttentionArgs &a,
+                                const Kernel &ids, const AttentionBlock &blk,
+                                Value warp, int64_t keysPerTile,
+                                Value kTile = {}, Value vTile = {}) {
+  TensorCoreAttentionWarp w{a, ids, blk.b, kTile, vTile};
+  w.h = a.h;
+  w.keysPerTile = keysPerTile;
+  w.element = a.element;
+  w.warp = warp;
+  w.blockRow = blk.blockRow;
+  w.group = g.div(ids.lane, g.idx(4));
+  w.quad = arith::RemUIOp::create(g.b, g.loc, ids.lane, g.idx(4));
+  w.rowA = g.add(g.add(blk.blockRow, g.mul(warp, g.idx(kMmaRows))), w.group);
+  w.rowB = g.add(w.rowA, g.idx(8));
+  w.okA = g.cmp(arith::CmpIPredicate::ult, w.rowA, a.rowsPerBatch);
+  w.okB = g.cmp(arith::CmpIPredicate::ult, w.rowB, a.rowsPerBatch);
+  Value slots = atLeastOne(g, a.k);
+  w.tokenA = g.div(w.rowA, slots);
+  w.tokenB = g.div(w.rowB, slots);
+  return w;
+}
+
+/// Runs loop(g, init) over the key tiles from the initial state (max and
+/// sum of rows A and B, then the output fragments) and writes w's rows.
+void attendRows(Emitter &g, const TensorCoreAttentionWarp &w,
+                function_ref<SmallVector<Value>(Emitter &, ValueRange)> loop) {
+  SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
+  init.append(w.dimTiles() * 4, g.f32(0));
+  w.writeOutput(g, loop(g, init));
 }
 
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
@@ -368,129 +388,191 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
                              int64_t keysPerTile) {
   MemRefType tile = ldmatrixTile(keysPerTile, a.h, a.element);
   launchTensorCoreAttention(
-      e, a, keysPerTile, {tile, tile},
-      [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
-          ValueRange init) {
-        SmallVector<SmallVector<Value>> qFrags = w.queryFragments(g);
-        return g.loop(g.idx(0), tiles, init,
-                      [&](Emitter &x, Value tile, ValueRange carried) {
-                        return w.keyTile(x, tile, qFrags, carried);
-                      });
+      e, a, keysPerTile, 4, 4 * kWarp, {tile, tile},
+      [&](Emitter &g, const Kernel &ids, ValueRange buffers,
+          const AttentionBlock &blk) {
+        TensorCoreAttentionWarp w = rowWarp(
+            g, a, ids, blk, ids.warp, keysPerTile, buffers[0], buffers[1]);
+        attendRows(g, w, [&](Emitter &x, ValueRange init) {
+          SmallVector<SmallVector<Value>> qFrags = w.queryFragments(x);
+          return x.loop(x.idx(0), blk.tiles, init,
+                        [&](Emitter &y, Value tile, ValueRange carried) {
+                          return w.keyTile(y, tile, qFrags, carried);
+                        });
+        });
       });
 }
 
-/// sm_90a: the GEMMs of FlashAttention-3 on wgmma, a block of
-/// kWarpgroups warpgroups, each one's 64 query rows wgmma's M, sharing each
-/// tile of K and V (half the copies per flop of one warpgroup a block). In
-/// shared memory, in the 128-byte swizzle, [64][64] tiles per 64 dimensions:
-/// Q (staged once), and per tile of 64 keys K and V by cp.async. S = Q K^T
-/// is one wgmma m64n64k16 per 16 dimensions (K the K-major B); its
-/// fragments are the mma.sync kernel's, so the masking and online softmax
-/// are that kernel's; P, rounded to the 16-bit type, goes to a tile of its
-/// warpgroup's (nvgpu's wgmma reads A from shared memory only), and O += P
-/// V is one wgmma m64nhk16 per 16 keys (V the N-major B; h <= 256, else
-/// pieces of 256), which reads P once. Shared memory: (kWarpgroups + 2) h
-/// / 64 + kWarpgroups tiles of 8 KiB (80 KiB at h = 128).
+/// sm_90a: FlashAttention-3's structure, a block of one producer
+/// warpgroup and kConsumers consumer warpgroups, each consumer's 64 query
+/// rows wgmma's M, all sharing each tile of K and V (half the loads per
+/// flop of one consumer a block). In shared memory, in the 128-byte
+/// swizzle, [64][64] tiles per 64 dimensions: Q (loaded once), and K and V
+/// in two stage slots. The producer's thread 0 loads key tile t's boxes by
+/// TMA into slot t % 2 (completing its `full` mbarrier) as soon as the
+/// consumers have released that slot (its `empty` one) after tile t - 2,
+/// so loads run ahead of the tensor cores and the consumers never wait for
+/// each other. The producer gives up registers the consumers take
+/// (setmaxnreg). S = Q K^T is one wgmma m64n64k16 per 16 dimensions (K the
+/// K-major B); its fragments are the mma.sync kernel's, so the masking and
+/// online softmax are that kernel's; P, rounded to the 16-bit type, goes to
+/// a tile of its warpgroup's (nvgpu's wgmma reads A from shared memory
+/// only), and O += P V is one wgmma m64nhk16 per 16 keys (V the N-major B;
+/// h <= 256, else pieces of 256), which reads P once. A consumer syncs its
+/// own warpgroup only (named barriers). Shared memory: (kConsumers + 4) h /
+/// 64 + kConsumers tiles of 8 KiB (112 KiB at h = 128).
 struct WarpgroupAttention {
-  /// Warpgroups a block (FlashAttention-3's consumers).
-  static constexpr int64_t kWarpgroups = 2;
+  /// Consumer warpgroups a block.
+  static constexpr int64_t kConsumers = 2;
   /// 64-wide tiles of V one wgmma of O += P V covers (N = 256 at most).
   static constexpr int64_t kPieceTiles = 256 / hopper::kTile;
+  /// Registers a thread of the producer and of a consumer keeps: 384
+  /// threads launch with at most 168 each; the producer's 144 spare ones
+  /// make the consumers' 72 more (FlashAttention-3's 24 and 240).
+  static constexpr int32_t kProducerRegisters = 24, kConsumerRegisters = 240;
+  /// The tensor maps of Q, K and V (host values).
+  struct Maps {
+    Value query, key, value;
+  };
 
-  TensorCoreAttentionWarp &w;
-  Value region, map;
-  /// This thread's warpgroup, and its first tile of Q and its tile of P.
-  Value warpgroup, qTile, pTile;
+  const AttentionArgs &a;
+  const Kernel &ids;
+  const AttentionBlock &blk;
+  Maps maps;
+  Value region, layout, full, empty;
 
-  WarpgroupAttention(Emitter &x, TensorCoreAttentionWarp &w, Value region,
-                     Value map)
-      : w(w), region(region), map(map) {
-    warpgroup = x.div(w.ids.warp, x.idx(4));
-    qTile = x.mul(warpgroup, x.idx(chunks()));
-    pTile = x.add(x.idx(tiles(3)), warpgroup);
+  WarpgroupAttention(Emitter &x, const AttentionArgs &a, const Kernel &ids,
+                     const AttentionBlock &blk, Maps maps)
+      : a(a), ids(ids), blk(blk), maps(maps) {
+    region = hopper::sharedRegion(x, bytes(a.h));
+    layout = hopper::layoutOnlyMap(x, a.element);
+    full = hopper::createMBarriers(x, ids, 2, 1); // the producer's expect_tx
+    empty = hopper::createMBarriers(x, ids, 2, 4 * kConsumers); // a warp's
+    barrier(x);
   }
 
-  int64_t chunks() const { return w.h / hopper::kTile; }
+  static int64_t threads() { return (1 + kConsumers) * 4 * kWarp; }
+  int64_t chunks() const { return a.h / hopper::kTile; }
   /// The first tile of operand `which` (0: Q, 1: K, 2: V, 3: P): Q's
-  /// kWarpgroups x chunks() tiles, then K's and V's chunks() each, then P's.
-  int64_t tiles(int64_t which) const {
-    return which == 0 ? 0 : (kWarpgroups + which - 1) * chunks();
+  /// kConsumers x chunks() tiles, then K's and V's two slots of chunks()
+  /// each, then P's.
+  int64_t firstTile(int64_t which) const {
+    return which == 0 ? 0 : (kConsumers + 2 * (which - 1)) * chunks();
+  }
+  /// The first tile of K's (which = 1) or V's (2) slot `slot`.
+  Value slotTile(Emitter &x, int64_t which, Value slot) const {
+    return x.add(x.idx(firstTile(which)), x.mul(slot, x.idx(chunks())));
   }
   /// A `shape` view of the 16-bit elements `skip` bytes into tile `tile`.
   Value view(Emitter &x, Value tile, int64_t skip,
              ArrayRef<int64_t> shape) const {
     return hopper::sharedView(
         x, region, x.add(x.mul(tile, x.idx(hopper::kTileBytes)), x.idx(skip)),
-        shape, w.element);
+        shape, a.element);
   }
   /// Bytes of shared memory for head size h.
   static int64_t bytes(int64_t h) {
-    return ((kWarpgroups + 2) * (h / hopper::kTile) + kWarpgroups) *
+    return ((kConsumers + 4) * (h / hopper::kTile) + kConsumers) *
            hopper::kTileBytes;
   }
 
-  /// Rows [first, first + rows) of src[b] (those below `limit`; zeros for
-  /// the others) into operand `which`'s tiles, [rows / 64][h / 64] of them:
-  /// 16-byte cp.async copies into the swizzled columns. Issued, not waited
-  /// for.
-  void stage(Emitter &x, int64_t which, int64_t rows, Value src, Value first,
-             Value limit) const {
-    const int64_t perRow = w.h / 8, threads = kWarpgroups * 4 * kWarp;
-    Value tiles = hopper::sharedView(
-        x, region, x.idx(this->tiles(which) * hopper::kTileBytes),
-        {rows / hopper::kTile, chunks(), hopper::kTile, hopper::kTile},
-        w.element);
-    for (int64_t it = 0; it < rows * perRow / threads; ++it) {
-      Value i = x.add(w.ids.tid, x.idx(it * threads));
-      Value row = x.div(i, x.idx(perRow));
-      Value dim =
-          x.mul(arith::RemUIOp::create(x.b, x.loc, i, x.idx(perRow)), x.idx(8));
-      Value s = x.add(first, row);
-      Value in = x.cmp(arith::CmpIPredicate::ult, s, limit);
-      Value count = x.select(in, x.idx(8), x.idx(0));
-      Value source = x.select(in, s, x.idx(0));
-      Value col = arith::RemUIOp::create(x.b, x.loc, dim, x.idx(hopper::kTile));
-      Value inTile =
-          arith::RemUIOp::create(x.b, x.loc, row, x.idx(hopper::kTile));
-      copy8(x, tiles,
-            {x.div(row, x.idx(hopper::kTile)), x.div(dim, x.idx(hopper::kTile)),
-             inTile, hopper::swizzledColumn(x, inTile, col)},
-            src, {w.b, source, dim}, count, Value());
+  /// K's and V's boxes of key tile `tile` into slot `slot` by TMA, their
+  /// bytes expected on the slot's `full` mbarrier; `withQuery`: also the
+  /// block's Q tiles. Rows past a tensor arrive as zeros.
+  void load(Emitter &x, Value tile, Value slot, bool withQuery) const {
+    const int64_t boxes = (withQuery ? kConsumers + 2 : 2) * chunks();
+    nvgpu::MBarrierArriveExpectTxOp::create(
+        x.b, x.loc, full, x.idx(boxes * hopper::kTileBytes), slot, Value());
+    auto box = [&](Value map, Value tile, Value row, int64_t c) {
+      nvgpu::TmaAsyncLoadOp::create(
+          x.b, x.loc, view(x, tile, 0, {1, hopper::kTile, hopper::kTile}), full,
+          map, ValueRange{x.idx(c * hopper::kTile), row, blk.b}, slot, Value(),
+          Value());
+    };
+    Value first = x.mul(tile, x.idx(hopper::kTile));
+    for (int64_t c = 0; c < chunks(); ++c) {
+      box(maps.key, x.add(slotTile(x, 1, slot), x.idx(c)), first, c);
+      box(maps.value, x.add(slotTile(x, 2, slot), x.idx(c)), first, c);
     }
+    for (int64_t g = 0; g < (withQuery ? kConsumers : 0); ++g)
+      for (int64_t c = 0; c < chunks(); ++c)
+        box(maps.query, x.idx(g * chunks() + c),
+            x.add(blk.blockRow, x.idx(g * hopper::kTile)), c);
   }
 
-  /// Waits for this thread's copies, makes everyone's visible to wgmma.
-  void publish(Emitter &x) const {
-    asyncWaitAll(x);
-    hopper::fenceProxyAsync(x);
-    barrier(x);
+  /// The producer warpgroup: its thread 0 loads tile 0 with Q, then each
+  /// tile t once the consumers released slot t % 2 after tile t - 2.
+  void produce(Emitter &x) const {
+    NVVM::SetMaxRegisterOp::create(x.b, x.loc, kProducerRegisters,
+                                   NVVM::SetMaxRegisterAction::decrease);
+    Value some = x.cmp(arith::CmpIPredicate::ugt, blk.tiles, x.idx(0));
+    x.ifThen(x.andI(isZero(x, ids.tid), some), [&](Emitter &y) {
+      load(y, y.idx(0), y.idx(0), /*withQuery=*/true);
+      y.loop(y.idx(1), blk.tiles, [&](Emitter &z, Value tile) {
+        Value slot = arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
+        z.ifThen(z.cmp(arith::CmpIPredicate::uge, tile, z.idx(2)),
+                 [&](Emitter &u) {
+                   hopper::waitPhase(u, empty, slot,
+                                     u.sub(u.div(tile, u.idx(2)), u.idx(1)));
+                 });
+        load(z, tile, slot, /*withQuery=*/false);
+      });
+    });
+  }
+
+  void consume(Emitter &x, Value warp) const;
+};
+
+/// A thread of a consumer warpgroup of WarpgroupAttention.
+struct WarpgroupConsumer {
+  const WarpgroupAttention &wa;
+  TensorCoreAttentionWarp &w;
+  /// The consumer's index, its first tile of Q and its tile of P.
+  Value consumer, qTile, pTile;
+
+  WarpgroupConsumer(Emitter &x, const WarpgroupAttention &wa,
+                    TensorCoreAttentionWarp &w)
+      : wa(wa), w(w) {
+    consumer = x.div(w.warp, x.idx(4));
+    qTile = x.mul(consumer, x.idx(wa.chunks()));
+    pTile = x.add(x.idx(wa.firstTile(3)), consumer);
+  }
+
+  /// bar.sync of this consumer's 128 threads (barrier 0 is the block's).
+  void syncWarpgroup(Emitter &x) const {
+    Type i32 = x.b.getI32Type();
+    NVVM::BarrierOp::create(
+        x.b, x.loc, TypeRange{},
+        arith::IndexCastOp::create(x.b, x.loc, i32, x.add(consumer, x.idx(1))),
+        arith::ConstantIntOp::create(x.b, x.loc, 4 * kWarp, 32), {}, Value());
   }
 
   /// S = Q K^T for this warpgroup's rows: per 16 dimensions one wgmma
   /// m64n64k16 on views 32 bytes further along the swizzled rows of Q's and
   /// K's tiles.
-  SmallVector<Value> rawScores(Emitter &x) const {
+  SmallVector<Value> rawScores(Emitter &x, Value slot) const {
     Value acc = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
         x.b, x.loc, hopper::accumulatorType(x.b.getContext()));
     const int64_t steps = w.h / 16;
     for (int64_t s = 0; s < steps; ++s) {
       int64_t c = s / 4, skip = (s % 4) * 32;
       acc = hopper::warpgroupMma(
-          x, view(x, x.add(qTile, x.idx(c)), skip, {hopper::kTile, 16}),
-          view(x, x.idx(tiles(1) + c), skip, {16, hopper::kTile}), map, acc,
+          x, wa.view(x, x.add(qTile, x.idx(c)), skip, {hopper::kTile, 16}),
+          wa.view(x, x.add(wa.slotTile(x, 1, slot), x.idx(c)), skip,
+                  {16, hopper::kTile}),
+          wa.layout, acc,
           /*bKMajor=*/true, /*pending=*/s + 1 < steps ? 1 : 0);
     }
     return hopper::fragment(x, acc);
   }
-
   /// P's fragments, rounded to the 16-bit type, into the warpgroup's [64
   /// rows][64 keys] swizzled tile: a 32-bit store per pair of keys (the 4
   /// lanes of a quad and the 8 rows of a warp's half fill the 32 banks).
   void storeProbabilities(Emitter &x, ArrayRef<Value> probs) const {
     Value pairs = hopper::sharedView(
-        x, region, x.mul(pTile, x.idx(hopper::kTileBytes)),
+        x, wa.region, x.mul(pTile, x.idx(hopper::kTileBytes)),
         {hopper::kTile, hopper::kTile / 2}, x.b.getI32Type());
-    Value warp = arith::RemUIOp::create(x.b, x.loc, w.ids.warp, x.idx(4));
+    Value warp = arith::RemUIOp::create(x.b, x.loc, w.warp, x.idx(4));
     Value rowA = x.add(x.mul(warp, x.idx(kMmaRows)), w.group);
     for (int64_t j = 0; j < hopper::kTile / 8; ++j)
       for (int64_t half = 0; half < 2; ++half) {
@@ -517,37 +599,63 @@ struct WarpgroupAttention {
     return arith::OrIOp::create(x.b, x.loc, shifted, bits(low));
   }
 
-  /// One key tile: stage K and V, S, softmax, P to shared memory, O += P V.
-  SmallVector<Value> keyTile(Emitter &x, Value tile, ValueRange carried) const {
-    Value first = x.mul(tile, x.idx(hopper::kTile));
-    stage(x, 1, hopper::kTile, w.a.key, first, w.a.keys);
-    stage(x, 2, hopper::kTile, w.a.value, first, w.a.keys);
-    publish(x);
+  /// Key tile `tile` from slot `slot`, once loaded: S, softmax, P to
+  /// shared memory, O += P V, then the slot released to the producer.
+  SmallVector<Value> keyTile(Emitter &x, Value tile, Value slot,
+                             ValueRange carried) const {
+    hopper::waitPhase(x, wa.full, slot, x.div(tile, x.idx(2)));
     SmallVector<Value> visible, probs;
-    SmallVector<Value> scores = w.maskedScores(x, first, rawScores(x), visible);
+    SmallVector<Value> scores = w.maskedScores(
+        x, x.mul(tile, x.idx(hopper::kTile)), rawScores(x, slot), visible);
     SmallVector<Value> next = w.rescale(x, scores, visible, carried, probs);
     storeProbabilities(x, probs);
     hopper::fenceProxyAsync(x);
-    barrier(x);
+    syncWarpgroup(x);
     // O += P V over as many dimensions as one wgmma takes (N <= 256): V's
     // tiles lie side by side as an N-major B expects, and the m64nN
     // accumulator's fragments are those of its 64-wide tiles in order.
-    Value p = view(x, pTile, 0, {hopper::kTile, hopper::kTile});
-    for (int64_t c = 0; c < chunks(); c += kPieceTiles) {
-      const int64_t tiles = std::min(kPieceTiles, chunks() - c);
+    Value p = wa.view(x, pTile, 0, {hopper::kTile, hopper::kTile});
+    const int64_t chunks = wa.chunks();
+    for (int64_t c = 0; c < chunks; c += WarpgroupAttention::kPieceTiles) {
+      const int64_t pieces =
+          std::min(WarpgroupAttention::kPieceTiles, chunks - c);
       MutableArrayRef<Value> out = MutableArrayRef<Value>(next).slice(
-          4 + c * hopper::kTile / 2, tiles * hopper::kTile / 2);
-      Value acc =
-          hopper::warpgroupMma(x, p,
-                               view(x, x.idx(this->tiles(2) + c), 0,
-                                    {hopper::kTile, tiles * hopper::kTile}),
-                               map, hopper::accumulator(x, out));
+          4 + c * hopper::kTile / 2, pieces * hopper::kTile / 2);
+      Value acc = hopper::warpgroupMma(
+          x, p,
+          wa.view(x, x.add(wa.slotTile(x, 2, slot), x.idx(c)), 0,
+                  {hopper::kTile, pieces * hopper::kTile}),
+          wa.layout, hopper::accumulator(x, out));
       llvm::copy(hopper::fragment(x, acc), out.begin());
     }
-    barrier(x); // before the next tile's copies overwrite K, V and P
+    // The warp's wgmma are complete: K's and V's slot is free.
+    x.ifThen(isZero(x, w.ids.lane), [&](Emitter &y) {
+      nvgpu::MBarrierArriveOp::create(
+          y.b, y.loc, nvgpu::MBarrierTokenType::get(y.b.getContext()), wa.empty,
+          slot);
+    });
+    syncWarpgroup(x); // before P is overwritten
     return next;
   }
 };
+
+/// A consumer warpgroup: its setmaxnreg, then its rows (`warp` is the
+/// thread's warp among the consumers').
+void WarpgroupAttention::consume(Emitter &x, Value warp) const {
+  NVVM::SetMaxRegisterOp::create(x.b, x.loc, kConsumerRegisters,
+                                 NVVM::SetMaxRegisterAction::increase);
+  TensorCoreAttentionWarp w = rowWarp(x, a, ids, blk, warp, hopper::kTile);
+  WarpgroupConsumer c(x, *this, w);
+  attendRows(x, w, [&](Emitter &y, ValueRange init) {
+    Emitter named(y.b, NameLoc::get(y.b.getStringAttr("main loop"), y.loc));
+    return named.loop(named.idx(0), blk.tiles, init,
+                      [&](Emitter &z, Value tile, ValueRange carried) {
+                        Value slot =
+                            arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
+                        return c.keyTile(z, tile, slot, carried);
+                      });
+  });
+}
 
 /// Whether the sm_90a kernel runs the tensor-core attention: h a multiple
 /// of 64 (its tiles are 64 wide).
@@ -557,22 +665,20 @@ bool attentionOnWarpgroups(const GPUTiling &tiling, int64_t h) {
 
 void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
   using WA = WarpgroupAttention;
-  const int64_t bytes = WA::bytes(a.h);
+  WA::Maps maps{hopper::createTileMap(e, a.query, a.ok),
+                hopper::createTileMap(e, a.key, a.ok),
+                hopper::createTileMap(e, a.value, a.ok)};
   launchTensorCoreAttention(
-      e, a, hopper::kTile, {},
-      [&](Emitter &g, TensorCoreAttentionWarp &w, Value tiles,
-          ValueRange init) {
-        WA wg(g, w, hopper::sharedRegion(g, bytes),
-              hopper::layoutOnlyMap(g, a.element));
-        wg.stage(g, 0, WA::kWarpgroups * hopper::kTile, a.query, w.blockRow,
-                 a.rowsPerBatch);
-        wg.publish(g);
-        return g.loop(g.idx(0), tiles, init,
-                      [&](Emitter &x, Value tile, ValueRange carried) {
-                        return wg.keyTile(x, tile, carried);
-                      });
+      e, a, hopper::kTile, 4 * WA::kConsumers, WA::threads(), {},
+      [&](Emitter &g, const Kernel &ids, ValueRange,
+          const AttentionBlock &blk) {
+        WA wa(g, a, ids, blk, maps);
+        g.ifThen(
+            g.cmp(arith::CmpIPredicate::ult, ids.warp, g.idx(4)),
+            [&](Emitter &x) { wa.produce(x); },
+            [&](Emitter &x) { wa.consume(x, x.sub(ids.warp, x.idx(4))); });
       },
-      hopper::dynamicSharedBytes(bytes), WA::kWarpgroups * 4);
+      hopper::dynamicSharedBytes(WA::bytes(a.h)));
 }
 
 /// The keys and values [first, first + kKeyTile) of sequence b into shared

@@ -502,16 +502,39 @@ static nvgpu::TensorMapDescriptorType mapType(ArrayRef<int64_t> box,
       nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
 }
 
-nvgpu::TensorMapDescriptorType hopper::weightMapType(Type element) {
+nvgpu::TensorMapDescriptorType hopper::tileMapType(Type element) {
   return mapType({1, kTile, kTile}, element);
 }
 
-Value hopper::createWeightMap(Emitter &e, Value weight) {
-  Type element = cast<MemRefType>(weight.getType()).getElementType();
+Value hopper::createTileMap(Emitter &e, Value tensor, Value usable) {
+  auto type = cast<MemRefType>(tensor.getType());
+  // cuTensorMapEncodeTiled refuses zero sizes and strides that are not
+  // multiples of 16 bytes: where the kernel loads nothing (shapes that
+  // disagree, an empty tensor) the map is of one element, 128-byte strides.
+  auto metadata = memref::ExtractStridedMetadataOp::create(e.b, e.loc, tensor);
+  for (Value size : metadata.getSizes())
+    usable = e.andI(usable, e.cmp(arith::CmpIPredicate::ugt, size, e.idx(0)));
+  SmallVector<OpFoldResult> sizes, strides;
+  const int64_t rank = type.getRank();
+  for (int64_t i = 0; i < rank; ++i) {
+    sizes.push_back(e.select(usable, metadata.getSizes()[i], e.idx(1)));
+    strides.push_back(e.select(usable, metadata.getStrides()[i],
+                               e.idx(i + 1 < rank ? kTile : 1)));
+  }
+  SmallVector<int64_t> dynamic(rank, ShapedType::kDynamic);
+  auto viewType = MemRefType::get(
+      dynamic, type.getElementType(),
+      StridedLayoutAttr::get(e.b.getContext(), ShapedType::kDynamic, dynamic),
+      type.getMemorySpace());
+  Value view = memref::ReinterpretCastOp::create(
+      e.b, e.loc, viewType, metadata.getBaseBuffer(), metadata.getOffset(),
+      sizes, strides);
   Value unranked = memref::CastOp::create(
-      e.b, e.loc, UnrankedMemRefType::get(element, 0), weight);
+      e.b, e.loc,
+      UnrankedMemRefType::get(type.getElementType(), type.getMemorySpace()),
+      view);
   return nvgpu::TmaCreateDescriptorOp::create(
-      e.b, e.loc, weightMapType(element), unranked,
+      e.b, e.loc, tileMapType(type.getElementType()), unranked,
       ValueRange{e.idx(1), e.idx(kTile), e.idx(kTile)});
 }
 
@@ -634,6 +657,29 @@ Value hopper::sharedRegion(Emitter &e, int64_t bytes) {
             e.idx(kRegionAlignment));
   return memref::ViewOp::create(e.b, e.loc, sharedTile({bytes}, i8), memory,
                                 e.sub(start, base), ValueRange{});
+}
+
+Value hopper::createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
+                              int64_t arrivals) {
+  MLIRContext *ctx = e.b.getContext();
+  Value group = nvgpu::MBarrierCreateOp::create(
+      e.b, e.loc,
+      nvgpu::MBarrierGroupType::get(
+          ctx, gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup),
+          count));
+  Value leader = isZero(e, ids.tid);
+  for (int64_t i = 0; i < count; ++i)
+    nvgpu::MBarrierInitOp::create(e.b, e.loc, group, e.idx(arrivals), e.idx(i),
+                                  leader);
+  return group;
+}
+
+void hopper::waitPhase(Emitter &e, Value group, Value index, Value phase) {
+  Value parity = arith::IndexCastOp::create(
+      e.b, e.loc, e.b.getI1Type(),
+      arith::RemUIOp::create(e.b, e.loc, phase, e.idx(2)));
+  nvgpu::MBarrierTryWaitParityOp::create(e.b, e.loc, group, parity,
+                                         e.idx(10000000), index);
 }
 
 void hopper::fenceProxyAsync(Emitter &e) {

@@ -179,11 +179,13 @@ namespace hopper {
 constexpr int64_t kTile = 64;
 /// Bytes of one 64 x 64 16-bit tile.
 constexpr int64_t kTileBytes = kTile * kTile * 2;
-/// The map type of a [E][K][N] weight read in 1 x 64 x 64 boxes, zeros past
-/// its bounds.
-nvgpu::TensorMapDescriptorType weightMapType(Type element);
-/// Host code: the tensor map of `weight` (its rows 16-byte aligned).
-Value createWeightMap(Emitter &e, Value weight);
+/// The map type of a [D0][D1][D2] tensor read in 1 x 64 x 64 boxes (a
+/// weight's [E][K][N], attention's [B][keys][h]), zeros past its bounds.
+nvgpu::TensorMapDescriptorType tileMapType(Type element);
+/// Host code: the tileMapType map of the rank-3 `tensor` (its innermost
+/// dimension contiguous, its other strides and base 16-byte aligned) where
+/// `usable` holds and it is not empty; else a map no load may read.
+Value createTileMap(Emitter &e, Value tensor, Value usable);
 /// A `shape` view of `element` at byte `offset` of the i8 shared `region`.
 Value sharedView(Emitter &e, Value region, Value offset,
                  ArrayRef<int64_t> shape, Type element);
@@ -217,6 +219,13 @@ int64_t dynamicSharedBytes(int64_t bytes);
 /// so ptxas may place it before them. Its launch asks
 /// dynamicSharedBytes(bytes).
 Value sharedRegion(Emitter &e, int64_t bytes);
+/// A group of `count` mbarriers, thread 0 initialising each for `arrivals`
+/// arrivals (a barrier must follow before any thread uses them).
+Value createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
+                      int64_t arrivals);
+/// Waits for the `phase`th completion (from 0) of mbarrier `index` of
+/// `group` (try_wait on the phase's parity, in a loop).
+void waitPhase(Emitter &e, Value group, Value index, Value phase);
 /// Makes the generic proxy's shared-memory writes (stores, cp.async)
 /// visible to wgmma, which reads through the async proxy.
 void fenceProxyAsync(Emitter &e);

@@ -118,7 +118,7 @@ struct TiledGemm {
     if (usesWarpgroupMma(tensorCores)) {
       SmallVector<Value> maps;
       for (Value weight : weights)
-        maps.push_back(hopper::createWeightMap(e, weight));
+        maps.push_back(hopper::createTileMap(e, weight, ok));
       Value hopperColTiles = atLeastOne(e, e.ceilDiv(nDim, e.idx(kHopperCols)));
       launch(
           e, name, gridX, e.mul(hopperColTiles, e.idx(weights.size())),
@@ -521,17 +521,7 @@ private:
                           rows, hopper::kTile);
       Value region = hopper::sharedRegion(kernel, kHopperRegionBytes);
       MLIRContext *ctx = kernel.b.getContext();
-      Value barriers = nvgpu::MBarrierCreateOp::create(
-          kernel.b, kernel.loc,
-          nvgpu::MBarrierGroupType::get(
-              ctx,
-              gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup),
-              2));
-      Value leader =
-          kernel.cmp(arith::CmpIPredicate::eq, ids.tid, kernel.idx(0));
-      for (int64_t slot = 0; slot < 2; ++slot)
-        nvgpu::MBarrierInitOp::create(kernel.b, kernel.loc, barriers,
-                                      kernel.idx(1), kernel.idx(slot), leader);
+      Value barriers = hopper::createMBarriers(kernel, ids, 2, 1);
       barrier(kernel);
       Value steps = kernel.ceilDiv(kDim, kernel.idx(hopper::kTile));
       Value init = nvgpu::WarpgroupMmaInitAccumulatorOp::create(
@@ -540,12 +530,7 @@ private:
       Value layout = hopper::layoutOnlyMap(kernel, element);
       auto compute = [&](Emitter &x, Value step, Value slot,
                          ValueRange carried) {
-        Value parity = arith::IndexCastOp::create(
-            x.b, x.loc, x.b.getI1Type(),
-            arith::RemUIOp::create(x.b, x.loc, x.div(step, x.idx(2)),
-                                   x.idx(2)));
-        nvgpu::MBarrierTryWaitParityOp::create(x.b, x.loc, barriers, parity,
-                                               x.idx(10000000), slot);
+        hopper::waitPhase(x, barriers, slot, x.div(step, x.idx(2)));
         hopper::fenceProxyAsync(x); // A's cp.async writes
         barrier(x);
         Value out = hopper::warpgroupMma(

@@ -69,11 +69,12 @@
 // CHECK: stream-synchronize
 
 // The bf16 layer (d = 256, E = 8, k = 2, h = 64) on sm_90a, 2 x 150 tokens:
-// the GEMMs (64 x 128 tiles, one warpgroup) and attention (two warpgroups,
-// 128 query rows: 3 row blocks of 300 (token, slot) rows per sequence) ask
-// for dynamic shared memory: 48 KiB of tiles (GEMMs: two stages of 8 + 16
-// KiB; attention: 2 Q + K + V + 2 P tiles of 8 KiB) and 1087 bytes to align
-// them past the static mbarriers.
+// the GEMMs (64 x 128 tiles, one warpgroup) and attention (a producer and
+// two consumer warpgroups, 128 query rows: 3 row blocks of 300 (token,
+// slot) rows per sequence) ask for dynamic shared memory: tiles (GEMMs: two
+// stages of 8 + 16 KiB, 48 KiB; attention: 2 Q + 2 K + 2 V + 2 P tiles of
+// 8 KiB, 64 KiB) and 1087 bytes to align them past the static mbarriers;
+// attention's Q, K and V tensor maps are made before its launch.
 // RUN: rm -f %t.bf16.log
 // RUN: moa-compile %S/Inputs/layer-bf16.mlir --target=cuda --mock-gpu -o %t.bf16.so
 // RUN: env MOA_MOCK_CUDA_LOG=%t.bf16.log moa-run %t.bf16.so layer_bf16 --random --dims 2,150
@@ -81,6 +82,7 @@
 // HOPPER: launch moa_router {{.*}} smem=0
 // HOPPER: launch moa_grouped_matmul grid=(18,1,1) block=(128,1,1) smem=50239
 // HOPPER: launch moa_projection grid=(5,2,1) block=(128,1,1) smem=50239
-// HOPPER: launch moa_attention grid=(6,1,1) block=(256,1,1) smem=50239
+// HOPPER-COUNT-3: tensor-map rank 3 type 9 swizzle 3
+// HOPPER: launch moa_attention grid=(6,1,1) block=(384,1,1) smem=66623
 // HOPPER: launch moa_grouped_matmul_combine grid=(18,2,1) block=(128,1,1) smem=50239
 // HOPPER: launch moa_narrow {{.*}} smem=0

@@ -6,7 +6,8 @@
 // cp.async (swizzled), the weight's by two 3-D TMA loads completing an
 // mbarrier, with a proxy fence between the two: 12 wgmma, in dynamic
 // shared memory aligned to 1024 bytes at run time; attention too (h = 64,
-// its tiles in dynamic shared memory as well): per key tile
+// its tiles in dynamic shared memory as well, Q, K and V brought by 3-D
+// TMA loads on two mbarriers, no cp.async): per key tile
 // S = Q K^T as 4 wgmma m64n64k16 with K the K-major B (imm-trans-b 0), P
 // stored to shared memory, a proxy fence, then O += P V as 4 with V the
 // N-major B (imm-trans-b 1): 20 in all, no mma.sync or ldmatrix.
@@ -63,13 +64,16 @@
 // HOPPER: cp.async.bulk.tensor.3d
 // HOPPER-COUNT-4: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // HOPPER-LABEL: .entry moa_attention(
-// HOPPER-NOT: {{ldmatrix|mma.sync}}
-// HOPPER-DAG: cp.async.cg.shared.global
+// HOPPER-NOT: {{ldmatrix|mma.sync|cp.async.cg}}
+// HOPPER-DAG: mbarrier.init.shared.b64
+// HOPPER-DAG: mbarrier.arrive.expect_tx.shared.b64
+// HOPPER-DAG: cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// HOPPER-DAG: mbarrier.try_wait.parity.shared.b64
 // HOPPER-DAG: fence.proxy.async.shared::cta
 // HOPPER-DAG: st.shared.b32
 // HOPPER-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, 1, 0, 0;
 // HOPPER-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, 1, 0, 1;
-// HOPPER-NOT: {{ldmatrix|mma.sync}}
+// HOPPER-NOT: {{ldmatrix|mma.sync|cp.async.cg}}
 // RUN: grep -c "wgmma.mma_async.* 1, 0, *0;" %t.bf16.ptx | FileCheck %s --check-prefix=KMAJOR
 // RUN: grep -c "wgmma.mma_async.* 1, 0, *1;" %t.bf16.ptx | FileCheck %s --check-prefix=NMAJOR
 // KMAJOR: 4

@@ -11,6 +11,7 @@
 #define MOA_TEST_GPUEMULATOR_EMULATORSTATE_H
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,9 +25,15 @@ namespace moa::emu {
 constexpr int kWarp = 32;
 constexpr int kWarpgroup = 128;
 
+/// Whether a thread that began waiting at `start` has waited longer than a
+/// GPU could (MOA_EMU_HANG_SECONDS, 120 by default: a loaded host runs a
+/// block's threads slowly), so the wait is a hang to report.
+bool waitedTooLong(std::chrono::steady_clock::time_point start);
+
 /// Reusable barrier for a fixed number of threads. Waiting threads yield the
 /// CPU rather than sleep: a block has far more threads than the machine has
-/// cores, and each must run to reach the barrier.
+/// cores, and each must run to reach the barrier. One that some of its
+/// threads never reach is reported as a hang.
 class Barrier {
 public:
   void reset(int threads) {
@@ -40,11 +47,18 @@ public:
       passed.fetch_add(1, std::memory_order_acq_rel);
       return;
     }
-    while (passed.load(std::memory_order_acquire) == generation)
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned spins = 1;
+         passed.load(std::memory_order_acquire) == generation; ++spins) {
       sched_yield();
+      if (spins % 1024 == 0 && waitedTooLong(start))
+        hang();
+    }
   }
 
 private:
+  [[noreturn]] void hang() const;
+
   int expected = 0;
   std::atomic<int> arrived{0};
   std::atomic<unsigned> passed{0};
@@ -90,6 +104,9 @@ struct Block {
   /// The block's mbarrier groups, one per creating op (its site), made by
   /// the first thread to reach it; `lock` guards them and their state.
   std::map<int64_t, std::vector<MBarrier>> mbarriers;
+  /// bar.sync's barriers with an id and a thread count, by id: the count
+  /// and the barrier (made under `lock` by the first thread to use it).
+  std::map<int32_t, std::pair<int32_t, std::unique_ptr<Barrier>>> named;
   std::mutex lock;
 
   void start(int n);

@@ -580,7 +580,7 @@ struct MoAGPUEmulatePass
               i64Constant(b, loc, m / 64 * (64 + n) * k * bytes / 128)});
       } else if (isa<nvgpu::MmaSyncOp, NVVM::MmaOp>(op)) {
         call(b, loc, "moa_emu_profile_mma", {}, {});
-      } else if (isa<gpu::BarrierOp>(op)) {
+      } else if (isa<gpu::BarrierOp, NVVM::BarrierOp>(op)) {
         call(b, loc, "moa_emu_profile_barrier", {}, {});
       }
     }
@@ -617,6 +617,11 @@ struct MoAGPUEmulatePass
     }
     if (isa<gpu::BarrierOp>(op))
       return call(b, loc, "moa_emu_barrier", {}, {}), success();
+    if (auto named = dyn_cast<NVVM::BarrierOp>(op))
+      return emulateNamedBarrier(b, named);
+    // The register budget is the compiler's business, not the CPU's.
+    if (isa<NVVM::SetMaxRegisterOp>(op))
+      return success();
     if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
       return emulateShuffle(b, shuffle);
     if (auto mma = dyn_cast<NVVM::MmaOp>(op))
@@ -640,6 +645,23 @@ struct MoAGPUEmulatePass
       return emulateHopperOp(b, op, ids);
     return op->emitError("moa-gpu-emulate cannot run '")
            << op->getName() << "' on the CPU";
+  }
+
+  /// bar.sync id, count: the threads that pass barrier `id` (0 without
+  /// one) together, `count` of them (the whole block without one).
+  LogicalResult emulateNamedBarrier(OpBuilder &b, NVVM::BarrierOp barrier) {
+    Location loc = barrier.getLoc();
+    if (barrier.getReductionOp())
+      return barrier.emitError(
+          "moa-gpu-emulate runs barriers without a reduction");
+    if (!barrier.getNumberOfThreads())
+      return call(b, loc, "moa_emu_barrier", {}, {}), success();
+    Value id = barrier.getBarrierId()
+                   ? barrier.getBarrierId()
+                   : arith::ConstantIntOp::create(b, loc, 0, 32).getResult();
+    call(b, loc, "moa_emu_named_barrier", {},
+         {id, barrier.getNumberOfThreads()});
+    return success();
   }
 
   /// `v` as the emulator sees it. Ops are emulated last first, so an
@@ -707,6 +729,16 @@ struct MoAGPUEmulatePass
                     {init.getBarriers(), toI64(b, loc, init.getMbarId()),
                      toI64(b, loc, init.getCount())}),
              success();
+    if (auto arrive = dyn_cast<nvgpu::MBarrierArriveOp>(op)) {
+      call(b, loc, "moa_emu_mbarrier_arrive", {},
+           {arrive.getBarriers(), toI64(b, loc, arrive.getMbarId())});
+      // The token (the phase arrived on) is for mbarrier.test_wait, which
+      // no kernel here uses; nothing may read it.
+      if (!arrive.getToken().use_empty())
+        return arrive.emitError(
+            "moa-gpu-emulate runs mbarrier.arrive only with its token unused");
+      return success();
+    }
     if (auto arrive = dyn_cast<nvgpu::MBarrierArriveExpectTxOp>(op))
       return callIf(b, loc, arrive.getPredicate(),
                     "moa_emu_mbarrier_arrive_expect_tx",

@@ -49,6 +49,22 @@ void Block::start(int n) {
   shared.clear();
   sharedEnd = 0;
   mbarriers.clear();
+  named.clear();
+}
+
+bool waitedTooLong(std::chrono::steady_clock::time_point start) {
+  static const int64_t patience = [] {
+    const char *seconds = std::getenv("MOA_EMU_HANG_SECONDS");
+    return seconds && std::atoll(seconds) > 0 ? std::atoll(seconds) : 120;
+  }();
+  return std::chrono::steady_clock::now() - start >
+         std::chrono::seconds(patience);
+}
+
+void Barrier::hang() const {
+  fail("thread %lld waits at a barrier that never completes (%d of its %d "
+       "threads arrived)",
+       static_cast<long long>(threadId), arrived.load(), expected);
 }
 
 void fail(const char *format, ...) {
@@ -190,6 +206,32 @@ void moa_emu_thread_end() {
 }
 
 void moa_emu_barrier() { current.block.wait(); }
+
+/// bar.sync id, count (PTX ISA "bar, barrier"): ids 0 to 15, `count` a
+/// multiple of the warp size; every use of an id in a block must name the
+/// same count (the emulator's barrier is made for the first one's).
+void moa_emu_named_barrier(int32_t id, int32_t count) {
+  if (id < 0 || id > 15 || count < kWarp || count % kWarp ||
+      count > current.threads)
+    fail("bar.sync %d, %d: ids are 0 to 15 and counts multiples of %d up to "
+         "the block's %d threads",
+         id, count, kWarp, current.threads);
+  Barrier *barrier;
+  {
+    std::lock_guard<std::mutex> guard(current.lock);
+    auto [it, made] = current.named.try_emplace(id);
+    if (made) {
+      it->second.first = count;
+      it->second.second = std::make_unique<Barrier>();
+      it->second.second->reset(count);
+    } else if (it->second.first != count) {
+      fail("bar.sync %d with %d threads, and with %d before", id, count,
+           it->second.first);
+    }
+    barrier = it->second.second.get();
+  }
+  barrier->wait();
+}
 
 float moa_emu_shuffle_f32(float value, int32_t offset, int32_t width,
                           int32_t mode) {

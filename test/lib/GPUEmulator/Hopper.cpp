@@ -243,15 +243,19 @@ void moa_emu_mbarrier_arrive_expect_tx(int64_t group, int64_t index,
   completeIfDone(m);
 }
 
+/// mbarrier.arrive: one of the phase's expected arrivals.
+void moa_emu_mbarrier_arrive(int64_t group, int64_t index) {
+  std::lock_guard<std::mutex> guard(current.lock);
+  MBarrier &m = mbarrierAt(group, index);
+  --m.pending;
+  completeIfDone(m);
+}
+
 /// mbarrier.try_wait.parity in a loop: until the phase of that parity is
 /// complete. A phase that cannot complete hangs a GPU; here it fails after
-/// MOA_EMU_HANG_SECONDS (120: a loaded host runs a block's threads slowly).
+/// MOA_EMU_HANG_SECONDS (waitedTooLong).
 void moa_emu_mbarrier_wait_parity(int64_t group, int64_t index,
                                   int64_t parity) {
-  static const int64_t patience = [] {
-    const char *seconds = std::getenv("MOA_EMU_HANG_SECONDS");
-    return seconds && std::atoll(seconds) > 0 ? std::atoll(seconds) : 120;
-  }();
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     {
@@ -264,8 +268,7 @@ void moa_emu_mbarrier_wait_parity(int64_t group, int64_t index,
         return;
       }
     }
-    if (std::chrono::steady_clock::now() - start >
-        std::chrono::seconds(patience))
+    if (waitedTooLong(start))
       fail("thread %lld waits on an mbarrier phase that never completes "
            "(parity %lld)",
            static_cast<long long>(threadId), static_cast<long long>(parity));
