@@ -106,6 +106,7 @@ struct Driver {
   CUresult (*cuMemHostRegister)(void *, size_t, unsigned);
   CUresult (*cuMemHostUnregister)(void *);
   CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
+  CUresult (*cuCtxSynchronize)();
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
   CUresult (*cuMemFree)(CUdeviceptr);
@@ -172,6 +173,7 @@ Driver &driver() {
     bindSymbol(library, d->cuMemHostRegister, "cuMemHostRegister_v2");
     bindSymbol(library, d->cuMemHostUnregister, "cuMemHostUnregister");
     bindSymbol(library, d->cuMemcpy, "cuMemcpy");
+    bindSymbol(library, d->cuCtxSynchronize, "cuCtxSynchronize");
     return d;
   }();
   return d;
@@ -522,6 +524,9 @@ void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
     check(d->cuMemHostUnregister(data), "cuMemHostUnregister");
 }
 
+/// Device copies of tensor maps kept before they are all freed.
+constexpr size_t kMaxTensorMaps = 1024;
+
 void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
                                      int64_t dataType, int64_t interleave,
                                      int64_t swizzle, int64_t l2Promotion,
@@ -565,6 +570,15 @@ void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
   std::lock_guard<std::mutex> lock(mapsMutex);
   if (auto it = maps.find(key); it != maps.end())
     return reinterpret_cast<void *>(it->second);
+  // Maps of activations (attention's Q, K and V) come anew for every address
+  // and shape their buffers get: past kMaxTensorMaps the copies are freed
+  // once no kernel can still read one.
+  if (maps.size() >= kMaxTensorMaps && d->cuCtxSynchronize &&
+      check(d->cuCtxSynchronize(), "cuCtxSynchronize")) {
+    for (const auto &entry : maps)
+      check(d->cuMemFree(entry.second), "cuMemFree");
+    maps.clear();
+  }
   CUtensorMap map;
   if (!check(d->cuTensorMapEncodeTiled(
                  &map, int(dataType), unsigned(rank), data, dims, byteStrides,

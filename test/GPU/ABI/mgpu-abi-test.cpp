@@ -40,6 +40,12 @@ int main() {
   std::printf("tensor map again: %s, another: %s\n",
               again == map ? "same" : "new", other != map ? "new" : "same");
   mgpuMemHostUnregisterMemRef(2, &matrix, sizeof(float));
+  // 1200 distinct maps: the runtime keeps at most 1024 device copies.
+  for (int64_t rows = 1; rows <= 30; ++rows)
+    for (int64_t cols = 1; cols <= 40; ++cols) {
+      int64_t boxes[2] = {rows, cols};
+      mgpuTensorMapEncodeTiledMemref(2, &matrix, 7, 0, 3, 0, 0, boxes);
+    }
   mgpuStreamSynchronize(stream);
   std::printf("tensor map %s\n", map ? "made" : "missing");
   return map ? 0 : 1;

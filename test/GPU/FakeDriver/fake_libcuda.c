@@ -198,6 +198,10 @@ int cuMemHostUnregister(void *p) {
   logCall("cuMemHostUnregister", 0);
   return 0;
 }
+int cuCtxSynchronize(void) {
+  logText("cuCtxSynchronize");
+  return 0;
+}
 int cuMemcpy(unsigned long long dst, unsigned long long src, size_t bytes) {
   memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, bytes);
   return 0;
