@@ -24,7 +24,14 @@ except integer instructions: counted as the GPU dialect writes index
 arithmetic, before LLVM hoists and strength-reduces it, they are an upper
 bound and printed apart (with the integer pipe's 64 lanes per SM as a time),
 not taken as a bound.
-labelled a MODEL wherever it is printed: latency, occupancy's effect and
+Every bound but memory is a per-SM resource: a launch's blocks (the
+profile's per-block work, MOA_EMU_PROFILE_BLOCKS) are handed out in the
+hardware's order to the SM with the least work so far (list scheduling, as
+the block dispatcher refills SMs), and the bound is the busiest SM's share:
+a grid smaller than the machine, a last wave partly empty, or blocks of
+unequal work cost their real share of the SMs (the "SM fill" column: the
+work spread evenly over 132 SMs, over the busiest SM's).
+It is labelled a MODEL wherever it is printed: latency, occupancy's effect and
 launch overheads are not counted, instructions are counted on the GPU
 dialect (not SASS), and a small T_RUN fills expert tiles worse than the
 full shape. Registers and static shared memory come from ptxas for sm_90a
@@ -36,12 +43,14 @@ distinct bytes each warp asked for over the bytes of the 32-byte sectors it
 touched (1 is perfect), the sectors' bytes (L1 traffic), and shared-memory
 wavefronts over the fewest the requests could take (1: no bank conflicts).
 
-usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN] [--small]
-       profile_model.py MOA_COMPILE MOA_RUN WORKDIR --attention T
-         (the attention kernel alone on one sequence of T tokens)
+usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN]
+         [--sequences B] [--small]
+       profile_model.py MOA_COMPILE MOA_RUN WORKDIR --attention T [--batches 1,8]
+         (the attention kernel alone on sequences of T tokens)
 (or bench_gpu.py --model --compile MOA_COMPILE --run MOA_RUN --models DIR)
 """
 import argparse
+import heapq
 import json
 import os
 import re
@@ -74,6 +83,11 @@ LINE = re.compile(
     rf"barriers per block \d+ \| thread instructions: {INSTRUCTIONS} \| "
     r"async shared bytes: wgmma reads (\d+), TMA writes (\d+) \| "
     r"dynamic shared bytes (\d+)")
+BLOCKS = re.compile(r"  blocks \d+:(.*)")
+# A block's work (Profile.cpp's BlockWork): tensor-core flop, warp requests,
+# shared wavefronts, wgmma and TMA shared bytes, then thread instructions by
+# class.
+BLOCK_FIELDS = ["flop", "requests", "wavefronts", "async"] + CLASSES
 FIELDS = ["flop", "gld_r", "gld_b", "gld_d", "gld_s", "gst_r", "gst_b",
           "gst_d", "gst_s", "distinct_s", "shl_r", "shl_b", "shl_w", "shl_i",
           "shs_r", "shs_b", "shs_w", "shs_i"] + CLASSES + ["tc_shared",
@@ -90,25 +104,54 @@ def compile_profiled(compiler, work, name, d, E, k, h, dtype):
     return base + ".so"
 
 
-def profile(runner, module, tokens):
-    """{kernel: summed counts} of one run on 1 x `tokens`."""
-    out = f"{module}.{tokens}.profile"
+def parse_blocks(text):
+    """[block work dict] from a `blocks` line's runs (`a,b,...[*count]`)."""
+    blocks = []
+    for run in text.split():
+        work, _, count = run.partition("*")
+        block = dict(zip(BLOCK_FIELDS, map(int, work.split(","))))
+        blocks += [block] * int(count or 1)
+    return blocks
+
+
+def run_profiled(runner, module, entry, tokens, out, sequences=1):
+    """[(kernel, counts, [block work])] of each launch of `entry` run on
+    `sequences` x `tokens` random inputs under the profile."""
     if os.path.exists(out):
         os.remove(out)
-    subprocess.run([runner, module, "moa_layer", "--random", "--dims",
-                    f"1,{tokens}"], check=True, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, MOA_EMU_PROFILE=out))
-    kernels = {}
+    subprocess.run([runner, module, entry, "--random", "--dims",
+                    f"{sequences},{tokens}"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, MOA_EMU_PROFILE=out,
+                            MOA_EMU_PROFILE_BLOCKS="1"))
+    launches = []
     with open(out) as f:
         for line in f:
             m = LINE.match(line)
-            if not m:
-                continue
-            counts = kernels.setdefault(m.group(1), dict.fromkeys(FIELDS, 0))
-            counts["block"] = int(m.group(2))
-            counts["dynamic_smem"] = int(m.groups()[-1])
-            for field, value in zip(FIELDS, m.groups()[2:-1]):
-                counts[field] += int(value)
+            if m:
+                counts = dict(zip(FIELDS, map(int, m.groups()[2:-1])))
+                counts["block"] = int(m.group(2))
+                counts["dynamic_smem"] = int(m.groups()[-1])
+                launches.append((m.group(1), counts, []))
+            elif (b := BLOCKS.match(line)) and launches:
+                launches[-1][2].extend(parse_blocks(b.group(1)))
+    return launches
+
+
+def profile(runner, module, tokens, sequences=1):
+    """{kernel: (summed counts, summed MODEL times by bound)} of one run on
+    `sequences` x `tokens`."""
+    kernels = {}
+    for name, counts, blocks in run_profiled(
+            runner, module, "moa_layer", tokens,
+            f"{module}.{sequences}x{tokens}.profile", sequences):
+        total, times = kernels.setdefault(
+            name, (dict.fromkeys(FIELDS, 0), {}))
+        total["block"] = counts["block"]
+        total["dynamic_smem"] = counts["dynamic_smem"]
+        for field in FIELDS:
+            total[field] += counts[field]
+        for bound, t in estimate(counts, blocks).items():
+            times[bound] = times.get(bound, 0) + t
     return kernels
 
 
@@ -140,36 +183,81 @@ def arithmetic_warp_instructions(c):
     return sum(c[k] for k in CLASSES if k != "integer") / 32
 
 
-def estimate(c):
-    """Each bound's time in seconds for the counts `c` of one kernel."""
-    warp_instructions = (arithmetic_warp_instructions(c) + c["gld_r"] +
-                         c["gst_r"] + c["shl_r"] + c["shs_r"] +
-                         c["flop"] / 4096)  # a warp's mma.sync: 4096 flop
-    times = {"tensor cores": c["flop"] / TC_FLOPS,
-             "memory": c["distinct_s"] * 32 / HBM_BYTES,
-             "shared memory": ((c["shl_w"] + c["shs_w"]) * 128 +
-                               c["tc_shared"] + c["tma_shared"]) / SMEM_BYTES,
-             "issue": warp_instructions / (SMS * SCHEDULERS * CLOCK)}
+def sm_seconds(w):
+    """Each per-SM bound's time in seconds for work `w` on one SM (a block's,
+    or the sum of those an SM runs)."""
+    warp_instructions = (sum(w[k] for k in CLASSES if k != "integer") / 32 +
+                         w["requests"] +
+                         w["flop"] / 4096)  # a warp's mma.sync: 4096 flop
+    times = {"tensor cores": w["flop"] / (TC_FLOPS / SMS),
+             "shared memory": (w["wavefronts"] * 128 + w["async"]) /
+             (SMEM_BYTES / SMS),
+             "issue": warp_instructions / (SCHEDULERS * CLOCK)}
     for k, lanes in LANES.items():
-        times[f"{k} pipe"] = c[k] / (SMS * lanes * CLOCK)
+        times[f"{k} pipe"] = w[k] / (lanes * CLOCK)
     return times
 
 
-def table(name, tokens, kernels, resources):
+def busiest_sm(blocks):
+    """The per-SM bounds of the SM with the most of each, once `blocks` (in
+    dispatch order) go each to the SM with the least work so far (its
+    largest bound)."""
+    sms = [(0.0, i) for i in range(SMS)]
+    work = [dict.fromkeys(BLOCK_FIELDS, 0) for _ in range(SMS)]
+    for block in blocks:
+        load, sm = heapq.heappop(sms)
+        for field in BLOCK_FIELDS:
+            work[sm][field] += block[field]
+        heapq.heappush(sms, (max(sm_seconds(work[sm]).values()), sm))
+    times = [sm_seconds(w) for w in work]
+    return {bound: max(t[bound] for t in times) for bound in times[0]}
+
+
+def launch_work(c):
+    """A launch's counts `c` as one block's work."""
+    return {"flop": c["flop"],
+            "requests": c["gld_r"] + c["gst_r"] + c["shl_r"] + c["shs_r"],
+            "wavefronts": c["shl_w"] + c["shs_w"],
+            "async": c["tc_shared"] + c["tma_shared"],
+            **{k: c[k] for k in CLASSES}}
+
+
+def estimate(c, blocks=None):
+    """Each bound's time in seconds for the counts `c` of a launch (or of
+    launches summed): memory over the whole GPU; the others the busiest SM's
+    once `blocks` are spread, or, without them, the work spread evenly over
+    the SMs."""
+    if blocks:
+        times = busiest_sm(blocks)
+    else:
+        times = {bound: t / SMS
+                 for bound, t in sm_seconds(launch_work(c)).items()}
+    times["memory"] = c["distinct_s"] * 32 / HBM_BYTES
+    return times
+
+
+def sm_fill(c, times):
+    """The largest per-SM bound with the work spread evenly over the SMs,
+    over the same bound of the busiest SM (1: every SM equally busy)."""
+    even = estimate(c)
+    bound = max((b for b in times if b != "memory"), key=times.get)
+    return even[bound] / times[bound] if times[bound] else 1.0
+
+
+def table(name, shape, kernels, resources):
     """Prints the configuration's table; returns {kernel: model us}."""
-    print(f"\n{name} at 1x{tokens} tokens: MODEL (the emulator's profile as an "
+    print(f"\n{name} at {shape} tokens: MODEL (the emulator's profile as an "
           "H200 roofline, not a measurement)")
     print("| kernel | tc GFLOP | DRAM MB (least) | L1 sectors MB | coalescing | "
           "shared wavefronts / fewest | warp instr (k) | integer us (at most) | "
-          "regs | occupancy | model us | bound by |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "regs | occupancy | SM fill | model us | bound by |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     estimates = {}
-    for kernel, c in kernels.items():
+    for kernel, (c, times) in kernels.items():
         sectors = c["gld_s"] + c["gst_s"]
         used = c["gld_d"] + c["gst_d"]
         wavefronts = c["shl_w"] + c["shs_w"]
         ideal = c["shl_i"] + c["shs_i"]
-        times = estimate(c)
         bound = max(times, key=times.get)
         estimates[kernel] = times[bound] * 1e6
         registers, smem = resources.get(kernel, (None, None))
@@ -184,12 +272,12 @@ def table(name, tokens, kernels, resources):
               f"{used / max(32 * sectors, 1):.2f} | "
               f"{wavefronts / max(ideal, 1):.2f} | "
               f"{instructions / 1e3:.1f} | {integer_us:.2f} | {regs} | {occ} | "
-              f"{times[bound] * 1e6:.2f} | {bound} |")
-    print(f"| total | | | | | | | | | | {sum(estimates.values()):.2f} | |")
+              f"{sm_fill(c, times):.2f} | {times[bound] * 1e6:.2f} | {bound} |")
+    print(f"| total | | | | | | | | | | | {sum(estimates.values()):.2f} | |")
     return estimates
 
 
-def model_tables(compiler, runner, work, configs, tokens=256):
+def model_tables(compiler, runner, work, configs, tokens=256, sequences=1):
     """Profiles each configuration on the emulator, prints its table and
     writes the estimates to WORK/model.json for calibrate()."""
     os.makedirs(work, exist_ok=True)
@@ -198,9 +286,11 @@ def model_tables(compiler, runner, work, configs, tokens=256):
         run_tokens = min(tokens, T)
         module = compile_profiled(compiler, work, name, d, E, k, h, dtype)
         resources = ptxas_resources(module[:-len(".so")] + ".mlir", compiler)
-        kernels = table(name, run_tokens,
-                        profile(runner, module, run_tokens), resources)
-        saved[name] = {"tokens": run_tokens, "kernels": kernels}
+        kernels = table(name, f"{sequences}x{run_tokens}",
+                        profile(runner, module, run_tokens, sequences),
+                        resources)
+        saved[name] = {"tokens": run_tokens, "sequences": sequences,
+                       "kernels": kernels}
     with open(os.path.join(work, "model.json"), "w") as f:
         json.dump(saved, f, indent=1)
     return 0
@@ -215,10 +305,14 @@ def attention_module(T, k, h, dtype):
             f"  return %o : {q}\n}}\n")
 
 
-def attention_table(compiler, runner, work, T, k, h, dtype, chip="sm_90a"):
-    """The attention kernel alone on one sequence of T tokens (k query slots
+def attention_table(compiler, runner, work, T, k, h, dtype, chip="sm_90a",
+                    batches=(1, 8)):
+    """The attention kernel alone on sequences of T tokens (k query slots
     each): its MODEL time and the tensor cores' share of it (the fraction
-    of dense peak the model credits it with)."""
+    of dense peak the model credits it with). The emulator runs one
+    sequence; B of them are its blocks B times over (the kernel's grid is
+    the row tiles of one sequence after another, and a block's work does not
+    depend on the data)."""
     os.makedirs(work, exist_ok=True)
     base = os.path.join(work, f"attention-{dtype}-T{T}-k{k}-h{h}-{chip}")
     with open(base + ".mlir", "w") as f:
@@ -226,34 +320,32 @@ def attention_table(compiler, runner, work, T, k, h, dtype, chip="sm_90a"):
     subprocess.run([compiler, base + ".mlir", "--target=cuda", "--emulate-gpu",
                     "--emulate-gpu-profile", f"--cuda-chip={chip}", "-o",
                     base + ".so"], check=True)
-    out = base + ".profile"
-    if os.path.exists(out):
-        os.remove(out)
-    subprocess.run([runner, base + ".so", "attention", "--random", "--dims",
-                    f"1,{T}"], check=True, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, MOA_EMU_PROFILE=out))
-    with open(out) as f:
-        counts = [m for m in map(LINE.match, f) if m]
-    c = dict(zip(FIELDS, map(int, counts[0].groups()[2:])))
-    times = estimate(c)
-    bound = max(times, key=times.get)
+    [(_, c, blocks)] = run_profiled(runner, base + ".so", "attention", T,
+                                    base + ".profile")
     resources = ptxas_resources(base + ".mlir", compiler, chip)
     regs = resources.get("moa_attention", ("n/a",))[0]
-    print(f"\nmoa_attention alone, {dtype}, 1 sequence of {T} tokens, k = {k}, "
+    print(f"\nmoa_attention alone, {dtype}, sequences of {T} tokens, k = {k}, "
           f"h = {h}, compiled for {chip}: MODEL (not a measurement)")
-    print("| tc GFLOP | shared MB (requests + wgmma + TMA) | regs | model us | "
-          "bound by | tensor cores / model (share of dense peak) |")
-    print("|---:|---:|---:|---:|---|---:|")
-    shared = (c["shl_w"] + c["shs_w"]) * 128 + c["tc_shared"] + c["tma_shared"]
-    print(f"| {c['flop'] / 1e9:.2f} | {shared / 1e6:.1f} | {regs} | "
-          f"{times[bound] * 1e6:.2f} | {bound} | "
-          f"{times['tensor cores'] / times[bound]:.2f} |")
+    print("| sequences | blocks | tc GFLOP | shared MB (requests + wgmma + "
+          "TMA) | regs | SM fill | model us | bound by | tensor cores / model "
+          "(share of dense peak) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for batch in batches:
+        cb = {f: v * batch for f, v in c.items()}
+        times = estimate(cb, blocks * batch)
+        bound = max(times, key=times.get)
+        shared = ((cb["shl_w"] + cb["shs_w"]) * 128 + cb["tc_shared"] +
+                  cb["tma_shared"])
+        print(f"| {batch} | {len(blocks) * batch} | {cb['flop'] / 1e9:.2f} | "
+              f"{shared / 1e6:.1f} | {regs} | {sm_fill(cb, times):.2f} | "
+              f"{times[bound] * 1e6:.2f} | {bound} | "
+              f"{cb['flop'] / TC_FLOPS / times[bound]:.2f} |")
     return 0
 
 
 def calibrate(runner, models, repeat):
     """The model's estimate (MODELS/model.json, from model_tables) against
-    the layer's measured kernel span on the same shape, 1 x tokens, for
+    the layer's measured kernel span on the same shape (sequences x tokens), for
     each configuration compiled in MODELS: the ratio is the calibration."""
     path = os.path.join(models, "model.json")
     if not os.path.exists(path):
@@ -271,7 +363,8 @@ def calibrate(runner, models, repeat):
             continue
         result, moa_ms, _ = timed_moa_run(
             runner, [module, "moa_layer", "--random", "--dims",
-                     f"1,{entry['tokens']}", "--repeat", str(repeat)],
+                     f"{entry.get('sequences', 1)},{entry['tokens']}",
+                     "--repeat", str(repeat)],
             os.path.join(models, name + ".calibration"))
         if result.returncode != 0:
             print(f"| {name} | moa-run failed: {result.stderr.strip()} |")
@@ -289,6 +382,9 @@ def main():
     parser.add_argument("runner")
     parser.add_argument("work")
     parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--sequences", type=int, default=1,
+                        help="the sequences of --tokens the emulator runs "
+                        "(the benchmark's B; slow)")
     parser.add_argument("--small", action="store_true",
                         help="the small dry-run configurations")
     parser.add_argument("--only", default="",
@@ -298,13 +394,17 @@ def main():
                         "(bf16, k = 4, h = 128)")
     parser.add_argument("--chip", default="sm_90a",
                         help="with --attention: the chip to compile for")
+    parser.add_argument("--batches", default="1,8",
+                        help="with --attention: the numbers of sequences to "
+                        "model (the emulated one's blocks repeated)")
     args = parser.parse_args()
     if args.attention:
         return attention_table(args.compiler, args.runner, args.work,
-                               args.attention, 4, 128, "bf16", args.chip)
+                               args.attention, 4, 128, "bf16", args.chip,
+                               [int(b) for b in args.batches.split(",")])
     configs = [c for c in (SMALL if args.small else CONFIGS) if args.only in c[0]]
     return model_tables(args.compiler, args.runner, args.work, configs,
-                        args.tokens)
+                        args.tokens, args.sequences)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,12 @@
 //   f32 -> bf16 (a conversion) -> f32 (a shift: integer), their sum (float),
 //   a lane-parity test (2 integer) and an if (branch): float 9, integer 11,
 //   special 4, conversion 3, shuffle 4, branch 5, times 32 threads; only
-//   the odd lanes store (64 bytes over 4 sectors).
+//   the odd lanes store (64 bytes over 4 sectors);
+// - uneven (a 2 x 2 grid of one warp): block (x, y) loops n = x + 2 y + 1
+//   times over an add (float) with the loop's integer 2 and branch 1, after
+//   3 integer for n: 10 iterations in all, so float 320, integer
+//   32 (4 * 3 + 2 * 10) = 1024, branch 320; each block loads and stores the
+//   same 32 words (4 distinct sectors for the launch).
 // Thread instructions elsewhere: an index multiply and add per thread
 // (coalesced, fragments), a multiply (strided), two multiplies and three
 // adds (banks); index casts and constants count as none.
@@ -34,7 +39,26 @@
 // CHECK-NEXT: launch banks grid 1x1 block 32 | tensor-core flop 0 | global load: requests 2, bytes 256 (distinct 132), sectors 5 | global store: requests 1, bytes 128 (distinct 128), sectors 4 | global distinct sectors 4 | shared load: requests 3, bytes 768, wavefronts 37 (ideal 6) | shared store: requests 1, bytes 128, wavefronts 1 (ideal 1) | barriers per block 1 | thread instructions: float 96, integer 64, special 0, conversion 0, shuffle 0, branch 0
 // CHECK-NEXT: launch fragments grid 2x1 block 32 | tensor-core flop 8192 | global load: requests 0, bytes 0 (distinct 0), sectors 0 | global store: requests 2, bytes 256 (distinct 256), sectors 8 | global distinct sectors 8 | shared load: requests 4, bytes 2048, wavefronts 72 (ideal 16) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 0, integer 128, special 0, conversion 0, shuffle 0, branch 0
 // CHECK-NEXT: launch arithmetic grid 1x1 block 32 | tensor-core flop 0 | global load: requests 1, bytes 128 (distinct 128), sectors 4 | global store: requests 1, bytes 64 (distinct 64), sectors 4 | global distinct sectors 4 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 288, integer 352, special 128, conversion 96, shuffle 128, branch 160
+// CHECK-NEXT: launch uneven grid 2x2 block 32 | tensor-core flop 0 | global load: requests 4, bytes 512 (distinct 512), sectors 16 | global store: requests 4, bytes 512 (distinct 512), sectors 16 | global distinct sectors 4 | shared load: requests 0, bytes 0, wavefronts 0 (ideal 0) | shared store: requests 0, bytes 0, wavefronts 0 (ideal 0) | barriers per block 0 | thread instructions: float 320, integer 1024, special 0, conversion 0, shuffle 0, branch 320
 // CHECK-NOT: launch
+
+// MOA_EMU_PROFILE_BLOCKS adds a line of each block's work under its launch,
+// in the hardware's dispatch order (x fastest), runs of equal blocks as
+// work*count: tensor-core flop, warp requests (global and shared), shared
+// wavefronts, shared bytes of wgmma and TMA, then thread instructions by
+// class (float, integer, special, conversion, shuffle, branch). The
+// coalesced kernel's two blocks are equal (4 warps: 8 requests, float 128,
+// integer 256); uneven's block with n iterations has float 32 n, integer
+// 32 (3 + 2 n), branch 32 n, and runs second at n = 2 (the emulator runs
+// y fastest).
+// RUN: env MOA_EMU_PROFILE=%t/blocks.txt MOA_EMU_PROFILE_BLOCKS=1 moa-run %t/profile.so profile %t/x.npy
+// RUN: FileCheck %s --check-prefix=BLOCKS < %t/blocks.txt
+// BLOCKS-LABEL: launch coalesced
+// BLOCKS-NEXT: blocks 2: 0,8,0,0,128,256,0,0,0,0*2
+// BLOCKS-LABEL: launch fragments
+// BLOCKS-NEXT: blocks 2: 4096,3,36,0,0,64,0,0,0,0*2
+// BLOCKS-LABEL: launch uneven
+// BLOCKS-NEXT: blocks 4: 0,2,0,0,32,160,0,0,0,32 0,2,0,0,64,224,0,0,0,64 0,2,0,0,96,288,0,0,0,96 0,2,0,0,128,352,0,0,0,128
 
 // MOA_EMU_PROFILE_SITES adds a line per access site under its launch: the
 // same requests, by site (the op, and the loop it runs in where the lowering

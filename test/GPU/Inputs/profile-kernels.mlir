@@ -1,8 +1,9 @@
 // Small kernels whose memory traffic, tensor-core work and barriers are
 // known by hand (test/GPU/emulator-profile.mlir): coalesced and strided
 // global accesses, shared-memory bank conflicts and broadcasts, ldmatrix
-// over a conflicting and a conflict-free layout, one mma.sync per warp, and
-// instructions of each class in a loop and a branch.
+// over a conflicting and a conflict-free layout, one mma.sync per warp,
+// instructions of each class in a loop and a branch, and blocks of unequal
+// work.
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     // 2 blocks of 128 threads: buf[i] *= 2 with i = block * 128 + thread.
@@ -109,6 +110,27 @@ module attributes {gpu.container_module} {
       }
       gpu.return
     }
+    // A 2 x 2 grid of one warp each: block (x, y) doubles buf[t]
+    // n = x + 2 y + 1 times, so in the hardware's order (x fastest) each
+    // block has one more iteration than the one before.
+    gpu.func @uneven(%buf: memref<?xf32>) kernel {
+      %bx = gpu.block_id x
+      %by = gpu.block_id y
+      %tid = gpu.thread_id x
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %y2 = arith.muli %by, %c2 : index
+      %xy = arith.addi %y2, %bx : index
+      %n = arith.addi %xy, %c1 : index
+      %x = memref.load %buf[%tid] : memref<?xf32>
+      %r = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %x) -> f32 {
+        %d = arith.addf %acc, %acc : f32
+        scf.yield %d : f32
+      }
+      memref.store %r, %buf[%tid] : memref<?xf32>
+      gpu.return
+    }
   }
   func.func @profile(%x: tensor<256xf32>) -> tensor<?xf32> {
     %c1 = arith.constant 1 : index
@@ -129,6 +151,8 @@ module attributes {gpu.container_module} {
     gpu.launch_func @kernels::@fragments blocks in (%c2, %c1, %c1)
         threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
     gpu.launch_func @kernels::@arithmetic blocks in (%c1, %c1, %c1)
+        threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
+    gpu.launch_func @kernels::@uneven blocks in (%c2, %c2, %c1)
         threads in (%c32, %c1, %c1) args(%dev : memref<?xf32>)
     %y = bufferization.to_tensor %dev restrict writable : memref<?xf32> to tensor<?xf32>
     return %y : tensor<?xf32>

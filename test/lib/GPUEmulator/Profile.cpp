@@ -23,7 +23,9 @@
 // the GPU dialect, summed over the launch's threads.
 // One line per launch goes to the file MOA_EMU_PROFILE names (appended),
 // else to stderr; with MOA_EMU_PROFILE_SITES set, one more per access site
-// (the op, the loop it runs in, and that site's requests).
+// (the op, the loop it runs in, and that site's requests); with
+// MOA_EMU_PROFILE_BLOCKS set, one more with each block's share of the work
+// an SM does (bench/gpu/profile_model.py spreads the blocks over the SMs).
 //
 //===----------------------------------------------------------------------===//
 
@@ -87,8 +89,25 @@ struct Site {
   int64_t wavefronts = 0, idealWavefronts = 0;
 };
 
+/// What one block adds to the work of the SM it runs on: tensor-core flops,
+/// warp requests (global and shared), shared wavefronts, bytes wgmma reads
+/// and TMA writes in shared memory, and thread instructions by class.
+using BlockWork = std::array<int64_t, 4 + kClasses>;
+
+BlockWork workOf(const Counts &c) {
+  BlockWork w = {c.tensorFlops,
+                 c.requests[GlobalLoad] + c.requests[GlobalStore] +
+                     c.requests[SharedLoad] + c.requests[SharedStore],
+                 c.wavefronts[0] + c.wavefronts[1],
+                 c.tensorSharedBytes + c.tmaSharedBytes};
+  std::copy(c.instructions.begin(), c.instructions.end(), w.begin() + 4);
+  return w;
+}
+
 struct Launch {
   std::string kernel;
+  /// Each block's work, in the order the emulator runs them (y fastest).
+  std::vector<BlockWork> blocks;
   std::map<int32_t, Site> sites;
   int64_t gridX = 0, gridY = 0, threads = 0;
   int64_t dynamicShared = 0;   // bytes of dynamic shared memory a block
@@ -156,6 +175,7 @@ void countBlock() {
       std::tuple<int64_t, int32_t, uint32_t, int32_t>; // warp, site, seq, kind
   std::map<Key, std::map<int64_t, const Access *>> requests;
   Counts &c = launch.counts;
+  const BlockWork before = workOf(c);
   for (int64_t tid = 0; tid < int64_t(launch.logs.size()); ++tid) {
     const ThreadLog &log = launch.logs[tid];
     for (const Access &a : log.accesses)
@@ -190,8 +210,41 @@ void countBlock() {
       site.idealWavefronts += ideal;
     }
   }
+  BlockWork work = workOf(c);
+  for (size_t i = 0; i < work.size(); ++i)
+    work[i] -= before[i];
+  launch.blocks.push_back(work);
   for (ThreadLog &log : launch.logs)
     log = ThreadLog();
+}
+
+/// The blocks' work in the hardware's dispatch order (x fastest), runs of
+/// equal blocks as `work*count`.
+void reportBlocks(FILE *out) {
+  std::fprintf(out, "  blocks %zu:", launch.blocks.size());
+  auto print = [&](const BlockWork &w, int64_t count) {
+    for (size_t i = 0; i < w.size(); ++i)
+      std::fprintf(out, "%s%lld", i ? "," : " ", static_cast<long long>(w[i]));
+    if (count > 1)
+      std::fprintf(out, "*%lld", static_cast<long long>(count));
+  };
+  const BlockWork *run = nullptr;
+  int64_t count = 0;
+  for (int64_t y = 0; y < launch.gridY; ++y)
+    for (int64_t x = 0; x < launch.gridX; ++x) {
+      const BlockWork &w = launch.blocks[x * launch.gridY + y];
+      if (run && *run == w) {
+        ++count;
+        continue;
+      }
+      if (run)
+        print(*run, count);
+      run = &w;
+      count = 1;
+    }
+  if (run)
+    print(*run, count);
+  std::fprintf(out, "\n");
 }
 
 /// A line per access site that made requests: coalescing (distinct bytes
@@ -259,6 +312,9 @@ void report() {
   const char *sites = std::getenv("MOA_EMU_PROFILE_SITES");
   if (sites && *sites)
     reportSites(out);
+  const char *blocks = std::getenv("MOA_EMU_PROFILE_BLOCKS");
+  if (blocks && *blocks)
+    reportBlocks(out);
   if (out != stderr)
     std::fclose(out);
 }
