@@ -318,7 +318,11 @@ def MoALowerToGPU : Pass<"moa-lower-to-gpu", "::mlir::ModuleOp"> {
            "sm_90a: run the f16/bf16 GEMMs (with the 64x64 tiling) on wgmma "
            "in 64x128 tiles, their weights' tiles brought by TMA (weights "
            "whose last dimension is a static multiple of 8; others keep "
-           "mma.sync), and attention with h a multiple of 64 on wgmma">
+           "mma.sync), and attention with h a multiple of 64 on wgmma">,
+    Option<"attentionSplitBelow", "attention-split-below", "int64_t", "106",
+           "sm_90a attention: below this many blocks of 128 query rows, "
+           "blocks of 64 rows whose two consumers split the keys (0.8 of "
+           "an H100/H200 SXM's 132 SMs; 0: never, a large number: always)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -45,7 +45,8 @@ wavefronts over the fewest the requests could take (1: no bank conflicts).
 
 usage: profile_model.py MOA_COMPILE MOA_RUN WORKDIR [--tokens T_RUN]
          [--sequences B] [--small]
-       profile_model.py MOA_COMPILE MOA_RUN WORKDIR --attention T [--batches 1,8]
+       profile_model.py MOA_COMPILE MOA_RUN WORKDIR --attention T [--causal]
+         [--batches 1,8]
          (the attention kernel alone on sequences of T tokens)
 (or bench_gpu.py --model --compile MOA_COMPILE --run MOA_RUN --models DIR)
 """
@@ -296,50 +297,71 @@ def model_tables(compiler, runner, work, configs, tokens=256, sequences=1):
     return 0
 
 
-def attention_module(T, k, h, dtype):
+def attention_module(T, k, h, dtype, causal=False):
     """moa.multi_query_attention alone: the issue's attention goal's shape."""
     q = f"tensor<?x?x{k}x{h}x{dtype}>"
     kv = f"tensor<?x?x{h}x{dtype}>"
     return (f"func.func @attention(%q: {q}, %k: {kv}, %v: {kv}) -> {q} {{\n"
-            f"  %o = moa.multi_query_attention %q, %k, %v : {q}, {kv}, {kv}\n"
+            f"  %o = moa.multi_query_attention %q, %k, %v"
+            f"{' {causal}' if causal else ''} : {q}, {kv}, {kv}\n"
             f"  return %o : {q}\n}}\n")
 
 
+# moa-lower-to-gpu's attention-split-below (GPUTiling::attentionSplitBelow):
+# below this many blocks of 128 query rows, sm_90a attention blocks take 64
+# rows and split the keys between their two consumers.
+ATTENTION_SPLIT_BELOW = 106
+
+
 def attention_table(compiler, runner, work, T, k, h, dtype, chip="sm_90a",
-                    batches=(1, 8)):
+                    batches=(1, 8), causal=False):
     """The attention kernel alone on sequences of T tokens (k query slots
-    each): its MODEL time and the tensor cores' share of it (the fraction
-    of dense peak the model credits it with). The emulator runs one
-    sequence; B of them are its blocks B times over (the kernel's grid is
-    the row tiles of one sequence after another, and a block's work does not
-    depend on the data)."""
+    each), in both of its sm_90a block shapes: its MODEL time and the
+    share of dense peak the model credits it with. The emulator runs one
+    sequence; B of them are each of its blocks B times over (the kernel's
+    grid takes a row tile of every sequence, then the next tile's; a
+    block's work does not depend on the data)."""
     os.makedirs(work, exist_ok=True)
-    base = os.path.join(work, f"attention-{dtype}-T{T}-k{k}-h{h}-{chip}")
+    mask = "-causal" if causal else ""
+    base = os.path.join(work, f"attention-{dtype}-T{T}-k{k}-h{h}{mask}-{chip}")
     with open(base + ".mlir", "w") as f:
-        f.write(attention_module(T, k, h, dtype))
-    subprocess.run([compiler, base + ".mlir", "--target=cuda", "--emulate-gpu",
-                    "--emulate-gpu-profile", f"--cuda-chip={chip}", "-o",
-                    base + ".so"], check=True)
-    [(_, c, blocks)] = run_profiled(runner, base + ".so", "attention", T,
-                                    base + ".profile")
+        f.write(attention_module(T, k, h, dtype, causal))
+    shapes = {"128 rows": 0, "64 rows, keys split": 1 << 40}
+    profiles = {}
+    for shape, below in shapes.items():
+        module = f"{base}-{below}.so"
+        subprocess.run([compiler, base + ".mlir", "--target=cuda",
+                        "--emulate-gpu", "--emulate-gpu-profile",
+                        f"--cuda-chip={chip}",
+                        f"--gpu-tiling=attention-split-below={below}", "-o",
+                        module], check=True)
+        [(_, c, blocks)] = run_profiled(runner, module, "attention", T,
+                                        f"{base}-{below}.profile")
+        profiles[shape] = (c, blocks)
     resources = ptxas_resources(base + ".mlir", compiler, chip)
     regs = resources.get("moa_attention", ("n/a",))[0]
     print(f"\nmoa_attention alone, {dtype}, sequences of {T} tokens, k = {k}, "
-          f"h = {h}, compiled for {chip}: MODEL (not a measurement)")
+          f"h = {h}{', causal' if causal else ''}, compiled for {chip}: MODEL "
+          "(not a measurement); * the block shape the kernel picks")
     print("| sequences | blocks | tc GFLOP | shared MB (requests + wgmma + "
           "TMA) | regs | SM fill | model us | bound by | tensor cores / model "
           "(share of dense peak) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for batch in batches:
-        cb = {f: v * batch for f, v in c.items()}
-        times = estimate(cb, blocks * batch)
-        bound = max(times, key=times.get)
-        shared = ((cb["shl_w"] + cb["shs_w"]) * 128 + cb["tc_shared"] +
-                  cb["tma_shared"])
-        print(f"| {batch} | {len(blocks) * batch} | {cb['flop'] / 1e9:.2f} | "
-              f"{shared / 1e6:.1f} | {regs} | {sm_fill(cb, times):.2f} | "
-              f"{times[bound] * 1e6:.2f} | {bound} | "
-              f"{cb['flop'] / TC_FLOPS / times[bound]:.2f} |")
+        wide = -(-T * k // 128) * batch
+        picked = "128 rows" if wide >= ATTENTION_SPLIT_BELOW or chip != \
+            "sm_90a" else "64 rows, keys split"
+        for shape, (c, blocks) in profiles.items():
+            cb = {f: v * batch for f, v in c.items()}
+            times = estimate(cb, [b for b in blocks for _ in range(batch)])
+            bound = max(times, key=times.get)
+            shared = ((cb["shl_w"] + cb["shs_w"]) * 128 + cb["tc_shared"] +
+                      cb["tma_shared"])
+            print(f"| {batch}, {shape}{' *' if shape == picked else ''} | "
+                  f"{len(blocks) * batch} | {cb['flop'] / 1e9:.2f} | "
+                  f"{shared / 1e6:.1f} | {regs} | {sm_fill(cb, times):.2f} | "
+                  f"{times[bound] * 1e6:.2f} | {bound} | "
+                  f"{cb['flop'] / TC_FLOPS / times[bound]:.2f} |")
     return 0
 
 
@@ -394,6 +416,8 @@ def main():
                         "(bf16, k = 4, h = 128)")
     parser.add_argument("--chip", default="sm_90a",
                         help="with --attention: the chip to compile for")
+    parser.add_argument("--causal", action="store_true",
+                        help="with --attention: under a causal mask")
     parser.add_argument("--batches", default="1,8",
                         help="with --attention: the numbers of sequences to "
                         "model (the emulated one's blocks repeated)")
@@ -401,7 +425,8 @@ def main():
     if args.attention:
         return attention_table(args.compiler, args.runner, args.work,
                                args.attention, 4, 128, "bf16", args.chip,
-                               [int(b) for b in args.batches.split(",")])
+                               [int(b) for b in args.batches.split(",")],
+                               args.causal)
     configs = [c for c in (SMALL if args.small else CONFIGS) if args.only in c[0]]
     return model_tables(args.compiler, args.runner, args.work, configs,
                         args.tokens, args.sequences)

@@ -28,24 +28,31 @@ constexpr int64_t kKeyTile = kWarp, kRowsPerWarp = 8, kAttentionWarps = 4;
 /// Both kernels launch one block per (batch, tile of `rowsPerBlock` query
 /// rows) along grid x (grid y stops at 65535); body(e, ids, shared, b,
 /// firstRow) builds a block. A batch of size zero launches one block that
-/// does nothing.
+/// does nothing. Blocks go out last row tile first, each over all the
+/// sequences: under a causal mask a later tile sees more keys, and handing
+/// out the longest blocks first lets the short ones fill the last wave
+/// (longest processing time first, as FlashAttention-3's causal scheduler).
 void launchAttention(
-    Emitter &e, Value batch, Value rowsPerBatch, int64_t rowsPerBlock,
+    Emitter &e, Value batch, Value rowsPerBatch, Value rowsPerBlock,
     int64_t threads, ArrayRef<MemRefType> shared, Value ok, Value err,
     function_ref<void(Emitter &, const Kernel &, ValueRange, Value, Value)>
         body,
     int64_t dynamicSharedBytes = 0) {
-  Value rowTiles = atLeastOne(e, e.ceilDiv(rowsPerBatch, e.idx(rowsPerBlock)));
+  Value rowTiles = atLeastOne(e, e.ceilDiv(rowsPerBatch, rowsPerBlock));
   launch(
       e, "moa_attention", atLeastOne(e, e.mul(rowTiles, batch)), e.idx(1),
       threads, shared,
       [&](Emitter &kernel, const Kernel &ids, ValueRange buffers) {
         whenShapesAgree(kernel, ids, ok, err, [&](Emitter &g) {
-          Value b = g.div(ids.bidX, rowTiles);
-          Value tile = arith::RemUIOp::create(g.b, g.loc, ids.bidX, rowTiles);
-          g.ifThen(g.cmp(arith::CmpIPredicate::ult, b, batch), [&](Emitter &x) {
-            body(x, ids, buffers, b, x.mul(tile, x.idx(rowsPerBlock)));
-          });
+          Value blocks = g.mul(rowTiles, batch);
+          g.ifThen(g.cmp(arith::CmpIPredicate::ult, ids.bidX, blocks),
+                   [&](Emitter &x) {
+                     Value b =
+                         arith::RemUIOp::create(x.b, x.loc, ids.bidX, batch);
+                     Value tile = x.sub(x.sub(rowTiles, x.idx(1)),
+                                        x.div(ids.bidX, batch));
+                     body(x, ids, buffers, b, x.mul(tile, rowsPerBlock));
+                   });
         });
       },
       dynamicSharedBytes);
@@ -313,23 +320,22 @@ struct AttentionBlock {
   Value b, blockRow, tiles;
 };
 
-/// Launches the tensor-core attention: blocks of `threads` threads whose
-/// `rowWarps` row warps take 16 query rows (token, slot) each;
+/// Launches the tensor-core attention: blocks of `threads` threads taking
+/// `rowsPerBlock` query rows (token, slot) each;
 /// block(g, ids, shared, blk) builds a block.
 void launchTensorCoreAttention(
-    Emitter &e, const AttentionArgs &a, int64_t keysPerTile, int64_t rowWarps,
+    Emitter &e, const AttentionArgs &a, int64_t keysPerTile, Value rowsPerBlock,
     int64_t threads, ArrayRef<MemRefType> shared,
     function_ref<void(Emitter &, const Kernel &, ValueRange,
                       const AttentionBlock &)>
         block,
     int64_t dynamicSharedBytes = 0) {
-  const int64_t rowsPerBlock = kMmaRows * rowWarps;
   launchAttention(
       e, a.batch, a.rowsPerBatch, rowsPerBlock, threads, shared, a.ok, a.err,
       [&](Emitter &g, const Kernel &ids, ValueRange buffers, Value b,
           Value blockRow) {
         // k = 0 leaves no rows; divide by at least 1.
-        Value lastRow = g.min(g.add(blockRow, g.idx(rowsPerBlock - 1)),
+        Value lastRow = g.min(g.sub(g.add(blockRow, rowsPerBlock), g.idx(1)),
                               g.sub(atLeastOne(g, a.rowsPerBatch), g.idx(1)));
         Value visibleKeys =
             a.causal
@@ -388,7 +394,7 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
                              int64_t keysPerTile) {
   MemRefType tile = ldmatrixTile(keysPerTile, a.h, a.element);
   launchTensorCoreAttention(
-      e, a, keysPerTile, 4, 4 * kWarp, {tile, tile},
+      e, a, keysPerTile, e.idx(4 * kMmaRows), 4 * kWarp, {tile, tile},
       [&](Emitter &g, const Kernel &ids, ValueRange buffers,
           const AttentionBlock &blk) {
         TensorCoreAttentionWarp w = rowWarp(
@@ -420,7 +426,10 @@ void emitTensorCoreAttention(Emitter &e, const AttentionArgs &a,
 /// only), and O += P V is one wgmma m64nhk16 per 16 keys (V the N-major B;
 /// h <= 256, else pieces of 256), which reads P once. A consumer syncs its
 /// own warpgroup only (named barriers). Shared memory: (kConsumers + 4) h /
-/// 64 + kConsumers tiles of 8 KiB (112 KiB at h = 128).
+/// 64 + kConsumers tiles of 8 KiB (112 KiB at h = 128). A grid too small
+/// for the machine runs blocks of 64 rows whose consumers split the keys
+/// (`split`; joinSplit merges their states), at the cost of K's and V's
+/// loads per flop of one consumer a block.
 struct WarpgroupAttention {
   /// Consumer warpgroups a block.
   static constexpr int64_t kConsumers = 2;
@@ -439,15 +448,20 @@ struct WarpgroupAttention {
   const Kernel &ids;
   const AttentionBlock &blk;
   Maps maps;
+  /// Whether the block's consumers split its keys (the block has 64 rows;
+  /// consumer c takes the key tiles t with t % 2 = c, so slot c only).
+  Value split;
   Value region, layout, full, empty;
 
   WarpgroupAttention(Emitter &x, const AttentionArgs &a, const Kernel &ids,
-                     const AttentionBlock &blk, Maps maps)
-      : a(a), ids(ids), blk(blk), maps(maps) {
+                     const AttentionBlock &blk, Maps maps, Value split)
+      : a(a), ids(ids), blk(blk), maps(maps), split(split) {
     region = hopper::sharedRegion(x, bytes(a.h));
     layout = hopper::layoutOnlyMap(x, a.element);
     full = hopper::createMBarriers(x, ids, 2, 1); // the producer's expect_tx
-    empty = hopper::createMBarriers(x, ids, 2, 4 * kConsumers); // a warp's
+    // An arrival per warp of the consumers that read the slot.
+    empty = hopper::createMBarriers(
+        x, ids, 2, x.select(split, x.idx(4), x.idx(4 * kConsumers)));
     barrier(x);
   }
 
@@ -480,9 +494,13 @@ struct WarpgroupAttention {
   /// bytes expected on the slot's `full` mbarrier; `withQuery`: also the
   /// block's Q tiles. Rows past a tensor arrive as zeros.
   void load(Emitter &x, Value tile, Value slot, bool withQuery) const {
-    const int64_t boxes = (withQuery ? kConsumers + 2 : 2) * chunks();
+    // Q's tiles: one consumer's when they split the keys.
+    Value queryTiles = x.select(split, x.idx(1), x.idx(kConsumers));
+    Value boxes = x.mul(x.add(x.idx(2), withQuery ? queryTiles : x.idx(0)),
+                        x.idx(chunks()));
     nvgpu::MBarrierArriveExpectTxOp::create(
-        x.b, x.loc, full, x.idx(boxes * hopper::kTileBytes), slot, Value());
+        x.b, x.loc, full, x.mul(boxes, x.idx(hopper::kTileBytes)), slot,
+        Value());
     auto box = [&](Value map, Value tile, Value row, int64_t c) {
       nvgpu::TmaAsyncLoadOp::create(
           x.b, x.loc, view(x, tile, 0, {1, hopper::kTile, hopper::kTile}), full,
@@ -495,9 +513,12 @@ struct WarpgroupAttention {
       box(maps.value, x.add(slotTile(x, 2, slot), x.idx(c)), first, c);
     }
     for (int64_t g = 0; g < (withQuery ? kConsumers : 0); ++g)
-      for (int64_t c = 0; c < chunks(); ++c)
-        box(maps.query, x.idx(g * chunks() + c),
-            x.add(blk.blockRow, x.idx(g * hopper::kTile)), c);
+      x.ifThen(x.cmp(arith::CmpIPredicate::ult, x.idx(g), queryTiles),
+               [&](Emitter &y) {
+                 for (int64_t c = 0; c < chunks(); ++c)
+                   box(maps.query, y.idx(g * chunks() + c),
+                       y.add(blk.blockRow, y.idx(g * hopper::kTile)), c);
+               });
   }
 
   /// The producer warpgroup: its thread 0 loads tile 0 with Q, then each
@@ -521,6 +542,8 @@ struct WarpgroupAttention {
   }
 
   void consume(Emitter &x, Value warp) const;
+  SmallVector<Value> joinSplit(Emitter &x, Value consumer,
+                               ValueRange state) const;
 };
 
 /// A thread of a consumer warpgroup of WarpgroupAttention.
@@ -531,10 +554,9 @@ struct WarpgroupConsumer {
   Value consumer, qTile, pTile;
 
   WarpgroupConsumer(Emitter &x, const WarpgroupAttention &wa,
-                    TensorCoreAttentionWarp &w)
-      : wa(wa), w(w) {
-    consumer = x.div(w.warp, x.idx(4));
-    qTile = x.mul(consumer, x.idx(wa.chunks()));
+                    TensorCoreAttentionWarp &w, Value consumer)
+      : wa(wa), w(w), consumer(consumer) {
+    qTile = x.select(wa.split, x.idx(0), x.mul(consumer, x.idx(wa.chunks())));
     pTile = x.add(x.idx(wa.firstTile(3)), consumer);
   }
 
@@ -639,22 +661,103 @@ struct WarpgroupConsumer {
   }
 };
 
+/// bar.sync of both consumers' threads (ids 1 and 2 are each one's).
+void syncConsumers(Emitter &x) {
+  NVVM::BarrierOp::create(
+      x.b, x.loc, TypeRange{},
+      arith::ConstantIntOp::create(x.b, x.loc,
+                                   1 + WarpgroupAttention::kConsumers, 32),
+      arith::ConstantIntOp::create(
+          x.b, x.loc, WarpgroupAttention::kConsumers * 4 * kWarp, 32),
+      {}, Value());
+}
+
 /// A consumer warpgroup: its setmaxnreg, then its rows (`warp` is the
-/// thread's warp among the consumers').
+/// thread's warp among the consumers'): every key tile, or when the
+/// consumers split the keys every other one, joined at the end.
 void WarpgroupAttention::consume(Emitter &x, Value warp) const {
   NVVM::SetMaxRegisterOp::create(x.b, x.loc, kConsumerRegisters,
                                  NVVM::SetMaxRegisterAction::increase);
-  TensorCoreAttentionWarp w = rowWarp(x, a, ids, blk, warp, hopper::kTile);
-  WarpgroupConsumer c(x, *this, w);
-  attendRows(x, w, [&](Emitter &y, ValueRange init) {
-    Emitter named(y.b, NameLoc::get(y.b.getStringAttr("main loop"), y.loc));
-    return named.loop(named.idx(0), blk.tiles, init,
-                      [&](Emitter &z, Value tile, ValueRange carried) {
-                        Value slot =
-                            arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
-                        return c.keyTile(z, tile, slot, carried);
-                      });
-  });
+  Value consumer = x.div(warp, x.idx(4));
+  Value rowWarpIndex =
+      x.select(split, arith::RemUIOp::create(x.b, x.loc, warp, x.idx(4)), warp);
+  TensorCoreAttentionWarp w =
+      rowWarp(x, a, ids, blk, rowWarpIndex, hopper::kTile);
+  WarpgroupConsumer c(x, *this, w, consumer);
+  Value first = x.select(split, consumer, x.idx(0));
+  Value stride = x.select(split, x.idx(2), x.idx(1));
+  Value count = x.select(x.cmp(arith::CmpIPredicate::ugt, blk.tiles, first),
+                         x.ceilDiv(x.sub(blk.tiles, first), stride), x.idx(0));
+  SmallVector<Value> init = {negInf(x), negInf(x), x.f32(0), x.f32(0)};
+  init.append(w.dimTiles() * 4, x.f32(0));
+  Emitter named(x.b, NameLoc::get(x.b.getStringAttr("main loop"), x.loc));
+  SmallVector<Value> state = named.loop(
+      named.idx(0), count, init, [&](Emitter &z, Value i, ValueRange carried) {
+        Value tile = z.add(first, z.mul(i, stride));
+        Value slot = arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
+        return c.keyTile(z, tile, slot, carried);
+      });
+  state = joinSplit(x, consumer, state);
+  x.ifThen(x.orI(x.notI(split), isZero(x, consumer)),
+           [&](Emitter &y) { w.writeOutput(y, state); });
+}
+
+/// When the consumers split the keys: consumer 1 hands its rows' state
+/// (maxima, sums, output fragments) to consumer 0 through K's and V's
+/// slots (all loads are done), a word per thread and value, and consumer 0
+/// returns the two merged as the online softmax merges tiles. Otherwise
+/// `state` as it is.
+SmallVector<Value> WarpgroupAttention::joinSplit(Emitter &x, Value consumer,
+                                                 ValueRange state) const {
+  Type f32 = x.b.getF32Type();
+  auto join =
+      scf::IfOp::create(x.b, x.loc, SmallVector<Type>(state.size(), f32), split,
+                        /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(x.b);
+    x.b.setInsertionPointToStart(join.thenBlock());
+    Emitter y(x.b, x.loc);
+    Value exchange =
+        hopper::sharedView(y, region, y.idx(firstTile(1) * hopper::kTileBytes),
+                           {int64_t(state.size()), 4 * kWarp}, f32);
+    Value thread =
+        arith::RemUIOp::create(y.b, y.loc, ids.tid, y.idx(4 * kWarp));
+    syncConsumers(y);
+    y.ifThen(y.cmp(arith::CmpIPredicate::eq, consumer, y.idx(1)),
+             [&](Emitter &z) {
+               for (auto [i, v] : llvm::enumerate(state))
+                 z.store(v, exchange, {z.idx(i), thread});
+             });
+    syncConsumers(y);
+    SmallVector<Value> merged(state.begin(), state.end());
+    Value scale[2][2];
+    for (int64_t half = 0; half < 2; ++half) {
+      Value mine = state[half],
+            theirs = y.load(exchange, {y.idx(half), thread});
+      Value max = y.maxf(mine, theirs);
+      auto factor = [&](Value m) {
+        return y.select(y.cmpf(arith::CmpFPredicate::OEQ, m, negInf(y)),
+                        y.f32(0), y.exp(y.subf(m, max)));
+      };
+      scale[half][0] = factor(mine);
+      scale[half][1] = factor(theirs);
+      merged[half] = max;
+    }
+    for (size_t i = 2; i < state.size(); ++i) {
+      // Sums (2, 3) and rows A and B's output fragments (c = 0, 1 and 2, 3).
+      const int64_t half = i < 4 ? i - 2 : ((i - 4) % 4) / 2;
+      Value theirs = y.load(exchange, {y.idx(i), thread});
+      merged[i] = y.addf(y.mulf(state[i], scale[half][0]),
+                         y.mulf(theirs, scale[half][1]));
+    }
+    scf::YieldOp::create(y.b, y.loc, merged);
+  }
+  {
+    OpBuilder::InsertionGuard guard(x.b);
+    x.b.setInsertionPointToStart(join.elseBlock());
+    scf::YieldOp::create(x.b, x.loc, state);
+  }
+  return join.getResults();
 }
 
 /// Whether the sm_90a kernel runs the tensor-core attention: h a multiple
@@ -663,16 +766,26 @@ bool attentionOnWarpgroups(const GPUTiling &tiling, int64_t h) {
   return tiling.warpgroupMma && h % hopper::kTile == 0;
 }
 
-void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a) {
+/// Blocks of kConsumers x 64 query rows; below `splitBelow` of them (too
+/// few for the SMs), blocks of 64 rows whose consumers split the keys.
+void emitWarpgroupAttention(Emitter &e, const AttentionArgs &a,
+                            int64_t splitBelow) {
   using WA = WarpgroupAttention;
   WA::Maps maps{hopper::createTileMap(e, a.query, a.ok),
                 hopper::createTileMap(e, a.key, a.ok),
                 hopper::createTileMap(e, a.value, a.ok)};
+  const int64_t wide = WA::kConsumers * hopper::kTile;
+  Value wideBlocks = e.mul(e.ceilDiv(a.rowsPerBatch, e.idx(wide)), a.batch);
+  Value rowsPerBlock =
+      e.select(e.cmp(arith::CmpIPredicate::ult, wideBlocks, e.idx(splitBelow)),
+               e.idx(hopper::kTile), e.idx(wide));
   launchTensorCoreAttention(
-      e, a, hopper::kTile, 4 * WA::kConsumers, WA::threads(), {},
+      e, a, hopper::kTile, rowsPerBlock, WA::threads(), {},
       [&](Emitter &g, const Kernel &ids, ValueRange,
           const AttentionBlock &blk) {
-        WA wa(g, a, ids, blk, maps);
+        Value split =
+            g.cmp(arith::CmpIPredicate::eq, rowsPerBlock, g.idx(hopper::kTile));
+        WA wa(g, a, ids, blk, maps, split);
         g.ifThen(
             g.cmp(arith::CmpIPredicate::ult, ids.warp, g.idx(4)),
             [&](Emitter &x) { wa.produce(x); },
@@ -797,7 +910,7 @@ void emitCudaCoreAttention(Emitter &e, const AttentionArgs &a) {
   const int64_t rowsPerBlock = kRowsPerWarp * kAttentionWarps;
   const int64_t perLane = (h + kWarp - 1) / kWarp;
   launchAttention(
-      e, a.batch, a.rowsPerBatch, rowsPerBlock, kAttentionWarps * kWarp,
+      e, a.batch, a.rowsPerBatch, e.idx(rowsPerBlock), kAttentionWarps * kWarp,
       {sharedBuffer({kKeyTile, h},
                     cast<MemRefType>(a.key.getType()).getElementType()),
        sharedBuffer({kKeyTile, h},
@@ -909,7 +1022,7 @@ struct LowerMultiQueryAttention : OpRewritePattern<MultiQueryAttentionOp> {
     const bool tensorCores = attentionOnTensorCores(
         element, keyType.getElementType(), valueType.getElementType(), h);
     if (tensorCores && attentionOnWarpgroups(tiling, h))
-      emitWarpgroupAttention(e, args);
+      emitWarpgroupAttention(e, args, tiling.attentionSplitBelow);
     else if (tensorCores)
       emitTensorCoreAttention(e, args, tiling.attentionKeys);
     else

@@ -221,6 +221,8 @@ std::string GPUTiling::invalid() const {
       2 * attentionKeys * (128 + 8) * 2 > kMaxSharedBytes)
     return bad("attention-keys", attentionKeys,
                "is not a multiple of 16 from 16 to 80");
+  if (attentionSplitBelow < 0)
+    return bad("attention-split-below", attentionSplitBelow, "is negative");
   return "";
 }
 
@@ -660,7 +662,7 @@ Value hopper::sharedRegion(Emitter &e, int64_t bytes) {
 }
 
 Value hopper::createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
-                              int64_t arrivals) {
+                              Value arrivals) {
   MLIRContext *ctx = e.b.getContext();
   Value group = nvgpu::MBarrierCreateOp::create(
       e.b, e.loc,
@@ -669,7 +671,7 @@ Value hopper::createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
           count));
   Value leader = isZero(e, ids.tid);
   for (int64_t i = 0; i < count; ++i)
-    nvgpu::MBarrierInitOp::create(e.b, e.loc, group, e.idx(arrivals), e.idx(i),
+    nvgpu::MBarrierInitOp::create(e.b, e.loc, group, arrivals, e.idx(i),
                                   leader);
   return group;
 }

@@ -40,6 +40,10 @@ struct GPUTiling {
   /// sm_90a: the tensor-core GEMMs of 64 x 64 tiles run on wgmma (one
   /// warpgroup per tile), the weight's tiles brought by TMA.
   bool warpgroupMma = false;
+  /// sm_90a attention: below this many blocks of 128 query rows, a block
+  /// takes 64 rows and its two consumers split the keys (0.8 of the 132
+  /// SMs of an H100/H200 SXM, FlashAttention-3's rule for splitting keys).
+  int64_t attentionSplitBelow = 106;
 
   static constexpr int64_t kWarpTile = 32;
   int64_t gemmThreads() const {
@@ -222,7 +226,11 @@ Value sharedRegion(Emitter &e, int64_t bytes);
 /// A group of `count` mbarriers, thread 0 initialising each for `arrivals`
 /// arrivals (a barrier must follow before any thread uses them).
 Value createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
-                      int64_t arrivals);
+                      Value arrivals);
+inline Value createMBarriers(Emitter &e, const Kernel &ids, int64_t count,
+                             int64_t arrivals) {
+  return createMBarriers(e, ids, count, e.idx(arrivals));
+}
 /// Waits for the `phase`th completion (from 0) of mbarrier `index` of
 /// `group` (try_wait on the phase's parity, in a loop).
 void waitPhase(Emitter &e, Value group, Value index, Value phase);

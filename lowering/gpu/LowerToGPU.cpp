@@ -1636,7 +1636,8 @@ struct MoALowerToGPUPass
   GPUTiling tiling;
 
   GPUTiling tilingOptions() const {
-    return {gemmRows, gemmCols, gemmDepth, attentionKeys, warpgroupMma};
+    return {gemmRows,      gemmCols,     gemmDepth,
+            attentionKeys, warpgroupMma, attentionSplitBelow};
   }
 
   /// Tile sizes the kernels cannot use are an error of the pipeline text.

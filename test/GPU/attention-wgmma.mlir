@@ -5,11 +5,15 @@
 // f16 at h = 64, cross-attention with k = 3 (see
 // Inputs/attention_wgmma_check.py). Declaring K the N-major B for S
 // (o off by 1.2, log-sum-exp by 2.6) or storing P unswizzled (o off by 1.9)
-// fails it.
+// fails it. These grids are small, so by default the sm_90a blocks take 64
+// rows and their two consumers split the keys (joined at the end);
+// attention-split-below=0 keeps blocks of 128 rows, a consumer each 64.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: moa-compile %S/Inputs/attention-wgmma.mlir --target=cuda --emulate-gpu -o %t/sm90.so
+// RUN: moa-compile %S/Inputs/attention-wgmma.mlir --target=cuda --emulate-gpu --gpu-tiling=attention-split-below=0 -o %t/sm90wide.so
 // RUN: moa-compile %S/Inputs/attention-wgmma.mlir --target=cuda --emulate-gpu --cuda-chip=sm_80 -o %t/sm80.so
 // RUN: %python %S/Inputs/attention_wgmma_check.py %moa_tools/moa-run %t/sm90.so %t | FileCheck %s
+// RUN: %python %S/Inputs/attention_wgmma_check.py %moa_tools/moa-run %t/sm90wide.so %t | FileCheck %s
 // RUN: %python %S/Inputs/attention_wgmma_check.py %moa_tools/moa-run %t/sm80.so %t | FileCheck %s
 // CHECK: PASS bf16_h128: {{.*}} 20 rows with no key zero and -inf
 // CHECK: PASS f16_h64: {{.*}} 0 rows with no key

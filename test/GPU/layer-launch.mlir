@@ -70,8 +70,10 @@
 
 // The bf16 layer (d = 256, E = 8, k = 2, h = 64) on sm_90a, 2 x 150 tokens:
 // the GEMMs (64 x 128 tiles, one warpgroup) and attention (a producer and
-// two consumer warpgroups, 128 query rows: 3 row blocks of 300 (token,
-// slot) rows per sequence) ask for dynamic shared memory: tiles (GEMMs: two
+// two consumer warpgroups; 6 blocks of 128 query rows would be too few for
+// the SMs, so blocks of 64 rows whose consumers split the keys: 5 row
+// blocks of 300 (token, slot) rows per sequence) ask for dynamic shared
+// memory: tiles (GEMMs: two
 // stages of 8 + 16 KiB, 48 KiB; attention: 2 Q + 2 K + 2 V + 2 P tiles of
 // 8 KiB, 64 KiB) and 1087 bytes to align them past the static mbarriers;
 // attention's Q, K and V tensor maps are made before its launch.
@@ -83,6 +85,6 @@
 // HOPPER: launch moa_grouped_matmul grid=(18,1,1) block=(128,1,1) smem=50239
 // HOPPER: launch moa_projection grid=(5,2,1) block=(128,1,1) smem=50239
 // HOPPER-COUNT-3: tensor-map rank 3 type 9 swizzle 3
-// HOPPER: launch moa_attention grid=(6,1,1) block=(384,1,1) smem=66623
+// HOPPER: launch moa_attention grid=(10,1,1) block=(384,1,1) smem=66623
 // HOPPER: launch moa_grouped_matmul_combine grid=(18,2,1) block=(128,1,1) smem=50239
 // HOPPER: launch moa_narrow {{.*}} smem=0

@@ -28,12 +28,14 @@ func.func @bad(%l: tensor<?x?x8xf32>) -> tensor<?x?x9xf32> {
 // have, are rejected before anything compiles.
 // RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="gemm-rows=48" 2>&1 | FileCheck %s --check-prefix=TILE-ROWS
 // RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="attention-keys=96" 2>&1 | FileCheck %s --check-prefix=TILE-KEYS
+// RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="attention-split-below=-1" 2>&1 | FileCheck %s --check-prefix=TILE-SPLIT
 // RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --target=cuda --emit=mlir --gpu-tiling="gemm-rowz=32" 2>&1 | FileCheck %s --check-prefix=TILE-NAME
 // RUN: not moa-compile %moa_src_root/examples/moa_layer.mlir --gpu-tiling="gemm-rows=32" 2>&1 | FileCheck %s --check-prefix=TILE-CPU
 // RUN: not moa-opt %moa_src_root/examples/moa_layer.mlir -moa-lower-to-gpu="gemm-depth=24" 2>&1 | FileCheck %s --check-prefix=TILE-OPT
 // TILE-ROWS: moa-compile: invalid --gpu-tiling: gemm-rows 48 is not a positive multiple of 32
 // TILE-KEYS: moa-compile: invalid --gpu-tiling: attention-keys 96 is not a multiple of 16 from 16 to 80
-// TILE-NAME: moa-compile: invalid --gpu-tiling: {{.*}}no such option gemm-rowz (moa-lower-to-gpu's options, with their defaults: moa-lower-to-gpu{attention-keys=64 gemm-cols=64 gemm-depth=32 gemm-rows=64 warpgroup-mma=false})
+// TILE-SPLIT: moa-compile: invalid --gpu-tiling: attention-split-below -1 is negative
+// TILE-NAME: moa-compile: invalid --gpu-tiling: {{.*}}no such option gemm-rowz (moa-lower-to-gpu's options, with their defaults: moa-lower-to-gpu{attention-keys=64 attention-split-below=106 gemm-cols=64 gemm-depth=32 gemm-rows=64 warpgroup-mma=false})
 // TILE-CPU: moa-compile: --gpu-tiling needs --target=cuda
 // TILE-OPT: error: gemm-depth 24 is not a positive multiple of 16
 // CUDA chips and PTX features NVPTX does not know, chips older than the
