@@ -73,6 +73,22 @@ struct AttentionArgs {
 /// GPUTiling::attentionKeys).
 constexpr int64_t kMmaRows = 16;
 
+/// What the online softmax scales a row's sum and output by when its
+/// maximum moves from `oldMax` to `newMax` (0 if it saw no key yet).
+Value rescaleFactor(Emitter &x, Value oldMax, Value newMax) {
+  return x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
+                  x.f32(0), x.exp(x.subf(oldMax, newMax)));
+}
+
+/// bar.sync of barrier `id` (an index; 0 is the block's) by `threads`
+/// threads.
+void namedBarrier(Emitter &x, Value id, int64_t threads) {
+  Type i32 = x.b.getI32Type();
+  NVVM::BarrierOp::create(
+      x.b, x.loc, TypeRange{}, arith::IndexCastOp::create(x.b, x.loc, i32, id),
+      arith::ConstantIntOp::create(x.b, x.loc, threads, 32), {}, Value());
+}
+
 /// Whether the tensor-core kernel runs `op`: q, k and v of one 16-bit type
 /// and h a multiple of 16 up to 128 (the output accumulators of a warp's 16
 /// rows are h/2 registers per thread).
@@ -225,9 +241,7 @@ struct TensorCoreAttentionWarp {
                             x.exp(x.subf(scoreFrags[i], newMax)), x.f32(0));
         sum = x.addf(sum, probs[i]);
       }
-      alpha[half] =
-          x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
-                   x.f32(0), x.exp(x.subf(oldMax, newMax)));
+      alpha[half] = rescaleFactor(x, oldMax, newMax);
       next[half] = x.select(any, newMax, oldMax);
       next[2 + half] =
           x.addf(x.mulf(carried[2 + half], alpha[half]), quadSum(x, sum));
@@ -259,6 +273,18 @@ struct TensorCoreAttentionWarp {
     }
   }
 
+  /// Which of the warp's rows (0: A, 1: B) state value i (i >= 2) is of:
+  /// sums 2 and 3, then output fragments c = 0, 1 (A) and 2, 3 (B).
+  static int64_t rowOf(size_t i) { return i < 4 ? i - 2 : ((i - 4) % 4) / 2; }
+
+  /// The state before the first key tile: maxima and sums of rows A and B,
+  /// then the output fragments.
+  SmallVector<Value> initialState(Emitter &x) const {
+    SmallVector<Value> init = {negInf(x), negInf(x), x.f32(0), x.f32(0)};
+    init.append(dimTiles() * 4, x.f32(0));
+    return init;
+  }
+
   /// The online softmax's step on a tile's scores: the new state (maxima,
   /// sums, then the output fragments rescaled to the new maxima), the
   /// tile's probabilities in `probs`.
@@ -269,7 +295,7 @@ struct TensorCoreAttentionWarp {
     Value alpha[2];
     probs = softmax(x, scoreFrags, visible, carried, next, alpha);
     for (size_t i = 4; i < next.size(); ++i)
-      next[i] = x.mulf(next[i], alpha[((i - 4) % 4) / 2]);
+      next[i] = x.mulf(next[i], alpha[rowOf(i)]);
     return next;
   }
 
@@ -376,9 +402,7 @@ TensorCoreAttentionWarp rowWarp(Emitter &g, const AttentionArgs &a,
 /// sum of rows A and B, then the output fragments) and writes w's rows.
 void attendRows(Emitter &g, const TensorCoreAttentionWarp &w,
                 function_ref<SmallVector<Value>(Emitter &, ValueRange)> loop) {
-  SmallVector<Value> init = {negInf(g), negInf(g), g.f32(0), g.f32(0)};
-  init.append(w.dimTiles() * 4, g.f32(0));
-  w.writeOutput(g, loop(g, init));
+  w.writeOutput(g, loop(g, w.initialState(g)));
 }
 
 /// Flash attention on the tensor cores (FlashAttention-2's scheme with
@@ -562,11 +586,7 @@ struct WarpgroupConsumer {
 
   /// bar.sync of this consumer's 128 threads (barrier 0 is the block's).
   void syncWarpgroup(Emitter &x) const {
-    Type i32 = x.b.getI32Type();
-    NVVM::BarrierOp::create(
-        x.b, x.loc, TypeRange{},
-        arith::IndexCastOp::create(x.b, x.loc, i32, x.add(consumer, x.idx(1))),
-        arith::ConstantIntOp::create(x.b, x.loc, 4 * kWarp, 32), {}, Value());
+    namedBarrier(x, x.add(consumer, x.idx(1)), 4 * kWarp);
   }
 
   /// S = Q K^T for this warpgroup's rows: per 16 dimensions one wgmma
@@ -663,13 +683,8 @@ struct WarpgroupConsumer {
 
 /// bar.sync of both consumers' threads (ids 1 and 2 are each one's).
 void syncConsumers(Emitter &x) {
-  NVVM::BarrierOp::create(
-      x.b, x.loc, TypeRange{},
-      arith::ConstantIntOp::create(x.b, x.loc,
-                                   1 + WarpgroupAttention::kConsumers, 32),
-      arith::ConstantIntOp::create(
-          x.b, x.loc, WarpgroupAttention::kConsumers * 4 * kWarp, 32),
-      {}, Value());
+  namedBarrier(x, x.idx(1 + WarpgroupAttention::kConsumers),
+               WarpgroupAttention::kConsumers * 4 * kWarp);
 }
 
 /// A consumer warpgroup: its setmaxnreg, then its rows (`warp` is the
@@ -688,15 +703,15 @@ void WarpgroupAttention::consume(Emitter &x, Value warp) const {
   Value stride = x.select(split, x.idx(2), x.idx(1));
   Value count = x.select(x.cmp(arith::CmpIPredicate::ugt, blk.tiles, first),
                          x.ceilDiv(x.sub(blk.tiles, first), stride), x.idx(0));
-  SmallVector<Value> init = {negInf(x), negInf(x), x.f32(0), x.f32(0)};
-  init.append(w.dimTiles() * 4, x.f32(0));
   Emitter named(x.b, NameLoc::get(x.b.getStringAttr("main loop"), x.loc));
-  SmallVector<Value> state = named.loop(
-      named.idx(0), count, init, [&](Emitter &z, Value i, ValueRange carried) {
-        Value tile = z.add(first, z.mul(i, stride));
-        Value slot = arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
-        return c.keyTile(z, tile, slot, carried);
-      });
+  SmallVector<Value> state =
+      named.loop(named.idx(0), count, w.initialState(x),
+                 [&](Emitter &z, Value i, ValueRange carried) {
+                   Value tile = z.add(first, z.mul(i, stride));
+                   Value slot =
+                       arith::RemUIOp::create(z.b, z.loc, tile, z.idx(2));
+                   return c.keyTile(z, tile, slot, carried);
+                 });
   state = joinSplit(x, consumer, state);
   x.ifThen(x.orI(x.notI(split), isZero(x, consumer)),
            [&](Emitter &y) { w.writeOutput(y, state); });
@@ -735,17 +750,12 @@ SmallVector<Value> WarpgroupAttention::joinSplit(Emitter &x, Value consumer,
       Value mine = state[half],
             theirs = y.load(exchange, {y.idx(half), thread});
       Value max = y.maxf(mine, theirs);
-      auto factor = [&](Value m) {
-        return y.select(y.cmpf(arith::CmpFPredicate::OEQ, m, negInf(y)),
-                        y.f32(0), y.exp(y.subf(m, max)));
-      };
-      scale[half][0] = factor(mine);
-      scale[half][1] = factor(theirs);
+      scale[half][0] = rescaleFactor(y, mine, max);
+      scale[half][1] = rescaleFactor(y, theirs, max);
       merged[half] = max;
     }
     for (size_t i = 2; i < state.size(); ++i) {
-      // Sums (2, 3) and rows A and B's output fragments (c = 0, 1 and 2, 3).
-      const int64_t half = i < 4 ? i - 2 : ((i - 4) % 4) / 2;
+      const int64_t half = TensorCoreAttentionWarp::rowOf(i);
       Value theirs = y.load(exchange, {y.idx(i), thread});
       merged[i] = y.addf(y.mulf(state[i], scale[half][0]),
                          y.mulf(theirs, scale[half][1]));
@@ -881,8 +891,7 @@ SmallVector<Value> attendTile(Emitter &x, const Kernel &ids, ValueRange state,
   Value any = x.cmpf(arith::CmpFPredicate::UNE, newMax, negInf(x));
   Value p =
       x.select(x.andI(visible, any), x.exp(x.subf(score, newMax)), x.f32(0));
-  Value alpha = x.select(x.cmpf(arith::CmpFPredicate::OEQ, oldMax, negInf(x)),
-                         x.f32(0), x.exp(x.subf(oldMax, newMax)));
+  Value alpha = rescaleFactor(x, oldMax, newMax);
   Value sum = x.addf(x.mulf(state[1], alpha), warpSum(x, p));
   SmallVector<Value> out;
   for (int64_t i = 0; i < perLane; ++i)
